@@ -1,0 +1,68 @@
+import type { ModelConfig } from '../model/config.ts';
+
+/** Positions per KV-cache block (vLLM/S-LoRA use 16). */
+export const KV_BLOCK_SIZE = 16;
+
+/** How the next token of a sequence is chosen. `temperature == 0` means greedy. */
+export interface SamplingParams {
+  /** 0 = greedy (argmax); otherwise logits are divided by it before softmax. */
+  temperature: number;
+  /** Keep only the k most likely tokens; 0 = off. */
+  topK: number;
+  /** Keep the smallest set of tokens whose probability reaches p; 1 = off. */
+  topP: number;
+  /** Per-request seed; with `step` it fixes the uniform draw (see `sampling.ts`). */
+  seed: number;
+}
+
+/** One sequence's share of a step: a prompt chunk (prefill) or its last sampled token (decode). */
+export interface StepSequence {
+  /** Token ids to run now. Prefill: a chunk of the prompt; decode: one token. */
+  tokens: ArrayLike<number>;
+  /** Position of `tokens[0]`: how many tokens of this sequence are already in the KV cache. */
+  startPos: number;
+  /**
+   * KV blocks of this sequence in order; block `i` holds positions [16 i, 16 i + 16).
+   * Must cover `startPos + tokens.length` positions. Block ids index the backend's KV pool.
+   */
+  blockTable: ArrayLike<number>;
+  /** LoRA adapter slot in the backend's slot pool, or -1 for the base model alone. */
+  adapterSlot: number;
+  /** Sample one token after the last row; omit for a non-final prefill chunk. */
+  sample?: SamplingParams & { /** Index of the token being generated (0 for the first). */ step: number };
+  /**
+   * Teacher forcing: `targets[i]` is the token expected after row `i`; the result then carries
+   * `log p(targets[i] | tokens up to row i)` for every row (attribution, perplexity).
+   */
+  targets?: ArrayLike<number>;
+}
+
+/** What a step returns for one sequence, in the order of the step's sequences. */
+export interface StepOutput {
+  /** The sampled token (when `sample` was given). */
+  token?: number;
+  /** log p(token) under the model's own distribution (temperature 1, before top-k/top-p). */
+  logprob?: number;
+  /** When `targets` was given: log p(targets[i]) per row, f32. */
+  targetLogprobs?: Float32Array;
+}
+
+/**
+ * A model backend: the WebGPU engine or the CPU reference. Both run the same model files and
+ * must agree (greedy tokens identical on f32 models; logits within the tolerances in the tests).
+ * The caller (scheduler) owns KV block allocation; the backend owns the KV memory.
+ */
+export interface Backend {
+  readonly kind: 'webgpu' | 'cpu';
+  readonly config: ModelConfig;
+  /** Dtype weights are held in on the device. */
+  readonly dtype: 'f32' | 'f16';
+  /** KV blocks allocated at creation (ids 0 .. numKvBlocks-1). */
+  readonly numKvBlocks: number;
+  /** Runs one forward step over all sequences' rows at once. */
+  step(sequences: readonly StepSequence[], signal?: AbortSignal): Promise<StepOutput[]>;
+  /** Full-vocabulary logits of the last row of each sequence (tests and tools, not the hot path). */
+  logits(sequences: readonly StepSequence[]): Promise<Float32Array[]>;
+  /** Frees device memory. Idempotent. */
+  destroy(): void;
+}
