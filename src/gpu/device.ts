@@ -1,3 +1,6 @@
+import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { create, globals } from 'webgpu';
 import { createLogger } from '../log.ts';
 import { GpuAdapterNotFoundError, GpuDeviceLostError, GpuFeatureMissingError } from './errors.ts';
@@ -61,6 +64,12 @@ let instance: GPU | undefined;
 
 /** The process-wide Dawn instance. */
 export function gpuInstance(dawnOptions: string[] = []): GPU {
+  // The Vulkan loader warns on every start without a runtime dir; give it a private one.
+  if (!process.env.XDG_RUNTIME_DIR) {
+    const dir = join(tmpdir(), `openlora-xdg-${process.getuid?.() ?? 0}`);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    process.env.XDG_RUNTIME_DIR = dir;
+  }
   instance ??= create(dawnOptions);
   return instance;
 }

@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../fixtures/cli.ts';
+import { formatDoctorReport } from '../../src/doctor/format.ts';
+import { runDoctor } from '../../src/doctor/report.ts';
+import { loadConfig } from '../../src/config/load.ts';
+
+describe('openlora doctor', () => {
+  it('--json reports the adapter, features and limits, with the stable shape, and exits 0', async () => {
+    const result = await runCli(['doctor', '--json', '--offline']);
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout);
+    expect(Object.keys(report)).toEqual(expect.arrayContaining(['ok', 'node', 'webgpu', 'system', 'chain', 'problems']));
+    expect(report.ok).toBe(true);
+    expect(report.node.major).toBeGreaterThanOrEqual(22);
+    expect(report.webgpu.available).toBe(true);
+    expect(report.webgpu.adapter).toMatchObject({ vendor: expect.any(String), architecture: expect.any(String), software: expect.any(Boolean) });
+    expect(report.webgpu.features).toEqual(expect.arrayContaining(['shader-f16', 'subgroups', 'timestamp-query']));
+    expect(report.webgpu.limits.maxStorageBufferBindingSize).toBeGreaterThanOrEqual(128 * 1024 * 1024);
+    expect(report.problems.every((p: { severity: string }) => p.severity === 'warning')).toBe(true);
+  });
+
+  it('reports a clear problem and exits 1 when the Vulkan driver is hidden', async () => {
+    const result = await runCli(['doctor', '--json', '--offline'], { env: { VK_ICD_FILENAMES: '', VK_DRIVER_FILES: '' } });
+    expect(result.code).toBe(1);
+    const report = JSON.parse(result.stdout);
+    expect(report.ok).toBe(false);
+    expect(report.webgpu).toEqual({ available: false, adapter: null, features: [], limits: {} });
+    const problem = report.problems.find((p: { code: string }) => p.code === 'OPENLORA_DOCTOR_NO_WEBGPU_ADAPTER');
+    expect(problem).toMatchObject({ severity: 'error' });
+    expect(problem.hint).toContain('npm run setup');
+
+    const text = await runCli(['doctor', '--offline'], { env: { VK_ICD_FILENAMES: '', VK_DRIVER_FILES: '' } });
+    expect(text.code).toBe(1);
+    expect(text.stdout).toContain('ERROR [OPENLORA_DOCTOR_NO_WEBGPU_ADAPTER]');
+    expect(text.stdout).toContain('The node cannot run');
+  });
+
+  it('warns, naming the URL, when the chain RPC is unreachable', async () => {
+    const config = loadConfig({ env: {}, overrides: { 'chain.rpcUrl': 'http://127.0.0.1:9', 'chain.rpcTimeoutMs': 500 } });
+    const report = await runDoctor({ config });
+    expect(report.chain).toMatchObject({ rpcUrl: 'http://127.0.0.1:9', reachable: false, chainId: null });
+    const problem = report.problems.find((p) => p.code === 'OPENLORA_DOCTOR_RPC_UNREACHABLE');
+    expect(problem?.severity).toBe('warning');
+    expect(problem?.message).toContain('http://127.0.0.1:9');
+    expect(formatDoctorReport(report)).toContain('http://127.0.0.1:9 unreachable');
+  });
+});
