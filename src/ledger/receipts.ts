@@ -1,27 +1,9 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Address, Hex } from 'viem';
+import type { UsageReceipt } from '../chain/eip712.ts';
 import { LedgerWriteError } from './errors.ts';
 
-/** The EIP-712 `UsageReceipt` message (protocol.md, "Receipt"). */
-export interface UsageReceipt {
-  channelId: Hex;
-  adapterId: Hex;
-  requestId: Hex;
-  /** Per-node sequence number: rises by one per receipt, never reused. */
-  seq: bigint;
-  promptTokens: number;
-  completionTokens: number;
-  /** Charge of this request, token base units. */
-  amount: bigint;
-  /** The lane's cumulative charge after this request. */
-  laneCharged: bigint;
-  /** EIP-712 digest of the voucher the request carried (zero in open mode). */
-  voucherDigest: Hex;
-  /** Digest of the adapter's attribution root at serving time (zero without one). */
-  attributionDigest: Hex;
-  /** Unix seconds. */
-  timestamp: bigint;
-}
+export type { UsageReceipt };
 
 /** A receipt as the node signed and stored it. */
 export interface SignedReceipt {
