@@ -166,12 +166,17 @@ export function createReceiptLedger(db: DatabaseSync): ReceiptLedger {
     list(query = {}) {
       const where: string[] = [];
       const args: Array<string | number | bigint> = [];
-      if (query.channelId) (where.push('channel_id = ?'), args.push(query.channelId));
-      if (query.payer) (where.push('payer = ?'), args.push(query.payer));
-      if (query.adapterId) (where.push('adapter_id = ?'), args.push(query.adapterId));
-      if (query.from !== undefined) (where.push('timestamp >= ?'), args.push(query.from));
-      if (query.to !== undefined) (where.push('timestamp <= ?'), args.push(query.to));
-      if (query.after !== undefined) (where.push('seq > ?'), args.push(query.after));
+      const filter = (clause: string, value: string | number | bigint | undefined) => {
+        if (value === undefined || value === '') return;
+        where.push(clause);
+        args.push(value);
+      };
+      filter('channel_id = ?', query.channelId);
+      filter('payer = ?', query.payer);
+      filter('adapter_id = ?', query.adapterId);
+      filter('timestamp >= ?', query.from);
+      filter('timestamp <= ?', query.to);
+      filter('seq > ?', query.after);
       const limitRows = Math.min(Math.max(query.limit ?? 100, 1), 1000);
       const sql = `SELECT * FROM receipts ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq LIMIT ?`;
       let statement = listCache.get(sql);

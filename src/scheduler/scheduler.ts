@@ -175,7 +175,7 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
       budget -= count;
     };
     // 1. Decode rows of running sequences (oldest first), then continuing prefills.
-    for (const seq of [...running]) {
+    for (const seq of running.slice()) { // slice: preemption edits `running`
       if (seq.state !== 'running' || budget <= 0) continue;
       const remaining = seq.tokens.length - seq.computed;
       const count = Math.min(remaining, budget);
@@ -191,7 +191,7 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
       add(seq, count);
     }
     // 2. Admit waiting requests first come, first served, while budget, slots and blocks last.
-    for (const seq of [...waiting]) {
+    for (const seq of waiting.slice()) { // slice: admission edits `waiting`
       if (budget <= 0 || running.length >= maxRunning) break;
       const count = Math.min(seq.tokens.length - seq.computed, budget);
       // Keep one free block per running sequence so decodes do not preempt what we admit now.
