@@ -71,7 +71,8 @@ function expected(schema: SchemaNode): string {
   if (schema.anyOf) return `one of ${schema.anyOf.map((s) => JSON.stringify(s.const)).join(', ')}`;
   const range = schema.minimum !== undefined || schema.maximum !== undefined ? ` in [${schema.minimum ?? '-inf'}, ${schema.maximum ?? 'inf'}]` : '';
   const pattern = schema.pattern ? ` matching ${schema.pattern}` : '';
-  return `${schema.type === 'integer' ? 'an integer' : `a ${schema.type}`}${range}${pattern}`;
+  const article = /^[aeiou]/.test(schema.type ?? '') ? 'an' : 'a';
+  return `${article} ${schema.type}${range}${pattern}`;
 }
 
 function hintFor(leaf: Leaf): string {
@@ -89,6 +90,13 @@ function coerce(leaf: Leaf, value: unknown): unknown {
     case 'boolean':
       return ({ true: true, '1': true, yes: true, false: false, '0': false, no: false } as Record<string, boolean>)[value.toLowerCase()] ?? value;
     case 'array':
+      if (value.trimStart().startsWith('[')) {
+        try {
+          return JSON.parse(value);
+        } catch {
+          return value;
+        }
+      }
       return value.split(',').map((s) => s.trim()).filter(Boolean).map((s) => coerce({ key: leaf.key, schema: leaf.schema.items ?? {} }, s));
     default:
       return value;
@@ -157,11 +165,14 @@ export function loadConfig(parameters: LoadConfigParameters = {}): Config {
 
   const config = Value.Default(ConfigSchema, Value.Clone(raw)) as Config;
   for (const error of Value.Errors(ConfigSchema, config)) {
-    const key = error.instancePath.slice(1).replaceAll('/', '.');
+    const parts = error.instancePath.slice(1).split('/');
+    // The leaf a nested error belongs to (an array item's field reports as its array's key).
+    let key = '';
+    for (let n = parts.length; n > 0 && !LEAF_BY_KEY.has(key); n--) key = parts.slice(0, n).join('.');
     const leaf = LEAF_BY_KEY.get(key);
     if (!leaf) continue; // object-level errors repeat a leaf's error
     const { source, origin } = sources.get(key) ?? { source: 'default' as const };
-    throw new ConfigInvalidError({ key, value: key.split('.').reduce<unknown>((o, p) => (o as Record<string, unknown>)?.[p], config), problem: `expected ${expected(leaf.schema)}`, source, origin, hint: hintFor(leaf) });
+    throw new ConfigInvalidError({ key, value: key.split('.').reduce<unknown>((o, p) => (o as Record<string, unknown>)?.[p], config), problem: leaf.schema.type === 'array' ? `${error.instancePath.slice(key.length + 1) || 'value'} ${error.message}` : `expected ${expected(leaf.schema)}`, source, origin, hint: hintFor(leaf) });
   }
   return config;
 }

@@ -34,10 +34,57 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    engine: Type.Object(
+      {
+        kvBlocks: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 512, description: 'KV-cache blocks of 16 positions (shared by all running sequences).' }),
+        maxBatchTokens: Type.Integer({ minimum: 1, maximum: 65_536, default: 512, description: 'Rows one engine step runs (decode rows plus prefill chunks).' }),
+        maxRunning: Type.Integer({ minimum: 1, maximum: 4096, default: 64, description: 'Sequences running at once.' }),
+        maxWaiting: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1024, description: 'Queued requests; more get HTTP 429.' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    lora: Type.Object(
+      {
+        slots: Type.Integer({ minimum: 0, maximum: 4096, default: 16, description: 'Adapters resident on the GPU at once.' }),
+        maxRank: Type.Integer({ minimum: 1, maximum: 128, default: 64, description: 'Largest adapter rank a GPU slot holds.' }),
+        hostCacheMiB: Type.Integer({ minimum: 0, maximum: 1_048_576, default: 2048, description: 'Host-memory cache of parsed adapters, MiB.' }),
+        adapters: Type.Array(
+          Type.Object({ path: Type.String({ minLength: 1 }), name: Type.Optional(Type.String({ minLength: 1 })), inputPer1k: Type.Optional(Type.String({ pattern: '^[0-9]{1,30}$' })), outputPer1k: Type.Optional(Type.String({ pattern: '^[0-9]{1,30}$' })) }, { additionalProperties: false }),
+          { default: [], description: 'Adapters registered at start (PEFT directories).' },
+        ),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     api: Type.Object(
       {
         host: Type.String({ default: DEFAULT_API_HOST, description: 'HTTP listen address.' }),
         port: Type.Integer({ minimum: 0, maximum: 65535, default: DEFAULT_API_PORT, description: 'HTTP listen port (0 = any free port).' }),
+        bodyLimit: Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024, default: 1024 * 1024, description: 'Largest request body, bytes.' }),
+        maxTokensCap: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 4096, description: 'Largest max_tokens a request may ask for.' }),
+        defaultMaxTokens: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 256, description: 'max_tokens of chat requests that give none.' }),
+        requestTimeoutMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 300_000, description: 'Wall-clock limit of one request.' }),
+        rateLimitPerMinute: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 600, description: 'Requests per payer (API key or channel) per minute.' }),
+        adminToken: Type.Optional(Type.String({ minLength: 16, description: 'Bearer token of the /admin API (off without one).' })),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    node: Type.Object(
+      {
+        keyFile: Type.Optional(Type.String({ description: 'Encrypted keystore of the node key (openlora key new).' })),
+        passphraseFile: Type.Optional(Type.String({ description: 'File holding the keystore passphrase (else OPENLORA_KEY_PASSPHRASE).' })),
+        name: Type.String({ default: 'openlora', description: 'Name the base model is served under when the model has none.' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    payments: Type.Object(
+      {
+        mode: Type.Union([Type.Literal('open'), Type.Literal('paid')], { default: 'open', description: 'open: API keys, nothing settled; paid: payment-channel vouchers.' }),
+        apiKeys: Type.Array(Type.Object({ id: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9._-]+$' }), sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }) }, { additionalProperties: false }), {
+          default: [],
+          description: 'Open mode: accepted API keys (id and SHA-256 of the secret); none = anyone on the network may call.',
+        }),
+        inputPer1k: Type.String({ pattern: '^[0-9]{1,30}$', default: '1000', description: 'Default price per 1,000 prompt tokens, token base units.' }),
+        outputPer1k: Type.String({ pattern: '^[0-9]{1,30}$', default: '2000', description: 'Default price per 1,000 completion tokens, token base units.' }),
       },
       { default: {}, additionalProperties: false },
     ),

@@ -23,7 +23,7 @@ function error(fn: () => unknown): Error {
 describe('loadConfig', () => {
   it('fills every default', () => {
     const config = loadConfig({ env: {} });
-    expect(config.api).toEqual({ host: '127.0.0.1', port: 8547 });
+    expect(config.api).toMatchObject({ host: '127.0.0.1', port: 8547 });
     expect(config.chain.rpcUrl).toBe('http://127.0.0.1:8545');
     expect(config.model.backend).toBe('webgpu');
   });
@@ -31,7 +31,7 @@ describe('loadConfig', () => {
   it('layers file < env < flags, coercing strings to the key type', () => {
     const path = file('a.json', JSON.stringify({ api: { port: 9000, host: '0.0.0.0' }, log: { level: 'debug' } }));
     const config = loadConfig({ file: path, env: { OPENLORA_API_PORT: '9001', OPENLORA_LOG_LEVEL: 'warn' }, overrides: { 'log.level': 'error' } });
-    expect(config.api).toEqual({ host: '0.0.0.0', port: 9001 });
+    expect(config.api).toMatchObject({ host: '0.0.0.0', port: 9001 });
     expect(config.log.level).toBe('error');
   });
 
@@ -70,5 +70,15 @@ describe('loadConfig', () => {
     const keys = describeConfig();
     expect(keys.map((k) => k.key)).toContain('api.port');
     for (const k of keys) expect(k.description.length).toBeGreaterThan(3);
+  });
+});
+
+describe('loadConfig arrays', () => {
+  it('reads arrays from env as JSON or comma lists', () => {
+    const keys = [{ id: 'team-a', sha256: 'a'.repeat(64) }];
+    const config = loadConfig({ env: { OPENLORA_PAYMENTS_API_KEYS: JSON.stringify(keys) } });
+    expect(config.payments.apiKeys).toEqual(keys);
+    const e = error(() => loadConfig({ env: { OPENLORA_PAYMENTS_API_KEYS: '[{"id":"x"}]' } }));
+    expect(e.message).toContain('"payments.apiKeys"');
   });
 });
