@@ -1,4 +1,4 @@
-import type { ModelConfig } from '../model/config.ts';
+import type { ModelConfig, Projection } from '../model/config.ts';
 
 /** Positions per KV-cache block (vLLM/S-LoRA use 16). */
 export const KV_BLOCK_SIZE = 16;
@@ -47,6 +47,33 @@ export interface StepOutput {
   targetLogprobs?: Float32Array;
 }
 
+/** One adapter's LoRA weights, ready to upload into a slot (f32; the backend converts). */
+export interface LoraWeights {
+  /** Rank r (<= the pool's `maxRank`). */
+  rank: number;
+  /** alpha / r, or alpha / sqrt(r) with rsLoRA. */
+  scale: number;
+  /** Per layer, per targeted projection: A [r, in] and B [out, r], row-major. Untargeted projections are absent. */
+  layers: Array<Partial<Record<Projection, { a: Float32Array; b: Float32Array }>>>;
+}
+
+/**
+ * The backend's adapter slots: `StepSequence.adapterSlot` indexes them. LoRA runs unmerged,
+ * `y = W x + scale * B (A x)` (shrink then expand), only for rows whose slot is >= 0.
+ */
+export interface LoraSlotPool {
+  /** Number of slots (0: this backend was created without LoRA). */
+  readonly slots: number;
+  /** Largest rank a slot holds. */
+  readonly maxRank: number;
+  /** Device bytes one slot takes. */
+  readonly bytesPerSlot: number;
+  /** Uploads an adapter into a slot, replacing what was there. Must not be called for a slot used by the step in flight. */
+  load(slot: number, weights: LoraWeights): Promise<void>;
+  /** Clears a slot (rows pointing at it then get no LoRA delta). */
+  unload(slot: number): void;
+}
+
 /**
  * A model backend: the WebGPU engine or the CPU reference. Both run the same model files and
  * must agree (greedy tokens identical on f32 models; logits within the tolerances in the tests).
@@ -59,6 +86,8 @@ export interface Backend {
   readonly dtype: 'f32' | 'f16';
   /** KV blocks allocated at creation (ids 0 .. numKvBlocks-1). */
   readonly numKvBlocks: number;
+  /** Adapter slots (see `LoraSlotPool`). */
+  readonly lora: LoraSlotPool;
   /** Runs one forward step over all sequences' rows at once. */
   step(sequences: readonly StepSequence[], signal?: AbortSignal): Promise<StepOutput[]>;
   /** Full-vocabulary logits of the last row of each sequence (tests and tools, not the hot path). */

@@ -1,0 +1,105 @@
+/**
+ * The CPU reference backend: the model in plain float32 TypeScript, a paged KV cache in one
+ * `Float32Array` indexed by block id, LoRA slots, and the shared sampling. Slow but obviously
+ * right; the WebGPU engine is tested against it.
+ */
+import type { LoadedModel } from '../../model/load.ts';
+import { KV_BLOCK_SIZE, type Backend, type StepOutput, type StepSequence } from '../backend.ts';
+import { EngineBlockTableError, EngineContextExceededError, EngineTokenOutOfRangeError, EngineUnsupportedError } from '../errors.ts';
+import { logprobOf, sampleToken, validateSamplingParams } from '../sampling.ts';
+import { forwardHidden, lmHead } from './forward.ts';
+import { createCpuLoraPool } from './lora.ts';
+import { kvBlockFloats, ropeInvFreq, type KvLayout } from './ops.ts';
+import { loadCpuWeights } from './weights.ts';
+
+/** Parameters of {@link createCpuBackend}. */
+export interface CreateCpuBackendParameters {
+  model: LoadedModel;
+  /** KV blocks in the pool (each holds {@link KV_BLOCK_SIZE} positions of every layer). */
+  numKvBlocks: number;
+  /** LoRA adapter slots; default 4. */
+  loraSlots?: number;
+  /** Largest adapter rank; default 64. */
+  maxLoraRank?: number;
+  signal?: AbortSignal;
+}
+
+/** Loads the weights (f32; f16-rounded when `model.dtype` is f16) and allocates the KV pool. */
+export async function createCpuBackend(p: CreateCpuBackendParameters): Promise<Backend> {
+  const { model, numKvBlocks } = p;
+  const config = model.config;
+  let weights: Awaited<ReturnType<typeof loadCpuWeights>> | undefined = await loadCpuWeights({ model, signal: p.signal });
+  const layout: KvLayout = { numLayers: config.numLayers, numKvHeads: config.numKvHeads, headDim: config.headDim, blockSize: KV_BLOCK_SIZE };
+  let cache: Float32Array | undefined = new Float32Array(numKvBlocks * kvBlockFloats(layout)); // [numKvBlocks, layers, 2, 16, kvHeads, headDim]
+  const invFreq = ropeInvFreq({ headDim: config.headDim, theta: config.ropeTheta, scaling: config.ropeScaling });
+  const lora = createCpuLoraPool({ config, slots: p.loraSlots ?? 4, maxRank: p.maxLoraRank ?? 64 });
+
+  const check = (seq: StepSequence): void => {
+    const end = seq.startPos + seq.tokens.length;
+    if (seq.tokens.length === 0) throw new EngineBlockTableError('a sequence has no tokens to run');
+    if (!Number.isInteger(seq.startPos) || seq.startPos < 0) throw new EngineBlockTableError(`startPos ${seq.startPos} must be an integer >= 0`);
+    if (end > config.maxPositionEmbeddings) throw new EngineContextExceededError(end, config.maxPositionEmbeddings);
+    const needed = Math.ceil(end / KV_BLOCK_SIZE);
+    if (seq.blockTable.length < needed) throw new EngineBlockTableError(`${seq.blockTable.length} blocks cover ${seq.blockTable.length * KV_BLOCK_SIZE} positions, the sequence needs ${end}`);
+    for (let i = 0; i < needed; i++) {
+      const b = seq.blockTable[i];
+      if (!Number.isInteger(b) || b < 0 || b >= numKvBlocks) throw new EngineBlockTableError(`block id ${b} is outside the pool [0, ${numKvBlocks})`);
+    }
+    for (let i = 0; i < seq.tokens.length; i++) {
+      const t = seq.tokens[i];
+      if (!Number.isInteger(t) || t < 0 || t >= config.vocabSize) throw new EngineTokenOutOfRangeError(t, config.vocabSize);
+    }
+    if (seq.targets) {
+      if (seq.targets.length !== seq.tokens.length) throw new EngineBlockTableError(`targets has ${seq.targets.length} entries for ${seq.tokens.length} tokens`);
+      for (let i = 0; i < seq.targets.length; i++) {
+        const t = seq.targets[i];
+        if (!Number.isInteger(t) || t < 0 || t >= config.vocabSize) throw new EngineTokenOutOfRangeError(t, config.vocabSize);
+      }
+    }
+    if (seq.sample) validateSamplingParams(seq.sample);
+  };
+
+  const run = (seq: StepSequence, signal?: AbortSignal): Float32Array => {
+    if (!weights || !cache) throw new EngineUnsupportedError('A step after destroy()', 'Create a new backend with createCpuBackend.');
+    return forwardHidden({ config, weights, invFreq, cache, layout, tokens: seq.tokens, startPos: seq.startPos, blockTable: seq.blockTable, adapter: lora.get(seq.adapterSlot), signal });
+  };
+
+  return {
+    kind: 'cpu',
+    config,
+    dtype: model.dtype,
+    numKvBlocks,
+    lora,
+    async step(sequences, signal) {
+      sequences.forEach(check);
+      const outputs: StepOutput[] = [];
+      for (const seq of sequences) {
+        signal?.throwIfAborted();
+        const hidden = run(seq, signal); // [rows, hidden]
+        const n = seq.tokens.length;
+        const out: StepOutput = {};
+        if (seq.targets) {
+          const logits = lmHead({ config, weights: weights!, hidden, rowIndices: Array.from({ length: n }, (_, i) => i) }); // [n, vocab]
+          out.targetLogprobs = new Float32Array(n);
+          for (let i = 0; i < n; i++) out.targetLogprobs[i] = logprobOf(logits.subarray(i * config.vocabSize, (i + 1) * config.vocabSize), seq.targets[i]);
+        }
+        if (seq.sample) {
+          const logits = lmHead({ config, weights: weights!, hidden, rowIndices: [n - 1] }); // [1, vocab]
+          const { token, logprob } = sampleToken({ logits, params: seq.sample, step: seq.sample.step });
+          out.token = token;
+          out.logprob = logprob;
+        }
+        outputs.push(out);
+      }
+      return outputs;
+    },
+    async logits(sequences) {
+      sequences.forEach(check);
+      return sequences.map((seq) => lmHead({ config, weights: weights!, hidden: run(seq), rowIndices: [seq.tokens.length - 1] }));
+    },
+    destroy() {
+      weights = undefined;
+      cache = undefined;
+    },
+  };
+}

@@ -1,0 +1,101 @@
+/**
+ * Generates a model deterministically from a seed and writes it in Hugging Face layout, so the
+ * real loading code is what runs: config.json, model.safetensors, tokenizer.json,
+ * tokenizer_config.json, generation_config.json.
+ *
+ * Init: linear weights and embeddings ~ N(0, 1/fan_in) (1/sqrt(2048) ≈ 0.022 matches HF's 0.02 at
+ * Llama-3.2-1B width; at tiny widths it keeps every layer's contribution O(1) so greedy decoding
+ * of the tiny model varies), norm gains 1 + N(0, 0.02²). Values depend only on (seed, tensor name).
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { f32ToBytes, type SafetensorsDtype } from './dtype.ts';
+import { ModelPresetUnknownError } from './errors.ts';
+import { parseModelConfig } from './parseConfig.ts';
+import { byteTokenizerConfig, byteTokenizerJson } from './byteTokenizer.ts';
+import { isModelPreset, MODEL_PRESETS, presetConfigJson, presetGenerationConfig } from './presets.ts';
+import { normalStream, type NormalStream } from './random.ts';
+import { writeSafetensors } from './safetensorsWrite.ts';
+import { expectedTensors } from './tensorNames.ts';
+
+/** On-disk dtypes of generated models. */
+export type CreateDtype = 'f32' | 'f16' | 'bf16';
+
+const TORCH_DTYPE: Record<CreateDtype, string> = { f32: 'float32', f16: 'float16', bf16: 'bfloat16' };
+const ST_DTYPE: Record<CreateDtype, SafetensorsDtype> = { f32: 'F32', f16: 'F16', bf16: 'BF16' };
+
+/** Elements generated per chunk when streaming a tensor to disk (4 Mi, bounded memory). */
+const CHUNK_ELEMENTS = 1 << 22;
+
+/** Parameters of {@link createModel}. */
+export interface CreateModelParameters {
+  /** `tiny`, `bench-135m` or `bench-1b`. */
+  preset: string;
+  seed: number;
+  /** On-disk dtype; default f32 for tiny, f16 otherwise. */
+  dtype?: CreateDtype;
+  /** Output directory (created). */
+  out: string;
+  /** Progress callback (bytes written, total bytes). */
+  onProgress?: (written: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+/** What {@link createModel} wrote. */
+export interface CreateModelReturnType {
+  dir: string;
+  preset: string;
+  dtype: CreateDtype;
+  parameters: number;
+  bytes: number;
+}
+
+/** Writes a generated model directory. Same (preset, seed, dtype) → identical bytes. */
+export async function createModel(p: CreateModelParameters): Promise<CreateModelReturnType> {
+  if (!isModelPreset(p.preset)) throw new ModelPresetUnknownError(p.preset, MODEL_PRESETS);
+  const dtype = p.dtype ?? (p.preset === 'tiny' ? 'f32' : 'f16');
+  const configJson = { ...presetConfigJson(p.preset), torch_dtype: TORCH_DTYPE[dtype] };
+  const config = parseModelConfig({ json: configJson, file: 'config.json' });
+  const tensors = expectedTensors(config);
+  await mkdir(p.out, { recursive: true });
+  const json = (v: unknown) => JSON.stringify(v, null, 2) + '\n';
+  await writeFile(join(p.out, 'config.json'), json(configJson));
+  await writeFile(join(p.out, 'generation_config.json'), json(presetGenerationConfig()));
+  await writeFile(join(p.out, 'tokenizer.json'), json(byteTokenizerJson()));
+  await writeFile(join(p.out, 'tokenizer_config.json'), json(byteTokenizerConfig(config.maxPositionEmbeddings)));
+  const seed = p.seed >>> 0;
+  let parameters = 0;
+  let bytes = 0;
+  await writeSafetensors({
+    path: join(p.out, 'model.safetensors'),
+    metadata: { format: 'pt', generator: 'openlora model create', preset: p.preset, seed: String(seed) },
+    signal: p.signal,
+    onProgress: (written, total) => {
+      bytes = written;
+      p.onProgress?.(written, total);
+    },
+    tensors: tensors.map(({ name, shape }) => {
+      const count = shape.reduce((a, b) => a * b, 1);
+      parameters += count;
+      const isNorm = shape.length === 1;
+      const std = isNorm ? 0.02 : 1 / Math.sqrt(shape[shape.length - 1]);
+      const offset = isNorm && name.endsWith('norm.weight') ? 1 : 0;
+      return {
+        name,
+        dtype: ST_DTYPE[dtype],
+        shape,
+        data: () => chunks({ count, random: normalStream(seed, name), std, offset, dtype: ST_DTYPE[dtype] }),
+      };
+    }),
+  });
+  return { dir: p.out, preset: p.preset, dtype, parameters, bytes };
+}
+
+function* chunks(p: { count: number; random: NormalStream; std: number; offset: number; dtype: SafetensorsDtype }): Generator<Uint8Array> {
+  const values = new Float32Array(Math.min(p.count, CHUNK_ELEMENTS));
+  for (let done = 0; done < p.count; done += values.length) {
+    const n = Math.min(values.length, p.count - done);
+    const chunk = n === values.length ? values : values.subarray(0, n);
+    yield f32ToBytes(p.random.fill(chunk, p.std, p.offset), p.dtype);
+  }
+}

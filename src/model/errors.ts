@@ -1,0 +1,114 @@
+/**
+ * Errors raised while reading model files. Each names the file (and tensor), the offending value,
+ * and what to do; codes are `OPENLORA_MODEL_<CONDITION>`.
+ */
+import { BaseError, type BaseErrorParameters } from '../errors.ts';
+
+const REGENERATE = 'Re-download or re-export the model, or regenerate it with `openlora model create`.';
+
+/** A safetensors file whose header or layout is invalid (truncated, bad JSON, bad offsets). */
+export class SafetensorsInvalidError extends BaseError {
+  override name = 'SafetensorsInvalidError' as const;
+  constructor(file: string, problem: string, parameters: BaseErrorParameters = {}) {
+    super('OPENLORA_MODEL_SAFETENSORS_INVALID', `Invalid safetensors file ${file}: ${problem}`, {
+      hint: `The file is truncated or not a safetensors file. ${REGENERATE}`,
+      meta: { file },
+      ...parameters,
+    });
+  }
+}
+
+/** A tensor whose dtype openlora does not read (only F32, F16, BF16). */
+export class ModelDtypeUnsupportedError extends BaseError {
+  override name = 'ModelDtypeUnsupportedError' as const;
+  constructor(file: string, tensor: string, dtype: string) {
+    super('OPENLORA_MODEL_DTYPE_UNSUPPORTED', `Tensor "${tensor}" in ${file} has dtype ${JSON.stringify(dtype)}, which openlora cannot read.`, {
+      hint: 'Supported dtypes are F32, F16 and BF16. Convert quantized or integer checkpoints to one of them (e.g. with transformers `save_pretrained`).',
+      meta: { file, tensor, dtype },
+    });
+  }
+}
+
+/** A tensor the model config requires is not in any weight file. */
+export class ModelTensorMissingError extends BaseError {
+  override name = 'ModelTensorMissingError' as const;
+  constructor(dir: string, tensor: string, expectedShape: readonly number[]) {
+    super('OPENLORA_MODEL_TENSOR_MISSING', `Tensor "${tensor}" (shape [${expectedShape.join(', ')}]) is missing from the model in ${dir}.`, {
+      hint: `Check that config.json matches the weights (layer count, tie_word_embeddings, attention_bias). ${REGENERATE}`,
+      meta: { dir, tensor, expectedShape },
+    });
+  }
+}
+
+/** A tensor's shape disagrees with what config.json implies. */
+export class ModelTensorShapeError extends BaseError {
+  override name = 'ModelTensorShapeError' as const;
+  constructor(file: string, tensor: string, expectedShape: readonly number[], foundShape: readonly number[]) {
+    super(
+      'OPENLORA_MODEL_TENSOR_SHAPE',
+      `Tensor "${tensor}" in ${file} has shape [${foundShape.join(', ')}], but config.json implies [${expectedShape.join(', ')}].`,
+      {
+        hint: 'config.json and the weights come from different models, or config.json was edited. Use the config that was saved with the weights.',
+        meta: { file, tensor, expectedShape, foundShape },
+      },
+    );
+  }
+}
+
+/** config.json is missing, unreadable, or holds an invalid value. */
+export class ModelConfigInvalidError extends BaseError {
+  override name = 'ModelConfigInvalidError' as const;
+  constructor(file: string, problem: string, parameters: BaseErrorParameters = {}) {
+    super('OPENLORA_MODEL_CONFIG_INVALID', `Invalid model config ${file}: ${problem}`, {
+      hint: 'Use the config.json saved with the model (Hugging Face layout).',
+      meta: { file },
+      ...parameters,
+    });
+  }
+}
+
+/** config.json names an architecture openlora does not run. */
+export class ModelArchitectureUnsupportedError extends BaseError {
+  override name = 'ModelArchitectureUnsupportedError' as const;
+  constructor(file: string, architecture: string) {
+    super('OPENLORA_MODEL_ARCHITECTURE_UNSUPPORTED', `Model architecture ${JSON.stringify(architecture)} in ${file} is not supported.`, {
+      hint: 'openlora runs Llama-family decoders: LlamaForCausalLM (Llama 2/3, SmolLM2, TinyLlama), MistralForCausalLM, Qwen2ForCausalLM.',
+      meta: { file, architecture },
+    });
+  }
+}
+
+/** The model directory or a file it needs does not exist. */
+export class ModelFileNotFoundError extends BaseError {
+  override name = 'ModelFileNotFoundError' as const;
+  constructor(file: string, parameters: BaseErrorParameters = {}) {
+    super('OPENLORA_MODEL_FILE_NOT_FOUND', `Model file ${file} was not found.`, {
+      hint: 'Point --model at a Hugging Face model directory (config.json, *.safetensors), or create one with `openlora model create --preset tiny --out DIR`.',
+      meta: { file },
+      ...parameters,
+    });
+  }
+}
+
+/** tokenizer.json / tokenizer_config.json / generation_config.json could not be used. */
+export class ModelTokenizerInvalidError extends BaseError {
+  override name = 'ModelTokenizerInvalidError' as const;
+  constructor(file: string, problem: string, parameters: BaseErrorParameters = {}) {
+    super('OPENLORA_MODEL_TOKENIZER_INVALID', `Invalid tokenizer file ${file}: ${problem}`, {
+      hint: 'Use the tokenizer files saved with the model, or remove them to run with token ids only.',
+      meta: { file },
+      ...parameters,
+    });
+  }
+}
+
+/** A model preset name `openlora model create` does not know. */
+export class ModelPresetUnknownError extends BaseError {
+  override name = 'ModelPresetUnknownError' as const;
+  constructor(preset: string, known: readonly string[]) {
+    super('OPENLORA_MODEL_PRESET_UNKNOWN', `Unknown model preset ${JSON.stringify(preset)}.`, {
+      hint: `Choose one of: ${known.join(', ')}.`,
+      meta: { preset },
+    });
+  }
+}

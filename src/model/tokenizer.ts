@@ -1,0 +1,111 @@
+/**
+ * Tokenizer and chat template of a model directory: `tokenizer.json` through
+ * `@huggingface/tokenizers`, the chat template from `tokenizer_config.json` through
+ * `@huggingface/jinja`.
+ */
+import { Template } from '@huggingface/jinja';
+import { Tokenizer } from '@huggingface/tokenizers';
+import { ModelTokenizerInvalidError } from './errors.ts';
+
+/** Text ↔ token ids for one model. */
+export interface ModelTokenizer {
+  /** Token ids of `text`; `addSpecialTokens` applies the tokenizer's post-processor (e.g. BOS). Default false. */
+  encode(text: string, options?: { addSpecialTokens?: boolean }): number[];
+  /** Text of `ids`; special tokens are skipped unless `skipSpecialTokens` is false. Default true. */
+  decode(ids: ArrayLike<number>, options?: { skipSpecialTokens?: boolean }): string;
+  /** Id of a token string (e.g. `<|im_end|>`), or undefined. */
+  tokenToId(token: string): number | undefined;
+  /** Number of entries in the vocabulary, added tokens included. */
+  readonly size: number;
+}
+
+/** One chat message. */
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant' | (string & {});
+  content: string;
+}
+
+/** A model's chat template. */
+export interface ChatTemplate {
+  /** The Jinja source. */
+  readonly source: string;
+  /** Renders messages to the prompt text; `addGenerationPrompt` opens the assistant turn. */
+  render(parameters: { messages: readonly ChatMessage[]; addGenerationPrompt?: boolean }): string;
+}
+
+/** Parameters of {@link createModelTokenizer}. */
+export interface CreateModelTokenizerParameters {
+  /** Parsed tokenizer.json. */
+  tokenizerJson: unknown;
+  /** Parsed tokenizer_config.json, or {}. */
+  tokenizerConfig: Record<string, unknown>;
+  /** Path for error messages. */
+  file: string;
+}
+
+/** Wraps `@huggingface/tokenizers` behind {@link ModelTokenizer}. */
+export function createModelTokenizer(p: CreateModelTokenizerParameters): ModelTokenizer {
+  let tokenizer: Tokenizer;
+  try {
+    tokenizer = new Tokenizer(p.tokenizerJson as object, p.tokenizerConfig);
+  } catch (error) {
+    throw new ModelTokenizerInvalidError(p.file, 'the tokenizer could not be built', { cause: error, details: (error as Error).message });
+  }
+  const size = tokenizer.get_vocab(true).size;
+  return {
+    size,
+    encode: (text, options) => tokenizer.encode(text, { add_special_tokens: options?.addSpecialTokens ?? false }).ids,
+    decode: (ids, options) => (ids.length === 0 ? '' : tokenizer.decode(Array.from(ids), { skip_special_tokens: options?.skipSpecialTokens ?? true })),
+    tokenToId: (token) => tokenizer.token_to_id(token),
+  };
+}
+
+/** Parameters of {@link createChatTemplate}. */
+export interface CreateChatTemplateParameters {
+  /** Parsed tokenizer_config.json. */
+  tokenizerConfig: Record<string, unknown>;
+  file: string;
+}
+
+/** The chat template of tokenizer_config.json (the `default` one when a list is given), or undefined. */
+export function createChatTemplate(p: CreateChatTemplateParameters): ChatTemplate | undefined {
+  const raw = p.tokenizerConfig.chat_template;
+  let source: string | undefined;
+  if (typeof raw === 'string') source = raw;
+  else if (Array.isArray(raw)) {
+    const named = raw as { name?: unknown; template?: unknown }[];
+    const entry = named.find((t) => t.name === 'default') ?? named[0];
+    if (entry && typeof entry.template === 'string') source = entry.template;
+  }
+  if (source === undefined) return undefined;
+  let template: Template;
+  try {
+    template = new Template(source);
+  } catch (error) {
+    throw new ModelTokenizerInvalidError(p.file, 'chat_template does not parse as Jinja', { cause: error, details: (error as Error).message });
+  }
+  const context = {
+    bos_token: tokenString(p.tokenizerConfig.bos_token),
+    eos_token: tokenString(p.tokenizerConfig.eos_token),
+    pad_token: tokenString(p.tokenizerConfig.pad_token),
+    unk_token: tokenString(p.tokenizerConfig.unk_token),
+  };
+  const templateSource = source;
+  return {
+    source: templateSource,
+    render: ({ messages, addGenerationPrompt }) => {
+      try {
+        return template.render({ ...context, messages: messages.map((m) => ({ ...m })), add_generation_prompt: addGenerationPrompt ?? false });
+      } catch (error) {
+        throw new ModelTokenizerInvalidError(p.file, 'chat_template failed to render', { cause: error, details: (error as Error).message });
+      }
+    },
+  };
+}
+
+/** `bos_token` etc. are a string or an AddedToken object `{ content }`. */
+function tokenString(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'object' && value !== null && typeof (value as { content?: unknown }).content === 'string') return (value as { content: string }).content;
+  return '';
+}

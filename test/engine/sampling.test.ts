@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import type { SamplingParams } from '../../src/engine/backend.ts';
+import { argmax, filterCandidates, logprobOf, pcgHash, sampleToken, uniform, validateSamplingParams } from '../../src/engine/sampling.ts';
+
+const params = (p: Partial<SamplingParams> = {}): SamplingParams => ({ temperature: 1, topK: 0, topP: 1, seed: 0, ...p });
+
+describe('counter-based uniform (the WGSL port must match these bit for bit)', () => {
+  it('pins pcg_hash and uniform values (checked against an independent Python port)', () => {
+    expect([0, 1, 42, 0xffffffff].map(pcgHash)).toEqual([129708002, 2831084092, 1223963391, 3861530882]);
+    expect(uniform(0, 0)).toBe(0.19039934873580933);
+    expect(uniform(1, 0)).toBe(0.9108019471168518);
+    expect(uniform(1, 1)).toBe(0.6936357021331787);
+    expect(uniform(12345, 7)).toBe(0.7297919392585754);
+    expect(uniform(0xffffffff, 3)).toBe(0.019744455814361572);
+    expect(uniform(-1, 3)).toBe(uniform(0xffffffff, 3)); // low 32 bits
+  });
+
+  it('is in [0, 1), exactly f32, and roughly uniform', () => {
+    const bins = Array.from({ length: 10 }, () => 0);
+    for (let step = 0; step < 20000; step++) {
+      const u = uniform(99, step);
+      expect(u >= 0 && u < 1).toBe(true);
+      expect(Math.fround(u)).toBe(u);
+      bins[Math.floor(u * 10)]++;
+    }
+    for (const b of bins) expect(Math.abs(b - 2000)).toBeLessThan(200);
+  });
+});
+
+describe('sampleToken', () => {
+  const logits = Float32Array.from([1, 3, 2, 3, -1, 0.5]);
+
+  it('greedy = argmax, ties to the lowest id; logprob is temperature-1 log-softmax', () => {
+    const r = sampleToken({ logits, params: params({ temperature: 0 }), step: 0 });
+    expect(r.token).toBe(1);
+    expect(argmax(logits)).toBe(1);
+    const lse = Math.log([...logits].reduce((s, x) => s + Math.exp(x), 0));
+    expect(r.logprob).toBeCloseTo(3 - lse, 6);
+    const hot = sampleToken({ logits, params: params({ temperature: 5, seed: 3 }), step: 2 });
+    expect(hot.logprob).toBeCloseTo(logprobOf(logits, hot.token), 12);
+    expect(hot.logprob).toBeCloseTo(logits[hot.token] - lse, 6);
+  });
+
+  it('is reproducible for (seed, step) and varies across steps', () => {
+    const draw = (seed: number, step: number) => sampleToken({ logits, params: params({ seed }), step }).token;
+    const a = Array.from({ length: 50 }, (_, s) => draw(7, s));
+    expect(Array.from({ length: 50 }, (_, s) => draw(7, s))).toEqual(a);
+    expect(new Set(a).size).toBeGreaterThan(2);
+    expect(Array.from({ length: 50 }, (_, s) => draw(8, s))).not.toEqual(a);
+  });
+
+  it('top-k = 1 is greedy (lowest id on ties)', () => {
+    for (let step = 0; step < 30; step++) expect(sampleToken({ logits, params: params({ topK: 1, temperature: 2, seed: step }), step }).token).toBe(1);
+  });
+
+  it('matches softmax(logits / T) in distribution', () => {
+    const T = 0.7;
+    const n = 20000;
+    const counts = Array.from({ length: logits.length }, () => 0);
+    for (let step = 0; step < n; step++) counts[sampleToken({ logits, params: params({ temperature: T, seed: 1 }), step }).token]++;
+    const z = [...logits].map((x) => Math.exp(x / T));
+    const sum = z.reduce((a, b) => a + b, 0);
+    z.forEach((p, i) => expect(Math.abs(counts[i] / n - p / sum)).toBeLessThan(0.015));
+  });
+
+  it('top-k and top-p keep the documented sets', () => {
+    const probsLogits = Float32Array.from([Math.log(0.1), Math.log(0.4), Math.log(0.2), Math.log(0.3)]);
+    const kept = (p: Partial<SamplingParams>) => [...filterCandidates(probsLogits, params(p)).kept].flatMap((k, i) => (k ? [i] : []));
+    expect(kept({ topK: 2 })).toEqual([1, 3]);
+    expect(kept({ topP: 0.5 })).toEqual([1, 3]); // 0.4 < 0.5, 0.4 + 0.3 >= 0.5
+    expect(kept({ topP: 0.35 })).toEqual([1]);
+    expect(kept({ topP: 0.95 })).toEqual([0, 1, 2, 3]);
+    expect(kept({ topK: 3, topP: 0.7 })).toEqual([1, 3]); // renormalized over {1,3,2}: 0.444 + 0.333 >= 0.7
+    for (let step = 0; step < 200; step++) expect([1, 3]).toContain(sampleToken({ logits: probsLogits, params: params({ topP: 0.5, seed: 5 }), step }).token);
+  });
+
+  it('validates parameters', () => {
+    expect(() => validateSamplingParams(params({ temperature: -1 }))).toThrow(expect.objectContaining({ code: 'OPENLORA_ENGINE_SAMPLING_PARAMS' }));
+    expect(() => validateSamplingParams(params({ topP: 0 }))).toThrow(/topP/);
+    expect(() => validateSamplingParams(params({ topK: 1.5 }))).toThrow(/topK/);
+    expect(() => validateSamplingParams(params())).not.toThrow();
+  });
+});
