@@ -1,0 +1,58 @@
+import type { Logger } from '../log.ts';
+import type { PaymentGate } from '../payments/gate.ts';
+import type { Price } from '../payments/pricing.ts';
+import type { ReceiptIssuer } from '../payments/receipts.ts';
+import type { ReceiptLedger } from '../ledger/receipts.ts';
+import type { Scheduler } from '../scheduler/scheduler.ts';
+import type { InferenceService } from '../serving/inference.ts';
+import type { NodeMetrics } from './metrics.ts';
+
+/** An adapter as `GET /v1/models` and the admin API show it. */
+export interface AdapterListing {
+  id: `0x${string}`;
+  name: string;
+  rank: number;
+  targets: string[];
+  resident: 'gpu' | 'host' | 'disk';
+  price: Price;
+}
+
+/** Adapter operations the API exposes (the node's adapter manager implements them). */
+export interface AdapterAdmin {
+  list(): AdapterListing[];
+  /** Registers an adapter directory from the node's adapter store; returns its listing. */
+  register(parameters: { path: string; name?: string; price?: Price }): Promise<AdapterListing>;
+  /** Loads onto the GPU (and pins nothing). */
+  load(idOrName: string): Promise<AdapterListing>;
+  /** Drops from GPU and host caches (stays registered). */
+  unload(idOrName: string): Promise<AdapterListing>;
+}
+
+/** Limits of the HTTP API (config `api.*`). */
+export interface ApiLimits {
+  /** Largest `max_tokens` accepted. */
+  maxTokensCap: number;
+  /** `max_tokens` when the request gives none. */
+  defaultMaxTokens: number;
+  /** Wall-clock limit of one request, ms. */
+  requestTimeoutMs: number;
+}
+
+/** Everything the routes use. */
+export interface ApiContext {
+  inference: InferenceService;
+  scheduler: Scheduler;
+  gate: PaymentGate;
+  issuer: ReceiptIssuer;
+  ledger: ReceiptLedger;
+  adapters: AdapterAdmin;
+  metrics: NodeMetrics;
+  limits: ApiLimits;
+  log: Logger;
+  /** Attribution digest of an adapter (zero without a published root). */
+  attributionDigestOf(adapterId: `0x${string}` | null): `0x${string}`;
+  /** Operator token for `/admin/*`; admin routes are off without one. */
+  adminToken?: string;
+  /** When the node started (unix ms), for /health. */
+  startedAt: number;
+}

@@ -1,0 +1,42 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyPluginAsync } from 'fastify';
+import Type, { type Static } from 'typebox';
+import type { ApiContext, AdapterListing } from '../context.ts';
+import { ApiError } from '../errors.ts';
+
+const RegisterBody = Type.Object({
+  path: Type.String({ minLength: 1, description: 'Adapter directory (PEFT layout) on the node.' }),
+  name: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:/-]+$' })),
+  price: Type.Optional(Type.Object({ input_per_1k: Type.String({ pattern: '^[0-9]{1,30}$' }), output_per_1k: Type.String({ pattern: '^[0-9]{1,30}$' }) })),
+});
+const IdParam = Type.Object({ id: Type.String({ minLength: 1 }) });
+
+function listingJson(a: AdapterListing) {
+  return { id: a.id, name: a.name, rank: a.rank, targets: a.targets, resident: a.resident, price: { input_per_1k: a.price.inputPer1k.toString(), output_per_1k: a.price.outputPer1k.toString() } };
+}
+
+/** Operator API: register, load, unload and list adapters. Needs `Authorization: Bearer <admin token>`. */
+export function adminRoutes(ctx: ApiContext): FastifyPluginAsync {
+  return async (app) => {
+    app.addHook('onRequest', async (request) => {
+      const expected = ctx.adminToken;
+      if (!expected) throw new ApiError({ status: 403, code: 'OPENLORA_API_ADMIN_DISABLED', message: 'The admin API is off on this node.', hint: 'Start the node with an admin token (api.adminToken / OPENLORA_API_ADMIN_TOKEN).', type: 'permission_error' });
+      const auth = request.headers.authorization;
+      const given = Buffer.from(typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7) : '');
+      const want = Buffer.from(expected);
+      if (given.length !== want.length || !timingSafeEqual(given, want)) throw new ApiError({ status: 401, code: 'OPENLORA_API_ADMIN_UNAUTHORIZED', message: 'The admin token is missing or wrong.', hint: 'Send Authorization: Bearer <admin token>.' });
+    });
+    app.get('/admin/adapters', { schema: { tags: ['admin'] } }, async () => ({ data: ctx.adapters.list().map(listingJson) }));
+    app.post('/admin/adapters', { schema: { body: RegisterBody, tags: ['admin'] } }, async (request, reply) => {
+      const body = request.body as Static<typeof RegisterBody>;
+      const listing = await ctx.adapters.register({
+        path: body.path,
+        name: body.name,
+        price: body.price && { inputPer1k: BigInt(body.price.input_per_1k), outputPer1k: BigInt(body.price.output_per_1k) },
+      });
+      return reply.code(201).send(listingJson(listing));
+    });
+    app.post('/admin/adapters/:id/load', { schema: { params: IdParam, tags: ['admin'] } }, async (request) => listingJson(await ctx.adapters.load((request.params as Static<typeof IdParam>).id)));
+    app.post('/admin/adapters/:id/unload', { schema: { params: IdParam, tags: ['admin'] } }, async (request) => listingJson(await ctx.adapters.unload((request.params as Static<typeof IdParam>).id)));
+  };
+}

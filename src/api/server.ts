@@ -1,0 +1,91 @@
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { ApiContext } from './context.ts';
+import { ApiError, installErrorHandler } from './errors.ts';
+import { adminRoutes } from './routes/admin.ts';
+import { chatRoutes } from './routes/chat.ts';
+import { completionRoutes } from './routes/completions.ts';
+import { healthRoutes } from './routes/health.ts';
+import { modelRoutes } from './routes/models.ts';
+import { receiptRoutes } from './routes/receipts.ts';
+
+export interface ApiServerOptions {
+  host: string;
+  port: number;
+  /** Largest request body, bytes. Default 1 MiB. */
+  bodyLimit?: number;
+  /** Requests per payer (API key / channel, else client address) per window. Default 600 per minute. */
+  rateLimit?: { max: number; timeWindowMs: number };
+}
+
+/** The node's HTTP server. */
+export interface ApiServer {
+  readonly app: FastifyInstance;
+  /** Listens; resolves with the URL. */
+  start(): Promise<string>;
+  /** Stops accepting, lets requests in flight finish. */
+  stop(): Promise<void>;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Builds the fastify app: OpenAI-compatible routes, receipts, health, metrics, admin, OpenAPI. */
+export async function createApiServer(options: ApiServerOptions, ctx: ApiContext): Promise<ApiServer> {
+  const app = Fastify({
+    loggerInstance: ctx.log.child({ component: 'api' }) as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }), // per-request lines come from metrics, not logs
+    bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+  });
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
+    let text: string;
+    try {
+      text = utf8.decode(body as Buffer);
+    } catch {
+      return done(new ApiError({ status: 400, code: 'OPENLORA_API_INVALID_UTF8', message: 'The request body is not valid UTF-8.', hint: 'Encode the JSON body as UTF-8.' }));
+    }
+    try {
+      done(null, text.length === 0 ? undefined : JSON.parse(text));
+    } catch (error) {
+      done(new ApiError({ status: 400, code: 'OPENLORA_API_INVALID_JSON', message: `The request body is not valid JSON (${(error as Error).message}).`, hint: 'Send a JSON object with Content-Type: application/json.' }));
+    }
+  });
+  installErrorHandler(app, ctx.log);
+  await app.register(swagger, {
+    openapi: { info: { title: 'openlora node API', version: '1', description: 'OpenAI-compatible inference over many LoRA adapters, with signed usage receipts.' } },
+  });
+  await app.register(rateLimit, {
+    max: options.rateLimit?.max ?? 600,
+    timeWindow: options.rateLimit?.timeWindowMs ?? 60_000,
+    keyGenerator: (request) => {
+      const auth = request.headers.authorization;
+      const channel = request.headers['x-openlora-channel'];
+      return typeof channel === 'string' ? `channel:${channel}` : typeof auth === 'string' ? `auth:${auth}` : `ip:${request.ip}`;
+    },
+    errorResponseBuilder: (_request, context) =>
+      new ApiError({ status: 429, code: 'OPENLORA_API_RATE_LIMITED', message: `Rate limit: at most ${context.max} requests per ${context.after}.`, hint: `Retry after ${Math.ceil(context.ttl / 1000)} s.`, headers: { 'retry-after': String(Math.ceil(context.ttl / 1000)) } }),
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unknown';
+    ctx.metrics.requests.inc({ route, status: String(reply.statusCode) });
+  });
+  await app.register(chatRoutes(ctx));
+  await app.register(completionRoutes(ctx));
+  await app.register(modelRoutes(ctx));
+  await app.register(receiptRoutes(ctx));
+  await app.register(healthRoutes(ctx));
+  await app.register(adminRoutes(ctx));
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  return {
+    app,
+    async start() {
+      const address = await app.listen({ host: options.host, port: options.port });
+      return address.replace('[::1]', '127.0.0.1');
+    },
+    async stop() {
+      await app.close();
+    },
+  };
+}

@@ -1,0 +1,50 @@
+import type { AdapterAdmin, AdapterListing } from '../api/context.ts';
+import type { AdapterStore } from '../lora/store.ts';
+import type { SlotManager } from '../lora/slots.ts';
+import type { HostCache } from '../lora/hostCache.ts';
+import type { Price } from '../payments/pricing.ts';
+import type { AdapterCatalog } from '../serving/inference.ts';
+
+/** The node's adapters: the disk store, host cache and GPU slots behind one admin and catalog face. */
+export interface NodeAdapters extends AdapterAdmin, AdapterCatalog {
+  priceOf(adapterId: `0x${string}` | null): Price;
+}
+
+export interface CreateNodeAdaptersParameters {
+  store: AdapterStore;
+  hostCache: HostCache;
+  slots: SlotManager;
+  defaultPrice: Price;
+}
+
+/** Joins the adapter tiers with per-adapter prices. */
+export function createNodeAdapters(p: CreateNodeAdaptersParameters): NodeAdapters {
+  const prices = new Map<string, Price>();
+  const listing = (id: string): AdapterListing => {
+    const entry = p.store.get(id);
+    const resident = p.slots.slotOf(entry.id) !== undefined ? 'gpu' : p.hostCache.has(entry.id) ? 'host' : 'disk';
+    return { id: entry.id, name: entry.name, rank: entry.rank, targets: entry.targets, resident, price: prices.get(entry.id) ?? p.defaultPrice };
+  };
+  return {
+    list: () => p.store.list().map((e) => listing(e.id)),
+    async register({ path, name, price }) {
+      const entry = await p.store.register({ path, name });
+      if (price) prices.set(entry.id, price);
+      return listing(entry.id);
+    },
+    async load(idOrName) {
+      await p.slots.load(idOrName);
+      return listing(idOrName);
+    },
+    async unload(idOrName) {
+      p.slots.unload(idOrName);
+      return listing(idOrName);
+    },
+    resolve(nameOrId) {
+      const entry = p.store.resolve(nameOrId);
+      return entry && { id: entry.id, name: entry.name };
+    },
+    names: () => p.store.list().map((e) => e.name),
+    priceOf: (adapterId) => (adapterId ? prices.get(adapterId) : undefined) ?? p.defaultPrice,
+  };
+}

@@ -1,0 +1,23 @@
+import type { Backend } from '../engine/backend.ts';
+import { createCpuBackend } from '../engine/reference/backend.ts';
+import { createWebGpuBackend } from '../engine/webgpu/backend.ts';
+import type { LoadedModel } from '../model/load.ts';
+
+export interface CreateBackendParameters {
+  model: LoadedModel;
+  kind: 'webgpu' | 'cpu';
+  numKvBlocks: number;
+  loraSlots: number;
+  maxLoraRank: number;
+  signal?: AbortSignal;
+}
+
+/** The engine backend a node runs: WebGPU, or the CPU reference (`--backend cpu`). Returns it with the context it serves. */
+export async function createBackend(p: CreateBackendParameters): Promise<{ backend: Backend; maxContext: number }> {
+  if (p.kind === 'cpu') {
+    const backend = await createCpuBackend({ model: p.model, numKvBlocks: p.numKvBlocks, loraSlots: p.loraSlots, maxLoraRank: p.maxLoraRank, signal: p.signal });
+    return { backend, maxContext: p.model.config.maxPositionEmbeddings };
+  }
+  const backend = await createWebGpuBackend({ model: p.model, numKvBlocks: p.numKvBlocks, loraSlots: p.loraSlots, maxLoraRank: p.maxLoraRank, signal: p.signal } as Parameters<typeof createWebGpuBackend>[0]);
+  return { backend, maxContext: backend.maxContext };
+}

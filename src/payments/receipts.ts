@@ -1,0 +1,73 @@
+import { keccak256, stringToHex, type Address, type Hex, type LocalAccount } from 'viem';
+import { signUsageReceipt, usageReceiptDigest, type UsageReceipt } from '../chain/eip712.ts';
+import type { ReceiptLedger, SignedReceipt } from '../ledger/receipts.ts';
+
+export interface IssueReceiptParameters {
+  payer: string;
+  channelId: Hex;
+  adapterId: Hex;
+  /** Client-visible request id; hashed into `requestId`. */
+  requestKey: string;
+  promptTokens: number;
+  completionTokens: number;
+  amount: bigint;
+  laneCharged: bigint;
+  voucherDigest: Hex;
+  attributionDigest: Hex;
+}
+
+/** Signs usage receipts with the node key and stores them durably before returning them. */
+export interface ReceiptIssuer {
+  readonly node: Address;
+  issue(parameters: IssueReceiptParameters): Promise<SignedReceipt>;
+}
+
+export interface CreateReceiptIssuerParameters {
+  account: LocalAccount;
+  chainId: number;
+  nodeRegistry: Address;
+  ledger: ReceiptLedger;
+}
+
+/** The receipt's `requestId`: keccak256 of the node's request id string. */
+export function requestIdOf(requestKey: string): Hex {
+  return keccak256(stringToHex(requestKey));
+}
+
+/** Creates the node's receipt issuer (protocol.md step 4). */
+export function createReceiptIssuer(p: CreateReceiptIssuerParameters): ReceiptIssuer {
+  return {
+    node: p.account.address,
+    async issue(q) {
+      const receipt: UsageReceipt = {
+        channelId: q.channelId,
+        adapterId: q.adapterId,
+        requestId: requestIdOf(q.requestKey),
+        seq: p.ledger.nextSeq(),
+        promptTokens: q.promptTokens,
+        completionTokens: q.completionTokens,
+        amount: q.amount,
+        laneCharged: q.laneCharged,
+        voucherDigest: q.voucherDigest,
+        attributionDigest: q.attributionDigest,
+        timestamp: BigInt(Math.floor(Date.now() / 1000)),
+      };
+      const signature = await signUsageReceipt({ account: p.account, receipt, chainId: p.chainId, nodeRegistry: p.nodeRegistry });
+      const signed: SignedReceipt = { receipt, node: p.account.address, payer: q.payer, digest: usageReceiptDigest({ receipt, chainId: p.chainId, nodeRegistry: p.nodeRegistry }), signature };
+      await p.ledger.append(signed);
+      return signed;
+    },
+  };
+}
+
+/** JSON form of a signed receipt (bigints as decimal strings), as sent in headers and SSE events. */
+export function receiptToJson(signed: SignedReceipt): Record<string, unknown> {
+  const r = signed.receipt;
+  return {
+    node: signed.node,
+    payer: signed.payer,
+    digest: signed.digest,
+    signature: signed.signature,
+    receipt: { ...r, seq: r.seq.toString(), amount: r.amount.toString(), laneCharged: r.laneCharged.toString(), timestamp: r.timestamp.toString() },
+  };
+}

@@ -1,0 +1,30 @@
+import type { ModelTokenizer } from '../model/tokenizer.ts';
+
+/**
+ * Turns a growing list of token ids into text deltas. Byte-level tokens can split a UTF-8
+ * character: text ending in U+FFFD is held back until the next token completes it. Only the
+ * last few tokens are re-decoded (vLLM's prefix/read offsets), so a long generation stays linear.
+ */
+export class IncrementalDetokenizer {
+  readonly #tokenizer: ModelTokenizer;
+  readonly #ids: number[] = [];
+  #prefixOffset = 0;
+  #readOffset = 0;
+
+  constructor(tokenizer: ModelTokenizer) {
+    this.#tokenizer = tokenizer;
+  }
+
+  /** Adds one token; returns the text it completes ('' while a character is incomplete). */
+  push(id: number): string {
+    this.#ids.push(id);
+    const prefix = this.#tokenizer.decode(this.#ids.slice(this.#prefixOffset, this.#readOffset));
+    const full = this.#tokenizer.decode(this.#ids.slice(this.#prefixOffset));
+    if (full.length > prefix.length && !full.endsWith('\uFFFD')) {
+      this.#prefixOffset = this.#readOffset;
+      this.#readOffset = this.#ids.length;
+      return full.slice(prefix.length);
+    }
+    return '';
+  }
+}

@@ -1,0 +1,117 @@
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { zeroAddress, type Hex } from 'viem';
+import { recoverUsageReceiptSigner } from '../../src/chain/eip712.ts';
+import { startTestNode, type TestNode } from '../fixtures/node.ts';
+
+let t: TestNode;
+let client: OpenAI;
+
+interface ReceiptJson {
+  node: string;
+  payer: string;
+  digest: Hex;
+  signature: Hex;
+  receipt: Record<string, string | number>;
+}
+
+async function verify(json: ReceiptJson): Promise<void> {
+  const r = json.receipt;
+  const receipt = {
+    channelId: r.channelId as Hex,
+    adapterId: r.adapterId as Hex,
+    requestId: r.requestId as Hex,
+    seq: BigInt(r.seq),
+    promptTokens: Number(r.promptTokens),
+    completionTokens: Number(r.completionTokens),
+    amount: BigInt(r.amount),
+    laneCharged: BigInt(r.laneCharged),
+    voucherDigest: r.voucherDigest as Hex,
+    attributionDigest: r.attributionDigest as Hex,
+    timestamp: BigInt(r.timestamp),
+  };
+  const signer = await recoverUsageReceiptSigner({ receipt, signature: json.signature, chainId: 0, nodeRegistry: zeroAddress });
+  expect(signer).toBe(t.account.address);
+}
+
+beforeAll(async () => {
+  t = await startTestNode();
+  client = new OpenAI({ baseURL: `${t.node.url}/v1`, apiKey: 'unused-in-open-mode', maxRetries: 0 });
+});
+afterAll(async () => {
+  await t?.node.stop();
+});
+
+describe('OpenAI-compatible API with the official openai client', () => {
+  it('lists the base model and the adapters', async () => {
+    const models = await client.models.list();
+    const ids = models.data.map((m) => m.id);
+    expect(ids).toEqual(expect.arrayContaining([t.node.inference.baseModelName, 'poet', 'coder', 'lawyer']));
+    const coder = models.data.find((m) => m.id === 'coder') as unknown as { openlora: { rank: number; adapter_id: string } };
+    expect(coder.openlora.rank).toBe(16);
+    expect(coder.openlora.adapter_id).toBe(t.adapters[1].id);
+  });
+
+  it('answers a chat completion with usage and a signed, stored receipt', async () => {
+    const { data, response } = await client.chat.completions
+      .create({ model: 'poet', messages: [{ role: 'user', content: 'Write a line.' }], max_tokens: 8, temperature: 0, logprobs: true })
+      .withResponse();
+    expect(data.object).toBe('chat.completion');
+    expect(data.choices[0].message.role).toBe('assistant');
+    expect(typeof data.choices[0].message.content).toBe('string');
+    expect(['length', 'stop']).toContain(data.choices[0].finish_reason);
+    expect(data.usage!.completion_tokens).toBeGreaterThan(0);
+    expect(data.choices[0].logprobs!.content!.length).toBe(data.usage!.completion_tokens - (data.choices[0].finish_reason === 'stop' ? 1 : 0));
+    const header = response.headers.get('x-openlora-receipt');
+    expect(header).toBeTruthy();
+    const receipt = JSON.parse(Buffer.from(header!, 'base64').toString()) as ReceiptJson;
+    expect(receipt.receipt.adapterId).toBe(t.adapters[0].id);
+    expect(Number(receipt.receipt.completionTokens)).toBe(data.usage!.completion_tokens);
+    expect(Number(receipt.receipt.promptTokens)).toBe(data.usage!.prompt_tokens);
+    await verify(receipt);
+    expect(t.node.ledger.get(BigInt(receipt.receipt.seq))?.signature).toBe(receipt.signature);
+  });
+
+  it('streams a chat completion and ends with usage and the receipt', async () => {
+    const stream = await client.chat.completions.create({ model: 'coder', messages: [{ role: 'user', content: 'Hello' }], max_tokens: 10, temperature: 0.7, seed: 5, stream: true });
+    let text = '';
+    let finish: string | null = null;
+    let last: unknown;
+    for await (const chunk of stream) {
+      if (chunk.choices[0]?.delta?.content) text += chunk.choices[0].delta.content;
+      if (chunk.choices[0]?.finish_reason) finish = chunk.choices[0].finish_reason;
+      last = chunk;
+    }
+    expect(finish).toMatch(/length|stop/);
+    const final = last as { usage: { completion_tokens: number }; receipt: ReceiptJson; choices: unknown[] };
+    expect(final.choices).toEqual([]);
+    expect(final.usage.completion_tokens).toBeGreaterThan(0);
+    await verify(final.receipt);
+    expect(typeof text).toBe('string');
+  });
+
+  it('completes token-id prompts on the base model with logprobs, deterministically for a seed', async () => {
+    const body = { model: t.node.inference.baseModelName, prompt: [72, 101, 108, 108, 111], max_tokens: 6, temperature: 0.9, seed: 42, logprobs: 0 };
+    const a = await client.completions.create(body);
+    const b = await client.completions.create(body);
+    expect(a.object).toBe('text_completion');
+    expect(a.choices[0].text).toBe(b.choices[0].text);
+    expect(a.choices[0].logprobs!.token_logprobs!.length).toBeGreaterThan(0);
+    expect(a.usage).toMatchObject({ prompt_tokens: 5 });
+  });
+
+  it('surfaces errors as the client error types, metering nothing', async () => {
+    const before = t.node.ledger.count();
+    await expect(client.chat.completions.create({ model: 'nope', messages: [{ role: 'user', content: 'x' }] })).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+    const bad = (body: Record<string, unknown>) => client.chat.completions.create({ model: 'poet', messages: [{ role: 'user', content: 'x' }], ...body } as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming);
+    await expect(bad({ max_tokens: -1 })).rejects.toBeInstanceOf(OpenAI.BadRequestError);
+    await expect(bad({ max_tokens: 10_000_000 })).rejects.toBeInstanceOf(OpenAI.BadRequestError);
+    await expect(bad({ messages: [] })).rejects.toBeInstanceOf(OpenAI.BadRequestError);
+    await expect(client.completions.create({ model: 'poet', prompt: 'x'.repeat(3000), max_tokens: 5 })).rejects.toBeInstanceOf(OpenAI.BadRequestError);
+    const error = await client.chat.completions.create({ model: 'nope', messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e as InstanceType<typeof OpenAI.NotFoundError>);
+    if (!(error instanceof OpenAI.NotFoundError)) throw new Error('expected NotFoundError');
+    expect(error.code).toBe('OPENLORA_SERVING_MODEL_NOT_FOUND');
+    expect(error.message).toContain('"nope"');
+    expect(t.node.ledger.count()).toBe(before);
+  });
+});
