@@ -114,4 +114,32 @@ describe('OpenAI-compatible API with the official openai client', () => {
     expect(error.message).toContain('"nope"');
     expect(t.node.ledger.count()).toBe(before);
   });
+
+  it('serves many simultaneous streams over several adapters, one receipt each, seq strictly increasing', async () => {
+    const models = ['poet', 'coder', 'lawyer', t.node.inference.baseModelName];
+    const before = t.node.ledger.count();
+    const runs = Array.from({ length: 16 }, async (_, i) => {
+      const stream = await client.chat.completions.create({ model: models[i % 4], messages: [{ role: 'user', content: `Request ${i}` }], max_tokens: 4 + (i % 5), temperature: 0.8, seed: i, stream: true });
+      const receipts: ReceiptJson[] = [];
+      let completion = 0;
+      for await (const chunk of stream) {
+        const extra = chunk as unknown as { receipt?: ReceiptJson; usage?: { completion_tokens: number } };
+        if (extra.receipt) receipts.push(extra.receipt);
+        if (extra.usage) completion = extra.usage.completion_tokens;
+      }
+      return { receipts, completion };
+    });
+    const results = await Promise.all(runs);
+    for (const r of results) {
+      expect(r.receipts.length).toBe(1);
+      expect(Number(r.receipts[0].receipt.completionTokens)).toBe(r.completion);
+      await verify(r.receipts[0]);
+    }
+    const seqs = results.map((r) => BigInt(r.receipts[0].receipt.seq)).sort((a, b) => (a < b ? -1 : 1));
+    expect(new Set(seqs.map(String)).size).toBe(16);
+    expect(t.node.ledger.count()).toBe(before + 16);
+    const stored = t.node.ledger.list({ limit: 1000 }).receipts.map((r) => r.receipt.seq);
+    for (let i = 1; i < stored.length; i++) expect(stored[i] > stored[i - 1]).toBe(true);
+    for (const seq of seqs) expect(stored).toContain(seq);
+  });
 });
