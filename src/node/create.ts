@@ -34,6 +34,8 @@ export interface NodeComponents {
 /** A running node: engine, scheduler, adapters, ledger and HTTP API. */
 export interface OpenloraNode {
   readonly url: string;
+  /** Address of the node key (signs receipts). */
+  readonly address: `0x${string}`;
   readonly model: LoadedModel;
   readonly backend: Backend;
   readonly scheduler: Scheduler;
@@ -105,6 +107,7 @@ export async function startNode(config: Config, components: NodeComponents): Pro
   let stopping: Promise<void> | undefined;
   return {
     url,
+    address: components.account.address,
     model,
     backend,
     scheduler,
