@@ -1,0 +1,145 @@
+/**
+ * Host-memory tier: an LRU cache of parsed adapters under a byte budget (LoRAX's CPU tier).
+ * Concurrent misses for one adapter share a single disk load.
+ */
+import type { AdapterId } from './id.ts';
+import type { PeftAdapter } from './peft.ts';
+
+/** Default host budget: 2 GiB of parsed f32 weights. */
+export const DEFAULT_HOST_CACHE_BYTES = 2 * 2 ** 30;
+
+/** Load-latency counters (milliseconds). */
+export interface LatencyStats {
+  count: number;
+  totalMs: number;
+  maxMs: number;
+  lastMs: number;
+}
+
+/** Counters of the host tier. */
+export interface HostCacheStats {
+  hits: number;
+  misses: number;
+  evictions: number;
+  /** Loads from disk that failed. */
+  failures: number;
+  entries: number;
+  bytes: number;
+  budgetBytes: number;
+  /** Disk → host load times. */
+  load: LatencyStats;
+}
+
+/** The host tier. */
+export interface HostCache {
+  /** The adapter, from memory or loaded with `load` (and then cached). */
+  get(id: AdapterId, signal?: AbortSignal): Promise<PeftAdapter>;
+  has(id: AdapterId): boolean;
+  /** Drops an entry; true when it was cached. */
+  delete(id: AdapterId): boolean;
+  /** Cached ids, least recently used first. */
+  ids(): AdapterId[];
+  stats(): HostCacheStats;
+}
+
+/** Parameters of {@link createHostCache}. */
+export interface CreateHostCacheParameters {
+  /** Bytes of parsed weights kept at most (`AdapterMeta.bytes`); default {@link DEFAULT_HOST_CACHE_BYTES}. */
+  budgetBytes?: number;
+  /** Reads an adapter from the disk tier. */
+  load: (id: AdapterId, signal?: AbortSignal) => Promise<PeftAdapter>;
+}
+
+/** An empty latency record. */
+export function emptyLatency(): LatencyStats {
+  return { count: 0, totalMs: 0, maxMs: 0, lastMs: 0 };
+}
+
+/** Adds one sample to a latency record. */
+export function recordLatency(stats: LatencyStats, ms: number): void {
+  stats.count++;
+  stats.totalMs += ms;
+  stats.lastMs = ms;
+  if (ms > stats.maxMs) stats.maxMs = ms;
+}
+
+/**
+ * Creates the host cache. An adapter larger than the whole budget is returned but not kept.
+ * A shared load is not cancelled by one caller's signal; that caller's promise rejects alone.
+ */
+export function createHostCache(p: CreateHostCacheParameters): HostCache {
+  const budget = p.budgetBytes ?? DEFAULT_HOST_CACHE_BYTES;
+  const entries = new Map<AdapterId, PeftAdapter>(); // insertion order = LRU order
+  const inflight = new Map<AdapterId, Promise<PeftAdapter>>();
+  let bytes = 0;
+  const counters = { hits: 0, misses: 0, evictions: 0, failures: 0 };
+  const load = emptyLatency();
+
+  const insert = (id: AdapterId, adapter: PeftAdapter): void => {
+    const size = adapter.meta.bytes;
+    if (size > budget) return;
+    while (bytes + size > budget && entries.size > 0) {
+      const [oldest, old] = entries.entries().next().value!;
+      entries.delete(oldest);
+      bytes -= old.meta.bytes;
+      counters.evictions++;
+    }
+    entries.set(id, adapter);
+    bytes += size;
+  };
+
+  const withSignal = <T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> => {
+    if (!signal) return promise;
+    signal.throwIfAborted();
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => reject(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      promise.then(
+        (v) => (signal.removeEventListener('abort', onAbort), resolve(v)),
+        (e) => (signal.removeEventListener('abort', onAbort), reject(e)),
+      );
+    });
+  };
+
+  return {
+    get(id, signal) {
+      const hit = entries.get(id);
+      if (hit) {
+        counters.hits++;
+        entries.delete(id);
+        entries.set(id, hit);
+        return Promise.resolve(hit);
+      }
+      counters.misses++;
+      let pending = inflight.get(id);
+      if (!pending) {
+        const started = performance.now();
+        pending = p.load(id).then(
+          (adapter) => {
+            inflight.delete(id);
+            recordLatency(load, performance.now() - started);
+            insert(id, adapter);
+            return adapter;
+          },
+          (error: unknown) => {
+            inflight.delete(id);
+            counters.failures++;
+            throw error;
+          },
+        );
+        inflight.set(id, pending);
+      }
+      return withSignal(pending, signal);
+    },
+    has: (id) => entries.has(id),
+    delete(id) {
+      const entry = entries.get(id);
+      if (!entry) return false;
+      entries.delete(id);
+      bytes -= entry.meta.bytes;
+      return true;
+    },
+    ids: () => [...entries.keys()],
+    stats: () => ({ ...counters, entries: entries.size, bytes, budgetBytes: budget, load: { ...load } }),
+  };
+}

@@ -1,0 +1,201 @@
+/**
+ * Loads a PEFT LoRA adapter directory (adapter_config.json + adapter_model.safetensors) into
+ * {@link LoraWeights}, validated tensor by tensor against the base model's {@link ModelConfig}.
+ *
+ * Tensor names: `base_model.model.model.layers.{i}.{self_attn|mlp}.{proj}.lora_{A|B}[.default].weight`,
+ * A `[r, in]`, B `[out, r]` (PyTorch layout) in F32, F16 or BF16. Both files are read whole once:
+ * the bytes are hashed for the content id and parsed with the shared safetensors validator.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { LoraWeights } from '../engine/backend.ts';
+import { PROJECTIONS, projectionShape, type ModelConfig, type Projection } from '../model/config.ts';
+import { bytesToF32 } from '../model/dtype.ts';
+import { parseSafetensorsHeader, type SafetensorsTensorInfo } from '../model/safetensors.ts';
+import { AbortedError } from '../errors.ts';
+import {
+  LoraConfigInvalidError,
+  LoraFileInvalidError,
+  LoraRankMismatchError,
+  LoraRankUnsupportedError,
+  LoraTensorMissingError,
+  LoraTensorShapeError,
+  LoraTensorUnexpectedError,
+} from './errors.ts';
+import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, adapterId, type AdapterId } from './id.ts';
+import { MAX_LORA_RANK, parsePeftConfig, type PeftConfig } from './peftConfig.ts';
+
+/** What is known of an adapter besides its weights. */
+export interface AdapterMeta {
+  /** Content id (see `id.ts`). */
+  id: AdapterId;
+  /** Directory it was read from. */
+  dir: string;
+  rank: number;
+  alpha: number;
+  useRslora: boolean;
+  /** alpha / r, or alpha / sqrt(r). */
+  scale: number;
+  /** Projections that carry weights, in {@link PROJECTIONS} order. */
+  targets: Projection[];
+  /** Layers that carry at least one projection's weights. */
+  layers: number[];
+  baseModel?: string;
+  /** Bytes of the two files on disk. */
+  fileBytes: number;
+  /** Bytes of the parsed f32 weights in host memory (what the host cache charges). */
+  bytes: number;
+}
+
+/** A loaded adapter: weights ready for a slot, plus metadata. */
+export interface PeftAdapter {
+  weights: LoraWeights;
+  meta: AdapterMeta;
+}
+
+/** Parameters of {@link loadPeftAdapter}. */
+export interface LoadPeftAdapterParameters {
+  /** Adapter directory in PEFT layout. */
+  dir: string;
+  /** The base model the adapter must fit. */
+  config: ModelConfig;
+  /** Largest rank accepted; default {@link MAX_LORA_RANK}. */
+  maxRank?: number;
+  signal?: AbortSignal;
+}
+
+/** Reads and validates an adapter directory. Throws the `OPENLORA_LORA_*` errors of `errors.ts`. */
+export async function loadPeftAdapter(p: LoadPeftAdapterParameters): Promise<PeftAdapter> {
+  const configPath = join(p.dir, ADAPTER_CONFIG_FILE);
+  const weightsPath = join(p.dir, ADAPTER_WEIGHTS_FILE);
+  const configBytes = await readAdapterFile(configPath, p.signal);
+  const weightsBytes = await readAdapterFile(weightsPath, p.signal);
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(configBytes));
+  } catch (error) {
+    throw new LoraConfigInvalidError(configPath, 'it does not parse as JSON', { cause: error, details: (error as Error).message });
+  }
+  const peft = parsePeftConfig({ json, file: configPath });
+  const maxRank = p.maxRank ?? MAX_LORA_RANK;
+  if (peft.rank > maxRank) throw new LoraRankUnsupportedError(configPath, peft.rank, maxRank);
+  const weights = parsePeftWeights({ file: weightsPath, bytes: weightsBytes, config: p.config, peft });
+  const id = adapterId({ configBytes, weightsBytes });
+  const targets = PROJECTIONS.filter((proj) => weights.layers.some((l) => l[proj]));
+  const layers = weights.layers.flatMap((l, i) => (Object.keys(l).length ? [i] : []));
+  let bytes = 0;
+  for (const l of weights.layers) for (const t of Object.values(l)) bytes += t!.a.byteLength + t!.b.byteLength;
+  return {
+    weights,
+    meta: {
+      id,
+      dir: p.dir,
+      rank: peft.rank,
+      alpha: peft.alpha,
+      useRslora: peft.useRslora,
+      scale: peft.scale,
+      targets,
+      layers,
+      baseModel: peft.baseModel,
+      fileBytes: configBytes.byteLength + weightsBytes.byteLength,
+      bytes,
+    },
+  };
+}
+
+async function readAdapterFile(path: string, signal?: AbortSignal): Promise<Uint8Array> {
+  if (signal?.aborted) throw new AbortedError(`Reading ${path}`, signal.reason);
+  try {
+    return await readFile(path, { signal });
+  } catch (error) {
+    if (signal?.aborted) throw new AbortedError(`Reading ${path}`, signal.reason);
+    if (path.endsWith('.json')) throw new LoraConfigInvalidError(path, 'it cannot be read', { cause: error, details: (error as Error).message });
+    throw new LoraFileInvalidError(path, error);
+  }
+}
+
+const KEY = /^base_model\.model\.model\.layers\.(\d+)\.(self_attn|mlp)\.([a-z_]+)\.lora_(A|B)(?:\.default)?\.weight$/;
+
+/** Parameters of {@link parsePeftWeights}. */
+export interface ParsePeftWeightsParameters {
+  /** Path for error messages. */
+  file: string;
+  /** The whole adapter_model.safetensors. */
+  bytes: Uint8Array;
+  config: ModelConfig;
+  peft: PeftConfig;
+}
+
+/** Parses and validates adapter_model.safetensors bytes into {@link LoraWeights} (f32). */
+export function parsePeftWeights(p: ParsePeftWeightsParameters): LoraWeights {
+  const { file, bytes, config, peft } = p;
+  const tensors = parseHeader(file, bytes);
+  // layer -> projection -> { A, B } tensor infos
+  const pairs = new Map<string, { layer: number; proj: Projection; a?: SafetensorsTensorInfo; b?: SafetensorsTensorInfo }>();
+  for (const info of tensors.values()) {
+    const m = KEY.exec(info.name);
+    if (!m) throw new LoraTensorUnexpectedError(file, info.name, 'it is not a LoRA weight of a decoder projection');
+    const layer = Number(m[1]);
+    const proj = m[3] as Projection;
+    if (!(PROJECTIONS as readonly string[]).includes(proj)) throw new LoraTensorUnexpectedError(file, info.name, `module "${m[3]}" is not one of ${PROJECTIONS.join(', ')}`);
+    const block = proj === 'gate_proj' || proj === 'up_proj' || proj === 'down_proj' ? 'mlp' : 'self_attn';
+    if (m[2] !== block) throw new LoraTensorUnexpectedError(file, info.name, `${proj} belongs to "${block}", not "${m[2]}"`);
+    if (layer >= config.numLayers) {
+      throw new LoraTensorUnexpectedError(file, info.name, `layer ${layer} is out of range: the base model has ${config.numLayers} layers (0..${config.numLayers - 1})`, 'The adapter was trained for a deeper base model. Use an adapter made for this model.');
+    }
+    if (!peft.targets.includes(proj)) {
+      throw new LoraTensorUnexpectedError(file, info.name, `${proj} is not in adapter_config.json target_modules [${peft.targets.join(', ')}]`);
+    }
+    const key = `${layer}.${proj}`;
+    const pair = pairs.get(key) ?? { layer, proj };
+    pair[m[4] === 'A' ? 'a' : 'b'] = info;
+    pairs.set(key, pair);
+  }
+  const layers: LoraWeights['layers'] = Array.from({ length: config.numLayers }, () => ({}));
+  for (const { layer, proj, a, b } of pairs.values()) {
+    const prefix = `base_model.model.model.layers.${layer}.${proj === 'gate_proj' || proj === 'up_proj' || proj === 'down_proj' ? 'mlp' : 'self_attn'}.${proj}`;
+    if (!a) throw new LoraTensorMissingError(file, `${prefix}.lora_A.weight`, b!.name);
+    if (!b) throw new LoraTensorMissingError(file, `${prefix}.lora_B.weight`, a.name);
+    const [out, inF] = projectionShape(config, proj);
+    if (a.shape.length !== 2 || b.shape.length !== 2) {
+      const bad = a.shape.length !== 2 ? a : b;
+      throw new LoraTensorShapeError(file, bad.name, bad === a ? [peft.rank, inF] : [out, peft.rank], bad.shape);
+    }
+    if (a.shape[0] !== b.shape[1]) {
+      throw new LoraRankMismatchError(file, `"${a.name}" has shape [${a.shape.join(', ')}] (rank ${a.shape[0]}) but "${b.name}" has shape [${b.shape.join(', ')}] (rank ${b.shape[1]})`, {
+        a: a.name,
+        b: b.name,
+        aShape: a.shape,
+        bShape: b.shape,
+      });
+    }
+    if (a.shape[0] !== peft.rank) {
+      throw new LoraRankMismatchError(file, `"${a.name}" has shape [${a.shape.join(', ')}] (rank ${a.shape[0]}) but adapter_config.json says r = ${peft.rank}`, {
+        a: a.name,
+        aShape: a.shape,
+        r: peft.rank,
+      });
+    }
+    if (a.shape[1] !== inF) throw new LoraTensorShapeError(file, a.name, [peft.rank, inF], a.shape);
+    if (b.shape[0] !== out) throw new LoraTensorShapeError(file, b.name, [out, peft.rank], b.shape);
+    layers[layer][proj] = {
+      a: bytesToF32(bytes.subarray(a.offset, a.offset + a.byteLength), a.dtype), // [r, in] f32
+      b: bytesToF32(bytes.subarray(b.offset, b.offset + b.byteLength), b.dtype), // [out, r] f32
+    };
+  }
+  if (pairs.size === 0) throw new LoraFileInvalidError(file, new Error('it holds no LoRA tensors'));
+  return { rank: peft.rank, scale: peft.scale, layers };
+}
+
+/** The header of an in-memory safetensors file, validated like the file reader does. */
+function parseHeader(file: string, bytes: Uint8Array): Map<string, SafetensorsTensorInfo> {
+  try {
+    if (bytes.byteLength < 8) throw new Error(`the file has ${bytes.byteLength} bytes, fewer than the 8-byte header length`);
+    const headerLen = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+    if (headerLen > BigInt(bytes.byteLength - 8)) throw new Error(`the header length ${headerLen} runs past the end of the file (${bytes.byteLength} bytes)`);
+    const headerBytes = bytes.subarray(8, 8 + Number(headerLen));
+    return parseSafetensorsHeader({ file, headerBytes, fileSize: bytes.byteLength }).tensors;
+  } catch (error) {
+    throw new LoraFileInvalidError(file, error);
+  }
+}

@@ -1,0 +1,319 @@
+/**
+ * Device tier: which adapter sits in which slot of the backend's {@link LoraSlotPool}, for the
+ * scheduler ({@link AdapterResidency}) and for run-time load/unload.
+ *
+ * - Loads run disk → host cache → slot in the background; `acquire`/`prefetch` return at once,
+ *   so the step loop keeps running, and `onLoaded` listeners fire when a load ends (either way).
+ * - A slot is reused by evicting the least recently used resident adapter that no running request
+ *   pins; pinned adapters are never evicted. When every slot is pinned, loads wait for a release.
+ * - A failed load (corrupt file, wrong shapes) is remembered for `retryFailedAfterMs` and reported
+ *   to every `acquire` of that adapter; other adapters keep serving.
+ */
+import type { LoraSlotPool } from '../engine/backend.ts';
+import { AbortedError } from '../errors.ts';
+import { createLogger } from '../log.ts';
+import type { AdapterResidency } from '../scheduler/types.ts';
+import { LoraAdapterInUseError, LoraDisabledError, LoraRankUnsupportedError } from './errors.ts';
+import { emptyLatency, recordLatency, type HostCache, type HostCacheStats, type LatencyStats } from './hostCache.ts';
+import type { AdapterId } from './id.ts';
+import type { AdapterStore } from './store.ts';
+
+/** Default time a failed load is reported before it is retried (ms). */
+export const DEFAULT_RETRY_FAILED_AFTER_MS = 30_000;
+
+/** One adapter known to the device tier. */
+export interface SlotAdapterInfo {
+  id: AdapterId;
+  name?: string;
+  state: 'loading' | 'resident' | 'failed';
+  /** Slot index when resident. */
+  slot?: number;
+  /** Running requests pinning it. */
+  pins: number;
+  /** The load error when failed. */
+  error?: unknown;
+}
+
+/** Counters of the device tier (plus the host tier's). */
+export interface SlotManagerStats {
+  slots: number;
+  resident: number;
+  pinned: number;
+  loading: number;
+  /** `acquire` found the adapter resident. */
+  hits: number;
+  /** Loads started (by `acquire`, `prefetch` or `load`). */
+  misses: number;
+  evictions: number;
+  loads: number;
+  failures: number;
+  /** Start of a load → resident (disk/host + upload). */
+  load: LatencyStats;
+  /** `pool.load` (host → device) alone. */
+  upload: LatencyStats;
+  host: HostCacheStats;
+}
+
+/** The device tier. */
+export interface SlotManager extends AdapterResidency {
+  /** Loads an adapter (id or name) into a slot without pinning; resolves with its slot. */
+  load(idOrName: string, signal?: AbortSignal): Promise<number>;
+  /** Removes an adapter from its slot and from host memory. Throws {@link LoraAdapterInUseError} when pinned. */
+  unload(idOrName: string): void;
+  /** Slot of a resident adapter. */
+  slotOf(idOrName: string): number | undefined;
+  list(): SlotAdapterInfo[];
+  stats(): SlotManagerStats;
+  /** Cancels waiting loads; idempotent. */
+  stop(): void;
+}
+
+/** Parameters of {@link createSlotManager}. */
+export interface CreateSlotManagerParameters {
+  pool: LoraSlotPool;
+  store: AdapterStore;
+  hostCache: HostCache;
+  /** How long a failed load is reported before `acquire` retries it; default {@link DEFAULT_RETRY_FAILED_AFTER_MS}. */
+  retryFailedAfterMs?: number;
+}
+
+interface Slot {
+  id: AdapterId | null;
+  state: 'free' | 'reserved' | 'resident';
+  pins: number;
+  lastUse: number;
+}
+
+/** Creates the device tier over `pool`. */
+export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
+  const log = createLogger({ name: 'lora-slots' });
+  const { pool, store, hostCache } = p;
+  const retryAfter = p.retryFailedAfterMs ?? DEFAULT_RETRY_FAILED_AFTER_MS;
+  const slots: Slot[] = Array.from({ length: pool.slots }, () => ({ id: null, state: 'free', pins: 0, lastUse: 0 }));
+  const resident = new Map<AdapterId, number>();
+  const loading = new Map<AdapterId, Promise<number>>();
+  const failed = new Map<AdapterId, { error: unknown; at: number }>();
+  const cancelled = new Set<AdapterId>();
+  const listeners: Array<() => void> = [];
+  let waiters: Array<() => void> = [];
+  let tick = 0;
+  const controller = new AbortController();
+  const counters = { hits: 0, misses: 0, evictions: 0, loads: 0, failures: 0 };
+  const loadLatency = emptyLatency();
+  const uploadLatency = emptyLatency();
+
+  const notify = (): void => {
+    for (const listener of listeners) {
+      try {
+        listener();
+      } catch (error) {
+        log.error({ err: error }, 'onLoaded listener threw');
+      }
+    }
+  };
+  const wake = (): void => {
+    const woken = waiters;
+    waiters = [];
+    for (const w of woken) w();
+  };
+
+  /** A free slot, else the LRU unpinned resident one (evicted), else undefined. */
+  const pickSlot = (): number | undefined => {
+    let best: number | undefined;
+    for (let i = 0; i < slots.length; i++) {
+      const s = slots[i];
+      if (s.state === 'free') return i;
+      if (s.state === 'resident' && s.pins === 0 && (best === undefined || s.lastUse < slots[best].lastUse)) best = i;
+    }
+    if (best !== undefined) {
+      const old = slots[best].id!;
+      resident.delete(old);
+      counters.evictions++;
+      log.debug({ adapter: old, slot: best }, 'evicted adapter');
+    }
+    return best;
+  };
+
+  const reserveSlot = async (id: AdapterId): Promise<number> => {
+    for (;;) {
+      const slot = pickSlot();
+      if (slot !== undefined) {
+        slots[slot] = { id, state: 'reserved', pins: 0, lastUse: 0 };
+        return slot;
+      }
+      const signal = controller.signal;
+      if (signal.aborted) throw new AbortedError(`Loading adapter ${id}`, signal.reason);
+      await new Promise<void>((resolve) => waiters.push(resolve));
+    }
+  };
+
+  const freeSlot = (slot: number): void => {
+    slots[slot] = { id: null, state: 'free', pins: 0, lastUse: 0 };
+    wake();
+  };
+
+  const runLoad = async (id: AdapterId): Promise<number> => {
+    const started = performance.now();
+    const adapter = await hostCache.get(id, controller.signal);
+    if (adapter.weights.rank > pool.maxRank) throw new LoraRankUnsupportedError(id, adapter.weights.rank, pool.maxRank);
+    const slot = await reserveSlot(id);
+    const uploadStart = performance.now();
+    try {
+      await pool.load(slot, adapter.weights);
+    } catch (error) {
+      freeSlot(slot);
+      throw error;
+    }
+    recordLatency(uploadLatency, performance.now() - uploadStart);
+    if (cancelled.delete(id)) {
+      pool.unload(slot);
+      freeSlot(slot);
+      throw new AbortedError(`Loading adapter ${id}`);
+    }
+    slots[slot] = { id, state: 'resident', pins: 0, lastUse: ++tick };
+    resident.set(id, slot);
+    counters.loads++;
+    recordLatency(loadLatency, performance.now() - started);
+    log.debug({ adapter: id, slot, ms: performance.now() - started }, 'adapter resident');
+    return slot;
+  };
+
+  const startLoad = (id: AdapterId): Promise<number> => {
+    const existing = loading.get(id);
+    if (existing) return existing;
+    counters.misses++;
+    failed.delete(id);
+    const promise = runLoad(id).then(
+      (slot) => {
+        loading.delete(id);
+        notify();
+        return slot;
+      },
+      (error: unknown) => {
+        loading.delete(id);
+        cancelled.delete(id);
+        if (!(error instanceof AbortedError)) {
+          counters.failures++;
+          failed.set(id, { error, at: performance.now() });
+          log.warn({ adapter: id, err: error }, 'adapter load failed');
+        }
+        notify();
+        throw error;
+      },
+    );
+    promise.catch(() => {}); // reported through acquire/onLoaded; callers of load() get it too
+    loading.set(id, promise);
+    return promise;
+  };
+
+  /** The id of a registered adapter, or the error to report. */
+  const lookup = (idOrName: string): { id: AdapterId } | { error: unknown } => {
+    if (pool.slots === 0) return { error: new LoraDisabledError() };
+    try {
+      return { id: store.get(idOrName).id };
+    } catch (error) {
+      return { error };
+    }
+  };
+
+  const recentFailure = (id: AdapterId): unknown => {
+    const f = failed.get(id);
+    if (!f) return undefined;
+    if (performance.now() - f.at < retryAfter) return f.error;
+    failed.delete(id);
+    return undefined;
+  };
+
+  return {
+    acquire(adapterId) {
+      const found = lookup(adapterId);
+      if ('error' in found) return found;
+      const { id } = found;
+      const slot = resident.get(id);
+      if (slot !== undefined) {
+        counters.hits++;
+        slots[slot].pins++;
+        slots[slot].lastUse = ++tick;
+        return { slot };
+      }
+      const error = recentFailure(id);
+      if (error !== undefined) return { error };
+      void startLoad(id);
+      return { pending: true };
+    },
+    prefetch(adapterId) {
+      const found = lookup(adapterId);
+      if ('error' in found || resident.has(found.id) || recentFailure(found.id) !== undefined) return;
+      void startLoad(found.id);
+    },
+    release(adapterId) {
+      const entry = store.resolve(adapterId);
+      const slot = entry ? resident.get(entry.id) : undefined;
+      if (slot === undefined || slots[slot].pins === 0) {
+        log.warn({ adapter: adapterId }, 'release of an adapter that is not pinned');
+        return;
+      }
+      if (--slots[slot].pins === 0) wake();
+    },
+    onLoaded(listener) {
+      listeners.push(listener);
+    },
+    async load(idOrName, signal) {
+      const found = lookup(idOrName);
+      if ('error' in found) throw found.error;
+      const slot = resident.get(found.id);
+      if (slot !== undefined) return slot;
+      const promise = startLoad(found.id);
+      if (!signal) return promise;
+      signal.throwIfAborted();
+      return new Promise<number>((resolve, reject) => {
+        const onAbort = () => reject(new AbortedError(`Waiting for adapter ${found.id}`, signal.reason));
+        signal.addEventListener('abort', onAbort, { once: true });
+        promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+      });
+    },
+    unload(idOrName) {
+      const entry = store.get(idOrName);
+      const slot = resident.get(entry.id);
+      if (slot !== undefined) {
+        if (slots[slot].pins > 0) throw new LoraAdapterInUseError(entry.id, slots[slot].pins);
+        resident.delete(entry.id);
+        pool.unload(slot);
+        freeSlot(slot);
+      } else if (loading.has(entry.id)) {
+        cancelled.add(entry.id);
+      }
+      failed.delete(entry.id);
+      hostCache.delete(entry.id);
+    },
+    slotOf(idOrName) {
+      const entry = store.resolve(idOrName);
+      return entry ? resident.get(entry.id) : undefined;
+    },
+    list() {
+      const out: SlotAdapterInfo[] = [];
+      for (const [id, slot] of resident) out.push({ id, name: store.resolve(id)?.name, state: 'resident', slot, pins: slots[slot].pins });
+      for (const id of loading.keys()) out.push({ id, name: store.resolve(id)?.name, state: 'loading', pins: 0 });
+      for (const [id, f] of failed) if (!loading.has(id)) out.push({ id, name: store.resolve(id)?.name, state: 'failed', pins: 0, error: f.error });
+      return out;
+    },
+    stats() {
+      return {
+        slots: slots.length,
+        resident: resident.size,
+        pinned: slots.filter((s) => s.pins > 0).length,
+        loading: loading.size,
+        ...counters,
+        load: { ...loadLatency },
+        upload: { ...uploadLatency },
+        host: hostCache.stats(),
+      };
+    },
+    stop() {
+      controller.abort();
+      const woken = waiters;
+      waiters = [];
+      for (const w of woken) w();
+    },
+  };
+}

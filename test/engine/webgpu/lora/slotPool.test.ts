@@ -1,0 +1,66 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createGpuLoraSlotPool } from '../../../../src/engine/webgpu/lora/slotPool.ts';
+import { acquireGpu, type Gpu } from '../../../../src/gpu/device.ts';
+import { createAdapter } from '../../../../src/lora/create.ts';
+import { createHostCache } from '../../../../src/lora/hostCache.ts';
+import { createSlotManager } from '../../../../src/lora/slots.ts';
+import { createAdapterStore } from '../../../../src/lora/store.ts';
+import { tempDir, tinyConfig, tinyModel } from '../../../lora/helpers.ts';
+
+let gpu: Gpu;
+beforeAll(async () => {
+  gpu = await acquireGpu();
+});
+afterAll(() => gpu?.destroy());
+
+async function read(device: GPUDevice, buffer: GPUBuffer, offset: number, bytes: number): Promise<Float32Array> {
+  const staging = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const enc = device.createCommandEncoder();
+  enc.copyBufferToBuffer(buffer, offset, staging, 0, bytes);
+  device.queue.submit([enc.finish()]);
+  await staging.mapAsync(GPUMapMode.READ);
+  const out = new Float32Array(staging.getMappedRange().slice(0));
+  staging.destroy();
+  return out;
+}
+
+describe('GPU slot pool under the slot manager', () => {
+  it('uploads A and B^T into the slot layout and reloads identical bytes after eviction', async () => {
+    const root = await tempDir();
+    const model = await tinyModel(root);
+    await createAdapter({ model, rank: 8, seed: 1, out: join(root, 'store/a') });
+    await createAdapter({ model, rank: 4, seed: 2, out: join(root, 'store/b'), targets: ['q_proj'] });
+    const store = createAdapterStore({ dir: join(root, 'store'), config: tinyConfig, maxRank: 8 });
+    await store.scan();
+    const pool = createGpuLoraSlotPool({ device: gpu.device, config: tinyConfig, slots: 1, maxRank: 8, dtype: 'f32', maxBindingBytes: gpu.limits.maxStorageBufferBindingSize });
+    const hostCache = createHostCache({ budgetBytes: 0, load: (id) => store.load(id) }); // every reload comes from disk
+    const slots = createSlotManager({ pool, store, hostCache });
+    const [inF, out, r] = [384, 128, 8]; // down_proj
+    const snapshot = async () => {
+      const a = await read(gpu.device, pool.a(1, 'down_proj'), 0, r * inF * 4);
+      const bt = await read(gpu.device, pool.bt(1, 'down_proj'), 0, r * out * 4);
+      const info = new Uint32Array((await read(gpu.device, pool.info, 0, pool.infoStride * 4)).buffer);
+      return { a, bt, info };
+    };
+    expect(await slots.load('a')).toBe(0);
+    const first = await snapshot();
+    const weights = (await store.load(store.get('a').id)).weights.layers[1].down_proj!;
+    expect(first.a).toEqual(weights.a); // [r, in]
+    expect(first.bt[3 * out + 5]).toBe(weights.b[5 * r + 3]); // Bt[i, o] = B[o, i]
+    expect(new Float32Array(first.info.buffer, 0, 1)[0]).toBe(2); // scale alpha / r = 16 / 8
+    await slots.load('b'); // evicts a
+    expect(slots.slotOf('a')).toBeUndefined();
+    expect(pool.rankOf(0)).toBe(4);
+    expect((await snapshot()).info[1 + 1 * 7 + 6]).toBe(0); // b does not target down_proj
+    await slots.load('a');
+    expect(await snapshot()).toEqual(first);
+    expect(slots.stats()).toMatchObject({ loads: 3, evictions: 2, failures: 0 });
+    expect(slots.stats().upload.count).toBe(3);
+    pool.destroy();
+  });
+
+  it('refuses a layout over the binding limit with a clear error', () => {
+    expect(() => createGpuLoraSlotPool({ device: gpu.device, config: tinyConfig, slots: 4096, maxRank: 128, dtype: 'f32', maxBindingBytes: 128 * 2 ** 20 })).toThrow(/binding limit/);
+  });
+});
