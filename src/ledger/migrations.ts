@@ -26,4 +26,27 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX receipts_payer ON receipts (payer, seq);
    CREATE INDEX receipts_adapter ON receipts (adapter_id, seq);
    CREATE INDEX receipts_time ON receipts (timestamp, seq);`,
+  // 2: paid mode: the best voucher per lane (what settlement claims) and settlement transactions.
+  `CREATE TABLE vouchers (
+     channel_id TEXT NOT NULL,
+     adapter_id TEXT NOT NULL,
+     amount TEXT NOT NULL,
+     signature TEXT NOT NULL,
+     digest TEXT NOT NULL,
+     received_at INTEGER NOT NULL,
+     settled TEXT NOT NULL DEFAULT '0',
+     PRIMARY KEY (channel_id, adapter_id)
+   ) STRICT;
+   CREATE TABLE settlements (
+     id INTEGER PRIMARY KEY,
+     tx_hash TEXT,
+     status TEXT NOT NULL,
+     lanes INTEGER NOT NULL,
+     amount TEXT NOT NULL,
+     block INTEGER,
+     error TEXT,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL
+   ) STRICT;
+   CREATE INDEX receipts_lane ON receipts (channel_id, adapter_id, seq);`,
 ];
