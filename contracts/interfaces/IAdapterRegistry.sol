@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+/// @title IAdapterRegistry
+/// @notice LoRA adapters: owner, base model, weights, Datanets, royalty split and attribution root.
+/// @dev `adapterId = keccak256(abi.encode(owner, salt))`. The attribution root (with its total
+/// weight) is set once: `AttributionRewards` accumulates per adapter id, so a new attribution
+/// means a new adapter version, registered under a new salt.
+interface IAdapterRegistry {
+    /// @notice Registration parameters.
+    struct AdapterParams {
+        bytes32 salt;
+        bytes32 baseModelHash;
+        bytes32 weightsHash;
+        string uri;
+        uint256[] datanetIds;
+        uint16 royaltyBps;
+        uint16 contributorBps;
+    }
+
+    /// @notice An adapter. `totalWeight == 0` means no attribution root yet.
+    struct Adapter {
+        address owner;
+        uint16 royaltyBps;
+        uint16 contributorBps;
+        uint64 totalWeight;
+        bytes32 attributionRoot;
+        bytes32 baseModelHash;
+        bytes32 weightsHash;
+        string uri;
+        uint256[] datanetIds;
+    }
+
+    /// @notice Adapter `adapterId` is already registered.
+    error AdapterRegistryAdapterExists(bytes32 adapterId);
+    /// @notice No adapter `adapterId`.
+    error AdapterRegistryUnknownAdapter(bytes32 adapterId);
+    /// @notice `caller` does not own adapter `adapterId`.
+    error AdapterRegistryNotOwner(bytes32 adapterId, address caller);
+    /// @notice A royalty of `royaltyBps` is above the maximum `maxBps`.
+    error AdapterRegistryRoyaltyTooHigh(uint16 royaltyBps, uint16 maxBps);
+    /// @notice A basis-point value above 10000.
+    error AdapterRegistryInvalidBps(uint16 bps);
+    /// @notice Adapter `adapterId` already has an attribution root.
+    error AdapterRegistryRootAlreadySet(bytes32 adapterId);
+    /// @notice An attribution root must be non-zero with a non-zero total weight.
+    error AdapterRegistryInvalidAttribution(bytes32 root, uint64 totalWeight);
+    /// @notice Datanet `datanetId` does not exist.
+    error AdapterRegistryUnknownDatanet(uint256 datanetId);
+    /// @notice The zero address was given for a required address.
+    error AdapterRegistryZeroAddress();
+
+    /// @notice Adapter `adapterId` was registered by `owner`.
+    event AdapterRegistered(
+        bytes32 indexed adapterId,
+        address indexed owner,
+        bytes32 baseModelHash,
+        bytes32 weightsHash,
+        string uri,
+        uint256[] datanetIds,
+        uint16 royaltyBps,
+        uint16 contributorBps
+    );
+    /// @notice The royalty split of `adapterId` changed (applies to later settlements).
+    event RoyaltyChanged(bytes32 indexed adapterId, uint16 royaltyBps, uint16 contributorBps);
+    /// @notice The attribution root of `adapterId` was set.
+    event AttributionRootSet(bytes32 indexed adapterId, bytes32 root, uint64 totalWeight);
+    /// @notice The weights location of `adapterId` changed.
+    event AdapterUriChanged(bytes32 indexed adapterId, string uri);
+    /// @notice Ownership of `adapterId` moved from `previousOwner` to `newOwner`.
+    event AdapterTransferred(bytes32 indexed adapterId, address indexed previousOwner, address indexed newOwner);
+
+    /// @notice Registers an adapter owned by the caller.
+    function register(AdapterParams calldata params) external returns (bytes32 adapterId);
+    /// @notice Changes the royalty split (owner only).
+    function setRoyalty(bytes32 adapterId, uint16 royaltyBps, uint16 contributorBps) external;
+    /// @notice Sets the attribution root and total weight, once (owner only).
+    function setAttributionRoot(bytes32 adapterId, bytes32 root, uint64 totalWeight) external;
+    /// @notice Changes where the weights are fetched from (owner only).
+    function setUri(bytes32 adapterId, string calldata uri) external;
+    /// @notice Transfers the adapter (owner only).
+    function transferAdapter(bytes32 adapterId, address newOwner) external;
+
+    /// @notice The adapter id `owner` gets for `salt`.
+    function adapterIdFor(address owner, bytes32 salt) external pure returns (bytes32);
+    /// @notice Adapter `adapterId` (zero owner when unknown).
+    function adapterOf(bytes32 adapterId) external view returns (Adapter memory);
+    /// @notice The fields a settlement needs, from one storage slot. Zero owner when unknown.
+    function splitOf(bytes32 adapterId)
+        external
+        view
+        returns (address owner, uint16 royaltyBps, uint16 contributorBps, uint64 totalWeight);
+    /// @notice The attribution root and total weight (zero when not set).
+    function attributionOf(bytes32 adapterId) external view returns (bytes32 root, uint64 totalWeight);
+}

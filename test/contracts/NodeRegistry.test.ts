@@ -1,0 +1,192 @@
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { parseSignature, serializeSignature, zeroAddress } from 'viem';
+import { usageReceiptDigest } from '../../src/chain/eip712.ts';
+import { expectRevert, receipt, setupChain, TOKEN, type Chain } from './fixture.ts';
+
+const STAKE = 1_000n * TOKEN;
+const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+
+describe('NodeRegistry', () => {
+  let c: Chain;
+  let restore: () => Promise<void>;
+  const node = 1;
+  const prover = 2;
+
+  beforeAll(async () => {
+    c = await setupChain();
+    // Node 1 approves and registers once; every test starts from this state.
+    await c.wait(c.as(node).token.write.approve([c.deployment.contracts.nodeRegistry, 10n ** 30n]));
+    await c.wait(c.as(node).nodeRegistry.write.register([STAKE, 'http://node-1:8080', ['/ip4/127.0.0.1/tcp/9000']]));
+    restore = await c.snapshot();
+  });
+  beforeEach(async () => {
+    await restore();
+    restore = await c.snapshot();
+  });
+
+  const nodeAddress = () => c.accounts[node].address;
+
+  it('registers a node with stake and endpoints', async () => {
+    const n = await c.contracts.nodeRegistry.read.nodeOf([nodeAddress()]);
+    expect(n.registered).toBe(true);
+    expect(n.stake).toBe(STAKE);
+    expect(n.url).toBe('http://node-1:8080');
+    expect(n.multiaddrs).toEqual(['/ip4/127.0.0.1/tcp/9000']);
+    expect(await c.contracts.nodeRegistry.read.isActive([nodeAddress()])).toBe(true);
+    const events = await c.contracts.nodeRegistry.getEvents.NodeRegistered({}, { fromBlock: 0n });
+    expect(events[0].args.node).toBe(nodeAddress());
+  });
+
+  it('rejects a second registration and a stake below the minimum', async () => {
+    await expectRevert(c.as(node).nodeRegistry.write.register([STAKE, 'x', []]), 'NodeRegistryAlreadyRegistered', [nodeAddress()]);
+    await c.wait(c.as(3).token.write.approve([c.deployment.contracts.nodeRegistry, STAKE]));
+    await expectRevert(c.as(3).nodeRegistry.write.register([TOKEN, 'x', []]), 'NodeRegistryStakeTooLow', [TOKEN, 100n * TOKEN]);
+  });
+
+  it('updates endpoints; unregistered callers are refused', async () => {
+    await c.wait(c.as(node).nodeRegistry.write.updateEndpoints(['http://new', ['/a', '/b']]));
+    const n = await c.contracts.nodeRegistry.read.nodeOf([nodeAddress()]);
+    expect([n.url, n.multiaddrs]).toEqual(['http://new', ['/a', '/b']]);
+    await expectRevert(c.as(3).nodeRegistry.write.updateEndpoints(['x', []]), 'NodeRegistryNotRegistered', [c.accounts[3].address]);
+  });
+
+  it('adds stake; zero is refused', async () => {
+    await c.wait(c.as(node).nodeRegistry.write.addStake([5n]));
+    expect((await c.contracts.nodeRegistry.read.nodeOf([nodeAddress()])).stake).toBe(STAKE + 5n);
+    await expectRevert(c.as(node).nodeRegistry.write.addStake([0n]), 'NodeRegistryZeroAmount');
+  });
+
+  it('unbonds only after the delay', async () => {
+    await expectRevert(c.as(node).nodeRegistry.write.requestUnbond([0n]), 'NodeRegistryZeroAmount');
+    await expectRevert(c.as(node).nodeRegistry.write.requestUnbond([STAKE + 1n]), 'NodeRegistryInsufficientStake', [STAKE + 1n, STAKE]);
+    await c.wait(c.as(node).nodeRegistry.write.requestUnbond([STAKE]));
+    expect(await c.contracts.nodeRegistry.read.isActive([nodeAddress()])).toBe(false);
+    const n = await c.contracts.nodeRegistry.read.nodeOf([nodeAddress()]);
+    await expectRevert(c.as(node).nodeRegistry.write.withdrawUnbonded(), 'NodeRegistryUnbondingNotReady', [STAKE, n.unbondingReadyAt]);
+    await c.increaseTime(3600);
+    const before = await c.contracts.token.read.balanceOf([nodeAddress()]);
+    await c.wait(c.as(node).nodeRegistry.write.withdrawUnbonded());
+    expect(await c.contracts.token.read.balanceOf([nodeAddress()])).toBe(before + STAKE);
+    await expectRevert(c.as(node).nodeRegistry.write.withdrawUnbonded(), 'NodeRegistryUnbondingNotReady', [0n, 0n]);
+  });
+
+  it('hashes receipts exactly like the shared TS definition', async () => {
+    const r = receipt();
+    const digest = usageReceiptDigest({ receipt: r, chainId: c.chainId, nodeRegistry: c.deployment.contracts.nodeRegistry });
+    expect(await c.contracts.nodeRegistry.read.hashUsageReceipt([r])).toBe(digest);
+  });
+
+  describe('slash', () => {
+    it('slashes two different receipts with one seq, crediting prover and treasury', async () => {
+      const a = receipt({ seq: 7n, amount: 30n });
+      const b = receipt({ seq: 7n, amount: 31n });
+      const [sigA, sigB] = [await c.signReceiptAs(node, a), await c.signReceiptAs(node, b)];
+      await c.wait(c.as(prover).nodeRegistry.write.slash([a, sigA, b, sigB]));
+      const slashed = STAKE / 2n;
+      const reward = slashed / 10n;
+      expect((await c.contracts.nodeRegistry.read.nodeOf([nodeAddress()])).stake).toBe(STAKE - slashed);
+      expect(await c.contracts.nodeRegistry.read.creditOf([c.accounts[prover].address])).toBe(reward);
+      expect(await c.contracts.nodeRegistry.read.creditOf([c.accounts[9].address])).toBe(slashed - reward);
+      // Pull payment.
+      const before = await c.contracts.token.read.balanceOf([c.accounts[prover].address]);
+      await c.wait(c.as(prover).nodeRegistry.write.withdrawCredit());
+      expect(await c.contracts.token.read.balanceOf([c.accounts[prover].address])).toBe(before + reward);
+      await expectRevert(c.as(prover).nodeRegistry.write.withdrawCredit(), 'NodeRegistryNothingToWithdraw', [c.accounts[prover].address]);
+      // The same seq cannot be slashed twice, even with a third receipt.
+      const third = receipt({ seq: 7n, amount: 32n });
+      await expectRevert(c.as(prover).nodeRegistry.write.slash([a, sigA, third, await c.signReceiptAs(node, third)]), 'NodeRegistryAlreadySlashed', [nodeAddress(), 7n]);
+    });
+
+    it('reaches stake that is unbonding', async () => {
+      await c.wait(c.as(node).nodeRegistry.write.requestUnbond([STAKE - 100n]));
+      const a = receipt({ seq: 1n });
+      const b = receipt({ seq: 1n, requestId: receipt({}).channelId });
+      await c.wait(c.as(prover).nodeRegistry.write.slash([a, await c.signReceiptAs(node, a), b, await c.signReceiptAs(node, b)]));
+      const n = await c.contracts.nodeRegistry.read.nodeOf([nodeAddress()]);
+      expect(n.stake).toBe(0n);
+      expect(n.unbonding).toBe(STAKE / 2n);
+    });
+
+    it('never slashes one receipt shown twice', async () => {
+      const a = receipt({ seq: 3n });
+      const sig = await c.signReceiptAs(node, a);
+      await expectRevert(c.as(prover).nodeRegistry.write.slash([a, sig, a, sig]), 'NodeRegistryNotEquivocation');
+      // Not even with the other (high-s) form of the same signature: the receipts are compared, not the signatures.
+      const { r, s, yParity } = parseSignature(sig);
+      const highS = serializeSignature({ r, s: `0x${(SECP256K1_N - BigInt(s)).toString(16).padStart(64, '0')}`, yParity: yParity === 0 ? 1 : 0 });
+      await expectRevert(c.as(prover).nodeRegistry.write.slash([a, sig, a, highS]), 'NodeRegistryNotEquivocation');
+    });
+
+    it('never slashes two receipts with different seq', async () => {
+      const a = receipt({ seq: 3n });
+      const b = receipt({ seq: 4n });
+      await expectRevert(
+        c.as(prover).nodeRegistry.write.slash([a, await c.signReceiptAs(node, a), b, await c.signReceiptAs(node, b)]),
+        'NodeRegistrySeqMismatch',
+        [3n, 4n],
+      );
+    });
+
+    it('rejects receipts signed by different keys, unregistered signers and high-s signatures', async () => {
+      const a = receipt({ seq: 5n });
+      const b = receipt({ seq: 5n, amount: 99n });
+      await expectRevert(
+        c.as(prover).nodeRegistry.write.slash([a, await c.signReceiptAs(node, a), b, await c.signReceiptAs(3, b)]),
+        'NodeRegistrySignerMismatch',
+        [nodeAddress(), c.accounts[3].address],
+      );
+      await expectRevert(
+        c.as(prover).nodeRegistry.write.slash([a, await c.signReceiptAs(3, a), b, await c.signReceiptAs(3, b)]),
+        'NodeRegistryNotRegistered',
+        [c.accounts[3].address],
+      );
+      const sigB = await c.signReceiptAs(node, b);
+      const { r, s, yParity } = parseSignature(sigB);
+      const highS = serializeSignature({ r, s: `0x${(SECP256K1_N - BigInt(s)).toString(16).padStart(64, '0')}`, yParity: yParity === 0 ? 1 : 0 });
+      await expectRevert(c.as(prover).nodeRegistry.write.slash([a, await c.signReceiptAs(node, a), b, highS]), 'ECDSAInvalidSignatureS');
+    });
+
+    it('rejects a receipt signed for another chain or another contract', async () => {
+      const a = receipt({ seq: 6n });
+      const b = receipt({ seq: 6n, amount: 1n });
+      const { signUsageReceipt } = await import('../../src/chain/eip712.ts');
+      const other = await signUsageReceipt({ account: c.accounts[node], receipt: b, chainId: c.chainId + 1, nodeRegistry: c.deployment.contracts.nodeRegistry });
+      await expectRevert(c.as(prover).nodeRegistry.write.slash([a, await c.signReceiptAs(node, a), b, other]), 'NodeRegistrySignerMismatch');
+      const otherContract = await signUsageReceipt({ account: c.accounts[node], receipt: b, chainId: c.chainId, nodeRegistry: c.deployment.contracts.paymentChannels });
+      await expectRevert(c.as(prover).nodeRegistry.write.slash([a, await c.signReceiptAs(node, a), b, otherContract]), 'NodeRegistrySignerMismatch');
+    });
+
+    it('refuses when nothing is staked', async () => {
+      await c.wait(c.as(node).nodeRegistry.write.requestUnbond([STAKE]));
+      await c.increaseTime(3600);
+      await c.wait(c.as(node).nodeRegistry.write.withdrawUnbonded());
+      const a = receipt({ seq: 8n });
+      const b = receipt({ seq: 8n, amount: 1n });
+      await expectRevert(
+        c.as(prover).nodeRegistry.write.slash([a, await c.signReceiptAs(node, a), b, await c.signReceiptAs(node, b)]),
+        'NodeRegistryNothingToSlash',
+        [nodeAddress()],
+      );
+    });
+  });
+
+  describe('admin', () => {
+    it('sets parameters with events; only the owner; within bounds', async () => {
+      const reg = c.contracts.nodeRegistry;
+      await c.wait(reg.write.setTreasury([c.accounts[8].address]));
+      expect(await reg.read.treasury()).toBe(c.accounts[8].address);
+      await c.wait(reg.write.setMinStake([1n]));
+      expect(await reg.read.minStake()).toBe(1n);
+      await c.wait(reg.write.setUnbondingDelay([60n]));
+      expect(await reg.read.unbondingDelay()).toBe(60n);
+      await c.wait(reg.write.setSlashParams([100, 200]));
+      expect([await reg.read.slashBps(), await reg.read.proverRewardBps()]).toEqual([100, 200]);
+      expect((await reg.getEvents.SlashParamsChanged({ fromBlock: 0n })).at(-1)?.args).toEqual({ slashBps: 100, proverRewardBps: 200 });
+      await expectRevert(reg.write.setTreasury([zeroAddress]), 'NodeRegistryZeroAddress');
+      await expectRevert(reg.write.setUnbondingDelay([91n * 86400n]), 'NodeRegistryDelayTooLong', [91n * 86400n, 90n * 86400n]);
+      await expectRevert(reg.write.setSlashParams([10_001, 0]), 'NodeRegistryInvalidBps', [10_001n]);
+      await expectRevert(reg.write.setSlashParams([0, 10_001]), 'NodeRegistryInvalidBps', [10_001n]);
+      await expectRevert(c.as(3).nodeRegistry.write.setMinStake([1n]), 'OwnableUnauthorizedAccount', [c.accounts[3].address]);
+    });
+  });
+});
