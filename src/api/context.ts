@@ -1,15 +1,20 @@
 import type { Logger } from '../log.ts';
 import type { PaymentGate } from '../payments/gate.ts';
+import type { PaidGate } from '../payments/paid.ts';
 import type { Price } from '../payments/pricing.ts';
 import type { ReceiptIssuer } from '../payments/receipts.ts';
 import type { ReceiptLedger } from '../ledger/receipts.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
 import type { InferenceService } from '../serving/inference.ts';
 import type { NodeMetrics } from './metrics.ts';
+import type { Network } from '../p2p/network.ts';
 
 /** An adapter as `GET /v1/models` and the admin API show it. */
 export interface AdapterListing {
+  /** Content id (hash of the files). */
   id: `0x${string}`;
+  /** Payment lane / on-chain AdapterRegistry id (the content id when no owner is configured). */
+  laneId: `0x${string}`;
   name: string;
   rank: number;
   targets: string[];
@@ -21,7 +26,7 @@ export interface AdapterListing {
 export interface AdapterAdmin {
   list(): AdapterListing[];
   /** Registers an adapter directory from the node's adapter store; returns its listing. */
-  register(parameters: { path: string; name?: string; price?: Price }): Promise<AdapterListing>;
+  register(parameters: { path: string; name?: string; price?: Price; owner?: `0x${string}` }): Promise<AdapterListing>;
   /** Loads onto the GPU (and pins nothing). */
   load(idOrName: string): Promise<AdapterListing>;
   /** Drops from GPU and host caches (stays registered). */
@@ -43,6 +48,8 @@ export interface ApiContext {
   inference: InferenceService;
   scheduler: Scheduler;
   gate: PaymentGate;
+  /** The paid-mode gate (vouchers, requirements); absent in open mode. */
+  paid?: PaidGate;
   issuer: ReceiptIssuer;
   ledger: ReceiptLedger;
   adapters: AdapterAdmin;
@@ -55,4 +62,6 @@ export interface ApiContext {
   adminToken?: string;
   /** When the node started (unix ms), for /health. */
   startedAt: number;
+  /** The P2P network, when `p2p.enabled` (discovery routes use its routing table). */
+  network?: Network;
 }

@@ -29,6 +29,7 @@ const STATUS: Record<string, number> = {
   OPENLORA_SCHEDULER_STOPPED: 503,
   OPENLORA_PAYMENT_UNAUTHORIZED: 401,
   OPENLORA_PAYMENT_REQUIRED: 402,
+  OPENLORA_PAYMENT_CHAIN_UNAVAILABLE: 503,
   OPENLORA_ENGINE_TOKEN_OUT_OF_RANGE: 400,
   OPENLORA_ENGINE_CONTEXT_EXCEEDED: 400,
   OPENLORA_ENGINE_SAMPLING_PARAMS: 400,
@@ -44,7 +45,7 @@ export function toOpenAiError(error: unknown): { status: number; body: { error: 
     const headers: Record<string, string> = {};
     const retry = (error as { retryAfterMs?: number }).retryAfterMs;
     if (retry !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(retry / 1000)));
-    const type = status === 429 ? 'rate_limit_error' : status === 401 ? 'authentication_error' : status >= 500 ? 'server_error' : 'invalid_request_error';
+    const type = status === 429 ? 'rate_limit_error' : status === 401 ? 'authentication_error' : status === 402 ? 'payment_required' : status >= 500 ? 'server_error' : 'invalid_request_error';
     const extra = (error as { body?: Record<string, unknown> }).body;
     return { status, headers, body: { error: { message: error.message, type, param: null, code: error.code, ...extra } } };
   }

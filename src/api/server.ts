@@ -8,7 +8,9 @@ import { chatRoutes } from './routes/chat.ts';
 import { completionRoutes } from './routes/completions.ts';
 import { healthRoutes } from './routes/health.ts';
 import { modelRoutes } from './routes/models.ts';
+import { networkRoutes } from './routes/network.ts';
 import { receiptRoutes } from './routes/receipts.ts';
+import { paymentRoutes } from './routes/payments.ts';
 
 export interface ApiServerOptions {
   host: string;
@@ -75,8 +77,10 @@ export async function createApiServer(options: ApiServerOptions, ctx: ApiContext
   await app.register(completionRoutes(ctx));
   await app.register(modelRoutes(ctx));
   await app.register(receiptRoutes(ctx));
+  await app.register(paymentRoutes(ctx));
   await app.register(healthRoutes(ctx));
   await app.register(adminRoutes(ctx));
+  await app.register(networkRoutes(ctx));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return {
     app,

@@ -1,6 +1,17 @@
 import { Command, CommanderError } from 'commander';
 import { isBaseError } from '../errors.ts';
 import { registerDoctor } from './commands/doctor.ts';
+import { registerChain } from './commands/chain.ts';
+import { registerKey } from './commands/key.ts';
+import { registerAdapter } from './commands/adapter.ts';
+import { registerModel } from './commands/model.ts';
+import { registerGenerate } from './commands/generate.ts';
+import { registerNode } from './commands/node.ts';
+import { registerChat } from './commands/chat.ts';
+import { registerDatanet } from './commands/datanet.ts';
+import { registerAttribution } from './commands/attribution.ts';
+import { registerRewards } from './commands/rewards.ts';
+import { registerClaim } from './commands/claim.ts';
 
 /**
  * `openlora` command line. Each command lives in `commands/<name>.ts` and exports a
@@ -15,6 +26,17 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerDoctor(program);
+  registerKey(program);
+  registerChain(program);
+  registerAdapter(program);
+  registerModel(program);
+  registerGenerate(program);
+  registerNode(program);
+  registerChat(program);
+  registerDatanet(program);
+  registerAttribution(program);
+  registerRewards(program);
+  registerClaim(program);
   return program;
 }
 

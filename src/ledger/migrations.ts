@@ -49,4 +49,39 @@ export const MIGRATIONS: readonly string[] = [
      updated_at INTEGER NOT NULL
    ) STRICT;
    CREATE INDEX receipts_lane ON receipts (channel_id, adapter_id, seq);`,
+  // 2: other nodes' gossiped receipts (watcher), equivocations found and settlement flags (src/ledger/peerReceipts.ts).
+  `CREATE TABLE peer_receipts (
+     node TEXT NOT NULL,
+     seq INTEGER NOT NULL,
+     digest TEXT NOT NULL,
+     channel_id TEXT NOT NULL,
+     adapter_id TEXT NOT NULL,
+     amount TEXT NOT NULL,
+     lane_charged TEXT NOT NULL,
+     timestamp INTEGER NOT NULL,
+     message BLOB NOT NULL,
+     received_at INTEGER NOT NULL,
+     PRIMARY KEY (node, seq, digest)
+   ) STRICT;
+   CREATE INDEX peer_receipts_lane ON peer_receipts (channel_id, adapter_id);
+   CREATE TABLE equivocations (
+     node TEXT NOT NULL,
+     seq INTEGER NOT NULL,
+     digest_a TEXT NOT NULL,
+     digest_b TEXT NOT NULL,
+     found_at INTEGER NOT NULL,
+     status TEXT NOT NULL,
+     tx_hash TEXT,
+     PRIMARY KEY (node, seq)
+   ) STRICT;
+   CREATE TABLE settlement_flags (
+     tx_hash TEXT NOT NULL,
+     channel_id TEXT NOT NULL,
+     adapter_id TEXT NOT NULL,
+     node TEXT,
+     claimed TEXT NOT NULL,
+     gossiped TEXT NOT NULL,
+     flagged_at INTEGER NOT NULL,
+     PRIMARY KEY (tx_hash, channel_id, adapter_id)
+   ) STRICT;`,
 ];

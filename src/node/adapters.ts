@@ -4,6 +4,8 @@ import type { SlotManager } from '../lora/slots.ts';
 import type { HostCache } from '../lora/hostCache.ts';
 import type { Price } from '../payments/pricing.ts';
 import type { AdapterCatalog } from '../serving/inference.ts';
+import type { Address, Hex } from 'viem';
+import { onChainAdapterId } from '../attribution/register.ts';
 
 /** The node's adapters: the disk store, host cache and GPU slots behind one admin and catalog face. */
 export interface NodeAdapters extends AdapterAdmin, AdapterCatalog {
@@ -20,16 +22,23 @@ export interface CreateNodeAdaptersParameters {
 /** Joins the adapter tiers with per-adapter prices. */
 export function createNodeAdapters(p: CreateNodeAdaptersParameters): NodeAdapters {
   const prices = new Map<string, Price>();
+  const owners = new Map<string, Address>();
+  // The payment lane of an adapter is its on-chain AdapterRegistry id when its owner is known.
+  const laneOf = (contentId: Hex): Hex => {
+    const owner = owners.get(contentId);
+    return owner ? onChainAdapterId({ owner, contentId }) : contentId;
+  };
   const listing = (id: string): AdapterListing => {
     const entry = p.store.get(id);
     const resident = p.slots.slotOf(entry.id) !== undefined ? 'gpu' : p.hostCache.has(entry.id) ? 'host' : 'disk';
-    return { id: entry.id, name: entry.name, rank: entry.rank, targets: entry.targets, resident, price: prices.get(entry.id) ?? p.defaultPrice };
+    return { id: entry.id, laneId: laneOf(entry.id), name: entry.name, rank: entry.rank, targets: entry.targets, resident, price: prices.get(entry.id) ?? p.defaultPrice };
   };
   return {
     list: () => p.store.list().map((e) => listing(e.id)),
-    async register({ path, name, price }) {
+    async register({ path, name, price, owner }) {
       const entry = await p.store.register({ path, name });
       if (price) prices.set(entry.id, price);
+      if (owner) owners.set(entry.id, owner);
       return listing(entry.id);
     },
     async load(idOrName) {
@@ -42,7 +51,7 @@ export function createNodeAdapters(p: CreateNodeAdaptersParameters): NodeAdapter
     },
     resolve(nameOrId) {
       const entry = p.store.resolve(nameOrId);
-      return entry && { id: entry.id, name: entry.name };
+      return entry && { id: entry.id, name: entry.name, laneId: laneOf(entry.id) };
     },
     names: () => p.store.list().map((e) => e.name),
     priceOf: (adapterId) => (adapterId ? prices.get(adapterId) : undefined) ?? p.defaultPrice,

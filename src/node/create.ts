@@ -1,5 +1,5 @@
 import { basename, join, resolve } from 'node:path';
-import { zeroAddress, type LocalAccount } from 'viem';
+import { zeroAddress, type Account, type Chain, type LocalAccount, type PublicClient, type Transport, type WalletClient } from 'viem';
 import { createApiServer, type ApiServer } from '../api/server.ts';
 import { createNodeMetrics } from '../api/metrics.ts';
 import type { Deployment } from '../chain/deployment.ts';
@@ -19,6 +19,9 @@ import { createScheduler, type Scheduler } from '../scheduler/scheduler.ts';
 import { createInferenceService, type InferenceService } from '../serving/inference.ts';
 import { createNodeAdapters, type NodeAdapters } from './adapters.ts';
 import { createBackend } from './backend.ts';
+import { createChainClients } from '../chain/clients.ts';
+import { createNetwork, type Network } from '../p2p/network.ts';
+import { createPaidMode, type PaidMode } from './paid.ts';
 import { NodeConfigError } from './errors.ts';
 
 /** What `createNode` takes besides the configuration. */
@@ -29,6 +32,8 @@ export interface NodeComponents {
   deployment?: Deployment;
   /** Overrides the payment gate (the paid mode plugs in here). */
   gate?: (parts: { adapters: NodeAdapters; ledger: ReceiptLedger }) => PaymentGate;
+  /** Chain clients for the P2P network (default: from `chain.rpcUrl` with the node key). */
+  chain?: { publicClient: PublicClient; walletClient?: WalletClient<Transport, Chain | undefined, Account> };
 }
 
 /** A running node: engine, scheduler, adapters, ledger and HTTP API. */
@@ -43,6 +48,10 @@ export interface OpenloraNode {
   readonly adapters: NodeAdapters;
   readonly ledger: ReceiptLedger;
   readonly api: ApiServer;
+  /** Paid mode's gate and settlement worker (absent in open mode). */
+  readonly paid?: PaidMode;
+  /** The P2P network, when `p2p.enabled`. */
+  readonly network?: Network;
   readonly log: Logger;
   /** Stops accepting requests, fails those still queued, releases the GPU and closes the ledger. */
   stop(): Promise<void>;
@@ -67,7 +76,7 @@ export async function startNode(config: Config, components: NodeComponents): Pro
   for (const failure of scanned.failed) log.warn({ dir: failure.dir, err: failure.error }, 'adapter in the store is invalid; skipped');
   for (const a of config.lora.adapters) {
     const price = a.inputPer1k !== undefined || a.outputPer1k !== undefined ? { inputPer1k: BigInt(a.inputPer1k ?? config.payments.inputPer1k), outputPer1k: BigInt(a.outputPer1k ?? config.payments.outputPer1k) } : undefined;
-    await adapters.register({ path: a.path, name: a.name, price });
+    await adapters.register({ path: a.path, name: a.name, price, owner: a.owner as `0x${string}` | undefined });
   }
   log.info({ adapters: adapters.list().length }, 'adapters registered');
 
@@ -82,15 +91,43 @@ export async function startNode(config: Config, components: NodeComponents): Pro
     chainId: components.deployment?.chainId ?? 0,
     nodeRegistry: components.deployment?.contracts.nodeRegistry ?? zeroAddress,
     ledger,
+    onReceipt: (signed, voucher) => {
+      // A receipt that names a voucher is gossiped only with it (validators reject it otherwise).
+      if (!network || (signed.receipt.voucherDigest !== ZERO_BYTES32 && !voucher)) return;
+      network.publishReceipt(signed, voucher).catch((err: unknown) => log.warn({ err, seq: signed.receipt.seq.toString() }, 'publishing the receipt failed'));
+    },
   });
-  const gate = components.gate?.({ adapters, ledger }) ?? createOpenGate({ apiKeys: config.payments.apiKeys, priceOf: (id) => adapters.priceOf(id), ledger });
+  const paid = config.payments.mode === 'paid' ? await createPaidMode({ config, account: components.account, deployment: components.deployment, db, adapters }) : undefined;
+  const gate = components.gate?.({ adapters, ledger }) ?? paid?.gate ?? createOpenGate({ apiKeys: config.payments.apiKeys, priceOf: (id) => adapters.priceOf(id), ledger });
   const metrics = createNodeMetrics();
+  let network: Network | undefined;
+  let url = '';
+  if (config.p2p.enabled) {
+    if (!components.deployment) throw new NodeConfigError('p2p.enabled', 'the P2P network needs the contract deployment', 'Set chain.deployment to the file `openlora chain deploy` wrote, or disable p2p.');
+    const chain = components.chain ?? (await createChainClients({ rpcUrl: config.chain.rpcUrl, account: components.account, timeoutMs: config.chain.rpcTimeoutMs }));
+    network = await createNetwork({
+      options: { listen: config.p2p.listen, announce: config.p2p.announce, bootstrap: config.p2p.bootstrap, maxPeers: config.p2p.maxPeers, peerKeyFile: config.p2p.peerKeyFile ?? join(dataDir, 'peer-key'), slash: config.p2p.watcher.slash, announceIntervalMs: config.p2p.announceIntervalMs, creditLimit: BigInt(config.p2p.creditLimit) },
+      account: components.account,
+      deployment: components.deployment,
+      publicClient: chain.publicClient,
+      walletClient: chain.walletClient,
+      db,
+      registry: metrics.registry,
+      status: () => {
+        const s = scheduler.stats();
+        const listed = adapters.list().map((a) => ({ id: a.id, name: a.name.slice(0, 64), resident: a.resident, inputPer1k: a.price.inputPer1k, outputPer1k: a.price.outputPer1k }));
+        return { url, adapters: listed, queueDepth: s.waiting, running: s.running, freeKvBlocks: s.kvBlocksFree, totalKvBlocks: s.kvBlocksTotal };
+      },
+      log: log.child({ component: 'p2p' }),
+    });
+  }
   const api = await createApiServer(
     { host: config.api.host, port: config.api.port, bodyLimit: config.api.bodyLimit, rateLimit: { max: config.api.rateLimitPerMinute, timeWindowMs: 60_000 } },
     {
       inference,
       scheduler,
       gate,
+      paid: paid?.gate,
       issuer,
       ledger,
       adapters,
@@ -100,9 +137,12 @@ export async function startNode(config: Config, components: NodeComponents): Pro
       attributionDigestOf: () => ZERO_BYTES32,
       adminToken: config.api.adminToken,
       startedAt: Date.now(),
+      network,
     },
   );
-  const url = await api.start();
+  url = await api.start();
+  await network?.start();
+  paid?.settlement.start();
   log.info({ url, node: components.account.address, mode: gate.mode }, 'node listening');
   let stopping: Promise<void> | undefined;
   return {
@@ -115,6 +155,8 @@ export async function startNode(config: Config, components: NodeComponents): Pro
     adapters,
     ledger,
     api,
+    paid,
+    network,
     log,
     stop() {
       stopping ??= (async () => {
@@ -124,8 +166,10 @@ export async function startNode(config: Config, components: NodeComponents): Pro
         await drained;
         clearTimeout(deadline);
         await scheduler.stop();
+        await paid?.settlement.stop();
         slots.stop();
         backend.destroy();
+        await network?.stop();
         db.close();
         await model.close();
         log.info('node stopped');

@@ -7,3 +7,40 @@ export class PaymentUnauthorizedError extends BaseError {
     super('OPENLORA_PAYMENT_UNAUTHORIZED', reason, { hint: 'Send `Authorization: Bearer <api key>` with a key the node operator issued.' });
   }
 }
+
+/** Why a paid request was refused (HTTP 402). */
+export type PaymentRefusal =
+  | 'voucher_missing'
+  | 'voucher_malformed'
+  | 'wrong_lane'
+  | 'unknown_channel'
+  | 'wrong_node'
+  | 'bad_signature'
+  | 'stale_voucher'
+  | 'credit_exhausted'
+  | 'balance_exhausted'
+  | 'withdrawing';
+
+/** HTTP 402: the request needs a (newer) voucher; `body.payment` says what to pay and where. */
+export class PaymentRequiredError extends BaseError {
+  override name = 'PaymentRequiredError' as const;
+  readonly reason: PaymentRefusal;
+  readonly body: { payment: Record<string, unknown> };
+  constructor(reason: PaymentRefusal, message: string, hint: string, requirements: Record<string, unknown>) {
+    super('OPENLORA_PAYMENT_REQUIRED', message, { hint, meta: { reason } });
+    this.reason = reason;
+    this.body = { payment: { reason, ...requirements } };
+  }
+}
+
+/** The chain cannot be read and nothing about the channel is cached (HTTP 503). */
+export class PaymentChainUnavailableError extends BaseError {
+  override name = 'PaymentChainUnavailableError' as const;
+  constructor(channelId: string, cause: unknown) {
+    super('OPENLORA_PAYMENT_CHAIN_UNAVAILABLE', `The node cannot read channel ${channelId} from the chain right now.`, {
+      cause,
+      details: (cause as Error)?.message,
+      hint: 'Retry shortly; the node operator should check chain.rpcUrl.',
+    });
+  }
+}

@@ -66,7 +66,7 @@ export function createOpenGate(p: CreateOpenGateParameters): PaymentGate {
     async authorize(request) {
       const keyId = identify(request.headers);
       const channelId = apiKeyChannelId(keyId);
-      const laneAdapterId = request.model.adapterId ?? ZERO_BYTES32;
+      const laneAdapterId = request.model.laneId;
       const price = p.priceOf(request.model.adapterId);
       let done = false;
       return {

@@ -1,5 +1,5 @@
 import { keccak256, stringToHex, type Address, type Hex, type LocalAccount } from 'viem';
-import { signUsageReceipt, usageReceiptDigest, type UsageReceipt } from '../chain/eip712.ts';
+import { signUsageReceipt, usageReceiptDigest, type UsageReceipt, type Voucher } from '../chain/eip712.ts';
 import type { ReceiptLedger, SignedReceipt } from '../ledger/receipts.ts';
 
 export interface IssueReceiptParameters {
@@ -14,6 +14,8 @@ export interface IssueReceiptParameters {
   laneCharged: bigint;
   voucherDigest: Hex;
   attributionDigest: Hex;
+  /** The voucher the request carried (paid mode), passed on to `onReceipt` for gossip. */
+  voucher?: { voucher: Voucher; signature: Hex };
 }
 
 /** Signs usage receipts with the node key and stores them durably before returning them. */
@@ -27,6 +29,8 @@ export interface CreateReceiptIssuerParameters {
   chainId: number;
   nodeRegistry: Address;
   ledger: ReceiptLedger;
+  /** Called with each receipt once it is durable (the P2P network publishes it). */
+  onReceipt?: (signed: SignedReceipt, voucher?: { voucher: Voucher; signature: Hex }) => void;
 }
 
 /** The receipt's `requestId`: keccak256 of the node's request id string. */
@@ -55,6 +59,7 @@ export function createReceiptIssuer(p: CreateReceiptIssuerParameters): ReceiptIs
       const signature = await signUsageReceipt({ account: p.account, receipt, chainId: p.chainId, nodeRegistry: p.nodeRegistry });
       const signed: SignedReceipt = { receipt, node: p.account.address, payer: q.payer, digest: usageReceiptDigest({ receipt, chainId: p.chainId, nodeRegistry: p.nodeRegistry }), signature };
       await p.ledger.append(signed);
+      p.onReceipt?.(signed, q.voucher);
       return signed;
     },
   };

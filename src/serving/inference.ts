@@ -10,13 +10,15 @@ import { ServingContextExceededError, ServingInputError, ServingModelNotFoundErr
 export interface ResolvedModel {
   /** Name shown to clients (base model name or adapter name). */
   name: string;
-  /** Adapter content id (bytes32 hex), or null for the base model. */
+  /** Adapter content id (bytes32 hex), or null for the base model: what the engine loads. */
   adapterId: `0x${string}` | null;
+  /** The payment lane's adapter id: the on-chain AdapterRegistry id (zero bytes32 for the base model). */
+  laneId: `0x${string}`;
 }
 
 /** Looks adapters up by name or 0x id (the adapter store implements it). */
 export interface AdapterCatalog {
-  resolve(nameOrId: string): { id: `0x${string}`; name: string } | undefined;
+  resolve(nameOrId: string): { id: `0x${string}`; name: string; laneId: `0x${string}` } | undefined;
   /** Names of the adapters served, for error hints. */
   names(): string[];
 }
@@ -85,10 +87,10 @@ export function createInferenceService(p: CreateInferenceServiceParameters): Inf
     contextLength,
     hasTokenizer: model.tokenizer !== undefined,
     resolve(name) {
-      if (name === p.baseModelName) return { name, adapterId: null };
+      if (name === p.baseModelName) return { name, adapterId: null, laneId: `0x${'0'.repeat(64)}` };
       const adapter = adapters?.resolve(name);
       if (!adapter) throw new ServingModelNotFoundError(name, [p.baseModelName, ...(adapters?.names() ?? [])]);
-      return { name: adapter.name, adapterId: adapter.id };
+      return { name: adapter.name, adapterId: adapter.id, laneId: adapter.laneId };
     },
     promptIds(input) {
       if (input.messages) {

@@ -17,7 +17,8 @@ export function modelRoutes(ctx: ApiContext): FastifyPluginAsync {
             owned_by: 'openlora',
             openlora: {
               kind: 'adapter',
-              adapter_id: a.id,
+              adapter_id: a.laneId,
+              content_id: a.id,
               rank: a.rank,
               targets: a.targets,
               resident: a.resident,

@@ -1,0 +1,155 @@
+/**
+ * Engine benchmark (not a test): `npm run bench:engine [-- --out FILE]`.
+ *
+ * On bench-135m (f16, SmolLM2-135M shapes; generated into .openlora/cache/models if absent):
+ * prefill tokens/s of a 512-token prompt, time to first token, decode tokens/s at batch 1, 8 and
+ * 32, per-kernel GPU time of a batch-1 decode step (timestamp queries), and weight bytes read per
+ * decode step / step time beside a plain streaming kernel's read bandwidth on the same device (the
+ * roofline). The CPU reference's batch-1 decode rate beside it.
+ */
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Backend, StepSequence } from '../../src/engine/backend.ts';
+import { createCpuBackend } from '../../src/engine/reference/backend.ts';
+import { createWebGpuBackend, type WebGpuBackend } from '../../src/engine/webgpu/backend.ts';
+import { measureReadBandwidth } from '../../src/engine/webgpu/roofline.ts';
+import { acquireGpu } from '../../src/gpu/device.ts';
+import { DEFAULT_DATA_DIR } from '../../src/constants.ts';
+import { createModel } from '../../src/model/create.ts';
+import { loadModel } from '../../src/model/load.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    model: { type: 'string' },
+    preset: { type: 'string', default: 'bench-135m' },
+    out: { type: 'string' },
+    'prompt-len': { type: 'string', default: '512' },
+    'decode-steps': { type: 'string', default: '8' },
+    batches: { type: 'string', default: '1,8,32' },
+    'cpu-steps': { type: 'string', default: '3' },
+    'skip-cpu': { type: 'boolean', default: false },
+  },
+});
+const promptLen = Number(args['prompt-len']);
+const decodeSteps = Number(args['decode-steps']);
+const batches = args.batches!.split(',').map(Number);
+const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
+const greedy = { temperature: 0, topK: 0, topP: 1, seed: 0 };
+const ids = (n: number, salt: number) => Array.from({ length: n }, (_, i) => (i * 7919 + salt * 104729 + 11) % 49000);
+
+const dir = args.model ?? join(DEFAULT_DATA_DIR, 'cache', 'models', args.preset!);
+if (!existsSync(join(dir, 'config.json'))) {
+  log(`creating ${args.preset} in ${dir}`);
+  await createModel({ preset: args.preset!, seed: 0, out: dir });
+}
+const model = await loadModel({ dir });
+const gpu = await acquireGpu();
+const PROMPT = 16; // decode sequences' prompt
+const perSeqBlocks = Math.ceil((PROMPT + decodeSteps + 1) / 16);
+const maxBatch = Math.max(...batches);
+const numKvBlocks = Math.ceil((promptLen + 1) / 16) + maxBatch * perSeqBlocks;
+const t0 = performance.now();
+const backend = await createWebGpuBackend({ model, gpu, numKvBlocks, maxRows: Math.max(promptLen, maxBatch), maxContext: Math.max(promptLen + 16, 256) });
+log(`webgpu backend ready in ${(performance.now() - t0).toFixed(0)} ms (${backend.dtype}, ${(backend.weightBytes / 2 ** 20).toFixed(0)} MiB weights) on ${gpu.summary.description}`);
+
+/** Prefill `batch` sequences (blocks after the prefill region), then time `steps` decode steps. */
+async function decode(b: Backend, batch: number, steps: number): Promise<{ ms: number; stepMs: number[] }> {
+  const base = Math.ceil((promptLen + 1) / 16);
+  const seqs = Array.from({ length: batch }, (_, i) => ({
+    blockTable: Array.from({ length: perSeqBlocks }, (_, j) => base + i * perSeqBlocks + j),
+    tokens: ids(PROMPT, i + 1),
+  }));
+  let outs = await b.step(seqs.map((s, i): StepSequence => ({ tokens: s.tokens, startPos: 0, blockTable: s.blockTable, adapterSlot: -1, sample: { ...greedy, seed: i, step: 0 } })));
+  const stepMs: number[] = [];
+  for (let k = 1; k <= steps; k++) {
+    const t = performance.now();
+    outs = await b.step(seqs.map((s, i): StepSequence => ({ tokens: [outs[i].token!], startPos: PROMPT + k - 1, blockTable: s.blockTable, adapterSlot: -1, sample: { ...greedy, seed: i, step: k } })));
+    stepMs.push(performance.now() - t);
+  }
+  return { ms: stepMs.reduce((a, x) => a + x, 0), stepMs };
+}
+
+async function prefill(b: WebGpuBackend): Promise<number> {
+  const t = performance.now();
+  await b.step([{ tokens: ids(promptLen, 0), startPos: 0, blockTable: Array.from({ length: Math.ceil((promptLen + 1) / 16) }, (_, i) => i), adapterSlot: -1, sample: { ...greedy, step: 0 } }]);
+  return performance.now() - t;
+}
+
+log('warm-up (compiles pipelines on first use)');
+await prefill(backend);
+for (const batch of batches) await decode(backend, batch, 1);
+
+const prefillMs = await prefill(backend);
+log(`prefill ${promptLen} tokens: ${prefillMs.toFixed(0)} ms`);
+const decodeRows: { batch: number; stepMs: number; tokensPerSecond: number }[] = [];
+for (const batch of batches) {
+  const r = await decode(backend, batch, decodeSteps);
+  const stepMs = r.ms / decodeSteps;
+  decodeRows.push({ batch, stepMs, tokensPerSecond: (batch * 1000) / stepMs });
+  log(`decode batch ${batch}: ${stepMs.toFixed(1)} ms/step`);
+}
+
+let kernels: Record<string, number> | undefined;
+if (backend.setProfiling(true)) {
+  backend.resetProfile();
+  await decode(backend, 1, decodeSteps);
+  // totals include the prefill step of decode(): subtract it by profiling that alone.
+  const withPrefill = backend.profile()!;
+  backend.resetProfile();
+  await decode(backend, 1, 0);
+  const prefillOnly = backend.profile()!;
+  kernels = Object.fromEntries(Object.entries(withPrefill).map(([k, v]) => [k, (v - (prefillOnly[k] ?? 0)) / decodeSteps]));
+  backend.setProfiling(false);
+}
+
+const streamBytes = Math.min(gpu.limits.maxStorageBufferBindingSize, 128 * 2 ** 20);
+const rooflineWall = await measureReadBandwidth({ device: gpu.device, bytes: streamBytes });
+const rooflineGpu = gpu.hasTimestamps ? await measureReadBandwidth({ device: gpu.device, bytes: streamBytes, timestamps: true }) : undefined;
+const roofline = Math.max(rooflineWall.gbPerSecond, rooflineGpu?.gbPerSecond ?? 0);
+const b1 = decodeRows.find((r) => r.batch === 1);
+const achieved = b1 ? backend.weightBytes / b1.stepMs / 1e6 : undefined;
+backend.destroy();
+
+let cpu: { tokensPerSecond: number } | undefined;
+if (!args['skip-cpu']) {
+  log('cpu reference decode (batch 1)');
+  const cpuBackend = await createCpuBackend({ model, numKvBlocks });
+  const r = await decode(cpuBackend, 1, Number(args['cpu-steps']));
+  cpu = { tokensPerSecond: (Number(args['cpu-steps']) * 1000) / r.ms };
+  cpuBackend.destroy();
+}
+await model.close();
+gpu.destroy();
+
+const b32 = decodeRows.find((r) => r.batch === 32);
+const result = {
+  model: args.preset,
+  device: gpu.summary.description,
+  dtype: backend.dtype,
+  weightBytes: backend.weightBytes,
+  prefill: { promptTokens: promptLen, ms: prefillMs, tokensPerSecond: (promptLen * 1000) / prefillMs, timeToFirstTokenMs: prefillMs },
+  decode: decodeRows,
+  kernelsMsPerDecodeStep: kernels,
+  roofline: { streamBytes, wallGbPerSecond: rooflineWall.gbPerSecond, gpuGbPerSecond: rooflineGpu?.gbPerSecond, gbPerSecond: roofline },
+  batch1: achieved === undefined ? undefined : { weightGbPerSecond: achieved, fractionOfRoofline: achieved / roofline },
+  batch32OverBatch1: b1 && b32 ? b32.tokensPerSecond / b1.tokensPerSecond : undefined,
+  cpu,
+};
+
+const f = (n: number | undefined, d = 1) => (n === undefined ? '-' : n.toFixed(d));
+const lines = [
+  `openlora engine benchmark: ${result.model} (${result.dtype}) on ${result.device}`,
+  `  prefill ${promptLen} tokens        ${f(result.prefill.tokensPerSecond)} tokens/s   (time to first token ${f(prefillMs, 0)} ms)`,
+  ...decodeRows.map((r) => `  decode batch ${String(r.batch).padEnd(3)}             ${f(r.tokensPerSecond)} tokens/s   (${f(r.stepMs)} ms/step)`),
+  `  cpu reference batch 1       ${f(cpu?.tokensPerSecond, 2)} tokens/s`,
+  `  weights read / step time    ${f(achieved, 2)} GB/s of roofline ${f(roofline, 2)} GB/s (wall ${f(rooflineWall.gbPerSecond, 2)}, gpu ${f(rooflineGpu?.gbPerSecond, 2)}) = ${f((result.batch1?.fractionOfRoofline ?? NaN) * 100, 0)}%`,
+  `  batch 32 / batch 1 throughput ${f(result.batch32OverBatch1, 2)}x`,
+  `  per-kernel GPU ms per batch-1 decode step:`,
+  ...Object.entries(kernels ?? {})
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `    ${k.padEnd(12)} ${f(v, 2)} ms`),
+];
+process.stdout.write(lines.join('\n') + '\n');
+if (args.out) await writeFile(args.out, JSON.stringify(result, null, 2) + '\n');

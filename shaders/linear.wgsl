@@ -1,0 +1,148 @@
+// Linear projection for 1..ROWS rows per workgroup: y[r, yOffset + n] (+)= sum_k W[n, k] x[r, k] (+ bias[n]).
+// Each weight element is read once per ROWS rows (weights are the bandwidth cost of decode).
+// W: [n, k] f16 packed as vec4<u32> (8 halves per load) or f32 as vec4<f32>; x: [rows, xStride] f32;
+// y: [rows, yStride] f32. TPO invocations share one output feature and reduce with a subgroup
+// butterfly (SUBGROUPS) or through workgroup memory.
+#if SUBGROUPS
+enable subgroups;
+#endif
+#include "step.wgsl"
+
+struct Params {
+  n: u32,          // output features in this weight chunk
+  k: u32,          // input features (elements; multiple of 8)
+  xStride: u32,    // elements between rows of x
+  yStride: u32,    // elements between rows of y
+  yOffset: u32,    // column of y that receives this chunk's feature 0
+  useOutRows: u32, // 1: row count is step.outRows (lm_head), 0: step.rows
+  _pad0: u32,
+  _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> step: Step;
+@group(0) @binding(1) var<uniform> params: Params;
+#if F16
+@group(0) @binding(2) var<storage, read> w: array<vec4<u32>>; // [n, k / 8] packed f16
+#else
+@group(0) @binding(2) var<storage, read> w: array<vec4<f32>>; // [n, k / 4] f32
+#endif
+@group(0) @binding(3) var<storage, read> x: array<vec4<f32>>; // [rows, xStride / 4] f32
+@group(0) @binding(4) var<storage, read_write> y: array<f32>; // [rows, yStride] f32
+#if BIAS
+@group(0) @binding(5) var<storage, read> bias: array<f32>; // [n] f32
+#endif
+
+const ROWS = ${ROWS}u; // rows per workgroup (register tile)
+const OPL = ${OPL}u; // output features per invocation (register tile: x loads reused OPL times)
+const TPO = ${TPO}u; // invocations sharing one group of OPL output features (split along k)
+const WG = ${WG}u; // invocations per workgroup
+const OPW = WG / TPO * OPL; // output features per workgroup
+const ACC = ROWS * OPL;
+#if REDUCE_WG
+const RC = ${RC}u; // accumulators reduced per round through workgroup memory (divides ACC)
+var<workgroup> red: array<f32, WG * RC>;
+#endif
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  let totalRows = select(step.rows, step.outRows, params.useOutRows == 1u);
+  let lane = lid % TPO;
+  let n0 = wg.x * OPW + (lid / TPO) * OPL;
+  let row0 = wg.y * ROWS;
+  // Bounds guard without an early return: every invocation takes part in the reduction.
+  let live = n0 < params.n && row0 < totalRows;
+  var acc: array<f32, ACC>; // [ROWS, OPL]
+  if (live) {
+    let lastRow = totalRows - 1u;
+    let xs = params.xStride / 4u;
+#if F16
+    let chunks = params.k / 8u;
+    for (var c = lane; c < chunks; c += TPO) {
+#unroll J OPL
+      let p${J} = w[min(n0 + ${J}u, params.n - 1u) * chunks + c];
+      let wa${J} = vec4<f32>(unpack2x16float(p${J}.x), unpack2x16float(p${J}.y));
+      let wb${J} = vec4<f32>(unpack2x16float(p${J}.z), unpack2x16float(p${J}.w));
+#endunroll
+#unroll R ROWS
+      {
+        let xb = min(row0 + ${R}u, lastRow) * xs + c * 2u;
+        let xa = x[xb];
+        let xc = x[xb + 1u];
+#unroll J OPL
+        acc[${R}u * OPL + ${J}u] += dot(wa${J}, xa) + dot(wb${J}, xc);
+#endunroll
+      }
+#endunroll
+    }
+#else
+    let chunks = params.k / 4u;
+    for (var c = lane; c < chunks; c += TPO) {
+#unroll J OPL
+      let wa${J} = w[min(n0 + ${J}u, params.n - 1u) * chunks + c];
+#endunroll
+#unroll R ROWS
+      {
+        let xa = x[min(row0 + ${R}u, lastRow) * xs + c];
+#unroll J OPL
+        acc[${R}u * OPL + ${J}u] += dot(wa${J}, xa);
+#endunroll
+      }
+#endunroll
+    }
+#endif
+  }
+#if SUBGROUPS
+#unroll I ACC
+  {
+    var v = acc[${I}u];
+    for (var m = TPO / 2u; m > 0u; m >>= 1u) {
+      v += subgroupShuffleXor(v, m);
+    }
+    acc[${I}u] = v;
+  }
+#endunroll
+#endif
+#if REDUCE_WG
+  for (var i0 = 0u; i0 < ACC; i0 += RC) {
+    for (var j = 0u; j < RC; j++) {
+      red[j * WG + lid] = acc[i0 + j];
+    }
+    workgroupBarrier();
+    if (lane == 0u) {
+      for (var j = 0u; j < RC; j++) {
+        var s = 0.0;
+        for (var t = 0u; t < TPO; t++) {
+          s += red[j * WG + lid + t];
+        }
+        acc[i0 + j] = s;
+      }
+    }
+    workgroupBarrier();
+  }
+#endif
+  if (!live || lane != 0u) {
+    return;
+  }
+  for (var j = 0u; j < OPL; j++) {
+    let n = n0 + j;
+    if (n >= params.n) {
+      break;
+    }
+#if BIAS
+    let b = bias[n];
+#else
+    let b = 0.0;
+#endif
+    for (var r = 0u; r < ROWS; r++) {
+      let row = row0 + r;
+      if (row < totalRows) {
+        let i = row * params.yStride + params.yOffset + n;
+#if ACCUMULATE
+        y[i] += acc[r * OPL + j] + b;
+#else
+        y[i] = acc[r * OPL + j] + b;
+#endif
+      }
+    }
+  }
+}

@@ -1,0 +1,139 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { BaseError } from '../../errors.ts';
+import type { Backend, SamplingParams } from '../../engine/backend.ts';
+import { EngineContextExceededError, EngineTokenOutOfRangeError } from '../../engine/errors.ts';
+import { generate } from '../../engine/generate.ts';
+import { createCpuBackend } from '../../engine/reference/backend.ts';
+import { createWebGpuBackend } from '../../engine/webgpu/backend.ts';
+import { KV_BLOCK_SIZE } from '../../engine/backend.ts';
+import { loadModel, type LoadedModel } from '../../model/load.ts';
+
+/** The prompt flags are missing, both given, or need a tokenizer the model lacks. */
+export class CliPromptError extends BaseError {
+  override name = 'CliPromptError' as const;
+  constructor(problem: string, hint: string) {
+    super('OPENLORA_CLI_PROMPT', problem, { hint });
+  }
+}
+
+interface GenerateOptions {
+  model: string;
+  prompt?: string;
+  promptIds?: number[];
+  maxTokens?: number;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  seed: number;
+  backend: 'webgpu' | 'cpu';
+  dtype?: 'f16' | 'f32';
+  chat?: boolean;
+  json?: boolean;
+}
+
+function parseIds(value: string): number[] {
+  const ids = value.split(',').map((s) => Number(s.trim()));
+  if (!ids.length || ids.some((n) => !Number.isSafeInteger(n) || n < 0)) throw new InvalidArgumentError('expected comma-separated non-negative integers, e.g. 1,2,3.');
+  return ids;
+}
+
+function parseNumber(kind: 'int' | 'float') {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || (kind === 'int' && !Number.isSafeInteger(n))) throw new InvalidArgumentError(`expected ${kind === 'int' ? 'an integer' : 'a number'}.`);
+    return n;
+  };
+}
+
+function promptTokens(model: LoadedModel, o: GenerateOptions): number[] {
+  if ((o.prompt === undefined) === (o.promptIds === undefined)) {
+    throw new CliPromptError('Give exactly one of --prompt and --prompt-ids.', 'Example: openlora generate --model DIR --prompt "Hello"');
+  }
+  if (o.promptIds) {
+    for (const t of o.promptIds) if (t >= model.config.vocabSize) throw new EngineTokenOutOfRangeError(t, model.config.vocabSize);
+    return o.promptIds;
+  }
+  if (!model.tokenizer) throw new CliPromptError(`The model in ${model.dir} has no tokenizer.json, so --prompt TEXT cannot be encoded.`, 'Pass token ids with --prompt-ids 1,2,3.');
+  if (o.chat) {
+    if (!model.chatTemplate) throw new CliPromptError(`The model in ${model.dir} has no chat template.`, 'Drop --chat, or add chat_template to tokenizer_config.json.');
+    const text = model.chatTemplate.render({ messages: [{ role: 'user', content: o.prompt! }], addGenerationPrompt: true });
+    return model.tokenizer.encode(text, { addSpecialTokens: false });
+  }
+  return model.tokenizer.encode(o.prompt!, { addSpecialTokens: true });
+}
+
+/** `openlora generate`: prefill + decode one prompt on the WebGPU engine (or the CPU reference). */
+export function registerGenerate(program: Command): void {
+  const command = new Command('generate')
+    .description('generate tokens for one prompt; streams text (or ids) as tokens come')
+    .requiredOption('--model <dir>', 'model directory (Hugging Face layout)')
+    .option('--prompt <text>', 'prompt text (needs tokenizer.json)')
+    .option('--prompt-ids <ids>', 'prompt token ids, comma-separated', parseIds)
+    .option('--max-tokens <n>', 'tokens to generate at most (default: generation_config max_new_tokens, else 64)', parseNumber('int'))
+    .option('--temperature <t>', '0 = greedy (default: generation_config, else 0)', parseNumber('float'))
+    .option('--top-k <k>', 'keep the k most likely tokens; 0 = off', parseNumber('int'))
+    .option('--top-p <p>', 'nucleus mass in (0, 1]; 1 = off', parseNumber('float'))
+    .option('--seed <s>', 'sampling seed', parseNumber('int'), 0)
+    .addOption(new Option('--backend <name>', 'engine').choices(['webgpu', 'cpu']).default('webgpu'))
+    .addOption(new Option('--dtype <dtype>', 'weight dtype on the device (default: the file\'s; f16 for f16/bf16)').choices(['f16', 'f32']))
+    .option('--chat', 'apply the model\'s chat template to the prompt (one user message)')
+    .option('--json', 'print one JSON object: tokens, logprobs, text, promptTokens, timings')
+    .action(async (o: GenerateOptions) => {
+      const model = await loadModel({ dir: o.model, dtype: o.dtype });
+      let backend: Backend | undefined;
+      try {
+        const prompt = promptTokens(model, o);
+        const gen = model.generation;
+        const maxTokens = o.maxTokens ?? gen.maxNewTokens ?? 64;
+        const sampling: SamplingParams = { temperature: o.temperature ?? gen.temperature ?? 0, topK: o.topK ?? gen.topK ?? 0, topP: o.topP ?? gen.topP ?? 1, seed: o.seed };
+        const length = prompt.length + Math.max(0, maxTokens - 1);
+        if (length > model.config.maxPositionEmbeddings) throw new EngineContextExceededError(length, model.config.maxPositionEmbeddings);
+        const numKvBlocks = Math.ceil(length / KV_BLOCK_SIZE);
+        const created = performance.now();
+        backend =
+          o.backend === 'cpu'
+            ? await createCpuBackend({ model, numKvBlocks })
+            : await createWebGpuBackend({ model, numKvBlocks, maxContext: numKvBlocks * KV_BLOCK_SIZE });
+        const loadMs = performance.now() - created;
+        const tokenizer = model.tokenizer;
+        let printed = '';
+        const ids: number[] = [];
+        const result = await generate({
+          backend,
+          promptTokens: prompt,
+          maxTokens,
+          sampling,
+          eosTokenIds: model.generation.eosTokenIds,
+          onToken: (token) => {
+            if (o.json) return;
+            ids.push(token);
+            if (!tokenizer) return void process.stdout.write(`${ids.length > 1 ? ' ' : ''}${token}`);
+            const text = tokenizer.decode(ids);
+            if (text.startsWith(printed) && !text.endsWith('\uFFFD')) {
+              process.stdout.write(text.slice(printed.length));
+              printed = text;
+            }
+          },
+        });
+        if (o.json) {
+          const text = tokenizer?.decode(result.tokens);
+          process.stdout.write(JSON.stringify({ ...result, text, backend: backend.kind, dtype: backend.dtype, timings: { ...result.timings, loadMs } }) + '\n');
+        } else {
+          if (tokenizer) {
+            const text = tokenizer.decode(result.tokens);
+            if (text.startsWith(printed)) process.stdout.write(text.slice(printed.length));
+          }
+          process.stdout.write('\n');
+          const t = result.timings;
+          process.stderr.write(
+            `${result.tokens.length} tokens (${result.finishReason}); prompt ${result.promptTokens} tokens; ` +
+              `first token ${t.timeToFirstTokenMs.toFixed(0)} ms, decode ${t.decodeTokensPerSecond.toFixed(1)} tokens/s (${backend.kind}, ${backend.dtype})\n`,
+          );
+        }
+      } finally {
+        backend?.destroy();
+        await model.close();
+      }
+    });
+  program.addCommand(command);
+}

@@ -1,0 +1,225 @@
+import type { Backend, LoraSlotPool, StepOutput, StepSequence } from '../backend.ts';
+import { EngineUnsupportedError } from '../errors.ts';
+import type { ModelConfig } from '../../model/config.ts';
+import type { WeightStore } from '../../model/weights.ts';
+import { acquireGpu, type Gpu } from '../../gpu/device.ts';
+import { GpuValidationError } from '../../gpu/errors.ts';
+import { AbortedError } from '../../errors.ts';
+import { KV_BLOCK_SIZE } from '../backend.ts';
+import { createForward, type Forward } from './forward.ts';
+import { planPasses, type PassPlan } from './passPlan.ts';
+import { createPipelineCache } from './pipelines.ts';
+import { linearShape } from './ops.ts';
+import { createPassRecorder, createProfiler, type Profiler } from './recorder.ts';
+import { uploadWeights, type GpuWeights } from './weights.ts';
+
+/** Defaults of {@link CreateWebGpuBackendParameters}. */
+export const WEBGPU_DEFAULTS = {
+  /** Rows (tokens) per GPU pass; longer prompts run in several passes. */
+  maxRows: 512,
+  /** Context cap when the model allows more (bounds the RoPE table and block tables). */
+  maxContext: 8192,
+  /** Bytes of the logits buffer at most (bounds rows that get logits per pass). */
+  logitsBytes: 64 * 2 ** 20,
+  /** KV cache bytes when `numKvBlocks` is not given. */
+  kvBytes: 512 * 2 ** 20,
+} as const;
+
+/** Parameters of {@link createWebGpuBackend}. */
+export interface CreateWebGpuBackendParameters {
+  /** A loaded model (`loadModel`): its config and weight store. */
+  model: { config: ModelConfig; weights: WeightStore; dtype?: 'f32' | 'f16' };
+  /** Device to use; acquired (and destroyed with the backend) when omitted. */
+  gpu?: Gpu;
+  /** Weight dtype on the device; default the model's (`f16` for f16/bf16 files). */
+  dtype?: 'f32' | 'f16';
+  /** KV blocks of 16 positions; default what {@link WEBGPU_DEFAULTS}.kvBytes holds (binding-limited). */
+  numKvBlocks?: number;
+  /** Default {@link WEBGPU_DEFAULTS}.maxRows. */
+  maxRows?: number;
+  /** Default min(max_position_embeddings, {@link WEBGPU_DEFAULTS}.maxContext). */
+  maxContext?: number;
+  /** Start with per-kernel timing on (see {@link WebGpuBackend.setProfiling}). */
+  profile?: boolean;
+  signal?: AbortSignal;
+}
+
+/** The WebGPU backend with its device facts and profiling. */
+export interface WebGpuBackend extends Backend {
+  readonly kind: 'webgpu';
+  readonly gpu: Gpu;
+  readonly maxContext: number;
+  /** Bytes of weights on the device (read once per decode step). */
+  readonly weightBytes: number;
+  readonly kvBytes: number;
+  /**
+   * Times every kernel with timestamp queries (one compute pass per dispatch, so steps run a
+   * little slower). Returns false when the device lacks `timestamp-query`.
+   */
+  setProfiling(on: boolean): boolean;
+  /** Per-kernel milliseconds since the last reset while profiling, else undefined. */
+  profile(): Record<string, number> | undefined;
+  resetProfile(): void;
+}
+
+/** Uploads the model and prepares every pipeline, buffer and bind group of the forward pass. */
+export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Promise<WebGpuBackend> {
+  const gpu = p.gpu ?? (await acquireGpu());
+  const ownsGpu = p.gpu === undefined;
+  const { device } = gpu;
+  const config = p.model.config;
+  const dtype = p.dtype ?? p.model.dtype ?? (config.torchDtype === 'float32' ? 'f32' : 'f16');
+  const maxBindingBytes = gpu.limits.maxStorageBufferBindingSize;
+  const maxRows = p.maxRows ?? WEBGPU_DEFAULTS.maxRows;
+  const maxContext = p.maxContext ?? Math.min(config.maxPositionEmbeddings, WEBGPU_DEFAULTS.maxContext);
+  const maxOutRows = Math.max(1, Math.min(maxRows, Math.floor(Math.min(WEBGPU_DEFAULTS.logitsBytes, maxBindingBytes) / (config.vocabSize * 4))));
+  const blockBytes = config.numKvHeads * config.headDim * KV_BLOCK_SIZE * 4; // per layer, K or V
+  const numKvBlocks = p.numKvBlocks ?? Math.max(1, Math.min(Math.floor(WEBGPU_DEFAULTS.kvBytes / (blockBytes * 2 * config.numLayers)), Math.floor(maxBindingBytes / blockBytes)));
+  const maxBlockEntries = Math.min(maxRows * Math.ceil(maxContext / KV_BLOCK_SIZE), 1 << 20);
+
+  device.pushErrorScope('validation');
+  const stepBuffer = device.createBuffer({ label: 'step', size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  let weights: GpuWeights | undefined;
+  let forward: Forward | undefined;
+  let failure: { error: unknown } | undefined;
+  try {
+    weights = await uploadWeights({ device, config, weights: p.model.weights, dtype, maxBindingBytes, signal: p.signal });
+    const shape = linearShape({ software: gpu.summary.software, subgroups: gpu.hasSubgroups, subgroupMinSize: gpu.summary.subgroupMinSize });
+    const ctx = { device, pipelines: createPipelineCache(device), stepBuffer, ...shape };
+    forward = createForward({ ctx, config, weights, numKvBlocks, maxRows, maxOutRows, maxContext, maxBlockEntries, maxBindingBytes });
+  } catch (error) {
+    failure = { error };
+  }
+  const gpuError = await device.popErrorScope();
+  if (failure || gpuError || !forward || !weights) {
+    forward?.destroy();
+    weights?.destroy();
+    stepBuffer.destroy();
+    if (ownsGpu) gpu.destroy();
+    throw failure ? failure.error : new GpuValidationError('the forward pass pipelines', gpuError?.message ?? 'unknown');
+  }
+  const fwd = forward;
+  const resultStaging = device.createBuffer({ label: 'resultStaging', size: maxOutRows * 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  let logitsStaging: GPUBuffer | undefined;
+  let profiler: Profiler | undefined;
+  let profiling = false;
+  const setProfiling = (on: boolean): boolean => {
+    if (on && !gpu.hasTimestamps) return false;
+    if (on) profiler ??= createProfiler(device);
+    profiling = on;
+    return true;
+  };
+  if (p.profile) setProfiling(true);
+  let destroyed = false;
+
+  const plan = (sequences: readonly StepSequence[], lastRowLogits: boolean): PassPlan[] =>
+    planPasses({ sequences, vocabSize: config.vocabSize, maxContext, numKvBlocks, maxRows, maxOutRows, maxBlockEntries, lastRowLogits });
+
+  /** Runs one pass; copies results (and logits when asked) to staging buffers. */
+  const runPass = async (pass: PassPlan, withLogits: boolean, signal?: AbortSignal): Promise<{ result: Uint32Array; logits?: Float32Array }> => {
+    if (signal?.aborted) throw new AbortedError('WebGPU step', signal.reason);
+    const q = device.queue;
+    q.writeBuffer(fwd.stepBuffer, 0, new Uint32Array([pass.rows, pass.outRows, 0, 0]));
+    q.writeBuffer(fwd.rowInfo, 0, pass.rowInfo);
+    q.writeBuffer(fwd.blockTables, 0, pass.blockTables);
+    if (pass.outRows) q.writeBuffer(fwd.outRows, 0, pass.outRowInfo);
+    const encoder = device.createCommandEncoder({ label: 'step' });
+    const prof = profiling ? profiler : undefined;
+    const rec = prof ? prof.recorder(encoder) : createPassRecorder(encoder);
+    fwd.record(rec, pass.rows, pass.outRows);
+    rec.end();
+    prof?.resolve(encoder);
+    const resultBytes = pass.outRows * 8;
+    const logitsBytes = pass.outRows * config.vocabSize * 4;
+    if (resultBytes) encoder.copyBufferToBuffer(fwd.result, 0, resultStaging, 0, resultBytes);
+    if (withLogits && logitsBytes) {
+      logitsStaging ??= device.createBuffer({ label: 'logitsStaging', size: maxOutRows * config.vocabSize * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      encoder.copyBufferToBuffer(fwd.logits, 0, logitsStaging, 0, logitsBytes);
+    }
+    q.submit([encoder.finish()]);
+    let result = new Uint32Array(0);
+    if (resultBytes) {
+      await resultStaging.mapAsync(GPUMapMode.READ, 0, resultBytes);
+      result = new Uint32Array(resultStaging.getMappedRange(0, resultBytes).slice(0));
+      resultStaging.unmap();
+    } else {
+      await q.onSubmittedWorkDone();
+    }
+    let logits: Float32Array | undefined;
+    if (withLogits && logitsBytes && logitsStaging) {
+      await logitsStaging.mapAsync(GPUMapMode.READ, 0, logitsBytes);
+      logits = new Float32Array(logitsStaging.getMappedRange(0, logitsBytes).slice(0));
+      logitsStaging.unmap();
+    }
+    await prof?.collect();
+    return { result, logits };
+  };
+
+  // LoRA kernels (shrink/expand after each projection's call site in forward.ts) come next;
+  // until then the pool has no slots and loading says so.
+  const lora: LoraSlotPool = {
+    slots: 0,
+    maxRank: 0,
+    bytesPerSlot: 0,
+    load: async (slot) => {
+      throw new EngineUnsupportedError(`Loading a LoRA adapter into slot ${slot}`, 'The WebGPU backend runs the base model only for now; use --backend cpu for adapters.');
+    },
+    unload: (slot) => {
+      throw new EngineUnsupportedError(`Unloading LoRA slot ${slot}`, 'The WebGPU backend has no adapter slots yet.');
+    },
+  };
+
+  return {
+    kind: 'webgpu',
+    config,
+    lora,
+    dtype,
+    numKvBlocks,
+    gpu,
+    maxContext,
+    weightBytes: weights.bytes,
+    kvBytes: fwd.kvBytes,
+    async step(sequences, signal) {
+      const outputs: StepOutput[] = sequences.map((s) => (s.targets ? { targetLogprobs: new Float32Array(s.tokens.length) } : {}));
+      const f = new Float32Array(1);
+      const u = new Uint32Array(f.buffer);
+      for (const pass of plan(sequences, false)) {
+        const { result } = await runPass(pass, false, signal);
+        pass.outputs.forEach((slot, o) => {
+          u[0] = result[o * 2 + 1];
+          if (slot.kind === 'target') outputs[slot.seq].targetLogprobs![slot.row] = f[0];
+          else {
+            outputs[slot.seq].token = result[o * 2];
+            outputs[slot.seq].logprob = f[0];
+          }
+        });
+      }
+      return outputs;
+    },
+    async logits(sequences) {
+      const out: Float32Array[] = Array.from({ length: sequences.length }, () => new Float32Array(0));
+      const vocab = config.vocabSize;
+      for (const pass of plan(sequences, true)) {
+        const { logits } = await runPass(pass, true);
+        pass.outputs.forEach((slot, o) => {
+          if (slot.kind === 'sample') out[slot.seq] = logits!.slice(o * vocab, (o + 1) * vocab);
+        });
+      }
+      return out;
+    },
+    setProfiling,
+    profile: () => profiler?.totals(),
+    resetProfile: () => profiler?.reset(),
+    destroy() {
+      if (destroyed) return;
+      destroyed = true;
+      fwd.destroy();
+      weights.destroy();
+      resultStaging.destroy();
+      logitsStaging?.destroy();
+      profiler?.destroy();
+      stepBuffer.destroy();
+      if (ownsGpu) gpu.destroy();
+    },
+  };
+}

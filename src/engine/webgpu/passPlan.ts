@@ -1,0 +1,129 @@
+import { KV_BLOCK_SIZE, type StepSequence } from '../backend.ts';
+import { EngineBlockTableError, EngineContextExceededError, EngineTokenOutOfRangeError, EngineUnsupportedError } from '../errors.ts';
+import { validateSamplingParams } from '../sampling.ts';
+
+/** Output-row modes of shaders/sample.wgsl. */
+export const OUT_MODE = { target: 0, greedy: 1, sample: 2 } as const;
+
+/** Where an output row's result goes. */
+export interface OutputSlot {
+  seq: number;
+  /** 'sample': the sequence's token; 'target': `targetLogprobs[row]`. */
+  kind: 'sample' | 'target';
+  row: number;
+}
+
+/** One GPU pass: the rows, their block tables and the rows that get logits. */
+export interface PassPlan {
+  rows: number;
+  outRows: number;
+  rowInfo: Uint32Array; // [rows, 4]: token, pos, btOffset, 0
+  blockTables: Uint32Array; // flattened tables
+  outRowInfo: Uint32Array; // [outRows, 8]: srcRow, mode, target, topK, temperature, topP, seed, step
+  outputs: OutputSlot[]; // [outRows]
+}
+
+/** Parameters of {@link planPasses}. */
+export interface PlanPassesParameters {
+  sequences: readonly StepSequence[];
+  vocabSize: number;
+  maxContext: number;
+  numKvBlocks: number;
+  maxRows: number;
+  maxOutRows: number;
+  maxBlockEntries: number;
+  /** Give every sequence's last row an output row even without `sample` (for `logits()`). */
+  lastRowLogits?: boolean;
+}
+
+/** Low 32 bits of an integer (sampling.ts takes seed and step modulo 2^32). */
+function u32(n: number): number {
+  return Number(BigInt.asUintN(32, BigInt(Math.trunc(n))));
+}
+
+function validate(s: StepSequence, p: PlanPassesParameters): void {
+  if (s.adapterSlot !== -1) throw new EngineUnsupportedError(`LoRA adapter slot ${s.adapterSlot}`, 'Run the base model (adapterSlot -1); adapters arrive with the LoRA kernels.');
+  for (let i = 0; i < s.tokens.length; i++) {
+    const t = s.tokens[i];
+    if (!Number.isInteger(t) || t < 0 || t >= p.vocabSize) throw new EngineTokenOutOfRangeError(t, p.vocabSize);
+  }
+  if (!Number.isInteger(s.startPos) || s.startPos < 0) throw new EngineBlockTableError(`startPos ${s.startPos} must be an integer >= 0`);
+  const end = s.startPos + s.tokens.length;
+  if (end > p.maxContext) throw new EngineContextExceededError(end, p.maxContext);
+  const blocks = Math.ceil(end / KV_BLOCK_SIZE);
+  if (s.blockTable.length < blocks) throw new EngineBlockTableError(`${end} positions need ${blocks} blocks, the table has ${s.blockTable.length}`);
+  for (let i = 0; i < blocks; i++) {
+    const b = s.blockTable[i];
+    if (!Number.isInteger(b) || b < 0 || b >= p.numKvBlocks) throw new EngineBlockTableError(`block id ${b} is outside the pool [0, ${p.numKvBlocks})`);
+  }
+  if (s.targets && s.targets.length !== s.tokens.length) throw new EngineBlockTableError(`targets has ${s.targets.length} entries for ${s.tokens.length} tokens`);
+  for (let i = 0; i < (s.targets?.length ?? 0); i++) {
+    const t = s.targets![i];
+    if (!Number.isInteger(t) || t < 0 || t >= p.vocabSize) throw new EngineTokenOutOfRangeError(t, p.vocabSize);
+  }
+  if (s.sample) validateSamplingParams(s.sample);
+}
+
+/**
+ * Splits a step's sequences into passes that fit the device buffers: prompts longer than
+ * `maxRows` run in chunks (in order, so later chunks see earlier ones in the KV cache); a
+ * sequence's sampled row is in its last chunk. Validates ids, positions and block tables.
+ */
+export function planPasses(p: PlanPassesParameters): PassPlan[] {
+  const f32 = new Float32Array(1);
+  const bits = (v: number) => {
+    f32[0] = v;
+    return new Uint32Array(f32.buffer)[0];
+  };
+  type Piece = { seq: number; start: number; count: number; last: boolean };
+  const pieces: Piece[] = [];
+  p.sequences.forEach((s, seq) => {
+    validate(s, p);
+    const n = s.tokens.length;
+    if (n === 0) throw new EngineBlockTableError(`sequence ${seq} has no tokens`);
+    const size = s.targets ? Math.max(1, Math.min(p.maxRows, p.maxOutRows - 1)) : p.maxRows;
+    for (let start = 0; start < n; start += size) pieces.push({ seq, start, count: Math.min(size, n - start), last: start + size >= n });
+  });
+  const passes: PassPlan[] = [];
+  let cur: { rows: number[]; bt: number[]; outs: number[]; outputs: OutputSlot[] } | undefined;
+  const flush = () => {
+    if (!cur) return;
+    passes.push({
+      rows: cur.rows.length / 4,
+      outRows: cur.outputs.length,
+      rowInfo: Uint32Array.from(cur.rows),
+      blockTables: Uint32Array.from(cur.bt.length ? cur.bt : [0]),
+      outRowInfo: Uint32Array.from(cur.outs),
+      outputs: cur.outputs,
+    });
+    cur = undefined;
+  };
+  for (const piece of pieces) {
+    const s = p.sequences[piece.seq];
+    const end = s.startPos + piece.start + piece.count;
+    const blocks = Math.ceil(end / KV_BLOCK_SIZE);
+    const wantsOut = piece.last && (s.sample !== undefined || p.lastRowLogits === true);
+    const outs = (s.targets ? piece.count : 0) + (wantsOut ? 1 : 0);
+    if (cur && (cur.rows.length / 4 + piece.count > p.maxRows || cur.outputs.length + outs > p.maxOutRows || cur.bt.length + blocks > p.maxBlockEntries)) flush();
+    cur ??= { rows: [], bt: [], outs: [], outputs: [] };
+    if (blocks > p.maxBlockEntries) throw new EngineContextExceededError(end, p.maxBlockEntries * KV_BLOCK_SIZE);
+    const btOffset = cur.bt.length;
+    for (let i = 0; i < blocks; i++) cur.bt.push(s.blockTable[i]);
+    const row0 = cur.rows.length / 4;
+    for (let i = 0; i < piece.count; i++) cur.rows.push(s.tokens[piece.start + i], s.startPos + piece.start + i, btOffset, 0);
+    if (s.targets) {
+      for (let i = 0; i < piece.count; i++) {
+        cur.outs.push(row0 + i, OUT_MODE.target, s.targets[piece.start + i], 0, 0, 0, 0, 0);
+        cur.outputs.push({ seq: piece.seq, kind: 'target', row: piece.start + i });
+      }
+    }
+    if (wantsOut) {
+      const sm = s.sample;
+      const mode = !sm || sm.temperature === 0 ? OUT_MODE.greedy : OUT_MODE.sample;
+      cur.outs.push(row0 + piece.count - 1, mode, 0, sm?.topK ?? 0, bits(sm?.temperature ?? 0), bits(sm?.topP ?? 1), u32(sm?.seed ?? 0), u32(sm?.step ?? 0));
+      cur.outputs.push({ seq: piece.seq, kind: 'sample', row: piece.start + piece.count - 1 });
+    }
+  }
+  flush();
+  return passes;
+}

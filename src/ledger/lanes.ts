@@ -1,0 +1,126 @@
+import type { DatabaseSync } from 'node:sqlite';
+import type { Hex } from 'viem';
+
+/** The best (largest) voucher the node holds for a lane. */
+export interface StoredVoucher {
+  channelId: Hex;
+  adapterId: Hex;
+  /** The cumulative amount the payer acknowledged. */
+  amount: bigint;
+  signature: Hex;
+  /** EIP-712 digest of the voucher. */
+  digest: Hex;
+  /** What the chain has paid out on the lane, as last seen. */
+  settled: bigint;
+  receivedAt: number;
+}
+
+/** A settlement transaction the node sent. */
+export interface SettlementRecord {
+  id: number;
+  txHash: Hex | null;
+  status: 'sending' | 'sent' | 'confirmed' | 'failed';
+  lanes: number;
+  amount: bigint;
+  block: bigint | null;
+  error: string | null;
+}
+
+/** Durable per-lane payment state of paid mode. */
+export interface LaneStore {
+  /** The lane's cumulative charge: the `laneCharged` of its latest receipt (0 without one). */
+  charged(channelId: Hex, adapterId: Hex): bigint;
+  voucher(channelId: Hex, adapterId: Hex): StoredVoucher | undefined;
+  /** Stores a voucher if it is larger than the one held; returns whether it was. Durable on return. */
+  saveVoucher(v: Omit<StoredVoucher, 'settled' | 'receivedAt'>): boolean;
+  /** Adapter ids of every lane of a channel the node charged or holds a voucher for. */
+  adaptersOf(channelId: Hex): Hex[];
+  /** Lanes whose voucher is above what the chain has paid. */
+  unsettled(): StoredVoucher[];
+  /** Records what the chain has paid on a lane. */
+  markSettled(channelId: Hex, adapterId: Hex, settled: bigint): void;
+  beginSettlement(lanes: number, amount: bigint): number;
+  updateSettlement(id: number, update: { txHash?: Hex; status: SettlementRecord['status']; block?: bigint; error?: string }): void;
+  settlements(limit?: number): SettlementRecord[];
+}
+
+interface VoucherRow {
+  channel_id: string;
+  adapter_id: string;
+  amount: string;
+  signature: string;
+  digest: string;
+  received_at: number;
+  settled: string;
+}
+
+function fromRow(r: VoucherRow): StoredVoucher {
+  return { channelId: r.channel_id as Hex, adapterId: r.adapter_id as Hex, amount: BigInt(r.amount), signature: r.signature as Hex, digest: r.digest as Hex, settled: BigInt(r.settled), receivedAt: r.received_at };
+}
+
+/** Lane state over the ledger database (see `openLedgerDatabase`). */
+export function createLaneStore(db: DatabaseSync): LaneStore {
+  const charged = db.prepare('SELECT lane_charged FROM receipts WHERE channel_id = ? AND adapter_id = ? ORDER BY seq DESC LIMIT 1');
+  const get = db.prepare('SELECT * FROM vouchers WHERE channel_id = ? AND adapter_id = ?');
+  const insert = db.prepare('INSERT INTO vouchers (channel_id, adapter_id, amount, signature, digest, received_at) VALUES (?, ?, ?, ?, ?, ?)');
+  const update = db.prepare('UPDATE vouchers SET amount = ?, signature = ?, digest = ?, received_at = ? WHERE channel_id = ? AND adapter_id = ?');
+  const all = db.prepare('SELECT * FROM vouchers');
+  const adapters = db.prepare('SELECT DISTINCT adapter_id FROM receipts WHERE channel_id = ? UNION SELECT adapter_id FROM vouchers WHERE channel_id = ?');
+  const settle = db.prepare('UPDATE vouchers SET settled = ? WHERE channel_id = ? AND adapter_id = ?');
+  const begin = db.prepare("INSERT INTO settlements (status, lanes, amount, created_at, updated_at) VALUES ('sending', ?, ?, ?, ?) RETURNING id");
+  const list = db.prepare('SELECT * FROM settlements ORDER BY id DESC LIMIT ?');
+  return {
+    charged(channelId, adapterId) {
+      const row = charged.get(channelId, adapterId) as { lane_charged: string } | undefined;
+      return row ? BigInt(row.lane_charged) : 0n;
+    },
+    voucher(channelId, adapterId) {
+      const row = get.get(channelId, adapterId) as VoucherRow | undefined;
+      return row && fromRow(row);
+    },
+    saveVoucher(v) {
+      const held = get.get(v.channelId, v.adapterId) as VoucherRow | undefined;
+      if (held && BigInt(held.amount) >= v.amount) return false;
+      if (held) update.run(v.amount.toString(), v.signature, v.digest, Date.now(), v.channelId, v.adapterId);
+      else insert.run(v.channelId, v.adapterId, v.amount.toString(), v.signature, v.digest, Date.now());
+      return true;
+    },
+    adaptersOf(channelId) {
+      return (adapters.all(channelId, channelId) as Array<{ adapter_id: string }>).map((r) => r.adapter_id as Hex);
+    },
+    unsettled() {
+      return (all.all() as unknown as VoucherRow[]).map(fromRow).filter((v) => v.amount > v.settled);
+    },
+    markSettled(channelId, adapterId, settled) {
+      settle.run(settled.toString(), channelId, adapterId);
+    },
+    beginSettlement(lanes, amount) {
+      const now = Date.now();
+      return Number((begin.get(lanes, amount.toString(), now, now) as { id: number }).id);
+    },
+    updateSettlement(id, u) {
+      const sets = ['status = ?', 'updated_at = ?'];
+      const args: Array<string | number> = [u.status, Date.now()];
+      const set = (column: string, value: string | number | undefined) => {
+        if (value === undefined) return;
+        sets.push(`${column} = ?`);
+        args.push(value);
+      };
+      set('tx_hash', u.txHash);
+      set('block', u.block === undefined ? undefined : Number(u.block));
+      set('error', u.error);
+      db.prepare(`UPDATE settlements SET ${sets.join(', ')} WHERE id = ?`).run(...args, id);
+    },
+    settlements(limit = 50) {
+      return (list.all(limit) as Array<{ id: number; tx_hash: string | null; status: SettlementRecord['status']; lanes: number; amount: string; block: number | null; error: string | null }>).map((r) => ({
+        id: r.id,
+        txHash: r.tx_hash as Hex | null,
+        status: r.status,
+        lanes: r.lanes,
+        amount: BigInt(r.amount),
+        block: r.block === null ? null : BigInt(r.block),
+        error: r.error,
+      }));
+    },
+  };
+}

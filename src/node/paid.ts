@@ -1,0 +1,44 @@
+import type { LocalAccount } from 'viem';
+import { createChainClients } from '../chain/clients.ts';
+import type { Deployment } from '../chain/deployment.ts';
+import type { Config } from '../config/schema.ts';
+import type { DatabaseSync } from 'node:sqlite';
+import { createLaneStore } from '../ledger/lanes.ts';
+import { createChannelReader } from '../payments/channels.ts';
+import { createPaidGate, type PaidGate } from '../payments/paid.ts';
+import { createSettlementWorker, type SettlementWorker } from '../payments/settlement.ts';
+import type { NodeAdapters } from './adapters.ts';
+import { NodeConfigError } from './errors.ts';
+
+/** Paid mode's parts: the gate in front of requests and the worker that settles vouchers. */
+export interface PaidMode {
+  gate: PaidGate;
+  settlement: SettlementWorker;
+}
+
+/** Builds paid mode from the config: channel reads over `chain.rpcUrl`, lane state in the ledger, settlement signed by the node key. */
+export async function createPaidMode(p: { config: Config; account: LocalAccount; deployment?: Deployment; db: DatabaseSync; adapters: NodeAdapters }): Promise<PaidMode> {
+  const { config, deployment } = p;
+  if (!deployment) {
+    throw new NodeConfigError('chain.deployment', 'paid mode needs the contract deployment file', 'Pass --deployment FILE (written by `openlora chain deploy`), or run with --set payments.mode=open.');
+  }
+  // The chain id comes from the deployment, so the node starts (and serves within credit) while the RPC is down.
+  const { publicClient, walletClient } = await createChainClients({ rpcUrl: config.chain.rpcUrl, account: p.account, chainId: deployment.chainId, timeoutMs: config.chain.rpcTimeoutMs });
+  const channels = createChannelReader({ publicClient, paymentChannels: deployment.contracts.paymentChannels });
+  const lanes = createLaneStore(p.db);
+  const gate = createPaidGate({
+    node: p.account.address,
+    chainId: deployment.chainId,
+    paymentChannels: deployment.contracts.paymentChannels,
+    token: deployment.contracts.token,
+    channels,
+    lanes,
+    creditLimit: BigInt(config.payments.creditLimit),
+    priceOf: (id) => p.adapters.priceOf(id),
+  });
+  const settlement = createSettlementWorker(
+    { epochMs: config.payments.settleEpochMs, threshold: BigInt(config.payments.settleThreshold), confirmations: config.payments.settleConfirmations },
+    { lanes, channels, publicClient, walletClient: walletClient!, paymentChannels: deployment.contracts.paymentChannels, onSettled: (c, a, s) => gate.noteSettled(c, a, s) },
+  );
+  return { gate, settlement };
+}

@@ -1,0 +1,245 @@
+/**
+ * Wire codecs of the gossip topics (protocol.md "Gossip"). Decoding never throws: it answers
+ * `{ ok: false, reason }`, and only canonical encodings decode (re-encoding gives the same
+ * bytes), so one receipt has exactly one message id.
+ */
+import { keccak_256 } from '@noble/hashes/sha3.js';
+import { decodeAbiParameters, encodeAbiParameters, hexToBytes, keccak256, stringToHex, toBytes, type Address, type Hex } from 'viem';
+import { EIP712_NAME, EIP712_VERSION, usageReceiptTypes, voucherTypes, type UsageReceipt, type Voucher } from '../chain/eip712.ts';
+import {
+  MAX_ADAPTER_NAME_LENGTH,
+  MAX_ANNOUNCED_ADAPTERS,
+  MAX_ANNOUNCED_MULTIADDRS,
+  MAX_ANNOUNCEMENT_MESSAGE_BYTES,
+  MAX_MULTIADDR_LENGTH,
+  MAX_RECEIPT_MESSAGE_BYTES,
+  MAX_URL_LENGTH,
+} from './constants.ts';
+
+/** Result of decoding a gossip message. */
+export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+const ZERO32 = `0x${'00'.repeat(32)}` as Hex;
+
+const receiptMessageParams = [
+  { name: 'receipt', type: 'tuple', components: usageReceiptTypes.UsageReceipt },
+  { name: 'nodeSig', type: 'bytes' },
+  { name: 'voucher', type: 'tuple', components: voucherTypes.Voucher },
+  { name: 'voucherSig', type: 'bytes' },
+] as const;
+
+/** A receipt as gossiped: the node-signed receipt and the voucher its request carried (absent in open mode). */
+export interface ReceiptMessage {
+  receipt: UsageReceipt;
+  signature: Hex;
+  voucher?: Voucher;
+  voucherSignature?: Hex;
+}
+
+/** A decoded receipt message with the EIP-712 struct encodings it was sent with. */
+export interface DecodedReceiptMessage extends ReceiptMessage {
+  /** The 11 receipt words as sent: `hashStruct = keccak256(typeHash ‖ receiptWords)`. */
+  receiptWords: Uint8Array;
+  /** The 3 voucher words as sent. */
+  voucherWords: Uint8Array;
+}
+
+/** The zero voucher that stands for "no voucher" (open mode). */
+export const NO_VOUCHER: Voucher = { channelId: ZERO32, adapterId: ZERO32, cumulativeAmount: 0n };
+
+/** ABI-encodes `(UsageReceipt, nodeSig, Voucher, voucherSig)`. */
+export function encodeReceiptMessage(m: ReceiptMessage): Uint8Array {
+  return hexToBytes(encodeAbiParameters(receiptMessageParams, [m.receipt, m.signature, m.voucher ?? NO_VOUCHER, m.voucherSignature ?? '0x']));
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function isZeroVoucher(v: Voucher): boolean {
+  return v.channelId === ZERO32 && v.adapterId === ZERO32 && v.cumulativeAmount === 0n;
+}
+
+/** Decodes a receipt message; rejects oversize, malformed and non-canonical encodings. */
+export function decodeReceiptMessage(data: Uint8Array): Decoded<DecodedReceiptMessage> {
+  if (data.length > MAX_RECEIPT_MESSAGE_BYTES) return { ok: false, reason: `oversize (${data.length} > ${MAX_RECEIPT_MESSAGE_BYTES} bytes)` };
+  let receipt: UsageReceipt;
+  let signature: Hex;
+  let voucher: Voucher;
+  let voucherSignature: Hex;
+  try {
+    [receipt, signature, voucher, voucherSignature] = decodeAbiParameters(receiptMessageParams, data) as unknown as [UsageReceipt, Hex, Voucher, Hex];
+    receipt = { ...receipt, channelId: receipt.channelId.toLowerCase() as Hex, adapterId: receipt.adapterId.toLowerCase() as Hex };
+    if (!sameBytes(encodeReceiptMessage({ receipt, signature, voucher, voucherSignature }), data)) return { ok: false, reason: 'non-canonical encoding' };
+  } catch (error) {
+    return { ok: false, reason: `bad encoding (${(error as Error).message.split('\n')[0]})` };
+  }
+  const open = isZeroVoucher(voucher) && voucherSignature === '0x';
+  return {
+    ok: true,
+    value: {
+      receipt,
+      signature,
+      voucher: open ? undefined : voucher,
+      voucherSignature: open ? undefined : voucherSignature,
+      receiptWords: data.subarray(0, 352),
+      voucherWords: data.subarray(384, 480),
+    },
+  };
+}
+
+const DOMAIN_TYPEHASH = keccak256(stringToHex('EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)'));
+const typeString = (name: string, fields: readonly { name: string; type: string }[]) => `${name}(${fields.map((f) => `${f.type} ${f.name}`).join(',')})`;
+const RECEIPT_TYPEHASH = toBytes(keccak256(stringToHex(typeString('UsageReceipt', usageReceiptTypes.UsageReceipt))));
+const VOUCHER_TYPEHASH = toBytes(keccak256(stringToHex(typeString('Voucher', voucherTypes.Voucher))));
+
+/** The EIP-712 domain separator `{name: "openlora", version: "1", chainId, verifyingContract}`. */
+export function domainSeparator(chainId: number, verifyingContract: Address): Uint8Array {
+  return hexToBytes(
+    keccak256(
+      encodeAbiParameters(
+        [{ type: 'bytes32' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'uint256' }, { type: 'address' }],
+        [DOMAIN_TYPEHASH, keccak256(stringToHex(EIP712_NAME)), keccak256(stringToHex(EIP712_VERSION)), BigInt(chainId), verifyingContract],
+      ),
+    ),
+  );
+}
+
+function typedDigest(separator: Uint8Array, typeHash: Uint8Array, words: Uint8Array): Uint8Array {
+  const struct = new Uint8Array(32 + words.length);
+  struct.set(typeHash, 0);
+  struct.set(words, 32);
+  const message = new Uint8Array(66);
+  message[0] = 0x19;
+  message[1] = 0x01;
+  message.set(separator, 2);
+  message.set(keccak_256(struct), 34);
+  return keccak_256(message);
+}
+
+/**
+ * EIP-712 digest of a receipt from its words as sent (equal to `usageReceiptDigest`, without
+ * re-encoding: all receipt fields are static, so the ABI words are the struct encoding).
+ */
+export function receiptDigestOf(separator: Uint8Array, receiptWords: Uint8Array): Uint8Array {
+  return typedDigest(separator, RECEIPT_TYPEHASH, receiptWords);
+}
+
+/** EIP-712 digest of a voucher from its 3 words as sent (equal to `voucherDigest`). */
+export function voucherDigestOf(separator: Uint8Array, voucherWords: Uint8Array): Uint8Array {
+  return typedDigest(separator, VOUCHER_TYPEHASH, voucherWords);
+}
+
+/** Where an adapter is resident on an announcing node. */
+export type Residency = 'gpu' | 'host' | 'disk';
+const RESIDENCIES: readonly Residency[] = ['gpu', 'host', 'disk'];
+
+/** One adapter in an announcement. */
+export interface AnnouncedAdapter {
+  id: Hex;
+  name: string;
+  resident: Residency;
+  inputPer1k: bigint;
+  outputPer1k: bigint;
+}
+
+/** A node's announcement: where to reach it, what it serves, and how loaded it is. */
+export interface Announcement {
+  node: Address;
+  chainId: number;
+  /** Unix ms. */
+  timestamp: bigint;
+  url: string;
+  peerId: string;
+  multiaddrs: string[];
+  adapters: AnnouncedAdapter[];
+  /** Requests waiting in the scheduler. */
+  queueDepth: number;
+  running: number;
+  freeKvBlocks: number;
+  totalKvBlocks: number;
+  /** Per-lane credit the node extends (protocol.md step 3). */
+  creditLimit: bigint;
+}
+
+const announcementParams = [
+  {
+    name: 'body',
+    type: 'tuple',
+    components: [
+      { name: 'node', type: 'address' },
+      { name: 'chainId', type: 'uint256' },
+      { name: 'timestamp', type: 'uint64' },
+      { name: 'url', type: 'string' },
+      { name: 'peerId', type: 'string' },
+      { name: 'multiaddrs', type: 'string[]' },
+      {
+        name: 'adapters',
+        type: 'tuple[]',
+        components: [
+          { name: 'id', type: 'bytes32' },
+          { name: 'name', type: 'string' },
+          { name: 'resident', type: 'uint8' },
+          { name: 'inputPer1k', type: 'uint256' },
+          { name: 'outputPer1k', type: 'uint256' },
+        ],
+      },
+      { name: 'queueDepth', type: 'uint32' },
+      { name: 'running', type: 'uint32' },
+      { name: 'freeKvBlocks', type: 'uint32' },
+      { name: 'totalKvBlocks', type: 'uint32' },
+      { name: 'creditLimit', type: 'uint256' },
+    ],
+  },
+  { name: 'signature', type: 'bytes' },
+] as const;
+
+function bodyTuple(a: Announcement) {
+  return {
+    ...a,
+    chainId: BigInt(a.chainId),
+    adapters: a.adapters.map((x) => ({ ...x, resident: RESIDENCIES.indexOf(x.resident) })),
+  };
+}
+
+/** The digest a node signs (EIP-191 `signMessage({ raw })`) for an announcement: keccak256 of its ABI-encoded body. */
+export function announcementHash(a: Announcement): Hex {
+  return keccak256(encodeAbiParameters([announcementParams[0]], [bodyTuple(a)]));
+}
+
+/** ABI-encodes `(body, signature)`. */
+export function encodeAnnouncement(a: Announcement, signature: Hex): Uint8Array {
+  return hexToBytes(encodeAbiParameters(announcementParams, [bodyTuple(a), signature]));
+}
+
+/** Decodes an announcement; rejects oversize, malformed, non-canonical ones and any over the field limits. */
+export function decodeAnnouncement(data: Uint8Array): Decoded<{ announcement: Announcement; signature: Hex }> {
+  if (data.length > MAX_ANNOUNCEMENT_MESSAGE_BYTES) return { ok: false, reason: `oversize (${data.length} > ${MAX_ANNOUNCEMENT_MESSAGE_BYTES} bytes)` };
+  try {
+    const [body, signature] = decodeAbiParameters(announcementParams, data);
+    if (body.chainId > BigInt(Number.MAX_SAFE_INTEGER)) return { ok: false, reason: 'chainId out of range' };
+    if (body.url.length > MAX_URL_LENGTH || !/^https?:\/\//.test(body.url)) return { ok: false, reason: 'bad url' };
+    if (body.peerId.length > 128) return { ok: false, reason: 'bad peer id' };
+    if (body.multiaddrs.length > MAX_ANNOUNCED_MULTIADDRS || body.multiaddrs.some((m) => m.length > MAX_MULTIADDR_LENGTH || !m.startsWith('/'))) return { ok: false, reason: 'bad multiaddrs' };
+    if (body.adapters.length > MAX_ANNOUNCED_ADAPTERS) return { ok: false, reason: 'too many adapters' };
+    if (body.adapters.some((x) => x.resident >= RESIDENCIES.length || x.name.length > MAX_ADAPTER_NAME_LENGTH)) return { ok: false, reason: 'bad adapter entry' };
+    const announcement: Announcement = {
+      ...body,
+      chainId: Number(body.chainId),
+      multiaddrs: [...body.multiaddrs],
+      adapters: body.adapters.map((x) => ({ ...x, id: x.id.toLowerCase() as Hex, resident: RESIDENCIES[x.resident] })),
+    };
+    if (!sameBytes(encodeAnnouncement(announcement, signature), data)) return { ok: false, reason: 'non-canonical encoding' };
+    return { ok: true, value: { announcement, signature } };
+  } catch (error) {
+    return { ok: false, reason: `bad encoding (${(error as Error).message.split('\n')[0]})` };
+  }
+}
+
+/** keccak256 of the data: the gossipsub message id (protocol.md). */
+export function messageIdOf(data: Uint8Array): Uint8Array {
+  return keccak_256(data);
+}
+

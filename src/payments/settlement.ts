@@ -1,0 +1,164 @@
+import type { Account, Address, Chain, Hex, PublicClient, Transport, WalletClient } from 'viem';
+import { paymentChannelsAbi } from '../chain/generated/abis.ts';
+import type { LaneStore, StoredVoucher } from '../ledger/lanes.ts';
+import { createLogger } from '../log.ts';
+import type { ChannelReader } from './channels.ts';
+
+export interface SettlementOptions {
+  /** Settle at least this often while anything is unsettled, ms. Default 10 min (protocol.md). */
+  epochMs?: number;
+  /** Settle at once when acknowledged but unsettled value reaches this, token base units. Default 10^18. */
+  threshold?: bigint;
+  /** How often the worker looks, ms. Default 5 s. */
+  pollMs?: number;
+  /** Blocks to wait for before a settlement counts. Default 1. */
+  confirmations?: number;
+  /** Lanes per `settle` transaction. Default 100. */
+  maxLanesPerTx?: number;
+}
+
+export interface SettlementComponents {
+  lanes: LaneStore;
+  channels: ChannelReader;
+  publicClient: PublicClient;
+  walletClient: WalletClient<Transport, Chain | undefined, Account>;
+  paymentChannels: Address;
+  /** Told what the chain paid per lane (the paid gate's `noteSettled`). */
+  onSettled?: (channelId: Hex, adapterId: Hex, settled: bigint) => void;
+}
+
+/** Claims the node's vouchers on-chain. */
+export interface SettlementWorker {
+  start(): void;
+  stop(): Promise<void>;
+  /** Settles every unsettled lane now; resolves with what the chain paid in total. */
+  settleNow(): Promise<bigint>;
+  /** Acknowledged but unsettled value and the age of the oldest unsettled voucher (s). */
+  backlog(): { amount: bigint; lanes: number; oldestSeconds: number };
+}
+
+/**
+ * Each epoch, or when acknowledged-but-unsettled value passes the threshold, sends one
+ * `PaymentChannels.settle` with the largest voucher per lane, waits for confirmation and records
+ * it. What the chain has paid per lane is always re-read from `laneClaimed`, so a crash, a repeated
+ * transaction or a reorg never claims twice or loses a lane. RPC errors back off exponentially.
+ */
+export function createSettlementWorker(options: SettlementOptions, c: SettlementComponents): SettlementWorker {
+  const log = createLogger({ name: 'settlement' });
+  const epochMs = options.epochMs ?? 10 * 60_000;
+  const threshold = options.threshold ?? 10n ** 18n;
+  const pollMs = options.pollMs ?? 5_000;
+  const confirmations = options.confirmations ?? 1;
+  const maxLanes = options.maxLanesPerTx ?? 100;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<bigint> | undefined;
+  let lastSettle = Date.now();
+  let backoffMs = 0;
+  let nextTryAt = 0;
+
+  async function refresh(lanes: StoredVoucher[]): Promise<StoredVoucher[]> {
+    const claimed = await Promise.all(lanes.map((l) => c.publicClient.readContract({ address: c.paymentChannels, abi: paymentChannelsAbi, functionName: 'laneClaimed', args: [l.channelId, l.adapterId] })));
+    return lanes.map((l, i) => {
+      const settled = claimed[i];
+      if (settled !== l.settled) {
+        c.lanes.markSettled(l.channelId, l.adapterId, settled);
+        c.onSettled?.(l.channelId, l.adapterId, settled);
+      }
+      return { ...l, settled };
+    });
+  }
+
+  async function send(batch: StoredVoucher[]): Promise<bigint> {
+    const owed = batch.reduce((s, l) => s + (l.amount - l.settled), 0n);
+    const id = c.lanes.beginSettlement(batch.length, owed);
+    const args = [batch.map((l) => ({ voucher: { channelId: l.channelId, adapterId: l.adapterId, cumulativeAmount: l.amount }, signature: l.signature }))] as const;
+    try {
+      const { request } = await c.publicClient.simulateContract({ address: c.paymentChannels, abi: paymentChannelsAbi, functionName: 'settle', args, account: c.walletClient.account });
+      const hash = await c.walletClient.writeContract(request);
+      c.lanes.updateSettlement(id, { txHash: hash, status: 'sent' });
+      const receipt = await c.publicClient.waitForTransactionReceipt({ hash, confirmations });
+      if (receipt.status !== 'success') throw new Error(`settle transaction ${hash} reverted`);
+      const after = await refresh(batch);
+      const paid = after.reduce((s, l, i) => s + (l.settled - batch[i].settled), 0n);
+      c.lanes.updateSettlement(id, { status: 'confirmed', block: receipt.blockNumber });
+      log.info({ tx: hash, lanes: batch.length, paid: paid.toString(), block: receipt.blockNumber.toString() }, 'settled');
+      return paid;
+    } catch (error) {
+      c.lanes.updateSettlement(id, { status: 'failed', error: (error as { shortMessage?: string }).shortMessage ?? (error as Error).message });
+      throw error;
+    }
+  }
+
+  async function settleNow(): Promise<bigint> {
+    const pending = c.lanes.unsettled();
+    if (pending.length === 0) return 0n;
+    const lanes = (await refresh(pending)).filter((l) => l.amount > l.settled);
+    let paid = 0n;
+    for (let i = 0; i < lanes.length; i += maxLanes) {
+      const batch = lanes.slice(i, i + maxLanes);
+      try {
+        paid += await send(batch);
+      } catch (error) {
+        if (batch.length === 1) throw error;
+        // One bad lane (e.g. an adapter not registered on-chain) must not block the others: settle one by one.
+        log.warn({ err: error, lanes: batch.length }, 'batch settle failed; settling lanes one by one');
+        for (const lane of batch) {
+          try {
+            paid += await send([lane]);
+          } catch (single) {
+            log.error({ err: single, channelId: lane.channelId, adapterId: lane.adapterId }, 'lane cannot be settled');
+          }
+        }
+      }
+    }
+    lastSettle = Date.now();
+    return paid;
+  }
+
+  function backlog() {
+    const lanes = c.lanes.unsettled();
+    const amount = lanes.reduce((s, l) => s + (l.amount - l.settled), 0n);
+    const oldest = lanes.reduce((m, l) => Math.min(m, l.receivedAt), Date.now());
+    return { amount, lanes: lanes.length, oldestSeconds: lanes.length ? (Date.now() - oldest) / 1000 : 0 };
+  }
+
+  async function tick(): Promise<void> {
+    if (running || Date.now() < nextTryAt) return;
+    const b = backlog();
+    if (b.lanes === 0) return;
+    let urgent = false;
+    for (const channelId of new Set(c.lanes.unsettled().map((l) => l.channelId))) {
+      const channel = await c.channels.get(channelId).catch(() => undefined);
+      if (channel && channel.withdrawReadyAt !== 0n) {
+        urgent = true;
+        log.warn({ channelId, withdrawReadyAt: channel.withdrawReadyAt.toString() }, 'payer asked to withdraw while vouchers are unsettled; settling now');
+      }
+    }
+    if (!urgent && b.amount < threshold && Date.now() - lastSettle < epochMs) return;
+    running = settleNow();
+    try {
+      await running;
+      backoffMs = 0;
+    } catch (error) {
+      backoffMs = Math.min(Math.max(backoffMs * 2, 1_000), 60_000);
+      nextTryAt = Date.now() + backoffMs;
+      log.warn({ err: error, retryInMs: backoffMs }, 'settlement failed; will retry');
+    } finally {
+      running = undefined;
+    }
+  }
+
+  return {
+    start() {
+      timer ??= setInterval(() => void tick(), pollMs);
+      timer.unref();
+    },
+    async stop() {
+      if (timer) clearInterval(timer);
+      timer = undefined;
+      await running?.catch(() => undefined);
+    },
+    settleNow: () => (running ??= settleNow().finally(() => (running = undefined))),
+    backlog,
+  };
+}
