@@ -145,6 +145,7 @@ async function meter(ctx: ApiContext, auth: PaymentAuthorization, job: Completio
     amount,
     laneCharged,
     voucherDigest: auth.voucherDigest,
+    voucher: auth.voucher,
     attributionDigest: ctx.attributionDigestOf(job.model.adapterId),
   });
   ctx.metrics.receipts.inc();

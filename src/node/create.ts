@@ -97,7 +97,7 @@ export async function startNode(config: Config, components: NodeComponents): Pro
       network.publishReceipt(signed, voucher).catch((err: unknown) => log.warn({ err, seq: signed.receipt.seq.toString() }, 'publishing the receipt failed'));
     },
   });
-  const paid = config.payments.mode === 'paid' ? await createPaidMode({ config, account: components.account, deployment: components.deployment, db, adapters }) : undefined;
+  const paid = config.payments.mode === 'paid' ? await createPaidMode({ config, account: components.account, deployment: components.deployment, db, adapters, chain: components.chain }) : undefined;
   const gate = components.gate?.({ adapters, ledger }) ?? paid?.gate ?? createOpenGate({ apiKeys: config.payments.apiKeys, priceOf: (id) => adapters.priceOf(id), ledger });
   const metrics = createNodeMetrics();
   let network: Network | undefined;

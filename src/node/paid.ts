@@ -1,4 +1,4 @@
-import type { LocalAccount } from 'viem';
+import type { Account, Chain, LocalAccount, PublicClient, Transport, WalletClient } from 'viem';
 import { createChainClients } from '../chain/clients.ts';
 import type { Deployment } from '../chain/deployment.ts';
 import type { Config } from '../config/schema.ts';
@@ -17,13 +17,22 @@ export interface PaidMode {
 }
 
 /** Builds paid mode from the config: channel reads over `chain.rpcUrl`, lane state in the ledger, settlement signed by the node key. */
-export async function createPaidMode(p: { config: Config; account: LocalAccount; deployment?: Deployment; db: DatabaseSync; adapters: NodeAdapters }): Promise<PaidMode> {
+export async function createPaidMode(p: {
+  config: Config;
+  account: LocalAccount;
+  deployment?: Deployment;
+  db: DatabaseSync;
+  adapters: NodeAdapters;
+  /** Chain clients to use instead of `chain.rpcUrl` (tests on an in-process chain). */
+  chain?: { publicClient: PublicClient; walletClient?: WalletClient<Transport, Chain | undefined, Account> };
+}): Promise<PaidMode> {
   const { config, deployment } = p;
   if (!deployment) {
     throw new NodeConfigError('chain.deployment', 'paid mode needs the contract deployment file', 'Pass --deployment FILE (written by `openlora chain deploy`), or run with --set payments.mode=open.');
   }
   // The chain id comes from the deployment, so the node starts (and serves within credit) while the RPC is down.
-  const { publicClient, walletClient } = await createChainClients({ rpcUrl: config.chain.rpcUrl, account: p.account, chainId: deployment.chainId, timeoutMs: config.chain.rpcTimeoutMs });
+  const { publicClient, walletClient } = p.chain ?? (await createChainClients({ rpcUrl: config.chain.rpcUrl, account: p.account, chainId: deployment.chainId, timeoutMs: config.chain.rpcTimeoutMs }));
+  if (!walletClient) throw new NodeConfigError('node.keyFile', 'paid mode needs a wallet client to settle', 'Give the node key (it signs settlement transactions).');
   const channels = createChannelReader({ publicClient, paymentChannels: deployment.contracts.paymentChannels });
   const lanes = createLaneStore(p.db);
   const gate = createPaidGate({
@@ -38,7 +47,7 @@ export async function createPaidMode(p: { config: Config; account: LocalAccount;
   });
   const settlement = createSettlementWorker(
     { epochMs: config.payments.settleEpochMs, threshold: BigInt(config.payments.settleThreshold), confirmations: config.payments.settleConfirmations },
-    { lanes, channels, publicClient, walletClient: walletClient!, paymentChannels: deployment.contracts.paymentChannels, onSettled: (c, a, s) => gate.noteSettled(c, a, s) },
+    { lanes, channels, publicClient, walletClient, paymentChannels: deployment.contracts.paymentChannels, onSettled: (c, a, s) => gate.noteSettled(c, a, s) },
   );
   return { gate, settlement };
 }

@@ -20,6 +20,8 @@ export interface PaymentAuthorization {
   /** The lane's adapter id (zero bytes32 for the base model). */
   laneAdapterId: Hex;
   voucherDigest: Hex;
+  /** The voucher the request carried (paid mode): gossiped with the receipt. */
+  voucher?: { voucher: { channelId: Hex; adapterId: Hex; cumulativeAmount: bigint }; signature: Hex };
   /** Charges the request for what it used; returns this request's amount and the lane's new cumulative charge. Call once. */
   commit(usage: Usage): { amount: bigint; laneCharged: bigint };
   /** Ends the request without a charge (failed, or cancelled before the first token). */

@@ -181,6 +181,7 @@ export function createPaidGate(p: CreatePaidGateParameters): PaidGate {
         channelId,
         laneAdapterId: laneAdapter,
         voucherDigest: voucherDigest({ voucher: sv.voucher, chainId: p.chainId, paymentChannels: p.paymentChannels }),
+        voucher: sv,
         commit(usage) {
           if (done) throw new Error('payment authorization committed twice');
           done = true;
