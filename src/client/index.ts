@@ -11,3 +11,4 @@ export * from './channel.ts';
 export * from './errors.ts';
 export { LaneBook, type ClientLane, type ReceiptJson } from './lanes.ts';
 export * from './paidFetch.ts';
+export * from './slash.ts';
