@@ -22,6 +22,7 @@ import { createBackend } from './backend.ts';
 import { createChainClients } from '../chain/clients.ts';
 import { createNetwork, type Network } from '../p2p/network.ts';
 import { createPaidMode, type PaidMode } from './paid.ts';
+import { readAttributionRoots } from './attribution.ts';
 import { NodeConfigError } from './errors.ts';
 
 /** What `createNode` takes besides the configuration. */
@@ -100,6 +101,14 @@ export async function startNode(config: Config, components: NodeComponents): Pro
   const paid = config.payments.mode === 'paid' ? await createPaidMode({ config, account: components.account, deployment: components.deployment, db, adapters, chain: components.chain }) : undefined;
   const gate = components.gate?.({ adapters, ledger }) ?? paid?.gate ?? createOpenGate({ apiKeys: config.payments.apiKeys, priceOf: (id) => adapters.priceOf(id), ledger });
   const metrics = createNodeMetrics();
+  const roots = components.deployment
+    ? await readAttributionRoots({
+        publicClient: components.chain?.publicClient ?? (await createChainClients({ rpcUrl: config.chain.rpcUrl, chainId: components.deployment.chainId, timeoutMs: config.chain.rpcTimeoutMs })).publicClient,
+        adapterRegistry: components.deployment.contracts.adapterRegistry,
+        lanes: adapters.list().map((a) => ({ contentId: a.id, laneId: a.laneId })),
+        log,
+      })
+    : new Map<`0x${string}`, `0x${string}`>();
   let network: Network | undefined;
   let url = '';
   if (config.p2p.enabled) {
@@ -134,7 +143,7 @@ export async function startNode(config: Config, components: NodeComponents): Pro
       metrics,
       limits: { maxTokensCap: config.api.maxTokensCap, defaultMaxTokens: config.api.defaultMaxTokens, requestTimeoutMs: config.api.requestTimeoutMs },
       log,
-      attributionDigestOf: () => ZERO_BYTES32,
+      attributionDigestOf: (adapterId) => (adapterId ? roots.get(adapterId) : undefined) ?? ZERO_BYTES32,
       adminToken: config.api.adminToken,
       startedAt: Date.now(),
       network,

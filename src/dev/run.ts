@@ -1,0 +1,173 @@
+import { existsSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Address, Hex } from 'viem';
+import { mnemonicToAccount } from 'viem/accounts';
+import { publishDevAttribution } from '../attribution/dev.ts';
+import { createChainClients } from '../chain/clients.ts';
+import { devDeploy } from '../chain/deploy.ts';
+import { writeDeployment, type Deployment } from '../chain/deployment.ts';
+import { nodeRegistryAbi, testTokenAbi } from '../chain/generated/abis.ts';
+import { openChannel } from '../client/channel.ts';
+import { loadConfig } from '../config/load.ts';
+import { createLogger } from '../log.ts';
+import { createAdapter } from '../lora/create.ts';
+import { createModel } from '../model/create.ts';
+import { startNode, type OpenloraNode } from '../node/create.ts';
+import { startLocalChain, type LocalChain } from './localChain.ts';
+
+/**
+ * Hardhat's well-known development mnemonic. Its keys are public: they exist only on the local
+ * chain `openlora dev` starts, never anywhere with value.
+ */
+export const DEV_MNEMONIC = 'test test test test test test test test test test test junk';
+
+/** Roles of the dev accounts (indices into the mnemonic). */
+export const DEV_ROLES = { deployer: 0, node: 1, payer: 2, owner: 3, contributors: [4, 5, 6], treasury: 7 } as const;
+
+/** What `openlora chat --dev DIR` needs to pay the dev node. */
+export interface DevSession {
+  url: string;
+  rpcUrl: string;
+  chainId: number;
+  channelId: Hex;
+  /** Account index of the payer in DEV_MNEMONIC. */
+  payerIndex: number;
+  nodeRegistry: Address;
+  adapters: Array<{ name: string; contentId: Hex; laneId: Hex; root: Hex | null }>;
+}
+
+export interface RunDevParameters {
+  /** Working directory (model, adapters, deployment, ledger). */
+  dir: string;
+  port: number;
+  chainPort: number;
+  backend: 'webgpu' | 'cpu';
+  /** Progress lines. */
+  onProgress?: (line: string) => void;
+}
+
+export interface DevEnvironment {
+  node: OpenloraNode;
+  chain: LocalChain;
+  deployment: Deployment;
+  session: DevSession;
+  stop(): Promise<void>;
+}
+
+const ADAPTERS = [
+  { name: 'poet', rank: 8, seed: 101 },
+  { name: 'coder', rank: 16, seed: 102 },
+  { name: 'analyst', rank: 4, seed: 103 },
+] as const;
+
+/**
+ * The embedded default: a local chain with the contracts, the tiny model and three adapters, a
+ * Datanet with real computed attribution roots, a staked node in paid mode and a funded dev payer
+ * with an open channel.
+ */
+export async function runDev(p: RunDevParameters): Promise<DevEnvironment> {
+  const log = createLogger({ name: 'dev' });
+  const say = p.onProgress ?? ((line: string) => log.info(line));
+  const dir = resolve(p.dir);
+  await mkdir(dir, { recursive: true });
+  const account = (i: number) => mnemonicToAccount(DEV_MNEMONIC, { addressIndex: i });
+
+  say(`starting a local chain on 127.0.0.1:${p.chainPort}`);
+  const chain = await startLocalChain({ port: p.chainPort });
+  let node: OpenloraNode | undefined;
+  try {
+    const clients = async (i: number) => {
+      const c = await createChainClients({ rpcUrl: chain.rpcUrl, account: account(i) });
+      return { publicClient: c.publicClient, walletClient: c.walletClient! };
+    };
+    const deployer = await clients(DEV_ROLES.deployer);
+    say('deploying the contracts');
+    const deployment = await devDeploy({
+      walletClient: deployer.walletClient,
+      publicClient: deployer.publicClient,
+      treasury: account(DEV_ROLES.treasury).address,
+      fund: [DEV_ROLES.node, DEV_ROLES.payer, DEV_ROLES.owner, ...DEV_ROLES.contributors].map((i) => account(i).address),
+    });
+    const deploymentFile = join(dir, 'deployment.json');
+    await writeDeployment(deploymentFile, deployment);
+
+    const modelDir = join(dir, 'model');
+    if (!existsSync(join(modelDir, 'config.json'))) {
+      say('creating the tiny model');
+      await createModel({ preset: 'tiny', seed: 1, dtype: 'f32', out: modelDir });
+    }
+    const adapterDirs: string[] = [];
+    for (const a of ADAPTERS) {
+      const out = join(dir, 'adapters', a.name);
+      if (!existsSync(join(out, 'adapter_config.json'))) {
+        say(`creating adapter ${a.name} (rank ${a.rank})`);
+        await createAdapter({ model: modelDir, rank: a.rank, seed: a.seed, out });
+      }
+      adapterDirs.push(out);
+    }
+
+    say('publishing the sample Datanet and computing attribution roots');
+    const owner = await clients(DEV_ROLES.owner);
+    const contributors = await Promise.all(DEV_ROLES.contributors.map(async (i) => (await clients(i)).walletClient));
+    const attribution = await publishDevAttribution({ publicClient: owner.publicClient, deployment, owner: owner.walletClient, contributors, model: modelDir, adapters: adapterDirs, dir: join(dir, 'attribution'), backend: 'cpu' });
+
+    // The chain is new on every run, so the node's ledger of the previous run names channels that no longer exist.
+    const dataDir = join(dir, 'node');
+    await rm(dataDir, { recursive: true, force: true });
+    const config = loadConfig({
+      overrides: {
+        dataDir,
+        'node.name': 'tiny',
+        'model.dir': modelDir,
+        'model.backend': p.backend,
+        'api.port': p.port,
+        'chain.rpcUrl': chain.rpcUrl,
+        'payments.mode': 'paid',
+        'payments.settleEpochMs': 60_000,
+        'payments.settleThreshold': '1',
+        'lora.adapters': ADAPTERS.map((a, i) => ({ path: adapterDirs[i], name: a.name, owner: account(DEV_ROLES.owner).address })),
+      },
+    });
+    say(`starting the node (${p.backend} backend, paid mode)`);
+    node = await startNode(config, { account: account(DEV_ROLES.node), deployment });
+
+    const nodeClients = await clients(DEV_ROLES.node);
+    const minStake = await nodeClients.publicClient.readContract({ address: deployment.contracts.nodeRegistry, abi: nodeRegistryAbi, functionName: 'minStake' });
+    await waitTx(nodeClients, await nodeClients.walletClient.writeContract({ address: deployment.contracts.token, abi: testTokenAbi, functionName: 'approve', args: [deployment.contracts.nodeRegistry, minStake], chain: nodeClients.walletClient.chain }));
+    await waitTx(nodeClients, await nodeClients.walletClient.writeContract({ address: deployment.contracts.nodeRegistry, abi: nodeRegistryAbi, functionName: 'register', args: [minStake, node.url, []], chain: nodeClients.walletClient.chain }));
+
+    const payer = await clients(DEV_ROLES.payer);
+    const { channelId } = await openChannel({ ...payer, deployment }, { node: account(DEV_ROLES.node).address, amount: 100n * 10n ** 18n, withdrawDelay: 3600n });
+    const session: DevSession = {
+      url: node.url,
+      rpcUrl: chain.rpcUrl,
+      chainId: deployment.chainId,
+      channelId,
+      payerIndex: DEV_ROLES.payer,
+      nodeRegistry: deployment.contracts.nodeRegistry,
+      adapters: ADAPTERS.map((a, i) => ({ name: a.name, contentId: attribution.adapters[i].contentId, laneId: attribution.adapters[i].adapterId, root: attribution.adapters[i].root })),
+    };
+    await writeFile(join(dir, 'session.json'), JSON.stringify(session, null, 2) + '\n');
+    const running = node;
+    return {
+      node: running,
+      chain,
+      deployment,
+      session,
+      async stop() {
+        await running.stop();
+        await chain.stop();
+      },
+    };
+  } catch (error) {
+    await node?.stop().catch(() => undefined);
+    await chain.stop();
+    throw error;
+  }
+}
+
+async function waitTx(c: { publicClient: { waitForTransactionReceipt(a: { hash: Hex }): Promise<{ status: string }> } }, hash: Hex): Promise<void> {
+  const receipt = await c.publicClient.waitForTransactionReceipt({ hash });
+  if (receipt.status !== 'success') throw new Error(`transaction ${hash} reverted`);
+}
