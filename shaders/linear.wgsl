@@ -6,6 +6,9 @@
 #if SUBGROUPS
 enable subgroups;
 #endif
+#if XSHUF
+enable subgroups;
+#endif
 #include "step.wgsl"
 
 struct Params {
@@ -26,7 +29,11 @@ struct Params {
 #else
 @group(0) @binding(2) var<storage, read> w: array<vec4<f32>>; // [n, k / 4] f32
 #endif
+#if XSHUF
+@group(0) @binding(3) var<storage, read> x: array<f32>; // [rows, xStride] f32
+#else
 @group(0) @binding(3) var<storage, read> x: array<vec4<f32>>; // [rows, xStride / 4] f32
+#endif
 @group(0) @binding(4) var<storage, read_write> y: array<f32>; // [rows, yStride] f32
 #if BIAS
 @group(0) @binding(5) var<storage, read> bias: array<f32>; // [n] f32
@@ -44,7 +51,13 @@ var<workgroup> red: array<f32, WG * RC>;
 #endif
 
 @compute @workgroup_size(WG)
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+fn main(
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(workgroup_id) wg: vec3<u32>,
+#if XSHUF
+  @builtin(subgroup_invocation_id) sgLane: u32,
+#endif
+) {
   let totalRows = select(step.rows, step.outRows, params.useOutRows == 1u);
   let lane = lid % TPO;
   let n0 = wg.x * OPW + (lid / TPO) * OPL;
@@ -52,6 +65,31 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
   // Bounds guard without an early return: every invocation takes part in the reduction.
   let live = n0 < params.n && row0 < totalRows;
   var acc: array<f32, ACC>; // [ROWS, OPL]
+#if XSHUF
+  // CPU adapters with 8-wide subgroups (TPO 1): the 8 lanes load 8 consecutive x values of a
+  // chunk at once and broadcast them, instead of each lane loading the same 8 values.
+  {
+    let lastRow = max(totalRows, 1u) - 1u;
+    let chunks = params.k / 8u;
+    for (var c = 0u; c < chunks; c++) {
+#unroll J OPL
+      let p${J} = w[min(n0 + ${J}u, params.n - 1u) * chunks + c];
+      let wa${J} = vec4<f32>(unpack2x16float(p${J}.x), unpack2x16float(p${J}.y));
+      let wb${J} = vec4<f32>(unpack2x16float(p${J}.z), unpack2x16float(p${J}.w));
+#endunroll
+#unroll R ROWS
+      {
+        let xv = x[min(row0 + ${R}u, lastRow) * params.xStride + c * 8u + sgLane];
+        let xa = vec4<f32>(subgroupBroadcast(xv, 0u), subgroupBroadcast(xv, 1u), subgroupBroadcast(xv, 2u), subgroupBroadcast(xv, 3u));
+        let xc = vec4<f32>(subgroupBroadcast(xv, 4u), subgroupBroadcast(xv, 5u), subgroupBroadcast(xv, 6u), subgroupBroadcast(xv, 7u));
+#unroll J OPL
+        acc[${R}u * OPL + ${J}u] += dot(wa${J}, xa) + dot(wb${J}, xc);
+#endunroll
+      }
+#endunroll
+    }
+  }
+#else
   if (live) {
     let lastRow = totalRows - 1u;
     let xs = params.xStride / 4u;
@@ -91,6 +129,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
     }
 #endif
   }
+#endif
 #if SUBGROUPS
 #unroll I ACC
   {

@@ -8,10 +8,12 @@ import { registerModel } from './commands/model.ts';
 import { registerGenerate } from './commands/generate.ts';
 import { registerNode } from './commands/node.ts';
 import { registerChat } from './commands/chat.ts';
+import { registerDev } from './commands/dev.ts';
 import { registerDatanet } from './commands/datanet.ts';
 import { registerAttribution } from './commands/attribution.ts';
 import { registerRewards } from './commands/rewards.ts';
 import { registerClaim } from './commands/claim.ts';
+import { registerChannel } from './commands/channel.ts';
 
 /**
  * `openlora` command line. Each command lives in `commands/<name>.ts` and exports a
@@ -33,10 +35,12 @@ export function buildProgram(): Command {
   registerGenerate(program);
   registerNode(program);
   registerChat(program);
+  registerDev(program);
   registerDatanet(program);
   registerAttribution(program);
   registerRewards(program);
   registerClaim(program);
+  registerChannel(program);
   return program;
 }
 

@@ -2,7 +2,7 @@ import type { Address, Hex } from 'viem';
 import { recoverVoucherSigner, voucherDigest } from '../chain/eip712.ts';
 import type { LaneStore } from '../ledger/lanes.ts';
 import { PaymentRequiredError } from './errors.ts';
-import { ZERO_BYTES32, type PaymentAuthorization, type PaymentGate, type PaymentRequest } from './gate.ts';
+import type { PaymentAuthorization, PaymentGate, PaymentRequest } from './gate.ts';
 import type { ChannelReader } from './channels.ts';
 import type { ResolvedModel } from '../serving/inference.ts';
 import { ceiling, charge, type Price } from './pricing.ts';

@@ -1,6 +1,7 @@
 import { keccak256, stringToHex, type Address, type Hex, type LocalAccount } from 'viem';
-import { signUsageReceipt, usageReceiptDigest, type UsageReceipt, type Voucher } from '../chain/eip712.ts';
+import { signUsageReceipt, type UsageReceipt, type Voucher } from '../chain/eip712.ts';
 import type { ReceiptLedger, SignedReceipt } from '../ledger/receipts.ts';
+import { createUsageReceiptHasher } from './receiptDigest.ts';
 
 export interface IssueReceiptParameters {
   payer: string;
@@ -40,6 +41,8 @@ export function requestIdOf(requestKey: string): Hex {
 
 /** Creates the node's receipt issuer (protocol.md step 4). */
 export function createReceiptIssuer(p: CreateReceiptIssuerParameters): ReceiptIssuer {
+  const digestOf = createUsageReceiptHasher({ chainId: p.chainId, nodeRegistry: p.nodeRegistry });
+  const { account } = p;
   return {
     node: p.account.address,
     async issue(q) {
@@ -56,8 +59,10 @@ export function createReceiptIssuer(p: CreateReceiptIssuerParameters): ReceiptIs
         attributionDigest: q.attributionDigest,
         timestamp: BigInt(Math.floor(Date.now() / 1000)),
       };
-      const signature = await signUsageReceipt({ account: p.account, receipt, chainId: p.chainId, nodeRegistry: p.nodeRegistry });
-      const signed: SignedReceipt = { receipt, node: p.account.address, payer: q.payer, digest: usageReceiptDigest({ receipt, chainId: p.chainId, nodeRegistry: p.nodeRegistry }), signature };
+      // Hashed once; signing the digest is what `signTypedData` does after hashing it again.
+      const digest = digestOf(receipt);
+      const signature = account.sign ? await account.sign({ hash: digest }) : await signUsageReceipt({ account, receipt, chainId: p.chainId, nodeRegistry: p.nodeRegistry });
+      const signed: SignedReceipt = { receipt, node: account.address, payer: q.payer, digest, signature };
       await p.ledger.append(signed);
       p.onReceipt?.(signed, q.voucher);
       return signed;

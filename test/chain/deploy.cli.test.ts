@@ -3,7 +3,6 @@
  * the way an operator deploys on any EVM chain; then the deployment file is read back and checked
  * against the chain.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,35 +11,19 @@ import { createChainClients } from '../../src/chain/clients.ts';
 import { getContracts } from '../../src/chain/contracts.ts';
 import { readDeployment } from '../../src/chain/deployment.ts';
 import { main } from '../../src/cli/main.ts';
-
-const root = path.resolve(import.meta.dirname, '../..');
-// Hardhat's default account #0 (public test key).
-const HARDHAT_KEY = 'ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80';
+import { HARDHAT_KEY, startHardhatNode, type HardhatNode } from '../fixtures/hardhatNode.ts';
 
 describe('openlora chain deploy', () => {
-  let node: ChildProcess;
+  let hardhat: HardhatNode | undefined;
   let rpc: string;
 
   beforeAll(async () => {
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
-    rpc = `http://127.0.0.1:${port}`;
-    node = spawn(process.execPath, [path.join(root, 'node_modules/hardhat/dist/src/cli.js'), 'node', '--hostname', '127.0.0.1', '--port', String(port)], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      const timer = setTimeout(() => reject(new Error(`hardhat node did not start:\n${out}`)), 60_000);
-      node.stdout!.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-        if (out.includes('Started HTTP')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      node.on('exit', (code) => reject(new Error(`hardhat node exited with ${code}:\n${out}`)));
-    });
+    hardhat = await startHardhatNode();
+    rpc = hardhat.rpc;
   }, 90_000);
 
   afterAll(() => {
-    node?.kill();
+    hardhat?.stop();
   });
 
   it('imports a key, deploys from its keystore and writes a deployment file the node can use', async () => {

@@ -84,7 +84,7 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
   let failure: { error: unknown } | undefined;
   try {
     weights = await uploadWeights({ device, config, weights: p.model.weights, dtype, maxBindingBytes, signal: p.signal });
-    const shape = linearShape({ software: gpu.summary.software, subgroups: gpu.hasSubgroups, subgroupMinSize: gpu.summary.subgroupMinSize });
+    const shape = linearShape({ software: gpu.summary.software, subgroups: gpu.hasSubgroups, subgroupMinSize: gpu.summary.subgroupMinSize, subgroupMaxSize: gpu.summary.subgroupMaxSize });
     const ctx = { device, pipelines: createPipelineCache(device), stepBuffer, ...shape };
     forward = createForward({ ctx, config, weights, numKvBlocks, maxRows, maxOutRows, maxContext, maxBlockEntries, maxBindingBytes });
   } catch (error) {

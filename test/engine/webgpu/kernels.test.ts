@@ -3,7 +3,10 @@ import { attention, embedding, kvWrite, matmul, rmsnorm, rope, ropeInvFreq, silu
 import { attentionOp, embedOp, linearOp, rmsnormOp, ropeKvOp, siluMulOp } from '../../../src/engine/webgpu/ops.ts';
 import { uploadMatrix } from '../../../src/engine/webgpu/weights.ts';
 import { f16BitsToF32, f32ToF16Bits } from '../../../src/model/dtype.ts';
+import { probeAdapter } from '../../../src/gpu/device.ts';
 import { createHarness, randomArray, relError, type KernelHarness } from './harness.ts';
+
+const probe = await probeAdapter();
 
 // Tolerances (max abs error / max |reference|): f32 kernels accumulate in f32 against a float64
 // reference; f16 weights are compared with the reference run on the same f16-rounded weights.
@@ -26,7 +29,7 @@ function toF16(values: Float32Array): { bits: Uint16Array; rounded: Float32Array
   return { bits, rounded };
 }
 
-async function runLinear(p: { rows: number; n: number; k: number; dtype: 'f32' | 'f16'; bias?: boolean; accumulate?: boolean; maxBinding?: number; subgroups?: boolean; shape?: { tpo: number; opl: number; workgroup: number } }) {
+async function runLinear(p: { rows: number; n: number; k: number; dtype: 'f32' | 'f16'; bias?: boolean; accumulate?: boolean; maxBinding?: number; subgroups?: boolean; shape?: { tpo: number; opl: number; workgroup: number; xshuf?: boolean } }) {
   const harness = p.subgroups === false || p.shape ? await createHarness({ subgroups: p.subgroups, shape: p.shape }) : h;
   const w = randomArray(p.n * p.k, 1 + p.n, 0.5);
   const x = randomArray(p.rows * p.k, 2 + p.rows);
@@ -69,9 +72,12 @@ describe('linear kernel (tiled mat-vec / mat-mul)', () => {
     expect(relError(got, want)).toBeLessThan(F16_TOL);
   });
   // The shapes linearShape() picks: GPUs (split k, subgroup butterfly) and CPU adapters (tpo 1, opl 4).
-  for (const shape of [{ tpo: 8, opl: 1, workgroup: 256 }, { tpo: 1, opl: 4, workgroup: 64 }, { tpo: 4, opl: 2, workgroup: 64 }]) {
+  const shapes: { tpo: number; opl: number; workgroup: number; xshuf?: boolean }[] = [{ tpo: 8, opl: 1, workgroup: 256 }, { tpo: 1, opl: 4, workgroup: 64 }, { tpo: 4, opl: 2, workgroup: 64 }];
+  // x broadcast through 8-wide subgroups: runs where the adapter's subgroups are exactly 8 wide (lavapipe).
+  if (probe.available && probe.adapter.subgroupMinSize === 8 && probe.adapter.subgroupMaxSize === 8) shapes.push({ tpo: 1, opl: 4, workgroup: 64, xshuf: true });
+  for (const shape of shapes) {
     for (const rows of [1, 9]) {
-      it(`shape tpo ${shape.tpo} opl ${shape.opl} wg ${shape.workgroup}: ${rows} rows, n not a multiple of the tile`, async () => {
+      it(`shape tpo ${shape.tpo} opl ${shape.opl} wg ${shape.workgroup}${shape.xshuf ? ' xshuf' : ''}: ${rows} rows, n not a multiple of the tile`, async () => {
         const { got, want } = await runLinear({ rows, n: 70, k: 96, dtype: 'f16', accumulate: true, shape });
         expect(relError(got, want)).toBeLessThan(F16_TOL);
         const f32 = await runLinear({ rows, n: 70, k: 96, dtype: 'f32', shape });
@@ -138,7 +144,8 @@ describe('elementwise and row kernels', () => {
 describe('RoPE + paged KV write + attention', () => {
   // Two sequences in one step over a shared pool, with scattered block tables spanning many blocks:
   // A has 40 cached positions and 3 new rows (prefill chunk), B decodes one row at position 70.
-  it('matches the reference over many blocks', async () => {
+  for (const attentionWorkgroup of [32, 8]) it(`matches the reference over many blocks (workgroup ${attentionWorkgroup})`, async () => {
+    h.ctx.attentionWorkgroup = attentionWorkgroup;
     const numHeads = 4;
     const numKvHeads = 2;
     const headDim = 32;
