@@ -43,13 +43,15 @@ export class BaseError extends Error {
 
   /** Walks the cause chain and returns the first error `fn` accepts. */
   walk(fn: (error: unknown) => boolean): unknown {
-    let error: unknown = this;
-    while (error !== undefined && error !== null) {
-      if (fn(error)) return error;
-      error = (error as { cause?: unknown }).cause;
-    }
-    return undefined;
+    return walkCauses(this, fn);
   }
+}
+
+function walkCauses(start: unknown, fn: (error: unknown) => boolean): unknown {
+  for (let error = start; error !== undefined && error !== null; error = (error as { cause?: unknown }).cause) {
+    if (fn(error)) return error;
+  }
+  return undefined;
 }
 
 /** True when `error` is an openlora error, optionally with the given code. */
