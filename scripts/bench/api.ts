@@ -23,6 +23,7 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { openLedgerDatabase } from '../../src/ledger/db.ts';
 import { createReceiptLedger } from '../../src/ledger/receipts.ts';
 import { createReceiptIssuer, type IssueReceiptParameters } from '../../src/payments/receipts.ts';
+import { drive, type Phase } from './lib/load.ts';
 import { startBenchNode } from './lib/node.ts';
 
 const { values: args } = parseArgs({
@@ -48,42 +49,6 @@ const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 process.env.OPENLORA_LOG_LEVEL ??= 'warn'; // the logger reads it on first use; per-request lines would skew the timings
 
 const PROMPT = 'The quick brown fox jumps over the lazy dog.';
-
-/** Latency summary of one phase. */
-interface Phase {
-  requests: number;
-  seconds: number;
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  tokensPerSecond: number;
-}
-
-function quantile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-}
-
-/** Runs `one` from `concurrency` workers until `ms` have passed or `limit` requests started. */
-async function drive(concurrency: number, ms: number, limit: number, one: () => Promise<number>): Promise<Phase> {
-  const latencies: number[] = [];
-  let tokens = 0;
-  let started = 0;
-  const t0 = performance.now();
-  const deadline = t0 + ms;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (started < limit && performance.now() < deadline) {
-      started++;
-      const t = performance.now();
-      const produced = await one();
-      tokens += produced;
-      latencies.push(performance.now() - t);
-    }
-  }));
-  const seconds = (performance.now() - t0) / 1000;
-  latencies.sort((a, b) => a - b);
-  return { requests: latencies.length, seconds, rps: latencies.length / seconds, p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99), tokensPerSecond: tokens / seconds };
-}
 
 // ------------------------------------------------------------------ node: HTTP vs engine
 log(`starting a node on the tiny model (${backend})`);

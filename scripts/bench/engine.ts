@@ -109,7 +109,7 @@ const rooflineWall = await measureReadBandwidth({ device: gpu.device, bytes: str
 const rooflineGpu = gpu.hasTimestamps ? await measureReadBandwidth({ device: gpu.device, bytes: streamBytes, timestamps: true }) : undefined;
 const roofline = Math.max(rooflineWall.gbPerSecond, rooflineGpu?.gbPerSecond ?? 0);
 const b1 = decodeRows.find((r) => r.batch === 1);
-const achieved = b1 ? backend.weightBytes / b1.stepMs / 1e6 : undefined;
+const achieved = b1 ? backend.decodeWeightBytes / b1.stepMs / 1e6 : undefined;
 backend.destroy();
 
 let cpu: { tokensPerSecond: number } | undefined;
@@ -129,6 +129,7 @@ const result = {
   device: gpu.summary.description,
   dtype: backend.dtype,
   weightBytes: backend.weightBytes,
+  decodeWeightBytes: backend.decodeWeightBytes,
   prefill: { promptTokens: promptLen, ms: prefillMs, tokensPerSecond: (promptLen * 1000) / prefillMs, timeToFirstTokenMs: prefillMs },
   decode: decodeRows,
   kernelsMsPerDecodeStep: kernels,

@@ -44,3 +44,22 @@ export class PaymentChainUnavailableError extends BaseError {
     });
   }
 }
+
+/** `openlora claim --credits` found no credit in PaymentChannels nor NodeRegistry. */
+export class CreditsNothingToWithdrawError extends BaseError {
+  override name = 'CreditsNothingToWithdrawError' as const;
+  constructor(address: string) {
+    super('OPENLORA_PAYMENTS_NOTHING_TO_WITHDRAW', `Nothing to withdraw for ${address}: its PaymentChannels and NodeRegistry credits are 0.`, {
+      hint: 'Credits accrue when a node settles lanes (node operator, adapter owner) or a slash pays a prover; see `openlora rewards ADDRESS`.',
+      meta: { address },
+    });
+  }
+}
+
+/** Withdrawing credits needs the account's key. */
+export class CreditsWalletRequiredError extends BaseError {
+  override name = 'CreditsWalletRequiredError' as const;
+  constructor() {
+    super('OPENLORA_PAYMENTS_KEY_REQUIRED', 'Withdrawing credits sends transactions and needs the credited account\'s key.', { hint: 'Pass --key-file FILE of the node operator, adapter owner or prover.' });
+  }
+}

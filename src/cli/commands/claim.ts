@@ -1,22 +1,44 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { formatUnits } from 'viem';
 import { readAttributionReport } from '../../attribution/report.ts';
 import { claimRewards } from '../../attribution/rewards.ts';
+import { withdrawCredits, type CreditWithdrawal } from '../../payments/credits.ts';
 import { addChainOptions, chainContextFromOptions, type ChainOptions } from '../chainOptions.ts';
 
 const list = (value: string, previous: string[] = []) => [...previous, ...value.split(',').filter(Boolean)];
 
-/** `openlora claim`: claim all attribution rewards of the key's address in one transaction. */
+/**
+ * `openlora claim`: with `--attribution`, the signer's contributor rewards on every adapter of the
+ * reports in one transaction; with `--credits`, its PaymentChannels and NodeRegistry credits (one
+ * `withdrawCredit` each, only where non-zero).
+ */
 export function registerClaim(program: Command): void {
   addChainOptions(program
     .command('claim')
-    .description('claim the signer\'s attribution rewards on every adapter of the reports, in one transaction (proofs from the published trees)')
-    .requiredOption('--attribution <files>', 'published attribution reports, comma-separated (repeatable)', list)
+    .description('claim the signer\'s rewards: --attribution (contributor rewards, one transaction, proofs from the published trees) and/or --credits (node operator, adapter owner and prover credits)')
+    .option('--attribution <files>', 'published attribution reports, comma-separated (repeatable)', list)
+    .option('--credits', 'withdraw PaymentChannels and NodeRegistry credits')
     .option('--json', 'print JSON'))
-    .action(async (o: ChainOptions & { attribution: string[]; json?: boolean }) => {
-      const reports = await Promise.all(o.attribution.map((f) => readAttributionReport(f)));
+    .action(async (o: ChainOptions & { attribution?: string[]; credits?: boolean; json?: boolean }) => {
+      if (!o.attribution && !o.credits) throw new InvalidArgumentError('Nothing to claim from: pass --attribution FILES and/or --credits.');
+      const reports = await Promise.all((o.attribution ?? []).map((f) => readAttributionReport(f)));
       const ctx = await chainContextFromOptions(o, { needsKey: true, what: '`claim`' });
-      const r = await claimRewards({ ctx, reports });
-      process.stdout.write(o.json ? JSON.stringify({ ...r, amount: r.amount.toString() }) + '\n' : `Claimed ${formatUnits(r.amount, 18)} tokens from ${r.adapterIds.length} adapter(s) in ${r.txHash}\n`);
+      const fmt = (v: bigint) => formatUnits(v, 18);
+      // With --attribution too, no credit is not an error: the attribution claim still runs (and says when it finds nothing).
+      const credits: CreditWithdrawal[] | undefined = o.credits ? await withdrawCredits({ ctx, requireSome: !o.attribution }) : undefined;
+      const attribution = reports.length ? await claimRewards({ ctx, reports }) : undefined;
+      if (o.json) {
+        const a = attribution && { ...attribution, amount: attribution.amount.toString() };
+        const out = credits ? { credits: credits.map((c) => ({ ...c, amount: c.amount.toString() })), ...(a ? { attribution: a } : {}) } : a;
+        process.stdout.write(JSON.stringify(out) + '\n');
+        return;
+      }
+      const lines: string[] = [];
+      if (credits) {
+        for (const c of credits) lines.push(`Withdrew ${fmt(c.amount)} tokens of ${c.contract} credit in ${c.txHash}`);
+        if (credits.length === 0) lines.push('No PaymentChannels or NodeRegistry credit to withdraw.');
+      }
+      if (attribution) lines.push(`Claimed ${fmt(attribution.amount)} tokens from ${attribution.adapterIds.length} adapter(s) in ${attribution.txHash}`);
+      process.stdout.write(lines.join('\n') + '\n');
     });
 }

@@ -51,6 +51,8 @@ export interface WebGpuBackend extends Backend {
   readonly maxContext: number;
   /** Bytes of weights on the device (read once per decode step). */
   readonly weightBytes: number;
+  /** Weight bytes one decode step reads: all but an untied embedding table (gathered by row). */
+  readonly decodeWeightBytes: number;
   readonly kvBytes: number;
   /**
    * Times every kernel with timestamp queries (one compute pass per dispatch, so steps run a
@@ -178,6 +180,7 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
     gpu,
     maxContext,
     weightBytes: weights.bytes,
+    decodeWeightBytes: weights.bytes - (config.tieWordEmbeddings ? 0 : config.vocabSize * config.hiddenSize * (dtype === 'f16' ? 2 : 4)),
     kvBytes: fwd.kvBytes,
     async step(sequences, signal) {
       const outputs: StepOutput[] = sequences.map((s) => (s.targets ? { targetLogprobs: new Float32Array(s.tokens.length) } : {}));
