@@ -16,7 +16,8 @@ export function networkRoutes(ctx: ApiContext): FastifyPluginAsync {
           summary: 'Known nodes ranked for an adapter',
           querystring: {
             type: 'object',
-            properties: { model: { type: 'string', minLength: 1, maxLength: 128 }, limit: { type: 'integer', minimum: 1, maximum: 200, default: 20 } },
+            // Query strings are strings: the API's validator does not coerce types.
+            properties: { model: { type: 'string', minLength: 1, maxLength: 128 }, limit: { type: 'string', pattern: '^(?:[1-9][0-9]?|1[0-9]{2}|200)$' } },
             additionalProperties: false,
           },
         },
@@ -25,8 +26,8 @@ export function networkRoutes(ctx: ApiContext): FastifyPluginAsync {
         if (!ctx.network) {
           throw new ApiError({ status: 404, code: 'OPENLORA_P2P_DISABLED', message: 'This node does not take part in the P2P network.', hint: 'Ask a node with p2p.enabled = true.' });
         }
-        const q = request.query as { model?: string; limit?: number };
-        return { object: 'list', data: ctx.network.routing.rank({ model: q.model, limit: q.limit ?? 20 }) };
+        const q = request.query as { model?: string; limit?: string };
+        return { object: 'list', data: ctx.network.routing.rank({ model: q.model, limit: q.limit === undefined ? 20 : Number(q.limit) }) };
       },
     );
   };

@@ -8,6 +8,7 @@ import { ropeInvFreq } from '../reference/ops.ts';
 import { EngineShapeUnsupportedError } from '../errors.ts';
 import { KV_BLOCK_SIZE } from '../backend.ts';
 import { attentionOp, embedOp, linearOp, rmsnormOp, ropeKvOp, sampleOp, siluMulOp, type OpContext, type RecordOp } from './ops.ts';
+import type { GpuLora } from './lora/runner.ts';
 import type { Recorder } from './recorder.ts';
 import { createDataBuffer, type GpuWeights } from './weights.ts';
 
@@ -27,6 +28,8 @@ export interface CreateForwardParameters {
   maxBlockEntries: number;
   /** Largest storage binding, bytes. */
   maxBindingBytes: number;
+  /** LoRA kernels: shrink + expand after every projection (the caller sets the rows' slots per pass). */
+  lora?: GpuLora;
 }
 
 /** Device buffers the caller writes per pass, and the recorded pass itself. */
@@ -103,9 +106,19 @@ export function createForward(p: CreateForwardParameters): Forward {
   const ops: RecordOp[] = [];
   const outOps: RecordOp[] = [];
   ops.push(embedOp(ctx, { table: weights.embed, rowInfo, x }));
-  const linear = (layer: number, projection: Projection, input: GPUBuffer, output: GPUBuffer, accumulate = false): RecordOp =>
-    // One call site per projection: LoRA shrink/expand go right after this dispatch.
-    linearOp(ctx, {
+  const strides: Record<Projection, [input: number, output: number]> = {
+    q_proj: [h, qDim],
+    k_proj: [h, kvDim],
+    v_proj: [h, kvDim],
+    o_proj: [qDim, h],
+    gate_proj: [h, inter],
+    up_proj: [h, inter],
+    down_proj: [inter, h],
+  };
+  const linear = (layer: number, projection: Projection, input: GPUBuffer, output: GPUBuffer, accumulate = false): RecordOp => {
+    // One call site per projection: the base dispatch, then LoRA's shrink/expand adding
+    // scale · B (A x) into the same output rows (rows without an adapter do no LoRA work).
+    const base = linearOp(ctx, {
       weight: weights.layers[layer].proj[projection],
       bias: weights.layers[layer].bias[projection],
       x: input,
@@ -113,6 +126,14 @@ export function createForward(p: CreateForwardParameters): Forward {
       accumulate,
       label: `layers.${layer}.${projection}`,
     });
+    const { lora } = p;
+    if (!lora) return base;
+    const [xStride, yStride] = strides[projection];
+    return (rec, rows) => {
+      base(rec, rows);
+      lora.encode({ pass: rec, layer, projection, x: { buffer: input, stride: xStride }, y: { buffer: output, stride: yStride } });
+    };
+  };
   for (let l = 0; l < config.numLayers; l++) {
     const lw = weights.layers[l];
     const kCache = buffer(`kCache.${l}`, kvLayerBytes);

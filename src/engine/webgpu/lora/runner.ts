@@ -12,6 +12,7 @@ import { projectionShape, type Projection } from '../../../model/config.ts';
 import { createPipelineCache, type BindingKind, type Kernel, type PipelineCache } from '../pipelines.ts';
 import { LoraSlotLayoutError } from '../../../lora/errors.ts';
 import { planLoraRows, type LoraRowPlan } from './plan.ts';
+import type { Recorder } from '../recorder.ts';
 import { loraInfoIndex, type GpuLoraSlotPool } from './slotPool.ts';
 
 /** Rows per SGMV workgroup (each weight load is reused this many times). */
@@ -32,8 +33,8 @@ export interface LoraActivations {
 
 /** Parameters of {@link GpuLora.encode}. */
 export interface EncodeLoraParameters {
-  /** An open compute pass of the step's encoder. */
-  pass: GPUComputePassEncoder;
+  /** An open compute pass of the step's encoder, or the step's {@link Recorder} (the engine's forward pass, profiled or not). */
+  pass: GPUComputePassEncoder | Recorder;
   layer: number;
   projection: Projection;
   /** Input of the projection. `// [rows, stride] f32` */
@@ -150,20 +151,22 @@ export function createGpuLora(p: CreateGpuLoraParameters): GpuLora {
       if (x.stride % 4 !== 0 || (x.offset ?? 0) % 4 !== 0) throw new LoraSlotLayoutError(`x stride ${x.stride} and offset ${x.offset ?? 0} must be multiples of 4`);
       const uniform = paramsBuffer(layer, projection, x, y);
       const [out] = projectionShape(pool.config, projection);
+      const dispatch = (k: Kernel, group: GPUBindGroup, gx: number, gy: number, gz: number): void => {
+        if ('dispatch' in pass) return pass.dispatch(k, group, gx, gy, gz);
+        pass.setPipeline(k.pipeline);
+        pass.setBindGroup(0, group);
+        pass.dispatchWorkgroups(gx, gy, gz);
+      };
       const forms: Array<[Form, number, number]> = [];
       if (plan.sgmvSegments > 0) forms.push(['sgmv', plan.segments, Math.ceil(plan.maxSegmentRows / LORA_SGMV_ROWS)]);
       if (plan.bgmvRows > 0) forms.push(['bgmv', plan.rows, 1]);
       for (const [form, wy, wz] of forms) {
         const k = kernel('lora_shrink.wgsl', form);
-        pass.setPipeline(k.pipeline);
-        pass.setBindGroup(0, bindGroup(k, form, uniform, pool.a(layer, projection), x.buffer, v));
-        pass.dispatchWorkgroups(Math.ceil(maxRankUsed / SHRINK_OUTPUTS_PER_WORKGROUP), wy, wz);
+        dispatch(k, bindGroup(k, form, uniform, pool.a(layer, projection), x.buffer, v), Math.ceil(maxRankUsed / SHRINK_OUTPUTS_PER_WORKGROUP), wy, wz);
       }
       for (const [form, wy, wz] of forms) {
         const k = kernel('lora_expand.wgsl', form);
-        pass.setPipeline(k.pipeline);
-        pass.setBindGroup(0, bindGroup(k, form, uniform, pool.bt(layer, projection), v, y.buffer));
-        pass.dispatchWorkgroups(Math.ceil(out / EXPAND_OUTPUTS_PER_WORKGROUP), wy, wz);
+        dispatch(k, bindGroup(k, form, uniform, pool.bt(layer, projection), v, y.buffer), Math.ceil(out / EXPAND_OUTPUTS_PER_WORKGROUP), wy, wz);
       }
     },
     destroy() {
