@@ -1,6 +1,7 @@
 import type { Address, Hex, LocalAccount } from 'viem';
 import { recoverUsageReceiptSigner, signVoucher } from '../chain/eip712.ts';
 import { charge, type Price } from '../payments/pricing.ts';
+import { receiptFromJson } from '../payments/receipts.ts';
 import type { SignedVoucher } from '../payments/voucher.ts';
 import { ReceiptMismatchError } from './errors.ts';
 
@@ -100,19 +101,7 @@ export class LaneBook {
     this.assertTrusted();
     const r = json.receipt;
     if (lane.seen.has(r.seq)) return;
-    const receipt = {
-      channelId: r.channelId,
-      adapterId: r.adapterId,
-      requestId: r.requestId,
-      seq: BigInt(r.seq),
-      promptTokens: Number(r.promptTokens),
-      completionTokens: Number(r.completionTokens),
-      amount: BigInt(r.amount),
-      laneCharged: BigInt(r.laneCharged),
-      voucherDigest: r.voucherDigest,
-      attributionDigest: r.attributionDigest,
-      timestamp: BigInt(r.timestamp),
-    };
+    const receipt = receiptFromJson(json);
     let signer: Address | undefined;
     try {
       signer = await recoverUsageReceiptSigner({ receipt, signature: json.signature, chainId: this.#p.chainId, nodeRegistry: this.#p.nodeRegistry });

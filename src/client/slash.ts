@@ -3,6 +3,7 @@ import type { Deployment } from '../chain/deployment.ts';
 import { nodeRegistryAbi } from '../chain/generated/abis.ts';
 import { recoverUsageReceiptSigner } from '../chain/eip712.ts';
 import { BaseError } from '../errors.ts';
+import { receiptFromJson } from '../payments/receipts.ts';
 import type { ReceiptJson } from './lanes.ts';
 
 /** Two receipts that do not prove an equivocation. */
@@ -11,23 +12,6 @@ export class NotAnEquivocationError extends BaseError {
   constructor(problem: string) {
     super('OPENLORA_CLIENT_NOT_EQUIVOCATION', `These receipts do not prove an equivocation: ${problem}.`, { hint: 'An equivocation is two different receipts signed by one node key with the same seq.' });
   }
-}
-
-function toReceipt(json: ReceiptJson) {
-  const r = json.receipt;
-  return {
-    channelId: r.channelId,
-    adapterId: r.adapterId,
-    requestId: r.requestId,
-    seq: BigInt(r.seq),
-    promptTokens: Number(r.promptTokens),
-    completionTokens: Number(r.completionTokens),
-    amount: BigInt(r.amount),
-    laneCharged: BigInt(r.laneCharged),
-    voucherDigest: r.voucherDigest,
-    attributionDigest: r.attributionDigest,
-    timestamp: BigInt(r.timestamp),
-  };
 }
 
 /**
@@ -42,8 +26,8 @@ export async function proveEquivocation(p: {
   a: ReceiptJson;
   b: ReceiptJson;
 }): Promise<Hex> {
-  const a = toReceipt(p.a);
-  const b = toReceipt(p.b);
+  const a = receiptFromJson(p.a);
+  const b = receiptFromJson(p.b);
   const domain = { chainId: p.deployment.chainId, nodeRegistry: p.deployment.contracts.nodeRegistry };
   if (a.seq !== b.seq) throw new NotAnEquivocationError(`their seqs differ (${a.seq} and ${b.seq})`);
   const signerA = await recoverUsageReceiptSigner({ receipt: a, signature: p.a.signature, ...domain });

@@ -2,6 +2,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { zeroAddress, type Hex } from 'viem';
 import { recoverUsageReceiptSigner } from '../../src/chain/eip712.ts';
+import { receiptFromJson } from '../../src/payments/receipts.ts';
 import { startTestNode, type TestNode } from '../fixtures/node.ts';
 
 let t: TestNode;
@@ -16,20 +17,7 @@ interface ReceiptJson {
 }
 
 async function verify(json: ReceiptJson): Promise<void> {
-  const r = json.receipt;
-  const receipt = {
-    channelId: r.channelId as Hex,
-    adapterId: r.adapterId as Hex,
-    requestId: r.requestId as Hex,
-    seq: BigInt(r.seq),
-    promptTokens: Number(r.promptTokens),
-    completionTokens: Number(r.completionTokens),
-    amount: BigInt(r.amount),
-    laneCharged: BigInt(r.laneCharged),
-    voucherDigest: r.voucherDigest as Hex,
-    attributionDigest: r.attributionDigest as Hex,
-    timestamp: BigInt(r.timestamp),
-  };
+  const receipt = receiptFromJson(json);
   const signer = await recoverUsageReceiptSigner({ receipt, signature: json.signature, chainId: 0, nodeRegistry: zeroAddress });
   expect(signer).toBe(t.account.address);
 }
