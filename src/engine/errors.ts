@@ -41,6 +41,27 @@ export class EngineUnsupportedError extends BaseError {
   }
 }
 
+/** A step names an adapter slot outside the backend's LoRA pool. */
+export class EngineAdapterSlotError extends BaseError {
+  override name = 'EngineAdapterSlotError' as const;
+  constructor(slot: number, slots: number) {
+    super('OPENLORA_ENGINE_ADAPTER_SLOT', `Adapter slot ${slot} is outside the pool: use -1 (base model) or a slot in [0, ${slots}).`, {
+      hint: slots === 0 ? 'This backend was created without LoRA slots; create it with loraSlots > 0.' : 'Take slots from the slot manager (createSlotManager), which only hands out slots of this pool.',
+      meta: { slot, slots },
+    });
+  }
+}
+
+/** An adapter that does not fit the pool or the model (slot, rank or shape). */
+export class EngineLoraWeightsError extends BaseError {
+  override name = 'EngineLoraWeightsError' as const;
+  constructor(problem: string) {
+    super('OPENLORA_ENGINE_LORA_WEIGHTS', `Cannot load the LoRA adapter: ${problem}.`, {
+      hint: 'Check the adapter targets this base model (shapes) and that its rank fits the pool (--max-lora-rank).',
+    });
+  }
+}
+
 /** A model shape the kernels cannot run (e.g. an inner size that is not a multiple of 8). */
 export class EngineShapeUnsupportedError extends BaseError {
   override name = 'EngineShapeUnsupportedError' as const;

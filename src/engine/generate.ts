@@ -16,6 +16,8 @@ export interface GenerateParameters {
   /** Tokens to generate at most. */
   maxTokens: number;
   sampling: SamplingParams;
+  /** LoRA slot of the backend's pool to run with (loaded by the caller); default -1, the base model. */
+  adapterSlot?: number;
   /** Generation stops after emitting one of these (it is included in `tokens`). */
   eosTokenIds?: readonly number[];
   /** Called for each generated token as soon as it is known. */
@@ -69,7 +71,7 @@ export async function generate(p: GenerateParameters): Promise<GenerateReturnTyp
   let input: readonly number[] = promptTokens;
   while (tokens.length < maxTokens) {
     if (p.signal?.aborted) throw new AbortedError('generation', p.signal.reason);
-    const [out] = await backend.step([{ tokens: input, startPos: pos, blockTable, adapterSlot: -1, sample: { ...sampling, step: tokens.length } }], p.signal);
+    const [out] = await backend.step([{ tokens: input, startPos: pos, blockTable, adapterSlot: p.adapterSlot ?? -1, sample: { ...sampling, step: tokens.length } }], p.signal);
     if (tokens.length === 0) prefillMs = performance.now() - t0;
     pos += input.length;
     const token = out.token!;

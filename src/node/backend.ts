@@ -18,6 +18,6 @@ export async function createBackend(p: CreateBackendParameters): Promise<{ backe
     const backend = await createCpuBackend({ model: p.model, numKvBlocks: p.numKvBlocks, loraSlots: p.loraSlots, maxLoraRank: p.maxLoraRank, signal: p.signal });
     return { backend, maxContext: p.model.config.maxPositionEmbeddings };
   }
-  const backend = await createWebGpuBackend({ model: p.model, numKvBlocks: p.numKvBlocks, loraSlots: p.loraSlots, maxLoraRank: p.maxLoraRank, signal: p.signal } as Parameters<typeof createWebGpuBackend>[0]);
+  const backend = await createWebGpuBackend({ model: p.model, numKvBlocks: p.numKvBlocks, loraSlots: p.loraSlots, maxLoraRank: p.maxLoraRank, signal: p.signal });
   return { backend, maxContext: backend.maxContext };
 }

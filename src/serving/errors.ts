@@ -29,3 +29,14 @@ export class ServingInputError extends BaseError {
     super('OPENLORA_SERVING_INPUT', shortMessage, { hint, meta });
   }
 }
+
+/** A line of a batch file (`openlora generate --batch`) is not a valid request. */
+export class ServingBatchInvalidError extends BaseError {
+  override name = 'ServingBatchInvalidError' as const;
+  constructor(file: string, line: number, problem: string) {
+    super('OPENLORA_SERVING_BATCH_INVALID', `${file}:${line}: ${problem}`, {
+      hint: 'Each line is one JSON object: {"id", "promptIds": [..] or "prompt": "..", "adapter": DIR or null, "maxTokens", "temperature", "seed"}.',
+      meta: { file, line },
+    });
+  }
+}

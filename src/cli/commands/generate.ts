@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BaseError } from '../../errors.ts';
 import type { Backend, SamplingParams } from '../../engine/backend.ts';
@@ -6,7 +7,10 @@ import { generate } from '../../engine/generate.ts';
 import { createCpuBackend } from '../../engine/reference/backend.ts';
 import { createWebGpuBackend } from '../../engine/webgpu/backend.ts';
 import { KV_BLOCK_SIZE } from '../../engine/backend.ts';
+import { loadPeftAdapter } from '../../lora/peft.ts';
 import { loadModel, type LoadedModel } from '../../model/load.ts';
+import { createBackend } from '../../node/backend.ts';
+import { parseBatchFile, runBatch, type BatchResult } from '../../serving/batch.ts';
 
 /** The prompt flags are missing, both given, or need a tokenizer the model lacks. */
 export class CliPromptError extends BaseError {
@@ -29,6 +33,8 @@ interface GenerateOptions {
   dtype?: 'f16' | 'f32';
   chat?: boolean;
   json?: boolean;
+  adapter?: string;
+  batch?: string;
 }
 
 function parseIds(value: string): number[] {
@@ -62,7 +68,37 @@ function promptTokens(model: LoadedModel, o: GenerateOptions): number[] {
   return model.tokenizer.encode(o.prompt!, { addSpecialTokens: true });
 }
 
-/** `openlora generate`: prefill + decode one prompt on the WebGPU engine (or the CPU reference). */
+/** `--batch FILE.jsonl`: every line through one scheduler; one output line per request, in input order. */
+async function generateBatch(model: LoadedModel, o: GenerateOptions): Promise<void> {
+  if (o.prompt !== undefined || o.promptIds !== undefined) throw new CliPromptError('--batch takes its prompts from the file; drop --prompt/--prompt-ids.', 'Put "prompt" or "promptIds" on each line of the batch file.');
+  const requests = parseBatchFile(await readFile(o.batch!, 'utf8'), o.batch!);
+  const gen = model.generation;
+  const print = (r: BatchResult) => {
+    if (o.json) return void process.stdout.write(JSON.stringify({ ...r, text: model.tokenizer?.decode(r.tokens) }) + '\n');
+    const body = r.error ? `error [${r.error.code}]: ${r.error.message}` : model.tokenizer ? JSON.stringify(model.tokenizer.decode(r.tokens)) : r.tokens.join(' ');
+    process.stdout.write(`${r.id}\t${body}\n`);
+  };
+  const run = await runBatch({
+    model,
+    requests,
+    defaults: { maxTokens: o.maxTokens ?? gen.maxNewTokens ?? 64, temperature: o.temperature ?? gen.temperature ?? 0, topK: o.topK ?? gen.topK ?? 0, topP: o.topP ?? gen.topP ?? 1, seed: o.seed, adapter: o.adapter ?? null },
+    createBackend: async ({ loraSlots, maxLoraRank }) => {
+      const longest = Math.max(...requests.map((r) => (r.promptIds?.length ?? 256) + (r.maxTokens ?? 64)));
+      const numKvBlocks = Math.max(Math.ceil(longest / KV_BLOCK_SIZE) + 1, Math.min(1024, requests.length * Math.ceil(longest / KV_BLOCK_SIZE)));
+      return createBackend({ model, kind: o.backend, numKvBlocks, loraSlots, maxLoraRank });
+    },
+    onResult: print,
+  });
+  const tokens = run.results.reduce((n, r) => n + r.tokens.length, 0);
+  const failed = run.results.filter((r) => r.error).length;
+  process.stderr.write(
+    `${run.results.length} requests (${failed} failed), ${tokens} tokens in ${run.scheduler.steps} steps, ${(run.totalMs / 1000).toFixed(2)} s: ` +
+      `${((tokens / run.totalMs) * 1000).toFixed(1)} tokens/s; ${run.adapters.loads} adapter loads into ${run.backend.loraSlots} slots (${run.backend.kind}, ${run.backend.dtype})\n`,
+  );
+  if (failed) process.exitCode = 1;
+}
+
+/** `openlora generate`: prefill + decode one prompt (or a batch file) on the WebGPU engine (or the CPU reference). */
 export function registerGenerate(program: Command): void {
   const command = new Command('generate')
     .description('generate tokens for one prompt; streams text (or ids) as tokens come')
@@ -77,11 +113,14 @@ export function registerGenerate(program: Command): void {
     .addOption(new Option('--backend <name>', 'engine').choices(['webgpu', 'cpu']).default('webgpu'))
     .addOption(new Option('--dtype <dtype>', 'weight dtype on the device (default: the file\'s; f16 for f16/bf16)').choices(['f16', 'f32']))
     .option('--chat', 'apply the model\'s chat template to the prompt (one user message)')
-    .option('--json', 'print one JSON object: tokens, logprobs, text, promptTokens, timings')
+    .option('--json', 'print one JSON object: tokens, logprobs, text, promptTokens, timings (--batch: one per request)')
+    .option('--adapter <dir>', 'LoRA adapter directory (PEFT layout) to run with; with --batch, the default for lines without "adapter"')
+    .option('--batch <file>', 'JSONL requests {"id", "promptIds" | "prompt", "adapter": DIR | null, "maxTokens", "temperature", "seed"}, run together through the scheduler')
     .action(async (o: GenerateOptions) => {
       const model = await loadModel({ dir: o.model, dtype: o.dtype });
       let backend: Backend | undefined;
       try {
+        if (o.batch !== undefined) return await generateBatch(model, o);
         const prompt = promptTokens(model, o);
         const gen = model.generation;
         const maxTokens = o.maxTokens ?? gen.maxNewTokens ?? 64;
@@ -90,10 +129,13 @@ export function registerGenerate(program: Command): void {
         if (length > model.config.maxPositionEmbeddings) throw new EngineContextExceededError(length, model.config.maxPositionEmbeddings);
         const numKvBlocks = Math.ceil(length / KV_BLOCK_SIZE);
         const created = performance.now();
+        const adapter = o.adapter === undefined ? undefined : await loadPeftAdapter({ dir: o.adapter, config: model.config });
+        const lora = { loraSlots: adapter ? 1 : 0, maxLoraRank: adapter?.meta.rank ?? 1 };
         backend =
           o.backend === 'cpu'
-            ? await createCpuBackend({ model, numKvBlocks })
-            : await createWebGpuBackend({ model, numKvBlocks, maxContext: numKvBlocks * KV_BLOCK_SIZE });
+            ? await createCpuBackend({ model, numKvBlocks, ...lora })
+            : await createWebGpuBackend({ model, numKvBlocks, maxContext: numKvBlocks * KV_BLOCK_SIZE, ...lora });
+        if (adapter) await backend.lora.load(0, adapter.weights);
         const loadMs = performance.now() - created;
         const tokenizer = model.tokenizer;
         let printed = '';
@@ -103,6 +145,7 @@ export function registerGenerate(program: Command): void {
           promptTokens: prompt,
           maxTokens,
           sampling,
+          adapterSlot: adapter ? 0 : -1,
           eosTokenIds: model.generation.eosTokenIds,
           onToken: (token) => {
             if (o.json) return;
@@ -117,7 +160,7 @@ export function registerGenerate(program: Command): void {
         });
         if (o.json) {
           const text = tokenizer?.decode(result.tokens);
-          process.stdout.write(JSON.stringify({ ...result, text, backend: backend.kind, dtype: backend.dtype, timings: { ...result.timings, loadMs } }) + '\n');
+          process.stdout.write(JSON.stringify({ ...result, text, adapter: adapter?.meta.id ?? null, backend: backend.kind, dtype: backend.dtype, timings: { ...result.timings, loadMs } }) + '\n');
         } else {
           if (tokenizer) {
             const text = tokenizer.decode(result.tokens);

@@ -3,19 +3,9 @@
  * `y += scale * B (A x)` ({@link loraShrink} then {@link loraExpand}).
  */
 import { PROJECTIONS, projectionShape, type ModelConfig, type Projection } from '../../model/config.ts';
-import { BaseError } from '../../errors.ts';
+import { EngineLoraWeightsError } from '../errors.ts';
 import type { LoraSlotPool, LoraWeights } from '../backend.ts';
 import { loraExpand, loraShrink } from './ops.ts';
-
-/** An adapter that does not fit the pool or the model (slot, rank or shape). */
-export class EngineLoraWeightsError extends BaseError {
-  override name = 'EngineLoraWeightsError' as const;
-  constructor(problem: string) {
-    super('OPENLORA_ENGINE_LORA_WEIGHTS', `Cannot load the LoRA adapter: ${problem}.`, {
-      hint: 'Check the adapter targets this base model (shapes) and that its rank fits the pool (--max-lora-rank).',
-    });
-  }
-}
 
 /** The CPU pool, with the lookup the forward pass needs. */
 export interface CpuLoraPool extends LoraSlotPool {

@@ -1,5 +1,4 @@
-import type { Backend, LoraSlotPool, StepOutput, StepSequence } from '../backend.ts';
-import { EngineUnsupportedError } from '../errors.ts';
+import type { Backend, StepOutput, StepSequence } from '../backend.ts';
 import type { ModelConfig } from '../../model/config.ts';
 import type { WeightStore } from '../../model/weights.ts';
 import { acquireGpu, type Gpu } from '../../gpu/device.ts';
@@ -7,6 +6,8 @@ import { GpuValidationError } from '../../gpu/errors.ts';
 import { AbortedError } from '../../errors.ts';
 import { KV_BLOCK_SIZE } from '../backend.ts';
 import { createForward, type Forward } from './forward.ts';
+import { createGpuLora, type GpuLora } from './lora/runner.ts';
+import { createGpuLoraSlotPool, type GpuLoraSlotPool } from './lora/slotPool.ts';
 import { planPasses, type PassPlan } from './passPlan.ts';
 import { createPipelineCache } from './pipelines.ts';
 import { linearShape } from './ops.ts';
@@ -23,6 +24,10 @@ export const WEBGPU_DEFAULTS = {
   logitsBytes: 64 * 2 ** 20,
   /** KV cache bytes when `numKvBlocks` is not given. */
   kvBytes: 512 * 2 ** 20,
+  /** LoRA adapter slots on the device. */
+  loraSlots: 8,
+  /** Largest LoRA rank a slot holds (slots are padded to it). */
+  maxLoraRank: 64,
 } as const;
 
 /** Parameters of {@link createWebGpuBackend}. */
@@ -39,6 +44,14 @@ export interface CreateWebGpuBackendParameters {
   maxRows?: number;
   /** Default min(max_position_embeddings, {@link WEBGPU_DEFAULTS}.maxContext). */
   maxContext?: number;
+  /**
+   * LoRA adapter slots (default {@link WEBGPU_DEFAULTS}.loraSlots; 0 = base model only). Each
+   * (layer, projection) keeps all slots' A and B^T in one buffer, which must fit the device's
+   * storage-binding limit (`maxStorageBufferBindingSize`).
+   */
+  loraSlots?: number;
+  /** Largest adapter rank, 1..128 (default {@link WEBGPU_DEFAULTS}.maxLoraRank); device bytes per slot grow with it. */
+  maxLoraRank?: number;
   /** Start with per-kernel timing on (see {@link WebGpuBackend.setProfiling}). */
   profile?: boolean;
   signal?: AbortSignal;
@@ -54,6 +67,10 @@ export interface WebGpuBackend extends Backend {
   /** Weight bytes one decode step reads: all but an untied embedding table (gathered by row). */
   readonly decodeWeightBytes: number;
   readonly kvBytes: number;
+  /** The LoRA slot pool on the device (`bytesPerSlot × slots` bytes). */
+  readonly lora: GpuLoraSlotPool;
+  /** The model's weights on the device (tools: e.g. the merge-on-switch baseline of `bench:lora` rewrites projections). */
+  readonly weights: GpuWeights;
   /**
    * Times every kernel with timestamp queries (one compute pass per dispatch, so steps run a
    * little slower). Returns false when the device lacks `timestamp-query`.
@@ -83,24 +100,35 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
   const stepBuffer = device.createBuffer({ label: 'step', size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
   let weights: GpuWeights | undefined;
   let forward: Forward | undefined;
+  let loraPool: GpuLoraSlotPool | undefined;
+  let loraRunner: GpuLora | undefined;
   let failure: { error: unknown } | undefined;
   try {
     weights = await uploadWeights({ device, config, weights: p.model.weights, dtype, maxBindingBytes, signal: p.signal });
     const shape = linearShape({ software: gpu.summary.software, subgroups: gpu.hasSubgroups, subgroupMinSize: gpu.summary.subgroupMinSize, subgroupMaxSize: gpu.summary.subgroupMaxSize });
-    const ctx = { device, pipelines: createPipelineCache(device), stepBuffer, ...shape };
-    forward = createForward({ ctx, config, weights, numKvBlocks, maxRows, maxOutRows, maxContext, maxBlockEntries, maxBindingBytes });
+    const pipelines = createPipelineCache(device);
+    const ctx = { device, pipelines, stepBuffer, ...shape };
+    // Adapter weights in f16 beside f16 base weights (halves the slot bytes), f32 beside f32.
+    const loraDtype = dtype === 'f16' && gpu.hasF16 ? 'f16' : 'f32';
+    loraPool = createGpuLoraSlotPool({ device, config, slots: p.loraSlots ?? WEBGPU_DEFAULTS.loraSlots, maxRank: p.maxLoraRank ?? WEBGPU_DEFAULTS.maxLoraRank, dtype: loraDtype, maxBindingBytes });
+    loraRunner = loraPool.slots > 0 ? createGpuLora({ device, pool: loraPool, maxRows, pipelines, cpu: gpu.summary.software }) : undefined;
+    forward = createForward({ ctx, config, weights, numKvBlocks, maxRows, maxOutRows, maxContext, maxBlockEntries, maxBindingBytes, lora: loraRunner });
   } catch (error) {
     failure = { error };
   }
   const gpuError = await device.popErrorScope();
-  if (failure || gpuError || !forward || !weights) {
+  if (failure || gpuError || !forward || !weights || !loraPool) {
     forward?.destroy();
+    loraRunner?.destroy();
+    loraPool?.destroy();
     weights?.destroy();
     stepBuffer.destroy();
     if (ownsGpu) gpu.destroy();
     throw failure ? failure.error : new GpuValidationError('the forward pass pipelines', gpuError?.message ?? 'unknown');
   }
   const fwd = forward;
+  const lora = loraPool;
+  const runner = loraRunner;
   const resultStaging = device.createBuffer({ label: 'resultStaging', size: maxOutRows * 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   let logitsStaging: GPUBuffer | undefined;
   let profiler: Profiler | undefined;
@@ -115,7 +143,7 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
   let destroyed = false;
 
   const plan = (sequences: readonly StepSequence[], lastRowLogits: boolean): PassPlan[] =>
-    planPasses({ sequences, vocabSize: config.vocabSize, maxContext, numKvBlocks, maxRows, maxOutRows, maxBlockEntries, lastRowLogits });
+    planPasses({ sequences, vocabSize: config.vocabSize, maxContext, numKvBlocks, maxRows, maxOutRows, maxBlockEntries, loraSlots: lora.slots, lastRowLogits });
 
   /** Runs one pass; copies results (and logits when asked) to staging buffers. */
   const runPass = async (pass: PassPlan, withLogits: boolean, signal?: AbortSignal): Promise<{ result: Uint32Array; logits?: Float32Array }> => {
@@ -125,6 +153,7 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
     q.writeBuffer(fwd.rowInfo, 0, pass.rowInfo);
     q.writeBuffer(fwd.blockTables, 0, pass.blockTables);
     if (pass.outRows) q.writeBuffer(fwd.outRows, 0, pass.outRowInfo);
+    runner?.setRows(pass.rowSlots); // LoRA row grouping of this pass (queued before its submit)
     const encoder = device.createCommandEncoder({ label: 'step' });
     const prof = profiling ? profiler : undefined;
     const rec = prof ? prof.recorder(encoder) : createPassRecorder(encoder);
@@ -157,20 +186,6 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
     return { result, logits };
   };
 
-  // LoRA kernels (shrink/expand after each projection's call site in forward.ts) come next;
-  // until then the pool has no slots and loading says so.
-  const lora: LoraSlotPool = {
-    slots: 0,
-    maxRank: 0,
-    bytesPerSlot: 0,
-    load: async (slot) => {
-      throw new EngineUnsupportedError(`Loading a LoRA adapter into slot ${slot}`, 'The WebGPU backend runs the base model only for now; use --backend cpu for adapters.');
-    },
-    unload: (slot) => {
-      throw new EngineUnsupportedError(`Unloading LoRA slot ${slot}`, 'The WebGPU backend has no adapter slots yet.');
-    },
-  };
-
   return {
     kind: 'webgpu',
     config,
@@ -179,6 +194,7 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
     numKvBlocks,
     gpu,
     maxContext,
+    weights,
     weightBytes: weights.bytes,
     decodeWeightBytes: weights.bytes - (config.tieWordEmbeddings ? 0 : config.vocabSize * config.hiddenSize * (dtype === 'f16' ? 2 : 4)),
     kvBytes: fwd.kvBytes,
@@ -217,6 +233,8 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
       if (destroyed) return;
       destroyed = true;
       fwd.destroy();
+      runner?.destroy();
+      lora.destroy();
       weights.destroy();
       resultStaging.destroy();
       logitsStaging?.destroy();

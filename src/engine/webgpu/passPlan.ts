@@ -1,5 +1,5 @@
 import { KV_BLOCK_SIZE, type StepSequence } from '../backend.ts';
-import { EngineBlockTableError, EngineContextExceededError, EngineTokenOutOfRangeError, EngineUnsupportedError } from '../errors.ts';
+import { EngineAdapterSlotError, EngineBlockTableError, EngineContextExceededError, EngineTokenOutOfRangeError } from '../errors.ts';
 import { validateSamplingParams } from '../sampling.ts';
 
 /** Output-row modes of shaders/sample.wgsl. */
@@ -18,6 +18,7 @@ export interface PassPlan {
   rows: number;
   outRows: number;
   rowInfo: Uint32Array; // [rows, 4]: token, pos, btOffset, 0
+  rowSlots: Int32Array; // [rows] LoRA slot of each row's sequence, -1 = base only
   blockTables: Uint32Array; // flattened tables
   outRowInfo: Uint32Array; // [outRows, 8]: srcRow, mode, target, topK, temperature, topP, seed, step
   outputs: OutputSlot[]; // [outRows]
@@ -32,6 +33,8 @@ export interface PlanPassesParameters {
   maxRows: number;
   maxOutRows: number;
   maxBlockEntries: number;
+  /** Slots of the backend's LoRA pool (`adapterSlot` must be -1 or below this). */
+  loraSlots: number;
   /** Give every sequence's last row an output row even without `sample` (for `logits()`). */
   lastRowLogits?: boolean;
 }
@@ -42,7 +45,7 @@ function u32(n: number): number {
 }
 
 function validate(s: StepSequence, p: PlanPassesParameters): void {
-  if (s.adapterSlot !== -1) throw new EngineUnsupportedError(`LoRA adapter slot ${s.adapterSlot}`, 'Run the base model (adapterSlot -1); adapters arrive with the LoRA kernels.');
+  if (!Number.isInteger(s.adapterSlot) || s.adapterSlot < -1 || s.adapterSlot >= p.loraSlots) throw new EngineAdapterSlotError(s.adapterSlot, p.loraSlots);
   for (let i = 0; i < s.tokens.length; i++) {
     const t = s.tokens[i];
     if (!Number.isInteger(t) || t < 0 || t >= p.vocabSize) throw new EngineTokenOutOfRangeError(t, p.vocabSize);
@@ -85,13 +88,14 @@ export function planPasses(p: PlanPassesParameters): PassPlan[] {
     for (let start = 0; start < n; start += size) pieces.push({ seq, start, count: Math.min(size, n - start), last: start + size >= n });
   });
   const passes: PassPlan[] = [];
-  let cur: { rows: number[]; bt: number[]; outs: number[]; outputs: OutputSlot[] } | undefined;
+  let cur: { rows: number[]; slots: number[]; bt: number[]; outs: number[]; outputs: OutputSlot[] } | undefined;
   const flush = () => {
     if (!cur) return;
     passes.push({
       rows: cur.rows.length / 4,
       outRows: cur.outputs.length,
       rowInfo: Uint32Array.from(cur.rows),
+      rowSlots: Int32Array.from(cur.slots),
       blockTables: Uint32Array.from(cur.bt.length ? cur.bt : [0]),
       outRowInfo: Uint32Array.from(cur.outs),
       outputs: cur.outputs,
@@ -105,12 +109,15 @@ export function planPasses(p: PlanPassesParameters): PassPlan[] {
     const wantsOut = piece.last && (s.sample !== undefined || p.lastRowLogits === true);
     const outs = (s.targets ? piece.count : 0) + (wantsOut ? 1 : 0);
     if (cur && (cur.rows.length / 4 + piece.count > p.maxRows || cur.outputs.length + outs > p.maxOutRows || cur.bt.length + blocks > p.maxBlockEntries)) flush();
-    cur ??= { rows: [], bt: [], outs: [], outputs: [] };
+    cur ??= { rows: [], slots: [], bt: [], outs: [], outputs: [] };
     if (blocks > p.maxBlockEntries) throw new EngineContextExceededError(end, p.maxBlockEntries * KV_BLOCK_SIZE);
     const btOffset = cur.bt.length;
     for (let i = 0; i < blocks; i++) cur.bt.push(s.blockTable[i]);
     const row0 = cur.rows.length / 4;
-    for (let i = 0; i < piece.count; i++) cur.rows.push(s.tokens[piece.start + i], s.startPos + piece.start + i, btOffset, 0);
+    for (let i = 0; i < piece.count; i++) {
+      cur.rows.push(s.tokens[piece.start + i], s.startPos + piece.start + i, btOffset, 0);
+      cur.slots.push(s.adapterSlot);
+    }
     if (s.targets) {
       for (let i = 0; i < piece.count; i++) {
         cur.outs.push(row0 + i, OUT_MODE.target, s.targets[piece.start + i], 0, 0, 0, 0, 0);

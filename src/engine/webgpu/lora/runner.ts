@@ -19,8 +19,12 @@ import { loraInfoIndex, type GpuLoraSlotPool } from './slotPool.ts';
 export const LORA_SGMV_ROWS = 4;
 /** Rank outputs per shrink workgroup (256 invocations / 32 per output). */
 const SHRINK_OUTPUTS_PER_WORKGROUP = 8;
+/** Rank outputs (= invocations) per shrink workgroup of the CPU shape. */
+const CPU_SHRINK_OUTPUTS_PER_WORKGROUP = 16;
 /** Output features per expand workgroup (256 invocations × 4). */
 const EXPAND_OUTPUTS_PER_WORKGROUP = 1024;
+/** Invocations per expand workgroup of the CPU shape (4 outputs each). */
+const CPU_EXPAND_WORKGROUP = 64;
 
 /** A matrix of activations in a storage buffer. */
 export interface LoraActivations {
@@ -66,6 +70,11 @@ export interface CreateGpuLoraParameters {
   maxRows: number;
   /** Share the engine's pipeline cache; default a private one. */
   pipelines?: PipelineCache;
+  /**
+   * Kernel shape for CPU implementations (lavapipe, `GpuAdapterSummary.software`): shrink without
+   * workgroup reductions, one invocation per rank output over all of K. Default false (GPU shape).
+   */
+  cpu?: boolean;
 }
 
 type Form = 'sgmv' | 'bgmv';
@@ -82,8 +91,16 @@ export function createGpuLora(p: CreateGpuLoraParameters): GpuLora {
   const rowSlot = device.createBuffer({ label: 'lora.rowSlot', size: 4 * (maxRows + 1), usage }); // [rows] i32
   const v = device.createBuffer({ label: 'lora.v', size: 4 * maxRows * pool.maxRank, usage }); // [rows, maxRank] f32
   const base: BindingKind[] = ['uniform', 'uniform', 'read', 'read', 'read', 'storage'];
+  const cpu = p.cpu === true;
+  const shrinkOutputs = cpu ? CPU_SHRINK_OUTPUTS_PER_WORKGROUP : SHRINK_OUTPUTS_PER_WORKGROUP;
+  const expandOutputs = cpu ? CPU_EXPAND_WORKGROUP * 4 : EXPAND_OUTPUTS_PER_WORKGROUP;
   const kernel = (file: string, form: Form): Kernel =>
-    pipelines.kernel(file, form === 'sgmv' ? [...base, 'read', 'read'] : [...base, 'read'], { F16: f16, SGMV: form === 'sgmv', ROWS: form === 'sgmv' ? LORA_SGMV_ROWS : 1 });
+    pipelines.kernel(file, form === 'sgmv' ? [...base, 'read', 'read'] : [...base, 'read'], {
+      F16: f16,
+      SGMV: form === 'sgmv',
+      ROWS: form === 'sgmv' ? LORA_SGMV_ROWS : 1,
+      ...(cpu ? { CPU: true, WG: file === 'lora_shrink.wgsl' ? CPU_SHRINK_OUTPUTS_PER_WORKGROUP : CPU_EXPAND_WORKGROUP } : {}),
+    });
   const params = new Map<string, GPUBuffer>();
   const groups = new Map<string, GPUBindGroup>();
   const bufferIds = new WeakMap<GPUBuffer, number>();
@@ -162,11 +179,11 @@ export function createGpuLora(p: CreateGpuLoraParameters): GpuLora {
       if (plan.bgmvRows > 0) forms.push(['bgmv', plan.rows, 1]);
       for (const [form, wy, wz] of forms) {
         const k = kernel('lora_shrink.wgsl', form);
-        dispatch(k, bindGroup(k, form, uniform, pool.a(layer, projection), x.buffer, v), Math.ceil(maxRankUsed / SHRINK_OUTPUTS_PER_WORKGROUP), wy, wz);
+        dispatch(k, bindGroup(k, form, uniform, pool.a(layer, projection), x.buffer, v), Math.ceil(maxRankUsed / shrinkOutputs), wy, wz);
       }
       for (const [form, wy, wz] of forms) {
         const k = kernel('lora_expand.wgsl', form);
-        dispatch(k, bindGroup(k, form, uniform, pool.bt(layer, projection), v, y.buffer), Math.ceil(out / EXPAND_OUTPUTS_PER_WORKGROUP), wy, wz);
+        dispatch(k, bindGroup(k, form, uniform, pool.bt(layer, projection), v, y.buffer), Math.ceil(out / expandOutputs), wy, wz);
       }
     },
     destroy() {

@@ -81,9 +81,16 @@ beforeAll(async () => {
 });
 afterAll(() => gpu?.destroy());
 
-const dtypes = ['f32', 'f16'] as const;
+// Both kernel shapes run on any device: the GPU shape (workgroup reductions) and the CPU shape
+// the engine picks on software adapters (one invocation per output, no barriers).
+const variants = [
+  ['f32', 'gpu'],
+  ['f16', 'gpu'],
+  ['f32', 'cpu'],
+  ['f16', 'cpu'],
+] as const;
 
-describe.each(dtypes)('LoRA shrink/expand kernels (%s slots)', (dtype) => {
+describe.each(variants)('LoRA shrink/expand kernels (%s slots, %s shape)', (dtype, shape) => {
   // Tolerances (relative to the largest output): f32 weights as the CPU reference; f16 weights round to 11 bits.
   const tolerance = dtype === 'f32' ? 1e-5 : 1e-2;
   let pool: GpuLoraSlotPool;
@@ -117,7 +124,7 @@ describe.each(dtypes)('LoRA shrink/expand kernels (%s slots)', (dtype) => {
     it(`matches loraShrink/loraExpand: ${layout.name}`, async (ctx) => {
       if (dtype === 'f16' && !gpu.hasF16) ctx.skip();
       const { device } = gpu;
-      const lora = createGpuLora({ device, pool, maxRows: 32 });
+      const lora = createGpuLora({ device, pool, maxRows: 32, cpu: shape === 'cpu' });
       const rows = layout.rowSlots.length;
       if (layout.plan) lora.setPlan(layout.plan(layout.rowSlots));
       else lora.setRows(layout.rowSlots);
@@ -156,7 +163,7 @@ describe.each(dtypes)('LoRA shrink/expand kernels (%s slots)', (dtype) => {
     const extra = createGpuLoraSlotPool({ device, config, slots: 2, maxRank: 8, dtype, maxBindingBytes: gpu.limits.maxStorageBufferBindingSize });
     await extra.load(1, randomWeights(9, 8, 1));
     extra.unload(1);
-    const lora = createGpuLora({ device, pool: extra, maxRows: 4 });
+    const lora = createGpuLora({ device, pool: extra, maxRows: 4, cpu: shape === 'cpu' });
     lora.setRows([1, 1, 1]);
     const y0 = new Float32Array(3 * 128).fill(1);
     const yb = storage(device, y0);

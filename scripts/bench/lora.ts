@@ -1,0 +1,260 @@
+/**
+ * LoRA serving benchmark (not a test): `npm run bench:lora [-- --model tiny] [--quick] [--out FILE]`.
+ *
+ * On bench-135m (f16; generated into .openlora/cache/models if absent), rank-16 adapters on all
+ * seven projections, WebGPU backend:
+ *  1. decode throughput at batch 32 with 0 (base only), 1, 8 and 32 distinct adapters;
+ *  2. Poisson/Zipf(1) traffic over 10, 100 and 1000 registered adapters through the node's
+ *     scheduler + disk/host/GPU tiers: throughput, TTFT and TPOT p50/p99, cache hit rates;
+ *  3. adapter load latency, cold (disk → GPU) and warm (host → GPU), ranks 8/16/64;
+ *  4. memory: base + N resident adapters vs N merged model copies;
+ *  5. the 100-adapter traffic of (2) through a merge-on-switch baseline.
+ * Sizes are scaled to end in a few minutes on a CPU (lavapipe); what was scaled is printed.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { LoraWeights, StepSequence } from '../../src/engine/backend.ts';
+import { createWebGpuBackend } from '../../src/engine/webgpu/backend.ts';
+import { createGpuLoraSlotPool } from '../../src/engine/webgpu/lora/slotPool.ts';
+import { acquireGpu } from '../../src/gpu/device.ts';
+import { DEFAULT_DATA_DIR } from '../../src/constants.ts';
+import { createAdapter } from '../../src/lora/create.ts';
+import { createHostCache } from '../../src/lora/hostCache.ts';
+import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, adapterIdOfDir } from '../../src/lora/id.ts';
+import { createSlotManager } from '../../src/lora/slots.ts';
+import { createAdapterStore } from '../../src/lora/store.ts';
+import { PROJECTIONS, projectionShape } from '../../src/model/config.ts';
+import { createModel } from '../../src/model/create.ts';
+import { loadModel } from '../../src/model/load.ts';
+import { makeTrace, percentile, serveMergeOnSwitch, serveUnmerged, uniform, type MergeResult, type TrafficResult } from './lib/loraTraffic.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    model: { type: 'string', default: 'bench-135m' },
+    quick: { type: 'boolean', default: false },
+    out: { type: 'string' },
+    rank: { type: 'string', default: '16' },
+    slots: { type: 'string', default: '32' },
+    'decode-steps': { type: 'string' },
+    requests: { type: 'string' },
+    rate: { type: 'string' },
+    'max-tokens': { type: 'string' },
+    'cap-s': { type: 'string' },
+    'load-samples': { type: 'string' },
+    'traffic-slots': { type: 'string', default: '16' },
+  },
+});
+const preset = args.model!;
+const tiny = preset === 'tiny';
+const quick = args.quick!;
+const rank = Number(args.rank);
+const slotCount = Number(args.slots);
+const decodeSteps = Number(args['decode-steps'] ?? (quick ? 2 : 4));
+const requestCount = Number(args.requests ?? (quick ? 16 : tiny ? 96 : 32));
+const rate = Number(args.rate ?? (tiny ? 40 : 4));
+const maxTokens = Number(args['max-tokens'] ?? (quick ? 6 : tiny ? 16 : 8));
+const capMs = Number(args['cap-s'] ?? (quick ? 12 : 30)) * 1000;
+const loadSamples = Number(args['load-samples'] ?? (quick ? 3 : 6));
+const trafficSlots = Math.min(Number(args['traffic-slots']), Number(args.slots));
+const distinctFiles = tiny ? 64 : 8; // adapter files generated; more names reuse them (see `names`)
+const BATCH = 32;
+const PROMPT = 16;
+const log = (line: string) => process.stderr.write(`bench:lora: ${line}\n`);
+const scaled: string[] = [];
+const started = performance.now();
+
+const cacheDir = join(DEFAULT_DATA_DIR, 'cache');
+const modelDir = join(cacheDir, 'models', preset);
+if (!existsSync(join(modelDir, 'config.json'))) {
+  log(`creating ${preset} in ${modelDir}`);
+  await createModel({ preset, seed: 0, out: modelDir });
+}
+const model = await loadModel({ dir: modelDir });
+const config = model.config;
+const gpu = await acquireGpu();
+const perSeqBlocks = Math.ceil((PROMPT + Math.max(maxTokens, decodeSteps) + 2) / 16);
+const backend = await createWebGpuBackend({ model, gpu, numKvBlocks: (BATCH + 1) * perSeqBlocks + 8, maxRows: 512, maxContext: 256, loraSlots: slotCount, maxLoraRank: rank });
+log(`${preset} (${backend.dtype}, ${(backend.weightBytes / 2 ** 20).toFixed(0)} MiB) + ${slotCount} slots of rank ${rank} (${(backend.lora.bytesPerSlot / 2 ** 20).toFixed(2)} MiB each) on ${gpu.summary.description}`);
+
+/** Random rank-r weights on all seven targets, A ~ U(±1/√in), B scaled like createAdapter. */
+function randomWeights(seed: number, r: number): LoraWeights {
+  const u = uniform(seed);
+  const fill = (n: number, s: number) => Float32Array.from({ length: n }, () => (u() * 2 - 1) * s);
+  const layers = Array.from({ length: config.numLayers }, () => {
+    const layer: LoraWeights['layers'][number] = {};
+    for (const proj of PROJECTIONS) {
+      const [out, inF] = projectionShape(config, proj);
+      layer[proj] = { a: fill(r * inF, 1 / Math.sqrt(inF)), b: fill(out * r, 0.3 / Math.sqrt(r)) };
+    }
+    return layer;
+  });
+  return { rank: r, scale: 2, layers };
+}
+
+// ---- 1. Decode throughput at batch 32 with 0, 1, 8, 32 distinct adapters.
+const greedy = { temperature: 0, topK: 0, topP: 1, seed: 0 };
+const ids = (n: number, salt: number) => Array.from({ length: n }, (_, i) => (i * 7919 + salt * 104729 + 11) % Math.min(config.vocabSize, 49000));
+async function decodeRate(distinct: number): Promise<{ distinct: number; stepMs: number; tokensPerSecond: number }> {
+  const slotOf = (i: number) => (distinct === 0 ? -1 : i % distinct);
+  const seqs = Array.from({ length: BATCH }, (_, i) => ({ blockTable: Array.from({ length: perSeqBlocks }, (_, j) => i * perSeqBlocks + j), tokens: ids(PROMPT, i + 1) }));
+  let outs = await backend.step(seqs.map((s, i): StepSequence => ({ tokens: s.tokens, startPos: 0, blockTable: s.blockTable, adapterSlot: slotOf(i), sample: { ...greedy, step: 0 } })));
+  const times: number[] = [];
+  for (let k = 1; k <= decodeSteps + 1; k++) {
+    const t = performance.now();
+    outs = await backend.step(seqs.map((s, i): StepSequence => ({ tokens: [outs[i].token!], startPos: PROMPT + k - 1, blockTable: s.blockTable, adapterSlot: slotOf(i), sample: { ...greedy, step: k } })));
+    if (k > 1) times.push(performance.now() - t); // the first decode step compiles the decode pipelines
+  }
+  const stepMs = times.reduce((a, b) => a + b, 0) / times.length;
+  return { distinct, stepMs, tokensPerSecond: (BATCH * 1000) / stepMs };
+}
+log(`1. filling ${Math.min(BATCH, slotCount)} slots with distinct random rank-${rank} adapters`);
+for (let s = 0; s < Math.min(BATCH, slotCount); s++) await backend.lora.load(s, randomWeights(1000 + s, rank));
+const decode = [];
+for (const distinct of [0, 1, 8, 32].filter((d) => d <= slotCount)) {
+  decode.push(await decodeRate(distinct));
+  log(`   ${distinct} adapters: ${decode.at(-1)!.stepMs.toFixed(1)} ms/step`);
+}
+const baseRate = decode[0].tokensPerSecond;
+
+// ---- Adapter files: `distinctFiles` generated; names beyond reuse a file with a distinct adapter_config.json (another id).
+const adapterRoot = resolve(cacheDir, 'adapters', `${preset}-r${rank}`);
+async function adapterFile(r: number, k: number): Promise<string> {
+  const dir = join(cacheDir, 'adapters', `${preset}-r${r}`, `file-${k}`);
+  if (!existsSync(join(dir, ADAPTER_WEIGHTS_FILE))) await createAdapter({ model: modelDir, rank: r, seed: 5000 + r * 100 + k, out: dir });
+  return resolve(dir);
+}
+/** Directory of adapter name `index` (`set` keeps name sets apart): its own config, the weights of file index % distinctFiles. */
+async function named(set: string, index: number, r = rank): Promise<string> {
+  const file = await adapterFile(r, index % distinctFiles);
+  const dir = join(cacheDir, 'adapters', `${preset}-r${r}`, set, `a${index}`);
+  if (!existsSync(join(dir, ADAPTER_WEIGHTS_FILE))) {
+    await mkdir(dir, { recursive: true });
+    await symlink(join(file, ADAPTER_WEIGHTS_FILE), join(dir, ADAPTER_WEIGHTS_FILE));
+    const json = JSON.parse(await readFile(join(file, ADAPTER_CONFIG_FILE), 'utf8'));
+    await writeFile(join(dir, ADAPTER_CONFIG_FILE), JSON.stringify({ ...json, revision: `${set}-${index}` }, null, 2) + '\n');
+  }
+  return resolve(dir);
+}
+if (distinctFiles < 1000) scaled.push(`adapters: ${distinctFiles} weight files of rank ${rank} generated; names beyond reuse them (symlinked weights, own adapter_config.json → own content id, own disk reads)`);
+
+// ---- 2. Traffic over 10, 100, 1000 registered adapters.
+const maxRunning = BATCH;
+scaled.push(`traffic: ${requestCount} requests, prompt ${PROMPT}, ${maxTokens} new tokens, Poisson ${rate}/s, cap ${capMs / 1000} s per run, ${trafficSlots} GPU slots, host cache ${tiny ? 'default 2 GiB' : '40 adapters'}`);
+/** The first `trafficSlots` slots of the pool: the slot manager then evicts and reloads as a node with that many slots would. */
+const trafficPool = { ...backend.lora, slots: trafficSlots };
+const traffic: Array<TrafficResult & { adapters: number; slotHitRate: number; hostHitRate: number; loads: number; evictions: number; registered: number }> = [];
+let trace100: ReturnType<typeof makeTrace> = [];
+for (const count of [10, 100, 1000]) {
+  const trace = makeTrace({ count: requestCount, adapters: count, ratePerSecond: rate, promptLen: PROMPT, maxTokens, vocab: config.vocabSize, seed: 7 });
+  if (count === 100) trace100 = trace;
+  const store = createAdapterStore({ dir: adapterRoot, config, maxRank: rank });
+  const adapterIds: string[] = [];
+  const used = new Set(trace.map((r) => r.adapter));
+  for (let k = 0; k < count; k++) adapterIds.push(used.has(k) ? (await store.register({ path: await named('names', k), name: `a${k}` })).id : '');
+  const bytes = store.list()[0]?.bytes ?? 0;
+  const hostCache = createHostCache({ budgetBytes: tiny ? undefined : 40 * bytes, load: (id, signal) => store.load(id, signal) });
+  const slots = createSlotManager({ pool: trafficPool, store, hostCache });
+  log(`2. ${count} adapters (${used.size} named by the trace, registered)`);
+  const r = await serveUnmerged({ backend, store, hostCache, slots, adapterIds, trace, capMs, maxRunning });
+  const st = slots.stats();
+  slots.stop();
+  traffic.push({ adapters: count, registered: used.size, ...r, slotHitRate: st.hits / Math.max(1, st.hits + st.misses), hostHitRate: st.host.hits / Math.max(1, st.host.hits + st.host.misses), loads: st.loads, evictions: st.evictions });
+  log(`   ${r.tokensPerSecond.toFixed(1)} tokens/s, ${r.completed}/${r.requests} done${r.capped ? ' (capped)' : ''}`);
+}
+if (requestCount < 1000) scaled.push(`registered: only the adapters the trace names are registered (registration reads every file); the rest of the 10/100/1000 would never be touched`);
+
+// ---- 3. Load latency, cold (disk → GPU) and warm (host → GPU).
+const loadPool = createGpuLoraSlotPool({ device: gpu.device, config, slots: 1, maxRank: 64, dtype: backend.lora.dtype, maxBindingBytes: gpu.limits.maxStorageBufferBindingSize });
+const loads = [];
+for (const r of [8, 16, 64]) {
+  const store = createAdapterStore({ dir: adapterRoot, config, maxRank: 64 });
+  const cold: number[] = [];
+  const warm: number[] = [];
+  const hash: number[] = [];
+  const entries = [];
+  for (let k = 0; k < loadSamples; k++) entries.push(await store.register({ path: await named('load', k, r), name: `l${k}` }));
+  for (const entry of entries) {
+    let t = performance.now();
+    const adapter = await store.load(entry.id); // read + hash + parse (what a host-cache miss does)
+    await loadPool.load(0, adapter.weights);
+    await gpu.device.queue.onSubmittedWorkDone();
+    cold.push(performance.now() - t);
+    t = performance.now();
+    await loadPool.load(0, adapter.weights);
+    await gpu.device.queue.onSubmittedWorkDone();
+    warm.push(performance.now() - t);
+    t = performance.now();
+    await adapterIdOfDir({ dir: entry.dir }); // read + keccak of the files: the content-id check in every cold load
+    hash.push(performance.now() - t);
+  }
+  loads.push({ rank: r, cold: { p50: percentile(cold, 0.5), p99: percentile(cold, 0.99) }, warm: { p50: percentile(warm, 0.5), p99: percentile(warm, 0.99) }, readAndHashP50: percentile(hash, 0.5), samples: loadSamples, fileBytes: entries[0].fileBytes });
+  log(`3. rank ${r}: cold p50 ${loads.at(-1)!.cold.p50.toFixed(1)} ms, warm p50 ${loads.at(-1)!.warm.p50.toFixed(1)} ms`);
+}
+loadPool.destroy();
+scaled.push(`load latency: ${loadSamples} adapters per rank; files were just written, so "disk" reads come from the page cache`);
+
+// ---- 4. Memory.
+const memory = [1, 8, 32, 100, 1000].map((n) => ({ adapters: n, unmergedBytes: backend.weightBytes + n * backend.lora.bytesPerSlot, mergedCopiesBytes: n * backend.weightBytes }));
+
+// ---- 5. Merge-on-switch baseline on the 100-adapter trace.
+log('5. merge-on-switch baseline (100 adapters)');
+const baselineStore = createAdapterStore({ dir: adapterRoot, config, maxRank: rank });
+const parsed = new Map<number, LoraWeights>();
+const baseline: MergeResult = await serveMergeOnSwitch({
+  backend,
+  weights: model.weights,
+  adapter: async (k) => {
+    let w = parsed.get(k);
+    if (!w) {
+      const entry = await baselineStore.register({ path: await named('names', k), name: `a${k}` });
+      w = (await baselineStore.load(entry.id)).weights;
+      parsed.set(k, w);
+    }
+    return w;
+  },
+  trace: trace100,
+  capMs,
+  maxRunning,
+});
+log(`   ${baseline.tokensPerSecond.toFixed(1)} tokens/s, ${baseline.switches} switches of ${baseline.switchMs.toFixed(0)} ms`);
+backend.destroy();
+await model.close();
+gpu.destroy();
+
+// ---- Report.
+const t100 = traffic.find((t) => t.adapters === 100)!;
+const r32 = decode.find((d) => d.distinct === 32);
+const t10 = traffic.find((t) => t.adapters === 10)!;
+const t1000 = traffic.find((t) => t.adapters === 1000)!;
+const cold16 = loads.find((l) => l.rank === 16)!;
+const goals = [
+  { goal: '32 distinct adapters keep >= 80% of base-only decode throughput', value: r32 ? r32.tokensPerSecond / baseRate : Number.NaN, met: r32 ? r32.tokensPerSecond / baseRate >= 0.8 : false },
+  { goal: '10 -> 1000 adapters loses <= 10% throughput', value: 1 - t1000.tokensPerSecond / t10.tokensPerSecond, met: t1000.tokensPerSecond >= 0.9 * t10.tokensPerSecond },
+  { goal: 'cold load of a rank-16 adapter p99 < 100 ms', value: cold16.cold.p99, met: cold16.cold.p99 < 100 },
+  { goal: '>= 3x the merge-on-switch baseline at 100 adapters', value: t100.tokensPerSecond / baseline.tokensPerSecond, met: t100.tokensPerSecond >= 3 * baseline.tokensPerSecond },
+];
+const result = { model: preset, trafficSlots, dtype: backend.dtype, device: gpu.summary.description, rank, slots: slotCount, bytesPerSlot: backend.lora.bytesPerSlot, weightBytes: backend.weightBytes, decode, traffic, loads, memory, baseline, goals, scaled, wallSeconds: (performance.now() - started) / 1000 };
+
+const f = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '-');
+const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+const lines = [
+  `openlora LoRA benchmark: ${preset} (${backend.dtype}) on ${result.device}; rank ${rank} on all 7 projections, ${slotCount} slots`,
+  `1. decode, batch ${BATCH}`,
+  ...decode.map((d) => `   ${String(d.distinct).padStart(2)} adapters   ${f(d.tokensPerSecond).padStart(8)} tokens/s  ${f(d.stepMs).padStart(7)} ms/step  ${f((d.tokensPerSecond / baseRate) * 100, 0)}% of base`),
+  `2. traffic (Zipf 1, Poisson ${rate}/s)   tokens/s  TTFT p50/p99 ms   TPOT p50/p99 ms  slot hit  host hit  loads`,
+  ...traffic.map((t) => `   ${String(t.adapters).padStart(4)} adapters       ${f(t.tokensPerSecond).padStart(8)}  ${f(t.ttftMs.p50, 0).padStart(7)} / ${f(t.ttftMs.p99, 0).padEnd(6)}  ${f(t.tpotMs.p50, 0).padStart(6)} / ${f(t.tpotMs.p99, 0).padEnd(6)}  ${f(t.slotHitRate * 100, 0).padStart(6)}%  ${f(t.hostHitRate * 100, 0).padStart(6)}%  ${t.loads}${t.capped ? '  (capped)' : ''}`),
+  `3. load latency ms        cold p50 / p99     warm p50 / p99   (file; of cold: read + keccak p50)`,
+  ...loads.map((l) => `   rank ${String(l.rank).padEnd(3)}              ${f(l.cold.p50).padStart(7)} / ${f(l.cold.p99).padEnd(7)}  ${f(l.warm.p50).padStart(6)} / ${f(l.warm.p99).padEnd(6)}  ${mib(l.fileBytes)}; ${f(l.readAndHashP50)} ms`),
+  `4. memory                 base + N slots     N merged copies`,
+  ...memory.map((m) => `   ${String(m.adapters).padStart(4)} adapters       ${mib(m.unmergedBytes).padStart(10)}         ${mib(m.mergedCopiesBytes).padStart(10)}`),
+  `5. merge-on-switch, 100 adapters: ${f(baseline.tokensPerSecond)} tokens/s (${baseline.switches} switches, ${f(baseline.switchMs, 0)} ms each: CPU merge + upload; TTFT p50 ${f(baseline.ttftMs.p50, 0)} ms${baseline.capped ? ', capped' : ''}) vs unmerged ${f(t100.tokensPerSecond)} tokens/s = ${f(t100.tokensPerSecond / baseline.tokensPerSecond, 2)}x`,
+  `goals:`,
+  ...goals.map((g) => `   [${g.met ? 'met' : 'NOT met'}] ${g.goal}: ${f(g.value, 2)}`),
+  `scaled down for this machine:`,
+  ...scaled.map((s) => `   - ${s}`),
+  `wall ${f(result.wallSeconds, 0)} s`,
+];
+process.stdout.write(lines.join('\n') + '\n');
+if (args.out) await writeFile(args.out, JSON.stringify(result, null, 2) + '\n');
