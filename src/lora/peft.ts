@@ -61,6 +61,11 @@ export interface LoadPeftAdapterParameters {
   config: ModelConfig;
   /** Largest rank accepted; default {@link MAX_LORA_RANK}. */
   maxRank?: number;
+  /**
+   * The id the files are known to hash to (the adapter store passes it when the files' size and
+   * modification time are those it hashed at registration): skips hashing, the slow part of a load.
+   */
+  knownId?: AdapterId;
   signal?: AbortSignal;
 }
 
@@ -80,7 +85,7 @@ export async function loadPeftAdapter(p: LoadPeftAdapterParameters): Promise<Pef
   const maxRank = p.maxRank ?? MAX_LORA_RANK;
   if (peft.rank > maxRank) throw new LoraRankUnsupportedError(configPath, peft.rank, maxRank);
   const weights = parsePeftWeights({ file: weightsPath, bytes: weightsBytes, config: p.config, peft });
-  const id = adapterId({ configBytes, weightsBytes });
+  const id = p.knownId ?? adapterId({ configBytes, weightsBytes });
   const targets = PROJECTIONS.filter((proj) => weights.layers.some((l) => l[proj]));
   const layers = weights.layers.flatMap((l, i) => (Object.keys(l).length ? [i] : []));
   let bytes = 0;

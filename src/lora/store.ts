@@ -8,7 +8,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type { ModelConfig, Projection } from '../model/config.ts';
 import { LoraAdapterNotFoundError, LoraContentChangedError, LoraNameConflictError } from './errors.ts';
-import { ADAPTER_CONFIG_FILE, isAdapterId, type AdapterId } from './id.ts';
+import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, isAdapterId, type AdapterId } from './id.ts';
 import { loadPeftAdapter, type PeftAdapter } from './peft.ts';
 
 /** One registered adapter. */
@@ -61,7 +61,17 @@ export interface CreateAdapterStoreParameters {
 export function createAdapterStore(p: CreateAdapterStoreParameters): AdapterStore {
   const byId = new Map<AdapterId, AdapterEntry>();
   const byName = new Map<string, AdapterId>();
-  const read = (dir: string, signal?: AbortSignal) => loadPeftAdapter({ dir, config: p.config, maxRank: p.maxRank, signal });
+  const read = (dir: string, signal?: AbortSignal, knownId?: AdapterId) => loadPeftAdapter({ dir, config: p.config, maxRank: p.maxRank, knownId, signal });
+  /** Size and nanosecond mtime of both files, taken before they are read and hashed. */
+  const fingerprints = new Map<AdapterId, string>();
+  const fingerprint = async (dir: string): Promise<string | undefined> => {
+    try {
+      const stats = await Promise.all([ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE].map((f) => stat(join(dir, f), { bigint: true })));
+      return stats.map((s) => `${s.size}:${s.mtimeNs}:${s.ino}`).join('|');
+    } catch {
+      return undefined;
+    }
+  };
 
   const store: AdapterStore = {
     dir: p.dir,
@@ -89,7 +99,9 @@ export function createAdapterStore(p: CreateAdapterStoreParameters): AdapterStor
     },
     async register({ path, name, signal }) {
       const dir = resolve(path);
+      const seen = await fingerprint(dir);
       const { meta } = await read(dir, signal);
+      if (seen) fingerprints.set(meta.id, seen);
       const entryName = name ?? basename(dir);
       const existing = byName.get(entryName);
       if (existing !== undefined && existing !== meta.id) throw new LoraNameConflictError(entryName, existing, meta.id);
@@ -130,8 +142,13 @@ export function createAdapterStore(p: CreateAdapterStoreParameters): AdapterStor
     list: () => [...byId.values()],
     async load(id, signal) {
       const entry = store.get(id);
-      const adapter = await read(entry.dir, signal);
+      // Files unchanged since they were hashed (same size, mtime and inode): skip re-hashing, which
+      // is most of a cold load. Anything else is re-hashed and must still match the id.
+      const seen = await fingerprint(entry.dir);
+      const unchanged = seen !== undefined && seen === fingerprints.get(entry.id);
+      const adapter = await read(entry.dir, signal, unchanged ? entry.id : undefined);
       if (adapter.meta.id !== entry.id) throw new LoraContentChangedError(entry.dir, entry.id, adapter.meta.id);
+      if (seen) fingerprints.set(entry.id, seen);
       return adapter;
     },
   };
