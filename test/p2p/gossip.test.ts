@@ -42,12 +42,12 @@ describe('gossip between five nodes', () => {
 
   it('delivers every node’s receipts to all others', async () => {
     for (const n of nets) await n.network.publishReceipt(await openReceipt(c, n.index, 1n));
-    await waitFor('4 receipts at every node', () => nets.every((n) => n.network.store.count() === 4), 5_000);
+    await waitFor('4 receipts at every node', () => nets.every((n) => n.network.store.count() === 4), 20_000);
     for (const n of nets) expect(n.network.counts()[n.network.topics.receipts].reject).toBe(0);
   });
 
   it('routes by announcements', async () => {
-    await waitFor('every node to know all five', () => nets.every((n) => n.network.routing.list().length === 5), 5_000);
+    await waitFor('every node to know all five', () => nets.every((n) => n.network.routing.list().length === 5), 20_000);
     const ranked = nets[0].network.routing.rank({ model: 'poet' });
     expect(ranked[0].node).toBe(c.accounts[3].address); // GPU-resident and idle
     expect(ranked.map((r) => r.node).sort()).toEqual(NODES.map((i) => c.accounts[i].address).sort());
@@ -75,8 +75,8 @@ describe('gossip between five nodes', () => {
     await waitFor('the restarted node in a mesh', () => back.network.meshPeers(back.network.topics.receipts).length >= 1);
     const stored = back.network.store.count();
     for (const n of nets.slice(0, 4)) await n.network.publishReceipt(await openReceipt(c, n.index, 2n));
-    await waitFor('the restarted node to receive the 4 new receipts', () => back.network.store.count() === stored + 4, 5_000);
+    await waitFor('the restarted node to receive the 4 new receipts', () => back.network.store.count() === stored + 4, 20_000);
     await back.network.publishReceipt(await openReceipt(c, 5, 2n));
-    await waitFor('the others to receive its receipt', () => nets.slice(0, 4).every((n) => n.network.store.get(c.accounts[5].address, 2n).length === 1), 5_000);
+    await waitFor('the others to receive its receipt', () => nets.slice(0, 4).every((n) => n.network.store.get(c.accounts[5].address, 2n).length === 1), 20_000);
   });
 });
