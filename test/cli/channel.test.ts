@@ -6,25 +6,14 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.ts';
+import { runCliInProcess } from '../fixtures/cliInProcess.ts';
 import { HARDHAT_KEY, startHardhatNode, type HardhatNode } from '../fixtures/hardhatNode.ts';
 
 const PAYER = '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266'; // address of HARDHAT_KEY
 const NODE = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8'; // Hardhat account #1
 const LANE = `0x${'0'.repeat(64)}`; // base-model lane
 
-/** Runs the CLI in-process; returns its exit code and what it wrote on stdout. */
-async function cli(args: string[]): Promise<{ code: number; stdout: string }> {
-  const out: string[] = [];
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((chunk: string) => (out.push(String(chunk)), true)) as typeof process.stdout.write;
-  try {
-    const code = await main(['node', 'openlora', ...args]);
-    return { code, stdout: out.join('') };
-  } finally {
-    process.stdout.write = write;
-  }
-}
+const cli = runCliInProcess;
 
 async function json<T = Record<string, unknown>>(args: string[]): Promise<T> {
   const { code, stdout } = await cli([...args, '--json']);

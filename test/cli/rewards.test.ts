@@ -15,7 +15,7 @@ import { adapterRegistryAbi, getContracts } from '../../src/chain/contracts.ts';
 import { readDeployment } from '../../src/chain/deployment.ts';
 import { signUsageReceipt, signVoucher, type UsageReceipt } from '../../src/chain/eip712.ts';
 import { splitPayment } from '../../src/chain/split.ts';
-import { main } from '../../src/cli/main.ts';
+import { runCliInProcess } from '../fixtures/cliInProcess.ts';
 import { openChannel } from '../../src/client/channel.ts';
 import { HARDHAT_KEY, startHardhatNode, type HardhatNode } from '../fixtures/hardhatNode.ts';
 
@@ -27,18 +27,7 @@ const FEE_BPS = 200;
 const ROYALTY_BPS = 1000;
 const TOKEN = 10n ** 18n;
 
-/** Runs the CLI in-process; returns its exit code and what it wrote on stdout. */
-async function cli(args: string[]): Promise<{ code: number; stdout: string }> {
-  const out: string[] = [];
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((chunk: string) => (out.push(String(chunk)), true)) as typeof process.stdout.write;
-  try {
-    const code = await main(['node', 'openlora', ...args]);
-    return { code, stdout: out.join('') };
-  } finally {
-    process.stdout.write = write;
-  }
-}
+const cli = runCliInProcess;
 
 async function json<T>(args: string[]): Promise<T> {
   const { code, stdout } = await cli([...args, '--json']);
