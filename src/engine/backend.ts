@@ -1,5 +1,8 @@
 import type { ModelConfig, Projection } from '../model/config.ts';
 
+/** Called as model weights load: `done` of `total` decoder layers are in place. */
+export type LoadProgress = (done: number, total: number) => void;
+
 /** Positions per KV-cache block (vLLM/S-LoRA use 16). */
 export const KV_BLOCK_SIZE = 16;
 

@@ -1,4 +1,4 @@
-import type { Backend } from '../engine/backend.ts';
+import type { Backend, LoadProgress } from '../engine/backend.ts';
 import { createCpuBackend } from '../engine/reference/backend.ts';
 import { createWebGpuBackend } from '../engine/webgpu/backend.ts';
 import type { LoadedModel } from '../model/load.ts';
@@ -9,15 +9,16 @@ export interface CreateBackendParameters {
   numKvBlocks: number;
   loraSlots: number;
   maxLoraRank: number;
+  onProgress?: LoadProgress;
   signal?: AbortSignal;
 }
 
 /** The engine backend a node runs: WebGPU, or the CPU reference (`--backend cpu`). Returns it with the context it serves. */
 export async function createBackend(p: CreateBackendParameters): Promise<{ backend: Backend; maxContext: number }> {
   if (p.kind === 'cpu') {
-    const backend = await createCpuBackend({ model: p.model, numKvBlocks: p.numKvBlocks, loraSlots: p.loraSlots, maxLoraRank: p.maxLoraRank, signal: p.signal });
+    const backend = await createCpuBackend({ model: p.model, numKvBlocks: p.numKvBlocks, loraSlots: p.loraSlots, maxLoraRank: p.maxLoraRank, onProgress: p.onProgress, signal: p.signal });
     return { backend, maxContext: p.model.config.maxPositionEmbeddings };
   }
-  const backend = await createWebGpuBackend({ model: p.model, numKvBlocks: p.numKvBlocks, loraSlots: p.loraSlots, maxLoraRank: p.maxLoraRank, signal: p.signal });
+  const backend = await createWebGpuBackend({ model: p.model, numKvBlocks: p.numKvBlocks, loraSlots: p.loraSlots, maxLoraRank: p.maxLoraRank, onProgress: p.onProgress, signal: p.signal });
   return { backend, maxContext: backend.maxContext };
 }

@@ -64,7 +64,16 @@ export async function startNode(config: Config, components: NodeComponents): Pro
   if (!config.model.dir) throw new NodeConfigError('model.dir', 'no base model directory is configured', 'Pass --model DIR (or set model.dir / OPENLORA_MODEL_DIR); `openlora model create --preset tiny --out DIR` makes one.');
   log.info({ dir: config.model.dir, backend: config.model.backend }, 'loading model');
   const model = await loadModel({ dir: config.model.dir, dtype: config.model.dtype === 'auto' ? undefined : config.model.dtype });
-  const { backend, maxContext } = await createBackend({ model, kind: config.model.backend, numKvBlocks: config.engine.kvBlocks, loraSlots: config.lora.slots, maxLoraRank: config.lora.maxRank });
+  const loadStarted = performance.now();
+  let reported = 0;
+  const onProgress = (done: number, total: number) => {
+    // A line per tenth of the model: large models take minutes to upload.
+    if (done === total || done / total - reported >= 0.1) {
+      reported = done / total;
+      log.info({ layers: `${done}/${total}`, seconds: Math.round((performance.now() - loadStarted) / 100) / 10 }, 'loading weights');
+    }
+  };
+  const { backend, maxContext } = await createBackend({ model, kind: config.model.backend, numKvBlocks: config.engine.kvBlocks, loraSlots: config.lora.slots, maxLoraRank: config.lora.maxRank, onProgress });
   log.info({ kind: backend.kind, dtype: backend.dtype, kvBlocks: backend.numKvBlocks, loraSlots: backend.lora.slots }, 'engine ready');
 
   const dataDir = resolve(config.dataDir);

@@ -4,7 +4,7 @@
  * right; the WebGPU engine is tested against it.
  */
 import type { LoadedModel } from '../../model/load.ts';
-import { KV_BLOCK_SIZE, type Backend, type StepOutput, type StepSequence } from '../backend.ts';
+import { KV_BLOCK_SIZE, type Backend, type LoadProgress, type StepOutput, type StepSequence } from '../backend.ts';
 import { EngineBlockTableError, EngineContextExceededError, EngineTokenOutOfRangeError, EngineUnsupportedError } from '../errors.ts';
 import { logprobOf, sampleToken, validateSamplingParams } from '../sampling.ts';
 import { forwardHidden, lmHead } from './forward.ts';
@@ -21,6 +21,8 @@ export interface CreateCpuBackendParameters {
   loraSlots?: number;
   /** Largest adapter rank; default 64. */
   maxLoraRank?: number;
+  /** Weight loading progress, per decoder layer. */
+  onProgress?: LoadProgress;
   signal?: AbortSignal;
 }
 
@@ -28,7 +30,7 @@ export interface CreateCpuBackendParameters {
 export async function createCpuBackend(p: CreateCpuBackendParameters): Promise<Backend> {
   const { model, numKvBlocks } = p;
   const config = model.config;
-  let weights: Awaited<ReturnType<typeof loadCpuWeights>> | undefined = await loadCpuWeights({ model, signal: p.signal });
+  let weights: Awaited<ReturnType<typeof loadCpuWeights>> | undefined = await loadCpuWeights({ model, onProgress: p.onProgress, signal: p.signal });
   const layout: KvLayout = { numLayers: config.numLayers, numKvHeads: config.numKvHeads, headDim: config.headDim, blockSize: KV_BLOCK_SIZE };
   let cache: Float32Array | undefined = new Float32Array(numKvBlocks * kvBlockFloats(layout)); // [numKvBlocks, layers, 2, 16, kvHeads, headDim]
   const invFreq = ropeInvFreq({ headDim: config.headDim, theta: config.ropeTheta, scaling: config.ropeScaling });

@@ -5,6 +5,7 @@
  */
 import { PROJECTIONS, projectionShape, type ModelConfig, type Projection } from '../../model/config.ts';
 import { f16Table32 } from '../../model/dtype.ts';
+import type { LoadProgress } from '../backend.ts';
 import type { LoadedModel } from '../../model/load.ts';
 import { projectionTensorName } from '../../model/tensorNames.ts';
 
@@ -34,6 +35,7 @@ export interface CpuWeights {
 /** Parameters of {@link loadCpuWeights}. */
 export interface LoadCpuWeightsParameters {
   model: LoadedModel;
+  onProgress?: LoadProgress;
   signal?: AbortSignal;
 }
 
@@ -67,6 +69,7 @@ export async function loadCpuWeights(p: LoadCpuWeightsParameters): Promise<CpuWe
       proj,
       bias,
     });
+    p.onProgress?.(i + 1, config.numLayers);
   }
   const finalNorm = await vector('model.norm.weight');
   const lmHead = config.tieWordEmbeddings ? embed : await matrix('lm_head.weight');

@@ -1,4 +1,4 @@
-import type { Backend, StepOutput, StepSequence } from '../backend.ts';
+import type { Backend, LoadProgress, StepOutput, StepSequence } from '../backend.ts';
 import type { ModelConfig } from '../../model/config.ts';
 import type { WeightStore } from '../../model/weights.ts';
 import { acquireGpu, type Gpu } from '../../gpu/device.ts';
@@ -54,6 +54,8 @@ export interface CreateWebGpuBackendParameters {
   maxLoraRank?: number;
   /** Start with per-kernel timing on (see {@link WebGpuBackend.setProfiling}). */
   profile?: boolean;
+  /** Weight upload progress, per decoder layer. */
+  onProgress?: LoadProgress;
   signal?: AbortSignal;
 }
 
@@ -104,7 +106,7 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
   let loraRunner: GpuLora | undefined;
   let failure: { error: unknown } | undefined;
   try {
-    weights = await uploadWeights({ device, config, weights: p.model.weights, dtype, maxBindingBytes, signal: p.signal });
+    weights = await uploadWeights({ device, config, weights: p.model.weights, dtype, maxBindingBytes, onProgress: p.onProgress, signal: p.signal });
     const shape = linearShape({ software: gpu.summary.software, subgroups: gpu.hasSubgroups, subgroupMinSize: gpu.summary.subgroupMinSize, subgroupMaxSize: gpu.summary.subgroupMaxSize });
     const pipelines = createPipelineCache(device);
     const ctx = { device, pipelines, stepBuffer, ...shape };

@@ -1,3 +1,4 @@
+import type { LoadProgress } from '../backend.ts';
 import type { ModelConfig, Projection } from '../../model/config.ts';
 import { PROJECTIONS, projectionShape } from '../../model/config.ts';
 import type { WeightStore } from '../../model/weights.ts';
@@ -43,6 +44,7 @@ export interface UploadWeightsParameters {
   dtype: 'f32' | 'f16';
   /** Largest storage binding in bytes (`maxStorageBufferBindingSize`). */
   maxBindingBytes: number;
+  onProgress?: LoadProgress;
   signal?: AbortSignal;
 }
 
@@ -105,6 +107,7 @@ export async function uploadWeights(p: UploadWeightsParameters): Promise<GpuWeig
       proj,
       bias,
     });
+    p.onProgress?.(i + 1, config.numLayers);
   }
   const finalNorm = await vector('model.norm.weight');
   const lmHead = config.tieWordEmbeddings ? embed : await matrix('lm_head.weight', config.vocabSize, config.hiddenSize);
