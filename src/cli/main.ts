@@ -9,6 +9,7 @@ import { registerGenerate } from './commands/generate.ts';
 import { registerNode } from './commands/node.ts';
 import { registerChat } from './commands/chat.ts';
 import { registerDev } from './commands/dev.ts';
+import { registerPeer } from './commands/peer.ts';
 import { registerDatanet } from './commands/datanet.ts';
 import { registerAttribution } from './commands/attribution.ts';
 import { registerRewards } from './commands/rewards.ts';
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerNode(program);
   registerChat(program);
   registerDev(program);
+  registerPeer(program);
   registerDatanet(program);
   registerAttribution(program);
   registerRewards(program);
