@@ -4,17 +4,15 @@
  * with `salt = weightsHash = content id`, so the on-chain id is `keccak256(abi.encode(owner,
  * contentId))` and the registry's `weightsHash` names the files. `onChainAdapterId` computes it.
  */
-import { encodeAbiParameters, keccak256, parseEventLogs, type Address, type Hex } from 'viem';
+import { parseEventLogs, type Hex } from 'viem';
+import { onChainAdapterId } from '../chain/adapterId.ts';
 import { adapterRegistryAbi, getContracts } from '../chain/contracts.ts';
 import { assertDeploymentChain, waitForSuccess, type ChainContext } from '../datanet/chain.ts';
 import { adapterIdOfDir } from '../lora/id.ts';
 import { AttributionAdapterMismatchError } from './errors.ts';
 import { baseModelHash } from './modelHash.ts';
 
-/** The AdapterRegistry id `owner` gets for an adapter registered with `salt = contentId`. */
-export function onChainAdapterId({ owner, contentId }: { owner: Address; contentId: Hex }): Hex {
-  return keccak256(encodeAbiParameters([{ type: 'address' }, { type: 'bytes32' }], [owner, contentId]));
-}
+export { onChainAdapterId };
 
 /** Parameters of {@link registerAdapterOnChain}. */
 export interface RegisterAdapterOnChainParameters {

@@ -1,4 +1,5 @@
 /** On-chain half of openlora: deployment, typed contracts, EIP-712 types, fee split, attribution trees. */
+export * from './adapterId.ts';
 export * from './contracts.ts';
 export * from './deploy.ts';
 export * from './deployment.ts';

@@ -5,7 +5,7 @@ import type { HostCache } from '../lora/hostCache.ts';
 import type { Price } from '../payments/pricing.ts';
 import type { AdapterCatalog } from '../serving/inference.ts';
 import type { Address, Hex } from 'viem';
-import { onChainAdapterId } from '../attribution/register.ts';
+import { onChainAdapterId } from '../chain/adapterId.ts';
 
 /** The node's adapters: the disk store, host cache and GPU slots behind one admin and catalog face. */
 export interface NodeAdapters extends AdapterAdmin, AdapterCatalog {

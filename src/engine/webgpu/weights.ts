@@ -1,8 +1,7 @@
 import type { LoadProgress } from '../backend.ts';
-import type { ModelConfig, Projection } from '../../model/config.ts';
-import { PROJECTIONS, projectionShape } from '../../model/config.ts';
+import { loadModelWeights, type LayerWeights, type ModelWeights } from '../loadWeights.ts';
+import type { ModelConfig } from '../../model/config.ts';
 import type { WeightStore } from '../../model/weights.ts';
-import { projectionTensorName } from '../../model/tensorNames.ts';
 import { EngineShapeUnsupportedError } from '../errors.ts';
 
 /** A row-major matrix on the GPU, split into row chunks that each fit one storage binding. */
@@ -16,21 +15,10 @@ export interface GpuMatrix {
 }
 
 /** One decoder layer's weights. Norm gains and biases are f32. */
-export interface GpuLayer {
-  inputNorm: GPUBuffer; // [hidden] f32
-  postNorm: GPUBuffer; // [hidden] f32
-  proj: Record<Projection, GpuMatrix>;
-  /** q/k/v biases (Qwen2), else undefined. `// [out] f32` */
-  bias: Partial<Record<Projection, GPUBuffer>>;
-}
+export type GpuLayer = LayerWeights<GpuMatrix, GPUBuffer>;
 
 /** All weights of a model on the device. */
-export interface GpuWeights {
-  embed: GpuMatrix; // [vocab, hidden]
-  layers: GpuLayer[];
-  finalNorm: GPUBuffer; // [hidden] f32
-  /** lm_head; the same object as `embed` when embeddings are tied. */
-  lmHead: GpuMatrix; // [vocab, hidden]
+export interface GpuWeights extends ModelWeights<GpuMatrix, GPUBuffer> {
   /** Bytes of all weights on the device. */
   bytes: number;
   destroy(): void;
@@ -91,31 +79,9 @@ export async function uploadWeights(p: UploadWeightsParameters): Promise<GpuWeig
     bytes += data.byteLength;
     return b;
   };
-  const embed = await matrix('model.embed_tokens.weight', config.vocabSize, config.hiddenSize);
-  const layers: GpuLayer[] = [];
-  for (let i = 0; i < config.numLayers; i++) {
-    const proj = {} as Record<Projection, GpuMatrix>;
-    const bias: GpuLayer['bias'] = {};
-    for (const name of PROJECTIONS) {
-      const [out, inF] = projectionShape(config, name);
-      proj[name] = await matrix(projectionTensorName(i, name), out, inF);
-      if (config.attentionBias && (name === 'q_proj' || name === 'k_proj' || name === 'v_proj')) bias[name] = await vector(projectionTensorName(i, name, 'bias'));
-    }
-    layers.push({
-      inputNorm: await vector(`model.layers.${i}.input_layernorm.weight`),
-      postNorm: await vector(`model.layers.${i}.post_attention_layernorm.weight`),
-      proj,
-      bias,
-    });
-    p.onProgress?.(i + 1, config.numLayers);
-  }
-  const finalNorm = await vector('model.norm.weight');
-  const lmHead = config.tieWordEmbeddings ? embed : await matrix('lm_head.weight', config.vocabSize, config.hiddenSize);
+  const model = await loadModelWeights({ config, matrix, vector, onProgress: p.onProgress });
   return {
-    embed,
-    layers,
-    finalNorm,
-    lmHead,
+    ...model,
     bytes,
     destroy() {
       for (const b of buffers) b.destroy();
