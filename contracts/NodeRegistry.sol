@@ -14,7 +14,8 @@ import {INodeRegistry} from "./interfaces/INodeRegistry.sol";
 /// @title NodeRegistry
 /// @notice Stake, endpoints and equivocation slashing of openlora nodes. See {INodeRegistry}.
 /// @dev Admin (owner, two-step transfer) powers: treasury, minimum stake, unbonding delay (at most
-/// `MAX_UNBONDING_DELAY`), slash fraction and prover reward. Nothing else.
+/// `MAX_UNBONDING_DELAY`), slash fraction and prover reward (at most `MAX_PROVER_REWARD_BPS`).
+/// Nothing else.
 contract NodeRegistry is INodeRegistry, EIP712, Ownable2Step, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -24,6 +25,9 @@ contract NodeRegistry is INodeRegistry, EIP712, Ownable2Step, ReentrancyGuardTra
     );
     /// @notice Upper bound on the unbonding delay the admin can set.
     uint64 public constant MAX_UNBONDING_DELAY = 90 days;
+    /// @notice Upper bound on `proverRewardBps`: at least half of every slash goes to the treasury, so
+    /// a node that slashes itself through another address still loses half of what is slashed.
+    uint16 public constant MAX_PROVER_REWARD_BPS = 5_000;
 
     /// @notice The staking token.
     IERC20 public immutable stakeToken;
@@ -35,6 +39,8 @@ contract NodeRegistry is INodeRegistry, EIP712, Ownable2Step, ReentrancyGuardTra
     uint16 public slashBps;
     /// @notice Part of the slashed amount credited to the prover; the rest goes to the treasury.
     uint16 public proverRewardBps;
+
+    mapping(address node => mapping(uint64 seq => uint256)) private _heldRewards;
 
     mapping(address node => Node) private _nodes;
     mapping(address node => mapping(uint64 seq => bool)) public slashedAt;
@@ -132,7 +138,10 @@ contract NodeRegistry is INodeRegistry, EIP712, Ownable2Step, ReentrancyGuardTra
         if (signer != signerB) revert NodeRegistrySignerMismatch(signer, signerB);
         Node storage node = _registered(signer);
         uint64 seq = receiptA.seq;
-        if (slashedAt[signer][seq]) revert NodeRegistryAlreadySlashed(signer, seq);
+        if (slashedAt[signer][seq]) {
+            _payHeldReward(signer, seq);
+            return;
+        }
         slashedAt[signer][seq] = true;
 
         uint256 stake = node.stake;
@@ -147,9 +156,16 @@ contract NodeRegistry is INodeRegistry, EIP712, Ownable2Step, ReentrancyGuardTra
             node.unbonding = uint128(unbonding - (amount - stake));
         }
         uint256 reward = amount * proverRewardBps / 10_000;
-        _credits[msg.sender] += reward;
         _credits[treasury] += amount - reward;
-        emit Slashed(signer, seq, amount, msg.sender, reward);
+        if (_isSlashedParty(signer, msg.sender)) {
+            // A node proving its own equivocation earns nothing: the reward waits for the first other prover.
+            _heldRewards[signer][seq] = reward;
+            emit Slashed(signer, seq, amount, msg.sender, 0);
+            if (reward != 0) emit ProverRewardHeld(signer, seq, reward);
+        } else {
+            _credits[msg.sender] += reward;
+            emit Slashed(signer, seq, amount, msg.sender, reward);
+        }
     }
 
     /// @inheritdoc INodeRegistry
@@ -206,7 +222,27 @@ contract NodeRegistry is INodeRegistry, EIP712, Ownable2Step, ReentrancyGuardTra
         return _credits[account];
     }
 
+    /// @inheritdoc INodeRegistry
+    function heldRewardOf(address node, uint64 seq) external view returns (uint256) {
+        return _heldRewards[node][seq];
+    }
+
     // ---------------------------------------------------------------- internal
+
+    /// @dev Pays the reward a self-slash left held to the first prover who is not the slashed node.
+    function _payHeldReward(address node, uint64 seq) private {
+        uint256 held = _heldRewards[node][seq];
+        if (held == 0 || _isSlashedParty(node, msg.sender)) revert NodeRegistryAlreadySlashed(node, seq);
+        _heldRewards[node][seq] = 0;
+        _credits[msg.sender] += held;
+        emit ProverRewarded(node, seq, msg.sender, held);
+    }
+
+    /// @dev Whether `prover` is the slashed node itself. Its key is its operator: the address that
+    /// registered, staked and withdraws, so excluding it excludes both.
+    function _isSlashedParty(address node, address prover) private pure returns (bool) {
+        return prover == node;
+    }
 
     function _registered(address account) private view returns (Node storage node) {
         node = _nodes[account];
@@ -259,7 +295,7 @@ contract NodeRegistry is INodeRegistry, EIP712, Ownable2Step, ReentrancyGuardTra
 
     function _setSlashParams(uint16 slashBps_, uint16 proverRewardBps_) private {
         if (slashBps_ > 10_000) revert NodeRegistryInvalidBps(slashBps_);
-        if (proverRewardBps_ > 10_000) revert NodeRegistryInvalidBps(proverRewardBps_);
+        if (proverRewardBps_ > MAX_PROVER_REWARD_BPS) revert NodeRegistryInvalidBps(proverRewardBps_);
         slashBps = slashBps_;
         proverRewardBps = proverRewardBps_;
         emit SlashParamsChanged(slashBps_, proverRewardBps_);

@@ -18,8 +18,9 @@ import {FeeSplit} from "./libraries/FeeSplit.sol";
 /// @title PaymentChannels
 /// @notice Payment channels with per-adapter lanes, cumulative vouchers and the fee split.
 /// See {IPaymentChannels} and {FeeSplit}.
-/// @dev Admin (owner, two-step transfer) powers: the protocol fee (at most `MAX_PROTOCOL_FEE_BPS`)
-/// and the treasury. Nothing else: the admin cannot touch channel balances or credits.
+/// @dev Admin (owner, two-step transfer) powers: the protocol fee (at most `MAX_PROTOCOL_FEE_BPS`,
+/// in force `TERMS_DELAY` after it is set) and the treasury. Nothing else: the admin cannot touch
+/// channel balances or credits.
 contract PaymentChannels is IPaymentChannels, EIP712, Ownable2Step, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -31,14 +32,20 @@ contract PaymentChannels is IPaymentChannels, EIP712, Ownable2Step, ReentrancyGu
     uint64 public constant MIN_WITHDRAW_DELAY = 15 minutes;
     /// @notice Longest withdraw delay.
     uint64 public constant MAX_WITHDRAW_DELAY = 30 days;
+    /// @notice Delay between `setProtocolFee` and the new fee taking effect ({FeeSplit-TERMS_DELAY}),
+    /// longer than `MAX_WITHDRAW_DELAY`.
+    uint64 public constant TERMS_DELAY = FeeSplit.TERMS_DELAY;
 
     /// @notice The payment token of this deployment.
     IERC20 public immutable token;
     IAdapterRegistry public immutable adapters;
     IAttributionRewards public immutable rewards;
 
+    // One slot: read once per `settle`.
     address public treasury;
-    uint16 public protocolFeeBps;
+    uint16 private _protocolFeeBps;
+    uint16 private _pendingProtocolFeeBps;
+    uint64 private _protocolFeeEffectiveAt;
 
     mapping(bytes32 channelId => Channel) private _channels;
     mapping(bytes32 channelId => mapping(bytes32 adapterId => uint256 claimed)) private _lanes;
@@ -59,7 +66,9 @@ contract PaymentChannels is IPaymentChannels, EIP712, Ownable2Step, ReentrancyGu
         adapters = adapters_;
         rewards = rewards_;
         _setTreasury(treasury_);
-        _setProtocolFee(protocolFeeBps_);
+        _checkProtocolFee(protocolFeeBps_);
+        _protocolFeeBps = protocolFeeBps_;
+        emit ProtocolFeeChangeScheduled(protocolFeeBps_, uint64(block.timestamp));
     }
 
     // ---------------------------------------------------------------- payer
@@ -126,7 +135,7 @@ contract PaymentChannels is IPaymentChannels, EIP712, Ownable2Step, ReentrancyGu
 
     /// @inheritdoc IPaymentChannels
     function settle(SignedVoucher[] calldata vouchers) external nonReentrant returns (uint256 paid) {
-        uint256 feeBps = protocolFeeBps;
+        uint256 feeBps = protocolFeeBps();
         uint256 toTreasury;
         uint256 toRewards;
         for (uint256 i; i < vouchers.length; ++i) {
@@ -153,7 +162,20 @@ contract PaymentChannels is IPaymentChannels, EIP712, Ownable2Step, ReentrancyGu
 
     /// @inheritdoc IPaymentChannels
     function setProtocolFee(uint16 bps) external onlyOwner {
-        _setProtocolFee(bps);
+        _checkProtocolFee(bps);
+        uint16 current = protocolFeeBps();
+        _protocolFeeBps = current;
+        uint64 effectiveAt;
+        if (bps == current) {
+            // The fee in force again: nothing changes, so nothing waits (this cancels a pending change).
+            effectiveAt = uint64(block.timestamp);
+            _protocolFeeEffectiveAt = 0;
+        } else {
+            effectiveAt = uint64(block.timestamp) + TERMS_DELAY;
+            _pendingProtocolFeeBps = bps;
+            _protocolFeeEffectiveAt = effectiveAt;
+        }
+        emit ProtocolFeeChangeScheduled(bps, effectiveAt);
     }
 
     /// @inheritdoc IPaymentChannels
@@ -162,6 +184,17 @@ contract PaymentChannels is IPaymentChannels, EIP712, Ownable2Step, ReentrancyGu
     }
 
     // ---------------------------------------------------------------- views
+
+    /// @inheritdoc IPaymentChannels
+    function protocolFeeBps() public view returns (uint16) {
+        return FeeSplit.inForce(_protocolFeeBps, _pendingProtocolFeeBps, _protocolFeeEffectiveAt);
+    }
+
+    /// @inheritdoc IPaymentChannels
+    function pendingProtocolFee() external view returns (uint16 bps, uint64 effectiveAt) {
+        uint64 when = _protocolFeeEffectiveAt;
+        if (when != 0 && block.timestamp < when) return (_pendingProtocolFeeBps, when);
+    }
 
     /// @inheritdoc IPaymentChannels
     function hashVoucher(Voucher calldata voucher) external view returns (bytes32) {
@@ -233,8 +266,13 @@ contract PaymentChannels is IPaymentChannels, EIP712, Ownable2Step, ReentrancyGu
         }
         FeeSplit.Shares memory s = FeeSplit.split(paid, feeBps, royaltyBps, contributorBps, totalWeight != 0);
         _credits[node] += s.node;
+        // A pool that cannot account more (IAttributionRewards-notify) leaves the contributors' part to
+        // the owner, as if the adapter had no root, rather than block the lane.
+        if (s.contributors != 0 && !rewards.notify(adapterId, s.contributors)) {
+            s.owner += s.contributors;
+            s.contributors = 0;
+        }
         if (s.owner != 0) _credits[owner] += s.owner;
-        if (s.contributors != 0) rewards.notify(adapterId, s.contributors, totalWeight);
         return (paid, s.treasury, s.contributors);
     }
 
@@ -274,10 +312,8 @@ contract PaymentChannels is IPaymentChannels, EIP712, Ownable2Step, ReentrancyGu
         if (ch.payer != msg.sender) revert PaymentChannelsNotPayer(channelId, msg.sender);
     }
 
-    function _setProtocolFee(uint16 bps) private {
+    function _checkProtocolFee(uint16 bps) private pure {
         if (bps > MAX_PROTOCOL_FEE_BPS) revert PaymentChannelsFeeTooHigh(bps, MAX_PROTOCOL_FEE_BPS);
-        emit ProtocolFeeChanged(protocolFeeBps, bps);
-        protocolFeeBps = bps;
     }
 
     function _setTreasury(address treasury_) private {

@@ -6,6 +6,8 @@ pragma solidity ^0.8.28;
 /// @dev `adapterId = keccak256(abi.encode(owner, salt))`. The attribution root (with its total
 /// weight) is set once: `AttributionRewards` accumulates per adapter id, so a new attribution
 /// means a new adapter version, registered under a new salt.
+/// The royalty split changes only `TERMS_DELAY` (31 days) after `setRoyalty` announces it, so
+/// a node that settles within a channel's withdraw delay settles at the terms it served at.
 interface IAdapterRegistry {
     /// @notice Registration parameters.
     struct AdapterParams {
@@ -18,12 +20,18 @@ interface IAdapterRegistry {
         uint16 contributorBps;
     }
 
-    /// @notice An adapter. `totalWeight == 0` means no attribution root yet.
+    /// @notice An adapter. `totalWeight == 0` means no attribution root yet. `royaltyBps` and
+    /// `contributorBps` are the split in force until `termsEffectiveAt`, the pending ones from then on
+    /// (`termsEffectiveAt == 0`: no change pending). `adapterOf` returns the terms resolved at the
+    /// current block.
     struct Adapter {
         address owner;
         uint16 royaltyBps;
         uint16 contributorBps;
         uint64 totalWeight;
+        uint16 pendingRoyaltyBps;
+        uint16 pendingContributorBps;
+        uint64 termsEffectiveAt;
         bytes32 attributionRoot;
         bytes32 baseModelHash;
         bytes32 weightsHash;
@@ -61,8 +69,9 @@ interface IAdapterRegistry {
         uint16 royaltyBps,
         uint16 contributorBps
     );
-    /// @notice The royalty split of `adapterId` changed (applies to later settlements).
-    event RoyaltyChanged(bytes32 indexed adapterId, uint16 royaltyBps, uint16 contributorBps);
+    /// @notice The royalty split of `adapterId` becomes `royaltyBps`/`contributorBps` at `effectiveAt`
+    /// (unix seconds); settlements before then use the split in force. Replaces any earlier pending change.
+    event RoyaltyChangeScheduled(bytes32 indexed adapterId, uint16 royaltyBps, uint16 contributorBps, uint64 effectiveAt);
     /// @notice The attribution root of `adapterId` was set.
     event AttributionRootSet(bytes32 indexed adapterId, bytes32 root, uint64 totalWeight);
     /// @notice The weights location of `adapterId` changed.
@@ -72,7 +81,8 @@ interface IAdapterRegistry {
 
     /// @notice Registers an adapter owned by the caller.
     function register(AdapterParams calldata params) external returns (bytes32 adapterId);
-    /// @notice Changes the royalty split (owner only).
+    /// @notice Announces a new royalty split, in force `TERMS_DELAY` from now (owner only). Setting the
+    /// split in force cancels a pending change at once.
     function setRoyalty(bytes32 adapterId, uint16 royaltyBps, uint16 contributorBps) external;
     /// @notice Sets the attribution root and total weight, once (owner only).
     function setAttributionRoot(bytes32 adapterId, bytes32 root, uint64 totalWeight) external;
@@ -85,11 +95,22 @@ interface IAdapterRegistry {
     function adapterIdFor(address owner, bytes32 salt) external pure returns (bytes32);
     /// @notice Adapter `adapterId` (zero owner when unknown).
     function adapterOf(bytes32 adapterId) external view returns (Adapter memory);
-    /// @notice The fields a settlement needs, from one storage slot. Zero owner when unknown.
+    /// @notice The fields a settlement needs, with the split in force now. Zero owner when unknown.
     function splitOf(bytes32 adapterId)
         external
         view
         returns (address owner, uint16 royaltyBps, uint16 contributorBps, uint64 totalWeight);
+    /// @notice The split in force now and the pending change (`effectiveAt == 0`: none).
+    function termsOf(bytes32 adapterId)
+        external
+        view
+        returns (
+            uint16 royaltyBps,
+            uint16 contributorBps,
+            uint16 pendingRoyaltyBps,
+            uint16 pendingContributorBps,
+            uint64 effectiveAt
+        );
     /// @notice The attribution root and total weight (zero when not set).
     function attributionOf(bytes32 adapterId) external view returns (bytes32 root, uint64 totalWeight);
 }

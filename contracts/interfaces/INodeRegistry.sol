@@ -6,8 +6,10 @@ pragma solidity ^0.8.28;
 /// two `UsageReceipt`s signed by the same node key with the same `seq` and different contents.
 /// @dev The node key is the operator address (`msg.sender` of `register`); it signs receipts.
 /// Receipts are EIP-712 typed data in the domain {name: "openlora", version: "1", chainId,
-/// verifyingContract: this NodeRegistry}. Slashed stake is credited (pull payment): part to the
-/// prover, the rest to the treasury.
+/// verifyingContract: this NodeRegistry}. Slashed stake is credited (pull payment): `proverRewardBps`
+/// (at most half) to the prover, the rest to the treasury. The prover reward goes to the first prover
+/// who is not the slashed node: a node that proves its own equivocation is slashed all the same, and
+/// its reward is held for the next prover of that equivocation (burned if none comes).
 interface INodeRegistry {
     /// @notice A node's signed account of one request (protocol.md, "Receipt").
     struct UsageReceipt {
@@ -54,7 +56,7 @@ interface INodeRegistry {
     error NodeRegistryNotEquivocation(bytes32 receiptHash);
     /// @notice The two receipts were signed by different keys.
     error NodeRegistrySignerMismatch(address signerA, address signerB);
-    /// @notice `node` was already slashed for `seq`.
+    /// @notice `node` was already slashed for `seq` (and no reward is held for this caller).
     error NodeRegistryAlreadySlashed(address node, uint64 seq);
     /// @notice `node` has no stake left to slash.
     error NodeRegistryNothingToSlash(address node);
@@ -77,6 +79,10 @@ interface INodeRegistry {
     event Unbonded(address indexed node, uint256 amount);
     /// @notice `node` was slashed `amount` for equivocating at `seq`; `prover` is credited `proverReward`.
     event Slashed(address indexed node, uint64 indexed seq, uint256 amount, address indexed prover, uint256 proverReward);
+    /// @notice `node` proved its own equivocation at `seq`: the prover reward `amount` is held for the next prover.
+    event ProverRewardHeld(address indexed node, uint64 indexed seq, uint256 amount);
+    /// @notice `prover`, the first prover of `node`'s equivocation at `seq` after its self-slash, is credited `amount`.
+    event ProverRewarded(address indexed node, uint64 indexed seq, address indexed prover, uint256 amount);
     /// @notice `account` withdrew `amount` of credit.
     event CreditWithdrawn(address indexed account, uint256 amount);
     /// @notice The treasury changed.
@@ -99,6 +105,7 @@ interface INodeRegistry {
     /// @notice Withdraws all unbonded stake once the delay has passed.
     function withdrawUnbonded() external;
     /// @notice Proves that one node key signed two different receipts with the same `seq`, and slashes it.
+    /// Proving an equivocation already slashed pays the held reward of a self-slash, if any.
     function slash(UsageReceipt calldata receiptA, bytes calldata sigA, UsageReceipt calldata receiptB, bytes calldata sigB)
         external;
     /// @notice Withdraws the caller's credit (slash rewards, treasury share).
@@ -112,4 +119,6 @@ interface INodeRegistry {
     function isActive(address node) external view returns (bool);
     /// @notice The withdrawable credit of `account`.
     function creditOf(address account) external view returns (uint256);
+    /// @notice The prover reward of `node`'s self-slash at `seq` waiting for another prover.
+    function heldRewardOf(address node, uint64 seq) external view returns (uint256);
 }

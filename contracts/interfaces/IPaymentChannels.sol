@@ -8,7 +8,8 @@ pragma solidity ^0.8.28;
 /// verifyingContract: this PaymentChannels}, signed by the channel's authorizer. Settlement pays
 /// `cumulativeAmount - lane.claimed` (capped by the channel balance) and splits it into credits
 /// (pull payments): protocol fee and dust to the treasury, royalty to the adapter owner and the
-/// adapter's `AttributionRewards` pool, the rest to the node.
+/// adapter's `AttributionRewards` pool, the rest to the node. The fee and the royalty split are those
+/// in force when `settle` runs; a change of either takes effect `TERMS_DELAY` after it is announced.
 interface IPaymentChannels {
     /// @notice A payment channel. `withdrawReadyAt == 0` means no withdrawal requested.
     struct Channel {
@@ -81,8 +82,8 @@ interface IPaymentChannels {
     event LaneSettled(bytes32 indexed channelId, bytes32 indexed adapterId, uint256 claimed, uint256 paid);
     /// @notice `account` withdrew `amount` of credit.
     event CreditWithdrawn(address indexed account, uint256 amount);
-    /// @notice The protocol fee changed.
-    event ProtocolFeeChanged(uint16 previousBps, uint16 newBps);
+    /// @notice The protocol fee becomes `bps` at `effectiveAt` (unix seconds); replaces any earlier pending change.
+    event ProtocolFeeChangeScheduled(uint16 bps, uint64 effectiveAt);
     /// @notice The treasury changed.
     event TreasuryChanged(address previousTreasury, address newTreasury);
 
@@ -115,11 +116,16 @@ interface IPaymentChannels {
     function settle(SignedVoucher[] calldata vouchers) external returns (uint256 paid);
     /// @notice Withdraws the caller's credit.
     function withdrawCredit() external;
-    /// @notice Sets the protocol fee, at most `MAX_PROTOCOL_FEE_BPS` (admin).
+    /// @notice Announces a protocol fee, at most `MAX_PROTOCOL_FEE_BPS`, in force `TERMS_DELAY` from now
+    /// (admin). Setting the fee in force cancels a pending change at once.
     function setProtocolFee(uint16 bps) external;
     /// @notice Sets the treasury (admin).
     function setTreasury(address treasury) external;
 
+    /// @notice The protocol fee in force now, basis points.
+    function protocolFeeBps() external view returns (uint16);
+    /// @notice The announced protocol fee and when it takes effect (`effectiveAt == 0`: none pending).
+    function pendingProtocolFee() external view returns (uint16 bps, uint64 effectiveAt);
     /// @notice The EIP-712 digest of `voucher` in this contract's domain.
     function hashVoucher(Voucher calldata voucher) external view returns (bytes32);
     /// @notice The id of the channel `payer` opens to `node` with `token` and `salt`.

@@ -12,7 +12,14 @@ pragma solidity ^0.8.28;
 ///   node         = floor(paid * (10000 - f - r) / 10000)
 ///   treasury     = paid - royalty - node            (>= floor(paid * f / 10000))
 /// Requires f + r <= 10000 (guaranteed by the fee and royalty caps).
+///
+/// The terms (f, r, c) change only `TERMS_DELAY` after the change is announced (docs/contracts.md,
+/// "Split terms"): longer than `PaymentChannels.MAX_WITHDRAW_DELAY`, the longest a node may take to
+/// settle, so work a node did at the terms it saw settles at those terms.
 library FeeSplit {
+    /// @notice Delay between announcing a change of split terms and its taking effect (31 days).
+    uint64 internal constant TERMS_DELAY = 31 days;
+
     struct Shares {
         uint256 node;
         uint256 owner;
@@ -30,5 +37,11 @@ library FeeSplit {
         s.owner = royalty - s.contributors;
         s.node = paid * (10_000 - protocolBps - royaltyBps) / 10_000;
         s.treasury = paid - royalty - s.node;
+    }
+
+    /// @notice The value in force at `block.timestamp` of a term that is `current` until `effectiveAt`
+    /// (0: no change pending) and `pending` from then on.
+    function inForce(uint16 current, uint16 pending, uint64 effectiveAt) internal view returns (uint16) {
+        return effectiveAt != 0 && block.timestamp >= effectiveAt ? pending : current;
     }
 }

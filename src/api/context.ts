@@ -8,6 +8,7 @@ import type { Scheduler } from '../scheduler/scheduler.ts';
 import type { InferenceService } from '../serving/inference.ts';
 import type { NodeMetrics } from './metrics.ts';
 import type { Network } from '../p2p/network.ts';
+import type { AnnouncedTerms } from '../chain/terms.ts';
 
 /** An adapter as `GET /v1/models` and the admin API show it. */
 export interface AdapterListing {
@@ -58,6 +59,8 @@ export interface ApiContext {
   log: Logger;
   /** Attribution digest of an adapter (zero without a published root). */
   attributionDigestOf(adapterId: `0x${string}` | null): `0x${string}`;
+  /** The split terms the node serves a lane at (paid mode), for `GET /v1/models`; undefined when never read. */
+  termsOf?(laneId: `0x${string}`): AnnouncedTerms | undefined;
   /** Operator token for `/admin/*`; admin routes are off without one. */
   adminToken?: string;
   /** When the node started (unix ms), for /health. */

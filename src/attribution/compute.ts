@@ -50,7 +50,7 @@ async function loadDatanets(dirs: readonly string[], chain?: ChainContext): Prom
       if (check.pending.length > 0) {
         const who = [...new Set(check.pending.map((c) => c.contributor))].join(', ');
         throw new AttributionInputError(`Datanet ${d.manifest.name} has ${check.pending.length} contribution(s) not registered on-chain (contributors ${who}).`, {
-          hint: 'Each contributor registers their own texts with `openlora datanet publish DIR --key-file THEIR_KEY`.',
+          hint: 'Each contributor registers their own texts with `openlora datanet publish DIR --key-file THEIR_KEY`, or signs them with `openlora datanet sign DIR --key-file THEIR_KEY` for the curator to publish.',
         });
       }
     }

@@ -1,6 +1,6 @@
 /**
- * Sample attribution for `openlora dev`: a Datanet of three contributors' texts, registered by the
- * curator and each contributor, the sample adapters registered with that Datanet, their weights
+ * Sample attribution for `openlora dev`: a Datanet of three contributors' texts, created by the
+ * curator, signed by each contributor and registered by the curator with their signatures, the sample adapters registered with that Datanet, their weights
  * computed by the engine and their roots published. Reports are written next to the Datanet so
  * `openlora rewards` / `openlora claim` can use them.
  */
@@ -8,7 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Account, Chain, Hex, PublicClient, Transport, WalletClient } from 'viem';
 import type { Deployment } from '../chain/deployment.ts';
-import { publishDatanet, type ChainContext } from '../datanet/chain.ts';
+import { publishDatanet, signContributions, type ChainContext } from '../datanet/chain.ts';
 import { addContribution, createDatanetDir } from '../datanet/local.ts';
 import { readDatanetManifest } from '../datanet/manifest.ts';
 import { loadModel } from '../model/load.ts';
@@ -40,7 +40,7 @@ export interface PublishDevAttributionParameters {
   deployment: Deployment;
   /** Curator of the Datanet and owner of the sample adapters (publishes their roots). */
   owner: WalletClient<Transport, Chain, Account>;
-  /** Three contributors' wallets (each registers its own texts). */
+  /** Three contributors' wallets (each signs its own texts; the curator registers them). */
   contributors: readonly WalletClient<Transport, Chain, Account>[];
   /** Base model directory. */
   model: string;
@@ -88,8 +88,10 @@ export async function publishDevAttribution(p: PublishDevAttributionParameters):
       await model.close();
     }
   }
+  // The curator creates the Datanet; each contributor signs its texts; the curator registers them all.
+  await publishDatanet({ dir: datanetDir, ctx: ctxOf(p.owner) });
+  for (const c of p.contributors.slice(0, DEV_DATANET_TEXTS.length)) await signContributions({ dir: datanetDir, ctx: ctxOf(c) });
   const { datanetId } = await publishDatanet({ dir: datanetDir, ctx: ctxOf(p.owner) });
-  for (const c of p.contributors.slice(0, DEV_DATANET_TEXTS.length)) await publishDatanet({ dir: datanetDir, ctx: ctxOf(c) });
   const owner = ctxOf(p.owner);
   const adapters: DevAdapterAttribution[] = [];
   for (const [i, dir] of p.adapters.entries()) {

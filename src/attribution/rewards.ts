@@ -10,9 +10,6 @@ import { assertDeploymentChain, waitForSuccess, type ChainContext } from '../dat
 import { AttributionClaimError } from './errors.ts';
 import { reportTree, treeWeights, type AttributionReport } from './report.ts';
 
-/** `AttributionRewards` accumulator scale (accPerWeight is amount * 1e18 / totalWeight). */
-export const ACC_SCALE = 10n ** 18n;
-
 /** One adapter's rewards for an address. */
 export interface AdapterRewards {
   adapterId: Hex;
@@ -20,7 +17,7 @@ export interface AdapterRewards {
   totalWeight: bigint;
   /** weight / totalWeight. */
   share: number;
-  /** weight * accPerWeight / 1e18: everything earned so far. */
+  /** floor(weight * notified / totalWeight): everything earned so far (the contract's formula). */
   accrued: bigint;
   claimed: bigint;
   claimable: bigint;
@@ -45,7 +42,7 @@ export async function rewardsOf({ ctx, address, reports }: RewardsOfParameters):
     const tree = reportTree(report);
     const weight = treeWeights(tree).get(who.toLowerCase()) ?? 0n;
     const [root, totalWeight] = await adapterRegistry.read.attributionOf([report.adapterId]);
-    const acc = await attributionRewards.read.accPerWeightOf([report.adapterId]);
+    const notified = await attributionRewards.read.notifiedOf([report.adapterId]);
     const claimed = await attributionRewards.read.claimedOf([report.adapterId, who]);
     const claimable = weight > 0n ? await attributionRewards.read.claimable([report.adapterId, who, weight]) : 0n;
     rows.push({
@@ -53,7 +50,7 @@ export async function rewardsOf({ ctx, address, reports }: RewardsOfParameters):
       weight,
       totalWeight,
       share: totalWeight > 0n ? Number((weight * 1_000_000_000n) / totalWeight) / 1e9 : 0,
-      accrued: (weight * acc) / ACC_SCALE,
+      accrued: totalWeight > 0n ? (weight * notified) / totalWeight : 0n,
       claimed,
       claimable,
       rootOnChain: tree !== null && root.toLowerCase() === tree.root.toLowerCase(),

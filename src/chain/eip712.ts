@@ -4,8 +4,9 @@
  * the digests match on-chain.
  *
  * Domains: {name: "openlora", version: "1", chainId, verifyingContract}, where verifyingContract
- * is `PaymentChannels` for vouchers and `NodeRegistry` for usage receipts (the contract that
- * verifies each: settlement and equivocation slashing).
+ * is `PaymentChannels` for vouchers, `NodeRegistry` for usage receipts and `DatanetRegistry` for
+ * contributions (the contract that verifies each: settlement, equivocation slashing,
+ * `contributeFor`).
  */
 import {
   hashTypedData,
@@ -50,10 +51,21 @@ export const usageReceiptTypes = {
   ],
 } as const;
 
+/** `Contribution(uint256 datanetId,bytes32 contentHash,uint64 tokenCount)`: a contributor's consent to be recorded by `DatanetRegistry.contributeFor`. */
+export const contributionTypes = {
+  Contribution: [
+    { name: 'datanetId', type: 'uint256' },
+    { name: 'contentHash', type: 'bytes32' },
+    { name: 'tokenCount', type: 'uint64' },
+  ],
+} as const;
+
 /** A voucher: the total the payer acknowledges owing on lane `(channelId, adapterId)`. */
 export type Voucher = TypedDataDefinition<typeof voucherTypes, 'Voucher'>['message'];
 /** A node's signed account of one request. */
 export type UsageReceipt = TypedDataDefinition<typeof usageReceiptTypes, 'UsageReceipt'>['message'];
+/** A contribution as its contributor signs it. */
+export type ContributionMessage = TypedDataDefinition<typeof contributionTypes, 'Contribution'>['message'];
 
 export interface DomainParameters {
   chainId: number;
@@ -69,6 +81,11 @@ export function voucherDomain(parameters: { chainId: number; paymentChannels: Ad
 /** The domain of usage receipts: verifyingContract = NodeRegistry. */
 export function usageReceiptDomain(parameters: { chainId: number; nodeRegistry: Address }): TypedDataDomain {
   return domain({ chainId: parameters.chainId, verifyingContract: parameters.nodeRegistry });
+}
+
+/** The domain of contributions: verifyingContract = DatanetRegistry. */
+export function contributionDomain(parameters: { chainId: number; datanetRegistry: Address }): TypedDataDomain {
+  return domain({ chainId: parameters.chainId, verifyingContract: parameters.datanetRegistry });
 }
 
 function domain({ chainId, verifyingContract }: DomainParameters): TypedDataDomain {
@@ -122,6 +139,25 @@ export async function signUsageReceipt(parameters: UsageReceiptParameters & { ac
     primaryType: 'UsageReceipt',
     message: receipt,
   });
+}
+
+export interface ContributionParameters {
+  contribution: ContributionMessage;
+  chainId: number;
+  datanetRegistry: Address;
+}
+
+/** Signs a contribution with the contributor's key (for a curator to submit with `contributeFor`). */
+export async function signContribution(parameters: ContributionParameters & { account: TypedDataSigner }): Promise<Hex> {
+  const { account, contribution, chainId, datanetRegistry } = parameters;
+  return account.signTypedData({ domain: contributionDomain({ chainId, datanetRegistry }), types: contributionTypes, primaryType: 'Contribution', message: contribution });
+}
+
+/** Recovers a contribution's signer; throws `InvalidSignatureError` for signatures the contract rejects. */
+export async function recoverContributionSigner(parameters: ContributionParameters & { signature: Hex }): Promise<Address> {
+  const { contribution, chainId, datanetRegistry, signature } = parameters;
+  assertCanonicalSignature(signature, 'contribution');
+  return recoverTypedDataAddress({ domain: contributionDomain({ chainId, datanetRegistry }), types: contributionTypes, primaryType: 'Contribution', message: contribution, signature });
 }
 
 /** Recovers a voucher's signer; throws `InvalidSignatureError` for signatures the contract rejects. */

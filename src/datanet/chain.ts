@@ -1,14 +1,14 @@
 /**
- * Datanets on-chain: `DatanetRegistry.createDatanet` by the curator, `contribute` by each
- * contributor (the registry records `msg.sender` as the contributor, so a contribution is
- * registered only by its own contributor's key), and checks that local files match what the chain
- * records.
+ * Datanets on-chain: `DatanetRegistry.createDatanet` by the curator; each contribution registered
+ * for its contributor only, sent with their own key (`contribute`) or by the curator with their
+ * EIP-712 signature (`contributeFor`); and checks that local files match what the chain records.
  */
-import { getAddress, keccak256, parseEventLogs, stringToBytes, type Account, type Address, type Chain, type Hex, type PublicClient, type Transport, type WalletClient } from 'viem';
+import { isAddressEqual, keccak256, parseEventLogs, stringToBytes, type Account, type Address, type Chain, type Hex, type PublicClient, type Transport, type WalletClient } from 'viem';
 import { datanetRegistryAbi, getContracts } from '../chain/contracts.ts';
 import type { Deployment } from '../chain/deployment.ts';
+import { recoverContributionSigner, signContribution } from '../chain/eip712.ts';
 import { DeploymentChainMismatchError } from '../chain/errors.ts';
-import { DatanetChainMismatchError, DatanetHashMismatchError } from './errors.ts';
+import { DatanetChainMismatchError, DatanetContributionError, DatanetHashMismatchError } from './errors.ts';
 import { loadDatanet, type ContributionProblem, type LoadedContribution, type LoadedDatanet } from './local.ts';
 import { writeDatanetManifest, type DatanetManifest } from './manifest.ts';
 
@@ -38,62 +38,91 @@ export function datanetMetadataHash(manifest: Pick<DatanetManifest, 'name' | 've
   return keccak256(stringToBytes(JSON.stringify({ name: manifest.name, version: manifest.version })));
 }
 
-/** What the chain records for one Datanet: contributions by content hash. */
-export interface OnChainDatanet {
-  datanetId: bigint;
-  owner: Address;
-  contributions: Map<Hex, { index: number; contributor: Address; tokenCount: bigint }>;
-}
-
-/** Reads a Datanet's contributions from `DatanetRegistry`. */
-export async function readOnChainDatanet(ctx: ChainContext, datanetId: bigint): Promise<OnChainDatanet> {
-  const { datanetRegistry } = getContracts({ deployment: ctx.deployment, publicClient: ctx.publicClient });
-  const d = await datanetRegistry.read.datanetOf([datanetId]);
-  const list = await Promise.all(Array.from({ length: Number(d.contributionCount) }, (_, i) => datanetRegistry.read.contributionOf([datanetId, BigInt(i)])));
-  const contributions = new Map<Hex, { index: number; contributor: Address; tokenCount: bigint }>();
-  list.forEach((c, index) => contributions.set(c.contentHash.toLowerCase() as Hex, { index, contributor: getAddress(c.contributor), tokenCount: c.tokenCount }));
-  return { datanetId, owner: getAddress(d.owner), contributions };
-}
-
 /** Result of {@link checkDatanetOnChain}. */
 export interface CheckDatanetOnChainReturnType {
   datanetId: bigint;
   /** Contributions the chain records as the manifest says. */
   registered: LoadedContribution[];
-  /** Contributions not registered yet (their contributors have not published them). */
+  /** Contributions not registered yet (their contributors have not published or signed them). */
   pending: LoadedContribution[];
-  /** Contributions the chain records differently (hash of the file, contributor or token count). */
+  /** Contributions whose contributor registered other content instead (the local file is not theirs). */
   problems: ContributionProblem[];
+}
+
+/** Throws unless the manifest names this deployment's DatanetRegistry; returns the Datanet id. */
+function publishedId(ctx: ChainContext, datanet: LoadedDatanet): bigint {
+  const ref = datanet.manifest.chain;
+  if (!ref) throw new DatanetChainMismatchError(`Datanet ${datanet.dir} is not published.`, { hint: 'Run `openlora datanet publish DIR` first.' });
+  if (ref.chainId !== ctx.deployment.chainId || !isAddressEqual(ref.datanetRegistry as Address, ctx.deployment.contracts.datanetRegistry)) {
+    throw new DatanetChainMismatchError(`Datanet ${datanet.dir} is published on chain ${ref.chainId} at ${ref.datanetRegistry}, not on this deployment (chain ${ctx.deployment.chainId}, ${ctx.deployment.contracts.datanetRegistry}).`);
+  }
+  return BigInt(ref.datanetId);
 }
 
 /**
  * Compares a loaded Datanet with the chain: each local file's hash (as read, not as the manifest
- * claims) must be a registered contribution of the same contributor with the same token count.
+ * claims) must be a contribution registered by the manifest's contributor with the same token
+ * count. Looks each up by `(contributor, hash)`: records others made of the same content (anyone
+ * may) neither count nor get in the way.
  */
 export async function checkDatanetOnChain(ctx: ChainContext, datanet: LoadedDatanet): Promise<CheckDatanetOnChainReturnType> {
-  const ref = datanet.manifest.chain;
-  if (!ref) throw new DatanetChainMismatchError(`Datanet ${datanet.dir} is not published.`, { hint: 'Run `openlora datanet publish DIR` first.' });
-  if (ref.chainId !== ctx.deployment.chainId || ref.datanetRegistry.toLowerCase() !== ctx.deployment.contracts.datanetRegistry.toLowerCase()) {
-    throw new DatanetChainMismatchError(`Datanet ${datanet.dir} is published on chain ${ref.chainId} at ${ref.datanetRegistry}, not on this deployment (chain ${ctx.deployment.chainId}, ${ctx.deployment.contracts.datanetRegistry}).`);
-  }
-  const onChain = await readOnChainDatanet(ctx, BigInt(ref.datanetId));
+  const datanetId = publishedId(ctx, datanet);
+  const { datanetRegistry } = getContracts({ deployment: ctx.deployment, publicClient: ctx.publicClient });
+  const records = await Promise.all(datanet.contributions.map((c) => datanetRegistry.read.contributionBy([datanetId, c.contributor, c.contentHash])));
   const registered: LoadedContribution[] = [];
   const pending: LoadedContribution[] = [];
-  const problems: ContributionProblem[] = [];
-  for (const c of datanet.contributions) {
-    const rec = onChain.contributions.get(c.contentHash);
-    const byContributor = [...onChain.contributions.entries()].filter(([, r]) => r.contributor === c.contributor).map(([h]) => h);
-    if (!rec) {
-      if (byContributor.length === 0) pending.push(c);
-      else problems.push({ datanet: datanet.manifest.name, file: c.file, contributor: c.contributor, error: new DatanetHashMismatchError({ file: c.file, contributor: c.contributor, expected: byContributor.join(' or '), actual: c.contentHash, where: 'chain' }) });
+  for (const [i, c] of datanet.contributions.entries()) {
+    const [isRegistered, , tokenCount] = records[i];
+    if (!isRegistered) {
+      pending.push(c);
       continue;
     }
-    if (rec.contributor !== c.contributor || rec.tokenCount !== BigInt(c.tokenCount)) {
-      throw new DatanetChainMismatchError(`Contribution ${c.contentHash} is registered by ${rec.contributor} with ${rec.tokenCount} tokens; the manifest says ${c.contributor} with ${c.tokenCount}.`, { meta: { contributor: c.contributor } });
+    if (tokenCount !== BigInt(c.tokenCount)) {
+      throw new DatanetChainMismatchError(`Contribution ${c.contentHash} is registered by ${c.contributor} with ${tokenCount} tokens; the manifest says ${c.tokenCount}.`, { meta: { contributor: c.contributor } });
     }
     registered.push(c);
   }
-  return { datanetId: onChain.datanetId, registered, pending, problems };
+  // A pending text whose contributor registered content the manifest does not list: the file was
+  // replaced (manifest and file edited together), not merely unpublished.
+  const problems: ContributionProblem[] = [];
+  const listed = new Set(datanet.contributions.map((c) => `${c.contributor}:${c.contentHash}`));
+  for (const contributor of new Set(pending.map((c) => c.contributor))) {
+    const theirs = await datanetRegistry.getEvents.ContributionAdded({ datanetId, contributor }, { fromBlock: BigInt(ctx.deployment.blockNumber) });
+    const unlisted = theirs.map((e) => e.args.contentHash!.toLowerCase()).filter((h) => !listed.has(`${contributor}:${h}`));
+    if (unlisted.length === 0) continue;
+    for (const c of pending.filter((p) => p.contributor === contributor)) {
+      problems.push({ datanet: datanet.manifest.name, file: c.file, contributor, error: new DatanetHashMismatchError({ file: c.file, contributor, expected: unlisted.join(' or '), actual: c.contentHash, where: 'chain' }) });
+    }
+  }
+  return { datanetId, registered, pending: pending.filter((c) => !problems.some((p) => p.file === c.file)), problems };
+}
+
+/** Parameters of {@link signContributions}. */
+export interface SignContributionsParameters {
+  dir: string;
+  /** The contributor's wallet. */
+  ctx: ChainContext;
+}
+
+/**
+ * Signs the signer's pending contributions of a published Datanet (EIP-712 `Contribution`, the
+ * consent `DatanetRegistry.contributeFor` checks) and writes each signature into the manifest, so
+ * the curator can register them with `publishDatanet`. Nothing is sent.
+ */
+export async function signContributions(p: SignContributionsParameters): Promise<{ datanetId: bigint; signed: LoadedContribution[] }> {
+  const wallet = p.ctx.walletClient;
+  if (!wallet) throw new DatanetChainMismatchError('Signing contributions needs the contributor\'s key.', { hint: 'Pass --key-file.' });
+  await assertDeploymentChain(p.ctx);
+  const datanet = await loadDatanet({ dir: p.dir });
+  const check = await checkDatanetOnChain(p.ctx, datanet);
+  if (check.problems.length > 0) throw check.problems[0].error;
+  const mine = check.pending.filter((c) => isAddressEqual(c.contributor, wallet.account.address));
+  for (const c of mine) {
+    const contribution = { datanetId: check.datanetId, contentHash: c.contentHash, tokenCount: BigInt(c.tokenCount) };
+    datanet.manifest.contributions[c.index].signature = await signContribution({ account: wallet, contribution, chainId: p.ctx.deployment.chainId, datanetRegistry: p.ctx.deployment.contracts.datanetRegistry });
+  }
+  if (mine.length > 0) await writeDatanetManifest(datanet.dir, datanet.manifest);
+  return { datanetId: check.datanetId, signed: mine };
 }
 
 /** Parameters of {@link publishDatanet}. */
@@ -108,15 +137,17 @@ export interface PublishDatanetParameters {
 export interface PublishDatanetReturnType {
   datanetId: bigint;
   created: boolean;
-  /** Contributions this call registered (those of the signing account). */
+  /** Contributions this call registered: the signer's own, and others' that carry their signature. */
   submitted: Hex[];
-  /** Contributions still waiting for their contributors to publish. */
+  /** Contributions still waiting for their contributors to publish or sign them. */
   pending: LoadedContribution[];
 }
 
 /**
- * Registers the Datanet (once, by the curator) and the signer's own contributions, then checks
- * every local file against the chain. Nothing is sent when a local file fails its manifest hash.
+ * Registers the Datanet (once, by the curator), the signer's own contributions, and every other
+ * contribution whose manifest entry carries its contributor's signature (`openlora datanet sign`),
+ * then checks every local file against the chain. Nothing is sent when a local file fails its
+ * manifest hash or a signature is not its contributor's.
  */
 export async function publishDatanet(p: PublishDatanetParameters): Promise<PublishDatanetReturnType> {
   const { ctx } = p;
@@ -136,10 +167,26 @@ export async function publishDatanet(p: PublishDatanetParameters): Promise<Publi
   }
   const before = await checkDatanetOnChain(ctx, datanet);
   if (before.problems.length > 0) throw before.problems[0].error;
-  const me = getAddress(wallet.account.address);
+  const me = wallet.account.address;
+  const own = before.pending.filter((c) => isAddressEqual(c.contributor, me));
+  const signed = before.pending.filter((c) => !isAddressEqual(c.contributor, me) && c.signature !== undefined);
+  for (const c of signed) {
+    const contribution = { datanetId: before.datanetId, contentHash: c.contentHash, tokenCount: BigInt(c.tokenCount) };
+    const signer = await recoverContributionSigner({ contribution, chainId: ctx.deployment.chainId, datanetRegistry: ctx.deployment.contracts.datanetRegistry, signature: c.signature as Hex }).catch(() => undefined);
+    if (!signer || !isAddressEqual(signer, c.contributor)) {
+      throw new DatanetContributionError(`The signature of ${c.file} is not ${c.contributor}'s consent to contribute it to Datanet #${before.datanetId} on this deployment.`, {
+        hint: `Ask ${c.contributor} to sign again with \`openlora datanet sign DIR --key-file THEIR_KEY\`, or remove the "signature" field.`,
+        meta: { contributor: c.contributor, file: c.file },
+      });
+    }
+  }
   const submitted: Hex[] = [];
-  for (const c of before.pending.filter((c) => c.contributor === me)) {
+  for (const c of own) {
     await waitForSuccess(ctx.publicClient, await contracts.datanetRegistry.write.contribute([before.datanetId, c.contentHash, BigInt(c.tokenCount)]));
+    submitted.push(c.contentHash);
+  }
+  for (const c of signed) {
+    await waitForSuccess(ctx.publicClient, await contracts.datanetRegistry.write.contributeFor([before.datanetId, c.contributor, c.contentHash, BigInt(c.tokenCount), c.signature as Hex]));
     submitted.push(c.contentHash);
   }
   const after = await checkDatanetOnChain(ctx, datanet);

@@ -1,7 +1,7 @@
 /**
  * A Datanet as files a curator publishes: `datanet.json` (the manifest) and the contribution texts
  * under `contributions/`. Contents are named by `keccak256(file bytes)`, the `contentHash` that
- * `DatanetRegistry.contribute` records; the chain holds hashes, never content.
+ * `DatanetRegistry` records per contributor; the chain holds hashes, never content.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ export const DATANET_CONTRIBUTIONS_DIR = 'contributions';
 
 const Hex32 = Type.String({ pattern: '^0x[0-9a-fA-F]{64}$' });
 const AddressString = Type.String({ pattern: '^0x[0-9a-fA-F]{40}$' });
+const Signature = Type.String({ pattern: '^0x[0-9a-fA-F]{130}$' });
 
 /** One contribution: who gave which text (by hash), its size in tokens, under which license. */
 export const ContributionSchema = Type.Object({
@@ -28,6 +29,11 @@ export const ContributionSchema = Type.Object({
   license: Type.String(),
   /** Path of the text relative to the Datanet directory. */
   file: Type.String({ minLength: 1 }),
+  /**
+   * The contributor's EIP-712 `Contribution` signature for the published Datanet (`openlora datanet
+   * sign`): lets the curator register the text for them (`DatanetRegistry.contributeFor`).
+   */
+  signature: Type.Optional(Signature),
 });
 
 /** Where the Datanet is registered, written by `openlora datanet publish`. */

@@ -107,7 +107,7 @@ export async function startNode(config: Config, components: NodeComponents): Pro
       network.publishReceipt(signed, voucher).catch((err: unknown) => log.warn({ err, seq: signed.receipt.seq.toString() }, 'publishing the receipt failed'));
     },
   });
-  const paid = config.payments.mode === 'paid' ? await createPaidMode({ config, account: components.account, deployment: components.deployment, db, adapters, chain: components.chain }) : undefined;
+  const paid = config.payments.mode === 'paid' ? await createPaidMode({ config, account: components.account, deployment: components.deployment, db, adapters, chain: components.chain, log }) : undefined;
   const gate = components.gate?.({ adapters, ledger }) ?? paid?.gate ?? createOpenGate({ apiKeys: config.payments.apiKeys, priceOf: (id) => adapters.priceOf(id), ledger });
   const metrics = createNodeMetrics();
   const roots = components.deployment
@@ -153,11 +153,13 @@ export async function startNode(config: Config, components: NodeComponents): Pro
       limits: { maxTokensCap: config.api.maxTokensCap, defaultMaxTokens: config.api.defaultMaxTokens, requestTimeoutMs: config.api.requestTimeoutMs },
       log,
       attributionDigestOf: (adapterId) => (adapterId ? roots.get(adapterId) : undefined) ?? ZERO_BYTES32,
+      termsOf: paid ? (laneId) => paid.terms.announced(laneId) : undefined,
       adminToken: config.api.adminToken,
       startedAt: Date.now(),
       network,
     },
   );
+  await paid?.terms.start();
   url = await api.start();
   await network?.start();
   paid?.settlement.start();
@@ -185,6 +187,7 @@ export async function startNode(config: Config, components: NodeComponents): Pro
         clearTimeout(deadline);
         await scheduler.stop();
         await paid?.settlement.stop();
+        paid?.terms.stop();
         slots.stop();
         backend.destroy();
         await network?.stop();

@@ -7,12 +7,15 @@ import { createLaneStore } from '../ledger/lanes.ts';
 import { createChannelReader } from '../payments/channels.ts';
 import { createPaidGate, type PaidGate } from '../payments/paid.ts';
 import { createSettlementWorker, type SettlementWorker } from '../payments/settlement.ts';
+import type { Logger } from '../log.ts';
 import type { NodeAdapters } from './adapters.ts';
 import { NodeConfigError } from './errors.ts';
+import { createTermsBook, withAnnouncedTerms, type TermsBook } from './terms.ts';
 
-/** Paid mode's parts: the gate in front of requests and the worker that settles vouchers. */
+/** Paid mode's parts: the gate in front of requests, the split terms it serves at, and the worker that settles vouchers. */
 export interface PaidMode {
   gate: PaidGate;
+  terms: TermsBook;
   settlement: SettlementWorker;
 }
 
@@ -25,6 +28,7 @@ export async function createPaidMode(p: {
   adapters: NodeAdapters;
   /** Chain clients to use instead of `chain.rpcUrl` (tests on an in-process chain). */
   chain?: { publicClient: PublicClient; walletClient?: WalletClient<Transport, Chain | undefined, Account> };
+  log: Logger;
 }): Promise<PaidMode> {
   const { config, deployment } = p;
   if (!deployment) {
@@ -35,7 +39,8 @@ export async function createPaidMode(p: {
   if (!walletClient) throw new NodeConfigError('node.keyFile', 'paid mode needs a wallet client to settle', 'Give the node key (it signs settlement transactions).');
   const channels = createChannelReader({ publicClient, paymentChannels: deployment.contracts.paymentChannels });
   const lanes = createLaneStore(p.db);
-  const gate = createPaidGate({
+  const terms = createTermsBook({}, { publicClient, contracts: deployment.contracts, lanes: () => p.adapters.list().map((a) => a.laneId), log: p.log.child({ component: 'terms' }) });
+  const paidGate = createPaidGate({
     node: p.account.address,
     chainId: deployment.chainId,
     paymentChannels: deployment.contracts.paymentChannels,
@@ -47,7 +52,7 @@ export async function createPaidMode(p: {
   });
   const settlement = createSettlementWorker(
     { epochMs: config.payments.settleEpochMs, threshold: BigInt(config.payments.settleThreshold), confirmations: config.payments.settleConfirmations },
-    { lanes, channels, publicClient, walletClient, paymentChannels: deployment.contracts.paymentChannels, onSettled: (c, a, s) => gate.noteSettled(c, a, s) },
+    { lanes, channels, publicClient, walletClient, paymentChannels: deployment.contracts.paymentChannels, onSettled: (c, a, s) => paidGate.noteSettled(c, a, s), termsChangeAt: (adapterId) => terms.nextChangeAt(adapterId) },
   );
-  return { gate, settlement };
+  return { gate: withAnnouncedTerms(paidGate, terms), terms, settlement };
 }

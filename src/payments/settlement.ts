@@ -25,6 +25,8 @@ export interface SettlementComponents {
   paymentChannels: Address;
   /** Told what the chain paid per lane (the paid gate's `noteSettled`). */
   onSettled?: (channelId: Hex, adapterId: Hex, settled: bigint) => void;
+  /** Local time (unix ms) of the next announced change of a lane's split terms, if any: lanes are settled before it. */
+  termsChangeAt?: (adapterId: Hex) => number | undefined;
 }
 
 /** Claims the node's vouchers on-chain. */
@@ -127,6 +129,14 @@ export function createSettlementWorker(options: SettlementOptions, c: Settlement
     const b = backlog();
     if (b.lanes === 0) return;
     let urgent = false;
+    for (const adapterId of new Set(c.lanes.unsettled().map((l) => l.adapterId))) {
+      const changeAt = c.termsChangeAt?.(adapterId);
+      // Work done at the terms in force settles at them: settle within two epochs of a change.
+      if (changeAt !== undefined && changeAt - Date.now() < 2 * epochMs) {
+        urgent = true;
+        log.warn({ adapterId, termsChangeAt: new Date(changeAt).toISOString() }, 'split terms change soon while vouchers are unsettled; settling now');
+      }
+    }
     for (const channelId of new Set(c.lanes.unsettled().map((l) => l.channelId))) {
       const channel = await c.channels.get(channelId).catch(() => undefined);
       if (channel && channel.withdrawReadyAt !== 0n) {

@@ -12,7 +12,7 @@ import { computeAttribution } from '../../src/attribution/compute.ts';
 import { publishAttribution } from '../../src/attribution/publish.ts';
 import { registerAdapterOnChain } from '../../src/attribution/register.ts';
 import type { AttributionReport } from '../../src/attribution/report.ts';
-import { ACC_SCALE, claimRewards, rewardsOf } from '../../src/attribution/rewards.ts';
+import { claimRewards, rewardsOf } from '../../src/attribution/rewards.ts';
 import { verifyAttribution } from '../../src/attribution/verify.ts';
 import { buildAttributionTree } from '../../src/chain/merkle.ts';
 import { signVoucher } from '../../src/chain/eip712.ts';
@@ -153,16 +153,16 @@ describe('attribution on-chain', () => {
     const split = splitPayment({ paid, protocolFeeBps: FEE_BPS, royaltyBps: ROYALTY_BPS, contributorBps: CONTRIBUTOR_BPS, hasRoot: true });
     expect(await c.contracts.attributionRewards.read.poolOf([adapterId])).toBe(split.contributors);
     const total = BigInt(report.totalWeight);
-    const acc = await c.contracts.attributionRewards.read.accPerWeightOf([adapterId]);
-    // Two settlements: acc accumulates each delta's pool share.
+    // Two settlements: the pool has been notified each delta's contributor share.
     const deltas = [paid / 3n, paid - paid / 3n].map((d) => splitPayment({ paid: d, protocolFeeBps: FEE_BPS, royaltyBps: ROYALTY_BPS, contributorBps: CONTRIBUTOR_BPS, hasRoot: true }));
-    expect(acc).toBe(deltas.reduce((a, d) => a + (d.contributors * ACC_SCALE) / total, 0n));
+    const notified = deltas.reduce((a, d) => a + d.contributors, 0n);
+    expect(await c.contracts.attributionRewards.read.notifiedOf([adapterId])).toBe(notified);
     expect((await c.contracts.paymentChannels.read.creditOf([c.accounts[TREASURY].address])) - treasuryBefore).toBe(deltas.reduce((a, d) => a + d.treasury, 0n));
 
     let claimedSum = 0n;
     for (const [k, who] of CONTRIBUTORS.entries()) {
       const weight = BigInt(report.contributors.find((x) => x.contributor === who)!.weight);
-      const expected = (weight * acc) / ACC_SCALE;
+      const expected = (weight * notified) / total;
       const [row] = await rewardsOf({ ctx: ctx(k + 1), address: who, reports: [report] });
       expect(row).toMatchObject({ adapterId, weight, totalWeight: total, accrued: expected, claimed: 0n, claimable: expected, rootOnChain: true });
       if (weight === 0n) {

@@ -34,7 +34,10 @@ describe('AdapterRegistry', () => {
     await expectRevert(owner.write.register([params({ salt: id('a2'), datanetIds: [1n, 9n] })]), 'AdapterRegistryUnknownDatanet', [9n]);
 
     await c.wait(owner.write.setRoyalty([adapterId, 2000, 2500]));
-    expect(await read.splitOf([adapterId])).toEqual([c.accounts[2].address, 2000, 2500, 0n]);
+    // Announced, in force after TERMS_DELAY (SplitTerms.test.ts).
+    expect(await read.splitOf([adapterId])).toEqual([c.accounts[2].address, 1000, 5000, 0n]);
+    expect((await read.termsOf([adapterId])).slice(0, 4)).toEqual([1000, 5000, 2000, 2500]);
+    await expectRevert(owner.write.setRoyalty([adapterId, 5001, 0]), 'AdapterRegistryRoyaltyTooHigh', [5001, 5000]);
     await c.wait(owner.write.setUri([adapterId, 'hf://v2']));
     expect((await read.adapterOf([adapterId])).uri).toBe('hf://v2');
 

@@ -60,7 +60,7 @@ describe('AttributionRewards', () => {
     for (const adapterId of adapters) await settleLane(adapterId, amount);
     const contributorsShare = splitPayment({ paid: amount, protocolFeeBps: 0, royaltyBps: 5000, contributorBps: 10_000, hasRoot: true }).contributors;
     expect(await c.contracts.attributionRewards.read.poolOf([adapters[1]])).toBe(contributorsShare);
-    expect(await c.contracts.attributionRewards.read.accPerWeightOf([adapters[1]])).toBe((contributorsShare * 10n ** 18n) / trees[1].totalWeight);
+    expect(await c.contracts.attributionRewards.read.notifiedOf([adapters[1]])).toBe(contributorsShare);
 
     const total = trees[1].totalWeight;
     // Every contributor's claimable amount is its weight's share, rounded down, and they sum to at most the pool.
@@ -88,7 +88,7 @@ describe('AttributionRewards', () => {
     expect(await c.contracts.attributionRewards.read.claimedOf([adapters[1], who])).toBe(await c.contracts.attributionRewards.read.claimable([adapters[1], who, p1.weight]) + expected);
 
     // Every other contributor claims too (impersonated): each gets exactly its claimable amount, and the
-    // pool keeps only rounding dust (less than one unit per contributor).
+    // pool keeps only rounding dust (less than one unit per contributor: exactly sum(w * N mod W) / W).
     for (let i = 1; i < contributors.length; i += 1) {
       const account = contributors[i];
       await c.testClient.impersonateAccount({ address: account });
@@ -109,8 +109,60 @@ describe('AttributionRewards', () => {
   }, 120_000);
 
   it('only PaymentChannels may notify and only AdapterRegistry may set roots', async () => {
-    await expectRevert(c.as(2).attributionRewards.write.notify([adapters[1], 1n, 1n]), 'AttributionRewardsNotPaymentChannels', [c.accounts[2].address]);
-    await expectRevert(c.as(2).attributionRewards.write.setRoot([adapters[1], id('evil')]), 'AttributionRewardsNotAdapterRegistry', [c.accounts[2].address]);
+    await expectRevert(c.as(2).attributionRewards.write.notify([adapters[1], 1n]), 'AttributionRewardsNotPaymentChannels', [c.accounts[2].address]);
+    await expectRevert(c.as(2).attributionRewards.write.setRoot([adapters[1], id('evil'), 1n]), 'AttributionRewardsNotAdapterRegistry', [c.accounts[2].address]);
+    expect(await c.contracts.attributionRewards.read.totalWeightOf([adapters[1]])).toBe(trees[1].totalWeight);
     expect(await c.contracts.attributionRewards.read.rootOf([adapters[1]])).toBe(trees[1].root);
+  });
+
+  it('loses less than one wei per contributor with a total weight near 2^64, however small the notifications', async () => {
+    // The attack of issue 14: with totalWeight near 2^64 each small notification used to round to a zero
+    // accumulator step, so the pool kept it for ever. Two contributors, weights 2^64 - 3 and 1.
+    const [big, small] = [c.accounts[2].address, c.accounts[3].address];
+    await c.wait(c.as(0).adapterRegistry.write.register([{ salt: id('heavy'), baseModelHash: id('b'), weightsHash: id('w'), uri: '', datanetIds: [], royaltyBps: 5000, contributorBps: 10_000 }]));
+    const adapterId = await c.contracts.adapterRegistry.read.adapterIdFor([c.accounts[0].address, id('heavy')]);
+    const tree = buildAttributionTree({ adapterId, leaves: [{ contributor: big, weight: 2n ** 64n - 3n }, { contributor: small, weight: 1n }] });
+    expect(tree.totalWeight).toBe(2n ** 64n - 2n);
+    await c.wait(c.as(0).adapterRegistry.write.setAttributionRoot([adapterId, tree.root, tree.totalWeight]));
+    const rounds = 40;
+    for (let i = 1; i <= rounds; i += 1) {
+      const voucher = { channelId, adapterId, cumulativeAmount: 3n * BigInt(i) }; // 1 wei to the contributors each time
+      const signature = await signVoucher({ account: authorizer, voucher, chainId: c.chainId, paymentChannels: c.deployment.contracts.paymentChannels });
+      await c.wait(c.as(1).paymentChannels.write.settle([[{ voucher, signature }]]));
+    }
+    const notified = await c.contracts.attributionRewards.read.notifiedOf([adapterId]);
+    expect(notified).toBe(BigInt(rounds));
+    const p = getAttributionProof(tree, big);
+    expect(await c.contracts.attributionRewards.read.claimable([adapterId, big, p.weight])).toBe((p.weight * notified) / tree.totalWeight);
+    await c.wait(c.as(2).attributionRewards.write.claim([[adapterId], [p.weight], [p.proof]]));
+    const claimed = await c.contracts.attributionRewards.read.claimedOf([adapterId, big]);
+    expect(claimed).toBe(BigInt(rounds) - 1n); // its exact share, 39.99..., rounded down
+    expect(await c.contracts.attributionRewards.read.poolOf([adapterId])).toBe(1n);
+  });
+
+  it('a pool that would pass 2^96 - 1 base units leaves the contributors\' part to the owner instead of blocking the lane', async () => {
+    await c.wait(c.as(0).adapterRegistry.write.register([{ salt: id('huge'), baseModelHash: id('b'), weightsHash: id('w'), uri: '', datanetIds: [], royaltyBps: 5000, contributorBps: 10_000 }]));
+    const adapterId = await c.contracts.adapterRegistry.read.adapterIdFor([c.accounts[0].address, id('huge')]);
+    await c.wait(c.as(0).adapterRegistry.write.setAttributionRoot([adapterId, id('root'), 1n]));
+    const max = 2n ** 96n - 1n;
+    await c.wait(c.as(0).token.write.mint([c.accounts[4].address, 3n * max]));
+    await c.wait(c.as(4).token.write.approve([c.deployment.contracts.paymentChannels, 3n * max]));
+    const settleAll = async (salt: string) => {
+      await c.wait(c.as(4).paymentChannels.write.open([c.accounts[1].address, c.deployment.contracts.token, authorizer.address, max, 900n, id(salt)]));
+      const cid = await c.contracts.paymentChannels.read.channelIdFor([c.accounts[4].address, c.accounts[1].address, c.deployment.contracts.token, id(salt)]);
+      const voucher = { channelId: cid, adapterId, cumulativeAmount: max };
+      const signature = await signVoucher({ account: authorizer, voucher, chainId: c.chainId, paymentChannels: c.deployment.contracts.paymentChannels });
+      const ownerBefore = await c.contracts.paymentChannels.read.creditOf([c.accounts[0].address]);
+      await c.wait(c.as(1).paymentChannels.write.settle([[{ voucher, signature }]]));
+      return (await c.contracts.paymentChannels.read.creditOf([c.accounts[0].address])) - ownerBefore;
+    };
+    const half = max / 2n; // the royalty, all of it the contributors'
+    expect(await settleAll('huge-1')).toBe(0n);
+    expect(await settleAll('huge-2')).toBe(0n);
+    expect(await c.contracts.attributionRewards.read.notifiedOf([adapterId])).toBe(2n * half);
+    // The third would pass the cap: the pool accounts nothing, the owner is credited, the lane is paid.
+    expect(await settleAll('huge-3')).toBe(half);
+    expect(await c.contracts.attributionRewards.read.notifiedOf([adapterId])).toBe(2n * half);
+    expect(await c.contracts.token.read.balanceOf([c.deployment.contracts.attributionRewards])).toBeGreaterThanOrEqual(half);
   });
 });

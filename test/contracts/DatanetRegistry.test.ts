@@ -1,5 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { expectRevert, id, setupChain, type Chain } from './fixture.ts';
+import { hashTypedData } from 'viem';
+import { contributionDomain, contributionTypes, signContribution } from '../../src/chain/eip712.ts';
+import { expectRevert, highSTwin, id, setupChain, type Chain } from './fixture.ts';
+
 
 describe('DatanetRegistry', () => {
   let c: Chain;
@@ -21,7 +24,7 @@ describe('DatanetRegistry', () => {
     const events = await c.contracts.datanetRegistry.getEvents.ContributionAdded({ datanetId: 1n }, { fromBlock: 0n });
     expect(events.map((e) => e.args.index)).toEqual([0n, 1n]);
 
-    await expectRevert(c.as(2).datanetRegistry.write.contribute([1n, id('doc-1'), 5n]), 'DatanetRegistryDuplicateContribution', [1n, id('doc-1')]);
+    await expectRevert(c.as(2).datanetRegistry.write.contribute([1n, id('doc-1'), 5n]), 'DatanetRegistryDuplicateContribution', [1n, c.accounts[2].address, id('doc-1')]);
     await expectRevert(c.as(2).datanetRegistry.write.contribute([1n, id('doc-3'), 0n]), 'DatanetRegistryZeroTokenCount');
     await expectRevert(c.as(2).datanetRegistry.write.contribute([7n, id('doc-3'), 1n]), 'DatanetRegistryUnknownDatanet', [7n]);
     await expectRevert(c.contracts.datanetRegistry.read.contributionOf([1n, 5n]), 'DatanetRegistryUnknownContribution', [1n, 5n]);
@@ -30,5 +33,37 @@ describe('DatanetRegistry', () => {
     await c.wait(reg.write.updateDatanet([1n, id('meta2'), 'ipfs://v2']));
     expect((await c.contracts.datanetRegistry.read.datanetOf([1n])).uri).toBe('ipfs://v2');
     await expectRevert(c.as(2).datanetRegistry.write.updateDatanet([1n, id('x'), 'x']), 'DatanetRegistryNotOwner', [1n, c.accounts[2].address]);
+  });
+
+  it('a front-runner can neither take nor block a contribution; a curator submits with the contributor\'s signature', async () => {
+    await c.wait(c.as(1).datanetRegistry.write.createDatanet([id('meta'), 'ipfs://front-run']));
+    const datanetId = await c.contracts.datanetRegistry.read.datanetCount();
+    const [curator, contributor, attacker] = [1, 2, 4];
+    const content = id('my-essay');
+    const sign = (i: number, tokenCount: bigint, datanet = datanetId) =>
+      signContribution({ account: c.accounts[i], contribution: { datanetId: datanet, contentHash: content, tokenCount }, chainId: c.chainId, datanetRegistry: c.deployment.contracts.datanetRegistry });
+    // The attack of issue 14: someone registers the contributor's content hash first.
+    await c.wait(c.as(attacker).datanetRegistry.write.contribute([datanetId, content, 100n]));
+    // It is recorded as the attacker's own entry only; the real contributor's registration still goes through.
+    const signature = await sign(contributor, 100n);
+    // The attacker cannot use (or replay) the signature for itself, nor change the token count.
+    await expectRevert(c.as(attacker).datanetRegistry.write.contributeFor([datanetId, c.accounts[attacker].address, content, 100n, signature]), 'DatanetRegistryInvalidSignature', [datanetId, c.accounts[attacker].address, content]);
+    await expectRevert(c.as(attacker).datanetRegistry.write.contributeFor([datanetId, c.accounts[contributor].address, content, 999n, signature]), 'DatanetRegistryInvalidSignature', [datanetId, c.accounts[contributor].address, content]);
+    // Nor is a signature for another Datanet accepted, nor its high-s twin.
+    await expectRevert(c.as(curator).datanetRegistry.write.contributeFor([datanetId, c.accounts[contributor].address, content, 100n, await sign(contributor, 100n, 1n)]), 'DatanetRegistryInvalidSignature');
+    await expectRevert(c.as(curator).datanetRegistry.write.contributeFor([datanetId, c.accounts[contributor].address, content, 100n, highSTwin(signature)]), 'DatanetRegistryInvalidSignature');
+    // The curator submits for the contributor with the signature.
+    await c.wait(c.as(curator).datanetRegistry.write.contributeFor([datanetId, c.accounts[contributor].address, content, 100n, signature]));
+    const mine = await c.contracts.datanetRegistry.read.contributionBy([datanetId, c.accounts[contributor].address, content]);
+    expect(mine).toEqual([true, 1n, 100n]);
+    expect(await c.contracts.datanetRegistry.read.contributionOf([datanetId, 1n])).toEqual({ contributor: c.accounts[contributor].address, tokenCount: 100n, contentHash: content });
+    expect(await c.contracts.datanetRegistry.read.contributionBy([datanetId, c.accounts[attacker].address, content])).toEqual([true, 0n, 100n]);
+    expect(await c.contracts.datanetRegistry.read.contributionBy([datanetId, c.accounts[3].address, content])).toEqual([false, 0n, 0n]);
+    // Replaying the signature records nothing twice.
+    await expectRevert(c.as(attacker).datanetRegistry.write.contributeFor([datanetId, c.accounts[contributor].address, content, 100n, signature]), 'DatanetRegistryDuplicateContribution', [datanetId, c.accounts[contributor].address, content]);
+    // The digest the contract checks is the shared TS definition's.
+    expect(await c.contracts.datanetRegistry.read.hashContribution([datanetId, content, 100n])).toBe(
+      hashTypedData({ domain: contributionDomain({ chainId: c.chainId, datanetRegistry: c.deployment.contracts.datanetRegistry }), types: contributionTypes, primaryType: 'Contribution', message: { datanetId, contentHash: content, tokenCount: 100n } }),
+    );
   });
 });

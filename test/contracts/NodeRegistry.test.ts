@@ -1,10 +1,9 @@
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { parseSignature, serializeSignature, zeroAddress } from 'viem';
+import { zeroAddress } from 'viem';
 import { usageReceiptDigest } from '../../src/chain/eip712.ts';
-import { expectRevert, receipt, setupChain, TOKEN, type Chain } from './fixture.ts';
+import { expectRevert, highSTwin, receipt, setupChain, TOKEN, type Chain } from './fixture.ts';
 
 const STAKE = 1_000n * TOKEN;
-const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
 
 describe('NodeRegistry', () => {
   let c: Chain;
@@ -97,6 +96,35 @@ describe('NodeRegistry', () => {
       await expectRevert(c.as(prover).nodeRegistry.write.slash([a, sigA, third, await c.signReceiptAs(node, third)]), 'NodeRegistryAlreadySlashed', [nodeAddress(), 7n]);
     });
 
+    it('a node that slashes itself first collects no reward: it waits for the first other prover', async () => {
+      // The attack of issue 14: the equivocating node proves its own equivocation before anyone else
+      // does, to take the prover reward (5 of the 50 slashed) back.
+      const a = receipt({ seq: 9n, amount: 30n });
+      const b = receipt({ seq: 9n, amount: 31n });
+      const [sigA, sigB] = [await c.signReceiptAs(node, a), await c.signReceiptAs(node, b)];
+      const walletBefore = await c.contracts.token.read.balanceOf([nodeAddress()]);
+      await c.wait(c.as(node).nodeRegistry.write.slash([a, sigA, b, sigB]));
+      const slashed = STAKE / 2n;
+      const reward = slashed / 10n;
+      expect((await c.contracts.nodeRegistry.read.nodeOf([nodeAddress()])).stake).toBe(STAKE - slashed);
+      expect(await c.contracts.nodeRegistry.read.creditOf([nodeAddress()])).toBe(0n);
+      expect(await c.contracts.nodeRegistry.read.creditOf([c.accounts[9].address])).toBe(slashed - reward);
+      expect(await c.contracts.nodeRegistry.read.heldRewardOf([nodeAddress(), 9n])).toBe(reward);
+      await expectRevert(c.as(node).nodeRegistry.write.withdrawCredit(), 'NodeRegistryNothingToWithdraw', [nodeAddress()]);
+      // The node cannot collect its held reward by proving again either.
+      await expectRevert(c.as(node).nodeRegistry.write.slash([a, sigA, b, sigB]), 'NodeRegistryAlreadySlashed', [nodeAddress(), 9n]);
+      // The first other prover gets it, once; the stake is not slashed twice.
+      await c.wait(c.as(prover).nodeRegistry.write.slash([b, sigB, a, sigA]));
+      expect(await c.contracts.nodeRegistry.read.creditOf([c.accounts[prover].address])).toBe(reward);
+      expect(await c.contracts.nodeRegistry.read.heldRewardOf([nodeAddress(), 9n])).toBe(0n);
+      expect((await c.contracts.nodeRegistry.read.nodeOf([nodeAddress()])).stake).toBe(STAKE - slashed);
+      const events = await c.contracts.nodeRegistry.getEvents.ProverRewarded({ node: nodeAddress() }, { fromBlock: 0n });
+      expect(events.at(-1)?.args).toMatchObject({ seq: 9n, prover: c.accounts[prover].address, amount: reward });
+      await expectRevert(c.as(3).nodeRegistry.write.slash([a, sigA, b, sigB]), 'NodeRegistryAlreadySlashed', [nodeAddress(), 9n]);
+      // Self-slashing never paid: the node's wallet did not grow and its stake shrank by the whole slash.
+      expect(await c.contracts.token.read.balanceOf([nodeAddress()])).toBe(walletBefore);
+    });
+
     it('reaches stake that is unbonding', async () => {
       await c.wait(c.as(node).nodeRegistry.write.requestUnbond([STAKE - 100n]));
       const a = receipt({ seq: 1n });
@@ -112,8 +140,7 @@ describe('NodeRegistry', () => {
       const sig = await c.signReceiptAs(node, a);
       await expectRevert(c.as(prover).nodeRegistry.write.slash([a, sig, a, sig]), 'NodeRegistryNotEquivocation');
       // Not even with the other (high-s) form of the same signature: the receipts are compared, not the signatures.
-      const { r, s, yParity } = parseSignature(sig);
-      const highS = serializeSignature({ r, s: `0x${(SECP256K1_N - BigInt(s)).toString(16).padStart(64, '0')}`, yParity: yParity === 0 ? 1 : 0 });
+      const highS = highSTwin(sig);
       await expectRevert(c.as(prover).nodeRegistry.write.slash([a, sig, a, highS]), 'NodeRegistryNotEquivocation');
     });
 
@@ -141,8 +168,7 @@ describe('NodeRegistry', () => {
         [c.accounts[3].address],
       );
       const sigB = await c.signReceiptAs(node, b);
-      const { r, s, yParity } = parseSignature(sigB);
-      const highS = serializeSignature({ r, s: `0x${(SECP256K1_N - BigInt(s)).toString(16).padStart(64, '0')}`, yParity: yParity === 0 ? 1 : 0 });
+      const highS = highSTwin(sigB);
       await expectRevert(c.as(prover).nodeRegistry.write.slash([a, await c.signReceiptAs(node, a), b, highS]), 'ECDSAInvalidSignatureS');
     });
 
@@ -185,7 +211,9 @@ describe('NodeRegistry', () => {
       await expectRevert(reg.write.setTreasury([zeroAddress]), 'NodeRegistryZeroAddress');
       await expectRevert(reg.write.setUnbondingDelay([91n * 86400n]), 'NodeRegistryDelayTooLong', [91n * 86400n, 90n * 86400n]);
       await expectRevert(reg.write.setSlashParams([10_001, 0]), 'NodeRegistryInvalidBps', [10_001n]);
-      await expectRevert(reg.write.setSlashParams([0, 10_001]), 'NodeRegistryInvalidBps', [10_001n]);
+      // The prover reward is capped at half the slash: a node slashing itself through another address still loses half.
+      expect(await reg.read.MAX_PROVER_REWARD_BPS()).toBe(5000);
+      await expectRevert(reg.write.setSlashParams([0, 5_001]), 'NodeRegistryInvalidBps', [5_001n]);
       await expectRevert(c.as(3).nodeRegistry.write.setMinStake([1n]), 'OwnableUnauthorizedAccount', [c.accounts[3].address]);
     });
   });

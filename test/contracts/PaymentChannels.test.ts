@@ -1,12 +1,11 @@
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { parseSignature, serializeSignature, zeroAddress, zeroHash, type Hex } from 'viem';
+import { parseSignature, zeroAddress, zeroHash, type Hex } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { signVoucher, voucherDigest, type TypedDataSigner, type Voucher } from '../../src/chain/eip712.ts';
 import { buildAttributionTree } from '../../src/chain/merkle.ts';
 import { splitPayment } from '../../src/chain/split.ts';
-import { expectRevert, id, setupChain, TOKEN, type Chain } from './fixture.ts';
+import { expectRevert, highSTwin, id, setupChain, TOKEN, type Chain } from './fixture.ts';
 
-const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
 const DELAY = 900n;
 const FEE_BPS = 200;
 
@@ -202,8 +201,7 @@ describe('PaymentChannels', () => {
 
     it('rejects a high-s signature', async () => {
       const voucher = { channelId, adapterId: plain, cumulativeAmount: 10n };
-      const { r, s, yParity } = parseSignature(await sign(voucher));
-      const highS = serializeSignature({ r, s: `0x${(SECP256K1_N - BigInt(s)).toString(16).padStart(64, '0')}`, yParity: yParity === 0 ? 1 : 0 });
+      const highS = highSTwin(await sign(voucher));
       await expectRevert(c.as(node).paymentChannels.write.settle([[{ voucher, signature: highS }]]), 'ECDSAInvalidSignatureS');
     });
 
@@ -227,7 +225,7 @@ describe('PaymentChannels', () => {
   it('admin: fee within the cap, treasury, owner only, two-step ownership', async () => {
     const pc = c.contracts.paymentChannels;
     await c.wait(pc.write.setProtocolFee([1000]));
-    expect(await pc.read.protocolFeeBps()).toBe(1000);
+    expect((await pc.read.pendingProtocolFee())[0]).toBe(1000); // in force after TERMS_DELAY (SplitTerms.test.ts)
     await expectRevert(pc.write.setProtocolFee([1001]), 'PaymentChannelsFeeTooHigh', [1001, 1000]);
     await c.wait(pc.write.setTreasury([c.accounts[8].address]));
     expect(await pc.read.treasury()).toBe(c.accounts[8].address);

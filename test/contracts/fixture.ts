@@ -4,7 +4,7 @@
  * accounts, and helpers for signing and asserting custom errors.
  */
 import hre from 'hardhat';
-import { BaseError, ContractFunctionRevertedError, keccak256, toHex, type Address, type Hex } from 'viem';
+import { BaseError, ContractFunctionRevertedError, keccak256, parseSignature, serializeSignature, toHex, type Address, type Hex } from 'viem';
 import { mnemonicToAccount } from 'viem/accounts';
 import { expect } from 'vitest';
 import { getContracts } from '../../src/chain/contracts.ts';
@@ -70,6 +70,13 @@ export async function expectRevert(promise: Promise<unknown>, errorName: string,
   if (!reverted?.data) throw new Error(`expected a revert with ${errorName}, got: ${(error as Error).message}`);
   expect(reverted.data.errorName).toBe(errorName);
   if (args) expect(reverted.data.args).toEqual(args);
+}
+
+/** The high-s twin of a valid signature: the same signer to plain ecrecover, malleable, refused by the contracts. */
+export function highSTwin(signature: Hex): Hex {
+  const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+  const { r, s, yParity } = parseSignature(signature);
+  return serializeSignature({ r, s: `0x${(SECP256K1_N - BigInt(s)).toString(16).padStart(64, '0')}`, yParity: yParity === 0 ? 1 : 0 });
 }
 
 /** A deterministic bytes32 from a label. */
