@@ -15,6 +15,7 @@ export const contractArtifacts = {
   PaymentChannels: 'PaymentChannels.sol/PaymentChannels.json',
   AttributionRewards: 'AttributionRewards.sol/AttributionRewards.json',
   TestToken: 'test/TestToken.sol/TestToken.json',
+  ReadBatch: 'test/ReadBatch.sol/ReadBatch.json',
 } as const;
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

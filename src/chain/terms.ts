@@ -8,7 +8,7 @@
 import { zeroAddress, zeroHash, type Address, type Hex, type PublicClient } from 'viem';
 import { adapterRegistryAbi, paymentChannelsAbi } from './generated/abis.ts';
 
-/** `FeeSplit.TERMS_DELAY` (31 days, longer than the 30-day longest channel withdraw delay); test/chain/terms.test.ts checks the contracts agree. */
+/** `FeeSplit.TERMS_DELAY` (31 days, longer than the 30-day longest channel withdraw delay); test/contracts/SplitTerms.test.ts checks the contracts agree. */
 export const TERMS_DELAY_SECONDS = 31 * 24 * 3600;
 
 /** What a settlement splits by (basis points). */

@@ -25,12 +25,17 @@ export interface TermsBookComponents {
   /** The lanes the node serves (its adapters' lane ids); lane zero, the base model, is always added. */
   lanes: () => Hex[];
   log: Logger;
+  /** Local clock, unix ms (default `Date.now`). */
+  now?: () => number;
 }
 
 /** The node's book of split terms. */
 export interface TermsBook {
+  /** Reads every lane, then re-reads them every `refreshMs`. */
   start(): Promise<void>;
   stop(): void;
+  /** Re-reads every lane now (a failed read keeps what was read before). */
+  refresh(): Promise<void>;
   /** The lane's terms now, read from the chain when stale; throws when the node cannot serve at announced terms. */
   require(lane: { laneId: Hex; name: string }): Promise<AnnouncedTerms>;
   /** What the node announces for the lane now, without a chain read (undefined: never read). */
@@ -51,10 +56,11 @@ export function createTermsBook(options: TermsBookOptions, c: TermsBookComponent
   const entries = new Map<Hex, Entry>();
   const inflight = new Map<Hex, Promise<void>>();
   let timer: NodeJS.Timeout | undefined;
+  const now = c.now ?? Date.now;
   const key = (laneId: Hex) => laneId.toLowerCase() as Hex;
 
   async function read(laneIds: Hex[]): Promise<void> {
-    const readLocalMs = Date.now();
+    const readLocalMs = now();
     const read = await readLaneTerms({ publicClient: c.publicClient, contracts: c.contracts, laneIds });
     for (const terms of read) entries.set(key(terms.laneId), { terms, readLocalMs });
   }
@@ -69,7 +75,7 @@ export function createTermsBook(options: TermsBookOptions, c: TermsBookComponent
   }
 
   /** Chain time now by the entry's read (the chain's clock may differ from ours). */
-  const chainNow = (e: Entry) => e.terms.readAt + Math.floor((Date.now() - e.readLocalMs) / 1000);
+  const chainNow = (e: Entry) => e.terms.readAt + Math.floor((now() - e.readLocalMs) / 1000);
 
   function announce(e: Entry): AnnouncedTerms {
     const now = chainNow(e);
@@ -95,10 +101,11 @@ export function createTermsBook(options: TermsBookOptions, c: TermsBookComponent
       if (timer) clearInterval(timer);
       timer = undefined;
     },
+    refresh: refreshAll,
     async require({ laneId, name }) {
       let e = entries.get(key(laneId));
       // An unregistered adapter is re-read every time: its owner may register it while the node runs.
-      if (!e || !e.terms.registered || Date.now() - e.readLocalMs >= refreshMs) {
+      if (!e || !e.terms.registered || now() - e.readLocalMs >= refreshMs) {
         try {
           await readOne(laneId);
         } catch (err) {

@@ -70,7 +70,7 @@ describe('split terms', () => {
     const { blockNumber } = await c.wait(hash);
     const { timestamp } = await c.publicClient.getBlock({ blockNumber });
     const effectiveAt = timestamp + BigInt(TERMS_DELAY_SECONDS);
-    const [event] = await c.contracts.adapterRegistry.getEvents.RoyaltyChangeScheduled({ adapterId }, { blockHash: (await c.publicClient.getBlock({ blockNumber })).hash });
+    const [event] = await c.contracts.adapterRegistry.getEvents.RoyaltyChangeScheduled({ adapterId }, { fromBlock: blockNumber, toBlock: blockNumber });
     expect(event.args).toMatchObject({ royaltyBps: 5000, contributorBps: 2000, effectiveAt });
     expect(await c.contracts.adapterRegistry.read.termsOf([adapterId])).toEqual([500, 0, 5000, 2000, effectiveAt]);
     expect(await c.contracts.adapterRegistry.read.splitOf([adapterId])).toEqual([c.accounts[owner].address, 500, 0, 0n]);
@@ -97,7 +97,7 @@ describe('split terms', () => {
     expect(await pc.read.protocolFeeBps()).toBe(1000);
     expect(await pc.read.pendingProtocolFee()).toEqual([0, 0n]);
     expect(await settle(100n)).toEqual({ node: 85n, owner: 5n, treasury: 10n });
-    expect((await pc.getEvents.ProtocolFeeChangeScheduled({}, { fromBlock: 0n })).at(-1)?.args).toEqual({ bps: 1000, effectiveAt });
+    expect((await pc.getEvents.ProtocolFeeChangeScheduled({ fromBlock: 0n })).at(-1)?.args).toEqual({ bps: 1000, effectiveAt });
     // Announce 5%, then take it back: the 10% in force stays, and nothing is pending.
     await c.wait(pc.write.setProtocolFee([500]));
     await c.wait(pc.write.setProtocolFee([1000]));
