@@ -5,7 +5,8 @@
  *
  *   npm run bench:gas [-- --out gas.json]
  *
- * Goals (issue 5): settle <= 45k gas per lane at 100 lanes; claim <= 80k gas for one adapter.
+ * Goals (issues 5 and 14): settle <= 45k gas per lane at 100 lanes; every claim <= 80k gas for one
+ * adapter, a first claim (new storage slot) included.
  */
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';

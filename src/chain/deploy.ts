@@ -42,7 +42,7 @@ export const DEFAULT_DEPLOY_PARAMS = {
   unbondingDelay: 7n * 24n * 3600n,
   /** Part of the stake slashed per equivocation, basis points. */
   slashBps: 5_000,
-  /** Part of the slashed amount paid to the prover, basis points. */
+  /** Part of the slashed amount paid to the prover, basis points (cap 5000: self-slashing always costs half). */
   proverRewardBps: 1_000,
 } as const;
 

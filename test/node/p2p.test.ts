@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerAdapterOnChain } from '../../src/attribution/register.ts';
 import { createPaidClient, openChannel } from '../../src/client/index.ts';
 import { setupChain, type Chain } from '../contracts/fixture.ts';
+import { createTinyModel } from '../fixtures/model.ts';
 import { startTestNode, type TestNode } from '../fixtures/node.ts';
 import { registerNode, waitFor } from '../p2p/helpers.ts';
 
@@ -14,7 +16,10 @@ beforeAll(async () => {
   c = await setupChain();
   await registerNode(c, 1);
   await registerNode(c, 2);
-  a = await startTestNode({ account: c.accounts[1], overrides: { 'payments.mode': 'paid', ...p2p() }, components: { deployment: c.deployment, chain: { publicClient: c.publicClient, walletClient: c.wallets[1] } } });
+  a = await startTestNode({ account: c.accounts[1], adapterOwner: c.accounts[5].address, overrides: { 'payments.mode': 'paid', ...p2p() }, components: { deployment: c.deployment, chain: { publicClient: c.publicClient, walletClient: c.wallets[1] } } });
+  // A paid node serves an adapter only once it is registered on-chain (its lane could not settle otherwise).
+  const poet = a.adapters.find((x) => x.name === 'poet')!;
+  await registerAdapterOnChain({ ctx: { publicClient: c.publicClient, walletClient: c.wallets[5], deployment: c.deployment }, adapter: poet.dir, model: await createTinyModel(), datanetIds: [], royaltyBps: 1000, contributorBps: 0 });
   b = await startTestNode({ account: c.accounts[2], overrides: p2p(a.node.network!.multiaddrs()), components: { deployment: c.deployment, chain: { publicClient: c.publicClient, walletClient: c.wallets[2] } } });
 }, 300_000);
 

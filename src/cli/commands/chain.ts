@@ -59,7 +59,7 @@ export function registerChain(program: Command): void {
     .option('--min-stake <wei>', `minimum node stake, token base units (default ${DEFAULT_DEPLOY_PARAMS.minStake})`, bigint)
     .option('--unbonding-delay <seconds>', `node unbonding delay (default ${DEFAULT_DEPLOY_PARAMS.unbondingDelay})`, bigint)
     .option('--slash-bps <n>', `stake slashed per equivocation, basis points (default ${DEFAULT_DEPLOY_PARAMS.slashBps})`, integer)
-    .option('--prover-reward-bps <n>', `part of a slash paid to the prover, basis points (default ${DEFAULT_DEPLOY_PARAMS.proverRewardBps})`, integer)
+    .option('--prover-reward-bps <n>', `part of a slash paid to the prover, basis points (default ${DEFAULT_DEPLOY_PARAMS.proverRewardBps}, cap 5000)`, integer)
     .option('--json', 'print the deployment as JSON')
     .action(async (options: DeployOptions) => {
       const log = createLogger({ name: 'chain' });
