@@ -57,6 +57,8 @@ export function createSettlementWorker(options: SettlementOptions, c: Settlement
   let lastSettle = Date.now();
   let backoffMs = 0;
   let nextTryAt = 0;
+  /** Terms changes already logged (one line each, not one per poll); bounded by the lanes' adapters times their changes. */
+  const warnedChanges = new Set<string>();
 
   async function refresh(lanes: StoredVoucher[]): Promise<StoredVoucher[]> {
     const claimed = await Promise.all(lanes.map((l) => c.publicClient.readContract({ address: c.paymentChannels, abi: paymentChannelsAbi, functionName: 'laneClaimed', args: [l.channelId, l.adapterId] })));
@@ -134,7 +136,10 @@ export function createSettlementWorker(options: SettlementOptions, c: Settlement
       // Work done at the terms in force settles at them: settle within two epochs of a change.
       if (changeAt !== undefined && changeAt - Date.now() < 2 * epochMs) {
         urgent = true;
-        log.warn({ adapterId, termsChangeAt: new Date(changeAt).toISOString() }, 'split terms change soon while vouchers are unsettled; settling now');
+        if (!warnedChanges.has(`${adapterId}:${changeAt}`)) {
+          warnedChanges.add(`${adapterId}:${changeAt}`);
+          log.warn({ adapterId, termsChangeAt: new Date(changeAt).toISOString() }, 'split terms change soon while vouchers are unsettled; settling before');
+        }
       }
     }
     for (const channelId of new Set(c.lanes.unsettled().map((l) => l.channelId))) {
