@@ -57,8 +57,8 @@ export function createSettlementWorker(options: SettlementOptions, c: Settlement
   let lastSettle = Date.now();
   let backoffMs = 0;
   let nextTryAt = 0;
-  /** Terms changes already logged (one line each, not one per poll); bounded by the lanes' adapters times their changes. */
-  const warnedChanges = new Set<string>();
+  /** When each adapter's upcoming terms change was last logged (once per epoch, not per poll); one entry per adapter. */
+  const warnedChanges = new Map<Hex, number>();
 
   async function refresh(lanes: StoredVoucher[]): Promise<StoredVoucher[]> {
     const claimed = await Promise.all(lanes.map((l) => c.publicClient.readContract({ address: c.paymentChannels, abi: paymentChannelsAbi, functionName: 'laneClaimed', args: [l.channelId, l.adapterId] })));
@@ -136,8 +136,8 @@ export function createSettlementWorker(options: SettlementOptions, c: Settlement
       // Work done at the terms in force settles at them: settle within two epochs of a change.
       if (changeAt !== undefined && changeAt - Date.now() < 2 * epochMs) {
         urgent = true;
-        if (!warnedChanges.has(`${adapterId}:${changeAt}`)) {
-          warnedChanges.add(`${adapterId}:${changeAt}`);
+        if (Date.now() - (warnedChanges.get(adapterId) ?? 0) >= epochMs) {
+          warnedChanges.set(adapterId, Date.now());
           log.warn({ adapterId, termsChangeAt: new Date(changeAt).toISOString() }, 'split terms change soon while vouchers are unsettled; settling before');
         }
       }
