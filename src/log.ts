@@ -33,3 +33,11 @@ export function createLogger(parameters: CreateLoggerParameters = {}): Logger {
   if (parameters.level) logger.level = parameters.level;
   return logger;
 }
+
+/**
+ * The logger of another component, at `parent`'s level. (`parent.child({ component })` would
+ * write the `component` key twice on every line: pino does not replace bindings.)
+ */
+export function componentLogger(parent: Logger, name: string): Logger {
+  return createLogger({ name, level: parent.level as LevelWithSilent });
+}

@@ -132,7 +132,7 @@ async function meter(ctx: ApiContext, auth: PaymentAuthorization, job: Completio
     return undefined;
   }
   const { amount, laneCharged } = auth.commit(usage);
-  const adapter = job.model.adapterId ?? 'base';
+  const adapter = auth.laneAdapterId; // the lane id, as in the receipt
   ctx.metrics.tokens.inc({ kind: 'prompt', adapter }, usage.promptTokens);
   ctx.metrics.tokens.inc({ kind: 'completion', adapter }, usage.completionTokens);
   const receipt = await ctx.issuer.issue({

@@ -57,6 +57,11 @@ export function toOpenAiError(error: unknown): { status: number; body: { error: 
     const param = first?.instancePath?.replace(/^\//, '').replaceAll('/', '.') || String(first?.params?.missingProperty ?? first?.params?.requiredProperties ?? '') || null;
     return { status: 400, headers: {}, body: { error: { message: `Invalid request: ${fe.message}.`, type: 'invalid_request_error', param, code: 'OPENLORA_API_INVALID_REQUEST' } } };
   }
+  if (fe?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    // `curl -d` without -H sends application/x-www-form-urlencoded: say what to send instead.
+    const message = `${fe.message}. The API takes JSON bodies: send the header Content-Type: application/json (with curl: -H 'content-type: application/json'; -d alone sends a form).`;
+    return { status: 415, headers: {}, body: { error: { message, type: 'invalid_request_error', param: null, code: 'OPENLORA_API_UNSUPPORTED_MEDIA_TYPE' } } };
+  }
   if (fe?.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
     return { status: fe.statusCode, headers: {}, body: { error: { message: fe.message, type: 'invalid_request_error', param: null, code: fe.code ? `OPENLORA_API_${fe.code}` : 'OPENLORA_API_BAD_REQUEST' } } };
   }

@@ -24,12 +24,12 @@ export interface CreateNodeMetricsParameters {
 /** Creates the metrics of one node. */
 export function createNodeMetrics(p: CreateNodeMetricsParameters = {}): NodeMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'openlora_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'openlora_' }); // openlora_process_cpu_seconds_total, openlora_nodejs_*
   let metrics: NodeMetrics;
   const collect = () => p.collect?.(metrics);
   metrics = {
     registry,
-    tokens: new Counter({ name: 'openlora_tokens_total', help: 'Tokens processed, by kind (prompt, completion) and adapter (base for none).', labelNames: ['kind', 'adapter'], registers: [registry] }),
+    tokens: new Counter({ name: 'openlora_tokens_total', help: 'Tokens processed, by kind (prompt, completion) and adapter lane id (as in receipts; zero bytes32 for the base model).', labelNames: ['kind', 'adapter'], registers: [registry] }),
     requests: new Counter({ name: 'openlora_requests_total', help: 'API requests by route and status.', labelNames: ['route', 'status'], registers: [registry] }),
     receipts: new Counter({ name: 'openlora_receipts_written_total', help: 'Usage receipts signed and stored.', registers: [registry] }),
     requestSeconds: new Histogram({ name: 'openlora_request_seconds', help: 'Request duration.', labelNames: ['route'], buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [registry] }),

@@ -1,6 +1,7 @@
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { componentLogger } from '../log.ts';
 import type { ApiContext } from './context.ts';
 import { ApiError, installErrorHandler } from './errors.ts';
 import { adminRoutes } from './routes/admin.ts';
@@ -35,7 +36,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 /** Builds the fastify app: OpenAI-compatible routes, receipts, health, metrics, admin, OpenAPI. */
 export async function createApiServer(options: ApiServerOptions, ctx: ApiContext): Promise<ApiServer> {
   const app = Fastify({
-    loggerInstance: ctx.log.child({ component: 'api' }) as FastifyBaseLogger,
+    loggerInstance: componentLogger(ctx.log, 'api') as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }), // per-request lines come from metrics, not logs
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },

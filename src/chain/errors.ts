@@ -5,7 +5,7 @@ export class DeploymentFileError extends BaseError {
   override name = 'DeploymentFileError' as const;
   constructor(file: string, problem: string, parameters: BaseErrorParameters = {}) {
     super('OPENLORA_CHAIN_DEPLOYMENT_INVALID', `Deployment file ${file} ${problem}.`, {
-      hint: 'Deploy the contracts with `openlora chain deploy --rpc URL --key-file F --out FILE`, or point the node at the file it wrote.',
+      hint: 'With `openlora dev` running, pass --dev .openlora/dev (or `source .openlora/dev/env` first); on another chain, deploy with `openlora chain deploy --rpc URL --key-file F --out FILE` and pass --deployment FILE.',
       ...parameters,
     });
   }

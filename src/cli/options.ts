@@ -1,5 +1,4 @@
 import { Option, type Command } from 'commander';
-import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { BaseError } from '../errors.ts';
 
@@ -24,13 +23,26 @@ export function addConfigOptions(command: Command): Command {
     .option('--set <key=value...>', 'override a config key (repeatable), e.g. --set api.port=8080');
 }
 
-/** Resolves the configuration from `--config`, the environment, `--set` and per-command flags. */
-export function configFromOptions(options: ConfigOptions, flags: Record<string, unknown> = {}): Config {
+/**
+ * Resolves the configuration from `--config`, the environment, `--set` and the command's own
+ * flags. `flagKeys` maps an option (commander's camel-case name) to its config key; errors name the
+ * flag as written (`--port`, `--set api.port`).
+ */
+export async function configFromOptions<O extends ConfigOptions>(options: O, flagKeys: Partial<Record<keyof O & string, string>> = {}): Promise<Config> {
+  const { loadConfig } = await import('../config/load.ts');
   const overrides: Record<string, unknown> = {};
+  const origins: Record<string, string> = {};
   for (const item of options.set ?? []) {
     const eq = item.indexOf('=');
     if (eq <= 0) throw new CliSetSyntaxError(item);
-    overrides[item.slice(0, eq)] = item.slice(eq + 1);
+    const key = item.slice(0, eq);
+    overrides[key] = item.slice(eq + 1);
+    origins[key] = `--set ${key}`;
   }
-  return loadConfig({ file: options.config, overrides: { ...overrides, ...flags } });
+  for (const [option, key] of Object.entries(flagKeys) as Array<[keyof O & string, string]>) {
+    if (options[option] === undefined) continue;
+    overrides[key] = options[option];
+    origins[key] = `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+  }
+  return loadConfig({ file: options.config, overrides, origins });
 }

@@ -28,6 +28,8 @@ export interface LoadConfigParameters {
   env?: Record<string, string | undefined>;
   /** Flag values by dotted key (`api.port`); strings are coerced to the key's type. */
   overrides?: Record<string, unknown>;
+  /** How the user wrote each override, for errors (`--port`, `--set api.port`); default `--set <key>`. */
+  origins?: Record<string, string>;
 }
 
 function leaves(node: SchemaNode, prefix = ''): Leaf[] {
@@ -160,7 +162,7 @@ export function loadConfig(parameters: LoadConfigParameters = {}): Config {
   }
 
   for (const [key, value] of Object.entries(parameters.overrides ?? {})) {
-    if (value !== undefined) assign(key, value, 'flag', `--${key}`);
+    if (value !== undefined) assign(key, value, 'flag', parameters.origins?.[key] ?? `--set ${key}`);
   }
 
   const config = Value.Default(ConfigSchema, Value.Clone(raw)) as Config;

@@ -10,3 +10,13 @@ export class DevChainError extends BaseError {
     });
   }
 }
+
+/** A command was pointed at a dev directory where `openlora dev` has not run. */
+export class DevNotRunError extends BaseError {
+  override name = 'DevNotRunError' as const;
+  constructor(dir: string) {
+    super('OPENLORA_DEV_NOT_RUN', `No \`openlora dev\` session in ${dir} (no session.json).`, {
+      hint: `Start \`openlora dev --dir ${dir}\` in another terminal first (or pass the --dev DIR it uses).`,
+    });
+  }
+}

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { create, globals } from 'webgpu';
 import { createLogger } from '../log.ts';
 import { GpuAdapterNotFoundError, GpuDeviceLostError, GpuFeatureMissingError } from './errors.ts';
+import { filterNativeStderr } from './nativeStderr.ts';
 
 // Dawn's constants (GPUBufferUsage, GPUShaderStage, GPUMapMode, ...) as globals, as in a browser.
 Object.assign(globalThis, globals);
@@ -90,7 +91,8 @@ function summarize(adapter: GPUAdapter): GpuAdapterSummary {
 
 /** Asks Dawn for the high-performance adapter; `undefined` when there is none. */
 export async function requestAdapter(dawnOptions?: string[]): Promise<GPUAdapter | undefined> {
-  const adapter = await gpuInstance(dawnOptions).requestAdapter({ powerPreference: 'high-performance' });
+  // The adapter's limits are read (and Dawn's limit notices printed) within this synchronous call.
+  const adapter = await filterNativeStderr(() => gpuInstance(dawnOptions).requestAdapter({ powerPreference: 'high-performance' }));
   return adapter ?? undefined;
 }
 

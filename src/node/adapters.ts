@@ -6,6 +6,8 @@ import type { Price } from '../payments/pricing.ts';
 import type { AdapterCatalog } from '../serving/inference.ts';
 import type { Address, Hex } from 'viem';
 import { onChainAdapterId } from '../chain/adapterId.ts';
+import { otherBaseModel } from '../lora/baseModel.ts';
+import type { Logger } from '../log.ts';
 
 /** The node's adapters: the disk store, host cache and GPU slots behind one admin and catalog face. */
 export interface NodeAdapters extends AdapterAdmin, AdapterCatalog {
@@ -17,6 +19,9 @@ export interface CreateNodeAdaptersParameters {
   hostCache: HostCache;
   slots: SlotManager;
   defaultPrice: Price;
+  /** The base model's directory: adapters that name another base model load with a warning. */
+  modelDir?: string;
+  log?: Logger;
 }
 
 /** Joins the adapter tiers with per-adapter prices. */
@@ -37,6 +42,8 @@ export function createNodeAdapters(p: CreateNodeAdaptersParameters): NodeAdapter
     list: () => p.store.list().map((e) => listing(e.id)),
     async register({ path, name, price, owner }) {
       const entry = await p.store.register({ path, name });
+      const other = p.modelDir === undefined ? undefined : otherBaseModel(entry.baseModel, p.modelDir);
+      if (other) p.log?.warn({ adapter: entry.name, id: entry.id, adapterBaseModel: other, model: p.modelDir }, 'adapter was made for another base model (base_model_name_or_path); its shapes fit, so it is served');
       if (price) prices.set(entry.id, price);
       if (owner) owners.set(entry.id, owner);
       return listing(entry.id);

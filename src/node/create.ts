@@ -7,7 +7,7 @@ import type { Config } from '../config/schema.ts';
 import type { Backend } from '../engine/backend.ts';
 import { openLedgerDatabase } from '../ledger/db.ts';
 import { createReceiptLedger, type ReceiptLedger } from '../ledger/receipts.ts';
-import { createLogger, type Logger } from '../log.ts';
+import { componentLogger, createLogger, type Logger } from '../log.ts';
 import { createHostCache } from '../lora/hostCache.ts';
 import { createSlotManager } from '../lora/slots.ts';
 import { createAdapterStore } from '../lora/store.ts';
@@ -81,7 +81,7 @@ export async function startNode(config: Config, components: NodeComponents): Pro
   const hostCache = createHostCache({ budgetBytes: config.lora.hostCacheMiB * 2 ** 20, load: (id, signal) => store.load(id, signal) });
   const slots = createSlotManager({ pool: backend.lora, store, hostCache });
   const defaultPrice = { inputPer1k: BigInt(config.payments.inputPer1k), outputPer1k: BigInt(config.payments.outputPer1k) };
-  const adapters = createNodeAdapters({ store, hostCache, slots, defaultPrice });
+  const adapters = createNodeAdapters({ store, hostCache, slots, defaultPrice, modelDir: config.model.dir, log });
   const scanned = await store.scan();
   for (const failure of scanned.failed) log.warn({ dir: failure.dir, err: failure.error }, 'adapter in the store is invalid; skipped');
   for (const a of config.lora.adapters) {
@@ -136,7 +136,7 @@ export async function startNode(config: Config, components: NodeComponents): Pro
         const listed = adapters.list().map((a) => ({ id: a.id, name: a.name.slice(0, 64), resident: a.resident, inputPer1k: a.price.inputPer1k, outputPer1k: a.price.outputPer1k }));
         return { url, adapters: listed, queueDepth: s.waiting, running: s.running, freeKvBlocks: s.kvBlocksFree, totalKvBlocks: s.kvBlocksTotal };
       },
-      log: log.child({ component: 'p2p' }),
+      log: componentLogger(log, 'p2p'),
     });
   }
   const api = await createApiServer(

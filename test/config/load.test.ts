@@ -47,13 +47,14 @@ describe('loadConfig', () => {
     expect(f.message).toContain('one of "auto", "f16", "f32"');
 
     const g = error(() => loadConfig({ env: {}, overrides: { 'chain.rpcUrl': 'ftp://x' } }));
-    expect(g.message).toContain('(from flag --chain.rpcUrl)');
+    expect(g.message).toContain('(from --set chain.rpcUrl)');
   });
 
   it('rejects unknown keys with a suggestion', () => {
     const e = error(() => loadConfig({ env: {}, overrides: { 'api.prot': '1' } }));
     expect(e).toBeInstanceOf(ConfigUnknownKeyError);
     expect(e.message).toContain('Did you mean "api.port"?');
+    expect(e.message).toContain('(from --set api.prot)');
     const f = error(() => loadConfig({ env: {}, file: file('c.json', '{"apii":{"port":1}}') }));
     expect((f as ConfigUnknownKeyError).code).toBe('OPENLORA_CONFIG_UNKNOWN_KEY');
   });

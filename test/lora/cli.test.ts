@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli } from '../fixtures/cli.ts';
+import { runCliInProcess as runCli } from '../fixtures/cliInProcess.ts';
 import { tempDir, tinyModel } from './helpers.ts';
 
 describe('openlora adapter', () => {

@@ -6,7 +6,7 @@ import { parseModelConfig } from '../../src/model/parseConfig.ts';
 import { MODEL_PRESETS, presetConfigJson } from '../../src/model/presets.ts';
 import { expectedTensors } from '../../src/model/tensorNames.ts';
 import { loadModel } from '../../src/model/load.ts';
-import { runCli } from '../fixtures/cli.ts';
+import { runCliInProcess as runCli } from '../fixtures/cliInProcess.ts';
 import { createTinyModel, makeTempDir } from '../fixtures/model.ts';
 
 async function filesOf(dir: string): Promise<Record<string, Buffer>> {

@@ -6,9 +6,8 @@ import { writeDeployment } from '../../chain/deployment.ts';
 import { loadAccount } from '../../keys/account.ts';
 import { resolvePassphrase } from '../../keys/passphrase.ts';
 import { createLogger } from '../../log.ts';
+import { DEFAULT_DEPLOYMENT_FILE } from '../chainOptions.ts';
 
-/** Default path of the deployment file the node reads. */
-export const DEFAULT_DEPLOYMENT_FILE = '.openlora/deployment.json';
 
 const address = (value: string): Address => {
   if (!isAddress(value)) throw new InvalidArgumentError(`"${value}" is not an address.`);

@@ -1,18 +1,18 @@
 import { Command, Option } from 'commander';
 import OpenAI from 'openai';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { mnemonicToAccount } from 'viem/accounts';
+import { privateKeyToAccount } from 'viem/accounts';
 import { createPaidClient } from '../../client/paidFetch.ts';
-import { DEV_MNEMONIC, type DevSession } from '../../dev/run.ts';
+import { devPrivateKey, readDevDirectory } from '../../dev/envFile.ts';
+import { DevNotRunError } from '../../dev/errors.ts';
 import { BaseError } from '../../errors.ts';
+import { writeModelText } from '../terminal.ts';
 
 /** The node answered with an error. */
 export class ChatRequestError extends BaseError {
   override name = 'ChatRequestError' as const;
   constructor(url: string, status: number | undefined, message: string) {
     super('OPENLORA_CHAT_REQUEST', `The node at ${url} refused the request${status ? ` (HTTP ${status})` : ''}: ${message}`, {
-      hint: 'Check --url, --model (GET /v1/models lists them) and --api-key.',
+      hint: `\`curl -s ${url.replace(/\/$/, '')}/v1/models\` lists the models; check --url and --api-key (open mode) or --dev (paid mode).`,
     });
   }
 }
@@ -42,7 +42,7 @@ export function registerChat(program: Command): void {
       .option('--seed <n>', 'sampling seed')
       .option('--system <text>', 'system message')
       .addOption(new Option('--api-key <key>', 'API key (open mode)').env('OPENLORA_API_KEY'))
-      .option('--dev <dir>', 'pay the `openlora dev` node in DIR through its dev channel (client SDK, vouchers)')
+      .addOption(new Option('--dev <dir>', 'pay the `openlora dev` node in DIR through its dev channel (client SDK, vouchers)').env('OPENLORA_DEV'))
       .option('--json', 'print the whole response (with usage and receipt) as JSON instead of streaming text')
       .action(async (prompt: string, options: ChatOptions) => {
         const paid = options.dev ? await devPaidClient(options.dev) : undefined;
@@ -63,7 +63,7 @@ export function registerChat(program: Command): void {
           for await (const chunk of stream) {
             const piece = chunk.choices[0]?.delta?.content ?? '';
             text += piece;
-            if (!options.json && piece) process.stdout.write(piece);
+            if (!options.json && piece) writeModelText(process.stdout, piece);
             if (chunk.choices.length === 0) final = chunk;
           }
           if (options.json) process.stdout.write(JSON.stringify({ text, ...(final as object) }, null, 2) + '\n');
@@ -86,14 +86,11 @@ export function registerChat(program: Command): void {
   );
 }
 
-/** A paid client for the `openlora dev` node whose session file is in `dir`. */
+/** A paid client for the `openlora dev` node whose session is in `dir`, paying as the dev payer. */
 async function devPaidClient(dir: string) {
-  let session: DevSession;
-  try {
-    session = JSON.parse(await readFile(join(dir, 'session.json'), 'utf8')) as DevSession;
-  } catch (cause) {
-    throw new BaseError('OPENLORA_CHAT_NO_DEV_SESSION', `No running \`openlora dev\` session in ${dir} (session.json is missing or unreadable).`, { cause, hint: 'Start `npm run dev` first, and pass the same --dir.' });
-  }
-  const client = await createPaidClient({ url: session.url, account: mnemonicToAccount(DEV_MNEMONIC, { addressIndex: session.payerIndex }), channelId: session.channelId, nodeRegistry: session.nodeRegistry });
+  const dev = await readDevDirectory(dir);
+  if (!dev) throw new DevNotRunError(dir);
+  const { session } = dev;
+  const client = await createPaidClient({ url: session.url, account: privateKeyToAccount(devPrivateKey('payer')), channelId: session.channelId, nodeRegistry: session.nodeRegistry });
   return { url: session.url, channelId: session.channelId, client };
 }

@@ -1,9 +1,10 @@
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { formatUnits } from 'viem';
 import { readAttributionReport } from '../../attribution/report.ts';
 import { claimRewards } from '../../attribution/rewards.ts';
 import { withdrawCredits, type CreditWithdrawal } from '../../payments/credits.ts';
-import { addChainOptions, chainContextFromOptions, type ChainOptions } from '../chainOptions.ts';
+import { addChainOptions, chainContextFromOptions, devFromOptions, type ChainOptions } from '../chainOptions.ts';
+import { CliUsageError } from '../errors.ts';
 
 const list = (value: string, previous: string[] = []) => [...previous, ...value.split(',').filter(Boolean)];
 
@@ -16,11 +17,13 @@ export function registerClaim(program: Command): void {
   addChainOptions(program
     .command('claim')
     .description('claim the signer\'s rewards: --attribution (contributor rewards, one transaction, proofs from the published trees) and/or --credits (node operator, adapter owner and prover credits)')
-    .option('--attribution <files>', 'published attribution reports, comma-separated (repeatable)', list)
+    .option('--attribution <files>', 'published attribution reports, comma-separated (repeatable); default with --dev and without --credits: the dev adapters\' reports', list)
     .option('--credits', 'withdraw PaymentChannels and NodeRegistry credits')
     .option('--json', 'print JSON'))
     .action(async (o: ChainOptions & { attribution?: string[]; credits?: boolean; json?: boolean }) => {
-      if (!o.attribution && !o.credits) throw new InvalidArgumentError('Nothing to claim from: pass --attribution FILES and/or --credits.');
+      const dev = await devFromOptions(o);
+      if (!o.attribution && !o.credits && dev) o.attribution = dev.attributionReports;
+      if (!o.attribution && !o.credits) throw new CliUsageError('Nothing to claim: pass --attribution FILES (contributor rewards) and/or --credits (node, owner and prover credits).', 'openlora claim', 'See `openlora claim --help`; with `openlora dev` running, `openlora claim --dev .openlora/dev --key-file .openlora/dev/keys/contributor-1.json` claims a dev contributor\'s rewards.');
       const reports = await Promise.all((o.attribution ?? []).map((f) => readAttributionReport(f)));
       const ctx = await chainContextFromOptions(o, { needsKey: true, what: '`claim`' });
       const fmt = (v: bigint) => formatUnits(v, 18);

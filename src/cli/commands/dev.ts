@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { writeDevEnv } from '../../dev/envFile.ts';
 import { runDev } from '../../dev/run.ts';
 import { stopOnSignals } from './node.ts';
 
@@ -15,9 +16,9 @@ export function registerDev(program: Command): void {
     new Command('dev')
       .description('run the embedded default: local chain + contracts, tiny model, 3 adapters, Datanet with attribution roots, a paid node and a funded payer')
       .option('--dir <dir>', 'working directory (model, adapters, deployment, ledger)', '.openlora/dev')
-      .option('--port <port>', 'node HTTP port', '8547')
-      .option('--chain-port <port>', 'local chain JSON-RPC port', '8545')
-      .addOption(new Option('--backend <kind>', 'engine backend').choices(['webgpu', 'cpu']).default('webgpu'))
+      .addOption(new Option('--port <port>', 'node HTTP port').default('8547').env('OPENLORA_DEV_PORT'))
+      .addOption(new Option('--chain-port <port>', 'local chain JSON-RPC port').default('8545').env('OPENLORA_DEV_CHAIN_PORT'))
+      .addOption(new Option('--backend <kind>', 'engine backend').choices(['webgpu', 'cpu']).default('webgpu').env('OPENLORA_DEV_BACKEND'))
       .action(async (options: DevOptions) => {
         // Progress lines tell the story; structured logs only for warnings unless asked for.
         process.env.OPENLORA_LOG_LEVEL ??= 'warn';
@@ -30,6 +31,7 @@ export function registerDev(program: Command): void {
           onProgress: (line) => process.stderr.write(`dev: ${line}\n`),
         });
         stopOnSignals(() => env.stop());
+        const envFile = await writeDevEnv({ dir: options.dir });
         const s = env.session;
         const lines = [
           '',
@@ -39,11 +41,13 @@ export function registerDev(program: Command): void {
           `  model     ${env.node.inference.baseModelName} (tiny, byte-level tokenizer)`,
           `  adapters  ${s.adapters.map((a) => `${a.name}${a.root ? ' (attribution root published)' : ''}`).join(', ')}`,
           `  payer     channel ${s.channelId} with 100 test tokens`,
+          `  env       ${envFile}: URLs, deployment, dev keys (public test keys) and addresses`,
           '',
-          'Try:',
-          `  npm run openlora -- chat --dev ${options.dir} --model poet "Write a line about the sea"`,
-          `  curl -s ${s.url}/v1/models`,
-          `  curl -s ${s.url}/v1/chat/completions -H 'content-type: application/json' -d '{"model":"coder","messages":[{"role":"user","content":"hi"}]}'   # 402: pays by voucher`,
+          'Try, in another terminal:',
+          `  source ${options.dir}/env    # then openlora commands find this session without flags`,
+          `  npx openlora chat --model poet "Write a line about the sea"`,
+          `  curl -s $OPENLORA_URL/v1/models`,
+          `  npx openlora rewards $OPENLORA_CONTRIBUTOR_1`,
           '',
           `READY ${s.url}`,
         ];

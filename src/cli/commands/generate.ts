@@ -11,6 +11,7 @@ import { loadPeftAdapter } from '../../lora/peft.ts';
 import { loadModel, type LoadedModel } from '../../model/load.ts';
 import { createBackend } from '../../node/backend.ts';
 import { parseBatchFile, runBatch, type BatchResult } from '../../serving/batch.ts';
+import { writeModelText } from '../terminal.ts';
 
 /** The prompt flags are missing, both given, or need a tokenizer the model lacks. */
 export class CliPromptError extends BaseError {
@@ -153,7 +154,7 @@ export function registerGenerate(program: Command): void {
             if (!tokenizer) return void process.stdout.write(`${ids.length > 1 ? ' ' : ''}${token}`);
             const text = tokenizer.decode(ids);
             if (text.startsWith(printed) && !text.endsWith('\uFFFD')) {
-              process.stdout.write(text.slice(printed.length));
+              writeModelText(process.stdout, text.slice(printed.length));
               printed = text;
             }
           },
@@ -164,7 +165,7 @@ export function registerGenerate(program: Command): void {
         } else {
           if (tokenizer) {
             const text = tokenizer.decode(result.tokens);
-            if (text.startsWith(printed)) process.stdout.write(text.slice(printed.length));
+            if (text.startsWith(printed)) writeModelText(process.stdout, text.slice(printed.length));
           }
           process.stdout.write('\n');
           const t = result.timings;

@@ -23,7 +23,7 @@ interface NodeStartOptions extends ConfigOptions {
 export async function nodeAccount(config: Config) {
   const keyFile = config.node.keyFile ?? join(resolve(config.dataDir), 'node-key.json');
   if (!existsSync(keyFile)) {
-    throw new NodeConfigError('node.keyFile', `the node key file ${keyFile} does not exist`, `Create one with \`openlora key new --key-file ${keyFile}\`, or point node.keyFile (--key-file) at your keystore.`);
+    throw new NodeConfigError('node.keyFile', `the node key file ${keyFile} does not exist`, `Create one with \`openlora key new --out ${keyFile}\` (passphrase from OPENLORA_KEY_PASSPHRASE or --passphrase-file), or point --key-file (node.keyFile) at your keystore.`);
   }
   return loadAccount({ keyFile, passphrase: await resolvePassphrase({ passphraseFile: config.node.passphraseFile }) });
 }
@@ -64,16 +64,7 @@ export function registerNode(program: Command): void {
     .option('--passphrase-file <file>', 'keystore passphrase file (node.passphraseFile; else OPENLORA_KEY_PASSPHRASE)')
     .option('--deployment <file>', 'contract deployment file (chain.deployment)')
     .action(async (options: NodeStartOptions) => {
-      const config = configFromOptions(options, {
-        'model.dir': options.model,
-        'model.backend': options.backend,
-        'api.host': options.host,
-        'api.port': options.port,
-        dataDir: options.dataDir,
-        'node.keyFile': options.keyFile,
-        'node.passphraseFile': options.passphraseFile,
-        'chain.deployment': options.deployment,
-      });
+      const config = await configFromOptions(options, { model: 'model.dir', backend: 'model.backend', host: 'api.host', port: 'api.port', dataDir: 'dataDir', keyFile: 'node.keyFile', passphraseFile: 'node.passphraseFile', deployment: 'chain.deployment' });
       const running = await runNode(config);
       process.stdout.write(`openlora node listening on ${running.url} (node key ${running.address})\n`);
     });

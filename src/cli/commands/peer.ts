@@ -11,7 +11,7 @@ export function registerPeer(program: Command): void {
     .description('print the peer id of the node\'s persistent libp2p key (p2p.peerKeyFile, default <dataDir>/peer-key), creating the key if absent')
     .option('--json', 'print { peerId, keyFile, multiaddrs } as JSON')
     .action(async (options: ConfigOptions & { json?: boolean }) => {
-      const config = configFromOptions(options);
+      const config = await configFromOptions(options);
       const keyFile = config.p2p.peerKeyFile ?? join(resolve(config.dataDir), 'peer-key');
       const peerId = peerIdFromPrivateKey(await loadOrCreatePeerKey(keyFile)).toString();
       // What others put in p2p.bootstrap: each listen/announce address with /p2p/<peer id>.

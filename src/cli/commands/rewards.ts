@@ -1,9 +1,10 @@
-import { Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
 import { formatUnits, getAddress, isAddress, type Address } from 'viem';
 import { readAttributionReport } from '../../attribution/report.ts';
 import { rewardsOf, type AdapterRewards } from '../../attribution/rewards.ts';
 import { creditsOf } from '../../payments/credits.ts';
-import { addChainOptions, chainContextFromOptions, type ChainOptions } from '../chainOptions.ts';
+import { addChainOptions, chainContextFromOptions, devFromOptions, type ChainOptions } from '../chainOptions.ts';
+import { CliUsageError } from '../errors.ts';
 
 const list = (value: string, previous: string[] = []) => [...previous, ...value.split(',').filter(Boolean)];
 
@@ -16,12 +17,13 @@ export function registerRewards(program: Command): void {
   addChainOptions(program
     .command('rewards <address>')
     .description('show what an address can claim: node operator and adapter owner credits (per adapter), prover rewards, and with --attribution its contributor rewards per adapter')
-    .option('--attribution <files>', 'published attribution reports, comma-separated (repeatable), for contributor rewards', list)
+    .option('--attribution <files>', 'published attribution reports, comma-separated (repeatable), for contributor rewards (default with --dev: the dev adapters\' reports)', list)
     .option('--json', 'print JSON'))
     .action(async (address: string, o: ChainOptions & { attribution?: string[]; json?: boolean }) => {
-      if (!isAddress(address)) throw new InvalidArgumentError(`"${address}" is not an address.`);
+      if (!isAddress(address)) throw new CliUsageError(`"${address}" is not an address.`, 'openlora rewards', 'Give a 0x-prefixed 20-byte address, e.g. `openlora rewards 0x90F79bf6EB2c4f870365E785982E1f101E93b906 --dev .openlora/dev`.');
       const who: Address = getAddress(address);
-      const reports = await Promise.all((o.attribution ?? []).map((f) => readAttributionReport(f)));
+      const files = o.attribution ?? (await devFromOptions(o))?.attributionReports ?? [];
+      const reports = await Promise.all(files.map((f) => readAttributionReport(f)));
       const ctx = await chainContextFromOptions(o, { needsKey: false });
       const credits = await creditsOf({ ctx, address: who });
       const contributor: AdapterRewards[] = reports.length ? await rewardsOf({ ctx, address: who, reports }) : [];
