@@ -1,7 +1,9 @@
+import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { componentLogger } from '../log.ts';
+import { VOUCHER_HEADER } from '../payments/voucher.ts';
 import type { ApiContext } from './context.ts';
 import { ApiError, installErrorHandler } from './errors.ts';
 import { adminRoutes } from './routes/admin.ts';
@@ -20,6 +22,8 @@ export interface ApiServerOptions {
   bodyLimit?: number;
   /** Requests per payer (API key / channel, else client address) per window. Default 600 per minute. */
   rateLimit?: { max: number; timeWindowMs: number };
+  /** Origins whose pages may call the API (CORS); `*` any. Default none. */
+  corsOrigins?: readonly string[];
 }
 
 /** The node's HTTP server. */
@@ -56,6 +60,16 @@ export async function createApiServer(options: ApiServerOptions, ctx: ApiContext
     }
   });
   installErrorHandler(app, ctx.log);
+  if (options.corsOrigins?.length) {
+    // dApps in browsers: they send vouchers (or API keys) and read the receipt header.
+    await app.register(cors, {
+      origin: options.corsOrigins.includes('*') ? '*' : [...options.corsOrigins],
+      methods: ['GET', 'POST'],
+      allowedHeaders: ['content-type', 'authorization', VOUCHER_HEADER, 'x-openlora-channel'],
+      exposedHeaders: ['x-openlora-receipt', 'retry-after'],
+      maxAge: 600,
+    });
+  }
   await app.register(swagger, {
     openapi: { info: { title: 'openlora node API', version: '1', description: 'OpenAI-compatible inference over many LoRA adapters, with signed usage receipts.' } },
   });

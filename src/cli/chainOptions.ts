@@ -5,6 +5,7 @@
  * `--dev DIR` (or $OPENLORA_DEV) the RPC, the deployment and the keystores' passphrase come from
  * what `openlora dev` wrote there.
  */
+import { resolve, sep } from 'node:path';
 import { Option, type Command } from 'commander';
 import { DEFAULT_RPC_URL } from '../constants.ts';
 import type { ChainContext } from '../datanet/chain.ts';
@@ -41,7 +42,7 @@ export function addChainOptions(command: Command): Command {
     .addOption(new Option('--rpc <url>', `EVM JSON-RPC endpoint (default: the dev chain with --dev, else ${DEFAULT_RPC_URL})`).env('OPENLORA_RPC_URL'))
     .option('--deployment <file>', `deployment file written by \`openlora chain deploy\` (default: the dev one with --dev, else ${DEFAULT_DEPLOYMENT_FILE})`)
     .addOption(new Option('--key-file <file>', 'keystore of the signing account').env('OPENLORA_KEY_FILE'))
-    .option('--passphrase-file <file>', 'file holding the keystore passphrase (default: $OPENLORA_KEY_PASSPHRASE; with --dev, the dev keys\' passphrase)')
+    .option('--passphrase-file <file>', 'file holding the keystore passphrase (default: $OPENLORA_KEY_PASSPHRASE; for the dev keystores of --dev, the dev passphrase)')
     .addOption(new Option('--dev <dir>', 'use the `openlora dev` session in DIR: its chain, deployment, attribution reports and key passphrase').env('OPENLORA_DEV'));
 }
 
@@ -65,7 +66,9 @@ export async function chainContextFromOptions(options: ChainOptions, { needsKey,
     import('../keys/account.ts'),
     import('../keys/passphrase.ts'),
   ]);
-  const passphraseFile = options.passphraseFile ?? (dev && !process.env.OPENLORA_KEY_PASSPHRASE ? dev.passphraseFile : undefined);
+  // The dev keystores open with the dev passphrase, whatever OPENLORA_KEY_PASSPHRASE holds for the user's own keys.
+  const devKey = dev && options.keyFile && resolve(options.keyFile).startsWith(dev.keysDir + sep);
+  const passphraseFile = options.passphraseFile ?? (devKey ? dev.passphraseFile : undefined);
   const account = options.keyFile ? await loadAccount({ keyFile: options.keyFile, passphrase: await resolvePassphrase({ passphraseFile }) }) : undefined;
   const deployment = await readDeployment(options.deployment ?? dev?.deploymentFile ?? DEFAULT_DEPLOYMENT_FILE);
   const { publicClient, walletClient } = await createChainClients({ rpcUrl: options.rpc ?? dev?.session.rpcUrl ?? DEFAULT_RPC_URL, account });

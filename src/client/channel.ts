@@ -1,12 +1,12 @@
-import { maxUint256, type Account, type Address, type Chain, type Hex, type PublicClient, type Transport, type WalletClient } from 'viem';
-import type { Deployment } from '../chain/deployment.ts';
+import { maxUint256, toHex, type Account, type Address, type Chain, type Hex, type PublicClient, type Transport, type WalletClient } from 'viem';
 import { paymentChannelsAbi, testTokenAbi } from '../chain/generated/abis.ts';
+import type { ClientDeployment } from './deployment.ts';
 
 /** Clients and deployment every channel operation needs. */
 export interface ChannelContext {
   publicClient: PublicClient;
   walletClient: WalletClient<Transport, Chain | undefined, Account>;
-  deployment: Deployment;
+  deployment: ClientDeployment;
 }
 
 async function send(ctx: ChannelContext, functionName: string, args: readonly unknown[], address: Address, abi: typeof paymentChannelsAbi | typeof testTokenAbi): Promise<Hex> {
@@ -34,7 +34,7 @@ export async function openChannel(ctx: ChannelContext, p: OpenChannelParameters)
   const { token, paymentChannels } = ctx.deployment.contracts;
   const allowance = await ctx.publicClient.readContract({ address: token, abi: testTokenAbi, functionName: 'allowance', args: [payer, paymentChannels] });
   if (allowance < p.amount) await send(ctx, 'approve', [paymentChannels, maxUint256], token, testTokenAbi);
-  const salt = p.salt ?? (`0x${Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('hex')}` as Hex);
+  const salt = p.salt ?? toHex(crypto.getRandomValues(new Uint8Array(32)));
   const channelId = await ctx.publicClient.readContract({ address: paymentChannels, abi: paymentChannelsAbi, functionName: 'channelIdFor', args: [payer, p.node, token, salt] });
   const hash = await send(ctx, 'open', [p.node, token, p.authorizer ?? payer, p.amount, p.withdrawDelay ?? 3600n, salt], paymentChannels, paymentChannelsAbi);
   return { channelId, hash };

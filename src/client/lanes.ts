@@ -1,7 +1,7 @@
 import type { Address, Hex, LocalAccount } from 'viem';
 import { recoverUsageReceiptSigner, signVoucher } from '../chain/eip712.ts';
 import { charge, type Price } from '../payments/pricing.ts';
-import { receiptFromJson } from '../payments/receipts.ts';
+import { receiptFromJson } from '../payments/receiptJson.ts';
 import type { SignedVoucher } from '../payments/voucher.ts';
 import { ReceiptMismatchError } from './errors.ts';
 

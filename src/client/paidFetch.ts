@@ -1,5 +1,4 @@
-import type { Address, Hex, LocalAccount } from 'viem';
-import { ZERO_BYTES32 } from '../payments/gate.ts';
+import { zeroHash, type Address, type Hex, type LocalAccount } from 'viem';
 import type { Price } from '../payments/pricing.ts';
 import { VOUCHER_HEADER, encodeVoucherHeader } from '../payments/voucher.ts';
 import { PaymentRefusedError } from './errors.ts';
@@ -80,7 +79,7 @@ export async function createPaidClient(p: CreatePaidClientParameters): Promise<P
         const req = (await response.json()) as Requirements;
         if (!response.ok) throw new PaymentRefusedError('unknown_model', `model ${model}`, req as unknown as Record<string, unknown>);
         const price: Price = { inputPer1k: BigInt(req.price.inputPer1k), outputPer1k: BigInt(req.price.outputPer1k) };
-        return { req, lane: book.lane(req.adapterId ?? ZERO_BYTES32, price) };
+        return { req, lane: book.lane(req.adapterId ?? zeroHash, price) };
       })();
       byModel.set(model, entry);
       entry.catch(() => byModel.delete(model));
@@ -176,7 +175,7 @@ export async function createPaidClient(p: CreatePaidClientParameters): Promise<P
     }
     const header = response.headers.get('x-openlora-receipt');
     const json = (await response.clone().json()) as { usage?: { prompt_tokens: number; completion_tokens: number } };
-    const receipt = header ? (JSON.parse(Buffer.from(header, 'base64').toString('utf8')) as ReceiptJson) : undefined;
+    const receipt = header ? (JSON.parse(new TextDecoder().decode(Uint8Array.from(atob(header), (c) => c.charCodeAt(0)))) as ReceiptJson) : undefined;
     await track(settleReceipt(lane, receipt, json.usage));
     return response;
   };

@@ -1,9 +1,9 @@
 import type { Account, Chain, Hex, PublicClient, Transport, WalletClient } from 'viem';
-import type { Deployment } from '../chain/deployment.ts';
 import { nodeRegistryAbi } from '../chain/generated/abis.ts';
 import { recoverUsageReceiptSigner } from '../chain/eip712.ts';
 import { BaseError } from '../errors.ts';
-import { receiptFromJson } from '../payments/receipts.ts';
+import { receiptFromJson } from '../payments/receiptJson.ts';
+import type { ClientDeployment } from './deployment.ts';
 import type { ReceiptJson } from './lanes.ts';
 
 /** Two receipts that do not prove an equivocation. */
@@ -22,7 +22,7 @@ export class NotAnEquivocationError extends BaseError {
 export async function proveEquivocation(p: {
   publicClient: PublicClient;
   walletClient: WalletClient<Transport, Chain | undefined, Account>;
-  deployment: Deployment;
+  deployment: ClientDeployment;
   a: ReceiptJson;
   b: ReceiptJson;
 }): Promise<Hex> {

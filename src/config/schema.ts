@@ -65,6 +65,10 @@ export const ConfigSchema = Type.Object(
         requestTimeoutMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 300_000, description: 'Wall-clock limit of one request.' }),
         rateLimitPerMinute: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 600, description: 'Requests per payer (API key or channel) per minute.' }),
         adminToken: Type.Optional(Type.String({ minLength: 16, description: 'Bearer token of the /admin API (off without one).' })),
+        corsOrigins: Type.Array(Type.String({ minLength: 1 }), {
+          default: ['*'],
+          description: 'Origins whose pages may call the API from a browser (CORS): "*" any (requests pay with vouchers or API keys, never cookies), [] none.',
+        }),
       },
       { default: {}, additionalProperties: false },
     ),

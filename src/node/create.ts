@@ -140,7 +140,7 @@ export async function startNode(config: Config, components: NodeComponents): Pro
     });
   }
   const api = await createApiServer(
-    { host: config.api.host, port: config.api.port, bodyLimit: config.api.bodyLimit, rateLimit: { max: config.api.rateLimitPerMinute, timeWindowMs: 60_000 } },
+    { host: config.api.host, port: config.api.port, bodyLimit: config.api.bodyLimit, rateLimit: { max: config.api.rateLimitPerMinute, timeWindowMs: 60_000 }, corsOrigins: config.api.corsOrigins },
     {
       inference,
       scheduler,

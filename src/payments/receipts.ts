@@ -81,21 +81,3 @@ export function receiptToJson(signed: SignedReceipt): Record<string, unknown> {
     receipt: { ...r, seq: r.seq.toString(), amount: r.amount.toString(), laneCharged: r.laneCharged.toString(), timestamp: r.timestamp.toString() },
   };
 }
-
-/** The receipt fields of `receiptToJson`'s output, back as an EIP-712 `UsageReceipt` message. */
-export function receiptFromJson(json: { receipt: Record<string, unknown> }): UsageReceipt {
-  const r = json.receipt;
-  return {
-    channelId: r.channelId as Hex,
-    adapterId: r.adapterId as Hex,
-    requestId: r.requestId as Hex,
-    seq: BigInt(r.seq as string),
-    promptTokens: Number(r.promptTokens),
-    completionTokens: Number(r.completionTokens),
-    amount: BigInt(r.amount as string),
-    laneCharged: BigInt(r.laneCharged as string),
-    voucherDigest: r.voucherDigest as Hex,
-    attributionDigest: r.attributionDigest as Hex,
-    timestamp: BigInt(r.timestamp as string),
-  };
-}

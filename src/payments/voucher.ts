@@ -40,15 +40,15 @@ export function parseVoucher(value: unknown, requirements: Record<string, unknow
 export function parseVoucherHeader(header: string, requirements: Record<string, unknown>): SignedVoucher {
   let json: unknown;
   try {
-    json = JSON.parse(Buffer.from(header, 'base64').toString('utf8'));
+    json = JSON.parse(atob(header)); // ASCII JSON (see encodeVoucherHeader)
   } catch {
     throw new PaymentRequiredError('voucher_malformed', `The ${VOUCHER_HEADER} header is not base64-encoded JSON.`, 'Encode the voucher object as JSON, then base64.', requirements);
   }
   return parseVoucher(json, requirements);
 }
 
-/** Encodes a voucher for the header. */
+/** Encodes a voucher for the header (in browsers too: the JSON is ASCII, so `btoa` is exact). */
 export function encodeVoucherHeader(v: SignedVoucher): string {
   const json: SignedVoucherJson = { channelId: v.voucher.channelId, adapterId: v.voucher.adapterId, cumulativeAmount: v.voucher.cumulativeAmount.toString(), signature: v.signature };
-  return Buffer.from(JSON.stringify(json)).toString('base64');
+  return btoa(JSON.stringify(json));
 }

@@ -2,7 +2,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { zeroAddress, type Hex } from 'viem';
 import { recoverUsageReceiptSigner } from '../../src/chain/eip712.ts';
-import { receiptFromJson } from '../../src/payments/receipts.ts';
+import { receiptFromJson } from '../../src/payments/receiptJson.ts';
 import { startTestNode, type TestNode } from '../fixtures/node.ts';
 
 let t: TestNode;

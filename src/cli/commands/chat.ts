@@ -4,7 +4,7 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { createPaidClient } from '../../client/paidFetch.ts';
 import { devPrivateKey, readDevDirectory } from '../../dev/envFile.ts';
 import { DevNotRunError } from '../../dev/errors.ts';
-import { BaseError } from '../../errors.ts';
+import { BaseError, isBaseError } from '../../errors.ts';
 import { writeModelText } from '../terminal.ts';
 
 /** The node answered with an error. */
@@ -78,8 +78,13 @@ export function registerChat(program: Command): void {
             process.stderr.write(`[paid through channel ${paid.channelId.slice(0, 10)}…; acknowledged per lane: ${lanes}]\n`);
           }
         } catch (error) {
+          // The openai client reports anything its fetch throws as a connection error: the SDK's own
+          // errors (a receipt that does not add up, a refused payment) are shown as themselves.
+          if (error instanceof OpenAI.APIConnectionError) {
+            if (isBaseError(error.cause)) throw error.cause;
+            throw new ChatRequestError(url, undefined, `cannot connect (${(error.cause as Error | undefined)?.message ?? error.message})`);
+          }
           if (error instanceof OpenAI.APIError) throw new ChatRequestError(url, error.status, error.message);
-          if (error instanceof OpenAI.APIConnectionError) throw new ChatRequestError(url, undefined, `cannot connect (${(error.cause as Error | undefined)?.message ?? error.message})`);
           throw error;
         }
       }),

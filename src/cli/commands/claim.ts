@@ -23,7 +23,7 @@ export function registerClaim(program: Command): void {
     .action(async (o: ChainOptions & { attribution?: string[]; credits?: boolean; json?: boolean }) => {
       const dev = await devFromOptions(o);
       if (!o.attribution && !o.credits && dev) o.attribution = dev.attributionReports;
-      if (!o.attribution && !o.credits) throw new CliUsageError('Nothing to claim: pass --attribution FILES (contributor rewards) and/or --credits (node, owner and prover credits).', 'openlora claim', 'See `openlora claim --help`; with `openlora dev` running, `openlora claim --dev .openlora/dev --key-file .openlora/dev/keys/contributor-1.json` claims a dev contributor\'s rewards.');
+      if (!o.attribution && !o.credits) throw new CliUsageError('Nothing to claim: pass --attribution FILES (contributor rewards) and/or --credits (node, owner and prover credits).', 'openlora claim', 'See `openlora claim --help`; while openlora dev runs, `openlora claim --dev .openlora/dev --key-file .openlora/dev/keys/contributor-1.json` claims a dev contributor\'s rewards.');
       const reports = await Promise.all((o.attribution ?? []).map((f) => readAttributionReport(f)));
       const ctx = await chainContextFromOptions(o, { needsKey: true, what: '`claim`' });
       const fmt = (v: bigint) => formatUnits(v, 18);

@@ -20,7 +20,7 @@ export function registerRewards(program: Command): void {
     .option('--attribution <files>', 'published attribution reports, comma-separated (repeatable), for contributor rewards (default with --dev: the dev adapters\' reports)', list)
     .option('--json', 'print JSON'))
     .action(async (address: string, o: ChainOptions & { attribution?: string[]; json?: boolean }) => {
-      if (!isAddress(address)) throw new CliUsageError(`"${address}" is not an address.`, 'openlora rewards', 'Give a 0x-prefixed 20-byte address, e.g. `openlora rewards 0x90F79bf6EB2c4f870365E785982E1f101E93b906 --dev .openlora/dev`.');
+      if (!isAddress(address)) throw new CliUsageError(`"${address}" is not an address.`, 'openlora rewards', 'Give a 0x-prefixed 20-byte address, e.g. `openlora rewards 0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65 --dev .openlora/dev` (a dev contributor).');
       const who: Address = getAddress(address);
       const files = o.attribution ?? (await devFromOptions(o))?.attributionReports ?? [];
       const reports = await Promise.all(files.map((f) => readAttributionReport(f)));
