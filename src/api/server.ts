@@ -3,7 +3,6 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { componentLogger } from '../log.ts';
-import { VOUCHER_HEADER } from '../payments/voucher.ts';
 import type { ApiContext } from './context.ts';
 import { ApiError, installErrorHandler } from './errors.ts';
 import { adminRoutes } from './routes/admin.ts';
@@ -61,11 +60,11 @@ export async function createApiServer(options: ApiServerOptions, ctx: ApiContext
   });
   installErrorHandler(app, ctx.log);
   if (options.corsOrigins?.length) {
-    // dApps in browsers: they send vouchers (or API keys) and read the receipt header.
+    // dApps in browsers: they send vouchers (or API keys) and read the receipt header. Request
+    // headers are allowed as asked (the openai client adds its own x-stainless-* headers).
     await app.register(cors, {
       origin: options.corsOrigins.includes('*') ? '*' : [...options.corsOrigins],
       methods: ['GET', 'POST'],
-      allowedHeaders: ['content-type', 'authorization', VOUCHER_HEADER, 'x-openlora-channel'],
       exposedHeaders: ['x-openlora-receipt', 'retry-after'],
       maxAge: 600,
     });
