@@ -123,6 +123,17 @@ describe('README.md', () => {
     expect(json.status).toBe(402); // understood: now it asks for payment
   });
 
+  it('names process metrics once (openlora_process_cpu_*) and counts tokens by lane id, as receipts do', async () => {
+    const { OPENLORA_URL: url } = devEnv();
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toContain('openlora_process_cpu_user_seconds_total');
+    expect(metrics).not.toContain('openlora_process_process');
+    const receipts = (await (await fetch(`${url}/v1/receipts?limit=1000`)).json()) as { data: Array<{ receipt: { adapterId: string } }> };
+    const lanes = new Set(receipts.data.map((r) => r.receipt.adapterId));
+    const labelled = new Set([...metrics.matchAll(/openlora_tokens_total\{kind="completion",adapter="(0x[0-9a-f]{64})"\}/g)].map((m) => m[1]));
+    expect([...labelled].sort()).toEqual([...lanes].sort());
+  });
+
   it('prints a code and a hint for each failure, and each hint\'s command works', async () => {
     const env = devEnv();
     const noDev = { OPENLORA_DEV: undefined, OPENLORA_RPC_URL: undefined };

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, runNode } from '../fixtures/cli.ts';
+import { ROOT } from '../fixtures/cli.ts';
 import { startDevProcess, type DevProcess } from '../fixtures/devProcess.ts';
 import { makeTempDir } from '../fixtures/model.ts';
 import { chromiumPath, nodeBinary, NODE_PATH, npmInstall, packClient } from '../fixtures/sdkPackage.ts';
