@@ -39,6 +39,14 @@ describe('openlora CLI', () => {
     expect(unknown.stderr).toContain('Did you mean "api.port"?');
   });
 
+  it('runs from the clone as `npx openlora` (the package\'s own bin)', async () => {
+    const { execFile } = await import('node:child_process');
+    const { NODE_PATH } = await import('../fixtures/sdkPackage.ts');
+    const { ROOT } = await import('../fixtures/cli.ts');
+    const stdout = await new Promise<string>((resolve, reject) => execFile('npx', ['--no-install', 'openlora', '--version'], { cwd: ROOT, env: { ...process.env, PATH: NODE_PATH } }, (error, out) => (error ? reject(error) : resolve(out))));
+    expect(stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
   // Speed is a ratio to Node's own start on the same machine at the same moment, the minimum of
   // several runs of each (robust to a busy machine), never an absolute time.
   it('starts for --help and doctor --help without loading the heavy modules (a few times `node -e 0`)', async () => {
