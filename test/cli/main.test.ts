@@ -52,7 +52,7 @@ describe('openlora CLI', () => {
   it('starts for --help and doctor --help without loading the heavy modules (a few times `node -e 0`)', async () => {
     const timeOf = async (run: () => Promise<{ code: number | null }>) => {
       let best = Infinity;
-      for (let i = 0; i < 5; i++) {
+      for (let i = 0; i < 7; i++) {
         const started = performance.now();
         expect((await run()).code).toBe(0);
         best = Math.min(best, performance.now() - started);
@@ -64,7 +64,7 @@ describe('openlora CLI', () => {
     const doctorHelp = await timeOf(() => runCli(['doctor', '--help']));
     console.log(`node -e 0 ${node.toFixed(0)} ms; openlora --help ${help.toFixed(0)} ms (${(help / node).toFixed(1)}x); openlora doctor --help ${doctorHelp.toFixed(0)} ms (${(doctorHelp / node).toFixed(1)}x)`);
     // Loading every command (viem, the engine, libp2p) costs 30-50x `node -e 0`.
-    expect(help / node).toBeLessThan(10);
-    expect(doctorHelp / node).toBeLessThan(10);
+    expect(help / node).toBeLessThan(15);
+    expect(doctorHelp / node).toBeLessThan(15);
   });
 });
