@@ -122,5 +122,5 @@ describe('@openlora/client from npm pack', () => {
       await browser.close();
       server.close();
     }
-  }, 240_000);
+  }, 600_000); // a fresh machine installs Chromium with apt first
 });
