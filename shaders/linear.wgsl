@@ -1,8 +1,10 @@
-// Linear projection for 1..ROWS rows per workgroup: y[r, yOffset + n] (+)= sum_k W[n, k] x[r, k] (+ bias[n]).
+// Linear projection for 1..ROWS rows per workgroup:
+// y[r, yOffset + n] (+)= cap(sum_k W[n, k] x[r, xOffset + k] (+ bias[n])).
 // Each weight element is read once per ROWS rows (weights are the bandwidth cost of decode).
-// W: [n, k] f16 packed as vec4<u32> (8 halves per load) or f32 as vec4<f32>; x: [rows, xStride] f32;
+// W: [n, k] f16 / bf16 packed as vec4<u32> (8 halves per load, HALF) or f32 as vec4<f32>; rows are
+// zero-padded to k (a multiple of 8), so the padding columns of x add nothing; x: [rows, xStride] f32;
 // y: [rows, yStride] f32. TPO invocations share one output feature and reduce with a subgroup
-// butterfly (SUBGROUPS) or through workgroup memory.
+// butterfly (SUBGROUPS) or through workgroup memory. SOFTCAP: y = cap · tanh(y / cap) (Gemma 2 logits).
 #if SUBGROUPS
 enable subgroups;
 #endif
@@ -10,22 +12,23 @@ enable subgroups;
 enable subgroups;
 #endif
 #include "step.wgsl"
+#include "weights.wgsl"
 
 struct Params {
   n: u32,          // output features in this weight chunk
-  k: u32,          // input features (elements; multiple of 8)
-  xStride: u32,    // elements between rows of x
+  k: u32,          // input features (elements, padded; multiple of 8)
+  xStride: u32,    // elements between rows of x (multiple of 4)
   yStride: u32,    // elements between rows of y
   yOffset: u32,    // column of y that receives this chunk's feature 0
   useOutRows: u32, // 1: row count is step.outRows (lm_head), 0: step.rows
-  _pad0: u32,
-  _pad1: u32,
+  xOffset: u32,    // column of x holding input feature 0 (multiple of 4)
+  softcap: f32,    // SOFTCAP: the cap
 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> params: Params;
-#if F16
-@group(0) @binding(2) var<storage, read> w: array<vec4<u32>>; // [n, k / 8] packed f16
+#if HALF
+@group(0) @binding(2) var<storage, read> w: array<vec4<u32>>; // [n, k / 8] packed f16 / bf16
 #else
 @group(0) @binding(2) var<storage, read> w: array<vec4<f32>>; // [n, k / 4] f32
 #endif
@@ -74,12 +77,12 @@ fn main(
     for (var c = 0u; c < chunks; c++) {
 #unroll J OPL
       let p${J} = w[min(n0 + ${J}u, params.n - 1u) * chunks + c];
-      let wa${J} = vec4<f32>(unpack2x16float(p${J}.x), unpack2x16float(p${J}.y));
-      let wb${J} = vec4<f32>(unpack2x16float(p${J}.z), unpack2x16float(p${J}.w));
+      let wa${J} = vec4<f32>(unpackHalves(p${J}.x), unpackHalves(p${J}.y));
+      let wb${J} = vec4<f32>(unpackHalves(p${J}.z), unpackHalves(p${J}.w));
 #endunroll
 #unroll R ROWS
       {
-        let xv = x[min(row0 + ${R}u, lastRow) * params.xStride + c * 8u + sgLane];
+        let xv = x[min(row0 + ${R}u, lastRow) * params.xStride + params.xOffset + c * 8u + sgLane];
         let xa = vec4<f32>(subgroupBroadcast(xv, 0u), subgroupBroadcast(xv, 1u), subgroupBroadcast(xv, 2u), subgroupBroadcast(xv, 3u));
         let xc = vec4<f32>(subgroupBroadcast(xv, 4u), subgroupBroadcast(xv, 5u), subgroupBroadcast(xv, 6u), subgroupBroadcast(xv, 7u));
 #unroll J OPL
@@ -93,17 +96,18 @@ fn main(
   if (live) {
     let lastRow = totalRows - 1u;
     let xs = params.xStride / 4u;
-#if F16
+    let xo = params.xOffset / 4u;
+#if HALF
     let chunks = params.k / 8u;
     for (var c = lane; c < chunks; c += TPO) {
 #unroll J OPL
       let p${J} = w[min(n0 + ${J}u, params.n - 1u) * chunks + c];
-      let wa${J} = vec4<f32>(unpack2x16float(p${J}.x), unpack2x16float(p${J}.y));
-      let wb${J} = vec4<f32>(unpack2x16float(p${J}.z), unpack2x16float(p${J}.w));
+      let wa${J} = vec4<f32>(unpackHalves(p${J}.x), unpackHalves(p${J}.y));
+      let wb${J} = vec4<f32>(unpackHalves(p${J}.z), unpackHalves(p${J}.w));
 #endunroll
 #unroll R ROWS
       {
-        let xb = min(row0 + ${R}u, lastRow) * xs + c * 2u;
+        let xb = min(row0 + ${R}u, lastRow) * xs + xo + c * 2u;
         let xa = x[xb];
         let xc = x[xb + 1u];
 #unroll J OPL
@@ -120,7 +124,7 @@ fn main(
 #endunroll
 #unroll R ROWS
       {
-        let xa = x[min(row0 + ${R}u, lastRow) * xs + c];
+        let xa = x[min(row0 + ${R}u, lastRow) * xs + xo + c];
 #unroll J OPL
         acc[${R}u * OPL + ${J}u] += dot(wa${J}, xa);
 #endunroll
@@ -176,10 +180,15 @@ fn main(
       let row = row0 + r;
       if (row < totalRows) {
         let i = row * params.yStride + params.yOffset + n;
-#if ACCUMULATE
-        y[i] += acc[r * OPL + j] + b;
+#if SOFTCAP
+        let value = params.softcap * tanh(clamp((acc[r * OPL + j] + b) / params.softcap, -15.0, 15.0));
 #else
-        y[i] = acc[r * OPL + j] + b;
+        let value = acc[r * OPL + j] + b;
+#endif
+#if ACCUMULATE
+        y[i] += value;
+#else
+        y[i] = value;
 #endif
       }
     }

@@ -8,8 +8,8 @@
 //                info[slot * infoStride + 1 + layer * 7 + projection] = rank (0 = projection not targeted).
 
 struct Params {
-  inFeatures: u32,  // K: elements per row of A (shrink input size)
-  outFeatures: u32, // N: elements per row of B^T (expand output size)
+  inFeatures: u32,  // K: elements per row of A (shrink input size, zero-padded to a multiple of 8)
+  outFeatures: u32, // N: elements per row of B^T (expand output size, zero-padded to a multiple of 4)
   maxRank: u32,     // rows of A and of B^T reserved per slot; also the row stride of v (elements)
   infoStride: u32,  // u32 words of info per slot
   infoIndex: u32,   // word of this (layer, projection)'s rank within a slot's info
@@ -17,7 +17,7 @@ struct Params {
   xOffset: u32,     // element of x holding feature 0 (multiple of 4)
   yStride: u32,     // elements between rows of y
   yOffset: u32,     // element of y receiving output feature 0
-  _pad0: u32,
+  outValid: u32,    // output features actually written (<= outFeatures)
   _pad1: u32,
   _pad2: u32,
 }

@@ -22,7 +22,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
   let rank = tileRank(t);
   let o = (wg.x * ${WG}u + lid) * 4u;
   // Bounds guard: no barriers in this variant.
-  if (rank == 0u || o >= params.outFeatures) {
+  if (rank == 0u || o >= params.outValid) {
     return;
   }
   let n4 = params.outFeatures / 4u;
@@ -48,10 +48,9 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
 #unroll R ROWS
   if (t.begin + ${R}u < t.end) {
     let yi = (t.begin + ${R}u) * params.yStride + params.yOffset + o;
-    y[yi] += scale * acc${R}.x;
-    y[yi + 1u] += scale * acc${R}.y;
-    y[yi + 2u] += scale * acc${R}.z;
-    y[yi + 3u] += scale * acc${R}.w;
+    for (var c = 0u; c < min(4u, params.outValid - o); c++) {
+      y[yi + c] += scale * acc${R}[c];
+    }
   }
 #endunroll
 }
@@ -75,7 +74,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
   workgroupBarrier();
   let o = (wg.x * 256u + lid) * 4u;
   // Bounds guard (after the only barrier).
-  if (rank == 0u || o >= params.outFeatures) {
+  if (rank == 0u || o >= params.outValid) {
     return;
   }
   let n4 = params.outFeatures / 4u;
@@ -97,10 +96,9 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
     let row = t.begin + r;
     if (row < t.end) {
       let yi = row * params.yStride + params.yOffset + o;
-      y[yi] += scale * acc[r].x;
-      y[yi + 1u] += scale * acc[r].y;
-      y[yi + 2u] += scale * acc[r].z;
-      y[yi + 3u] += scale * acc[r].w;
+      for (var c = 0u; c < min(4u, params.outValid - o); c++) {
+        y[yi + c] += scale * acc[r][c];
+      }
     }
   }
 }

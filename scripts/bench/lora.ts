@@ -25,7 +25,6 @@ import { createHostCache } from '../../src/lora/hostCache.ts';
 import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, adapterIdOfDir } from '../../src/lora/id.ts';
 import { createSlotManager } from '../../src/lora/slots.ts';
 import { createAdapterStore } from '../../src/lora/store.ts';
-import { PROJECTIONS, projectionShape } from '../../src/model/config.ts';
 import { createModel } from '../../src/model/create.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { makeTrace, percentile, serveMergeOnSwitch, serveUnmerged, uniform, type MergeResult, type TrafficResult } from './lib/loraTraffic.ts';
@@ -78,16 +77,13 @@ const perSeqBlocks = Math.ceil((PROMPT + Math.max(maxTokens, decodeSteps) + 2) /
 const backend = await createWebGpuBackend({ model, gpu, numKvBlocks: (BATCH + 1) * perSeqBlocks + 8, maxRows: 512, maxContext: 256, loraSlots: slotCount, maxLoraRank: rank });
 log(`${preset} (${backend.dtype}, ${(backend.weightBytes / 2 ** 20).toFixed(0)} MiB) + ${slotCount} slots of rank ${rank} (${(backend.lora.bytesPerSlot / 2 ** 20).toFixed(2)} MiB each) on ${gpu.summary.description}`);
 
-/** Random rank-r weights on all seven targets, A ~ U(±1/√in), B scaled like createAdapter. */
+/** Random rank-r weights on every linear module, A ~ U(±1/√in), B scaled like createAdapter. */
 function randomWeights(seed: number, r: number): LoraWeights {
   const u = uniform(seed);
   const fill = (n: number, s: number) => Float32Array.from({ length: n }, () => (u() * 2 - 1) * s);
   const layers = Array.from({ length: config.numLayers }, () => {
     const layer: LoraWeights['layers'][number] = {};
-    for (const proj of PROJECTIONS) {
-      const [out, inF] = projectionShape(config, proj);
-      layer[proj] = { a: fill(r * inF, 1 / Math.sqrt(inF)), b: fill(out * r, 0.3 / Math.sqrt(r)) };
-    }
+    for (const { name, out, in: inF } of config.modules) layer[name] = { a: fill(r * inF, 1 / Math.sqrt(inF)), b: fill(out * r, 0.3 / Math.sqrt(r)) };
     return layer;
   });
   return { rank: r, scale: 2, layers };

@@ -4,6 +4,7 @@
  * weight)`). The report file is what an adapter owner publishes next to the on-chain root, and
  * what contributors build their claim proofs from.
  */
+import type { DeviceDtype } from '../model/dtype.ts';
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Address, Hex } from 'viem';
 import { buildAttributionTree, loadAttributionTree, type AttributionTree, type AttributionTreeData } from '../chain/merkle.ts';
@@ -54,7 +55,7 @@ export interface AttributionReport {
   /** `baseModelHash` of the model it was computed on (modelHash.ts). */
   baseModelHash: Hex;
   backend: 'cpu' | 'webgpu';
-  dtype: 'f32' | 'f16';
+  dtype: DeviceDtype;
   unitsPerNat: number;
   datanets: Array<{ name: string; version: string; datanetId: string | null }>;
   contributions: ContributionAttribution[];

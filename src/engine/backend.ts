@@ -1,4 +1,5 @@
 import type { ModelConfig, Projection } from '../model/config.ts';
+import type { DeviceDtype } from '../model/dtype.ts';
 
 /** Called as model weights load: `done` of `total` decoder layers are in place. */
 export type LoadProgress = (done: number, total: number) => void;
@@ -56,7 +57,7 @@ export interface LoraWeights {
   rank: number;
   /** alpha / r, or alpha / sqrt(r) with rsLoRA. */
   scale: number;
-  /** Per layer, per targeted projection: A [r, in] and B [out, r], row-major. Untargeted projections are absent. */
+  /** Per layer, per targeted module (`config.modules` names): A [r, in] and B [out, r], row-major. Untargeted modules are absent. */
   layers: Array<Partial<Record<Projection, { a: Float32Array; b: Float32Array }>>>;
 }
 
@@ -85,8 +86,8 @@ export interface LoraSlotPool {
 export interface Backend {
   readonly kind: 'webgpu' | 'cpu';
   readonly config: ModelConfig;
-  /** Dtype weights are held in on the device. */
-  readonly dtype: 'f32' | 'f16';
+  /** Dtype weight matrices are held in (`src/model/deviceTensor.ts`; f16 tensors out of range stay f32). */
+  readonly dtype: DeviceDtype;
   /** KV blocks allocated at creation (ids 0 .. numKvBlocks-1). */
   readonly numKvBlocks: number;
   /** Adapter slots (see `LoraSlotPool`). */

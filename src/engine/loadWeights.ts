@@ -1,52 +1,60 @@
-import { PROJECTIONS, projectionShape, type ModelConfig, type Projection } from '../model/config.ts';
-import { projectionTensorName } from '../model/tensorNames.ts';
+/**
+ * Walks a model's tensor list (its recipe's, `src/model/arch/recipe.ts`) in checkpoint order and
+ * builds each tensor with the backend's own `matrix` (`[rows, cols]`) and `vector` readers,
+ * reporting progress per decoder layer. Backends then look tensors up by name as the recipe's ops
+ * name them.
+ */
+import type { ModelConfig } from '../model/config.ts';
+import { modelRecipe } from '../model/arch/index.ts';
+import { isMatrix, recipeTensors, type ModelRecipe, type TensorSpec } from '../model/arch/recipe.ts';
+import { InternalError } from '../errors.ts';
 import type { LoadProgress } from './backend.ts';
 
-/** One decoder layer, in whatever form a backend holds matrices `M` and vectors `V`. */
-export interface LayerWeights<M, V> {
-  inputNorm: V; // [hidden]
-  postNorm: V; // [hidden]
-  /** Projection weights, PyTorch `[out, in]`. */
-  proj: Record<Projection, M>;
-  /** Biases: q/k/v only, when `config.attentionBias` (Qwen2). `// [out]` */
-  bias: Partial<Record<Projection, V>>;
-}
-
-/** Every weight of a Llama-family model. */
+/** A model's tensors as a backend holds them: matrices `M` and vectors `V` by tensor name. */
 export interface ModelWeights<M, V> {
-  embed: M; // [vocab, hidden]
-  layers: LayerWeights<M, V>[];
-  finalNorm: V; // [hidden]
-  /** lm_head; the same object as `embed` when embeddings are tied. */
-  lmHead: M; // [vocab, hidden]
+  recipe: ModelRecipe;
+  /** A matrix of the recipe (`// [rows, cols]`). */
+  matrix(name: string): M;
+  /** A vector of the recipe (norm gain, bias). */
+  vector(name: string): V;
+  /** Every matrix, by name (tied embeddings appear once). */
+  readonly matrices: ReadonlyMap<string, M>;
+  readonly vectors: ReadonlyMap<string, V>;
 }
 
-/**
- * Walks the model's tensors in file order (embedding, layers, final norm, lm_head) and builds each
- * with the backend's own `matrix` (`[rows, cols]`) and `vector` readers, reporting progress per
- * layer. The one place that knows which tensors a Llama-family decoder has.
- */
-export async function loadModelWeights<M, V>(p: {
+/** Parameters of {@link loadModelWeights}. */
+export interface LoadModelWeightsParameters<M, V> {
   config: ModelConfig;
-  matrix: (name: string, rows: number, cols: number) => Promise<M>;
-  vector: (name: string) => Promise<V>;
+  matrix: (spec: TensorSpec) => Promise<M>;
+  vector: (spec: TensorSpec) => Promise<V>;
   onProgress?: LoadProgress;
-}): Promise<ModelWeights<M, V>> {
-  const { config, matrix, vector } = p;
-  const embed = await matrix('model.embed_tokens.weight', config.vocabSize, config.hiddenSize);
-  const layers: LayerWeights<M, V>[] = [];
-  for (let i = 0; i < config.numLayers; i++) {
-    const proj = {} as Record<Projection, M>;
-    const bias: LayerWeights<M, V>['bias'] = {};
-    for (const name of PROJECTIONS) {
-      const [out, inFeatures] = projectionShape(config, name);
-      proj[name] = await matrix(projectionTensorName(i, name), out, inFeatures);
-      if (config.attentionBias && (name === 'q_proj' || name === 'k_proj' || name === 'v_proj')) bias[name] = await vector(projectionTensorName(i, name, 'bias'));
-    }
-    layers.push({ inputNorm: await vector(`model.layers.${i}.input_layernorm.weight`), postNorm: await vector(`model.layers.${i}.post_attention_layernorm.weight`), proj, bias });
-    p.onProgress?.(i + 1, config.numLayers);
+}
+
+/** Reads every tensor of the recipe in file order. */
+export async function loadModelWeights<M, V>(p: LoadModelWeightsParameters<M, V>): Promise<ModelWeights<M, V>> {
+  const recipe = modelRecipe(p.config);
+  const specs = recipeTensors(recipe);
+  const matrices = new Map<string, M>();
+  const vectors = new Map<string, V>();
+  for (let i = 0; i < specs.length; i++) {
+    const spec = specs[i];
+    if (isMatrix(spec)) matrices.set(spec.name, await p.matrix(spec));
+    else vectors.set(spec.name, await p.vector(spec));
+    if (spec.layer !== undefined && specs[i + 1]?.layer !== spec.layer) p.onProgress?.(spec.layer + 1, p.config.numLayers);
   }
-  const finalNorm = await vector('model.norm.weight');
-  const lmHead = config.tieWordEmbeddings ? embed : await matrix('lm_head.weight', config.vocabSize, config.hiddenSize);
-  return { embed, layers, finalNorm, lmHead };
+  return {
+    recipe,
+    matrices,
+    vectors,
+    matrix(name) {
+      const m = matrices.get(name);
+      if (m === undefined) throw new InternalError(`the recipe reads matrix ${name}, which was not loaded`);
+      return m;
+    },
+    vector(name) {
+      const v = vectors.get(name);
+      if (v === undefined) throw new InternalError(`the recipe reads vector ${name}, which was not loaded`);
+      return v;
+    },
+  };
 }

@@ -3,7 +3,7 @@
  * the pool's `maxRank` before any byte is written into a slot.
  */
 import type { LoraWeights } from '../engine/backend.ts';
-import { PROJECTIONS, projectionShape, type ModelConfig } from '../model/config.ts';
+import type { ModelConfig } from '../model/config.ts';
 import { LoraRankUnsupportedError, LoraSlotLayoutError } from './errors.ts';
 
 /** Parameters of {@link checkLoraWeights}. */
@@ -21,12 +21,12 @@ export function checkLoraWeights(p: CheckLoraWeightsParameters): void {
   if (!Number.isFinite(weights.scale)) throw new LoraSlotLayoutError(`adapter scale ${weights.scale} is not finite`);
   if (weights.layers.length !== config.numLayers) throw new LoraSlotLayoutError(`adapter has ${weights.layers.length} layers, the model ${config.numLayers}`);
   weights.layers.forEach((layer, i) => {
-    for (const proj of PROJECTIONS) {
-      const t = layer[proj];
-      if (!t) continue;
-      const [out, inF] = projectionShape(config, proj);
-      if (t.a.length !== r * inF || t.b.length !== out * r) {
-        throw new LoraSlotLayoutError(`layer ${i} ${proj}: A has ${t.a.length} values (need ${r} x ${inF}), B ${t.b.length} (need ${out} x ${r})`);
+    for (const name of Object.keys(layer)) {
+      const module = config.modules.find((m) => m.name === name);
+      if (!module) throw new LoraSlotLayoutError(`layer ${i} targets ${name}, which ${config.architecture} layers do not have (${config.modules.map((m) => m.name).join(', ')})`);
+      const t = layer[name]!;
+      if (t.a.length !== r * module.in || t.b.length !== module.out * r) {
+        throw new LoraSlotLayoutError(`layer ${i} ${name}: A has ${t.a.length} values (need ${r} x ${module.in}), B ${t.b.length} (need ${module.out} x ${r})`);
       }
     }
   });
@@ -35,9 +35,6 @@ export function checkLoraWeights(p: CheckLoraWeightsParameters): void {
 /** f32 elements of one slot with every projection padded to `maxRank`: sum over layers and projections of maxRank (in + out). */
 export function slotElements(config: ModelConfig, maxRank: number): number {
   let perLayer = 0;
-  for (const proj of PROJECTIONS) {
-    const [out, inF] = projectionShape(config, proj);
-    perLayer += maxRank * (inF + out);
-  }
+  for (const m of config.modules) perLayer += maxRank * (m.in + m.out);
   return perLayer * config.numLayers;
 }

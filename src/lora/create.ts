@@ -10,7 +10,7 @@
  */
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { PROJECTIONS, projectionShape, type Projection } from '../model/config.ts';
+import { moduleBase, moduleNames, type Projection } from '../model/config.ts';
 import { f32ToBytes, type SafetensorsDtype } from '../model/dtype.ts';
 import { ModelConfigInvalidError, ModelFileNotFoundError } from '../model/errors.ts';
 import { parseModelConfig } from '../model/parseConfig.ts';
@@ -75,11 +75,12 @@ export async function createAdapter(p: CreateAdapterParameters): Promise<CreateA
   if (!Number.isSafeInteger(rank) || rank < 1 || rank > MAX_LORA_RANK) throw new LoraRankUnsupportedError('to create', rank, MAX_LORA_RANK);
   const alpha = p.alpha ?? 2 * rank;
   if (!Number.isFinite(alpha) || alpha <= 0) throw new LoraConfigInvalidError('(--alpha)', `lora_alpha must be a positive number, got ${alpha}`);
-  const targets = (p.targets ?? PROJECTIONS).map((t) => {
-    if (!(PROJECTIONS as readonly string[]).includes(t)) throw new LoraTargetUnknownError('(--targets)', t, PROJECTIONS);
+  const known = moduleNames(config);
+  const targets = (p.targets ?? known).map((t) => {
+    if (!known.includes(t)) throw new LoraTargetUnknownError('(--targets)', t, known);
     return t as Projection;
   });
-  const ordered = PROJECTIONS.filter((t) => targets.includes(t));
+  const ordered = known.filter((t) => targets.includes(t));
   const dtype = p.dtype ?? ST_DTYPE[config.torchDtype];
   const seed = p.seed >>> 0;
   const scale = alpha / rank;
@@ -106,10 +107,9 @@ export async function createAdapter(p: CreateAdapterParameters): Promise<CreateA
   await writeFile(join(p.out, ADAPTER_CONFIG_FILE), JSON.stringify(adapterConfig, null, 2) + '\n');
   const tensors = [];
   for (let layer = 0; layer < config.numLayers; layer++) {
-    for (const proj of ordered) {
-      const [out, inF] = projectionShape(config, proj);
-      const block = proj === 'gate_proj' || proj === 'up_proj' || proj === 'down_proj' ? 'mlp' : 'self_attn';
-      const prefix = `base_model.model.model.layers.${layer}.${block}.${proj}`;
+    for (const m of config.modules.filter((x) => ordered.includes(x.name))) {
+      const { out, in: inF } = m;
+      const prefix = `base_model.model.${moduleBase(layer, m)}`;
       const aName = `${prefix}.lora_A.weight`;
       const bName = `${prefix}.lora_B.weight`;
       tensors.push({ name: aName, dtype, shape: [rank, inF], data: () => randomBytes(seed, aName, rank * inF, 1 / Math.sqrt(3 * inF), dtype) });

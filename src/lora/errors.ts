@@ -29,12 +29,12 @@ export class LoraFeatureUnsupportedError extends BaseError {
   }
 }
 
-/** target_modules names a module that is not one of the seven projections. */
+/** target_modules selects no linear module of the model's layers, or names one openlora cannot serve. */
 export class LoraTargetUnknownError extends BaseError {
   override name = 'LoraTargetUnknownError' as const;
   constructor(file: string, target: string, known: readonly string[]) {
     super('OPENLORA_LORA_TARGET_UNKNOWN', `Adapter ${file} targets module ${JSON.stringify(target)}, which openlora cannot apply LoRA to.`, {
-      hint: `Supported targets are the decoder projections: ${known.join(', ')}.`,
+      hint: `Supported targets are the linear modules of the base model's layers: ${known.join(', ')} (matched as PEFT does: a list by name suffix, a string as a regex over paths like model.layers.0.self_attn.q_proj).`,
       meta: { file, target },
     });
   }

@@ -2,14 +2,15 @@
  * Loads a PEFT LoRA adapter directory (adapter_config.json + adapter_model.safetensors) into
  * {@link LoraWeights}, validated tensor by tensor against the base model's {@link ModelConfig}.
  *
- * Tensor names: `base_model.model.model.layers.{i}.{self_attn|mlp}.{proj}.lora_{A|B}[.default].weight`,
- * A `[r, in]`, B `[out, r]` (PyTorch layout) in F32, F16 or BF16. Both files are read whole once:
+ * Tensor names: `base_model.model.model.layers.{i}.{module path}.lora_{A|B}[.default].weight` (module
+ * paths as the base model's architecture names them: `self_attn.q_proj`, Phi-3's fused
+ * `self_attn.qkv_proj`...), A `[r, in]`, B `[out, r]` (PyTorch layout) in F32, F16 or BF16. Both files are read whole once:
  * the bytes are hashed for the content id and parsed with the shared safetensors validator.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LoraWeights } from '../engine/backend.ts';
-import { PROJECTIONS, projectionShape, type ModelConfig, type Projection } from '../model/config.ts';
+import { moduleBase, type LinearModule, type ModelConfig, type Projection } from '../model/config.ts';
 import { bytesToF32 } from '../model/dtype.ts';
 import { parseSafetensorsHeader, type SafetensorsTensorInfo } from '../model/safetensors.ts';
 import { AbortedError } from '../errors.ts';
@@ -23,7 +24,7 @@ import {
   LoraTensorUnexpectedError,
 } from './errors.ts';
 import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, adapterId, type AdapterId } from './id.ts';
-import { MAX_LORA_RANK, parsePeftConfig, type PeftConfig } from './peftConfig.ts';
+import { MAX_LORA_RANK, parsePeftConfig, resolvePeftTargets, type PeftConfig } from './peftConfig.ts';
 
 /** What is known of an adapter besides its weights. */
 export interface AdapterMeta {
@@ -36,7 +37,7 @@ export interface AdapterMeta {
   useRslora: boolean;
   /** alpha / r, or alpha / sqrt(r). */
   scale: number;
-  /** Projections that carry weights, in {@link PROJECTIONS} order. */
+  /** Modules that carry weights, in the model's module order. */
   targets: Projection[];
   /** Layers that carry at least one projection's weights. */
   layers: number[];
@@ -86,7 +87,7 @@ export async function loadPeftAdapter(p: LoadPeftAdapterParameters): Promise<Pef
   if (peft.rank > maxRank) throw new LoraRankUnsupportedError(configPath, peft.rank, maxRank);
   const weights = parsePeftWeights({ file: weightsPath, bytes: weightsBytes, config: p.config, peft });
   const id = p.knownId ?? adapterId({ configBytes, weightsBytes });
-  const targets = PROJECTIONS.filter((proj) => weights.layers.some((l) => l[proj]));
+  const targets = p.config.modules.map((m) => m.name).filter((name) => weights.layers.some((l) => l[name]));
   const layers = weights.layers.flatMap((l, i) => (Object.keys(l).length ? [i] : []));
   let bytes = 0;
   for (const l of weights.layers) for (const t of Object.values(l)) bytes += t!.a.byteLength + t!.b.byteLength;
@@ -119,7 +120,8 @@ async function readAdapterFile(path: string, signal?: AbortSignal): Promise<Uint
   }
 }
 
-const KEY = /^base_model\.model\.model\.layers\.(\d+)\.(self_attn|mlp)\.([a-z_]+)\.lora_(A|B)(?:\.default)?\.weight$/;
+const KEY = /^base_model\.model\.(.+)\.lora_(A|B)(?:\.default)?\.weight$/;
+const LAYER_PATH = /^model\.layers\.(\d+)\.(.+)$/;
 
 /** Parameters of {@link parsePeftWeights}. */
 export interface ParsePeftWeightsParameters {
@@ -135,33 +137,35 @@ export interface ParsePeftWeightsParameters {
 export function parsePeftWeights(p: ParsePeftWeightsParameters): LoraWeights {
   const { file, bytes, config, peft } = p;
   const tensors = parseHeader(file, bytes);
-  // layer -> projection -> { A, B } tensor infos
-  const pairs = new Map<string, { layer: number; proj: Projection; a?: SafetensorsTensorInfo; b?: SafetensorsTensorInfo }>();
+  const targeted = resolvePeftTargets({ targets: peft.targets, config, file });
+  const byPath = new Map(config.modules.map((m) => [m.path, m]));
+  // "layer.module" -> { A, B } tensor infos
+  const pairs = new Map<string, { layer: number; module: LinearModule; a?: SafetensorsTensorInfo; b?: SafetensorsTensorInfo }>();
   for (const info of tensors.values()) {
     const m = KEY.exec(info.name);
-    if (!m) throw new LoraTensorUnexpectedError(file, info.name, 'it is not a LoRA weight of a decoder projection');
-    const layer = Number(m[1]);
-    const proj = m[3] as Projection;
-    if (!(PROJECTIONS as readonly string[]).includes(proj)) throw new LoraTensorUnexpectedError(file, info.name, `module "${m[3]}" is not one of ${PROJECTIONS.join(', ')}`);
-    const block = proj === 'gate_proj' || proj === 'up_proj' || proj === 'down_proj' ? 'mlp' : 'self_attn';
-    if (m[2] !== block) throw new LoraTensorUnexpectedError(file, info.name, `${proj} belongs to "${block}", not "${m[2]}"`);
+    const inLayer = m ? LAYER_PATH.exec(m[1]) : null;
+    const module = inLayer ? byPath.get(inLayer[2]) : undefined;
+    if (!m || !inLayer || !module) {
+      throw new LoraTensorUnexpectedError(file, info.name, `it is not a LoRA weight of a linear module of ${config.architecture} layers (${config.modules.map((x) => x.path).join(', ')})`);
+    }
+    const layer = Number(inLayer[1]);
     if (layer >= config.numLayers) {
       throw new LoraTensorUnexpectedError(file, info.name, `layer ${layer} is out of range: the base model has ${config.numLayers} layers (0..${config.numLayers - 1})`, 'The adapter was trained for a deeper base model. Use an adapter made for this model.');
     }
-    if (!peft.targets.includes(proj)) {
-      throw new LoraTensorUnexpectedError(file, info.name, `${proj} is not in adapter_config.json target_modules [${peft.targets.join(', ')}]`);
+    const key = `${layer}.${module.name}`;
+    if (!targeted.has(key)) {
+      throw new LoraTensorUnexpectedError(file, info.name, `${moduleBase(layer, module)} is not selected by adapter_config.json target_modules ${JSON.stringify(peft.targets.modules)}`);
     }
-    const key = `${layer}.${proj}`;
-    const pair = pairs.get(key) ?? { layer, proj };
-    pair[m[4] === 'A' ? 'a' : 'b'] = info;
+    const pair = pairs.get(key) ?? { layer, module };
+    pair[m[2] === 'A' ? 'a' : 'b'] = info;
     pairs.set(key, pair);
   }
   const layers: LoraWeights['layers'] = Array.from({ length: config.numLayers }, () => ({}));
-  for (const { layer, proj, a, b } of pairs.values()) {
-    const prefix = `base_model.model.model.layers.${layer}.${proj === 'gate_proj' || proj === 'up_proj' || proj === 'down_proj' ? 'mlp' : 'self_attn'}.${proj}`;
+  for (const { layer, module, a, b } of pairs.values()) {
+    const prefix = `base_model.model.${moduleBase(layer, module)}`;
     if (!a) throw new LoraTensorMissingError(file, `${prefix}.lora_A.weight`, b!.name);
     if (!b) throw new LoraTensorMissingError(file, `${prefix}.lora_B.weight`, a.name);
-    const [out, inF] = projectionShape(config, proj);
+    const { out, in: inF } = module;
     if (a.shape.length !== 2 || b.shape.length !== 2) {
       const bad = a.shape.length !== 2 ? a : b;
       throw new LoraTensorShapeError(file, bad.name, bad === a ? [peft.rank, inF] : [out, peft.rank], bad.shape);
@@ -183,7 +187,7 @@ export function parsePeftWeights(p: ParsePeftWeightsParameters): LoraWeights {
     }
     if (a.shape[1] !== inF) throw new LoraTensorShapeError(file, a.name, [peft.rank, inF], a.shape);
     if (b.shape[0] !== out) throw new LoraTensorShapeError(file, b.name, [out, peft.rank], b.shape);
-    layers[layer][proj] = {
+    layers[layer][module.name] = {
       a: bytesToF32(bytes.subarray(a.offset, a.offset + a.byteLength), a.dtype), // [r, in] f32
       b: bytesToF32(bytes.subarray(b.offset, b.offset + b.byteLength), b.dtype), // [out, r] f32
     };

@@ -6,6 +6,12 @@
 /** safetensors dtype names openlora reads. */
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16';
 
+/** Dtypes a backend holds weight matrices in (activations are always f32). */
+export type DeviceDtype = 'f32' | 'f16' | 'bf16';
+
+/** Largest finite half value: an f16 copy of anything larger is infinite. */
+export const F16_MAX = 65504;
+
 /** Bytes per element of each {@link SafetensorsDtype}. */
 export const DTYPE_BYTES: Readonly<Record<SafetensorsDtype, number>> = { F32: 4, F16: 2, BF16: 2 };
 

@@ -70,9 +70,9 @@ export class ModelConfigInvalidError extends BaseError {
 /** config.json names an architecture openlora does not run. */
 export class ModelArchitectureUnsupportedError extends BaseError {
   override name = 'ModelArchitectureUnsupportedError' as const;
-  constructor(file: string, architecture: string) {
+  constructor(file: string, architecture: string, known: readonly string[]) {
     super('OPENLORA_MODEL_ARCHITECTURE_UNSUPPORTED', `Model architecture ${JSON.stringify(architecture)} in ${file} is not supported.`, {
-      hint: 'openlora runs Llama-family decoders: LlamaForCausalLM (Llama 2/3, SmolLM2, TinyLlama), MistralForCausalLM, Qwen2ForCausalLM.',
+      hint: `openlora runs ${known.join(', ')} (one module each in src/model/arch/).`,
       meta: { file, architecture },
     });
   }
@@ -109,6 +109,28 @@ export class ModelPresetUnknownError extends BaseError {
     super('OPENLORA_MODEL_PRESET_UNKNOWN', `Unknown model preset ${JSON.stringify(preset)}.`, {
       hint: `Choose one of: ${known.join(', ')}.`,
       meta: { preset },
+    });
+  }
+}
+
+/** A module name (LoRA target, projection) the model's layers do not have. */
+export class ModelModuleUnknownError extends BaseError {
+  override name = 'ModelModuleUnknownError' as const;
+  constructor(architecture: string, module: string, known: readonly string[]) {
+    super('OPENLORA_MODEL_MODULE_UNKNOWN', `${architecture} layers have no module ${JSON.stringify(module)}.`, {
+      hint: `Its linear modules are: ${known.join(', ')}.`,
+      meta: { architecture, module, known },
+    });
+  }
+}
+
+/** A config.json field that changes the model's math and that openlora does not implement (with this value). */
+export class ModelConfigUnsupportedError extends BaseError {
+  override name = 'ModelConfigUnsupportedError' as const;
+  constructor(file: string, field: string, value: unknown, why: string, hint?: string) {
+    super('OPENLORA_MODEL_CONFIG_UNSUPPORTED', `${file}: "${field}": ${JSON.stringify(value)} is not supported: ${why}.`, {
+      hint: hint ?? 'openlora refuses config fields it would otherwise ignore, rather than run the model wrong. Use a model without this setting, or open an issue naming the field.',
+      meta: { file, field, value },
     });
   }
 }

@@ -5,6 +5,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ModelConfig } from './config.ts';
+import { defaultDeviceDtype } from './deviceTensor.ts';
+import type { DeviceDtype } from './dtype.ts';
 import { ModelConfigInvalidError, ModelFileNotFoundError, ModelTensorMissingError, ModelTensorShapeError, ModelTokenizerInvalidError } from './errors.ts';
 import { idList, parseModelConfig } from './parseConfig.ts';
 import { expectedTensors } from './tensorNames.ts';
@@ -26,8 +28,8 @@ export interface GenerationDefaults {
 export interface LoadedModel {
   dir: string;
   config: ModelConfig;
-  /** Dtype the backend should hold weights in. */
-  dtype: 'f32' | 'f16';
+  /** Dtype the backends hold weight matrices in (see `deviceTensor.ts`). */
+  dtype: DeviceDtype;
   weights: WeightStore;
   /** Absent when the directory has no tokenizer.json (token ids only). */
   tokenizer?: ModelTokenizer;
@@ -41,8 +43,8 @@ export interface LoadedModel {
 export interface LoadModelParameters {
   /** Model directory in Hugging Face layout. */
   dir: string;
-  /** Device dtype; default f16 when the files hold f16/bf16, else f32. */
-  dtype?: 'f32' | 'f16';
+  /** Device dtype; default the checkpoint's (`torch_dtype`: f32, f16 or bf16). */
+  dtype?: DeviceDtype;
   signal?: AbortSignal;
 }
 
@@ -78,7 +80,7 @@ export async function loadModel(p: LoadModelParameters): Promise<LoadedModel> {
     return {
       dir,
       config,
-      dtype: p.dtype ?? (config.torchDtype === 'float32' ? 'f32' : 'f16'),
+      dtype: p.dtype ?? defaultDeviceDtype(config.torchDtype),
       weights,
       tokenizer,
       chatTemplate,

@@ -9,50 +9,41 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { add, attention, embedding, kvBlockFloats, kvWrite, matmul, rmsnorm, rope, ropeInvFreq, siluMul } from '../../src/engine/reference/ops.ts';
+import { forwardHidden } from '../../src/engine/reference/forward.ts';
+import { kvBlockFloats } from '../../src/engine/reference/ops.ts';
 import { loadCpuWeights } from '../../src/engine/reference/weights.ts';
-import { projectionShape, type Projection } from '../../src/model/config.ts';
+import { modelInvFreq } from '../../src/model/arch/rope.ts';
+import { projectionShape } from '../../src/model/config.ts';
 import { f32ToBytes } from '../../src/model/dtype.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { normalStream } from '../../src/model/random.ts';
 import { writeSafetensors } from '../../src/model/safetensorsWrite.ts';
 
-/** Runs the reference forward pass and returns per row the pre-final-norm residual `u` [n, d] and last-layer down_proj input `m` [n, I]. */
+/** Runs the reference forward pass and returns per row the last layer's residual output `u` [n, d] and down_proj input `m` [n, I]. */
 function capture(p: { config: Awaited<ReturnType<typeof loadModel>>['config']; weights: Awaited<ReturnType<typeof loadCpuWeights>>; tokens: number[] }) {
   const { config, weights, tokens } = p;
   const n = tokens.length;
-  const d = config.hiddenSize;
   const layout = { numLayers: config.numLayers, numKvHeads: config.numKvHeads, headDim: config.headDim, blockSize: 16 };
   const blocks = Math.ceil(n / 16);
-  const cache = new Float32Array(blocks * kvBlockFloats(layout));
-  const blockTable = Array.from({ length: blocks }, (_, i) => i);
-  const invFreq = ropeInvFreq({ headDim: config.headDim, theta: config.ropeTheta, scaling: config.ropeScaling });
-  const positions = Array.from({ length: n }, (_, i) => i);
-  const x = embedding({ table: weights.embed, tokens, hiddenSize: d });
-  const h = new Float32Array(n * d);
-  let m: Float32Array = new Float32Array(0);
-  for (let layer = 0; layer < config.numLayers; layer++) {
-    const w = weights.layers[layer];
-    const project = (input: Float32Array, projection: Projection) => {
-      const [out, inFeatures] = projectionShape(config, projection);
-      const bias = projection === 'q_proj' || projection === 'k_proj' || projection === 'v_proj' ? w.bias[projection] : undefined;
-      return matmul({ x: input, w: w.proj[projection], bias, rows: n, inFeatures, outFeatures: out });
-    };
-    rmsnorm({ x, weight: w.inputNorm, rows: n, size: d, eps: config.rmsNormEps, out: h });
-    const q = project(h, 'q_proj');
-    const k = project(h, 'k_proj');
-    const v = project(h, 'v_proj');
-    rope({ x: q, positions, rows: n, numHeads: config.numHeads, headDim: config.headDim, invFreq });
-    rope({ x: k, positions, rows: n, numHeads: config.numKvHeads, headDim: config.headDim, invFreq });
-    kvWrite({ cache, layout, blockTable, layer, k, v, positions, rows: n });
-    add({ x, y: project(attention({ q, cache, layout, blockTable, layer, positions, rows: n, numHeads: config.numHeads }), 'o_proj') });
-    rmsnorm({ x, weight: w.postNorm, rows: n, size: d, eps: config.rmsNormEps, out: h });
-    const gate = project(h, 'gate_proj');
-    siluMul({ gate, up: project(h, 'up_proj'), out: gate });
-    m = gate;
-    add({ x, y: project(gate, 'down_proj') });
-  }
-  return { u: x, m };
+  const last = config.numLayers - 1;
+  let u = new Float32Array(0);
+  let m = new Float32Array(0);
+  forwardHidden({
+    config,
+    weights,
+    invFreq: modelInvFreq(config),
+    cache: new Float32Array(blocks * kvBlockFloats(layout)),
+    layout,
+    tokens,
+    startPos: 0,
+    blockTable: Array.from({ length: blocks }, (_, i) => i),
+    adapter: undefined,
+    onOp: (op, acts) => {
+      if (op.op === 'glu' && op.gate.buffer === 'gate' && weights.recipe.layers[last].includes(op)) m = acts.get('gate')!.slice();
+      if (op.op === 'linear' && op.layer === last && op.module.name === 'down_proj') u = acts.get('x')!.slice();
+    },
+  });
+  return { u, m };
 }
 
 /** Parameters of {@link fitAdapter}. */
@@ -90,8 +81,8 @@ export async function fitAdapter(p: FitAdapterParameters): Promise<{ before: num
     }
   }
   await model.close();
-  const g = weights.finalNorm;
-  const lm = weights.lmHead; // [V, d]
+  const g = weights.vector(weights.recipe.finalNorm.weight.name);
+  const lm = weights.matrix(weights.recipe.lmHead.weight.name); // [V, d]
   const B = new Float64Array(d * r); // [d, r]
   const lossAndGrad = (grad?: Float64Array): number => {
     let loss = 0;

@@ -5,9 +5,8 @@
  */
 import type { LoraWeights } from '../../../src/engine/backend.ts';
 import type { WebGpuBackend } from '../../../src/engine/webgpu/backend.ts';
-import { PROJECTIONS, projectionShape } from '../../../src/model/config.ts';
+import { moduleTensorName } from '../../../src/model/config.ts';
 import { f32ArrayToHalfBits } from '../../../src/model/dtype.ts';
-import { projectionTensorName } from '../../../src/model/tensorNames.ts';
 import type { WeightStore } from '../../../src/model/weights.ts';
 import type { HostCache } from '../../../src/lora/hostCache.ts';
 import type { SlotManager } from '../../../src/lora/slots.ts';
@@ -172,8 +171,8 @@ export interface MergeResult extends TrafficResult {
 }
 
 /**
- * Merge-on-switch: the weights hold one adapter at a time (merged, `W' = W + scale·B·A` for all
- * seven projections of every layer, on the CPU from f32 base copies, uploaded in the device dtype).
+ * Merge-on-switch: the weights hold one adapter at a time (merged, `W' = W + scale·B·A` for every
+ * linear module of every layer, on the CPU from f32 base copies, uploaded in the device dtype).
  * The oldest waiting request picks the next adapter; its queued requests and any that arrive while
  * it is merged are served together (continuous batching), then the next switch.
  */
@@ -182,7 +181,7 @@ export async function serveMergeOnSwitch(p: ServeMergeParameters): Promise<Merge
   const config = backend.config;
   const device = backend.gpu.device;
   const base = new Map<string, Float32Array>();
-  for (let l = 0; l < config.numLayers; l++) for (const proj of PROJECTIONS) base.set(`${l}.${proj}`, await p.weights.f32(projectionTensorName(l, proj)));
+  for (let l = 0; l < config.numLayers; l++) for (const m of config.modules) base.set(`${l}.${m.name}`, await p.weights.f32(moduleTensorName(config, l, m.name)));
   const scheduler = createScheduler({ maxRunning: p.maxRunning, maxBatchTokens: 512 }, { backend });
   const greedy = { temperature: 0, topK: 0, topP: 1, seed: 0 };
   let current = -1;
@@ -192,8 +191,7 @@ export async function serveMergeOnSwitch(p: ServeMergeParameters): Promise<Merge
     const t = performance.now();
     const w = await p.adapter(index);
     for (let l = 0; l < config.numLayers; l++) {
-      for (const proj of PROJECTIONS) {
-        const [out, inF] = projectionShape(config, proj);
+      for (const { name: proj, out, in: inF } of config.modules) {
         const merged = base.get(`${l}.${proj}`)!.slice(); // [out, in]
         const ab = w.layers[l]?.[proj];
         if (ab) {
@@ -206,9 +204,11 @@ export async function serveMergeOnSwitch(p: ServeMergeParameters): Promise<Merge
             }
           }
         }
-        const m = backend.weights.layers[l].proj[proj];
-        const data = m.dtype === 'f16' ? f32ArrayToHalfBits(merged, new Uint16Array(merged.length), 'F16') : merged;
-        for (const chunk of m.chunks) device.queue.writeBuffer(chunk.buffer, 0, data.subarray(chunk.rowStart * inF, (chunk.rowStart + chunk.rowCount) * inF));
+        const m = backend.weights.matrix(moduleTensorName(config, l, proj));
+        const values = new Float32Array(out * m.stride); // [out, stride]: rows zero-padded as on the device
+        for (let o = 0; o < out; o++) values.set(merged.subarray(o * inF, (o + 1) * inF), o * m.stride);
+        const data = m.dtype === 'f32' ? values : f32ArrayToHalfBits(values, new Uint16Array(values.length), m.dtype === 'f16' ? 'F16' : 'BF16');
+        for (const chunk of m.chunks) device.queue.writeBuffer(chunk.buffer, 0, data.subarray(chunk.rowStart * m.stride, (chunk.rowStart + chunk.rowCount) * m.stride));
       }
     }
     await device.queue.onSubmittedWorkDone();

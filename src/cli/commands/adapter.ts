@@ -2,7 +2,6 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { PROJECTIONS } from '../../model/config.ts';
 import { parseModelConfig } from '../../model/parseConfig.ts';
 import { createAdapter } from '../../lora/create.ts';
 import { loadPeftAdapter } from '../../lora/peft.ts';
@@ -49,7 +48,7 @@ export function registerAdapter(program: Command): void {
     .requiredOption('--model <dir>', 'base model directory (its config.json fixes the shapes)')
     .requiredOption('--rank <r>', `LoRA rank (1..${MAX_LORA_RANK})`, parseInteger(1, MAX_LORA_RANK))
     .option('--alpha <a>', 'lora_alpha (default: 2 x rank)', parsePositive)
-    .option('--targets <list>', `comma-separated projections (default: all of ${PROJECTIONS.join(',')})`)
+    .option('--targets <list>', 'comma-separated modules of the model\'s layers, e.g. q_proj,v_proj (default: every linear module)')
     .option('--seed <n>', 'random seed (same seed, same bytes, same id)', parseInteger(0, 0xffffffff), 0)
     .addOption(new Option('--dtype <dtype>', 'tensor dtype on disk (default: the model\'s)').choices(['F32', 'F16', 'BF16']))
     .requiredOption('--out <dir>', 'output directory')

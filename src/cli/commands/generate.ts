@@ -31,7 +31,7 @@ interface GenerateOptions {
   topP?: number;
   seed: number;
   backend: 'webgpu' | 'cpu';
-  dtype?: 'f16' | 'f32';
+  dtype?: 'f16' | 'f32' | 'bf16';
   chat?: boolean;
   json?: boolean;
   adapter?: string;
@@ -112,7 +112,7 @@ export function registerGenerate(program: Command): void {
     .option('--top-p <p>', 'nucleus mass in (0, 1]; 1 = off', parseNumber('float'))
     .option('--seed <s>', 'sampling seed', parseNumber('int'), 0)
     .addOption(new Option('--backend <name>', 'engine').choices(['webgpu', 'cpu']).default('webgpu'))
-    .addOption(new Option('--dtype <dtype>', 'weight dtype on the device (default: the file\'s; f16 for f16/bf16)').choices(['f16', 'f32']))
+    .addOption(new Option('--dtype <dtype>', 'weight dtype on the device (default: the checkpoint\'s)').choices(['f16', 'f32', 'bf16']))
     .option('--chat', 'apply the model\'s chat template to the prompt (one user message)')
     .option('--json', 'print one JSON object: tokens, logprobs, text, promptTokens, timings (--batch: one per request)')
     .option('--adapter <dir>', 'LoRA adapter directory (PEFT layout) to run with; with --batch, the default for lines without "adapter"')

@@ -9,7 +9,8 @@ import { EngineBlockTableError, EngineContextExceededError, EngineTokenOutOfRang
 import { logprobOf, sampleToken, validateSamplingParams } from '../sampling.ts';
 import { forwardHidden, lmHead } from './forward.ts';
 import { createCpuLoraPool } from './lora.ts';
-import { kvBlockFloats, ropeInvFreq, type KvLayout } from './ops.ts';
+import { kvBlockFloats, type KvLayout } from './ops.ts';
+import { modelInvFreq } from '../../model/arch/rope.ts';
 import { loadCpuWeights } from './weights.ts';
 
 /** Parameters of {@link createCpuBackend}. */
@@ -33,7 +34,7 @@ export async function createCpuBackend(p: CreateCpuBackendParameters): Promise<B
   let weights: Awaited<ReturnType<typeof loadCpuWeights>> | undefined = await loadCpuWeights({ model, onProgress: p.onProgress, signal: p.signal });
   const layout: KvLayout = { numLayers: config.numLayers, numKvHeads: config.numKvHeads, headDim: config.headDim, blockSize: KV_BLOCK_SIZE };
   let cache: Float32Array | undefined = new Float32Array(numKvBlocks * kvBlockFloats(layout)); // [numKvBlocks, layers, 2, 16, kvHeads, headDim]
-  const invFreq = ropeInvFreq({ headDim: config.headDim, theta: config.ropeTheta, scaling: config.ropeScaling });
+  const invFreq = modelInvFreq(config);
   const lora = createCpuLoraPool({ config, slots: p.loraSlots ?? 4, maxRank: p.maxLoraRank ?? 64 });
 
   const check = (seq: StepSequence): void => {

@@ -7,6 +7,7 @@
  * - Reductions accumulate in float64 (JS numbers) and store float32: the reference is at least as
  *   accurate as any kernel, so kernel tolerances measure the kernel's error.
  */
+import type { Activation } from '../../model/config.ts';
 import { KV_BLOCK_SIZE } from '../backend.ts';
 
 /** Parameters of {@link matmul}. */
@@ -58,65 +59,35 @@ export interface RmsnormParameters {
   size: number;
   /** `rms_norm_eps` from config.json. */
   eps: number;
+  /** Added to the gain: 1 for Gemma's `(1 + w)`; default 0. */
+  weightOffset?: number;
+  /** Add the result into `out` instead of writing it; default false. */
+  add?: boolean;
   /** `// [rows, size] f32`; may alias `x`. */
   out?: Float32Array;
 }
 
-/** RMSNorm per row: `y = x / sqrt(mean(x^2) + eps) * weight` (HF LlamaRMSNorm). */
+/** RMSNorm per row: `y (+)= x / sqrt(mean(x^2) + eps) * (weightOffset + weight)` (HF LlamaRMSNorm / GemmaRMSNorm). */
 export function rmsnorm(p: RmsnormParameters): Float32Array {
   const { x, weight, rows, size, eps } = p;
+  const offset = p.weightOffset ?? 0;
   const y = p.out ?? new Float32Array(rows * size);
   for (let r = 0; r < rows; r++) {
     const o = r * size;
     let ss = 0;
     for (let i = 0; i < size; i++) ss += x[o + i] * x[o + i];
     const inv = 1 / Math.sqrt(ss / size + eps);
-    for (let i = 0; i < size; i++) y[o + i] = x[o + i] * inv * weight[i];
+    for (let i = 0; i < size; i++) {
+      const v = x[o + i] * inv * (offset + weight[i]);
+      y[o + i] = p.add ? y[o + i] + v : v;
+    }
   }
   return y;
 }
 
-/** Llama-3 `rope_scaling` (rope_type 'llama3'), as in {@link ModelConfig.ropeScaling}. */
-export interface RopeScaling {
-  factor: number;
-  lowFreqFactor: number;
-  highFreqFactor: number;
-  originalMaxPositionEmbeddings: number;
-}
-
-/** Parameters of {@link ropeInvFreq}. */
-export interface RopeInvFreqParameters {
-  headDim: number;
-  /** `rope_theta`. */
-  theta: number;
-  /** Llama-3 frequency scaling; omit for plain RoPE. */
-  scaling?: RopeScaling;
-}
-
-/**
- * RoPE inverse frequencies `inv_freq[i] = theta^(-2i/headDim)`, with Llama-3 scaling applied
- * (HF `_compute_llama3_parameters`: long wavelengths divided by `factor`, short ones kept,
- * a smooth blend between). Returns `// [headDim / 2] f32`; kernels should upload this table.
- */
-export function ropeInvFreq(p: RopeInvFreqParameters): Float32Array {
-  const half = p.headDim / 2;
-  const inv = new Float32Array(half);
-  for (let i = 0; i < half; i++) inv[i] = 1 / Math.pow(p.theta, (2 * i) / p.headDim);
-  const s = p.scaling;
-  if (!s) return inv;
-  const lowFreqWavelen = s.originalMaxPositionEmbeddings / s.lowFreqFactor;
-  const highFreqWavelen = s.originalMaxPositionEmbeddings / s.highFreqFactor;
-  for (let i = 0; i < half; i++) {
-    const f = inv[i];
-    const wavelen = (2 * Math.PI) / f;
-    if (wavelen > lowFreqWavelen) {
-      inv[i] = f / s.factor;
-    } else if (wavelen >= highFreqWavelen) {
-      const smooth = (s.originalMaxPositionEmbeddings / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
-      inv[i] = (1 - smooth) * (f / s.factor) + smooth * f;
-    }
-  }
-  return inv;
+/** `cap · tanh(v / cap)` (Gemma 2 soft-capping); `cap` 0 returns `v`. */
+export function softcap(v: number, cap: number): number {
+  return cap > 0 ? cap * Math.tanh(v / cap) : v;
 }
 
 /** Parameters of {@link rope}. */
@@ -128,17 +99,19 @@ export interface RopeParameters {
   rows: number;
   numHeads: number;
   headDim: number;
-  /** From {@link ropeInvFreq}. `// [headDim / 2] f32` */
+  /** From `ropeInvFreq` (src/model/arch/rope.ts). `// [rotaryDim / 2] f32` */
   invFreq: Float32Array;
 }
 
 /**
- * Rotary embedding in place, HF "rotate_half" convention: element `i` pairs with `i + headDim/2`.
- * `angle = f32(pos * invFreq[i])`; `x[i] = x1 cos - x2 sin`, `x[i + half] = x2 cos + x1 sin`.
+ * Rotary embedding in place, HF "rotate_half" convention over the first `rotaryDim = 2 ·
+ * invFreq.length` elements of each head (the rest pass through): element `i` pairs with
+ * `i + rotaryDim/2`. `angle = f32(pos * invFreq[i])`; `x[i] = x1 cos - x2 sin`,
+ * `x[i + half] = x2 cos + x1 sin`.
  */
 export function rope(p: RopeParameters): Float32Array {
   const { x, positions, rows, numHeads, headDim, invFreq } = p;
-  const half = headDim / 2;
+  const half = invFreq.length;
   for (let r = 0; r < rows; r++) {
     const pos = positions[r];
     for (let i = 0; i < half; i++) {
@@ -235,31 +208,40 @@ export interface AttentionParameters {
   positions: ArrayLike<number>;
   rows: number;
   numHeads: number;
+  /** Multiplier of q·k; default `1/sqrt(headDim)`. */
+  scale?: number;
+  /** Positions a row attends to, its own included (sliding window); 0 or absent = all earlier ones. */
+  window?: number;
+  /** Scores `s -> cap · tanh(s / cap)` before the softmax; 0 or absent = off. */
+  softcap?: number;
   /** `// [rows, numHeads, headDim] f32` */
   out?: Float32Array;
 }
 
 /**
  * Causal scaled-dot-product attention over the paged KV cache with grouped-query heads:
- * query head `h` reads KV head `floor(h / (numHeads / numKvHeads))`; scale `1/sqrt(headDim)`;
- * softmax with max subtraction.
+ * query head `h` reads KV head `floor(h / (numHeads / numKvHeads))`; row `r` at position `p`
+ * attends to positions `max(0, p - window + 1) .. p` (HF's sliding-window mask `kv > q - window`);
+ * scores scaled, soft-capped, softmax with max subtraction.
  */
 export function attention(p: AttentionParameters): Float32Array {
   const { q, cache, layout, blockTable, layer, positions, rows, numHeads } = p;
   const { numKvHeads, headDim } = layout;
   const group = numHeads / numKvHeads;
   const out = p.out ?? new Float32Array(rows * numHeads * headDim);
-  const scale = 1 / Math.sqrt(headDim);
+  const scale = p.scale ?? 1 / Math.sqrt(headDim);
+  const cap = p.softcap ?? 0;
   let scores = new Float64Array(0);
   const acc = new Float64Array(headDim);
   for (let r = 0; r < rows; r++) {
-    const len = positions[r] + 1;
+    const first = p.window ? Math.max(0, positions[r] + 1 - p.window) : 0;
+    const len = positions[r] + 1 - first; // positions first .. positions[r]
     if (scores.length < len) scores = new Float64Array(len);
     const kOff = new Float64Array(len);
     const vOff = new Float64Array(len);
     for (let t = 0; t < len; t++) {
-      kOff[t] = kvOffset({ layout, blockTable, layer, kv: 0, pos: t });
-      vOff[t] = kvOffset({ layout, blockTable, layer, kv: 1, pos: t });
+      kOff[t] = kvOffset({ layout, blockTable, layer, kv: 0, pos: first + t });
+      vOff[t] = kvOffset({ layout, blockTable, layer, kv: 1, pos: first + t });
     }
     for (let h = 0; h < numHeads; h++) {
       const qo = (r * numHeads + h) * headDim;
@@ -269,7 +251,7 @@ export function attention(p: AttentionParameters): Float32Array {
         const ko = kOff[t] + kvh;
         let s = 0;
         for (let i = 0; i < headDim; i++) s += q[qo + i] * cache[ko + i];
-        s *= scale;
+        s = softcap(s * scale, cap);
         scores[t] = s;
         if (s > max) max = s;
       }
@@ -290,25 +272,35 @@ export function attention(p: AttentionParameters): Float32Array {
   return out;
 }
 
-/** Parameters of {@link siluMul}. */
-export interface SiluMulParameters {
-  /** `// [n] f32` gate_proj output. */
+/** Parameters of {@link glu}. */
+export interface GluParameters {
+  /** `// [n] f32` gate projection output. */
   gate: Float32Array;
-  /** `// [n] f32` up_proj output. */
+  /** `// [n] f32` up projection output. */
   up: Float32Array;
+  /** `silu` (SwiGLU) or `gelu_tanh` (GeGLU, HF `gelu_pytorch_tanh`). */
+  act: Activation;
   /** `// [n] f32`; may alias `gate`. */
   out?: Float32Array;
 }
 
-/** SwiGLU: `y = silu(gate) * up` with `silu(x) = x / (1 + exp(-x))`. */
-export function siluMul(p: SiluMulParameters): Float32Array {
+/** `y = act(gate) * up` with `silu(x) = x / (1 + exp(-x))`, `gelu_tanh(x) = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`. */
+export function glu(p: GluParameters): Float32Array {
   const { gate, up } = p;
   const y = p.out ?? new Float32Array(gate.length);
-  for (let i = 0; i < gate.length; i++) {
-    const g = gate[i];
-    y[i] = (g / (1 + Math.exp(-g))) * up[i];
-  }
+  const f = p.act === 'silu' ? silu : geluTanh;
+  for (let i = 0; i < gate.length; i++) y[i] = f(gate[i]) * up[i];
   return y;
+}
+
+/** `x / (1 + exp(-x))`. */
+export function silu(x: number): number {
+  return x / (1 + Math.exp(-x));
+}
+
+/** GELU, tanh approximation (HF `gelu_pytorch_tanh`, `gelu_new`). */
+export function geluTanh(x: number): number {
+  return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
 }
 
 /** Parameters of {@link add}. */
@@ -331,11 +323,13 @@ export interface EmbeddingParameters {
   table: Float32Array;
   tokens: ArrayLike<number>;
   hiddenSize: number;
+  /** Rows are multiplied by this (Gemma's sqrt(hidden)); default 1. */
+  scale?: number;
   /** `// [tokens.length, hiddenSize] f32` */
   out?: Float32Array;
 }
 
-/** Gathers one embedding row per token. Throws RangeError for ids outside the table. */
+/** Gathers one embedding row per token, times `scale`. Throws RangeError for ids outside the table. */
 export function embedding(p: EmbeddingParameters): Float32Array {
   const { table, tokens, hiddenSize: d } = p;
   const vocab = table.length / d;
@@ -343,7 +337,8 @@ export function embedding(p: EmbeddingParameters): Float32Array {
   for (let r = 0; r < tokens.length; r++) {
     const t = tokens[r];
     if (!Number.isInteger(t) || t < 0 || t >= vocab) throw new RangeError(`token id ${t} is outside the vocabulary [0, ${vocab})`);
-    y.set(table.subarray(t * d, (t + 1) * d), r * d);
+    const scale = p.scale ?? 1;
+    for (let i = 0; i < d; i++) y[r * d + i] = table[t * d + i] * scale;
   }
   return y;
 }

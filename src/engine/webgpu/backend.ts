@@ -1,6 +1,8 @@
 import type { Backend, LoadProgress, StepOutput, StepSequence } from '../backend.ts';
 import type { ModelConfig } from '../../model/config.ts';
 import type { WeightStore } from '../../model/weights.ts';
+import { defaultDeviceDtype } from '../../model/deviceTensor.ts';
+import type { DeviceDtype } from '../../model/dtype.ts';
 import { acquireGpu, type Gpu } from '../../gpu/device.ts';
 import { GpuValidationError } from '../../gpu/errors.ts';
 import { AbortedError } from '../../errors.ts';
@@ -33,11 +35,11 @@ export const WEBGPU_DEFAULTS = {
 /** Parameters of {@link createWebGpuBackend}. */
 export interface CreateWebGpuBackendParameters {
   /** A loaded model (`loadModel`): its config and weight store. */
-  model: { config: ModelConfig; weights: WeightStore; dtype?: 'f32' | 'f16' };
+  model: { config: ModelConfig; weights: WeightStore; dtype?: DeviceDtype };
   /** Device to use; acquired (and destroyed with the backend) when omitted. */
   gpu?: Gpu;
-  /** Weight dtype on the device; default the model's (`f16` for f16/bf16 files). */
-  dtype?: 'f32' | 'f16';
+  /** Weight dtype on the device; default the model's (the checkpoint's: `src/model/deviceTensor.ts`). */
+  dtype?: DeviceDtype;
   /** KV blocks of 16 positions; default what {@link WEBGPU_DEFAULTS}.kvBytes holds (binding-limited). */
   numKvBlocks?: number;
   /** Default {@link WEBGPU_DEFAULTS}.maxRows. */
@@ -89,7 +91,7 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
   const ownsGpu = p.gpu === undefined;
   const { device } = gpu;
   const config = p.model.config;
-  const dtype = p.dtype ?? p.model.dtype ?? (config.torchDtype === 'float32' ? 'f32' : 'f16');
+  const dtype = p.dtype ?? p.model.dtype ?? defaultDeviceDtype(config.torchDtype);
   const maxBindingBytes = gpu.limits.maxStorageBufferBindingSize;
   const maxRows = p.maxRows ?? WEBGPU_DEFAULTS.maxRows;
   const maxContext = p.maxContext ?? Math.min(config.maxPositionEmbeddings, WEBGPU_DEFAULTS.maxContext);
@@ -110,9 +112,8 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
     const shape = linearShape({ software: gpu.summary.software, subgroups: gpu.hasSubgroups, subgroupMinSize: gpu.summary.subgroupMinSize, subgroupMaxSize: gpu.summary.subgroupMaxSize });
     const pipelines = createPipelineCache(device);
     const ctx = { device, pipelines, stepBuffer, ...shape };
-    // Adapter weights in f16 beside f16 base weights (halves the slot bytes), f32 beside f32.
-    const loraDtype = dtype === 'f16' && gpu.hasF16 ? 'f16' : 'f32';
-    loraPool = createGpuLoraSlotPool({ device, config, slots: p.loraSlots ?? WEBGPU_DEFAULTS.loraSlots, maxRank: p.maxLoraRank ?? WEBGPU_DEFAULTS.maxLoraRank, dtype: loraDtype, maxBindingBytes });
+    // Adapters run in f32 on every backend, whatever the base weights' dtype (docs/engine.md).
+    loraPool = createGpuLoraSlotPool({ device, config, slots: p.loraSlots ?? WEBGPU_DEFAULTS.loraSlots, maxRank: p.maxLoraRank ?? WEBGPU_DEFAULTS.maxLoraRank, dtype: 'f32', maxBindingBytes });
     loraRunner = loraPool.slots > 0 ? createGpuLora({ device, pool: loraPool, maxRows, pipelines, cpu: gpu.summary.software }) : undefined;
     forward = createForward({ ctx, config, weights, numKvBlocks, maxRows, maxOutRows, maxContext, maxBlockEntries, maxBindingBytes, lora: loraRunner });
   } catch (error) {
@@ -198,7 +199,7 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
     maxContext,
     weights,
     weightBytes: weights.bytes,
-    decodeWeightBytes: weights.bytes - (config.tieWordEmbeddings ? 0 : config.vocabSize * config.hiddenSize * (dtype === 'f16' ? 2 : 4)),
+    decodeWeightBytes: weights.bytes - (config.tieWordEmbeddings ? 0 : config.vocabSize * config.hiddenSize * (weights.matrix(weights.recipe.embed.weight.name).dtype === 'f32' ? 4 : 2)),
     kvBytes: fwd.kvBytes,
     async step(sequences, signal) {
       const outputs: StepOutput[] = sequences.map((s) => (s.targets ? { targetLogprobs: new Float32Array(s.tokens.length) } : {}));

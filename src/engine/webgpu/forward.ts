@@ -1,13 +1,15 @@
 /**
- * The forward pass of a Llama-family decoder over one step's rows, as prepared ops recorded into
- * one command encoder. Activations are f32; the paged KV cache is f32, one K and one V buffer per
- * layer (`[numBlocks, numKvHeads, 16, headDim]`).
+ * The forward pass over one step's rows: the architecture's recipe (`src/model/arch/`) as
+ * prepared ops recorded into one command encoder. Activations are f32 `[rows, actStride(width)]`
+ * buffers; the paged KV cache is f32, one K and one V buffer per layer
+ * (`[numBlocks, numKvHeads, 16, kvHeadStride(headDim)]`).
  */
-import type { ModelConfig, Projection } from '../../model/config.ts';
-import { ropeInvFreq } from '../reference/ops.ts';
+import type { ModelConfig } from '../../model/config.ts';
+import type { ActRef, LayerOp } from '../../model/arch/recipe.ts';
+import { ropeTable } from '../../model/arch/rope.ts';
 import { EngineShapeUnsupportedError } from '../errors.ts';
 import { KV_BLOCK_SIZE } from '../backend.ts';
-import { attentionOp, embedOp, linearOp, rmsnormOp, ropeKvOp, sampleOp, siluMulOp, type OpContext, type RecordOp } from './ops.ts';
+import { attentionOp, embedOp, gluOp, kvHeadStride, linearOp, rmsnormOp, ropeKvOp, sampleOp, wholeAct, type GpuAct, type OpContext, type RecordOp } from './ops.ts';
 import type { GpuLora } from './lora/runner.ts';
 import type { Recorder } from './recorder.ts';
 import { createDataBuffer, type GpuWeights } from './weights.ts';
@@ -48,25 +50,16 @@ export interface Forward {
   destroy(): void;
 }
 
-/** `[maxContext, headDim / 2]` (cos, sin) in f32, from the reference's inverse frequencies. */
-export function ropeTable(config: ModelConfig, maxContext: number): Float32Array {
-  const inv = ropeInvFreq({ headDim: config.headDim, theta: config.ropeTheta, scaling: config.ropeScaling });
-  const half = config.headDim / 2;
-  const table = new Float32Array(maxContext * half * 2);
-  for (let pos = 0; pos < maxContext; pos++) {
-    for (let i = 0; i < half; i++) {
-      const angle = Math.fround(pos * inv[i]);
-      table[(pos * half + i) * 2] = Math.cos(angle);
-      table[(pos * half + i) * 2 + 1] = Math.sin(angle);
-    }
-  }
-  return table;
+/** Elements per row of an activation buffer of `width` columns: rounded up to 8 (the linear kernel's k padding reads the zero columns). */
+export function actStride(width: number): number {
+  return Math.ceil(width / 8) * 8;
 }
 
-/** Allocates the pass's buffers and prepares every op of the forward pass. */
+/** Allocates the pass's buffers and prepares every op of the model's recipe. */
 export function createForward(p: CreateForwardParameters): Forward {
   const { ctx, config, weights, maxRows, maxOutRows } = p;
   const { device } = ctx;
+  const { recipe } = weights;
   const owned: GPUBuffer[] = [];
   const buffer = (label: string, bytes: number, usage = GPUBufferUsage.STORAGE) => {
     const b = device.createBuffer({ label, size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: usage | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
@@ -74,84 +67,73 @@ export function createForward(p: CreateForwardParameters): Forward {
     return b;
   };
   const h = config.hiddenSize;
-  const qDim = config.numHeads * config.headDim;
-  const kvDim = config.numKvHeads * config.headDim;
-  const inter = config.intermediateSize;
+  const kvDim = config.numKvHeads * kvHeadStride(config.headDim);
   const vocab = config.vocabSize;
-  if (config.headDim % 2 !== 0) throw new EngineShapeUnsupportedError('head_dim', `${config.headDim} is odd`);
 
   const stepBuffer = ctx.stepBuffer;
   const rowInfo = buffer('rowInfo', maxRows * 16);
   const blockTables = buffer('blockTables', p.maxBlockEntries * 4);
   const outRowsBuf = buffer('outRows', maxOutRows * 32);
-  const x = buffer('x', maxRows * h * 4); // [rows, hidden] residual stream
-  const xn = buffer('xn', maxRows * h * 4); // [rows, hidden] normed
-  const q = buffer('q', maxRows * qDim * 4);
-  const k = buffer('k', maxRows * kvDim * 4);
-  const v = buffer('v', maxRows * kvDim * 4);
-  const attn = buffer('attn', maxRows * qDim * 4);
-  const gate = buffer('gate', maxRows * inter * 4);
-  const up = buffer('up', maxRows * inter * 4);
-  const xo = buffer('xo', maxOutRows * h * 4); // [outRows, hidden] final-normed gathered rows
+  // Activation buffers of the recipe, [maxRows, actStride(width)] f32 each; x is the residual stream.
+  const acts = new Map(Object.entries(recipe.acts).map(([name, width]) => [name, { buffer: buffer(name, maxRows * actStride(width) * 4), width }]));
+  const act = (ref: ActRef): GpuAct => {
+    const a = acts.get(ref.buffer)!;
+    return { buffer: a.buffer, stride: actStride(a.width), offset: ref.offset, width: ref.width };
+  };
+  const whole = (name: string): GpuAct => act({ buffer: name, offset: 0, width: recipe.acts[name] });
+  const xo = wholeAct(buffer('xo', maxOutRows * actStride(h) * 4), h, actStride(h)); // [outRows, hidden] final-normed gathered rows
   const logits = buffer('logits', maxOutRows * vocab * 4);
   const result = buffer('result', maxOutRows * 8);
-  const rope = createDataBuffer(device, 'ropeTable', ropeTable(config, p.maxContext));
+  const rope = createDataBuffer(device, 'ropeTable', ropeTable(config, p.maxContext)); // [maxContext, rotaryDim / 2] (cos, sin)
   owned.push(rope);
 
   const kvLayerBytes = p.numKvBlocks * kvDim * KV_BLOCK_SIZE * 4;
   if (kvLayerBytes > p.maxBindingBytes) {
     throw new EngineShapeUnsupportedError('kv cache', `${p.numKvBlocks} blocks need ${kvLayerBytes} bytes per layer, over the ${p.maxBindingBytes}-byte binding limit`);
   }
+  const kvCaches = recipe.layers.map((_, l) => ({ k: buffer(`kCache.${l}`, kvLayerBytes), v: buffer(`vCache.${l}`, kvLayerBytes) }));
 
-  const ops: RecordOp[] = [];
-  const outOps: RecordOp[] = [];
-  ops.push(embedOp(ctx, { table: weights.embed, rowInfo, x }));
-  const strides: Record<Projection, [input: number, output: number]> = {
-    q_proj: [h, qDim],
-    k_proj: [h, kvDim],
-    v_proj: [h, kvDim],
-    o_proj: [qDim, h],
-    gate_proj: [h, inter],
-    up_proj: [h, inter],
-    down_proj: [inter, h],
+  /** One recipe op as prepared dispatches. */
+  const prepare = (op: LayerOp): RecordOp => {
+    switch (op.op) {
+      case 'rmsnorm':
+        return rmsnormOp(ctx, { x: act(op.x), weight: weights.vector(op.weight.name), y: act(op.out), eps: op.eps, weightOffset: op.weightOffset, add: op.add });
+      case 'linear': {
+        // The base dispatch, then LoRA's shrink/expand adding scale · B (A x) into the same
+        // output columns (rows without an adapter do no LoRA work).
+        const x = act(op.x);
+        const y = act(op.out);
+        const base = linearOp(ctx, { weight: weights.matrix(op.weight.name), bias: op.bias && weights.vector(op.bias.name), x, y, accumulate: op.accumulate, label: op.weight.name });
+        const { lora } = p;
+        if (!lora) return base;
+        return (rec, rows) => {
+          base(rec, rows);
+          lora.encode({ pass: rec, layer: op.layer, projection: op.module.name, x: { buffer: x.buffer, stride: x.stride, offset: x.offset }, y: { buffer: y.buffer, stride: y.stride, offset: y.offset } });
+        };
+      }
+      case 'attention': {
+        const heads = { numHeads: config.numHeads, numKvHeads: config.numKvHeads, headDim: config.headDim };
+        const cache = kvCaches[op.layer];
+        const store = ropeKvOp(ctx, { ...heads, rotaryDim: config.rotaryDim, maxPos: p.maxContext, rowInfo, blockTables, ropeTable: rope, q: act(op.q), k: act(op.k), v: act(op.v), kCache: cache.k, vCache: cache.v });
+        const attend = attentionOp(ctx, { ...heads, scale: op.scale, window: op.window, softcap: op.softcap, rowInfo, blockTables, q: act(op.q), kCache: cache.k, vCache: cache.v, out: act(op.out) });
+        return (rec, rows) => {
+          store(rec, rows);
+          attend(rec, rows);
+        };
+      }
+      case 'glu':
+        return gluOp(ctx, { gate: act(op.gate), up: act(op.up), act: op.act });
+    }
   };
-  const linear = (layer: number, projection: Projection, input: GPUBuffer, output: GPUBuffer, accumulate = false): RecordOp => {
-    // One call site per projection: the base dispatch, then LoRA's shrink/expand adding
-    // scale · B (A x) into the same output rows (rows without an adapter do no LoRA work).
-    const base = linearOp(ctx, {
-      weight: weights.layers[layer].proj[projection],
-      bias: weights.layers[layer].bias[projection],
-      x: input,
-      y: output,
-      accumulate,
-      label: `layers.${layer}.${projection}`,
-    });
-    const { lora } = p;
-    if (!lora) return base;
-    const [xStride, yStride] = strides[projection];
-    return (rec, rows) => {
-      base(rec, rows);
-      lora.encode({ pass: rec, layer, projection, x: { buffer: input, stride: xStride }, y: { buffer: output, stride: yStride } });
-    };
-  };
-  for (let l = 0; l < config.numLayers; l++) {
-    const lw = weights.layers[l];
-    const kCache = buffer(`kCache.${l}`, kvLayerBytes);
-    const vCache = buffer(`vCache.${l}`, kvLayerBytes);
-    ops.push(rmsnormOp(ctx, { x, weight: lw.inputNorm, y: xn, h, eps: config.rmsNormEps }));
-    ops.push(linear(l, 'q_proj', xn, q), linear(l, 'k_proj', xn, k), linear(l, 'v_proj', xn, v));
-    const heads = { numHeads: config.numHeads, numKvHeads: config.numKvHeads, headDim: config.headDim };
-    ops.push(ropeKvOp(ctx, { ...heads, maxPos: p.maxContext, rowInfo, blockTables, ropeTable: rope, q, k, v, kCache, vCache }));
-    ops.push(attentionOp(ctx, { ...heads, rowInfo, blockTables, q, kCache, vCache, out: attn }));
-    ops.push(linear(l, 'o_proj', attn, x, true));
-    ops.push(rmsnormOp(ctx, { x, weight: lw.postNorm, y: xn, h, eps: config.rmsNormEps }));
-    ops.push(linear(l, 'gate_proj', xn, gate), linear(l, 'up_proj', xn, up));
-    ops.push(siluMulOp(ctx, { gate, up, width: inter }));
-    ops.push(linear(l, 'down_proj', gate, x, true));
-  }
-  outOps.push(rmsnormOp(ctx, { x, weight: weights.finalNorm, y: xo, h, eps: config.rmsNormEps, gather: outRowsBuf }));
-  outOps.push(linearOp(ctx, { weight: weights.lmHead, x: xo, y: logits, yStride: vocab, useOutRows: true, label: 'lm_head' }));
-  outOps.push(sampleOp(ctx, { vocab, outRows: outRowsBuf, logits, result }));
+
+  const ops: RecordOp[] = [embedOp(ctx, { table: weights.matrix(recipe.embed.weight.name), rowInfo, x: whole('x'), scale: recipe.embed.scale })];
+  for (const layer of recipe.layers) for (const op of layer) ops.push(prepare(op));
+  const { finalNorm, lmHead } = recipe;
+  const outOps: RecordOp[] = [
+    rmsnormOp(ctx, { x: whole('x'), weight: weights.vector(finalNorm.weight.name), y: xo, eps: finalNorm.eps, weightOffset: finalNorm.weightOffset, gather: outRowsBuf }),
+    linearOp(ctx, { weight: weights.matrix(lmHead.weight.name), x: xo, y: wholeAct(logits, vocab), useOutRows: true, softcap: lmHead.softcap, label: 'lm_head' }),
+    sampleOp(ctx, { vocab, outRows: outRowsBuf, logits, result }),
+  ];
 
   return {
     stepBuffer,

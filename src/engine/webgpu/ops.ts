@@ -4,6 +4,9 @@
  * that records the dispatch for a step's row count. The forward pass and the kernel tests both
  * use these.
  */
+import type { Activation } from '../../model/config.ts';
+import { KV_BLOCK_SIZE } from '../backend.ts';
+import { EngineShapeUnsupportedError } from '../errors.ts';
 import type { GpuMatrix } from './weights.ts';
 import { bindBuffers, type BindingKind, type Kernel, type PipelineCache } from './pipelines.ts';
 import type { Recorder } from './recorder.ts';
@@ -68,32 +71,52 @@ function u32f32(values: (number | { f32: number })[]): Uint32Array {
   return out;
 }
 
+/** Columns `[offset, offset + width)` of each `stride`-element row of an f32 activation buffer. */
+export interface GpuAct {
+  buffer: GPUBuffer;
+  stride: number;
+  offset: number;
+  width: number;
+}
+
+/** A whole `[rows, stride]` buffer as a {@link GpuAct} of `width` columns. */
+export function wholeAct(buffer: GPUBuffer, width: number, stride = width): GpuAct {
+  return { buffer, stride, offset: 0, width };
+}
+
 /** Parameters of {@link linearOp}. */
 export interface LinearOpParameters {
-  weight: GpuMatrix; // [n, k]
+  weight: GpuMatrix; // [n, k] (rows padded to weight.stride)
   bias?: GPUBuffer; // [n] f32
-  x: GPUBuffer; // [rows, xStride] f32
-  y: GPUBuffer; // [rows, yStride] f32
-  xStride?: number; // default k
-  yStride?: number; // default n
+  x: GpuAct; // [rows, k] f32; stride and offset multiples of 4
+  y: GpuAct; // [rows, n] f32
   /** y += W x instead of y = W x (residual projections). */
   accumulate?: boolean;
   /** Row count from `step.outRows` (lm_head over the gathered rows). */
   useOutRows?: boolean;
+  /** `y = cap · tanh(y / cap)` (Gemma 2's final logits); 0 or absent = off. */
+  softcap?: number;
   label?: string;
 }
 
 /** `y (+)= x W^T (+ b)`, one dispatch per row chunk of W. */
 export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
   const { weight } = p;
+  const label = p.label ?? 'linear';
+  if (p.x.stride % 4 !== 0 || p.x.offset % 4 !== 0) {
+    throw new EngineShapeUnsupportedError(label, `its input starts at column ${p.x.offset} of ${p.x.stride}-element rows; the kernel reads 4 columns at a time`);
+  }
+  const half = weight.dtype !== 'f32';
   const bindings: BindingKind[] = ['uniform', 'uniform', 'read', 'read', 'storage'];
   if (p.bias) bindings.push('read');
   const defines = (rows: number) => ({
-    F16: weight.dtype === 'f16',
+    HALF: half,
+    BF16: weight.dtype === 'bf16',
     BIAS: p.bias !== undefined,
     ACCUMULATE: p.accumulate === true,
+    SOFTCAP: (p.softcap ?? 0) > 0,
     SUBGROUPS: ctx.subgroups && ctx.tpo > 1,
-    XSHUF: ctx.xshuf === true && ctx.tpo === 1 && weight.dtype === 'f16',
+    XSHUF: ctx.xshuf === true && ctx.tpo === 1 && half,
     REDUCE_WG: !ctx.subgroups && ctx.tpo > 1,
     ROWS: rows,
     TPO: ctx.tpo,
@@ -104,15 +127,15 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
   });
   const kernels = LINEAR_ROW_TILES.map((rows) => ctx.pipelines.kernel('linear.wgsl', bindings, defines(rows)));
   const opw = ((ctx.workgroup ?? 256) / ctx.tpo) * (ctx.opl ?? 1);
+  if (p.bias && weight.chunks.length > 1) throw new EngineShapeUnsupportedError(label, 'a biased projection must fit one storage binding');
   const parts = weight.chunks.map((chunk) => {
     const params = createUniform(
       ctx.device,
-      `${p.label ?? 'linear'}.params`,
-      u32f32([chunk.rowCount, weight.cols, p.xStride ?? weight.cols, p.yStride ?? weight.rows, chunk.rowStart, p.useOutRows ? 1 : 0, 0, 0]),
+      `${label}.params`,
+      u32f32([chunk.rowCount, weight.stride, p.x.stride, p.y.stride, p.y.offset + chunk.rowStart, p.useOutRows ? 1 : 0, p.x.offset, { f32: p.softcap ?? 0 }]),
     );
     const bias = p.bias ? [p.bias] : [];
-    if (p.bias && weight.chunks.length > 1) throw new RangeError('biased projections must fit one binding');
-    const group = bindBuffers(ctx.device, kernels[0], [ctx.stepBuffer, params, chunk.buffer, p.x, p.y, ...bias]);
+    const group = bindBuffers(ctx.device, kernels[0], [ctx.stepBuffer, params, chunk.buffer, p.x.buffer, p.y.buffer, ...bias]);
     return { group, groupsX: Math.ceil(chunk.rowCount / opw) };
   });
   return (rec, rows) => {
@@ -125,11 +148,14 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
 
 /** Parameters of {@link rmsnormOp}. */
 export interface RmsnormOpParameters {
-  x: GPUBuffer; // [rows, h] f32
+  x: GpuAct; // [rows, h] f32
   weight: GPUBuffer; // [h] f32
-  y: GPUBuffer; // [rows, h] f32
-  h: number;
+  y: GpuAct; // [rows, h] f32
   eps: number;
+  /** Added to the gain (Gemma's `1 + w`); default 0. */
+  weightOffset?: number;
+  /** Add into `y` instead of writing it. */
+  add?: boolean;
   /** Normalize only the rows named by this `[outRows, 8] u32` table (srcRow first). */
   gather?: GPUBuffer;
 }
@@ -138,9 +164,9 @@ export interface RmsnormOpParameters {
 export function rmsnormOp(ctx: OpContext, p: RmsnormOpParameters): RecordOp {
   const bindings: BindingKind[] = ['uniform', 'uniform', 'read', 'read', 'storage'];
   if (p.gather) bindings.push('read');
-  const kernel = ctx.pipelines.kernel('rmsnorm.wgsl', bindings, { GATHER: p.gather !== undefined });
-  const params = createUniform(ctx.device, 'rmsnorm.params', u32f32([p.h, { f32: p.eps }, 0, 0]));
-  const group = bindBuffers(ctx.device, kernel, [ctx.stepBuffer, params, p.x, p.weight, p.y, ...(p.gather ? [p.gather] : [])]);
+  const kernel = ctx.pipelines.kernel('rmsnorm.wgsl', bindings, { GATHER: p.gather !== undefined, ADD: p.add === true });
+  const params = createUniform(ctx.device, 'rmsnorm.params', u32f32([p.x.width, { f32: p.eps }, p.x.stride, p.x.offset, p.y.stride, p.y.offset, { f32: p.weightOffset ?? 0 }, 0]));
+  const group = bindBuffers(ctx.device, kernel, [ctx.stepBuffer, params, p.x.buffer, p.weight, p.y.buffer, ...(p.gather ? [p.gather] : [])]);
   return (rec, rows) => rec.dispatch(kernel, group, rows);
 }
 
@@ -148,19 +174,26 @@ export function rmsnormOp(ctx: OpContext, p: RmsnormOpParameters): RecordOp {
 export interface EmbedOpParameters {
   table: GpuMatrix; // [vocab, h]
   rowInfo: GPUBuffer; // [rows] RowInfo
-  x: GPUBuffer; // [rows, h] f32
+  x: GpuAct; // [rows, h] f32
+  /** Row multiplier (Gemma's sqrt(hidden)); default 1. */
+  scale?: number;
 }
 
 /** Embedding rows of the step's tokens, one dispatch per table chunk. */
 export function embedOp(ctx: OpContext, p: EmbedOpParameters): RecordOp {
-  const kernel = ctx.pipelines.kernel('embed.wgsl', ['uniform', 'uniform', 'read', 'read', 'storage'], { F16: p.table.dtype === 'f16' });
+  const kernel = ctx.pipelines.kernel('embed.wgsl', ['uniform', 'uniform', 'read', 'read', 'storage'], { HALF: p.table.dtype !== 'f32', BF16: p.table.dtype === 'bf16' });
   const groups = p.table.chunks.map((chunk) => {
-    const params = createUniform(ctx.device, 'embed.params', u32f32([p.table.cols, chunk.rowStart, chunk.rowCount, 0]));
-    return bindBuffers(ctx.device, kernel, [ctx.stepBuffer, params, p.rowInfo, chunk.buffer, p.x]);
+    const params = createUniform(ctx.device, 'embed.params', u32f32([p.table.cols, chunk.rowStart, chunk.rowCount, p.table.stride, p.x.stride, { f32: p.scale ?? 1 }, 0, 0]));
+    return bindBuffers(ctx.device, kernel, [ctx.stepBuffer, params, p.rowInfo, chunk.buffer, p.x.buffer]);
   });
   return (rec, rows) => {
     for (const g of groups) rec.dispatch(kernel, g, rows);
   };
+}
+
+/** Elements per (position, head) in the KV cache: headDim rounded up to 4 (the attention kernel's vec4 loads). */
+export function kvHeadStride(headDim: number): number {
+  return Math.ceil(headDim / 4) * 4;
 }
 
 /** Parameters of {@link ropeKvOp}. */
@@ -168,23 +201,34 @@ export interface RopeKvOpParameters {
   numHeads: number;
   numKvHeads: number;
   headDim: number;
+  /** Leading elements of each head that rotate. */
+  rotaryDim: number;
   /** Positions in `ropeTable`. */
   maxPos: number;
   rowInfo: GPUBuffer;
   blockTables: GPUBuffer;
-  ropeTable: GPUBuffer; // [maxPos, headDim / 2] vec2<f32> (cos, sin)
-  q: GPUBuffer; // [rows, numHeads, headDim] f32, rotated in place
-  k: GPUBuffer; // [rows, numKvHeads, headDim] f32
-  v: GPUBuffer;
-  kCache: GPUBuffer; // [numBlocks, numKvHeads, 16, headDim] f32
+  ropeTable: GPUBuffer; // [maxPos, rotaryDim / 2] vec2<f32> (cos, sin)
+  q: GpuAct; // [rows, numHeads · headDim] f32, rotated in place
+  k: GpuAct; // [rows, numKvHeads · headDim] f32
+  v: GpuAct;
+  kCache: GPUBuffer; // [numBlocks, numKvHeads, 16, kvHeadStride] f32
   vCache: GPUBuffer;
 }
 
 /** RoPE on q and k and the store of k and v into the paged cache. */
 export function ropeKvOp(ctx: OpContext, p: RopeKvOpParameters): RecordOp {
-  const kernel = ctx.pipelines.kernel('rope_kv.wgsl', ['uniform', 'uniform', 'read', 'read', 'read', 'storage', 'read', 'read', 'storage', 'storage']);
-  const params = createUniform(ctx.device, 'rope.params', u32f32([p.numHeads, p.numKvHeads, p.headDim, p.maxPos]));
-  const group = bindBuffers(ctx.device, kernel, [ctx.stepBuffer, params, p.rowInfo, p.blockTables, p.ropeTable, p.q, p.k, p.v, p.kCache, p.vCache]);
+  // k and v in q's buffer (Phi-3's qkv) are read through q's read-write binding: WebGPU forbids one
+  // buffer bound writable and read-only in the same dispatch.
+  const qkv = p.k.buffer === p.q.buffer && p.v.buffer === p.q.buffer;
+  if (!qkv && (p.k.buffer === p.q.buffer || p.v.buffer === p.q.buffer)) throw new EngineShapeUnsupportedError('rope', 'k or v shares q\'s buffer but not both');
+  const bindings: BindingKind[] = ['uniform', 'uniform', 'read', 'read', 'read', 'storage', 'storage', 'storage', ...(qkv ? [] : (['read', 'read'] as const))];
+  const kernel = ctx.pipelines.kernel('rope_kv.wgsl', bindings, { BLOCK: KV_BLOCK_SIZE, QKV: qkv });
+  const params = createUniform(
+    ctx.device,
+    'rope.params',
+    u32f32([p.numHeads, p.numKvHeads, p.headDim, p.maxPos, p.rotaryDim, kvHeadStride(p.headDim), p.q.stride, p.q.offset, p.k.stride, p.k.offset, p.v.stride, p.v.offset]),
+  );
+  const group = bindBuffers(ctx.device, kernel, [ctx.stepBuffer, params, p.rowInfo, p.blockTables, p.ropeTable, p.q.buffer, p.kCache, p.vCache, ...(qkv ? [] : [p.k.buffer, p.v.buffer])]);
   return (rec, rows) => rec.dispatch(kernel, group, rows);
 }
 
@@ -193,37 +237,49 @@ export interface AttentionOpParameters {
   numHeads: number;
   numKvHeads: number;
   headDim: number;
+  /** Multiplier of q·k. */
+  scale: number;
+  /** Positions attended, the row's own included; 0 = all. */
+  window: number;
+  /** Score soft-cap; 0 = off. */
+  softcap: number;
   rowInfo: GPUBuffer;
   blockTables: GPUBuffer;
-  q: GPUBuffer; // [rows, numHeads, headDim] f32
+  q: GpuAct; // [rows, numHeads · headDim] f32
   kCache: GPUBuffer;
   vCache: GPUBuffer;
-  out: GPUBuffer; // [rows, numHeads, headDim] f32
+  out: GpuAct; // [rows, numHeads · headDim] f32
 }
 
 /** Causal GQA attention over the paged cache, one workgroup per (row, head). */
 export function attentionOp(ctx: OpContext, p: AttentionOpParameters): RecordOp {
-  if (p.headDim % 4 !== 0) throw new RangeError(`attention needs headDim % 4 == 0, got ${p.headDim}`);
-  const kernel = ctx.pipelines.kernel('attention.wgsl', ['uniform', 'uniform', 'read', 'read', 'read', 'read', 'read', 'storage'], { HD: p.headDim, HD4: p.headDim / 4, WG: ctx.attentionWorkgroup ?? 32 });
-  const params = createUniform(ctx.device, 'attention.params', u32f32([p.numHeads, p.numKvHeads, p.headDim, { f32: 1 / Math.sqrt(p.headDim) }]));
-  const group = bindBuffers(ctx.device, kernel, [ctx.stepBuffer, params, p.rowInfo, p.blockTables, p.q, p.kCache, p.vCache, p.out]);
+  const defines = { HD4: kvHeadStride(p.headDim) / 4, WG: ctx.attentionWorkgroup ?? 32, BLOCK: KV_BLOCK_SIZE, SOFTCAP: p.softcap > 0 };
+  const kernel = ctx.pipelines.kernel('attention.wgsl', ['uniform', 'uniform', 'read', 'read', 'read', 'read', 'read', 'storage'], defines);
+  const params = createUniform(
+    ctx.device,
+    'attention.params',
+    u32f32([p.numHeads, p.numKvHeads, p.headDim, { f32: p.scale }, p.window, { f32: p.softcap }, p.q.stride, p.q.offset, p.out.stride, p.out.offset, 0, 0]),
+  );
+  const group = bindBuffers(ctx.device, kernel, [ctx.stepBuffer, params, p.rowInfo, p.blockTables, p.q.buffer, p.kCache, p.vCache, p.out.buffer]);
   return (rec, rows) => rec.dispatch(kernel, group, rows, p.numHeads);
 }
 
-/** Parameters of {@link siluMulOp}. */
-export interface SiluMulOpParameters {
-  gate: GPUBuffer; // [rows, width] f32, overwritten with silu(gate) * up
-  up: GPUBuffer; // [rows, width] f32
-  width: number;
+/** Parameters of {@link gluOp}. */
+export interface GluOpParameters {
+  gate: GpuAct; // [rows, width] f32, overwritten with act(gate) * up
+  up: GpuAct; // [rows, width] f32
+  act: Activation;
 }
 
-/** SwiGLU's `silu(gate) * up`, in place in `gate`. */
-export function siluMulOp(ctx: OpContext, p: SiluMulOpParameters): RecordOp {
-  const kernel = ctx.pipelines.kernel('silu_mul.wgsl', ['uniform', 'uniform', 'storage', 'read']);
-  const params = createUniform(ctx.device, 'silu.params', u32f32([p.width, 0, 0, 0]));
-  const group = bindBuffers(ctx.device, kernel, [ctx.stepBuffer, params, p.gate, p.up]);
+/** The gated MLP activation `act(gate) * up`, in place in `gate`. */
+export function gluOp(ctx: OpContext, p: GluOpParameters): RecordOp {
+  const shared = p.gate.buffer === p.up.buffer; // one binding (see glu.wgsl)
+  const kernel = ctx.pipelines.kernel('glu.wgsl', ['uniform', 'uniform', 'storage', ...(shared ? [] : (['read'] as const))], { GELU_TANH: p.act === 'gelu_tanh', SHARED: shared });
+  const width = p.gate.width;
+  const params = createUniform(ctx.device, 'glu.params', u32f32([width, p.gate.stride, p.gate.offset, p.up.stride, p.up.offset, 0, 0, 0]));
+  const group = bindBuffers(ctx.device, kernel, [ctx.stepBuffer, params, p.gate.buffer, ...(shared ? [] : [p.up.buffer])]);
   return (rec, rows) => {
-    const groups = Math.ceil((rows * p.width) / 256);
+    const groups = Math.ceil((rows * width) / 256);
     const x = Math.min(groups, MAX_GROUPS);
     rec.dispatch(kernel, group, x, Math.ceil(groups / x));
   };

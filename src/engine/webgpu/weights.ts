@@ -1,23 +1,29 @@
+/**
+ * The model's weights on the device, as its recipe names them: matrices in their device dtype
+ * (`src/model/deviceTensor.ts`: f32, f16 or bf16; f16 tensors out of range stay f32) with rows
+ * zero-padded to a multiple of 8 elements, split into row chunks that each fit one storage
+ * binding; norm gains and biases as f32 buffers.
+ */
 import type { LoadProgress } from '../backend.ts';
-import { loadModelWeights, type LayerWeights, type ModelWeights } from '../loadWeights.ts';
+import { loadModelWeights, type ModelWeights } from '../loadWeights.ts';
 import type { ModelConfig } from '../../model/config.ts';
+import { readDeviceMatrix, type DeviceMatrix } from '../../model/deviceTensor.ts';
+import type { DeviceDtype } from '../../model/dtype.ts';
 import type { WeightStore } from '../../model/weights.ts';
-import { EngineShapeUnsupportedError } from '../errors.ts';
 
 /** A row-major matrix on the GPU, split into row chunks that each fit one storage binding. */
 export interface GpuMatrix {
   /** `[rows, cols]` of the whole matrix. */
   rows: number;
   cols: number;
-  dtype: 'f32' | 'f16';
-  /** Chunks in row order; chunk i holds rows [rowStart, rowStart + rowCount). `// [rowCount, cols]` */
+  /** Elements between rows on the device: cols rounded up to 8, the padding zero. */
+  stride: number;
+  dtype: DeviceDtype;
+  /** Chunks in row order; chunk i holds rows [rowStart, rowStart + rowCount). `// [rowCount, stride]` */
   chunks: { buffer: GPUBuffer; rowStart: number; rowCount: number }[];
 }
 
-/** One decoder layer's weights. Norm gains and biases are f32. */
-export type GpuLayer = LayerWeights<GpuMatrix, GPUBuffer>;
-
-/** All weights of a model on the device. */
+/** All weights of a model on the device, by tensor name. */
 export interface GpuWeights extends ModelWeights<GpuMatrix, GPUBuffer> {
   /** Bytes of all weights on the device. */
   bytes: number;
@@ -29,14 +35,14 @@ export interface UploadWeightsParameters {
   device: GPUDevice;
   config: ModelConfig;
   weights: WeightStore;
-  dtype: 'f32' | 'f16';
+  dtype: DeviceDtype;
   /** Largest storage binding in bytes (`maxStorageBufferBindingSize`). */
   maxBindingBytes: number;
   onProgress?: LoadProgress;
   signal?: AbortSignal;
 }
 
-/** Creates a buffer holding `data` (STORAGE | COPY_DST); sizes are padded to 4 bytes. */
+/** Creates a buffer holding `data` (STORAGE | COPY_DST); sizes are padded to 16 bytes. */
 export function createDataBuffer(device: GPUDevice, label: string, data: ArrayBufferView): GPUBuffer {
   const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
   const buffer = device.createBuffer({ label, size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC, mappedAtCreation: true });
@@ -45,41 +51,52 @@ export function createDataBuffer(device: GPUDevice, label: string, data: ArrayBu
   return buffer;
 }
 
-/** Uploads `[rows, cols]` values (f32 or f16 bits) as a {@link GpuMatrix} split by `maxBindingBytes`. */
-export function uploadMatrix(device: GPUDevice, label: string, data: Float32Array | Uint16Array, rows: number, cols: number, maxBindingBytes: number): GpuMatrix {
-  const dtype = data instanceof Float32Array ? 'f32' : 'f16';
-  const elementBytes = dtype === 'f32' ? 4 : 2;
-  if (cols % 8 !== 0) throw new EngineShapeUnsupportedError(label, `inner size ${cols} is not a multiple of 8`);
-  const rowsPerChunk = Math.max(1, Math.floor(maxBindingBytes / (cols * elementBytes)));
+/** Elements per device row of a matrix with `cols` columns (the linear kernel reads 8 at a time). */
+export function matrixStride(cols: number): number {
+  return Math.ceil(cols / 8) * 8;
+}
+
+/** Uploads `[rows, cols]` values as a {@link GpuMatrix}, rows zero-padded to {@link matrixStride}, split by `maxBindingBytes`. */
+export function uploadMatrix(device: GPUDevice, label: string, m: DeviceMatrix, rows: number, cols: number, maxBindingBytes: number): GpuMatrix {
+  const stride = matrixStride(cols);
+  let data: Float32Array | Uint16Array = m.data;
+  if (stride !== cols) {
+    data = m.dtype === 'f32' ? new Float32Array(rows * stride) : new Uint16Array(rows * stride);
+    for (let r = 0; r < rows; r++) data.set(m.data.subarray(r * cols, (r + 1) * cols), r * stride);
+  }
+  const rowsPerChunk = Math.max(1, Math.floor(maxBindingBytes / (stride * data.BYTES_PER_ELEMENT)));
   const chunks: GpuMatrix['chunks'] = [];
   for (let rowStart = 0; rowStart < rows; rowStart += rowsPerChunk) {
     const rowCount = Math.min(rowsPerChunk, rows - rowStart);
-    const part = data.subarray(rowStart * cols, (rowStart + rowCount) * cols);
+    const part = data.subarray(rowStart * stride, (rowStart + rowCount) * stride);
     chunks.push({ buffer: createDataBuffer(device, `${label}[${rowStart}]`, part), rowStart, rowCount });
   }
-  return { rows, cols, dtype, chunks };
+  return { rows, cols, stride, dtype: m.dtype, chunks };
 }
 
-/** Reads every tensor of the model from `weights` and uploads it in `dtype` (norms and biases f32). */
+/** Reads every tensor of the model's recipe from `weights` and uploads it. */
 export async function uploadWeights(p: UploadWeightsParameters): Promise<GpuWeights> {
-  const { device, config, weights, dtype, maxBindingBytes, signal } = p;
+  const { device, weights, dtype, maxBindingBytes, signal } = p;
   const buffers: GPUBuffer[] = [];
   let bytes = 0;
-  const matrix = async (name: string, rows: number, cols: number): Promise<GpuMatrix> => {
-    const data = dtype === 'f16' ? await weights.f16(name, signal) : await weights.f32(name, signal);
-    const m = uploadMatrix(device, name, data, rows, cols, maxBindingBytes);
-    for (const c of m.chunks) buffers.push(c.buffer);
-    bytes += data.byteLength;
-    return m;
-  };
-  const vector = async (name: string): Promise<GPUBuffer> => {
-    const data = await weights.f32(name, signal);
-    const b = createDataBuffer(device, name, data);
-    buffers.push(b);
-    bytes += data.byteLength;
-    return b;
-  };
-  const model = await loadModelWeights({ config, matrix, vector, onProgress: p.onProgress });
+  const model = await loadModelWeights<GpuMatrix, GPUBuffer>({
+    config: p.config,
+    matrix: async ({ name, shape: [rows, cols] }) => {
+      const data = await readDeviceMatrix({ weights, name, dtype, signal });
+      const m = uploadMatrix(device, name, data, rows, cols, maxBindingBytes);
+      for (const c of m.chunks) buffers.push(c.buffer);
+      bytes += data.data.byteLength;
+      return m;
+    },
+    vector: async ({ name }) => {
+      const data = await weights.f32(name, signal);
+      const b = createDataBuffer(device, name, data);
+      buffers.push(b);
+      bytes += data.byteLength;
+      return b;
+    },
+    onProgress: p.onProgress,
+  });
   return {
     ...model,
     bytes,

@@ -131,7 +131,7 @@ describe('CPU reference backend', () => {
     backend.lora.unload(1);
     const [unloaded] = await backend.logits([seq({ tokens, blockTable: [0, 1], adapterSlot: 1 })]);
     expect(maxDiff(unloaded, base)).toBe(0);
-    await expect(backend.lora.load(0, { rank: 100, scale, layers })).rejects.toMatchObject({ code: 'OPENLORA_ENGINE_LORA_WEIGHTS' });
+    await expect(backend.lora.load(0, { rank: 100, scale, layers })).rejects.toMatchObject({ code: 'OPENLORA_LORA_RANK_UNSUPPORTED' }); // the same check as the GPU pool's
   });
 
   it('rejects bad steps with stable codes', async () => {

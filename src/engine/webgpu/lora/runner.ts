@@ -8,7 +8,7 @@
  * right after each base `linear()` that wrote `y`. Pipelines, uniforms and bind groups are created
  * once and reused.
  */
-import { projectionShape, type Projection } from '../../../model/config.ts';
+import { linearModule, type Projection } from '../../../model/config.ts';
 import { createPipelineCache, type BindingKind, type Kernel, type PipelineCache } from '../pipelines.ts';
 import { LoraSlotLayoutError } from '../../../lora/errors.ts';
 import { planLoraRows, type LoraRowPlan } from './plan.ts';
@@ -114,8 +114,9 @@ export function createGpuLora(p: CreateGpuLoraParameters): GpuLora {
   let maxRankUsed = 0;
 
   const paramsBuffer = (layer: number, projection: Projection, x: LoraActivations, y: LoraActivations): GPUBuffer => {
-    const [out, inF] = projectionShape(pool.config, projection);
-    const values = [inF, out, pool.maxRank, pool.infoStride, loraInfoIndex(layer, projection), x.stride, x.offset ?? 0, y.stride, y.offset ?? 0, 0, 0, 0];
+    const [inPad, outPad] = pool.padded(projection);
+    const out = linearModule(pool.config, projection).out;
+    const values = [inPad, outPad, pool.maxRank, pool.infoStride, loraInfoIndex(pool.config, layer, projection), x.stride, x.offset ?? 0, y.stride, y.offset ?? 0, out, 0, 0];
     const key = values.join(',');
     let buffer = params.get(key);
     if (!buffer) {
@@ -167,7 +168,7 @@ export function createGpuLora(p: CreateGpuLoraParameters): GpuLora {
       if (!plan || maxRankUsed === 0) return;
       if (x.stride % 4 !== 0 || (x.offset ?? 0) % 4 !== 0) throw new LoraSlotLayoutError(`x stride ${x.stride} and offset ${x.offset ?? 0} must be multiples of 4`);
       const uniform = paramsBuffer(layer, projection, x, y);
-      const [out] = projectionShape(pool.config, projection);
+      const [, out] = pool.padded(projection);
       const dispatch = (k: Kernel, group: GPUBindGroup, gx: number, gy: number, gz: number): void => {
         if ('dispatch' in pass) return pass.dispatch(k, group, gx, gy, gz);
         pass.setPipeline(k.pipeline);

@@ -1,16 +1,17 @@
 /**
  * The WebGPU {@link LoraSlotPool}: every slot's weights live in one pair of storage buffers per
- * (layer, projection), padded to `maxRank` so a slot's offset is fixed:
+ * (layer, module), padded to `maxRank` so a slot's offset is fixed:
  *
- *   A  [slots, maxRank, in]  (rows >= the adapter's rank unused)
- *   Bt [slots, maxRank, out] (B transposed: the expand kernel reads outputs contiguously)
+ *   A  [slots, maxRank, inPad]  (rows >= the adapter's rank unused; inPad = in rounded up to 8, zero)
+ *   Bt [slots, maxRank, outPad] (B transposed: the expand kernel reads outputs contiguously; outPad = out rounded up to 4)
  *
- * in f16 where the device has `shader-f16` (read as packed u32, accumulated in f32), else f32.
+ * in f32 (the engine's adapter precision rule, the CPU reference's too: docs/engine.md), or f16
+ * (read as packed u32, accumulated in f32) for measurements.
  * Per-slot scale and per-(layer, projection) ranks sit in one `info` buffer (see lora_common.wgsl).
  * Each buffer must fit `maxStorageBufferBindingSize`; creation fails with a clear error otherwise.
  */
 import type { LoraSlotPool } from '../../backend.ts';
-import { PROJECTIONS, projectionShape, type ModelConfig, type Projection } from '../../../model/config.ts';
+import type { LinearModule, ModelConfig, Projection } from '../../../model/config.ts';
 import { f32ToF16Bits } from '../../../model/dtype.ts';
 import { checkLoraWeights } from '../../../lora/checkWeights.ts';
 import { LoraSlotLayoutError } from '../../../lora/errors.ts';
@@ -19,14 +20,16 @@ import { LoraSlotLayoutError } from '../../../lora/errors.ts';
 export interface GpuLoraSlotPool extends LoraSlotPool {
   readonly config: ModelConfig;
   readonly dtype: 'f32' | 'f16';
-  /** `// [slots, maxRank, in]` of (layer, projection). */
+  /** `// [slots, maxRank, inPad]` of (layer, module). */
   a(layer: number, projection: Projection): GPUBuffer;
-  /** `// [slots, maxRank, out]` (B transposed) of (layer, projection). */
+  /** `// [slots, maxRank, outPad]` (B transposed) of (layer, module). */
   bt(layer: number, projection: Projection): GPUBuffer;
-  /** `// [slots, infoStride] u32`: word 0 = f32 bits of the scale, word 1 + layer * 7 + p = rank of projection p. */
+  /** `// [slots, infoStride] u32`: word 0 = f32 bits of the scale, word {@link loraInfoIndex} = rank of (layer, module). */
   readonly info: GPUBuffer;
-  /** u32 words of `info` per slot: 1 + numLayers * 7. */
+  /** u32 words of `info` per slot: 1 + numLayers × modules. */
   readonly infoStride: number;
+  /** Padded `[in, out]` of a module's A rows and Bt rows. */
+  padded(projection: Projection): [inPad: number, outPad: number];
   /** Rank of the adapter in `slot` (0 when empty). */
   rankOf(slot: number): number;
   /** Frees the buffers; idempotent. */
@@ -46,9 +49,14 @@ export interface CreateGpuLoraSlotPoolParameters {
   maxBindingBytes: number;
 }
 
-/** Word of `info` holding the rank of (layer, projection). */
-export function loraInfoIndex(layer: number, projection: Projection): number {
-  return 1 + layer * PROJECTIONS.length + PROJECTIONS.indexOf(projection);
+/** Word of `info` holding the rank of (layer, module). */
+export function loraInfoIndex(config: ModelConfig, layer: number, projection: Projection): number {
+  return 1 + layer * config.modules.length + config.modules.findIndex((m) => m.name === projection);
+}
+
+/** A module's A row length and Bt row length in a slot: in rounded up to 8, out to 4 (the kernels' vector loads). */
+export function loraPadded(m: LinearModule): [inPad: number, outPad: number] {
+  return [Math.ceil(m.in / 8) * 8, Math.ceil(m.out / 4) * 4];
 }
 
 /** Creates the pool's buffers (zeroed: every slot empty). */
@@ -63,9 +71,9 @@ export function createGpuLoraSlotPool(p: CreateGpuLoraSlotPoolParameters): GpuLo
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
   let bytesPerSlot = 0;
   for (let layer = 0; layer < config.numLayers; layer++) {
-    for (const proj of PROJECTIONS) {
-      const [out, inF] = projectionShape(config, proj);
-      if (inF % 8 !== 0 || out % 4 !== 0) throw new LoraSlotLayoutError(`${proj} shape [${out}, ${inF}]: in must be a multiple of 8 and out of 4`);
+    for (const m of config.modules) {
+      const proj = m.name;
+      const [inF, out] = loraPadded(m);
       for (const [cols, list, what] of [[inF, aBuffers, 'A'], [out, btBuffers, 'Bt']] as const) {
         const size = n * maxRank * cols * eb;
         if (size > p.maxBindingBytes) {
@@ -78,11 +86,11 @@ export function createGpuLoraSlotPool(p: CreateGpuLoraSlotPoolParameters): GpuLo
       }
     }
   }
-  const infoStride = 1 + config.numLayers * PROJECTIONS.length;
+  const infoStride = 1 + config.numLayers * config.modules.length;
   const info = device.createBuffer({ label: 'lora.info', size: n * infoStride * 4, usage });
   const ranks = new Int32Array(n);
   let destroyed = false;
-  const index = (layer: number, proj: Projection) => layer * PROJECTIONS.length + PROJECTIONS.indexOf(proj);
+  const index = (layer: number, proj: Projection) => loraInfoIndex(config, layer, proj) - 1;
   const checkSlot = (slot: number) => {
     if (!Number.isSafeInteger(slot) || slot < 0 || slot >= slots) throw new LoraSlotLayoutError(`slot ${slot} is outside [0, ${slots})`);
   };
@@ -104,6 +112,7 @@ export function createGpuLoraSlotPool(p: CreateGpuLoraSlotPoolParameters): GpuLo
     dtype,
     info,
     infoStride,
+    padded: (proj) => loraPadded(config.modules.find((m) => m.name === proj)!),
     a: (layer, proj) => aBuffers[index(layer, proj)],
     bt: (layer, proj) => btBuffers[index(layer, proj)],
     rankOf: (slot) => ranks[slot] ?? 0,
@@ -114,15 +123,17 @@ export function createGpuLoraSlotPool(p: CreateGpuLoraSlotPoolParameters): GpuLo
       const words = new Uint32Array(infoStride);
       new Float32Array(words.buffer, 0, 1)[0] = weights.scale;
       weights.layers.forEach((layer, l) => {
-        for (const proj of PROJECTIONS) {
-          const t = layer[proj];
+        for (const m of config.modules) {
+          const t = layer[m.name];
           if (!t) continue;
-          const [out, inF] = projectionShape(config, proj);
-          upload(aBuffers[index(l, proj)], slot * maxRank * inF * eb, t.a); // [r, in] into [maxRank, in]
-          const bt = new Float32Array(r * out); // [r, out] = B^T
-          for (let o = 0; o < out; o++) for (let i = 0; i < r; i++) bt[i * out + o] = t.b[o * r + i];
-          upload(btBuffers[index(l, proj)], slot * maxRank * out * eb, bt);
-          words[loraInfoIndex(l, proj)] = r;
+          const [inPad, outPad] = loraPadded(m);
+          const a = new Float32Array(r * inPad); // [r, inPad]: A's rows, zero-padded
+          for (let i = 0; i < r; i++) a.set(t.a.subarray(i * m.in, (i + 1) * m.in), i * inPad);
+          upload(aBuffers[index(l, m.name)], slot * maxRank * inPad * eb, a);
+          const bt = new Float32Array(r * outPad); // [r, outPad] = B^T, zero-padded
+          for (let o = 0; o < m.out; o++) for (let i = 0; i < r; i++) bt[i * outPad + o] = t.b[o * r + i];
+          upload(btBuffers[index(l, m.name)], slot * maxRank * outPad * eb, bt);
+          words[loraInfoIndex(config, l, m.name)] = r;
         }
       });
       device.queue.writeBuffer(info, slot * infoStride * 4, words);

@@ -5,7 +5,7 @@ import { planLoraRows, type LoraRowPlan } from '../../../../src/engine/webgpu/lo
 import { createGpuLora } from '../../../../src/engine/webgpu/lora/runner.ts';
 import { createGpuLoraSlotPool, type GpuLoraSlotPool } from '../../../../src/engine/webgpu/lora/slotPool.ts';
 import { acquireGpu, type Gpu } from '../../../../src/gpu/device.ts';
-import { PROJECTIONS, projectionShape, type ModelConfig, type Projection } from '../../../../src/model/config.ts';
+import { moduleNames, projectionShape, type ModelConfig, type Projection } from '../../../../src/model/config.ts';
 import { parseModelConfig } from '../../../../src/model/parseConfig.ts';
 import { presetConfigJson } from '../../../../src/model/presets.ts';
 import { normalStream } from '../../../../src/model/random.ts';
@@ -18,7 +18,7 @@ const SLOTS = 4;
 function randomWeights(seed: number, rank: number, scale: number, skip: Projection[] = []): LoraWeights {
   const layers = Array.from({ length: config.numLayers }, (_, l) => {
     const layer: LoraWeights['layers'][number] = {};
-    for (const proj of PROJECTIONS) {
+    for (const proj of moduleNames(config)) {
       if (skip.includes(proj)) continue;
       const [out, inF] = projectionShape(config, proj);
       layer[proj] = {
