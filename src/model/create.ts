@@ -5,7 +5,8 @@
  *
  * Init: linear weights and embeddings ~ N(0, 1/fan_in) (1/sqrt(2048) ≈ 0.022 matches HF's 0.02 at
  * Llama-3.2-1B width; at tiny widths it keeps every layer's contribution O(1) so greedy decoding
- * of the tiny model varies), norm gains 1 + N(0, 0.02²). Values depend only on (seed, tensor name).
+ * of the tiny model varies), norm gains near 1 (1 + N(0, 0.02²), or N(0, 0.02²) for Gemma's
+ * `1 + w` gains), biases N(0, 0.02²). Values depend only on (seed, tensor name).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,7 +14,8 @@ import { f32ToBytes, type SafetensorsDtype } from './dtype.ts';
 import { ModelPresetUnknownError } from './errors.ts';
 import { parseModelConfig } from './parseConfig.ts';
 import { byteTokenizerConfig, byteTokenizerJson } from './byteTokenizer.ts';
-import { isModelPreset, MODEL_PRESETS, presetConfigJson, presetGenerationConfig } from './presets.ts';
+import { isModelPreset, isTinyPreset, MODEL_PRESETS, presetConfigJson, presetGenerationConfig } from './presets.ts';
+import { modelRecipe } from './arch/index.ts';
 import { normalStream, type NormalStream } from './random.ts';
 import { writeSafetensors } from './safetensorsWrite.ts';
 import { expectedTensors } from './tensorNames.ts';
@@ -29,10 +31,10 @@ const CHUNK_ELEMENTS = 1 << 22;
 
 /** Parameters of {@link createModel}. */
 export interface CreateModelParameters {
-  /** `tiny`, `bench-135m` or `bench-1b`. */
+  /** A name of {@link MODEL_PRESETS}. */
   preset: string;
   seed: number;
-  /** On-disk dtype; default f32 for tiny, f16 otherwise. */
+  /** On-disk dtype; default f32 for the tiny presets, f16 otherwise. */
   dtype?: CreateDtype;
   /** Output directory (created). */
   out: string;
@@ -53,10 +55,13 @@ export interface CreateModelReturnType {
 /** Writes a generated model directory. Same (preset, seed, dtype) → identical bytes. */
 export async function createModel(p: CreateModelParameters): Promise<CreateModelReturnType> {
   if (!isModelPreset(p.preset)) throw new ModelPresetUnknownError(p.preset, MODEL_PRESETS);
-  const dtype = p.dtype ?? (p.preset === 'tiny' ? 'f32' : 'f16');
+  const dtype = p.dtype ?? (isTinyPreset(p.preset) ? 'f32' : 'f16');
   const configJson = { ...presetConfigJson(p.preset), torch_dtype: TORCH_DTYPE[dtype] };
   const config = parseModelConfig({ json: configJson, file: 'config.json' });
   const tensors = expectedTensors(config);
+  // Norm gains start near 1: w ~ 1 + N(0, 0.02²), or w ~ N(0, 0.02²) where the gain is (1 + w) (Gemma).
+  const unitGains = new Set(modelRecipe(config).layers.flat().flatMap((op) => (op.op === 'rmsnorm' && op.weightOffset === 0 ? [op.weight.name] : [])));
+  if (modelRecipe(config).finalNorm.weightOffset === 0) unitGains.add('model.norm.weight');
   await mkdir(p.out, { recursive: true });
   const json = (v: unknown) => JSON.stringify(v, null, 2) + '\n';
   await writeFile(join(p.out, 'config.json'), json(configJson));
@@ -79,7 +84,7 @@ export async function createModel(p: CreateModelParameters): Promise<CreateModel
       parameters += count;
       const isNorm = shape.length === 1;
       const std = isNorm ? 0.02 : 1 / Math.sqrt(shape[shape.length - 1]);
-      const offset = isNorm && name.endsWith('norm.weight') ? 1 : 0;
+      const offset = unitGains.has(name) ? 1 : 0;
       return {
         name,
         dtype: ST_DTYPE[dtype],

@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createModel, type CreateDtype } from '../../model/create.ts';
 import { loadModel } from '../../model/load.ts';
-import { MODEL_PRESETS } from '../../model/presets.ts';
+import { isTinyPreset, MODEL_PRESETS } from '../../model/presets.ts';
 
 function parseSeed(value: string): number {
   const n = Number(value);
@@ -17,13 +17,13 @@ export function registerModel(program: Command): void {
     .description('write a deterministically generated model (config.json, model.safetensors, tokenizer) to --out')
     .addOption(new Option('--preset <name>', 'model shape').choices([...MODEL_PRESETS]).makeOptionMandatory())
     .option('--seed <n>', 'random seed (same seed, same bytes)', parseSeed, 0)
-    .addOption(new Option('--dtype <dtype>', 'weight dtype on disk (default: f32 for tiny, else f16)').choices(['f32', 'f16', 'bf16']))
+    .addOption(new Option('--dtype <dtype>', 'weight dtype on disk (default: f32 for the tiny presets, else f16)').choices(['f32', 'f16', 'bf16']))
     .requiredOption('--out <dir>', 'output directory')
     .option('--json', 'print the result as JSON')
     .action(async (options: { preset: string; seed: number; dtype?: CreateDtype; out: string; json?: boolean }) => {
       const started = Date.now();
       let lastReport = 0;
-      const large = options.preset !== 'tiny';
+      const large = !isTinyPreset(options.preset);
       const result = await createModel({
         preset: options.preset,
         seed: options.seed,

@@ -29,13 +29,14 @@ export const gemma: Architecture = {
   names: ['GemmaForCausalLM'],
   modelTypes: ['gemma'],
   ignoredKeys: {
-    hidden_activation: 'transformers v5 GemmaMLP reads hidden_act (older versions preferred hidden_activation; both are the tanh GELU in released Gemma configs, checked below)',
     sliding_window: NO_WINDOW,
     use_sliding_window: NO_WINDOW,
     max_window_layers: NO_WINDOW,
   },
   parse(r, common) {
     const f = readDecoder(r, { rmsNormEps: 1e-6, maxPositionEmbeddings: 8192, tieWordEmbeddings: true, headDim: 256 });
+    // transformers v5 reads hidden_act, older versions hidden_activation: released Gemma configs
+    // give the tanh GELU in both; a config where they disagree is refused.
     const hiddenAct = readActivation(r, 'hidden_act', 'gelu_pytorch_tanh', { gelu: 'gelu_tanh' });
     if (r.has('hidden_activation') && readActivation(r, 'hidden_activation', 'gelu_pytorch_tanh', { gelu: 'gelu_tanh' }) !== hiddenAct) {
       r.refuse('hidden_activation', `it disagrees with hidden_act, and transformers versions differ in which one Gemma uses`);

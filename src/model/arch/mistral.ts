@@ -11,7 +11,13 @@ const NO_BIAS = 'MistralAttention and MistralMLP have no biases';
 export const mistral: Architecture = {
   names: ['MistralForCausalLM'],
   modelTypes: ['mistral'],
-  ignoredKeys: { attention_bias: NO_BIAS, mlp_bias: NO_BIAS, use_sliding_window: 'Mistral uses sliding_window alone', max_window_layers: 'every Mistral layer uses sliding_window' },
+  ignoredKeys: {
+    attention_bias: NO_BIAS,
+    mlp_bias: NO_BIAS,
+    use_sliding_window: 'Mistral uses sliding_window alone',
+    max_window_layers: 'every Mistral layer uses sliding_window',
+    layer_types: 'MistralForCausalLM ignores it (transformers warns and points to Ministral)',
+  },
   parse(r, common) {
     const f = readDecoder(r, { rmsNormEps: 1e-6, maxPositionEmbeddings: 4096 * 32, tieWordEmbeddings: false });
     return {

@@ -44,10 +44,14 @@ function phi3Layer(c: ModelConfig) {
 export const phi3: Architecture = {
   names: ['Phi3ForCausalLM'],
   modelTypes: ['phi3'],
-  ignoredKeys: { attention_bias: 'Phi3Attention has no biases', use_sliding_window: 'Phi-3 uses sliding_window alone', max_window_layers: 'every Phi-3 layer uses sliding_window' },
+  ignoredKeys: {
+    attention_bias: 'Phi3Attention has no biases',
+    use_sliding_window: 'Phi-3 uses sliding_window alone',
+    max_window_layers: 'every Phi-3 layer uses sliding_window',
+    original_max_position_embeddings: 'only LongRoPE reads it, and LongRoPE (rope_scaling type "longrope") is refused',
+  },
   parse(r, common) {
     const f = readDecoder(r, { rmsNormEps: 1e-5, maxPositionEmbeddings: 4096, tieWordEmbeddings: false, partialRotary: true });
-    r.raw('original_max_position_embeddings'); // only LongRoPE reads it, and LongRoPE is refused by readRope
     return {
       ...common,
       ...f,

@@ -9,7 +9,7 @@ import { openSafetensors } from '../../../src/model/safetensors.ts';
 import { writeSafetensors } from '../../../src/model/safetensorsWrite.ts';
 import { f32ToBytes } from '../../../src/model/dtype.ts';
 import { normalStream } from '../../../src/model/random.ts';
-import { copyFile } from 'node:fs/promises';
+import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { createTinyModel, makeTempDir } from '../../fixtures/model.ts';
 
 let model: LoadedModel;
@@ -156,5 +156,26 @@ describe('CPU reference backend', () => {
     expect(maxDiff(h, f) / scale).toBeLessThan(1e-2);
     halfBackend.destroy();
     await half.close();
+  });
+});
+
+describe('sliding windows change what the reference computes', () => {
+  it('Mistral with a 16-position window equals full attention up to position 15, then differs', async () => {
+    const dir = await createTinyModel({ seed: 4 });
+    const windowed = await makeTempDir();
+    const full = await makeTempDir();
+    const json = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'));
+    for (const [out, sliding_window] of [[windowed, 16], [full, null]] as const) {
+      await writeFile(join(out, 'config.json'), JSON.stringify({ ...json, architectures: ['MistralForCausalLM'], model_type: 'mistral', attention_bias: undefined, mlp_bias: undefined, sliding_window }));
+      await copyFile(join(dir, 'model.safetensors'), join(out, 'model.safetensors'));
+    }
+    const [a, b] = await Promise.all([windowed, full].map((d) => loadModel({ dir: d })));
+    expect(a.config.slidingWindows).toEqual([16, 16]);
+    expect(b.config.slidingWindows).toEqual([0, 0]);
+    const [ba, bb] = await Promise.all([a, b].map((m) => createCpuBackend({ model: m, numKvBlocks: 4 })));
+    const logitsAt = async (backend: Backend, n: number) => (await backend.logits([seq({ tokens: prompt.slice(0, n), blockTable: [0, 1, 2] })]))[0];
+    expect(maxDiff(await logitsAt(ba, 16), await logitsAt(bb, 16))).toBe(0);
+    expect(maxDiff(await logitsAt(ba, 40), await logitsAt(bb, 40))).toBeGreaterThan(1e-3);
+    for (const m of [a, b]) await m.close();
   });
 });
