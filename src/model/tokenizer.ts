@@ -4,6 +4,7 @@
  * `@huggingface/jinja`.
  */
 import { Template } from '@huggingface/jinja';
+import * as hfTokenizers from '@huggingface/tokenizers';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { ModelTokenizerInvalidError } from './errors.ts';
 
@@ -43,7 +44,13 @@ export interface CreateModelTokenizerParameters {
   file: string;
 }
 
-/** Wraps `@huggingface/tokenizers` behind {@link ModelTokenizer}. */
+/**
+ * Wraps `@huggingface/tokenizers` behind {@link ModelTokenizer}, decoding as Hugging Face's Rust
+ * `tokenizers` does where the JS port differs: a run of byte-fallback tokens (`<0xE4>`) that is not
+ * valid UTF-8 gives one U+FFFD per token (HF `ByteFallback::decode_chain`), not one per maximal
+ * invalid subsequence; and no `clean_up_tokenization_spaces` pass (transformers skips it for BPE
+ * tokenizers, the only kind openlora's models use: it would delete spaces before punctuation).
+ */
 export function createModelTokenizer(p: CreateModelTokenizerParameters): ModelTokenizer {
   let tokenizer: Tokenizer;
   try {
@@ -51,13 +58,38 @@ export function createModelTokenizer(p: CreateModelTokenizerParameters): ModelTo
   } catch (error) {
     throw new ModelTokenizerInvalidError(p.file, 'the tokenizer could not be built', { cause: error, details: (error as Error).message });
   }
+  useHfByteFallback(tokenizer);
   const size = tokenizer.get_vocab(true).size;
   return {
     size,
     encode: (text, options) => tokenizer.encode(text, { add_special_tokens: options?.addSpecialTokens ?? false }).ids,
-    decode: (ids, options) => (ids.length === 0 ? '' : tokenizer.decode(Array.from(ids), { skip_special_tokens: options?.skipSpecialTokens ?? true })),
+    decode: (ids, options) => (ids.length === 0 ? '' : tokenizer.decode(Array.from(ids), { skip_special_tokens: options?.skipSpecialTokens ?? true, clean_up_tokenization_spaces: false })),
     tokenToId: (token) => tokenizer.token_to_id(token),
   };
+}
+
+/** HF's byte-fallback decoding: valid UTF-8 as text, otherwise U+FFFD once per byte token. */
+const hfByteRun = {
+  decode(bytes: Uint8Array): string {
+    try {
+      return strictUtf8.decode(bytes);
+    } catch {
+      return '\uFFFD'.repeat(bytes.length);
+    }
+  },
+};
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Decoder classes the package exports at run time (its type declarations leave them out). */
+const { ByteFallbackDecoder, SequenceDecoder } = hfTokenizers as unknown as Record<'ByteFallbackDecoder' | 'SequenceDecoder', abstract new (...args: never[]) => unknown>;
+
+/** Points every ByteFallback decoder of the tokenizer (alone or in a Sequence) at {@link hfByteRun}. */
+function useHfByteFallback(tokenizer: Tokenizer): void {
+  const visit = (decoder: unknown): void => {
+    if (decoder instanceof ByteFallbackDecoder) (decoder as unknown as { text_decoder: typeof hfByteRun }).text_decoder = hfByteRun;
+    else if (decoder instanceof SequenceDecoder) for (const d of (decoder as unknown as { decoders: unknown[] }).decoders) visit(d);
+  };
+  visit((tokenizer as unknown as { decoder: unknown }).decoder);
 }
 
 /** Parameters of {@link createChatTemplate}. */

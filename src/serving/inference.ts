@@ -151,8 +151,14 @@ export function createInferenceService(p: CreateInferenceServiceParameters): Inf
               pendingTokens = [];
             }
           } else {
-            if (text.length > emitted || pendingTokens.length > 0) yield { type: 'delta', text: text.slice(emitted), tokens: pendingTokens };
-            yield { type: 'done', finishReason: event.finishReason, usage: event.usage, timings: event.timings };
+            // What the detokenizer still holds (an unfinished character) is text the client was charged for.
+            const tail = detok?.flush() ?? '';
+            if (tail && pendingTokens.length > 0) pendingTokens[pendingTokens.length - 1].text += tail;
+            text += tail;
+            const hit = firstStop(text, stops, Math.max(0, emitted - longest(stops)));
+            const end = hit >= 0 ? hit : text.length;
+            if (end > emitted || pendingTokens.length > 0) yield { type: 'delta', text: text.slice(emitted, end), tokens: pendingTokens };
+            yield { type: 'done', finishReason: hit >= 0 ? 'stop' : event.finishReason, usage: event.usage, timings: event.timings };
             return;
           }
         }
