@@ -7,7 +7,9 @@ import { loadModel } from '../../src/model/load.ts';
 import { createAdapter } from '../../src/lora/create.ts';
 import { adapterIdOfDir } from '../../src/lora/id.ts';
 import { loadPeftAdapter } from '../../src/lora/peft.ts';
-import { parsePeftConfig } from '../../src/lora/peftConfig.ts';
+import { parsePeftConfig, resolvePeftTargets } from '../../src/lora/peftConfig.ts';
+import { parseModelConfig } from '../../src/model/parseConfig.ts';
+import { presetConfigJson } from '../../src/model/presets.ts';
 import { normalStream } from '../../src/model/random.ts';
 import { loraKey, tempDir, tinyConfig, tinyModel, writeAdapter } from './helpers.ts';
 
@@ -81,17 +83,38 @@ describe('createAdapter + loadPeftAdapter', () => {
 });
 
 describe('adapter_config.json', () => {
-  it('computes alpha/r, alpha/sqrt(r) with rsLoRA, and PEFT target forms', () => {
+  /** The (layer, module) pairs an adapter_config.json selects on the tiny model, as "layer.module". */
+  const targets = (json: Record<string, unknown>, config = tinyConfig) => [...resolvePeftTargets({ targets: parsePeftConfig({ json: { r: 4, ...json }, file: 'c' }).targets, config, file: 'c' })];
+
+  it('computes alpha/r, alpha/sqrt(r) with rsLoRA', () => {
     expect(parsePeftConfig({ json: { r: 16, lora_alpha: 32, target_modules: ['q_proj'] }, file: 'c' }).scale).toBe(2);
     expect(parsePeftConfig({ json: { r: 16, lora_alpha: 32, use_rslora: true, target_modules: ['q_proj'] }, file: 'c' }).scale).toBe(8);
-    expect(parsePeftConfig({ json: { r: 4, target_modules: 'all-linear' }, file: 'c' }).targets).toHaveLength(7);
-    expect(parsePeftConfig({ json: { r: 4, target_modules: '.*\\.(q|v)_proj' }, file: 'c' }).targets).toEqual(['q_proj', 'v_proj']);
-    expect(parsePeftConfig({ json: { r: 4, target_modules: ['model.layers.0.mlp.up_proj', 'k_proj'] }, file: 'c' }).targets).toEqual(['k_proj', 'up_proj']);
+  });
+
+  it('selects modules as PEFT does: names by suffix, a regex fully matched against every module path, all-linear', () => {
+    expect(targets({ target_modules: 'all-linear' })).toHaveLength(14);
+    expect(targets({ target_modules: '.*\\.(q|v)_proj' })).toEqual(['0.q_proj', '0.v_proj', '1.q_proj', '1.v_proj']);
+    expect(targets({ target_modules: ['model.layers.0.mlp.up_proj', 'k_proj'] })).toEqual(['0.k_proj', '0.up_proj', '1.k_proj']);
+    // A valid PEFT regex naming layer 1 only (refused before: it was tried on layer 0's path alone).
+    expect(targets({ target_modules: 'model\\.layers\\.1\\.self_attn\\.(q_proj|v_proj)' })).toEqual(['1.q_proj', '1.v_proj']);
+    // re.fullmatch: a bare name is not a full path, so as a regex it selects nothing.
+    expect(() => targets({ target_modules: 'q_pro' })).toThrow(expect.objectContaining({ code: 'OPENLORA_LORA_TARGET_UNKNOWN' }));
+    expect(targets({ target_modules: ['q_proj', 'v_proj'], layers_to_transform: 1 })).toEqual(['1.q_proj', '1.v_proj']);
+    expect(targets({ target_modules: 'all-linear', exclude_modules: ['down_proj', 'model.layers.0.self_attn.q_proj'] })).toHaveLength(11);
+    expect(() => targets({ target_modules: ['q_proj', 'lm_head'] })).toThrow(expect.objectContaining({ code: 'OPENLORA_LORA_FEATURE_UNSUPPORTED', message: expect.stringMatching(/lm_head/) }));
+    expect(() => targets({ target_modules: ['q_proj', 'o_prj'] })).toThrow(expect.objectContaining({ code: 'OPENLORA_LORA_TARGET_UNKNOWN', message: expect.stringMatching(/"o_prj"/) }));
+    expect(() => targets({ target_modules: '.*(q_proj|lm_head)' })).toThrow(expect.objectContaining({ code: 'OPENLORA_LORA_FEATURE_UNSUPPORTED', message: expect.stringMatching(/lm_head/) }));
+  });
+
+  it("targets an architecture's own modules: Phi-3's fused qkv_proj and gate_up_proj", () => {
+    const phi3 = parseModelConfig({ json: presetConfigJson('tiny-phi3'), file: 'phi3' });
+    expect(targets({ target_modules: ['qkv_proj', 'gate_up_proj'] }, phi3)).toEqual(['0.qkv_proj', '0.gate_up_proj', '1.qkv_proj', '1.gate_up_proj']);
+    expect(targets({ target_modules: 'all-linear' }, phi3)).toHaveLength(8);
+    expect(() => targets({ target_modules: ['q_proj'] }, phi3)).toThrow(expect.objectContaining({ code: 'OPENLORA_LORA_TARGET_UNKNOWN', message: expect.stringMatching(/"q_proj"/) }));
   });
 
   it.each([
     [{ modules_to_save: ['lm_head'] }, 'OPENLORA_LORA_FEATURE_UNSUPPORTED', /modules_to_save/],
-    [{ target_modules: ['q_proj', 'lm_head'] }, 'OPENLORA_LORA_TARGET_UNKNOWN', /"lm_head"/],
     [{ r: 256 }, 'OPENLORA_LORA_RANK_UNSUPPORTED', /rank 256/],
     [{ r: 'four' }, 'OPENLORA_LORA_CONFIG_INVALID', /"r"/],
     [{ use_dora: true }, 'OPENLORA_LORA_FEATURE_UNSUPPORTED', /use_dora/],
@@ -144,7 +167,14 @@ describe('bad adapter files', () => {
 
   it('tensor for a module not in target_modules', async () => {
     const t = { ...qv(0), [loraKey(0, 'up_proj', 'A')]: [4, 128], [loraKey(0, 'up_proj', 'B')]: [384, 4] };
-    await expectError(await writeAdapter(join(root, 'untargeted'), {}, t), 'OPENLORA_LORA_TENSOR_UNEXPECTED', /up_proj is not in adapter_config.json target_modules/);
+    await expectError(await writeAdapter(join(root, 'untargeted'), {}, t), 'OPENLORA_LORA_TENSOR_UNEXPECTED', /model\.layers\.0\.mlp\.up_proj is not selected by adapter_config.json target_modules/);
+  });
+
+  it('a regex naming one layer accepts that layer\'s tensors and refuses the others', async () => {
+    const config = { target_modules: 'model\\.layers\\.1\\.self_attn\\.(q_proj|v_proj)' };
+    const { meta } = await load(await writeAdapter(join(root, 'layer1'), config, qv(1)));
+    expect(meta.layers).toEqual([1]);
+    await expectError(await writeAdapter(join(root, 'layer01'), config, { ...qv(0), ...qv(1) }), 'OPENLORA_LORA_TENSOR_UNEXPECTED', /model\.layers\.0\.self_attn\.q_proj is not selected/);
   });
 
   it('truncated safetensors file', async () => {

@@ -3,6 +3,7 @@
  * fields every decoder has, module lists, and op builders that make a layer's recipe read like
  * the model (llama.cpp's `llm_graph_context::build_*`).
  */
+import { InternalError } from '../../errors.ts';
 import type { Activation, LinearModule, ModelConfig } from '../config.ts';
 import type { ConfigReader } from './configReader.ts';
 import type { ActRef, AttentionOp, GluOp, LayerOp, LinearOp, ModelRecipe, NormOp, TensorSpec } from './recipe.ts';
@@ -132,7 +133,7 @@ export function layerBuilder(c: ModelConfig, acts: Record<string, number>, layer
   const ref = (a: Act): ActRef => {
     if (typeof a !== 'string') return a;
     const width = acts[a];
-    if (width === undefined) throw new Error(`recipe names activation buffer "${a}", which the architecture does not declare`);
+    if (width === undefined) throw new InternalError(`recipe names activation buffer "${a}", which the architecture does not declare`);
     return { buffer: a, offset: 0, width };
   };
   const tensor = (name: string, shape: number[]): TensorSpec => ({ name: `model.layers.${layer}.${name}`, shape, layer });
@@ -142,7 +143,7 @@ export function layerBuilder(c: ModelConfig, acts: Record<string, number>, layer
     norm: (name, x, out, options) => ({ op: 'rmsnorm', weight: tensor(`${name}.weight`, [c.hiddenSize]), x: ref(x), out: ref(out), add: options?.add === true, weightOffset, eps: c.rmsNormEps }),
     linear(name, x, out, options) {
       const module = c.modules.find((m) => m.name === name);
-      if (!module) throw new Error(`recipe names module "${name}", which ${c.architecture} does not declare`);
+      if (!module) throw new InternalError(`recipe names module "${name}", which ${c.architecture} does not declare`);
       return {
         op: 'linear',
         layer,

@@ -2,6 +2,7 @@
  * The architectures openlora runs, one module each (llama.cpp's `src/models/*.cpp`). Adding one
  * is a file beside these (its config parsing and layer recipe from `build.ts`) and a line here.
  */
+import { InternalError } from '../../errors.ts';
 import type { ModelConfig } from '../config.ts';
 import type { Architecture } from './build.ts';
 import { gemma } from './gemma.ts';
@@ -26,6 +27,6 @@ export function findArchitecture(name: string): Architecture | undefined {
 /** The recipe of a parsed config. */
 export function modelRecipe(config: ModelConfig): ModelRecipe {
   const arch = findArchitecture(config.architecture);
-  if (!arch) throw new Error(`no architecture module for ${config.architecture}`);
+  if (!arch) throw new InternalError(`no architecture module for ${config.architecture}`);
   return arch.recipe(config);
 }
