@@ -54,6 +54,12 @@ export interface CreateWebGpuBackendParameters {
   loraSlots?: number;
   /** Largest adapter rank, 1..128 (default {@link WEBGPU_DEFAULTS}.maxLoraRank); device bytes per slot grow with it. */
   maxLoraRank?: number;
+  /**
+   * Adapter slot dtype: f32, the rule both backends follow (docs/engine.md). f16 (needs
+   * `shader-f16`) exists to measure the rule's cost (`npm run bench:weights`); it rounds adapters,
+   * so its results differ from the CPU reference's.
+   */
+  loraDtype?: 'f32' | 'f16';
   /** Start with per-kernel timing on (see {@link WebGpuBackend.setProfiling}). */
   profile?: boolean;
   /** Weight upload progress, per decoder layer. */
@@ -113,7 +119,7 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
     const pipelines = createPipelineCache(device);
     const ctx = { device, pipelines, stepBuffer, ...shape };
     // Adapters run in f32 on every backend, whatever the base weights' dtype (docs/engine.md).
-    loraPool = createGpuLoraSlotPool({ device, config, slots: p.loraSlots ?? WEBGPU_DEFAULTS.loraSlots, maxRank: p.maxLoraRank ?? WEBGPU_DEFAULTS.maxLoraRank, dtype: 'f32', maxBindingBytes });
+    loraPool = createGpuLoraSlotPool({ device, config, slots: p.loraSlots ?? WEBGPU_DEFAULTS.loraSlots, maxRank: p.maxLoraRank ?? WEBGPU_DEFAULTS.maxLoraRank, dtype: p.loraDtype ?? 'f32', maxBindingBytes });
     loraRunner = loraPool.slots > 0 ? createGpuLora({ device, pool: loraPool, maxRows, pipelines, cpu: gpu.summary.software }) : undefined;
     forward = createForward({ ctx, config, weights, numKvBlocks, maxRows, maxOutRows, maxContext, maxBlockEntries, maxBindingBytes, lora: loraRunner });
   } catch (error) {
