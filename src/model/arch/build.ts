@@ -68,6 +68,11 @@ export function readDecoder(r: ConfigReader, d: DecoderDefaults): DecoderFields 
   };
 }
 
+/** What a Llama layer has unless the architecture says otherwise: full attention scaled by headDim^-1/2, no soft-caps, unscaled embeddings. */
+export function llamaDefaults(f: DecoderFields): Pick<ModelConfig, 'slidingWindows' | 'attnScale' | 'attnSoftcap' | 'finalSoftcap' | 'embedScale'> {
+  return { slidingWindows: windows(f.numLayers, undefined), attnScale: 1 / Math.sqrt(f.headDim), attnSoftcap: 0, finalSoftcap: 0, embedScale: 1 };
+}
+
 /** HF `ACT2FN` names openlora implements, per activation. */
 const ACTIVATIONS: Record<string, Activation> = { silu: 'silu', swish: 'silu', gelu_pytorch_tanh: 'gelu_tanh', gelu_new: 'gelu_tanh', gelu_fast: 'gelu_tanh' };
 

@@ -6,7 +6,7 @@
  */
 import type { ModelConfig } from '../config.ts';
 import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../dtype.ts';
-import { decoderRecipe, llamaActs, llamaModules, readActivation, readDecoder, refuseUnless, windows, type Architecture } from './build.ts';
+import { decoderRecipe, llamaDefaults, llamaActs, llamaModules, readActivation, readDecoder, refuseUnless, type Architecture } from './build.ts';
 import type { ConfigReader } from './configReader.ts';
 import { llamaLayer } from './llama.ts';
 
@@ -46,13 +46,10 @@ export const gemma: Architecture = {
     return {
       ...common,
       ...f,
+      ...llamaDefaults(f),
       hiddenAct,
       attentionBias,
       modules: llamaModules(f, { qkv: attentionBias, o: attentionBias, mlp: false }),
-      slidingWindows: windows(f.numLayers, undefined),
-      attnScale: 1 / Math.sqrt(f.headDim),
-      attnSoftcap: 0,
-      finalSoftcap: 0,
       embedScale: gemmaEmbedScale(f.hiddenSize, common.torchDtype),
     };
   },

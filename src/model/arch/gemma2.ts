@@ -6,7 +6,7 @@
  * Face `modeling_gemma2.py`; absent keys take Gemma2Config's defaults (window 4096, caps 50 / 30).
  */
 import type { ModelConfig } from '../config.ts';
-import { decoderRecipe, llamaActs, llamaModules, optionalInt, optionalNum, readActivation, readDecoder, readLayerTypes, windows, type Architecture, type LayerBuilder } from './build.ts';
+import { decoderRecipe, llamaDefaults, llamaActs, llamaModules, optionalInt, optionalNum, readActivation, readDecoder, readLayerTypes, windows, type Architecture, type LayerBuilder } from './build.ts';
 import { gemmaEmbedScale, refuseBidirectional } from './gemma.ts';
 import type { LayerOp } from './recipe.ts';
 
@@ -45,6 +45,7 @@ export const gemma2: Architecture = {
     return {
       ...common,
       ...f,
+      ...llamaDefaults(f),
       hiddenAct: readActivation(r, 'hidden_activation', 'gelu_pytorch_tanh'),
       attentionBias,
       modules: llamaModules(f, { qkv: attentionBias, o: attentionBias, mlp: false }),

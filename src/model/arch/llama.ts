@@ -4,7 +4,7 @@
  * (`attention_bias` on q/k/v/o, `mlp_bias`). Hugging Face `modeling_llama.py`.
  */
 import type { ModelConfig } from '../config.ts';
-import { decoderRecipe, llamaActs, llamaModules, readActivation, readDecoder, windows, type Architecture, type LayerBuilder } from './build.ts';
+import { decoderRecipe, llamaDefaults, llamaActs, llamaModules, readActivation, readDecoder, type Architecture, type LayerBuilder } from './build.ts';
 import type { LayerOp } from './recipe.ts';
 
 /**
@@ -45,14 +45,10 @@ export const llama: Architecture = {
     return {
       ...common,
       ...f,
+      ...llamaDefaults(f),
       hiddenAct: readActivation(r, 'hidden_act', 'silu'),
       attentionBias,
       modules: llamaModules(f, { qkv: attentionBias, o: attentionBias, mlp: mlpBias }),
-      slidingWindows: windows(f.numLayers, undefined),
-      attnScale: 1 / Math.sqrt(f.headDim),
-      attnSoftcap: 0,
-      finalSoftcap: 0,
-      embedScale: 1,
     };
   },
   recipe: llamaRecipe,

@@ -3,7 +3,7 @@
  * 4096 when config.json omits it as transformers' MistralConfig does; null turns it off, as in
  * Mistral-7B v0.2+) and no biases. Hugging Face `modeling_mistral.py`.
  */
-import { llamaModules, optionalInt, readActivation, readDecoder, windows, type Architecture } from './build.ts';
+import { llamaDefaults, llamaModules, optionalInt, readActivation, readDecoder, windows, type Architecture } from './build.ts';
 import { llamaRecipe } from './llama.ts';
 
 const NO_BIAS = 'MistralAttention and MistralMLP have no biases';
@@ -23,14 +23,11 @@ export const mistral: Architecture = {
     return {
       ...common,
       ...f,
+      ...llamaDefaults(f),
       hiddenAct: readActivation(r, 'hidden_act', 'silu'),
       attentionBias: false,
       modules: llamaModules(f, { qkv: false, o: false, mlp: false }),
       slidingWindows: windows(f.numLayers, optionalInt(r, 'sliding_window', 4096)),
-      attnScale: 1 / Math.sqrt(f.headDim),
-      attnSoftcap: 0,
-      finalSoftcap: 0,
-      embedScale: 1,
     };
   },
   recipe: llamaRecipe,

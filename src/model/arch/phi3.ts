@@ -6,7 +6,7 @@
  * (`qkv_proj`, `gate_up_proj`). LongRoPE (the 128k variants) is refused. Hugging Face `modeling_phi3.py`.
  */
 import type { LinearModule, ModelConfig } from '../config.ts';
-import { decoderRecipe, optionalInt, readActivation, readDecoder, windows, type Architecture, type DecoderFields, type LayerBuilder } from './build.ts';
+import { decoderRecipe, llamaDefaults, optionalInt, readActivation, readDecoder, windows, type Architecture, type DecoderFields, type LayerBuilder } from './build.ts';
 import type { LayerOp } from './recipe.ts';
 
 function phi3Modules(f: DecoderFields): LinearModule[] {
@@ -55,14 +55,11 @@ export const phi3: Architecture = {
     return {
       ...common,
       ...f,
+      ...llamaDefaults(f),
       hiddenAct: readActivation(r, 'hidden_act', 'silu'),
       attentionBias: false,
       modules: phi3Modules(f),
       slidingWindows: windows(f.numLayers, optionalInt(r, 'sliding_window', undefined)),
-      attnScale: 1 / Math.sqrt(f.headDim),
-      attnSoftcap: 0,
-      finalSoftcap: 0,
-      embedScale: 1,
     };
   },
   recipe(config) {

@@ -3,7 +3,7 @@
  * only when `use_sliding_window` is true, on layers `>= max_window_layers` (or as `layer_types`
  * says). Hugging Face `modeling_qwen2.py` / `configuration_qwen2.py`.
  */
-import { llamaModules, optionalInt, readActivation, readDecoder, readLayerTypes, windows, type Architecture } from './build.ts';
+import { llamaDefaults, llamaModules, optionalInt, readActivation, readDecoder, readLayerTypes, windows, type Architecture } from './build.ts';
 import { llamaRecipe } from './llama.ts';
 
 export const qwen2: Architecture = {
@@ -19,14 +19,11 @@ export const qwen2: Architecture = {
     return {
       ...common,
       ...f,
+      ...llamaDefaults(f),
       hiddenAct: readActivation(r, 'hidden_act', 'silu'),
       attentionBias: true,
       modules: llamaModules(f, { qkv: true, o: false, mlp: false }),
       slidingWindows: windows(f.numLayers, useWindow ? window : undefined, (l) => (types ? types[l] : l >= maxWindowLayers)),
-      attnScale: 1 / Math.sqrt(f.headDim),
-      attnSoftcap: 0,
-      finalSoftcap: 0,
-      embedScale: 1,
     };
   },
   recipe: llamaRecipe,
