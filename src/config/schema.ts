@@ -29,7 +29,7 @@ export const ConfigSchema = Type.Object(
     model: Type.Object(
       {
         dir: Type.Optional(Type.String({ description: 'Base model directory (Hugging Face layout).' })),
-        dtype: Type.Union([Type.Literal('auto'), Type.Literal('f16'), Type.Literal('f32')], { default: 'auto', description: 'Weight dtype on the device.' }),
+        dtype: Type.Union([Type.Literal('auto'), Type.Literal('f16'), Type.Literal('bf16'), Type.Literal('f32')], { default: 'auto', description: 'Weight dtype on the device; auto: the checkpoint\'s (src/model/deviceTensor.ts).' }),
         backend: Type.Union([Type.Literal('webgpu'), Type.Literal('cpu')], { default: 'webgpu', description: 'Engine backend.' }),
       },
       { default: {}, additionalProperties: false },

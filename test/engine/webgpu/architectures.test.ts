@@ -113,11 +113,25 @@ describe('what the presets leave out', () => {
     await compare(await handmade({ ...presetConfigJson('tiny-gemma2'), attn_logit_softcapping: 0.5, final_logit_softcapping: 2, layer_types: ['full_attention', 'sliding_attention'] }), F32_TOL, false);
   });
 
-  it('odd sizes run on WebGPU: intermediate 260, head_dim 10, hidden 132', async () => {
+  it('odd sizes run on WebGPU, with LoRA too: intermediate 260, head_dim 10, hidden 132', async () => {
     const base = presetConfigJson('tiny');
-    await compare(await handmade({ ...base, intermediate_size: 260 }), F32_TOL, false);
-    await compare(await handmade({ ...base, head_dim: 10, num_attention_heads: 3, num_key_value_heads: 1 }), F32_TOL, false);
-    await compare(await handmade({ ...presetConfigJson('tiny-phi3'), hidden_size: 132, intermediate_size: 260, num_attention_heads: 6, num_key_value_heads: 3, head_dim: 22 }), F32_TOL, false);
+    const odd = [
+      await handmade({ ...base, intermediate_size: 260 }),
+      await handmade({ ...base, head_dim: 10, num_attention_heads: 3, num_key_value_heads: 1 }),
+      await handmade({ ...presetConfigJson('tiny-phi3'), hidden_size: 132, intermediate_size: 260, num_attention_heads: 6, num_key_value_heads: 3, head_dim: 22 }),
+    ];
+    for (const [i, m] of odd.entries()) {
+      await compare(m, F32_TOL, false);
+      const dir = join(root, `odd-adapter-${i}`);
+      await createAdapter({ model: m.dir, out: dir, rank: 4, seed: 9 });
+      const { weights } = await loadPeftAdapter({ dir, config: m.config });
+      const { cpu, webgpu } = await pair(m, 1);
+      for (const b of [cpu, webgpu]) await b.lora.load(0, weights);
+      const s = { ...seq(prompt(19, 5), [0, 1]), adapterSlot: 0 };
+      const [a] = await webgpu.logits([s]);
+      const [b] = await cpu.logits([s]);
+      expect(relError(a, b), `odd model ${i} with LoRA`).toBeLessThan(F32_TOL);
+    }
   });
 
   it('bf16 weights beyond the f16 range: bf16 on the device, and f32 for that tensor when f16 is asked for', async () => {
