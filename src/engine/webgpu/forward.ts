@@ -1,7 +1,7 @@
 /**
  * The forward pass over one step's rows: the architecture's recipe (`src/model/arch/`) as
- * prepared ops recorded into one command encoder. Activations are f32 `[rows, actStride(width)]`
- * buffers; the paged KV cache is f32, one K and one V buffer per layer
+ * prepared ops recorded into one command encoder. Activations are f32 `[rows, matrixStride(width)]`
+ * buffers (rows padded as weight rows are, so the linear kernel's padded k reads zero columns); the paged KV cache is f32, one K and one V buffer per layer
  * (`[numBlocks, numKvHeads, 16, kvHeadStride(headDim)]`).
  */
 import type { ModelConfig } from '../../model/config.ts';
@@ -12,7 +12,7 @@ import { KV_BLOCK_SIZE } from '../backend.ts';
 import { attentionOp, embedOp, gluOp, kvHeadStride, linearOp, rmsnormOp, ropeKvOp, sampleOp, wholeAct, type GpuAct, type OpContext, type RecordOp } from './ops.ts';
 import type { GpuLora } from './lora/runner.ts';
 import type { Recorder } from './recorder.ts';
-import { createDataBuffer, type GpuWeights } from './weights.ts';
+import { createDataBuffer, matrixStride, type GpuWeights } from './weights.ts';
 
 /** Parameters of {@link createForward}. */
 export interface CreateForwardParameters {
@@ -50,11 +50,6 @@ export interface Forward {
   destroy(): void;
 }
 
-/** Elements per row of an activation buffer of `width` columns: rounded up to 8 (the linear kernel's k padding reads the zero columns). */
-export function actStride(width: number): number {
-  return Math.ceil(width / 8) * 8;
-}
-
 /** Allocates the pass's buffers and prepares every op of the model's recipe. */
 export function createForward(p: CreateForwardParameters): Forward {
   const { ctx, config, weights, maxRows, maxOutRows } = p;
@@ -74,14 +69,14 @@ export function createForward(p: CreateForwardParameters): Forward {
   const rowInfo = buffer('rowInfo', maxRows * 16);
   const blockTables = buffer('blockTables', p.maxBlockEntries * 4);
   const outRowsBuf = buffer('outRows', maxOutRows * 32);
-  // Activation buffers of the recipe, [maxRows, actStride(width)] f32 each; x is the residual stream.
-  const acts = new Map(Object.entries(recipe.acts).map(([name, width]) => [name, { buffer: buffer(name, maxRows * actStride(width) * 4), width }]));
+  // Activation buffers of the recipe, [maxRows, matrixStride(width)] f32 each; x is the residual stream.
+  const acts = new Map(Object.entries(recipe.acts).map(([name, width]) => [name, { buffer: buffer(name, maxRows * matrixStride(width) * 4), width }]));
   const act = (ref: ActRef): GpuAct => {
     const a = acts.get(ref.buffer)!;
-    return { buffer: a.buffer, stride: actStride(a.width), offset: ref.offset, width: ref.width };
+    return { buffer: a.buffer, stride: matrixStride(a.width), offset: ref.offset, width: ref.width };
   };
   const whole = (name: string): GpuAct => act({ buffer: name, offset: 0, width: recipe.acts[name] });
-  const xo = wholeAct(buffer('xo', maxOutRows * actStride(h) * 4), h, actStride(h)); // [outRows, hidden] final-normed gathered rows
+  const xo = wholeAct(buffer('xo', maxOutRows * matrixStride(h) * 4), h, matrixStride(h)); // [outRows, hidden] final-normed gathered rows
   const logits = buffer('logits', maxOutRows * vocab * 4);
   const result = buffer('result', maxOutRows * 8);
   const rope = createDataBuffer(device, 'ropeTable', ropeTable(config, p.maxContext)); // [maxContext, rotaryDim / 2] (cos, sin)

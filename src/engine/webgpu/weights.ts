@@ -51,7 +51,7 @@ export function createDataBuffer(device: GPUDevice, label: string, data: ArrayBu
   return buffer;
 }
 
-/** Elements per device row of a matrix with `cols` columns (the linear kernel reads 8 at a time). */
+/** Elements per device row of a matrix, or of an activation buffer, with `cols` columns (the linear kernel reads 8 at a time; the padding is zero). */
 export function matrixStride(cols: number): number {
   return Math.ceil(cols / 8) * 8;
 }

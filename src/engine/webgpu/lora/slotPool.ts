@@ -15,6 +15,7 @@ import type { LinearModule, ModelConfig, Projection } from '../../../model/confi
 import { f32ToF16Bits } from '../../../model/dtype.ts';
 import { checkLoraWeights } from '../../../lora/checkWeights.ts';
 import { LoraSlotLayoutError } from '../../../lora/errors.ts';
+import { matrixStride } from '../weights.ts';
 
 /** The GPU slot pool, with the buffers the LoRA kernels bind. */
 export interface GpuLoraSlotPool extends LoraSlotPool {
@@ -56,7 +57,7 @@ export function loraInfoIndex(config: ModelConfig, layer: number, projection: Pr
 
 /** A module's A row length and Bt row length in a slot: in rounded up to 8, out to 4 (the kernels' vector loads). */
 export function loraPadded(m: LinearModule): [inPad: number, outPad: number] {
-  return [Math.ceil(m.in / 8) * 8, Math.ceil(m.out / 4) * 4];
+  return [matrixStride(m.in), Math.ceil(m.out / 4) * 4];
 }
 
 /** Creates the pool's buffers (zeroed: every slot empty). */
