@@ -59,6 +59,26 @@ describe('model create', () => {
     expect(llama.params).toBe(1_235_814_400); // Llama-3.2-1B
   });
 
+  it('has a tiny preset per architecture', async () => {
+    const arch = Object.fromEntries(MODEL_PRESETS.filter((p) => p.startsWith('tiny')).map((p) => [p, parseModelConfig({ json: presetConfigJson(p), file: p }).architecture]));
+    expect(arch).toEqual({
+      tiny: 'LlamaForCausalLM',
+      'tiny-mistral': 'MistralForCausalLM',
+      'tiny-qwen2': 'Qwen2ForCausalLM',
+      'tiny-gemma': 'GemmaForCausalLM',
+      'tiny-gemma2': 'Gemma2ForCausalLM',
+      'tiny-phi3': 'Phi3ForCausalLM',
+    });
+    const out = join(await makeTempDir(), 'phi3');
+    const created = await runCli(['model', 'create', '--preset', 'tiny-phi3', '--seed', '1', '--out', out, '--json']);
+    expect(created.code, created.stderr).toBe(0);
+    expect(JSON.parse(created.stdout)).toMatchObject({ preset: 'tiny-phi3', dtype: 'f32' });
+    const model = await loadModel({ dir: out });
+    expect(model.config.modules.map((m) => m.name)).toEqual(['qkv_proj', 'o_proj', 'gate_up_proj', 'down_proj']);
+    expect(model.weights.info('model.layers.0.self_attn.qkv_proj.weight').shape).toEqual([256, 128]);
+    await model.close();
+  });
+
   it('rejects an unknown preset', async () => {
     await expect(createModel({ preset: 'huge', seed: 1, out: await makeTempDir() })).rejects.toMatchObject({ code: 'OPENLORA_MODEL_PRESET_UNKNOWN' });
   });
