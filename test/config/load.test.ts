@@ -44,7 +44,7 @@ describe('loadConfig', () => {
 
     const f = error(() => loadConfig({ file: file('b.json', '{"model":{"dtype":"f8"}}'), env: {} }));
     expect(f.message).toContain(`"model.dtype" (from file ${join(dir, 'b.json')})`);
-    expect(f.message).toContain('one of "auto", "f16", "f32"');
+    expect(f.message).toContain('one of "auto", "f16", "bf16", "f32"');
 
     const g = error(() => loadConfig({ env: {}, overrides: { 'chain.rpcUrl': 'ftp://x' } }));
     expect(g.message).toContain('(from --set chain.rpcUrl)');
