@@ -105,9 +105,11 @@ const ledger = createReceiptLedger(db);
 const issuer = createReceiptIssuer({ account: privateKeyToAccount(generatePrivateKey()), chainId: 8453, nodeRegistry: zeroAddress, ledger });
 const zero = `0x${'0'.repeat(64)}` as Hex;
 let key = 0;
+let benchCharged = 0n;
+const lane = { charged: () => benchCharged, commit: (_amount: bigint, laneCharged: bigint) => void (benchCharged = laneCharged) };
 const params = (): IssueReceiptParameters => ({
   payer: 'key:bench', channelId: keccak256(stringToHex('bench')), adapterId: zero, requestKey: `bench-${key++}`,
-  promptTokens: 12, completionTokens: 32, amount: 4400n, laneCharged: 4400n * BigInt(key), voucherDigest: zero, attributionDigest: zero,
+  promptTokens: 12, completionTokens: 32, amount: 4400n, lane, voucherDigest: zero, attributionDigest: zero,
 });
 const receipts: Array<{ mode: string; count: number; perSecond: number; p50Ms: number; p99Ms: number }> = [];
 try {

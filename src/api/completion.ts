@@ -4,8 +4,10 @@ import type { SamplingParams } from '../engine/backend.ts';
 import type { SignedReceipt } from '../ledger/receipts.ts';
 import type { PaymentAuthorization } from '../payments/gate.ts';
 import { receiptToJson } from '../payments/receipts.ts';
+import { requestIdOfNonce } from '../payments/receiptJson.ts';
 import type { FinishReason, Usage } from '../scheduler/types.ts';
 import type { GeneratedToken, ResolvedModel } from '../serving/inference.ts';
+import { admit, requestNonceOf } from './admission.ts';
 import type { ApiContext } from './context.ts';
 import { ApiError, toOpenAiError } from './errors.ts';
 
@@ -19,6 +21,31 @@ export interface CompletionJob {
   sampling: SamplingParams;
   stop: string[];
   stream: boolean;
+  /** The client's request nonce (`x-openlora-request-nonce`), hashed into the receipt's requestId. */
+  nonce?: string;
+}
+
+/** A prompt as the route parsed it; it is rendered and tokenized only after the payer is verified. */
+export interface PromptInput {
+  /** Characters of prompt text (message contents), checked against the context before tokenizing. */
+  chars: number;
+  /** Renders and tokenizes the prompt. */
+  tokenize(): number[];
+}
+
+/**
+ * The front half of both completion routes, cheapest refusals first: model and payer (404, 401,
+ * 402, no tokenizing yet), request nonce, prompt size against the context, then tokenizing,
+ * `max_tokens`, and the payment reservation of the request's ceiling.
+ */
+export async function prepareCompletion(ctx: ApiContext, request: FastifyRequest, prompt: PromptInput, requestedMaxTokens: number | null | undefined): Promise<{ model: ResolvedModel; promptIds: number[]; maxTokens: number; nonce?: string; auth: PaymentAuthorization }> {
+  const { model, admission } = await admit(ctx, request);
+  const nonce = requestNonceOf(ctx, request, requestIdOfNonce);
+  ctx.inference.checkPromptSize(prompt.chars);
+  const promptIds = prompt.tokenize();
+  const maxTokens = maxTokensOf(ctx, requestedMaxTokens, promptIds.length);
+  const auth = admission.reserve({ promptTokens: promptIds.length, maxTokens });
+  return { model, promptIds, maxTokens, nonce, auth };
 }
 
 /** Chat/text-specific rendering of a completion. */
@@ -61,9 +88,17 @@ export function maxTokensOf(ctx: ApiContext, requested: number | null | undefine
  * charges what was produced, signs and durably stores the receipt before the response completes.
  * A client that disconnects cancels the generation at once.
  */
-export async function runCompletion(ctx: ApiContext, request: FastifyRequest, reply: FastifyReply, job: CompletionJob, format: CompletionFormat): Promise<void> {
+export async function runCompletion(ctx: ApiContext, request: FastifyRequest, reply: FastifyReply, job: CompletionJob, format: CompletionFormat, auth: PaymentAuthorization): Promise<void> {
+  if (job.nonce !== undefined) ctx.inflightNonces.add(job.nonce);
+  try {
+    await serveCompletion(ctx, request, reply, job, format, auth);
+  } finally {
+    if (job.nonce !== undefined) ctx.inflightNonces.delete(job.nonce);
+  }
+}
+
+async function serveCompletion(ctx: ApiContext, request: FastifyRequest, reply: FastifyReply, job: CompletionJob, format: CompletionFormat, auth: PaymentAuthorization): Promise<void> {
   const started = performance.now();
-  const auth = await ctx.gate.authorize({ headers: request.headers, model: job.model, promptTokens: job.promptIds.length, maxTokens: job.maxTokens });
   const controller = new AbortController();
   const onClose = () => {
     if (!reply.raw.writableFinished) controller.abort(new Error('client disconnected'));
@@ -110,7 +145,16 @@ export async function runCompletion(ctx: ApiContext, request: FastifyRequest, re
     // A timed-out non-streamed request still returns what it produced, marked as cut off.
     finish = 'length';
   }
-  const receipt = await meter(ctx, auth, job, usage);
+  let receipt: SignedReceipt | undefined;
+  try {
+    receipt = await meter(ctx, auth, job, usage);
+  } catch (error) {
+    if (!streaming) throw error;
+    ctx.log.error({ err: error, request: job.id }, 'receipt not stored; the request was not charged');
+    writeEvent(reply, toOpenAiError(error).body);
+    reply.raw.end();
+    return;
+  }
   ctx.metrics.requestSeconds.observe({ route: job.route }, (performance.now() - started) / 1000);
   if (reply.raw.destroyed) return; // the client left; the receipt is stored for the lane anyway
   if (job.stream) {
@@ -125,29 +169,38 @@ export async function runCompletion(ctx: ApiContext, request: FastifyRequest, re
   await reply.send(format.response(job, created, { text, tokens, finish: finish === 'cancelled' ? 'length' : finish, usage }));
 }
 
-/** Charges the request and issues its receipt; nothing is charged when no token was produced. */
+/**
+ * Charges the request and issues its receipt; nothing is charged when no token was produced. The
+ * lane is charged only once the receipt is durable: a failed write releases the reservation.
+ */
 async function meter(ctx: ApiContext, auth: PaymentAuthorization, job: CompletionJob, usage: Usage): Promise<SignedReceipt | undefined> {
   if (usage.completionTokens === 0) {
     auth.release();
     return undefined;
   }
-  const { amount, laneCharged } = auth.commit(usage);
+  let receipt: SignedReceipt;
+  try {
+    receipt = await ctx.issuer.issue({
+      payer: auth.payer,
+      channelId: auth.channelId,
+      adapterId: auth.laneAdapterId,
+      requestKey: job.id,
+      nonce: job.nonce,
+      promptTokens: usage.promptTokens,
+      completionTokens: usage.completionTokens,
+      amount: auth.amountFor(usage),
+      lane: auth,
+      voucherDigest: auth.voucherDigest,
+      voucher: auth.voucher,
+      attributionDigest: ctx.attributionDigestOf(job.model.adapterId),
+    });
+  } catch (error) {
+    auth.release();
+    throw error;
+  }
   const adapter = auth.laneAdapterId; // the lane id, as in the receipt
   ctx.metrics.tokens.inc({ kind: 'prompt', adapter }, usage.promptTokens);
   ctx.metrics.tokens.inc({ kind: 'completion', adapter }, usage.completionTokens);
-  const receipt = await ctx.issuer.issue({
-    payer: auth.payer,
-    channelId: auth.channelId,
-    adapterId: auth.laneAdapterId,
-    requestKey: job.id,
-    promptTokens: usage.promptTokens,
-    completionTokens: usage.completionTokens,
-    amount,
-    laneCharged,
-    voucherDigest: auth.voucherDigest,
-    voucher: auth.voucher,
-    attributionDigest: ctx.attributionDigestOf(job.model.adapterId),
-  });
   ctx.metrics.receipts.inc();
   return receipt;
 }

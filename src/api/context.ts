@@ -27,6 +27,7 @@ export interface AdapterListing {
 export interface AdapterAdmin {
   list(): AdapterListing[];
   /** Registers an adapter directory from the node's adapter store; returns its listing. */
+  /** In paid mode the lane (owner, content id) must be registered in AdapterRegistry, or it could never settle. */
   register(parameters: { path: string; name?: string; price?: Price; owner?: `0x${string}` }): Promise<AdapterListing>;
   /** Loads onto the GPU (and pins nothing). */
   load(idOrName: string): Promise<AdapterListing>;
@@ -67,4 +68,6 @@ export interface ApiContext {
   startedAt: number;
   /** The P2P network, when `p2p.enabled` (discovery routes use its routing table). */
   network?: Network;
+  /** Request nonces of requests being served (a nonce names one request). */
+  inflightNonces: Set<string>;
 }

@@ -3,6 +3,7 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { componentLogger } from '../log.ts';
+import { installPaymentCheck, rateKeyOf } from './admission.ts';
 import type { ApiContext } from './context.ts';
 import { ApiError, installErrorHandler } from './errors.ts';
 import { adminRoutes } from './routes/admin.ts';
@@ -19,7 +20,7 @@ export interface ApiServerOptions {
   port: number;
   /** Largest request body, bytes. Default 1 MiB. */
   bodyLimit?: number;
-  /** Requests per payer (API key / channel, else client address) per window. Default 600 per minute. */
+  /** Requests per verified payer (channel whose voucher verified, API key; else client address) per window. Default 600 per minute. */
   rateLimit?: { max: number; timeWindowMs: number };
   /** Origins whose pages may call the API (CORS); `*` any. Default none. */
   corsOrigins?: readonly string[];
@@ -37,7 +38,8 @@ export interface ApiServer {
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Builds the fastify app: OpenAI-compatible routes, receipts, health, metrics, admin, OpenAPI. */
-export async function createApiServer(options: ApiServerOptions, ctx: ApiContext): Promise<ApiServer> {
+export async function createApiServer(options: ApiServerOptions, context: Omit<ApiContext, 'inflightNonces'>): Promise<ApiServer> {
+  const ctx: ApiContext = { ...context, inflightNonces: new Set() };
   const app = Fastify({
     loggerInstance: componentLogger(ctx.log, 'api') as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }), // per-request lines come from metrics, not logs
@@ -75,14 +77,14 @@ export async function createApiServer(options: ApiServerOptions, ctx: ApiContext
   await app.register(rateLimit, {
     max: options.rateLimit?.max ?? 600,
     timeWindow: options.rateLimit?.timeWindowMs ?? 60_000,
-    keyGenerator: (request) => {
-      const auth = request.headers.authorization;
-      const channel = request.headers['x-openlora-channel'];
-      return typeof channel === 'string' ? `channel:${channel}` : typeof auth === 'string' ? `auth:${auth}` : `ip:${request.ip}`;
-    },
+    // Paid routes count against the payer their voucher or API key proves (checked from the headers),
+    // never against a header the client picks; anything unverified counts against its address.
+    hook: 'onRequest',
+    keyGenerator: (request) => rateKeyOf(ctx, request),
     errorResponseBuilder: (_request, context) =>
       new ApiError({ status: 429, code: 'OPENLORA_API_RATE_LIMITED', message: `Rate limit: at most ${context.max} requests per ${context.after}.`, hint: `Retry after ${Math.ceil(context.ttl / 1000)} s.`, headers: { 'retry-after': String(Math.ceil(context.ttl / 1000)) } }),
   });
+  installPaymentCheck(app, ctx);
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unknown';
     ctx.metrics.requests.inc({ route, status: String(reply.statusCode) });

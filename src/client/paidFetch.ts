@@ -1,8 +1,14 @@
 import { zeroHash, type Address, type Hex, type LocalAccount } from 'viem';
-import type { Price } from '../payments/pricing.ts';
+import { BaseError } from '../errors.ts';
+import { charge, type Price } from '../payments/pricing.ts';
 import { VOUCHER_HEADER, encodeVoucherHeader } from '../payments/voucher.ts';
-import { PaymentRefusedError } from './errors.ts';
-import { LaneBook, type ClientLane, type ReceiptJson } from './lanes.ts';
+import { PaymentRefusedError, PriceAboveMaxError, ReceiptMismatchError, errorResponse } from './errors.ts';
+import { LaneBook, type ClientLane, type NodeLaneView, type ReceiptJson } from './lanes.ts';
+import { createNonce, deriveNonceKey, type RequestBound } from './nonce.ts';
+import type { PaidClientStore } from './store.ts';
+
+/** Header of the request nonce (the node hashes it into the receipt's `requestId`). */
+export const REQUEST_NONCE_HEADER = 'x-openlora-request-nonce';
 
 export interface CreatePaidClientParameters {
   /** Node base URL, e.g. http://127.0.0.1:8547. */
@@ -14,18 +20,29 @@ export interface CreatePaidClientParameters {
   nodeRegistry: Address;
   /** Underlying fetch; default the global one. */
   fetch?: typeof fetch;
+  /** Most the payer pays per 1,000 prompt and completion tokens; a node asking more is refused (`PriceAboveMaxError`, HTTP 402). Default: any. */
+  maxPrice?: Price;
+  /** Keeps each lane's acknowledged total across restarts (`createFileStore`, `createLocalStorageStore`). */
+  store?: PaidClientStore;
+  /**
+   * Prompt tokens a request may be charged beyond its text's UTF-8 bytes (no token covers less than
+   * a byte; chat templates add a few per message). Default 256 plus 32 per message.
+   */
+  promptAllowance?: (messages: number) => number;
 }
 
 /** A payer's connection to one paid node. */
 export interface PaidClient {
-  /** A `fetch` that pays: give it to the official `openai` client (`new OpenAI({ fetch })`). */
+  /** A `fetch` that pays: give it to the official `openai` client (`new OpenAI({ fetch })`). Refusals come back as HTTP errors. */
   fetch: typeof fetch;
   /** Acknowledges everything verified so far with `POST /v1/vouchers` (the tail no next request pays). */
   payTail(): Promise<void>;
-  /** Per-lane state: verified charged total. */
+  /** Per-lane state: the acknowledged (verified) total. */
   lanes(): Array<{ adapterId: Hex; charged: bigint }>;
   /** Settles pending receipt checks (streams verify when they end). */
   idle(): Promise<void>;
+  /** Why the client stopped paying the node, if it did (`NodeEquivocatedError` carries the proof). */
+  readonly error: ReceiptMismatchError | undefined;
 }
 
 interface Requirements {
@@ -34,18 +51,46 @@ interface Requirements {
   contracts: { paymentChannels: Address; token: Address };
   adapterId: Hex;
   price: { inputPer1k: string; outputPer1k: string };
+  limits?: { defaultMaxTokens: number; maxTokensCap: number; contextLength: number };
+  lane?: NodeLaneView;
+}
+
+/** What a request may be charged: its `max_tokens` and a ceiling from its text. */
+function boundOf(route: 'chat' | 'completions', body: Record<string, unknown>, req: Requirements, price: Price, allowance: (messages: number) => number): Omit<RequestBound, 'nonce'> {
+  const bytes = (s: unknown) => (typeof s === 'string' ? new TextEncoder().encode(s).length : 0);
+  let promptTokens: number;
+  if (route === 'chat') {
+    const messages = Array.isArray(body.messages) ? (body.messages as Array<{ content?: unknown; role?: unknown; name?: unknown }>) : [];
+    const text = messages.reduce((n, m) => n + bytes(m.role) + bytes(m.name) + (Array.isArray(m.content) ? m.content.reduce((k: number, part: { text?: unknown }) => k + bytes(part?.text), 0) : bytes(m.content)), 0);
+    promptTokens = text + allowance(messages.length);
+  } else {
+    const prompt = Array.isArray(body.prompt) && typeof body.prompt[0] === 'number' ? body.prompt : undefined;
+    promptTokens = prompt ? prompt.length : bytes(Array.isArray(body.prompt) ? body.prompt[0] : body.prompt) + allowance(0);
+  }
+  const explicit = (body.max_completion_tokens ?? body.max_tokens) as number | null | undefined;
+  const fallback = route === 'chat' ? Math.min(req.limits?.defaultMaxTokens ?? 256, req.limits?.contextLength ?? 256) : 16;
+  const maxTokens = typeof explicit === 'number' ? explicit : fallback;
+  return { maxTokens, maxAmount: charge(price, { promptTokens, completionTokens: maxTokens }), price };
 }
 
 /**
- * The payer side of protocol.md's money flow: for every inference request, attaches a voucher
- * acknowledging exactly what the lane's verified receipts add up to; checks each receipt before
- * it is acknowledged; on HTTP 402 for credit signs up to the verified total and retries once.
+ * The payer side of protocol.md's money flow. Every inference request carries a fresh nonce
+ * bound to its limits and a voucher for exactly what the lane's verified chain of receipts adds up
+ * to; each receipt is checked before it is acknowledged. A restarted payer (or a second process of
+ * the same payer) resumes each lane from its own latest voucher, which the node shows and the SDK
+ * checks against its own key, and the receipts after it, each tied to one of its own requests.
+ * Refusals (the node's 402s, a price above `maxPrice`, a node caught lying) reach the caller as HTTP
+ * error responses with the reason, which the `openai` client raises as `APIError`.
  */
 export async function createPaidClient(p: CreatePaidClientParameters): Promise<PaidClient> {
   const base = p.url.replace(/\/$/, '');
   const http = p.fetch ?? fetch;
-  const byModel = new Map<string, Promise<{ req: Requirements; lane: ClientLane }>>();
+  const allowance = p.promptAllowance ?? ((messages: number) => 256 + 32 * messages);
+  const byModel = new Map<string, Promise<{ req: Requirements; lane: ClientLane } | { response: Response }>>();
   const first = (await (await http(`${base}/v1/payment`)).json()) as Requirements;
+  const nonceKey = await deriveNonceKey(p.account, p.channelId);
+  /** The model each lane was first used with (its `GET /v1/payment` view). */
+  const modelOf = new Map<Hex, string>();
   const book = new LaneBook({
     account: p.account,
     channelId: p.channelId,
@@ -53,15 +98,12 @@ export async function createPaidClient(p: CreatePaidClientParameters): Promise<P
     chainId: first.chainId,
     paymentChannels: first.contracts.paymentChannels,
     nodeRegistry: p.nodeRegistry,
-    fetchReceipts: async (channelId, adapterId) => {
-      const out: ReceiptJson[] = [];
-      let after: string | null = null;
-      do {
-        const page = (await (await http(`${base}/v1/receipts?channel=${channelId}&adapter=${adapterId}&limit=1000${after ? `&after=${after}` : ''}`)).json()) as { data: ReceiptJson[]; next: string | null };
-        out.push(...page.data);
-        after = page.next;
-      } while (after);
-      return out;
+    nonceKey,
+    store: p.store,
+    fetchReceipts: async (adapterId, after) => {
+      const response = await http(`${base}/v1/receipts?channel=${p.channelId}&adapter=${adapterId}&limit=1000${after === undefined ? '' : `&after=${after}`}`);
+      if (!response.ok) throw new PaymentRefusedError('receipts_unavailable', `GET /v1/receipts answered HTTP ${response.status}`, {});
+      return (await response.json()) as { data: ReceiptJson[]; next: string | null };
     },
   });
   const pending = new Set<Promise<unknown>>();
@@ -70,94 +112,117 @@ export async function createPaidClient(p: CreatePaidClientParameters): Promise<P
     void promise.finally(() => pending.delete(promise)).catch(() => undefined);
     return promise;
   };
+  const settled = async () => {
+    while (pending.size > 0) await Promise.allSettled(pending);
+  };
 
+  /** `GET /v1/payment?model=&channel=`: the model's requirements and the lane as the node shows it. */
+  const requirementsOf = (model: string) => http(`${base}/v1/payment?model=${encodeURIComponent(model)}&channel=${p.channelId}`);
+
+  async function viewOf(model: string): Promise<NodeLaneView | undefined> {
+    const response = await requirementsOf(model);
+    return response.ok ? ((await response.json()) as Requirements).lane : undefined;
+  }
+
+  /** The lane of a model, resumed from the node's view on first use; or the node's error response (unknown model...). */
   function laneFor(model: string) {
     let entry = byModel.get(model);
     if (!entry) {
       entry = (async () => {
-        const response = await http(`${base}/v1/payment?model=${encodeURIComponent(model)}`);
+        const response = await requirementsOf(model);
+        if (!response.ok) return { response };
         const req = (await response.json()) as Requirements;
-        if (!response.ok) throw new PaymentRefusedError('unknown_model', `model ${model}`, req as unknown as Record<string, unknown>);
         const price: Price = { inputPer1k: BigInt(req.price.inputPer1k), outputPer1k: BigInt(req.price.outputPer1k) };
-        return { req, lane: book.lane(req.adapterId ?? zeroHash, price) };
+        if (p.maxPrice && (price.inputPer1k > p.maxPrice.inputPer1k || price.outputPer1k > p.maxPrice.outputPer1k)) throw new PriceAboveMaxError(model, price, p.maxPrice);
+        const lane = book.lane(req.adapterId ?? zeroHash, price);
+        modelOf.set(lane.adapterId, model);
+        await book.resume(lane, req.lane);
+        return { req, lane };
       })();
       byModel.set(model, entry);
-      entry.catch(() => byModel.delete(model));
+      entry.then((e) => 'response' in e && byModel.delete(model), () => byModel.delete(model));
     }
     return entry;
   }
 
-  async function send(input: string | URL | Request, init: RequestInit, lane: ClientLane): Promise<Response> {
+  async function send(input: string | URL | Request, init: RequestInit, lane: ClientLane, nonce: string): Promise<Response> {
     const voucher = await book.voucher(lane);
     const headers = new Headers(init.headers);
     headers.set(VOUCHER_HEADER, encodeVoucherHeader(voucher));
+    headers.set(REQUEST_NONCE_HEADER, nonce);
     return http(input, { ...init, headers });
   }
 
-  async function settleReceipt(lane: ClientLane, receipt: ReceiptJson | undefined, usage: { prompt_tokens: number; completion_tokens: number } | undefined): Promise<void> {
+  /** After a response: verify its receipt; with nothing else in flight, account for receipts never delivered. */
+  async function afterResponse(lane: ClientLane, model: string, bound: RequestBound, receipt: ReceiptJson | undefined, usage: { prompt_tokens: number; completion_tokens: number } | undefined): Promise<void> {
     try {
-      if (receipt && usage) await book.verify(lane, receipt, { promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens });
+      if (receipt) await book.verify(lane, receipt, bound, usage && { promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens });
     } finally {
       lane.inflight--;
     }
-    await book.reconcile(lane);
+    if (lane.inflight === 0 && (lane.waiting.size > 0 || lane.claimed > lane.acked)) await book.resume(lane, await viewOf(model));
   }
 
   /** Reads the final SSE events of a stream copy for usage and receipt. */
-  async function watchStream(body: ReadableStream<Uint8Array>, lane: ClientLane): Promise<void> {
+  async function watchStream(body: ReadableStream<Uint8Array>, lane: ClientLane, model: string, bound: RequestBound): Promise<void> {
     const decoder = new TextDecoder();
     let buffer = '';
     let receipt: ReceiptJson | undefined;
     let usage: { prompt_tokens: number; completion_tokens: number } | undefined;
-    for await (const chunk of body) {
-      buffer += decoder.decode(chunk, { stream: true });
-      let end: number;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const event = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const data = event.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
-        if (!data || data === '[DONE]') continue;
-        try {
-          const json = JSON.parse(data) as { receipt?: ReceiptJson; usage?: { prompt_tokens: number; completion_tokens: number } };
-          if (json.receipt) receipt = json.receipt;
-          if (json.usage) usage = json.usage;
-        } catch {
-          // not JSON: ignore
+    try {
+      for await (const chunk of body) {
+        buffer += decoder.decode(chunk, { stream: true });
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const event = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const data = event.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+          if (!data || data === '[DONE]') continue;
+          try {
+            const json = JSON.parse(data) as { receipt?: ReceiptJson; usage?: { prompt_tokens: number; completion_tokens: number } };
+            if (json.receipt) receipt = json.receipt;
+            if (json.usage) usage = json.usage;
+          } catch {
+            // not JSON: ignore
+          }
         }
       }
+    } catch {
+      // the stream broke: its receipt, if any, is listed by /v1/receipts
     }
-    await settleReceipt(lane, receipt, usage);
+    await afterResponse(lane, model, bound, receipt, usage);
   }
 
-  const paidFetch: typeof fetch = async (input, init = {}) => {
-    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
-    const isInference = /\/v1\/(chat\/)?completions$/.test(new URL(url).pathname) && (init.method ?? 'GET').toUpperCase() === 'POST';
-    if (!isInference) return http(input, init);
+  async function paidFetch(input: string | URL | Request, init: RequestInit = {}): Promise<Response> {
+    const url = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
+    const route = url.pathname.endsWith('/chat/completions') ? 'chat' : url.pathname.endsWith('/completions') ? 'completions' : undefined;
+    if (!route || (init.method ?? 'GET').toUpperCase() !== 'POST') return http(input, init);
     book.assertTrusted();
-    const body = JSON.parse(typeof init.body === 'string' ? init.body : new TextDecoder().decode(init.body as ArrayBuffer)) as { model: string };
-    const { lane } = await laneFor(body.model);
-    await Promise.all(pending);
+    const body = JSON.parse(typeof init.body === 'string' ? init.body : new TextDecoder().decode(init.body as ArrayBuffer)) as Record<string, unknown>;
+    const model = String(body.model);
+    const entry = await laneFor(model);
+    if ('response' in entry) return entry.response.clone();
+    const { req, lane } = entry;
+    const bound = { ...boundOf(route, body, req, lane.price, allowance), nonce: '' };
+    const fresh = () => (bound.nonce = createNonce(nonceKey, { channelId: p.channelId, adapterId: lane.adapterId }, bound));
+    await settled();
     lane.inflight++;
     let response: Response;
     try {
-      response = await send(input, init, lane);
+      response = await send(input, init, lane, fresh());
       if (response.status === 402) {
-        const refusal = ((await response.clone().json()) as { error: { payment?: { reason: string; lane?: { charged: string } }; message: string } }).error;
-        const reason = refusal.payment?.reason ?? 'unknown';
-        if (reason === 'credit_exhausted' || reason === 'stale_voucher') {
-          // Acknowledge everything verified (after the receipts still arriving), then retry once.
+        const reason = ((await response.clone().json()) as { error?: { payment?: { reason?: string } } }).error?.payment?.reason;
+        if (reason === 'credit_exhausted' || reason === 'stale_voucher' || reason === 'channel_credit_exhausted') {
+          // Catch up (receipts still arriving, the payer's own newer voucher), acknowledge, retry once.
           lane.inflight--;
           try {
-            await Promise.all(pending);
-            await book.reconcile(lane);
+            await settled();
+            if (reason === 'channel_credit_exhausted') await payTail();
+            else await book.resume(lane, await viewOf(model));
           } finally {
             lane.inflight++;
           }
-          response = await send(input, init, lane);
-        }
-        if (response.status === 402) {
-          const again = ((await response.json()) as { error: { payment?: Record<string, unknown>; message: string } }).error;
-          throw new PaymentRefusedError(String(again.payment?.reason ?? reason), again.message, again.payment ?? {});
+          response = await send(input, init, lane, fresh());
         }
       }
     } catch (error) {
@@ -170,37 +235,56 @@ export async function createPaidClient(p: CreatePaidClientParameters): Promise<P
     }
     if ((response.headers.get('content-type') ?? '').startsWith('text/event-stream') && response.body) {
       const [mine, theirs] = response.body.tee();
-      track(watchStream(mine, lane));
+      track(watchStream(mine, lane, model, { ...bound }));
       return new Response(theirs, { status: response.status, statusText: response.statusText, headers: response.headers });
     }
     const header = response.headers.get('x-openlora-receipt');
     const json = (await response.clone().json()) as { usage?: { prompt_tokens: number; completion_tokens: number } };
     const receipt = header ? (JSON.parse(new TextDecoder().decode(Uint8Array.from(atob(header), (c) => c.charCodeAt(0)))) as ReceiptJson) : undefined;
-    await track(settleReceipt(lane, receipt, json.usage));
+    await track(afterResponse(lane, model, { ...bound }, receipt, json.usage));
     return response;
-  };
+  }
 
-  return {
-    fetch: paidFetch,
-    async payTail() {
-      await Promise.all(pending);
-      for (const lane of book.lanes()) {
-        await book.reconcile(lane);
+  async function payTail(): Promise<void> {
+    await settled();
+    for (const lane of book.lanes()) {
+      const model = modelOf.get(lane.adapterId);
+      // Catch up first: receipts not delivered, and the payer's own newer voucher (another process of it).
+      if (model) await book.resume(lane, await viewOf(model));
+      for (let attempt = 0; ; attempt++) {
         const v = await book.voucher(lane);
         const response = await http(`${base}/v1/vouchers`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify({ channelId: v.voucher.channelId, adapterId: v.voucher.adapterId, cumulativeAmount: v.voucher.cumulativeAmount.toString(), signature: v.signature }),
         });
-        if (!response.ok) {
-          const error = ((await response.json()) as { error: { message: string; payment?: Record<string, unknown> } }).error;
-          throw new PaymentRefusedError('voucher_refused', error.message, error.payment ?? {});
-        }
+        if (response.ok) break;
+        const error = ((await response.json()) as { error: { message: string; payment?: Record<string, unknown> } }).error;
+        const reason = String(error.payment?.reason ?? 'voucher_refused');
+        if (reason !== 'stale_voucher' || attempt > 0 || !model) throw new PaymentRefusedError(reason, error.message, error.payment ?? {});
+        await book.resume(lane, await viewOf(model)); // another process acknowledged more meanwhile
+      }
+    }
+  }
+
+  return {
+    async fetch(input, init) {
+      try {
+        return await paidFetch(input, init);
+      } catch (error) {
+        if (error instanceof ReceiptMismatchError) return errorResponse(error, 502);
+        if (error instanceof PriceAboveMaxError) return errorResponse(error, 402);
+        if (error instanceof BaseError && error.code === 'OPENLORA_CLIENT_PAYMENT_REFUSED') return errorResponse(error, 402);
+        throw error;
       }
     },
-    lanes: () => book.lanes().map((l) => ({ adapterId: l.adapterId, charged: l.charged })),
+    payTail,
+    lanes: () => book.lanes().map((l) => ({ adapterId: l.adapterId, charged: l.acked })),
     async idle() {
-      await Promise.all(pending);
+      await settled();
+    },
+    get error() {
+      return book.error;
     },
   };
 }

@@ -1,5 +1,6 @@
 import Type, { type Static } from 'typebox';
 import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_DATA_DIR, DEFAULT_RPC_URL } from '../constants.ts';
+import { DEFAULT_ACCOUNT_CACHE_SIZE, DEFAULT_CHANNEL_CACHE_SIZE, DEFAULT_CHANNEL_LOOKUPS_PER_SECOND } from '../payments/limits.ts';
 
 /**
  * The node's configuration. Sources, lowest precedence first: defaults here, a JSON config
@@ -63,7 +64,7 @@ export const ConfigSchema = Type.Object(
         maxTokensCap: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 4096, description: 'Largest max_tokens a request may ask for.' }),
         defaultMaxTokens: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 256, description: 'max_tokens of chat requests that give none.' }),
         requestTimeoutMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 300_000, description: 'Wall-clock limit of one request.' }),
-        rateLimitPerMinute: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 600, description: 'Requests per payer (API key or channel) per minute.' }),
+        rateLimitPerMinute: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 600, description: 'Requests per minute per verified payer (channel whose voucher verified, or API key), else per client address.' }),
         adminToken: Type.Optional(Type.String({ minLength: 16, description: 'Bearer token of the /admin API (off without one).' })),
         corsOrigins: Type.Array(Type.String({ minLength: 1 }), {
           default: ['*'],
@@ -90,6 +91,10 @@ export const ConfigSchema = Type.Object(
         inputPer1k: Type.String({ pattern: '^[0-9]{1,30}$', default: '1000', description: 'Default price per 1,000 prompt tokens, token base units.' }),
         outputPer1k: Type.String({ pattern: '^[0-9]{1,30}$', default: '2000', description: 'Default price per 1,000 completion tokens, token base units.' }),
         creditLimit: Type.String({ pattern: '^[0-9]{1,30}$', default: '1000000000000000', description: 'Paid mode: most a payer may owe unacknowledged per lane, token base units.' }),
+        channelCreditLimit: Type.String({ pattern: '^[0-9]{1,30}$', default: '1000000000000000', description: 'Paid mode: most a payer may owe unacknowledged per channel over all its lanes, token base units (402 channel_credit_exhausted).' }),
+        channelCacheSize: Type.Integer({ minimum: 1, maximum: 10_000_000, default: DEFAULT_CHANNEL_CACHE_SIZE, description: 'Paid mode: channels whose chain state is cached (LRU), known and unknown ones each.' }),
+        channelLookupsPerSecond: Type.Integer({ minimum: 1, maximum: 100_000, default: DEFAULT_CHANNEL_LOOKUPS_PER_SECOND, description: 'Paid mode: chain reads per second for channels not cached; more get HTTP 429.' }),
+        accountCacheSize: Type.Integer({ minimum: 1, maximum: 10_000_000, default: DEFAULT_ACCOUNT_CACHE_SIZE, description: 'Paid mode: verified channels whose lane state is kept in memory (LRU; reloaded from the ledger).' }),
         settleEpochMs: Type.Integer({ minimum: 1000, maximum: 7 * 24 * 3_600_000, default: 600_000, description: 'Paid mode: settle at least this often while vouchers are unsettled.' }),
         settleThreshold: Type.String({ pattern: '^[0-9]{1,30}$', default: '1000000000000000000', description: 'Paid mode: settle at once when unsettled acknowledged value reaches this.' }),
         settleConfirmations: Type.Integer({ minimum: 1, maximum: 64, default: 1, description: 'Paid mode: blocks before a settlement counts.' }),

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Address, Hex } from 'viem';
 import { mnemonicToAccount } from 'viem/accounts';
@@ -14,6 +14,7 @@ import { createLogger } from '../log.ts';
 import { createAdapter } from '../lora/create.ts';
 import { createModel } from '../model/create.ts';
 import { startNode, type OpenloraNode } from '../node/create.ts';
+import { lockDataDir } from '../node/dataDirLock.ts';
 import { startLocalChain, type LocalChain } from './localChain.ts';
 
 /**
@@ -70,15 +71,20 @@ export async function runDev(p: RunDevParameters): Promise<DevEnvironment> {
   const log = createLogger({ name: 'dev' });
   const say = p.onProgress ?? ((line: string) => log.info(line));
   const dir = resolve(p.dir);
-  await mkdir(dir, { recursive: true });
+  // One `openlora dev` per directory; everything it writes stays inside it.
+  const lock = lockDataDir({ dir, name: 'dev.lock', what: '`openlora dev`' });
   const account = (i: number) => mnemonicToAccount(DEV_MNEMONIC, { addressIndex: i });
-
-  say(`starting a local chain on 127.0.0.1:${p.chainPort}`);
-  const chain = await startLocalChain({ port: p.chainPort });
+  let chain: LocalChain | undefined;
   let node: OpenloraNode | undefined;
   try {
+    // Every run starts a new chain: what named the last one (contracts, Datanet ids, channels, the
+    // node's ledger) is stale. The model and adapters are kept.
+    await Promise.all(CHAIN_STATE.map((name) => rm(join(dir, name), { recursive: true, force: true })));
+    say(`starting a local chain on 127.0.0.1:${p.chainPort}`);
+    chain = await startLocalChain({ port: p.chainPort });
+    const rpcUrl = chain.rpcUrl;
     const clients = async (i: number) => {
-      const c = await createChainClients({ rpcUrl: chain.rpcUrl, account: account(i) });
+      const c = await createChainClients({ rpcUrl, account: account(i) });
       return { publicClient: c.publicClient, walletClient: c.walletClient! };
     };
     const deployer = await clients(DEV_ROLES.deployer);
@@ -112,9 +118,7 @@ export async function runDev(p: RunDevParameters): Promise<DevEnvironment> {
     const contributors = await Promise.all(DEV_ROLES.contributors.map(async (i) => (await clients(i)).walletClient));
     const attribution = await publishDevAttribution({ publicClient: owner.publicClient, deployment, owner: owner.walletClient, contributors, model: modelDir, adapters: adapterDirs, dir: join(dir, 'attribution'), backend: 'cpu' });
 
-    // The chain is new on every run, so the node's ledger of the previous run names channels that no longer exist.
     const dataDir = join(dir, 'node');
-    await rm(dataDir, { recursive: true, force: true });
     const config = loadConfig({
       overrides: {
         dataDir,
@@ -122,7 +126,7 @@ export async function runDev(p: RunDevParameters): Promise<DevEnvironment> {
         'model.dir': modelDir,
         'model.backend': p.backend,
         'api.port': p.port,
-        'chain.rpcUrl': chain.rpcUrl,
+        'chain.rpcUrl': rpcUrl,
         'payments.mode': 'paid',
         'payments.settleEpochMs': 60_000,
         'payments.settleThreshold': '1',
@@ -141,7 +145,7 @@ export async function runDev(p: RunDevParameters): Promise<DevEnvironment> {
     const { channelId } = await openChannel({ ...payer, deployment }, { node: account(DEV_ROLES.node).address, amount: 100n * 10n ** 18n, withdrawDelay: 3600n });
     const session: DevSession = {
       url: node.url,
-      rpcUrl: chain.rpcUrl,
+      rpcUrl,
       chainId: deployment.chainId,
       channelId,
       payerIndex: DEV_ROLES.payer,
@@ -150,22 +154,31 @@ export async function runDev(p: RunDevParameters): Promise<DevEnvironment> {
     };
     await writeFile(join(dir, 'session.json'), JSON.stringify(session, null, 2) + '\n');
     const running = node;
+    const localChain = chain;
     return {
       node: running,
-      chain,
+      chain: localChain,
       deployment,
       session,
       async stop() {
-        await running.stop();
-        await chain.stop();
+        try {
+          await running.stop();
+          await localChain.stop();
+        } finally {
+          lock.release();
+        }
       },
     };
   } catch (error) {
     await node?.stop().catch(() => undefined);
-    await chain.stop();
+    await chain?.stop();
+    lock.release();
     throw error;
   }
 }
+
+/** What `openlora dev` derives from its chain, removed at each start (the chain is new every run). */
+const CHAIN_STATE = ['deployment.json', 'session.json', 'attribution', 'node'];
 
 async function waitTx(c: { publicClient: { waitForTransactionReceipt(a: { hash: Hex }): Promise<{ status: string }> } }, hash: Hex): Promise<void> {
   const receipt = await c.publicClient.waitForTransactionReceipt({ hash });

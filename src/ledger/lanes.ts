@@ -28,13 +28,11 @@ export interface SettlementRecord {
 
 /** Durable per-lane payment state of paid mode. */
 export interface LaneStore {
-  /** The lane's cumulative charge: the `laneCharged` of its latest receipt (0 without one). */
-  charged(channelId: Hex, adapterId: Hex): bigint;
   voucher(channelId: Hex, adapterId: Hex): StoredVoucher | undefined;
+  /** Every voucher the node holds on a channel. */
+  vouchersOf(channelId: Hex): StoredVoucher[];
   /** Stores a voucher if it is larger than the one held; returns whether it was. Durable on return. */
   saveVoucher(v: Omit<StoredVoucher, 'settled' | 'receivedAt'>): boolean;
-  /** Adapter ids of every lane of a channel the node charged or holds a voucher for. */
-  adaptersOf(channelId: Hex): Hex[];
   /** Lanes whose voucher is above what the chain has paid. */
   unsettled(): StoredVoucher[];
   /** Records what the chain has paid on a lane. */
@@ -60,20 +58,16 @@ function fromRow(r: VoucherRow): StoredVoucher {
 
 /** Lane state over the ledger database (see `openLedgerDatabase`). */
 export function createLaneStore(db: DatabaseSync): LaneStore {
-  const charged = db.prepare('SELECT lane_charged FROM receipts WHERE channel_id = ? AND adapter_id = ? ORDER BY seq DESC LIMIT 1');
   const get = db.prepare('SELECT * FROM vouchers WHERE channel_id = ? AND adapter_id = ?');
   const insert = db.prepare('INSERT INTO vouchers (channel_id, adapter_id, amount, signature, digest, received_at) VALUES (?, ?, ?, ?, ?, ?)');
   const update = db.prepare('UPDATE vouchers SET amount = ?, signature = ?, digest = ?, received_at = ? WHERE channel_id = ? AND adapter_id = ?');
-  const all = db.prepare('SELECT * FROM vouchers');
-  const adapters = db.prepare('SELECT DISTINCT adapter_id FROM receipts WHERE channel_id = ? UNION SELECT adapter_id FROM vouchers WHERE channel_id = ?');
+  // settled <= amount always: a lane is unsettled exactly when they differ.
+  const open = db.prepare('SELECT * FROM vouchers WHERE amount <> settled');
+  const ofChannel = db.prepare('SELECT * FROM vouchers WHERE channel_id = ?');
   const settle = db.prepare('UPDATE vouchers SET settled = ? WHERE channel_id = ? AND adapter_id = ?');
   const begin = db.prepare("INSERT INTO settlements (status, lanes, amount, created_at, updated_at) VALUES ('sending', ?, ?, ?, ?) RETURNING id");
   const list = db.prepare('SELECT * FROM settlements ORDER BY id DESC LIMIT ?');
   return {
-    charged(channelId, adapterId) {
-      const row = charged.get(channelId, adapterId) as { lane_charged: string } | undefined;
-      return row ? BigInt(row.lane_charged) : 0n;
-    },
     voucher(channelId, adapterId) {
       const row = get.get(channelId, adapterId) as VoucherRow | undefined;
       return row && fromRow(row);
@@ -85,11 +79,11 @@ export function createLaneStore(db: DatabaseSync): LaneStore {
       else insert.run(v.channelId, v.adapterId, v.amount.toString(), v.signature, v.digest, Date.now());
       return true;
     },
-    adaptersOf(channelId) {
-      return (adapters.all(channelId, channelId) as Array<{ adapter_id: string }>).map((r) => r.adapter_id as Hex);
+    vouchersOf(channelId) {
+      return (ofChannel.all(channelId) as unknown as VoucherRow[]).map(fromRow);
     },
     unsettled() {
-      return (all.all() as unknown as VoucherRow[]).map(fromRow).filter((v) => v.amount > v.settled);
+      return (open.all() as unknown as VoucherRow[]).map(fromRow).filter((v) => v.amount > v.settled);
     },
     markSettled(channelId, adapterId, settled) {
       settle.run(settled.toString(), channelId, adapterId);

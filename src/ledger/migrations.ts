@@ -84,4 +84,16 @@ export const MIGRATIONS: readonly string[] = [
      flagged_at INTEGER NOT NULL,
      PRIMARY KEY (tx_hash, channel_id, adapter_id)
    ) STRICT;`,
+  // 4: the client's request nonce of each receipt (returned so the payer can tie receipts to its own requests)
+  //    and each lane's charged total, kept in the same transaction as its receipts (O(1) lane and channel loads).
+  `ALTER TABLE receipts ADD COLUMN request_nonce TEXT;
+   CREATE TABLE lane_charges (
+     channel_id TEXT NOT NULL,
+     adapter_id TEXT NOT NULL,
+     charged TEXT NOT NULL,
+     PRIMARY KEY (channel_id, adapter_id)
+   ) STRICT;
+   INSERT INTO lane_charges (channel_id, adapter_id, charged)
+     SELECT channel_id, adapter_id, lane_charged FROM receipts r
+     WHERE seq = (SELECT max(seq) FROM receipts WHERE channel_id = r.channel_id AND adapter_id = r.adapter_id);`,
 ];

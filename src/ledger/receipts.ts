@@ -2,6 +2,7 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Address, Hex } from 'viem';
 import type { UsageReceipt } from '../chain/eip712.ts';
 import { LedgerWriteError } from './errors.ts';
+import { createSeqAllocator } from './seq.ts';
 
 export type { UsageReceipt };
 
@@ -15,6 +16,8 @@ export interface SignedReceipt {
   /** EIP-712 digest of `receipt`. */
   digest: Hex;
   signature: Hex;
+  /** The client's request nonce (`x-openlora-request-nonce`) when it sent one: `requestId` is its hash. */
+  nonce?: string;
 }
 
 export interface ReceiptQuery {
@@ -33,10 +36,16 @@ export interface ReceiptQuery {
 
 /** Durable store of this node's receipts. */
 export interface ReceiptLedger {
-  /** The next `seq`. Reserved durably in chunks first, so no seq is handed out twice, even after a crash (a crash leaves a gap). */
-  nextSeq(): bigint;
-  /** Appends a signed receipt; resolves once it is on disk (group commit: one fsync for all receipts queued in the same tick). */
-  append(signed: SignedReceipt): Promise<void>;
+  /** The next `seq` (see `seq.ts`): never handed out twice, whatever happened to the disk; waits only for the clock. */
+  nextSeq(): Promise<bigint>;
+  /** Stores signed receipts and their lanes' charged totals in one transaction: all or none. Throws {@link LedgerWriteError}. */
+  write(batch: readonly SignedReceipt[]): void;
+  /** A lane's charged total: the `laneCharged` of its latest receipt (0 without one). */
+  laneCharged(channelId: Hex, adapterId: Hex): bigint;
+  /** Every lane of a channel with receipts, and its charged total. */
+  channelLanes(channelId: Hex): Array<{ adapterId: Hex; charged: bigint }>;
+  /** Seq of the lane's last receipt whose `laneCharged` is at most `amount` (the cursor of the unacknowledged tail), if any. */
+  tailCursor(channelId: Hex, adapterId: Hex, amount: bigint): bigint | undefined;
   get(seq: bigint): SignedReceipt | undefined;
   getByRequestId(requestId: Hex): SignedReceipt | undefined;
   /** A page of receipts in seq order, and the cursor for the next page when there is one. */
@@ -44,11 +53,8 @@ export interface ReceiptLedger {
   count(): number;
 }
 
-/** Seqs reserved per durable write. */
-const SEQ_CHUNK = 256n;
-
 interface Row {
-  seq: number | bigint;
+  seq: number;
   node: string;
   request_id: string;
   channel_id: string;
@@ -60,13 +66,14 @@ interface Row {
   lane_charged: string;
   voucher_digest: string;
   attribution_digest: string;
-  timestamp: number | bigint;
+  timestamp: number;
   digest: string;
   signature: string;
+  request_nonce: string | null;
 }
 
 function fromRow(row: Row): SignedReceipt {
-  return {
+  const signed: SignedReceipt = {
     receipt: {
       channelId: row.channel_id as Hex,
       adapterId: row.adapter_id as Hex,
@@ -85,75 +92,59 @@ function fromRow(row: Row): SignedReceipt {
     digest: row.digest as Hex,
     signature: row.signature as Hex,
   };
+  if (row.request_nonce !== null) signed.nonce = row.request_nonce;
+  return signed;
 }
 
+/** `a <= b` for canonical decimal strings in SQL (amounts are stored as TEXT). */
+const DECIMAL_AT_MOST = '(length(lane_charged) < length(?1) OR (length(lane_charged) = length(?1) AND lane_charged <= ?1))';
+
 /** Receipt store over an open ledger database (see `openLedgerDatabase`). */
-export function createReceiptLedger(db: DatabaseSync): ReceiptLedger {
+export function createReceiptLedger(db: DatabaseSync, options: { now?: () => number } = {}): ReceiptLedger {
   const insert = db.prepare(
     `INSERT INTO receipts (seq, node, request_id, channel_id, adapter_id, payer, prompt_tokens, completion_tokens, amount, lane_charged,
-       voucher_digest, attribution_digest, timestamp, digest, signature)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       voucher_digest, attribution_digest, timestamp, digest, signature, request_nonce)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
+  const setCharged = db.prepare('INSERT INTO lane_charges (channel_id, adapter_id, charged) VALUES (?, ?, ?) ON CONFLICT (channel_id, adapter_id) DO UPDATE SET charged = excluded.charged');
+  const getCharged = db.prepare('SELECT charged FROM lane_charges WHERE channel_id = ? AND adapter_id = ?');
+  const lanesOf = db.prepare('SELECT adapter_id, charged FROM lane_charges WHERE channel_id = ?');
+  const tail = db.prepare(`SELECT seq FROM receipts WHERE channel_id = ?2 AND adapter_id = ?3 AND ${DECIMAL_AT_MOST} ORDER BY seq DESC LIMIT 1`);
   const getSeq = db.prepare('SELECT * FROM receipts WHERE seq = ?');
   const getRequest = db.prepare('SELECT * FROM receipts WHERE request_id = ?');
   const countAll = db.prepare('SELECT count(*) AS n FROM receipts');
-  const readMeta = db.prepare('SELECT value FROM meta WHERE key = ?');
-  const writeMeta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
-  const maxSeq = BigInt((db.prepare('SELECT coalesce(max(seq), 0) AS m FROM receipts').get() as { m: number | bigint }).m);
-  const reserved = BigInt((readMeta.get('seq_reserved') as { value: string } | undefined)?.value ?? '0');
-  let next = (maxSeq > reserved ? maxSeq : reserved) + 1n;
-  let limit = next - 1n;
+  const maxSeq = BigInt((db.prepare('SELECT coalesce(max(seq), 0) AS m FROM receipts').get() as { m: number }).m);
+  const seqs = createSeqAllocator({ db, maxStoredSeq: maxSeq, now: options.now });
   const listCache = new Map<string, StatementSync>();
 
-  let queue: Array<{ signed: SignedReceipt; resolve: () => void; reject: (e: unknown) => void }> = [];
-  let scheduled = false;
-
-  function flush(): void {
-    scheduled = false;
-    const batch = queue;
-    queue = [];
-    try {
-      db.exec('BEGIN IMMEDIATE');
-      for (const { signed } of batch) {
-        const r = signed.receipt;
-        insert.run(r.seq, signed.node, r.requestId, r.channelId, r.adapterId, signed.payer, r.promptTokens, r.completionTokens, r.amount.toString(),
-          r.laneCharged.toString(), r.voucherDigest, r.attributionDigest, r.timestamp, signed.digest, signed.signature);
-      }
-      db.exec('COMMIT');
-    } catch (cause) {
-      if (db.isTransaction) db.exec('ROLLBACK');
-      // One bad receipt must not sink the others: retry them one by one.
-      for (const entry of batch) {
-        try {
-          const r = entry.signed.receipt;
-          insert.run(r.seq, entry.signed.node, r.requestId, r.channelId, r.adapterId, entry.signed.payer, r.promptTokens, r.completionTokens,
-            r.amount.toString(), r.laneCharged.toString(), r.voucherDigest, r.attributionDigest, r.timestamp, entry.signed.digest, entry.signed.signature);
-          entry.resolve();
-        } catch (single) {
-          entry.reject(new LedgerWriteError(`receipt seq ${entry.signed.receipt.seq}`, single ?? cause));
-        }
-      }
-      return;
-    }
-    for (const entry of batch) entry.resolve();
-  }
-
   return {
-    nextSeq() {
-      if (next > limit) {
-        limit = next + SEQ_CHUNK - 1n;
-        writeMeta.run('seq_reserved', limit.toString()); // autocommit: durable before the seq is used
-      }
-      return next++;
-    },
-    append(signed) {
-      return new Promise<void>((resolve, reject) => {
-        queue.push({ signed, resolve, reject });
-        if (!scheduled) {
-          scheduled = true;
-          setImmediate(flush);
+    nextSeq: () => seqs.next(),
+    write(batch) {
+      try {
+        db.exec('BEGIN IMMEDIATE');
+        for (const s of batch) {
+          const r = s.receipt;
+          insert.run(r.seq, s.node, r.requestId, r.channelId, r.adapterId, s.payer, r.promptTokens, r.completionTokens, r.amount.toString(),
+            r.laneCharged.toString(), r.voucherDigest, r.attributionDigest, r.timestamp, s.digest, s.signature, s.nonce ?? null);
+          setCharged.run(r.channelId, r.adapterId, r.laneCharged.toString());
         }
-      });
+        db.exec('COMMIT');
+      } catch (cause) {
+        if (db.isTransaction) db.exec('ROLLBACK');
+        const seqs = batch.map((s) => s.receipt.seq);
+        throw new LedgerWriteError(seqs.length === 1 ? `receipt seq ${seqs[0]}` : `${seqs.length} receipts (seq ${seqs[0]}..${seqs.at(-1)})`, cause);
+      }
+    },
+    laneCharged(channelId, adapterId) {
+      const row = getCharged.get(channelId, adapterId) as { charged: string } | undefined;
+      return row ? BigInt(row.charged) : 0n;
+    },
+    channelLanes(channelId) {
+      return (lanesOf.all(channelId) as Array<{ adapter_id: string; charged: string }>).map((r) => ({ adapterId: r.adapter_id as Hex, charged: BigInt(r.charged) }));
+    },
+    tailCursor(channelId, adapterId, amount) {
+      const row = tail.get(amount.toString(), channelId, adapterId) as { seq: number } | undefined;
+      return row ? BigInt(row.seq) : undefined;
     },
     get(seq) {
       const row = getSeq.get(seq) as Row | undefined;

@@ -18,6 +18,8 @@ export interface ModelTokenizer {
   tokenToId(token: string): number | undefined;
   /** Number of entries in the vocabulary, added tokens included. */
   readonly size: number;
+  /** Length of the longest vocabulary entry: no token covers more characters of input text (bounds a prompt's tokens before tokenizing it). */
+  readonly maxTokenChars: number;
 }
 
 /** One chat message. */
@@ -59,9 +61,12 @@ export function createModelTokenizer(p: CreateModelTokenizerParameters): ModelTo
     throw new ModelTokenizerInvalidError(p.file, 'the tokenizer could not be built', { cause: error, details: (error as Error).message });
   }
   useHfByteFallback(tokenizer);
-  const size = tokenizer.get_vocab(true).size;
+  const vocab = tokenizer.get_vocab(true);
+  let maxTokenChars = 1;
+  for (const token of vocab.keys()) if (token.length > maxTokenChars) maxTokenChars = token.length;
   return {
-    size,
+    size: vocab.size,
+    maxTokenChars,
     encode: (text, options) => tokenizer.encode(text, { add_special_tokens: options?.addSpecialTokens ?? false }).ids,
     decode: (ids, options) => (ids.length === 0 ? '' : tokenizer.decode(Array.from(ids), { skip_special_tokens: options?.skipSpecialTokens ?? true, clean_up_tokenization_spaces: false })),
     tokenToId: (token) => tokenizer.token_to_id(token),

@@ -1,5 +1,5 @@
 import { basename, join, resolve } from 'node:path';
-import { zeroAddress, type Account, type Chain, type LocalAccount, type PublicClient, type Transport, type WalletClient } from 'viem';
+import { zeroAddress, type Account, type Address, type Hex, type Chain, type LocalAccount, type PublicClient, type Transport, type WalletClient } from 'viem';
 import { createApiServer, type ApiServer } from '../api/server.ts';
 import { createNodeMetrics } from '../api/metrics.ts';
 import type { Deployment } from '../chain/deployment.ts';
@@ -24,6 +24,8 @@ import { createNetwork, type Network } from '../p2p/network.ts';
 import { createPaidMode, type PaidMode } from './paid.ts';
 import { readAttributionRoots } from './attribution.ts';
 import { NodeConfigError } from './errors.ts';
+import { lockDataDir, type DataDirLock } from './dataDirLock.ts';
+import { createSettleableLaneCheck } from './settleableLane.ts';
 
 /** What `createNode` takes besides the configuration. */
 export interface NodeComponents {
@@ -62,8 +64,32 @@ export interface OpenloraNode {
 export async function startNode(config: Config, components: NodeComponents): Promise<OpenloraNode> {
   const log = createLogger({ name: 'node' });
   if (!config.model.dir) throw new NodeConfigError('model.dir', 'no base model directory is configured', 'Pass --model DIR (or set model.dir / OPENLORA_MODEL_DIR); `openlora model create --preset tiny --out DIR` makes one.');
+  // One process per data directory: two would sign receipts with one key from two ledgers.
+  const lock = lockDataDir({ dir: config.dataDir });
+  const cleanup: Array<() => unknown> = [() => lock.release()];
+  try {
+    return await startLockedNode(config, components, log, lock, cleanup);
+  } catch (error) {
+    for (const undo of cleanup.reverse()) {
+      try {
+        await undo();
+      } catch {
+        // best effort: the start already failed
+      }
+    }
+    throw error;
+  }
+}
+
+async function startLockedNode(config: Config, components: NodeComponents, log: Logger, lock: DataDirLock, cleanup: Array<() => unknown>): Promise<OpenloraNode> {
+  const modelDir = config.model.dir!;
+  const dataDir = resolve(config.dataDir);
+  // The ledger first: a damaged one (or a clock behind its last seq epoch) refuses before the model loads.
+  const db = openLedgerDatabase(join(dataDir, 'ledger.db'));
+  cleanup.push(() => db.close());
+  const ledger = createReceiptLedger(db);
   log.info({ dir: config.model.dir, backend: config.model.backend }, 'loading model');
-  const model = await loadModel({ dir: config.model.dir, dtype: config.model.dtype === 'auto' ? undefined : config.model.dtype });
+  const model = await loadModel({ dir: modelDir, dtype: config.model.dtype === 'auto' ? undefined : config.model.dtype });
   const loadStarted = performance.now();
   let reported = 0;
   const onProgress = (done: number, total: number) => {
@@ -73,15 +99,17 @@ export async function startNode(config: Config, components: NodeComponents): Pro
       log.info({ layers: `${done}/${total}`, seconds: Math.round((performance.now() - loadStarted) / 100) / 10 }, 'loading weights');
     }
   };
+  cleanup.push(() => model.close());
   const { backend, maxContext } = await createBackend({ model, kind: config.model.backend, numKvBlocks: config.engine.kvBlocks, loraSlots: config.lora.slots, maxLoraRank: config.lora.maxRank, onProgress });
+  cleanup.push(() => backend.destroy());
   log.info({ kind: backend.kind, dtype: backend.dtype, kvBlocks: backend.numKvBlocks, loraSlots: backend.lora.slots }, 'engine ready');
 
-  const dataDir = resolve(config.dataDir);
   const store = createAdapterStore({ dir: join(dataDir, 'adapters'), config: model.config, maxRank: backend.lora.maxRank });
   const hostCache = createHostCache({ budgetBytes: config.lora.hostCacheMiB * 2 ** 20, load: (id, signal) => store.load(id, signal) });
   const slots = createSlotManager({ pool: backend.lora, store, hostCache });
   const defaultPrice = { inputPer1k: BigInt(config.payments.inputPer1k), outputPer1k: BigInt(config.payments.outputPer1k) };
-  const adapters = createNodeAdapters({ store, hostCache, slots, defaultPrice, modelDir: config.model.dir, log });
+  let checkLane: ((lane: { contentId: Hex; laneId: Hex; owner?: Address }) => Promise<void>) | undefined;
+  const adapters = createNodeAdapters({ store, hostCache, slots, defaultPrice, modelDir: config.model.dir, log, checkLane: async (lane) => checkLane?.(lane) });
   const scanned = await store.scan();
   for (const failure of scanned.failed) log.warn({ dir: failure.dir, err: failure.error }, 'adapter in the store is invalid; skipped');
   for (const a of config.lora.adapters) {
@@ -92,10 +120,8 @@ export async function startNode(config: Config, components: NodeComponents): Pro
 
   const scheduler = createScheduler({ maxBatchTokens: config.engine.maxBatchTokens, maxRunning: config.engine.maxRunning, maxWaiting: config.engine.maxWaiting, maxContext }, { backend, adapters: slots });
   // Served as the model directory's name unless node.name is set.
-  const baseModelName = config.node.name === 'openlora' ? basename(resolve(config.model.dir)) : config.node.name;
+  const baseModelName = config.node.name === 'openlora' ? basename(resolve(modelDir)) : config.node.name;
   const inference = createInferenceService({ model, scheduler, baseModelName, adapters, contextLength: maxContext });
-  const db = openLedgerDatabase(join(dataDir, 'ledger.db'));
-  const ledger = createReceiptLedger(db);
   const issuer = createReceiptIssuer({
     account: components.account,
     chainId: components.deployment?.chainId ?? 0,
@@ -107,7 +133,12 @@ export async function startNode(config: Config, components: NodeComponents): Pro
       network.publishReceipt(signed, voucher).catch((err: unknown) => log.warn({ err, seq: signed.receipt.seq.toString() }, 'publishing the receipt failed'));
     },
   });
-  const paid = config.payments.mode === 'paid' ? await createPaidMode({ config, account: components.account, deployment: components.deployment, db, adapters, chain: components.chain, log }) : undefined;
+  const limits = { defaultMaxTokens: config.api.defaultMaxTokens, maxTokensCap: config.api.maxTokensCap, contextLength: inference.contextLength };
+  const paid = config.payments.mode === 'paid' ? await createPaidMode({ config, account: components.account, deployment: components.deployment, db, ledger, adapters, limits, chain: components.chain, log }) : undefined;
+  if (paid && components.deployment) {
+    // Adapters registered from now on (POST /admin/adapters) must settle; those of the config are the operator's word.
+    checkLane = createSettleableLaneCheck({ publicClient: paid.publicClient, adapterRegistry: components.deployment.contracts.adapterRegistry });
+  }
   const gate = components.gate?.({ adapters, ledger }) ?? paid?.gate ?? createOpenGate({ apiKeys: config.payments.apiKeys, priceOf: (id) => adapters.priceOf(id), ledger });
   const metrics = createNodeMetrics();
   const roots = components.deployment
@@ -160,8 +191,11 @@ export async function startNode(config: Config, components: NodeComponents): Pro
     },
   );
   await paid?.terms.start();
+  cleanup.push(() => paid?.terms.stop());
+  cleanup.push(() => api.stop());
   url = await api.start();
   await network?.start();
+  cleanup.push(() => network?.stop());
   paid?.settlement.start();
   log.info({ url, node: components.account.address, mode: gate.mode }, 'node listening');
   let stopping: Promise<void> | undefined;
@@ -193,6 +227,7 @@ export async function startNode(config: Config, components: NodeComponents): Pro
         await network?.stop();
         db.close();
         await model.close();
+        lock.release();
         log.info('node stopped');
       })();
       return stopping;

@@ -32,3 +32,22 @@ export class AdapterNotOnChainError extends BaseError {
     });
   }
 }
+
+/** Another process (or another node in this one) holds the data directory. */
+export class DataDirLockedError extends BaseError {
+  override name = 'DataDirLockedError' as const;
+  constructor(dir: string, what: string, holderPid: string | undefined) {
+    super('OPENLORA_NODE_DATA_DIR_LOCKED', `The ${what} directory ${dir} is in use by another openlora process${holderPid ? ` (pid ${holderPid})` : ''}.`, {
+      hint: `Stop that process first${holderPid ? ` (\`kill ${holderPid}\`)` : ''}, or give this one its own directory (--data-dir / dataDir, or --dir for \`openlora dev\`). Two processes must never share one: they would sign receipts with one key from two ledgers.`,
+      meta: { dir, holderPid },
+    });
+  }
+}
+
+/** Paid mode: an adapter whose lane could never settle on-chain is refused at registration (HTTP 409). */
+export class AdapterLaneUnsettleableError extends BaseError {
+  override name = 'AdapterLaneUnsettleableError' as const;
+  constructor(contentId: string, problem: string, hint: string) {
+    super('OPENLORA_NODE_ADAPTER_UNSETTLEABLE', `Adapter ${contentId} cannot be served in paid mode: ${problem}; its payments could never settle.`, { hint, meta: { contentId } });
+  }
+}

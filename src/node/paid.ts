@@ -4,6 +4,7 @@ import type { Deployment } from '../chain/deployment.ts';
 import type { Config } from '../config/schema.ts';
 import type { DatabaseSync } from 'node:sqlite';
 import { createLaneStore } from '../ledger/lanes.ts';
+import type { ReceiptLedger } from '../ledger/receipts.ts';
 import { createChannelReader } from '../payments/channels.ts';
 import { createPaidGate, type PaidGate } from '../payments/paid.ts';
 import { createSettlementWorker, type SettlementWorker } from '../payments/settlement.ts';
@@ -17,6 +18,8 @@ export interface PaidMode {
   gate: PaidGate;
   terms: TermsBook;
   settlement: SettlementWorker;
+  /** Chain clients paid mode reads and settles with. */
+  publicClient: PublicClient;
 }
 
 /** Builds paid mode from the config: channel reads over `chain.rpcUrl`, lane state in the ledger, settlement signed by the node key. */
@@ -25,7 +28,10 @@ export async function createPaidMode(p: {
   account: LocalAccount;
   deployment?: Deployment;
   db: DatabaseSync;
+  ledger: ReceiptLedger;
   adapters: NodeAdapters;
+  /** Announced `max_tokens` defaults and caps (requirements). */
+  limits: { defaultMaxTokens: number; maxTokensCap: number; contextLength: number };
   /** Chain clients to use instead of `chain.rpcUrl` (tests on an in-process chain). */
   chain?: { publicClient: PublicClient; walletClient?: WalletClient<Transport, Chain | undefined, Account> };
   log: Logger;
@@ -37,7 +43,8 @@ export async function createPaidMode(p: {
   // The chain id comes from the deployment, so the node starts (and serves within credit) while the RPC is down.
   const { publicClient, walletClient } = p.chain ?? (await createChainClients({ rpcUrl: config.chain.rpcUrl, account: p.account, chainId: deployment.chainId, timeoutMs: config.chain.rpcTimeoutMs }));
   if (!walletClient) throw new NodeConfigError('node.keyFile', 'paid mode needs a wallet client to settle', 'Give the node key (it signs settlement transactions).');
-  const channels = createChannelReader({ publicClient, paymentChannels: deployment.contracts.paymentChannels });
+  const pay = config.payments;
+  const channels = createChannelReader({ publicClient, paymentChannels: deployment.contracts.paymentChannels, maxEntries: pay.channelCacheSize, lookupsPerSecond: pay.channelLookupsPerSecond });
   const lanes = createLaneStore(p.db);
   const terms = createTermsBook({}, { publicClient, contracts: deployment.contracts, lanes: () => p.adapters.list().map((a) => a.laneId), log: p.log.child({ component: 'terms' }) });
   const paidGate = createPaidGate({
@@ -47,12 +54,17 @@ export async function createPaidMode(p: {
     token: deployment.contracts.token,
     channels,
     lanes,
-    creditLimit: BigInt(config.payments.creditLimit),
+    ledger: p.ledger,
+    creditLimit: BigInt(pay.creditLimit),
+    channelCreditLimit: BigInt(pay.channelCreditLimit),
+    accountCacheSize: pay.accountCacheSize,
+    limits: p.limits,
     priceOf: (id) => p.adapters.priceOf(id),
+    servesLane: (id) => p.adapters.servesLane(id),
   });
   const settlement = createSettlementWorker(
-    { epochMs: config.payments.settleEpochMs, threshold: BigInt(config.payments.settleThreshold), confirmations: config.payments.settleConfirmations },
+    { epochMs: pay.settleEpochMs, threshold: BigInt(pay.settleThreshold), confirmations: pay.settleConfirmations },
     { lanes, channels, publicClient, walletClient, paymentChannels: deployment.contracts.paymentChannels, onSettled: (c, a, s) => paidGate.noteSettled(c, a, s), termsChangeAt: (adapterId) => terms.nextChangeAt(adapterId) },
   );
-  return { gate: withAnnouncedTerms(paidGate, terms), terms, settlement };
+  return { gate: withAnnouncedTerms(paidGate, terms), terms, settlement, publicClient };
 }

@@ -130,19 +130,24 @@ export function createTermsBook(options: TermsBookOptions, c: TermsBookComponent
   };
 }
 
-/** The paid gate, refusing requests on lanes whose terms the node cannot vouch for (after the payment checks, so an unpaid request costs no chain read). */
+/**
+ * The paid gate, refusing requests on lanes whose terms the node cannot vouch for: after the
+ * payment checks (payer, then lane), so an unpaid request costs no chain read, and before anything
+ * is reserved.
+ */
 export function withAnnouncedTerms(gate: PaidGate, book: TermsBook): PaidGate {
   return {
     ...gate,
-    async authorize(request) {
-      const authorization = await gate.authorize(request);
-      try {
-        await book.require({ laneId: request.model.laneId, name: request.model.name });
-      } catch (error) {
-        authorization.release();
-        throw error;
-      }
-      return authorization;
+    async identify(headers) {
+      const identity = await gate.identify(headers);
+      return {
+        ...identity,
+        async admit(model) {
+          const admission = await identity.admit(model);
+          await book.require({ laneId: model.laneId, name: model.name });
+          return admission;
+        },
+      };
     },
   };
 }

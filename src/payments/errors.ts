@@ -18,6 +18,7 @@ export type PaymentRefusal =
   | 'bad_signature'
   | 'stale_voucher'
   | 'credit_exhausted'
+  | 'channel_credit_exhausted'
   | 'balance_exhausted'
   | 'withdrawing';
 
@@ -42,6 +43,19 @@ export class PaymentChainUnavailableError extends BaseError {
       details: (cause as Error)?.message,
       hint: 'Retry shortly; the node operator should check chain.rpcUrl.',
     });
+  }
+}
+
+/** Too many reads of channels the node does not know yet (HTTP 429): a flood of made-up channel ids costs the RPC a bounded rate. */
+export class PaymentLookupsLimitedError extends BaseError {
+  override name = 'PaymentLookupsLimitedError' as const;
+  readonly retryAfterMs: number;
+  constructor(channelId: string, retryAfterMs: number) {
+    super('OPENLORA_PAYMENT_LOOKUPS_LIMITED', `The node is reading too many new channels from the chain right now; channel ${channelId} is not known yet.`, {
+      hint: 'Retry after the Retry-After delay; channels the node already knows are served meanwhile.',
+      meta: { channelId },
+    });
+    this.retryAfterMs = retryAfterMs;
   }
 }
 

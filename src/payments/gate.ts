@@ -1,19 +1,32 @@
 import type { Hex } from 'viem';
 import type { Usage } from '../scheduler/types.ts';
 import type { ResolvedModel } from '../serving/inference.ts';
+import type { ReceiptLaneCharge } from './receipts.ts';
 
-/** What the payment gate needs to know of a request before it is served. */
-export interface PaymentRequest {
-  /** Request headers (lower-case names). */
-  headers: Record<string, string | string[] | undefined>;
-  model: ResolvedModel;
-  promptTokens: number;
-  maxTokens: number;
+/** Request headers (lower-case names). */
+export type RequestHeaders = Record<string, string | string[] | undefined>;
+
+/**
+ * Who pays for a request, proven from its headers alone (an API key, or a voucher signed by the
+ * channel's authorizer), before its body is read.
+ */
+export interface PaymentIdentity {
+  /** Who pays: a channel's payer address, or `key:<id>` in open mode. */
+  payer: string;
+  /** The verified identity requests are rate-limited by (`channel:<id>`, `key:<id>`); undefined: by client address. */
+  rateKey?: string;
+  /** The request's model is known: checks the lane (voucher's lane, stale voucher, credit left, split terms); throws 402 (503). */
+  admit(model: ResolvedModel): Promise<PaymentAdmission>;
+}
+
+/** A request whose payer and lane passed the cheap checks; nothing is reserved yet. */
+export interface PaymentAdmission {
+  /** Reserves the request's ceiling once its prompt is tokenized; throws 402 when credit or balance is short. */
+  reserve(request: { promptTokens: number; maxTokens: number }): PaymentAuthorization;
 }
 
 /** Permission to serve one request, and how to charge for it afterwards. */
-export interface PaymentAuthorization {
-  /** Who pays: a channel's payer address, or `key:<id>` in open mode. Also the rate-limit key. */
+export interface PaymentAuthorization extends ReceiptLaneCharge {
   payer: string;
   /** Receipt fields fixed before serving. */
   channelId: Hex;
@@ -22,20 +35,21 @@ export interface PaymentAuthorization {
   voucherDigest: Hex;
   /** The voucher the request carried (paid mode): gossiped with the receipt. */
   voucher?: { voucher: { channelId: Hex; adapterId: Hex; cumulativeAmount: bigint }; signature: Hex };
-  /** Charges the request for what it used; returns this request's amount and the lane's new cumulative charge. Call once. */
-  commit(usage: Usage): { amount: bigint; laneCharged: bigint };
-  /** Ends the request without a charge (failed, or cancelled before the first token). */
+  /** This request's charge for what it used (protocol.md pricing). */
+  amountFor(usage: Usage): bigint;
+  /** Ends the request without a charge (failed, cancelled before the first token, or its receipt could not be stored). */
   release(): void;
 }
 
 /**
  * Decides whether a request may be served and meters it: open mode (API keys) and paid mode
  * (payment-channel vouchers, HTTP 402) implement it, so the request path is the same for both.
+ * `identify` runs before the request body is read: an unpaid request costs a header check.
  */
 export interface PaymentGate {
   readonly mode: 'open' | 'paid';
-  /** Throws an error with an HTTP status (401, 402) when the request may not be served. */
-  authorize(request: PaymentRequest): Promise<PaymentAuthorization>;
+  /** Throws an error with an HTTP status (401, 402, 429) when the request may not be served. */
+  identify(headers: RequestHeaders): Promise<PaymentIdentity>;
 }
 
 /** bytes32 zero: the lane of the base model, and voucher/attribution digests where there is none. */

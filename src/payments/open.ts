@@ -16,7 +16,7 @@ export interface CreateOpenGateParameters {
   apiKeys: readonly ApiKey[];
   /** Price of the base model or an adapter, for the receipts' amounts. */
   priceOf(adapterId: Hex | null): Price;
-  /** Ledger, to resume each lane's cumulative charge after a restart. */
+  /** Ledger: each lane's cumulative charge. */
   ledger: ReceiptLedger;
 }
 
@@ -27,31 +27,14 @@ export function apiKeyChannelId(id: string): Hex {
 
 /**
  * Open mode, for private deployments: requests carry an API key, receipts name the key as
- * payer, and nothing is settled on-chain.
+ * payer, and nothing is settled on-chain. Without configured keys every caller is `anonymous`
+ * and rate-limited by address.
  */
 export function createOpenGate(p: CreateOpenGateParameters): PaymentGate {
   const keys = p.apiKeys.map((k) => ({ id: k.id, hash: Buffer.from(k.sha256, 'hex') }));
-  const laneTotals = new Map<string, bigint>();
 
-  function laneTotal(channelId: Hex, adapterId: Hex): bigint {
-    const lane = `${channelId}:${adapterId}`;
-    let total = laneTotals.get(lane);
-    if (total === undefined) {
-      total = 0n;
-      let after: bigint | undefined;
-      for (;;) {
-        const page = p.ledger.list({ channelId, adapterId, after, limit: 1000 });
-        for (const r of page.receipts) total += r.receipt.amount;
-        if (page.next === undefined) break;
-        after = page.next;
-      }
-      laneTotals.set(lane, total);
-    }
-    return total;
-  }
-
-  function identify(headers: Record<string, string | string[] | undefined>): string {
-    if (keys.length === 0) return 'anonymous';
+  function identify(headers: Record<string, string | string[] | undefined>): string | undefined {
+    if (keys.length === 0) return undefined;
     const auth = headers.authorization;
     const token = typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7).trim() : undefined;
     if (!token) throw new PaymentUnauthorizedError('This node requires an API key and the request has none.');
@@ -63,27 +46,28 @@ export function createOpenGate(p: CreateOpenGateParameters): PaymentGate {
 
   return {
     mode: 'open',
-    async authorize(request) {
-      const keyId = identify(request.headers);
-      const channelId = apiKeyChannelId(keyId);
-      const laneAdapterId = request.model.laneId;
-      const price = p.priceOf(request.model.adapterId);
-      let done = false;
+    async identify(headers) {
+      const keyId = identify(headers);
+      const payer = `key:${keyId ?? 'anonymous'}`;
+      const channelId = apiKeyChannelId(keyId ?? 'anonymous');
       return {
-        payer: `key:${keyId}`,
-        channelId,
-        laneAdapterId,
-        voucherDigest: ZERO_BYTES32,
-        commit(usage) {
-          if (done) throw new Error('payment authorization committed twice');
-          done = true;
-          const amount = charge(price, usage);
-          const laneCharged = laneTotal(channelId, laneAdapterId) + amount;
-          laneTotals.set(`${channelId}:${laneAdapterId}`, laneCharged);
-          return { amount, laneCharged };
-        },
-        release() {
-          done = true;
+        payer,
+        rateKey: keyId === undefined ? undefined : payer,
+        admit: async (model) => {
+          const laneAdapterId = model.laneId;
+          const price = p.priceOf(model.adapterId);
+          return {
+            reserve: () => ({
+              payer,
+              channelId,
+              laneAdapterId,
+              voucherDigest: ZERO_BYTES32,
+              amountFor: (usage) => charge(price, usage),
+              charged: () => p.ledger.laneCharged(channelId, laneAdapterId),
+              commit() {},
+              release() {},
+            }),
+          };
         },
       };
     },

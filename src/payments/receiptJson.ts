@@ -1,6 +1,16 @@
 /** Receipts as JSON, read back: a module of its own so the client SDK (and browsers) need none of the node's signing code. */
-import type { Hex } from 'viem';
+import { keccak256, stringToHex, type Hex } from 'viem';
 import type { UsageReceipt } from '../chain/eip712.ts';
+
+/** The receipt's `requestId` for a node-chosen request id: keccak256 of the string. */
+export function requestIdOf(requestKey: string): Hex {
+  return keccak256(stringToHex(requestKey));
+}
+
+/** The receipt's `requestId` for a client nonce: keccak256 of `openlora:nonce:<nonce>` (never equal to a node id's). */
+export function requestIdOfNonce(nonce: string): Hex {
+  return requestIdOf(`openlora:nonce:${nonce}`);
+}
 
 /** The receipt fields of `receiptToJson`'s output, back as an EIP-712 `UsageReceipt` message. */
 export function receiptFromJson(json: { receipt: Record<string, unknown> }): UsageReceipt {

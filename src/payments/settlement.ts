@@ -1,8 +1,18 @@
-import type { Account, Address, Chain, Hex, PublicClient, Transport, WalletClient } from 'viem';
+import { BaseError as ViemBaseError, ContractFunctionRevertedError, type Account, type Address, type Chain, type Hex, type PublicClient, type Transport, type WalletClient } from 'viem';
 import { paymentChannelsAbi } from '../chain/generated/abis.ts';
 import type { LaneStore, StoredVoucher } from '../ledger/lanes.ts';
 import { createLogger } from '../log.ts';
 import type { ChannelReader } from './channels.ts';
+
+/**
+ * A log-sized view of a chain error: viem's errors carry the whole ABI and call data in their
+ * message and fields (tens of KB); a log line gets the short message and the revert's name.
+ */
+export function briefChainError(error: unknown): { message: string; revert?: string; args?: string } {
+  const revert = error instanceof ViemBaseError ? (error.walk((e) => e instanceof ContractFunctionRevertedError) as ContractFunctionRevertedError | null) : null;
+  const message = ((error as { shortMessage?: string }).shortMessage ?? (error as Error)?.message ?? String(error)).split('\n')[0].slice(0, 300);
+  return { message, ...(revert?.data ? { revert: revert.data.errorName, args: JSON.stringify(revert.data.args ?? [], (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)).slice(0, 300) } : {}) };
+}
 
 export interface SettlementOptions {
   /** Settle at least this often while anything is unsettled, ms. Default 10 min (protocol.md). */
@@ -88,7 +98,8 @@ export function createSettlementWorker(options: SettlementOptions, c: Settlement
       log.info({ tx: hash, lanes: batch.length, paid: paid.toString(), block: receipt.blockNumber.toString() }, 'settled');
       return paid;
     } catch (error) {
-      c.lanes.updateSettlement(id, { status: 'failed', error: (error as { shortMessage?: string }).shortMessage ?? (error as Error).message });
+      const brief = briefChainError(error);
+      c.lanes.updateSettlement(id, { status: 'failed', error: brief.revert ? `${brief.revert}${brief.args}` : brief.message });
       throw error;
     }
   }
@@ -105,12 +116,12 @@ export function createSettlementWorker(options: SettlementOptions, c: Settlement
       } catch (error) {
         if (batch.length === 1) throw error;
         // One bad lane (e.g. an adapter not registered on-chain) must not block the others: settle one by one.
-        log.warn({ err: error, lanes: batch.length }, 'batch settle failed; settling lanes one by one');
+        log.warn({ err: briefChainError(error), lanes: batch.length }, 'batch settle failed; settling lanes one by one');
         for (const lane of batch) {
           try {
             paid += await send([lane]);
           } catch (single) {
-            log.error({ err: single, channelId: lane.channelId, adapterId: lane.adapterId }, 'lane cannot be settled');
+            log.error({ err: briefChainError(single), channelId: lane.channelId, adapterId: lane.adapterId }, 'lane cannot be settled');
           }
         }
       }
@@ -157,7 +168,7 @@ export function createSettlementWorker(options: SettlementOptions, c: Settlement
     } catch (error) {
       backoffMs = Math.min(Math.max(backoffMs * 2, 1_000), 60_000);
       nextTryAt = Date.now() + backoffMs;
-      log.warn({ err: error, retryInMs: backoffMs }, 'settlement failed; will retry');
+      log.warn({ err: briefChainError(error), retryInMs: backoffMs }, 'settlement failed; will retry');
     } finally {
       running = undefined;
     }

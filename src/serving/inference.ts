@@ -51,6 +51,12 @@ export interface InferenceService {
   readonly contextLength: number;
   readonly hasTokenizer: boolean;
   resolve(model: string): ResolvedModel;
+  /**
+   * Refuses, before it is rendered or tokenized, a prompt of `chars` characters that cannot fit the
+   * context whatever its tokens (no token covers more than the vocabulary's longest entry): the
+   * tokenizer's work per request stays bounded.
+   */
+  checkPromptSize(chars: number): void;
   /** Prompt token ids for a completion prompt (text or ids) or chat messages. */
   promptIds(input: { prompt?: string | readonly number[]; messages?: readonly ChatMessage[] }): number[];
   generate(parameters: InferenceParameters): AsyncIterable<InferenceEvent>;
@@ -82,9 +88,17 @@ export function createInferenceService(p: CreateInferenceServiceParameters): Inf
     return model.tokenizer;
   }
 
+  // Twice the bound: a normalizer may merge characters (NFC) before the vocabulary sees them.
+  const maxPromptChars = model.tokenizer ? contextLength * model.tokenizer.maxTokenChars * 2 : Infinity;
+
   return {
     baseModelName: p.baseModelName,
     contextLength,
+    checkPromptSize(chars) {
+      if (chars > maxPromptChars) {
+        throw new ServingInputError(`The prompt has ${chars} characters: more tokens than this model's context of ${contextLength} can hold (at most ${maxPromptChars} characters).`, 'Shorten the prompt.', { chars, maxPromptChars });
+      }
+    },
     hasTokenizer: model.tokenizer !== undefined,
     resolve(name) {
       if (name === p.baseModelName) return { name, adapterId: null, laneId: `0x${'0'.repeat(64)}` };

@@ -79,6 +79,9 @@ describe('a node killed with SIGKILL under load', () => {
     expect(completed.length).toBeGreaterThanOrEqual(12);
 
     const second = await startNodeProcess(args);
+    // A third process on the same data directory is refused at once, naming the holder.
+    const third = await startNodeProcess(args).then(() => 'started', (error: Error) => error.message);
+    expect(third).toMatch(/in use by another openlora process \(pid \d+\)/);
     const stored = new Map<string, string>();
     let after: string | null = null;
     do {

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ChatMessage } from '../../model/tokenizer.ts';
 import type { ApiContext } from '../context.ts';
-import { maxTokensOf, newRequestId, runCompletion, samplingOf, usageJson, type CompletionFormat } from '../completion.ts';
+import { newRequestId, prepareCompletion, runCompletion, samplingOf, usageJson, type CompletionFormat } from '../completion.ts';
 import { ChatCompletionRequest } from '../schemas.ts';
 import type { GeneratedToken } from '../../serving/inference.ts';
 
@@ -14,13 +14,12 @@ export function chatRoutes(ctx: ApiContext): FastifyPluginAsync {
   return async (app) => {
     app.post('/v1/chat/completions', { schema: { body: ChatCompletionRequest, tags: ['inference'], summary: 'Chat completion (OpenAI-compatible)' } }, async (request, reply) => {
       const body = request.body as ChatCompletionRequest;
-      const model = ctx.inference.resolve(body.model);
       const messages: ChatMessage[] = body.messages.map((m) => ({
         role: m.role === 'developer' ? 'system' : m.role,
         content: typeof m.content === 'string' ? m.content : m.content.map((p) => p.text).join(''),
       }));
-      const promptIds = ctx.inference.promptIds({ messages });
-      const maxTokens = maxTokensOf(ctx, body.max_completion_tokens ?? body.max_tokens, promptIds.length);
+      const chars = messages.reduce((n, m) => n + m.content.length, 0);
+      const { model, promptIds, maxTokens, nonce, auth } = await prepareCompletion(ctx, request, { chars, tokenize: () => ctx.inference.promptIds({ messages }) }, body.max_completion_tokens ?? body.max_tokens);
       const wantLogprobs = body.logprobs === true;
       const format: CompletionFormat = {
         chunk: (job, created, d) => ({
@@ -47,7 +46,7 @@ export function chatRoutes(ctx: ApiContext): FastifyPluginAsync {
         }),
       };
       const stop = body.stop === undefined || body.stop === null ? [] : typeof body.stop === 'string' ? [body.stop] : body.stop;
-      await runCompletion(ctx, request, reply, { route: 'chat', id: newRequestId('chatcmpl'), model, promptIds, maxTokens, sampling: samplingOf(body), stop, stream: body.stream === true }, format);
+      await runCompletion(ctx, request, reply, { route: 'chat', id: newRequestId('chatcmpl'), model, promptIds, maxTokens, sampling: samplingOf(body), stop, stream: body.stream === true, nonce }, format, auth);
     });
   };
 }

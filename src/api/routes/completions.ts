@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ApiContext } from '../context.ts';
-import { maxTokensOf, newRequestId, runCompletion, samplingOf, usageJson, type CompletionFormat } from '../completion.ts';
+import { newRequestId, prepareCompletion, runCompletion, samplingOf, usageJson, type CompletionFormat } from '../completion.ts';
 import { CompletionRequest } from '../schemas.ts';
 import type { GeneratedToken } from '../../serving/inference.ts';
 
@@ -19,10 +19,9 @@ export function completionRoutes(ctx: ApiContext): FastifyPluginAsync {
   return async (app) => {
     app.post('/v1/completions', { schema: { body: CompletionRequest, tags: ['inference'], summary: 'Text completion (OpenAI-compatible)' } }, async (request, reply) => {
       const body = request.body as CompletionRequest;
-      const model = ctx.inference.resolve(body.model);
       const prompt = Array.isArray(body.prompt) && typeof body.prompt[0] === 'string' ? (body.prompt[0] as string) : (body.prompt as string | number[]);
-      const promptIds = ctx.inference.promptIds({ prompt });
-      const maxTokens = maxTokensOf(ctx, body.max_tokens ?? 16, promptIds.length);
+      const chars = typeof prompt === 'string' ? prompt.length : 0;
+      const { model, promptIds, maxTokens, nonce, auth } = await prepareCompletion(ctx, request, { chars, tokenize: () => ctx.inference.promptIds({ prompt }) }, body.max_tokens ?? 16);
       const wantLogprobs = body.logprobs === true || body.logprobs === 0;
       let streamed = 0;
       const format: CompletionFormat = {
@@ -41,7 +40,7 @@ export function completionRoutes(ctx: ApiContext): FastifyPluginAsync {
         }),
       };
       const stop = body.stop === undefined || body.stop === null ? [] : typeof body.stop === 'string' ? [body.stop] : body.stop;
-      await runCompletion(ctx, request, reply, { route: 'completions', id: newRequestId('cmpl'), model, promptIds, maxTokens, sampling: samplingOf(body), stop, stream: body.stream === true }, format);
+      await runCompletion(ctx, request, reply, { route: 'completions', id: newRequestId('cmpl'), model, promptIds, maxTokens, sampling: samplingOf(body), stop, stream: body.stream === true, nonce }, format, auth);
     });
   };
 }

@@ -4,11 +4,11 @@ import type { ApiContext } from '../context.ts';
 /** `GET /health` and `GET /metrics` (Prometheus text). */
 export function healthRoutes(ctx: ApiContext): FastifyPluginAsync {
   return async (app) => {
-    app.get('/health', { schema: { tags: ['operations'], summary: 'Liveness and load' } }, async () => {
+    app.get('/health', { schema: { tags: ['operations'], summary: 'Liveness and load' }, config: { rateLimit: false } }, async () => {
       const s = ctx.scheduler.stats();
       return { status: 'ok', uptime_s: Math.round((Date.now() - ctx.startedAt) / 1000), model: ctx.inference.baseModelName, payment_mode: ctx.gate.mode, node: ctx.issuer.node, queue: { waiting: s.waiting, running: s.running }, kv_blocks: { total: s.kvBlocksTotal, free: s.kvBlocksFree } };
     });
-    app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    app.get('/metrics', { schema: { hide: true }, config: { rateLimit: false } }, async (_request, reply) => {
       const s = ctx.scheduler.stats();
       ctx.metrics.queueDepth.set(s.waiting);
       ctx.metrics.running.set(s.running);

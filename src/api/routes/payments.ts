@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import Type, { type Static } from 'typebox';
+import type { Hex } from 'viem';
 import { parseVoucher } from '../../payments/voucher.ts';
 import type { ApiContext } from '../context.ts';
 import { ApiError } from '../errors.ts';
@@ -10,7 +11,10 @@ const VoucherBody = Type.Object({
   cumulativeAmount: Type.String(),
   signature: Type.String(),
 });
-const PaymentQuery = Type.Object({ model: Type.Optional(Type.String({ minLength: 1 })) });
+const PaymentQuery = Type.Object({
+  model: Type.Optional(Type.String({ minLength: 1 })),
+  channel: Type.Optional(Type.String({ pattern: '^0x[0-9a-fA-F]{64}$', description: "With model: also the lane's state and the payer's latest voucher" })),
+});
 
 /** `POST /v1/vouchers` (pay without a request: the tail) and `GET /v1/payment` (requirements). */
 export function paymentRoutes(ctx: ApiContext): FastifyPluginAsync {
@@ -26,9 +30,12 @@ export function paymentRoutes(ctx: ApiContext): FastifyPluginAsync {
     });
     app.get('/v1/payment', { schema: { querystring: PaymentQuery, tags: ['payments'], summary: 'Payment requirements of a model' } }, async (request) => {
       const gate = paid();
-      const { model } = request.query as Static<typeof PaymentQuery>;
+      const { model, channel } = request.query as Static<typeof PaymentQuery>;
       const resolved = ctx.inference.resolve(model ?? ctx.inference.baseModelName);
-      return gate.requirements(resolved);
+      const out = gate.requirements(resolved);
+      // Read from the ledger, nothing kept: the payer checks its own signature on `lane.voucher`.
+      if (channel) out.lane = gate.laneView(channel.toLowerCase() as Hex, resolved.laneId);
+      return out;
     });
   };
 }
