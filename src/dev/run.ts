@@ -15,6 +15,7 @@ import { createAdapter } from '../lora/create.ts';
 import { createModel } from '../model/create.ts';
 import { startNode, type OpenloraNode } from '../node/create.ts';
 import { lockDataDir } from '../node/dataDirLock.ts';
+import { DEV_ENV_FILE } from './envFile.ts';
 import { startLocalChain, type LocalChain } from './localChain.ts';
 
 /**
@@ -79,7 +80,7 @@ export async function runDev(p: RunDevParameters): Promise<DevEnvironment> {
   try {
     // Every run starts a new chain: what named the last one (contracts, Datanet ids, channels, the
     // node's ledger) is stale. The model and adapters are kept.
-    await Promise.all(CHAIN_STATE.map((name) => rm(join(dir, name), { recursive: true, force: true })));
+    await Promise.all(chainState().map((name) => rm(join(dir, name), { recursive: true, force: true })));
     say(`starting a local chain on 127.0.0.1:${p.chainPort}`);
     chain = await startLocalChain({ port: p.chainPort });
     const rpcUrl = chain.rpcUrl;
@@ -177,8 +178,8 @@ export async function runDev(p: RunDevParameters): Promise<DevEnvironment> {
   }
 }
 
-/** What `openlora dev` derives from its chain, removed at each start (the chain is new every run). */
-const CHAIN_STATE = ['deployment.json', 'session.json', 'attribution', 'node'];
+/** What `openlora dev` derives from its chain, removed at each start (the chain is new every run). A function: envFile.ts imports this module. */
+const chainState = () => ['deployment.json', 'session.json', DEV_ENV_FILE, 'attribution', 'node'];
 
 async function waitTx(c: { publicClient: { waitForTransactionReceipt(a: { hash: Hex }): Promise<{ status: string }> } }, hash: Hex): Promise<void> {
   const receipt = await c.publicClient.waitForTransactionReceipt({ hash });
