@@ -61,6 +61,8 @@ const LARGE_BODY = 256 * 1024;
 export function installPaymentCheck(app: FastifyInstance, ctx: ApiContext): void {
   app.addHook('preParsing', async (request, reply) => {
     if (!PAID_ROUTES.has(request.routeOptions.url ?? '')) return;
+    // A body the node cannot parse is refused next (415, as cheaply), saying which header to send.
+    if (!/^application\/json\b/i.test(String(request.headers['content-type'] ?? ''))) return;
     try {
       await identityOf(ctx, request);
     } catch (error) {
