@@ -7,6 +7,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {INodeRegistry} from "./interfaces/INodeRegistry.sol";
@@ -23,6 +24,9 @@ contract NodeRegistry is INodeRegistry, EIP712, Ownable2Step, ReentrancyGuardTra
     bytes32 public constant USAGE_RECEIPT_TYPEHASH = keccak256(
         "UsageReceipt(bytes32 channelId,bytes32 adapterId,bytes32 requestId,uint64 seq,uint32 promptTokens,uint32 completionTokens,uint256 amount,uint256 laneCharged,bytes32 voucherDigest,bytes32 attributionDigest,uint64 timestamp)"
     );
+    /// @notice EIP-712 type of {INodeRegistry-ReceiptBatch}; the TS definition in src/chain/receiptBatch.ts matches it.
+    bytes32 public constant RECEIPT_BATCH_TYPEHASH =
+        keccak256("ReceiptBatch(uint64 batchSeq,bytes32 root,uint32 count,uint64 timestamp)");
     /// @notice Upper bound on the unbonding delay the admin can set.
     uint64 public constant MAX_UNBONDING_DELAY = 90 days;
     /// @notice Upper bound on `proverRewardBps`: at least half of every slash goes to the treasury, so
@@ -41,9 +45,11 @@ contract NodeRegistry is INodeRegistry, EIP712, Ownable2Step, ReentrancyGuardTra
     uint16 public proverRewardBps;
 
     mapping(address node => mapping(uint64 seq => uint256)) private _heldRewards;
+    mapping(address node => mapping(uint64 batchSeq => uint256)) private _heldBatchRewards;
 
     mapping(address node => Node) private _nodes;
     mapping(address node => mapping(uint64 seq => bool)) public slashedAt;
+    mapping(address node => mapping(uint64 batchSeq => bool)) public batchSlashedAt;
     mapping(address account => uint256) private _credits;
 
     constructor(
@@ -136,36 +142,55 @@ contract NodeRegistry is INodeRegistry, EIP712, Ownable2Step, ReentrancyGuardTra
         address signer = ECDSA.recoverCalldata(_hashTypedDataV4(structA), sigA);
         address signerB = ECDSA.recoverCalldata(_hashTypedDataV4(structB), sigB);
         if (signer != signerB) revert NodeRegistrySignerMismatch(signer, signerB);
-        Node storage node = _registered(signer);
-        uint64 seq = receiptA.seq;
-        if (slashedAt[signer][seq]) {
-            _payHeldReward(signer, seq);
+        _registered(signer);
+        _slashSeq(signer, receiptA.seq);
+    }
+
+    /// @inheritdoc INodeRegistry
+    function slashBatch(ReceiptBatch calldata batchA, bytes calldata sigA, ReceiptBatch calldata batchB, bytes calldata sigB)
+        external
+        nonReentrant
+    {
+        if (batchA.batchSeq != batchB.batchSeq) revert NodeRegistryBatchSeqMismatch(batchA.batchSeq, batchB.batchSeq);
+        bytes32 digestA = _hashTypedDataV4(_batchStructHash(batchA));
+        bytes32 digestB = _hashTypedDataV4(_batchStructHash(batchB));
+        if (digestA == digestB) revert NodeRegistryNotEquivocation(digestA);
+        address signer = ECDSA.recoverCalldata(digestA, sigA);
+        address signerB = ECDSA.recoverCalldata(digestB, sigB);
+        if (signer != signerB) revert NodeRegistrySignerMismatch(signer, signerB);
+        _registered(signer);
+        uint64 batchSeq = batchA.batchSeq;
+        if (batchSlashedAt[signer][batchSeq]) {
+            uint256 held = _heldBatchRewards[signer][batchSeq];
+            if (held == 0 || _isSlashedParty(signer, msg.sender)) revert NodeRegistryBatchAlreadySlashed(signer, batchSeq);
+            _heldBatchRewards[signer][batchSeq] = 0;
+            _credits[msg.sender] += held;
+            emit BatchProverRewarded(signer, batchSeq, msg.sender, held);
             return;
         }
-        slashedAt[signer][seq] = true;
-
-        uint256 stake = node.stake;
-        uint256 unbonding = node.unbonding;
-        uint256 amount = (stake + unbonding) * slashBps / 10_000;
-        if (amount == 0) revert NodeRegistryNothingToSlash(signer);
-        // Take from the active stake first, then from what is unbonding (so unbonding cannot dodge a slash).
-        if (amount <= stake) {
-            node.stake = uint128(stake - amount);
-        } else {
-            node.stake = 0;
-            node.unbonding = uint128(unbonding - (amount - stake));
-        }
-        uint256 reward = amount * proverRewardBps / 10_000;
-        _credits[treasury] += amount - reward;
+        batchSlashedAt[signer][batchSeq] = true;
+        (uint256 amount, uint256 reward) = _take(signer);
         if (_isSlashedParty(signer, msg.sender)) {
-            // A node proving its own equivocation earns nothing: the reward waits for the first other prover.
-            _heldRewards[signer][seq] = reward;
-            emit Slashed(signer, seq, amount, msg.sender, 0);
-            if (reward != 0) emit ProverRewardHeld(signer, seq, reward);
+            _heldBatchRewards[signer][batchSeq] = reward;
+            emit BatchSlashed(signer, batchSeq, amount, msg.sender, 0);
+            if (reward != 0) emit BatchProverRewardHeld(signer, batchSeq, reward);
         } else {
             _credits[msg.sender] += reward;
-            emit Slashed(signer, seq, amount, msg.sender, reward);
+            emit BatchSlashed(signer, batchSeq, amount, msg.sender, reward);
         }
+    }
+
+    /// @inheritdoc INodeRegistry
+    function slashReceipts(ReceiptEvidence calldata a, ReceiptEvidence calldata b) external nonReentrant {
+        if (a.receipt.seq != b.receipt.seq) revert NodeRegistrySeqMismatch(a.receipt.seq, b.receipt.seq);
+        bytes32 digestA = _hashTypedDataV4(_structHash(a.receipt));
+        bytes32 digestB = _hashTypedDataV4(_structHash(b.receipt));
+        if (digestA == digestB) revert NodeRegistryNotEquivocation(digestA);
+        address signer = _voucher(a, digestA);
+        address signerB = _voucher(b, digestB);
+        if (signer != signerB) revert NodeRegistrySignerMismatch(signer, signerB);
+        _registered(signer);
+        _slashSeq(signer, a.receipt.seq);
     }
 
     /// @inheritdoc INodeRegistry
@@ -227,7 +252,68 @@ contract NodeRegistry is INodeRegistry, EIP712, Ownable2Step, ReentrancyGuardTra
         return _heldRewards[node][seq];
     }
 
+    /// @inheritdoc INodeRegistry
+    function heldBatchRewardOf(address node, uint64 batchSeq) external view returns (uint256) {
+        return _heldBatchRewards[node][batchSeq];
+    }
+
+    /// @inheritdoc INodeRegistry
+    function hashReceiptBatch(ReceiptBatch calldata batch) external view returns (bytes32) {
+        return _hashTypedDataV4(_batchStructHash(batch));
+    }
+
     // ---------------------------------------------------------------- internal
+
+    /// @dev Slashes `signer` once for `seq` (the two receipt paths share it); a proof of an equivocation
+    /// already slashed pays the reward a self-slash left held, if any.
+    function _slashSeq(address signer, uint64 seq) private {
+        if (slashedAt[signer][seq]) {
+            _payHeldReward(signer, seq);
+            return;
+        }
+        slashedAt[signer][seq] = true;
+        (uint256 amount, uint256 reward) = _take(signer);
+        if (_isSlashedParty(signer, msg.sender)) {
+            // A node proving its own equivocation earns nothing: the reward waits for the first other prover.
+            _heldRewards[signer][seq] = reward;
+            emit Slashed(signer, seq, amount, msg.sender, 0);
+            if (reward != 0) emit ProverRewardHeld(signer, seq, reward);
+        } else {
+            _credits[msg.sender] += reward;
+            emit Slashed(signer, seq, amount, msg.sender, reward);
+        }
+    }
+
+    /// @dev Takes `slashBps` of `signer`'s stake (active first, then unbonding, so unbonding cannot
+    /// dodge a slash) and credits the treasury all but the prover's `reward`, which the caller routes.
+    function _take(address signer) private returns (uint256 amount, uint256 reward) {
+        Node storage node = _nodes[signer];
+        uint256 stake = node.stake;
+        uint256 unbonding = node.unbonding;
+        amount = (stake + unbonding) * slashBps / 10_000;
+        if (amount == 0) revert NodeRegistryNothingToSlash(signer);
+        // amount <= stake + unbonding (slashBps <= 10000): neither subtraction underflows.
+        if (amount <= stake) {
+            node.stake = uint128(stake - amount);
+        } else {
+            node.stake = 0;
+            node.unbonding = uint128(unbonding - (amount - stake));
+        }
+        reward = amount * proverRewardBps / 10_000;
+        _credits[treasury] += amount - reward;
+    }
+
+    /// @dev The key that vouched for `e.receipt` (whose digest is `digest`): the receipt's own signer,
+    /// or the signer of the batch it is proven to be in.
+    function _voucher(ReceiptEvidence calldata e, bytes32 digest) private view returns (address) {
+        if (e.batch.root == bytes32(0)) return ECDSA.recoverCalldata(digest, e.signature);
+        if (!MerkleProof.verifyCalldata(e.proof, e.batch.root, digest)) revert NodeRegistryNotInBatch(digest, e.batch.root);
+        return ECDSA.recoverCalldata(_hashTypedDataV4(_batchStructHash(e.batch)), e.signature);
+    }
+
+    function _batchStructHash(ReceiptBatch calldata b) private pure returns (bytes32) {
+        return keccak256(abi.encode(RECEIPT_BATCH_TYPEHASH, b.batchSeq, b.root, b.count, b.timestamp));
+    }
 
     /// @dev Pays the reward a self-slash left held to the first prover who is not the slashed node.
     function _payHeldReward(address node, uint64 seq) private {

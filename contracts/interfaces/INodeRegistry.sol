@@ -26,6 +26,27 @@ interface INodeRegistry {
         uint64 timestamp;
     }
 
+    /// @notice A node's signed commitment to a batch of its receipts (docs/p2p.md "Batches"): one
+    /// signature over the Merkle root of the receipts' EIP-712 digests (sorted-pair keccak256, the
+    /// OpenZeppelin {MerkleProof} tree). `batchSeq` is unique per node key (the node uses the unix
+    /// milliseconds of the commit, so it survives the loss of the node's disk).
+    struct ReceiptBatch {
+        uint64 batchSeq;
+        bytes32 root;
+        uint32 count;
+        uint64 timestamp;
+    }
+
+    /// @notice A receipt as its node vouched for it: signed on its own (`batch.root == 0`, `signature`
+    /// over the receipt's digest), or committed in a batch (`signature` over `batch`, `proof` the
+    /// Merkle path from the receipt's digest to `batch.root`).
+    struct ReceiptEvidence {
+        UsageReceipt receipt;
+        bytes signature;
+        ReceiptBatch batch;
+        bytes32[] proof;
+    }
+
     /// @notice A node's public record.
     struct Node {
         bool registered;
@@ -58,6 +79,12 @@ interface INodeRegistry {
     error NodeRegistrySignerMismatch(address signerA, address signerB);
     /// @notice `node` was already slashed for `seq` (and no reward is held for this caller).
     error NodeRegistryAlreadySlashed(address node, uint64 seq);
+    /// @notice The two batches have different `batchSeq` values: not an equivocation.
+    error NodeRegistryBatchSeqMismatch(uint64 batchSeqA, uint64 batchSeqB);
+    /// @notice The receipt with digest `receiptDigest` is not in the batch with root `root` (bad proof).
+    error NodeRegistryNotInBatch(bytes32 receiptDigest, bytes32 root);
+    /// @notice `node` was already slashed for batch `batchSeq` (and no reward is held for this caller).
+    error NodeRegistryBatchAlreadySlashed(address node, uint64 batchSeq);
     /// @notice `node` has no stake left to slash.
     error NodeRegistryNothingToSlash(address node);
     /// @notice A basis-point value above 10000.
@@ -83,6 +110,12 @@ interface INodeRegistry {
     event ProverRewardHeld(address indexed node, uint64 indexed seq, uint256 amount);
     /// @notice `prover`, the first prover of `node`'s equivocation at `seq` after its self-slash, is credited `amount`.
     event ProverRewarded(address indexed node, uint64 indexed seq, address indexed prover, uint256 amount);
+    /// @notice `node` was slashed `amount` for signing two batches with one `batchSeq`; `prover` is credited `proverReward`.
+    event BatchSlashed(address indexed node, uint64 indexed batchSeq, uint256 amount, address indexed prover, uint256 proverReward);
+    /// @notice `node` proved its own batch equivocation at `batchSeq`: the prover reward `amount` is held for the next prover.
+    event BatchProverRewardHeld(address indexed node, uint64 indexed batchSeq, uint256 amount);
+    /// @notice `prover`, the first prover of `node`'s batch equivocation at `batchSeq` after its self-slash, is credited `amount`.
+    event BatchProverRewarded(address indexed node, uint64 indexed batchSeq, address indexed prover, uint256 amount);
     /// @notice `account` withdrew `amount` of credit.
     event CreditWithdrawn(address indexed account, uint256 amount);
     /// @notice The treasury changed.
@@ -108,11 +141,20 @@ interface INodeRegistry {
     /// Proving an equivocation already slashed pays the held reward of a self-slash, if any.
     function slash(UsageReceipt calldata receiptA, bytes calldata sigA, UsageReceipt calldata receiptB, bytes calldata sigB)
         external;
+    /// @notice Proves that one node key signed two different batches with the same `batchSeq`, and slashes it.
+    /// Proving a batch equivocation already slashed pays the held reward of a self-slash, if any.
+    function slashBatch(ReceiptBatch calldata batchA, bytes calldata sigA, ReceiptBatch calldata batchB, bytes calldata sigB) external;
+    /// @notice Proves that one node key vouched for two different receipts with the same `seq` (each
+    /// signed on its own or included in a signed batch), and slashes it; a `seq` is slashed once,
+    /// whichever of `slash` and `slashReceipts` proves it.
+    function slashReceipts(ReceiptEvidence calldata a, ReceiptEvidence calldata b) external;
     /// @notice Withdraws the caller's credit (slash rewards, treasury share).
     function withdrawCredit() external;
 
     /// @notice The EIP-712 digest of `receipt` in this registry's domain.
     function hashUsageReceipt(UsageReceipt calldata receipt) external view returns (bytes32);
+    /// @notice The EIP-712 digest of `batch` in this registry's domain (what a node signs to commit it).
+    function hashReceiptBatch(ReceiptBatch calldata batch) external view returns (bytes32);
     /// @notice The public record of `node`.
     function nodeOf(address node) external view returns (Node memory);
     /// @notice True when `node` is registered with at least the minimum stake.
@@ -121,4 +163,6 @@ interface INodeRegistry {
     function creditOf(address account) external view returns (uint256);
     /// @notice The prover reward of `node`'s self-slash at `seq` waiting for another prover.
     function heldRewardOf(address node, uint64 seq) external view returns (uint256);
+    /// @notice The prover reward held after `node` proved its own batch equivocation at `batchSeq`.
+    function heldBatchRewardOf(address node, uint64 batchSeq) external view returns (uint256);
 }

@@ -45,3 +45,11 @@ export class AttributionTreeError extends BaseError {
     super('OPENLORA_CHAIN_ATTRIBUTION_TREE', shortMessage, parameters);
   }
 }
+
+/** A receipt batch cannot be built or does not match its commitment. */
+export class ReceiptBatchError extends BaseError {
+  override name = 'ReceiptBatchError' as const;
+  constructor(shortMessage: string, parameters: BaseErrorParameters = {}) {
+    super('OPENLORA_CHAIN_RECEIPT_BATCH', shortMessage, parameters);
+  }
+}

@@ -6,5 +6,6 @@ export * from './deployment.ts';
 export * from './eip712.ts';
 export * from './errors.ts';
 export * from './merkle.ts';
+export * from './receiptBatch.ts';
 export * from './split.ts';
 export * from './clients.ts';

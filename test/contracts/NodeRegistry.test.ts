@@ -1,6 +1,7 @@
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { zeroAddress } from 'viem';
-import { usageReceiptDigest } from '../../src/chain/eip712.ts';
+import { zeroAddress, zeroHash } from 'viem';
+import { usageReceiptDigest, type UsageReceipt } from '../../src/chain/eip712.ts';
+import { buildReceiptTree, receiptBatchDigest, signReceiptBatch, type ReceiptBatch } from '../../src/chain/receiptBatch.ts';
 import { expectRevert, highSTwin, receipt, setupChain, TOKEN, type Chain } from './fixture.ts';
 
 const STAKE = 1_000n * TOKEN;
@@ -193,6 +194,90 @@ describe('NodeRegistry', () => {
         'NodeRegistryNothingToSlash',
         [nodeAddress()],
       );
+    });
+  });
+
+  describe('batch slashing', () => {
+    const domain = () => ({ chainId: c.chainId, nodeRegistry: c.deployment.contracts.nodeRegistry });
+    const digestOf = (r: UsageReceipt) => usageReceiptDigest({ receipt: r, ...domain() });
+    /** Commits `receipts` in one batch signed by account `signer`; evidence for receipt `i`. */
+    const commit = async (receipts: UsageReceipt[], batchSeq: bigint, signer = node) => {
+      const tree = buildReceiptTree(receipts.map((r) => Buffer.from(digestOf(r).slice(2), 'hex')));
+      const batch: ReceiptBatch = { batchSeq, root: tree.root, count: receipts.length, timestamp: 1_700_000_000n };
+      const signature = await signReceiptBatch({ account: c.accounts[signer], batch, ...domain() });
+      return { batch, signature, evidence: (i: number) => ({ receipt: receipts[i], signature, batch, proof: tree.proof(i) }) };
+    };
+    const single = async (r: UsageReceipt, signer = node) => ({ receipt: r, signature: await c.signReceiptAs(signer, r), batch: { batchSeq: 0n, root: zeroHash, count: 0, timestamp: 0n }, proof: [] });
+
+    it('hashes batches like the TS definition', async () => {
+      const batch: ReceiptBatch = { batchSeq: 5n, root: receipt().channelId, count: 3, timestamp: 9n };
+      expect(await c.contracts.nodeRegistry.read.hashReceiptBatch([batch])).toBe(receiptBatchDigest({ batch, ...domain() }));
+    });
+
+    it('slashes two signed batches with one batchSeq and different roots, once', async () => {
+      const a = await commit([receipt({ seq: 1n }), receipt({ seq: 2n })], 100n);
+      const b = await commit([receipt({ seq: 1n }), receipt({ seq: 2n, amount: 99n })], 100n);
+      await c.wait(c.as(prover).nodeRegistry.write.slashBatch([a.batch, a.signature, b.batch, b.signature]));
+      expect((await c.contracts.nodeRegistry.read.nodeOf([nodeAddress()])).stake).toBe(STAKE / 2n);
+      expect(await c.contracts.nodeRegistry.read.creditOf([c.accounts[prover].address])).toBe(STAKE / 20n);
+      expect(await c.contracts.nodeRegistry.read.batchSlashedAt([nodeAddress(), 100n])).toBe(true);
+      const events = await c.contracts.nodeRegistry.getEvents.BatchSlashed({}, { fromBlock: 0n });
+      expect(events.at(-1)?.args).toMatchObject({ node: nodeAddress(), batchSeq: 100n, amount: STAKE / 2n, prover: c.accounts[prover].address });
+      const third = await commit([receipt({ seq: 3n })], 100n);
+      await expectRevert(c.as(prover).nodeRegistry.write.slashBatch([a.batch, a.signature, third.batch, third.signature]), 'NodeRegistryBatchAlreadySlashed', [nodeAddress(), 100n]);
+    });
+
+    it('a node that slashes its own batch equivocation collects no reward: the first other prover does', async () => {
+      const a = await commit([receipt({ seq: 1n })], 500n);
+      const b = await commit([receipt({ seq: 1n, amount: 2n })], 500n);
+      const args = [a.batch, a.signature, b.batch, b.signature] as const;
+      await c.wait(c.as(node).nodeRegistry.write.slashBatch(args));
+      expect(await c.contracts.nodeRegistry.read.creditOf([nodeAddress()])).toBe(0n);
+      expect(await c.contracts.nodeRegistry.read.heldBatchRewardOf([nodeAddress(), 500n])).toBe(STAKE / 20n);
+      await expectRevert(c.as(node).nodeRegistry.write.slashBatch(args), 'NodeRegistryBatchAlreadySlashed', [nodeAddress(), 500n]);
+      await c.wait(c.as(prover).nodeRegistry.write.slashBatch(args));
+      expect(await c.contracts.nodeRegistry.read.creditOf([c.accounts[prover].address])).toBe(STAKE / 20n);
+      expect((await c.contracts.nodeRegistry.read.nodeOf([nodeAddress()])).stake).toBe(STAKE / 2n); // slashed once
+      await expectRevert(c.as(prover).nodeRegistry.write.slashBatch(args), 'NodeRegistryBatchAlreadySlashed', [nodeAddress(), 500n]);
+    });
+
+    it('never slashes one batch shown twice, batches with different batchSeq, or two signers', async () => {
+      const a = await commit([receipt({ seq: 1n })], 100n);
+      await expectRevert(c.as(prover).nodeRegistry.write.slashBatch([a.batch, a.signature, a.batch, a.signature]), 'NodeRegistryNotEquivocation');
+      const b = await commit([receipt({ seq: 2n })], 101n);
+      await expectRevert(c.as(prover).nodeRegistry.write.slashBatch([a.batch, a.signature, b.batch, b.signature]), 'NodeRegistryBatchSeqMismatch', [100n, 101n]);
+      const other = await commit([receipt({ seq: 2n })], 100n, 3);
+      await expectRevert(c.as(prover).nodeRegistry.write.slashBatch([a.batch, a.signature, other.batch, other.signature]), 'NodeRegistrySignerMismatch', [nodeAddress(), c.accounts[3].address]);
+    });
+
+    it('slashes a receipt signed on its own that a batch contradicts', async () => {
+      const given = receipt({ seq: 7n, amount: 30n }); // what the client got
+      const batched = [receipt({ seq: 6n }), receipt({ seq: 7n, amount: 3n }), receipt({ seq: 8n })]; // what the network was shown
+      const b = await commit(batched, 200n);
+      await c.wait(c.as(prover).nodeRegistry.write.slashReceipts([await single(given), b.evidence(1)]));
+      expect((await c.contracts.nodeRegistry.read.nodeOf([nodeAddress()])).stake).toBe(STAKE / 2n);
+      expect(await c.contracts.nodeRegistry.read.slashedAt([nodeAddress(), 7n])).toBe(true);
+      // The same seq is not slashed again, through either path.
+      await expectRevert(c.as(prover).nodeRegistry.write.slash([given, await c.signReceiptAs(node, given), batched[1], await c.signReceiptAs(node, batched[1])]), 'NodeRegistryAlreadySlashed', [nodeAddress(), 7n]);
+    });
+
+    it('slashes two batches that commit different receipts with one seq', async () => {
+      const a = await commit([receipt({ seq: 4n, amount: 1n }), receipt({ seq: 5n })], 300n);
+      const b = await commit([receipt({ seq: 9n }), receipt({ seq: 10n }), receipt({ seq: 4n, amount: 2n })], 301n);
+      await c.wait(c.as(prover).nodeRegistry.write.slashReceipts([a.evidence(0), b.evidence(2)]));
+      expect(await c.contracts.nodeRegistry.read.slashedAt([nodeAddress(), 4n])).toBe(true);
+    });
+
+    it('refuses a receipt that is not in the batch, the same receipt twice, and different seqs', async () => {
+      const a = await commit([receipt({ seq: 4n }), receipt({ seq: 5n })], 300n);
+      const stranger = receipt({ seq: 4n, amount: 77n });
+      const forged = { ...a.evidence(0), receipt: stranger };
+      await expectRevert(c.as(prover).nodeRegistry.write.slashReceipts([await single(receipt({ seq: 4n, amount: 1n })), forged]), 'NodeRegistryNotInBatch', [digestOf(stranger), a.batch.root]);
+      await expectRevert(c.as(prover).nodeRegistry.write.slashReceipts([await single(receipt({ seq: 4n })), a.evidence(0)]), 'NodeRegistryNotEquivocation');
+      await expectRevert(c.as(prover).nodeRegistry.write.slashReceipts([a.evidence(0), a.evidence(1)]), 'NodeRegistrySeqMismatch', [4n, 5n]);
+      // A batch signed by another key does not implicate this node.
+      const other = await commit([receipt({ seq: 4n, amount: 5n })], 300n, 3);
+      await expectRevert(c.as(prover).nodeRegistry.write.slashReceipts([a.evidence(0), other.evidence(0)]), 'NodeRegistrySignerMismatch', [nodeAddress(), c.accounts[3].address]);
     });
   });
 
