@@ -53,3 +53,14 @@ export class ReceiptBatchError extends BaseError {
     super('OPENLORA_CHAIN_RECEIPT_BATCH', shortMessage, parameters);
   }
 }
+
+/** A transaction was mined but reverted. */
+export class TransactionRevertedError extends BaseError {
+  override name = 'TransactionRevertedError' as const;
+  constructor(hash: string, what?: string) {
+    super('OPENLORA_CHAIN_TX_REVERTED', `${what ? `${what}: t` : 'T'}ransaction ${hash} reverted.`, {
+      hint: 'Simulate the call (viem simulateContract) to see the revert reason; the chain state changed since it was sent, or its arguments are wrong.',
+      meta: { hash },
+    });
+  }
+}

@@ -9,3 +9,5 @@ export * from './merkle.ts';
 export * from './receiptBatch.ts';
 export * from './split.ts';
 export * from './clients.ts';
+export * from './context.ts';
+export * from './waitForSuccess.ts';

@@ -31,6 +31,8 @@ export interface CreateChainFollowerParameters {
   /** A node registered or changed its endpoints. */
   onEndpoints?: (node: Address, url: string, multiaddrs: readonly string[]) => void;
   onSettled?: (settlement: LaneSettlement) => void;
+  /** A round reached the chain head (every event up to `head` was delivered). */
+  onSynced?: (head: bigint) => void;
 }
 
 /** Polls the chain; `poll()` runs one round now (tests and start-up use it). */
@@ -66,6 +68,7 @@ export function createChainFollower(p: CreateChainFollowerParameters): ChainFoll
       }
       next = to + 1n;
     }
+    p.onSynced?.(head);
   }
 
   const poll = (): Promise<void> => {

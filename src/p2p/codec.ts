@@ -1,99 +1,29 @@
 /**
- * Wire codecs of the gossip topics (protocol.md "Gossip"). Decoding never throws: it answers
- * `{ ok: false, reason }`, and only canonical encodings decode (re-encoding gives the same
- * bytes), so one receipt has exactly one message id.
+ * Digests of receipts and vouchers from their words as sent, and the announcement codec
+ * (docs/p2p.md "Topics"). Decoding never throws: it answers `{ ok: false, reason }`, and only
+ * canonical encodings decode (re-encoding gives the same bytes), so a message has one id.
  */
 import { keccak_256 } from '@noble/hashes/sha3.js';
 import { decodeAbiParameters, encodeAbiParameters, hexToBytes, keccak256, stringToHex, toBytes, type Address, type Hex } from 'viem';
-import { EIP712_NAME, EIP712_VERSION, usageReceiptTypes, voucherTypes, type UsageReceipt, type Voucher } from '../chain/eip712.ts';
-import {
-  MAX_ADAPTER_NAME_LENGTH,
-  MAX_ANNOUNCED_ADAPTERS,
-  MAX_ANNOUNCED_MULTIADDRS,
-  MAX_ANNOUNCEMENT_MESSAGE_BYTES,
-  MAX_MULTIADDR_LENGTH,
-  MAX_RECEIPT_MESSAGE_BYTES,
-  MAX_URL_LENGTH,
-} from './constants.ts';
+import { EIP712_NAME, EIP712_VERSION, usageReceiptTypes, voucherTypes } from '../chain/eip712.ts';
+import { receiptBatchTypes } from '../chain/receiptBatch.ts';
+import { MAX_ADAPTER_NAME_LENGTH, MAX_ANNOUNCED_ADAPTERS, MAX_ANNOUNCED_MULTIADDRS, MAX_ANNOUNCEMENT_MESSAGE_BYTES, MAX_MULTIADDR_LENGTH, MAX_URL_LENGTH } from './constants.ts';
 
 /** Result of decoding a gossip message. */
 export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string };
 
-const ZERO32 = `0x${'00'.repeat(32)}` as Hex;
-
-const receiptMessageParams = [
-  { name: 'receipt', type: 'tuple', components: usageReceiptTypes.UsageReceipt },
-  { name: 'nodeSig', type: 'bytes' },
-  { name: 'voucher', type: 'tuple', components: voucherTypes.Voucher },
-  { name: 'voucherSig', type: 'bytes' },
-] as const;
-
-/** A receipt as gossiped: the node-signed receipt and the voucher its request carried (absent in open mode). */
-export interface ReceiptMessage {
-  receipt: UsageReceipt;
-  signature: Hex;
-  voucher?: Voucher;
-  voucherSignature?: Hex;
-}
-
-/** A decoded receipt message with the EIP-712 struct encodings it was sent with. */
-export interface DecodedReceiptMessage extends ReceiptMessage {
-  /** The 11 receipt words as sent: `hashStruct = keccak256(typeHash ‖ receiptWords)`. */
-  receiptWords: Uint8Array;
-  /** The 3 voucher words as sent. */
-  voucherWords: Uint8Array;
-}
-
-/** The zero voucher that stands for "no voucher" (open mode). */
-export const NO_VOUCHER: Voucher = { channelId: ZERO32, adapterId: ZERO32, cumulativeAmount: 0n };
-
-/** ABI-encodes `(UsageReceipt, nodeSig, Voucher, voucherSig)`. */
-export function encodeReceiptMessage(m: ReceiptMessage): Uint8Array {
-  return hexToBytes(encodeAbiParameters(receiptMessageParams, [m.receipt, m.signature, m.voucher ?? NO_VOUCHER, m.voucherSignature ?? '0x']));
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+/** ABI-encoded bytes equal `data` (decoders accept only canonical encodings: one message, one id). */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-function isZeroVoucher(v: Voucher): boolean {
-  return v.channelId === ZERO32 && v.adapterId === ZERO32 && v.cumulativeAmount === 0n;
-}
-
-/** Decodes a receipt message; rejects oversize, malformed and non-canonical encodings. */
-export function decodeReceiptMessage(data: Uint8Array): Decoded<DecodedReceiptMessage> {
-  if (data.length > MAX_RECEIPT_MESSAGE_BYTES) return { ok: false, reason: `oversize (${data.length} > ${MAX_RECEIPT_MESSAGE_BYTES} bytes)` };
-  let receipt: UsageReceipt;
-  let signature: Hex;
-  let voucher: Voucher;
-  let voucherSignature: Hex;
-  try {
-    [receipt, signature, voucher, voucherSignature] = decodeAbiParameters(receiptMessageParams, data) as unknown as [UsageReceipt, Hex, Voucher, Hex];
-    receipt = { ...receipt, channelId: receipt.channelId.toLowerCase() as Hex, adapterId: receipt.adapterId.toLowerCase() as Hex };
-    if (!sameBytes(encodeReceiptMessage({ receipt, signature, voucher, voucherSignature }), data)) return { ok: false, reason: 'non-canonical encoding' };
-  } catch (error) {
-    return { ok: false, reason: `bad encoding (${(error as Error).message.split('\n')[0]})` };
-  }
-  const open = isZeroVoucher(voucher) && voucherSignature === '0x';
-  return {
-    ok: true,
-    value: {
-      receipt,
-      signature,
-      voucher: open ? undefined : voucher,
-      voucherSignature: open ? undefined : voucherSignature,
-      receiptWords: data.subarray(0, 352),
-      voucherWords: data.subarray(384, 480),
-    },
-  };
 }
 
 const DOMAIN_TYPEHASH = keccak256(stringToHex('EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)'));
 const typeString = (name: string, fields: readonly { name: string; type: string }[]) => `${name}(${fields.map((f) => `${f.type} ${f.name}`).join(',')})`;
 const RECEIPT_TYPEHASH = toBytes(keccak256(stringToHex(typeString('UsageReceipt', usageReceiptTypes.UsageReceipt))));
 const VOUCHER_TYPEHASH = toBytes(keccak256(stringToHex(typeString('Voucher', voucherTypes.Voucher))));
+const BATCH_TYPEHASH = toBytes(keccak256(stringToHex(typeString('ReceiptBatch', receiptBatchTypes.ReceiptBatch))));
 
 /** The EIP-712 domain separator `{name: "openlora", version: "1", chainId, verifyingContract}`. */
 export function domainSeparator(chainId: number, verifyingContract: Address): Uint8Array {
@@ -130,6 +60,11 @@ export function receiptDigestOf(separator: Uint8Array, receiptWords: Uint8Array)
 /** EIP-712 digest of a voucher from its 3 words as sent (equal to `voucherDigest`). */
 export function voucherDigestOf(separator: Uint8Array, voucherWords: Uint8Array): Uint8Array {
   return typedDigest(separator, VOUCHER_TYPEHASH, voucherWords);
+}
+
+/** EIP-712 digest of a batch from its 4 words as sent (equal to `receiptBatchDigest`). */
+export function batchDigestOf(separator: Uint8Array, batchWords: Uint8Array): Uint8Array {
+  return typedDigest(separator, BATCH_TYPEHASH, batchWords);
 }
 
 /** Where an adapter is resident on an announcing node. */

@@ -1,19 +1,25 @@
-/** Defaults and limits of the gossip layer (protocol.md "Gossip"). */
+/** Defaults and limits of the gossip layer (docs/p2p.md; the arithmetic behind each is there). */
+import type { Address } from 'viem';
 
-/** Receipts topic of a chain. */
-export const receiptsTopic = (chainId: number): string => `/openlora/${chainId}/receipts/1`;
+/** Topic of one node's batch headers: only the nodes that follow it subscribe. */
+export const batchesTopic = (chainId: number, node: Address): string => `/openlora/${chainId}/batches/${node.toLowerCase()}/1`;
 /** Node announcements topic of a chain. */
 export const nodesTopic = (chainId: number): string => `/openlora/${chainId}/nodes/1`;
+/** Request-response protocol that serves batches, samples with Merkle proofs, and recent headers. */
+export const batchProtocol = (chainId: number): string => `/openlora/${chainId}/batch/1`;
 
-/**
- * Largest receipt message: ABI head 16 words (receipt 11, offset, voucher 3, offset) + two
- * 65-byte signatures each as length word + 3 words = 512 + 128 + 128 bytes.
- */
-export const MAX_RECEIPT_MESSAGE_BYTES = 768;
+/** One batch entry: receipt words (11 x 32), voucher words (3 x 32), voucher signature (65), bytes. */
+export const BATCH_ENTRY_BYTES = 352 + 96 + 65;
+/** Most receipts in one batch (a batch body is at most ~2 MiB). */
+export const MAX_BATCH_RECEIPTS = 4096;
+/** A batch header message: node, (batchSeq, root, count, timestamp), signature, ABI-encoded. */
+export const MAX_HEADER_MESSAGE_BYTES = 320;
 /** Largest announcement message, bytes. */
 export const MAX_ANNOUNCEMENT_MESSAGE_BYTES = 16 * 1024;
 /** Largest gossipsub RPC frame accepted from a peer (several messages per frame). */
 export const MAX_RPC_FRAME_BYTES = 1024 * 1024;
+/** Largest frame on the batch protocol: a whole batch. */
+export const MAX_BATCH_FRAME_BYTES = MAX_BATCH_RECEIPTS * BATCH_ENTRY_BYTES + 1024;
 /** Announcement limits. */
 export const MAX_ANNOUNCED_ADAPTERS = 256;
 export const MAX_ANNOUNCED_MULTIADDRS = 16;
@@ -21,7 +27,7 @@ export const MAX_URL_LENGTH = 512;
 export const MAX_MULTIADDR_LENGTH = 256;
 export const MAX_ADAPTER_NAME_LENGTH = 64;
 
-/** Receipts more than this far in the future are ignored (clock skew allowance), seconds. */
+/** Receipts and batches more than this far in the future are ignored (clock skew allowance), seconds. */
 export const MAX_RECEIPT_CLOCK_SKEW_S = 600;
 /** Announcements older than this are ignored as stale or replayed, seconds. */
 export const MAX_ANNOUNCEMENT_AGE_S = 120;
@@ -33,12 +39,41 @@ export const REGISTRATION_CACHE_MS = 60_000;
 export const NEGATIVE_CACHE_MS = 2_000;
 /** Cache lifetime of a known channel (payer, node and authorizer never change), ms. */
 export const CHANNEL_CACHE_MS = 10 * 60_000;
+/** Chain look-ups (isActive, channelOf) started per second at most; the rest wait in a bounded queue. */
+export const DEFAULT_CHAIN_LOOKUPS_PER_S = 20;
+/** Chain look-ups waiting for the budget at most; beyond it a look-up fails at once (the message is ignored). */
+export const MAX_QUEUED_CHAIN_LOOKUPS = 256;
 
-/** Default interval of this node's announcements, ms. */
+/** Default interval of this node's announcements, ms (stretched on large networks, see `announceInterval`). */
 export const DEFAULT_ANNOUNCE_INTERVAL_MS = 5_000;
+/** Announcements per second the whole network sends at most: each node's interval grows with the node count. */
+export const NETWORK_ANNOUNCEMENTS_PER_S = 20;
 /** How often the dialer checks connections and redials bootstrap and registered peers, ms. */
 export const DEFAULT_REDIAL_INTERVAL_MS = 2_000;
 /** How often the watcher polls the chain for `LaneSettled` and endpoint events, ms. */
 export const DEFAULT_CHAIN_POLL_MS = 2_000;
 /** Gossipsub heartbeat, ms (the gossipsub v1.1 default). */
 export const DEFAULT_HEARTBEAT_MS = 1_000;
+
+/** A batch is committed when it holds this many receipts or its oldest receipt is this old, ms. */
+export const DEFAULT_BATCH_INTERVAL_MS = 250;
+/** Nodes each node follows (fetches every batch of): its successors on the ring of registered nodes. */
+export const DEFAULT_FOLLOW = 4;
+/** How often a node audits one random node it does not follow, ms; receipts sampled per audit. */
+export const DEFAULT_SAMPLE_INTERVAL_MS = 10_000;
+export const DEFAULT_SAMPLE_RECEIPTS = 4;
+
+/** Gossip messages validated per second per peer (burst twice that); more are ignored and cost the peer score. */
+export const DEFAULT_PEER_MESSAGES_PER_S = 200;
+/** Validations of one peer's messages in flight at most. */
+export const DEFAULT_PEER_CONCURRENCY = 16;
+/** Batch-protocol requests served per second per peer, and at once per peer / in all. */
+export const DEFAULT_PEER_REQUESTS_PER_S = 20;
+export const MAX_PEER_STREAMS = 4;
+export const MAX_SERVED_STREAMS = 32;
+
+/** Receipts kept per followed node, and in all; oldest batches go first. */
+export const DEFAULT_PEER_RECEIPTS_PER_NODE = 1_000_000;
+export const DEFAULT_PEER_RECEIPTS_TOTAL = 4_000_000;
+/** Batches (own and peers') are kept this long: past the unbonding delay, so evidence outlives stake. */
+export const DEFAULT_RETENTION_MS = 8 * 24 * 3_600_000;

@@ -48,3 +48,21 @@ export class SlashSubmitError extends BaseError {
     });
   }
 }
+
+/** A chain look-up was refused because the look-up budget and its queue are spent (the message is ignored, not blamed). */
+export class ChainLookupBudgetError extends BaseError {
+  override name = 'ChainLookupBudgetError' as const;
+  constructor(what: string, maxQueued: number) {
+    super('OPENLORA_P2P_LOOKUP_BUDGET', `The chain look-up ${what} was refused: ${maxQueued} look-ups are already waiting for the budget.`, {
+      hint: 'Nothing to do: the message is ignored and a later one retries. A steady stream of these means peers are sending many unknown signers or channels.',
+    });
+  }
+}
+
+/** A peer answered a batch request with something other than what was asked, or not at all. */
+export class BatchFetchError extends BaseError {
+  override name = 'BatchFetchError' as const;
+  constructor(peer: string, problem: string, parameters: BaseErrorParameters = {}) {
+    super('OPENLORA_P2P_BATCH_FETCH', `Fetching a batch from peer ${peer} failed: ${problem}.`, { hint: 'The batch is asked of another peer that holds it; a node that never serves its batches is flagged.', ...parameters });
+  }
+}

@@ -1,6 +1,8 @@
 /**
  * The libp2p host of a node: TCP, noise, yamux, identify and gossipsub (StrictNoSign, message id
- * = keccak256 of the data, peer scoring on), with a bounded number of connections.
+ * = keccak256 of the data, peer scoring on, application score from this node's penalties), with a
+ * bounded number of connections. Topics are allowed one by one as the node subscribes to them, so
+ * peers cannot make it track topics it does not follow.
  */
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
@@ -16,14 +18,11 @@ import { peerScoreParams, SCORE_THRESHOLDS } from './scoring.ts';
 /** A started or stopped libp2p node with gossipsub at `services.pubsub`. */
 export type Host = Libp2p<{ identify: Identify; pubsub: GossipSub }>;
 
-export interface CreateHostParameters {
-  privateKey: PrivateKey;
+export interface HostSettings {
   listen: readonly string[];
   announce?: readonly string[];
   /** Most open connections. */
   maxPeers: number;
-  /** Topics scored (the node's two topics). */
-  topics: readonly string[];
   heartbeatMs?: number;
   /** How long message ids are remembered to drop duplicates, ms. Default 120,000. */
   seenTtlMs?: number;
@@ -31,16 +30,22 @@ export interface CreateHostParameters {
   start?: boolean;
 }
 
-/** Creates the libp2p host (not started unless `start`). */
-export async function createHost(p: CreateHostParameters): Promise<Host> {
+export interface HostComponents {
+  privateKey: PrivateKey;
+  /** Application-specific score of a peer (gossipsub P5, weight 1): 0 or negative. */
+  appScore?: (peer: string) => number;
+}
+
+/** Creates the libp2p host (not started unless `settings.start`). */
+export async function createHost(settings: HostSettings, components: HostComponents): Promise<Host> {
   return createLibp2p({
-    privateKey: p.privateKey,
-    start: p.start ?? false,
-    addresses: { listen: [...p.listen], announce: p.announce && p.announce.length > 0 ? [...p.announce] : undefined },
+    privateKey: components.privateKey,
+    start: settings.start ?? false,
+    addresses: { listen: [...settings.listen], announce: settings.announce && settings.announce.length > 0 ? [...settings.announce] : undefined },
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    connectionManager: { maxConnections: p.maxPeers },
+    connectionManager: { maxConnections: settings.maxPeers },
     services: {
       identify: identify(),
       pubsub: gossipsub({
@@ -49,13 +54,26 @@ export async function createHost(p: CreateHostParameters): Promise<Host> {
         allowPublishToZeroTopicPeers: true,
         ignoreDuplicatePublishError: true,
         emitSelf: false,
-        heartbeatInterval: p.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
-        seenTTL: p.seenTtlMs ?? 120_000,
+        heartbeatInterval: settings.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
+        seenTTL: settings.seenTtlMs ?? 120_000,
         maxInboundDataLength: MAX_RPC_FRAME_BYTES,
-        allowedTopics: [...p.topics],
-        scoreParams: peerScoreParams(p.topics),
+        allowedTopics: [],
+        scoreParams: peerScoreParams(components.appScore ?? (() => 0)),
         scoreThresholds: SCORE_THRESHOLDS,
       }),
     },
   });
+}
+
+/** The parts of gossipsub's router the network uses that its exported interface does not declare. */
+export interface Router {
+  getMeshPeers(topic: string): string[];
+  getScore(peerId: string): number;
+  allowedTopics: Set<string> | null;
+  score: { params: { topics: Record<string, unknown> } };
+}
+
+/** The router behind `host.services.pubsub`. */
+export function routerOf(host: Host): Router {
+  return host.services.pubsub as unknown as Router;
 }

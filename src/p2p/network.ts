@@ -1,33 +1,46 @@
 /**
- * The node's P2P network (protocol.md "Gossip"): gossips this node's receipts and announcements,
- * validates and keeps other nodes' receipts, runs the watcher, and keeps connections to bootstrap
- * peers and to the nodes registered in NodeRegistry.
+ * The node's P2P network (docs/p2p.md): commits this node's receipts in signed batches and
+ * publishes their headers, follows its ring neighbours (fetches and checks every batch of theirs),
+ * samples random others, runs the watcher, announces itself, and keeps the connections all of
+ * that needs. Parts are created here from settings and collaborators, started in order and
+ * stopped in reverse.
  */
 import type { DatabaseSync } from 'node:sqlite';
-import { TopicValidatorResult } from '@libp2p/gossipsub';
 import type { PeerId } from '@libp2p/interface';
 import { multiaddr } from '@multiformats/multiaddr';
 import type { Registry } from 'prom-client';
-import type { Account, Address, Chain, Hex, LocalAccount, PublicClient, Transport, WalletClient } from 'viem';
+import { isAddressEqual, type Account, type Address, type Chain, type Hex, type LocalAccount, type PublicClient, type Transport, type WalletClient } from 'viem';
 import type { Deployment } from '../chain/deployment.ts';
-import type { Voucher } from '../chain/eip712.ts';
+import { usageReceiptDigest, type UsageReceipt, type Voucher } from '../chain/eip712.ts';
 import { createPeerReceiptStore, type PeerReceiptStore } from '../ledger/peerReceipts.ts';
 import type { SignedReceipt } from '../ledger/receipts.ts';
 import { createLogger, type Logger } from '../log.ts';
+import { createAnnouncer, type NodeStatus } from './announcer.ts';
+import { createAuditor, type AuditResult, type ReceivedBatch } from './auditor.ts';
+import { decodeBatchEntry, encodeBatchHeader } from './batchCodec.ts';
+import { createBatcher } from './batcher.ts';
+import { createBatchServer } from './batchProtocol.ts';
 import { createChainFollower } from './chainEvents.ts';
 import { createChainView, type ChainView } from './chainView.ts';
-import { announcementHash, decodeReceiptMessage, encodeAnnouncement, encodeReceiptMessage, type AnnouncedAdapter, type Announcement } from './codec.ts';
-import { DEFAULT_ANNOUNCE_INTERVAL_MS, DEFAULT_CHAIN_POLL_MS, DEFAULT_REDIAL_INTERVAL_MS, nodesTopic, receiptsTopic } from './constants.ts';
-import { P2PConfigError, P2PNotRunningError } from './errors.ts';
-import { createHost, type Host } from './host.ts';
+import * as K from './constants.ts';
+import { createDialer } from './dialer.ts';
+import { P2PConfigError, P2PDecodeError, P2PNotRunningError } from './errors.ts';
+import { createHost, routerOf, type Host } from './host.ts';
+import { createPeerLimits, createPeerPenalties } from './limits.ts';
 import { createNetworkMetrics, type NetworkMetrics } from './metrics.ts';
 import { loadOrCreatePeerKey } from './peerKey.ts';
+import { ringNeighbours } from './ring.ts';
 import { createRoutingTable, type RoutingTable } from './routing.ts';
+import { SCORE_THRESHOLDS } from './scoring.ts';
 import { createSignatureVerifier } from './signatures.ts';
-import { createAnnouncementValidator, createReceiptValidator, type Verdict } from './validate.ts';
+import { createTopics, defineTopic, type TopicKind, type TopicSpec } from './topics.ts';
+import { createAnnouncementValidator, createHeaderValidator, type Verdict } from './validate.ts';
+import { createBatchVerifier } from './verifyBatch.ts';
 import { createWatcher, type Watcher } from './watcher.ts';
 
-/** Network options (config `p2p.*`); every field but the key file has a default. */
+export type { NodeStatus } from './announcer.ts';
+
+/** Network settings (config `p2p.*`); every field but the key file has a default (src/p2p/constants.ts). */
 export interface NetworkOptions {
   /** Listen multiaddrs. Default ['/ip4/127.0.0.1/tcp/0']. */
   listen?: readonly string[];
@@ -50,29 +63,38 @@ export interface NetworkOptions {
   creditLimit?: bigint;
   /** Credit limit assumed for a node that has not announced one. Default 10^18. */
   assumedCreditLimit?: bigint;
-  /** Dial the multiaddrs nodes register in NodeRegistry. Default true. */
+  /** Dial the multiaddrs ring neighbours registered in NodeRegistry. Default true. */
   dialRegistered?: boolean;
-}
-
-/** What the node reports in its announcements. */
-export interface NodeStatus {
-  url: string;
-  adapters: AnnouncedAdapter[];
-  queueDepth: number;
-  running: number;
-  freeKvBlocks: number;
-  totalKvBlocks: number;
+  /** A batch is committed when its oldest receipt is this old, ms. Default 250. */
+  batchIntervalMs?: number;
+  /** Ring successors followed. Default 4. */
+  follow?: number;
+  /** Nodes followed besides the ring successors (the nodes this operator pays, for example). */
+  followNodes?: readonly Address[];
+  /** Random audits of unfollowed nodes, ms between them (0 = none). Default 10,000. */
+  sampleIntervalMs?: number;
+  sampleReceipts?: number;
+  /** Gossip messages validated per second per peer. Default 200. */
+  peerMessagesPerS?: number;
+  /** Batch-protocol requests served per second per peer. Default 20. */
+  peerRequestsPerS?: number;
+  /** Chain look-ups started per second. Default 20. */
+  chainLookupsPerS?: number;
+  /** Receipts kept per followed node and in all, and for how long, ms. */
+  peerReceiptsPerNode?: number;
+  peerReceiptsTotal?: number;
+  retentionMs?: number;
 }
 
 export interface CreateNetworkParameters {
   options: NetworkOptions;
-  /** The node key: signs announcements; its own receipts are published, not validated. */
+  /** The node key: signs batches and announcements. */
   account: LocalAccount;
   deployment: Deployment;
   publicClient: PublicClient;
-  /** Sends `slash` (the prover reward goes to its account). */
+  /** Sends slashes (the prover reward goes to its account). */
   walletClient?: WalletClient<Transport, Chain | undefined, Account>;
-  /** The ledger database (peer receipts, equivocations, flags). */
+  /** The ledger database (batches, peer receipts, equivocations, flags). */
   db: DatabaseSync;
   /** Metrics registry of the node. */
   registry?: Registry;
@@ -81,19 +103,20 @@ export interface CreateNetworkParameters {
   log?: Logger;
 }
 
-/** An accepted receipt of another node, as listeners see it. */
+/** A receipt of another node from a checked batch, as listeners see it. */
 export interface ReceivedReceipt {
   node: Address;
   digest: Hex;
   seq: bigint;
-  receipt: SignedReceipt['receipt'];
-  /** Unix ms it was accepted. */
+  receipt: UsageReceipt;
+  /** Unix ms it was stored. */
   receivedAt: number;
 }
 
 export interface Network {
   readonly peerId: string;
-  readonly topics: { receipts: string; nodes: string };
+  /** The announcements topic, and this node's batches topic. */
+  readonly topics: { nodes: string; batches: string };
   readonly routing: RoutingTable;
   readonly store: PeerReceiptStore;
   readonly watcher: Watcher;
@@ -101,8 +124,10 @@ export interface Network {
   readonly host: Host;
   start(): Promise<void>;
   stop(): Promise<void>;
-  /** Publishes one of this node's receipts with the voucher its request carried (none in open mode). */
+  /** Commits one of this node's receipts to the next batch, with the voucher its request carried (none in open mode). */
   publishReceipt(signed: Pick<SignedReceipt, 'receipt' | 'signature'>, voucher?: { voucher: Voucher; signature: Hex }): Promise<void>;
+  /** Commits the pending batch now. */
+  flush(): Promise<void>;
   /** Publishes an announcement now. */
   announce(): Promise<void>;
   /** The multiaddrs others can dial, with /p2p/<peer id>. */
@@ -111,18 +136,21 @@ export interface Network {
   peers(): string[];
   meshPeers(topic: string): string[];
   score(peerId: string): number;
-  /** Calls `listener` for each accepted receipt of another node; returns an unsubscribe function. */
+  /** The nodes whose every batch this node fetches. */
+  following(): Address[];
+  /** The batches topic of `node`. */
+  topicOf(node: Address): string;
+  /** Calls `listener` for each receipt of a checked batch of another node; returns an unsubscribe function. */
   onReceipt(listener: (r: ReceivedReceipt) => void): () => void;
-  /** Messages received by topic and result. */
-  counts(): Record<string, Record<Verdict, number>>;
-}
-
-const RESULT: Record<Verdict, TopicValidatorResult> = { accept: TopicValidatorResult.Accept, ignore: TopicValidatorResult.Ignore, reject: TopicValidatorResult.Reject };
-
-function decodeStored(message: Uint8Array) {
-  const d = decodeReceiptMessage(message);
-  if (!d.ok) throw new Error(`stored gossip receipt does not decode: ${d.reason}`);
-  return d.value.receipt;
+  onBatch(listener: (b: ReceivedBatch) => void): () => void;
+  /** Checks a receipt `node` signed on its own against its batches held here; proves a contradiction. */
+  checkSigned(node: Address, receipt: UsageReceipt, signature: Hex): Promise<boolean>;
+  /** Audits one random unfollowed node now (none: no node to audit). */
+  sample(): Promise<AuditResult | undefined>;
+  /** Resolves when no batch fetch is queued or running. */
+  idle(): Promise<void>;
+  /** Messages received by topic kind and result. */
+  counts(): Record<TopicKind, Record<Verdict, number>>;
 }
 
 /** Creates the network (call `start()`). */
@@ -130,7 +158,7 @@ export async function createNetwork(p: CreateNetworkParameters): Promise<Network
   const o = p.options;
   const log = p.log ?? createLogger({ name: 'p2p' });
   const chainId = p.deployment.chainId;
-  const topics = { receipts: receiptsTopic(chainId), nodes: nodesTopic(chainId) };
+  const self = p.account.address;
   for (const [key, list] of [['listen', o.listen], ['announce', o.announce], ['bootstrap', o.bootstrap]] as const) {
     for (const a of list ?? []) {
       try {
@@ -140,161 +168,218 @@ export async function createNetwork(p: CreateNetworkParameters): Promise<Network
       }
     }
   }
-  const privateKey = await loadOrCreatePeerKey(o.peerKeyFile);
-  const host = await createHost({
-    privateKey,
-    listen: o.listen ?? ['/ip4/127.0.0.1/tcp/0'],
-    announce: o.announce,
-    maxPeers: o.maxPeers ?? 50,
-    topics: [topics.receipts, topics.nodes],
-    heartbeatMs: o.heartbeatMs,
-    seenTtlMs: o.seenTtlMs,
-  });
-  const pubsub = host.services.pubsub;
-  // The router implements these; the exported GossipSub interface does not declare them.
-  const router = pubsub as typeof pubsub & { getMeshPeers(topic: string): string[]; getScore(peerId: string): number };
+  const maxPeers = o.maxPeers ?? 50;
+  const penalties = createPeerPenalties();
+  const host = await createHost(
+    { listen: o.listen ?? ['/ip4/127.0.0.1/tcp/0'], announce: o.announce, maxPeers, heartbeatMs: o.heartbeatMs, seenTtlMs: o.seenTtlMs },
+    { privateKey: await loadOrCreatePeerKey(o.peerKeyFile), appScore: (peer) => penalties.score(peer) },
+  );
+  const router = routerOf(host);
   const selfPeer = host.peerId.toString();
-  const store = createPeerReceiptStore(p.db, decodeStored);
-  const chainView = createChainView({ publicClient: p.publicClient, deployment: p.deployment });
+  const graylisted = (peer: string) => router.getScore(peer) < SCORE_THRESHOLDS.graylistThreshold;
+  const store = createPeerReceiptStore(
+    p.db,
+    (entry) => {
+      const d = decodeBatchEntry(entry);
+      if (!d.ok) throw new P2PDecodeError('stored batch entry', `does not decode: ${d.reason}`);
+      return d.value.receipt;
+    },
+    { perNode: o.peerReceiptsPerNode ?? K.DEFAULT_PEER_RECEIPTS_PER_NODE, total: o.peerReceiptsTotal ?? K.DEFAULT_PEER_RECEIPTS_TOTAL, retentionMs: o.retentionMs ?? K.DEFAULT_RETENTION_MS },
+  );
+
+  // The registry index: every registered node and its registered multiaddrs, from NodeRegistry's events.
+  const registered = new Map<Address, string[]>();
+  let synced = false;
+  const chainView = createChainView({
+    publicClient: p.publicClient,
+    deployment: p.deployment,
+    lookupsPerS: o.chainLookupsPerS,
+    isRegistered: (node) => (synced ? registered.has(node) : undefined),
+  });
   const verifier = createSignatureVerifier();
   const routing = createRoutingTable();
-  const counts: Record<string, Record<Verdict, number>> = {
-    [topics.receipts]: { accept: 0, ignore: 0, reject: 0 },
-    [topics.nodes]: { accept: 0, ignore: 0, reject: 0 },
-  };
+  const topics = createTopics({
+    host,
+    limits: createPeerLimits({ ratePerS: o.peerMessagesPerS ?? K.DEFAULT_PEER_MESSAGES_PER_S, concurrency: K.DEFAULT_PEER_CONCURRENCY }),
+    penalties,
+    get metrics() {
+      return metrics;
+    },
+    log,
+  });
   let metrics: NetworkMetrics | undefined;
   if (p.registry) {
     metrics = createNetworkMetrics({
       registry: p.registry,
       collect: (m) => {
         m.peers.set(host.getConnections().length === 0 ? 0 : host.getPeers().length);
-        for (const t of [topics.receipts, topics.nodes]) m.meshPeers.set({ topic: t }, router.getMeshPeers(t).length);
+        const batchTopics = topics.names().filter((t) => t !== nodesTopic);
+        m.meshPeers.set({ topic: 'nodes' }, router.getMeshPeers(nodesTopic).length);
+        m.meshPeers.set({ topic: 'batches' }, batchTopics.reduce((n, t) => n + router.getMeshPeers(t).length, 0));
         m.receiptsStored.set(store.count());
       },
     });
   }
-  const watcher = createWatcher({
-    store,
-    chainView,
-    deployment: p.deployment,
-    publicClient: p.publicClient,
-    walletClient: p.walletClient,
-    slash: o.slash ?? true,
-    self: p.account.address,
-    log,
-    metrics,
-  });
+
+  let followed = new Set<Address>();
+  const follows = (node: Address) => followed.has(node);
+  const watcher = createWatcher({ slash: o.slash ?? true }, { store, chainView, deployment: p.deployment, publicClient: p.publicClient, walletClient: p.walletClient, self, follows, log, metrics });
   const assumedCredit = o.assumedCreditLimit ?? 10n ** 18n;
-  const validateReceipt = createReceiptValidator({
-    deployment: p.deployment,
-    chainView,
-    verifier,
-    store,
-    creditLimitOf: (node) => routing.get(node)?.creditLimit ?? assumedCredit,
-  });
+  const verifyBatch = createBatchVerifier({ deployment: p.deployment, chainView, verifier, creditLimitOf: (node) => routing.get(node)?.creditLimit ?? assumedCredit });
+  const validateHeader = createHeaderValidator({ deployment: p.deployment, chainView, verifier, store });
   const validateAnnouncement = createAnnouncementValidator({ chainId, chainView, verifier, latestFrom: (node) => routing.latestFrom(node) });
-  const listeners = new Set<(r: ReceivedReceipt) => void>();
+  const receiptListeners = new Set<(r: ReceivedReceipt) => void>();
+  const batchListeners = new Set<(b: ReceivedBatch) => void>();
 
-  const count = (topic: string, result: Verdict, reason: string) => {
-    counts[topic][result] += 1;
-    metrics?.messages.inc({ topic, result, reason });
-  };
-
-  pubsub.topicValidators.set(topics.receipts, async (from: PeerId, msg) => {
-    const v = await validateReceipt(msg.data);
-    count(topics.receipts, v.result, v.reason);
-    if (v.result !== 'accept' || !v.message || !v.node || !v.digest) {
-      if (v.result === 'reject') log.debug({ peer: from.toString(), reason: v.reason }, 'rejected receipt');
-      return RESULT[v.result];
+  const peerOf = (node: Address): string | undefined => {
+    const announced = routing.get(node)?.peerId;
+    if (announced) return announced;
+    for (const a of registered.get(node) ?? []) {
+      try {
+        const peer = multiaddr(a).getComponents().find((c) => c.name === 'p2p')?.value;
+        if (peer) return peer;
+      } catch {
+        // not a multiaddr: skipped
+      }
     }
-    const entry = { node: v.node, digest: v.digest, receipt: v.message.receipt, message: msg.data, receivedAt: Date.now() };
-    const added = store.add(entry);
-    if (added.status === 'duplicate') return RESULT.ignore;
-    if (added.status === 'equivocation') void watcher.onEquivocation(added.conflicting, entry);
-    for (const l of listeners) l({ node: v.node, digest: v.digest, seq: v.message.receipt.seq, receipt: v.message.receipt, receivedAt: entry.receivedAt });
-    return RESULT.accept;
-  });
-  pubsub.topicValidators.set(topics.nodes, async (from: PeerId, msg) => {
-    const v = await validateAnnouncement(msg.data);
-    count(topics.nodes, v.result, v.reason);
-    if (v.result === 'reject') log.debug({ peer: from.toString(), reason: v.reason }, 'rejected announcement');
-    if (v.result === 'accept' && v.announcement) routing.update(v.announcement);
-    return RESULT[v.result];
-  });
+    return undefined;
+  };
+  const protocol = K.batchProtocol(chainId);
+  const auditor = createAuditor(
+    { sampleIntervalMs: o.sampleIntervalMs, sampleReceipts: o.sampleReceipts },
+    {
+      host,
+      protocol,
+      deployment: p.deployment,
+      store,
+      verifyBatch,
+      verifier,
+      watcher,
+      penalties,
+      peerOf,
+      sampleCandidates: () => routing.list().map((a) => a.node).filter((n) => !isAddressEqual(n, self) && !followed.has(n)),
+      onBatch: (b) => {
+        for (const l of batchListeners) l(b);
+        for (const r of b.receipts) for (const l of receiptListeners) l({ node: b.node, digest: r.digest, seq: r.receipt.seq, receipt: r.receipt, receivedAt: b.receivedAt });
+      },
+      log,
+      metrics,
+    },
+  );
 
-  // Peers to keep connected: bootstrap ones from config, registered ones from NodeRegistry.
-  const registered = new Map<Address, string[]>();
+  /** The row of the topic table for `node`'s batch headers. */
+  const batchTopic = (node: Address): TopicSpec =>
+    defineTopic({
+    kind: 'batches',
+    name: K.batchesTopic(chainId, node),
+    maxBytes: K.MAX_HEADER_MESSAGE_BYTES,
+    validate: (data) => validateHeader(data, node),
+    onAccept(v, from: PeerId) {
+      const h = v.header;
+      if (!h || isAddressEqual(node, self)) return;
+      const added = store.addHeader(node, h.batch, encodeBatchHeader(h), Date.now());
+      const conflicting = added.others.find((x) => x.batch.root !== h.batch.root);
+      if (conflicting) void watcher.onBatchEquivocation(conflicting, store.headers(node, h.batch.batchSeq).find((x) => x.batch.root === h.batch.root)!);
+      if (followed.has(node)) auditor.fetch(node, h.batch, from);
+    },
+    });
+  const nodesTopic = K.nodesTopic(chainId);
+  /** The topic table: announcements and this node's batches; followed nodes' batch topics join and leave as the ring changes. */
+  const table: TopicSpec[] = [
+    defineTopic({
+      kind: 'nodes',
+      name: nodesTopic,
+      maxBytes: K.MAX_ANNOUNCEMENT_MESSAGE_BYTES,
+      validate: validateAnnouncement,
+      onAccept: (v) => v.announcement && routing.update(v.announcement),
+    }),
+    batchTopic(self),
+  ];
+
+  const followCount = o.follow ?? K.DEFAULT_FOLLOW;
+  let neighbours: Address[] = [];
+  function refollow(): void {
+    const ring = ringNeighbours(self, registered.keys(), followCount);
+    neighbours = [...ring.followees, ...ring.followers];
+    const next = new Set<Address>([...ring.followees, ...(o.followNodes ?? [])].filter((n) => !isAddressEqual(n, self)));
+    for (const n of followed) if (!next.has(n)) topics.remove(K.batchesTopic(chainId, n));
+    for (const n of next) topics.add(batchTopic(n));
+    followed = next;
+  }
+
   const follower = createChainFollower({
     publicClient: p.publicClient,
     deployment: p.deployment,
     log,
-    pollMs: o.chainPollMs ?? DEFAULT_CHAIN_POLL_MS,
-    onEndpoints: (node, _url, addrs) => {
-      if (node !== p.account.address) registered.set(node, [...addrs]);
-    },
+    pollMs: o.chainPollMs ?? K.DEFAULT_CHAIN_POLL_MS,
+    onEndpoints: (node, _url, addrs) => registered.set(node, [...addrs]),
     onSettled: (s) => void watcher.onSettled(s),
+    onSynced: () => {
+      synced = true;
+      if (running) refollow();
+    },
   });
+  const dialer = createDialer(
+    { bootstrap: o.bootstrap, redialIntervalMs: o.redialIntervalMs, maxPeers },
+    {
+      host,
+      targets: () => neighbours.flatMap((n) => [...((o.dialRegistered ?? true) ? (registered.get(n) ?? []) : []), ...(routing.get(n)?.multiaddrs ?? [])]),
+      log,
+    },
+  );
+  const multiaddrs = () => host.getMultiaddrs().map((m) => m.toString());
+  const announcer = p.status
+    ? createAnnouncer(
+        { intervalMs: o.announceIntervalMs, creditLimit: o.creditLimit },
+        {
+          account: p.account,
+          chainId,
+          peerId: selfPeer,
+          multiaddrs,
+          status: p.status,
+          routing,
+          publish: async (data) => void (await host.services.pubsub.publish(nodesTopic, data)),
+          networkSize: () => registered.size,
+          log,
+          metrics,
+        },
+      )
+    : undefined;
+  const batcher = createBatcher(
+    { intervalMs: o.batchIntervalMs },
+    {
+      account: p.account,
+      deployment: p.deployment,
+      store,
+      publish: async (header) => {
+        await host.services.pubsub.publish(K.batchesTopic(chainId, self), header);
+        metrics?.published.inc({ topic: 'batches' });
+      },
+      log,
+    },
+  );
+  const server = createBatchServer({
+    host,
+    protocol,
+    store,
+    limits: createPeerLimits({ ratePerS: o.peerRequestsPerS ?? K.DEFAULT_PEER_REQUESTS_PER_S, concurrency: K.MAX_PEER_STREAMS }),
+    graylisted,
+    log,
+  });
+  let pruneTimer: NodeJS.Timeout | undefined;
+  const prune = () => {
+    try {
+      const removed = store.prune();
+      if (removed > 0) log.info({ removed }, 'pruned peer receipts past their quota or retention');
+    } catch (err) {
+      log.warn({ err }, 'pruning peer receipts failed');
+    }
+  };
 
   let running = false;
-  let redialTimer: NodeJS.Timeout | undefined;
-  let announceTimer: NodeJS.Timeout | undefined;
-  const dialing = new Set<string>();
-
-  async function dial(address: string, signal?: AbortSignal): Promise<void> {
-    await host.dial(multiaddr(address), { signal: signal ?? AbortSignal.timeout(5_000) });
-  }
-
-  function redial(): void {
-    if (!running) return;
-    const connected = new Set(host.getPeers().map((x) => x.toString()));
-    if (connected.size >= (o.maxPeers ?? 50)) return;
-    const targets = [...(o.bootstrap ?? []), ...((o.dialRegistered ?? true) ? [...registered.values()].flat() : [])];
-    for (const address of targets) {
-      let peer: string | undefined;
-      try {
-        peer = multiaddr(address).getComponents().find((c) => c.name === 'p2p')?.value;
-      } catch {
-        continue;
-      }
-      if (peer === selfPeer || (peer && connected.has(peer)) || dialing.has(address)) continue;
-      dialing.add(address);
-      dial(address)
-        .catch((err: unknown) => log.debug({ err, address }, 'dial failed; will retry'))
-        .finally(() => dialing.delete(address));
-    }
-  }
-
-  async function announce(): Promise<void> {
-    if (!running) throw new P2PNotRunningError('announce');
-    if (!p.status) return;
-    const s = p.status();
-    const a: Announcement = {
-      node: p.account.address,
-      chainId,
-      timestamp: BigInt(Date.now()),
-      url: s.url,
-      peerId: selfPeer,
-      multiaddrs: multiaddrs().slice(0, 16),
-      adapters: s.adapters.slice(0, 256),
-      queueDepth: s.queueDepth,
-      running: s.running,
-      freeKvBlocks: s.freeKvBlocks,
-      totalKvBlocks: s.totalKvBlocks,
-      creditLimit: o.creditLimit ?? 0n,
-    };
-    const signature = await p.account.signMessage({ message: { raw: announcementHash(a) } });
-    routing.update(a);
-    await pubsub.publish(topics.nodes, encodeAnnouncement(a, signature));
-    metrics?.published.inc({ topic: topics.nodes });
-  }
-
-  function multiaddrs(): string[] {
-    return host.getMultiaddrs().map((m) => m.toString());
-  }
-
   return {
     peerId: selfPeer,
-    topics,
+    topics: { nodes: nodesTopic, batches: K.batchesTopic(chainId, self) },
     routing,
     store,
     watcher,
@@ -303,47 +388,61 @@ export async function createNetwork(p: CreateNetworkParameters): Promise<Network
     async start() {
       if (running) return;
       await host.start();
-      pubsub.subscribe(topics.receipts);
-      pubsub.subscribe(topics.nodes);
+      await server.start();
+      for (const spec of table) topics.add(spec);
       running = true;
       await follower.poll();
+      refollow();
       follower.start();
-      redial();
-      redialTimer = setInterval(redial, o.redialIntervalMs ?? DEFAULT_REDIAL_INTERVAL_MS);
-      redialTimer.unref();
-      if (p.status) {
-        const tick = () => void announce().catch((err: unknown) => log.warn({ err }, 'announcement failed'));
-        announceTimer = setInterval(tick, o.announceIntervalMs ?? DEFAULT_ANNOUNCE_INTERVAL_MS);
-        announceTimer.unref();
-      }
-      log.info({ peerId: selfPeer, addrs: multiaddrs() }, 'p2p network started');
+      dialer.start();
+      batcher.start();
+      announcer?.start();
+      auditor.start();
+      prune();
+      pruneTimer = setInterval(prune, 60_000).unref();
+      log.info({ peerId: selfPeer, addrs: multiaddrs(), following: [...followed] }, 'p2p network started');
     },
     async stop() {
       if (!running) return;
       running = false;
-      clearInterval(redialTimer);
-      clearInterval(announceTimer);
+      clearInterval(pruneTimer);
+      auditor.stop();
+      announcer?.stop();
+      await batcher.stop();
+      dialer.stop();
       follower.stop();
       await watcher.idle();
+      await server.stop();
       await host.stop();
-      store.flush();
     },
     async publishReceipt(signed, voucher) {
       if (!running) throw new P2PNotRunningError('publish a receipt');
-      const data = encodeReceiptMessage({ receipt: signed.receipt, signature: signed.signature, voucher: voucher?.voucher, voucherSignature: voucher?.signature });
-      await pubsub.publish(topics.receipts, data);
-      metrics?.published.inc({ topic: topics.receipts });
+      batcher.add({ receipt: signed.receipt, voucher: voucher?.voucher, voucherSignature: voucher?.signature });
     },
-    announce,
+    flush: () => batcher.flush(),
+    async announce() {
+      if (!running) throw new P2PNotRunningError('announce');
+      await announcer?.announce();
+    },
     multiaddrs,
-    dial,
+    dial: (address, signal) => dialer.dial(address, signal),
     peers: () => host.getPeers().map((x) => x.toString()),
     meshPeers: (topic) => router.getMeshPeers(topic),
     score: (peerId) => router.getScore(peerId),
+    following: () => [...followed],
+    topicOf: (node) => K.batchesTopic(chainId, node),
     onReceipt(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
+      receiptListeners.add(listener);
+      return () => receiptListeners.delete(listener);
     },
-    counts: () => structuredClone(counts),
+    onBatch(listener) {
+      batchListeners.add(listener);
+      return () => batchListeners.delete(listener);
+    },
+    checkSigned: (node, receipt, signature) => watcher.checkSigned(node, receipt, signature, usageReceiptDigest({ receipt, chainId, nodeRegistry: p.deployment.contracts.nodeRegistry })),
+    sample: () => auditor.sample(),
+    idle: () => auditor.idle(),
+    counts: () => topics.counts(),
   };
+
 }

@@ -45,14 +45,18 @@ export const TOPIC_SCORE_PARAMS: TopicScoreParams = {
   invalidMessageDeliveriesDecay: 0.99,
 };
 
-/** Peer score parameters for the given topics. */
-export function peerScoreParams(topics: readonly string[]): Partial<PeerScoreParams> {
+/**
+ * Peer score parameters. Topics get `TOPIC_SCORE_PARAMS` as the node subscribes to them; `appScore`
+ * (weight 1) carries this node's own penalties: messages over a peer's rate, batches that do not
+ * match their header (src/p2p/limits.ts).
+ */
+export function peerScoreParams(appScore: (peer: string) => number): Partial<PeerScoreParams> {
   return {
-    topics: Object.fromEntries(topics.map((t) => [t, { ...TOPIC_SCORE_PARAMS }])),
+    topics: {},
     // Positive score from topics capped, so good behaviour cannot bank credit for later abuse.
     topicScoreCap: 20,
-    appSpecificScore: () => 0,
-    appSpecificWeight: 0,
+    appSpecificScore: appScore,
+    appSpecificWeight: 1,
     // P6: more than 10 peers from one IP is suspicious (Sybil); loopback is exempt for local clusters.
     IPColocationFactorWeight: -5,
     IPColocationFactorThreshold: 10,

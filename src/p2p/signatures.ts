@@ -10,7 +10,7 @@
  */
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { keccak_256 } from '@noble/hashes/sha3.js';
-import { bytesToHex, getAddress, hexToBytes, type Address, type Hex } from 'viem';
+import { bytesToHex, getAddress, hexToBytes, isAddressEqual, zeroAddress, type Address, type Hex } from 'viem';
 import { assertCanonicalSignature } from '../chain/eip712.ts';
 
 const { Point } = secp256k1;
@@ -24,6 +24,13 @@ export interface SignatureVerifier {
    * reject (length, high s, v); `expected` is a hint, not a requirement.
    */
   recover(digest: Uint8Array, signature: Hex, expected?: Address): Address;
+  /**
+   * Whether `expected` signed `digest`. With `expected`'s key cached this is one check with no
+   * recovery (exact: it accepts what `ecrecover` maps to `expected` and nothing else), so a forged
+   * signature costs one check; otherwise the key is recovered once, and cached only when it is
+   * `expected`'s (strangers' keys never evict known ones). Throws like `recover`.
+   */
+  verify(digest: Uint8Array, signature: Hex, expected: Address): boolean;
   /** Public keys cached. */
   readonly size: number;
 }
@@ -66,41 +73,56 @@ export function createSignatureVerifier(p: CreateSignatureVerifierParameters = {
     if (keys.size > maxKeys) keys.delete(keys.keys().next().value as Address);
   }
 
+  function parse(signature: Hex) {
+    assertCanonicalSignature(signature, 'gossiped');
+    const bytes = hexToBytes(signature);
+    return { r: bigintOf(bytes.subarray(0, 32)), s: bigintOf(bytes.subarray(32, 64)), bit: bytes[64] - 27 };
+  }
+
+  /** The fast check against a known key: R = (z/s)G + (r/s)Q must have x = r and the recovery bit's parity. */
+  function matches(digest: Uint8Array, sig: { r: bigint; s: bigint; bit: number }, key: P): boolean {
+    const w = invert(sig.s);
+    const z = bigintOf(digest) % N;
+    const R = Point.BASE.multiplyUnsafe((z * w) % N).add(key.multiplyUnsafe((sig.r * w) % N));
+    if (R.is0()) return false;
+    const a = R.toAffine();
+    return a.x === sig.r && Number(a.y & 1n) === sig.bit;
+  }
+
+  function recoverPoint(digest: Uint8Array, sig: { r: bigint; s: bigint; bit: number }): P | undefined {
+    try {
+      return new secp256k1.Signature(sig.r, sig.s).addRecoveryBit(sig.bit).recoverPublicKey(digest);
+    } catch {
+      return undefined;
+    }
+  }
+
+  const precomputed = (point: P) => Point.fromBytes(point.toBytes(false)).precompute(window, false);
+
   return {
     recover(digest, signature, expected) {
-      assertCanonicalSignature(signature, 'gossiped');
-      const bytes = hexToBytes(signature);
-      const r = bigintOf(bytes.subarray(0, 32));
-      const s = bigintOf(bytes.subarray(32, 64));
-      const bit = bytes[64] - 27;
-      if (r === 0n || r >= N || s === 0n) return zeroSigner(signature);
+      const sig = parse(signature);
+      if (sig.r === 0n || sig.r >= N || sig.s === 0n) return zeroAddress;
       const known = expected === undefined ? undefined : keys.get(expected);
-      if (known && expected) {
-        const w = invert(s);
-        const z = bigintOf(digest) % N;
-        const R = Point.BASE.multiplyUnsafe((z * w) % N).add(known.multiplyUnsafe((r * w) % N));
-        if (!R.is0()) {
-          const a = R.toAffine();
-          if (a.x === r && Number(a.y & 1n) === bit) return expected;
-        }
-      }
-      let point: P;
-      try {
-        point = new secp256k1.Signature(r, s).addRecoveryBit(bit).recoverPublicKey(digest);
-      } catch {
-        return zeroSigner(signature);
-      }
+      if (known && expected && matches(digest, sig, known)) return expected;
+      const point = recoverPoint(digest, sig);
+      if (!point) return zeroAddress;
       const address = addressOf(point);
-      if (!keys.has(address)) remember(address, Point.fromBytes(point.toBytes(false)).precompute(window, false));
+      if (!keys.has(address)) remember(address, precomputed(point));
       return address;
+    },
+    verify(digest, signature, expected) {
+      const sig = parse(signature);
+      if (sig.r === 0n || sig.r >= N || sig.s === 0n) return false;
+      const known = keys.get(expected);
+      if (known) return matches(digest, sig, known);
+      const point = recoverPoint(digest, sig);
+      if (!point || !isAddressEqual(addressOf(point), expected)) return false;
+      remember(expected, precomputed(point));
+      return true;
     },
     get size() {
       return keys.size;
     },
   };
-}
-
-/** What `ecrecover` answers for an unrecoverable signature: the zero address (never a registered node). */
-function zeroSigner(_signature: Hex): Address {
-  return '0x0000000000000000000000000000000000000000';
 }

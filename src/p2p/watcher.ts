@@ -1,38 +1,64 @@
 /**
- * The watcher (protocol.md "Slashing"): turns equivocations found in gossip into `slash` calls
- * (the prover's reward is credited to the account that sends them: this node's operator), and
- * flags settlements above what the gossiped receipts of their lane add up to.
+ * The watcher (docs/p2p.md "Slashing"): turns equivocations found among the batches it holds into
+ * `NodeRegistry` slashes with no human step (the prover's reward is credited to the account that
+ * sends them: this node's operator), and flags settlements above what a followed node's
+ * voucher-backed receipts say it served.
  */
-import { BaseError as ViemBaseError, ContractFunctionRevertedError, type Account, type Address, type Chain, type Hex, type PublicClient, type Transport, type WalletClient } from 'viem';
+import { BaseError as ViemBaseError, ContractFunctionRevertedError, hexToBytes, isAddressEqual, zeroHash, type Account, type Address, type Chain, type Hex, type PublicClient, type Transport, type WalletClient } from 'viem';
 import { nodeRegistryAbi } from '../chain/contracts.ts';
 import type { Deployment } from '../chain/deployment.ts';
-import type { PeerReceipt, PeerReceiptStore } from '../ledger/peerReceipts.ts';
+import { buildReceiptTree, type ReceiptBatch } from '../chain/receiptBatch.ts';
+import { waitForSuccess } from '../chain/waitForSuccess.ts';
+import type { UsageReceipt } from '../chain/eip712.ts';
+import type { PeerReceipt, PeerReceiptStore, StoredHeader } from '../ledger/peerReceipts.ts';
 import type { Logger } from '../log.ts';
+import { decodeBatchHeader } from './batchCodec.ts';
 import type { LaneSettlement } from './chainEvents.ts';
 import type { ChainView } from './chainView.ts';
-import { decodeReceiptMessage } from './codec.ts';
 import { SlashSubmitError } from './errors.ts';
 import type { NetworkMetrics } from './metrics.ts';
 
-export interface CreateWatcherParameters {
+export interface WatcherComponents {
   store: PeerReceiptStore;
   chainView: ChainView;
   deployment: Pick<Deployment, 'contracts'>;
   publicClient: PublicClient;
-  /** Sends `slash`; without it equivocations are only recorded. */
+  /** Sends slashes; without it equivocations are only recorded. */
   walletClient?: WalletClient<Transport, Chain | undefined, Account>;
-  /** Submit proofs automatically (config `p2p.watcher.slash`). */
-  slash: boolean;
-  /** This node's address: its own lanes are not checked against gossip. */
-  self?: Address;
+  /** This node's address: its own lanes are not checked. */
+  self: Address;
+  /** Whether this node follows `node` (holds all its batches): only those lanes are checked. */
+  follows(node: Address): boolean;
   log: Logger;
   metrics?: NetworkMetrics;
 }
 
+export interface WatcherSettings {
+  /** Submit proofs automatically (config `p2p.watcher.slash`). */
+  slash: boolean;
+}
+
+/** A receipt as `NodeRegistry.slashReceipts` takes it. */
+export interface ReceiptEvidence {
+  receipt: UsageReceipt;
+  signature: Hex;
+  batch: ReceiptBatch;
+  proof: Hex[];
+}
+
+const NO_BATCH: ReceiptBatch = { batchSeq: 0n, root: zeroHash, count: 0, timestamp: 0n };
+
 export interface Watcher {
-  /** Records an equivocation and, when enabled, submits the proof; resolves when done. */
+  /** Records two headers of one (node, batchSeq) and, when enabled, submits the proof. */
+  onBatchEquivocation(a: StoredHeader, b: StoredHeader): Promise<void>;
+  /** Records two receipts of one (node, seq) from batches and, when enabled, submits the proof. */
   onEquivocation(a: PeerReceipt, b: PeerReceipt): Promise<void>;
-  /** Checks one settlement against the gossiped receipts of its lane. */
+  /**
+   * Checks a receipt the node signed on its own (a client's copy) against the batches held of the
+   * node; a batched receipt with the same seq and another digest is proven. Answers whether it did.
+   */
+  checkSigned(node: Address, receipt: UsageReceipt, signature: Hex, digest: Hex): Promise<boolean>;
+  /** Checks one settlement against the receipts of its lane. */
   onSettled(s: LaneSettlement): Promise<void>;
   /** Waits for slashes in flight. */
   idle(): Promise<void>;
@@ -43,76 +69,114 @@ function revertName(error: unknown): string | undefined {
   return reverted?.data?.errorName;
 }
 
-/** Creates the watcher. */
-export function createWatcher(p: CreateWatcherParameters): Watcher {
+export function createWatcher(settings: WatcherSettings, c: WatcherComponents): Watcher {
   const inFlight = new Map<string, Promise<void>>();
+  const enabled = settings.slash && c.walletClient !== undefined;
 
-  async function submit(node: Address, seq: bigint, a: PeerReceipt, b: PeerReceipt): Promise<void> {
-    const ma = decodeReceiptMessage(a.message);
-    const mb = decodeReceiptMessage(b.message);
-    if (!ma.ok || !mb.ok || !p.walletClient) return;
-    const args = [ma.value.receipt, ma.value.signature, mb.value.receipt, mb.value.signature] as const;
+  /** Simulates, sends and waits for one slash; a lost race with another watcher counts as done. */
+  async function submit(what: { node: Address; seq: bigint; set: (status: 'submitted' | 'slashed' | 'failed', tx?: Hex) => void }, call: { functionName: 'slashBatch' | 'slashReceipts'; args: readonly unknown[] }): Promise<void> {
+    const wallet = c.walletClient;
+    if (!wallet) return;
+    const request = { address: c.deployment.contracts.nodeRegistry, abi: nodeRegistryAbi, functionName: call.functionName, args: call.args, account: wallet.account } as Parameters<PublicClient['simulateContract']>[0];
     try {
-      const { request } = await p.publicClient.simulateContract({ address: p.deployment.contracts.nodeRegistry, abi: nodeRegistryAbi, functionName: 'slash', args, account: p.walletClient.account });
-      const hash = await p.walletClient.writeContract(request);
-      p.store.updateEquivocation(node, seq, 'submitted', hash);
-      const receipt = await p.publicClient.waitForTransactionReceipt({ hash });
-      if (receipt.status !== 'success') throw new Error(`slash transaction ${hash} reverted`);
-      p.store.updateEquivocation(node, seq, 'slashed', hash);
-      p.metrics?.slashes.inc({ result: 'slashed' });
-      p.chainView.forget(node);
-      p.log.warn({ node, seq: seq.toString(), tx: hash }, 'equivocating node slashed');
+      const simulated = await c.publicClient.simulateContract(request);
+      const hash = await wallet.writeContract(simulated.request as Parameters<typeof wallet.writeContract>[0]);
+      what.set('submitted', hash);
+      await waitForSuccess(c.publicClient, hash, `${call.functionName} against ${what.node}`);
+      what.set('slashed', hash);
+      c.metrics?.slashes.inc({ result: 'slashed' });
+      c.chainView.forget(what.node);
+      c.log.warn({ node: what.node, seq: what.seq.toString(), tx: hash, proof: call.functionName }, 'equivocating node slashed');
     } catch (error) {
-      // Another watcher may have won the race (our simulation passed, our transaction reverted): ask the chain why.
       let why = revertName(error);
-      if (why === undefined) {
-        why = await p.publicClient
-          .simulateContract({ address: p.deployment.contracts.nodeRegistry, abi: nodeRegistryAbi, functionName: 'slash', args, account: p.walletClient.account })
-          .then(() => undefined, revertName);
-      }
-      if (why === 'NodeRegistryAlreadySlashed') {
-        p.store.updateEquivocation(node, seq, 'slashed');
-        p.metrics?.slashes.inc({ result: 'already_slashed' });
-        p.log.info({ node, seq: seq.toString() }, 'equivocation already slashed by another watcher');
+      why ??= await c.publicClient.simulateContract(request).then(() => undefined, revertName);
+      if (why === 'NodeRegistryAlreadySlashed' || why === 'NodeRegistryBatchAlreadySlashed') {
+        what.set('slashed');
+        c.metrics?.slashes.inc({ result: 'already_slashed' });
+        c.log.info({ node: what.node, seq: what.seq.toString() }, 'equivocation already slashed by another watcher');
         return;
       }
-      p.store.updateEquivocation(node, seq, 'failed');
-      p.metrics?.slashes.inc({ result: 'failed' });
-      p.log.error({ err: new SlashSubmitError(node, seq, error) }, 'slash failed');
+      what.set('failed');
+      c.metrics?.slashes.inc({ result: 'failed' });
+      c.log.error({ err: new SlashSubmitError(what.node, what.seq, error) }, 'slash failed');
     }
   }
 
+  function once(key: string, job: () => Promise<void>): Promise<void> {
+    const running = inFlight.get(key);
+    if (running) return running;
+    const p = job().finally(() => inFlight.delete(key));
+    inFlight.set(key, p);
+    return p;
+  }
+
+  /** The evidence that `r` is in one of the stored batches of its (node, batchSeq). */
+  function batched(r: PeerReceipt): ReceiptEvidence | undefined {
+    for (const h of c.store.headers(r.node, r.batchSeq)) {
+      const leaves = c.store.leaves(r.node, r.batchSeq, h.batch.root);
+      if (leaves?.[r.index] !== r.digest) continue;
+      const header = decodeBatchHeader(h.message);
+      if (!header.ok) continue;
+      return { receipt: r.receipt, signature: header.value.signature, batch: h.batch, proof: buildReceiptTree(leaves.map((l) => hexToBytes(l))).proof(r.index) };
+    }
+    return undefined;
+  }
+
+  function receiptProof(node: Address, seq: bigint, digestA: Hex, digestB: Hex, a: ReceiptEvidence | undefined, b: ReceiptEvidence | undefined): Promise<void> {
+    return once(`receipt:${node}:${seq}`, async () => {
+      c.store.recordEquivocation({ node, seq, digestA, digestB, foundAt: Date.now(), status: enabled ? 'pending' : 'disabled' });
+      c.metrics?.equivocations.inc();
+      c.log.warn({ node, seq: seq.toString(), digestA, digestB, slash: enabled }, 'equivocation found');
+      if (!enabled || !a || !b) return;
+      await submit({ node, seq, set: (status, tx) => c.store.updateEquivocation(node, seq, status, tx) }, { functionName: 'slashReceipts', args: [a, b] });
+    });
+  }
+
   return {
-    onEquivocation(a, b) {
+    onBatchEquivocation(a, b) {
       const node = a.node;
-      const seq = a.receipt.seq;
-      const key = `${node}:${seq}`;
-      const running = inFlight.get(key);
-      if (running) return running;
-      const enabled = p.slash && p.walletClient !== undefined;
-      p.store.recordEquivocation({ node, seq, digestA: a.digest, digestB: b.digest, foundAt: Date.now(), status: enabled ? 'pending' : 'disabled' });
-      p.metrics?.equivocations.inc();
-      p.log.warn({ node, seq: seq.toString(), digestA: a.digest, digestB: b.digest, slash: enabled }, 'equivocation found');
-      if (!enabled) return Promise.resolve();
-      const job = submit(node, seq, a, b).finally(() => inFlight.delete(key));
-      inFlight.set(key, job);
-      return job;
+      const batchSeq = a.batch.batchSeq;
+      return once(`batch:${node}:${batchSeq}`, async () => {
+        c.store.recordBatchEquivocation({ node, batchSeq, rootA: a.batch.root, rootB: b.batch.root, foundAt: Date.now(), status: enabled ? 'pending' : 'disabled' });
+        c.metrics?.equivocations.inc();
+        c.log.warn({ node, batchSeq: batchSeq.toString(), rootA: a.batch.root, rootB: b.batch.root, slash: enabled }, 'batch equivocation found');
+        const ha = decodeBatchHeader(a.message);
+        const hb = decodeBatchHeader(b.message);
+        if (!enabled || !ha.ok || !hb.ok) return;
+        await submit(
+          { node, seq: batchSeq, set: (status, tx) => c.store.updateBatchEquivocation(node, batchSeq, status, tx) },
+          { functionName: 'slashBatch', args: [a.batch, ha.value.signature, b.batch, hb.value.signature] },
+        );
+      });
+    },
+    onEquivocation(a, b) {
+      return receiptProof(a.node, a.receipt.seq, a.digest, b.digest, batched(a), batched(b));
+    },
+    async checkSigned(node, receipt, signature, digest) {
+      const other = c.store.get(node, receipt.seq).find((r) => r.digest !== digest);
+      if (!other) return false;
+      await receiptProof(node, receipt.seq, digest, other.digest, { receipt, signature, batch: NO_BATCH, proof: [] }, batched(other));
+      return true;
     },
     async onSettled(s) {
       let node: Address | undefined;
       try {
-        node = (await p.chainView.channel(s.channelId))?.node;
+        node = (await c.chainView.channel(s.channelId))?.node;
       } catch (err) {
-        p.log.warn({ err, channelId: s.channelId }, 'cannot read the settled channel; checking without its node');
+        c.log.debug({ err, channelId: s.channelId }, 'cannot read the settled channel; not checked');
+        return;
       }
-      if (node !== undefined && node === p.self) return;
-      const totals = p.store.laneTotals(s.channelId, s.adapterId);
-      if (s.claimed <= totals.amount) return;
-      p.store.recordSettlementFlag({ txHash: s.transactionHash, channelId: s.channelId, adapterId: s.adapterId, node, claimed: s.claimed, gossiped: totals.amount, flaggedAt: Date.now() });
-      p.metrics?.settlementFlags.inc();
-      p.log.warn(
-        { node, channelId: s.channelId, adapterId: s.adapterId, claimed: s.claimed.toString(), gossiped: totals.amount.toString(), receipts: totals.count, tx: s.transactionHash as Hex },
-        'settlement above the gossiped receipts of its lane',
+      if (node === undefined || isAddressEqual(node, c.self) || !c.follows(node)) return;
+      const totals = c.store.laneTotals(s.channelId, s.adapterId);
+      // Receipts held from the lane's start add up to what was served; when following began later,
+      // the largest laneCharged (the node's own running total, backed by the payer's voucher) stands for it.
+      const served = totals.fromStart ? totals.amount : totals.maxLaneCharged;
+      if (s.claimed <= served) return;
+      c.store.recordSettlementFlag({ txHash: s.transactionHash, channelId: s.channelId, adapterId: s.adapterId, node, claimed: s.claimed, gossiped: served, flaggedAt: Date.now() });
+      c.metrics?.settlementFlags.inc();
+      c.log.warn(
+        { node, channelId: s.channelId, adapterId: s.adapterId, claimed: s.claimed.toString(), served: served.toString(), receipts: totals.count, tx: s.transactionHash },
+        'settlement above the receipts of its lane',
       );
     },
     async idle() {

@@ -1,19 +1,21 @@
 /**
- * Five real nodes over loopback TCP: receipts from each reach all others within a few
- * heartbeats, announcements update routing, and a restarted node rejoins and catches up.
+ * Five real nodes over loopback TCP: each commits its receipts in signed batches, the nodes that
+ * follow it fetch and check every batch, announcements update routing, and a restarted node
+ * rejoins and catches up.
  */
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiContext } from '../../src/api/context.ts';
 import { networkRoutes } from '../../src/api/routes/network.ts';
 import { pickNode } from '../../src/p2p/pickNode.ts';
+import { ringNeighbours } from '../../src/p2p/ring.ts';
 import type { NodeStatus } from '../../src/p2p/network.ts';
 import { id, type Chain } from '../contracts/fixture.ts';
-import { openReceipt, registerNode, setupChain, startNetwork, waitFor, type TestNetwork } from './helpers.ts';
+import { connectAll, openReceipt, registerNode, setupChain, startNetwork, waitFor, waitForMeshes, type TestNetwork } from './helpers.ts';
 
 const NODES = [1, 2, 3, 4, 5];
 
-describe('gossip between five nodes', () => {
+describe('batches between five nodes', () => {
   let c: Chain;
   const nets: TestNetwork[] = [];
   const status = (i: number, queueDepth: number) => (): NodeStatus => ({
@@ -24,26 +26,36 @@ describe('gossip between five nodes', () => {
     freeKvBlocks: 200,
     totalKvBlocks: 256,
   });
+  const holders = (i: number) => nets.filter((n) => n.network.following().includes(c.accounts[i].address));
 
   beforeAll(async () => {
     c = await setupChain();
     for (const i of NODES) await registerNode(c, i);
-    // Node 1 is the bootstrap peer of the others.
-    nets.push(await startNetwork(c, 1, { status: status(1, 5) }));
-    const boot = nets[0].network.multiaddrs()[0];
-    for (const i of NODES.slice(1)) nets.push(await startNetwork(c, i, { options: { bootstrap: [boot] }, status: status(i, i === 3 ? 0 : 5) }));
-    await waitFor('every node to have a mesh', () => nets.every((n) => n.network.meshPeers(n.network.topics.receipts).length >= 1));
+    // Each follows 2 ring successors: every node is audited by 2 others, and does 2 nodes' work.
+    for (const i of NODES) nets.push(await startNetwork(c, i, { options: { follow: 2 }, status: status(i, i === 3 ? 0 : 5) }));
+    await connectAll(nets.map((n) => n.network));
+    await waitForMeshes(nets.map((n) => n.network));
   });
 
   afterAll(async () => {
     await Promise.all(nets.map((n) => n.network.stop()));
-    await c?.connection.close?.();
   });
 
-  it('delivers every node’s receipts to all others', async () => {
-    for (const n of nets) await n.network.publishReceipt(await openReceipt(c, n.index, 1n));
-    await waitFor('4 receipts at every node', () => nets.every((n) => n.network.store.count() === 4), 20_000);
-    for (const n of nets) expect(n.network.counts()[n.network.topics.receipts].reject).toBe(0);
+  it('each node follows its ring successors', () => {
+    const all = NODES.map((i) => c.accounts[i].address);
+    for (const n of nets) {
+      expect(n.network.following().sort()).toEqual(ringNeighbours(c.accounts[n.index].address, all, 2).followees.sort());
+      expect(holders(n.index)).toHaveLength(2);
+    }
+  });
+
+  it('delivers every node’s batched receipts to the nodes that follow it, checked against the signed root', async () => {
+    for (const n of nets) for (const seq of [1n, 2n, 3n]) await n.network.publishReceipt(await openReceipt(c, n.index, seq));
+    await waitFor('3 receipts of 2 nodes at every node', () => nets.every((n) => n.network.store.count() === 6), 20_000);
+    for (const n of nets) {
+      expect(n.network.counts().batches.reject).toBe(0);
+      for (const f of n.network.following()) expect(n.network.store.get(f, 2n)).toHaveLength(1);
+    }
   });
 
   it('routes by announcements', async () => {
@@ -51,7 +63,6 @@ describe('gossip between five nodes', () => {
     const ranked = nets[0].network.routing.rank({ model: 'poet' });
     expect(ranked[0].node).toBe(c.accounts[3].address); // GPU-resident and idle
     expect(ranked.map((r) => r.node).sort()).toEqual(NODES.map((i) => c.accounts[i].address).sort());
-    // The discovery API and the SDK's pick over it.
     const app = Fastify();
     await app.register(networkRoutes({ network: nets[1].network } as unknown as ApiContext));
     const url = await app.listen({ host: '127.0.0.1', port: 0 });
@@ -64,19 +75,32 @@ describe('gossip between five nodes', () => {
     }
   });
 
-  it('a restarted node rejoins the mesh and receives new receipts', async () => {
-    const old = nets.splice(4, 1)[0];
+  it('audits a node it does not follow by sampling receipts with their Merkle paths', async () => {
+    const auditor = nets[0].network;
+    const before = auditor.store.count();
+    expect(await auditor.sample()).toBe('ok');
+    expect(await auditor.sample()).toBe('ok');
+    // Sampling checks receipts without storing them.
+    expect(auditor.store.count()).toBe(before);
+  });
+
+  it('a restarted node rejoins and fetches new batches of the nodes it follows', async () => {
+    const k = nets.findIndex((n) => n.index === 5);
+    const old = nets.splice(k, 1)[0];
     await old.network.stop();
     const before = old.network.peerId;
-    const boot = nets[0].network.multiaddrs()[0];
-    const back = await startNetwork(c, 5, { dataDir: old.dataDir, options: { bootstrap: [boot] } });
+    const back = await startNetwork(c, 5, { dataDir: old.dataDir, options: { follow: 2, bootstrap: nets.map((n) => n.network.multiaddrs()[0]) } });
     nets.push(back);
     expect(back.network.peerId).toBe(before); // persistent peer key
-    await waitFor('the restarted node in a mesh', () => back.network.meshPeers(back.network.topics.receipts).length >= 1);
+    await waitForMeshes([back.network]);
     const stored = back.network.store.count();
-    for (const n of nets.slice(0, 4)) await n.network.publishReceipt(await openReceipt(c, n.index, 2n));
-    await waitFor('the restarted node to receive the 4 new receipts', () => back.network.store.count() === stored + 4, 20_000);
-    await back.network.publishReceipt(await openReceipt(c, 5, 2n));
-    await waitFor('the others to receive its receipt', () => nets.slice(0, 4).every((n) => n.network.store.get(c.accounts[5].address, 2n).length === 1), 20_000);
+    for (const f of back.network.following()) {
+      const n = nets.find((x) => c.accounts[x.index].address === f)!;
+      await n.network.publishReceipt(await openReceipt(c, n.index, 4n));
+    }
+    await waitFor('the restarted node to receive the new receipts', () => back.network.store.count() === stored + 2, 20_000);
+    await waitFor('its followers in a mesh with it', () => holders(5).every((h) => h.network.meshPeers(h.network.topicOf(c.accounts[5].address)).length >= 1));
+    await back.network.publishReceipt(await openReceipt(c, 5, 4n));
+    await waitFor('its followers to receive its receipt', () => holders(5).every((h) => h.network.store.get(c.accounts[5].address, 4n).length === 1), 20_000);
   });
 });

@@ -5,7 +5,7 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Hex } from 'viem';
+import { zeroHash, type Hex } from 'viem';
 import { openLedgerDatabase } from '../../src/ledger/db.ts';
 import { createNetwork, type Network, type NetworkOptions, type NodeStatus } from '../../src/p2p/network.ts';
 import { id, receipt as makeReceipt, TOKEN, type Chain } from '../contracts/fixture.ts';
@@ -19,8 +19,8 @@ export async function registerNode(c: Chain, i: number, multiaddrs: string[] = [
   await c.wait(c.as(i).nodeRegistry.write.register([100n * TOKEN, `http://127.0.0.1:${8000 + i}`, multiaddrs]));
 }
 
-/** Fast timers for tests: heartbeats every 200 ms, redials every 300 ms. */
-export const FAST: Partial<NetworkOptions> = { heartbeatMs: 200, redialIntervalMs: 300, chainPollMs: 300, announceIntervalMs: 400, dialRegistered: false };
+/** Fast timers for tests: heartbeats every 200 ms, batches every 100 ms, no random audits. */
+export const FAST: Partial<NetworkOptions> = { heartbeatMs: 200, redialIntervalMs: 300, chainPollMs: 300, announceIntervalMs: 400, dialRegistered: false, batchIntervalMs: 100, sampleIntervalMs: 0 };
 
 export interface TestNetwork {
   network: Network;
@@ -29,14 +29,14 @@ export interface TestNetwork {
 }
 
 /** Starts a network for account `i` (a data dir is reused when given: same peer key, same ledger). */
-export async function startNetwork(c: Chain, i: number, p: { options?: Partial<NetworkOptions>; dataDir?: string; status?: () => NodeStatus } = {}): Promise<TestNetwork> {
+export async function startNetwork(c: Chain, i: number, p: { options?: Partial<NetworkOptions>; dataDir?: string; status?: () => NodeStatus; publicClient?: Chain['publicClient'] } = {}): Promise<TestNetwork> {
   const dataDir = p.dataDir ?? (await mkdtemp(join(tmpdir(), `openlora-p2p-${i}-`)));
   const db = openLedgerDatabase(join(dataDir, 'ledger.db'));
   const network = await createNetwork({
     options: { peerKeyFile: join(dataDir, 'peer-key'), ...FAST, ...p.options },
     account: c.accounts[i],
     deployment: c.deployment,
-    publicClient: c.publicClient,
+    publicClient: p.publicClient ?? c.publicClient,
     walletClient: c.wallets[i],
     db,
     status: p.status,
@@ -65,7 +65,7 @@ export async function openReceipt(c: Chain, i: number, seq: bigint, overrides: P
     channelId: id(`open-key-${i}`),
     requestId: id(`req-${i}-${seq}-${overrides.promptTokens ?? 10}`),
     seq,
-    voucherDigest: `0x${'00'.repeat(32)}`,
+    voucherDigest: zeroHash,
     timestamp: BigInt(Math.floor(Date.now() / 1000)),
     ...overrides,
   });
@@ -75,4 +75,9 @@ export async function openReceipt(c: Chain, i: number, seq: bigint, overrides: P
 /** Connects every network to every earlier one (a full mesh of connections). */
 export async function connectAll(nets: Network[]): Promise<void> {
   for (let a = 1; a < nets.length; a++) for (let b = 0; b < a; b++) await nets[a].dial(nets[b].multiaddrs()[0]);
+}
+
+/** Waits until every network has a mesh peer on the batch topic of every node it follows. */
+export async function waitForMeshes(nets: Network[], timeoutMs = 20_000): Promise<void> {
+  await waitFor('batch-topic meshes', () => nets.every((n) => n.following().length > 0 && n.following().every((f) => n.meshPeers(n.topicOf(f)).length >= 1)), timeoutMs);
 }
