@@ -14,7 +14,7 @@
  */
 import type { Connection, PeerId, Stream } from '@libp2p/interface';
 import { lpStream } from '@libp2p/utils';
-import { bytesToHex, hexToBytes, type Address, type Hex } from 'viem';
+import { bytesToHex, hexToBytes, type Hex } from 'viem';
 import { buildReceiptTree, processReceiptProof } from '../chain/receiptBatch.ts';
 import type { PeerReceiptStore } from '../ledger/peerReceipts.ts';
 import type { Logger } from '../log.ts';
@@ -39,7 +39,7 @@ export interface BatchServerComponents {
 /** Serves the batch protocol while started. */
 export function createBatchServer(c: BatchServerComponents) {
   let open = 0;
-  async function respond(stream: Stream, peer: string): Promise<void> {
+  async function respond(stream: Stream): Promise<void> {
     const lp = lpStream(stream, { maxDataLength: MAX_BATCH_FRAME_BYTES });
     const status = (s: number) => lp.write(Uint8Array.of(s));
     const req = decodeBatchRequest((await lp.read({ signal: AbortSignal.timeout(10_000) })).subarray());
@@ -87,7 +87,7 @@ export function createBatchServer(c: BatchServerComponents) {
     }
     open += 1;
     try {
-      await respond(stream, peer);
+      await respond(stream);
       await stream.close();
     } catch (err) {
       c.log.debug({ err, peer }, 'batch request failed');
@@ -160,4 +160,3 @@ export function sampleMatches(digest: Uint8Array, proof: readonly Hex[], root: H
   return processReceiptProof(digest, proof) === root;
 }
 
-export type { Address };

@@ -26,6 +26,11 @@ export interface ChainView {
   isActive(node: Address): Promise<boolean>;
   /** The channel, or undefined when the chain does not know it (yet). */
   channel(channelId: Hex): Promise<ChannelRecord | undefined>;
+  /**
+   * The same, asked about an open-mode receipt's channel: an API-key channel id is never an
+   * on-chain one, so "no such channel" is cached as long as a channel is.
+   */
+  openModeChannel(channelId: Hex): Promise<ChannelRecord | undefined>;
   /** Forgets a node's cached registration (after a slash, for example). */
   forget(node: Address): void;
   /** RPC look-ups started so far. */
@@ -115,17 +120,17 @@ export function createChainView(p: CreateChainViewParameters): ChainView {
     (node) => budget.run(`isActive(${node})`, () => p.publicClient.readContract({ address: p.deployment.contracts.nodeRegistry, abi: nodeRegistryAbi, functionName: 'isActive', args: [node] })),
     (v) => (v ? positive : negative),
   );
-  const channels = cached<Hex, ChannelRecord | undefined>(
-    (channelId) =>
-      budget.run(`channelOf(${channelId})`, async () => {
-        const c = await p.publicClient.readContract({ address: p.deployment.contracts.paymentChannels, abi: paymentChannelsAbi, functionName: 'channelOf', args: [channelId] });
-        return isAddressEqual(c.payer, zeroAddress) ? undefined : { payer: c.payer, node: c.node, authorizer: c.authorizer };
-      }),
-    (v) => (v ? channelTtl : negative),
-  );
+  const readChannel = (channelId: Hex) =>
+    budget.run(`channelOf(${channelId})`, async () => {
+      const c = await p.publicClient.readContract({ address: p.deployment.contracts.paymentChannels, abi: paymentChannelsAbi, functionName: 'channelOf', args: [channelId] });
+      return isAddressEqual(c.payer, zeroAddress) ? undefined : { payer: c.payer, node: c.node, authorizer: c.authorizer };
+    });
+  const channels = cached<Hex, ChannelRecord | undefined>(readChannel, (v) => (v ? channelTtl : negative));
+  const openChannels = cached<Hex, ChannelRecord | undefined>(readChannel, () => channelTtl);
   return {
     isActive: async (node) => (p.isRegistered?.(node) === false ? false : active.get(node)),
     channel: (channelId) => channels.get(channelId),
+    openModeChannel: (channelId) => openChannels.get(channelId),
     forget: (node) => active.delete(node),
     get lookups() {
       return budget.started;

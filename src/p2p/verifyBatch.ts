@@ -63,12 +63,13 @@ export function createBatchVerifier(p: CreateBatchVerifierParameters) {
       receipts[i].status = 'refused';
       refused[reason] = (refused[reason] ?? 0) + 1;
     };
-    const channels = new Map<Hex, Promise<ChannelRecord | undefined | 'unavailable'>>();
-    const channelOf = (id: Hex) => {
-      let c = channels.get(id);
+    const channels = new Map<string, Promise<ChannelRecord | undefined | 'unavailable'>>();
+    const channelOf = (id: Hex, open: boolean) => {
+      const key = `${open}:${id}`;
+      let c = channels.get(key);
       if (!c) {
-        c = p.chainView.channel(id).catch(() => 'unavailable' as const);
-        channels.set(id, c);
+        c = (open ? p.chainView.openModeChannel(id) : p.chainView.channel(id)).catch(() => 'unavailable' as const);
+        channels.set(key, c);
       }
       return c;
     };
@@ -80,7 +81,7 @@ export function createBatchVerifier(p: CreateBatchVerifierParameters) {
       if (r.laneCharged < r.amount) refuse(i, 'laneCharged below amount');
       else if (r.timestamp > limit) refuse(i, 'timestamp in the future');
       else {
-        const channel = await channelOf(r.channelId);
+        const channel = await channelOf(r.channelId, !e.voucher && r.voucherDigest === zeroHash);
         if (channel === 'unavailable') refuse(i, 'channel unchecked');
         else if (!channel) {
           // Open mode: an API-key channel, never one the chain knows.

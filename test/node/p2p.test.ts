@@ -1,3 +1,4 @@
+import { isAddressEqual, type Address } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerAdapterOnChain } from '../../src/attribution/register.ts';
 import { createPaidClient, openChannel } from '../../src/client/index.ts';
@@ -32,7 +33,7 @@ describe('nodes with p2p on', () => {
   it("gossip each paid receipt to the other node's ledger and announce what they serve", async () => {
     const { channelId } = await openChannel({ publicClient: c.publicClient, walletClient: c.wallets[3], deployment: c.deployment }, { node: c.accounts[1].address, amount: 10n ** 18n });
     const paid = await createPaidClient({ url: a.node.url, account: c.accounts[3], channelId, nodeRegistry: c.deployment.contracts.nodeRegistry });
-    await waitFor('the mesh to form', () => a.node.network!.meshPeers(a.node.network!.topics.receipts).length > 0, 20_000);
+    await waitFor('the mesh to form', () => a.node.network!.meshPeers(a.node.network!.topics.batches).length > 0, 20_000);
     for (let i = 0; i < 3; i++) {
       const response = await paid.fetch(`${a.node.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'poet', prompt: `hi ${i}`, max_tokens: 2 }) });
       expect(response.status).toBe(200);
@@ -42,8 +43,8 @@ describe('nodes with p2p on', () => {
     await waitFor('the receipts at node B', () => own.every((r) => b.node.network!.store.has(r.node, r.receipt.seq, r.digest)), 20_000);
 
     await waitFor('announcements', async () => {
-      const ranked = (await (await fetch(`${b.node.url}/v1/network/nodes?model=poet&limit=5`)).json()) as { data?: Array<{ node: string }> };
-      return (ranked.data ?? []).some((n) => n.node.toLowerCase() === c.accounts[1].address.toLowerCase());
+      const ranked = (await (await fetch(`${b.node.url}/v1/network/nodes?model=poet&limit=5`)).json()) as { data?: Array<{ node: Address }> };
+      return (ranked.data ?? []).some((n) => isAddressEqual(n.node, c.accounts[1].address));
     }, 20_000);
   });
 });

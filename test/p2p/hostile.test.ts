@@ -1,30 +1,29 @@
 /**
- * Validation rules one by one (protocol.md "Gossip"), then a hostile peer over the wire: its
- * forgeries, unregistered signers, oversize payloads, garbage and replays are rejected or ignored,
- * honest traffic flows, and its score falls below the graylist threshold.
+ * Hostile peers cost little (docs/p2p.md "Hostile peers"): the rules a batch's receipts are sorted
+ * by, one by one; then a flood from many fresh peer ids and keys (forged headers, strangers'
+ * announcements, garbage, batch-protocol requests) while an honest node's receipts keep arriving:
+ * they are all delivered, the victim's chain look-ups and storage stay bounded, and the flooders
+ * end up graylisted.
  */
 import { randomBytes } from 'node:crypto';
 import { generateKeyPair } from '@libp2p/crypto/keys';
+import { peerIdFromString } from '@libp2p/peer-id';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { hexToBytes, zeroHash } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signUsageReceipt, voucherDigest, type UsageReceipt, type Voucher } from '../../src/chain/eip712.ts';
-import { openLedgerDatabase } from '../../src/ledger/db.ts';
-import { createPeerReceiptStore } from '../../src/ledger/peerReceipts.ts';
+import { usageReceiptDigest, voucherDigest, type UsageReceipt, type Voucher } from '../../src/chain/eip712.ts';
+import { buildReceiptTree, signReceiptBatch, type ReceiptBatch } from '../../src/chain/receiptBatch.ts';
+import { encodeBatchEntry, encodeBatchHeader, type BatchEntry } from '../../src/p2p/batchCodec.ts';
+import { requestBatch } from '../../src/p2p/batchProtocol.ts';
 import { createChainView } from '../../src/p2p/chainView.ts';
-import { decodeReceiptMessage, encodeReceiptMessage } from '../../src/p2p/codec.ts';
+import { announcementHash, encodeAnnouncement } from '../../src/p2p/codec.ts';
+import { batchProtocol } from '../../src/p2p/constants.ts';
 import { createHost, type Host } from '../../src/p2p/host.ts';
 import { SCORE_THRESHOLDS } from '../../src/p2p/scoring.ts';
 import { createSignatureVerifier } from '../../src/p2p/signatures.ts';
-import { createReceiptValidator } from '../../src/p2p/validate.ts';
+import { createBatchVerifier } from '../../src/p2p/verifyBatch.ts';
 import { id, receipt as makeReceipt, TOKEN, type Chain } from '../contracts/fixture.ts';
 import { openReceipt, registerNode, setupChain, startNetwork, waitFor, type TestNetwork } from './helpers.ts';
-
-const HIGH_S = (sig: `0x${string}`) => {
-  const n = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
-  const s = BigInt(`0x${sig.slice(66, 130)}`);
-  const v = sig.endsWith('1b') ? '1c' : '1b';
-  return `${sig.slice(0, 66)}${(n - s).toString(16).padStart(64, '0')}${v}` as `0x${string}`;
-};
 
 let c: Chain;
 beforeAll(async () => {
@@ -32,116 +31,143 @@ beforeAll(async () => {
   for (const i of [1, 2]) await registerNode(c, i);
 });
 
-describe('receipt validation rules', () => {
-  it('answers accept, ignore or reject for every rule', async () => {
-    const db = openLedgerDatabase(':memory:');
-    const store = createPeerReceiptStore(db, (m) => {
-      const d = decodeReceiptMessage(m);
-      if (!d.ok) throw new Error(d.reason);
-      return d.value.receipt;
-    });
-    const validate = createReceiptValidator({
-      deployment: c.deployment,
-      chainView: createChainView({ publicClient: c.publicClient, deployment: c.deployment }),
-      verifier: createSignatureVerifier(),
-      store,
-      creditLimitOf: () => 100n,
-    });
-    const check = async (data: Uint8Array) => {
-      const v = await validate(data);
-      return `${v.result}: ${v.reason}`;
-    };
-    // Paid lane: payer 8 opens a channel to node 1 with authorizer 8.
+describe('receipt rules in a batch', () => {
+  it('sorts every receipt into open, backed or refused, with one reason per rule', async () => {
+    const verify = createBatchVerifier({ deployment: c.deployment, chainView: createChainView({ publicClient: c.publicClient, deployment: c.deployment }), verifier: createSignatureVerifier(), creditLimitOf: () => 100n });
     const pc = c.deployment.contracts.paymentChannels;
     await c.wait(c.as(8).token.write.approve([pc, 1000n * TOKEN]));
-    const salt = id('salt');
-    await c.wait(c.as(8).paymentChannels.write.open([c.accounts[1].address, c.deployment.contracts.token, c.accounts[8].address, 10n * TOKEN, 900n, salt]));
-    const channelId = await c.contracts.paymentChannels.read.channelIdFor([c.accounts[8].address, c.accounts[1].address, c.deployment.contracts.token, salt]);
-    const paid = async (p: { voucher?: Partial<Voucher>; receipt?: Partial<UsageReceipt>; signer?: number; authorizer?: number; digestOf?: Voucher }) => {
-      const voucher: Voucher = { channelId, adapterId: id('adapter'), cumulativeAmount: 1000n, ...p.voucher };
+    await c.wait(c.as(8).paymentChannels.write.open([c.accounts[1].address, c.deployment.contracts.token, c.accounts[8].address, 10n * TOKEN, 900n, id('salt')]));
+    const channelId = await c.contracts.paymentChannels.read.channelIdFor([c.accounts[8].address, c.accounts[1].address, c.deployment.contracts.token, id('salt')]);
+    const lane = id('adapter');
+    const paid = async (p: { voucher?: Partial<Voucher>; receipt?: Partial<UsageReceipt>; authorizer?: number; digestOf?: Voucher }): Promise<BatchEntry> => {
+      const voucher: Voucher = { channelId, adapterId: lane, cumulativeAmount: 1000n, ...p.voucher };
       const vd = voucherDigest({ voucher: p.digestOf ?? voucher, chainId: c.chainId, paymentChannels: pc });
-      const r = makeReceipt({ channelId, adapterId: id('adapter'), voucherDigest: vd, seq: 10n, amount: 50n, laneCharged: 1050n, timestamp: 1n, ...p.receipt });
-      const signature = await c.signReceiptAs(p.signer ?? 1, r);
-      const voucherSignature = await c.signVoucherAs(p.authorizer ?? 8, voucher);
-      return encodeReceiptMessage({ receipt: r, signature, voucher, voucherSignature });
+      const receipt = makeReceipt({ channelId, adapterId: lane, voucherDigest: vd, amount: 50n, laneCharged: 1050n, timestamp: 1n, ...p.receipt });
+      return { receipt, voucher, voucherSignature: await c.signVoucherAs(p.authorizer ?? 8, voucher) };
     };
-
-    const open = await openReceipt(c, 1, 1n);
-    const valid = encodeReceiptMessage(open);
-    expect(await check(valid)).toBe('accept: valid');
-    const v = await validate(valid);
-    store.add({ node: v.node!, digest: v.digest!, receipt: open.receipt, message: valid, receivedAt: Date.now() });
-    expect(await check(valid)).toBe('ignore: duplicate'); // a replay after the seen-cache expired
-    expect(await check(encodeReceiptMessage({ ...open, receipt: { ...open.receipt, promptTokens: 999 } }))).toBe('reject: signer not a registered node'); // forged: recovers to a stranger
-    expect(await check(encodeReceiptMessage({ ...open, signature: HIGH_S(open.signature) }))).toBe('reject: bad node signature');
-    expect(await check(encodeReceiptMessage(await openReceipt(c, 7, 1n)))).toBe('reject: signer not a registered node');
-    expect(await check(randomBytes(5000))).toBe('reject: oversize');
-    expect(await check(randomBytes(600))).toBe('reject: bad encoding');
-    expect(await check(encodeReceiptMessage(await openReceipt(c, 1, 2n, { timestamp: BigInt(Math.floor(Date.now() / 1000) + 3600) })))).toBe('ignore: timestamp in the future');
-    expect(await check(encodeReceiptMessage(await openReceipt(c, 1, 3n, { voucherDigest: id('x') })))).toBe('reject: voucher missing');
-    expect(await check(encodeReceiptMessage(await openReceipt(c, 1, 4n, { amount: 10n, laneCharged: 5n })))).toBe('reject: laneCharged below amount');
-
-    expect(await check(await paid({}))).toBe('accept: valid');
-    expect(await check(await paid({ voucher: { cumulativeAmount: 900n } }))).toBe('accept: valid'); // 1050 - 50 unacknowledged = 900 + 100 credit
-    expect(await check(await paid({ voucher: { cumulativeAmount: 899n } }))).toBe('reject: beyond voucher plus credit limit');
-    expect(await check(await paid({ digestOf: { channelId, adapterId: id('adapter'), cumulativeAmount: 1n } }))).toBe('reject: voucher does not match voucherDigest');
-    expect(await check(await paid({ voucher: { adapterId: id('other') } }))).toBe('reject: voucher for another lane');
-    expect(await check(await paid({ authorizer: 7 }))).toBe('reject: voucher not signed by the authorizer');
-    expect(await check(await paid({ signer: 2 }))).toBe('reject: channel of another node');
-    expect(await check(await paid({ voucher: { channelId: id('unknown') }, receipt: { channelId: id('unknown') } }))).toBe('ignore: unknown channel');
-    db.close();
+    const open = (o: Partial<UsageReceipt> = {}): BatchEntry => ({ receipt: makeReceipt({ channelId: id('open-key'), voucherDigest: zeroHash, timestamp: 1n, ...o }) });
+    const cases: Array<[BatchEntry, string]> = [
+      [open(), 'open'],
+      [await paid({}), 'backed'],
+      [await paid({ voucher: { cumulativeAmount: 900n }, receipt: { laneCharged: 1050n } }), 'backed'], // 1050 - 50 = 900 + 100 credit, covered by the lane's best voucher
+      [await paid({ receipt: { laneCharged: 1151n } }), 'beyond voucher plus credit limit'],
+      [await paid({ digestOf: { channelId, adapterId: lane, cumulativeAmount: 1n } }), 'voucher does not match voucherDigest'],
+      [await paid({ voucher: { adapterId: id('other') } }), 'voucher for another lane'],
+      [{ ...(await paid({})), voucher: undefined, voucherSignature: undefined, receipt: { ...(await paid({})).receipt, voucherDigest: zeroHash } }, 'open-mode receipt on an on-chain channel'],
+      [open({ voucherDigest: id('x') }), 'voucher for an unknown channel'],
+      [open({ amount: 10n, laneCharged: 5n }), 'laneCharged below amount'],
+      [open({ timestamp: BigInt(Math.floor(Date.now() / 1000) + 3600) }), 'timestamp in the future'],
+    ];
+    const entries = cases.map(([e]) => encodeBatchEntry(e));
+    const digests = cases.map(([e]) => hexToBytes(usageReceiptDigest({ receipt: e.receipt, chainId: c.chainId, nodeRegistry: c.deployment.contracts.nodeRegistry })));
+    const batch: ReceiptBatch = { batchSeq: 1n, root: buildReceiptTree(digests).root, count: entries.length, timestamp: 1n };
+    const check = await verify(c.accounts[1].address, batch, entries);
+    if (!check.ok) throw new Error(check.reason);
+    const refusedReasons = cases.filter(([, want]) => want !== 'open' && want !== 'backed').map(([, want]) => want).sort();
+    expect(check.receipts.map((r) => r.status)).toEqual(cases.map(([, want]) => (want === 'open' || want === 'backed' ? want : 'refused')));
+    expect(Object.keys(check.refused).sort()).toEqual(refusedReasons);
+    // Another node's receipts on this channel, and an authorizer that is not the channel's.
+    const other = await verify(c.accounts[2].address, { ...batch, count: 1, root: buildReceiptTree([digests[1]]).root }, [entries[1]]);
+    expect(other.ok && other.refused).toEqual({ 'channel of another node': 1 });
+    const forged = await paid({ authorizer: 7 });
+    const fd = hexToBytes(usageReceiptDigest({ receipt: forged.receipt, chainId: c.chainId, nodeRegistry: c.deployment.contracts.nodeRegistry }));
+    const f = await verify(c.accounts[1].address, { ...batch, count: 1, root: buildReceiptTree([fd]).root }, [encodeBatchEntry(forged)]);
+    expect(f.ok && f.refused).toEqual({ 'voucher not signed by the authorizer': 1 });
+    // A body that is not the batch.
+    expect(await verify(c.accounts[1].address, batch, entries.slice(1))).toEqual({ ok: false, reason: `${entries.length - 1} receipts for a batch of ${entries.length}` });
+    expect(await verify(c.accounts[1].address, batch, [entries[2], entries[1], entries[0], ...entries.slice(3)])).toEqual({ ok: false, reason: 'receipts do not match the root' });
   });
 });
 
-describe('a hostile peer', () => {
-  const nets: TestNetwork[] = [];
-  let hostile: Host;
+describe('a flood from many fresh peers', () => {
+  const FLOODERS = 12;
+  let honest: TestNetwork;
+  let victim: TestNetwork;
+  const hostiles: Host[] = [];
+  let rpcReads = 0;
 
   beforeAll(async () => {
-    nets.push(await startNetwork(c, 1));
-    nets.push(await startNetwork(c, 2, { options: { bootstrap: [nets[0].network.multiaddrs()[0]] } }));
-    hostile = await createHost({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], maxPeers: 10, topics: Object.values(nets[0].network.topics), heartbeatMs: 200, start: true });
-    for (const t of Object.values(nets[0].network.topics)) hostile.services.pubsub.subscribe(t);
-    await nets[0].network.dial(hostile.getMultiaddrs()[0].toString());
-    await waitFor('meshes', () => nets.every((n) => n.network.meshPeers(n.network.topics.receipts).length >= 1) && hostile.services.pubsub.getSubscribers(nets[0].network.topics.receipts).length === 1);
+    honest = await startNetwork(c, 1, { options: { follow: 0 } });
+    // The victim counts every chain read it makes.
+    const counting = new Proxy(c.publicClient, {
+      get(target, key, receiver) {
+        const v = Reflect.get(target, key, receiver);
+        if (key === 'readContract') return (...args: unknown[]) => ((rpcReads += 1), (v as (...a: unknown[]) => unknown).apply(target, args));
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    victim = await startNetwork(c, 2, { options: { follow: 0, followNodes: [c.accounts[1].address], maxPeers: 100 }, publicClient: counting });
+    await victim.network.dial(honest.network.multiaddrs()[0]);
+    const topics = [honest.network.topicOf(c.accounts[1].address), victim.network.topics.batches, victim.network.topics.nodes];
+    for (let k = 0; k < FLOODERS; k++) {
+      const h = await createHost({ listen: ['/ip4/127.0.0.1/tcp/0'], maxPeers: 10, heartbeatMs: 200, start: true }, { privateKey: await generateKeyPair('Ed25519') });
+      for (const t of topics) {
+        (h.services.pubsub as unknown as { allowedTopics: Set<string> }).allowedTopics.add(t);
+        h.services.pubsub.subscribe(t);
+      }
+      hostiles.push(h);
+      // libp2p accepts at most 5 inbound connections per second from one address: pace the dials.
+      await waitFor('a flooder connected', () => h.dial(victim.network.host.getMultiaddrs()[0]).then(() => true, () => new Promise((r) => setTimeout(() => r(false), 300))));
+    }
+    await waitFor('the victim following the honest node', () => victim.network.meshPeers(victim.network.topicOf(c.accounts[1].address)).length >= 1);
+    await waitFor('flooders seeing the victim subscribed', () => hostiles.every((h) => h.services.pubsub.getSubscribers(topics[0]).length >= 1));
   });
 
   afterAll(async () => {
-    await hostile?.stop();
-    await Promise.all(nets.map((n) => n.network.stop()));
+    await Promise.all(hostiles.map((h) => h.stop()));
+    await victim?.network.stop();
+    await honest?.network.stop();
   });
 
-  it('is rejected, then graylisted, while honest traffic flows', async () => {
-    const [a, b] = nets;
-    const topic = a.network.topics.receipts;
-    const honest = await openReceipt(c, 2, 1n);
-    await b.network.publishReceipt(honest);
-    await waitFor('the honest receipt at node 1', () => a.network.store.count() === 1);
-    const pub = (data: Uint8Array) => hostile.services.pubsub.publish(topic, data);
-    await pub(encodeReceiptMessage(honest)); // replay: a duplicate, dropped without blame
-    const stranger = privateKeyToAccount(generatePrivateKey());
-    const forged = makeReceipt({ seq: 99n, timestamp: BigInt(Math.floor(Date.now() / 1000)) });
-    await pub(encodeReceiptMessage({ receipt: forged, signature: HIGH_S(await c.signReceiptAs(2, forged)) }));
-    await pub(encodeReceiptMessage({ receipt: forged, signature: await signUsageReceipt({ account: stranger, receipt: forged, chainId: c.chainId, nodeRegistry: c.deployment.contracts.nodeRegistry }) }));
-    await pub(randomBytes(4096));
-    await pub(randomBytes(300));
-    const hostilePeer = hostile.peerId.toString();
-    await waitFor('the hostile peer to be graylisted', () => a.network.score(hostilePeer) < SCORE_THRESHOLDS.graylistThreshold);
-    const counts = a.network.counts()[topic];
-    expect(counts.reject).toBeGreaterThanOrEqual(2);
-    expect(counts.accept).toBe(1);
-    await waitFor('the hostile peer pruned from the mesh', () => !a.network.meshPeers(topic).includes(hostilePeer));
-    // Nothing hostile was forwarded to node 2, and honest traffic still flows both ways.
-    await a.network.publishReceipt(await openReceipt(c, 1, 1n));
-    await b.network.publishReceipt(await openReceipt(c, 2, 2n));
-    await waitFor('honest receipts', () => a.network.store.count() === 2 && b.network.store.count() === 1);
-    expect(b.network.counts()[topic].reject).toBe(0);
-    // Graylisted: what it sends now is dropped unread (not even counted as rejected).
-    // (gossipsub trusts a peer that had a high score for up to 1 s after it last checked; let that pass.)
-    await new Promise((r) => setTimeout(r, 1_100));
-    const before = a.network.counts()[topic];
-    await pub(randomBytes(300));
-    await new Promise((r) => setTimeout(r, 500));
-    expect(a.network.counts()[topic]).toEqual(before);
+  it('delivers every honest receipt, makes no chain look-up per stranger, stores nothing of theirs, and graylists the flooders', async () => {
+    const v = victim.network;
+    const honestTopic = v.topicOf(c.accounts[1].address);
+    const latencies: number[] = [];
+    const sentAt = new Map<bigint, number>();
+    v.onReceipt((r) => latencies.push(r.receivedAt - (sentAt.get(r.seq) ?? r.receivedAt)));
+    const readsBefore = rpcReads;
+    const lookupsBefore = v.chainView.lookups;
+    const flood = async (h: Host, k: number) => {
+      const stranger = privateKeyToAccount(generatePrivateKey());
+      const domain = { chainId: c.chainId, nodeRegistry: c.deployment.contracts.nodeRegistry };
+      for (let j = 0; j < 40; j++) {
+        const batch: ReceiptBatch = { batchSeq: BigInt(j), root: id(`junk-${k}-${j}`), count: 1, timestamp: BigInt(Math.floor(Date.now() / 1000)) };
+        const sig = await signReceiptBatch({ account: stranger, batch, ...domain });
+        // A header claiming the honest node, signed by a stranger; one naming the stranger on the honest node's topic; garbage.
+        await h.services.pubsub.publish(honestTopic, encodeBatchHeader({ node: c.accounts[1].address, batch, signature: sig })).catch(() => {});
+        await h.services.pubsub.publish(honestTopic, encodeBatchHeader({ node: stranger.address, batch, signature: sig })).catch(() => {});
+        await h.services.pubsub.publish(v.topics.batches, randomBytes(300)).catch(() => {});
+        // An announcement by a key that never registered.
+        const a = { node: stranger.address, chainId: c.chainId, timestamp: BigInt(Date.now()), url: 'http://127.0.0.1:1', peerId: h.peerId.toString(), multiaddrs: [], adapters: [], queueDepth: 0, running: 0, freeKvBlocks: 0, totalKvBlocks: 0, creditLimit: 0n };
+        await h.services.pubsub.publish(v.topics.nodes, encodeAnnouncement(a, await stranger.signMessage({ message: { raw: announcementHash(a) } }))).catch(() => {});
+        // Requests for batches of made-up nodes.
+        await requestBatch(h, batchProtocol(c.chainId), peerIdFromString(v.peerId), { kind: 'recent', node: stranger.address }, AbortSignal.timeout(5_000)).catch(() => {});
+      }
+    };
+    const flooding = Promise.all(hostiles.map((h, k) => flood(h, k)));
+    const HONEST = 60;
+    for (let seq = 1; seq <= HONEST; seq++) {
+      const r = await openReceipt(c, 1, BigInt(seq));
+      sentAt.set(BigInt(seq), Date.now());
+      await honest.network.publishReceipt(r);
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    await flooding;
+    await waitFor('every honest receipt at the victim', () => v.store.count() === HONEST, 30_000);
+    latencies.sort((a, b) => a - b);
+    console.log(`honest receipts during the flood: ${latencies.length}, p50 ${latencies[Math.floor(latencies.length / 2)]} ms, p99 ${latencies[Math.floor(latencies.length * 0.99)]} ms`);
+    // Strangers cost no chain look-up: the topic names the signer, and the registry index answers for unknown announcers.
+    expect(v.chainView.lookups - lookupsBefore).toBeLessThanOrEqual(2);
+    expect(rpcReads - readsBefore).toBeLessThanOrEqual(2);
+    // Nothing of theirs is stored: headers or receipts.
+    expect(v.store.count()).toBe(HONEST);
+    expect(v.routing.list().every((a) => a.node === c.accounts[1].address || a.node === c.accounts[2].address)).toBe(true);
+    const counts = v.counts();
+    expect(counts.batches.reject).toBeGreaterThan(0);
+    expect(counts.nodes.reject).toBeGreaterThan(0);
+    // The flooders fall below the graylist threshold; the honest node does not.
+    await waitFor('the flooders graylisted', () => hostiles.every((h) => v.score(h.peerId.toString()) < SCORE_THRESHOLDS.graylistThreshold));
+    expect(v.score(honest.network.peerId)).toBeGreaterThanOrEqual(0);
   });
 });
+
