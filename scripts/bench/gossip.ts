@@ -1,140 +1,217 @@
 /**
- * `npm run bench:gossip`: three nodes on loopback TCP, one Hardhat in-process chain. Each node
- * publishes `--per-node` pre-signed open-mode receipts (signing is the issuer's cost, not gossip's)
- * as fast as gossipsub takes them; every receipt is validated (decode, EIP-712 digest, node
- * signature, registration) and stored at both other nodes. Prints receipts/s fully delivered
- * (published, validated and stored at every node) and propagation latency p50/p99.
+ * `npm run bench:gossip`: receipts committed in signed batches and checked by every node that
+ * follows the committer, each node in its own process (scripts/bench/lib/gossipNode.ts: the p2p
+ * layer, no model), one Hardhat chain served over JSON-RPC by this process.
+ *
+ *   throughput (default): 3 nodes, each committing `--rate` receipts/s for `--seconds`; every node
+ *     follows both others. Prints receipts/s committed and verified at every other node, and the
+ *     latency from commit to verified everywhere (p50/p99).
+ *   --scale 5,20,50: for each network size, each node commits `--scale-rate` receipts/s and follows
+ *     `--follow` ring successors. Prints per node bytes/s and CPU ms per 1,000 receipts it
+ *     committed, and how much they moved across sizes (flat = the cost does not grow with the network).
+ *
+ * `--out FILE` writes the figures as JSON.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { fork, type ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import hre from 'hardhat';
-import { keccak256, toHex, type Hex } from 'viem';
-import { mnemonicToAccount } from 'viem/accounts';
+import { parseEther } from 'viem';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { createChainClients } from '../../src/chain/clients.ts';
 import { getContracts } from '../../src/chain/contracts.ts';
 import { devDeploy } from '../../src/chain/deploy.ts';
-import { signUsageReceipt, type UsageReceipt } from '../../src/chain/eip712.ts';
-import { openLedgerDatabase } from '../../src/ledger/db.ts';
-import { createNetwork, type Network } from '../../src/p2p/network.ts';
+import type { Deployment } from '../../src/chain/deployment.ts';
+import { waitForSuccess } from '../../src/chain/waitForSuccess.ts';
+import { ringNeighbours } from '../../src/p2p/ring.ts';
+import type { FromNode, ToNode } from './lib/gossipNode.ts';
+import { quantile } from './lib/load.ts';
 
-const { values: args } = parseArgs({ options: { 'per-node': { type: 'string', default: '1000' }, batch: { type: 'string', default: '50' } } });
-const perNode = Number(args['per-node']);
-const batch = Number(args.batch);
-const NODES = [1, 2, 3];
+const { values: args } = parseArgs({
+  options: {
+    nodes: { type: 'string', default: '3' },
+    rate: { type: 'string', default: '3500' },
+    seconds: { type: 'string', default: '10' },
+    'batch-ms': { type: 'string', default: '200' },
+    scale: { type: 'string' },
+    'scale-rate': { type: 'string', default: '20' },
+    'scale-seconds': { type: 'string', default: '20' },
+    follow: { type: 'string', default: '4' },
+    out: { type: 'string' },
+  },
+});
 const TOKEN = 10n ** 18n;
 
-const { viem } = await hre.network.connect();
+// The chain: Hardhat's in-process EDR, served to the node processes over HTTP JSON-RPC.
+const connection = await hre.network.connect();
+const { viem, provider } = connection;
 const publicClient = await viem.getPublicClient();
-const wallets = await viem.getWalletClients();
-const accounts = wallets.map((_, i) => mnemonicToAccount('test test test test test test test test test test test junk', { addressIndex: i }));
-const deployment = await devDeploy({ walletClient: wallets[0], publicClient, fund: NODES.map((i) => accounts[i].address) });
-for (const i of NODES) {
-  const c = getContracts({ deployment, publicClient, walletClient: wallets[i] });
-  await publicClient.waitForTransactionReceipt({ hash: await c.token.write.approve([deployment.contracts.nodeRegistry, 1000n * TOKEN]) });
-  await publicClient.waitForTransactionReceipt({ hash: await c.nodeRegistry.write.register([100n * TOKEN, `http://127.0.0.1:${8000 + i}`, []]) });
-}
-
-const dirs: string[] = [];
-const nets: Network[] = [];
-const dbs: ReturnType<typeof openLedgerDatabase>[] = [];
-for (const i of NODES) {
-  const dir = await mkdtemp(join(tmpdir(), 'openlora-bench-gossip-'));
-  dirs.push(dir);
-  const db = openLedgerDatabase(join(dir, 'ledger.db'));
-  dbs.push(db);
-  const network = await createNetwork({
-    options: { peerKeyFile: join(dir, 'peer-key'), bootstrap: nets.map((n) => n.multiaddrs()[0]), dialRegistered: false, heartbeatMs: 700 },
-    account: accounts[i],
-    deployment,
-    publicClient,
-    walletClient: wallets[i],
-    db,
-  });
-  await network.start();
-  nets.push(network);
-}
-const deadline = Date.now() + 10_000;
-while (!nets.every((n) => n.meshPeers(n.topics.receipts).length === NODES.length - 1)) {
-  if (Date.now() > deadline) throw new Error('mesh did not form');
-  await new Promise((r) => setTimeout(r, 50));
-}
-
-console.log(`signing ${perNode * NODES.length} receipts...`);
-const now = BigInt(Math.floor(Date.now() / 1000));
-const signed: Array<Array<{ receipt: UsageReceipt; signature: Hex }>> = [];
-for (const i of NODES) {
-  const list = [];
-  for (let seq = 1; seq <= perNode; seq++) {
-    const receipt: UsageReceipt = {
-      channelId: keccak256(toHex(`openlora:key:bench-${i}`)),
-      adapterId: keccak256(toHex('adapter')),
-      requestId: keccak256(toHex(`req-${i}-${seq}`)),
-      seq: BigInt(seq),
-      promptTokens: 100,
-      completionTokens: 200,
-      amount: 500n,
-      laneCharged: 500n * BigInt(seq),
-      voucherDigest: `0x${'00'.repeat(32)}`,
-      attributionDigest: `0x${'00'.repeat(32)}`,
-      timestamp: now,
+const [deployer] = await viem.getWalletClients();
+const testClient = await viem.getTestClient();
+const server = createServer((req, res) => {
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', async () => {
+    const body = JSON.parse(Buffer.concat(chunks).toString()) as { id: unknown; method: string; params?: unknown[] } | Array<{ id: unknown; method: string; params?: unknown[] }>;
+    const one = async (r: { id: unknown; method: string; params?: unknown[] }) => {
+      try {
+        return { jsonrpc: '2.0', id: r.id, result: await provider.request({ method: r.method, params: r.params }) };
+      } catch (e) {
+        const err = e as { code?: number; message: string; data?: unknown };
+        return { jsonrpc: '2.0', id: r.id, error: { code: err.code ?? -32000, message: err.message, data: err.data } };
+      }
     };
-    list.push({ receipt, signature: await signUsageReceipt({ account: accounts[i], receipt, chainId: deployment.chainId, nodeRegistry: deployment.contracts.nodeRegistry }) });
+    const out = Array.isArray(body) ? await Promise.all(body.map(one)) : await one(body);
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify(out, (_k, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v)));
+  });
+});
+await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+const rpcUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+const deployment: Deployment = await devDeploy({ walletClient: deployer, publicClient });
+
+/** Registers `n` fresh node keys (staked) and starts one process per node. */
+async function startNodes(n: number, follow: number, batchIntervalMs: number) {
+  const keys = Array.from({ length: n }, () => generatePrivateKey());
+  for (const key of keys) {
+    const account = privateKeyToAccount(key);
+    await testClient.setBalance({ address: account.address, value: parseEther('10') });
+    await waitForSuccess(publicClient, await getContracts({ deployment, publicClient, walletClient: deployer }).token.write.mint([account.address, 1000n * TOKEN]));
+    const { walletClient } = await createChainClients({ rpcUrl, account, chainId: deployment.chainId });
+    const c = getContracts({ deployment, publicClient, walletClient: walletClient! });
+    await waitForSuccess(publicClient, await c.token.write.approve([deployment.contracts.nodeRegistry, 1000n * TOKEN]));
+    await waitForSuccess(publicClient, await c.nodeRegistry.write.register([100n * TOKEN, 'http://127.0.0.1:1', []]));
   }
-  signed.push(list);
+  const children: ChildProcess[] = [];
+  const inbox: FromNode[][] = [];
+  const next = (i: number, type: FromNode['type']) =>
+    new Promise<FromNode>((resolve, reject) => {
+      const check = () => {
+        const k = inbox[i].findIndex((m) => m.type === type);
+        if (k >= 0) return resolve(inbox[i].splice(k, 1)[0]);
+        setTimeout(check, 20);
+      };
+      children[i].once('exit', (code) => reject(new Error(`node process ${i} exited with ${code}`)));
+      check();
+    });
+  const addrs: string[] = [];
+  // Start a few at a time: 2 CPUs, and each process compiles its imports.
+  for (let i = 0; i < n; i++) {
+    const child = fork(new URL('./lib/gossipNode.ts', import.meta.url), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--max-old-space-size=192'] });
+    children.push(child);
+    inbox.push([]);
+    child.on('message', (m: FromNode) => inbox[i].push(m));
+    child.send({ type: 'init', index: i, rpcUrl, deployment, privateKey: keys[i], follow, batchIntervalMs } satisfies ToNode);
+    if (i % 4 === 3 || i === n - 1) for (let j = i - (i % 4); j <= i; j++) addrs[j] = ((await next(j, 'ready')) as { multiaddr: string }).multiaddr;
+  }
+  // Each node dials its ring neighbours: the nodes it follows and those that follow it.
+  const nodes = keys.map((k) => privateKeyToAccount(k).address);
+  for (let i = 0; i < n; i++) {
+    const ring = ringNeighbours(nodes[i], nodes, follow);
+    const peers = [...ring.followees, ...ring.followers].map((a) => addrs[nodes.indexOf(a)]);
+    children[i].send({ type: 'connect', addrs: [...new Set(peers)] } satisfies ToNode);
+  }
+  for (let i = 0; i < n; i++) await next(i, 'meshed');
+  return {
+    nodes,
+    async run(rate: number, seconds: number) {
+      for (const c of children) c.send({ type: 'run', rate, seconds, drainMs: 2_000 } satisfies ToNode);
+      const reports: Array<Extract<FromNode, { type: 'report' }>> = [];
+      for (let i = 0; i < n; i++) reports.push((await next(i, 'report')) as Extract<FromNode, { type: 'report' }>);
+      return reports;
+    },
+    async stop() {
+      for (const c of children) c.send({ type: 'stop' } satisfies ToNode);
+      await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r)))));
+    },
+  };
 }
 
-const sentAt = new Map<string, number>();
-const latencies: number[] = [];
-const expected = perNode * (NODES.length - 1);
-let complete: () => void;
-const done = new Promise<void>((r) => (complete = r));
-const received = nets.map(() => 0);
-nets.forEach((n, k) =>
-  n.onReceipt((r) => {
-    const t = sentAt.get(`${r.node}:${r.seq}`);
-    if (t !== undefined) latencies.push(r.receivedAt - t);
-    received[k] += 1;
-    if (received.every((x) => x === expected)) complete();
-  }),
-);
+const out: Record<string, unknown> = { cpus: availableParallelism() };
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-const start = performance.now();
-await Promise.all(
-  nets.map(async (n, k) => {
-    const list = signed[k];
-    for (let j = 0; j < list.length; j += batch) {
-      const chunk = list.slice(j, j + batch);
-      const t = Date.now();
-      for (const s of chunk) sentAt.set(`${accounts[NODES[k]].address}:${s.receipt.seq}`, t);
-      await Promise.all(chunk.map((s) => n.publishReceipt(s)));
-      await new Promise((r) => setImmediate(r));
+if (!args.scale) {
+  const n = Number(args.nodes);
+  const rate = Number(args.rate);
+  const seconds = Number(args.seconds);
+  const net = await startNodes(n, n - 1, Number(args['batch-ms']));
+  console.log(`${n} node processes, each committing ${rate} receipts/s for ${seconds} s, batches every ${args['batch-ms']} ms; every node follows all others`);
+  await net.run(rate, 3); // warm-up (JIT, caches), not measured
+  const reports = await net.run(rate, seconds);
+  await net.stop();
+  // A receipt is verifiable everywhere when every other node checked it; its latency is the slowest of them.
+  const slowest = new Map<string, { count: number; latency: number }>();
+  for (const r of reports) {
+    for (let k = 0; k < r.verified.seq.length; k++) {
+      const key = `${r.verified.sender[k]}:${r.verified.seq[k]}`;
+      const e = slowest.get(key) ?? { count: 0, latency: 0 };
+      e.count += 1;
+      e.latency = Math.max(e.latency, r.verified.latencyMs[k]);
+      slowest.set(key, e);
     }
-  }),
-);
-const published = performance.now();
-const timeout = setTimeout(() => {
-  console.error(`timed out: received ${received.join(', ')} of ${expected} each`);
-  process.exit(1);
-}, 120_000);
-await done;
-clearTimeout(timeout);
-const elapsed = (performance.now() - start) / 1000;
-for (const n of nets) n.store.flush();
-latencies.sort((a, b) => a - b);
-const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))];
-const total = perNode * NODES.length;
-const stored = nets.map((n) => n.store.count());
-const rejects = nets.map((n) => n.counts()[n.topics.receipts].reject);
+  }
+  const committed = reports.reduce((a, r) => a + r.committed, 0);
+  const everywhere = [...slowest.values()].filter((e) => e.count === n - 1);
+  const latencies = everywhere.map((e) => e.latency).sort((a, b) => a - b);
+  const window = Math.max(...reports.map((r) => r.seconds)) - 2; // the drain is not committing time
+  const receiptsPerSecond = everywhere.length / Math.max(window, seconds);
+  Object.assign(out, {
+    mode: 'throughput',
+    nodes: n,
+    offeredPerSecond: rate * n,
+    committed,
+    verifiedEverywhere: everywhere.length,
+    receiptsPerSecond: Math.round(receiptsPerSecond),
+    p50Ms: Math.round(quantile(latencies, 0.5)),
+    p99Ms: Math.round(quantile(latencies, 0.99)),
+    maxMs: Math.round(latencies[latencies.length - 1] ?? NaN),
+    cpuMsPerSecondPerNode: Math.round(mean(reports.map((r) => r.cpuMs / r.seconds))),
+    rssMiBPerNode: Math.round(mean(reports.map((r) => r.rssMiB))),
+  });
+  console.log(`committed: ${committed} receipts (${rate * n}/s offered)`);
+  console.log(`verified at every other node: ${everywhere.length} of ${committed}`);
+  console.log(`throughput (committed and verifiable everywhere): ${out.receiptsPerSecond} receipts/s`);
+  console.log(`latency commit -> verifiable everywhere: p50 ${out.p50Ms} ms, p99 ${out.p99Ms} ms, max ${out.maxMs} ms`);
+  console.log(`per node: ${out.cpuMsPerSecondPerNode} ms CPU per second, ${out.rssMiBPerNode} MiB RSS`);
+} else {
+  const sizes = args.scale.split(',').map(Number);
+  const rate = Number(args['scale-rate']);
+  const seconds = Number(args['scale-seconds']);
+  const follow = Number(args.follow);
+  const runs = [];
+  for (const n of sizes) {
+    const net = await startNodes(n, follow, Number(args['batch-ms']));
+    await net.run(rate, 3); // warm-up (JIT, caches), not measured
+    const reports = await net.run(rate, seconds);
+    await net.stop();
+    const per1k = (x: (r: (typeof reports)[number]) => number) => mean(reports.map((r) => (x(r) / r.committed) * 1000));
+    const run = {
+      nodes: n,
+      bytesPerSecondPerNode: Math.round(mean(reports.map((r) => r.bytes / r.seconds))),
+      bytesPer1kReceiptsPerNode: Math.round(per1k((r) => r.bytes)),
+      cpuMsPer1kReceiptsPerNode: Math.round(per1k((r) => r.cpuMs)),
+      verifiedPerSecondPerNode: Math.round(mean(reports.map((r) => r.verified.seq.length / r.seconds))),
+      rssMiBPerNode: Math.round(mean(reports.map((r) => r.rssMiB))),
+    };
+    runs.push(run);
+    console.log(`${n} nodes (${rate} receipts/s each, follow ${Math.min(follow, n - 1)}): per node ${run.bytesPerSecondPerNode} B/s, ${run.bytesPer1kReceiptsPerNode} B and ${run.cpuMsPer1kReceiptsPerNode} ms CPU per 1,000 receipts committed, ${run.verifiedPerSecondPerNode} receipts/s checked, ${run.rssMiBPerNode} MiB RSS`);
+  }
+  const spread = (xs: number[]) => Math.max(...xs) / Math.min(...xs);
+  Object.assign(out, {
+    mode: 'scale',
+    ratePerNode: rate,
+    runs,
+    bytesSpread: Number(spread(runs.map((r) => r.bytesPer1kReceiptsPerNode)).toFixed(3)),
+    cpuSpread: Number(spread(runs.map((r) => r.cpuMsPer1kReceiptsPerNode)).toFixed(3)),
+  });
+  console.log(`bytes per 1,000 receipts per node, largest / smallest across ${sizes.join(', ')} nodes: ${out.bytesSpread}`);
+  console.log(`CPU per 1,000 receipts per node, largest / smallest across ${sizes.join(', ')} nodes: ${out.cpuSpread}`);
+}
 
-console.log(`nodes: ${NODES.length} (loopback TCP, one process, ${(await import('node:os')).availableParallelism()} CPUs)`);
-console.log(`receipts published: ${total} (${(total / ((published - start) / 1000)).toFixed(0)}/s publish rate)`);
-console.log(`validated and stored at every other node: ${stored.join(', ')} (rejects: ${rejects.join(', ')})`);
-console.log(`throughput (published -> stored everywhere): ${(total / elapsed).toFixed(0)} receipts/s`);
-console.log(`validations: ${(total * (NODES.length - 1) / elapsed).toFixed(0)}/s across the nodes`);
-console.log(`propagation latency: p50 ${q(0.5)} ms, p99 ${q(0.99)} ms, max ${latencies[latencies.length - 1]} ms`);
-
-await Promise.all(nets.map((n) => n.stop()));
-for (const db of dbs) db.close();
-for (const d of dirs) await rm(d, { recursive: true, force: true });
+if (args.out) await writeFile(args.out, `${JSON.stringify(out, null, 2)}\n`);
+server.close();
+await connection.close?.();
 process.exit(0);
+

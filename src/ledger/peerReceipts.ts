@@ -164,6 +164,7 @@ export function createPeerReceiptStore(db: DatabaseSync, decode: (entry: Uint8Ar
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     byKey: db.prepare('SELECT node, seq, digest, message, batch_seq, idx, status, received_at FROM peer_receipts WHERE node = ? AND seq = ?'),
+    otherDigest: db.prepare('SELECT digest FROM peer_receipts WHERE node = ? AND seq = ? AND digest != ? LIMIT 1'),
     byBatch: db.prepare('SELECT digest, message, idx FROM peer_receipts WHERE node = ? AND batch_seq = ? ORDER BY idx'),
     lane: db.prepare('SELECT node, seq, amount, lane_charged FROM peer_receipts WHERE channel_id = ? AND adapter_id = ? AND status = 1'),
     countAll: db.prepare('SELECT count(*) AS n FROM peer_receipts'),
@@ -257,13 +258,13 @@ export function createPeerReceiptStore(db: DatabaseSync, decode: (entry: Uint8Ar
       transaction(`${receipts.length} receipts of batch ${batch.batchSeq} of ${node}`, () => {
         receipts.forEach((e, index) => {
           const r = e.receipt;
-          const known = (q.byKey.all(node, r.seq) as unknown as ReceiptRow[]).map(fromRow);
           const changes = Number(
             q.insert.run(node, r.seq, e.digest, r.channelId, r.adapterId, r.amount.toString(), r.laneCharged.toString(), r.timestamp, e.message, receivedAt, batch.batchSeq, index, STATUS.indexOf(e.status)).changes,
           );
           added += changes;
-          const other = known.find((k) => k.digest !== e.digest);
-          if (changes > 0 && other) found.push({ stored: { node, digest: e.digest, receipt: r, message: e.message, batchSeq: batch.batchSeq, index, status: e.status, receivedAt }, conflicting: other });
+          const clash = changes > 0 ? (q.otherDigest.get(node, r.seq, e.digest) as { digest: string } | undefined) : undefined;
+          const other = clash && (q.byKey.all(node, r.seq) as unknown as ReceiptRow[]).map(fromRow).find((k) => k.digest === clash.digest);
+          if (other) found.push({ stored: { node, digest: e.digest, receipt: r, message: e.message, batchSeq: batch.batchSeq, index, status: e.status, receivedAt }, conflicting: other });
         });
         q.markFetched.run(node, batch.batchSeq, batch.root);
       });

@@ -54,6 +54,8 @@ export interface AuditorComponents {
   penalties: PeerPenalties;
   /** The peer id a node announced or registered, when known. */
   peerOf(node: Address): string | undefined;
+  /** Peers subscribed to `node`'s batches topic (the node itself and its other followers). */
+  holdersOf(node: Address): string[];
   /** Nodes that may be sampled now (known peers, not followed, not this node). */
   sampleCandidates(): Address[];
   onBatch(b: ReceivedBatch): void;
@@ -84,8 +86,11 @@ export function createAuditor(settings: AuditorSettings, c: AuditorComponents) {
     }
   }
 
+  // The peer that last served each node's batch: asked first next time (usually the node itself).
+  const lastServed = new Map<Address, string>();
+
   async function fetch(node: Address, batch: ReceiptBatch, from: PeerId | undefined): Promise<void> {
-    const peers = [from?.toString(), c.peerOf(node)].filter((x, i, all): x is string => x !== undefined && all.indexOf(x) === i);
+    const peers = [lastServed.get(node), c.peerOf(node), from?.toString(), ...c.holdersOf(node)].filter((x, i, all): x is string => x !== undefined && all.indexOf(x) === i);
     for (const peer of peers) {
       let entries: Uint8Array[];
       try {
@@ -103,6 +108,7 @@ export function createAuditor(settings: AuditorSettings, c: AuditorComponents) {
         c.log.warn({ node, peer, batchSeq: batch.batchSeq.toString(), reason: check.reason }, 'a peer served a batch that does not match its header');
         continue;
       }
+      lastServed.set(node, peer);
       const receivedAt = Date.now();
       const conflicts = c.store.addBatchReceipts(node, batch, check.receipts, receivedAt);
       c.metrics?.batches.inc({ result: 'stored' });

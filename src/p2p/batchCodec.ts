@@ -64,10 +64,45 @@ export interface DecodedBatchEntry extends BatchEntry {
   voucherWords: Uint8Array;
 }
 
-/** Encodes an entry: receipt words, voucher words, voucher signature (zeros in open mode), `BATCH_ENTRY_BYTES` bytes. */
+/** Writes `value` as a big-endian 32-byte word at `at`; false when it does not fit `bits` (or is negative). */
+function putUint(out: Uint8Array, at: number, value: bigint, bits: number): boolean {
+  if (value < 0n || value >> BigInt(bits) !== 0n) return false;
+  let v = value;
+  for (let i = at + 31; v > 0n; i--) {
+    out[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  return true;
+}
+
+function putBytes32(out: Uint8Array, at: number, hex: Hex): boolean {
+  if (hex.length !== 66) return false;
+  out.set(hexToBytes(hex), at);
+  return true;
+}
+
+/**
+ * Encodes an entry: receipt words, voucher words, voucher signature (zeros in open mode),
+ * `BATCH_ENTRY_BYTES` bytes. The words are the ABI (and EIP-712 struct) encoding, written directly
+ * (~10x faster than a general ABI encoder); a value outside its type goes to viem's encoder, which
+ * throws its error for it.
+ */
 export function encodeBatchEntry(e: BatchEntry): Uint8Array {
   const out = new Uint8Array(BATCH_ENTRY_BYTES);
-  out.set(hexToBytes(encodeAbiParameters(receiptParams, [e.receipt])), 0);
+  const r = e.receipt;
+  const ok =
+    putBytes32(out, 0, r.channelId) &&
+    putBytes32(out, 32, r.adapterId) &&
+    putBytes32(out, 64, r.requestId) &&
+    putUint(out, 96, r.seq, 64) &&
+    putUint(out, 128, BigInt(r.promptTokens), 32) &&
+    putUint(out, 160, BigInt(r.completionTokens), 32) &&
+    putUint(out, 192, r.amount, 256) &&
+    putUint(out, 224, r.laneCharged, 256) &&
+    putBytes32(out, 256, r.voucherDigest) &&
+    putBytes32(out, 288, r.attributionDigest) &&
+    putUint(out, 320, r.timestamp, 64);
+  if (!ok) out.set(hexToBytes(encodeAbiParameters(receiptParams, [r])), 0);
   if (e.voucher) {
     out.set(hexToBytes(encodeAbiParameters(voucherParams, [e.voucher])), 352);
     out.set(hexToBytes(e.voucherSignature ?? '0x'), 448);
@@ -75,14 +110,16 @@ export function encodeBatchEntry(e: BatchEntry): Uint8Array {
   return out;
 }
 
-function word(data: Uint8Array, i: number): Uint8Array {
-  return data.subarray(i * 32, i * 32 + 32);
+/** A 32-byte word as 0x hex (native hex encoding: decoding runs once per receipt of every followed node). */
+function hexWord(data: Uint8Array, at: number): Hex {
+  return `0x${Buffer.from(data.buffer, data.byteOffset + at, 32).toString('hex')}`;
 }
 
-/** A big-endian word as a bigint, or undefined when it does not fit `bits`. */
-function uint(w: Uint8Array, bits: number): bigint | undefined {
-  for (let i = 0; i < 32 - bits / 8; i++) if (w[i] !== 0) return undefined;
-  return w.length === 0 ? 0n : BigInt(bytesToHex(w));
+/** A word as a bigint when it fits `bits` (≤ 64: read directly), else undefined. */
+function uintWord(data: Uint8Array, at: number, bits: number): bigint | undefined {
+  for (let i = at; i < at + 32 - bits / 8; i++) if (data[i] !== 0) return undefined;
+  if (bits <= 64) return new DataView(data.buffer, data.byteOffset + at + 24, 8).getBigUint64(0);
+  return BigInt(hexWord(data, at));
 }
 
 const allZero = (b: Uint8Array) => b.every((x) => x === 0);
@@ -90,29 +127,29 @@ const allZero = (b: Uint8Array) => b.every((x) => x === 0);
 /** Decodes one entry (exactly `BATCH_ENTRY_BYTES`); rejects values outside their types. */
 export function decodeBatchEntry(data: Uint8Array): Decoded<DecodedBatchEntry> {
   if (data.length !== BATCH_ENTRY_BYTES) return { ok: false, reason: `entry of ${data.length} bytes` };
-  const r = data.subarray(0, 352);
-  const seq = uint(word(r, 3), 64);
-  const promptTokens = uint(word(r, 4), 32);
-  const completionTokens = uint(word(r, 5), 32);
-  const timestamp = uint(word(r, 10), 64);
+  const seq = uintWord(data, 96, 64);
+  const promptTokens = uintWord(data, 128, 32);
+  const completionTokens = uintWord(data, 160, 32);
+  const timestamp = uintWord(data, 320, 64);
   if (seq === undefined || promptTokens === undefined || completionTokens === undefined || timestamp === undefined) return { ok: false, reason: 'receipt field out of range' };
   const receipt: UsageReceipt = {
-    channelId: bytesToHex(word(r, 0)),
-    adapterId: bytesToHex(word(r, 1)),
-    requestId: bytesToHex(word(r, 2)),
+    channelId: hexWord(data, 0),
+    adapterId: hexWord(data, 32),
+    requestId: hexWord(data, 64),
     seq,
     promptTokens: Number(promptTokens),
     completionTokens: Number(completionTokens),
-    amount: BigInt(bytesToHex(word(r, 6))),
-    laneCharged: BigInt(bytesToHex(word(r, 7))),
-    voucherDigest: bytesToHex(word(r, 8)),
-    attributionDigest: bytesToHex(word(r, 9)),
+    amount: uintWord(data, 192, 256) as bigint,
+    laneCharged: uintWord(data, 224, 256) as bigint,
+    voucherDigest: hexWord(data, 256),
+    attributionDigest: hexWord(data, 288),
     timestamp,
   };
+  const r = data.subarray(0, 352);
   const v = data.subarray(352, 448);
   const sig = data.subarray(448);
   if (allZero(v) && allZero(sig)) return { ok: true, value: { receipt, receiptWords: r, voucherWords: v } };
-  const voucher: Voucher = { channelId: bytesToHex(word(v, 0)), adapterId: bytesToHex(word(v, 1)), cumulativeAmount: BigInt(bytesToHex(word(v, 2))) };
+  const voucher: Voucher = { channelId: hexWord(data, 352), adapterId: hexWord(data, 384), cumulativeAmount: uintWord(data, 416, 256) as bigint };
   return { ok: true, value: { receipt, voucher, voucherSignature: bytesToHex(sig), receiptWords: r, voucherWords: v } };
 }
 

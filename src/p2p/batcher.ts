@@ -5,7 +5,7 @@
  * and publishes the header on its batches topic. `batchSeq` is the unix ms of the commit (strictly
  * increasing), so it never repeats, not even after the node loses its disk.
  */
-import type { LocalAccount } from 'viem';
+import { hexToBytes, type Hex, type LocalAccount } from 'viem';
 import type { Deployment } from '../chain/deployment.ts';
 import { buildReceiptTree, signReceiptBatch, type ReceiptBatch } from '../chain/receiptBatch.ts';
 import type { PeerReceiptStore } from '../ledger/peerReceipts.ts';
@@ -31,8 +31,8 @@ export interface BatcherComponents {
 }
 
 export interface Batcher {
-  /** Queues one of this node's receipts for the next batch. */
-  add(entry: BatchEntry): void;
+  /** Queues one of this node's receipts for the next batch (`digest`: its EIP-712 digest, when the caller has it). */
+  add(entry: BatchEntry, digest?: Hex): void;
   /** Commits what is pending now (tests, shutdown); resolves when every pending receipt is committed. */
   flush(): Promise<void>;
   /** Receipts waiting. */
@@ -46,13 +46,14 @@ export function createBatcher(settings: BatcherSettings, c: BatcherComponents): 
   const maxReceipts = Math.min(settings.maxReceipts ?? MAX_BATCH_RECEIPTS, MAX_BATCH_RECEIPTS);
   const domain = domainSeparator(c.deployment.chainId, c.deployment.contracts.nodeRegistry);
   let pending: Uint8Array[] = [];
+  let digests: Array<Uint8Array | undefined> = [];
   let timer: NodeJS.Timeout | undefined;
   let running = false;
   let lastSeq = 0n;
   let chain: Promise<void> = Promise.resolve();
 
-  async function commit(entries: Uint8Array[]): Promise<void> {
-    const tree = buildReceiptTree(entries.map((e) => receiptDigestOf(domain, e.subarray(0, 352))));
+  async function commit(entries: Uint8Array[], known: Array<Uint8Array | undefined>): Promise<void> {
+    const tree = buildReceiptTree(entries.map((e, i) => known[i] ?? receiptDigestOf(domain, e.subarray(0, 352))));
     const now = Date.now();
     lastSeq = BigInt(now) > lastSeq ? BigInt(now) : lastSeq + 1n;
     const batch: ReceiptBatch = { batchSeq: lastSeq, root: tree.root, count: entries.length, timestamp: BigInt(Math.floor(now / 1000)) };
@@ -72,15 +73,18 @@ export function createBatcher(settings: BatcherSettings, c: BatcherComponents): 
     clearTimeout(timer);
     timer = undefined;
     const entries = pending;
+    const known = digests;
     pending = [];
+    digests = [];
     if (entries.length === 0) return chain;
-    chain = chain.then(() => commit(entries)).catch((err: unknown) => c.log.error({ err, receipts: entries.length }, 'committing a receipt batch failed'));
+    chain = chain.then(() => commit(entries, known)).catch((err: unknown) => c.log.error({ err, receipts: entries.length }, 'committing a receipt batch failed'));
     return chain;
   }
 
   return {
-    add(entry) {
+    add(entry, digest) {
       pending.push(encodeBatchEntry(entry));
+      digests.push(digest && hexToBytes(digest));
       if (pending.length >= maxReceipts) void cut();
       else if (running && !timer) timer = setTimeout(() => void cut(), intervalMs);
     },

@@ -125,7 +125,7 @@ export interface Network {
   start(): Promise<void>;
   stop(): Promise<void>;
   /** Commits one of this node's receipts to the next batch, with the voucher its request carried (none in open mode). */
-  publishReceipt(signed: Pick<SignedReceipt, 'receipt' | 'signature'>, voucher?: { voucher: Voucher; signature: Hex }): Promise<void>;
+  publishReceipt(signed: Pick<SignedReceipt, 'receipt' | 'signature'> & { digest?: Hex }, voucher?: { voucher: Voucher; signature: Hex }): Promise<void>;
   /** Commits the pending batch now. */
   flush(): Promise<void>;
   /** Publishes an announcement now. */
@@ -257,6 +257,7 @@ export async function createNetwork(p: CreateNetworkParameters): Promise<Network
       watcher,
       penalties,
       peerOf,
+      holdersOf: (node) => host.services.pubsub.getSubscribers(K.batchesTopic(chainId, node)).map((x) => x.toString()),
       sampleCandidates: () => routing.list().map((a) => a.node).filter((n) => !isAddressEqual(n, self) && !followed.has(n)),
       onBatch: (b) => {
         for (const l of batchListeners) l(b);
@@ -417,7 +418,7 @@ export async function createNetwork(p: CreateNetworkParameters): Promise<Network
     },
     async publishReceipt(signed, voucher) {
       if (!running) throw new P2PNotRunningError('publish a receipt');
-      batcher.add({ receipt: signed.receipt, voucher: voucher?.voucher, voucherSignature: voucher?.signature });
+      batcher.add({ receipt: signed.receipt, voucher: voucher?.voucher, voucherSignature: voucher?.signature }, signed.digest);
     },
     flush: () => batcher.flush(),
     async announce() {
