@@ -17,6 +17,7 @@ import { getContracts } from '../../src/chain/contracts.ts';
 import { devDeploy } from '../../src/chain/deploy.ts';
 import { signUsageReceipt, signVoucher } from '../../src/chain/eip712.ts';
 import { buildAttributionTree, getAttributionProof, type AttributionTree } from '../../src/chain/merkle.ts';
+import { waitForSuccess } from '../../src/chain/waitForSuccess.ts';
 
 const { values } = parseArgs({ options: { out: { type: 'string' } } });
 const id = (label: string): Hex => keccak256(toHex(label));
@@ -31,9 +32,7 @@ const deployment = await devDeploy({ walletClient: wallets[0], publicClient, fun
 const chainId = await publicClient.getChainId();
 const as = (i: number) => getContracts({ deployment, publicClient, walletClient: wallets[i] });
 const gasOf = async (hash: Promise<Hex>) => {
-  const receipt = await publicClient.waitForTransactionReceipt({ hash: await hash });
-  if (receipt.status !== 'success') throw new Error(`benchmark transaction ${receipt.transactionHash} reverted`);
-  return receipt.gasUsed;
+  return (await waitForSuccess(publicClient, await hash)).gasUsed;
 };
 
 interface Row {

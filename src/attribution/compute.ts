@@ -6,7 +6,8 @@
  */
 import type { Hex } from 'viem';
 import { getContracts } from '../chain/contracts.ts';
-import { checkDatanetOnChain, type ChainContext } from '../datanet/chain.ts';
+import type { ChainContext } from '../chain/context.ts';
+import { checkDatanetOnChain } from '../datanet/chain.ts';
 import { loadDatanet, type LoadedDatanet } from '../datanet/local.ts';
 import { createLogger } from '../log.ts';
 import { loadModel } from '../model/load.ts';

@@ -5,7 +5,8 @@
  */
 import type { Hex } from 'viem';
 import { getContracts } from '../chain/contracts.ts';
-import { assertDeploymentChain, waitForSuccess, type ChainContext } from '../datanet/chain.ts';
+import { assertDeploymentChain, type ChainContext } from '../chain/context.ts';
+import { waitForSuccess } from '../chain/waitForSuccess.ts';
 import { AttributionAdapterMismatchError, AttributionBaseModelMismatchError, AttributionZeroWeightError } from './errors.ts';
 import { reportTree, type AttributionReport } from './report.ts';
 

@@ -7,7 +7,8 @@
 import { parseEventLogs, type Hex } from 'viem';
 import { onChainAdapterId } from '../chain/adapterId.ts';
 import { adapterRegistryAbi, getContracts } from '../chain/contracts.ts';
-import { assertDeploymentChain, waitForSuccess, type ChainContext } from '../datanet/chain.ts';
+import { assertDeploymentChain, type ChainContext } from '../chain/context.ts';
+import { waitForSuccess } from '../chain/waitForSuccess.ts';
 import { adapterIdOfDir } from '../lora/id.ts';
 import { AttributionAdapterMismatchError } from './errors.ts';
 import { baseModelHash } from './modelHash.ts';

@@ -6,7 +6,8 @@
 import { getAddress, type Address, type Hex } from 'viem';
 import { getContracts } from '../chain/contracts.ts';
 import { getAttributionProof } from '../chain/merkle.ts';
-import { assertDeploymentChain, waitForSuccess, type ChainContext } from '../datanet/chain.ts';
+import { assertDeploymentChain, type ChainContext } from '../chain/context.ts';
+import { waitForSuccess } from '../chain/waitForSuccess.ts';
 import { AttributionClaimError } from './errors.ts';
 import { reportTree, treeWeights, type AttributionReport } from './report.ts';
 

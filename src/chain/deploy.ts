@@ -5,6 +5,7 @@
 import {
   getAddress,
   getContractAddress,
+  isAddressEqual,
   type Abi,
   type Account,
   type Address,
@@ -17,6 +18,7 @@ import {
 import { AbortedError } from '../errors.ts';
 import type { Deployment } from './deployment.ts';
 import { DeployError } from './errors.ts';
+import { waitForSuccess } from './waitForSuccess.ts';
 import {
   adapterRegistryAbi,
   adapterRegistryBytecode,
@@ -84,9 +86,9 @@ export async function deployContracts(parameters: DeployContractsParameters): Pr
     const expected = getContractAddress({ from: deployer, nonce: BigInt(nonce) });
     const hash = await walletClient.deployContract({ abi, bytecode, args, account, chain: walletClient.chain ?? null, nonce });
     nonce += 1;
-    const receipt = await publicClient.waitForTransactionReceipt({ hash });
-    if (receipt.status !== 'success' || !receipt.contractAddress) throw new DeployError(`Deploying ${name} failed in transaction ${hash}.`, { meta: { hash } });
-    if (receipt.contractAddress.toLowerCase() !== expected.toLowerCase()) {
+    const receipt = await waitForSuccess(publicClient, hash, `Deploying ${name}`);
+    if (!receipt.contractAddress) throw new DeployError(`Deploying ${name} failed in transaction ${hash}.`, { meta: { hash } });
+    if (!isAddressEqual(receipt.contractAddress, expected)) {
       throw new DeployError(`${name} was deployed at ${receipt.contractAddress}, not at the expected ${expected}.`, {
         hint: 'Another transaction from the deployer key ran during the deployment; deploy again with an idle key.',
       });
@@ -156,8 +158,7 @@ export async function devDeploy(parameters: DevDeployParameters): Promise<Deploy
       account: walletClient.account,
       chain: walletClient.chain ?? null,
     });
-    const receipt = await publicClient.waitForTransactionReceipt({ hash });
-    if (receipt.status !== 'success') throw new DeployError(`Minting test tokens to ${to} failed in transaction ${hash}.`);
+    await waitForSuccess(publicClient, hash, `Minting test tokens to ${to}`);
   }
   return deployment;
 }

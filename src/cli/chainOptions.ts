@@ -8,7 +8,7 @@
 import { resolve, sep } from 'node:path';
 import { Option, type Command } from 'commander';
 import { DEFAULT_RPC_URL } from '../constants.ts';
-import type { ChainContext } from '../datanet/chain.ts';
+import type { ChainContext } from '../chain/context.ts';
 import type { DevDirectory } from '../dev/envFile.ts';
 import { BaseError } from '../errors.ts';
 

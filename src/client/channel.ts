@@ -1,5 +1,6 @@
 import { maxUint256, toHex, type Account, type Address, type Chain, type Hex, type PublicClient, type Transport, type WalletClient } from 'viem';
 import { paymentChannelsAbi, testTokenAbi } from '../chain/generated/abis.ts';
+import { waitForSuccess } from '../chain/waitForSuccess.ts';
 import type { ClientDeployment } from './deployment.ts';
 
 /** Clients and deployment every channel operation needs. */
@@ -12,8 +13,7 @@ export interface ChannelContext {
 async function send(ctx: ChannelContext, functionName: string, args: readonly unknown[], address: Address, abi: typeof paymentChannelsAbi | typeof testTokenAbi): Promise<Hex> {
   const { request } = await ctx.publicClient.simulateContract({ address, abi, functionName, args, account: ctx.walletClient.account } as never);
   const hash = await ctx.walletClient.writeContract(request as never);
-  const receipt = await ctx.publicClient.waitForTransactionReceipt({ hash });
-  if (receipt.status !== 'success') throw new Error(`transaction ${hash} (${functionName}) reverted`);
+  await waitForSuccess(ctx.publicClient, hash, functionName);
   return hash;
 }
 

@@ -1,6 +1,7 @@
 import type { Account, Chain, Hex, PublicClient, Transport, WalletClient } from 'viem';
 import { nodeRegistryAbi } from '../chain/generated/abis.ts';
 import { recoverUsageReceiptSigner } from '../chain/eip712.ts';
+import { waitForSuccess } from '../chain/waitForSuccess.ts';
 import { BaseError } from '../errors.ts';
 import { receiptFromJson } from '../payments/receiptJson.ts';
 import type { ClientDeployment } from './deployment.ts';
@@ -42,7 +43,6 @@ export async function proveEquivocation(p: {
     account: p.walletClient.account,
   });
   const hash = await p.walletClient.writeContract(request);
-  const receipt = await p.publicClient.waitForTransactionReceipt({ hash });
-  if (receipt.status !== 'success') throw new Error(`slash transaction ${hash} reverted`);
+  await waitForSuccess(p.publicClient, hash, 'slash');
   return hash;
 }

@@ -5,33 +5,12 @@
  */
 import { isAddressEqual, keccak256, parseEventLogs, stringToBytes, type Account, type Address, type Chain, type Hex, type PublicClient, type Transport, type WalletClient } from 'viem';
 import { datanetRegistryAbi, getContracts } from '../chain/contracts.ts';
-import type { Deployment } from '../chain/deployment.ts';
+import { assertDeploymentChain, type ChainContext } from '../chain/context.ts';
 import { recoverContributionSigner, signContribution } from '../chain/eip712.ts';
-import { DeploymentChainMismatchError } from '../chain/errors.ts';
+import { waitForSuccess } from '../chain/waitForSuccess.ts';
 import { DatanetChainMismatchError, DatanetContributionError, DatanetHashMismatchError } from './errors.ts';
 import { loadDatanet, type ContributionProblem, type LoadedContribution, type LoadedDatanet } from './local.ts';
 import { writeDatanetManifest, type DatanetManifest } from './manifest.ts';
-
-/** Clients and deployment for on-chain Datanet and attribution operations. */
-export interface ChainContext {
-  publicClient: PublicClient;
-  /** Needed for writes. */
-  walletClient?: WalletClient<Transport, Chain, Account>;
-  deployment: Deployment;
-}
-
-/** Waits for a transaction and throws when it reverted. */
-export async function waitForSuccess(publicClient: PublicClient, hash: Hex) {
-  const receipt = await publicClient.waitForTransactionReceipt({ hash });
-  if (receipt.status !== 'success') throw new DatanetChainMismatchError(`Transaction ${hash} reverted.`);
-  return receipt;
-}
-
-/** Throws unless the RPC serves the deployment's chain. */
-export async function assertDeploymentChain(ctx: ChainContext): Promise<void> {
-  const actual = await ctx.publicClient.getChainId();
-  if (actual !== ctx.deployment.chainId) throw new DeploymentChainMismatchError(ctx.deployment.chainId, actual);
-}
 
 /** Metadata hash registered for a Datanet: keccak256 of `{"name":..,"version":..}` (UTF-8). */
 export function datanetMetadataHash(manifest: Pick<DatanetManifest, 'name' | 'version'>): Hex {

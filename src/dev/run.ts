@@ -6,6 +6,7 @@ import { mnemonicToAccount } from 'viem/accounts';
 import { publishDevAttribution } from '../attribution/dev.ts';
 import { createChainClients } from '../chain/clients.ts';
 import { devDeploy } from '../chain/deploy.ts';
+import { waitForSuccess } from '../chain/waitForSuccess.ts';
 import { writeDeployment, type Deployment } from '../chain/deployment.ts';
 import { nodeRegistryAbi, testTokenAbi } from '../chain/generated/abis.ts';
 import { openChannel } from '../client/channel.ts';
@@ -139,8 +140,8 @@ export async function runDev(p: RunDevParameters): Promise<DevEnvironment> {
 
     const nodeClients = await clients(DEV_ROLES.node);
     const minStake = await nodeClients.publicClient.readContract({ address: deployment.contracts.nodeRegistry, abi: nodeRegistryAbi, functionName: 'minStake' });
-    await waitTx(nodeClients, await nodeClients.walletClient.writeContract({ address: deployment.contracts.token, abi: testTokenAbi, functionName: 'approve', args: [deployment.contracts.nodeRegistry, minStake], chain: nodeClients.walletClient.chain }));
-    await waitTx(nodeClients, await nodeClients.walletClient.writeContract({ address: deployment.contracts.nodeRegistry, abi: nodeRegistryAbi, functionName: 'register', args: [minStake, node.url, []], chain: nodeClients.walletClient.chain }));
+    await waitForSuccess(nodeClients.publicClient, await nodeClients.walletClient.writeContract({ address: deployment.contracts.token, abi: testTokenAbi, functionName: 'approve', args: [deployment.contracts.nodeRegistry, minStake], chain: nodeClients.walletClient.chain }));
+    await waitForSuccess(nodeClients.publicClient, await nodeClients.walletClient.writeContract({ address: deployment.contracts.nodeRegistry, abi: nodeRegistryAbi, functionName: 'register', args: [minStake, node.url, []], chain: nodeClients.walletClient.chain }));
 
     const payer = await clients(DEV_ROLES.payer);
     const { channelId } = await openChannel({ ...payer, deployment }, { node: account(DEV_ROLES.node).address, amount: 100n * 10n ** 18n, withdrawDelay: 3600n });
@@ -180,8 +181,3 @@ export async function runDev(p: RunDevParameters): Promise<DevEnvironment> {
 
 /** What `openlora dev` derives from its chain, removed at each start (the chain is new every run). A function: envFile.ts imports this module. */
 const chainState = () => ['deployment.json', 'session.json', DEV_ENV_FILE, 'attribution', 'node'];
-
-async function waitTx(c: { publicClient: { waitForTransactionReceipt(a: { hash: Hex }): Promise<{ status: string }> } }, hash: Hex): Promise<void> {
-  const receipt = await c.publicClient.waitForTransactionReceipt({ hash });
-  if (receipt.status !== 'success') throw new Error(`transaction ${hash} reverted`);
-}

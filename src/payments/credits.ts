@@ -7,7 +7,8 @@
 import { getAddress, type Address, type Hex } from 'viem';
 import { getContracts, nodeRegistryAbi, paymentChannelsAbi } from '../chain/contracts.ts';
 import { splitPayment } from '../chain/split.ts';
-import { assertDeploymentChain, waitForSuccess, type ChainContext } from '../datanet/chain.ts';
+import { assertDeploymentChain, type ChainContext } from '../chain/context.ts';
+import { waitForSuccess } from '../chain/waitForSuccess.ts';
 import { CreditsNothingToWithdrawError, CreditsWalletRequiredError } from './errors.ts';
 
 /** What settled lanes of one adapter earned an address. */

@@ -1,5 +1,6 @@
 import { BaseError as ViemBaseError, ContractFunctionRevertedError, type Account, type Address, type Chain, type Hex, type PublicClient, type Transport, type WalletClient } from 'viem';
 import { paymentChannelsAbi } from '../chain/generated/abis.ts';
+import { waitForSuccess } from '../chain/waitForSuccess.ts';
 import type { LaneStore, StoredVoucher } from '../ledger/lanes.ts';
 import { createLogger } from '../log.ts';
 import type { ChannelReader } from './channels.ts';
@@ -90,8 +91,7 @@ export function createSettlementWorker(options: SettlementOptions, c: Settlement
       const { request } = await c.publicClient.simulateContract({ address: c.paymentChannels, abi: paymentChannelsAbi, functionName: 'settle', args, account: c.walletClient.account });
       const hash = await c.walletClient.writeContract(request);
       c.lanes.updateSettlement(id, { txHash: hash, status: 'sent' });
-      const receipt = await c.publicClient.waitForTransactionReceipt({ hash, confirmations });
-      if (receipt.status !== 'success') throw new Error(`settle transaction ${hash} reverted`);
+      const receipt = await waitForSuccess(c.publicClient, hash, 'settle', confirmations);
       const after = await refresh(batch);
       const paid = after.reduce((s, l, i) => s + (l.settled - batch[i].settled), 0n);
       c.lanes.updateSettlement(id, { status: 'confirmed', block: receipt.blockNumber });

@@ -15,6 +15,7 @@ import { adapterRegistryAbi, getContracts } from '../../src/chain/contracts.ts';
 import { readDeployment } from '../../src/chain/deployment.ts';
 import { signUsageReceipt, signVoucher, type UsageReceipt } from '../../src/chain/eip712.ts';
 import { splitPayment } from '../../src/chain/split.ts';
+import { waitForSuccess } from '../../src/chain/waitForSuccess.ts';
 import { runCliInProcess } from '../fixtures/cliInProcess.ts';
 import { openChannel } from '../../src/client/channel.ts';
 import { HARDHAT_KEY, startHardhatNode, type HardhatNode } from '../fixtures/hardhatNode.ts';
@@ -74,12 +75,12 @@ describe('openlora rewards / claim --credits', () => {
     const clients = async (i: number) => ({ ...(await createChainClients({ rpcUrl: hardhat!.rpc, account: account(i) })), deployment: d });
     const [node, payer, owner] = await Promise.all([clients(NODE), clients(PAYER), clients(OWNER)]);
     const as = (c: typeof node) => getContracts({ deployment: d, publicClient: c.publicClient, walletClient: c.walletClient! });
-    const wait = async (hash: Promise<Hex>) => expect((await node.publicClient.waitForTransactionReceipt({ hash: await hash })).status).toBe('success');
+    const wait = async (hash: Promise<Hex>) => waitForSuccess(node.publicClient, await hash);
     tokenOf = (a) => getContracts({ deployment: d, publicClient: node.publicClient }).token.read.balanceOf([a]);
 
     // The owner registers an adapter with a 10% royalty (no attribution root: the owner keeps all of it).
     const params = { salt: zeroHash, baseModelHash: `0x${'11'.repeat(32)}` as Hex, weightsHash: `0x${'22'.repeat(32)}` as Hex, uri: 'ipfs://adapter', datanetIds: [], royaltyBps: ROYALTY_BPS, contributorBps: 0 };
-    const registered = await node.publicClient.waitForTransactionReceipt({ hash: await as(owner).adapterRegistry.write.register([params]) });
+    const registered = await waitForSuccess(node.publicClient, await as(owner).adapterRegistry.write.register([params]));
     [{ args: { adapterId } }] = parseEventLogs({ abi: adapterRegistryAbi, eventName: 'AdapterRegistered', logs: registered.logs });
     // A payer's channel to the node; the node settles the adapter lane and the base-model lane.
     ({ channelId } = await openChannel({ ...payer, walletClient: payer.walletClient! }, { node: account(NODE).address, amount: 100n * TOKEN }));

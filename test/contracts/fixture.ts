@@ -10,6 +10,7 @@ import { expect } from 'vitest';
 import { getContracts } from '../../src/chain/contracts.ts';
 import { devDeploy, type DeployParams } from '../../src/chain/deploy.ts';
 import { signVoucher, signUsageReceipt, type UsageReceipt, type Voucher } from '../../src/chain/eip712.ts';
+import { waitForSuccess } from '../../src/chain/waitForSuccess.ts';
 
 /** Hardhat's default accounts mnemonic: local accounts with the same keys as the wallet clients. */
 const HARDHAT_MNEMONIC = 'test test test test test test test test test test test junk';
@@ -35,11 +36,7 @@ export async function setupChain(params: Partial<DeployParams> = {}) {
   const contracts = getContracts({ deployment, publicClient, walletClient: deployer });
   /** Contracts bound to the wallet of account `i`. */
   const as = (i: number) => getContracts({ deployment, publicClient, walletClient: wallets[i] });
-  const wait = async (hash: Promise<Hex> | Hex) => {
-    const receipt = await publicClient.waitForTransactionReceipt({ hash: await hash });
-    if (receipt.status !== 'success') throw new Error(`transaction ${receipt.transactionHash} reverted`);
-    return receipt;
-  };
+  const wait = async (hash: Promise<Hex> | Hex) => waitForSuccess(publicClient, await hash);
   const increaseTime = async (seconds: number) => {
     await testClient.increaseTime({ seconds });
     await testClient.mine({ blocks: 1 });

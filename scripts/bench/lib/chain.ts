@@ -7,6 +7,7 @@ import type { Hex } from 'viem';
 import { mnemonicToAccount } from 'viem/accounts';
 import { getContracts } from '../../../src/chain/contracts.ts';
 import { devDeploy, type DeployParams } from '../../../src/chain/deploy.ts';
+import { waitForSuccess } from '../../../src/chain/waitForSuccess.ts';
 
 /** Hardhat's default mnemonic: local accounts with the keys of its wallet clients. */
 const MNEMONIC = 'test test test test test test test test test test test junk';
@@ -22,9 +23,7 @@ export async function startBenchChain(params: Partial<DeployParams> = {}) {
   const as = (i: number) => getContracts({ deployment, publicClient, walletClient: wallets[i] });
   /** Waits for a transaction; throws when it reverted. */
   const wait = async (hash: Promise<Hex> | Hex) => {
-    const receipt = await publicClient.waitForTransactionReceipt({ hash: await hash });
-    if (receipt.status !== 'success') throw new Error(`benchmark transaction ${receipt.transactionHash} reverted`);
-    return receipt;
+    return waitForSuccess(publicClient, await hash);
   };
   return { publicClient, wallets, accounts, deployment, as, wait };
 }

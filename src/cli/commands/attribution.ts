@@ -6,7 +6,7 @@ import { publishAttribution } from '../../attribution/publish.ts';
 import { readAttributionReport, writeAttributionReport, type AttributionReport } from '../../attribution/report.ts';
 import { DEFAULT_ABSOLUTE_TOLERANCE_UNITS, DEFAULT_RELATIVE_TOLERANCE, unitsToNats } from '../../attribution/units.ts';
 import { verifyAttribution } from '../../attribution/verify.ts';
-import type { ChainContext } from '../../datanet/chain.ts';
+import type { ChainContext } from '../../chain/context.ts';
 import { addChainOptions, chainContextFromOptions, type ChainOptions } from '../chainOptions.ts';
 
 const list = (value: string, previous: string[] = []) => [...previous, ...value.split(',').filter(Boolean)];
