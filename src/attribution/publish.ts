@@ -3,7 +3,7 @@
  * from a report, after checking the report against the registered adapter (owner, weights hash,
  * base model, Datanets). Nothing is sent when a check fails.
  */
-import type { Hex } from 'viem';
+import { isAddressEqual, type Hex } from 'viem';
 import { getContracts } from '../chain/contracts.ts';
 import { assertDeploymentChain, type ChainContext } from '../chain/context.ts';
 import { waitForSuccess } from '../chain/waitForSuccess.ts';
@@ -38,7 +38,7 @@ export async function publishAttribution({ ctx, report }: PublishAttributionPara
   if (/^0x0+$/.test(a.owner)) {
     throw new AttributionAdapterMismatchError(`Adapter ${report.adapterId} is not registered on-chain.`, { hint: 'Compute with --adapter-id set to the AdapterRegistry id of the adapter.' });
   }
-  if (a.owner.toLowerCase() !== wallet.account.address.toLowerCase()) {
+  if (!isAddressEqual(a.owner, wallet.account.address)) {
     throw new AttributionAdapterMismatchError(`Adapter ${report.adapterId} is owned by ${a.owner}, not the signer ${wallet.account.address}.`);
   }
   if (a.weightsHash.toLowerCase() !== report.adapterContentId.toLowerCase()) {

@@ -4,7 +4,7 @@
  * double-hashed (the @openzeppelin/merkle-tree standard leaf, verified by `AttributionRewards`).
  */
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
-import { getAddress, isAddress, isHex, type Address, type Hex } from 'viem';
+import { getAddress, isAddress, isAddressEqual, isHex, type Address, type Hex } from 'viem';
 import { AttributionTreeError } from './errors.ts';
 
 /** Leaf encoding of an attribution tree. */
@@ -42,7 +42,7 @@ export function buildAttributionTree({ adapterId, leaves }: { adapterId: Hex; le
   let totalWeight = 0n;
   const values: LeafValue[] = leaves.map(({ contributor, weight }) => {
     if (!isAddress(contributor)) throw new AttributionTreeError(`Contributor ${contributor} is not an address.`);
-    const key = contributor.toLowerCase();
+    const key = getAddress(contributor);
     if (seen.has(key)) throw new AttributionTreeError(`Contributor ${contributor} appears twice for adapter ${adapterId}.`, { hint: 'Sum the weights of one contributor into one leaf.' });
     seen.add(key);
     if (weight <= 0n) throw new AttributionTreeError(`Contributor ${contributor} has weight ${weight}; weights must be positive.`, { hint: 'Leave out contributors with zero weight.' });
@@ -58,9 +58,8 @@ export function buildAttributionTree({ adapterId, leaves }: { adapterId: Hex; le
 
 /** The weight and proof of `contributor` in `tree`, as `AttributionRewards.claim` takes them. */
 export function getAttributionProof(tree: AttributionTree, contributor: Address): { weight: bigint; proof: Hex[] } {
-  const target = contributor.toLowerCase();
   for (const [i, value] of tree.tree.entries()) {
-    if (value[1].toLowerCase() === target) return { weight: BigInt(value[2]), proof: tree.tree.getProof(i) as Hex[] };
+    if (isAddressEqual(value[1], contributor)) return { weight: BigInt(value[2]), proof: tree.tree.getProof(i) as Hex[] };
   }
   throw new AttributionTreeError(`Contributor ${contributor} is not in the attribution tree of adapter ${tree.adapterId}.`);
 }

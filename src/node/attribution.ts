@@ -1,7 +1,6 @@
-import type { Address, Hex, PublicClient } from 'viem';
+import { zeroHash, type Address, type Hex, type PublicClient } from 'viem';
 import { adapterRegistryAbi } from '../chain/generated/abis.ts';
 import type { Logger } from '../log.ts';
-import { ZERO_BYTES32 } from '../payments/gate.ts';
 
 /**
  * The attribution roots of the adapters a node serves, read from AdapterRegistry at start: each
@@ -13,7 +12,7 @@ export async function readAttributionRoots(p: { publicClient: PublicClient; adap
     p.lanes.map(async ({ contentId, laneId }) => {
       try {
         const [root] = await p.publicClient.readContract({ address: p.adapterRegistry, abi: adapterRegistryAbi, functionName: 'attributionOf', args: [laneId] });
-        if (root !== ZERO_BYTES32) roots.set(contentId, root);
+        if (root !== zeroHash) roots.set(contentId, root);
       } catch (error) {
         p.log.warn({ err: error, laneId }, 'cannot read the attribution root; receipts name none for this adapter');
       }

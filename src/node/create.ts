@@ -12,7 +12,7 @@ import { createHostCache } from '../lora/hostCache.ts';
 import { createSlotManager } from '../lora/slots.ts';
 import { createAdapterStore } from '../lora/store.ts';
 import { loadModel, type LoadedModel } from '../model/load.ts';
-import { ZERO_BYTES32, type PaymentGate } from '../payments/gate.ts';
+import type { PaymentGate } from '../payments/gate.ts';
 import { createOpenGate } from '../payments/open.ts';
 import { createReceiptIssuer } from '../payments/receipts.ts';
 import { createScheduler, type Scheduler } from '../scheduler/scheduler.ts';
@@ -129,7 +129,7 @@ async function startLockedNode(config: Config, components: NodeComponents, log: 
     ledger,
     onReceipt: (signed, voucher) => {
       // A receipt that names a voucher is gossiped only with it (validators reject it otherwise).
-      if (!network || (signed.receipt.voucherDigest !== ZERO_BYTES32 && !voucher)) return;
+      if (!network || (signed.receipt.voucherDigest !== zeroHash && !voucher)) return;
       network.publishReceipt(signed, voucher).catch((err: unknown) => log.warn({ err, seq: signed.receipt.seq.toString() }, 'publishing the receipt failed'));
     },
   });
@@ -183,7 +183,7 @@ async function startLockedNode(config: Config, components: NodeComponents, log: 
       metrics,
       limits: { maxTokensCap: config.api.maxTokensCap, defaultMaxTokens: config.api.defaultMaxTokens, requestTimeoutMs: config.api.requestTimeoutMs },
       log,
-      attributionDigestOf: (adapterId) => (adapterId ? roots.get(adapterId) : undefined) ?? ZERO_BYTES32,
+      attributionDigestOf: (adapterId) => (adapterId ? roots.get(adapterId) : undefined) ?? zeroHash,
       termsOf: paid ? (laneId) => paid.terms.announced(laneId) : undefined,
       adminToken: config.api.adminToken,
       startedAt: Date.now(),

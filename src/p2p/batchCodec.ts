@@ -3,7 +3,7 @@
  * node's batches topic, the fixed-size entries of a batch body, and the batch protocol's requests.
  * Decoders never throw and accept only canonical encodings.
  */
-import { bytesToHex, decodeAbiParameters, encodeAbiParameters, getAddress, hexToBytes, type Address, type Hex } from 'viem';
+import { bytesToHex, decodeAbiParameters, encodeAbiParameters, getAddress, hexToBytes, zeroHash, type Address, type Hex } from 'viem';
 import { usageReceiptTypes, voucherTypes, type UsageReceipt, type Voucher } from '../chain/eip712.ts';
 import type { ReceiptBatch } from '../chain/receiptBatch.ts';
 import { sameBytes, type Decoded } from './codec.ts';
@@ -169,7 +169,6 @@ export type BatchRequest =
 
 const KINDS = ['batch', 'sample', 'recent'] as const;
 const requestParams = [{ type: 'uint8' }, { type: 'address' }, { type: 'uint64' }, { type: 'bytes32' }, { type: 'uint32[]' }] as const;
-const ZERO_ROOT = `0x${'00'.repeat(32)}` as Hex;
 /** Most receipts one sample request asks for. */
 export const MAX_SAMPLE_INDICES = 64;
 /** Most headers a `recent` request answers. */
@@ -177,7 +176,7 @@ export const MAX_RECENT_HEADERS = 8;
 
 export function encodeBatchRequest(r: BatchRequest): Uint8Array {
   const seq = r.kind === 'recent' ? 0n : r.batchSeq;
-  const root = r.kind === 'recent' ? ZERO_ROOT : r.root;
+  const root = r.kind === 'recent' ? zeroHash : r.root;
   return hexToBytes(encodeAbiParameters(requestParams, [KINDS.indexOf(r.kind) + 1, r.node, seq, root, r.kind === 'sample' ? r.indices : []]));
 }
 

@@ -52,5 +52,3 @@ export interface PaymentGate {
   identify(headers: RequestHeaders): Promise<PaymentIdentity>;
 }
 
-/** bytes32 zero: the lane of the base model, and voucher/attribution digests where there is none. */
-export const ZERO_BYTES32 = `0x${'0'.repeat(64)}` as Hex;

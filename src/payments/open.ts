@@ -1,8 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { keccak256, stringToHex, type Hex } from 'viem';
+import { keccak256, stringToHex, zeroHash, type Hex } from 'viem';
 import type { ReceiptLedger } from '../ledger/receipts.ts';
 import { PaymentUnauthorizedError } from './errors.ts';
-import { ZERO_BYTES32, type PaymentGate } from './gate.ts';
+import type { PaymentGate } from './gate.ts';
 import { charge, type Price } from './pricing.ts';
 
 /** An API key of open mode: its id (shown in receipts) and the SHA-256 of its secret. */

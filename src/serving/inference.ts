@@ -1,3 +1,4 @@
+import { zeroHash } from 'viem';
 import type { SamplingParams } from '../engine/backend.ts';
 import type { LoadedModel } from '../model/load.ts';
 import type { ChatMessage } from '../model/tokenizer.ts';
@@ -101,7 +102,7 @@ export function createInferenceService(p: CreateInferenceServiceParameters): Inf
     },
     hasTokenizer: model.tokenizer !== undefined,
     resolve(name) {
-      if (name === p.baseModelName) return { name, adapterId: null, laneId: `0x${'0'.repeat(64)}` };
+      if (name === p.baseModelName) return { name, adapterId: null, laneId: zeroHash };
       const adapter = adapters?.resolve(name);
       if (!adapter) throw new ServingModelNotFoundError(name, [p.baseModelName, ...(adapters?.names() ?? [])]);
       return { name: adapter.name, adapterId: adapter.id, laneId: adapter.laneId };

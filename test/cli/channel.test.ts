@@ -2,6 +2,7 @@
  * `openlora channel open|topup|withdraw|status` against a real JSON-RPC chain (`hardhat node`):
  * contracts deployed with `openlora chain deploy`, then a payer's channel through its life.
  */
+import { zeroHash } from 'viem';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -11,7 +12,7 @@ import { HARDHAT_KEY, startHardhatNode, type HardhatNode } from '../fixtures/har
 
 const PAYER = '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266'; // address of HARDHAT_KEY
 const NODE = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8'; // Hardhat account #1
-const LANE = `0x${'0'.repeat(64)}`; // base-model lane
+const LANE = zeroHash; // base-model lane
 
 const cli = runCliInProcess;
 

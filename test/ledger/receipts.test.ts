@@ -3,13 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
-import { keccak256, toHex, type Hex } from 'viem';
+import { keccak256, toHex, zeroHash } from 'viem';
 import { openLedgerDatabase } from '../../src/ledger/db.ts';
 import { LedgerClockBehindError, LedgerCorruptError, LedgerVersionError } from '../../src/ledger/errors.ts';
 import { createReceiptLedger, type ReceiptLedger, type SignedReceipt } from '../../src/ledger/receipts.ts';
 import { SEQS_PER_EPOCH, seqEpoch } from '../../src/ledger/seq.ts';
 
-const ZERO = `0x${'0'.repeat(64)}` as Hex;
+const ZERO = zeroHash;
 const tmp = () => join(mkdtempSync(join(tmpdir(), 'openlora-ledger-')), 'ledger.db');
 
 function receipt(seq: bigint, i: number, over: Partial<SignedReceipt['receipt']> = {}, payer = 'key:a'): SignedReceipt {

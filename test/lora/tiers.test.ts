@@ -1,3 +1,4 @@
+import { zeroHash } from 'viem';
 import { truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -159,7 +160,7 @@ describe('slot manager', () => {
     expect(pool.get(s0)!.rank).toBe(4);
     expect(slots.stats().failures).toBe(1);
     // Unknown ids fail at once; explicit loads reject with the error.
-    expect(slots.acquire('0x' + '00'.repeat(32))).toMatchObject({ error: { code: 'OPENLORA_LORA_ADAPTER_NOT_FOUND' } });
+    expect(slots.acquire(zeroHash)).toMatchObject({ error: { code: 'OPENLORA_LORA_ADAPTER_NOT_FOUND' } });
     await writeFile(join(broken, 'adapter_model.safetensors'), 'garbage');
     slots.unload(entry.id); // forgets the failure; the next load retries and fails again
     await expect(slots.load(entry.id)).rejects.toMatchObject({ code: 'OPENLORA_LORA_FILE_INVALID' });

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { zeroAddress, type Address, type Hex } from 'viem';
+import { zeroAddress, zeroHash, type Address, type Hex } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { describe, expect, it } from 'vitest';
 import { signUsageReceipt, usageReceiptDigest, type UsageReceipt } from '../../src/chain/eip712.ts';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { formatUnits, isAddress, isHex, parseUnits, zeroAddress, type Address, type Hex } from 'viem';
+import { formatUnits, isAddress, isAddressEqual, isHex, parseUnits, zeroAddress, type Address, type Hex } from 'viem';
 import { channelStatus, openChannel, requestChannelWithdraw, topUpChannel, withdrawChannel, type ChannelContext } from '../../client/channel.ts';
 import { BaseError } from '../../errors.ts';
 import { addChainOptions, chainContextFromOptions, CliKeyRequiredError, type ChainOptions } from '../chainOptions.ts';
@@ -160,7 +160,7 @@ export function registerChannel(program: Command): void {
       const ctx = await payerContext(o, '`channel withdraw`');
       const status = await existingChannel(ctx, channelId);
       const signer = ctx.walletClient.account.address;
-      if (status.payer.toLowerCase() !== signer.toLowerCase()) throw new CliChannelNotPayerError(channelId, status.payer, signer);
+      if (!isAddressEqual(status.payer, signer)) throw new CliChannelNotPayerError(channelId, status.payer, signer);
       const { state } = await withdrawState(ctx, status);
       if (state === 'none') {
         const hash = await requestChannelWithdraw(ctx, channelId);
