@@ -1,5 +1,5 @@
 import { basename, join, resolve } from 'node:path';
-import { zeroAddress, type Account, type Address, type Hex, type Chain, type LocalAccount, type PublicClient, type Transport, type WalletClient } from 'viem';
+import { getAddress, zeroAddress, zeroHash, type Account, type Address, type Chain, type Hex, type LocalAccount, type PublicClient, type Transport, type WalletClient } from 'viem';
 import { createApiServer, type ApiServer } from '../api/server.ts';
 import { createNodeMetrics } from '../api/metrics.ts';
 import type { Deployment } from '../chain/deployment.ts';
@@ -155,7 +155,7 @@ async function startLockedNode(config: Config, components: NodeComponents, log: 
     if (!components.deployment) throw new NodeConfigError('p2p.enabled', 'the P2P network needs the contract deployment', 'Set chain.deployment to the file `openlora chain deploy` wrote, or disable p2p.');
     const chain = components.chain ?? (await createChainClients({ rpcUrl: config.chain.rpcUrl, account: components.account, timeoutMs: config.chain.rpcTimeoutMs }));
     network = await createNetwork({
-      options: { listen: config.p2p.listen, announce: config.p2p.announce, bootstrap: config.p2p.bootstrap, maxPeers: config.p2p.maxPeers, peerKeyFile: config.p2p.peerKeyFile ?? join(dataDir, 'peer-key'), slash: config.p2p.watcher.slash, announceIntervalMs: config.p2p.announceIntervalMs, creditLimit: BigInt(config.p2p.creditLimit) },
+      options: { listen: config.p2p.listen, announce: config.p2p.announce, bootstrap: config.p2p.bootstrap, maxPeers: config.p2p.maxPeers, peerKeyFile: config.p2p.peerKeyFile ?? join(dataDir, 'peer-key'), slash: config.p2p.watcher.slash, announceIntervalMs: config.p2p.announceIntervalMs, creditLimit: BigInt(config.p2p.creditLimit), batchIntervalMs: config.p2p.batchIntervalMs, follow: config.p2p.follow, followNodes: config.p2p.followNodes.map((a) => getAddress(a)), sampleIntervalMs: config.p2p.sampleIntervalMs },
       account: components.account,
       deployment: components.deployment,
       publicClient: chain.publicClient,

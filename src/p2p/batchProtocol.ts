@@ -15,7 +15,7 @@
 import type { Connection, PeerId, Stream } from '@libp2p/interface';
 import { lpStream } from '@libp2p/utils';
 import { bytesToHex, hexToBytes, type Hex } from 'viem';
-import { buildReceiptTree, processReceiptProof } from '../chain/receiptBatch.ts';
+import { buildReceiptTree, processReceiptProof, type ReceiptTree } from '../chain/receiptBatch.ts';
 import type { PeerReceiptStore } from '../ledger/peerReceipts.ts';
 import type { Logger } from '../log.ts';
 import { decodeBatchRequest, encodeBatchRequest, MAX_RECENT_HEADERS, type BatchRequest } from './batchCodec.ts';
@@ -29,7 +29,9 @@ const STATUS = { ok: 0, unknown: 1, busy: 2, bad: 3 } as const;
 export interface BatchServerComponents {
   host: Host;
   protocol: string;
-  store: Pick<PeerReceiptStore, 'headers' | 'recentHeaders' | 'body' | 'leaves'>;
+  store: Pick<PeerReceiptStore, 'headers' | 'recentHeaders' | 'body'>;
+  /** The Merkle leaf (receipt digest) of a batch entry. */
+  leafOf(entry: Uint8Array): Uint8Array;
   limits: PeerLimits;
   /** Whether the peer is below the graylist threshold (nothing it asks is served). */
   graylisted(peer: string): boolean;
@@ -39,6 +41,17 @@ export interface BatchServerComponents {
 /** Serves the batch protocol while started. */
 export function createBatchServer(c: BatchServerComponents) {
   let open = 0;
+  // Trees of the batches last sampled (samplers ask for a node's latest batch), by node, batchSeq and root.
+  const trees = new Map<string, ReceiptTree>();
+  const treeOf = (key: string, body: Uint8Array[]) => {
+    let tree = trees.get(key);
+    if (!tree) {
+      tree = buildReceiptTree(body.map((e) => c.leafOf(e)));
+      trees.set(key, tree);
+      if (trees.size > 16) trees.delete(trees.keys().next().value as string);
+    }
+    return tree;
+  };
   async function respond(stream: Stream): Promise<void> {
     const lp = lpStream(stream, { maxDataLength: MAX_BATCH_FRAME_BYTES });
     const status = (s: number) => lp.write(Uint8Array.of(s));
@@ -60,9 +73,8 @@ export function createBatchServer(c: BatchServerComponents) {
       body.forEach((e, i) => out.set(e, i * BATCH_ENTRY_BYTES));
       return lp.writeV([Uint8Array.of(STATUS.ok), header.message, out]);
     }
-    const leaves = c.store.leaves(r.node, r.batchSeq, r.root);
-    if (!leaves || r.indices.some((i) => i >= body.length)) return status(STATUS.bad);
-    const tree = buildReceiptTree(leaves.map((l) => hexToBytes(l)));
+    if (r.indices.some((i) => i >= body.length)) return status(STATUS.bad);
+    const tree = treeOf(`${r.node}:${r.batchSeq}:${r.root}`, body);
     const frames = r.indices.map((i) => {
       const proof = tree.proof(i);
       const f = new Uint8Array(BATCH_ENTRY_BYTES + proof.length * 32);

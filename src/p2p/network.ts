@@ -22,6 +22,7 @@ import { createBatcher } from './batcher.ts';
 import { createBatchServer } from './batchProtocol.ts';
 import { createChainFollower } from './chainEvents.ts';
 import { createChainView, type ChainView } from './chainView.ts';
+import { domainSeparator, receiptDigestOf } from './codec.ts';
 import * as K from './constants.ts';
 import { createDialer } from './dialer.ts';
 import { P2PConfigError, P2PDecodeError, P2PNotRunningError } from './errors.ts';
@@ -359,10 +360,12 @@ export async function createNetwork(p: CreateNetworkParameters): Promise<Network
       log,
     },
   );
+  const receiptDomain = domainSeparator(chainId, p.deployment.contracts.nodeRegistry);
   const server = createBatchServer({
     host,
     protocol,
     store,
+    leafOf: (entry) => receiptDigestOf(receiptDomain, entry.subarray(0, 352)),
     limits: createPeerLimits({ ratePerS: o.peerRequestsPerS ?? K.DEFAULT_PEER_REQUESTS_PER_S, concurrency: K.MAX_PEER_STREAMS }),
     graylisted,
     log,
