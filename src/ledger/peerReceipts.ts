@@ -74,6 +74,16 @@ export interface SettlementFlag {
   flaggedAt: number;
 }
 
+/** Usage of one adapter lane of a node, from the receipts held of it. */
+export interface AdapterUsage {
+  adapterId: Hex;
+  status: PeerReceiptStatus;
+  receipts: number;
+  promptTokens: number;
+  completionTokens: number;
+  amount: bigint;
+}
+
 /** One receipt of a batch being stored. */
 export interface NewPeerReceipt {
   digest: Hex;
@@ -117,6 +127,8 @@ export interface PeerReceiptStore {
   laneTotals(channelId: Hex, adapterId: Hex): { amount: bigint; maxLaneCharged: bigint; count: number; fromStart: boolean };
   /** Receipts stored. */
   count(): number;
+  /** What the held receipts of `node` say it served, per adapter lane and status. */
+  usage(node: Address): AdapterUsage[];
   /** Deletes batches past the retention age and over the quotas; answers the receipts deleted. */
   prune(now?: number): number;
   recordEquivocation(record: EquivocationRecord): void;
@@ -160,14 +172,18 @@ export function createPeerReceiptStore(db: DatabaseSync, decode: (entry: Uint8Ar
     ownBody: db.prepare('SELECT body, count, fetched FROM batches WHERE node = ? AND batch_seq = ? AND root = ?'),
     markFetched: db.prepare('UPDATE batches SET fetched = 1 WHERE node = ? AND batch_seq = ? AND root = ?'),
     insert: db.prepare(
-      `INSERT OR IGNORE INTO peer_receipts (node, seq, digest, channel_id, adapter_id, amount, lane_charged, timestamp, message, received_at, batch_seq, idx, status)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR IGNORE INTO peer_receipts (node, seq, digest, channel_id, adapter_id, amount, lane_charged, timestamp, message, received_at, batch_seq, idx, status, prompt_tokens, completion_tokens)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     byKey: db.prepare('SELECT node, seq, digest, message, batch_seq, idx, status, received_at FROM peer_receipts WHERE node = ? AND seq = ?'),
     otherDigest: db.prepare('SELECT digest FROM peer_receipts WHERE node = ? AND seq = ? AND digest != ? LIMIT 1'),
     byBatch: db.prepare('SELECT digest, message, idx FROM peer_receipts WHERE node = ? AND batch_seq = ? ORDER BY idx'),
     lane: db.prepare('SELECT node, seq, amount, lane_charged FROM peer_receipts WHERE channel_id = ? AND adapter_id = ? AND status = 1'),
     countAll: db.prepare('SELECT count(*) AS n FROM peer_receipts'),
+    usage: db.prepare(
+      `SELECT adapter_id, status, count(*) AS receipts, sum(prompt_tokens) AS prompt, sum(completion_tokens) AS completion, group_concat(amount) AS amounts
+       FROM peer_receipts WHERE node = ? GROUP BY adapter_id, status`,
+    ),
     countByNode: db.prepare('SELECT node, count(*) AS n FROM peer_receipts GROUP BY node'),
     oldestOf: db.prepare('SELECT batch_seq FROM batches WHERE node = ? AND fetched = 1 ORDER BY batch_seq LIMIT 1'),
     oldest: db.prepare('SELECT node, batch_seq FROM batches WHERE fetched = 1 AND body IS NULL ORDER BY received_at LIMIT 1'),
@@ -259,7 +275,7 @@ export function createPeerReceiptStore(db: DatabaseSync, decode: (entry: Uint8Ar
         receipts.forEach((e, index) => {
           const r = e.receipt;
           const changes = Number(
-            q.insert.run(node, r.seq, e.digest, r.channelId, r.adapterId, r.amount.toString(), r.laneCharged.toString(), r.timestamp, e.message, receivedAt, batch.batchSeq, index, STATUS.indexOf(e.status)).changes,
+            q.insert.run(node, r.seq, e.digest, r.channelId, r.adapterId, r.amount.toString(), r.laneCharged.toString(), r.timestamp, e.message, receivedAt, batch.batchSeq, index, STATUS.indexOf(e.status), r.promptTokens, r.completionTokens).changes,
           );
           added += changes;
           const clash = changes > 0 ? (q.otherDigest.get(node, r.seq, e.digest) as { digest: string } | undefined) : undefined;
@@ -291,6 +307,16 @@ export function createPeerReceiptStore(db: DatabaseSync, decode: (entry: Uint8Ar
       return { amount, maxLaneCharged, count: seen.size, fromStart };
     },
     count: () => Number((q.countAll.get() as { n: number }).n),
+    usage: (node) =>
+      (q.usage.all(node) as Array<{ adapter_id: string; status: number; receipts: number; prompt: number; completion: number; amounts: string }>).map((r) => ({
+        adapterId: r.adapter_id as Hex,
+        status: STATUS[Number(r.status)],
+        receipts: Number(r.receipts),
+        promptTokens: Number(r.prompt),
+        completionTokens: Number(r.completion),
+        // Amounts are uint256 (stored as text): summed exactly here, not by SQLite's floating-point sum.
+        amount: r.amounts.split(',').reduce((a, x) => a + BigInt(x), 0n),
+      })),
     prune(now = Date.now()) {
       let removed = 0;
       transaction('pruning peer receipts', () => {

@@ -12,7 +12,7 @@ import type { Registry } from 'prom-client';
 import { isAddressEqual, type Account, type Address, type Chain, type Hex, type LocalAccount, type PublicClient, type Transport, type WalletClient } from 'viem';
 import type { Deployment } from '../chain/deployment.ts';
 import { usageReceiptDigest, type UsageReceipt, type Voucher } from '../chain/eip712.ts';
-import { createPeerReceiptStore, type PeerReceiptStore } from '../ledger/peerReceipts.ts';
+import { createPeerReceiptStore, type AdapterUsage, type PeerReceipt, type PeerReceiptStore } from '../ledger/peerReceipts.ts';
 import type { SignedReceipt } from '../ledger/receipts.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { createAnnouncer, type NodeStatus } from './announcer.ts';
@@ -25,6 +25,7 @@ import { createChainView, type ChainView } from './chainView.ts';
 import { domainSeparator, receiptDigestOf } from './codec.ts';
 import * as K from './constants.ts';
 import { createDialer } from './dialer.ts';
+import { batchEvidence, type ReceiptEvidence } from './evidence.ts';
 import { P2PConfigError, P2PDecodeError, P2PNotRunningError } from './errors.ts';
 import { createHost, routerOf, type Host } from './host.ts';
 import { createPeerLimits, createPeerPenalties } from './limits.ts';
@@ -144,6 +145,10 @@ export interface Network {
   /** Calls `listener` for each receipt of a checked batch of another node; returns an unsubscribe function. */
   onReceipt(listener: (r: ReceivedReceipt) => void): () => void;
   onBatch(listener: (b: ReceivedBatch) => void): () => void;
+  /** What the receipts held of `node` say it served, per adapter lane (anyone may audit any node). */
+  usage(node: Address): AdapterUsage[];
+  /** The receipts held of (node, seq), each with the proof that the node committed to it. */
+  receiptsOf(node: Address, seq: bigint): Array<{ receipt: PeerReceipt; evidence?: ReceiptEvidence }>;
   /** Checks a receipt `node` signed on its own against its batches held here; proves a contradiction. */
   checkSigned(node: Address, receipt: UsageReceipt, signature: Hex): Promise<boolean>;
   /** Audits one random unfollowed node now (none: no node to audit). */
@@ -300,7 +305,12 @@ export async function createNetwork(p: CreateNetworkParameters): Promise<Network
 
   const followCount = o.follow ?? K.DEFAULT_FOLLOW;
   let neighbours: Address[] = [];
+  // The ring is recomputed only when the registry index changed (an O(N log N) sort of N hashes).
+  let indexVersion = 0;
+  let followedVersion = -1;
   function refollow(): void {
+    if (followedVersion === indexVersion) return;
+    followedVersion = indexVersion;
     const ring = ringNeighbours(self, registered.keys(), followCount);
     neighbours = [...ring.followees, ...ring.followers];
     const next = new Set<Address>([...ring.followees, ...(o.followNodes ?? [])].filter((n) => !isAddressEqual(n, self)));
@@ -314,7 +324,10 @@ export async function createNetwork(p: CreateNetworkParameters): Promise<Network
     deployment: p.deployment,
     log,
     pollMs: o.chainPollMs ?? K.DEFAULT_CHAIN_POLL_MS,
-    onEndpoints: (node, _url, addrs) => registered.set(node, [...addrs]),
+    onEndpoints: (node, _url, addrs) => {
+      if (!registered.has(node)) indexVersion += 1;
+      registered.set(node, [...addrs]);
+    },
     onSettled: (s) => void watcher.onSettled(s),
     onSynced: () => {
       synced = true;
@@ -443,6 +456,8 @@ export async function createNetwork(p: CreateNetworkParameters): Promise<Network
       batchListeners.add(listener);
       return () => batchListeners.delete(listener);
     },
+    usage: (node) => store.usage(node),
+    receiptsOf: (node, seq) => store.get(node, seq).map((receipt) => ({ receipt, evidence: batchEvidence(store, receipt) })),
     checkSigned: (node, receipt, signature) => watcher.checkSigned(node, receipt, signature, usageReceiptDigest({ receipt, chainId, nodeRegistry: p.deployment.contracts.nodeRegistry })),
     sample: () => auditor.sample(),
     idle: () => auditor.idle(),

@@ -4,15 +4,16 @@
  * sends them: this node's operator), and flags settlements above what a followed node's
  * voucher-backed receipts say it served.
  */
-import { BaseError as ViemBaseError, ContractFunctionRevertedError, hexToBytes, isAddressEqual, zeroHash, type Account, type Address, type Chain, type Hex, type PublicClient, type Transport, type WalletClient } from 'viem';
+import { BaseError as ViemBaseError, ContractFunctionRevertedError, isAddressEqual, zeroHash, type Account, type Address, type Chain, type Hex, type PublicClient, type Transport, type WalletClient } from 'viem';
 import { nodeRegistryAbi } from '../chain/contracts.ts';
 import type { Deployment } from '../chain/deployment.ts';
-import { buildReceiptTree, type ReceiptBatch } from '../chain/receiptBatch.ts';
+import type { ReceiptBatch } from '../chain/receiptBatch.ts';
 import { waitForSuccess } from '../chain/waitForSuccess.ts';
 import type { UsageReceipt } from '../chain/eip712.ts';
 import type { PeerReceipt, PeerReceiptStore, StoredHeader } from '../ledger/peerReceipts.ts';
 import type { Logger } from '../log.ts';
 import { decodeBatchHeader } from './batchCodec.ts';
+import { batchEvidence, type ReceiptEvidence } from './evidence.ts';
 import type { LaneSettlement } from './chainEvents.ts';
 import type { ChainView } from './chainView.ts';
 import { SlashSubmitError } from './errors.ts';
@@ -36,14 +37,6 @@ export interface WatcherComponents {
 export interface WatcherSettings {
   /** Submit proofs automatically (config `p2p.watcher.slash`). */
   slash: boolean;
-}
-
-/** A receipt as `NodeRegistry.slashReceipts` takes it. */
-export interface ReceiptEvidence {
-  receipt: UsageReceipt;
-  signature: Hex;
-  batch: ReceiptBatch;
-  proof: Hex[];
 }
 
 const NO_BATCH: ReceiptBatch = { batchSeq: 0n, root: zeroHash, count: 0, timestamp: 0n };
@@ -110,17 +103,7 @@ export function createWatcher(settings: WatcherSettings, c: WatcherComponents): 
     return p;
   }
 
-  /** The evidence that `r` is in one of the stored batches of its (node, batchSeq). */
-  function batched(r: PeerReceipt): ReceiptEvidence | undefined {
-    for (const h of c.store.headers(r.node, r.batchSeq)) {
-      const leaves = c.store.leaves(r.node, r.batchSeq, h.batch.root);
-      if (leaves?.[r.index] !== r.digest) continue;
-      const header = decodeBatchHeader(h.message);
-      if (!header.ok) continue;
-      return { receipt: r.receipt, signature: header.value.signature, batch: h.batch, proof: buildReceiptTree(leaves.map((l) => hexToBytes(l))).proof(r.index) };
-    }
-    return undefined;
-  }
+  const batched = (r: PeerReceipt) => batchEvidence(c.store, r);
 
   function receiptProof(node: Address, seq: bigint, digestA: Hex, digestB: Hex, a: ReceiptEvidence | undefined, b: ReceiptEvidence | undefined): Promise<void> {
     return once(`receipt:${node}:${seq}`, async () => {

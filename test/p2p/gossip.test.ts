@@ -7,6 +7,9 @@ import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiContext } from '../../src/api/context.ts';
 import { networkRoutes } from '../../src/api/routes/network.ts';
+import { hexToBytes, recoverTypedDataAddress, type Hex } from 'viem';
+import { usageReceiptDomain } from '../../src/chain/eip712.ts';
+import { processReceiptProof, receiptBatchTypes } from '../../src/chain/receiptBatch.ts';
 import { pickNode } from '../../src/p2p/pickNode.ts';
 import { ringNeighbours } from '../../src/p2p/ring.ts';
 import type { NodeStatus } from '../../src/p2p/network.ts';
@@ -70,6 +73,18 @@ describe('batches between five nodes', () => {
       expect((await pickNode({ url, model: 'poet' }))?.node).toBe(c.accounts[3].address);
       expect((await pickNode({ url, model: 'poet', exclude: [c.accounts[3].address] }))?.node).not.toBe(c.accounts[3].address);
       expect(await pickNode({ url, model: 'nobody-serves-this' })).toBeUndefined();
+      // Anyone can audit a node this one follows: its usage per adapter, and each receipt with its batch proof.
+      const followed = nets[1].network.following()[0];
+      const usage = (await (await fetch(`${url}/v1/network/usage?node=${followed}`)).json()) as { following: boolean; data: Array<{ adapterId: Hex; status: string; receipts: number; promptTokens: number; amount: string }> };
+      expect(usage.following).toBe(true);
+      expect(usage.data).toEqual([{ adapterId: id('adapter'), status: 'open', receipts: 3, promptTokens: 30, completionTokens: 60, amount: '90' }]);
+      const held = (await (await fetch(`${url}/v1/network/receipts?node=${followed}&seq=2`)).json()) as { data: Array<{ digest: Hex; evidence: { batch: { batchSeq: string; root: Hex; count: number; timestamp: string }; signature: Hex; proof: Hex[] } }> };
+      expect(held.data).toHaveLength(1);
+      const e = held.data[0].evidence;
+      expect(processReceiptProof(hexToBytes(held.data[0].digest), e.proof)).toBe(e.batch.root);
+      const batch = { ...e.batch, batchSeq: BigInt(e.batch.batchSeq), timestamp: BigInt(e.batch.timestamp) };
+      expect(await recoverTypedDataAddress({ domain: usageReceiptDomain({ chainId: c.chainId, nodeRegistry: c.deployment.contracts.nodeRegistry }), types: receiptBatchTypes, primaryType: 'ReceiptBatch', message: batch, signature: e.signature })).toBe(followed);
+      expect((await fetch(`${url}/v1/network/usage?node=nobody`)).status).toBe(400);
     } finally {
       await app.close();
     }
