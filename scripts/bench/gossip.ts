@@ -99,7 +99,7 @@ async function startNodes(n: number, follow: number, batchIntervalMs: number) {
   const addrs: string[] = [];
   // Start a few at a time: 2 CPUs, and each process compiles its imports.
   for (let i = 0; i < n; i++) {
-    const child = fork(new URL('./lib/gossipNode.ts', import.meta.url), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--max-old-space-size=192'] });
+    const child = fork(new URL('./lib/gossipNode.ts', import.meta.url), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--max-old-space-size=192', ...(process.env.OPENLORA_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.OPENLORA_BENCH_CPU_PROF}`] : [])] });
     children.push(child);
     inbox.push([]);
     child.on('message', (m: FromNode) => inbox[i].push(m));

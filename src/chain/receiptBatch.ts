@@ -4,10 +4,10 @@
  * `MerkleProof` tree (pairs hashed sorted, keccak256; an odd node moves up unchanged), so
  * `NodeRegistry.slashReceipts` checks the same proofs this module makes.
  */
-import { keccak_256 } from '@noble/hashes/sha3.js';
 import { bytesToHex, hashTypedData, hexToBytes, type Hex } from 'viem';
 import { usageReceiptDomain, type TypedDataSigner } from './eip712.ts';
 import { ReceiptBatchError } from './errors.ts';
+import { keccak256Bytes } from './keccak.ts';
 
 /** `ReceiptBatch(uint64 batchSeq,bytes32 root,uint32 count,uint64 timestamp)` (INodeRegistry.ReceiptBatch). */
 export const receiptBatchTypes = {
@@ -60,7 +60,7 @@ function hashPair(a: Uint8Array, b: Uint8Array): Uint8Array {
     buf.set(b, 0);
     buf.set(a, 32);
   }
-  return keccak_256(buf);
+  return keccak256Bytes(buf);
 }
 
 /** A batch's tree: every level, leaves (receipt digests, in batch order) first. */

@@ -3,9 +3,9 @@
  * (docs/p2p.md "Topics"). Decoding never throws: it answers `{ ok: false, reason }`, and only
  * canonical encodings decode (re-encoding gives the same bytes), so a message has one id.
  */
-import { keccak_256 } from '@noble/hashes/sha3.js';
 import { decodeAbiParameters, encodeAbiParameters, hexToBytes, keccak256, stringToHex, toBytes, type Address, type Hex } from 'viem';
 import { EIP712_NAME, EIP712_VERSION, usageReceiptTypes, voucherTypes } from '../chain/eip712.ts';
+import { keccak256Bytes } from '../chain/keccak.ts';
 import { receiptBatchTypes } from '../chain/receiptBatch.ts';
 import { MAX_ADAPTER_NAME_LENGTH, MAX_ANNOUNCED_ADAPTERS, MAX_ANNOUNCED_MULTIADDRS, MAX_ANNOUNCEMENT_MESSAGE_BYTES, MAX_MULTIADDR_LENGTH, MAX_URL_LENGTH } from './constants.ts';
 
@@ -45,8 +45,8 @@ function typedDigest(separator: Uint8Array, typeHash: Uint8Array, words: Uint8Ar
   message[0] = 0x19;
   message[1] = 0x01;
   message.set(separator, 2);
-  message.set(keccak_256(struct), 34);
-  return keccak_256(message);
+  message.set(keccak256Bytes(struct), 34);
+  return keccak256Bytes(message);
 }
 
 /**
@@ -175,6 +175,6 @@ export function decodeAnnouncement(data: Uint8Array): Decoded<{ announcement: An
 
 /** keccak256 of the data: the gossipsub message id (protocol.md). */
 export function messageIdOf(data: Uint8Array): Uint8Array {
-  return keccak_256(data);
+  return keccak256Bytes(data);
 }
 

@@ -5,13 +5,13 @@
  * so every node is audited in full by `k` others, and each node's work is `k` nodes' worth however
  * large the network grows.
  */
-import { keccak_256 } from '@noble/hashes/sha3.js';
+import { keccak256Bytes } from '../chain/keccak.ts';
 import { bytesToHex, hexToBytes, isAddressEqual, type Address } from 'viem';
 
 /** The nodes in ring order. */
 export function ringOrder(nodes: Iterable<Address>): Address[] {
   return [...nodes]
-    .map((node) => ({ node, key: bytesToHex(keccak_256(hexToBytes(node))) }))
+    .map((node) => ({ node, key: bytesToHex(keccak256Bytes(hexToBytes(node))) }))
     .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
     .map((x) => x.node);
 }

@@ -9,7 +9,7 @@
  * key, or when the check fails, it falls back to full recovery and caches the key it found.
  */
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { keccak_256 } from '@noble/hashes/sha3.js';
+import { keccak256Bytes } from '../chain/keccak.ts';
 import { bytesToHex, getAddress, hexToBytes, isAddressEqual, zeroAddress, type Address, type Hex } from 'viem';
 import { assertCanonicalSignature } from '../chain/eip712.ts';
 
@@ -58,7 +58,7 @@ function invert(a: bigint): bigint {
 
 function addressOf(point: P): Address {
   const raw = point.toBytes(false);
-  return getAddress(bytesToHex(keccak_256(raw.subarray(1)).subarray(12)));
+  return getAddress(bytesToHex(keccak256Bytes(raw.subarray(1)).subarray(12)));
 }
 
 /** Creates a verifier with its own key cache. */

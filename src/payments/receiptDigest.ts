@@ -1,4 +1,4 @@
-import { keccak_256 } from '@noble/hashes/sha3.js';
+import { keccak256Bytes } from '../chain/keccak.ts';
 import { bytesToHex, encodeAbiParameters, keccak256, stringToHex, type Address, type Hex } from 'viem';
 import { EIP712_NAME, EIP712_VERSION, usageReceiptDigest, usageReceiptTypes, type UsageReceipt } from '../chain/eip712.ts';
 
@@ -37,6 +37,6 @@ export function createUsageReceiptHasher({ chainId, nodeRegistry }: { chainId: n
         struct.write(n.toString(16).padStart(64, '0'), 32 * (i + 1), 'hex');
       }
     }
-    return bytesToHex(keccak_256(Buffer.concat([prefix, keccak_256(struct)])));
+    return bytesToHex(keccak256Bytes(Buffer.concat([prefix, keccak256Bytes(struct)])));
   };
 }
