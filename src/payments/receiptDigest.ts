@@ -1,6 +1,6 @@
-import { keccak256Bytes } from '../chain/keccak.ts';
 import { bytesToHex, encodeAbiParameters, keccak256, stringToHex, type Address, type Hex } from 'viem';
 import { EIP712_NAME, EIP712_VERSION, usageReceiptDigest, usageReceiptTypes, type UsageReceipt } from '../chain/eip712.ts';
+import { keccak256Bytes } from '../chain/keccak.ts';
 
 /** `UsageReceipt(bytes32 channelId,...,uint64 timestamp)`, from the one definition of the type. */
 const TYPE_STRING = `UsageReceipt(${usageReceiptTypes.UsageReceipt.map((f) => `${f.type} ${f.name}`).join(',')})`;
