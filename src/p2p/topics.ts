@@ -89,12 +89,16 @@ export function createTopics(c: TopicsComponents): Topics {
         let v: VerdictLike;
         try {
           v = await spec.validate(msg.data);
+          if (v.result === 'accept') spec.onAccept(v, from);
+        } catch (err) {
+          // This node's fault (its store, for example), not the peer's: dropped without blame.
+          c.log.warn({ err, peer, topic: spec.kind }, 'handling a gossip message failed');
+          v = { result: 'ignore', reason: 'internal error' };
         } finally {
           c.limits.done(peer);
         }
         count(spec.kind, v.result, v.reason);
         if (v.result === 'reject') c.log.debug({ peer, topic: spec.kind, reason: v.reason }, 'rejected gossip message');
-        if (v.result === 'accept') spec.onAccept(v, from);
         return RESULT[v.result];
       });
       pubsub.subscribe(spec.name);
