@@ -163,7 +163,7 @@ interface HeaderRow {
   received_at: number | bigint;
 }
 
-/** Creates the store over an open ledger database (migration 4). `decode` turns a stored entry back into its receipt. */
+/** Creates the store over its database (`openPeerDatabase`). `decode` turns a stored entry back into its receipt. */
 export function createPeerReceiptStore(db: DatabaseSync, decode: (entry: Uint8Array) => UsageReceipt, options: PeerReceiptStoreOptions): PeerReceiptStore {
   const q = {
     insertHeader: db.prepare('INSERT OR IGNORE INTO batches (node, batch_seq, root, count, timestamp, header, body, fetched, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
@@ -222,13 +222,7 @@ export function createPeerReceiptStore(db: DatabaseSync, decode: (entry: Uint8Ar
   });
   const headers = (node: Address, batchSeq: bigint) => (q.headers.all(node, batchSeq) as unknown as HeaderRow[]).map(headerOf);
 
-  /**
-   * Runs `fn` in one transaction committed without fsync (WAL, synchronous = NORMAL): what this
-   * store holds can be fetched again, and an fsync per batch would stall the event loop ~10 ms
-   * each time. The connection is back to FULL (the ledger's own receipts) when it returns.
-   */
   function transaction<T>(what: string, fn: () => T): T {
-    db.exec('PRAGMA synchronous = NORMAL');
     try {
       db.exec('BEGIN IMMEDIATE');
       const out = fn();
@@ -237,8 +231,6 @@ export function createPeerReceiptStore(db: DatabaseSync, decode: (entry: Uint8Ar
     } catch (cause) {
       if (db.isTransaction) db.exec('ROLLBACK');
       throw new LedgerWriteError(what, cause);
-    } finally {
-      db.exec('PRAGMA synchronous = FULL');
     }
   }
 

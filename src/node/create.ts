@@ -160,7 +160,7 @@ async function startLockedNode(config: Config, components: NodeComponents, log: 
       deployment: components.deployment,
       publicClient: chain.publicClient,
       walletClient: chain.walletClient,
-      db,
+      storeFile: join(dataDir, 'p2p.db'),
       registry: metrics.registry,
       status: () => {
         const s = scheduler.stats();

@@ -5,13 +5,13 @@
  * that needs. Parts are created here from settings and collaborators, started in order and
  * stopped in reverse.
  */
-import type { DatabaseSync } from 'node:sqlite';
 import type { PeerId } from '@libp2p/interface';
 import { multiaddr } from '@multiformats/multiaddr';
 import type { Registry } from 'prom-client';
 import { isAddressEqual, type Account, type Address, type Chain, type Hex, type LocalAccount, type PublicClient, type Transport, type WalletClient } from 'viem';
 import type { Deployment } from '../chain/deployment.ts';
 import { usageReceiptDigest, type UsageReceipt, type Voucher } from '../chain/eip712.ts';
+import { openPeerDatabase } from '../ledger/peerDatabase.ts';
 import { createPeerReceiptStore, type AdapterUsage, type PeerReceipt, type PeerReceiptStore } from '../ledger/peerReceipts.ts';
 import type { SignedReceipt } from '../ledger/receipts.ts';
 import { createLogger, type Logger } from '../log.ts';
@@ -96,8 +96,8 @@ export interface CreateNetworkParameters {
   publicClient: PublicClient;
   /** Sends slashes (the prover reward goes to its account). */
   walletClient?: WalletClient<Transport, Chain | undefined, Account>;
-  /** The ledger database (batches, peer receipts, equivocations, flags). */
-  db: DatabaseSync;
+  /** The P2P store's database file (batches, followed nodes' receipts, equivocations, flags), e.g. `<dataDir>/p2p.db`. */
+  storeFile: string;
   /** Metrics registry of the node. */
   registry?: Registry;
   /** Current status for announcements; none = no announcements. */
@@ -183,8 +183,9 @@ export async function createNetwork(p: CreateNetworkParameters): Promise<Network
   const router = routerOf(host);
   const selfPeer = host.peerId.toString();
   const graylisted = (peer: string) => router.getScore(peer) < SCORE_THRESHOLDS.graylistThreshold;
+  const db = openPeerDatabase(p.storeFile, (movedTo, cause) => log.warn({ err: cause, movedTo }, 'the P2P store was unreadable; moved aside and started anew'));
   const store = createPeerReceiptStore(
-    p.db,
+    db,
     (entry) => {
       const d = decodeBatchEntry(entry);
       if (!d.ok) throw new P2PDecodeError('stored batch entry', `does not decode: ${d.reason}`);
@@ -233,7 +234,7 @@ export async function createNetwork(p: CreateNetworkParameters): Promise<Network
   const assumedCredit = o.assumedCreditLimit ?? 10n ** 18n;
   const verifyBatch = createBatchVerifier({ deployment: p.deployment, chainView, verifier, creditLimitOf: (node) => routing.get(node)?.creditLimit ?? assumedCredit });
   const validateHeader = createHeaderValidator({ deployment: p.deployment, chainView, verifier, store });
-  const validateAnnouncement = createAnnouncementValidator({ chainId, chainView, verifier, latestFrom: (node) => routing.latestFrom(node) });
+  const validateAnnouncement = createAnnouncementValidator({ chainId, chainView, verifier, latestFrom: (node) => routing.latestFrom(node), isRegistered: (node) => (synced ? registered.has(node) : undefined) });
   const receiptListeners = new Set<(r: ReceivedReceipt) => void>();
   const batchListeners = new Set<(b: ReceivedBatch) => void>();
 
@@ -431,6 +432,7 @@ export async function createNetwork(p: CreateNetworkParameters): Promise<Network
       await watcher.idle();
       await server.stop();
       await host.stop();
+      db.close();
     },
     async publishReceipt(signed, voucher) {
       if (!running) throw new P2PNotRunningError('publish a receipt');

@@ -21,6 +21,8 @@ export type TopicKind = 'batches' | 'nodes';
 export interface VerdictLike {
   result: Verdict;
   reason: string;
+  /** Application-score points the sending peer loses (for messages ignored, not rejected, that still cost work). */
+  penalty?: number;
 }
 
 /** One row of the topic table. */
@@ -98,6 +100,7 @@ export function createTopics(c: TopicsComponents): Topics {
           c.limits.done(peer);
         }
         count(spec.kind, v.result, v.reason);
+        if (v.penalty) c.penalties.add(peer, v.penalty);
         if (v.result === 'reject') c.log.debug({ peer, topic: spec.kind, reason: v.reason }, 'rejected gossip message');
         return RESULT[v.result];
       });

@@ -28,6 +28,8 @@ export interface HeaderVerdict {
 export interface AnnouncementVerdict {
   result: Verdict;
   reason: string;
+  /** Application-score points the sender loses although the message is only ignored. */
+  penalty?: number;
   announcement?: Announcement;
 }
 
@@ -78,11 +80,17 @@ export interface CreateAnnouncementValidatorParameters {
   verifier: SignatureVerifier;
   /** Timestamp (unix ms) of the latest announcement accepted from `node`. */
   latestFrom(node: Address): bigint | undefined;
+  /** Whether the registry index knows `node` (undefined while it is not synced). */
+  isRegistered?: (node: Address) => boolean | undefined;
   /** Unix ms now. */
   now?: () => number;
 }
 
-/** Validates node announcements. */
+/**
+ * Validates node announcements. A node the registry index has never seen is ignored before any
+ * signature work (it may have registered a moment ago, so the forwarder is not blamed beyond a
+ * small penalty that only a stream of them adds up).
+ */
 export function createAnnouncementValidator(p: CreateAnnouncementValidatorParameters) {
   const now = p.now ?? Date.now;
   return async function validateAnnouncement(data: Uint8Array): Promise<AnnouncementVerdict> {
@@ -95,6 +103,7 @@ export function createAnnouncementValidator(p: CreateAnnouncementValidatorParame
     if (a.timestamp < BigInt(t - MAX_ANNOUNCEMENT_AGE_S * 1000)) return { result: 'ignore', reason: 'stale' };
     const latest = p.latestFrom(a.node);
     if (latest !== undefined && a.timestamp <= latest) return { result: 'ignore', reason: 'duplicate' };
+    if (p.isRegistered?.(a.node) === false) return { result: 'ignore', reason: 'unknown node', penalty: 2 };
     try {
       if (!p.verifier.verify(hexToBytes(hashMessage({ raw: announcementHash(a) })), signature, a.node)) return { result: 'reject', reason: 'bad node signature' };
     } catch (error) {

@@ -6,7 +6,6 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { zeroHash, type Hex } from 'viem';
-import { openLedgerDatabase } from '../../src/ledger/db.ts';
 import { createNetwork, type Network, type NetworkOptions, type NodeStatus } from '../../src/p2p/network.ts';
 import { id, receipt as makeReceipt, TOKEN, type Chain } from '../contracts/fixture.ts';
 import type { UsageReceipt } from '../../src/chain/eip712.ts';
@@ -31,22 +30,16 @@ export interface TestNetwork {
 /** Starts a network for account `i` (a data dir is reused when given: same peer key, same ledger). */
 export async function startNetwork(c: Chain, i: number, p: { options?: Partial<NetworkOptions>; dataDir?: string; status?: () => NodeStatus; publicClient?: Chain['publicClient'] } = {}): Promise<TestNetwork> {
   const dataDir = p.dataDir ?? (await mkdtemp(join(tmpdir(), `openlora-p2p-${i}-`)));
-  const db = openLedgerDatabase(join(dataDir, 'ledger.db'));
   const network = await createNetwork({
     options: { peerKeyFile: join(dataDir, 'peer-key'), ...FAST, ...p.options },
     account: c.accounts[i],
     deployment: c.deployment,
     publicClient: p.publicClient ?? c.publicClient,
     walletClient: c.wallets[i],
-    db,
+    storeFile: join(dataDir, 'p2p.db'),
     status: p.status,
   });
   await network.start();
-  const stop = network.stop.bind(network);
-  network.stop = async () => {
-    await stop();
-    db.close();
-  };
   return { network, dataDir, index: i };
 }
 

@@ -15,7 +15,6 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { createChainClients } from '../../../src/chain/clients.ts';
 import type { Deployment } from '../../../src/chain/deployment.ts';
 import type { UsageReceipt } from '../../../src/chain/eip712.ts';
-import { openLedgerDatabase } from '../../../src/ledger/db.ts';
 import { createUsageReceiptHasher } from '../../../src/payments/receiptDigest.ts';
 import { createNetwork, type Network } from '../../../src/p2p/network.ts';
 
@@ -58,7 +57,6 @@ let network: Network | undefined;
 let dir = '';
 let index = 0;
 let me: ReturnType<typeof privateKeyToAccount>;
-let dbClose: (() => void) | undefined;
 let deployment: Deployment;
 /** Receipt seqs continue across runs (warm-up, then the measured run): unique per node key. */
 let seqBase = 0;
@@ -88,15 +86,13 @@ async function handle(m: ToNode): Promise<void> {
     deployment = m.deployment;
     dir = await mkdtemp(join(tmpdir(), 'openlora-bench-gossip-'));
     const chain = await createChainClients({ rpcUrl: m.rpcUrl, account: me, chainId: m.deployment.chainId });
-    const db = openLedgerDatabase(join(dir, 'ledger.db'));
-    dbClose = () => db.close();
     network = await createNetwork({
       options: { peerKeyFile: join(dir, 'peer-key'), dialRegistered: false, follow: m.follow, batchIntervalMs: m.batchIntervalMs, chainPollMs: 10_000, sampleIntervalMs: 0, maxPeers: 64 },
       account: me,
       deployment: m.deployment,
       publicClient: chain.publicClient,
       walletClient: chain.walletClient,
-      db,
+      storeFile: join(dir, 'p2p.db'),
     });
     network.onBatch((b) => {
       for (const r of b.receipts) {
@@ -172,7 +168,6 @@ async function handle(m: ToNode): Promise<void> {
     });
   } else if (m.type === 'stop') {
     await network?.stop();
-    dbClose?.();
     await rm(dir, { recursive: true, force: true });
     process.exit(0);
   }
