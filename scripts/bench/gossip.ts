@@ -15,7 +15,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import hre from 'hardhat';
 import { parseEther } from 'viem';
@@ -139,7 +139,9 @@ if (!args.scale) {
   const net = await startNodes(n, n - 1, Number(args['batch-ms']));
   console.log(`${n} node processes, each committing ${rate} receipts/s for ${seconds} s, batches every ${args['batch-ms']} ms; every node follows all others`);
   await net.run(rate, 3); // warm-up (JIT, caches), not measured
+  const loadBefore = loadavg()[0];
   const reports = await net.run(rate, seconds);
+  const loadAfter = loadavg()[0];
   await net.stop();
   // A receipt is verifiable everywhere when every other node checked it; its latency is the slowest of them.
   const slowest = new Map<string, { count: number; latency: number }>();
@@ -168,13 +170,17 @@ if (!args.scale) {
     p99Ms: Math.round(quantile(latencies, 0.99)),
     maxMs: Math.round(latencies[latencies.length - 1] ?? NaN),
     cpuMsPerSecondPerNode: Math.round(mean(reports.map((r) => r.cpuMs / r.seconds))),
+    // CPU of all node processes (committing, serving, fetching, checking, storing) per 1,000 receipts made verifiable everywhere.
+    cpuMsPer1kReceipts: Math.round((reports.reduce((a, r) => a + r.cpuMs, 0) / Math.max(1, everywhere.length)) * 1000),
     rssMiBPerNode: Math.round(mean(reports.map((r) => r.rssMiB))),
+    loadAverage: [Number(loadBefore.toFixed(1)), Number(loadAfter.toFixed(1))],
   });
   console.log(`committed: ${committed} receipts (${rate * n}/s offered)`);
   console.log(`verified at every other node: ${everywhere.length} of ${committed}`);
   console.log(`throughput (committed and verifiable everywhere): ${out.receiptsPerSecond} receipts/s`);
   console.log(`latency commit -> verifiable everywhere: p50 ${out.p50Ms} ms, p99 ${out.p99Ms} ms, max ${out.maxMs} ms`);
-  console.log(`per node: ${out.cpuMsPerSecondPerNode} ms CPU per second, ${out.rssMiBPerNode} MiB RSS`);
+  console.log(`CPU, all node processes: ${out.cpuMsPer1kReceipts} ms per 1,000 receipts (${Math.round((availableParallelism() * 1e6) / (out.cpuMsPer1kReceipts as number))} receipts/s would fill ${availableParallelism()} idle cores); per node ${out.cpuMsPerSecondPerNode} ms CPU per second, ${out.rssMiBPerNode} MiB RSS`);
+  console.log(`machine load average (1 min) before / after the run: ${loadBefore.toFixed(1)} / ${loadAfter.toFixed(1)} on ${availableParallelism()} CPUs`);
 } else {
   const sizes = args.scale.split(',').map(Number);
   const rate = Number(args['scale-rate']);
@@ -184,7 +190,9 @@ if (!args.scale) {
   for (const n of sizes) {
     const net = await startNodes(n, follow, Number(args['batch-ms']));
     await net.run(rate, 3); // warm-up (JIT, caches), not measured
+    const loadBefore = loadavg()[0];
     const reports = await net.run(rate, seconds);
+    const loadAfter = loadavg()[0];
     await net.stop();
     const per1k = (x: (r: (typeof reports)[number]) => number) => mean(reports.map((r) => (x(r) / r.committed) * 1000));
     const run = {
@@ -194,9 +202,10 @@ if (!args.scale) {
       cpuMsPer1kReceiptsPerNode: Math.round(per1k((r) => r.cpuMs)),
       verifiedPerSecondPerNode: Math.round(mean(reports.map((r) => r.verified.seq.length / r.seconds))),
       rssMiBPerNode: Math.round(mean(reports.map((r) => r.rssMiB))),
+      loadAverage: [Number(loadBefore.toFixed(1)), Number(loadAfter.toFixed(1))],
     };
     runs.push(run);
-    console.log(`${n} nodes (${rate} receipts/s each, follow ${Math.min(follow, n - 1)}): per node ${run.bytesPerSecondPerNode} B/s, ${run.bytesPer1kReceiptsPerNode} B and ${run.cpuMsPer1kReceiptsPerNode} ms CPU per 1,000 receipts committed, ${run.verifiedPerSecondPerNode} receipts/s checked, ${run.rssMiBPerNode} MiB RSS`);
+    console.log(`${n} nodes (${rate} receipts/s each, follow ${Math.min(follow, n - 1)}): per node ${run.bytesPerSecondPerNode} B/s, ${run.bytesPer1kReceiptsPerNode} B and ${run.cpuMsPer1kReceiptsPerNode} ms CPU per 1,000 receipts committed, ${run.verifiedPerSecondPerNode} receipts/s checked, ${run.rssMiBPerNode} MiB RSS (load ${run.loadAverage.join(' / ')})`);
   }
   const spread = (xs: number[]) => Math.max(...xs) / Math.min(...xs);
   Object.assign(out, {

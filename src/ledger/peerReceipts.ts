@@ -176,7 +176,12 @@ export function createPeerReceiptStore(db: DatabaseSync, decode: (entry: Uint8Ar
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     byKey: db.prepare('SELECT node, seq, digest, message, batch_seq, idx, status, received_at FROM peer_receipts WHERE node = ? AND seq = ?'),
-    otherDigest: db.prepare('SELECT digest FROM peer_receipts WHERE node = ? AND seq = ? AND digest != ? LIMIT 1'),
+    // Receipts of one batch whose (node, seq) is also held with another digest: one query per batch.
+    clashes: db.prepare(
+      `SELECT a.idx AS idx, b.digest AS other FROM peer_receipts a
+       JOIN peer_receipts b ON b.node = a.node AND b.seq = a.seq AND b.digest != a.digest
+       WHERE a.node = ? AND a.batch_seq = ?`,
+    ),
     byBatch: db.prepare('SELECT digest, message, idx FROM peer_receipts WHERE node = ? AND batch_seq = ? ORDER BY idx'),
     lane: db.prepare('SELECT node, seq, amount, lane_charged FROM peer_receipts WHERE channel_id = ? AND adapter_id = ? AND status = 1'),
     countAll: db.prepare('SELECT count(*) AS n FROM peer_receipts'),
@@ -271,6 +276,7 @@ export function createPeerReceiptStore(db: DatabaseSync, decode: (entry: Uint8Ar
     addBatchReceipts(node, batch, receipts, receivedAt) {
       const found: Array<{ stored: PeerReceipt; conflicting: PeerReceipt }> = [];
       let added = 0;
+      const inserted = new Set<number>();
       transaction(`${receipts.length} receipts of batch ${batch.batchSeq} of ${node}`, () => {
         receipts.forEach((e, index) => {
           const r = e.receipt;
@@ -278,11 +284,17 @@ export function createPeerReceiptStore(db: DatabaseSync, decode: (entry: Uint8Ar
             q.insert.run(node, r.seq, e.digest, r.channelId, r.adapterId, r.amount.toString(), r.laneCharged.toString(), r.timestamp, e.message, receivedAt, batch.batchSeq, index, STATUS.indexOf(e.status), r.promptTokens, r.completionTokens).changes,
           );
           added += changes;
-          const clash = changes > 0 ? (q.otherDigest.get(node, r.seq, e.digest) as { digest: string } | undefined) : undefined;
-          const other = clash && (q.byKey.all(node, r.seq) as unknown as ReceiptRow[]).map(fromRow).find((k) => k.digest === clash.digest);
-          if (other) found.push({ stored: { node, digest: e.digest, receipt: r, message: e.message, batchSeq: batch.batchSeq, index, status: e.status, receivedAt }, conflicting: other });
+          if (changes > 0) inserted.add(index);
         });
         q.markFetched.run(node, batch.batchSeq, batch.root);
+        for (const { idx, other } of q.clashes.all(node, batch.batchSeq) as Array<{ idx: number; other: string }>) {
+          const index = Number(idx);
+          const e = receipts[index];
+          // Only receipts this batch added: an older clash was reported when it was stored.
+          if (!e || !inserted.has(index) || e.digest === other) continue;
+          const conflicting = (q.byKey.all(node, e.receipt.seq) as unknown as ReceiptRow[]).map(fromRow).find((k) => k.digest === other);
+          if (conflicting) found.push({ stored: { node, digest: e.digest, receipt: e.receipt, message: e.message, batchSeq: batch.batchSeq, index, status: e.status, receivedAt }, conflicting });
+        }
       });
       perNode.set(node, (perNode.get(node) ?? 0) + added);
       total += added;

@@ -122,7 +122,10 @@ function uintWord(data: Uint8Array, at: number, bits: number): bigint | undefine
   return BigInt(hexWord(data, at));
 }
 
-const allZero = (b: Uint8Array) => b.every((x) => x === 0);
+function allZero(b: Uint8Array): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
+}
 
 /** Decodes one entry (exactly `BATCH_ENTRY_BYTES`); rejects values outside their types. */
 export function decodeBatchEntry(data: Uint8Array): Decoded<DecodedBatchEntry> {
