@@ -85,6 +85,7 @@ async function startNodes(n: number, follow: number, batchIntervalMs: number) {
     await waitForSuccess(publicClient, await c.nodeRegistry.write.register([100n * TOKEN, 'http://127.0.0.1:1', []]));
   }
   const children: ChildProcess[] = [];
+  alive.push(children);
   const inbox: FromNode[][] = [];
   const next = (i: number, type: FromNode['type']) =>
     new Promise<FromNode>((resolve, reject) => {
@@ -128,6 +129,12 @@ async function startNodes(n: number, follow: number, batchIntervalMs: number) {
     },
   };
 }
+
+/** Node processes started, killed when this process exits for any reason. */
+const alive: ChildProcess[][] = [];
+process.on('exit', () => {
+  for (const list of alive) for (const c of list) if (c.exitCode === null) c.kill();
+});
 
 const out: Record<string, unknown> = { cpus: availableParallelism() };
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;

@@ -71,6 +71,9 @@ function requestId(seq: number, at: number): Hex {
   return bytesToHex(b);
 }
 
+// The bench went away (it crashed, or was stopped): so does this node.
+process.on('disconnect', () => process.exit(0));
+
 process.on('message', (m: ToNode) => {
   void handle(m).catch((err: unknown) => {
     console.error(`node ${index}:`, err);
