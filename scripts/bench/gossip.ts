@@ -117,8 +117,8 @@ async function startNodes(n: number, follow: number, batchIntervalMs: number) {
   for (let i = 0; i < n; i++) await next(i, 'meshed');
   return {
     nodes,
-    async run(rate: number, seconds: number) {
-      for (const c of children) c.send({ type: 'run', rate, seconds, drainMs: 2_000 } satisfies ToNode);
+    async run(rate: number, seconds: number, drainMs = 2_000) {
+      for (const c of children) c.send({ type: 'run', rate, seconds, drainMs } satisfies ToNode);
       const reports: Array<Extract<FromNode, { type: 'report' }>> = [];
       for (let i = 0; i < n; i++) reports.push((await next(i, 'report')) as Extract<FromNode, { type: 'report' }>);
       return reports;
@@ -196,23 +196,29 @@ if (!args.scale) {
   const runs = [];
   for (const n of sizes) {
     const net = await startNodes(n, follow, Number(args['batch-ms']));
-    await net.run(rate, 3); // warm-up (JIT, caches), not measured
+    await net.run(rate, 3, 5_000); // warm-up (JIT, caches), not measured
     const loadBefore = loadavg()[0];
-    const reports = await net.run(rate, seconds);
+    const reports = await net.run(rate, seconds, 5_000);
     const loadAfter = loadavg()[0];
     await net.stop();
+    const k = Math.min(follow, n - 1);
     const per1k = (x: (r: (typeof reports)[number]) => number) => mean(reports.map((r) => (x(r) / r.committed) * 1000));
     const run = {
       nodes: n,
+      follow: k,
       bytesPerSecondPerNode: Math.round(mean(reports.map((r) => r.bytes / r.seconds))),
       bytesPer1kReceiptsPerNode: Math.round(per1k((r) => r.bytes)),
+      cpuMsPerSecondPerNode: Math.round(mean(reports.map((r) => r.cpuMs / r.seconds))),
       cpuMsPer1kReceiptsPerNode: Math.round(per1k((r) => r.cpuMs)),
-      verifiedPerSecondPerNode: Math.round(mean(reports.map((r) => r.verified.seq.length / r.seconds))),
+      // Every node should check k nodes' receipts: the figures compare like with like only when it did.
+      checkedFraction: Number((reports.reduce((a, r) => a + r.verified.seq.length, 0) / reports.reduce((a, r) => a + k * r.committed, 0)).toFixed(3)),
       rssMiBPerNode: Math.round(mean(reports.map((r) => r.rssMiB))),
       loadAverage: [Number(loadBefore.toFixed(1)), Number(loadAfter.toFixed(1))],
     };
     runs.push(run);
-    console.log(`${n} nodes (${rate} receipts/s each, follow ${Math.min(follow, n - 1)}): per node ${run.bytesPerSecondPerNode} B/s, ${run.bytesPer1kReceiptsPerNode} B and ${run.cpuMsPer1kReceiptsPerNode} ms CPU per 1,000 receipts committed, ${run.verifiedPerSecondPerNode} receipts/s checked, ${run.rssMiBPerNode} MiB RSS (load ${run.loadAverage.join(' / ')})`);
+    console.log(
+      `${n} nodes (${rate} receipts/s each, follow ${k}): per node ${run.bytesPerSecondPerNode} B/s and ${run.cpuMsPerSecondPerNode} ms CPU/s = ${run.bytesPer1kReceiptsPerNode} B and ${run.cpuMsPer1kReceiptsPerNode} ms CPU per 1,000 receipts committed; ${(run.checkedFraction * 100).toFixed(1)}% of followed receipts checked; ${run.rssMiBPerNode} MiB RSS (load ${run.loadAverage.join(' / ')})`,
+    );
   }
   const spread = (xs: number[]) => Math.max(...xs) / Math.min(...xs);
   Object.assign(out, {

@@ -109,8 +109,18 @@ async function handle(m: ToNode): Promise<void> {
     send({ type: 'ready', multiaddr: network.multiaddrs()[0] });
   } else if (m.type === 'connect') {
     const n = network!;
-    await Promise.all(m.addrs.map((a) => n.dial(a).catch(() => undefined)));
-    const deadline = Date.now() + 60_000;
+    // libp2p takes at most 5 new inbound connections per second from one address, and every node
+    // here is on 127.0.0.1: retry with jitter until each neighbour is connected.
+    const deadlineDial = Date.now() + 60_000;
+    await Promise.all(
+      m.addrs.map(async (a) => {
+        while (Date.now() < deadlineDial) {
+          if (await n.dial(a).then(() => true, () => false)) return;
+          await new Promise((r) => setTimeout(r, 200 + Math.random() * 800));
+        }
+      }),
+    );
+    const deadline = Date.now() + 120_000;
     while (!n.following().every((f) => n.meshPeers(n.topicOf(f)).length >= 1) || n.meshPeers(n.topics.batches).length < 1) {
       if (Date.now() > deadline) throw new Error(`node ${index}: batch-topic meshes did not form`);
       await new Promise((r) => setTimeout(r, 100));
