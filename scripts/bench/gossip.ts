@@ -114,7 +114,10 @@ async function startNodes(n: number, follow: number, batchIntervalMs: number) {
     const peers = [...ring.followees, ...ring.followers].map((a) => addrs[nodes.indexOf(a)]);
     children[i].send({ type: 'connect', addrs: [...new Set(peers)] } satisfies ToNode);
   }
-  for (let i = 0; i < n; i++) await next(i, 'meshed');
+  for (let i = 0; i < n; i++) {
+    const m = (await next(i, 'meshed')) as Extract<FromNode, { type: 'meshed' }>;
+    if (m.gaps.length > 0) console.log(`warning: node ${i} (${m.peers} peers) has no mesh peer yet on ${m.gaps.join(', ')}`);
+  }
   return {
     nodes,
     async run(rate: number, seconds: number, drainMs = 2_000) {

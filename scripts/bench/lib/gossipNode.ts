@@ -28,7 +28,7 @@ export type ToNode =
 /** Messages to the bench. */
 export type FromNode =
   | { type: 'ready'; multiaddr: string }
-  | { type: 'meshed' }
+  | { type: 'meshed'; gaps: string[]; peers: number }
   | { type: 'report'; index: number; committed: number; verified: { sender: number[]; seq: number[]; latencyMs: number[] }; cpuMs: number; bytes: number; seconds: number; rssMiB: number };
 
 const send = (m: FromNode) => process.send?.(m);
@@ -121,11 +121,10 @@ async function handle(m: ToNode): Promise<void> {
       }),
     );
     const deadline = Date.now() + 120_000;
-    while (!n.following().every((f) => n.meshPeers(n.topicOf(f)).length >= 1) || n.meshPeers(n.topics.batches).length < 1) {
-      if (Date.now() > deadline) throw new Error(`node ${index}: batch-topic meshes did not form`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    send({ type: 'meshed' });
+    const missing = () => [n.topics.batches, ...n.following().map((f) => n.topicOf(f))].filter((t) => n.meshPeers(t).length < 1);
+    while (missing().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    const gaps = missing().map((t) => `${t.split('/')[3]}: ${n.host.services.pubsub.getSubscribers(t).length} subscribers`);
+    send({ type: 'meshed', gaps, peers: n.peers().length });
   } else if (m.type === 'run') {
     const n = network!;
     const hash = createUsageReceiptHasher({ chainId: deployment.chainId, nodeRegistry: deployment.contracts.nodeRegistry });
@@ -167,6 +166,11 @@ async function handle(m: ToNode): Promise<void> {
     }
     await n.flush();
     await new Promise((r) => setTimeout(r, m.drainMs));
+    // Then until no batch arrived for 2 s (a loaded machine lags): every node's figures cover all its work.
+    for (let last = -1, until = Date.now() + 60_000; last !== verified.seq.length && Date.now() < until; ) {
+      last = verified.seq.length;
+      await new Promise((r) => setTimeout(r, 2_000));
+    }
     await n.idle();
     const cpu = process.cpuUsage(cpu0);
     send({
