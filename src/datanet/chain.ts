@@ -3,7 +3,7 @@
  * for its contributor only, sent with their own key (`contribute`) or by the curator with their
  * EIP-712 signature (`contributeFor`); and checks that local files match what the chain records.
  */
-import { isAddressEqual, keccak256, parseEventLogs, stringToBytes, type Account, type Address, type Chain, type Hex, type PublicClient, type Transport, type WalletClient } from 'viem';
+import { isAddressEqual, keccak256, parseEventLogs, stringToBytes, type Address, type Hex } from 'viem';
 import { datanetRegistryAbi, getContracts } from '../chain/contracts.ts';
 import { assertDeploymentChain, type ChainContext } from '../chain/context.ts';
 import { recoverContributionSigner, signContribution } from '../chain/eip712.ts';
