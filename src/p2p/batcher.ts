@@ -12,12 +12,12 @@ import type { PeerReceiptStore } from '../ledger/peerReceipts.ts';
 import type { Logger } from '../log.ts';
 import { encodeBatchEntry, encodeBatchHeader, type BatchEntry } from './batchCodec.ts';
 import { domainSeparator, receiptDigestOf } from './codec.ts';
-import { DEFAULT_BATCH_INTERVAL_MS, MAX_BATCH_RECEIPTS } from './constants.ts';
+import { DEFAULT_BATCH_INTERVAL_MS, DEFAULT_BATCH_RECEIPTS, MAX_BATCH_RECEIPTS } from './constants.ts';
 
 export interface BatcherSettings {
   /** Oldest a pending receipt gets before its batch is committed, ms. Default 250. */
   intervalMs?: number;
-  /** Most receipts per batch. Default 4,096. */
+  /** Most receipts per batch. Default 1,024 (the protocol allows 4,096). */
   maxReceipts?: number;
 }
 
@@ -43,7 +43,7 @@ export interface Batcher {
 
 export function createBatcher(settings: BatcherSettings, c: BatcherComponents): Batcher {
   const intervalMs = settings.intervalMs ?? DEFAULT_BATCH_INTERVAL_MS;
-  const maxReceipts = Math.min(settings.maxReceipts ?? MAX_BATCH_RECEIPTS, MAX_BATCH_RECEIPTS);
+  const maxReceipts = Math.min(settings.maxReceipts ?? DEFAULT_BATCH_RECEIPTS, MAX_BATCH_RECEIPTS);
   const domain = domainSeparator(c.deployment.chainId, c.deployment.contracts.nodeRegistry);
   let pending: Uint8Array[] = [];
   let digests: Array<Uint8Array | undefined> = [];

@@ -44,7 +44,8 @@ export async function createHost(settings: HostSettings, components: HostCompone
     addresses: { listen: [...settings.listen], announce: settings.announce && settings.announce.length > 0 ? [...settings.announce] : undefined },
     transports: [tcp()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    // Batch bodies are up to ~2 MiB: a 4 MiB receive window lets one cross without waiting for window updates.
+    streamMuxers: [yamux({ streamOptions: { initialStreamWindowSize: 4 * 1024 * 1024, maxStreamWindowSize: 16 * 1024 * 1024 } })],
     connectionManager: { maxConnections: settings.maxPeers },
     services: {
       identify: identify(),
