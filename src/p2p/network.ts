@@ -39,6 +39,12 @@ import { createWatcher } from './watcher.ts';
 
 import type { CreateNetworkParameters, Network, ReceivedReceipt } from './networkTypes.ts';
 
+/** A part of the network: started in order, stopped in reverse. */
+interface Part {
+  start(): void | Promise<void>;
+  stop(): void | Promise<void>;
+}
+
 export type { NodeStatus } from './announcer.ts';
 export type { CreateNetworkParameters, Network, NetworkOptions, ReceivedReceipt } from './networkTypes.ts';
 
@@ -278,6 +284,32 @@ export async function createNetwork(p: CreateNetworkParameters): Promise<Network
   };
 
   let running = false;
+  /** The parts, started in this order and stopped in reverse. */
+  const parts: Part[] = [
+    host,
+    server,
+    { start: () => table.forEach((spec) => topics.add(spec)), stop: () => table.forEach((spec) => topics.remove(spec.name)) },
+    {
+      // Receipts are taken from here on; the registry index is read before following anyone.
+      async start() {
+        running = true;
+        await follower.poll();
+        refollow();
+        follower.start();
+      },
+      stop() {
+        running = false;
+        follower.stop();
+      },
+    },
+    dialer,
+    batcher,
+    ...(announcer ? [announcer] : []),
+    { start: () => auditor.start(), stop: () => auditor.stop() },
+    { start: () => void (prune(), (pruneTimer = setInterval(prune, 60_000).unref())), stop: () => clearInterval(pruneTimer) },
+    // Stopped first: proofs in flight finish before anything else stops.
+    { start: () => undefined, stop: () => watcher.idle() },
+  ];
   return {
     peerId: selfPeer,
     topics: { nodes: nodesTopic, batches: K.batchesTopic(chainId, self) },
@@ -288,33 +320,12 @@ export async function createNetwork(p: CreateNetworkParameters): Promise<Network
     host,
     async start() {
       if (running) return;
-      await host.start();
-      await server.start();
-      for (const spec of table) topics.add(spec);
-      running = true;
-      await follower.poll();
-      refollow();
-      follower.start();
-      dialer.start();
-      batcher.start();
-      announcer?.start();
-      auditor.start();
-      prune();
-      pruneTimer = setInterval(prune, 60_000).unref();
+      for (const part of parts) await part.start();
       log.info({ peerId: selfPeer, addrs: multiaddrs(), following: [...followed] }, 'p2p network started');
     },
     async stop() {
       if (!running) return;
-      running = false;
-      clearInterval(pruneTimer);
-      auditor.stop();
-      announcer?.stop();
-      await batcher.stop();
-      dialer.stop();
-      follower.stop();
-      await watcher.idle();
-      await server.stop();
-      await host.stop();
+      for (const part of [...parts].reverse()) await part.stop();
       db.close();
     },
     async publishReceipt(signed, voucher) {
