@@ -70,10 +70,13 @@ const server = createServer((req, res) => {
 });
 await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
 const rpcUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-const deployment: Deployment = await devDeploy({ walletClient: deployer, publicClient });
-
-/** Registers `n` fresh node keys (staked) and starts one process per node. */
+/**
+ * Deploys fresh contracts, registers `n` fresh node keys (staked) on them and starts one process
+ * per node. Each network gets its own NodeRegistry: the ring of registered nodes is exactly these
+ * `n`, not the nodes of an earlier, stopped network.
+ */
 async function startNodes(n: number, follow: number, batchIntervalMs: number) {
+  const deployment: Deployment = await devDeploy({ walletClient: deployer, publicClient });
   // Many processes on one machine: small heaps (a 2 MiB young generation saves ~30 MiB each at scale).
   const heapFlags = n > 3 ? ['--max-old-space-size=128', '--max-semi-space-size=2'] : ['--max-old-space-size=192'];
   const keys = Array.from({ length: n }, () => generatePrivateKey());
