@@ -61,7 +61,7 @@ export function createOpenGate(p: CreateOpenGateParameters): PaymentGate {
               payer,
               channelId,
               laneAdapterId,
-              voucherDigest: ZERO_BYTES32,
+              voucherDigest: zeroHash,
               amountFor: (usage) => charge(price, usage),
               charged: () => p.ledger.laneCharged(channelId, laneAdapterId),
               commit() {},

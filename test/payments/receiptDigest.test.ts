@@ -42,7 +42,7 @@ describe('createUsageReceiptHasher', () => {
     const db = openLedgerDatabase(':memory:');
     const nodeRegistry = '0x5FbDB2315678afecb367f032d93F642f64180aa3';
     const issuer = createReceiptIssuer({ account, chainId: 31337, nodeRegistry, ledger: createReceiptLedger(db) });
-    const zero = `0x${'0'.repeat(64)}` as Hex;
+    const zero = zeroHash;
     const signed = await issuer.issue({ payer: 'key:a', channelId: zero, adapterId: zero, requestKey: 'r1', promptTokens: 3, completionTokens: 5, amount: 80n, lane: { charged: () => 0n, commit() {} }, voucherDigest: zero, attributionDigest: zero });
     expect(signed.receipt.laneCharged).toBe(80n);
     expect(signed.digest).toBe(usageReceiptDigest({ receipt: signed.receipt, chainId: 31337, nodeRegistry }));
