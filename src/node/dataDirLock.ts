@@ -9,6 +9,9 @@ export interface DataDirLock {
   release(): void;
 }
 
+/** Open lock handles, held here so that garbage collection never closes one (and frees its lock). */
+const held = new Set<DatabaseSync>();
+
 /**
  * Locks a directory for one process: an exclusive SQLite transaction held open on `<dir>/<name>`
  * (a POSIX file lock underneath). A second process, or a second holder in this one, is refused
@@ -34,12 +37,11 @@ export function lockDataDir({ dir, name = 'node.lock', what = 'node' }: { dir: s
     throw new DataDirLockedError(abs, what, holder);
   }
   writeFileSync(pidFile, `${process.pid}\n`);
-  let held = true;
+  held.add(db);
   return {
     dir: abs,
     release() {
-      if (!held) return;
-      held = false;
+      if (!held.delete(db)) return;
       rmSync(pidFile, { force: true });
       db.exec('ROLLBACK');
       db.close();
