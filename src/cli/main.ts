@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { isBaseError, type BaseError } from '../errors.ts';
+import { formatVersion, versionInfo } from '../version.ts';
 import { CliUnexpectedError, CliUsageError } from './errors.ts';
 
 type Register = (program: Command) => void;
@@ -43,8 +44,12 @@ function selectedCommand(args: readonly string[]): string | undefined {
 export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const program = new Command('openlora')
     .description('Open, attribution-aware LLM inference node: many LoRA adapters on one WebGPU backbone.')
-    .version(process.env.npm_package_version ?? '0.1.0')
+    .option('-V, --version', 'print the version, git commit and shader hash')
     .showSuggestionAfterError(true);
+  program.on('option:version', () => {
+    process.stdout.write(formatVersion(versionInfo()) + '\n');
+    throw new CommanderError(0, 'openlora.version', '');
+  });
   const selected = selectedCommand(argv.slice(2));
   for (const entry of COMMANDS) {
     if (entry.name === selected) {
