@@ -201,6 +201,7 @@ async function meter(ctx: ApiContext, auth: PaymentAuthorization, job: Completio
   const adapter = auth.laneAdapterId; // the lane id, as in the receipt
   ctx.metrics.tokens.inc({ kind: 'prompt', adapter }, usage.promptTokens);
   ctx.metrics.tokens.inc({ kind: 'completion', adapter }, usage.completionTokens);
+  ctx.metrics.adapterRequests.inc({ adapter });
   ctx.metrics.receipts.inc();
   return receipt;
 }

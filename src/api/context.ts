@@ -9,6 +9,9 @@ import type { InferenceService } from '../serving/inference.ts';
 import type { NodeMetrics } from './metrics.ts';
 import type { Network } from '../p2p/network.ts';
 import type { AnnouncedTerms } from '../chain/terms.ts';
+import type { Deployment } from '../chain/deployment.ts';
+import type { AttributionReport } from '../attribution/report.ts';
+import type { MoneyStatus, NetworkStatus, NodeStatus } from './statusSchemas.ts';
 
 /** An adapter as `GET /v1/models` and the admin API show it. */
 export interface AdapterListing {
@@ -45,6 +48,18 @@ export interface ApiLimits {
   requestTimeoutMs: number;
 }
 
+/** Read-only views of the node: the status endpoints and the operator page. */
+export interface NodeStatusReader {
+  /** Sets the gauges of `/metrics` from the node's parts (each scrape). */
+  refresh(): void;
+  /** `GET /v1/node/status`. */
+  read(): Promise<NodeStatus>;
+  /** `GET /admin/node/money`. */
+  money(): Promise<MoneyStatus>;
+  /** `GET /admin/node/network`. */
+  network(): NetworkStatus;
+}
+
 /** Everything the routes use. */
 export interface ApiContext {
   inference: InferenceService;
@@ -70,4 +85,11 @@ export interface ApiContext {
   network?: Network;
   /** Request nonces of requests being served (a nonce names one request). */
   inflightNonces: Set<string>;
+  status: NodeStatusReader;
+  /** Serve the web pages at `/` and `/rewards` (config `ui.enabled`). */
+  pages: boolean;
+  /** The deployment and the RPC URL browsers may read it through (`GET /v1/chain`); absent without a deployment. */
+  chain?: { deployment: Deployment; browserRpcUrl: string | null };
+  /** Published attribution reports of the adapters served (`GET /v1/attribution/reports`). */
+  attributionReports: readonly AttributionReport[];
 }

@@ -14,6 +14,9 @@ import { modelRoutes } from './routes/models.ts';
 import { networkRoutes } from './routes/network.ts';
 import { receiptRoutes } from './routes/receipts.ts';
 import { paymentRoutes } from './routes/payments.ts';
+import { statusRoutes } from './routes/status.ts';
+import { pageRoutes } from './routes/pages.ts';
+import { attributionRoutes } from './routes/attribution.ts';
 
 export interface ApiServerOptions {
   host: string;
@@ -97,6 +100,9 @@ export async function createApiServer(options: ApiServerOptions, context: Omit<A
   await app.register(healthRoutes(ctx));
   await app.register(adminRoutes(ctx));
   await app.register(networkRoutes(ctx));
+  await app.register(statusRoutes(ctx));
+  await app.register(attributionRoutes(ctx));
+  await app.register(pageRoutes(ctx));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return {
     app,

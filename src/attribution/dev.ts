@@ -17,7 +17,7 @@ import { computeAttribution } from './compute.ts';
 import { AttributionInputError } from './errors.ts';
 import { publishAttribution } from './publish.ts';
 import { registerAdapterOnChain } from './register.ts';
-import { writeAttributionReport } from './report.ts';
+import { writeAttributionReport } from './reportFile.ts';
 
 /** Texts of the sample Datanet: three contributors with clearly different kinds of text. */
 export const DEV_DATANET_TEXTS: readonly (readonly string[])[] = [

@@ -5,7 +5,6 @@
  * what contributors build their claim proofs from.
  */
 import type { DeviceDtype } from '../model/dtype.ts';
-import { readFile, writeFile } from 'node:fs/promises';
 import type { Address, Hex } from 'viem';
 import { buildAttributionTree, loadAttributionTree, type AttributionTree, type AttributionTreeData } from '../chain/merkle.ts';
 import { AttributionReportError } from './errors.ts';
@@ -123,20 +122,10 @@ export function treeWeights(tree: AttributionTree | null): Map<string, bigint> {
   return out;
 }
 
-/** Writes a report as pretty JSON. */
-export async function writeAttributionReport(file: string, report: AttributionReport): Promise<void> {
-  await writeFile(file, JSON.stringify(report, null, 2) + '\n');
-}
-
-/** Reads a report file and checks its tree against its root. */
-export async function readAttributionReport(file: string): Promise<AttributionReport> {
-  let json: AttributionReport;
-  try {
-    json = JSON.parse(await readFile(file, 'utf8')) as AttributionReport;
-  } catch (cause) {
-    throw new AttributionReportError(file, 'cannot be read as JSON', { cause, details: (cause as Error).message });
-  }
-  if (json?.format !== ATTRIBUTION_REPORT_FORMAT) throw new AttributionReportError(file, `is not an ${ATTRIBUTION_REPORT_FORMAT} file`);
-  reportTree(json, file);
-  return json;
+/** Checks parsed JSON as a report (format tag, tree against root); `source` names it in errors. */
+export function parseAttributionReport(json: unknown, source = '(report)'): AttributionReport {
+  const report = json as AttributionReport;
+  if (report?.format !== ATTRIBUTION_REPORT_FORMAT) throw new AttributionReportError(source, `is not an ${ATTRIBUTION_REPORT_FORMAT} file`);
+  reportTree(report, source);
+  return report;
 }

@@ -123,6 +123,19 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    ui: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true, description: 'Serve the operator page at / and the contributor page at /rewards (read-only; money and network parts need the admin token).' }),
+        rpcUrl: Type.Optional(Type.String({ pattern: '^(https?|wss?)://', description: 'JSON-RPC URL the contributor page\'s browsers read the chain through (GET /v1/chain). Default none: the page uses the wallet\'s provider or asks.' })),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    attribution: Type.Object(
+      {
+        reports: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Published attribution report files of adapters this node serves, given to contributors (GET /v1/attribution/reports) to see and claim their rewards.' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
   },
   { additionalProperties: false },
 );

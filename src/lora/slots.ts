@@ -64,6 +64,8 @@ export interface SlotManager extends AdapterResidency {
   slotOf(idOrName: string): number | undefined;
   list(): SlotAdapterInfo[];
   stats(): SlotManagerStats;
+  /** Loads into and evictions from a slot per adapter (those loaded at least once). */
+  adapterCounts(): ReadonlyMap<AdapterId, { loads: number; evictions: number }>;
   /** Cancels waiting loads; idempotent. */
   stop(): void;
 }
@@ -99,6 +101,12 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
   let tick = 0;
   const controller = new AbortController();
   const counters = { hits: 0, misses: 0, evictions: 0, loads: 0, failures: 0 };
+  const perAdapter = new Map<AdapterId, { loads: number; evictions: number }>();
+  const countOf = (id: AdapterId) => {
+    let c = perAdapter.get(id);
+    if (!c) perAdapter.set(id, (c = { loads: 0, evictions: 0 }));
+    return c;
+  };
   const loadLatency = emptyLatency();
   const uploadLatency = emptyLatency();
 
@@ -129,6 +137,7 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
       const old = slots[best].id!;
       resident.delete(old);
       counters.evictions++;
+      countOf(old).evictions++;
       log.debug({ adapter: old, slot: best }, 'evicted adapter');
     }
     return best;
@@ -173,6 +182,7 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
     slots[slot] = { id, state: 'resident', pins: 0, lastUse: ++tick };
     resident.set(id, slot);
     counters.loads++;
+    countOf(id).loads++;
     recordLatency(loadLatency, performance.now() - started);
     log.debug({ adapter: id, slot, ms: performance.now() - started }, 'adapter resident');
     return slot;
@@ -290,6 +300,7 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
       const entry = store.resolve(idOrName);
       return entry ? resident.get(entry.id) : undefined;
     },
+    adapterCounts: () => perAdapter,
     list() {
       const out: SlotAdapterInfo[] = [];
       for (const [id, slot] of resident) out.push({ id, name: store.resolve(id)?.name, state: 'resident', slot, pins: slots[slot].pins });

@@ -21,6 +21,8 @@ import { createNodeAdapters, type NodeAdapters } from './adapters.ts';
 import { createBackend } from './backend.ts';
 import { createChainClients } from '../chain/clients.ts';
 import { createNetwork, type Network } from '../p2p/network.ts';
+import { createStatusReader } from './status.ts';
+import { readAttributionReport } from '../attribution/reportFile.ts';
 import { createPaidMode, type PaidMode } from './paid.ts';
 import { readAttributionRoots } from './attribution.ts';
 import { NodeConfigError } from './errors.ts';
@@ -88,6 +90,8 @@ async function startLockedNode(config: Config, components: NodeComponents, log: 
   const db = openLedgerDatabase(join(dataDir, 'ledger.db'));
   cleanup.push(() => db.close());
   const ledger = createReceiptLedger(db);
+  // Published reports are checked (tree against root) before anything loads.
+  const attributionReports = await Promise.all(config.attribution.reports.map((file) => readAttributionReport(file)));
   log.info({ dir: config.model.dir, backend: config.model.backend }, 'loading model');
   const model = await loadModel({ dir: modelDir, dtype: config.model.dtype === 'auto' ? undefined : config.model.dtype });
   const loadStarted = performance.now();
@@ -118,7 +122,11 @@ async function startLockedNode(config: Config, components: NodeComponents, log: 
   }
   log.info({ adapters: adapters.list().length }, 'adapters registered');
 
-  const scheduler = createScheduler({ maxBatchTokens: config.engine.maxBatchTokens, maxRunning: config.engine.maxRunning, maxWaiting: config.engine.maxWaiting, maxContext }, { backend, adapters: slots });
+  const metrics = createNodeMetrics({ collect: () => status.refresh() });
+  const scheduler = createScheduler(
+    { maxBatchTokens: config.engine.maxBatchTokens, maxRunning: config.engine.maxRunning, maxWaiting: config.engine.maxWaiting, maxContext },
+    { backend, adapters: slots, onStep: (step) => metrics.observeStep(step) },
+  );
   // Served as the model directory's name unless node.name is set.
   const baseModelName = config.node.name === 'openlora' ? basename(resolve(modelDir)) : config.node.name;
   const inference = createInferenceService({ model, scheduler, baseModelName, adapters, contextLength: maxContext });
@@ -140,7 +148,6 @@ async function startLockedNode(config: Config, components: NodeComponents, log: 
     checkLane = createSettleableLaneCheck({ publicClient: paid.publicClient, adapterRegistry: components.deployment.contracts.adapterRegistry });
   }
   const gate = components.gate?.({ adapters, ledger }) ?? paid?.gate ?? createOpenGate({ apiKeys: config.payments.apiKeys, priceOf: (id) => adapters.priceOf(id), ledger });
-  const metrics = createNodeMetrics();
   const roots = components.deployment
     ? await readAttributionRoots({
         publicClient: components.chain?.publicClient ?? (await createChainClients({ rpcUrl: config.chain.rpcUrl, chainId: components.deployment.chainId, timeoutMs: config.chain.rpcTimeoutMs })).publicClient,
@@ -170,6 +177,21 @@ async function startLockedNode(config: Config, components: NodeComponents, log: 
       log: componentLogger(log, 'p2p'),
     });
   }
+  const status = createStatusReader({
+    node: components.account.address,
+    model: baseModelName,
+    contextLength: inference.contextLength,
+    paymentMode: gate.mode,
+    p2p: network !== undefined,
+    startedAt: Date.now(),
+    backend,
+    scheduler,
+    adapters,
+    slots,
+    hostCache,
+    metrics,
+    network,
+  });
   const api = await createApiServer(
     { host: config.api.host, port: config.api.port, bodyLimit: config.api.bodyLimit, rateLimit: { max: config.api.rateLimitPerMinute, timeWindowMs: 60_000 }, corsOrigins: config.api.corsOrigins },
     {
@@ -188,6 +210,10 @@ async function startLockedNode(config: Config, components: NodeComponents, log: 
       adminToken: config.api.adminToken,
       startedAt: Date.now(),
       network,
+      status,
+      pages: config.ui.enabled,
+      chain: components.deployment && { deployment: components.deployment, browserRpcUrl: config.ui.rpcUrl ?? null },
+      attributionReports,
     },
   );
   await paid?.terms.start();

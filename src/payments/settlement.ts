@@ -48,6 +48,8 @@ export interface SettlementWorker {
   settleNow(): Promise<bigint>;
   /** Acknowledged but unsettled value and the age of the oldest unsettled voucher (s). */
   backlog(): { amount: bigint; lanes: number; oldestSeconds: number };
+  /** When it last settled (or started), and when it settles next at the latest: the epoch's end, now once the backlog reaches the threshold, null with nothing to settle. */
+  schedule(): { lastAt: number; nextAt: number | null };
 }
 
 /**
@@ -186,5 +188,9 @@ export function createSettlementWorker(options: SettlementOptions, c: Settlement
     },
     settleNow: () => (running ??= settleNow().finally(() => (running = undefined))),
     backlog,
+    schedule() {
+      const b = backlog();
+      return { lastAt: lastSettle, nextAt: b.lanes === 0 ? null : b.amount >= threshold ? Math.max(Date.now(), nextTryAt) : Math.max(lastSettle + epochMs, nextTryAt) };
+    },
   };
 }

@@ -23,6 +23,8 @@ export interface SchedulerComponents {
   backend: Backend;
   /** Needed only when requests name adapters. */
   adapters?: AdapterResidency;
+  /** Told after each engine step (metrics): sequences and rows it ran, and how long it took. */
+  onStep?: (step: { sequences: number; rows: number; seconds: number }) => void;
 }
 
 /** A continuous-batching scheduler over one backend. */
@@ -244,6 +246,7 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
       }
       inFlight = new Set(planned.map((p) => p.seq));
       let outputs: StepOutput[];
+      const stepStarted = performance.now();
       try {
         outputs = await backend.step(planned.map((p) => p.step));
       } catch (error) {
@@ -254,6 +257,7 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
       }
       inFlight = new Set();
       counters.steps++;
+      components.onStep?.({ sequences: planned.length, rows: planned.reduce((n, p) => n + p.step.tokens.length, 0), seconds: (performance.now() - stepStarted) / 1000 });
       for (let i = 0; i < planned.length; i++) {
         const { seq } = planned[i];
         if (seq.state !== 'running') continue;

@@ -1,9 +1,9 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsync } from 'fastify';
 import Type, { type Static } from 'typebox';
 import type { ApiContext, AdapterListing } from '../context.ts';
 import { BaseError } from '../../errors.ts';
 import { ApiError } from '../errors.ts';
+import { adminAuth } from '../adminAuth.ts';
 
 const RegisterBody = Type.Object({
   path: Type.String({ minLength: 1, description: 'Adapter directory (PEFT layout) on the node.' }),
@@ -39,14 +39,7 @@ function registrationError(path: string, error: unknown): unknown {
 /** Operator API: register, load, unload and list adapters. Needs `Authorization: Bearer <admin token>`. */
 export function adminRoutes(ctx: ApiContext): FastifyPluginAsync {
   return async (app) => {
-    app.addHook('onRequest', async (request) => {
-      const expected = ctx.adminToken;
-      if (!expected) throw new ApiError({ status: 403, code: 'OPENLORA_API_ADMIN_DISABLED', message: 'The admin API is off on this node.', hint: 'Start the node with an admin token (api.adminToken / OPENLORA_API_ADMIN_TOKEN).', type: 'permission_error' });
-      const auth = request.headers.authorization;
-      const given = Buffer.from(typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7) : '');
-      const want = Buffer.from(expected);
-      if (given.length !== want.length || !timingSafeEqual(given, want)) throw new ApiError({ status: 401, code: 'OPENLORA_API_ADMIN_UNAUTHORIZED', message: 'The admin token is missing or wrong.', hint: 'Send Authorization: Bearer <admin token>.' });
-    });
+    app.addHook('onRequest', adminAuth(ctx));
     app.get('/admin/adapters', { schema: { tags: ['admin'] } }, async () => ({ data: ctx.adapters.list().map(listingJson) }));
     app.post('/admin/adapters', { schema: { body: RegisterBody, tags: ['admin'] } }, async (request, reply) => {
       const body = request.body as Static<typeof RegisterBody>;

@@ -9,11 +9,7 @@ export function healthRoutes(ctx: ApiContext): FastifyPluginAsync {
       return { status: 'ok', uptime_s: Math.round((Date.now() - ctx.startedAt) / 1000), model: ctx.inference.baseModelName, payment_mode: ctx.gate.mode, node: ctx.issuer.node, queue: { waiting: s.waiting, running: s.running }, kv_blocks: { total: s.kvBlocksTotal, free: s.kvBlocksFree } };
     });
     app.get('/metrics', { schema: { hide: true }, config: { rateLimit: false } }, async (_request, reply) => {
-      const s = ctx.scheduler.stats();
-      ctx.metrics.queueDepth.set(s.waiting);
-      ctx.metrics.running.set(s.running);
-      ctx.metrics.kvBlocksTotal.set(s.kvBlocksTotal);
-      ctx.metrics.kvBlocksUsed.set(s.kvBlocksTotal - s.kvBlocksFree);
+      ctx.metrics.refresh();
       void reply.header('content-type', ctx.metrics.registry.contentType);
       return ctx.metrics.registry.metrics();
     });

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { formatUnits } from 'viem';
-import { readAttributionReport } from '../../attribution/report.ts';
+import { readAttributionReport } from '../../attribution/reportFile.ts';
 import { claimRewards } from '../../attribution/rewards.ts';
 import { withdrawCredits, type CreditWithdrawal } from '../../payments/credits.ts';
 import { addChainOptions, chainContextFromOptions, devFromOptions, type ChainOptions } from '../chainOptions.ts';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { formatUnits, getAddress, isAddress, type Address } from 'viem';
-import { readAttributionReport } from '../../attribution/report.ts';
+import { readAttributionReport } from '../../attribution/reportFile.ts';
 import { rewardsOf, type AdapterRewards } from '../../attribution/rewards.ts';
 import { creditsOf } from '../../payments/credits.ts';
 import { addChainOptions, chainContextFromOptions, devFromOptions, type ChainOptions } from '../chainOptions.ts';
