@@ -51,6 +51,7 @@ export const ReceiptsQuery = Type.Object({
   from: Type.Optional(Type.String({ pattern: '^[0-9]{1,12}$', description: 'unix seconds, inclusive' })),
   to: Type.Optional(Type.String({ pattern: '^[0-9]{1,12}$', description: 'unix seconds, inclusive' })),
   after: Type.Optional(Type.String({ pattern: '^[0-9]{1,19}$', description: 'cursor: seq of the last receipt seen' })),
+  order: Type.Optional(Type.Union([Type.Literal('asc'), Type.Literal('desc')], { description: 'seq order; desc lists the newest first (then `after` pages to smaller seqs)' })),
   limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$' })),
 });
 export type ReceiptsQuery = Static<typeof ReceiptsQuery>;

@@ -2,10 +2,11 @@
  * The deployment file: which chain, which contract addresses, from which block. Written by
  * `openlora chain deploy`, read by the node.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import Type, { type Static } from 'typebox';
 import Value from 'typebox/value';
+import { readSource } from '../source.ts';
 import { DeploymentFileError } from './errors.ts';
 
 const Address = Type.String({ pattern: '^0x[0-9a-fA-F]{40}$' });
@@ -42,11 +43,11 @@ export function parseDeployment(value: unknown, file = '(inline)'): Deployment {
   return value as Deployment;
 }
 
-/** Reads and validates a deployment file. */
+/** Reads and validates a deployment file (or the `http(s)://` URL of one). */
 export async function readDeployment(file: string): Promise<Deployment> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readSource(file);
   } catch (cause) {
     throw new DeploymentFileError(file, 'cannot be read', { cause, details: (cause as Error).message });
   }

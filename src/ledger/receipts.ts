@@ -28,8 +28,10 @@ export interface ReceiptQuery {
   from?: number;
   /** Unix seconds, inclusive. */
   to?: number;
-  /** Cursor: only receipts with a larger seq. */
+  /** Cursor: only receipts past this seq in the page order (larger seqs; smaller ones with `order: 'desc'`). */
   after?: bigint;
+  /** Seq order of the page; default ascending. `desc` lists the newest first. */
+  order?: 'asc' | 'desc';
   /** Page size, default 100, at most 1000. */
   limit?: number;
 }
@@ -167,9 +169,10 @@ export function createReceiptLedger(db: DatabaseSync, options: { now?: () => num
       filter('adapter_id = ?', query.adapterId);
       filter('timestamp >= ?', query.from);
       filter('timestamp <= ?', query.to);
-      filter('seq > ?', query.after);
+      const desc = query.order === 'desc';
+      filter(desc ? 'seq < ?' : 'seq > ?', query.after);
       const limitRows = Math.min(Math.max(query.limit ?? 100, 1), 1000);
-      const sql = `SELECT * FROM receipts ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq LIMIT ?`;
+      const sql = `SELECT * FROM receipts ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq${desc ? ' DESC' : ''} LIMIT ?`;
       let statement = listCache.get(sql);
       if (!statement) listCache.set(sql, (statement = db.prepare(sql)));
       const rows = statement.all(...args, limitRows + 1) as unknown as Row[];

@@ -1,14 +1,13 @@
 import type { FastifyPluginAsync } from 'fastify';
 import Type from 'typebox';
+import { DeploymentSchema } from '../../chain/deployment.ts';
 import type { ApiContext } from '../context.ts';
 import { ApiError } from '../errors.ts';
 
 const Hex = Type.String({ pattern: '^0x[0-9a-fA-F]*$' });
 
 const ChainInfo = Type.Object({
-  chain_id: Type.Integer(),
-  block_number: Type.Integer({ description: 'Block of the deployment.' }),
-  contracts: Type.Record(Type.String(), Hex),
+  deployment: DeploymentSchema,
   rpc_url: Type.Union([Type.String(), Type.Null()], { description: 'JSON-RPC URL for browsers (config ui.rpcUrl); null: use a wallet\'s provider.' }),
 });
 
@@ -35,11 +34,12 @@ const ReportList = Type.Object({
  */
 export function attributionRoutes(ctx: ApiContext): FastifyPluginAsync {
   return async (app) => {
-    app.get('/v1/chain', { schema: { tags: ['attribution'], summary: 'Chain and contract addresses of this node', response: { 200: ChainInfo } } }, async () => {
+    const chain = () => {
       if (!ctx.chain) throw new ApiError({ status: 404, code: 'OPENLORA_API_NO_DEPLOYMENT', message: 'This node runs without a contract deployment.', hint: 'Ask a node started with --deployment FILE.' });
-      const d = ctx.chain.deployment;
-      return { chain_id: d.chainId, block_number: d.blockNumber, contracts: d.contracts, rpc_url: ctx.chain.browserRpcUrl };
-    });
+      return ctx.chain;
+    };
+    app.get('/v1/chain', { schema: { tags: ['attribution'], summary: 'The contract deployment of this node, and an RPC URL for browsers', response: { 200: ChainInfo } } }, async () => ({ deployment: chain().deployment, rpc_url: chain().browserRpcUrl }));
+    app.get('/v1/chain/deployment', { schema: { tags: ['attribution'], summary: 'The deployment file (for --deployment URL)', response: { 200: DeploymentSchema } } }, async () => chain().deployment);
     const nameOf = (adapterId: string) => ctx.adapters.list().find((a) => a.laneId.toLowerCase() === adapterId.toLowerCase())?.name ?? null;
     app.get('/v1/attribution/reports', { schema: { tags: ['attribution'], summary: 'Published attribution reports of the adapters served', response: { 200: ReportList } } }, async () => ({
       object: 'list' as const,

@@ -1,0 +1,109 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFile, mkdir, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildBinary } from '../../scripts/build-binary.ts';
+import { shaderHash } from '../../src/version.ts';
+import { makeTempDir } from '../fixtures/model.ts';
+
+/**
+ * The single binary as an operator gets it: built once here, copied alone into an empty directory
+ * and run with an empty environment whose PATH holds no node (`env -i`).
+ */
+let dir: string;
+let bin: string;
+let env: Record<string, string>;
+
+/** Runs the copied binary under `env -i` with `env`; resolves when it exits. */
+function run(args: string[], extra: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn('/usr/bin/env', ['-i', ...Object.entries({ ...env, ...extra }).map(([k, v]) => `${k}=${v}`), bin, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code, stdout, stderr, ms: performance.now() - started }));
+  });
+}
+
+beforeAll(async () => {
+  const work = await makeTempDir('openlora-binary-');
+  const built = await buildBinary({ out: join(work, 'build', 'openlora'), onProgress: () => undefined });
+  dir = join(work, 'empty');
+  await mkdir(dir);
+  bin = join(dir, 'openlora');
+  await copyFile(built.file, bin);
+  spawnSync('chmod', ['755', bin]);
+  const emptyPath = join(work, 'no-node-here');
+  await mkdir(emptyPath);
+  env = { PATH: emptyPath, HOME: join(work, 'home'), XDG_CACHE_HOME: join(work, 'cache'), OPENLORA_KEY_PASSPHRASE: 'binary test passphrase' };
+  console.log(`binary: ${(built.bytes / 2 ** 20).toFixed(1)} MiB (bundle ${(built.bundleBytes / 2 ** 20).toFixed(1)} MiB, assets ${(built.assetBytes / 2 ** 20).toFixed(1)} MiB), built in ${built.seconds.toFixed(1)} s`);
+}, 600_000);
+
+describe('the single binary', () => {
+  it('runs alone: version, doctor (two at once on an empty cache), model, adapter, key, node in open mode, a chat, SIGTERM', async () => {
+    expect(spawnSync('/usr/bin/env', ['-i', `PATH=${env.PATH}`, 'sh', '-c', 'command -v node'], { encoding: 'utf8' }).status).not.toBe(0);
+    expect(await readdir(dir)).toEqual(['openlora']);
+
+    const version = await run(['--version']);
+    expect(version.code, version.stderr).toBe(0);
+    expect(version.stdout).toMatch(/^openlora \d+\.\d+\.\d+ \(binary\)\ncommit  [0-9a-f]{40}(-dirty)?\n/);
+    expect(version.stdout).toContain(`shaders ${shaderHash()}`);
+
+    // Two processes extract the resources at once: both end with whole files.
+    const [a, b] = await Promise.all([run(['doctor', '--json', '--offline']), run(['doctor', '--json', '--offline'])]);
+    for (const d of [a, b]) {
+      expect(d.code, d.stderr).toBe(0);
+      const report = JSON.parse(d.stdout) as { ok: boolean; webgpu: { available: boolean }; node: { major: number } };
+      expect(report.webgpu.available).toBe(true);
+      expect(report.node.major).toBe(24);
+    }
+    const cached = await readdir(join(env.XDG_CACHE_HOME, 'openlora'));
+    expect(cached).toHaveLength(1);
+    expect((await readdir(join(env.XDG_CACHE_HOME, 'openlora', cached[0]), { recursive: true })).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    const warm = await run(['--version']);
+    console.log(`binary start-up: --version ${Math.round(version.ms)} ms first (extracting), ${Math.round(warm.ms)} ms warm; doctor ${Math.round(a.ms)} ms`);
+
+    expect((await run(['model', 'create', '--preset', 'tiny', '--out', 'model'])).code).toBe(0);
+    expect((await run(['adapter', 'create', '--model', 'model', '--rank', '4', '--out', 'poet'])).code).toBe(0);
+    expect((await run(['key', 'new', '--light', '--out', 'data/node-key.json'])).code).toBe(0);
+    const dev = await run(['dev', '--dir', 'dev']);
+    expect(dev.code).not.toBe(0);
+    expect(dev.stderr).toContain('OPENLORA_BINARY_REPO_ONLY');
+
+    const child = spawn('/usr/bin/env', ['-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), bin, 'node', 'start', '--model', 'model', '--port', '0', '--data-dir', 'data', '--key-file', 'data/node-key.json', '--set', 'lora.adapters=[{"path":"poet","name":"poet"}]'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stdout.on('data', (d) => {
+        out += d;
+        const m = /listening on (http:\/\/\S+)/.exec(out);
+        if (m) resolve(m[1]);
+      });
+      void exited.then((code) => reject(new Error(`node exited with ${code}\n${out}\n${err}`)));
+    });
+    try {
+      const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'open-mode' });
+      const answer = await client.chat.completions.create({ model: 'poet', messages: [{ role: 'user', content: 'Hello' }], max_tokens: 4 });
+      expect(answer.usage!.completion_tokens).toBeGreaterThan(0);
+      const page = await fetch(`${url}/`);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('ui/operator.js');
+      const script = await fetch(`${url}/ui/operator.js`);
+      expect(script.headers.get('content-type')).toContain('javascript');
+      const status = (await (await fetch(`${url}/v1/node/status`)).json()) as { version: { build: string; shader_hash: string }; live: { tokens_completion_total: number } };
+      expect(status.version).toMatchObject({ build: 'binary', shader_hash: shaderHash() });
+      expect(status.live.tokens_completion_total).toBe(answer.usage!.completion_tokens);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    expect(err).toContain('node stopped');
+    expect((await stat(join(dir, 'data', 'ledger.db'))).size).toBeGreaterThan(0);
+  }, 600_000);
+});
