@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -38,6 +39,8 @@ export interface DevSession {
   payerIndex: number;
   nodeRegistry: Address;
   adapters: Array<{ name: string; contentId: Hex; laneId: Hex; root: Hex | null }>;
+  /** Bearer token of the node's /admin API and of the operator page's admin parts (new each run). */
+  adminToken: string;
 }
 
 export interface RunDevParameters {
@@ -121,6 +124,7 @@ export async function runDev(p: RunDevParameters): Promise<DevEnvironment> {
     const attribution = await publishDevAttribution({ publicClient: owner.publicClient, deployment, owner: owner.walletClient, contributors, model: modelDir, adapters: adapterDirs, dir: join(dir, 'attribution'), backend: 'cpu' });
 
     const dataDir = join(dir, 'node');
+    const adminToken = randomBytes(16).toString('hex');
     const config = loadConfig({
       overrides: {
         dataDir,
@@ -133,6 +137,10 @@ export async function runDev(p: RunDevParameters): Promise<DevEnvironment> {
         'payments.settleEpochMs': 60_000,
         'payments.settleThreshold': '1',
         'lora.adapters': ADAPTERS.map((a, i) => ({ path: adapterDirs[i], name: a.name, owner: account(DEV_ROLES.owner).address })),
+        // The pages: the operator's admin parts, and the contributors' RPC and published reports.
+        'api.adminToken': adminToken,
+        'ui.rpcUrl': rpcUrl,
+        'attribution.reports': attribution.adapters.filter((a) => a.root).map((a) => a.reportFile),
       },
     });
     say(`starting the node (${p.backend} backend, paid mode)`);
@@ -153,6 +161,7 @@ export async function runDev(p: RunDevParameters): Promise<DevEnvironment> {
       payerIndex: DEV_ROLES.payer,
       nodeRegistry: deployment.contracts.nodeRegistry,
       adapters: ADAPTERS.map((a, i) => ({ name: a.name, contentId: attribution.adapters[i].contentId, laneId: attribution.adapters[i].adapterId, root: attribution.adapters[i].root })),
+      adminToken,
     };
     await writeFile(join(dir, 'session.json'), JSON.stringify(session, null, 2) + '\n');
     const running = node;

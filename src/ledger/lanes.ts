@@ -40,6 +40,20 @@ export interface LaneStore {
   beginSettlement(lanes: number, amount: bigint): number;
   updateSettlement(id: number, update: { txHash?: Hex; status: SettlementRecord['status']; block?: bigint; error?: string }): void;
   settlements(limit?: number): SettlementRecord[];
+  /** Lanes charged or holding a voucher (at most `limit`): the operator page's money view. */
+  list(limit?: number): LaneTotals[];
+}
+
+/** One lane's totals. */
+export interface LaneTotals {
+  channelId: Hex;
+  adapterId: Hex;
+  /** The `laneCharged` of its latest receipt. */
+  charged: bigint;
+  /** The largest voucher held (0 without one). */
+  acknowledged: bigint;
+  /** What the chain has paid out, as last seen. */
+  settled: bigint;
 }
 
 interface VoucherRow {
@@ -67,6 +81,12 @@ export function createLaneStore(db: DatabaseSync): LaneStore {
   const settle = db.prepare('UPDATE vouchers SET settled = ? WHERE channel_id = ? AND adapter_id = ?');
   const begin = db.prepare("INSERT INTO settlements (status, lanes, amount, created_at, updated_at) VALUES ('sending', ?, ?, ?, ?) RETURNING id");
   const list = db.prepare('SELECT * FROM settlements ORDER BY id DESC LIMIT ?');
+  const lanes = db.prepare(
+    `SELECT l.channel_id, l.adapter_id, coalesce(v.amount, '0') AS amount, coalesce(v.settled, '0') AS settled,
+       coalesce((SELECT r.lane_charged FROM receipts r WHERE r.channel_id = l.channel_id AND r.adapter_id = l.adapter_id ORDER BY r.seq DESC LIMIT 1), '0') AS charged
+     FROM (SELECT DISTINCT channel_id, adapter_id FROM receipts UNION SELECT channel_id, adapter_id FROM vouchers) l
+     LEFT JOIN vouchers v ON v.channel_id = l.channel_id AND v.adapter_id = l.adapter_id LIMIT ?`,
+  );
   return {
     voucher(channelId, adapterId) {
       const row = get.get(channelId, adapterId) as VoucherRow | undefined;
@@ -104,6 +124,15 @@ export function createLaneStore(db: DatabaseSync): LaneStore {
       set('block', u.block === undefined ? undefined : Number(u.block));
       set('error', u.error);
       db.prepare(`UPDATE settlements SET ${sets.join(', ')} WHERE id = ?`).run(...args, id);
+    },
+    list(limit = 10_000) {
+      return (lanes.all(limit) as Array<{ channel_id: string; adapter_id: string; amount: string; settled: string; charged: string }>).map((r) => ({
+        channelId: r.channel_id as Hex,
+        adapterId: r.adapter_id as Hex,
+        charged: BigInt(r.charged),
+        acknowledged: BigInt(r.amount),
+        settled: BigInt(r.settled),
+      }));
     },
     settlements(limit = 50) {
       return (list.all(limit) as Array<{ id: number; tx_hash: string | null; status: SettlementRecord['status']; lanes: number; amount: string; block: number | null; error: string | null }>).map((r) => ({

@@ -22,6 +22,7 @@ import { createBackend } from './backend.ts';
 import { createChainClients } from '../chain/clients.ts';
 import { createNetwork, type Network } from '../p2p/network.ts';
 import { createStatusReader } from './status.ts';
+import { createMoneyParts } from './statusMoney.ts';
 import { readAttributionReport } from '../attribution/reportFile.ts';
 import { createPaidMode, type PaidMode } from './paid.ts';
 import { readAttributionRoots } from './attribution.ts';
@@ -191,6 +192,18 @@ async function startLockedNode(config: Config, components: NodeComponents, log: 
     hostCache,
     metrics,
     network,
+    money:
+      paid && components.deployment
+        ? createMoneyParts({
+            node: components.account.address,
+            deployment: components.deployment,
+            publicClient: paid.publicClient,
+            lanes: paid.lanes,
+            settlement: paid.settlement,
+            settings: { epochMs: config.payments.settleEpochMs, threshold: BigInt(config.payments.settleThreshold), channelCreditLimit: BigInt(config.payments.creditLimit) },
+            nameOf: (laneId) => adapters.list().find((a) => a.laneId === laneId)?.name ?? null,
+          })
+        : undefined,
   });
   const api = await createApiServer(
     { host: config.api.host, port: config.api.port, bodyLimit: config.api.bodyLimit, rateLimit: { max: config.api.rateLimitPerMinute, timeWindowMs: 60_000 }, corsOrigins: config.api.corsOrigins },

@@ -3,7 +3,7 @@ import { createChainClients } from '../chain/clients.ts';
 import type { Deployment } from '../chain/deployment.ts';
 import type { Config } from '../config/schema.ts';
 import type { DatabaseSync } from 'node:sqlite';
-import { createLaneStore } from '../ledger/lanes.ts';
+import { createLaneStore, type LaneStore } from '../ledger/lanes.ts';
 import type { ReceiptLedger } from '../ledger/receipts.ts';
 import { createChannelReader } from '../payments/channels.ts';
 import { createPaidGate, type PaidGate } from '../payments/paid.ts';
@@ -18,6 +18,8 @@ export interface PaidMode {
   gate: PaidGate;
   terms: TermsBook;
   settlement: SettlementWorker;
+  /** Lane state (the status endpoints read it). */
+  lanes: LaneStore;
   /** Chain clients paid mode reads and settles with. */
   publicClient: PublicClient;
 }
@@ -66,5 +68,5 @@ export async function createPaidMode(p: {
     { epochMs: pay.settleEpochMs, threshold: BigInt(pay.settleThreshold), confirmations: pay.settleConfirmations },
     { lanes, channels, publicClient, walletClient, paymentChannels: deployment.contracts.paymentChannels, onSettled: (c, a, s) => paidGate.noteSettled(c, a, s), termsChangeAt: (adapterId) => terms.nextChangeAt(adapterId) },
   );
-  return { gate: withAnnouncedTerms(paidGate, terms), terms, settlement, publicClient };
+  return { gate: withAnnouncedTerms(paidGate, terms), terms, settlement, lanes, publicClient };
 }

@@ -1,8 +1,15 @@
-import type { Address, Hex } from 'viem';
+import type { Address, Hex, PublicClient } from 'viem';
 import type { MoneyStatus } from '../api/statusSchemas.ts';
+import type { Deployment } from '../chain/deployment.ts';
+import { nodeRegistryAbi, paymentChannelsAbi } from '../chain/generated/abis.ts';
+import type { LaneStore } from '../ledger/lanes.ts';
+import type { SettlementWorker } from '../payments/settlement.ts';
 
 /** Lanes listed in one reading at most (largest charged first). */
 export const MONEY_MAX_LANES = 500;
+
+/** How long the node's credits and stake read from the chain are reused, ms. */
+export const CHAIN_READ_TTL_MS = 5_000;
 
 /** One payment lane as the ledger and the chain know it. */
 export interface LaneMoney {
@@ -94,5 +101,56 @@ export async function readMoneyStatus(parts: MoneyParts | undefined): Promise<Mo
       recent: parts.settlement.recent().map((r) => ({ id: r.id, tx_hash: r.txHash, status: r.status, lanes: r.lanes, amount: s(r.amount), block: r.block === null ? null : s(r.block), error: r.error })),
     },
     chain: await parts.chain(),
+  };
+}
+
+/** Parameters of {@link createMoneyParts}. */
+export interface CreateMoneyPartsParameters {
+  node: Address;
+  deployment: Deployment;
+  publicClient: PublicClient;
+  lanes: LaneStore;
+  settlement: SettlementWorker;
+  settings: { epochMs: number; threshold: bigint; channelCreditLimit: bigint };
+  nameOf(laneId: Hex): string | null;
+}
+
+/** Paid mode's money accessors over the lane store, the settlement worker and the chain (credits and stake, cached {@link CHAIN_READ_TTL_MS}). */
+export function createMoneyParts(p: CreateMoneyPartsParameters): MoneyParts {
+  let last: { at: number; value: NonNullable<MoneyStatus['chain']> } | undefined;
+  let reading: Promise<NonNullable<MoneyStatus['chain']>> | undefined;
+  const read = async (): Promise<NonNullable<MoneyStatus['chain']>> => {
+    const { nodeRegistry, paymentChannels } = p.deployment.contracts;
+    try {
+      const [pc, nr, node] = await Promise.all([
+        p.publicClient.readContract({ address: paymentChannels, abi: paymentChannelsAbi, functionName: 'creditOf', args: [p.node] }),
+        p.publicClient.readContract({ address: nodeRegistry, abi: nodeRegistryAbi, functionName: 'creditOf', args: [p.node] }),
+        p.publicClient.readContract({ address: nodeRegistry, abi: nodeRegistryAbi, functionName: 'nodeOf', args: [p.node] }),
+      ]);
+      return { credits: { payment_channels: pc.toString(), node_registry: nr.toString() }, stake: node.stake.toString(), registered: node.registered, read_at: Date.now(), error: null };
+    } catch (error) {
+      const message = ((error as { shortMessage?: string }).shortMessage ?? (error as Error).message).split('\n')[0];
+      return { ...(last?.value ?? { credits: { payment_channels: '0', node_registry: '0' }, stake: '0', registered: false, read_at: 0 }), error: message };
+    }
+  };
+  return {
+    token: p.deployment.contracts.token,
+    lanes: () => p.lanes.list(),
+    channelCreditLimit: p.settings.channelCreditLimit,
+    settlement: {
+      epochMs: p.settings.epochMs,
+      threshold: p.settings.threshold,
+      schedule: () => p.settlement.schedule(),
+      backlog: () => p.settlement.backlog(),
+      recent: () => p.lanes.settlements(10),
+    },
+    async chain() {
+      if (last && Date.now() - last.at < CHAIN_READ_TTL_MS) return last.value;
+      reading ??= read().finally(() => (reading = undefined));
+      const value = await reading;
+      if (!value.error) last = { at: Date.now(), value };
+      return value;
+    },
+    nameOf: p.nameOf,
   };
 }

@@ -42,6 +42,7 @@ export function registerDev(program: Command): void {
           `  adapters  ${s.adapters.map((a) => `${a.name}${a.root ? ' (attribution root published)' : ''}`).join(', ')}`,
           `  payer     channel ${s.channelId} with 100 test tokens`,
           `  env       ${envFile}: URLs, deployment, dev keys (public test keys) and addresses`,
+          `  pages     ${s.url}/ (operator; admin token ${s.adminToken})   ${s.url}/rewards (contributors)`,
           '',
           'Try, in another terminal:',
           `  source ${options.dir}/env    # then openlora commands find this session without flags`,

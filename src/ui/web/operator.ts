@@ -191,7 +191,7 @@ function money(m: MoneyStatus): TemplateResult {
     <h4>Lanes</h4>
     <table><thead><tr><th>channel</th><th>adapter</th><th>charged</th><th>acknowledged</th><th>settled</th><th>pending settlement</th><th>unacknowledged</th></tr></thead><tbody>
       ${m.lanes.map(
-        (l) => html`<tr data-lane=${`${l.channel_id}:${l.adapter_id}`} data-settled=${l.settled} data-charged=${l.charged}>
+        (l) => html`<tr data-lane=${`${l.channel_id}:${l.adapter_id}`} data-settled=${l.settled} data-acknowledged=${l.acknowledged} data-charged=${l.charged}>
           <td><code title=${l.channel_id}>${short(l.channel_id)}</code></td><td>${l.name ?? ''} <code title=${l.adapter_id}>${short(l.adapter_id)}</code></td>
           <td title=${l.charged}>${tokens(l.charged)}</td><td title=${l.acknowledged}>${tokens(l.acknowledged)}</td><td title=${l.settled} data-testid="lane-settled">${tokens(l.settled)}</td><td title=${l.pending_settlement}>${tokens(l.pending_settlement)}</td><td title=${l.unacknowledged}>${tokens(l.unacknowledged)}</td>
         </tr>`,
