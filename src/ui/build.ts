@@ -4,7 +4,6 @@
  * repository by the node itself (first request, in memory) and by `npm run build:ui` /
  * `npm run build:binary` (files).
  */
-import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { uiFile, type UiFiles } from './files.ts';
@@ -14,8 +13,26 @@ const WEB = fileURLToPath(new URL('./web/', import.meta.url));
 /** Entry modules, one per page. */
 export const UI_PAGES = { operator: 'operator.ts', rewards: 'rewards.ts' } as const;
 
-/** HTML documents: `/` serves `index.html`, `/rewards` serves `rewards.html`. */
-const HTML = ['index.html', 'rewards.html'];
+/** HTML documents (`/` serves `index.html`, `/rewards` serves `rewards.html`): a shell loading the page's module and styles by relative URL, so the files also work from any static host. */
+const HTML = { 'index.html': { page: 'operator', title: 'openlora node' }, 'rewards.html': { page: 'rewards', title: 'openlora contributor rewards' } } as const;
+
+function shell(page: string, title: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${title}</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="ui/${page}.css">
+</head>
+<body>
+<main id="app"><p>Loading…</p></main>
+<script type="module" src="ui/${page}.js"></script>
+</body>
+</html>
+`;
+}
 
 /** Bundles the pages. */
 export async function buildUi(): Promise<{ files: UiFiles }> {
@@ -34,6 +51,6 @@ export async function buildUi(): Promise<{ files: UiFiles }> {
   });
   const files: UiFiles = new Map();
   for (const f of result.outputFiles) files.set(`ui/${basename(f.path)}`, uiFile(f.path, Buffer.from(f.contents)));
-  for (const name of HTML) files.set(name, uiFile(name, readFileSync(WEB + name)));
+  for (const [name, { page, title }] of Object.entries(HTML)) files.set(name, uiFile(name, Buffer.from(shell(page, title))));
   return { files };
 }
