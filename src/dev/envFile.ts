@@ -66,6 +66,7 @@ export async function writeDevEnv(p: { dir: string }): Promise<string> {
     '# Dev keys are Hardhat\'s public test keys: they exist only on this local chain. Never send value to them.',
     `export OPENLORA_DEV=${dir}`,
     `export OPENLORA_URL=${session.url}`,
+    `export OPENLORA_ADMIN_TOKEN=${session.adminToken}`,
     `export OPENLORA_RPC_URL=${session.rpcUrl}`,
     `export OPENLORA_DEPLOYMENT=${join(dir, 'deployment.json')}`,
     `export OPENLORA_NODE_REGISTRY=${session.nodeRegistry}`,
