@@ -3,12 +3,15 @@ import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { createPublicClient, createWalletClient, http, toHex, type Address, type Hex, type LocalAccount } from 'viem';
 import { mnemonicToAccount } from 'viem/accounts';
+import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readAttributionReport } from '../../src/attribution/reportFile.ts';
 import { reportTree, treeWeights } from '../../src/attribution/report.ts';
 import { attributionRewardsAbi, paymentChannelsAbi } from '../../src/chain/generated/abis.ts';
+import { createPaidClient } from '../../src/client/paidFetch.ts';
 import { DEV_MNEMONIC, DEV_ROLES, runDev, type DevEnvironment } from '../../src/dev/run.ts';
 import { writeKeyFile } from '../../src/keys/account.ts';
+import { LIGHT_SCRYPT } from '../../src/keys/keystore.ts';
 import { consoleErrors, launchChromium } from '../fixtures/browser.ts';
 import { freePort } from '../fixtures/sdkPackage.ts';
 import { ROOT } from '../fixtures/cli.ts';
@@ -25,19 +28,26 @@ const OUT = join(ROOT, 'out');
 let dev: DevEnvironment;
 let dir: string;
 let browser: BrowserContext;
+let running: { stop(): Promise<void> } | undefined;
 const account = (i: number) => mnemonicToAccount(DEV_MNEMONIC, { addressIndex: i });
 
-/** Paid chats through `openlora chat --dev` until stopped. */
-function traffic(model: string) {
+/** Paid chats through the SDK (as the dev payer, on the dev channel) until stopped; then the tail is acknowledged too. */
+async function traffic(model: string) {
+  const { session } = dev;
+  const paid = await createPaidClient({ url: session.url, account: account(session.payerIndex), channelId: session.channelId, nodeRegistry: session.nodeRegistry });
+  const client = new OpenAI({ baseURL: `${session.url}/v1`, apiKey: 'unused', fetch: paid.fetch, maxRetries: 0 });
   let stopped = false;
   let done = 0;
   const loop = (async () => {
     while (!stopped) {
-      const r = await runCliInProcess(['chat', '--dev', dir, '--model', model, '--max-tokens', '8', '--json', `Tell me about the sea, part ${done}`]);
-      if (r.code !== 0) throw new Error(`chat failed: ${r.stdout}`);
+      const answer = await client.chat.completions.create({ model, messages: [{ role: 'user', content: `Tell me about the sea, part ${done}` }], max_tokens: 8 });
+      expect(answer.usage!.completion_tokens).toBeGreaterThan(0);
       done++;
     }
+    await paid.idle();
+    await paid.payTail();
   })();
+  loop.catch(() => undefined); // surfaced by stop()
   return {
     count: () => done,
     async stop() {
@@ -77,7 +87,22 @@ async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, wha
   }
 }
 
-const attr = (page: Page, selector: string, name: string) => page.locator(selector).first().getAttribute(name, { timeout: 120_000 });
+const pageErrors = new Map<Page, string[]>();
+const watch = (page: Page): string[] => {
+  const errors = consoleErrors(page);
+  pageErrors.set(page, errors);
+  return errors;
+};
+
+/** An attribute of the first match; on a timeout the error carries what the page shows (and a screenshot is left in out/). */
+async function attr(page: Page, selector: string, name: string): Promise<string | null> {
+  try {
+    return await page.locator(selector).first().getAttribute(name, { timeout: 120_000 });
+  } catch (error) {
+    await page.screenshot({ path: join(OUT, 'ui-failure.png'), fullPage: true }).catch(() => undefined);
+    throw new Error(`${(error as Error).message}\npage text: ${await page.locator('body').innerText().catch(() => '?')}\nerrors: ${pageErrors.get(page)?.join('\n')}`);
+  }
+}
 
 beforeAll(async () => {
   dir = join(await makeTempDir('openlora-ui-'), 'dev');
@@ -87,6 +112,7 @@ beforeAll(async () => {
 }, 900_000);
 
 afterAll(async () => {
+  await running?.stop().catch(() => undefined);
   await browser?.close();
   await dev?.stop();
 });
@@ -101,11 +127,11 @@ describe('the web pages', () => {
     const report = await readAttributionReport(join(dir, 'attribution', `attribution-${index}.json`));
     const weights = treeWeights(reportTree(report));
     const contributors = DEV_ROLES.contributors.map(account).filter((a) => (weights.get(a.address.toLowerCase()) ?? 0n) > 0n);
-    expect(contributors.length).toBeGreaterThan(0);
+    expect(contributors.length).toBeGreaterThan(1); // one claims with the wallet, one with the CLI
 
-    const load = traffic(adapter.name);
+    const load = (running = await traffic(adapter.name));
     const operator = await browser.newPage();
-    const operatorErrors = consoleErrors(operator);
+    const operatorErrors = watch(operator);
     await operator.goto(`${session.url}/`);
     // Two different non-zero readings of tokens/s while traffic runs.
     const seen: number[] = [];
@@ -121,6 +147,7 @@ describe('the web pages', () => {
       'tokens/s readings',
     );
     expect(seen[0]).not.toBe(seen[1]);
+    await operator.screenshot({ path: join(OUT, 'ui-operator-live.png') });
     await operator.locator(`[data-tier="gpu"] tr[data-adapter="${adapter.name}"]`).waitFor({ timeout: 120_000 });
     await expect(operator.locator('[data-tier="disk"], [data-tier="host"]').count()).resolves.toBe(2);
     // The admin parts.
@@ -148,7 +175,7 @@ describe('the web pages', () => {
     try {
       await injectWallet(walletContext, first, session.rpcUrl, session.chainId);
       const rewards = await walletContext.newPage();
-      const rewardsErrors = consoleErrors(rewards);
+      const rewardsErrors = watch(rewards);
       await rewards.goto(`${session.url}/rewards`);
       await rewards.getByTestId('connect').click();
       const row = `tr[data-adapter="${adapter.laneId}"]`;
@@ -171,23 +198,21 @@ describe('the web pages', () => {
 
     // Without a wallet: the page shows the CLI command; run as shown (with a keystore), it claims.
     const second = contributors[1];
-    if (second) {
-      const page = await browser.newPage();
-      const errors = consoleErrors(page);
-      await page.goto(`${session.url}/rewards?address=${second.address}`);
-      const command = (await page.getByTestId('cli-command').textContent({ timeout: 120_000 }))!;
-      expect(command).toMatch(/^openlora claim /);
-      const keyFile = join(dir, 'contributor-key.json');
-      process.env.OPENLORA_KEY_PASSPHRASE = 'contributor passphrase';
-      await writeKeyFile({ keyFile, passphrase: process.env.OPENLORA_KEY_PASSPHRASE, privateKey: toHex(second.getHdKey().privateKey!), scrypt: { n: 2 ** 12, r: 8, p: 1 } });
-      const args = command.replace('YOUR_KEYSTORE.json', keyFile).split(/\s+/).slice(1);
-      const result = await runCliInProcess([...args, '--json']);
-      expect(result.code, result.stdout).toBe(0);
-      await page.reload();
-      await until(async () => attr(page, `tr[data-adapter="${adapter.laneId}"]`, 'data-claimable'), (c) => c === '0', 'claimable after the CLI claim');
-      expect(errors).toEqual([]);
-      await page.close();
-    }
+    const page = await browser.newPage();
+    const errors = watch(page);
+    await page.goto(`${session.url}/rewards?address=${second.address}`);
+    const command = (await page.getByTestId('cli-command').textContent({ timeout: 120_000 }))!;
+    expect(command).toMatch(/^openlora claim /);
+    const keyFile = join(dir, 'contributor-key.json');
+    const passphrase = 'contributor passphrase';
+    await writeKeyFile({ keyFile, passphrase, privateKey: toHex(second.getHdKey().privateKey!), scrypt: LIGHT_SCRYPT });
+    const args = command.replace('YOUR_KEYSTORE.json', keyFile).split(/\s+/).slice(1);
+    const result = await runCliInProcess([...args, '--json'], { env: { OPENLORA_KEY_PASSPHRASE: passphrase } });
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    await page.reload();
+    await until(async () => attr(page, `tr[data-adapter="${adapter.laneId}"]`, 'data-claimable'), (c) => c === '0', 'claimable after the CLI claim');
+    expect(errors).toEqual([]);
+    await page.close();
     expect(operatorErrors).toEqual([]);
   }, 900_000);
 });

@@ -1,8 +1,10 @@
 import { formatUnits } from 'viem';
 
-/** Token amounts (18 decimals) with up to 6 fractional digits; the exact base units are in the title. */
+/** Token amounts (18 decimals): up to 6 fractional digits, or every digit below 10^-6 (dev amounts are a few hundred base units). */
 export function tokens(value: string | bigint): string {
-  const [whole, frac = ''] = formatUnits(BigInt(value), 18).split('.');
+  const exact = formatUnits(BigInt(value), 18);
+  const [whole, frac = ''] = exact.split('.');
+  if (whole === '0' && /^0{6}/.test(frac)) return exact;
   const f = frac.slice(0, 6).replace(/0+$/, '');
   return f ? `${whole}.${f}` : whole;
 }

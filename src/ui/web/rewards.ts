@@ -114,8 +114,8 @@ async function claim(): Promise<void> {
   draw();
   try {
     const walletClient = createWalletClient({ account: state.connected!, chain: chainOf(s), transport: custom(window.ethereum!) });
-    const claimable = new Set(state.rows!.filter((r) => r.claimable > 0n).map((r) => r.adapterId.toLowerCase()));
-    const reports = s.reports.map((r) => r.report).filter((r) => claimable.has(r.adapterId.toLowerCase()));
+    const rows = state.rows!;
+    const reports = s.reports.map((r) => r.report).filter((_, i) => rows[i].claimable > 0n);
     const result = await claimRewards({ ctx: { publicClient: client, walletClient, deployment: s.deployment }, reports });
     state.claim = { status: 'done', text: `Claimed ${tokens(result.amount)} tokens from ${result.adapterIds.length} adapter(s) in ${result.txHash}.` };
   } catch (error) {
@@ -126,7 +126,8 @@ async function claim(): Promise<void> {
 
 /** The `openlora claim` command that claims the same rewards with a keystore. */
 function command(s: Source, rows: AdapterRewards[]): string {
-  const urls = s.reports.filter((r) => rows.some((row) => row.claimable > 0n && isAddressEqual(row.adapterId, r.report.adapterId))).map((r) => r.url);
+  // Rows come in the order of the reports (rewardsOf).
+  const urls = s.reports.filter((_, i) => rows[i].claimable > 0n).map((r) => r.url);
   return [
     'openlora claim',
     `--rpc ${s.rpcUrl ?? 'YOUR_RPC_URL'}`,
@@ -218,6 +219,7 @@ function draw(): void {
 }
 
 async function start(): Promise<void> {
+  document.getElementById('app')!.replaceChildren();
   draw();
   try {
     state.source = await loadSource();
