@@ -117,7 +117,7 @@ function adapters(s: NodeStatus, r: Rates | undefined): TemplateResult {
       return html`<div class="tier" data-tier=${tier}>
         <h3>${title}</h3><div class="muted">${detail}</div>
         ${rows.length
-          ? html`<table><thead><tr><th>adapter</th><th>rank</th><th>requests/s</th><th>tokens/s</th><th>requests</th><th>slot loads</th><th>evictions</th></tr></thead><tbody>
+          ? html`<table><thead><tr><th>adapter</th><th>rank</th><th>requests/s</th><th>tokens/s (prompt + completion)</th><th>requests</th><th>slot loads</th><th>evictions</th></tr></thead><tbody>
               ${rows.map((a) => {
                 const ar = r?.adapters.get(a.id);
                 return html`<tr data-adapter=${a.name}><td><b>${a.name}</b> <code title=${a.lane_id}>${short(a.lane_id)}</code></td><td>${a.rank}</td><td>${ar ? num(ar.requestsPerS, 2) : '…'}</td><td>${ar ? num(ar.tokensPerS) : '…'}</td><td>${a.requests_total}</td><td>${a.loads}</td><td>${a.evictions}</td></tr>`;
