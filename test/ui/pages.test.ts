@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { createPublicClient, createWalletClient, http, toHex, type Address, type Hex, type LocalAccount } from 'viem';
@@ -12,6 +13,7 @@ import { createPaidClient } from '../../src/client/paidFetch.ts';
 import { DEV_MNEMONIC, DEV_ROLES, runDev, type DevEnvironment } from '../../src/dev/run.ts';
 import { writeKeyFile } from '../../src/keys/account.ts';
 import { LIGHT_SCRYPT } from '../../src/keys/keystore.ts';
+import { buildUi } from '../../src/ui/build.ts';
 import { consoleErrors, launchChromium } from '../fixtures/browser.ts';
 import { freePort } from '../fixtures/sdkPackage.ts';
 import { ROOT } from '../fixtures/cli.ts';
@@ -213,6 +215,27 @@ describe('the web pages', () => {
     await until(async () => attr(page, `tr[data-adapter="${adapter.laneId}"]`, 'data-claimable'), (c) => c === '0', 'claimable after the CLI claim');
     expect(errors).toEqual([]);
     await page.close();
+
+    // The contributor page as static files on another origin, told everything by its query string.
+    const { files } = await buildUi();
+    const site = createServer((request, response) => {
+      const file = files.get(new URL(request.url!, 'http://x').pathname.slice(1));
+      if (file) response.writeHead(200, { 'content-type': file.type }).end(file.body);
+      else response.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
+    try {
+      const query = new URLSearchParams({ rpc: session.rpcUrl, deployment: `${session.url}/v1/chain/deployment`, report: `${session.url}/v1/attribution/reports/${adapter.laneId}`, address: second.address });
+      const staticPage = await browser.newPage();
+      const staticErrors = watch(staticPage);
+      await staticPage.goto(`http://127.0.0.1:${(site.address() as { port: number }).port}/rewards.html?${query}`);
+      const claimedOnChain = await chain.readContract({ address: deployment.contracts.attributionRewards, abi: attributionRewardsAbi, functionName: 'claimedOf', args: [adapter.laneId, second.address] });
+      expect(claimedOnChain).toBeGreaterThan(0n);
+      expect(BigInt((await attr(staticPage, `tr[data-adapter="${adapter.laneId}"]`, 'data-claimed'))!)).toBe(claimedOnChain);
+      expect(staticErrors).toEqual([]);
+    } finally {
+      site.close();
+    }
     expect(operatorErrors).toEqual([]);
   }, 900_000);
 });
