@@ -3,8 +3,7 @@
  * live totals (the very numbers of `/metrics`, read back from its registry), adapters by tier.
  * Money and network views live in `statusMoney.ts` and `statusNetwork.ts`.
  */
-import type { NodeMetrics } from '../api/metrics.ts';
-import { syncCounter } from '../api/metrics.ts';
+import { syncCounter, type NodeMetrics } from '../api/metrics.ts';
 import type { NodeStatusReader } from '../api/context.ts';
 import type { NodeStatus } from '../api/statusSchemas.ts';
 import type { Network } from '../p2p/network.ts';
