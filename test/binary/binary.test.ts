@@ -1,10 +1,11 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFile, mkdir, readdir, stat } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildBinary } from '../../scripts/build-binary.ts';
 import { shaderHash } from '../../src/version.ts';
+import { HARDHAT_KEY, startHardhatNode } from '../fixtures/hardhatNode.ts';
 import { makeTempDir } from '../fixtures/model.ts';
 
 /**
@@ -114,4 +115,33 @@ describe('the single binary', () => {
     expect(err).toContain('node stopped');
     expect((await stat(join(dir, 'data', 'ledger.db'))).size).toBeGreaterThan(0);
   }, 600_000);
+
+  it('deploys the contracts, opens a channel, reads rewards and makes a libp2p identity (viem, ABIs, bytecode and libp2p in the bundle)', async () => {
+    const hardhat = await startHardhatNode();
+    try {
+      await writeFile(join(dir, 'raw.txt'), `0x${HARDHAT_KEY}\n`);
+      await writeFile(join(dir, 'pass.txt'), 'binary chain passphrase\n');
+      const key = ['--key-file', 'deployer.json', '--passphrase-file', 'pass.txt'];
+      const imported = await run(['key', 'import', '--private-key-file', 'raw.txt', '--out', 'deployer.json', '--passphrase-file', 'pass.txt', '--light', '--json']);
+      expect(imported.code, imported.stderr).toBe(0);
+      const deployer = (JSON.parse(imported.stdout) as { address: string }).address;
+      const deployed = await run(['chain', 'deploy', '--rpc', hardhat.rpc, ...key, '--out', 'deployment.json', '--fund', deployer, '--json']);
+      expect(deployed.code, deployed.stderr).toBe(0);
+      const chain = ['--rpc', hardhat.rpc, '--deployment', 'deployment.json'];
+      const opened = await run(['channel', 'open', ...chain, ...key, '--node', '0x70997970C51812dc3A010C7d01b50e0d17dc79C8', '--amount', '2', '--json']);
+      expect(opened.code, opened.stderr).toBe(0);
+      const { channelId } = JSON.parse(opened.stdout) as { channelId: string };
+      const status = await run(['channel', 'status', channelId, ...chain, '--json']);
+      expect(status.code, status.stderr).toBe(0);
+      expect(status.stdout).toContain('2000000000000000000');
+      const rewards = await run(['rewards', deployer, ...chain, '--json']);
+      expect(rewards.code, rewards.stderr).toBe(0);
+      expect(JSON.parse(rewards.stdout)).toMatchObject({ paymentChannels: '0', nodeRegistry: '0' });
+      const peer = await run(['peer', 'id', '--set', 'dataDir=data', '--json']);
+      expect(peer.code, peer.stderr).toBe(0);
+      expect((JSON.parse(peer.stdout) as { peerId: string }).peerId).toMatch(/^12D3KooW/);
+    } finally {
+      hardhat.stop();
+    }
+  }, 300_000);
 });
