@@ -11,7 +11,8 @@ import { mnemonicToAccount } from 'viem/accounts';
 import { writeKeyFile } from '../keys/account.ts';
 import { LIGHT_SCRYPT } from '../keys/keystore.ts';
 import { DevNotRunError } from './errors.ts';
-import { DEV_MNEMONIC, DEV_ROLES, type DevSession } from './run.ts';
+import { DEV_MNEMONIC, DEV_ROLES } from './accounts.ts';
+import type { DevSession } from './run.ts';
 
 /** Name of the env file in the dev directory. */
 export const DEV_ENV_FILE = 'env';

@@ -17,17 +17,11 @@ import { createAdapter } from '../lora/create.ts';
 import { createModel } from '../model/create.ts';
 import { startNode, type OpenloraNode } from '../node/create.ts';
 import { lockDataDir } from '../node/dataDirLock.ts';
+import { DEV_MNEMONIC, DEV_ROLES } from './accounts.ts';
 import { DEV_ENV_FILE } from './envFile.ts';
 import { startLocalChain, type LocalChain } from './localChain.ts';
 
-/**
- * Hardhat's well-known development mnemonic. Its keys are public: they exist only on the local
- * chain `openlora dev` starts, never anywhere with value.
- */
-export const DEV_MNEMONIC = 'test test test test test test test test test test test junk';
-
-/** Roles of the dev accounts (indices into the mnemonic). */
-export const DEV_ROLES = { deployer: 0, node: 1, payer: 2, owner: 3, contributors: [4, 5, 6], treasury: 7 } as const;
+export { DEV_MNEMONIC, DEV_ROLES };
 
 /** What `openlora chat --dev DIR` needs to pay the dev node. */
 export interface DevSession {

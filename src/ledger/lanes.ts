@@ -48,7 +48,7 @@ export interface LaneStore {
 export interface LaneTotals {
   channelId: Hex;
   adapterId: Hex;
-  /** The `laneCharged` of its latest receipt. */
+  /** What the node charged: its latest receipt's `laneCharged` (the ledger's lane_charges), at least the voucher. */
   charged: bigint;
   /** The largest voucher held (0 without one). */
   acknowledged: bigint;
@@ -82,9 +82,9 @@ export function createLaneStore(db: DatabaseSync): LaneStore {
   const begin = db.prepare("INSERT INTO settlements (status, lanes, amount, created_at, updated_at) VALUES ('sending', ?, ?, ?, ?) RETURNING id");
   const list = db.prepare('SELECT * FROM settlements ORDER BY id DESC LIMIT ?');
   const lanes = db.prepare(
-    `SELECT l.channel_id, l.adapter_id, coalesce(v.amount, '0') AS amount, coalesce(v.settled, '0') AS settled,
-       coalesce((SELECT r.lane_charged FROM receipts r WHERE r.channel_id = l.channel_id AND r.adapter_id = l.adapter_id ORDER BY r.seq DESC LIMIT 1), '0') AS charged
-     FROM (SELECT DISTINCT channel_id, adapter_id FROM receipts UNION SELECT channel_id, adapter_id FROM vouchers) l
+    `SELECT l.channel_id, l.adapter_id, coalesce(c.charged, '0') AS charged, coalesce(v.amount, '0') AS amount, coalesce(v.settled, '0') AS settled
+     FROM (SELECT channel_id, adapter_id FROM lane_charges UNION SELECT channel_id, adapter_id FROM vouchers) l
+     LEFT JOIN lane_charges c ON c.channel_id = l.channel_id AND c.adapter_id = l.adapter_id
      LEFT JOIN vouchers v ON v.channel_id = l.channel_id AND v.adapter_id = l.adapter_id LIMIT ?`,
   );
   return {
@@ -129,7 +129,8 @@ export function createLaneStore(db: DatabaseSync): LaneStore {
       return (lanes.all(limit) as Array<{ channel_id: string; adapter_id: string; amount: string; settled: string; charged: string }>).map((r) => ({
         channelId: r.channel_id as Hex,
         adapterId: r.adapter_id as Hex,
-        charged: BigInt(r.charged),
+        // Never below what the payer signed for (a ledger restored from an older backup lost receipts).
+        charged: BigInt(r.charged) > BigInt(r.amount) ? BigInt(r.charged) : BigInt(r.amount),
         acknowledged: BigInt(r.amount),
         settled: BigInt(r.settled),
       }));

@@ -200,7 +200,7 @@ async function startLockedNode(config: Config, components: NodeComponents, log: 
             publicClient: paid.publicClient,
             lanes: paid.lanes,
             settlement: paid.settlement,
-            settings: { epochMs: config.payments.settleEpochMs, threshold: BigInt(config.payments.settleThreshold), channelCreditLimit: BigInt(config.payments.creditLimit) },
+            settings: { epochMs: config.payments.settleEpochMs, threshold: BigInt(config.payments.settleThreshold), channelCreditLimit: BigInt(config.payments.channelCreditLimit) },
             nameOf: (laneId) => adapters.list().find((a) => a.laneId === laneId)?.name ?? null,
           })
         : undefined,
