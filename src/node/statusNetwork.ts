@@ -7,13 +7,15 @@ const MAX_FLAGGED = 200;
 /**
  * The network part of the operator page (`GET /admin/node/network`): connected peers with their
  * gossipsub scores, message totals by topic and verdict, the nodes known from announcements, and
- * the nodes this node has flagged (equivocations, settlements above their gossiped receipts).
+ * the nodes this node has flagged (receipt and batch equivocations, settlements above their
+ * gossiped receipts).
  */
 export function readNetworkStatus(network: Network | undefined): NetworkStatus {
   const time = Date.now();
   if (!network) return { object: 'node.network', time, enabled: false, peer_id: null, multiaddrs: [], peers: [], messages: {}, nodes: [], flagged: [] };
   const flagged = [
     ...network.store.equivocations().map((e) => ({ node: e.node, kind: 'equivocation', detail: `two receipts with seq ${e.seq}; proof ${e.status}${e.txHash ? ` in ${e.txHash}` : ''}`, at: e.foundAt })),
+    ...network.store.batchEquivocations().map((e) => ({ node: e.node, kind: 'batch equivocation', detail: `two batches with batchSeq ${e.batchSeq}; proof ${e.status}${e.txHash ? ` in ${e.txHash}` : ''}`, at: e.foundAt })),
     ...network.store.settlementFlags().map((f) => ({ node: f.node ?? f.channelId, kind: 'settlement', detail: `settled ${f.claimed} on lane ${f.adapterId} of channel ${f.channelId}; gossiped receipts add up to ${f.gossiped} (tx ${f.txHash})`, at: f.flaggedAt })),
   ]
     .sort((a, b) => b.at - a.at)
