@@ -108,7 +108,7 @@ async function attr(page: Page, selector: string, name: string): Promise<string 
 
 beforeAll(async () => {
   dir = join(await makeTempDir('openlora-ui-'), 'dev');
-  dev = await runDev({ dir, port: await freePort(), chainPort: await freePort(), backend: 'cpu', onProgress: () => undefined });
+  dev = await runDev({ dir, port: 0, chainPort: await freePort(), backend: 'cpu', onProgress: () => undefined }); // the node on any free port; Hardhat needs a number
   browser = await launchChromium();
   await mkdir(OUT, { recursive: true });
 }, 900_000);
