@@ -20,3 +20,18 @@ export class DevNotRunError extends BaseError {
     });
   }
 }
+
+/** File `openlora dev` keeps in its directory: a directory holding it (or a session.json) is dev's own to clear. */
+export const DEV_DIR_MARKER = '.openlora-dev';
+
+/** `openlora dev --dir DIR` would delete entries of a directory it did not make. */
+export class DevDirForeignError extends BaseError {
+  override name = 'DevDirForeignError' as const;
+  constructor(dir: string, entries: readonly string[]) {
+    const paths = entries.map((e) => `${dir}/${e}`);
+    super('OPENLORA_DEV_DIR_FOREIGN', `\`openlora dev\` clears ${paths.join(', ')} on every start, but ${dir} was not made by it (no ${DEV_DIR_MARKER} or session.json): nothing was deleted.`, {
+      hint: `Pass a new --dir, or move them away (mkdir -p ${dir}.bak && mv ${paths.join(' ')} ${dir}.bak/).`,
+      meta: { dir, entries },
+    });
+  }
+}

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Address, Hex } from 'viem';
 import { mnemonicToAccount } from 'viem/accounts';
@@ -19,6 +19,7 @@ import { startNode, type OpenloraNode } from '../node/create.ts';
 import { lockDataDir } from '../node/dataDirLock.ts';
 import { DEV_MNEMONIC, DEV_ROLES } from './accounts.ts';
 import { DEV_ENV_FILE } from './envFile.ts';
+import { clearDevDir } from './devDir.ts';
 import { startLocalChain, type LocalChain } from './localChain.ts';
 
 export { DEV_MNEMONIC, DEV_ROLES };
@@ -78,7 +79,7 @@ export async function runDev(p: RunDevParameters): Promise<DevEnvironment> {
   try {
     // Every run starts a new chain: what named the last one (contracts, Datanet ids, channels, the
     // node's ledger) is stale. The model and adapters are kept.
-    await Promise.all(chainState().map((name) => rm(join(dir, name), { recursive: true, force: true })));
+    await clearDevDir(dir, chainState());
     say(`starting a local chain on 127.0.0.1:${p.chainPort}`);
     chain = await startLocalChain({ port: p.chainPort });
     const rpcUrl = chain.rpcUrl;

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { lstatSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { create, globals } from 'webgpu';
@@ -63,14 +63,30 @@ export interface AcquireGpuParameters {
 
 let instance: GPU | undefined;
 
+/**
+ * Points `env.XDG_RUNTIME_DIR` (the Vulkan loader warns on every start without it) at a private
+ * directory when it is unset: `openlora-xdg-<uid>` under `base`, created with mode 0700 when
+ * missing. An existing one is used only when it is a real directory owned by this user, and is
+ * never chmod'ed; a value already set is left alone. Returns the directory in use, if any.
+ */
+export function ensureRuntimeDir(env: NodeJS.ProcessEnv = process.env, base: string = tmpdir()): string | undefined {
+  if (env.XDG_RUNTIME_DIR) return env.XDG_RUNTIME_DIR;
+  const uid = process.getuid?.();
+  const dir = join(base, `openlora-xdg-${uid ?? 0}`);
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code !== 'EEXIST') return undefined;
+    const st = lstatSync(dir);
+    if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) return undefined;
+  }
+  env.XDG_RUNTIME_DIR = dir;
+  return dir;
+}
+
 /** The process-wide Dawn instance. */
 export function gpuInstance(dawnOptions: string[] = []): GPU {
-  // The Vulkan loader warns on every start without a runtime dir; give it a private one.
-  if (!process.env.XDG_RUNTIME_DIR) {
-    const dir = join(tmpdir(), `openlora-xdg-${process.getuid?.() ?? 0}`);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    process.env.XDG_RUNTIME_DIR = dir;
-  }
+  ensureRuntimeDir();
   instance ??= create(dawnOptions);
   return instance;
 }

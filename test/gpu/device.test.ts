@@ -1,6 +1,9 @@
+import { chmod, chown, mkdir, stat, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { acquireGpu } from '../../src/gpu/device.ts';
+import { acquireGpu, ensureRuntimeDir } from '../../src/gpu/device.ts';
 import { runNode } from '../fixtures/cli.ts';
+import { makeTempDir } from '../fixtures/model.ts';
 
 describe('GPU device', () => {
   it('acquires a device with the full limits, runs a kernel, and releases it', async () => {
@@ -53,5 +56,43 @@ describe('GPU device', () => {
     const result = await runNode(['--input-type=module', '-e', script], { timeoutMs: 30_000 });
     expect(result.stdout.trim()).toBe('released');
     expect(result.code).toBe(0);
+  });
+});
+
+describe('XDG_RUNTIME_DIR for the Vulkan loader', () => {
+  const own = `openlora-xdg-${process.getuid?.() ?? 0}`;
+
+  it('creates its own directory with mode 0700 when none is set', async () => {
+    const base = await makeTempDir();
+    const env: NodeJS.ProcessEnv = {};
+    expect(ensureRuntimeDir(env, base)).toBe(join(base, own));
+    expect(env.XDG_RUNTIME_DIR).toBe(join(base, own));
+    expect(((await stat(join(base, own))).mode & 0o777).toString(8)).toBe('700');
+  });
+
+  it('leaves a value the user set, and an existing directory`s mode, as they are', async () => {
+    const env: NodeJS.ProcessEnv = { XDG_RUNTIME_DIR: '/tmp' };
+    expect(ensureRuntimeDir(env, '/nonexistent')).toBe('/tmp');
+    const base = await makeTempDir();
+    await mkdir(join(base, own));
+    await chmod(join(base, own), 0o1777);
+    const env2: NodeJS.ProcessEnv = {};
+    expect(ensureRuntimeDir(env2, base)).toBe(join(base, own));
+    expect(((await stat(join(base, own))).mode & 0o7777).toString(8)).toBe('1777');
+  });
+
+  it('does not use a symlink, nor (as root) a directory someone else owns', async () => {
+    const base = await makeTempDir();
+    await mkdir(join(base, 'elsewhere'));
+    await symlink(join(base, 'elsewhere'), join(base, own));
+    const env: NodeJS.ProcessEnv = {};
+    expect(ensureRuntimeDir(env, base)).toBeUndefined();
+    expect(env.XDG_RUNTIME_DIR).toBeUndefined();
+    if (process.getuid?.() === 0) {
+      const other = await makeTempDir();
+      await mkdir(join(other, own));
+      await chown(join(other, own), 65534, 65534);
+      expect(ensureRuntimeDir({}, other)).toBeUndefined();
+    }
   });
 });
