@@ -2,6 +2,7 @@ import type { Backend, LoadProgress } from '../engine/backend.ts';
 import { createCpuBackend } from '../engine/reference/backend.ts';
 import { createWebGpuBackend } from '../engine/webgpu/backend.ts';
 import type { LoadedModel } from '../model/load.ts';
+import type { KernelWarmup } from '../engine/webgpu/warmup.ts';
 
 export interface CreateBackendParameters {
   model: LoadedModel;
@@ -13,12 +14,16 @@ export interface CreateBackendParameters {
   signal?: AbortSignal;
 }
 
-/** The engine backend a node runs: WebGPU, or the CPU reference (`--backend cpu`). Returns it with the context it serves. */
-export async function createBackend(p: CreateBackendParameters): Promise<{ backend: Backend; maxContext: number }> {
+/**
+ * The engine backend a node runs: WebGPU, or the CPU reference (`--backend cpu`). Returns it with
+ * the context it serves and, for WebGPU, its kernel warm-up (done before this resolves, so the
+ * node serves only once every kernel is compiled).
+ */
+export async function createBackend(p: CreateBackendParameters): Promise<{ backend: Backend; maxContext: number; warmup?: KernelWarmup }> {
   if (p.kind === 'cpu') {
     const backend = await createCpuBackend({ model: p.model, numKvBlocks: p.numKvBlocks, loraSlots: p.loraSlots, maxLoraRank: p.maxLoraRank, onProgress: p.onProgress, signal: p.signal });
     return { backend, maxContext: p.model.config.maxPositionEmbeddings };
   }
   const backend = await createWebGpuBackend({ model: p.model, numKvBlocks: p.numKvBlocks, loraSlots: p.loraSlots, maxLoraRank: p.maxLoraRank, onProgress: p.onProgress, signal: p.signal });
-  return { backend, maxContext: backend.maxContext };
+  return { backend, maxContext: backend.maxContext, warmup: backend.startup.warmup };
 }

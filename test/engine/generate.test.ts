@@ -86,6 +86,10 @@ describe('openlora generate', () => {
     expect(a.logprobs).toHaveLength(8);
     expect(a.timings.timeToFirstTokenMs).toBeGreaterThan(0);
     expect(a.backend).toBe('webgpu');
+    // Kernels compile during load, reported on their own (not in loadMs, not in the prefill).
+    expect(a.timings.compileMs).toBeGreaterThan(0);
+    expect(a.timings.loadMs).toBeGreaterThan(0);
+    expect(b.timings.compileMs).toBe(0);
   });
 
   it('errors: ids outside the vocabulary and prompts longer than the context', async () => {

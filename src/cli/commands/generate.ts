@@ -114,7 +114,7 @@ export function registerGenerate(program: Command): void {
     .addOption(new Option('--backend <name>', 'engine').choices(['webgpu', 'cpu']).default('webgpu'))
     .addOption(new Option('--dtype <dtype>', 'weight dtype on the device (default: the checkpoint\'s)').choices(['f16', 'f32', 'bf16']))
     .option('--chat', 'apply the model\'s chat template to the prompt (one user message)')
-    .option('--json', 'print one JSON object: tokens, logprobs, text, promptTokens, timings (--batch: one per request)')
+    .option('--json', 'print one JSON object: tokens, logprobs, text, promptTokens, timings in ms (loadMs: weights and buffers; compileMs: kernel compilation during load; prefillMs; decodeMs; ...) (--batch: one per request)')
     .option('--adapter <dir>', 'LoRA adapter directory (PEFT layout) to run with; with --batch, the default for lines without "adapter"')
     .option('--batch <file>', 'JSONL requests {"id", "promptIds" | "prompt", "adapter": DIR | null, "maxTokens", "temperature", "seed"}, run together through the scheduler')
     .action(async (o: GenerateOptions) => {
@@ -132,12 +132,16 @@ export function registerGenerate(program: Command): void {
         const created = performance.now();
         const adapter = o.adapter === undefined ? undefined : await loadPeftAdapter({ dir: o.adapter, config: model.config });
         const lora = { loraSlots: adapter ? 1 : 0, maxLoraRank: adapter?.meta.rank ?? 1 };
-        backend =
-          o.backend === 'cpu'
-            ? await createCpuBackend({ model, numKvBlocks, ...lora })
-            : await createWebGpuBackend({ model, numKvBlocks, maxContext: numKvBlocks * KV_BLOCK_SIZE, ...lora });
+        // Kernel compilation happens during load (WebGPU): reported apart from it and from prefill.
+        let compileMs = 0;
+        if (o.backend === 'cpu') backend = await createCpuBackend({ model, numKvBlocks, ...lora });
+        else {
+          const webgpu = await createWebGpuBackend({ model, numKvBlocks, maxContext: numKvBlocks * KV_BLOCK_SIZE, ...lora });
+          compileMs = webgpu.startup.warmup.ms;
+          backend = webgpu;
+        }
         if (adapter) await backend.lora.load(0, adapter.weights);
-        const loadMs = performance.now() - created;
+        const loadMs = performance.now() - created - compileMs;
         const tokenizer = model.tokenizer;
         let printed = '';
         const ids: number[] = [];
@@ -161,7 +165,7 @@ export function registerGenerate(program: Command): void {
         });
         if (o.json) {
           const text = tokenizer?.decode(result.tokens);
-          process.stdout.write(JSON.stringify({ ...result, text, adapter: adapter?.meta.id ?? null, backend: backend.kind, dtype: backend.dtype, timings: { ...result.timings, loadMs } }) + '\n');
+          process.stdout.write(JSON.stringify({ ...result, text, adapter: adapter?.meta.id ?? null, backend: backend.kind, dtype: backend.dtype, timings: { ...result.timings, loadMs, compileMs } }) + '\n');
         } else {
           if (tokenizer) {
             const text = tokenizer.decode(result.tokens);
@@ -171,7 +175,8 @@ export function registerGenerate(program: Command): void {
           const t = result.timings;
           process.stderr.write(
             `${result.tokens.length} tokens (${result.finishReason}); prompt ${result.promptTokens} tokens; ` +
-              `first token ${t.timeToFirstTokenMs.toFixed(0)} ms, decode ${t.decodeTokensPerSecond.toFixed(1)} tokens/s (${backend.kind}, ${backend.dtype})\n`,
+              `first token ${t.timeToFirstTokenMs.toFixed(0)} ms, decode ${t.decodeTokensPerSecond.toFixed(1)} tokens/s (${backend.kind}, ${backend.dtype}); ` +
+              `load ${loadMs.toFixed(0)} ms${compileMs ? ` + kernels ${compileMs.toFixed(0)} ms` : ''}\n`,
           );
         }
       } finally {

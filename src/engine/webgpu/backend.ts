@@ -11,7 +11,8 @@ import { createForward, type Forward } from './forward.ts';
 import { createGpuLora, type GpuLora } from './lora/runner.ts';
 import { createGpuLoraSlotPool, type GpuLoraSlotPool } from './lora/slotPool.ts';
 import { planPasses, type PassPlan } from './passPlan.ts';
-import { createPipelineCache } from './pipelines.ts';
+import { createPipelineCache, type PipelineCache } from './pipelines.ts';
+import { warmUpKernels, type KernelWarmup } from './warmup.ts';
 import { linearShape } from './ops.ts';
 import { createPassRecorder, createProfiler, type Profiler } from './recorder.ts';
 import { uploadWeights, type GpuWeights } from './weights.ts';
@@ -62,6 +63,8 @@ export interface CreateWebGpuBackendParameters {
   loraDtype?: 'f32' | 'f16';
   /** Start with per-kernel timing on (see {@link WebGpuBackend.setProfiling}). */
   profile?: boolean;
+  /** Extra devices that compile kernels in parallel during load (default `defaultWarmupHelpers`: CPU adapters only). */
+  warmupHelpers?: number;
   /** Weight upload progress, per decoder layer. */
   onProgress?: LoadProgress;
   signal?: AbortSignal;
@@ -81,6 +84,10 @@ export interface WebGpuBackend extends Backend {
   readonly lora: GpuLoraSlotPool;
   /** The model's weights on the device (tools: e.g. the merge-on-switch baseline of `bench:lora` rewrites projections). */
   readonly weights: GpuWeights;
+  /** The forward pass's kernels: every one asked for while preparing it, all warmed during load (`late` lists any that were not). */
+  readonly pipelines: PipelineCache;
+  /** What load took: weight upload, and the kernel warm-up (compilation) after it. */
+  readonly startup: { uploadMs: number; warmup: KernelWarmup };
   /**
    * Times every kernel with timestamp queries (one compute pass per dispatch, so steps run a
    * little slower). Returns false when the device lacks `timestamp-query`.
@@ -91,7 +98,10 @@ export interface WebGpuBackend extends Backend {
   resetProfile(): void;
 }
 
-/** Uploads the model and prepares every pipeline, buffer and bind group of the forward pass. */
+/**
+ * Uploads the model, prepares every buffer and bind group of the forward pass, and compiles every
+ * kernel it uses (in parallel; see `warmup.ts`): the first step runs at full speed.
+ */
 export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Promise<WebGpuBackend> {
   const gpu = p.gpu ?? (await acquireGpu());
   const ownsGpu = p.gpu === undefined;
@@ -113,20 +123,25 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
   let loraPool: GpuLoraSlotPool | undefined;
   let loraRunner: GpuLora | undefined;
   let failure: { error: unknown } | undefined;
+  const pipelines = createPipelineCache(device);
+  let uploadMs = 0;
+  let warmup: KernelWarmup | undefined;
   try {
+    const uploadStarted = performance.now();
     weights = await uploadWeights({ device, config, weights: p.model.weights, dtype, maxBindingBytes, onProgress: p.onProgress, signal: p.signal });
+    uploadMs = performance.now() - uploadStarted;
     const shape = linearShape({ software: gpu.summary.software, subgroups: gpu.hasSubgroups, subgroupMinSize: gpu.summary.subgroupMinSize, subgroupMaxSize: gpu.summary.subgroupMaxSize });
-    const pipelines = createPipelineCache(device);
     const ctx = { device, pipelines, stepBuffer, ...shape };
     // Adapters run in f32 on every backend, whatever the base weights' dtype (docs/engine.md).
     loraPool = createGpuLoraSlotPool({ device, config, slots: p.loraSlots ?? WEBGPU_DEFAULTS.loraSlots, maxRank: p.maxLoraRank ?? WEBGPU_DEFAULTS.maxLoraRank, dtype: p.loraDtype ?? 'f32', maxBindingBytes });
     loraRunner = loraPool.slots > 0 ? createGpuLora({ device, pool: loraPool, maxRows, pipelines, cpu: gpu.summary.software }) : undefined;
     forward = createForward({ ctx, config, weights, numKvBlocks, maxRows, maxOutRows, maxContext, maxBlockEntries, maxBindingBytes, lora: loraRunner });
+    warmup = await warmUpKernels({ gpu, pipelines, helperDevices: p.warmupHelpers, signal: p.signal });
   } catch (error) {
     failure = { error };
   }
   const gpuError = await device.popErrorScope();
-  if (failure || gpuError || !forward || !weights || !loraPool) {
+  if (failure || gpuError || !forward || !weights || !loraPool || !warmup) {
     forward?.destroy();
     loraRunner?.destroy();
     loraPool?.destroy();
@@ -204,6 +219,8 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
     gpu,
     maxContext,
     weights,
+    pipelines,
+    startup: { uploadMs, warmup },
     weightBytes: weights.bytes,
     decodeWeightBytes: weights.bytes - (config.tieWordEmbeddings ? 0 : config.vocabSize * config.hiddenSize * (weights.matrix(weights.recipe.embed.weight.name).dtype === 'f32' ? 4 : 2)),
     kvBytes: fwd.kvBytes,

@@ -32,7 +32,9 @@ export async function measureReadBandwidth(p: MeasureReadBandwidthParameters): P
   const src = device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE });
   const groups = Math.min(4096, Math.ceil(bytes / 16 / 256));
   const dst = device.createBuffer({ size: groups * 4, usage: GPUBufferUsage.STORAGE });
-  const kernel = createPipelineCache(device).kernel('stream.wgsl', ['uniform', 'read', 'storage']);
+  const pipelines = createPipelineCache(device);
+  const kernel = pipelines.kernel('stream.wgsl', ['uniform', 'read', 'storage']);
+  await pipelines.warm();
   const params = createUniform(device, 'stream.params', new Uint32Array([bytes / 16, 0, 0, 0]));
   const group = bindBuffers(device, kernel, [params, src, dst]);
   const querySet = p.timestamps ? device.createQuerySet({ type: 'timestamp', count: 2 }) : undefined;

@@ -12,7 +12,7 @@ export interface KernelHarness {
   buffer(data: Float32Array | Uint32Array | Uint16Array): GPUBuffer;
   /** An empty storage buffer of `floats` f32. */
   empty(floats: number): GPUBuffer;
-  /** Sets `Step { rows, outRows }`, records `fn`, submits and waits. */
+  /** Sets `Step { rows, outRows }`, records `fn` (warming the kernels it dispatches), submits and waits. */
   run(rows: number, outRows: number, fn: (rec: Recorder) => void): Promise<void>;
   read(buffer: GPUBuffer, floats: number): Promise<Float32Array>;
   destroy(): void;
@@ -31,11 +31,16 @@ export async function createHarness(options: { subgroups?: boolean; shape?: Part
     buffer: (data) => createDataBuffer(device, 'test', data),
     empty: (floats) => device.createBuffer({ size: Math.max(16, floats * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST }),
     async run(rows, outRows, fn) {
+      // Record first, then warm only the kernels this step dispatches (an op asks for all its
+      // variants, e.g. every row tile of the linear kernel; a kernel test runs one or two).
+      const calls: Parameters<Recorder['dispatch']>[] = [];
+      fn({ dispatch: (...call) => void calls.push(call), end() {} });
+      await ctx.pipelines.warm({ kernels: [...new Set(calls.map(([kernel]) => kernel))] });
       device.pushErrorScope('validation');
       device.queue.writeBuffer(stepBuffer, 0, new Uint32Array([rows, outRows, 0, 0]));
       const encoder = device.createCommandEncoder();
       const rec = createPassRecorder(encoder);
-      fn(rec);
+      for (const call of calls) rec.dispatch(...call);
       rec.end();
       device.queue.submit([encoder.finish()]);
       await device.queue.onSubmittedWorkDone();

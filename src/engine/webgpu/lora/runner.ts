@@ -9,7 +9,7 @@
  * once and reused.
  */
 import { linearModule, type Projection } from '../../../model/config.ts';
-import { createPipelineCache, type BindingKind, type Kernel, type PipelineCache } from '../pipelines.ts';
+import type { BindingKind, Kernel, PipelineCache } from '../pipelines.ts';
 import { LoraSlotLayoutError } from '../../../lora/errors.ts';
 import { planLoraRows, type LoraRowPlan } from './plan.ts';
 import type { Recorder } from '../recorder.ts';
@@ -68,8 +68,8 @@ export interface CreateGpuLoraParameters {
   pool: GpuLoraSlotPool;
   /** Most rows a step has. */
   maxRows: number;
-  /** Share the engine's pipeline cache; default a private one. */
-  pipelines?: PipelineCache;
+  /** The engine's pipeline cache: the kernels are asked for at creation, and the caller warms them (`pipelines.warm()`) before encoding. */
+  pipelines: PipelineCache;
   /**
    * Kernel shape for CPU implementations (lavapipe, `GpuAdapterSummary.software`): shrink without
    * workgroup reductions, one invocation per rank output over all of K. Default false (GPU shape).
@@ -81,8 +81,7 @@ type Form = 'sgmv' | 'bgmv';
 
 /** Creates the LoRA kernels and their per-step buffers. */
 export function createGpuLora(p: CreateGpuLoraParameters): GpuLora {
-  const { device, pool, maxRows } = p;
-  const pipelines = p.pipelines ?? createPipelineCache(device);
+  const { device, pool, maxRows, pipelines } = p;
   const f16 = pool.dtype === 'f16';
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
   const rowsUniform = device.createBuffer({ label: 'lora.rows', size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
@@ -94,13 +93,18 @@ export function createGpuLora(p: CreateGpuLoraParameters): GpuLora {
   const cpu = p.cpu === true;
   const shrinkOutputs = cpu ? CPU_SHRINK_OUTPUTS_PER_WORKGROUP : SHRINK_OUTPUTS_PER_WORKGROUP;
   const expandOutputs = cpu ? CPU_EXPAND_WORKGROUP * 4 : EXPAND_OUTPUTS_PER_WORKGROUP;
-  const kernel = (file: string, form: Form): Kernel =>
+  const variant = (file: string, form: Form): Kernel =>
     pipelines.kernel(file, form === 'sgmv' ? [...base, 'read', 'read'] : [...base, 'read'], {
       F16: f16,
       SGMV: form === 'sgmv',
       ROWS: form === 'sgmv' ? LORA_SGMV_ROWS : 1,
       ...(cpu ? { CPU: true, WG: file === 'lora_shrink.wgsl' ? CPU_SHRINK_OUTPUTS_PER_WORKGROUP : CPU_EXPAND_WORKGROUP } : {}),
     });
+  // Every variant asked for now, so the backend compiles them at load (not in the first LoRA request).
+  const kernels: Record<Form, { shrink: Kernel; expand: Kernel }> = {
+    sgmv: { shrink: variant('lora_shrink.wgsl', 'sgmv'), expand: variant('lora_expand.wgsl', 'sgmv') },
+    bgmv: { shrink: variant('lora_shrink.wgsl', 'bgmv'), expand: variant('lora_expand.wgsl', 'bgmv') },
+  };
   const params = new Map<string, GPUBuffer>();
   const groups = new Map<string, GPUBindGroup>();
   const bufferIds = new WeakMap<GPUBuffer, number>();
@@ -179,11 +183,11 @@ export function createGpuLora(p: CreateGpuLoraParameters): GpuLora {
       if (plan.sgmvSegments > 0) forms.push(['sgmv', plan.segments, Math.ceil(plan.maxSegmentRows / LORA_SGMV_ROWS)]);
       if (plan.bgmvRows > 0) forms.push(['bgmv', plan.rows, 1]);
       for (const [form, wy, wz] of forms) {
-        const k = kernel('lora_shrink.wgsl', form);
+        const k = kernels[form].shrink;
         dispatch(k, bindGroup(k, form, uniform, pool.a(layer, projection), x.buffer, v), Math.ceil(maxRankUsed / shrinkOutputs), wy, wz);
       }
       for (const [form, wy, wz] of forms) {
-        const k = kernel('lora_expand.wgsl', form);
+        const k = kernels[form].expand;
         dispatch(k, bindGroup(k, form, uniform, pool.bt(layer, projection), v, y.buffer), Math.ceil(out / expandOutputs), wy, wz);
       }
     },

@@ -3,6 +3,7 @@ import type { LoraWeights } from '../../../../src/engine/backend.ts';
 import { loraExpand, loraShrink } from '../../../../src/engine/reference/ops.ts';
 import { planLoraRows, type LoraRowPlan } from '../../../../src/engine/webgpu/lora/plan.ts';
 import { createGpuLora } from '../../../../src/engine/webgpu/lora/runner.ts';
+import { createPipelineCache } from '../../../../src/engine/webgpu/pipelines.ts';
 import { createGpuLoraSlotPool, type GpuLoraSlotPool } from '../../../../src/engine/webgpu/lora/slotPool.ts';
 import { acquireGpu, type Gpu } from '../../../../src/gpu/device.ts';
 import { moduleNames, projectionShape, type ModelConfig, type Projection } from '../../../../src/model/config.ts';
@@ -124,7 +125,9 @@ describe.each(variants)('LoRA shrink/expand kernels (%s slots, %s shape)', (dtyp
     it(`matches loraShrink/loraExpand: ${layout.name}`, async (ctx) => {
       if (dtype === 'f16' && !gpu.hasF16) ctx.skip();
       const { device } = gpu;
-      const lora = createGpuLora({ device, pool, maxRows: 32, cpu: shape === 'cpu' });
+      const pipelines = createPipelineCache(device);
+      const lora = createGpuLora({ device, pool, maxRows: 32, pipelines, cpu: shape === 'cpu' });
+      await pipelines.warm();
       const rows = layout.rowSlots.length;
       if (layout.plan) lora.setPlan(layout.plan(layout.rowSlots));
       else lora.setRows(layout.rowSlots);
@@ -163,7 +166,9 @@ describe.each(variants)('LoRA shrink/expand kernels (%s slots, %s shape)', (dtyp
     const extra = createGpuLoraSlotPool({ device, config, slots: 2, maxRank: 8, dtype, maxBindingBytes: gpu.limits.maxStorageBufferBindingSize });
     await extra.load(1, randomWeights(9, 8, 1));
     extra.unload(1);
-    const lora = createGpuLora({ device, pool: extra, maxRows: 4, cpu: shape === 'cpu' });
+    const pipelines = createPipelineCache(device);
+    const lora = createGpuLora({ device, pool: extra, maxRows: 4, pipelines, cpu: shape === 'cpu' });
+    await pipelines.warm();
     lora.setRows([1, 1, 1]);
     const y0 = new Float32Array(3 * 128).fill(1);
     const yb = storage(device, y0);

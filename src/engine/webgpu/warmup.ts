@@ -1,0 +1,88 @@
+/**
+ * Kernel warm-up at model load: every kernel the forward pass asked for is compiled, in parallel,
+ * before the backend is returned, so no request pays for compilation.
+ *
+ * Where compilation happens depends on the driver. GPU drivers compile in pipeline creation,
+ * which Dawn runs on its worker threads for `createComputePipelineAsync`: the pipeline cache
+ * already compiles in parallel there. Mesa's lavapipe compiles (LLVM) at a pipeline's first
+ * dispatch, on its device's one queue thread, so one device compiles one kernel at a time. To use
+ * more cores it warms a share of the kernels on each of a few helper devices at once: the driver
+ * keeps what it compiles in its on-disk shader cache (Mesa's, keyed by the shader), so when the
+ * main device then warms the rest, it finds them there. The same cache makes a second process's
+ * warm-up (a restart) short. Dawn's own blob cache is out of reach from Node: the `webgpu`
+ * package's bindings give Dawn neither a caching platform nor `DawnCacheDeviceDescriptor`'s
+ * load/store callbacks, and no instance toggle supplies one.
+ */
+import { availableParallelism } from 'node:os';
+import { acquireGpu, type Gpu } from '../../gpu/device.ts';
+import { createPipelineCache, type Kernel, type PipelineCache } from './pipelines.ts';
+
+/** Most helper devices a warm-up uses (each is a lavapipe context with its own thread pool). */
+export const MAX_WARMUP_HELPERS = 7;
+
+/** What a warm-up did. */
+export interface KernelWarmup {
+  /** Kernels warmed (compiled and dispatched once). */
+  kernels: number;
+  /** Milliseconds from start to every kernel ready. */
+  ms: number;
+  /** Helper devices that compiled shares in parallel (0: the main device alone). */
+  helperDevices: number;
+}
+
+/** Parameters of {@link warmUpKernels}. */
+export interface WarmUpKernelsParameters {
+  gpu: Gpu;
+  pipelines: PipelineCache;
+  /** Helper devices; default {@link defaultWarmupHelpers}. Used only for what is still cold, at most one per kernel but one. */
+  helperDevices?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Helper devices worth using on `gpu`: on CPU adapters (lavapipe) one per core beyond the first,
+ * up to {@link MAX_WARMUP_HELPERS}, unless Mesa's shader cache is switched off (helpers would only
+ * compile twice); none on GPUs, whose drivers compile in Dawn's worker threads.
+ */
+export function defaultWarmupHelpers(gpu: Pick<Gpu, 'summary'>, env: NodeJS.ProcessEnv = process.env, cores = availableParallelism()): number {
+  if (!gpu.summary.software) return 0;
+  const off = (v: string | undefined) => v !== undefined && /^(1|true|yes)$/i.test(v);
+  if (off(env.MESA_SHADER_CACHE_DISABLE) || off(env.MESA_GLSL_CACHE_DISABLE)) return 0;
+  return Math.max(0, Math.min(cores - 1, MAX_WARMUP_HELPERS));
+}
+
+/** Splits kernels into `n` shares of about equal compile cost (largest first, each to the lightest share). */
+export function shareKernels(kernels: readonly Kernel[], n: number): Kernel[][] {
+  const shares = Array.from({ length: n }, () => ({ bytes: 0, kernels: [] as Kernel[] }));
+  for (const k of [...kernels].sort((a, b) => b.sourceBytes - a.sourceBytes)) {
+    const lightest = shares.reduce((a, b) => (b.bytes < a.bytes ? b : a));
+    lightest.kernels.push(k);
+    lightest.bytes += k.sourceBytes;
+  }
+  return shares.map((s) => s.kernels);
+}
+
+/** Warms every cold kernel of `pipelines` (see the file comment); resolves when all are ready. */
+export async function warmUpKernels(p: WarmUpKernelsParameters): Promise<KernelWarmup> {
+  const started = performance.now();
+  const cold = p.pipelines.cold();
+  const helperDevices = Math.max(0, Math.min(p.helperDevices ?? defaultWarmupHelpers(p.gpu), cold.length - 1));
+  if (helperDevices > 0) {
+    const [own, ...others] = shareKernels(cold, helperDevices + 1);
+    const helpers: Gpu[] = [];
+    try {
+      for (let i = 0; i < helperDevices; i++) helpers.push(await acquireGpu());
+      await Promise.all([
+        p.pipelines.warm({ kernels: own, signal: p.signal }),
+        ...helpers.map((h, i) => {
+          const cache = createPipelineCache(h.device);
+          return cache.warm({ kernels: others[i].map((k) => cache.kernel(k.variant.file, k.variant.bindings, k.variant.defines)), signal: p.signal });
+        }),
+      ]);
+    } finally {
+      for (const h of helpers) h.destroy();
+    }
+  }
+  await p.pipelines.warm({ signal: p.signal });
+  return { kernels: cold.length, ms: performance.now() - started, helperDevices };
+}

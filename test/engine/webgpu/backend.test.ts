@@ -1,0 +1,70 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StepSequence } from '../../../src/engine/backend.ts';
+import { createWebGpuBackend, type WebGpuBackend } from '../../../src/engine/webgpu/backend.ts';
+import { LINEAR_ROW_TILES } from '../../../src/engine/webgpu/ops.ts';
+import { acquireGpu, type Gpu } from '../../../src/gpu/device.ts';
+import { createAdapter } from '../../../src/lora/create.ts';
+import { loadPeftAdapter } from '../../../src/lora/peft.ts';
+import { loadModel, type LoadedModel } from '../../../src/model/load.ts';
+import { createTinyModel, makeTempDir } from '../../fixtures/model.ts';
+
+let gpu: Gpu;
+const models: LoadedModel[] = [];
+const backends: WebGpuBackend[] = [];
+const greedy = { temperature: 0, topK: 0, topP: 1, seed: 0, step: 0 };
+
+beforeAll(async () => {
+  gpu = await acquireGpu();
+});
+afterAll(async () => {
+  for (const b of backends) b.destroy();
+  for (const m of models) await m.close();
+  gpu?.destroy();
+});
+
+async function backend(dtype: 'f32' | 'f16', loraSlots: number): Promise<WebGpuBackend> {
+  const model = await loadModel({ dir: await createTinyModel({ seed: 1, dtype }) });
+  models.push(model);
+  const b = await createWebGpuBackend({ model, gpu, numKvBlocks: 32, maxRows: 64, maxContext: 256, loraSlots, maxLoraRank: 8 });
+  backends.push(b);
+  return b;
+}
+
+describe('WebGPU backend start-up', () => {
+  it('compiles every kernel of the forward pass during load: steps of every row tile, with and without LoRA, compile nothing', async () => {
+    const b = await backend('f32', 2);
+    expect(b.pipelines.cold()).toEqual([]);
+    expect(b.startup.warmup.kernels).toBe(b.pipelines.size);
+    expect(b.startup.warmup.ms).toBeGreaterThan(0);
+    const dir = join(await makeTempDir(), 'adapter');
+    await createAdapter({ model: models[0].dir, rank: 8, seed: 3, out: dir });
+    await b.lora.load(1, (await loadPeftAdapter({ dir, config: b.config })).weights);
+    // Row counts that pick every tile of the linear kernel; a LoRA sequence beside a base one (SGMV and BGMV).
+    for (const rows of [1, 3, 8, 13, 40]) {
+      const seqs: StepSequence[] = [
+        { tokens: Array.from({ length: rows }, (_, i) => i + 1), startPos: 0, blockTable: [0, 1, 2], adapterSlot: 1, sample: greedy },
+        { tokens: [7], startPos: 0, blockTable: [3], adapterSlot: rows % 2 ? -1 : 1, sample: greedy },
+      ];
+      await b.step(seqs);
+    }
+    expect(b.pipelines.late).toEqual([]);
+  });
+
+  it('compiles only the kernels the model needs: its dtype, LoRA only with slots', async () => {
+    const base = await backend('f16', 0);
+    const names = base.pipelines.kernels.map((k) => k.name);
+    expect(names.filter((n) => n.startsWith('lora_'))).toEqual([]);
+    const linear = names.filter((n) => n.startsWith('linear.wgsl'));
+    // Row tiles, each plain and accumulating (the residual projections); f16 weights only.
+    expect(linear.length).toBe(LINEAR_ROW_TILES.length * 2);
+    if (gpu.hasF16) expect(linear.every((n) => /[[,]F16[,\]]/.test(n))).toBe(true);
+    expect(names.filter((n) => /BIAS/.test(n))).toEqual([]); // this model has no biases
+
+    const withLora = await backend('f32', 1);
+    const loraNames = withLora.pipelines.kernels.map((k) => k.name).filter((n) => n.startsWith('lora_'));
+    expect(loraNames.sort()).toEqual(expect.arrayContaining([expect.stringMatching(/^lora_shrink\.wgsl\[.*SGMV/), expect.stringMatching(/^lora_expand\.wgsl\[.*SGMV/)]));
+    expect(loraNames).toHaveLength(4); // shrink and expand, SGMV (prefill runs) and BGMV (single rows)
+    expect(withLora.pipelines.kernels.filter((k) => k.name.startsWith('linear.wgsl')).every((k) => !/[[,]F16[,\]]/.test(k.name))).toBe(true);
+  });
+});

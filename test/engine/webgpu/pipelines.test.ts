@@ -1,0 +1,66 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { siluMulOp } from '../../../src/engine/webgpu/ops.ts';
+import { createPipelineCache } from '../../../src/engine/webgpu/pipelines.ts';
+import { acquireGpu, type Gpu } from '../../../src/gpu/device.ts';
+import { createHarness, type KernelHarness } from './harness.ts';
+
+let gpu: Gpu;
+let h: KernelHarness;
+
+beforeAll(async () => {
+  gpu = await acquireGpu();
+  h = await createHarness();
+});
+afterAll(() => {
+  gpu?.destroy();
+  h?.destroy();
+});
+
+const rmsnorm = ['uniform', 'uniform', 'read', 'read', 'storage'] as const;
+
+describe('pipeline cache', () => {
+  it('asks once per variant, compiles in the background, and warm() makes every kernel ready', async () => {
+    const cache = createPipelineCache(gpu.device);
+    const a = cache.kernel('rmsnorm.wgsl', rmsnorm);
+    const b = cache.kernel('rmsnorm.wgsl', [...rmsnorm, 'read'], { GATHER: true });
+    expect(cache.kernel('rmsnorm.wgsl', rmsnorm, { GATHER: false })).toBe(a); // false defines name the same variant
+    expect(cache.kernels.map((k) => k.name)).toEqual(['rmsnorm.wgsl[]', 'rmsnorm.wgsl[GATHER]']);
+    expect(b.variant).toEqual({ file: 'rmsnorm.wgsl', bindings: [...rmsnorm, 'read'], defines: { GATHER: true } });
+    expect(cache.cold()).toEqual([a, b]);
+    await cache.warm({ kernels: [b] });
+    expect(cache.cold()).toEqual([a]);
+    await cache.warm();
+    expect(cache.cold()).toEqual([]);
+    expect(a.pipeline).toBeDefined();
+    expect(cache.late).toEqual([]);
+  });
+
+  it('warmed kernels compute: an op run after warm() matches its formula, with nothing compiled late', async () => {
+    const width = 300;
+    const gate = Float32Array.from({ length: width * 2 }, (_, i) => (i % 7) - 3);
+    const up = Float32Array.from({ length: width * 2 }, (_, i) => (i % 5) * 0.5);
+    const g = h.buffer(gate);
+    const op = siluMulOp(h.ctx, { gate: g, up: h.buffer(up), width });
+    await h.run(2, 0, (rec) => op(rec, 2));
+    const got = await h.read(g, width * 2);
+    gate.forEach((x, i) => expect(got[i]).toBeCloseTo((x / (1 + Math.exp(-x))) * up[i], 5));
+    expect(h.ctx.pipelines.late).toEqual([]);
+  });
+
+  it('a kernel used before it was warmed is compiled on the spot and listed as late', () => {
+    const cache = createPipelineCache(gpu.device);
+    const k = cache.kernel('silu_mul.wgsl', ['uniform', 'uniform', 'storage', 'read']);
+    expect(k.pipeline).toBeDefined();
+    expect(cache.late).toEqual(['silu_mul.wgsl[]']);
+    expect(cache.cold()).toEqual([]);
+  });
+
+  it('a variant that does not compile fails warm() with the kernel`s name', async () => {
+    const cache = createPipelineCache(gpu.device);
+    gpu.device.pushErrorScope('validation'); // the shader module's own error, reported again by warm()
+    cache.kernel('silu_mul.wgsl', ['uniform', 'uniform', 'storage', 'read']);
+    cache.kernel('attention.wgsl', ['uniform', 'uniform', 'read', 'read', 'read', 'read', 'read', 'storage'], { HD: 64, HD4: 16, WG: 0 });
+    await expect(cache.warm()).rejects.toMatchObject({ code: 'OPENLORA_GPU_VALIDATION', shortMessage: 'WebGPU rejected kernel attention.wgsl[HD=64,HD4=16,WG=0].' });
+    await gpu.device.popErrorScope();
+  });
+});

@@ -1,0 +1,49 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPipelineCache, type Kernel } from '../../../src/engine/webgpu/pipelines.ts';
+import { defaultWarmupHelpers, MAX_WARMUP_HELPERS, shareKernels, warmUpKernels } from '../../../src/engine/webgpu/warmup.ts';
+import { acquireGpu, type Gpu } from '../../../src/gpu/device.ts';
+
+let gpu: Gpu;
+beforeAll(async () => {
+  gpu = await acquireGpu();
+});
+afterAll(() => gpu?.destroy());
+
+const fake = (name: string, sourceBytes: number) => ({ name, sourceBytes }) as Kernel;
+
+describe('kernel warm-up', () => {
+  it('shares kernels by compile cost: largest first, each to the lightest share', () => {
+    const ks = [fake('a', 100), fake('b', 900), fake('c', 500), fake('d', 400), fake('e', 50)];
+    const shares = shareKernels(ks, 2).map((s) => s.map((k) => k.name));
+    expect(shares).toEqual([['b', 'a'], ['c', 'd', 'e']]);
+    expect(shareKernels(ks, 1)[0]).toHaveLength(5);
+  });
+
+  it('uses helper devices only on CPU adapters with the driver`s shader cache on, one per spare core', () => {
+    const cpu = { summary: { software: true } } as Gpu;
+    expect(defaultWarmupHelpers(cpu, {}, 2)).toBe(1);
+    expect(defaultWarmupHelpers(cpu, {}, 1)).toBe(0);
+    expect(defaultWarmupHelpers(cpu, {}, 64)).toBe(MAX_WARMUP_HELPERS);
+    expect(defaultWarmupHelpers(cpu, { MESA_SHADER_CACHE_DISABLE: 'true' }, 8)).toBe(0);
+    expect(defaultWarmupHelpers(cpu, { MESA_SHADER_CACHE_DISABLE: 'false' }, 8)).toBe(7);
+    expect(defaultWarmupHelpers({ summary: { software: false } } as Gpu, {}, 64)).toBe(0);
+  });
+
+  for (const helperDevices of [0, 2]) {
+    it(`warms every cold kernel, with ${helperDevices} helper devices`, async () => {
+      const pipelines = createPipelineCache(gpu.device);
+      // Small kernels (this tests the mechanism, not the compiler).
+      const five = ['uniform', 'uniform', 'read', 'read', 'storage'] as const;
+      pipelines.kernel('rmsnorm.wgsl', five);
+      pipelines.kernel('embed.wgsl', five, { F16: false });
+      pipelines.kernel('sample.wgsl', five);
+      pipelines.kernel('silu_mul.wgsl', ['uniform', 'uniform', 'storage', 'read']);
+      const report = await warmUpKernels({ gpu, pipelines, helperDevices });
+      expect(report).toMatchObject({ kernels: 4, helperDevices });
+      expect(pipelines.cold()).toEqual([]);
+      // Nothing left to do: a second warm-up is empty and uses no helper.
+      expect(await warmUpKernels({ gpu, pipelines, helperDevices })).toMatchObject({ kernels: 0, helperDevices: 0 });
+      expect(pipelines.late).toEqual([]);
+    });
+  }
+});
