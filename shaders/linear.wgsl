@@ -23,6 +23,10 @@ struct Params {
   useOutRows: u32, // 1: row count is step.outRows (lm_head), 0: step.rows
   xOffset: u32,    // column of x holding input feature 0 (multiple of 4)
   softcap: f32,    // SOFTCAP: the cap
+  accumulate: u32, // 1: y += W x (residual projections), 0: y = W x (a parameter, not a define: one variant fewer to compile per row tile)
+  _pad0: u32,
+  _pad1: u32,
+  _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> step: Step;
@@ -185,11 +189,11 @@ fn main(
 #else
         let value = acc[r * OPL + j] + b;
 #endif
-#if ACCUMULATE
-        y[i] += value;
-#else
-        y[i] = value;
-#endif
+        if (params.accumulate == 1u) {
+          y[i] += value;
+        } else {
+          y[i] = value;
+        }
       }
     }
   }

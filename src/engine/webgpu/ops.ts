@@ -113,7 +113,6 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
     HALF: half,
     BF16: weight.dtype === 'bf16',
     BIAS: p.bias !== undefined,
-    ACCUMULATE: p.accumulate === true,
     SOFTCAP: (p.softcap ?? 0) > 0,
     SUBGROUPS: ctx.subgroups && ctx.tpo > 1,
     XSHUF: ctx.xshuf === true && ctx.tpo === 1 && half,
@@ -132,7 +131,7 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
     const params = createUniform(
       ctx.device,
       `${label}.params`,
-      u32f32([chunk.rowCount, weight.stride, p.x.stride, p.y.stride, p.y.offset + chunk.rowStart, p.useOutRows ? 1 : 0, p.x.offset, { f32: p.softcap ?? 0 }]),
+      u32f32([chunk.rowCount, weight.stride, p.x.stride, p.y.stride, p.y.offset + chunk.rowStart, p.useOutRows ? 1 : 0, p.x.offset, { f32: p.softcap ?? 0 }, p.accumulate ? 1 : 0, 0, 0, 0]),
     );
     const bias = p.bias ? [p.bias] : [];
     const group = bindBuffers(ctx.device, kernels[0], [ctx.stepBuffer, params, chunk.buffer, p.x.buffer, p.y.buffer, ...bias]);
