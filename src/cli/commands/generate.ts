@@ -136,7 +136,8 @@ export function registerGenerate(program: Command): void {
         let compileMs = 0;
         if (o.backend === 'cpu') backend = await createCpuBackend({ model, numKvBlocks, ...lora });
         else {
-          const webgpu = await createWebGpuBackend({ model, numKvBlocks, maxContext: numKvBlocks * KV_BLOCK_SIZE, ...lora });
+          // One pass holds the prompt: kernels are compiled for row tiles up to its length only.
+          const webgpu = await createWebGpuBackend({ model, numKvBlocks, maxContext: numKvBlocks * KV_BLOCK_SIZE, maxRows: prompt.length, ...lora });
           compileMs = webgpu.startup.warmup.ms;
           backend = webgpu;
         }

@@ -131,7 +131,7 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
     weights = await uploadWeights({ device, config, weights: p.model.weights, dtype, maxBindingBytes, onProgress: p.onProgress, signal: p.signal });
     uploadMs = performance.now() - uploadStarted;
     const shape = linearShape({ software: gpu.summary.software, subgroups: gpu.hasSubgroups, subgroupMinSize: gpu.summary.subgroupMinSize, subgroupMaxSize: gpu.summary.subgroupMaxSize });
-    const ctx = { device, pipelines, stepBuffer, ...shape };
+    const ctx = { device, pipelines, stepBuffer, maxRows, ...shape };
     // Adapters run in f32 on every backend, whatever the base weights' dtype (docs/engine.md).
     loraPool = createGpuLoraSlotPool({ device, config, slots: p.loraSlots ?? WEBGPU_DEFAULTS.loraSlots, maxRank: p.maxLoraRank ?? WEBGPU_DEFAULTS.maxLoraRank, dtype: p.loraDtype ?? 'f32', maxBindingBytes });
     loraRunner = loraPool.slots > 0 ? createGpuLora({ device, pool: loraPool, maxRows, pipelines, cpu: gpu.summary.software }) : undefined;

@@ -29,6 +29,8 @@ export interface OpContext {
   xshuf?: boolean;
   /** Invocations per attention workgroup; default 32 (8 on CPU adapters: less merge work per row). */
   attentionWorkgroup?: number;
+  /** Most rows an op records (the backend's `maxRows`): row tiles above the one that holds them are never compiled. Default: no bound. */
+  maxRows?: number;
 }
 
 /**
@@ -50,6 +52,12 @@ export type RecordOp = (rec: Recorder, rows: number) => void;
 
 /** Row tiles of the linear kernel: the smallest that holds the step's rows, 32 for prefill. */
 export const LINEAR_ROW_TILES = [1, 4, 8, 16, 32] as const;
+
+/** The row tiles a step of at most `maxRows` rows can use: those up to the smallest that holds `maxRows`. */
+export function linearRowTiles(maxRows = Infinity): number[] {
+  const top = LINEAR_ROW_TILES.findIndex((r) => r >= maxRows);
+  return LINEAR_ROW_TILES.slice(0, top === -1 ? LINEAR_ROW_TILES.length : top + 1);
+}
 
 /** Largest workgroup count per dimension that WebGPU guarantees. */
 const MAX_GROUPS = 65535;
@@ -124,7 +132,8 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
     ACC: rows * (ctx.opl ?? 1),
     RC: Math.min(rows * (ctx.opl ?? 1), 4),
   });
-  const kernels = LINEAR_ROW_TILES.map((rows) => ctx.pipelines.kernel('linear.wgsl', bindings, defines(rows)));
+  const tiles = linearRowTiles(ctx.maxRows);
+  const kernels = tiles.map((rows) => ctx.pipelines.kernel('linear.wgsl', bindings, defines(rows)));
   const opw = ((ctx.workgroup ?? 256) / ctx.tpo) * (ctx.opl ?? 1);
   if (p.bias && weight.chunks.length > 1) throw new EngineShapeUnsupportedError(label, 'a biased projection must fit one storage binding');
   const parts = weight.chunks.map((chunk) => {
@@ -138,9 +147,9 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
     return { group, groupsX: Math.ceil(chunk.rowCount / opw) };
   });
   return (rec, rows) => {
-    const t = LINEAR_ROW_TILES.findIndex((r) => r >= rows);
-    const tile = t === -1 ? LINEAR_ROW_TILES.length - 1 : t;
-    const groupsY = Math.ceil(rows / LINEAR_ROW_TILES[tile]);
+    const t = tiles.findIndex((r) => r >= rows);
+    const tile = t === -1 ? tiles.length - 1 : t;
+    const groupsY = Math.ceil(rows / tiles[tile]);
     for (const part of parts) rec.dispatch(kernels[tile], part.group, part.groupsX, groupsY);
   };
 }

@@ -23,10 +23,10 @@ afterAll(async () => {
   gpu?.destroy();
 });
 
-async function backend(dtype: 'f32' | 'f16', loraSlots: number): Promise<WebGpuBackend> {
+async function backend(dtype: 'f32' | 'f16', loraSlots: number, maxRows = 64): Promise<WebGpuBackend> {
   const model = await loadModel({ dir: await createTinyModel({ seed: 1, dtype }) });
   models.push(model);
-  const b = await createWebGpuBackend({ model, gpu, numKvBlocks: 32, maxRows: 64, maxContext: 256, loraSlots, maxLoraRank: 8 });
+  const b = await createWebGpuBackend({ model, gpu, numKvBlocks: 32, maxRows, maxContext: 256, loraSlots, maxLoraRank: 8 });
   backends.push(b);
   return b;
 }
@@ -51,7 +51,7 @@ describe('WebGPU backend start-up', () => {
     expect(b.pipelines.late).toEqual([]);
   });
 
-  it('compiles only the kernels the model needs: its dtype, LoRA only with slots', async () => {
+  it('compiles only the kernels the model needs: its dtype, LoRA only with slots, row tiles up to maxRows', async () => {
     const base = await backend('f16', 0);
     const names = base.pipelines.kernels.map((k) => k.name);
     expect(names.filter((n) => n.startsWith('lora_'))).toEqual([]);
@@ -66,5 +66,12 @@ describe('WebGPU backend start-up', () => {
     expect(loraNames.sort()).toEqual(expect.arrayContaining([expect.stringMatching(/^lora_shrink\.wgsl\[.*SGMV/), expect.stringMatching(/^lora_expand\.wgsl\[.*SGMV/)]));
     expect(loraNames).toHaveLength(4); // shrink and expand, SGMV (prefill runs) and BGMV (single rows)
     expect(withLora.pipelines.kernels.filter((k) => k.name.startsWith('linear.wgsl')).every((k) => !/[[,]F16[,\]]/.test(k.name))).toBe(true);
+
+    // A backend for passes of at most 6 rows (e.g. `generate` of a 6-token prompt) needs tiles 1, 4 and 8 only, and runs those rows.
+    const small = await backend('f32', 0, 6);
+    expect(small.pipelines.kernels.filter((k) => k.name.startsWith('linear.wgsl')).map((k) => k.variant.defines.ROWS)).toEqual([1, 4, 8]);
+    const out = await small.step([{ tokens: [1, 2, 3, 4, 5, 6], startPos: 0, blockTable: [0], adapterSlot: -1, sample: greedy }]);
+    expect(out[0].token).toBeGreaterThanOrEqual(0);
+    expect(small.pipelines.late).toEqual([]);
   });
 });
