@@ -5,7 +5,7 @@ import type { Backend, SamplingParams } from '../../engine/backend.ts';
 import { EngineContextExceededError, EngineTokenOutOfRangeError } from '../../engine/errors.ts';
 import { generate } from '../../engine/generate.ts';
 import { createCpuBackend } from '../../engine/reference/backend.ts';
-import { createWebGpuBackend } from '../../engine/webgpu/backend.ts';
+import { createWebGpuBackend, WEBGPU_DEFAULTS } from '../../engine/webgpu/backend.ts';
 import { KV_BLOCK_SIZE } from '../../engine/backend.ts';
 import { loadPeftAdapter } from '../../lora/peft.ts';
 import { loadModel, type LoadedModel } from '../../model/load.ts';
@@ -137,7 +137,7 @@ export function registerGenerate(program: Command): void {
         if (o.backend === 'cpu') backend = await createCpuBackend({ model, numKvBlocks, ...lora });
         else {
           // One pass holds the prompt: kernels are compiled for row tiles up to its length only.
-          const webgpu = await createWebGpuBackend({ model, numKvBlocks, maxContext: numKvBlocks * KV_BLOCK_SIZE, maxRows: prompt.length, ...lora });
+          const webgpu = await createWebGpuBackend({ model, numKvBlocks, maxContext: numKvBlocks * KV_BLOCK_SIZE, maxRows: Math.min(prompt.length, WEBGPU_DEFAULTS.maxRows), ...lora });
           compileMs = webgpu.startup.warmup.ms;
           backend = webgpu;
         }

@@ -15,6 +15,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { acquireGpu, type Gpu } from '../../gpu/device.ts';
+import { createLogger } from '../../log.ts';
 import { createPipelineCache, type Kernel, type PipelineCache } from './pipelines.ts';
 
 /** Most helper devices a warm-up uses (each is a lavapipe context with its own thread pool). */
@@ -66,12 +67,20 @@ export function shareKernels(kernels: readonly Kernel[], n: number): Kernel[][] 
 export async function warmUpKernels(p: WarmUpKernelsParameters): Promise<KernelWarmup> {
   const started = performance.now();
   const cold = p.pipelines.cold();
-  const helperDevices = Math.max(0, Math.min(p.helperDevices ?? defaultWarmupHelpers(p.gpu), cold.length - 1));
-  if (helperDevices > 0) {
-    const [own, ...others] = shareKernels(cold, helperDevices + 1);
-    const helpers: Gpu[] = [];
-    try {
-      for (let i = 0; i < helperDevices; i++) helpers.push(await acquireGpu());
+  const wanted = Math.max(0, Math.min(p.helperDevices ?? defaultWarmupHelpers(p.gpu), cold.length - 1));
+  const helpers: Gpu[] = [];
+  try {
+    for (let i = 0; i < wanted; i++) {
+      try {
+        helpers.push(await acquireGpu());
+      } catch (err) {
+        // Fewer helpers only make the warm-up slower.
+        createLogger({ name: 'pipelines' }).warn({ err, helpers: helpers.length }, 'no more helper devices for the kernel warm-up');
+        break;
+      }
+    }
+    if (helpers.length > 0) {
+      const [own, ...others] = shareKernels(cold, helpers.length + 1);
       await Promise.all([
         p.pipelines.warm({ kernels: own, signal: p.signal }),
         ...helpers.map((h, i) => {
@@ -79,10 +88,10 @@ export async function warmUpKernels(p: WarmUpKernelsParameters): Promise<KernelW
           return cache.warm({ kernels: others[i].map((k) => cache.kernel(k.variant.file, k.variant.bindings, k.variant.defines)), signal: p.signal });
         }),
       ]);
-    } finally {
-      for (const h of helpers) h.destroy();
     }
+  } finally {
+    for (const h of helpers) h.destroy();
   }
   await p.pipelines.warm({ signal: p.signal });
-  return { kernels: cold.length, ms: performance.now() - started, helperDevices };
+  return { kernels: cold.length, ms: performance.now() - started, helperDevices: helpers.length };
 }
