@@ -16,14 +16,14 @@ export interface CreateBackendParameters {
 
 /**
  * The engine backend a node runs: WebGPU, or the CPU reference (`--backend cpu`). Returns it with
- * the context it serves and, for WebGPU, its kernel warm-up (done before this resolves, so the
- * node serves only once every kernel is compiled).
+ * the context it serves and, for WebGPU, its warm-up (kernels compiled, a first pass run: done
+ * before this resolves, so the node serves only once the engine runs at full speed).
  */
-export async function createBackend(p: CreateBackendParameters): Promise<{ backend: Backend; maxContext: number; warmup?: KernelWarmup }> {
+export async function createBackend(p: CreateBackendParameters): Promise<{ backend: Backend; maxContext: number; warmup?: KernelWarmup & { firstPassMs: number } }> {
   if (p.kind === 'cpu') {
     const backend = await createCpuBackend({ model: p.model, numKvBlocks: p.numKvBlocks, loraSlots: p.loraSlots, maxLoraRank: p.maxLoraRank, onProgress: p.onProgress, signal: p.signal });
     return { backend, maxContext: p.model.config.maxPositionEmbeddings };
   }
   const backend = await createWebGpuBackend({ model: p.model, numKvBlocks: p.numKvBlocks, loraSlots: p.loraSlots, maxLoraRank: p.maxLoraRank, onProgress: p.onProgress, signal: p.signal });
-  return { backend, maxContext: backend.maxContext, warmup: backend.startup.warmup };
+  return { backend, maxContext: backend.maxContext, warmup: { ...backend.startup.warmup, firstPassMs: backend.startup.firstPassMs } };
 }

@@ -114,7 +114,7 @@ export function registerGenerate(program: Command): void {
     .addOption(new Option('--backend <name>', 'engine').choices(['webgpu', 'cpu']).default('webgpu'))
     .addOption(new Option('--dtype <dtype>', 'weight dtype on the device (default: the checkpoint\'s)').choices(['f16', 'f32', 'bf16']))
     .option('--chat', 'apply the model\'s chat template to the prompt (one user message)')
-    .option('--json', 'print one JSON object: tokens, logprobs, text, promptTokens, timings in ms (loadMs: weights and buffers; compileMs: kernel compilation during load; prefillMs; decodeMs; ...) (--batch: one per request)')
+    .option('--json', 'print one JSON object: tokens, logprobs, text, promptTokens, timings in ms (loadMs: weights and buffers; warmupMs: kernel compilation (compileMs) and a first pass, during load; prefillMs; decodeMs; ...) (--batch: one per request)')
     .option('--adapter <dir>', 'LoRA adapter directory (PEFT layout) to run with; with --batch, the default for lines without "adapter"')
     .option('--batch <file>', 'JSONL requests {"id", "promptIds" | "prompt", "adapter": DIR | null, "maxTokens", "temperature", "seed"}, run together through the scheduler')
     .action(async (o: GenerateOptions) => {
@@ -132,17 +132,19 @@ export function registerGenerate(program: Command): void {
         const created = performance.now();
         const adapter = o.adapter === undefined ? undefined : await loadPeftAdapter({ dir: o.adapter, config: model.config });
         const lora = { loraSlots: adapter ? 1 : 0, maxLoraRank: adapter?.meta.rank ?? 1 };
-        // Kernel compilation happens during load (WebGPU): reported apart from it and from prefill.
+        // The WebGPU warm-up (kernel compilation, then a first pass) happens during load: reported apart from it and from prefill.
         let compileMs = 0;
+        let warmupMs = 0;
         if (o.backend === 'cpu') backend = await createCpuBackend({ model, numKvBlocks, ...lora });
         else {
           // One pass holds the prompt: kernels are compiled for row tiles up to its length only.
           const webgpu = await createWebGpuBackend({ model, numKvBlocks, maxContext: numKvBlocks * KV_BLOCK_SIZE, maxRows: Math.min(prompt.length, WEBGPU_DEFAULTS.maxRows), ...lora });
           compileMs = webgpu.startup.warmup.ms;
+          warmupMs = compileMs + webgpu.startup.firstPassMs;
           backend = webgpu;
         }
         if (adapter) await backend.lora.load(0, adapter.weights);
-        const loadMs = performance.now() - created - compileMs;
+        const loadMs = performance.now() - created - warmupMs;
         const tokenizer = model.tokenizer;
         let printed = '';
         const ids: number[] = [];
@@ -166,7 +168,7 @@ export function registerGenerate(program: Command): void {
         });
         if (o.json) {
           const text = tokenizer?.decode(result.tokens);
-          process.stdout.write(JSON.stringify({ ...result, text, adapter: adapter?.meta.id ?? null, backend: backend.kind, dtype: backend.dtype, timings: { ...result.timings, loadMs, compileMs } }) + '\n');
+          process.stdout.write(JSON.stringify({ ...result, text, adapter: adapter?.meta.id ?? null, backend: backend.kind, dtype: backend.dtype, timings: { ...result.timings, loadMs, compileMs, warmupMs } }) + '\n');
         } else {
           if (tokenizer) {
             const text = tokenizer.decode(result.tokens);
@@ -177,7 +179,7 @@ export function registerGenerate(program: Command): void {
           process.stderr.write(
             `${result.tokens.length} tokens (${result.finishReason}); prompt ${result.promptTokens} tokens; ` +
               `first token ${t.timeToFirstTokenMs.toFixed(0)} ms, decode ${t.decodeTokensPerSecond.toFixed(1)} tokens/s (${backend.kind}, ${backend.dtype}); ` +
-              `load ${loadMs.toFixed(0)} ms${compileMs ? ` + kernels ${compileMs.toFixed(0)} ms` : ''}\n`,
+              `load ${loadMs.toFixed(0)} ms${warmupMs ? ` + warm-up ${warmupMs.toFixed(0)} ms (kernels ${compileMs.toFixed(0)} ms)` : ''}\n`,
           );
         }
       } finally {

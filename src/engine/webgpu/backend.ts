@@ -86,8 +86,12 @@ export interface WebGpuBackend extends Backend {
   readonly weights: GpuWeights;
   /** The forward pass's kernels: every one asked for while preparing it, all warmed during load (`late` lists any that were not). */
   readonly pipelines: PipelineCache;
-  /** What load took: weight upload, and the kernel warm-up (compilation) after it. */
-  readonly startup: { uploadMs: number; warmup: KernelWarmup };
+  /**
+   * What load took, milliseconds: weight upload, the kernel warm-up (compilation), and one 1-row
+   * pass over every buffer of the forward pass (Dawn zeroes a buffer at its first use, the KV pool
+   * included, and the pages are faulted in), so the first request runs at full speed.
+   */
+  readonly startup: { uploadMs: number; warmup: KernelWarmup; firstPassMs: number };
   /**
    * Times every kernel with timestamp queries (one compute pass per dispatch, so steps run a
    * little slower). Returns false when the device lacks `timestamp-query`.
@@ -210,7 +214,8 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
     return { result, logits };
   };
 
-  return {
+  const startup = { uploadMs, warmup, firstPassMs: 0 };
+  const backend: WebGpuBackend = {
     kind: 'webgpu',
     config,
     lora,
@@ -220,7 +225,7 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
     maxContext,
     weights,
     pipelines,
-    startup: { uploadMs, warmup },
+    startup,
     weightBytes: weights.bytes,
     decodeWeightBytes: weights.bytes - (config.tieWordEmbeddings ? 0 : config.vocabSize * config.hiddenSize * (weights.matrix(weights.recipe.embed.weight.name).dtype === 'f32' ? 4 : 2)),
     kvBytes: fwd.kvBytes,
@@ -269,4 +274,17 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
       if (ownsGpu) gpu.destroy();
     },
   };
+  // The first pass: every buffer's lazy zeroing and page faults (hundreds of ms for a 512 MiB KV
+  // pool on a CPU adapter) happen here, not in the first request. It writes K/V at block 0,
+  // position 0, which any sequence holding that block writes itself before attention reads it.
+  const firstPassStarted = performance.now();
+  try {
+    const greedy = { temperature: 0, topK: 0, topP: 1, seed: 0, step: 0 };
+    for (const pass of plan([{ tokens: [0], startPos: 0, blockTable: [0], adapterSlot: -1, sample: greedy }], false)) await runPass(pass, false, p.signal);
+  } catch (error) {
+    backend.destroy();
+    throw error;
+  }
+  startup.firstPassMs = performance.now() - firstPassStarted;
+  return backend;
 }

@@ -37,6 +37,7 @@ describe('WebGPU backend start-up', () => {
     expect(b.pipelines.cold()).toEqual([]);
     expect(b.startup.warmup.kernels).toBe(b.pipelines.size);
     expect(b.startup.warmup.ms).toBeGreaterThan(0);
+    expect(b.startup.firstPassMs).toBeGreaterThan(0);
     const dir = join(await makeTempDir(), 'adapter');
     await createAdapter({ model: models[0].dir, rank: 8, seed: 3, out: dir });
     await b.lora.load(1, (await loadPeftAdapter({ dir, config: b.config })).weights);
