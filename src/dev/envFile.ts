@@ -55,7 +55,9 @@ export async function writeDevEnv(p: { dir: string }): Promise<string> {
   if (!dev) throw new DevNotRunError(p.dir);
   const { dir, session } = dev;
   const keysDir = join(dir, 'keys');
-  await rm(keysDir, { recursive: true, force: true });
+  // Replace only the files written here: anything else a user keeps in keys/ stays.
+  const written = ['passphrase', ...Object.keys(DEV_KEY_ROLES).map((role) => `${role}.json`)];
+  await Promise.all(written.map((f) => rm(join(keysDir, f), { force: true })));
   await mkdir(keysDir, { recursive: true });
   await writeFile(join(keysDir, 'passphrase'), `${DEV_PASSPHRASE}\n`, { mode: 0o600 });
   for (const role of Object.keys(DEV_KEY_ROLES)) {
