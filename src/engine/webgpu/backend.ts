@@ -286,5 +286,6 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
     throw error;
   }
   startup.firstPassMs = performance.now() - firstPassStarted;
+  profiler?.reset(); // per-kernel totals count requests only
   return backend;
 }
