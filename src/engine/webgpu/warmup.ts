@@ -6,9 +6,9 @@
  * which Dawn runs on its worker threads for `createComputePipelineAsync`: the pipeline cache
  * already compiles in parallel there. Mesa's lavapipe compiles (LLVM) at a pipeline's first
  * dispatch, on its device's one queue thread, so one device compiles one kernel at a time. To use
- * more cores it warms a share of the kernels on each of a few helper devices at once: the driver
- * keeps what it compiles in its on-disk shader cache (Mesa's, keyed by the shader), so when the
- * main device then warms the rest, it finds them there. The same cache makes a second process's
+ * more cores, a few helper devices take kernels from the same queue as the main device: the
+ * driver keeps what it compiles in its on-disk shader cache (Mesa's, keyed by the shader), so when
+ * the main device then warms the ones the helpers did, it finds them there. The same cache makes a second process's
  * warm-up (a restart) short. Dawn's own blob cache is out of reach from Node: the `webgpu`
  * package's bindings give Dawn neither a caching platform nor `DawnCacheDeviceDescriptor`'s
  * load/store callbacks, and no instance toggle supplies one.
@@ -52,17 +52,6 @@ export function defaultWarmupHelpers(gpu: Pick<Gpu, 'summary'>, env: NodeJS.Proc
   return Math.max(0, Math.min(cores - 1, MAX_WARMUP_HELPERS));
 }
 
-/** Splits kernels into `n` shares of about equal compile cost (largest first, each to the lightest share). */
-export function shareKernels(kernels: readonly Kernel[], n: number): Kernel[][] {
-  const shares = Array.from({ length: n }, () => ({ bytes: 0, kernels: [] as Kernel[] }));
-  for (const k of [...kernels].sort((a, b) => b.sourceBytes - a.sourceBytes)) {
-    const lightest = shares.reduce((a, b) => (b.bytes < a.bytes ? b : a));
-    lightest.kernels.push(k);
-    lightest.bytes += k.sourceBytes;
-  }
-  return shares.map((s) => s.kernels);
-}
-
 /** Warms every cold kernel of `pipelines` (see the file comment); resolves when all are ready. */
 export async function warmUpKernels(p: WarmUpKernelsParameters): Promise<KernelWarmup> {
   const started = performance.now();
@@ -80,12 +69,18 @@ export async function warmUpKernels(p: WarmUpKernelsParameters): Promise<KernelW
       }
     }
     if (helpers.length > 0) {
-      const [own, ...others] = shareKernels(cold, helpers.length + 1);
+      // One queue, largest source first (a proxy for compile time); each device takes the next
+      // kernel when it is done with one, so no device idles while another has a backlog.
+      const queue = [...cold].sort((a, b) => b.sourceBytes - a.sourceBytes);
+      const drain = async (warmOne: (k: Kernel) => Promise<void>) => {
+        for (let k = queue.shift(); k; k = queue.shift()) await warmOne(k);
+      };
       await Promise.all([
-        p.pipelines.warm({ kernels: own, signal: p.signal }),
-        ...helpers.map((h, i) => {
+        drain((k) => p.pipelines.warm({ kernels: [k], signal: p.signal })),
+        ...helpers.map((h) => {
           const cache = createPipelineCache(h.device);
-          return cache.warm({ kernels: others[i].map((k) => cache.kernel(k.variant.file, k.variant.bindings, k.variant.defines)), signal: p.signal });
+          const mirror = new Map(cold.map((k) => [k, cache.kernel(k.variant.file, k.variant.bindings, k.variant.defines)]));
+          return drain((k) => cache.warm({ kernels: [mirror.get(k)!], signal: p.signal }));
         }),
       ]);
     }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPipelineCache, type Kernel } from '../../../src/engine/webgpu/pipelines.ts';
-import { defaultWarmupHelpers, MAX_WARMUP_HELPERS, shareKernels, warmUpKernels } from '../../../src/engine/webgpu/warmup.ts';
+import { createPipelineCache } from '../../../src/engine/webgpu/pipelines.ts';
+import { defaultWarmupHelpers, MAX_WARMUP_HELPERS, warmUpKernels } from '../../../src/engine/webgpu/warmup.ts';
 import { acquireGpu, type Gpu } from '../../../src/gpu/device.ts';
 
 let gpu: Gpu;
@@ -9,16 +9,7 @@ beforeAll(async () => {
 });
 afterAll(() => gpu?.destroy());
 
-const fake = (name: string, sourceBytes: number) => ({ name, sourceBytes }) as Kernel;
-
 describe('kernel warm-up', () => {
-  it('shares kernels by compile cost: largest first, each to the lightest share', () => {
-    const ks = [fake('a', 100), fake('b', 900), fake('c', 500), fake('d', 400), fake('e', 50)];
-    const shares = shareKernels(ks, 2).map((s) => s.map((k) => k.name));
-    expect(shares).toEqual([['b', 'a'], ['c', 'd', 'e']]);
-    expect(shareKernels(ks, 1)[0]).toHaveLength(5);
-  });
-
   it('uses helper devices only on CPU adapters with the driver`s shader cache on, one per spare core', () => {
     const cpu = { summary: { software: true } } as Gpu;
     expect(defaultWarmupHelpers(cpu, {}, 2)).toBe(1);
