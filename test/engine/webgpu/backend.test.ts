@@ -57,16 +57,16 @@ describe('WebGPU backend start-up', () => {
     const names = base.pipelines.kernels.map((k) => k.name);
     expect(names.filter((n) => n.startsWith('lora_'))).toEqual([]);
     const linear = names.filter((n) => n.startsWith('linear.wgsl'));
-    // One variant per row tile (accumulating into the residual is a parameter); f16 weights only.
+    // One variant per row tile (accumulating into the residual is a parameter); half-precision weights only.
     expect(linear.length).toBe(LINEAR_ROW_TILES.length);
-    if (gpu.hasF16) expect(linear.every((n) => /[[,]F16[,\]]/.test(n))).toBe(true);
+    if (gpu.hasF16) expect(linear.every((n) => /[[,]HALF[,\]]/.test(n))).toBe(true);
     expect(names.filter((n) => /BIAS/.test(n))).toEqual([]); // this model has no biases
 
     const withLora = await backend('f32', 1);
     const loraNames = withLora.pipelines.kernels.map((k) => k.name).filter((n) => n.startsWith('lora_'));
     expect(loraNames.sort()).toEqual(expect.arrayContaining([expect.stringMatching(/^lora_shrink\.wgsl\[.*SGMV/), expect.stringMatching(/^lora_expand\.wgsl\[.*SGMV/)]));
     expect(loraNames).toHaveLength(4); // shrink and expand, SGMV (prefill runs) and BGMV (single rows)
-    expect(withLora.pipelines.kernels.filter((k) => k.name.startsWith('linear.wgsl')).every((k) => !/[[,]F16[,\]]/.test(k.name))).toBe(true);
+    expect(withLora.pipelines.kernels.filter((k) => k.name.startsWith('linear.wgsl')).every((k) => !/[[,]HALF[,\]]/.test(k.name))).toBe(true);
 
     // A backend for passes of at most 6 rows (e.g. `generate` of a 6-token prompt) needs tiles 1, 4 and 8 only, and runs those rows.
     const small = await backend('f32', 0, 6);

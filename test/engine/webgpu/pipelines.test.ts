@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { siluMulOp } from '../../../src/engine/webgpu/ops.ts';
+import { gluOp, wholeAct } from '../../../src/engine/webgpu/ops.ts';
 import { createPipelineCache } from '../../../src/engine/webgpu/pipelines.ts';
+import { shaderSource } from '../../../src/engine/webgpu/shaderSource.ts';
 import { acquireGpu, type Gpu } from '../../../src/gpu/device.ts';
 import { createHarness, type KernelHarness } from './harness.ts';
 
@@ -40,7 +41,7 @@ describe('pipeline cache', () => {
     const gate = Float32Array.from({ length: width * 2 }, (_, i) => (i % 7) - 3);
     const up = Float32Array.from({ length: width * 2 }, (_, i) => (i % 5) * 0.5);
     const g = h.buffer(gate);
-    const op = siluMulOp(h.ctx, { gate: g, up: h.buffer(up), width });
+    const op = gluOp(h.ctx, { gate: wholeAct(g, width), up: wholeAct(h.buffer(up), width), act: 'silu' });
     await h.run(2, 0, (rec) => op(rec, 2));
     const got = await h.read(g, width * 2);
     gate.forEach((x, i) => expect(got[i]).toBeCloseTo((x / (1 + Math.exp(-x))) * up[i], 5));
@@ -49,18 +50,25 @@ describe('pipeline cache', () => {
 
   it('a kernel used before it was warmed is compiled on the spot and listed as late', () => {
     const cache = createPipelineCache(gpu.device);
-    const k = cache.kernel('silu_mul.wgsl', ['uniform', 'uniform', 'storage', 'read']);
+    const k = cache.kernel('glu.wgsl', ['uniform', 'uniform', 'storage', 'read']);
     expect(k.pipeline).toBeDefined();
-    expect(cache.late).toEqual(['silu_mul.wgsl[]']);
+    expect(cache.late).toEqual(['glu.wgsl[]']);
     expect(cache.cold()).toEqual([]);
   });
 
   it('a variant that does not compile fails warm() with the kernel`s name', async () => {
     const cache = createPipelineCache(gpu.device);
     gpu.device.pushErrorScope('validation'); // the shader module's own error, reported again by warm()
-    cache.kernel('silu_mul.wgsl', ['uniform', 'uniform', 'storage', 'read']);
-    cache.kernel('attention.wgsl', ['uniform', 'uniform', 'read', 'read', 'read', 'read', 'read', 'storage'], { HD: 64, HD4: 16, WG: 0 });
-    await expect(cache.warm()).rejects.toMatchObject({ code: 'OPENLORA_GPU_VALIDATION', shortMessage: 'WebGPU rejected kernel attention.wgsl[HD=64,HD4=16,WG=0].' });
+    cache.kernel('glu.wgsl', ['uniform', 'uniform', 'storage', 'read']);
+    // attention.wgsl with a workgroup of 0 invocations (and 4 for every other number it takes).
+    const defines: Record<string, number> = { WG: 0 };
+    for (;;) {
+      const missing = /(?:define|count) (\w+) needs a number/.exec(String((() => { try { shaderSource('attention.wgsl', defines); return ''; } catch (e) { return e; } })()));
+      if (!missing) break;
+      defines[missing[1]] = 4;
+    }
+    const bad = cache.kernel('attention.wgsl', ['uniform', 'uniform', 'read', 'read', 'read', 'read', 'read', 'storage'], defines);
+    await expect(cache.warm()).rejects.toMatchObject({ code: 'OPENLORA_GPU_VALIDATION', shortMessage: `WebGPU rejected kernel ${bad.name}.` });
     await gpu.device.popErrorScope();
   });
 });

@@ -28,7 +28,7 @@ describe('kernel warm-up', () => {
       pipelines.kernel('rmsnorm.wgsl', five);
       pipelines.kernel('embed.wgsl', five, { F16: false });
       pipelines.kernel('sample.wgsl', five);
-      pipelines.kernel('silu_mul.wgsl', ['uniform', 'uniform', 'storage', 'read']);
+      pipelines.kernel('glu.wgsl', ['uniform', 'uniform', 'storage', 'read']);
       const report = await warmUpKernels({ gpu, pipelines, helperDevices });
       expect(report).toMatchObject({ kernels: 4, helperDevices });
       expect(pipelines.cold()).toEqual([]);
