@@ -30,9 +30,10 @@ export const ConfigSchema = Type.Object(
     ),
     model: Type.Object(
       {
-        dir: Type.Optional(Type.String({ description: 'Base model directory (Hugging Face layout).' })),
+        dir: Type.Optional(Type.String({ description: 'Base model: a Hugging Face directory or a GGUF file.' })),
         dtype: Type.Union([Type.Literal('auto'), Type.Literal('f16'), Type.Literal('bf16'), Type.Literal('f32')], { default: 'auto', description: 'Weight dtype on the device; auto: the checkpoint\'s (src/model/deviceTensor.ts).' }),
         backend: Type.Union([Type.Literal('webgpu'), Type.Literal('cpu')], { default: 'webgpu', description: 'Engine backend.' }),
+        quantize: Type.Union([Type.Literal('none'), Type.Literal('q8_0'), Type.Literal('q4_0'), Type.Literal('q4_k')], { default: 'none', description: 'Quantize the weight matrices at load (ggml formats, src/model/quant); none keeps the dtype.' }),
       },
       { default: {}, additionalProperties: false },
     ),

@@ -8,16 +8,18 @@
  * of the tiny model varies), norm gains near 1 (1 + N(0, 0.02²), or N(0, 0.02²) for Gemma's
  * `1 + w` gains), biases N(0, 0.02²). Values depend only on (seed, tensor name).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { f32ToBytes, type SafetensorsDtype } from './dtype.ts';
-import { ModelPresetUnknownError } from './errors.ts';
+import { ModelPresetUnknownError, ModelQuantizeFormatError } from './errors.ts';
 import { parseModelConfig } from './parseConfig.ts';
 import { byteTokenizerConfig, byteTokenizerJson } from './byteTokenizer.ts';
 import { isModelPreset, isTinyPreset, MODEL_PRESETS, presetConfigJson, presetGenerationConfig } from './presets.ts';
 import { modelRecipe } from './arch/index.ts';
 import { normalStream, type NormalStream } from './random.ts';
 import { writeSafetensors } from './safetensorsWrite.ts';
+import { exportGguf } from './gguf/export.ts';
+import type { QuantizeType } from './quant/formats.ts';
 import { expectedTensors } from './tensorNames.ts';
 
 /** On-disk dtypes of generated models. */
@@ -38,6 +40,10 @@ export interface CreateModelParameters {
   dtype?: CreateDtype;
   /** Output directory (created). */
   out: string;
+  /** `safetensors` (Hugging Face layout, default) or `gguf` (one `model.gguf` with config and tokenizer in its metadata). */
+  format?: 'safetensors' | 'gguf';
+  /** GGUF only: matrices in this ggml format (ggml's reference quantizer). */
+  quantize?: QuantizeType;
   /** Progress callback (bytes written, total bytes). */
   onProgress?: (written: number, total: number) => void;
   signal?: AbortSignal;
@@ -50,11 +56,27 @@ export interface CreateModelReturnType {
   dtype: CreateDtype;
   parameters: number;
   bytes: number;
+  /** The GGUF file, for `format: 'gguf'`. */
+  gguf?: string;
 }
 
-/** Writes a generated model directory. Same (preset, seed, dtype) → identical bytes. */
+/** Writes a generated model directory. Same (preset, seed, dtype, format) → identical bytes. */
 export async function createModel(p: CreateModelParameters): Promise<CreateModelReturnType> {
   if (!isModelPreset(p.preset)) throw new ModelPresetUnknownError(p.preset, MODEL_PRESETS);
+  if (p.format === 'gguf') {
+    const hf = join(p.out, '.safetensors');
+    try {
+      const made = await createModel({ ...p, format: 'safetensors', quantize: undefined, out: hf });
+      const gguf = join(p.out, 'model.gguf');
+      const type = p.quantize ?? (made.dtype === 'f32' ? 'F32' : made.dtype === 'f16' ? 'F16' : 'BF16');
+      await exportGguf({ dir: hf, path: gguf, type, name: `openlora ${p.preset} seed ${p.seed >>> 0}`, signal: p.signal });
+      const { size } = await stat(gguf);
+      return { ...made, dir: p.out, bytes: size, gguf };
+    } finally {
+      await rm(hf, { recursive: true, force: true });
+    }
+  }
+  if (p.quantize) throw new ModelQuantizeFormatError(p.quantize);
   const dtype = p.dtype ?? (isTinyPreset(p.preset) ? 'f32' : 'f16');
   const configJson = { ...presetConfigJson(p.preset), torch_dtype: TORCH_DTYPE[dtype] };
   const config = parseModelConfig({ json: configJson, file: 'config.json' });

@@ -18,12 +18,24 @@ export class SafetensorsInvalidError extends BaseError {
   }
 }
 
-/** A tensor whose dtype openlora does not read (only F32, F16, BF16). */
+/** A GGUF file whose header or layout is invalid (bad magic, truncated, bad offsets). */
+export class GgufInvalidError extends BaseError {
+  override name = 'GgufInvalidError' as const;
+  constructor(file: string, problem: string, parameters: BaseErrorParameters = {}) {
+    super('OPENLORA_MODEL_GGUF_INVALID', `Invalid GGUF file ${file}: ${problem}`, {
+      hint: `The file is truncated or not a GGUF file (version 2 or 3). Re-export it (llama.cpp convert_hf_to_gguf.py) or write one with \`openlora model create --format gguf\`.`,
+      meta: { file },
+      ...parameters,
+    });
+  }
+}
+
+/** A tensor whose dtype openlora does not read (F32, F16, BF16; in GGUF also Q8_0, Q4_0, Q4_K, Q6_K). */
 export class ModelDtypeUnsupportedError extends BaseError {
   override name = 'ModelDtypeUnsupportedError' as const;
   constructor(file: string, tensor: string, dtype: string) {
     super('OPENLORA_MODEL_DTYPE_UNSUPPORTED', `Tensor "${tensor}" in ${file} has dtype ${JSON.stringify(dtype)}, which openlora cannot read.`, {
-      hint: 'Supported dtypes are F32, F16 and BF16. Convert quantized or integer checkpoints to one of them (e.g. with transformers `save_pretrained`).',
+      hint: 'Supported dtypes are F32, F16 and BF16 (safetensors) and F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K (GGUF). Convert other checkpoints to one of them (transformers `save_pretrained`, or llama-quantize for GGUF).',
       meta: { file, tensor, dtype },
     });
   }
@@ -131,6 +143,17 @@ export class ModelConfigUnsupportedError extends BaseError {
     super('OPENLORA_MODEL_CONFIG_UNSUPPORTED', `${file}: "${field}": ${JSON.stringify(value)} is not supported: ${why}.`, {
       hint: hint ?? 'openlora refuses config fields it would otherwise ignore, rather than run the model wrong. Use a model without this setting, or open an issue naming the field.',
       meta: { file, field, value },
+    });
+  }
+}
+
+/** `model create --quantize` without `--format gguf`: safetensors holds no ggml blocks. */
+export class ModelQuantizeFormatError extends BaseError {
+  override name = 'ModelQuantizeFormatError' as const;
+  constructor(quantize: string) {
+    super('OPENLORA_MODEL_QUANTIZE_FORMAT', `--quantize ${quantize} needs --format gguf: safetensors files hold float weights.`, {
+      hint: `Write a GGUF file (\`openlora model create --format gguf --quantize ${quantize} ...\`), or quantize a safetensors model at load (\`--quantize ${quantize}\` on generate, node and dev).`,
+      meta: { quantize },
     });
   }
 }

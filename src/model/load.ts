@@ -1,9 +1,11 @@
 /**
- * Loads a Hugging Face model directory: config.json, safetensors weights (checked against the
- * config), tokenizer, chat template and generation defaults.
+ * Loads a model: a Hugging Face directory (config.json, safetensors weights, tokenizer, chat
+ * template, generation defaults) or a GGUF file (a `.gguf` path, or a directory holding one and
+ * no safetensors): config from its metadata (`gguf/config.ts`), tokenizer from a tokenizer.json
+ * beside it, else from its metadata (`gguf/tokenizer.ts`). Weights are checked against the config.
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { ModelConfig } from './config.ts';
 import { defaultDeviceDtype } from './deviceTensor.ts';
 import type { DeviceDtype } from './dtype.ts';
@@ -12,6 +14,11 @@ import { idList, parseModelConfig } from './parseConfig.ts';
 import { expectedTensors } from './tensorNames.ts';
 import { createChatTemplate, createModelTokenizer, type ChatTemplate, type ModelTokenizer } from './tokenizer.ts';
 import { openWeightStore, type WeightStore } from './weights.ts';
+import type { QuantizeType } from './quant/formats.ts';
+import { openGguf, type GgufFile } from './gguf/read.ts';
+import { configJsonFromGguf } from './gguf/config.ts';
+import { ggufWeightStore } from './gguf/store.ts';
+import { tokenizerFromMetadata } from './gguf/tokenizer.ts';
 
 /** Generation defaults from generation_config.json (and config.json for the ids). */
 export interface GenerationDefaults {
@@ -26,10 +33,15 @@ export interface GenerationDefaults {
 
 /** A loaded model; weights stay on disk and are read per tensor. */
 export interface LoadedModel {
+  /** Model directory (the GGUF file's directory for a GGUF model). */
   dir: string;
+  /** The GGUF file, when the model is one. */
+  gguf?: string;
   config: ModelConfig;
   /** Dtype the backends hold weight matrices in (see `deviceTensor.ts`). */
   dtype: DeviceDtype;
+  /** Matrices quantized at load (`--quantize`; see `deviceTensor.ts`). */
+  quantize?: QuantizeType;
   weights: WeightStore;
   /** Absent when the directory has no tokenizer.json (token ids only). */
   tokenizer?: ModelTokenizer;
@@ -41,10 +53,12 @@ export interface LoadedModel {
 
 /** Parameters of {@link loadModel}. */
 export interface LoadModelParameters {
-  /** Model directory in Hugging Face layout. */
+  /** Model directory in Hugging Face layout, a `.gguf` file, or a directory holding one GGUF file. */
   dir: string;
   /** Device dtype; default the checkpoint's (`torch_dtype`: f32, f16 or bf16). */
   dtype?: DeviceDtype;
+  /** Quantize float matrices at load: q8_0, q4_0 or q4_k. */
+  quantize?: QuantizeType;
   signal?: AbortSignal;
 }
 
@@ -53,14 +67,31 @@ export interface LoadModelParameters {
  * implied shape; throws the `OPENLORA_MODEL_*` errors of `errors.ts` otherwise.
  */
 export async function loadModel(p: LoadModelParameters): Promise<LoadedModel> {
-  const { dir } = p;
-  const configPath = join(dir, 'config.json');
-  const configJson = await readJson(configPath, true, (problem, parameters) => new ModelConfigInvalidError(configPath, problem, parameters));
+  const ggufPath = await findGguf(p.dir);
+  const dir = ggufPath ? dirname(ggufPath) : p.dir;
   const genPath = join(dir, 'generation_config.json');
   const gen = ((await readJson(genPath, false, (problem, parameters) => new ModelConfigInvalidError(genPath, problem, parameters))) ?? {}) as Record<string, unknown>;
-  const config = parseModelConfig({ json: configJson, file: configPath, extraEosTokenIds: idList(genPath, 'eos_token_id', gen.eos_token_id) });
-
-  const weights = await openWeightStore({ dir, signal: p.signal });
+  const extraEosTokenIds = idList(genPath, 'eos_token_id', gen.eos_token_id);
+  let config: ModelConfig;
+  let weights: WeightStore;
+  let gguf: GgufFile | undefined;
+  if (ggufPath) {
+    gguf = await openGguf({ path: ggufPath, signal: p.signal });
+    try {
+      const eot = gguf.metadata.get('tokenizer.ggml.eot_token_id');
+      if (eot?.type === 'u32') extraEosTokenIds.push(eot.value);
+      config = parseModelConfig({ json: configJsonFromGguf({ file: ggufPath, metadata: gguf.metadata, tensors: gguf.tensors }), file: ggufPath, extraEosTokenIds });
+    } catch (error) {
+      await gguf.close();
+      throw error;
+    }
+    weights = ggufWeightStore({ file: gguf, config });
+  } else {
+    const configPath = join(dir, 'config.json');
+    const configJson = await readJson(configPath, true, (problem, parameters) => new ModelConfigInvalidError(configPath, problem, parameters));
+    config = parseModelConfig({ json: configJson, file: configPath, extraEosTokenIds });
+    weights = await openWeightStore({ dir, signal: p.signal });
+  }
   try {
     for (const expected of expectedTensors(config)) {
       if (!weights.has(expected.name)) throw new ModelTensorMissingError(dir, expected.name, expected.shape);
@@ -72,15 +103,19 @@ export async function loadModel(p: LoadModelParameters): Promise<LoadedModel> {
     const tokPath = join(dir, 'tokenizer.json');
     const tokCfgPath = join(dir, 'tokenizer_config.json');
     const tokErr = (file: string) => (problem: string, parameters: { cause?: unknown; details?: string }) => new ModelTokenizerInvalidError(file, problem, parameters);
-    const tokenizerJson = await readJson(tokPath, false, tokErr(tokPath));
-    const tokenizerConfig = ((await readJson(tokCfgPath, false, tokErr(tokCfgPath))) ?? {}) as Record<string, unknown>;
+    let tokenizerJson = await readJson(tokPath, false, tokErr(tokPath));
+    let tokenizerConfig = ((await readJson(tokCfgPath, false, tokErr(tokCfgPath))) ?? {}) as Record<string, unknown>;
+    const embedded = gguf && tokenizerJson === undefined ? tokenizerFromMetadata(gguf.metadata) : undefined;
+    if (embedded) ({ tokenizerJson, tokenizerConfig } = embedded);
     const tokenizer = tokenizerJson === undefined ? undefined : createModelTokenizer({ tokenizerJson, tokenizerConfig, file: tokPath });
     const chatTemplate = createChatTemplate({ tokenizerConfig, file: tokCfgPath });
     const bos = gen.bos_token_id ?? config.bosTokenId;
     return {
       dir,
+      gguf: ggufPath,
       config,
       dtype: p.dtype ?? defaultDeviceDtype(config.torchDtype),
+      quantize: p.quantize,
       weights,
       tokenizer,
       chatTemplate,
@@ -98,6 +133,21 @@ export async function loadModel(p: LoadModelParameters): Promise<LoadedModel> {
     await weights.close();
     throw error;
   }
+}
+
+/** The GGUF file `path` names: itself when it is a file, else the directory's `model.gguf` or only `*.gguf` when it holds no safetensors. */
+async function findGguf(path: string): Promise<string | undefined> {
+  let entries: string[];
+  try {
+    if (!(await stat(path)).isDirectory()) return path.endsWith('.gguf') ? path : undefined;
+    entries = await readdir(path);
+  } catch {
+    return undefined; // the safetensors path reports the missing directory
+  }
+  if (entries.some((e) => e.endsWith('.safetensors') || e === 'model.safetensors.index.json')) return undefined;
+  if (entries.includes('model.gguf')) return join(path, 'model.gguf');
+  const ggufs = entries.filter((e) => e.endsWith('.gguf'));
+  return ggufs.length === 1 ? join(path, ggufs[0]) : undefined;
 }
 
 function positiveOrZero(v: unknown): number | undefined {

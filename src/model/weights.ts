@@ -5,29 +5,33 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SafetensorsDtype } from './dtype.ts';
+import type { QuantType } from './quant/formats.ts';
 import { ModelFileNotFoundError, SafetensorsInvalidError } from './errors.ts';
 import { openSafetensors, type SafetensorsFile, type SafetensorsTensorInfo } from './safetensors.ts';
+
+/** How a tensor is stored: a float dtype, or a ggml block format (GGUF files). */
+export type StoredDtype = SafetensorsDtype | QuantType;
 
 /** What the store knows about one tensor without reading it. */
 export interface WeightInfo {
   name: string;
-  dtype: SafetensorsDtype;
+  dtype: StoredDtype;
   shape: number[];
   /** The safetensors file holding it. */
   file: string;
 }
 
-/** Per-tensor access to model weights, read from disk on demand (no caching). */
+/** Per-tensor access to model weights (safetensors, or a GGUF file: `src/model/gguf/store.ts`), read from disk on demand (no caching). */
 export interface WeightStore {
   /** Tensor names in the files. */
   names(): string[];
   has(name: string): boolean;
   info(name: string): WeightInfo;
-  /** A tensor as float32 (f16/bf16 widened exactly). `// shape row-major f32` */
+  /** A tensor as float32 (f16/bf16 widened exactly, quantized blocks dequantized). `// shape row-major f32` */
   f32(name: string, signal?: AbortSignal): Promise<Float32Array>;
   /** A tensor as IEEE half bits for direct f16 upload (f32/bf16 rounded to nearest even). */
   f16(name: string, signal?: AbortSignal): Promise<Uint16Array>;
-  /** Raw little-endian bytes in the file's dtype. */
+  /** Raw little-endian bytes in the stored dtype (ggml blocks for quantized tensors), rows in Hugging Face order. */
   bytes(name: string, signal?: AbortSignal): Promise<Uint8Array>;
   /** Closes the file handles. Idempotent. */
   close(): Promise<void>;

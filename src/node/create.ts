@@ -94,7 +94,7 @@ async function startLockedNode(config: Config, components: NodeComponents, log: 
   // Published reports are checked (tree against root) before anything loads.
   const attributionReports = await Promise.all(config.attribution.reports.map((file) => readAttributionReport(file)));
   log.info({ dir: config.model.dir, backend: config.model.backend }, 'loading model');
-  const model = await loadModel({ dir: modelDir, dtype: config.model.dtype === 'auto' ? undefined : config.model.dtype });
+  const model = await loadModel({ dir: modelDir, dtype: config.model.dtype === 'auto' ? undefined : config.model.dtype, quantize: config.model.quantize === 'none' ? undefined : config.model.quantize });
   const loadStarted = performance.now();
   let reported = 0;
   const onProgress = (done: number, total: number) => {

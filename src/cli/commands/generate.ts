@@ -1,3 +1,4 @@
+import { QUANTIZE_TYPES, type QuantizeType } from '../../model/quant/formats.ts';
 import { readFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BaseError } from '../../errors.ts';
@@ -32,6 +33,7 @@ interface GenerateOptions {
   seed: number;
   backend: 'webgpu' | 'cpu';
   dtype?: 'f16' | 'f32' | 'bf16';
+  quantize?: QuantizeType;
   chat?: boolean;
   json?: boolean;
   adapter?: string;
@@ -103,7 +105,7 @@ async function generateBatch(model: LoadedModel, o: GenerateOptions): Promise<vo
 export function registerGenerate(program: Command): void {
   const command = new Command('generate')
     .description('generate tokens for one prompt; streams text (or ids) as tokens come')
-    .requiredOption('--model <dir>', 'model directory (Hugging Face layout)')
+    .requiredOption('--model <dir>', 'model directory (Hugging Face layout) or GGUF file')
     .option('--prompt <text>', 'prompt text (needs tokenizer.json)')
     .option('--prompt-ids <ids>', 'prompt token ids, comma-separated', parseIds)
     .option('--max-tokens <n>', 'tokens to generate at most (default: generation_config max_new_tokens, else 64)', parseNumber('int'))
@@ -113,12 +115,13 @@ export function registerGenerate(program: Command): void {
     .option('--seed <s>', 'sampling seed', parseNumber('int'), 0)
     .addOption(new Option('--backend <name>', 'engine').choices(['webgpu', 'cpu']).default('webgpu'))
     .addOption(new Option('--dtype <dtype>', 'weight dtype on the device (default: the checkpoint\'s)').choices(['f16', 'f32', 'bf16']))
+    .addOption(new Option('--quantize <type>', 'quantize the weight matrices at load (ggml formats)').choices([...QUANTIZE_TYPES]))
     .option('--chat', 'apply the model\'s chat template to the prompt (one user message)')
     .option('--json', 'print one JSON object: tokens, logprobs, text, promptTokens, timings in ms (loadMs: weights and buffers; warmupMs: kernel compilation (compileMs) and a first pass, during load; prefillMs; decodeMs; ...) (--batch: one per request)')
     .option('--adapter <dir>', 'LoRA adapter directory (PEFT layout) to run with; with --batch, the default for lines without "adapter"')
     .option('--batch <file>', 'JSONL requests {"id", "promptIds" | "prompt", "adapter": DIR | null, "maxTokens", "temperature", "seed"}, run together through the scheduler')
     .action(async (o: GenerateOptions) => {
-      const model = await loadModel({ dir: o.model, dtype: o.dtype });
+      const model = await loadModel({ dir: o.model, dtype: o.dtype, quantize: o.quantize });
       let backend: Backend | undefined;
       try {
         if (o.batch !== undefined) return await generateBatch(model, o);

@@ -11,6 +11,7 @@ import { addConfigOptions, configFromOptions, type ConfigOptions } from '../opti
 interface NodeStartOptions extends ConfigOptions {
   model?: string;
   backend?: string;
+  quantize?: string;
   host?: string;
   port?: string;
   dataDir?: string;
@@ -57,6 +58,7 @@ export function registerNode(program: Command): void {
     .description('serve the OpenAI-compatible API for a base model and its adapters')
     .option('--model <dir>', 'base model directory (model.dir)')
     .addOption(new Option('--backend <kind>', 'engine backend (model.backend)').choices(['webgpu', 'cpu']))
+    .addOption(new Option('--quantize <type>', 'quantize weight matrices at load (model.quantize)').choices(['none', 'q8_0', 'q4_0', 'q4_k']))
     .option('--host <host>', 'listen address (api.host)')
     .option('--port <port>', 'listen port (api.port)')
     .option('--data-dir <dir>', 'ledger, keys and adapter store (dataDir)')
@@ -64,7 +66,7 @@ export function registerNode(program: Command): void {
     .option('--passphrase-file <file>', 'keystore passphrase file (node.passphraseFile; else OPENLORA_KEY_PASSPHRASE)')
     .option('--deployment <file>', 'contract deployment file (chain.deployment)')
     .action(async (options: NodeStartOptions) => {
-      const config = await configFromOptions(options, { model: 'model.dir', backend: 'model.backend', host: 'api.host', port: 'api.port', dataDir: 'dataDir', keyFile: 'node.keyFile', passphraseFile: 'node.passphraseFile', deployment: 'chain.deployment' });
+      const config = await configFromOptions(options, { model: 'model.dir', backend: 'model.backend', quantize: 'model.quantize', host: 'api.host', port: 'api.port', dataDir: 'dataDir', keyFile: 'node.keyFile', passphraseFile: 'node.passphraseFile', deployment: 'chain.deployment' });
       const running = await runNode(config);
       process.stdout.write(`openlora node listening on ${running.url} (node key ${running.address})\n`);
     });

@@ -14,7 +14,7 @@ export type CpuWeights = ModelWeights<Float32Array, Float32Array>;
 
 /** Parameters of {@link loadCpuWeights}. */
 export interface LoadCpuWeightsParameters {
-  model: Pick<LoadedModel, 'config' | 'weights' | 'dtype'>;
+  model: Pick<LoadedModel, 'config' | 'weights' | 'dtype' | 'quantize'>;
   onProgress?: LoadProgress;
   signal?: AbortSignal;
 }
@@ -25,7 +25,7 @@ export async function loadCpuWeights(p: LoadCpuWeightsParameters): Promise<CpuWe
   return loadModelWeights({
     config: model.config,
     matrix: async ({ name, shape }) => {
-      const m = deviceMatrixValues(await readDeviceMatrix({ weights: model.weights, name, dtype: model.dtype, signal }));
+      const m = deviceMatrixValues(await readDeviceMatrix({ weights: model.weights, name, dtype: model.dtype, quantize: model.quantize, signal }));
       if (m.length !== shape[0] * shape[1]) throw new InternalError(`${name} has ${m.length} values, expected ${shape[0] * shape[1]}`);
       return m;
     },

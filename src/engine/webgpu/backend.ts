@@ -3,6 +3,7 @@ import type { ModelConfig } from '../../model/config.ts';
 import type { WeightStore } from '../../model/weights.ts';
 import { defaultDeviceDtype } from '../../model/deviceTensor.ts';
 import type { DeviceDtype } from '../../model/dtype.ts';
+import type { QuantizeType } from '../../model/quant/formats.ts';
 import { acquireGpu, type Gpu } from '../../gpu/device.ts';
 import { GpuValidationError } from '../../gpu/errors.ts';
 import { AbortedError } from '../../errors.ts';
@@ -36,7 +37,7 @@ export const WEBGPU_DEFAULTS = {
 /** Parameters of {@link createWebGpuBackend}. */
 export interface CreateWebGpuBackendParameters {
   /** A loaded model (`loadModel`): its config and weight store. */
-  model: { config: ModelConfig; weights: WeightStore; dtype?: DeviceDtype };
+  model: { config: ModelConfig; weights: WeightStore; dtype?: DeviceDtype; quantize?: QuantizeType };
   /** Device to use; acquired (and destroyed with the backend) when omitted. */
   gpu?: Gpu;
   /** Weight dtype on the device; default the model's (the checkpoint's: `src/model/deviceTensor.ts`). */
@@ -132,7 +133,7 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
   let warmup: KernelWarmup | undefined;
   try {
     const uploadStarted = performance.now();
-    weights = await uploadWeights({ device, config, weights: p.model.weights, dtype, maxBindingBytes, onProgress: p.onProgress, signal: p.signal });
+    weights = await uploadWeights({ device, config, weights: p.model.weights, dtype, quantize: p.model.quantize, maxBindingBytes, onProgress: p.onProgress, signal: p.signal });
     uploadMs = performance.now() - uploadStarted;
     const shape = linearShape({ software: gpu.summary.software, subgroups: gpu.hasSubgroups, subgroupMinSize: gpu.summary.subgroupMinSize, subgroupMaxSize: gpu.summary.subgroupMaxSize });
     const ctx = { device, pipelines, stepBuffer, maxRows, ...shape };

@@ -10,6 +10,8 @@ import type { ModelConfig } from '../../model/config.ts';
 import { readDeviceMatrix, type DeviceMatrix } from '../../model/deviceTensor.ts';
 import type { DeviceDtype } from '../../model/dtype.ts';
 import type { WeightStore } from '../../model/weights.ts';
+import type { QuantizeType } from '../../model/quant/formats.ts';
+import { InternalError } from '../../errors.ts';
 
 /** A row-major matrix on the GPU, split into row chunks that each fit one storage binding. */
 export interface GpuMatrix {
@@ -36,6 +38,8 @@ export interface UploadWeightsParameters {
   config: ModelConfig;
   weights: WeightStore;
   dtype: DeviceDtype;
+  /** `--quantize` at load (matrices then hold their dequantized values, as on the CPU). */
+  quantize?: QuantizeType;
   /** Largest storage binding in bytes (`maxStorageBufferBindingSize`). */
   maxBindingBytes: number;
   onProgress?: LoadProgress;
@@ -58,6 +62,7 @@ export function matrixStride(cols: number): number {
 
 /** Uploads `[rows, cols]` values as a {@link GpuMatrix}, rows zero-padded to {@link matrixStride}, split by `maxBindingBytes`. */
 export function uploadMatrix(device: GPUDevice, label: string, m: DeviceMatrix, rows: number, cols: number, maxBindingBytes: number): GpuMatrix {
+  if (m.dtype !== 'f32' && m.dtype !== 'f16' && m.dtype !== 'bf16') throw new InternalError(`${label}: quantized ${m.dtype} blocks reached WebGPU, which reads them dequantized (readDeviceMatrix without keepQuantized)`);
   const stride = matrixStride(cols);
   let data: Float32Array | Uint16Array = m.data;
   if (stride !== cols) {
@@ -82,7 +87,7 @@ export async function uploadWeights(p: UploadWeightsParameters): Promise<GpuWeig
   const model = await loadModelWeights<GpuMatrix, GPUBuffer>({
     config: p.config,
     matrix: async ({ name, shape: [rows, cols] }) => {
-      const data = await readDeviceMatrix({ weights, name, dtype, signal });
+      const data = await readDeviceMatrix({ weights, name, dtype, quantize: p.quantize, signal });
       const m = uploadMatrix(device, name, data, rows, cols, maxBindingBytes);
       for (const c of m.chunks) buffers.push(c.buffer);
       bytes += data.data.byteLength;
