@@ -15,7 +15,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Backend, StepSequence } from '../../src/engine/backend.ts';
-import { createCpuBackend } from '../../src/engine/reference/backend.ts';
+import { createReferenceBackend } from '../../src/engine/reference/backend.ts';
 import { createWebGpuBackend, type WebGpuBackend } from '../../src/engine/webgpu/backend.ts';
 import { measureReadBandwidth } from '../../src/engine/webgpu/roofline.ts';
 import { acquireGpu } from '../../src/gpu/device.ts';
@@ -141,7 +141,7 @@ backend.destroy();
 let cpu: { tokensPerSecond: number } | undefined;
 if (!args['skip-cpu']) {
   log('cpu reference decode (batch 1)');
-  const cpuBackend = await createCpuBackend({ model, numKvBlocks });
+  const cpuBackend = await createReferenceBackend({ model, numKvBlocks });
   const r = await decode(cpuBackend, 1, Number(args['cpu-steps']));
   cpu = { tokensPerSecond: (Number(args['cpu-steps']) * 1000) / r.ms };
   cpuBackend.destroy();

@@ -78,13 +78,16 @@ export interface LoraSlotPool {
   unload(slot: number): void;
 }
 
+/** The engines: WebGPU, the WebAssembly CPU backend, and the plain TypeScript reference (the oracle). */
+export type BackendKind = 'webgpu' | 'cpu' | 'reference';
+
 /**
- * A model backend: the WebGPU engine or the CPU reference. Both run the same model files and
+ * A model backend: the WebGPU engine, the CPU backend or the reference. Both run the same model files and
  * must agree (greedy tokens identical on f32 models; logits within the tolerances in the tests).
  * The caller (scheduler) owns KV block allocation; the backend owns the KV memory.
  */
 export interface Backend {
-  readonly kind: 'webgpu' | 'cpu';
+  readonly kind: BackendKind;
   readonly config: ModelConfig;
   /** Dtype weight matrices are held in (`src/model/deviceTensor.ts`; f16 tensors out of range stay f32). */
   readonly dtype: DeviceDtype;

@@ -1,5 +1,5 @@
 import type { Backend, LoadProgress } from '../engine/backend.ts';
-import { createCpuBackend } from '../engine/reference/backend.ts';
+import { createReferenceBackend } from '../engine/reference/backend.ts';
 import { createWebGpuBackend } from '../engine/webgpu/backend.ts';
 import type { LoadedModel } from '../model/load.ts';
 import type { KernelWarmup } from '../engine/webgpu/warmup.ts';
@@ -21,7 +21,7 @@ export interface CreateBackendParameters {
  */
 export async function createBackend(p: CreateBackendParameters): Promise<{ backend: Backend; maxContext: number; warmup?: KernelWarmup & { firstPassMs: number } }> {
   if (p.kind === 'cpu') {
-    const backend = await createCpuBackend({ model: p.model, numKvBlocks: p.numKvBlocks, loraSlots: p.loraSlots, maxLoraRank: p.maxLoraRank, onProgress: p.onProgress, signal: p.signal });
+    const backend = await createReferenceBackend({ model: p.model, numKvBlocks: p.numKvBlocks, loraSlots: p.loraSlots, maxLoraRank: p.maxLoraRank, onProgress: p.onProgress, signal: p.signal });
     return { backend, maxContext: p.model.config.maxPositionEmbeddings };
   }
   const backend = await createWebGpuBackend({ model: p.model, numKvBlocks: p.numKvBlocks, loraSlots: p.loraSlots, maxLoraRank: p.maxLoraRank, onProgress: p.onProgress, signal: p.signal });

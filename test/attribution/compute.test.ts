@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { computeAttribution } from '../../src/attribution/compute.ts';
 import { natsToUnits } from '../../src/attribution/units.ts';
-import { createCpuBackend } from '../../src/engine/reference/backend.ts';
+import { createReferenceBackend } from '../../src/engine/reference/backend.ts';
 import { createAdapter } from '../../src/lora/create.ts';
 import { loadPeftAdapter } from '../../src/lora/peft.ts';
 import { loadModel } from '../../src/model/load.ts';
@@ -14,7 +14,7 @@ import { CONTRIBUTORS, setupAttribution, TEXTS } from './fixture.ts';
 /** Summed NLL of each text under the base model and under base + adapter, straight from the CPU reference backend. */
 async function directLosses(modelDir: string, adapterDir: string, text: string) {
   const model = await loadModel({ dir: modelDir });
-  const backend = await createCpuBackend({ model, numKvBlocks: 16, loraSlots: 1, maxLoraRank: 8 });
+  const backend = await createReferenceBackend({ model, numKvBlocks: 16, loraSlots: 1, maxLoraRank: 8 });
   await backend.lora.load(0, (await loadPeftAdapter({ dir: adapterDir, config: model.config })).weights);
   const tokens = [model.generation.bosTokenId!, ...model.tokenizer!.encode(text)];
   const targets = [...tokens.slice(1), 0];

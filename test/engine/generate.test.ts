@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../../src/engine/backend.ts';
 import { generate } from '../../src/engine/generate.ts';
-import { createCpuBackend } from '../../src/engine/reference/backend.ts';
+import { createReferenceBackend } from '../../src/engine/reference/backend.ts';
 import { logprobOf } from '../../src/engine/sampling.ts';
 import { createModel } from '../../src/model/create.ts';
 import { loadModel, type LoadedModel } from '../../src/model/load.ts';
@@ -19,7 +19,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'openlora-generate-'));
   await createModel({ preset: 'tiny', seed: 1, out: join(dir, 'tiny') });
   model = await loadModel({ dir: join(dir, 'tiny') });
-  cpu = await createCpuBackend({ model, numKvBlocks: 8 });
+  cpu = await createReferenceBackend({ model, numKvBlocks: 8 });
 });
 afterAll(async () => {
   cpu?.destroy();

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.ts';
 import type { Backend } from '../../src/engine/backend.ts';
 import { generate } from '../../src/engine/generate.ts';
-import { createCpuBackend } from '../../src/engine/reference/backend.ts';
+import { createReferenceBackend } from '../../src/engine/reference/backend.ts';
 import { createAdapter } from '../../src/lora/create.ts';
 import { loadPeftAdapter } from '../../src/lora/peft.ts';
 import { loadModel, type LoadedModel } from '../../src/model/load.ts';
@@ -23,7 +23,7 @@ beforeAll(async () => {
   root = await makeTempDir('openlora-batch-');
   modelDir = await createTinyModel({ seed: 1 });
   model = await loadModel({ dir: modelDir });
-  cpu = await createCpuBackend({ model, numKvBlocks: 16, loraSlots: 2, maxLoraRank: 16 });
+  cpu = await createReferenceBackend({ model, numKvBlocks: 16, loraSlots: 2, maxLoraRank: 16 });
   for (const [i, rank] of [8, 16].entries()) {
     const out = join(root, `adapter-${'ab'[i]}`);
     await createAdapter({ model: modelDir, rank, seed: 40 + i, out });

@@ -5,7 +5,7 @@ import { BaseError } from '../../errors.ts';
 import type { Backend, SamplingParams } from '../../engine/backend.ts';
 import { EngineContextExceededError, EngineTokenOutOfRangeError } from '../../engine/errors.ts';
 import { generate } from '../../engine/generate.ts';
-import { createCpuBackend } from '../../engine/reference/backend.ts';
+import { createReferenceBackend } from '../../engine/reference/backend.ts';
 import { createWebGpuBackend, WEBGPU_DEFAULTS } from '../../engine/webgpu/backend.ts';
 import { KV_BLOCK_SIZE } from '../../engine/backend.ts';
 import { loadPeftAdapter } from '../../lora/peft.ts';
@@ -138,7 +138,7 @@ export function registerGenerate(program: Command): void {
         // The WebGPU warm-up (kernel compilation, then a first pass) happens during load: reported apart from it and from prefill.
         let compileMs = 0;
         let warmupMs = 0;
-        if (o.backend === 'cpu') backend = await createCpuBackend({ model, numKvBlocks, ...lora });
+        if (o.backend === 'cpu') backend = await createReferenceBackend({ model, numKvBlocks, ...lora });
         else {
           // One pass holds the prompt: kernels are compiled for row tiles up to its length only.
           const webgpu = await createWebGpuBackend({ model, numKvBlocks, maxContext: numKvBlocks * KV_BLOCK_SIZE, maxRows: Math.min(prompt.length, WEBGPU_DEFAULTS.maxRows), ...lora });

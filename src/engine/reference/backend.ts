@@ -1,20 +1,22 @@
 /**
- * The CPU reference backend: the model in plain float32 TypeScript, a paged KV cache in one
+ * The reference backend: the model in plain float32 TypeScript, a paged KV cache in one
  * `Float32Array` indexed by block id, LoRA slots, and the shared sampling. Slow but obviously
- * right; the WebGPU engine is tested against it.
+ * right: the oracle the WebGPU engine and the WebAssembly CPU backend (`src/engine/cpu/`) are
+ * tested against (`--backend reference`).
  */
 import type { LoadedModel } from '../../model/load.ts';
 import { KV_BLOCK_SIZE, type Backend, type LoadProgress, type StepOutput, type StepSequence } from '../backend.ts';
-import { EngineBlockTableError, EngineContextExceededError, EngineTokenOutOfRangeError, EngineUnsupportedError } from '../errors.ts';
-import { logprobOf, sampleToken, validateSamplingParams } from '../sampling.ts';
+import { EngineUnsupportedError } from '../errors.ts';
+import { checkStepSequence } from '../checkStep.ts';
+import { logprobOf, sampleToken } from '../sampling.ts';
 import { forwardHidden, lmHead } from './forward.ts';
 import { createCpuLoraPool } from './lora.ts';
 import { kvBlockFloats, type KvLayout } from './ops.ts';
 import { modelInvFreq } from '../../model/arch/rope.ts';
 import { loadCpuWeights } from './weights.ts';
 
-/** Parameters of {@link createCpuBackend}. */
-export interface CreateCpuBackendParameters {
+/** Parameters of {@link createReferenceBackend}. */
+export interface CreateReferenceBackendParameters {
   model: LoadedModel;
   /** KV blocks in the pool (each holds {@link KV_BLOCK_SIZE} positions of every layer). */
   numKvBlocks: number;
@@ -28,7 +30,7 @@ export interface CreateCpuBackendParameters {
 }
 
 /** Loads the weights (f32; f16-rounded when `model.dtype` is f16) and allocates the KV pool. */
-export async function createCpuBackend(p: CreateCpuBackendParameters): Promise<Backend> {
+export async function createReferenceBackend(p: CreateReferenceBackendParameters): Promise<Backend> {
   const { model, numKvBlocks } = p;
   const config = model.config;
   let weights: Awaited<ReturnType<typeof loadCpuWeights>> | undefined = await loadCpuWeights({ model, onProgress: p.onProgress, signal: p.signal });
@@ -37,38 +39,15 @@ export async function createCpuBackend(p: CreateCpuBackendParameters): Promise<B
   const invFreq = modelInvFreq(config);
   const lora = createCpuLoraPool({ config, slots: p.loraSlots ?? 4, maxRank: p.maxLoraRank ?? 64 });
 
-  const check = (seq: StepSequence): void => {
-    const end = seq.startPos + seq.tokens.length;
-    if (seq.tokens.length === 0) throw new EngineBlockTableError('a sequence has no tokens to run');
-    if (!Number.isInteger(seq.startPos) || seq.startPos < 0) throw new EngineBlockTableError(`startPos ${seq.startPos} must be an integer >= 0`);
-    if (end > config.maxPositionEmbeddings) throw new EngineContextExceededError(end, config.maxPositionEmbeddings);
-    const needed = Math.ceil(end / KV_BLOCK_SIZE);
-    if (seq.blockTable.length < needed) throw new EngineBlockTableError(`${seq.blockTable.length} blocks cover ${seq.blockTable.length * KV_BLOCK_SIZE} positions, the sequence needs ${end}`);
-    for (let i = 0; i < needed; i++) {
-      const b = seq.blockTable[i];
-      if (!Number.isInteger(b) || b < 0 || b >= numKvBlocks) throw new EngineBlockTableError(`block id ${b} is outside the pool [0, ${numKvBlocks})`);
-    }
-    for (let i = 0; i < seq.tokens.length; i++) {
-      const t = seq.tokens[i];
-      if (!Number.isInteger(t) || t < 0 || t >= config.vocabSize) throw new EngineTokenOutOfRangeError(t, config.vocabSize);
-    }
-    if (seq.targets) {
-      if (seq.targets.length !== seq.tokens.length) throw new EngineBlockTableError(`targets has ${seq.targets.length} entries for ${seq.tokens.length} tokens`);
-      for (let i = 0; i < seq.targets.length; i++) {
-        const t = seq.targets[i];
-        if (!Number.isInteger(t) || t < 0 || t >= config.vocabSize) throw new EngineTokenOutOfRangeError(t, config.vocabSize);
-      }
-    }
-    if (seq.sample) validateSamplingParams(seq.sample);
-  };
+  const check = (seq: StepSequence): void => checkStepSequence({ config, numKvBlocks, seq });
 
   const run = (seq: StepSequence, signal?: AbortSignal): Float32Array => {
-    if (!weights || !cache) throw new EngineUnsupportedError('A step after destroy()', 'Create a new backend with createCpuBackend.');
+    if (!weights || !cache) throw new EngineUnsupportedError('A step after destroy()', 'Create a new backend with createReferenceBackend.');
     return forwardHidden({ config, weights, invFreq, cache, layout, tokens: seq.tokens, startPos: seq.startPos, blockTable: seq.blockTable, adapter: lora.get(seq.adapterSlot), signal });
   };
 
   return {
-    kind: 'cpu',
+    kind: 'reference',
     config,
     dtype: model.dtype,
     numKvBlocks,

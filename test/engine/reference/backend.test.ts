@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend, StepSequence } from '../../../src/engine/backend.ts';
-import { createCpuBackend } from '../../../src/engine/reference/backend.ts';
+import { createReferenceBackend } from '../../../src/engine/reference/backend.ts';
 import { logprobOf, argmax } from '../../../src/engine/sampling.ts';
 import { projectionShape } from '../../../src/model/config.ts';
 import { loadModel, type LoadedModel } from '../../../src/model/load.ts';
@@ -27,7 +27,7 @@ const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
 
 beforeAll(async () => {
   model = await loadModel({ dir: await createTinyModel() });
-  backend = await createCpuBackend({ model, numKvBlocks: 32 });
+  backend = await createReferenceBackend({ model, numKvBlocks: 32 });
 });
 afterAll(async () => {
   backend.destroy();
@@ -122,7 +122,7 @@ describe('CPU reference backend', () => {
     await copyFile(join(model.dir, 'config.json'), join(dir, 'config.json'));
     await src.close();
     const mergedModel = await loadModel({ dir });
-    const mergedBackend = await createCpuBackend({ model: mergedModel, numKvBlocks: 4 });
+    const mergedBackend = await createReferenceBackend({ model: mergedModel, numKvBlocks: 4 });
     const [reference] = await mergedBackend.logits([seq({ tokens, blockTable: [0, 1] })]);
     expect(maxDiff(adapted, reference)).toBeLessThan(1e-4);
     mergedBackend.destroy();
@@ -147,7 +147,7 @@ describe('CPU reference backend', () => {
 
   it('f16 models run with f16-rounded weights and agree with f32 within 1e-2', async () => {
     const half = await loadModel({ dir: await createTinyModel({ dtype: 'f16' }) });
-    const halfBackend = await createCpuBackend({ model: half, numKvBlocks: 4 });
+    const halfBackend = await createReferenceBackend({ model: half, numKvBlocks: 4 });
     expect(halfBackend.dtype).toBe('f16');
     const tokens = prompt.slice(0, 20);
     const [h] = await halfBackend.logits([seq({ tokens, blockTable: [0, 1] })]);
@@ -172,7 +172,7 @@ describe('sliding windows change what the reference computes', () => {
     const [a, b] = await Promise.all([windowed, full].map((d) => loadModel({ dir: d })));
     expect(a.config.slidingWindows).toEqual([16, 16]);
     expect(b.config.slidingWindows).toEqual([0, 0]);
-    const [ba, bb] = await Promise.all([a, b].map((m) => createCpuBackend({ model: m, numKvBlocks: 4 })));
+    const [ba, bb] = await Promise.all([a, b].map((m) => createReferenceBackend({ model: m, numKvBlocks: 4 })));
     const logitsAt = async (backend: Backend, n: number) => (await backend.logits([seq({ tokens: prompt.slice(0, n), blockTable: [0, 1, 2] })]))[0];
     expect(maxDiff(await logitsAt(ba, 16), await logitsAt(bb, 16))).toBe(0);
     expect(maxDiff(await logitsAt(ba, 40), await logitsAt(bb, 40))).toBeGreaterThan(1e-3);

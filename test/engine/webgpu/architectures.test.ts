@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend, StepSequence } from '../../../src/engine/backend.ts';
 import { generate } from '../../../src/engine/generate.ts';
-import { createCpuBackend } from '../../../src/engine/reference/backend.ts';
+import { createReferenceBackend } from '../../../src/engine/reference/backend.ts';
 import { createWebGpuBackend, type WebGpuBackend } from '../../../src/engine/webgpu/backend.ts';
 import { acquireGpu, type Gpu } from '../../../src/gpu/device.ts';
 import { createAdapter } from '../../../src/lora/create.ts';
@@ -49,7 +49,7 @@ async function handmade(configJson: Record<string, unknown>, dtype: 'F32' | 'BF1
 }
 
 async function pair(m: LoadedModel, lora = 0): Promise<{ cpu: Backend; webgpu: WebGpuBackend }> {
-  const cpu = await createCpuBackend({ model: m, numKvBlocks: 24, loraSlots: lora, maxLoraRank: 8 });
+  const cpu = await createReferenceBackend({ model: m, numKvBlocks: 24, loraSlots: lora, maxLoraRank: 8 });
   const webgpu = await createWebGpuBackend({ model: m, gpu, numKvBlocks: 24, maxRows: 64, maxContext: 384, loraSlots: lora, maxLoraRank: 8 });
   backends.push(cpu, webgpu);
   return { cpu, webgpu };

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend, StepSequence } from '../../../src/engine/backend.ts';
 import { generate } from '../../../src/engine/generate.ts';
-import { createCpuBackend } from '../../../src/engine/reference/backend.ts';
+import { createReferenceBackend } from '../../../src/engine/reference/backend.ts';
 import { createWebGpuBackend, type WebGpuBackend } from '../../../src/engine/webgpu/backend.ts';
 import { acquireGpu, type Gpu } from '../../../src/gpu/device.ts';
 import { createModel } from '../../../src/model/create.ts';
@@ -30,7 +30,7 @@ async function model(seed: number, dtype: 'f32' | 'f16'): Promise<LoadedModel> {
 }
 
 async function pair(m: LoadedModel, options: { maxRows?: number } = {}): Promise<{ cpu: Backend; webgpu: WebGpuBackend }> {
-  const cpu = await createCpuBackend({ model: m, numKvBlocks: 48 });
+  const cpu = await createReferenceBackend({ model: m, numKvBlocks: 48 });
   const webgpu = await createWebGpuBackend({ model: m, gpu, numKvBlocks: 48, maxRows: options.maxRows ?? 64, maxContext: 768 });
   backends.push(cpu, webgpu);
   return { cpu, webgpu };

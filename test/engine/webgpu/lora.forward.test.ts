@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend, LoraWeights, StepSequence } from '../../../src/engine/backend.ts';
 import { generate } from '../../../src/engine/generate.ts';
-import { createCpuBackend } from '../../../src/engine/reference/backend.ts';
+import { createReferenceBackend } from '../../../src/engine/reference/backend.ts';
 import { createWebGpuBackend, type WebGpuBackend } from '../../../src/engine/webgpu/backend.ts';
 import { acquireGpu, type Gpu } from '../../../src/gpu/device.ts';
 import { createAdapter } from '../../../src/lora/create.ts';
@@ -31,7 +31,7 @@ const backends: Backend[] = [];
 const prompt = (n: number, seed: number) => Array.from({ length: n }, (_, i) => (i * 37 + seed * 11 + 3) % 256);
 
 async function pair(model: LoadedModel): Promise<{ cpu: Backend; webgpu: WebGpuBackend }> {
-  const cpu = await createCpuBackend({ model, numKvBlocks: 64, loraSlots: 4, maxLoraRank: 16 });
+  const cpu = await createReferenceBackend({ model, numKvBlocks: 64, loraSlots: 4, maxLoraRank: 16 });
   const webgpu = await createWebGpuBackend({ model, gpu, numKvBlocks: 64, maxRows: 64, maxContext: 256, loraSlots: 4, maxLoraRank: 16 });
   backends.push(cpu, webgpu);
   for (const b of [cpu, webgpu]) for (let i = 0; i < adapters.length; i++) await b.lora.load(i, adapters[i].weights);

@@ -11,7 +11,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createCpuBackend } from '../../../src/engine/reference/backend.ts';
+import { createReferenceBackend } from '../../../src/engine/reference/backend.ts';
 import { loadModel } from '../../../src/model/load.ts';
 import { parseModelConfig } from '../../../src/model/parseConfig.ts';
 import type { QuantizeType } from '../../../src/model/quant/formats.ts';
@@ -57,7 +57,7 @@ async function writeBigramModel(dir: string): Promise<void> {
 async function perplexity(dir: string, quantize?: QuantizeType): Promise<number> {
   const model = await loadModel({ dir, quantize });
   try {
-    const backend = await createCpuBackend({ model, numKvBlocks: 16 });
+    const backend = await createReferenceBackend({ model, numKvBlocks: 16 });
     const ids = Array.from(Buffer.from(TEXT));
     const [out] = await backend.step([{ tokens: ids.slice(0, -1), targets: ids.slice(1), startPos: 0, blockTable: Array.from({ length: 16 }, (_, i) => i), adapterSlot: -1 }]);
     const lp = out.targetLogprobs!;

@@ -1,0 +1,166 @@
+/**
+ * The CPU backend: the model in WebAssembly with 128-bit SIMD (`wasm/kernels.ts`), weights, paged
+ * KV cache, activations and LoRA slots in one shared memory, matmuls and attention split across
+ * worker threads (default: every core). A step batches every sequence's rows into passes of up to
+ * `maxRows` rows as the WebGPU engine does. What a machine without a GPU runs; the plain
+ * TypeScript reference (`src/engine/reference/`) stays the oracle it is tested against.
+ */
+import type { LoadedModel } from '../../model/load.ts';
+import { modelInvFreq } from '../../model/arch/rope.ts';
+import { KV_BLOCK_SIZE, type Backend, type LoadProgress, type StepOutput, type StepSequence } from '../backend.ts';
+import { checkStepSequence } from '../checkStep.ts';
+import { EngineUnsupportedError } from '../errors.ts';
+import { logprobOf, sampleToken } from '../sampling.ts';
+import { allocPassBuffers, forwardPass, type CpuForwardContext, type PassSegment } from './forward.ts';
+import { instantiateKernels, kernelModule } from './kernels.ts';
+import { createCpuWasmLoraPool } from './lora.ts';
+import { createCpuMemory } from './memory.ts';
+import { createThreadPool, defaultThreads } from './threads.ts';
+import { loadCpuWeights } from './weights.ts';
+
+/** Rows one pass holds unless told otherwise (a prefill chunk of 256 tokens runs as one pass). */
+export const DEFAULT_CPU_MAX_ROWS = 256;
+/** Rows lm_head runs at once (teacher-forced sequences run in chunks of this many). */
+const MAX_LOGIT_ROWS = 64;
+
+/** Parameters of {@link createCpuBackend}. */
+export interface CreateCpuBackendParameters {
+  model: LoadedModel;
+  /** KV blocks in the pool (each holds {@link KV_BLOCK_SIZE} positions of every layer). */
+  numKvBlocks: number;
+  /** LoRA adapter slots; default 4. */
+  loraSlots?: number;
+  /** Largest adapter rank; default 64. */
+  maxLoraRank?: number;
+  /** Threads running the kernels (this one included); default every core (`os.availableParallelism()`). */
+  threads?: number;
+  /** Rows per pass; default {@link DEFAULT_CPU_MAX_ROWS}. */
+  maxRows?: number;
+  onProgress?: LoadProgress;
+  signal?: AbortSignal;
+}
+
+/** The CPU backend, with what it was created with. */
+export interface CpuBackend extends Backend {
+  readonly kind: 'cpu';
+  readonly threads: number;
+  /** Bytes of shared memory it holds (weights, KV cache, activations, slots). */
+  readonly memoryBytes: number;
+}
+
+/** Loads the weights into shared memory, allocates the KV pool and starts the threads. */
+export async function createCpuBackend(p: CreateCpuBackendParameters): Promise<CpuBackend> {
+  const { model, numKvBlocks } = p;
+  const config = model.config;
+  const threads = p.threads ?? defaultThreads();
+  const maxRows = p.maxRows ?? DEFAULT_CPU_MAX_ROWS;
+  const mem = createCpuMemory();
+  const module = kernelModule();
+  const kernels = instantiateKernels(module, mem.memory);
+  const weights = await loadCpuWeights({ model, mem, onProgress: p.onProgress, signal: p.signal });
+  const kvFloats = numKvBlocks * config.numLayers * 2 * KV_BLOCK_SIZE * config.numKvHeads * config.headDim;
+  const cache = mem.alloc(kvFloats * 4); // [numKvBlocks, layers, 2, 16, kvHeads, headDim] f32
+  const lora = createCpuWasmLoraPool({ config, mem, slots: p.loraSlots ?? 4, maxRank: p.maxLoraRank ?? 64 });
+  const maxContext = Math.min(config.maxPositionEmbeddings, numKvBlocks * KV_BLOCK_SIZE);
+  const buffers = allocPassBuffers({ mem, config, acts: weights.recipe.acts, maxRows, maxLogitRows: MAX_LOGIT_ROWS, maxRank: lora.maxRank, threads, maxContext, numKvBlocks });
+  const pool = await createThreadPool({ threads, memory: mem, module, kernels });
+  const ctx: CpuForwardContext = { config, weights, kernels, mem, pool, lora, buffers, cache, invFreq: modelInvFreq(config) };
+  let destroyed = false;
+
+  const check = (seq: StepSequence) => checkStepSequence({ config, numKvBlocks, seq });
+
+  /** Runs the sequences' rows in passes; `wants(seq)` says which of a piece's rows get logits. */
+  const run = (sequences: readonly StepSequence[], onRow: (seq: number, row: number, logits: Float32Array) => void, wants: (seq: number, first: number, count: number) => number[], signal?: AbortSignal) => {
+    if (destroyed) throw new EngineUnsupportedError('A step after destroy()', 'Create a new backend with createCpuBackend.');
+    let pass: (PassSegment & { seq: number; first: number })[] = [];
+    let rows = 0;
+    let tables = 0;
+    const flush = () => {
+      if (!pass.length) return;
+      const logitRows: number[] = [];
+      const owners: [number, number][] = [];
+      let at = 0;
+      for (const piece of pass) {
+        for (const r of wants(piece.seq, piece.first, piece.tokens.length)) {
+          logitRows.push(at + r - piece.first);
+          owners.push([piece.seq, r]);
+        }
+        at += piece.tokens.length;
+      }
+      let next = 0;
+      forwardPass({
+        ctx,
+        segments: pass,
+        logitRows,
+        signal,
+        onLogits: (chunk, logits) => {
+          for (let j = 0; j < chunk.length; j++, next++) onRow(owners[next][0], owners[next][1], logits.subarray(j * config.vocabSize, (j + 1) * config.vocabSize));
+        },
+      });
+      pass = [];
+      rows = 0;
+      tables = 0;
+    };
+    sequences.forEach((seq, s) => {
+      for (let first = 0; first < seq.tokens.length; first += maxRows) {
+        const count = Math.min(maxRows, seq.tokens.length - first);
+        const startPos = seq.startPos + first;
+        const blocks = Math.ceil((startPos + count) / KV_BLOCK_SIZE);
+        if (rows + count > maxRows || tables + blocks > buffers.maxTables) flush();
+        const tokens = Array.from({ length: count }, (_, i) => seq.tokens[first + i]);
+        pass.push({ tokens, startPos, blockTable: Array.from({ length: blocks }, (_, i) => seq.blockTable[i]), adapterSlot: seq.adapterSlot, seq: s, first });
+        rows += count;
+        tables += blocks;
+      }
+    });
+    flush();
+  };
+
+  return {
+    kind: 'cpu',
+    config,
+    dtype: model.dtype,
+    numKvBlocks,
+    lora,
+    threads: pool.threads,
+    memoryBytes: mem.used,
+    async step(sequences, signal) {
+      sequences.forEach(check);
+      const outputs: StepOutput[] = sequences.map((seq) => (seq.targets ? { targetLogprobs: new Float32Array(seq.tokens.length) } : {}));
+      run(
+        sequences,
+        (s, r, logits) => {
+          const seq = sequences[s];
+          if (seq.targets) outputs[s].targetLogprobs![r] = logprobOf(logits, seq.targets[r]);
+          if (seq.sample && r === seq.tokens.length - 1) {
+            const { token, logprob } = sampleToken({ logits, params: seq.sample, step: seq.sample.step });
+            outputs[s].token = token;
+            outputs[s].logprob = logprob;
+          }
+        },
+        (s, first, count) => {
+          const seq = sequences[s];
+          if (seq.targets) return Array.from({ length: count }, (_, i) => first + i);
+          return seq.sample && first + count === seq.tokens.length ? [seq.tokens.length - 1] : [];
+        },
+        signal,
+      );
+      return outputs;
+    },
+    async logits(sequences) {
+      sequences.forEach(check);
+      const out: Float32Array[] = [];
+      run(
+        sequences,
+        (s, _r, logits) => (out[s] = logits.slice()),
+        (s, first, count) => (first + count === sequences[s].tokens.length ? [sequences[s].tokens.length - 1] : []),
+      );
+      return out;
+    },
+    destroy() {
+      if (destroyed) return;
+      destroyed = true;
+      void pool.close();
+    },
+  };
+}

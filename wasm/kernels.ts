@@ -1,0 +1,548 @@
+// The CPU backend's kernels (AssemblyScript → WebAssembly with 128-bit SIMD; `npm run build:wasm`
+// compiles this file to kernels.wasm, checked in; test/engine/cpu/build.test.ts rebuilds and
+// compares). Every pointer is a byte offset into the one shared memory the JS side manages
+// (src/engine/cpu/memory.ts); activations are f32 rows with a stride in elements; weights are
+// PyTorch [out, in] rows in their stored form. Parallel kernels take (tid, nthreads) and do their
+// share of a job whose descriptor the main thread wrote (src/engine/cpu/jobs.ts); everything else
+// is called on the main thread.
+//
+// Tricks, each tested against the TypeScript reference (test/engine/cpu/kernels.test.ts):
+// - f16 weights are widened with three integer ops per 4 values and no table: the sign-extended
+//   half shifted left by 13 is the f32 with the half's exponent and mantissa in place and the sign
+//   copied into bits 28..31; masking bits 28..30 leaves the value times 2^-112 (subnormal halves
+//   included). Activations are pre-scaled by 2^64 (exact), so products stay normal, and the dot
+//   product is scaled back by 2^48 (exact).
+// - Q8_0 / Q4_0 weights meet activations quantized to Q8_0 per 32 (llama.cpp's vec_dot_q8_0_q8_0,
+//   vec_dot_q4_0_q8_0): integer products of each block (i8 × i8 → i16, pairwise → i32) times the
+//   two f16/f32 scales.
+// - Tiles of weight rows × activation rows keep accumulators in registers, so a batch of rows
+//   reads each weight once per 4 rows.
+
+// ---------------------------------------------------------------------------------------------
+// Job descriptors (written by src/engine/cpu/jobs.ts; i32 slots).
+
+/** Matmul task: `y[r, o] (+)= scale · (x[r] · W[o]) (+ bias[o])`, optional soft-cap. */
+const T_KIND = 0; //      0 f32, 1 f16, 2 q8_0, 3 q4_0 weights
+const T_X = 4; //         x (f32; for f16: pre-scaled by 2^64; for q8_0/q4_0: i8 blocks)
+const T_XSTRIDE = 8; //   elements (f32/f16), bytes (q8: in)
+const T_W = 12;
+const T_Y = 16;
+const T_YSTRIDE = 20; //  elements
+const T_ROWS = 24;
+const T_IN = 28;
+const T_OUT = 32;
+const T_BIAS = 36; //     0 = none
+const T_ACC = 40; //      1 = add into y
+const T_SCALE = 44; //    f32
+const T_XD = 48; //       q8 activation scales: f32 [rows, in / 32]
+const T_CAP = 52; //      f32 soft-cap, 0 = off
+export const TASK_BYTES: i32 = 64;
+
+/** Splits `n` items into `parts` ranges rounded to `align`; returns the start of part `i`. */
+@inline function split(n: i32, parts: i32, i: i32, align: i32): i32 {
+  if (i >= parts) return n;
+  const units = (n + align - 1) / align;
+  const s = (units * i) / parts * align;
+  return s < n ? s : n;
+}
+
+// ---------------------------------------------------------------------------------------------
+// f16
+
+const HMASK: v128 = i32x4(0x8fffffff, 0x8fffffff, 0x8fffffff, 0x8fffffff);
+const X_SCALE: f32 = 18446744073709551616.0; // 2^64
+const Y_SCALE: f32 = 281474976710656.0; //      2^48 = 2^112 / 2^64
+
+/** Halves 0..3 of `v` as f32 × 2^-112. */
+@inline function hlo(v: v128): v128 {
+  return v128.and(i32x4.shl(i32x4.extend_low_i16x8_s(v), 13), HMASK);
+}
+/** Halves 4..7 of `v` as f32 × 2^-112. */
+@inline function hhi(v: v128): v128 {
+  return v128.and(i32x4.shl(i32x4.extend_high_i16x8_s(v), 13), HMASK);
+}
+/** One half as f32 × 2^-112. */
+@inline function h1(h: u32): f32 {
+  return reinterpret<f32>((<u32>(<i32>(<i16>h) << 13)) & 0x8fffffff);
+}
+/** IEEE half → f32 (exact). */
+@inline function half(h: u32): f32 {
+  return h1(h) * 5.192296858534828e33; // 2^112
+}
+
+@inline function hsum(v: v128): f32 {
+  return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
+}
+
+/** Copies `rows` rows of x scaled by 2^64 into dst (stride `inF`), the f16 kernel's input. */
+export function prescale(x: usize, xStride: i32, rows: i32, inF: i32, dst: usize): void {
+  const s = f32x4.splat(X_SCALE);
+  for (let r = 0; r < rows; r++) {
+    const xr = x + <usize>(r * xStride) * 4;
+    const dr = dst + <usize>(r * inF) * 4;
+    let k = 0;
+    for (; k + 4 <= inF; k += 4) v128.store(dr + (<usize>k << 2), f32x4.mul(v128.load(xr + (<usize>k << 2)), s));
+    for (; k < inF; k++) store<f32>(dr + (<usize>k << 2), load<f32>(xr + (<usize>k << 2)) * X_SCALE);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Q8 activations
+
+/** Quantizes rows of x to Q8_0 per 32 (scales f32): q = round(x / d), d = max|x| / 127; `inF` a multiple of 32. */
+export function quantizeRows(x: usize, xStride: i32, rows: i32, inF: i32, q: usize, d: usize): void {
+  const blocks = inF >> 5;
+  for (let r = 0; r < rows; r++) {
+    const xr = x + <usize>(r * xStride) * 4;
+    for (let b = 0; b < blocks; b++) {
+      const xb = xr + (<usize>b << 7);
+      let m = f32x4.splat(0);
+      for (let j = 0; j < 32; j += 4) m = f32x4.max(m, f32x4.abs(v128.load(xb + (<usize>j << 2))));
+      const amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+      const dd: f32 = amax / 127;
+      const id: f32 = dd != 0 ? 1 / dd : 0;
+      store<f32>(d + <usize>(r * blocks + b) * 4, dd);
+      const qb = q + <usize>(r * inF + (b << 5));
+      const ids = f32x4.splat(id);
+      for (let j = 0; j < 32; j += 16) {
+        const a0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb + (<usize>j << 2)), ids)));
+        const a1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb + (<usize>(j + 4) << 2)), ids)));
+        const a2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb + (<usize>(j + 8) << 2)), ids)));
+        const a3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb + (<usize>(j + 12) << 2)), ids)));
+        v128.store(qb + <usize>j, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(a0, a1), i16x8.narrow_i32x4_s(a2, a3)));
+      }
+    }
+  }
+}
+
+/** Sum of the 32 products of one i8 block pair, as i32x4 partial sums. */
+@inline function dot32(w0: v128, w1: v128, x0: v128, x1: v128): v128 {
+  const a = i16x8.add(i16x8.extmul_low_i8x16_s(w0, x0), i16x8.extmul_high_i8x16_s(w0, x0));
+  const b = i16x8.add(i16x8.extmul_low_i8x16_s(w1, x1), i16x8.extmul_high_i8x16_s(w1, x1));
+  return i32x4.add(i32x4.extadd_pairwise_i16x8_s(a), i32x4.extadd_pairwise_i16x8_s(b));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Matmul
+
+@inline function finish(t: usize, r: i32, o: i32, v: f32): void {
+  const y = load<usize>(t, T_Y) + <usize>(r * load<i32>(t, T_YSTRIDE) + o) * 4;
+  const bias = load<usize>(t, T_BIAS);
+  let s = v * load<f32>(t, T_SCALE);
+  if (bias != 0) s += load<f32>(bias + (<usize>o << 2));
+  const cap = load<f32>(t, T_CAP);
+  if (cap > 0) s = cap * Mathf.tanh(s / cap);
+  if (load<i32>(t, T_ACC) != 0) s += load<f32>(y);
+  store<f32>(y, s);
+}
+
+/** f32 weights: 2 weight rows × up to 4 x rows per tile. */
+function mmF32(t: usize, o0: i32, o1: i32): void {
+  const x = load<usize>(t, T_X);
+  const xs = load<i32>(t, T_XSTRIDE);
+  const w = load<usize>(t, T_W);
+  const rows = load<i32>(t, T_ROWS);
+  const n = load<i32>(t, T_IN);
+  const n4 = n & ~3;
+  for (let o = o0; o < o1; o++) {
+    const wr = w + <usize>(o * n) * 4;
+    let r = 0;
+    for (; r + 4 <= rows; r += 4) {
+      const x0 = x + <usize>(r * xs) * 4;
+      const x1 = x0 + <usize>xs * 4;
+      const x2 = x1 + <usize>xs * 4;
+      const x3 = x2 + <usize>xs * 4;
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+      for (let k = 0; k < n4; k += 4) {
+        const kk = <usize>k << 2;
+        const wv = v128.load(wr + kk);
+        a0 = f32x4.add(a0, f32x4.mul(wv, v128.load(x0 + kk)));
+        a1 = f32x4.add(a1, f32x4.mul(wv, v128.load(x1 + kk)));
+        a2 = f32x4.add(a2, f32x4.mul(wv, v128.load(x2 + kk)));
+        a3 = f32x4.add(a3, f32x4.mul(wv, v128.load(x3 + kk)));
+      }
+      let s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
+      for (let k = n4; k < n; k++) {
+        const wk = load<f32>(wr + (<usize>k << 2));
+        s0 += wk * load<f32>(x0 + (<usize>k << 2));
+        s1 += wk * load<f32>(x1 + (<usize>k << 2));
+        s2 += wk * load<f32>(x2 + (<usize>k << 2));
+        s3 += wk * load<f32>(x3 + (<usize>k << 2));
+      }
+      finish(t, r, o, s0);
+      finish(t, r + 1, o, s1);
+      finish(t, r + 2, o, s2);
+      finish(t, r + 3, o, s3);
+    }
+    for (; r < rows; r++) {
+      const x0 = x + <usize>(r * xs) * 4;
+      let a0 = f32x4.splat(0);
+      for (let k = 0; k < n4; k += 4) a0 = f32x4.add(a0, f32x4.mul(v128.load(wr + (<usize>k << 2)), v128.load(x0 + (<usize>k << 2))));
+      let s0 = hsum(a0);
+      for (let k = n4; k < n; k++) s0 += load<f32>(wr + (<usize>k << 2)) * load<f32>(x0 + (<usize>k << 2));
+      finish(t, r, o, s0);
+    }
+  }
+}
+
+/** f16 weights (x pre-scaled, stride = in): 4 weight rows × 1 x row, or 2 × 4 for batches. */
+function mmF16(t: usize, o0: i32, o1: i32): void {
+  const x = load<usize>(t, T_X);
+  const w = load<usize>(t, T_W);
+  const rows = load<i32>(t, T_ROWS);
+  const n = load<i32>(t, T_IN);
+  const n8 = n & ~7;
+  const xs = <usize>n * 4;
+  const ws = <usize>n * 2;
+  let r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    const x0 = x + <usize>r * xs;
+    const x1 = x0 + xs;
+    const x2 = x1 + xs;
+    const x3 = x2 + xs;
+    let o = o0;
+    for (; o + 2 <= o1; o += 2) {
+      const w0 = w + <usize>o * ws;
+      const w1 = w0 + ws;
+      let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a02 = f32x4.splat(0), a03 = f32x4.splat(0);
+      let a10 = f32x4.splat(0), a11 = f32x4.splat(0), a12 = f32x4.splat(0), a13 = f32x4.splat(0);
+      for (let k = 0; k < n8; k += 8) {
+        const kx = <usize>k << 2;
+        const h0 = v128.load(w0 + (<usize>k << 1));
+        const h1v = v128.load(w1 + (<usize>k << 1));
+        const l0 = hlo(h0), u0 = hhi(h0), l1 = hlo(h1v), u1 = hhi(h1v);
+        let xl = v128.load(x0 + kx), xh = v128.load(x0 + kx + 16);
+        a00 = f32x4.add(a00, f32x4.add(f32x4.mul(l0, xl), f32x4.mul(u0, xh)));
+        a10 = f32x4.add(a10, f32x4.add(f32x4.mul(l1, xl), f32x4.mul(u1, xh)));
+        xl = v128.load(x1 + kx); xh = v128.load(x1 + kx + 16);
+        a01 = f32x4.add(a01, f32x4.add(f32x4.mul(l0, xl), f32x4.mul(u0, xh)));
+        a11 = f32x4.add(a11, f32x4.add(f32x4.mul(l1, xl), f32x4.mul(u1, xh)));
+        xl = v128.load(x2 + kx); xh = v128.load(x2 + kx + 16);
+        a02 = f32x4.add(a02, f32x4.add(f32x4.mul(l0, xl), f32x4.mul(u0, xh)));
+        a12 = f32x4.add(a12, f32x4.add(f32x4.mul(l1, xl), f32x4.mul(u1, xh)));
+        xl = v128.load(x3 + kx); xh = v128.load(x3 + kx + 16);
+        a03 = f32x4.add(a03, f32x4.add(f32x4.mul(l0, xl), f32x4.mul(u0, xh)));
+        a13 = f32x4.add(a13, f32x4.add(f32x4.mul(l1, xl), f32x4.mul(u1, xh)));
+      }
+      let s00 = hsum(a00), s01 = hsum(a01), s02 = hsum(a02), s03 = hsum(a03);
+      let s10 = hsum(a10), s11 = hsum(a11), s12 = hsum(a12), s13 = hsum(a13);
+      for (let k = n8; k < n; k++) {
+        const kx = <usize>k << 2;
+        const v0 = h1(load<u16>(w0 + (<usize>k << 1)));
+        const v1 = h1(load<u16>(w1 + (<usize>k << 1)));
+        s00 += v0 * load<f32>(x0 + kx); s01 += v0 * load<f32>(x1 + kx); s02 += v0 * load<f32>(x2 + kx); s03 += v0 * load<f32>(x3 + kx);
+        s10 += v1 * load<f32>(x0 + kx); s11 += v1 * load<f32>(x1 + kx); s12 += v1 * load<f32>(x2 + kx); s13 += v1 * load<f32>(x3 + kx);
+      }
+      finish(t, r, o, s00 * Y_SCALE); finish(t, r + 1, o, s01 * Y_SCALE); finish(t, r + 2, o, s02 * Y_SCALE); finish(t, r + 3, o, s03 * Y_SCALE);
+      finish(t, r, o + 1, s10 * Y_SCALE); finish(t, r + 1, o + 1, s11 * Y_SCALE); finish(t, r + 2, o + 1, s12 * Y_SCALE); finish(t, r + 3, o + 1, s13 * Y_SCALE);
+    }
+    for (; o < o1; o++) mmF16Row(t, x0, xs, 4, w + <usize>o * ws, n, r, o);
+  }
+  for (; r < rows; r++) {
+    const xr = x + <usize>r * xs;
+    let o = o0;
+    for (; o + 4 <= o1; o += 4) {
+      const w0 = w + <usize>o * ws;
+      const w1 = w0 + ws;
+      const w2 = w1 + ws;
+      const w3 = w2 + ws;
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+      for (let k = 0; k < n8; k += 8) {
+        const kh = <usize>k << 1;
+        const xl = v128.load(xr + (<usize>k << 2));
+        const xh = v128.load(xr + (<usize>k << 2) + 16);
+        const h0 = v128.load(w0 + kh), h1v = v128.load(w1 + kh), h2 = v128.load(w2 + kh), h3 = v128.load(w3 + kh);
+        a0 = f32x4.add(a0, f32x4.add(f32x4.mul(hlo(h0), xl), f32x4.mul(hhi(h0), xh)));
+        a1 = f32x4.add(a1, f32x4.add(f32x4.mul(hlo(h1v), xl), f32x4.mul(hhi(h1v), xh)));
+        a2 = f32x4.add(a2, f32x4.add(f32x4.mul(hlo(h2), xl), f32x4.mul(hhi(h2), xh)));
+        a3 = f32x4.add(a3, f32x4.add(f32x4.mul(hlo(h3), xl), f32x4.mul(hhi(h3), xh)));
+      }
+      let s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
+      for (let k = n8; k < n; k++) {
+        const xk = load<f32>(xr + (<usize>k << 2));
+        s0 += h1(load<u16>(w0 + (<usize>k << 1))) * xk;
+        s1 += h1(load<u16>(w1 + (<usize>k << 1))) * xk;
+        s2 += h1(load<u16>(w2 + (<usize>k << 1))) * xk;
+        s3 += h1(load<u16>(w3 + (<usize>k << 1))) * xk;
+      }
+      finish(t, r, o, s0 * Y_SCALE); finish(t, r, o + 1, s1 * Y_SCALE); finish(t, r, o + 2, s2 * Y_SCALE); finish(t, r, o + 3, s3 * Y_SCALE);
+    }
+    for (; o < o1; o++) mmF16Row(t, xr, xs, 1, w + <usize>o * ws, n, r, o);
+  }
+}
+
+/** One f16 weight row against `count` consecutive x rows (tails). */
+function mmF16Row(t: usize, x: usize, xs: usize, count: i32, wr: usize, n: i32, r: i32, o: i32): void {
+  const n8 = n & ~7;
+  for (let i = 0; i < count; i++) {
+    const xr = x + <usize>i * xs;
+    let a = f32x4.splat(0);
+    for (let k = 0; k < n8; k += 8) {
+      const h = v128.load(wr + (<usize>k << 1));
+      a = f32x4.add(a, f32x4.add(f32x4.mul(hlo(h), v128.load(xr + (<usize>k << 2))), f32x4.mul(hhi(h), v128.load(xr + (<usize>k << 2) + 16))));
+    }
+    let s = hsum(a);
+    for (let k = n8; k < n; k++) s += h1(load<u16>(wr + (<usize>k << 1))) * load<f32>(xr + (<usize>k << 2));
+    finish(t, r + i, o, s * Y_SCALE);
+  }
+}
+
+/** Q8_0 (kind 2) or Q4_0 (kind 3) weights against Q8_0 activations: 1 weight row × up to 4 x rows. */
+function mmQ(t: usize, o0: i32, o1: i32, q4: bool): void {
+  const xq = load<usize>(t, T_X);
+  const xd = load<usize>(t, T_XD);
+  const w = load<usize>(t, T_W);
+  const rows = load<i32>(t, T_ROWS);
+  const n = load<i32>(t, T_IN);
+  const blocks = n >> 5;
+  const bb: usize = q4 ? 18 : 34;
+  const ws = <usize>blocks * bb;
+  const lowMask = i8x16.splat(0x0f);
+  const eight = i8x16.splat(8);
+  for (let o = o0; o < o1; o++) {
+    const wr = w + <usize>o * ws;
+    let r = 0;
+    for (; r < rows; r += 4) {
+      const cnt = rows - r < 4 ? rows - r : 4;
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+      for (let b = 0; b < blocks; b++) {
+        const wb = wr + <usize>b * bb;
+        const dw = half(load<u16>(wb));
+        let w0: v128, w1: v128;
+        if (q4) {
+          const raw = v128.load(wb + 2);
+          w0 = i8x16.sub(v128.and(raw, lowMask), eight);
+          w1 = i8x16.sub(i8x16.shr_u(raw, 4), eight);
+        } else {
+          w0 = v128.load(wb + 2);
+          w1 = v128.load(wb + 18);
+        }
+        const xb = xq + <usize>(r * n + (b << 5));
+        const db = xd + <usize>(r * blocks + b) * 4;
+        a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(dot32(w0, w1, v128.load(xb), v128.load(xb + 16))), f32x4.splat(dw * load<f32>(db))));
+        if (cnt > 1) a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(dot32(w0, w1, v128.load(xb + <usize>n), v128.load(xb + <usize>n + 16))), f32x4.splat(dw * load<f32>(db + <usize>blocks * 4))));
+        if (cnt > 2) a2 = f32x4.add(a2, f32x4.mul(f32x4.convert_i32x4_s(dot32(w0, w1, v128.load(xb + <usize>n * 2), v128.load(xb + <usize>n * 2 + 16))), f32x4.splat(dw * load<f32>(db + <usize>blocks * 8))));
+        if (cnt > 3) a3 = f32x4.add(a3, f32x4.mul(f32x4.convert_i32x4_s(dot32(w0, w1, v128.load(xb + <usize>n * 3), v128.load(xb + <usize>n * 3 + 16))), f32x4.splat(dw * load<f32>(db + <usize>blocks * 12))));
+      }
+      finish(t, r, o, hsum(a0));
+      if (cnt > 1) finish(t, r + 1, o, hsum(a1));
+      if (cnt > 2) finish(t, r + 2, o, hsum(a2));
+      if (cnt > 3) finish(t, r + 3, o, hsum(a3));
+    }
+  }
+}
+
+/**
+ * This thread's share of the matmul job at `job` (`[count, tasks...]`): each task's outputs are
+ * split evenly (in multiples of 4) across the threads.
+ */
+export function matmulJob(job: usize, tid: i32, nthreads: i32): void {
+  const count = load<i32>(job);
+  for (let i = 0; i < count; i++) {
+    const t = job + 16 + <usize>i * TASK_BYTES;
+    const out = load<i32>(t, T_OUT);
+    const o0 = split(out, nthreads, tid, 4);
+    const o1 = split(out, nthreads, tid + 1, 4);
+    if (o0 >= o1) continue;
+    const kind = load<i32>(t, T_KIND);
+    if (kind == 0) mmF32(t, o0, o1);
+    else if (kind == 1) mmF16(t, o0, o1);
+    else mmQ(t, o0, o1, kind == 3);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attention over the paged KV cache
+
+/** Attention job descriptor (i32 slots; f32 where noted). */
+const A_Q = 0; //          rotated queries [rows, heads · headDim]
+const A_OUT = 4; //        out base pointer
+const A_OSTRIDE = 8; //    elements
+const A_CACHE = 12; //     KV pool base
+const A_ROWS = 16;
+const A_HEADS = 20;
+const A_KVHEADS = 24;
+const A_HEADDIM = 28;
+const A_LAYER = 32;
+const A_LAYERS = 36;
+const A_POS = 40; //       i32 [rows]
+const A_BT = 44; //        i32 [rows] offset of the row's block table in A_TABLES
+const A_TABLES = 48; //    i32 flattened block tables
+const A_WINDOW = 52;
+const A_SCALE = 56; //     f32
+const A_CAP = 60; //       f32
+const A_SCRATCH = 64; //   per-thread scratch base (f32)
+const A_SCRATCH_BYTES = 68;
+
+/**
+ * Causal grouped-query attention of each (row, head) over its sequence's cached positions in the
+ * window: scores, max-subtracted softmax, weighted sum of values. This thread takes a contiguous
+ * share of the rows × heads pairs.
+ */
+export function attentionJob(job: usize, tid: i32, nthreads: i32): void {
+  const rows = load<i32>(job, A_ROWS);
+  const heads = load<i32>(job, A_HEADS);
+  const kvHeads = load<i32>(job, A_KVHEADS);
+  const hd = load<i32>(job, A_HEADDIM);
+  const layer = load<i32>(job, A_LAYER);
+  const layers = load<i32>(job, A_LAYERS);
+  const window = load<i32>(job, A_WINDOW);
+  const scale = load<f32>(job, A_SCALE);
+  const cap = load<f32>(job, A_CAP);
+  const group = heads / kvHeads;
+  const rowFloats = kvHeads * hd;
+  const blockFloats = <usize>layers * 2 * 16 * rowFloats;
+  const cache = load<usize>(job, A_CACHE);
+  const scores = load<usize>(job, A_SCRATCH) + <usize>tid * <usize>load<i32>(job, A_SCRATCH_BYTES);
+  const total = rows * heads;
+  const p0 = split(total, nthreads, tid, 1);
+  const p1 = split(total, nthreads, tid + 1, 1);
+  const hd4 = hd & ~3;
+  for (let p = p0; p < p1; p++) {
+    const r = p / heads;
+    const h = p - r * heads;
+    const pos = load<i32>(load<usize>(job, A_POS) + (<usize>r << 2));
+    const bt = load<usize>(job, A_TABLES) + (<usize>load<i32>(load<usize>(job, A_BT) + (<usize>r << 2)) << 2);
+    const first = window > 0 && pos + 1 - window > 0 ? pos + 1 - window : 0;
+    const q = load<usize>(job, A_Q) + <usize>((r * heads + h) * hd) * 4;
+    const kvh = <usize>((h / group) * hd) * 4;
+    let m: f32 = -Infinity;
+    for (let tpos = first; tpos <= pos; tpos++) {
+      const blk = <usize>load<i32>(bt + (<usize>(tpos >> 4) << 2));
+      const k = cache + (blk * blockFloats + <usize>((layer * 2) * 16 + (tpos & 15)) * <usize>rowFloats) * 4 + kvh;
+      let a = f32x4.splat(0);
+      for (let i = 0; i < hd4; i += 4) a = f32x4.add(a, f32x4.mul(v128.load(q + (<usize>i << 2)), v128.load(k + (<usize>i << 2))));
+      let s = hsum(a);
+      for (let i = hd4; i < hd; i++) s += load<f32>(q + (<usize>i << 2)) * load<f32>(k + (<usize>i << 2));
+      s *= scale;
+      if (cap > 0) s = cap * Mathf.tanh(s / cap);
+      store<f32>(scores + (<usize>(tpos - first) << 2), s);
+      if (s > m) m = s;
+    }
+    let sum: f32 = 0;
+    for (let tpos = first; tpos <= pos; tpos++) {
+      const e = Mathf.exp(load<f32>(scores + (<usize>(tpos - first) << 2)) - m);
+      store<f32>(scores + (<usize>(tpos - first) << 2), e);
+      sum += e;
+    }
+    const inv: f32 = 1 / sum;
+    const out = load<usize>(job, A_OUT) + <usize>(r * load<i32>(job, A_OSTRIDE) + h * hd) * 4;
+    for (let i = 0; i < hd; i++) store<f32>(out + (<usize>i << 2), 0);
+    for (let tpos = first; tpos <= pos; tpos++) {
+      const blk = <usize>load<i32>(bt + (<usize>(tpos >> 4) << 2));
+      const v = cache + (blk * blockFloats + <usize>((layer * 2 + 1) * 16 + (tpos & 15)) * <usize>rowFloats) * 4 + kvh;
+      const wgt = load<f32>(scores + (<usize>(tpos - first) << 2)) * inv;
+      const wv = f32x4.splat(wgt);
+      for (let i = 0; i < hd4; i += 4) v128.store(out + (<usize>i << 2), f32x4.add(v128.load(out + (<usize>i << 2)), f32x4.mul(wv, v128.load(v + (<usize>i << 2)))));
+      for (let i = hd4; i < hd; i++) store<f32>(out + (<usize>i << 2), load<f32>(out + (<usize>i << 2)) + wgt * load<f32>(v + (<usize>i << 2)));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Row ops (main thread)
+
+/** RMSNorm per row: `y (+)= x / sqrt(mean(x²) + eps) · (offset + w)`; y may alias x. */
+export function rmsnorm(x: usize, xs: i32, w: usize, y: usize, ys: i32, rows: i32, n: i32, eps: f32, offset: f32, add: i32): void {
+  const n4 = n & ~3;
+  const off = f32x4.splat(offset);
+  for (let r = 0; r < rows; r++) {
+    const xr = x + <usize>(r * xs) * 4;
+    const yr = y + <usize>(r * ys) * 4;
+    let a = f32x4.splat(0);
+    for (let i = 0; i < n4; i += 4) {
+      const v = v128.load(xr + (<usize>i << 2));
+      a = f32x4.add(a, f32x4.mul(v, v));
+    }
+    let ss = hsum(a);
+    for (let i = n4; i < n; i++) ss += load<f32>(xr + (<usize>i << 2)) * load<f32>(xr + (<usize>i << 2));
+    const inv = f32x4.splat(<f32>(1 / Math.sqrt(<f64>ss / n + eps)));
+    for (let i = 0; i < n4; i += 4) {
+      let v = f32x4.mul(f32x4.mul(v128.load(xr + (<usize>i << 2)), inv), f32x4.add(off, v128.load(w + (<usize>i << 2))));
+      if (add) v = f32x4.add(v, v128.load(yr + (<usize>i << 2)));
+      v128.store(yr + (<usize>i << 2), v);
+    }
+    const sinv = f32x4.extract_lane(inv, 0);
+    for (let i = n4; i < n; i++) {
+      let v = load<f32>(xr + (<usize>i << 2)) * sinv * (offset + load<f32>(w + (<usize>i << 2)));
+      if (add) v += load<f32>(yr + (<usize>i << 2));
+      store<f32>(yr + (<usize>i << 2), v);
+    }
+  }
+}
+
+/**
+ * RoPE ("rotate half" over the first 2·half elements of each head) from `x` into `y` (y may alias
+ * x), with per-row (cos, sin) pairs `cs` `[rows, half, 2]`.
+ */
+export function rope(x: usize, xs: i32, y: usize, ys: i32, rows: i32, heads: i32, hd: i32, half: i32, cs: usize): void {
+  for (let r = 0; r < rows; r++) {
+    const c = cs + <usize>(r * half * 2) * 4;
+    for (let h = 0; h < heads; h++) {
+      const xo = x + <usize>(r * xs + h * hd) * 4;
+      const yo = y + <usize>(r * ys + h * hd) * 4;
+      for (let i = 0; i < half; i++) {
+        const co = load<f32>(c + (<usize>(2 * i) << 2));
+        const si = load<f32>(c + (<usize>(2 * i + 1) << 2));
+        const x1 = load<f32>(xo + (<usize>i << 2));
+        const x2 = load<f32>(xo + (<usize>(i + half) << 2));
+        store<f32>(yo + (<usize>i << 2), x1 * co - x2 * si);
+        store<f32>(yo + (<usize>(i + half) << 2), x2 * co + x1 * si);
+      }
+      if (xo != yo) for (let i = 2 * half; i < hd; i++) store<f32>(yo + (<usize>i << 2), load<f32>(xo + (<usize>i << 2)));
+    }
+  }
+}
+
+/** Copies rows of `width` f32 into the paged KV pool at each row's position (keys after RoPE: pass the rotated rows). */
+export function kvStore(src: usize, ss: i32, cache: usize, layer: i32, layers: i32, kv: i32, rowFloats: i32, rows: i32, pos: usize, btOff: usize, tables: usize): void {
+  const blockFloats = <usize>layers * 2 * 16 * rowFloats;
+  for (let r = 0; r < rows; r++) {
+    const p = load<i32>(pos + (<usize>r << 2));
+    const bt = tables + (<usize>load<i32>(btOff + (<usize>r << 2)) << 2);
+    const blk = <usize>load<i32>(bt + (<usize>(p >> 4) << 2));
+    const dst = cache + (blk * blockFloats + <usize>((layer * 2 + kv) * 16 + (p & 15)) * <usize>rowFloats) * 4;
+    memory.copy(dst, src + <usize>(r * ss) * 4, <usize>rowFloats * 4);
+  }
+}
+
+/** `gate = act(gate) · up` per row; act 0 SiLU, 1 tanh GELU. */
+export function glu(g: usize, gs: i32, u: usize, us: i32, rows: i32, n: i32, act: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const gr = g + <usize>(r * gs) * 4;
+    const ur = u + <usize>(r * us) * 4;
+    for (let i = 0; i < n; i++) {
+      const x = load<f32>(gr + (<usize>i << 2));
+      let a: f32;
+      if (act == 0) a = x / (1 + Mathf.exp(-x));
+      else a = 0.5 * x * (1 + Mathf.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+      store<f32>(gr + (<usize>i << 2), a * load<f32>(ur + (<usize>i << 2)));
+    }
+  }
+}
+
+/** Embedding row gather × scale; kind 0 f32, 1 f16, 2 q8_0, 3 q4_0 tables. */
+export function embed(table: usize, kind: i32, cols: i32, tokens: usize, rows: i32, y: usize, ys: i32, scale: f32): void {
+  for (let r = 0; r < rows; r++) {
+    const tok = <usize>load<i32>(tokens + (<usize>r << 2));
+    const yr = y + <usize>(r * ys) * 4;
+    if (kind == 0) {
+      for (let i = 0; i < cols; i++) store<f32>(yr + (<usize>i << 2), load<f32>(table + (tok * <usize>cols + <usize>i) * 4) * scale);
+    } else if (kind == 1) {
+      for (let i = 0; i < cols; i++) store<f32>(yr + (<usize>i << 2), half(load<u16>(table + (tok * <usize>cols + <usize>i) * 2)) * scale);
+    } else {
+      const bb: usize = kind == 2 ? 34 : 18;
+      const row = table + tok * <usize>(cols >> 5) * bb;
+      for (let b = 0; b < cols >> 5; b++) {
+        const blk = row + <usize>b * bb;
+        const d = half(load<u16>(blk));
+        for (let j = 0; j < 32; j++) {
+          let q: i32;
+          if (kind == 2) q = <i32>load<i8>(blk + 2 + <usize>j);
+          else q = j < 16 ? <i32>(load<u8>(blk + 2 + <usize>j) & 15) - 8 : <i32>(load<u8>(blk + 2 + <usize>(j - 16)) >> 4) - 8;
+          store<f32>(yr + (<usize>((b << 5) + j) << 2), <f32>q * d * scale);
+        }
+      }
+    }
+  }
+}
