@@ -70,6 +70,11 @@ const Y_SCALE: f32 = 281474976710656.0; //      2^48 = 2^112 / 2^64
   return h1(h) * 5.192296858534828e33; // 2^112
 }
 
+/** a · b + c (relaxed SIMD: fused where the CPU has FMA). */
+@inline function fma(a: v128, b: v128, c: v128): v128 {
+  return f32x4.relaxed_madd(a, b, c);
+}
+
 @inline function hsum(v: v128): f32 {
   return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
 }
@@ -156,10 +161,10 @@ function mmF32(t: usize, o0: i32, o1: i32): void {
       for (let k = 0; k < n4; k += 4) {
         const kk = <usize>k << 2;
         const wv = v128.load(wr + kk);
-        a0 = f32x4.add(a0, f32x4.mul(wv, v128.load(x0 + kk)));
-        a1 = f32x4.add(a1, f32x4.mul(wv, v128.load(x1 + kk)));
-        a2 = f32x4.add(a2, f32x4.mul(wv, v128.load(x2 + kk)));
-        a3 = f32x4.add(a3, f32x4.mul(wv, v128.load(x3 + kk)));
+        a0 = fma(wv, v128.load(x0 + kk), a0);
+        a1 = fma(wv, v128.load(x1 + kk), a1);
+        a2 = fma(wv, v128.load(x2 + kk), a2);
+        a3 = fma(wv, v128.load(x3 + kk), a3);
       }
       let s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
       for (let k = n4; k < n; k++) {
@@ -177,7 +182,7 @@ function mmF32(t: usize, o0: i32, o1: i32): void {
     for (; r < rows; r++) {
       const x0 = x + <usize>(r * xs) * 4;
       let a0 = f32x4.splat(0);
-      for (let k = 0; k < n4; k += 4) a0 = f32x4.add(a0, f32x4.mul(v128.load(wr + (<usize>k << 2)), v128.load(x0 + (<usize>k << 2))));
+      for (let k = 0; k < n4; k += 4) a0 = fma(v128.load(wr + (<usize>k << 2)), v128.load(x0 + (<usize>k << 2)), a0);
       let s0 = hsum(a0);
       for (let k = n4; k < n; k++) s0 += load<f32>(wr + (<usize>k << 2)) * load<f32>(x0 + (<usize>k << 2));
       finish(t, r, o, s0);
@@ -212,17 +217,17 @@ function mmF16(t: usize, o0: i32, o1: i32): void {
         const h1v = v128.load(w1 + (<usize>k << 1));
         const l0 = hlo(h0), u0 = hhi(h0), l1 = hlo(h1v), u1 = hhi(h1v);
         let xl = v128.load(x0 + kx), xh = v128.load(x0 + kx + 16);
-        a00 = f32x4.add(a00, f32x4.add(f32x4.mul(l0, xl), f32x4.mul(u0, xh)));
-        a10 = f32x4.add(a10, f32x4.add(f32x4.mul(l1, xl), f32x4.mul(u1, xh)));
+        a00 = fma(l0, xl, fma(u0, xh, a00));
+        a10 = fma(l1, xl, fma(u1, xh, a10));
         xl = v128.load(x1 + kx); xh = v128.load(x1 + kx + 16);
-        a01 = f32x4.add(a01, f32x4.add(f32x4.mul(l0, xl), f32x4.mul(u0, xh)));
-        a11 = f32x4.add(a11, f32x4.add(f32x4.mul(l1, xl), f32x4.mul(u1, xh)));
+        a01 = fma(l0, xl, fma(u0, xh, a01));
+        a11 = fma(l1, xl, fma(u1, xh, a11));
         xl = v128.load(x2 + kx); xh = v128.load(x2 + kx + 16);
-        a02 = f32x4.add(a02, f32x4.add(f32x4.mul(l0, xl), f32x4.mul(u0, xh)));
-        a12 = f32x4.add(a12, f32x4.add(f32x4.mul(l1, xl), f32x4.mul(u1, xh)));
+        a02 = fma(l0, xl, fma(u0, xh, a02));
+        a12 = fma(l1, xl, fma(u1, xh, a12));
         xl = v128.load(x3 + kx); xh = v128.load(x3 + kx + 16);
-        a03 = f32x4.add(a03, f32x4.add(f32x4.mul(l0, xl), f32x4.mul(u0, xh)));
-        a13 = f32x4.add(a13, f32x4.add(f32x4.mul(l1, xl), f32x4.mul(u1, xh)));
+        a03 = fma(l0, xl, fma(u0, xh, a03));
+        a13 = fma(l1, xl, fma(u1, xh, a13));
       }
       let s00 = hsum(a00), s01 = hsum(a01), s02 = hsum(a02), s03 = hsum(a03);
       let s10 = hsum(a10), s11 = hsum(a11), s12 = hsum(a12), s13 = hsum(a13);
@@ -252,10 +257,10 @@ function mmF16(t: usize, o0: i32, o1: i32): void {
         const xl = v128.load(xr + (<usize>k << 2));
         const xh = v128.load(xr + (<usize>k << 2) + 16);
         const h0 = v128.load(w0 + kh), h1v = v128.load(w1 + kh), h2 = v128.load(w2 + kh), h3 = v128.load(w3 + kh);
-        a0 = f32x4.add(a0, f32x4.add(f32x4.mul(hlo(h0), xl), f32x4.mul(hhi(h0), xh)));
-        a1 = f32x4.add(a1, f32x4.add(f32x4.mul(hlo(h1v), xl), f32x4.mul(hhi(h1v), xh)));
-        a2 = f32x4.add(a2, f32x4.add(f32x4.mul(hlo(h2), xl), f32x4.mul(hhi(h2), xh)));
-        a3 = f32x4.add(a3, f32x4.add(f32x4.mul(hlo(h3), xl), f32x4.mul(hhi(h3), xh)));
+        a0 = fma(hlo(h0), xl, fma(hhi(h0), xh, a0));
+        a1 = fma(hlo(h1v), xl, fma(hhi(h1v), xh, a1));
+        a2 = fma(hlo(h2), xl, fma(hhi(h2), xh, a2));
+        a3 = fma(hlo(h3), xl, fma(hhi(h3), xh, a3));
       }
       let s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
       for (let k = n8; k < n; k++) {
@@ -411,7 +416,7 @@ export function attentionJob(job: usize, tid: i32, nthreads: i32): void {
       const blk = <usize>load<i32>(bt + (<usize>(tpos >> 4) << 2));
       const k = cache + (blk * blockFloats + <usize>((layer * 2) * 16 + (tpos & 15)) * <usize>rowFloats) * 4 + kvh;
       let a = f32x4.splat(0);
-      for (let i = 0; i < hd4; i += 4) a = f32x4.add(a, f32x4.mul(v128.load(q + (<usize>i << 2)), v128.load(k + (<usize>i << 2))));
+      for (let i = 0; i < hd4; i += 4) a = fma(v128.load(q + (<usize>i << 2)), v128.load(k + (<usize>i << 2)), a);
       let s = hsum(a);
       for (let i = hd4; i < hd; i++) s += load<f32>(q + (<usize>i << 2)) * load<f32>(k + (<usize>i << 2));
       s *= scale;

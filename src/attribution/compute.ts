@@ -4,6 +4,7 @@
  * the base model minus that under base + adapter, scored teacher-forced with base and adapter rows
  * in the same engine steps. Weights are summed per contributor into the attribution tree.
  */
+import type { BackendChoice } from '../engine/chooseBackend.ts';
 import type { Hex } from 'viem';
 import { getContracts } from '../chain/contracts.ts';
 import type { ChainContext } from '../chain/context.ts';
@@ -28,7 +29,7 @@ export interface ComputeAttributionParameters {
   /** Datanet directories. */
   datanets: readonly string[];
   /** Default `cpu`. */
-  backend?: 'cpu' | 'webgpu';
+  backend?: BackendChoice;
   /** Id the tree's leaves carry: the adapter's on-chain `AdapterRegistry` id. Default: its content id. */
   adapterId?: Hex;
   /** When given: Datanets are checked against the chain, and with `adapterId` the registered adapter against the files. */

@@ -4,6 +4,7 @@
  * computed by the engine and their roots published. Reports are written next to the Datanet so
  * `openlora rewards` / `openlora claim` can use them.
  */
+import type { BackendChoice } from '../engine/chooseBackend.ts';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Account, Chain, Hex, PublicClient, Transport, WalletClient } from 'viem';
@@ -49,7 +50,7 @@ export interface PublishDevAttributionParameters {
   adapters: readonly string[];
   /** Directory for the Datanet and the reports (created). */
   dir: string;
-  backend?: 'cpu' | 'webgpu';
+  backend?: BackendChoice;
   /** Adapter royalty, bps; default 1000. */
   royaltyBps?: number;
   /** Contributor part of the royalty, bps; default 5000. */

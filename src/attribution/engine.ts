@@ -4,6 +4,7 @@
  * floating-point sum, does not depend on load timing), and a scheduler sized so that a base and an
  * adapter request of the longest sequence fit in one step.
  */
+import type { BackendChoice } from '../engine/chooseBackend.ts';
 import { dirname, resolve } from 'node:path';
 import type { Backend } from '../engine/backend.ts';
 import { createHostCache } from '../lora/hostCache.ts';
@@ -19,7 +20,7 @@ export interface CreateScoringEngineParameters {
   /** Adapter directory (PEFT layout). */
   adapter: string;
   /** Default `cpu` (the WebGPU engine takes adapters once its LoRA kernels land). */
-  backend?: 'cpu' | 'webgpu';
+  backend?: BackendChoice;
   /** Longest sequence that will be scored. */
   maxSequenceTokens: number;
   /** Rows per engine step; default `2 * maxSequenceTokens` (one base + one adapter sequence). */

@@ -4,6 +4,7 @@
  * weight)`). The report file is what an adapter owner publishes next to the on-chain root, and
  * what contributors build their claim proofs from.
  */
+import type { BackendKind } from '../engine/backend.ts';
 import type { DeviceDtype } from '../model/dtype.ts';
 import type { Address, Hex } from 'viem';
 import { buildAttributionTree, loadAttributionTree, type AttributionTree, type AttributionTreeData } from '../chain/merkle.ts';
@@ -53,7 +54,7 @@ export interface AttributionReport {
   adapterContentId: Hex;
   /** `baseModelHash` of the model it was computed on (modelHash.ts). */
   baseModelHash: Hex;
-  backend: 'cpu' | 'webgpu';
+  backend: BackendKind;
   dtype: DeviceDtype;
   unitsPerNat: number;
   datanets: Array<{ name: string; version: string; datanetId: string | null }>;

@@ -32,7 +32,7 @@ export const ConfigSchema = Type.Object(
       {
         dir: Type.Optional(Type.String({ description: 'Base model: a Hugging Face directory or a GGUF file.' })),
         dtype: Type.Union([Type.Literal('auto'), Type.Literal('f16'), Type.Literal('bf16'), Type.Literal('f32')], { default: 'auto', description: 'Weight dtype on the device; auto: the checkpoint\'s (src/model/deviceTensor.ts).' }),
-        backend: Type.Union([Type.Literal('webgpu'), Type.Literal('cpu')], { default: 'webgpu', description: 'Engine backend.' }),
+        backend: Type.Union([Type.Literal('auto'), Type.Literal('webgpu'), Type.Literal('cpu'), Type.Literal('reference')], { default: 'auto', description: 'Engine backend: auto (WebGPU on a hardware adapter, else the WebAssembly CPU backend), webgpu, cpu, or reference (the plain TypeScript oracle).' }),
         quantize: Type.Union([Type.Literal('none'), Type.Literal('q8_0'), Type.Literal('q4_0'), Type.Literal('q4_k')], { default: 'none', description: 'Quantize the weight matrices at load (ggml formats, src/model/quant); none keeps the dtype.' }),
       },
       { default: {}, additionalProperties: false },

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { BackendChoice } from '../engine/chooseBackend.ts';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -43,7 +44,7 @@ export interface RunDevParameters {
   dir: string;
   port: number;
   chainPort: number;
-  backend: 'webgpu' | 'cpu';
+  backend: BackendChoice;
   /** Progress lines. */
   onProgress?: (line: string) => void;
 }

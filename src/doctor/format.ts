@@ -22,6 +22,7 @@ export function formatDoctorReport(report: DoctorReport): string {
   } else {
     row('WebGPU adapter', 'none found');
   }
+  row('Engine backend', `${report.backend.kind}${report.backend.kind === 'cpu' ? ` (${report.backend.cpuThreads} threads)` : ''}: ${report.backend.reason}`);
   row('CPUs / memory', `${report.system.cpus} / ${(report.system.memory.totalBytes / GIB).toFixed(1)} GiB (${(report.system.memory.freeBytes / GIB).toFixed(1)} free)`);
   row('Disk free', report.system.disk.freeBytes === null ? 'unknown' : `${(report.system.disk.freeBytes / GIB).toFixed(1)} GiB at ${report.system.disk.path}`);
   row('Chain RPC', report.chain.reachable ? `${report.chain.rpcUrl} chainId ${report.chain.chainId}, block ${report.chain.blockNumber}` : `${report.chain.rpcUrl} unreachable`);

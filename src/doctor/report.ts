@@ -5,6 +5,8 @@ import { createPublicClient, http } from 'viem';
 import type { Config } from '../config/schema.ts';
 import { MIN_NODE_MAJOR } from '../constants.ts';
 import { probeAdapter, type GpuAdapterSummary } from '../gpu/device.ts';
+import { chooseBackend } from '../engine/chooseBackend.ts';
+import type { BackendKind } from '../engine/backend.ts';
 
 /** One thing that is wrong, how bad, and what to do. */
 export interface DoctorProblem {
@@ -20,6 +22,8 @@ export interface DoctorReport {
   ok: boolean;
   node: { version: string; major: number; platform: string; arch: string };
   webgpu: { available: boolean; adapter: GpuAdapterSummary | null; features: string[]; limits: Record<string, number> };
+  /** The engine `node start` / `generate` will run (model.backend, `auto` resolved against the adapter) and why. */
+  backend: { choice: string; kind: BackendKind; reason: string; cpuThreads: number };
   system: { cpus: number; memory: { totalBytes: number; freeBytes: number }; disk: { path: string; freeBytes: number | null } };
   chain: { rpcUrl: string; reachable: boolean; chainId: number | null; blockNumber: string | null; error: string | null };
   problems: DoctorProblem[];
@@ -62,19 +66,21 @@ export async function runDoctor(parameters: DoctorParameters): Promise<DoctorRep
   const webgpu: DoctorReport['webgpu'] = probe.available
     ? { available: true, adapter: probe.adapter, features: probe.features, limits: probe.limits }
     : { available: false, adapter: null, features: [], limits: {} };
+  const chosen = chooseBackend(config.model.backend, probe);
+  const backend: DoctorReport['backend'] = { choice: config.model.backend, ...chosen, cpuThreads: availableParallelism() };
   if (!probe.available) {
     problems.push({
       code: 'OPENLORA_DOCTOR_NO_WEBGPU_ADAPTER',
-      severity: 'error',
+      severity: chosen.kind === 'webgpu' ? 'error' : 'warning',
       message: 'No WebGPU adapter: Dawn found no Vulkan driver.',
-      hint: 'Run `npm run setup` (installs Mesa lavapipe on Debian 12/13), or install a Vulkan driver (Debian 13: `apt-get install mesa-vulkan-drivers`; Debian 12: `apt-get install -t bookworm-backports mesa-vulkan-drivers`). Check VK_ICD_FILENAMES/VK_DRIVER_FILES if set. `--backend cpu` runs without a GPU, slowly.',
+      hint: 'Run `npm run setup` (installs Mesa lavapipe on Debian 12/13), or install a Vulkan driver (Debian 13: `apt-get install mesa-vulkan-drivers`; Debian 12: `apt-get install -t bookworm-backports mesa-vulkan-drivers`). Check VK_ICD_FILENAMES/VK_DRIVER_FILES if set. Without one the WebAssembly CPU backend runs (`--backend cpu`, what \`auto\` picks).',
     });
   } else {
     if (!probe.features.includes('shader-f16')) {
       problems.push({ code: 'OPENLORA_DOCTOR_NO_F16', severity: 'warning', message: 'The adapter lacks shader-f16: weights run as f32 (twice the memory and bandwidth).', hint: 'Use a newer driver (Mesa >= 25, recent vendor drivers).' });
     }
     if (probe.adapter.software) {
-      problems.push({ code: 'OPENLORA_DOCTOR_SOFTWARE_ADAPTER', severity: 'warning', message: `The WebGPU adapter is a software renderer (${probe.adapter.description}): fine for development and tests, far too slow for serving.`, hint: 'Run production nodes on a machine with a GPU and its Vulkan driver.' });
+      problems.push({ code: 'OPENLORA_DOCTOR_SOFTWARE_ADAPTER', severity: 'warning', message: `The WebGPU adapter is a software renderer (${probe.adapter.description}): fine for development and tests, far too slow for serving${chosen.kind === 'cpu' ? '; the WebAssembly CPU backend runs instead' : ''}.`, hint: 'Run production nodes on a machine with a GPU and its Vulkan driver.' });
     }
   }
 
@@ -112,6 +118,7 @@ export async function runDoctor(parameters: DoctorParameters): Promise<DoctorRep
     ok: !problems.some((p) => p.severity === 'error'),
     node: { version: process.versions.node, major, platform: process.platform, arch: process.arch },
     webgpu,
+    backend,
     system: { cpus: availableParallelism(), memory: { totalBytes: totalmem(), freeBytes: freemem() }, disk: { path: dataDir, freeBytes: diskFree } },
     chain,
     problems,

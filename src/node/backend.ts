@@ -1,4 +1,6 @@
 import type { Backend, LoadProgress } from '../engine/backend.ts';
+import { resolveBackend, type BackendChoice } from '../engine/chooseBackend.ts';
+import { createCpuBackend } from '../engine/cpu/backend.ts';
 import { createReferenceBackend } from '../engine/reference/backend.ts';
 import { createWebGpuBackend } from '../engine/webgpu/backend.ts';
 import type { LoadedModel } from '../model/load.ts';
@@ -6,24 +8,28 @@ import type { KernelWarmup } from '../engine/webgpu/warmup.ts';
 
 export interface CreateBackendParameters {
   model: LoadedModel;
-  kind: 'webgpu' | 'cpu';
+  /** `auto` (default): WebGPU on a hardware adapter, else the CPU backend (`src/engine/chooseBackend.ts`). */
+  kind: BackendChoice;
   numKvBlocks: number;
   loraSlots: number;
   maxLoraRank: number;
+  /** CPU backend threads; default every core. */
+  threads?: number;
   onProgress?: LoadProgress;
   signal?: AbortSignal;
 }
 
 /**
- * The engine backend a node runs: WebGPU, or the CPU reference (`--backend cpu`). Returns it with
- * the context it serves and, for WebGPU, its warm-up (kernels compiled, a first pass run: done
- * before this resolves, so the node serves only once the engine runs at full speed).
+ * The engine backend a node runs (`auto`: WebGPU on a hardware adapter, else the WebAssembly CPU
+ * backend), with the context it serves, why it was chosen and, for WebGPU, its warm-up (kernels
+ * compiled, a first pass run: done before this resolves, so the node serves only once the engine
+ * runs at full speed).
  */
-export async function createBackend(p: CreateBackendParameters): Promise<{ backend: Backend; maxContext: number; warmup?: KernelWarmup & { firstPassMs: number } }> {
-  if (p.kind === 'cpu') {
-    const backend = await createReferenceBackend({ model: p.model, numKvBlocks: p.numKvBlocks, loraSlots: p.loraSlots, maxLoraRank: p.maxLoraRank, onProgress: p.onProgress, signal: p.signal });
-    return { backend, maxContext: p.model.config.maxPositionEmbeddings };
-  }
-  const backend = await createWebGpuBackend({ model: p.model, numKvBlocks: p.numKvBlocks, loraSlots: p.loraSlots, maxLoraRank: p.maxLoraRank, onProgress: p.onProgress, signal: p.signal });
-  return { backend, maxContext: backend.maxContext, warmup: { ...backend.startup.warmup, firstPassMs: backend.startup.firstPassMs } };
+export async function createBackend(p: CreateBackendParameters): Promise<{ backend: Backend; maxContext: number; reason: string; warmup?: KernelWarmup & { firstPassMs: number } }> {
+  const { kind, reason } = await resolveBackend(p.kind);
+  const common = { model: p.model, numKvBlocks: p.numKvBlocks, loraSlots: p.loraSlots, maxLoraRank: p.maxLoraRank, onProgress: p.onProgress, signal: p.signal };
+  if (kind === 'cpu') return { backend: await createCpuBackend({ ...common, threads: p.threads }), maxContext: p.model.config.maxPositionEmbeddings, reason };
+  if (kind === 'reference') return { backend: await createReferenceBackend(common), maxContext: p.model.config.maxPositionEmbeddings, reason };
+  const backend = await createWebGpuBackend(common);
+  return { backend, maxContext: backend.maxContext, reason, warmup: { ...backend.startup.warmup, firstPassMs: backend.startup.firstPassMs } };
 }

@@ -105,10 +105,10 @@ async function startLockedNode(config: Config, components: NodeComponents, log: 
     }
   };
   cleanup.push(() => model.close());
-  const { backend, maxContext, warmup } = await createBackend({ model, kind: config.model.backend, numKvBlocks: config.engine.kvBlocks, loraSlots: config.lora.slots, maxLoraRank: config.lora.maxRank, onProgress });
+  const { backend, maxContext, reason, warmup } = await createBackend({ model, kind: config.model.backend, numKvBlocks: config.engine.kvBlocks, loraSlots: config.lora.slots, maxLoraRank: config.lora.maxRank, onProgress });
   cleanup.push(() => backend.destroy());
   const kernels = warmup && { kernels: warmup.kernels, compileMs: Math.round(warmup.ms), compileHelpers: warmup.helperDevices, firstPassMs: Math.round(warmup.firstPassMs) };
-  log.info({ kind: backend.kind, dtype: backend.dtype, kvBlocks: backend.numKvBlocks, loraSlots: backend.lora.slots, ...kernels }, 'engine ready');
+  log.info({ kind: backend.kind, reason, dtype: backend.dtype, kvBlocks: backend.numKvBlocks, loraSlots: backend.lora.slots, ...kernels }, 'engine ready');
 
   const store = createAdapterStore({ dir: join(dataDir, 'adapters'), config: model.config, maxRank: backend.lora.maxRank });
   const hostCache = createHostCache({ budgetBytes: config.lora.hostCacheMiB * 2 ** 20, load: (id, signal) => store.load(id, signal) });

@@ -2,6 +2,7 @@
  * A real openlora node on the `tiny` model for benchmarks: model (and any adapters) written into a
  * temporary directory, node started in-process on a free port, everything removed on `stop()`.
  */
+import type { BackendChoice } from '../../../src/engine/chooseBackend.ts';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,7 +25,7 @@ export interface BenchNode {
 
 /** Parameters of {@link startBenchNode}. */
 export interface StartBenchNodeParameters {
-  backend: 'webgpu' | 'cpu';
+  backend: BackendChoice;
   /** Config keys, as in `--set`. */
   overrides?: Record<string, unknown>;
   /** Random adapters to write and serve (seeded), with their on-chain owner when paid. */

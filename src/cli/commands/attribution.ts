@@ -1,3 +1,4 @@
+import { BACKEND_CHOICES, type BackendChoice } from '../../engine/chooseBackend.ts';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { isHex, type Hex } from 'viem';
 import { computeAttribution } from '../../attribution/compute.ts';
@@ -22,7 +23,7 @@ interface ComputeOptions extends ChainOptions {
   adapter: string;
   datanet: string[];
   adapterId?: Hex;
-  backend: 'cpu' | 'webgpu';
+  backend: BackendChoice;
   chain?: boolean;
   maxContext?: string;
 }
@@ -37,7 +38,7 @@ function withCompute(command: Command): Command {
     .requiredOption('--model <dir>', 'base model directory')
     .requiredOption('--adapter <dir>', 'adapter directory (PEFT layout)')
     .requiredOption('--datanet <dirs>', 'Datanet directories, comma-separated (repeatable)', list)
-    .addOption(new Option('--backend <kind>', 'engine backend').choices(['cpu', 'webgpu']).default('cpu'))
+    .addOption(new Option('--backend <kind>', 'engine backend (cpu: the WebAssembly CPU backend; reference: the plain TypeScript oracle)').choices([...BACKEND_CHOICES]).default('cpu'))
     .option('--max-context <n>', 'longest scored window, tokens (default min(model context, 2048))')
     .option('--chain', 'check Datanets and the registered adapter against the chain (--rpc, --deployment)'));
 }

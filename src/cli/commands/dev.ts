@@ -1,3 +1,4 @@
+import { BACKEND_CHOICES, type BackendChoice } from '../../engine/chooseBackend.ts';
 import { Command, Option } from 'commander';
 import { writeDevEnv } from '../../dev/envFile.ts';
 import { runDev } from '../../dev/run.ts';
@@ -7,7 +8,7 @@ interface DevOptions {
   dir: string;
   port: string;
   chainPort: string;
-  backend: 'webgpu' | 'cpu';
+  backend: BackendChoice;
 }
 
 /** `openlora dev`: the embedded default, everything on this machine. */
@@ -18,7 +19,7 @@ export function registerDev(program: Command): void {
       .option('--dir <dir>', 'working directory (model, adapters, deployment, ledger)', '.openlora/dev')
       .addOption(new Option('--port <port>', 'node HTTP port').default('8547').env('OPENLORA_DEV_PORT'))
       .addOption(new Option('--chain-port <port>', 'local chain JSON-RPC port').default('8545').env('OPENLORA_DEV_CHAIN_PORT'))
-      .addOption(new Option('--backend <kind>', 'engine backend').choices(['webgpu', 'cpu']).default('webgpu').env('OPENLORA_DEV_BACKEND'))
+      .addOption(new Option('--backend <kind>', 'engine backend (auto: WebGPU on a hardware adapter, else the CPU backend)').choices([...BACKEND_CHOICES]).default('auto').env('OPENLORA_DEV_BACKEND'))
       .action(async (options: DevOptions) => {
         // Progress lines tell the story; structured logs only for warnings unless asked for.
         process.env.OPENLORA_LOG_LEVEL ??= 'warn';

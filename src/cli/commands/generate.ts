@@ -1,3 +1,5 @@
+import { BACKEND_CHOICES, resolveBackend, type BackendChoice } from '../../engine/chooseBackend.ts';
+import { createCpuBackend } from '../../engine/cpu/backend.ts';
 import { QUANTIZE_TYPES, type QuantizeType } from '../../model/quant/formats.ts';
 import { readFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -31,7 +33,7 @@ interface GenerateOptions {
   topK?: number;
   topP?: number;
   seed: number;
-  backend: 'webgpu' | 'cpu';
+  backend: BackendChoice;
   dtype?: 'f16' | 'f32' | 'bf16';
   quantize?: QuantizeType;
   chat?: boolean;
@@ -113,7 +115,7 @@ export function registerGenerate(program: Command): void {
     .option('--top-k <k>', 'keep the k most likely tokens; 0 = off', parseNumber('int'))
     .option('--top-p <p>', 'nucleus mass in (0, 1]; 1 = off', parseNumber('float'))
     .option('--seed <s>', 'sampling seed', parseNumber('int'), 0)
-    .addOption(new Option('--backend <name>', 'engine').choices(['webgpu', 'cpu']).default('webgpu'))
+    .addOption(new Option('--backend <name>', 'engine: auto (WebGPU on a hardware adapter, else the CPU backend), webgpu, cpu, reference (the plain TypeScript oracle)').choices([...BACKEND_CHOICES]).default('auto'))
     .addOption(new Option('--dtype <dtype>', 'weight dtype on the device (default: the checkpoint\'s)').choices(['f16', 'f32', 'bf16']))
     .addOption(new Option('--quantize <type>', 'quantize the weight matrices at load (ggml formats)').choices([...QUANTIZE_TYPES]))
     .option('--chat', 'apply the model\'s chat template to the prompt (one user message)')
@@ -138,7 +140,9 @@ export function registerGenerate(program: Command): void {
         // The WebGPU warm-up (kernel compilation, then a first pass) happens during load: reported apart from it and from prefill.
         let compileMs = 0;
         let warmupMs = 0;
-        if (o.backend === 'cpu') backend = await createReferenceBackend({ model, numKvBlocks, ...lora });
+        const { kind } = await resolveBackend(o.backend);
+        if (kind === 'cpu') backend = await createCpuBackend({ model, numKvBlocks, ...lora });
+        else if (kind === 'reference') backend = await createReferenceBackend({ model, numKvBlocks, ...lora });
         else {
           // One pass holds the prompt: kernels are compiled for row tiles up to its length only.
           const webgpu = await createWebGpuBackend({ model, numKvBlocks, maxContext: numKvBlocks * KV_BLOCK_SIZE, maxRows: Math.min(prompt.length, WEBGPU_DEFAULTS.maxRows), ...lora });

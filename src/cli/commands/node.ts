@@ -1,3 +1,4 @@
+import { BACKEND_CHOICES } from '../../engine/chooseBackend.ts';
 import { existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { join, resolve } from 'node:path';
@@ -57,7 +58,7 @@ export function registerNode(program: Command): void {
   const start = new Command('start')
     .description('serve the OpenAI-compatible API for a base model and its adapters')
     .option('--model <dir>', 'base model directory (model.dir)')
-    .addOption(new Option('--backend <kind>', 'engine backend (model.backend)').choices(['webgpu', 'cpu']))
+    .addOption(new Option('--backend <kind>', 'engine backend (model.backend): auto, webgpu, cpu, reference').choices([...BACKEND_CHOICES]))
     .addOption(new Option('--quantize <type>', 'quantize weight matrices at load (model.quantize)').choices(['none', 'q8_0', 'q4_0', 'q4_k']))
     .option('--host <host>', 'listen address (api.host)')
     .option('--port <port>', 'listen port (api.port)')
