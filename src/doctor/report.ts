@@ -73,7 +73,7 @@ export async function runDoctor(parameters: DoctorParameters): Promise<DoctorRep
       code: 'OPENLORA_DOCTOR_NO_WEBGPU_ADAPTER',
       severity: chosen.kind === 'webgpu' ? 'error' : 'warning',
       message: 'No WebGPU adapter: Dawn found no Vulkan driver.',
-      hint: 'Run `npm run setup` (installs Mesa lavapipe on Debian 12/13), or install a Vulkan driver (Debian 13: `apt-get install mesa-vulkan-drivers`; Debian 12: `apt-get install -t bookworm-backports mesa-vulkan-drivers`). Check VK_ICD_FILENAMES/VK_DRIVER_FILES if set. Without one the WebAssembly CPU backend runs (`--backend cpu`, what \`auto\` picks).',
+      hint: 'Run `npm run setup` (installs Mesa lavapipe on Debian 12/13), or install a Vulkan driver (Debian 13: `apt-get install mesa-vulkan-drivers`; Debian 12: `apt-get install -t bookworm-backports mesa-vulkan-drivers`). Check VK_ICD_FILENAMES/VK_DRIVER_FILES if set. Without one the WebAssembly CPU backend runs (`--backend cpu`, what `auto` picks).',
     });
   } else {
     if (!probe.features.includes('shader-f16')) {
