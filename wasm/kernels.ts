@@ -190,90 +190,103 @@ function mmF32(t: usize, o0: i32, o1: i32): void {
   }
 }
 
-/** f16 weights (x pre-scaled, stride = in): 4 weight rows × 1 x row, or 2 × 4 for batches. */
+/**
+ * f16 weights in 4-row tiles (src/engine/cpu/pack.ts): tile i holds rows 4i..4i+3 as 64-byte
+ * lines of 8 halves of each row in turn (then each row's last `in % 8` halves), so a tile streams
+ * from memory in order; rows past the last whole tile follow as plain rows. One x row: 4 weight
+ * rows × 1 x row per tile pass; batches: 2 weight rows × 4 x rows, twice per tile (the tile stays
+ * in L1 between the passes). x pre-scaled, stride = in.
+ */
 function mmF16(t: usize, o0: i32, o1: i32): void {
   const x = load<usize>(t, T_X);
   const w = load<usize>(t, T_W);
   const rows = load<i32>(t, T_ROWS);
   const n = load<i32>(t, T_IN);
+  const out = load<i32>(t, T_OUT);
   const n8 = n & ~7;
   const xs = <usize>n * 4;
-  const ws = <usize>n * 2;
+  const tileBytes = <usize>n * 8;
+  const full = out & ~3;
+  const tiled = o1 < full ? o1 : full;
+  const tails = w + <usize>(full >> 2) * tileBytes;
+  const tailK = <usize>(n - n8);
   let r = 0;
   for (; r + 4 <= rows; r += 4) {
     const x0 = x + <usize>r * xs;
     const x1 = x0 + xs;
     const x2 = x1 + xs;
     const x3 = x2 + xs;
-    let o = o0;
-    for (; o + 2 <= o1; o += 2) {
-      const w0 = w + <usize>o * ws;
-      const w1 = w0 + ws;
-      let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a02 = f32x4.splat(0), a03 = f32x4.splat(0);
-      let a10 = f32x4.splat(0), a11 = f32x4.splat(0), a12 = f32x4.splat(0), a13 = f32x4.splat(0);
-      for (let k = 0; k < n8; k += 8) {
-        const kx = <usize>k << 2;
-        const h0 = v128.load(w0 + (<usize>k << 1));
-        const h1v = v128.load(w1 + (<usize>k << 1));
-        const l0 = hlo(h0), u0 = hhi(h0), l1 = hlo(h1v), u1 = hhi(h1v);
-        let xl = v128.load(x0 + kx), xh = v128.load(x0 + kx + 16);
-        a00 = fma(l0, xl, fma(u0, xh, a00));
-        a10 = fma(l1, xl, fma(u1, xh, a10));
-        xl = v128.load(x1 + kx); xh = v128.load(x1 + kx + 16);
-        a01 = fma(l0, xl, fma(u0, xh, a01));
-        a11 = fma(l1, xl, fma(u1, xh, a11));
-        xl = v128.load(x2 + kx); xh = v128.load(x2 + kx + 16);
-        a02 = fma(l0, xl, fma(u0, xh, a02));
-        a12 = fma(l1, xl, fma(u1, xh, a12));
-        xl = v128.load(x3 + kx); xh = v128.load(x3 + kx + 16);
-        a03 = fma(l0, xl, fma(u0, xh, a03));
-        a13 = fma(l1, xl, fma(u1, xh, a13));
+    for (let o = o0; o < tiled; o += 4) {
+      const tile = w + <usize>(o >> 2) * tileBytes;
+      for (let j = 0; j < 4; j += 2) {
+        const w0 = tile + (<usize>j << 4);
+        let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a02 = f32x4.splat(0), a03 = f32x4.splat(0);
+        let a10 = f32x4.splat(0), a11 = f32x4.splat(0), a12 = f32x4.splat(0), a13 = f32x4.splat(0);
+        for (let k = 0; k < n8; k += 8) {
+          const kx = <usize>k << 2;
+          const line = w0 + (<usize>k << 3);
+          const h0 = v128.load(line);
+          const h1v = v128.load(line + 16);
+          const l0 = hlo(h0), u0 = hhi(h0), l1 = hlo(h1v), u1 = hhi(h1v);
+          let xl = v128.load(x0 + kx), xh = v128.load(x0 + kx + 16);
+          a00 = fma(l0, xl, fma(u0, xh, a00));
+          a10 = fma(l1, xl, fma(u1, xh, a10));
+          xl = v128.load(x1 + kx); xh = v128.load(x1 + kx + 16);
+          a01 = fma(l0, xl, fma(u0, xh, a01));
+          a11 = fma(l1, xl, fma(u1, xh, a11));
+          xl = v128.load(x2 + kx); xh = v128.load(x2 + kx + 16);
+          a02 = fma(l0, xl, fma(u0, xh, a02));
+          a12 = fma(l1, xl, fma(u1, xh, a12));
+          xl = v128.load(x3 + kx); xh = v128.load(x3 + kx + 16);
+          a03 = fma(l0, xl, fma(u0, xh, a03));
+          a13 = fma(l1, xl, fma(u1, xh, a13));
+        }
+        let s00 = hsum(a00), s01 = hsum(a01), s02 = hsum(a02), s03 = hsum(a03);
+        let s10 = hsum(a10), s11 = hsum(a11), s12 = hsum(a12), s13 = hsum(a13);
+        const tk0 = tile + (<usize>n8 << 3) + <usize>j * tailK * 2;
+        const tk1 = tk0 + tailK * 2;
+        for (let k = n8; k < n; k++) {
+          const kx = <usize>k << 2;
+          const v0 = h1(load<u16>(tk0 + (<usize>(k - n8) << 1)));
+          const v1 = h1(load<u16>(tk1 + (<usize>(k - n8) << 1)));
+          s00 += v0 * load<f32>(x0 + kx); s01 += v0 * load<f32>(x1 + kx); s02 += v0 * load<f32>(x2 + kx); s03 += v0 * load<f32>(x3 + kx);
+          s10 += v1 * load<f32>(x0 + kx); s11 += v1 * load<f32>(x1 + kx); s12 += v1 * load<f32>(x2 + kx); s13 += v1 * load<f32>(x3 + kx);
+        }
+        const oj = o + j;
+        finish(t, r, oj, s00 * Y_SCALE); finish(t, r + 1, oj, s01 * Y_SCALE); finish(t, r + 2, oj, s02 * Y_SCALE); finish(t, r + 3, oj, s03 * Y_SCALE);
+        finish(t, r, oj + 1, s10 * Y_SCALE); finish(t, r + 1, oj + 1, s11 * Y_SCALE); finish(t, r + 2, oj + 1, s12 * Y_SCALE); finish(t, r + 3, oj + 1, s13 * Y_SCALE);
       }
-      let s00 = hsum(a00), s01 = hsum(a01), s02 = hsum(a02), s03 = hsum(a03);
-      let s10 = hsum(a10), s11 = hsum(a11), s12 = hsum(a12), s13 = hsum(a13);
-      for (let k = n8; k < n; k++) {
-        const kx = <usize>k << 2;
-        const v0 = h1(load<u16>(w0 + (<usize>k << 1)));
-        const v1 = h1(load<u16>(w1 + (<usize>k << 1)));
-        s00 += v0 * load<f32>(x0 + kx); s01 += v0 * load<f32>(x1 + kx); s02 += v0 * load<f32>(x2 + kx); s03 += v0 * load<f32>(x3 + kx);
-        s10 += v1 * load<f32>(x0 + kx); s11 += v1 * load<f32>(x1 + kx); s12 += v1 * load<f32>(x2 + kx); s13 += v1 * load<f32>(x3 + kx);
-      }
-      finish(t, r, o, s00 * Y_SCALE); finish(t, r + 1, o, s01 * Y_SCALE); finish(t, r + 2, o, s02 * Y_SCALE); finish(t, r + 3, o, s03 * Y_SCALE);
-      finish(t, r, o + 1, s10 * Y_SCALE); finish(t, r + 1, o + 1, s11 * Y_SCALE); finish(t, r + 2, o + 1, s12 * Y_SCALE); finish(t, r + 3, o + 1, s13 * Y_SCALE);
     }
-    for (; o < o1; o++) mmF16Row(t, x0, xs, 4, w + <usize>o * ws, n, r, o);
   }
   for (; r < rows; r++) {
     const xr = x + <usize>r * xs;
-    let o = o0;
-    for (; o + 4 <= o1; o += 4) {
-      const w0 = w + <usize>o * ws;
-      const w1 = w0 + ws;
-      const w2 = w1 + ws;
-      const w3 = w2 + ws;
+    for (let o = o0; o < tiled; o += 4) {
+      const tile = w + <usize>(o >> 2) * tileBytes;
       let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
       for (let k = 0; k < n8; k += 8) {
-        const kh = <usize>k << 1;
+        const line = tile + (<usize>k << 3);
         const xl = v128.load(xr + (<usize>k << 2));
         const xh = v128.load(xr + (<usize>k << 2) + 16);
-        const h0 = v128.load(w0 + kh), h1v = v128.load(w1 + kh), h2 = v128.load(w2 + kh), h3 = v128.load(w3 + kh);
+        const h0 = v128.load(line), h1v = v128.load(line + 16), h2 = v128.load(line + 32), h3 = v128.load(line + 48);
         a0 = fma(hlo(h0), xl, fma(hhi(h0), xh, a0));
         a1 = fma(hlo(h1v), xl, fma(hhi(h1v), xh, a1));
         a2 = fma(hlo(h2), xl, fma(hhi(h2), xh, a2));
         a3 = fma(hlo(h3), xl, fma(hhi(h3), xh, a3));
       }
       let s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
+      const tk = tile + (<usize>n8 << 3);
       for (let k = n8; k < n; k++) {
         const xk = load<f32>(xr + (<usize>k << 2));
-        s0 += h1(load<u16>(w0 + (<usize>k << 1))) * xk;
-        s1 += h1(load<u16>(w1 + (<usize>k << 1))) * xk;
-        s2 += h1(load<u16>(w2 + (<usize>k << 1))) * xk;
-        s3 += h1(load<u16>(w3 + (<usize>k << 1))) * xk;
+        const kk = <usize>(k - n8) << 1;
+        s0 += h1(load<u16>(tk + kk)) * xk;
+        s1 += h1(load<u16>(tk + tailK * 2 + kk)) * xk;
+        s2 += h1(load<u16>(tk + tailK * 4 + kk)) * xk;
+        s3 += h1(load<u16>(tk + tailK * 6 + kk)) * xk;
       }
       finish(t, r, o, s0 * Y_SCALE); finish(t, r, o + 1, s1 * Y_SCALE); finish(t, r, o + 2, s2 * Y_SCALE); finish(t, r, o + 3, s3 * Y_SCALE);
     }
-    for (; o < o1; o++) mmF16Row(t, xr, xs, 1, w + <usize>o * ws, n, r, o);
   }
+  for (let o = o0 > full ? o0 : full; o < o1; o++) mmF16Row(t, x, xs, rows, tails + <usize>(o - full) * <usize>n * 2, n, 0, o);
 }
 
 /** One f16 weight row against `count` consecutive x rows (tails). */
@@ -526,15 +539,28 @@ export function glu(g: usize, gs: i32, u: usize, us: i32, rows: i32, n: i32, act
   }
 }
 
-/** Embedding row gather × scale; kind 0 f32, 1 f16, 2 q8_0, 3 q4_0 tables. */
-export function embed(table: usize, kind: i32, cols: i32, tokens: usize, rows: i32, y: usize, ys: i32, scale: f32): void {
+/** Embedding row gather × scale; kind 0 f32, 1 f16 (4-row tiles), 2 q8_0, 3 q4_0 tables. */
+export function embed(table: usize, kind: i32, cols: i32, vocab: i32, tokens: usize, rows: i32, y: usize, ys: i32, scale: f32): void {
   for (let r = 0; r < rows; r++) {
     const tok = <usize>load<i32>(tokens + (<usize>r << 2));
     const yr = y + <usize>(r * ys) * 4;
     if (kind == 0) {
       for (let i = 0; i < cols; i++) store<f32>(yr + (<usize>i << 2), load<f32>(table + (tok * <usize>cols + <usize>i) * 4) * scale);
     } else if (kind == 1) {
-      for (let i = 0; i < cols; i++) store<f32>(yr + (<usize>i << 2), half(load<u16>(table + (tok * <usize>cols + <usize>i) * 2)) * scale);
+      // f16 tables are in 4-row tiles (see mmF16); `vocab` rows in all.
+      const n8 = <usize>(cols & ~7);
+      const tileBytes = <usize>cols * 8;
+      const full = <usize>(vocab & ~3);
+      const j = tok & 3;
+      const tile = table + (tok >> 2) * tileBytes;
+      for (let i = 0; i < cols; i++) {
+        const iu = <usize>i;
+        let at: usize;
+        if (tok >= full) at = table + (full >> 2) * tileBytes + ((tok - full) * <usize>cols + iu) * 2;
+        else if (iu < n8) at = tile + ((iu >> 3) * 4 + j) * 16 + (iu & 7) * 2;
+        else at = tile + n8 * 8 + (j * (<usize>cols - n8) + iu - n8) * 2;
+        store<f32>(yr + (<usize>i << 2), half(load<u16>(at)) * scale);
+      }
     } else {
       const bb: usize = kind == 2 ? 34 : 18;
       const row = table + tok * <usize>(cols >> 5) * bb;

@@ -248,7 +248,7 @@ export function forwardPass(p: ForwardPassParameters): void {
   };
   const embed = weights.matrix(recipe.embed.weight.name);
   const x = act({ buffer: 'x', offset: 0, width: c.hiddenSize });
-  k.embed(embed.ptr, embed.kind, c.hiddenSize, b.tokens, R, x.ptr, x.stride, recipe.embed.scale);
+  k.embed(embed.ptr, embed.kind, c.hiddenSize, embed.rows, b.tokens, R, x.ptr, x.stride, recipe.embed.scale);
 
   for (const ops of recipe.layers) {
     p.signal?.throwIfAborted();

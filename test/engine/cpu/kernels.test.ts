@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { instantiateKernels, kernelModule } from '../../../src/engine/cpu/kernels.ts';
 import { createCpuMemory } from '../../../src/engine/cpu/memory.ts';
 import { KIND } from '../../../src/engine/cpu/weights.ts';
+import { packF16Tiles } from '../../../src/engine/cpu/pack.ts';
 import { glu, matmul, rmsnorm, rope, softcap } from '../../../src/engine/reference/ops.ts';
 import { f16BitsToF32, f32ArrayToHalfBits } from '../../../src/model/dtype.ts';
 import { dotQ8, quantizeActivationsQ8 } from '../../../src/model/quant/dot.ts';
@@ -57,6 +58,7 @@ const SHAPES = [
   { rows: 3, in: 37, out: 9 },
   { rows: 5, in: 130, out: 22 },
   { rows: 9, in: 96, out: 7 },
+  { rows: 6, in: 45, out: 16 },
 ];
 
 describe('matmul kernel', () => {
@@ -73,7 +75,7 @@ describe('matmul kernel', () => {
         if (kind === 'f16') {
           const bits = f32ArrayToHalfBits(w, new Uint16Array(w.length), 'F16');
           w = Float32Array.from(bits, f16BitsToF32);
-          wPtr = put(bits);
+          wPtr = put(packF16Tiles(bits, s.out, s.in));
         } else wPtr = put(w);
         const dense = new Float32Array(s.rows * s.in);
         for (let r = 0; r < s.rows; r++) dense.set(x.subarray(r * xs, r * xs + s.in), r * s.in);
@@ -164,13 +166,13 @@ describe('row kernels', () => {
     const table = rand('emb', vocab * cols);
     const tokens = put(Int32Array.from([3, 0, 4]));
     for (const [kind, data, values] of [
-      [KIND.f16, f32ArrayToHalfBits(table, new Uint16Array(table.length), 'F16'), null],
+      [KIND.f16, packF16Tiles(f32ArrayToHalfBits(table, new Uint16Array(table.length), 'F16'), vocab, cols), null],
       [KIND.q8_0, quantize({ values: table, type: 'q8_0' }), 'q8_0'],
       [KIND.q4_0, quantize({ values: table, type: 'q4_0' }), 'q4_0'],
     ] as const) {
       const y = mem.alloc(3 * cols * 4);
-      k.embed(put(data), kind, cols, tokens, 3, y, cols, 2);
-      const dense = values === null ? Float32Array.from(data as Uint16Array, f16BitsToF32) : dequantize({ data: data as Uint8Array, type: values });
+      k.embed(put(data), kind, cols, vocab, tokens, 3, y, cols, 2);
+      const dense = values === null ? Float32Array.from(f32ArrayToHalfBits(table, new Uint16Array(table.length), 'F16'), f16BitsToF32) : dequantize({ data: data as Uint8Array, type: values });
       const ref = new Float32Array(3 * cols);
       [3, 0, 4].forEach((t, r) => {
         for (let i = 0; i < cols; i++) ref[r * cols + i] = dense[t * cols + i] * 2;
