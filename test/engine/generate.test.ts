@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../../src/engine/backend.ts';
 import { generate } from '../../src/engine/generate.ts';
-import { createReferenceBackend } from '../../src/engine/reference/backend.ts';
+import { createCpuBackend } from '../../src/engine/cpu/backend.ts';
 import { logprobOf } from '../../src/engine/sampling.ts';
 import { createModel } from '../../src/model/create.ts';
 import { loadModel, type LoadedModel } from '../../src/model/load.ts';
@@ -19,7 +19,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'openlora-generate-'));
   await createModel({ preset: 'tiny', seed: 1, out: join(dir, 'tiny') });
   model = await loadModel({ dir: join(dir, 'tiny') });
-  cpu = await createReferenceBackend({ model, numKvBlocks: 8 });
+  cpu = await createCpuBackend({ model, numKvBlocks: 8 });
 });
 afterAll(async () => {
   cpu?.destroy();
@@ -74,8 +74,8 @@ describe('generate driver', () => {
 describe('openlora generate', () => {
   it('--json on both backends: same greedy tokens, text from the tokenizer', async () => {
     const base = ['generate', '--model', join(dir, 'tiny'), '--prompt', 'Hello', '--max-tokens', '8', '--json'];
-    const gpuRun = await cli(base);
-    const cpuRun = await cli([...base, '--backend', 'cpu']);
+    const gpuRun = await cli([...base, '--backend', 'webgpu']);
+    const cpuRun = await cli(base); // auto: the CPU backend on this machine's software adapter (lavapipe)
     expect(gpuRun.code).toBe(0);
     const a = JSON.parse(gpuRun.stdout);
     const b = JSON.parse(cpuRun.stdout);
@@ -91,6 +91,7 @@ describe('openlora generate', () => {
     expect(a.timings.warmupMs).toBeGreaterThan(a.timings.compileMs); // then a first pass
     expect(a.timings.loadMs).toBeGreaterThan(0);
     expect(b.timings).toMatchObject({ compileMs: 0, warmupMs: 0 });
+    expect(b.backend).toBe('cpu');
   });
 
   it('errors: ids outside the vocabulary and prompts longer than the context', async () => {

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Backend, SamplingParams } from '../../src/engine/backend.ts';
-import { createReferenceBackend } from '../../src/engine/reference/backend.ts';
+import { createCpuBackend } from '../../src/engine/cpu/backend.ts';
 import { loadModel, type LoadedModel } from '../../src/model/load.ts';
 import { createScheduler, type SchedulerOptions } from '../../src/scheduler/scheduler.ts';
 import { SchedulerRequestTooLargeError } from '../../src/scheduler/errors.ts';
@@ -45,7 +45,7 @@ let backend: Backend;
 
 beforeAll(async () => {
   model = await loadModel({ dir: await createTinyModel() });
-  backend = await createReferenceBackend({ model, numKvBlocks: 64 });
+  backend = await createCpuBackend({ model, numKvBlocks: 64 });
 });
 
 async function solo(request: GenerationRequest, options: SchedulerOptions = {}): Promise<Outcome> {
@@ -78,7 +78,7 @@ describe('continuous batching scheduler (CPU reference backend, tiny model)', ()
   });
 
   it('preempts by recompute when KV blocks run out and still produces the same tokens', async () => {
-    const tight = await createReferenceBackend({ model, numKvBlocks: 6 });
+    const tight = await createCpuBackend({ model, numKvBlocks: 6 });
     const requests = [0, 1, 2].map((i) => ({ promptIds: prompt(20 + i, 10 + i), maxTokens: 40, sampling: { temperature: 0.9, topK: 0, topP: 0.95, seed: 100 + i } }));
     const alone = [];
     for (const r of requests) alone.push(await solo(r));

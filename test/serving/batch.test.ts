@@ -62,7 +62,7 @@ const reference = async (promptTokens: number[], slot: number, maxTokens: number
 
 describe('openlora generate with adapters', () => {
   it('--adapter DIR: the WebGPU tokens are the CPU reference\'s with that adapter, not the base model\'s', async () => {
-    const args = ['generate', '--model', modelDir, '--prompt-ids', '5,6,7,8', '--max-tokens', '10', '--json'];
+    const args = ['generate', '--model', modelDir, '--prompt-ids', '5,6,7,8', '--max-tokens', '10', '--json', '--backend', 'webgpu'];
     const run = await cli([...args, '--adapter', adapterDirs[1]]);
     expect(run.code).toBe(0);
     const out = JSON.parse(run.stdout);

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../../src/engine/backend.ts';
-import { createReferenceBackend } from '../../src/engine/reference/backend.ts';
+import { createCpuBackend } from '../../src/engine/cpu/backend.ts';
 import { loadModel, type LoadedModel } from '../../src/model/load.ts';
 import { createScheduler, type Scheduler } from '../../src/scheduler/scheduler.ts';
 import { createInferenceService, type InferenceService } from '../../src/serving/inference.ts';
@@ -18,7 +18,7 @@ let inference: InferenceService;
 
 beforeAll(async () => {
   model = await loadModel({ dir: await createTinyModel({ seed: 2 }) });
-  backend = await createReferenceBackend({ model, numKvBlocks: 32 });
+  backend = await createCpuBackend({ model, numKvBlocks: 32 });
   scheduler = createScheduler({}, { backend });
   inference = createInferenceService({ model, scheduler, baseModelName: 'tiny' });
 });

@@ -18,7 +18,7 @@ export const CTRL_SLOTS = 8;
 export const JOB = { exit: -1, matmul: 0, attention: 1 } as const;
 
 /** Spin iterations before a thread sleeps on the counter. */
-export const DEFAULT_SPIN = 20_000;
+export const DEFAULT_SPIN = 2_000;
 
 /** Threads the CPU backend uses unless told otherwise: every core Node reports. */
 export function defaultThreads(): number {

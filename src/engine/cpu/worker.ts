@@ -10,9 +10,10 @@ const { module, memory, ctrlPtr, tid } = workerData as { module: WebAssembly.Mod
 const kernels = instantiateKernels(module, memory);
 const ctrl = new Int32Array(memory.buffer, ctrlPtr, CTRL_SLOTS);
 const spin = ctrl[CTRL.spin];
+// Read the generation before saying ready: the main thread posts the first job right after.
+let seen = Atomics.load(ctrl, CTRL.gen);
 parentPort!.postMessage('ready');
 
-let seen = Atomics.load(ctrl, CTRL.gen);
 for (;;) {
   let g = Atomics.load(ctrl, CTRL.gen);
   for (let i = 0; i < spin && g === seen; i++) g = Atomics.load(ctrl, CTRL.gen);

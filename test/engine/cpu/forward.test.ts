@@ -109,6 +109,15 @@ describe('CPU backend vs the reference', () => {
       await compare(await preset('tiny', 'f32', q), QUANT_TOL, { greedyTokens: false });
     });
   }
+  it('runs a step right after creation (the workers are listening before the first job), 10 times', async () => {
+    const m = await preset('tiny');
+    for (let i = 0; i < 10; i++) {
+      const cpu = await createCpuBackend({ model: m, numKvBlocks: 2, threads: 2, loraSlots: 0 });
+      const [out] = await cpu.step([{ ...seq([1, 2, 3], [0]), sample: { ...greedy, step: 0 } }]);
+      expect(out.token).toBeTypeOf('number');
+      cpu.destroy();
+    }
+  });
   it('refuses a step after destroy()', async () => {
     const m = await preset('tiny');
     const cpu = await createCpuBackend({ model: m, numKvBlocks: 4, threads: 2 });
