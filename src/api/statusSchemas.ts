@@ -19,7 +19,7 @@ export const VersionSchema = Type.Object({
 });
 
 export const EngineSchema = Type.Object({
-  backend: Type.Union([Type.Literal('webgpu'), Type.Literal('cpu')]),
+  backend: Type.Union([Type.Literal('webgpu'), Type.Literal('cpu'), Type.Literal('reference')]),
   dtype: Type.String({ description: 'Weight dtype on the device.' }),
   adapter: Nullable(
     Type.Object({
