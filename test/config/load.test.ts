@@ -25,7 +25,7 @@ describe('loadConfig', () => {
     const config = loadConfig({ env: {} });
     expect(config.api).toMatchObject({ host: '127.0.0.1', port: 8547 });
     expect(config.chain.rpcUrl).toBe('http://127.0.0.1:8545');
-    expect(config.model.backend).toBe('webgpu');
+    expect(config.model.backend).toBe('auto');
   });
 
   it('layers file < env < flags, coercing strings to the key type', () => {

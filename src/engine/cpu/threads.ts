@@ -25,6 +25,37 @@ export function defaultThreads(): number {
   return availableParallelism();
 }
 
+/**
+ * A worker's script, run from source (`eval`: no entry file, so it runs the same from a checkout
+ * and from the single binary): instantiate the kernels on the shared memory, then run this
+ * thread's share of each job. It reads the job generation before saying ready, since the main
+ * thread posts the first job right after.
+ */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { module, memory, ctrlPtr, tid } = workerData;
+const abort = () => { throw new Error('wasm kernel abort'); };
+const k = new WebAssembly.Instance(module, { env: { memory, abort } }).exports;
+const ctrl = new Int32Array(memory.buffer, ctrlPtr, ${CTRL_SLOTS});
+const spin = ctrl[${CTRL.spin}];
+let seen = Atomics.load(ctrl, ${CTRL.gen});
+parentPort.postMessage('ready');
+for (;;) {
+  let g = Atomics.load(ctrl, ${CTRL.gen});
+  for (let i = 0; i < spin && g === seen; i++) g = Atomics.load(ctrl, ${CTRL.gen});
+  while (g === seen) {
+    Atomics.wait(ctrl, ${CTRL.gen}, seen);
+    g = Atomics.load(ctrl, ${CTRL.gen});
+  }
+  seen = g;
+  const kind = ctrl[${CTRL.kind}];
+  if (kind === ${JOB.exit}) break;
+  const threads = ctrl[${CTRL.threads}];
+  if (tid < threads) (kind === ${JOB.matmul} ? k.matmulJob : k.attentionJob)(ctrl[${CTRL.job}], tid, threads);
+  if (Atomics.add(ctrl, ${CTRL.done}, 1) + 1 === threads - 1) Atomics.notify(ctrl, ${CTRL.done});
+}
+`;
+
 /** A pool of `threads - 1` workers plus the calling thread. */
 export interface ThreadPool {
   readonly threads: number;
@@ -51,7 +82,7 @@ export async function createThreadPool(p: CreateThreadPoolParameters): Promise<T
   ctrl[CTRL.spin] = p.spin ?? DEFAULT_SPIN;
   const workers: Worker[] = [];
   for (let tid = 1; tid < threads; tid++) {
-    const w = new Worker(new URL('./worker.ts', import.meta.url), { workerData: { module: p.module, memory: p.memory.memory, ctrlPtr, tid } });
+    const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { module: p.module, memory: p.memory.memory, ctrlPtr, tid } });
     w.unref();
     workers.push(w);
   }
