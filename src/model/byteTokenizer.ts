@@ -59,18 +59,7 @@ export function byteTokenizerJson(): object {
       special_tokens: { [bos]: { id: bos, ids: [256], tokens: [bos] } },
     },
     decoder: byteLevel,
-    model: {
-      type: 'BPE',
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: null,
-      end_of_word_suffix: null,
-      fuse_unk: false,
-      byte_fallback: false,
-      ignore_merges: false,
-      vocab,
-      merges: [],
-    },
+    model: byteLevelBpeModel(vocab, []),
   };
 }
 
@@ -90,4 +79,9 @@ export function byteTokenizerConfig(maxLength: number): object {
     tokenizer_class: 'PreTrainedTokenizerFast',
     chat_template: CHATML_TEMPLATE,
   };
+}
+
+/** tokenizer.json's `model` of a byte-level BPE tokenizer (GPT-2 style: no unknown token, no byte fallback). */
+export function byteLevelBpeModel(vocab: Record<string, number>, merges: string[]): object {
+  return { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges };
 }

@@ -162,7 +162,8 @@ async function readHeader(handle: FileHandle, path: string): Promise<Safetensors
   return parseSafetensorsHeader({ file: path, headerBytes, fileSize });
 }
 
-async function readFully(handle: FileHandle, buffer: Uint8Array, position: number): Promise<void> {
+/** Reads `buffer.byteLength` bytes at `position`; throws RangeError at end of file. */
+export async function readFully(handle: FileHandle, buffer: Uint8Array, position: number): Promise<void> {
   let done = 0;
   while (done < buffer.byteLength) {
     const { bytesRead } = await handle.read(buffer, done, buffer.byteLength - done, position + done);

@@ -6,6 +6,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { AbortedError } from '../../errors.ts';
 import { GgufInvalidError, ModelDtypeUnsupportedError, ModelFileNotFoundError } from '../errors.ts';
+import { readFully } from '../safetensors.ts';
 import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_TYPE, GGML_TYPES, ggmlTypeName, tensorBytes, tensorTypeOf, type GgufMetadata, type GgufScalarType, type GgufTensorType, type GgufValue } from './format.ts';
 
 /** Largest header (metadata and tensor infos) the reader accepts: 512 MiB. */
@@ -198,15 +199,6 @@ export async function openGguf(p: OpenGgufParameters): Promise<GgufFile> {
   } catch (error) {
     await handle.close();
     throw error;
-  }
-}
-
-async function readFully(handle: FileHandle, buffer: Uint8Array, position: number): Promise<void> {
-  let done = 0;
-  while (done < buffer.byteLength) {
-    const { bytesRead } = await handle.read(buffer, done, buffer.byteLength - done, position + done);
-    if (bytesRead === 0) throw new RangeError(`unexpected end of file at byte ${position + done}`);
-    done += bytesRead;
   }
 }
 

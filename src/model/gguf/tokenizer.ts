@@ -5,6 +5,7 @@
  * tokenizer.json for `gpt2` files whose pre-tokenizer is GPT-2's own (`tokenizer.ggml.pre`
  * `gpt-2` or `default`); other GGUF tokenizers need the model's tokenizer.json beside the file.
  */
+import { byteLevelBpeModel } from '../byteTokenizer.ts';
 import type { GgufMetadata, GgufValue } from './format.ts';
 
 /** llama.cpp's `llama_token_type`. */
@@ -133,18 +134,7 @@ export function tokenizerFromMetadata(m: GgufMetadata): GgufTokenizer | undefine
       pre_tokenizer: byteLevel,
       post_processor: postProcessor,
       decoder: byteLevel,
-      model: {
-        type: 'BPE',
-        dropout: null,
-        unk_token: null,
-        continuing_subword_prefix: null,
-        end_of_word_suffix: null,
-        fuse_unk: false,
-        byte_fallback: false,
-        ignore_merges: false,
-        vocab,
-        merges: merges?.type === 'array' && merges.itemType === 'string' ? merges.value : [],
-      },
+      model: byteLevelBpeModel(vocab, merges?.type === 'array' && merges.itemType === 'string' ? merges.value : []),
     },
     tokenizerConfig: {
       ...(bosToken !== undefined ? { bos_token: bosToken } : {}),

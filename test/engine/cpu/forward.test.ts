@@ -16,6 +16,7 @@ import { loadModel, type LoadedModel } from '../../../src/model/load.ts';
 import type { QuantizeType } from '../../../src/model/quant/formats.ts';
 import { presetConfigJson, type ModelPreset } from '../../../src/model/presets.ts';
 import { makeTempDir, writeHandmadeModel } from '../../fixtures/model.ts';
+import { relError } from '../webgpu/harness.ts';
 
 const TOL = { f32: 1e-5, f16: 1e-4, bf16: 1e-4 } as const;
 /** Q8_0 activations (0.4% per element) against the reference's f32 activations on the same dequantized weights, through two random layers that amplify differences; the kernels alone are exact to 1e-5 (kernels.test.ts). */
@@ -32,16 +33,6 @@ afterAll(async () => {
 
 const prompt = (n: number, seed: number) => Array.from({ length: n }, (_, i) => (i * 37 + seed * 11 + 3) % 256);
 const seq = (tokens: number[], blockTable: number[], startPos = 0): StepSequence => ({ tokens, startPos, blockTable, adapterSlot: -1 });
-
-function relError(a: Float32Array, b: Float32Array): number {
-  let err = 0;
-  let max = 0;
-  for (let i = 0; i < a.length; i++) {
-    err = Math.max(err, Math.abs(a[i] - b[i]));
-    max = Math.max(max, Math.abs(b[i]));
-  }
-  return err / max;
-}
 
 async function preset(name: ModelPreset, dtype: CreateDtype = 'f32', quantize?: QuantizeType): Promise<LoadedModel> {
   const out = join(await makeTempDir(`openlora-cpu-${name}-`), dtype);

@@ -17,6 +17,7 @@ import { f16BitsToF32, f32ArrayToHalfBits } from '../../../src/model/dtype.ts';
 import { dotQ8, quantizeActivationsQ8 } from '../../../src/model/quant/dot.ts';
 import { dequantize, quantize } from '../../../src/model/quant/index.ts';
 import { normalStream } from '../../../src/model/random.ts';
+import { relError } from '../webgpu/harness.ts';
 
 const TOL = 1e-5;
 const mem = createCpuMemory();
@@ -29,16 +30,6 @@ function put(data: ArrayBufferView): number {
 }
 const read = (ptr: number, n: number) => new Float32Array(mem.memory.buffer, ptr, n).slice();
 const rand = (name: string, n: number, std = 1) => normalStream(3, name).fill(new Float32Array(n), std, 0);
-function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let err = 0;
-  let max = 0;
-  for (let i = 0; i < b.length; i++) {
-    err = Math.max(err, Math.abs(a[i] - b[i]));
-    max = Math.max(max, Math.abs(b[i]));
-  }
-  return err / max;
-}
-
 /** Runs one matmul task through `matmulJob`, its outputs shared among `threads` shares. */
 function runTask(t: { kind: number; x: number; xStride: number; w: number; y: number; yStride: number; rows: number; in: number; out: number; bias: number; acc: boolean; scale: number; xd: number; cap: number }, threads: number): void {
   const job = mem.alloc(16 + 64);
