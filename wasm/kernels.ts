@@ -13,8 +13,9 @@
 //   included). Activations are pre-scaled by 2^64 (exact), so products stay normal, and the dot
 //   product is scaled back by 2^48 (exact).
 // - Q8_0 / Q4_0 weights meet activations quantized to Q8_0 per 32 (llama.cpp's vec_dot_q8_0_q8_0,
-//   vec_dot_q4_0_q8_0): integer products of each block (i8 × i8 → i16, pairwise → i32) times the
-//   two f16/f32 scales.
+//   vec_dot_q4_0_q8_0): integer products of each block (Q8_0: i8 × i8 → i16, pairwise → i32;
+//   Q4_0: the relaxed i8 × i7 dot product on the raw nibbles, less 8 · Σx) times the two scales,
+//   4 weight rows at a time with their f32 scales side by side (4-row tiles, pack.ts).
 // - Tiles of weight rows × activation rows keep accumulators in registers, so a batch of rows
 //   reads each weight once per 4 rows.
 
@@ -305,7 +306,33 @@ function mmF16Row(t: usize, x: usize, xs: usize, count: i32, wr: usize, n: i32, 
   }
 }
 
-/** Q8_0 (kind 2) or Q4_0 (kind 3) weights against Q8_0 activations: 1 weight row × up to 4 x rows. */
+/** Adds the lanes of each of p0..p3: lane i of the result is the sum of p_i's lanes. */
+@inline function reduce4(p0: v128, p1: v128, p2: v128, p3: v128): v128 {
+  const a = i32x4.add(i32x4.shuffle(p0, p1, 0, 1, 4, 5), i32x4.shuffle(p0, p1, 2, 3, 6, 7));
+  const b = i32x4.add(i32x4.shuffle(p2, p3, 0, 1, 4, 5), i32x4.shuffle(p2, p3, 2, 3, 6, 7));
+  return i32x4.add(i32x4.shuffle(a, b, 0, 2, 4, 6), i32x4.shuffle(a, b, 1, 3, 5, 7));
+}
+
+/**
+ * One Q4_0 row's block (16 bytes of nibbles at `q`) against the x block (x0, x1), as partial sums
+ * added to `start`: the nibbles (0..15) meet x in the relaxed i8 × i7 dot product, exact since
+ * the nibbles fit 7 bits and no pair sum saturates (2 · 127 · 15 < 32767).
+ */
+@inline function q4dot(q: usize, x0: v128, x1: v128, start: v128): v128 {
+  const raw = v128.load(q);
+  const low = v128.and(raw, i8x16.splat(0x0f));
+  const high = v128.and(i16x8.shr_u(raw, 4), i8x16.splat(0x0f));
+  return i32x4.relaxed_dot_i8x16_i7x16_add_s(x0, low, i32x4.relaxed_dot_i8x16_i7x16_add_s(x1, high, start));
+}
+
+/**
+ * Q8_0 (kind 2) or Q4_0 (kind 3) weights in 4-row tiles (src/engine/cpu/pack.ts: per block, the 4
+ * rows' f32 scales then their quants) against Q8_0 activations. Per block and x row: each weight
+ * row's integer dot product as partial sums, the four reduced into one vector (lane = weight row),
+ * converted and multiplied by the 4 row scales × the x block's scale. Q4_0's offset of 8 is
+ * −8 · Σx per block, computed once and taken as each row's starting sum. `o0` is a multiple of 4;
+ * lanes past `o1` (the last tile's zero rows) are not written.
+ */
 function mmQ(t: usize, o0: i32, o1: i32, q4: bool): void {
   const xq = load<usize>(t, T_X);
   const xd = load<usize>(t, T_XD);
@@ -313,39 +340,34 @@ function mmQ(t: usize, o0: i32, o1: i32, q4: bool): void {
   const rows = load<i32>(t, T_ROWS);
   const n = load<i32>(t, T_IN);
   const blocks = n >> 5;
-  const bb: usize = q4 ? 18 : 34;
-  const ws = <usize>blocks * bb;
-  const lowMask = i8x16.splat(0x0f);
-  const eight = i8x16.splat(8);
-  for (let o = o0; o < o1; o++) {
-    const wr = w + <usize>o * ws;
-    let r = 0;
-    for (; r < rows; r += 4) {
-      const cnt = rows - r < 4 ? rows - r : 4;
-      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  const qb: usize = q4 ? 16 : 32;
+  const group: usize = 16 + 4 * qb;
+  const tileBytes = <usize>blocks * group;
+  const ones = i8x16.splat(1);
+  const zero = i32x4.splat(0);
+  for (let o = o0; o < o1; o += 4) {
+    const tile = w + <usize>(o >> 2) * tileBytes;
+    for (let r = 0; r < rows; r++) {
+      const xr = xq + <usize>(r * n);
+      const dr = xd + <usize>(r * blocks) * 4;
+      let acc = f32x4.splat(0);
       for (let b = 0; b < blocks; b++) {
-        const wb = wr + <usize>b * bb;
-        const dw = half(load<u16>(wb));
-        let w0: v128, w1: v128;
+        const g = tile + <usize>b * group;
+        const x0 = v128.load(xr + (<usize>b << 5));
+        const x1 = v128.load(xr + (<usize>b << 5) + 16);
+        let s: v128;
         if (q4) {
-          const raw = v128.load(wb + 2);
-          w0 = i8x16.sub(v128.and(raw, lowMask), eight);
-          w1 = i8x16.sub(i8x16.shr_u(raw, 4), eight);
+          const start = i32x4.neg(i32x4.shl(i32x4.relaxed_dot_i8x16_i7x16_add_s(x0, ones, i32x4.relaxed_dot_i8x16_i7x16_add_s(x1, ones, zero)), 3));
+          s = reduce4(q4dot(g + 16, x0, x1, start), q4dot(g + 32, x0, x1, start), q4dot(g + 48, x0, x1, start), q4dot(g + 64, x0, x1, start));
         } else {
-          w0 = v128.load(wb + 2);
-          w1 = v128.load(wb + 18);
+          s = reduce4(dot32(v128.load(g + 16), v128.load(g + 32), x0, x1), dot32(v128.load(g + 48), v128.load(g + 64), x0, x1), dot32(v128.load(g + 80), v128.load(g + 96), x0, x1), dot32(v128.load(g + 112), v128.load(g + 128), x0, x1));
         }
-        const xb = xq + <usize>(r * n + (b << 5));
-        const db = xd + <usize>(r * blocks + b) * 4;
-        a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(dot32(w0, w1, v128.load(xb), v128.load(xb + 16))), f32x4.splat(dw * load<f32>(db))));
-        if (cnt > 1) a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(dot32(w0, w1, v128.load(xb + <usize>n), v128.load(xb + <usize>n + 16))), f32x4.splat(dw * load<f32>(db + <usize>blocks * 4))));
-        if (cnt > 2) a2 = f32x4.add(a2, f32x4.mul(f32x4.convert_i32x4_s(dot32(w0, w1, v128.load(xb + <usize>n * 2), v128.load(xb + <usize>n * 2 + 16))), f32x4.splat(dw * load<f32>(db + <usize>blocks * 8))));
-        if (cnt > 3) a3 = f32x4.add(a3, f32x4.mul(f32x4.convert_i32x4_s(dot32(w0, w1, v128.load(xb + <usize>n * 3), v128.load(xb + <usize>n * 3 + 16))), f32x4.splat(dw * load<f32>(db + <usize>blocks * 12))));
+        acc = fma(f32x4.convert_i32x4_s(s), f32x4.mul(v128.load(g), f32x4.splat(load<f32>(dr + (<usize>b << 2)))), acc);
       }
-      finish(t, r, o, hsum(a0));
-      if (cnt > 1) finish(t, r + 1, o, hsum(a1));
-      if (cnt > 2) finish(t, r + 2, o, hsum(a2));
-      if (cnt > 3) finish(t, r + 3, o, hsum(a3));
+      finish(t, r, o, f32x4.extract_lane(acc, 0));
+      if (o + 1 < o1) finish(t, r, o + 1, f32x4.extract_lane(acc, 1));
+      if (o + 2 < o1) finish(t, r, o + 2, f32x4.extract_lane(acc, 2));
+      if (o + 3 < o1) finish(t, r, o + 3, f32x4.extract_lane(acc, 3));
     }
   }
 }
@@ -562,16 +584,20 @@ export function embed(table: usize, kind: i32, cols: i32, vocab: i32, tokens: us
         store<f32>(yr + (<usize>i << 2), half(load<u16>(at)) * scale);
       }
     } else {
-      const bb: usize = kind == 2 ? 34 : 18;
-      const row = table + tok * <usize>(cols >> 5) * bb;
+      // Q8_0 / Q4_0 tables are in 4-row tiles (see mmQ).
+      const qb: usize = kind == 2 ? 32 : 16;
+      const group: usize = 16 + 4 * qb;
+      const tile = table + (tok >> 2) * <usize>(cols >> 5) * group;
+      const j = tok & 3;
       for (let b = 0; b < cols >> 5; b++) {
-        const blk = row + <usize>b * bb;
-        const d = half(load<u16>(blk));
-        for (let j = 0; j < 32; j++) {
+        const g = tile + <usize>b * group;
+        const d = load<f32>(g + (j << 2));
+        const qs = g + 16 + j * qb;
+        for (let i = 0; i < 32; i++) {
           let q: i32;
-          if (kind == 2) q = <i32>load<i8>(blk + 2 + <usize>j);
-          else q = j < 16 ? <i32>(load<u8>(blk + 2 + <usize>j) & 15) - 8 : <i32>(load<u8>(blk + 2 + <usize>(j - 16)) >> 4) - 8;
-          store<f32>(yr + (<usize>((b << 5) + j) << 2), <f32>q * d * scale);
+          if (kind == 2) q = <i32>load<i8>(qs + <usize>i);
+          else q = i < 16 ? <i32>(load<u8>(qs + <usize>i) & 15) - 8 : <i32>(load<u8>(qs + <usize>(i - 16)) >> 4) - 8;
+          store<f32>(yr + (<usize>((b << 5) + i) << 2), <f32>q * d * scale);
         }
       }
     }

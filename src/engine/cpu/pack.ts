@@ -1,3 +1,6 @@
+import { f16BitsToF32 } from '../../model/dtype.ts';
+import { QUANT_FORMATS } from '../../model/quant/formats.ts';
+
 /**
  * The CPU backend's f16 matrix layout: rows in tiles of 4, each tile a run of 64-byte lines
  * holding 8 halves of each of its 4 rows in turn (`[k/8][row][8]`), then each row's last
@@ -22,4 +25,41 @@ export function packF16Tiles(bits: Uint16Array, rows: number, cols: number): Uin
   }
   out.set(bits.subarray(full * cols), full * cols);
   return out;
+}
+
+/**
+ * The CPU backend's Q8_0 / Q4_0 layout: rows in tiles of 4 (the last tile padded with zero rows),
+ * each tile a run of one group per block: the 4 rows' scales as f32 (the blocks' f16 `d`, widened
+ * exactly), then each row's quants as ggml stores them (32 i8, or 16 bytes of nibbles). The kernel
+ * reads a tile as one stream, the 4 scales as one vector, and sums 4 rows' integer dot products
+ * into one vector (4 outputs per block instead of 4 scalar conversions and reductions).
+ */
+export function packQuantTiles(blocks: Uint8Array, type: 'q8_0' | 'q4_0', rows: number, cols: number): Uint8Array {
+  const { blockBytes, blockElements } = QUANT_FORMATS[type];
+  const perRow = cols / blockElements;
+  const quantBytes = blockBytes - 2;
+  const group = quantTileGroupBytes(type);
+  const out = new Uint8Array(quantTileBytes(type, cols) * Math.ceil(rows / 4));
+  const scales = new Float32Array(out.buffer);
+  const bits = new DataView(blocks.buffer, blocks.byteOffset, blocks.byteLength);
+  for (let r = 0; r < rows; r++) {
+    const tile = (r >> 2) * perRow * group;
+    for (let b = 0; b < perRow; b++) {
+      const src = (r * perRow + b) * blockBytes;
+      const at = tile + b * group;
+      scales[at / 4 + (r & 3)] = f16BitsToF32(bits.getUint16(src, true));
+      out.set(blocks.subarray(src + 2, src + blockBytes), at + 16 + (r & 3) * quantBytes);
+    }
+  }
+  return out;
+}
+
+/** Bytes of one block group of a quantized tile: 4 f32 scales and 4 rows' quants. */
+function quantTileGroupBytes(type: 'q8_0' | 'q4_0'): number {
+  return 16 + 4 * (QUANT_FORMATS[type].blockBytes - 2);
+}
+
+/** Bytes of one 4-row tile of a quantized matrix with `cols` columns. */
+export function quantTileBytes(type: 'q8_0' | 'q4_0', cols: number): number {
+  return (cols / QUANT_FORMATS[type].blockElements) * quantTileGroupBytes(type);
 }

@@ -1,6 +1,6 @@
 /**
  * The model's weights in the CPU backend's shared memory, as its kernels read them: f32 matrices
- * as stored, f16 in 4-row tiles (`pack.ts`), Q8_0 and Q4_0 as ggml blocks (dequantized in the kernel); bf16, Q4_K and
+ * as stored, f16, Q8_0 and Q4_0 in 4-row tiles (`pack.ts`; the quantized ones computed on in the kernel); bf16, Q4_K and
  * Q6_K matrices are widened to f32 at load (exact; the kernels have no path for them). Norm gains
  * and biases are f32.
  */
@@ -11,7 +11,7 @@ import { dequantize } from '../../model/quant/index.ts';
 import type { LoadProgress } from '../backend.ts';
 import { loadModelWeights, type ModelWeights } from '../loadWeights.ts';
 import type { CpuMemory } from './memory.ts';
-import { packF16Tiles } from './pack.ts';
+import { packF16Tiles, packQuantTiles } from './pack.ts';
 
 /** Matmul kinds of the kernels (`T_KIND` in wasm/kernels.ts). */
 export const KIND = { f32: 0, f16: 1, q8_0: 2, q4_0: 3 } as const;
@@ -53,7 +53,7 @@ export async function loadCpuWeights(p: LoadCpuWeightsParameters): Promise<CpuWe
       let kind: number;
       let data: Uint8Array;
       if (m.dtype === 'f16') [kind, data] = [KIND.f16, asBytes(packF16Tiles(m.data, rows, cols))];
-      else if (m.dtype === 'q8_0' || m.dtype === 'q4_0') [kind, data] = [KIND[m.dtype], m.data as Uint8Array];
+      else if (m.dtype === 'q8_0' || m.dtype === 'q4_0') [kind, data] = [KIND[m.dtype], packQuantTiles(m.data as Uint8Array, m.dtype, rows, cols)];
       else if (m.dtype === 'f32') [kind, data] = [KIND.f32, asBytes(m.data)];
       else if (m.dtype === 'bf16') [kind, data] = [KIND.f32, asBytes(Float32Array.from(m.data, bf16BitsToF32))];
       else [kind, data] = [KIND.f32, asBytes(dequantize({ data: m.data as Uint8Array, type: m.dtype }))];

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { instantiateKernels, kernelModule } from '../../../src/engine/cpu/kernels.ts';
 import { createCpuMemory } from '../../../src/engine/cpu/memory.ts';
 import { KIND } from '../../../src/engine/cpu/weights.ts';
-import { packF16Tiles } from '../../../src/engine/cpu/pack.ts';
+import { packF16Tiles, packQuantTiles } from '../../../src/engine/cpu/pack.ts';
 import { glu, matmul, rmsnorm, rope, softcap } from '../../../src/engine/reference/ops.ts';
 import { f16BitsToF32, f32ArrayToHalfBits } from '../../../src/model/dtype.ts';
 import { dotQ8, quantizeActivationsQ8 } from '../../../src/model/quant/dot.ts';
@@ -88,7 +88,7 @@ describe('matmul kernel', () => {
     }
   }
   for (const type of ['q8_0', 'q4_0'] as const) {
-    for (const s of [{ rows: 1, in: 64, out: 13 }, { rows: 6, in: 96, out: 10 }, { rows: 4, in: 32, out: 5 }]) {
+    for (const s of [{ rows: 1, in: 64, out: 13 }, { rows: 6, in: 96, out: 10 }, { rows: 4, in: 32, out: 5 }, { rows: 3, in: 160, out: 8 }]) {
       it(`${type} weights against Q8_0 activations (llama.cpp's vec_dot), ${s.rows} × ${s.in} → ${s.out}`, () => {
         const name = `${type}-${s.rows}-${s.in}`;
         const x = rand(`x${name}`, s.rows * s.in);
@@ -102,9 +102,12 @@ describe('matmul kernel', () => {
         const xq = mem.alloc(s.rows * s.in);
         const xd = mem.alloc(s.rows * (s.in / 32) * 4);
         k.quantizeRows(put(x), s.in, s.rows, s.in, xq, xd);
-        const y = mem.alloc(ref.length * 4);
-        runTask({ kind: KIND[type], x: xq, xStride: s.in, w: put(blocks), y, yStride: s.out, rows: s.rows, in: s.in, out: s.out, bias: 0, acc: false, scale: 1, xd, cap: 0 }, 2);
-        expect(relError(read(y, ref.length), ref)).toBeLessThan(TOL);
+        const w = put(packQuantTiles(blocks, type, s.out, s.in));
+        for (const threads of [1, 2, 3]) {
+          const y = put(new Float32Array(ref.length));
+          runTask({ kind: KIND[type], x: xq, xStride: s.in, w, y, yStride: s.out, rows: s.rows, in: s.in, out: s.out, bias: 0, acc: false, scale: 1, xd, cap: 0 }, threads);
+          expect(relError(read(y, ref.length), ref), `${threads} threads`).toBeLessThan(TOL);
+        }
       });
     }
   }
@@ -162,7 +165,7 @@ describe('row kernels', () => {
       [KIND.q4_0, quantize({ values: table, type: 'q4_0' }), 'q4_0'],
     ] as const) {
       const y = mem.alloc(3 * cols * 4);
-      k.embed(put(data), kind, cols, vocab, tokens, 3, y, cols, 2);
+      k.embed(put(values === null ? data : packQuantTiles(data as Uint8Array, values, vocab, cols)), kind, cols, vocab, tokens, 3, y, cols, 2);
       const dense = values === null ? Float32Array.from(f32ArrayToHalfBits(table, new Uint16Array(table.length), 'F16'), f16BitsToF32) : dequantize({ data: data as Uint8Array, type: values });
       const ref = new Float32Array(3 * cols);
       [3, 0, 4].forEach((t, r) => {
