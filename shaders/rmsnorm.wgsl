@@ -20,7 +20,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read> weight: array<f32>; // [h] f32
 @group(0) @binding(4) var<storage, read_write> y: array<f32>; // [rows or outRows, yStride] f32
 #if GATHER
-@group(0) @binding(5) var<storage, read> outRows: array<u32>; // [outRows, 8] u32, srcRow first
+@group(0) @binding(5) var<storage, read> outRows: array<u32>; // [outRows, OUT_ROW_WORDS] u32, srcRow first
 #endif
 
 var<workgroup> red: array<f32, 256>;
@@ -37,7 +37,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
     return;
   }
 #if GATHER
-  let src = outRows[o * 8u];
+  let src = outRows[o * ${OUT_ROW_WORDS}u];
 #else
   let src = o;
 #endif

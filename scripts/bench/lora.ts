@@ -11,23 +11,20 @@
  *  5. the 100-adapter traffic of (2) through a merge-on-switch baseline.
  * Sizes are scaled to end in a few minutes on a CPU (lavapipe); what was scaled is printed.
  */
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { LoraWeights, StepSequence } from '../../src/engine/backend.ts';
 import { createWebGpuBackend } from '../../src/engine/webgpu/backend.ts';
 import { createGpuLoraSlotPool } from '../../src/engine/webgpu/lora/slotPool.ts';
 import { acquireGpu } from '../../src/gpu/device.ts';
-import { DEFAULT_DATA_DIR } from '../../src/constants.ts';
-import { createAdapter } from '../../src/lora/create.ts';
 import { createHostCache } from '../../src/lora/hostCache.ts';
-import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, adapterIdOfDir } from '../../src/lora/id.ts';
+import { adapterIdOfDir } from '../../src/lora/id.ts';
 import { createSlotManager } from '../../src/lora/slots.ts';
 import { createAdapterStore } from '../../src/lora/store.ts';
-import { createModel } from '../../src/model/create.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { makeTrace, percentile, serveMergeOnSwitch, serveUnmerged, uniform, type MergeResult, type TrafficResult } from './lib/loraTraffic.ts';
+import { namedAdapters } from './lib/adapters.ts';
+import { cachedPreset } from './lib/models.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -64,12 +61,7 @@ const log = (line: string) => process.stderr.write(`bench:lora: ${line}\n`);
 const scaled: string[] = [];
 const started = performance.now();
 
-const cacheDir = join(DEFAULT_DATA_DIR, 'cache');
-const modelDir = join(cacheDir, 'models', preset);
-if (!existsSync(join(modelDir, 'config.json'))) {
-  log(`creating ${preset} in ${modelDir}`);
-  await createModel({ preset, seed: 0, out: modelDir });
-}
+const modelDir = await cachedPreset(preset, log);
 const model = await loadModel({ dir: modelDir });
 const config = model.config;
 const gpu = await acquireGpu();
@@ -115,24 +107,10 @@ for (const distinct of [0, 1, 8, 32].filter((d) => d <= slotCount)) {
 const baseRate = decode[0].tokensPerSecond;
 
 // ---- Adapter files: `distinctFiles` generated; names beyond reuse a file with a distinct adapter_config.json (another id).
-const adapterRoot = resolve(cacheDir, 'adapters', `${preset}-r${rank}`);
-async function adapterFile(r: number, k: number): Promise<string> {
-  const dir = join(cacheDir, 'adapters', `${preset}-r${r}`, `file-${k}`);
-  if (!existsSync(join(dir, ADAPTER_WEIGHTS_FILE))) await createAdapter({ model: modelDir, rank: r, seed: 5000 + r * 100 + k, out: dir });
-  return resolve(dir);
-}
+const adapterFiles = namedAdapters({ preset, modelDir, distinct: distinctFiles });
+const adapterRoot = adapterFiles.root(rank);
 /** Directory of adapter name `index` (`set` keeps name sets apart): its own config, the weights of file index % distinctFiles. */
-async function named(set: string, index: number, r = rank): Promise<string> {
-  const file = await adapterFile(r, index % distinctFiles);
-  const dir = join(cacheDir, 'adapters', `${preset}-r${r}`, set, `a${index}`);
-  if (!existsSync(join(dir, ADAPTER_WEIGHTS_FILE))) {
-    await mkdir(dir, { recursive: true });
-    await symlink(join(file, ADAPTER_WEIGHTS_FILE), join(dir, ADAPTER_WEIGHTS_FILE));
-    const json = JSON.parse(await readFile(join(file, ADAPTER_CONFIG_FILE), 'utf8'));
-    await writeFile(join(dir, ADAPTER_CONFIG_FILE), JSON.stringify({ ...json, revision: `${set}-${index}` }, null, 2) + '\n');
-  }
-  return resolve(dir);
-}
+const named = (set: string, index: number, r = rank): Promise<string> => adapterFiles.named(set, index, r);
 if (distinctFiles < 1000) scaled.push(`adapters: ${distinctFiles} weight files of rank ${rank} generated; names beyond reuse them (symlinked weights, own adapter_config.json → own content id, own disk reads)`);
 
 // ---- 2. Traffic over 10, 100, 1000 registered adapters.

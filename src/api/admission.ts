@@ -8,6 +8,8 @@ import { ApiError } from './errors.ts';
 export interface Admitted {
   model: ResolvedModel;
   admission: PaymentAdmission;
+  /** Who pays: the scheduler shares the engine fairly between payers by it. */
+  payer: string;
 }
 
 const identities = new WeakMap<FastifyRequest, Promise<PaymentIdentity>>();
@@ -34,7 +36,7 @@ export function identityOf(ctx: ApiContext, request: FastifyRequest): Promise<Pa
 export async function admit(ctx: ApiContext, request: FastifyRequest): Promise<Admitted> {
   const identity = await identityOf(ctx, request);
   const model = ctx.inference.resolve((request.body as { model: string }).model);
-  return { model, admission: await identity.admit(model) };
+  return { model, admission: await identity.admit(model), payer: identity.rateKey ?? `ip:${request.ip}` };
 }
 
 /** The rate-limit key: the verified payer on paid routes (channel, API key), else the client address. */

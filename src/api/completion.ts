@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { SamplingParams } from '../engine/backend.ts';
 import type { SignedReceipt } from '../ledger/receipts.ts';
 import type { PaymentAuthorization } from '../payments/gate.ts';
 import { receiptToJson } from '../payments/receipts.ts';
 import { requestIdOfNonce } from '../payments/receiptJson.ts';
-import type { FinishReason, Usage } from '../scheduler/types.ts';
+import type { FinishReason, RequestSampling, TokenConstraint, Usage } from '../scheduler/types.ts';
 import type { GeneratedToken, ResolvedModel } from '../serving/inference.ts';
 import { admit, requestNonceOf } from './admission.ts';
 import type { ApiContext } from './context.ts';
@@ -17,10 +16,17 @@ export interface CompletionJob {
   id: string;
   model: ResolvedModel;
   promptIds: number[];
+  /** New tokens at most, per choice. */
   maxTokens: number;
-  sampling: SamplingParams;
+  sampling: RequestSampling;
+  /** Choices (OpenAI `n`). */
+  n: number;
+  /** A fresh grammar per choice (response_format, tools). */
+  constraint?: () => TokenConstraint;
   stop: string[];
   stream: boolean;
+  /** `stream_options.include_usage`: every chunk carries `usage` (null until the last). */
+  includeUsage: boolean;
   /** The client's request nonce (`x-openlora-request-nonce`), hashed into the receipt's requestId. */
   nonce?: string;
 }
@@ -33,42 +39,57 @@ export interface PromptInput {
   tokenize(): number[];
 }
 
+/** What the front half of a completion route settled. */
+export interface PreparedCompletion {
+  model: ResolvedModel;
+  promptIds: number[];
+  maxTokens: number;
+  nonce?: string;
+  auth: PaymentAuthorization;
+  /** Who pays (the scheduler's fairness key). */
+  payer: string;
+}
+
 /**
  * The front half of both completion routes, cheapest refusals first: model and payer (404, 401,
- * 402, no tokenizing yet), request nonce, prompt size against the context, then tokenizing,
- * `max_tokens`, and the payment reservation of the request's ceiling.
+ * 402, no tokenizing yet), request nonce, `check` (the route's own refusals: a schema the grammar
+ * cannot compile), prompt size against the context, then tokenizing, `max_tokens`, and the payment
+ * reservation of the request's ceiling: its prompt and `n` times `max_tokens`.
  */
-export async function prepareCompletion(ctx: ApiContext, request: FastifyRequest, prompt: PromptInput, requestedMaxTokens: number | null | undefined): Promise<{ model: ResolvedModel; promptIds: number[]; maxTokens: number; nonce?: string; auth: PaymentAuthorization }> {
-  const { model, admission } = await admit(ctx, request);
+export async function prepareCompletion(ctx: ApiContext, request: FastifyRequest, prompt: PromptInput, requestedMaxTokens: number | null | undefined, n: number, check?: () => void): Promise<PreparedCompletion> {
+  const { model, admission, payer } = await admit(ctx, request);
   const nonce = requestNonceOf(ctx, request, requestIdOfNonce);
+  check?.();
   ctx.inference.checkPromptSize(prompt.chars);
   const promptIds = prompt.tokenize();
   const maxTokens = maxTokensOf(ctx, requestedMaxTokens, promptIds.length);
-  const auth = admission.reserve({ promptTokens: promptIds.length, maxTokens });
-  return { model, promptIds, maxTokens, nonce, auth };
+  const auth = admission.reserve({ promptTokens: promptIds.length, maxTokens: n * maxTokens });
+  return { model, promptIds, maxTokens, nonce, auth, payer };
+}
+
+/** Why a choice ended, as OpenAI says it. */
+export type ChoiceFinish = 'stop' | 'length' | 'tool_calls';
+
+/** One choice of a finished completion. */
+export interface ChoiceResult {
+  index: number;
+  text: string;
+  tokens: GeneratedToken[];
+  /** `length` also when the grammar closed the output early because `max_tokens` ran low. */
+  finish: 'stop' | 'length';
 }
 
 /** Chat/text-specific rendering of a completion. */
 export interface CompletionFormat {
-  /** One SSE chunk for a text delta (or the finish reason when `finish` is set). */
-  chunk(job: CompletionJob, created: number, delta: { text?: string; tokens?: GeneratedToken[]; first: boolean; finish?: FinishReason }): unknown;
+  /** SSE chunks for a choice's text delta, or its end when `finish` is set (chat may hold text back: tool calls). */
+  chunks(job: CompletionJob, created: number, delta: { choice: number; text?: string; tokens?: GeneratedToken[]; finish?: 'stop' | 'length' }): unknown[];
   /** The whole non-streamed response. */
-  response(job: CompletionJob, created: number, result: { text: string; tokens: GeneratedToken[]; finish: FinishReason; usage: Usage }): unknown;
+  response(job: CompletionJob, created: number, result: { choices: ChoiceResult[]; usage: Usage }): unknown;
 }
 
 /** `chatcmpl-…` / `cmpl-…` ids. */
 export function newRequestId(prefix: string): string {
   return `${prefix}-${randomBytes(12).toString('hex')}`;
-}
-
-/** Resolves sampling fields shared by both endpoints. */
-export function samplingOf(body: { temperature?: number | null; top_p?: number | null; top_k?: number | null; seed?: number | null }): SamplingParams {
-  return {
-    temperature: body.temperature ?? 1,
-    topP: body.top_p ?? 1,
-    topK: body.top_k ?? 0,
-    seed: (body.seed ?? Math.floor(Math.random() * 2 ** 31)) >>> 0,
-  };
 }
 
 /** Checks `max_tokens` against the cap and the context, and picks the default. */
@@ -88,16 +109,17 @@ export function maxTokensOf(ctx: ApiContext, requested: number | null | undefine
  * charges what was produced, signs and durably stores the receipt before the response completes.
  * A client that disconnects cancels the generation at once.
  */
-export async function runCompletion(ctx: ApiContext, request: FastifyRequest, reply: FastifyReply, job: CompletionJob, format: CompletionFormat, auth: PaymentAuthorization): Promise<void> {
+export async function runCompletion(ctx: ApiContext, request: FastifyRequest, reply: FastifyReply, job: CompletionJob, format: CompletionFormat, prepared: PreparedCompletion): Promise<void> {
   if (job.nonce !== undefined) ctx.inflightNonces.add(job.nonce);
   try {
-    await serveCompletion(ctx, request, reply, job, format, auth);
+    await serveCompletion(ctx, request, reply, job, format, prepared);
   } finally {
     if (job.nonce !== undefined) ctx.inflightNonces.delete(job.nonce);
   }
 }
 
-async function serveCompletion(ctx: ApiContext, request: FastifyRequest, reply: FastifyReply, job: CompletionJob, format: CompletionFormat, auth: PaymentAuthorization): Promise<void> {
+async function serveCompletion(ctx: ApiContext, request: FastifyRequest, reply: FastifyReply, job: CompletionJob, format: CompletionFormat, prepared: PreparedCompletion): Promise<void> {
+  const { auth } = prepared;
   const started = performance.now();
   const controller = new AbortController();
   const onClose = () => {
@@ -106,27 +128,30 @@ async function serveCompletion(ctx: ApiContext, request: FastifyRequest, reply: 
   reply.raw.on('close', onClose);
   const timeout = setTimeout(() => controller.abort(new Error('request timeout')), ctx.limits.requestTimeoutMs);
   const created = Math.floor(Date.now() / 1000);
-  let text = '';
-  const tokens: GeneratedToken[] = [];
-  let finish: FinishReason = 'cancelled';
-  let usage: Usage = { promptTokens: job.promptIds.length, completionTokens: 0 };
-  let first = true;
+  const choices = Array.from({ length: job.n }, (_, index) => ({ index, text: '', tokens: [] as GeneratedToken[], finish: undefined as FinishReason | 'forced' | undefined, usage: 0 }));
   let streaming = false;
+  const send = (chunks: unknown[]) => {
+    if (chunks.length === 0) return;
+    if (!streaming) streaming = startStream(reply);
+    for (const chunk of chunks) writeEvent(reply, job.includeUsage ? { ...(chunk as object), usage: null } : chunk);
+  };
+  const timedOut = () => controller.signal.reason instanceof Error && controller.signal.reason.message === 'request timeout';
+  /** OpenAI's finish reason: cut off (a timeout included) or closed early by the grammar are `length`. */
+  const finishOf = (f: FinishReason | 'forced' | undefined): 'stop' | 'length' => (f === 'stop' ? 'stop' : 'length');
   try {
-    const events = ctx.inference.generate({ promptIds: job.promptIds, model: job.model, maxTokens: job.maxTokens, sampling: job.sampling, stop: job.stop, signal: controller.signal, requestId: job.id });
+    const events = ctx.inference.generate({ promptIds: job.promptIds, model: job.model, maxTokens: job.maxTokens, sampling: job.sampling, n: job.n, constraint: job.constraint, payer: prepared.payer, stop: job.stop, signal: controller.signal, requestId: job.id });
     for await (const event of events) {
+      const c = choices[event.choice];
       if (event.type === 'delta') {
-        text += event.text;
-        tokens.push(...event.tokens);
-        if (job.stream) {
-          if (!streaming) streaming = startStream(reply);
-          writeEvent(reply, format.chunk(job, created, { text: event.text, tokens: event.tokens, first }));
-          first = false;
-        }
+        c.text += event.text;
+        c.tokens.push(...event.tokens);
+        if (job.stream) send(format.chunks(job, created, { choice: event.choice, text: event.text, tokens: event.tokens }));
       } else {
-        finish = event.finishReason;
-        usage = event.usage;
+        c.finish = event.forced && event.finishReason === 'stop' ? 'forced' : event.finishReason;
+        c.usage = event.usage.completionTokens;
         if (event.timings.firstTokenMs !== null) ctx.metrics.firstTokenSeconds.observe(event.timings.firstTokenMs / 1000);
+        // A streamed choice says how it ended as soon as it does (a cancelled one only if the request timed out).
+        if (job.stream && !(c.finish === 'cancelled' && !timedOut())) send(format.chunks(job, created, { choice: event.choice, finish: finishOf(c.finish) }));
       }
     }
   } catch (error) {
@@ -141,10 +166,8 @@ async function serveCompletion(ctx: ApiContext, request: FastifyRequest, reply: 
   }
   clearTimeout(timeout);
   reply.raw.off('close', onClose);
-  if (finish === 'cancelled' && controller.signal.reason instanceof Error && controller.signal.reason.message === 'request timeout' && !streaming) {
-    // A timed-out non-streamed request still returns what it produced, marked as cut off.
-    finish = 'length';
-  }
+  // Every token of every choice is charged; the prompt once.
+  const usage: Usage = { promptTokens: job.promptIds.length, completionTokens: choices.reduce((s, c) => s + c.usage, 0) };
   let receipt: SignedReceipt | undefined;
   try {
     receipt = await meter(ctx, auth, job, usage);
@@ -159,14 +182,13 @@ async function serveCompletion(ctx: ApiContext, request: FastifyRequest, reply: 
   if (reply.raw.destroyed) return; // the client left; the receipt is stored for the lane anyway
   if (job.stream) {
     if (!streaming) streaming = startStream(reply);
-    writeEvent(reply, format.chunk(job, created, { first, finish: finish === 'cancelled' ? 'length' : finish }));
     writeEvent(reply, { id: job.id, object: job.route === 'chat' ? 'chat.completion.chunk' : 'text_completion', created, model: job.model.name, choices: [], usage: usageJson(usage), receipt: receipt && receiptToJson(receipt) });
     reply.raw.write('data: [DONE]\n\n');
     reply.raw.end();
     return;
   }
   if (receipt) void reply.header('x-openlora-receipt', Buffer.from(JSON.stringify(receiptToJson(receipt))).toString('base64'));
-  await reply.send(format.response(job, created, { text, tokens, finish: finish === 'cancelled' ? 'length' : finish, usage }));
+  await reply.send(format.response(job, created, { choices: choices.map((c) => ({ index: c.index, text: c.text, tokens: c.tokens, finish: finishOf(c.finish) })), usage }));
 }
 
 /**

@@ -25,7 +25,12 @@ export interface NodeMetrics {
   readonly adapterLoads: Counter<'tier'>;
   readonly adapterEvictions: Counter<'tier'>;
   readonly adaptersResident: Gauge<'tier'>;
+  /** Recent share of the engine per payer (the largest {@link PAYER_SHARE_SERIES}; the rest summed as `other`). */
+  readonly payerShare: Gauge<'payer'>;
 }
+
+/** Payers given their own series in `openlora_scheduler_payer_share` (bounded label cardinality). */
+export const PAYER_SHARE_SERIES = 16;
 
 export interface CreateNodeMetricsParameters {
   /** Called by `refresh()` (each scrape, each status read) to set gauges and mirrored counters from the node's parts. */
@@ -75,6 +80,7 @@ export function createNodeMetrics(p: CreateNodeMetricsParameters = {}): NodeMetr
     adapterLoads: new Counter({ name: 'openlora_adapter_loads_total', help: 'Adapters loaded into a tier (gpu: into a slot; host: parsed from disk).', labelNames: ['tier'], registers: [registry] }),
     adapterEvictions: new Counter({ name: 'openlora_adapter_evictions_total', help: 'Adapters evicted from a tier (gpu slot, host cache) to make room.', labelNames: ['tier'], registers: [registry] }),
     adaptersResident: new Gauge({ name: 'openlora_adapters_resident', help: 'Registered adapters by the fastest tier holding them (gpu, host, disk).', labelNames: ['tier'], registers: [registry] }),
+    payerShare: new Gauge({ name: 'openlora_scheduler_payer_share', help: 'Recent fraction of the engine\'s weighted tokens per payer (fair scheduling); the largest payers by name, the rest as "other".', labelNames: ['payer'], registers: [registry] }),
   };
   return metrics;
 }

@@ -169,7 +169,7 @@ export class LaneBook {
     if (usage && (receipt.promptTokens !== usage.promptTokens || receipt.completionTokens !== usage.completionTokens)) {
       this.#fail(`${what} counts ${receipt.promptTokens}+${receipt.completionTokens} tokens, the response ${usage.promptTokens}+${usage.completionTokens}`);
     }
-    if (receipt.completionTokens > bound.maxTokens) this.#fail(`${what} charges ${receipt.completionTokens} completion tokens, the request allowed max_tokens ${bound.maxTokens}`);
+    if (receipt.completionTokens > bound.maxCompletionTokens) this.#fail(`${what} charges ${receipt.completionTokens} completion tokens, the request allowed ${bound.maxCompletionTokens} (n × max_tokens)`);
     const expected = charge(bound.price, { promptTokens: receipt.promptTokens, completionTokens: receipt.completionTokens });
     if (receipt.amount !== expected) this.#fail(`${what} charges ${receipt.amount}, the accepted price gives ${expected}`);
     if (receipt.amount > bound.maxAmount) this.#fail(`${what} charges ${receipt.amount}, above the request's ceiling ${bound.maxAmount}`);

@@ -3,7 +3,7 @@ import type { Price } from '../payments/pricing.ts';
 
 /**
  * Request nonces (docs/protocol.md "Receipts only for my requests"). Each paid request carries
- * `x-openlora-request-nonce: <r>.<maxTokens>.<maxAmount>.<inputPer1k>.<outputPer1k>.<mac>`; the
+ * `x-openlora-request-nonce: <r>.<maxCompletionTokens>.<maxAmount>.<inputPer1k>.<outputPer1k>.<mac>`; the
  * node makes the receipt's `requestId` its hash and returns the nonce with the receipt. The MAC,
  * under a key only the payer can derive, binds the request's bounds to its channel and lane, so a
  * receipt is acknowledged only for a request this payer sent, within what that request allowed,
@@ -13,7 +13,8 @@ import type { Price } from '../payments/pricing.ts';
 /** What a request allowed, as its nonce records it. */
 export interface RequestBound {
   nonce: string;
-  maxTokens: number;
+  /** Completion tokens the request may be charged: `n × max_tokens` (every choice counts). */
+  maxCompletionTokens: number;
   /** The request's ceiling: the most its receipt may charge. */
   maxAmount: bigint;
   /** The price the payer accepted for it. */
@@ -40,7 +41,7 @@ const mac = (key: Uint8Array, channelId: Hex, adapterId: Hex, body: string) => b
 /** A fresh nonce for a request on a lane. */
 export function createNonce(key: Uint8Array, lane: { channelId: Hex; adapterId: Hex }, bound: Omit<RequestBound, 'nonce'>): string {
   const r = bytesToHex(crypto.getRandomValues(new Uint8Array(8))).slice(2);
-  const body = `${r}.${bound.maxTokens}.${bound.maxAmount}.${bound.price.inputPer1k}.${bound.price.outputPer1k}`;
+  const body = `${r}.${bound.maxCompletionTokens}.${bound.maxAmount}.${bound.price.inputPer1k}.${bound.price.outputPer1k}`;
   return `${body}.${mac(key, lane.channelId, lane.adapterId, body)}`;
 }
 
@@ -51,5 +52,5 @@ export function readNonce(key: Uint8Array, lane: { channelId: Hex; adapterId: He
   if (!m) return undefined;
   const body = nonce.slice(0, nonce.lastIndexOf('.'));
   if (mac(key, lane.channelId, lane.adapterId, body) !== m[6]) return undefined;
-  return { nonce, maxTokens: Number(m[2]), maxAmount: BigInt(m[3]), price: { inputPer1k: BigInt(m[4]), outputPer1k: BigInt(m[5]) } };
+  return { nonce, maxCompletionTokens: Number(m[2]), maxAmount: BigInt(m[3]), price: { inputPer1k: BigInt(m[4]), outputPer1k: BigInt(m[5]) } };
 }

@@ -55,22 +55,32 @@ interface Requirements {
   lane?: NodeLaneView;
 }
 
-/** What a request may be charged: its `max_tokens` and a ceiling from its text. */
+/** Bytes of a chat request's tool list prompt (openlora's tool prompt, or the template's) beyond the tools' own JSON. */
+const TOOL_PROMPT_ALLOWANCE = 1024;
+
+/**
+ * What a request may be charged: `n × max_tokens` completion tokens and a ceiling from its text
+ * (its messages, earlier tool calls and the tools it lists: no token covers less than a byte).
+ */
 function boundOf(route: 'chat' | 'completions', body: Record<string, unknown>, req: Requirements, price: Price, allowance: (messages: number) => number): Omit<RequestBound, 'nonce'> {
   const bytes = (s: unknown) => (typeof s === 'string' ? new TextEncoder().encode(s).length : 0);
   let promptTokens: number;
   if (route === 'chat') {
-    const messages = Array.isArray(body.messages) ? (body.messages as Array<{ content?: unknown; role?: unknown; name?: unknown }>) : [];
-    const text = messages.reduce((n, m) => n + bytes(m.role) + bytes(m.name) + (Array.isArray(m.content) ? m.content.reduce((k: number, part: { text?: unknown }) => k + bytes(part?.text), 0) : bytes(m.content)), 0);
-    promptTokens = text + allowance(messages.length);
+    type Message = { content?: unknown; role?: unknown; name?: unknown; tool_call_id?: unknown; tool_calls?: Array<{ id?: unknown; function?: { name?: unknown; arguments?: unknown } }> };
+    const messages = Array.isArray(body.messages) ? (body.messages as Message[]) : [];
+    const calls = (m: Message) => (Array.isArray(m.tool_calls) ? m.tool_calls.reduce((k, c) => k + bytes(c?.id) + bytes(c?.function?.name) + bytes(c?.function?.arguments) + 64, 0) : 0);
+    const text = messages.reduce((n, m) => n + bytes(m.role) + bytes(m.name) + bytes(m.tool_call_id) + calls(m) + (Array.isArray(m.content) ? m.content.reduce((k: number, part: { text?: unknown }) => k + bytes(part?.text), 0) : bytes(m.content)), 0);
+    const tools = Array.isArray(body.tools) && body.tools.length > 0 ? bytes(JSON.stringify(body.tools)) * 2 + TOOL_PROMPT_ALLOWANCE : 0;
+    promptTokens = text + tools + allowance(messages.length);
   } else {
     const prompt = Array.isArray(body.prompt) && typeof body.prompt[0] === 'number' ? body.prompt : undefined;
     promptTokens = prompt ? prompt.length : bytes(Array.isArray(body.prompt) ? body.prompt[0] : body.prompt) + allowance(0);
   }
   const explicit = (body.max_completion_tokens ?? body.max_tokens) as number | null | undefined;
   const fallback = route === 'chat' ? Math.min(req.limits?.defaultMaxTokens ?? 256, req.limits?.contextLength ?? 256) : 16;
-  const maxTokens = typeof explicit === 'number' ? explicit : fallback;
-  return { maxTokens, maxAmount: charge(price, { promptTokens, completionTokens: maxTokens }), price };
+  const n = typeof body.n === 'number' ? body.n : 1;
+  const maxCompletionTokens = n * (typeof explicit === 'number' ? explicit : fallback);
+  return { maxCompletionTokens, maxAmount: charge(price, { promptTokens, completionTokens: maxCompletionTokens }), price };
 }
 
 /**

@@ -1,6 +1,8 @@
 import Type, { type Static } from 'typebox';
 import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_DATA_DIR, DEFAULT_RPC_URL } from '../constants.ts';
 import { DEFAULT_BATCH_INTERVAL_MS, DEFAULT_FOLLOW, DEFAULT_SAMPLE_INTERVAL_MS } from '../p2p/constants.ts';
+import { GRAMMAR_DEFAULTS } from '../grammar/limits.ts';
+import { FAIRNESS_DEFAULTS } from '../scheduler/fairness.ts';
 import { DEFAULT_ACCOUNT_CACHE_SIZE, DEFAULT_CHANNEL_CACHE_SIZE, DEFAULT_CHANNEL_LOOKUPS_PER_SECOND } from '../payments/limits.ts';
 
 /**
@@ -42,7 +44,22 @@ export const ConfigSchema = Type.Object(
         kvBlocks: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 512, description: 'KV-cache blocks of 16 positions (shared by all running sequences).' }),
         maxBatchTokens: Type.Integer({ minimum: 1, maximum: 65_536, default: 512, description: 'Rows one engine step runs (decode rows plus prefill chunks).' }),
         maxRunning: Type.Integer({ minimum: 1, maximum: 4096, default: 64, description: 'Sequences running at once.' }),
-        maxWaiting: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1024, description: 'Queued requests; more get HTTP 429.' }),
+        maxWaiting: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1024, description: 'Queued sequences; beyond it the payer with the most queued loses its newest request (HTTP 429), or the new one is refused.' }),
+        fairness: Type.Object(
+          {
+            policy: Type.Union([Type.Literal('vtc'), Type.Literal('fifo')], { default: FAIRNESS_DEFAULTS.policy, description: 'vtc: per-payer virtual token counters (OSDI 2024), the payer served least goes first; fifo: arrival order.' }),
+            promptWeight: Type.Number({ minimum: 0, maximum: 1000, default: FAIRNESS_DEFAULTS.promptWeight, description: 'Counter units per prompt token computed for a payer.' }),
+            completionWeight: Type.Number({ minimum: 0, maximum: 1000, default: FAIRNESS_DEFAULTS.completionWeight, description: 'Counter units per token generated for a payer.' }),
+          },
+          { default: {}, additionalProperties: false },
+        ),
+        memory: Type.Object(
+          {
+            mode: Type.Union([Type.Literal('split'), Type.Literal('unified')], { default: 'split', description: 'split: engine.kvBlocks KV blocks and lora.slots adapter slots, sized apart; unified: one budget of pages for both (S-LoRA), adapters at their own rank.' }),
+            budgetMiB: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_048_576, description: 'unified: bytes for KV blocks and adapter weights together; default what split takes (engine.kvBlocks blocks + lora.slots slots of lora.maxRank).' })),
+          },
+          { default: {}, additionalProperties: false },
+        ),
       },
       { default: {}, additionalProperties: false },
     ),
@@ -72,6 +89,13 @@ export const ConfigSchema = Type.Object(
           default: ['*'],
           description: 'Origins whose pages may call the API from a browser (CORS): "*" any (requests pay with vouchers or API keys, never cookies), [] none.',
         }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    grammar: Type.Object(
+      {
+        grammars: Type.Integer({ minimum: 1, maximum: 100_000, default: GRAMMAR_DEFAULTS.grammars, description: 'Compiled grammars (response formats, tool lists) kept for reuse (LRU).' }),
+        maskCacheMiB: Type.Integer({ minimum: 1, maximum: 65_536, default: GRAMMAR_DEFAULTS.maskCacheBytes / 2 ** 20, description: 'Token masks of grammar states kept for reuse, MiB (LRU).' }),
       },
       { default: {}, additionalProperties: false },
     ),

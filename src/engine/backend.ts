@@ -7,6 +7,11 @@ export type LoadProgress = (done: number, total: number) => void;
 /** Positions per KV-cache block (vLLM/S-LoRA use 16). */
 export const KV_BLOCK_SIZE = 16;
 
+/** Bytes of one KV block over every layer, K and V (f32, each head padded to a multiple of 4 as WebGPU stores it): the page of unified memory. */
+export function kvBlockBytes(config: Pick<ModelConfig, 'numLayers' | 'numKvHeads' | 'headDim'>): number {
+  return config.numLayers * 2 * config.numKvHeads * KV_BLOCK_SIZE * Math.ceil(config.headDim / 4) * 4 * 4;
+}
+
 /** How the next token of a sequence is chosen. `temperature == 0` means greedy. */
 export interface SamplingParams {
   /** 0 = greedy (argmax); otherwise logits are divided by it before softmax. */
@@ -18,6 +23,37 @@ export interface SamplingParams {
   /** Per-request seed; with `step` it fixes the uniform draw (see `sampling.ts`). */
   seed: number;
 }
+
+/**
+ * Tokens the next draw may choose from: bit `t & 31` of word `t >> 5` set = token `t` allowed
+ * (a grammar's mask, `src/grammar/`). `// [ceil(vocab / 32)] u32`
+ */
+export type TokenMask = Uint32Array;
+
+/**
+ * Sparse additions to one row's logits before the draw (OpenAI `logit_bias`, presence and
+ * frequency penalties folded into one list by `logitAdjustments` in `sampling.ts`): `ids` ascending
+ * and distinct, `deltas[i]` added to logit `ids[i]`.
+ */
+export interface LogitAdjustments {
+  ids: Uint32Array;
+  deltas: Float32Array;
+}
+
+/** How one row's next token is drawn: the request's sampling plus what this step adds. */
+export interface SampleRow extends SamplingParams {
+  /** Index of the token being generated (0 for the first): with `seed` it fixes the draw. */
+  step: number;
+  /** Only these tokens may be drawn (constrained decoding); absent = every token. */
+  mask?: TokenMask;
+  /** Added to logits before the draw; the reported logprobs stay the model's own. */
+  adjust?: LogitAdjustments;
+  /** Also return the `topLogprobs` most likely tokens of the model's own distribution (0..{@link MAX_TOP_LOGPROBS}). */
+  topLogprobs?: number;
+}
+
+/** Most `top_logprobs` a row may ask for (OpenAI's limit). */
+export const MAX_TOP_LOGPROBS = 20;
 
 /** One sequence's share of a step: a prompt chunk (prefill) or its last sampled token (decode). */
 export interface StepSequence {
@@ -33,7 +69,7 @@ export interface StepSequence {
   /** LoRA adapter slot in the backend's slot pool, or -1 for the base model alone. */
   adapterSlot: number;
   /** Sample one token after the last row; omit for a non-final prefill chunk. */
-  sample?: SamplingParams & { /** Index of the token being generated (0 for the first). */ step: number };
+  sample?: SampleRow;
   /**
    * Teacher forcing: `targets[i]` is the token expected after row `i`; the result then carries
    * `log p(targets[i] | tokens up to row i)` for every row (attribution, perplexity).
@@ -45,8 +81,10 @@ export interface StepSequence {
 export interface StepOutput {
   /** The sampled token (when `sample` was given). */
   token?: number;
-  /** log p(token) under the model's own distribution (temperature 1, before top-k/top-p). */
+  /** log p(token) under the model's own distribution (temperature 1, before top-k/top-p, bias, penalties and mask). */
   logprob?: number;
+  /** When `sample.topLogprobs` > 0: the most likely tokens under that same distribution, most likely first (ties: lower id). */
+  top?: { ids: Uint32Array; logprobs: Float32Array };
   /** When `targets` was given: log p(targets[i]) per row, f32. */
   targetLogprobs?: Float32Array;
 }

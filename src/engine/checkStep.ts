@@ -39,5 +39,5 @@ export function checkStepSequence(p: CheckStepSequenceParameters): void {
       if (!Number.isInteger(t) || t < 0 || t >= config.vocabSize) throw new EngineTokenOutOfRangeError(t, config.vocabSize);
     }
   }
-  if (seq.sample) validateSamplingParams(seq.sample);
+  if (seq.sample) validateSamplingParams(seq.sample, config.vocabSize);
 }

@@ -172,3 +172,14 @@ export class LoraSlotLayoutError extends BaseError {
     });
   }
 }
+
+/** Unified memory: an adapter needs more pages than the whole budget holds. */
+export class LoraBudgetTooSmallError extends BaseError {
+  override name = 'LoraBudgetTooSmallError' as const;
+  constructor(adapter: string, bytes: number, budgetBytes: number) {
+    super('OPENLORA_LORA_BUDGET_TOO_SMALL', `Adapter ${adapter} needs ${bytes} bytes, more than the whole memory budget of ${budgetBytes} bytes.`, {
+      hint: 'Raise engine.memory.budgetMiB, or serve a smaller adapter.',
+      meta: { adapter, bytes, budgetBytes },
+    });
+  }
+}

@@ -12,8 +12,9 @@
 import type { LoraSlotPool } from '../engine/backend.ts';
 import { AbortedError } from '../errors.ts';
 import { createLogger } from '../log.ts';
+import type { PagePool } from '../scheduler/memory.ts';
 import type { AdapterResidency } from '../scheduler/types.ts';
-import { LoraAdapterInUseError, LoraDisabledError, LoraRankUnsupportedError } from './errors.ts';
+import { LoraAdapterInUseError, LoraBudgetTooSmallError, LoraDisabledError, LoraRankUnsupportedError } from './errors.ts';
 import { emptyLatency, recordLatency, type HostCache, type HostCacheStats, type LatencyStats } from './hostCache.ts';
 import type { AdapterId } from './id.ts';
 import type { AdapterStore } from './store.ts';
@@ -77,6 +78,12 @@ export interface CreateSlotManagerParameters {
   hostCache: HostCache;
   /** How long a failed load is reported before `acquire` retries it; default {@link DEFAULT_RETRY_FAILED_AFTER_MS}. */
   retryFailedAfterMs?: number;
+  /**
+   * Unified memory (`src/scheduler/memory.ts`): each resident adapter also holds the pages its
+   * weights take at their own rank; idle adapters give them back when KV blocks or another adapter
+   * need them, and a load waits while the budget is full.
+   */
+  pages?: PagePool;
 }
 
 interface Slot {
@@ -84,6 +91,8 @@ interface Slot {
   state: 'free' | 'reserved' | 'resident';
   pins: number;
   lastUse: number;
+  /** Pages of the unified budget it holds. */
+  pages: number;
 }
 
 /** Creates the device tier over `pool`. */
@@ -91,7 +100,8 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
   const log = createLogger({ name: 'lora-slots' });
   const { pool, store, hostCache } = p;
   const retryAfter = p.retryFailedAfterMs ?? DEFAULT_RETRY_FAILED_AFTER_MS;
-  const slots: Slot[] = Array.from({ length: pool.slots }, () => ({ id: null, state: 'free', pins: 0, lastUse: 0 }));
+  const slots: Slot[] = Array.from({ length: pool.slots }, () => ({ id: null, state: 'free', pins: 0, lastUse: 0, pages: 0 }));
+  const { pages } = p;
   const resident = new Map<AdapterId, number>();
   const loading = new Map<AdapterId, Promise<number>>();
   const failed = new Map<AdapterId, { error: unknown; at: number }>();
@@ -125,47 +135,114 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
     for (const w of woken) w();
   };
 
-  /** A free slot, else the LRU unpinned resident one (evicted), else undefined. */
-  const pickSlot = (): number | undefined => {
+  /**
+   * Adapters queued requests wait for (the scheduler's queue, an `acquire` that was pending, a
+   * prefetch): evicted last, so neither KV blocks nor another load take back what a waiting
+   * request is about to use (load, evict, load again).
+   */
+  const demand = new Map<AdapterId, number>();
+  let queued = new Set<AdapterId>();
+
+  const rankOf = (i: number) => (demand.has(slots[i].id!) || queued.has(slots[i].id!) ? 1 : 0);
+
+  /**
+   * Evicts the least recently used idle adapter, those no queued request waits for first (and, for
+   * another adapter's load, only those: waiting requests are not traded for each other); false when
+   * none may go.
+   */
+  const evictOne = (forKv = false): boolean => {
     let best: number | undefined;
+    const rank = rankOf;
     for (let i = 0; i < slots.length; i++) {
       const s = slots[i];
-      if (s.state === 'free') return i;
-      if (s.state === 'resident' && s.pins === 0 && (best === undefined || s.lastUse < slots[best].lastUse)) best = i;
+      if (s.state !== 'resident' || s.pins > 0 || (!forKv && pages && rank(i) === 1)) continue;
+      if (best === undefined || rank(i) < rank(best) || (rank(i) === rank(best) && s.lastUse < slots[best].lastUse)) best = i;
     }
-    if (best !== undefined) {
-      const old = slots[best].id!;
-      resident.delete(old);
-      counters.evictions++;
-      countOf(old).evictions++;
-      log.debug({ adapter: old, slot: best }, 'evicted adapter');
-    }
-    return best;
+    if (best === undefined) return false;
+    const old = slots[best].id!;
+    resident.delete(old);
+    counters.evictions++;
+    countOf(old).evictions++;
+    log.debug({ adapter: old, slot: best, forKv, queued: rankOf(best) === 1 }, 'evicted adapter');
+    pool.unload(best);
+    freeSlot(best, false);
+    return true;
   };
 
-  const reserveSlot = async (id: AdapterId): Promise<number> => {
+  /** A free slot (evicting an idle adapter if none is), else undefined. */
+  const pickSlot = (): number | undefined => {
     for (;;) {
-      const slot = pickSlot();
-      if (slot !== undefined) {
-        slots[slot] = { id, state: 'reserved', pins: 0, lastUse: 0 };
-        return slot;
-      }
-      const signal = controller.signal;
-      if (signal.aborted) throw new AbortedError(`Loading adapter ${id}`, signal.reason);
-      await new Promise<void>((resolve) => waiters.push(resolve));
+      const free = slots.findIndex((s) => s.state === 'free');
+      if (free >= 0) return free;
+      if (!evictOne()) return undefined;
     }
   };
 
-  const freeSlot = (slot: number): void => {
-    slots[slot] = { id: null, state: 'free', pins: 0, lastUse: 0 };
-    wake();
+  /** Takes `need` pages of the unified budget, evicting idle adapters; false when the budget is held by KV and pinned adapters. */
+  const takePages = (need: number): boolean => !pages || need === 0 || pages.take('adapter', need);
+
+  /**
+   * A slot and the adapter's pages, waiting for them; `prefetch`: only what is free now (a prefetch
+   * that would wait gives up, so it never holds pages a running request's KV blocks need next).
+   */
+  const reserveSlot = async (id: AdapterId, need: number, prefetch: boolean): Promise<number> => {
+    let waiting = false;
+    try {
+      for (;;) {
+        const slot = pickSlot();
+        if (slot !== undefined && takePages(need)) {
+          slots[slot] = { id, state: 'reserved', pins: 0, lastUse: 0, pages: need };
+          return slot;
+        }
+        if (prefetch && pages) throw new AbortedError(`Prefetching adapter ${id}`, new Error('no memory free now'));
+        const signal = controller.signal;
+        if (signal.aborted) throw new AbortedError(`Loading adapter ${id}`, signal.reason);
+        if (pages && !waiting) {
+          waiting = true;
+          pages.wanted += need;
+        }
+        await new Promise<void>((resolve) => waiters.push(resolve));
+      }
+    } finally {
+      if (pages && waiting) pages.wanted -= need;
+    }
   };
 
-  const runLoad = async (id: AdapterId): Promise<number> => {
+  const freeSlot = (slot: number, notify = true): void => {
+    const held = slots[slot].pages;
+    slots[slot] = { id: null, state: 'free', pins: 0, lastUse: 0, pages: 0 };
+    if (held > 0) pages?.give('adapter', held);
+    if (notify) wake();
+  };
+
+  /** Marks an adapter as waited for; the oldest marks are forgotten past the slot count (a bound). */
+  const want = (id: AdapterId): void => {
+    demand.delete(id);
+    demand.set(id, tick);
+    if (demand.size > slots.length * 4) demand.delete(demand.keys().next().value!);
+  };
+
+  pages?.setReclaimer(
+    (need) => {
+      let freed = 0;
+      while (freed < need) {
+        const before = pages.free;
+        if (!evictOne(true)) break;
+        freed += pages.free - before;
+      }
+    },
+    // What new requests may count on: idle adapters no queued request waits for.
+    () => slots.reduce((n, s) => n + (s.state === 'resident' && s.pins === 0 && !demand.has(s.id!) && !queued.has(s.id!) ? s.pages : 0), 0),
+  );
+  pages?.onFreed(() => wake());
+
+  const runLoad = async (id: AdapterId, prefetch: boolean): Promise<number> => {
     const started = performance.now();
     const adapter = await hostCache.get(id, controller.signal);
     if (adapter.weights.rank > pool.maxRank) throw new LoraRankUnsupportedError(id, adapter.weights.rank, pool.maxRank);
-    const slot = await reserveSlot(id);
+    const need = pages ? Math.ceil(adapter.meta.bytes / pages.pageBytes) : 0;
+    if (pages && need > pages.totalPages) throw new LoraBudgetTooSmallError(id, adapter.meta.bytes, pages.totalPages * pages.pageBytes);
+    const slot = await reserveSlot(id, need, prefetch);
     const uploadStart = performance.now();
     try {
       await pool.load(slot, adapter.weights);
@@ -179,7 +256,7 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
       freeSlot(slot);
       throw new AbortedError(`Loading adapter ${id}`);
     }
-    slots[slot] = { id, state: 'resident', pins: 0, lastUse: ++tick };
+    slots[slot] = { id, state: 'resident', pins: 0, lastUse: ++tick, pages: need };
     resident.set(id, slot);
     counters.loads++;
     countOf(id).loads++;
@@ -188,12 +265,12 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
     return slot;
   };
 
-  const startLoad = (id: AdapterId): Promise<number> => {
+  const startLoad = (id: AdapterId, prefetch = false): Promise<number> => {
     const existing = loading.get(id);
     if (existing) return existing;
     counters.misses++;
     failed.delete(id);
-    const promise = runLoad(id).then(
+    const promise = runLoad(id, prefetch).then(
       (slot) => {
         loading.delete(id);
         notify();
@@ -244,17 +321,20 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
         counters.hits++;
         slots[slot].pins++;
         slots[slot].lastUse = ++tick;
+        demand.delete(id);
         return { slot };
       }
       const error = recentFailure(id);
       if (error !== undefined) return { error };
+      want(id);
       void startLoad(id);
       return { pending: true };
     },
     prefetch(adapterId) {
       const found = lookup(adapterId);
-      if ('error' in found || resident.has(found.id) || recentFailure(found.id) !== undefined) return;
-      void startLoad(found.id);
+      if ('error' in found || recentFailure(found.id) !== undefined) return;
+      want(found.id);
+      if (!resident.has(found.id)) void startLoad(found.id, true);
     },
     release(adapterId) {
       const entry = store.resolve(adapterId);
@@ -267,6 +347,14 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
     },
     onLoaded(listener) {
       listeners.push(listener);
+    },
+    queued(adapterIds) {
+      const next = new Set<AdapterId>();
+      for (const a of adapterIds) {
+        const entry = store.resolve(a);
+        if (entry) next.add(entry.id);
+      }
+      queued = next;
     },
     async load(idOrName, signal) {
       const found = lookup(idOrName);

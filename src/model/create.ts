@@ -44,6 +44,12 @@ export interface CreateModelParameters {
   format?: 'safetensors' | 'gguf';
   /** GGUF only: matrices in this ggml format (ggml's reference quantizer). */
   quantize?: QuantizeType;
+  /**
+   * Another tokenizer (parsed tokenizer.json and tokenizer_config.json, e.g. a real model's), with
+   * the vocabulary size and special ids it implies, instead of the byte tokenizer: benchmarks of
+   * what a real vocabulary costs (constrained decoding's masks).
+   */
+  tokenizer?: { json: unknown; config: Record<string, unknown> };
   /** Progress callback (bytes written, total bytes). */
   onProgress?: (written: number, total: number) => void;
   signal?: AbortSignal;
@@ -78,7 +84,8 @@ export async function createModel(p: CreateModelParameters): Promise<CreateModel
   }
   if (p.quantize) throw new ModelQuantizeFormatError(p.quantize);
   const dtype = p.dtype ?? (isTinyPreset(p.preset) ? 'f32' : 'f16');
-  const configJson = { ...presetConfigJson(p.preset), torch_dtype: TORCH_DTYPE[dtype] };
+  const tok = p.tokenizer && tokenizerShape(p.tokenizer);
+  const configJson = { ...presetConfigJson(p.preset), ...(tok ? { vocab_size: tok.vocabSize, bos_token_id: tok.bos, eos_token_id: tok.eos } : {}), torch_dtype: TORCH_DTYPE[dtype] };
   const config = parseModelConfig({ json: configJson, file: 'config.json' });
   const tensors = expectedTensors(config);
   // Norm gains start near 1: w ~ 1 + N(0, 0.02²), or w ~ N(0, 0.02²) where the gain is (1 + w) (Gemma).
@@ -87,9 +94,9 @@ export async function createModel(p: CreateModelParameters): Promise<CreateModel
   await mkdir(p.out, { recursive: true });
   const json = (v: unknown) => JSON.stringify(v, null, 2) + '\n';
   await writeFile(join(p.out, 'config.json'), json(configJson));
-  await writeFile(join(p.out, 'generation_config.json'), json(presetGenerationConfig()));
-  await writeFile(join(p.out, 'tokenizer.json'), json(byteTokenizerJson()));
-  await writeFile(join(p.out, 'tokenizer_config.json'), json(byteTokenizerConfig(config.maxPositionEmbeddings)));
+  await writeFile(join(p.out, 'generation_config.json'), json(tok ? { bos_token_id: tok.bos, eos_token_id: tok.eos } : presetGenerationConfig()));
+  await writeFile(join(p.out, 'tokenizer.json'), json(p.tokenizer?.json ?? byteTokenizerJson()));
+  await writeFile(join(p.out, 'tokenizer_config.json'), json(p.tokenizer?.config ?? byteTokenizerConfig(config.maxPositionEmbeddings)));
   const seed = p.seed >>> 0;
   let parameters = 0;
   let bytes = 0;
@@ -125,4 +132,21 @@ function* chunks(p: { count: number; random: NormalStream; std: number; offset: 
     const chunk = n === values.length ? values : values.subarray(0, n);
     yield f32ToBytes(p.random.fill(chunk, p.std, p.offset), p.dtype);
   }
+}
+
+/** The vocabulary size (largest id + 1) and the bos/eos ids a tokenizer's files name. */
+function tokenizerShape(t: { json: unknown; config: Record<string, unknown> }): { vocabSize: number; bos: number | null; eos: number | null } {
+  const json = t.json as { model?: { vocab?: Record<string, number> | unknown[] }; added_tokens?: Array<{ id: number; content: string }> };
+  const ids = new Map<string, number>();
+  const vocab = json.model?.vocab;
+  if (Array.isArray(vocab)) vocab.forEach((entry, id) => ids.set(String(Array.isArray(entry) ? entry[0] : entry), id));
+  else for (const [token, id] of Object.entries(vocab ?? {})) ids.set(token, id);
+  for (const a of json.added_tokens ?? []) ids.set(a.content, a.id);
+  const idOf = (v: unknown) => {
+    const token = typeof v === 'string' ? v : (v as { content?: string } | undefined)?.content;
+    return token === undefined ? null : (ids.get(token) ?? null);
+  };
+  let vocabSize = 0;
+  for (const id of ids.values()) vocabSize = Math.max(vocabSize, id + 1);
+  return { vocabSize, bos: idOf(t.config.bos_token), eos: idOf(t.config.eos_token) };
 }

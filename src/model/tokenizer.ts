@@ -7,6 +7,7 @@ import { Template } from '@huggingface/jinja';
 import * as hfTokenizers from '@huggingface/tokenizers';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { ModelTokenizerInvalidError } from './errors.ts';
+import { tokenBytes } from './tokenBytes.ts';
 
 /** Text ↔ token ids for one model. */
 export interface ModelTokenizer {
@@ -20,20 +21,29 @@ export interface ModelTokenizer {
   readonly size: number;
   /** Length of the longest vocabulary entry: no token covers more characters of input text (bounds a prompt's tokens before tokenizing it). */
   readonly maxTokenChars: number;
+  /** The bytes of every id below `vocabSize` (null: special or undefined), for constrained decoding (`tokenBytes.ts`). */
+  tokenBytes(vocabSize: number): ReadonlyArray<Uint8Array | null>;
 }
 
-/** One chat message. */
+/** One chat message, as Hugging Face chat templates read it. */
 export interface ChatMessage {
-  role: 'system' | 'user' | 'assistant' | (string & {});
+  role: 'system' | 'user' | 'assistant' | 'tool' | (string & {});
   content: string;
+  name?: string;
+  /** An assistant's calls: `{type: 'function', id, function: {name, arguments}}` with `arguments` an object (templates write it with `tojson`). */
+  tool_calls?: ReadonlyArray<{ type: 'function'; id: string; function: { name: string; arguments: unknown } }>;
+  /** A tool result's call id. */
+  tool_call_id?: string;
 }
 
 /** A model's chat template. */
 export interface ChatTemplate {
   /** The Jinja source. */
   readonly source: string;
-  /** Renders messages to the prompt text; `addGenerationPrompt` opens the assistant turn. */
-  render(parameters: { messages: readonly ChatMessage[]; addGenerationPrompt?: boolean }): string;
+  /** Renders messages to the prompt text; `addGenerationPrompt` opens the assistant turn; `tools` (OpenAI's function objects) for templates that list them. */
+  render(parameters: { messages: readonly ChatMessage[]; tools?: readonly unknown[]; addGenerationPrompt?: boolean }): string;
+  /** Whether the template renders `tools` and calls in the `<tool_call>` format (Hermes, Qwen). */
+  readonly hermesTools: boolean;
 }
 
 /** Parameters of {@link createModelTokenizer}. */
@@ -70,6 +80,7 @@ export function createModelTokenizer(p: CreateModelTokenizerParameters): ModelTo
     encode: (text, options) => tokenizer.encode(text, { add_special_tokens: options?.addSpecialTokens ?? false }).ids,
     decode: (ids, options) => (ids.length === 0 ? '' : tokenizer.decode(Array.from(ids), { skip_special_tokens: options?.skipSpecialTokens ?? true, clean_up_tokenization_spaces: false })),
     tokenToId: (token) => tokenizer.token_to_id(token),
+    tokenBytes: (vocabSize) => tokenBytes(p.tokenizerJson, vocabSize),
   };
 }
 
@@ -130,9 +141,10 @@ export function createChatTemplate(p: CreateChatTemplateParameters): ChatTemplat
   const templateSource = source;
   return {
     source: templateSource,
-    render: ({ messages, addGenerationPrompt }) => {
+    hermesTools: /\btools\b/.test(templateSource) && templateSource.includes('<tool_call>'),
+    render: ({ messages, tools, addGenerationPrompt }) => {
       try {
-        return template.render({ ...context, messages: messages.map((m) => ({ ...m })), add_generation_prompt: addGenerationPrompt ?? false });
+        return template.render({ ...context, messages: messages.map((m) => ({ ...m })), ...(tools ? { tools: [...tools] } : {}), add_generation_prompt: addGenerationPrompt ?? false });
       } catch (error) {
         throw new ModelTokenizerInvalidError(p.file, 'chat_template failed to render', { cause: error, details: (error as Error).message });
       }

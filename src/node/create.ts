@@ -4,7 +4,10 @@ import { createApiServer, type ApiServer } from '../api/server.ts';
 import { createNodeMetrics } from '../api/metrics.ts';
 import type { Deployment } from '../chain/deployment.ts';
 import type { Config } from '../config/schema.ts';
-import type { Backend } from '../engine/backend.ts';
+import { kvBlockBytes, type Backend } from '../engine/backend.ts';
+import { slotElements } from '../lora/checkWeights.ts';
+import type { ModelConfig } from '../model/config.ts';
+import { createPagePool, type PagePool } from '../scheduler/memory.ts';
 import { openLedgerDatabase } from '../ledger/db.ts';
 import { createReceiptLedger, type ReceiptLedger } from '../ledger/receipts.ts';
 import { componentLogger, createLogger, type Logger } from '../log.ts';
@@ -63,6 +66,20 @@ export interface OpenloraNode {
   stop(): Promise<void>;
 }
 
+/**
+ * The KV pool and (unified memory) the page budget KV blocks and adapters share: split mode keeps
+ * `engine.kvBlocks` blocks and `lora.slots` slots apart; unified mode turns the budget (by default
+ * what split would take) into pages of one KV block, and the engine gets as many KV blocks as the
+ * whole budget holds, the budget deciding what is in use.
+ */
+export function memoryPlan(config: Config, model: ModelConfig): { kvBlocks: number; pages?: PagePool } {
+  if (config.engine.memory.mode === 'split') return { kvBlocks: config.engine.kvBlocks };
+  const pageBytes = kvBlockBytes(model);
+  const budget = config.engine.memory.budgetMiB !== undefined ? config.engine.memory.budgetMiB * 2 ** 20 : config.engine.kvBlocks * pageBytes + config.lora.slots * slotElements(model, config.lora.maxRank) * 4;
+  const totalPages = Math.max(1, Math.floor(budget / pageBytes));
+  return { kvBlocks: totalPages, pages: createPagePool({ totalPages, pageBytes }) };
+}
+
 /** Starts a node from its configuration: loads the model, registers adapters, listens. */
 export async function startNode(config: Config, components: NodeComponents): Promise<OpenloraNode> {
   const log = createLogger({ name: 'node' });
@@ -105,14 +122,15 @@ async function startLockedNode(config: Config, components: NodeComponents, log: 
     }
   };
   cleanup.push(() => model.close());
-  const { backend, maxContext, reason, warmup } = await createBackend({ model, kind: config.model.backend, numKvBlocks: config.engine.kvBlocks, loraSlots: config.lora.slots, maxLoraRank: config.lora.maxRank, onProgress });
+  const memory = memoryPlan(config, model.config);
+  const { backend, maxContext, reason, warmup } = await createBackend({ model, kind: config.model.backend, numKvBlocks: memory.kvBlocks, loraSlots: config.lora.slots, maxLoraRank: config.lora.maxRank, onProgress });
   cleanup.push(() => backend.destroy());
   const kernels = warmup && { kernels: warmup.kernels, compileMs: Math.round(warmup.ms), compileHelpers: warmup.helperDevices, firstPassMs: Math.round(warmup.firstPassMs) };
-  log.info({ kind: backend.kind, reason, dtype: backend.dtype, kvBlocks: backend.numKvBlocks, loraSlots: backend.lora.slots, ...kernels }, 'engine ready');
+  log.info({ kind: backend.kind, reason, dtype: backend.dtype, kvBlocks: backend.numKvBlocks, loraSlots: backend.lora.slots, memory: config.engine.memory.mode, ...(memory.pages ? { budgetPages: memory.pages.totalPages, pageBytes: memory.pages.pageBytes } : {}), fairness: config.engine.fairness.policy, ...kernels }, 'engine ready');
 
   const store = createAdapterStore({ dir: join(dataDir, 'adapters'), config: model.config, maxRank: backend.lora.maxRank });
   const hostCache = createHostCache({ budgetBytes: config.lora.hostCacheMiB * 2 ** 20, load: (id, signal) => store.load(id, signal) });
-  const slots = createSlotManager({ pool: backend.lora, store, hostCache });
+  const slots = createSlotManager({ pool: backend.lora, store, hostCache, pages: memory.pages });
   const defaultPrice = { inputPer1k: BigInt(config.payments.inputPer1k), outputPer1k: BigInt(config.payments.outputPer1k) };
   let checkLane: ((lane: { contentId: Hex; laneId: Hex; owner?: Address }) => Promise<void>) | undefined;
   const adapters = createNodeAdapters({ store, hostCache, slots, defaultPrice, modelDir: config.model.dir, log, checkLane: async (lane) => checkLane?.(lane) });
@@ -126,12 +144,12 @@ async function startLockedNode(config: Config, components: NodeComponents, log: 
 
   const metrics = createNodeMetrics({ collect: () => status.refresh() });
   const scheduler = createScheduler(
-    { maxBatchTokens: config.engine.maxBatchTokens, maxRunning: config.engine.maxRunning, maxWaiting: config.engine.maxWaiting, maxContext },
-    { backend, adapters: slots, onStep: (step) => metrics.observeStep(step) },
+    { maxBatchTokens: config.engine.maxBatchTokens, maxRunning: config.engine.maxRunning, maxWaiting: config.engine.maxWaiting, maxContext, fairness: config.engine.fairness },
+    { backend, adapters: slots, pages: memory.pages, onStep: (step) => metrics.observeStep(step) },
   );
   // Served as the model directory's name unless node.name is set.
   const baseModelName = config.node.name === 'openlora' ? basename(resolve(modelDir)) : config.node.name;
-  const inference = createInferenceService({ model, scheduler, baseModelName, adapters, contextLength: maxContext });
+  const inference = createInferenceService({ model, scheduler, baseModelName, adapters, contextLength: maxContext, grammar: { grammars: config.grammar.grammars, maskCacheBytes: config.grammar.maskCacheMiB * 2 ** 20 } });
   const issuer = createReceiptIssuer({
     account: components.account,
     chainId: components.deployment?.chainId ?? 0,

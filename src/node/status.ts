@@ -3,7 +3,7 @@
  * live totals (the very numbers of `/metrics`, read back from its registry), adapters by tier.
  * Money and network views live in `statusMoney.ts` and `statusNetwork.ts`.
  */
-import { syncCounter, type NodeMetrics } from '../api/metrics.ts';
+import { PAYER_SHARE_SERIES, syncCounter, type NodeMetrics } from '../api/metrics.ts';
 import type { NodeStatusReader } from '../api/context.ts';
 import type { NodeStatus } from '../api/statusSchemas.ts';
 import type { Network } from '../p2p/network.ts';
@@ -67,6 +67,10 @@ export function createNodeStatus(p: NodeStatusParts): NodeStatusSource {
     const resident = { gpu: 0, host: 0, disk: 0 };
     for (const a of p.adapters.list()) resident[a.resident]++;
     for (const [tier, n] of Object.entries(resident)) m.adaptersResident.set({ tier }, n);
+    const shares = p.scheduler.payers();
+    m.payerShare.reset();
+    for (const x of shares.slice(0, PAYER_SHARE_SERIES)) m.payerShare.set({ payer: x.payer }, x.share);
+    if (shares.length > PAYER_SHARE_SERIES) m.payerShare.set({ payer: 'other' }, shares.slice(PAYER_SHARE_SERIES).reduce((t, x) => t + x.share, 0));
   }
 
   function engine(): NodeStatus['engine'] {

@@ -1,38 +1,69 @@
 import { InternalError } from '../errors.ts';
+import type { PagePool } from './memory.ts';
 
 /**
- * Free list of KV-cache block ids (vLLM's block manager, without prefix sharing).
+ * KV-cache block ids: a free list with reference counts (vLLM's block manager). A block shared by
+ * several sequences (the prompt of a request with `n` choices) returns to the pool when the last
+ * of them frees it. With a {@link PagePool} (unified memory) every block in use also holds a page
+ * of the shared budget, so `numFree` is what the budget allows, not only what the id space has.
  * Blocks are handed out in ascending id order so runs are reproducible.
  */
 export class BlockAllocator {
   readonly capacity: number;
+  readonly #pool: PagePool | undefined;
   #free: number[];
+  readonly #refs: Uint32Array;
 
-  constructor(capacity: number) {
+  constructor(capacity: number, pool?: PagePool) {
     this.capacity = capacity;
+    this.#pool = pool;
+    this.#refs = new Uint32Array(capacity);
     this.#free = Array.from({ length: capacity }, (_, i) => capacity - 1 - i); // pop() yields 0, 1, 2, ...
   }
 
-  /** Blocks not held by any sequence. */
+  /** Blocks that can be taken now (ids free, and pages in the budget, idle adapters' included). */
   get numFree(): number {
-    return this.#free.length;
+    return this.#pool ? Math.min(this.#free.length, this.#pool.free + this.#pool.reclaimable) : this.#free.length;
   }
 
-  /** Takes `count` blocks, or returns undefined (taking none) when fewer are free. */
+  /** Blocks held by at least one sequence. */
+  get numUsed(): number {
+    return this.capacity - this.#free.length;
+  }
+
+  /** Takes `count` blocks (reference 1 each), or returns undefined (taking none) when they cannot be had. */
   allocate(count: number): number[] | undefined {
     if (count > this.#free.length) return undefined;
+    if (this.#pool && count > 0 && !this.#pool.take('kv', count)) return undefined;
     const out: number[] = [];
-    for (let i = 0; i < count; i++) out.push(this.#free.pop()!);
+    for (let i = 0; i < count; i++) {
+      const b = this.#free.pop()!;
+      this.#refs[b] = 1;
+      out.push(b);
+    }
     return out;
   }
 
-  /** Returns blocks to the pool. */
+  /** One more holder for each block (a sequence sharing another's prompt). */
+  retain(blocks: readonly number[]): void {
+    for (const b of blocks) {
+      if (this.#refs[b] === 0) throw new InternalError(`sharing KV block ${b}, which nobody holds`);
+      this.#refs[b]++;
+    }
+  }
+
+  /** Drops one holder of each block; a block nobody holds returns to the pool. */
   free(blocks: readonly number[]): void {
+    let returned = 0;
     for (const b of blocks) {
       if (b < 0 || b >= this.capacity) throw new InternalError(`freeing KV block ${b} outside the pool of ${this.capacity}`);
-      this.#free.push(b);
+      if (this.#refs[b] === 0) throw new InternalError(`KV block ${b} freed more often than it was held`);
+      if (--this.#refs[b] === 0) {
+        this.#free.push(b);
+        returned++;
+      }
     }
-    if (this.#free.length > this.capacity) throw new InternalError(`KV pool holds ${this.#free.length} free blocks, more than its ${this.capacity}: a block was freed twice`);
+    if (returned > 0) this.#pool?.give('kv', returned);
   }
 }
 

@@ -1,8 +1,11 @@
-import { KV_BLOCK_SIZE, type Backend, type StepOutput, type StepSequence } from '../engine/backend.ts';
+import { KV_BLOCK_SIZE, type Backend, type SampleRow, type StepOutput, type StepSequence } from '../engine/backend.ts';
+import { logitAdjustments } from '../engine/sampling.ts';
 import { createLogger } from '../log.ts';
 import { BlockAllocator, blocksFor } from './blocks.ts';
 import { SchedulerAdapterUnavailableError, SchedulerQueueFullError, SchedulerRequestTooLargeError, SchedulerStoppedError } from './errors.ts';
-import { finish, type PlannedRows, type Sequence } from './sequence.ts';
+import { createPayerLedger, type FairnessOptions, type PayerShare } from './fairness.ts';
+import type { PagePool } from './memory.ts';
+import { finish, type Group, type PlannedRows, type Sequence } from './sequence.ts';
 import { EventStream } from './stream.ts';
 import type { AdapterResidency, GenerationEvent, GenerationRequest, SchedulerStats } from './types.ts';
 
@@ -11,12 +14,14 @@ export interface SchedulerOptions {
   maxBatchTokens?: number;
   /** Sequences running at once. Default 64. */
   maxRunning?: number;
-  /** Requests waiting at most; more are refused with `SchedulerQueueFullError`. Default 1024. */
+  /** Sequences waiting at most; beyond it the payer with the most waiting loses its newest request (or the new one is refused), `SchedulerQueueFullError`. Default 1024. */
   maxWaiting?: number;
   /** Context length; default the model's `maxPositionEmbeddings`. */
   maxContext?: number;
   /** Queued requests whose adapters are prefetched ahead. Default 8. */
   prefetchDepth?: number;
+  /** Who is admitted first (per-payer virtual token counters by default). */
+  fairness?: FairnessOptions;
 }
 
 export interface SchedulerComponents {
@@ -25,25 +30,42 @@ export interface SchedulerComponents {
   adapters?: AdapterResidency;
   /** Told after each engine step (metrics): sequences and rows it ran, and how long it took. */
   onStep?: (step: { sequences: number; rows: number; seconds: number }) => void;
+  /** Unified memory: KV blocks take pages of this budget, shared with the adapters (`memory.ts`). */
+  pages?: PagePool;
+}
+
+/** A request's events; leaving the loop early cancels the request. */
+export interface GenerationStream extends AsyncIterable<GenerationEvent> {
+  /** Ends one choice (its `done` event says `cancelled`), the others go on. */
+  cancel(choice: number): void;
 }
 
 /** A continuous-batching scheduler over one backend. */
 export interface Scheduler {
   /** Queues a request; its events arrive on the returned stream. Throws at once when it can never fit or the queue is full. */
-  submit(request: GenerationRequest): AsyncIterable<GenerationEvent>;
+  submit(request: GenerationRequest): GenerationStream;
   stats(): SchedulerStats;
+  /** Each payer's counter and recent share of the engine. */
+  payers(): PayerShare[];
+  /** The fairness policy in force. */
+  readonly fairness: 'vtc' | 'fifo';
   /** Fails every request still queued or running with `SchedulerStoppedError` and waits for the step in flight. */
   stop(): Promise<void>;
 }
+
+/** Most choices one request may ask for (OpenAI `n`). */
+export const MAX_CHOICES = 8;
 
 /**
  * Continuous batching (Orca, vLLM): each step runs one decode row per running sequence plus
  * prefill chunks of others under a token budget; sequences join and leave between steps. KV blocks
  * come from a pool; when it runs dry the latest-arrived running sequence is preempted and later
  * recomputed (its generated tokens are kept and re-prefilled, and seeded sampling makes the rest
- * identical). Waiting requests are admitted first come, first served among those whose adapter is
- * resident; adapters of queued requests are prefetched (LoRAX), so a cold adapter delays only its
- * own requests.
+ * identical). Waiting requests are admitted by payer fairness (`fairness.ts`), arrival order within
+ * a payer, among those whose adapter is resident; adapters of queued requests are prefetched
+ * (LoRAX), so a cold adapter delays only its own requests. A request's choices share its prompt's
+ * whole KV blocks (`sequence.ts`). Before each draw a constrained sequence's grammar gives the
+ * token mask, and the logit bias and penalties are folded into one sparse list per row.
  */
 export function createScheduler(options: SchedulerOptions, components: SchedulerComponents): Scheduler {
   const { backend, adapters } = components;
@@ -53,10 +75,12 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
   const maxWaiting = options.maxWaiting ?? 1024;
   const maxContext = Math.min(options.maxContext ?? backend.config.maxPositionEmbeddings, backend.config.maxPositionEmbeddings);
   const prefetchDepth = options.prefetchDepth ?? 8;
-  const blocks = new BlockAllocator(backend.numKvBlocks);
+  const blocks = new BlockAllocator(backend.numKvBlocks, components.pages);
+  const payers = createPayerLedger(options.fairness);
   const waiting: Sequence[] = [];
   const running: Sequence[] = [];
-  const counters = { steps: 0, tokensGenerated: 0, tokensPrefilled: 0, preemptions: 0 };
+  const counters = { steps: 0, tokensGenerated: 0, tokensPrefilled: 0, preemptions: 0, tokensShared: 0 };
+  const promptCharged = new WeakMap<Sequence, number>();
   let nextOrder = 0;
   let stopped = false;
   let wake: (() => void) | undefined;
@@ -64,6 +88,7 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
   let loop: Promise<void> | undefined;
 
   adapters?.onLoaded(() => kick());
+  components.pages?.onFreed(() => kick());
 
   function kick(): void {
     const w = wake;
@@ -76,24 +101,34 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
     blocks.free(seq.blockTable);
     seq.blockTable = [];
     seq.computed = 0;
-    if (seq.pinned && seq.request.adapterId) adapters?.release(seq.request.adapterId);
+    if (seq.pinned && seq.group.request.adapterId) adapters?.release(seq.group.request.adapterId);
     seq.pinned = false;
     seq.slot = -1;
   }
 
-  function end(seq: Sequence, reason: 'stop' | 'length' | 'cancelled'): void {
+  function leave(seq: Sequence): void {
     remove(waiting, seq);
     remove(running, seq);
     release(seq);
+    payers.leave(seq.group.payer);
+  }
+
+  function end(seq: Sequence, reason: 'stop' | 'length' | 'cancelled'): void {
+    if (seq.state === 'finished') return;
+    leave(seq);
     finish(seq, reason, performance.now());
   }
 
+  /** Fails the whole request: every sequence of its group leaves, the stream errors. */
   function fail(seq: Sequence, error: unknown): void {
-    remove(waiting, seq);
-    remove(running, seq);
-    release(seq);
-    seq.state = 'finished';
-    seq.stream.fail(error);
+    const { group } = seq;
+    for (const s of [group.prefix, ...group.choices]) {
+      if (!s || s.state === 'finished') continue;
+      leave(s);
+      s.state = 'finished';
+    }
+    group.prefix = undefined;
+    group.stream.fail(error);
   }
 
   function cancel(seq: Sequence): void {
@@ -104,6 +139,11 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
     }
     end(seq, 'cancelled');
     kick();
+  }
+
+  function cancelGroup(group: Group): void {
+    if (group.prefix) cancel(group.prefix);
+    for (const s of group.choices) cancel(s);
   }
 
   function preempt(seq: Sequence): void {
@@ -133,7 +173,7 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
   }
 
   function admit(seq: Sequence): boolean {
-    const adapterId = seq.request.adapterId;
+    const adapterId = seq.group.request.adapterId;
     if (adapterId) {
       if (!adapters) {
         fail(seq, new SchedulerAdapterUnavailableError(adapterId, new Error('this scheduler has no adapter residency manager')));
@@ -150,10 +190,22 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
     }
     remove(waiting, seq);
     running.push(seq);
-    running.sort((a, b) => a.order - b.order);
+    running.sort((a, b) => a.order - b.order || a.choice - b.choice);
     seq.state = 'running';
     seq.startedAt ??= performance.now();
     return true;
+  }
+
+  /** How the last row of `seq` draws: the choice's sampling, its grammar's mask, its bias and penalties. */
+  function sampleRow(seq: Sequence): SampleRow {
+    const s = seq.sampling;
+    const row: SampleRow = { temperature: s.temperature, topK: s.topK, topP: s.topP, seed: s.seed, step: seq.generated };
+    const mask = seq.constraint?.mask(seq.group.request.maxTokens - seq.generated);
+    if (mask) row.mask = mask;
+    const adjust = logitAdjustments({ logitBias: s.logitBias, presencePenalty: s.presencePenalty, frequencyPenalty: s.frequencyPenalty, counts: seq.counts });
+    if (adjust) row.adjust = adjust;
+    if (s.topLogprobs) row.topLogprobs = s.topLogprobs;
+    return row;
   }
 
   function plan(): PlannedRows[] {
@@ -168,10 +220,16 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
         blockTable: seq.blockTable.slice(),
         adapterSlot: seq.slot,
       };
-      if (seq.kind === 'generate' && last) step.sample = { ...seq.request.sampling, step: seq.generated };
-      if (seq.kind === 'score') {
-        step.targets = Array.from({ length: count }, (_, i) => seq.tokens[seq.computed + i + 1] ?? 0);
+      if (seq.kind === 'generate' && last) {
+        try {
+          step.sample = sampleRow(seq);
+        } catch (error) {
+          log.error({ err: error, id: seq.id }, 'the constraint failed; failing its request');
+          fail(seq, error);
+          return;
+        }
       }
+      if (seq.kind === 'score') step.targets = Array.from({ length: count }, (_, i) => seq.tokens[seq.computed + i + 1] ?? 0);
       planned.push({ seq, count, step });
       scheduled.add(seq);
       budget -= count;
@@ -184,7 +242,7 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
       if (!reserve(seq, seq.computed + count, scheduled)) {
         if (scheduled.size === 0 && running.length === 1) {
           // Cannot happen for admitted requests (submit checks the pool), but never spin.
-          fail(seq, new SchedulerRequestTooLargeError({ promptTokens: seq.promptLength, maxTokens: seq.request.maxTokens, limit: blocks.capacity * KV_BLOCK_SIZE, what: 'KV cache' }));
+          fail(seq, new SchedulerRequestTooLargeError({ promptTokens: seq.promptLength, maxTokens: seq.group.request.maxTokens, limit: blocks.capacity * KV_BLOCK_SIZE, what: 'KV cache' }));
         } else {
           preempt(seq);
         }
@@ -192,31 +250,70 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
       }
       add(seq, count);
     }
-    // 2. Admit waiting requests first come, first served, while budget, slots and blocks last.
+    // 2. Admit waiting requests, fairest first, while budget, slots and blocks last.
+    const counts = new Map<Sequence, number>();
+    waiting.sort((a, b) => payers.compare({ payer: a.group.payer, order: a.order }, { payer: b.group.payer, order: b.order }) || a.choice - b.choice);
     for (const seq of waiting.slice()) { // slice: admission edits `waiting`
       if (budget <= 0 || running.length >= maxRunning) break;
       const count = Math.min(seq.tokens.length - seq.computed, budget);
-      // Keep one free block per running sequence so decodes do not preempt what we admit now.
-      const need = blocksFor(count, KV_BLOCK_SIZE);
-      if (blocks.numFree - need < running.length) break;
+      counts.set(seq, count);
+      // Keep one free block per running sequence so decodes do not preempt what we admit now,
+      // and leave adapter loads waiting for pages what they wait for.
+      const need = blocksFor(seq.computed + count, KV_BLOCK_SIZE) - seq.blockTable.length;
+      if (blocks.numFree - (components.pages?.wanted ?? 0) - need < running.length) break;
       if (!admit(seq)) continue;
-      if (!reserve(seq, count, scheduled)) {
+      if (!reserve(seq, seq.computed + count, scheduled)) {
         preempt(seq);
         break;
       }
       add(seq, count);
     }
-    // 3. Prefetch the adapters of the next queued requests.
+    // 3. Prefetch the adapters of the next queued requests; tell the adapter tier which ones the queue needs.
     if (adapters) {
-      for (const seq of waiting.slice(0, prefetchDepth)) if (seq.request.adapterId) adapters.prefetch(seq.request.adapterId);
+      for (const seq of waiting.slice(0, prefetchDepth)) if (seq.group.request.adapterId) adapters.prefetch(seq.group.request.adapterId);
+      if (adapters.queued) {
+        const ids = new Set<string>();
+        for (const seq of waiting) if (seq.group.request.adapterId) ids.add(seq.group.request.adapterId);
+        adapters.queued(ids);
+      }
     }
     return planned;
   }
 
+  /** A group's prefix computed the shared blocks: its choices start from them. */
+  function fork(prefix: Sequence): void {
+    const { group } = prefix;
+    group.prefix = undefined;
+    for (const choice of group.choices) {
+      if (choice.state !== 'blocked') continue;
+      choice.blockTable = prefix.blockTable.slice();
+      blocks.retain(choice.blockTable);
+      choice.computed = prefix.computed;
+      promptCharged.set(choice, prefix.computed);
+      choice.state = 'waiting';
+      insertByOrder(waiting, choice);
+      counters.tokensShared += prefix.computed;
+    }
+    counters.tokensShared -= prefix.computed; // one of them would have computed it anyway
+    end(prefix, 'stop');
+  }
+
   function apply(rows: PlannedRows, output: StepOutput): void {
     const { seq, count } = rows;
+    const before = seq.computed;
     seq.computed += count;
     counters.tokensPrefilled += count > 1 || seq.computed <= seq.promptLength ? count : 0;
+    // The payer is charged each prompt token once: recomputing after a preemption is the node's doing.
+    const charged = promptCharged.get(seq) ?? 0;
+    const newPrompt = Math.max(0, Math.min(seq.computed, seq.promptLength) - Math.max(before, charged));
+    if (newPrompt > 0) {
+      promptCharged.set(seq, Math.min(seq.computed, seq.promptLength));
+      payers.charge(seq.group.payer, newPrompt, 0);
+    }
+    if (seq.kind === 'prefix') {
+      if (seq.computed === seq.tokens.length) fork(seq);
+      return;
+    }
     if (seq.kind === 'score') {
       if (output.targetLogprobs) {
         seq.scores ??= new Float32Array(Math.max(0, seq.promptLength - 1));
@@ -228,13 +325,22 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
     }
     if (output.token === undefined) return; // a non-final prefill chunk
     const now = performance.now();
+    const token = output.token;
     seq.firstTokenAt ??= now;
-    seq.tokens.push(output.token);
+    seq.tokens.push(token);
     seq.generated++;
+    seq.counts.set(token, (seq.counts.get(token) ?? 0) + 1);
     counters.tokensGenerated++;
-    if (seq.request.stopTokenIds?.includes(output.token)) return end(seq, 'stop');
-    seq.stream.push({ type: 'token', token: output.token, logprob: output.logprob ?? Number.NaN, index: seq.generated - 1 });
-    if (seq.generated >= seq.request.maxTokens || seq.tokens.length >= maxContext) end(seq, 'length');
+    payers.charge(seq.group.payer, 0, 1);
+    if (seq.group.request.stopTokenIds?.includes(token)) return end(seq, 'stop');
+    try {
+      seq.constraint?.accept(token);
+    } catch (error) {
+      log.error({ err: error, id: seq.id, token }, 'the constraint rejected a drawn token; failing its request');
+      return fail(seq, error);
+    }
+    seq.group.stream.push({ type: 'token', choice: seq.choice, token, logprob: output.logprob ?? Number.NaN, index: seq.generated - 1, ...(output.top ? { top: output.top } : {}) });
+    if (seq.generated >= seq.group.request.maxTokens || seq.tokens.length >= maxContext) end(seq, 'length');
   }
 
   async function run(): Promise<void> {
@@ -252,7 +358,7 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
       } catch (error) {
         log.error({ err: error, sequences: planned.length }, 'engine step failed; failing its requests');
         inFlight = new Set();
-        for (const p of planned) fail(p.seq, error);
+        for (const p of planned) if (p.seq.state !== 'finished') fail(p.seq, error);
         continue;
       }
       inFlight = new Set();
@@ -272,54 +378,109 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
     }
   }
 
+  /** Room for `adding` more waiting sequences: when full, the payer with the most waiting gives up its newest request. */
+  function makeRoom(payer: string, adding: number): void {
+    if (waiting.length + adding <= maxWaiting) return;
+    const full = () => new SchedulerQueueFullError({ queued: waiting.length, limit: maxWaiting, retryAfterMs: 1000 });
+    const per = new Map<string, number>();
+    for (const s of waiting) per.set(s.group.payer, (per.get(s.group.payer) ?? 0) + 1);
+    let heaviest: string | undefined;
+    for (const [p, n] of per) if (heaviest === undefined || n > per.get(heaviest)!) heaviest = p;
+    if (heaviest === undefined || heaviest === payer || (per.get(payer) ?? 0) + adding >= per.get(heaviest)!) throw full();
+    const evictable = waiting.filter((s) => s.group.payer === heaviest && [s.group.prefix, ...s.group.choices].every((x) => !x || x.state === 'waiting' || x.state === 'blocked' || x.state === 'finished') && s.computed === 0);
+    const newest = evictable.sort((a, b) => b.order - a.order)[0];
+    if (!newest) throw full();
+    log.debug({ payer: heaviest, id: newest.id }, 'queue full: dropped the newest request of the payer with the most waiting');
+    fail(newest, full());
+    if (waiting.length + adding > maxWaiting) makeRoom(payer, adding);
+  }
+
   return {
     submit(request) {
       if (stopped) throw new SchedulerStoppedError();
       const kind = request.kind ?? 'generate';
+      const n = kind === 'generate' ? (request.n ?? 1) : 1;
+      if (!Number.isInteger(n) || n < 1 || n > MAX_CHOICES) throw new RangeError(`n ${n} must be an integer in [1, ${MAX_CHOICES}]`);
       const total = request.promptIds.length + (kind === 'generate' ? request.maxTokens : 0);
       if (total > maxContext) throw new SchedulerRequestTooLargeError({ promptTokens: request.promptIds.length, maxTokens: request.maxTokens, limit: maxContext, what: 'context length' });
       if (blocksFor(total, KV_BLOCK_SIZE) > blocks.capacity) {
         throw new SchedulerRequestTooLargeError({ promptTokens: request.promptIds.length, maxTokens: request.maxTokens, limit: blocks.capacity * KV_BLOCK_SIZE, what: 'KV cache' });
       }
-      if (waiting.length >= maxWaiting) throw new SchedulerQueueFullError({ queued: waiting.length, limit: maxWaiting, retryAfterMs: 1000 });
+      const payer = request.payer ?? 'anonymous';
+      // Whole blocks of the prompt shared by the choices; each computes at least the prompt's last token itself.
+      const shared = n > 1 ? Math.floor((request.promptIds.length - 1) / KV_BLOCK_SIZE) * KV_BLOCK_SIZE : 0;
+      makeRoom(payer, n);
       const order = nextOrder++;
-      let seq: Sequence;
-      const stream = new EventStream<GenerationEvent>(() => cancel(seq));
-      seq = {
-        id: request.id ?? `req-${order}`,
-        request,
-        kind,
+      const arrivedAt = performance.now();
+      const group: Group = { request, stream: new EventStream<GenerationEvent>(() => cancelGroup(group)), payer, choices: [], prefix: undefined, open: n };
+      const id = request.id ?? `req-${order}`;
+      const sequence = (choice: number, seqKind: Sequence['kind'], tokens: readonly number[]): Sequence => ({
+        id: seqKind === 'prefix' ? `${id}/prefix` : n > 1 ? `${id}/${choice}` : id,
+        group,
+        kind: seqKind,
+        choice,
         order,
-        stream,
-        promptLength: request.promptIds.length,
-        tokens: Array.from(request.promptIds),
+        promptLength: seqKind === 'prefix' ? tokens.length : request.promptIds.length,
+        sampling: { ...request.sampling, seed: (request.sampling.seed + choice) % 2 ** 32 },
+        constraint: seqKind === 'generate' ? request.constraint?.() : undefined,
+        tokens: Array.from(tokens),
         computed: 0,
         blockTable: [],
         slot: -1,
         pinned: false,
         generated: 0,
+        counts: new Map(),
         state: 'waiting',
         cancelRequested: false,
         preemptions: 0,
-        arrivedAt: performance.now(),
+        arrivedAt,
         startedAt: null,
         firstTokenAt: null,
+      });
+      for (let c = 0; c < n; c++) group.choices.push(sequence(c, kind, request.promptIds));
+      const handle: GenerationStream = {
+        [Symbol.asyncIterator]: () => group.stream[Symbol.asyncIterator](),
+        cancel: (choice) => {
+          const s = group.choices[choice];
+          if (s) cancel(s);
+          if (group.prefix && group.choices.every((c) => c.state === 'finished')) cancel(group.prefix);
+        },
       };
       if (request.signal?.aborted) {
-        finish(seq, 'cancelled', performance.now());
-        return stream;
+        for (const s of group.choices) finish(s, 'cancelled', performance.now());
+        return handle;
       }
-      request.signal?.addEventListener('abort', () => cancel(seq), { once: true });
+      request.signal?.addEventListener('abort', () => cancelGroup(group), { once: true });
       if (kind === 'generate' && request.maxTokens <= 0) {
-        finish(seq, 'length', performance.now());
-        return stream;
+        for (const s of group.choices) finish(s, 'length', performance.now());
+        return handle;
       }
-      waiting.push(seq);
+      if (shared > 0) {
+        group.prefix = sequence(0, 'prefix', request.promptIds.slice(0, shared));
+        for (const s of group.choices) s.state = 'blocked';
+        waiting.push(group.prefix);
+        payers.enter(payer);
+      } else waiting.push(...group.choices);
+      for (let c = 0; c < n; c++) payers.enter(payer);
       kick();
-      return stream;
+      return handle;
     },
     stats() {
-      return { waiting: waiting.length, running: running.length, kvBlocksTotal: blocks.capacity, kvBlocksFree: blocks.numFree, ...counters };
+      const pages = components.pages;
+      const memory = pages && { pageBytes: pages.pageBytes, totalPages: pages.totalPages, kvPages: pages.used('kv'), adapterPages: pages.used('adapter'), freePages: pages.free, wantedPages: pages.wanted };
+      return { waiting: waiting.length, running: running.length, kvBlocksTotal: blocks.capacity, kvBlocksFree: blocks.numFree, ...counters, ...(memory ? { memory } : {}) };
+    },
+    fairness: payers.policy,
+    payers() {
+      const live = new Map<string, { waiting: number; running: number }>();
+      const count = (s: Sequence, key: 'waiting' | 'running') => {
+        const entry = live.get(s.group.payer) ?? { waiting: 0, running: 0 };
+        entry[key]++;
+        live.set(s.group.payer, entry);
+      };
+      for (const s of waiting) count(s, 'waiting');
+      for (const s of running) count(s, 'running');
+      return payers.shares((payer) => live.get(payer) ?? { waiting: 0, running: 0 });
     },
     async stop() {
       stopped = true;
@@ -327,7 +488,7 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
       wake = undefined;
       w?.();
       await loop;
-      for (const seq of [...waiting, ...running]) fail(seq, new SchedulerStoppedError());
+      for (const seq of [...waiting, ...running]) if (seq.state !== 'finished') fail(seq, new SchedulerStoppedError());
     },
   };
 }
@@ -338,7 +499,7 @@ function remove<T>(list: T[], item: T): void {
 }
 
 function insertByOrder(list: Sequence[], seq: Sequence): void {
-  const i = list.findIndex((s) => s.order > seq.order);
+  const i = list.findIndex((s) => s.order > seq.order || (s.order === seq.order && s.choice > seq.choice));
   if (i < 0) list.push(seq);
   else list.splice(i, 0, seq);
 }

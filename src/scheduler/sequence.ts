@@ -1,16 +1,40 @@
 import type { StepSequence } from '../engine/backend.ts';
 import type { EventStream } from './stream.ts';
-import type { FinishReason, GenerationEvent, GenerationRequest } from './types.ts';
+import type { FinishReason, GenerationEvent, GenerationRequest, RequestSampling, TokenConstraint } from './types.ts';
 
-/** A request's state inside the scheduler. */
+/**
+ * One request in the scheduler: its stream and its sequences. A request with `n` choices has one
+ * sequence per choice and, when its prompt spans whole KV blocks, a `prefix` sequence that
+ * computes those blocks once; the choices then start from them (each holding a reference) and
+ * compute only the prompt's last partial block and their own tokens.
+ */
+export interface Group {
+  readonly request: GenerationRequest;
+  readonly stream: EventStream<GenerationEvent>;
+  readonly payer: string;
+  /** The choices, in order. */
+  readonly choices: Sequence[];
+  /** Computes the shared prompt blocks; undefined when there is none, or once it handed them over. */
+  prefix: Sequence | undefined;
+  /** Choices not finished yet. */
+  open: number;
+}
+
+/** A sequence's state inside the scheduler. */
 export interface Sequence {
   readonly id: string;
-  readonly request: GenerationRequest;
-  readonly kind: 'generate' | 'score';
+  readonly group: Group;
+  /** `prefix`: the shared prompt blocks of a group (no token drawn). */
+  readonly kind: 'generate' | 'score' | 'prefix';
+  /** Which choice (0 for a prefix and for scoring). */
+  readonly choice: number;
   /** Arrival order: lower runs first and is preempted last. */
   readonly order: number;
-  readonly stream: EventStream<GenerationEvent>;
   readonly promptLength: number;
+  /** The choice's sampling (its own seed). */
+  readonly sampling: RequestSampling;
+  /** The choice's grammar, if the request constrains its output. */
+  readonly constraint: TokenConstraint | undefined;
   /** Prompt then generated tokens. */
   tokens: number[];
   /** Positions whose K/V are in the cache. */
@@ -21,8 +45,11 @@ export interface Sequence {
   /** Whether an adapter pin is held. */
   pinned: boolean;
   generated: number;
+  /** How often each token was generated (penalties). */
+  counts: Map<number, number>;
   scores?: Float32Array;
-  state: 'waiting' | 'running' | 'finished';
+  /** `blocked`: a choice waiting for its group's prefix. */
+  state: 'blocked' | 'waiting' | 'running' | 'finished';
   cancelRequested: boolean;
   preemptions: number;
   arrivedAt: number;
@@ -38,11 +65,14 @@ export interface PlannedRows {
   step: StepSequence;
 }
 
-/** Ends a sequence's stream with its usage and timings. */
+/** Ends a choice: its `done` event; the stream closes after the group's last choice. */
 export function finish(seq: Sequence, reason: FinishReason, now: number): void {
   seq.state = 'finished';
-  seq.stream.push({
+  if (seq.kind === 'prefix') return;
+  const { group } = seq;
+  group.stream.push({
     type: 'done',
+    choice: seq.choice,
     finishReason: reason,
     usage: { promptTokens: seq.promptLength, completionTokens: seq.generated },
     scores: seq.scores,
@@ -52,6 +82,7 @@ export function finish(seq: Sequence, reason: FinishReason, now: number): void {
       totalMs: now - seq.arrivedAt,
     },
     preemptions: seq.preemptions,
+    ...(seq.constraint?.forced ? { forced: true } : {}),
   });
-  seq.stream.close();
+  if (--group.open === 0) group.stream.close();
 }

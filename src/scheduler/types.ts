@@ -1,4 +1,29 @@
-import type { SamplingParams } from '../engine/backend.ts';
+import type { SamplingParams, TokenMask } from '../engine/backend.ts';
+
+/**
+ * What a sequence may generate next (a grammar, `src/grammar/`): asked for a mask before each
+ * draw of the sequence and told the token drawn.
+ */
+export interface TokenConstraint {
+  /** The tokens allowed with `remaining` tokens left (this one included); undefined: any token. */
+  mask(remaining: number): TokenMask | undefined;
+  /** Moves past the drawn token. */
+  accept(token: number): void;
+  /** Whether running out of `max_tokens` narrowed a draw (the output was closed early). */
+  readonly forced: boolean;
+}
+
+/** A request's sampling: the draw's parameters and what adjusts the logits before it. */
+export interface RequestSampling extends SamplingParams {
+  /** OpenAI `logit_bias`: token id → bias (-100..100) added to its logit. */
+  logitBias?: ReadonlyMap<number, number>;
+  /** OpenAI `presence_penalty` (-2..2): subtracted once from the logit of every token this choice generated. */
+  presencePenalty?: number;
+  /** OpenAI `frequency_penalty` (-2..2): subtracted per time this choice generated the token. */
+  frequencyPenalty?: number;
+  /** Also return this many most likely tokens per generated token (0..20). */
+  topLogprobs?: number;
+}
 
 /** A generation or scoring request as the scheduler takes it. */
 export interface GenerationRequest {
@@ -8,9 +33,18 @@ export interface GenerationRequest {
   promptIds: readonly number[];
   /** `generate`: sample up to `maxTokens` new tokens. `score`: teacher-forced log p of each prompt token after the first, no sampling. */
   kind?: 'generate' | 'score';
-  /** New tokens at most (generate). */
+  /** New tokens at most (generate), per choice. */
   maxTokens: number;
-  sampling: SamplingParams;
+  sampling: RequestSampling;
+  /**
+   * Choices drawn from the one prompt (OpenAI `n`, default 1): choice `i` draws with seed
+   * `sampling.seed + i`. The prompt's KV blocks are computed once and shared by every choice.
+   */
+  n?: number;
+  /** A fresh constraint per choice (a grammar: `response_format`, tools). */
+  constraint?: () => TokenConstraint;
+  /** Who pays: the scheduler shares the engine fairly between payers. Default `anonymous`. */
+  payer?: string;
   /** Adapter to run with (content id), or null/undefined for the base model. */
   adapterId?: string | null;
   /** Generation ends after any of these (counted, not emitted as a token event). */
@@ -28,19 +62,41 @@ export interface Usage {
   completionTokens: number;
 }
 
-/** What a request's stream yields. */
+/** The most likely tokens at one position, most likely first (`StepOutput.top`). */
+export interface TopLogprobs {
+  ids: Uint32Array;
+  logprobs: Float32Array;
+}
+
+/** What a request's stream yields; with `n` choices, each choice's tokens and its own `done`, the stream closing after the last. */
 export type GenerationEvent =
-  | { type: 'token'; /** Sampled id. */ token: number; /** log p under the model (temperature 1). */ logprob: number; /** 0-based index among generated tokens. */ index: number }
+  | {
+      type: 'token';
+      /** Which choice (0 .. n-1). */
+      choice: number;
+      /** Sampled id. */
+      token: number;
+      /** log p under the model (temperature 1). */
+      logprob: number;
+      /** 0-based index among the choice's generated tokens. */
+      index: number;
+      /** When `sampling.topLogprobs` > 0. */
+      top?: TopLogprobs;
+    }
   | {
       type: 'done';
+      choice: number;
       finishReason: FinishReason;
+      /** The choice's tokens: the prompt (counted once per request by whoever meters) and what this choice generated. */
       usage: Usage;
       /** `score` requests: log p(prompt[i+1] | prompt[..i]) for every i, f32. */
       scores?: Float32Array;
       /** Milliseconds: waiting before the first step, to the first token, in total. */
       timings: { queuedMs: number; firstTokenMs: number | null; totalMs: number };
-      /** Times the request was preempted (recomputed). */
+      /** Times the choice was preempted (recomputed). */
       preemptions: number;
+      /** The constraint closed the output early because `max_tokens` ran low. */
+      forced?: boolean;
     };
 
 /**
@@ -56,6 +112,8 @@ export interface AdapterResidency {
   release(adapterId: string): void;
   /** Registers a callback for when a load finishes (so the scheduler can admit waiters). */
   onLoaded(listener: () => void): void;
+  /** The adapters queued requests need (each step): kept over idle ones when memory is short; nothing is loaded for it. */
+  queued?(adapterIds: ReadonlySet<string>): void;
 }
 
 /** Live counters for metrics and node announcements. */
@@ -68,4 +126,8 @@ export interface SchedulerStats {
   tokensGenerated: number;
   tokensPrefilled: number;
   preemptions: number;
+  /** Prompt tokens choices did not compute because they share another's KV blocks (`n` > 1). */
+  tokensShared: number;
+  /** Unified memory: the page budget and who holds it. */
+  memory?: { pageBytes: number; totalPages: number; kvPages: number; adapterPages: number; freePages: number; wantedPages: number };
 }

@@ -28,7 +28,18 @@ describe('bad input: a 4xx with an OpenAI-style error, nothing metered, the node
       ['unknown model', chat({ model: 'ghost' }), 404, 'OPENLORA_SERVING_MODEL_NOT_FOUND'],
       ['negative max_tokens', chat({ max_tokens: -5 }), 400, 'OPENLORA_API_INVALID_REQUEST'],
       ['huge max_tokens', chat({ max_tokens: 1_000_000 }), 400, 'OPENLORA_API_MAX_TOKENS'],
-      ['n > 1', chat({ n: 3 }), 400, 'OPENLORA_API_INVALID_REQUEST'],
+      ['n > 8', chat({ n: 9 }), 400, 'OPENLORA_API_INVALID_REQUEST'],
+      ['an OpenAI field openlora does not do', chat({ audio: { voice: 'alloy', format: 'wav' } }), 400, 'OPENLORA_API_UNSUPPORTED_PARAMETER'],
+      ['a field OpenAI does not have', chat({ repetition_penalty: 1.2 }), 400, 'OPENLORA_API_UNSUPPORTED_PARAMETER'],
+      ['a schema keyword outside the subset', chat({ response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'object', properties: { zip: { type: 'string', pattern: '^[0-9]{5}$' } } } } } }), 400, 'OPENLORA_GRAMMAR_SCHEMA_UNSUPPORTED'],
+      ['logit_bias outside the vocabulary', chat({ logit_bias: { '99999': 5 } }), 400, 'OPENLORA_API_LOGIT_BIAS'],
+      ['top_logprobs without logprobs', chat({ top_logprobs: 3 }), 400, 'OPENLORA_API_INVALID_REQUEST'],
+      ['tool_choice without tools', chat({ tool_choice: 'required' }), 400, 'OPENLORA_API_INVALID_REQUEST'],
+      ['a tool choice naming no tool', chat({ tools: [{ type: 'function', function: { name: 'f' } }], tool_choice: { type: 'function', function: { name: 'g' } } }), 400, 'OPENLORA_API_INVALID_REQUEST'],
+      ['stream_options without stream', chat({ stream_options: { include_usage: true } }), 400, 'OPENLORA_API_UNSUPPORTED_PARAMETER'],
+      ['an image part', chat({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] }), 400, 'OPENLORA_API_INVALID_REQUEST'],
+      ['a tool result without its call id', chat({ messages: [{ role: 'tool', content: '1' }] }), 400, 'OPENLORA_API_INVALID_REQUEST'],
+      ['prompt echo', JSON.stringify({ model: 'poet', prompt: 'x', echo: true }), 400, 'OPENLORA_API_UNSUPPORTED_PARAMETER'],
       ['prompt over context', JSON.stringify({ model: 'poet', prompt: 'x'.repeat(2100), max_tokens: 2 }), 400, 'OPENLORA_API_CONTEXT_EXCEEDED'],
       ['oversized body', JSON.stringify({ model: 'poet', messages: [{ role: 'user', content: 'y'.repeat(10_000) }] }), 413, 'OPENLORA_API_FST_ERR_CTP_BODY_TOO_LARGE'],
       ['invalid UTF-8', new Uint8Array([...Buffer.from('{"model":"poet","messages":[{"role":"user","content":"'), 0xc3, 0x28, ...Buffer.from('"}]}')]), 400, 'OPENLORA_API_INVALID_UTF8'],
@@ -36,11 +47,13 @@ describe('bad input: a 4xx with an OpenAI-style error, nothing metered, the node
     ];
     for (const [name, body, status, code] of cases) {
       const path = name.startsWith('prompt') || name.startsWith('token') ? '/v1/completions' : '/v1/chat/completions';
+      const params: Record<string, string> = { 'an OpenAI field openlora does not do': 'audio', 'a field OpenAI does not have': 'repetition_penalty', 'a schema keyword outside the subset': 'response_format.json_schema.schema#/properties/zip', 'logit_bias outside the vocabulary': 'logit_bias', 'top_logprobs without logprobs': 'top_logprobs', 'an image part': 'messages[0].content[0].type', 'prompt echo': 'echo', 'a tool choice naming no tool': 'tool_choice' };
       const result = await post(path, body);
       expect(result.status, name).toBe(status);
       expect(result.body.error?.code, name).toBe(code);
       expect(result.body.error?.type, name).toBe('invalid_request_error');
       expect(result.body.error?.message.length, name).toBeGreaterThan(10);
+      if (params[name]) expect(result.body.error?.param, name).toBe(params[name]);
     }
     expect(t.node.ledger.count()).toBe(before);
     const ok = await post('/v1/chat/completions', chat({}));

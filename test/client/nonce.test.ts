@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { createLocalStorageStore, createNonce, deriveNonceKey, readNonce } from '../../src/client/index.ts';
 
 const lane = { channelId: keccak256(toHex('channel')), adapterId: keccak256(toHex('lane')) };
-const bound = { maxTokens: 8, maxAmount: 1234n, price: { inputPer1k: 1000n, outputPer1k: 2000n } };
+const bound = { maxCompletionTokens: 8, maxAmount: 1234n, price: { inputPer1k: 1000n, outputPer1k: 2000n } };
 
 describe('request nonces', () => {
   it('carry their request\'s bounds, readable only by the payer that made them, for that lane', async () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { SamplingParams } from '../../src/engine/backend.ts';
-import { argmax, filterCandidates, logprobOf, pcgHash, sampleToken, uniform, validateSamplingParams } from '../../src/engine/sampling.ts';
+import type { SampleRow } from '../../src/engine/backend.ts';
+import { argmax, filterCandidates, logitAdjustments, logprobOf, maskAllows, maskOf, pcgHash, sampleToken, topLogprobs, uniform, validateSamplingParams } from '../../src/engine/sampling.ts';
 
-const params = (p: Partial<SamplingParams> = {}): SamplingParams => ({ temperature: 1, topK: 0, topP: 1, seed: 0, ...p });
+const params = (p: Partial<Omit<SampleRow, 'step'>> = {}): Omit<SampleRow, 'step'> => ({ temperature: 1, topK: 0, topP: 1, seed: 0, ...p });
 
 describe('counter-based uniform (the WGSL port must match these bit for bit)', () => {
   it('pins pcg_hash and uniform values (checked against an independent Python port)', () => {
@@ -65,7 +65,7 @@ describe('sampleToken', () => {
 
   it('top-k and top-p keep the documented sets', () => {
     const probsLogits = Float32Array.from([Math.log(0.1), Math.log(0.4), Math.log(0.2), Math.log(0.3)]);
-    const kept = (p: Partial<SamplingParams>) => [...filterCandidates(probsLogits, params(p)).kept].flatMap((k, i) => (k ? [i] : []));
+    const kept = (p: Partial<Omit<SampleRow, 'step'>>) => [...filterCandidates(probsLogits, params(p)).kept].flatMap((k, i) => (k ? [i] : []));
     expect(kept({ topK: 2 })).toEqual([1, 3]);
     expect(kept({ topP: 0.5 })).toEqual([1, 3]); // 0.4 < 0.5, 0.4 + 0.3 >= 0.5
     expect(kept({ topP: 0.35 })).toEqual([1]);
@@ -79,5 +79,42 @@ describe('sampleToken', () => {
     expect(() => validateSamplingParams(params({ topP: 0 }))).toThrow(/topP/);
     expect(() => validateSamplingParams(params({ topK: 1.5 }))).toThrow(/topK/);
     expect(() => validateSamplingParams(params())).not.toThrow();
+  });
+});
+
+describe('masks, logit adjustments and top logprobs (steps 1-2 of the algorithm)', () => {
+  const logits = Float32Array.from([1, 3, 2, 3, -1, 0.5]);
+
+  it('a mask removes tokens from greedy and sampled draws; the logprob stays the model\'s own', () => {
+    const mask = maskOf(6, [2, 4, 5]);
+    expect(sampleToken({ logits, params: params({ temperature: 0, mask }), step: 0 }).token).toBe(2);
+    for (let step = 0; step < 200; step++) {
+      const r = sampleToken({ logits, params: params({ temperature: 1.5, mask, seed: 9 }), step });
+      expect([2, 4, 5]).toContain(r.token);
+      expect(r.logprob).toBeCloseTo(logprobOf(logits, r.token), 12);
+    }
+    expect(maskAllows(mask, 4)).toBe(true);
+    expect(maskAllows(mask, 3)).toBe(false);
+    expect(() => validateSamplingParams({ ...params(), mask: new Uint32Array(1) }, 6)).toThrow(/allows no token/);
+    expect(() => validateSamplingParams({ ...params(), mask: Uint32Array.of(1 << 7) }, 6)).toThrow(/at or above the vocabulary/);
+  });
+
+  it('logit bias and penalties follow OpenAI\'s formula, rounded once to f32', () => {
+    const adjust = logitAdjustments({ logitBias: new Map([[1, -5], [4, 10]]), presencePenalty: 0.5, frequencyPenalty: 0.25, counts: new Map([[1, 2], [2, 1]]) })!;
+    expect([...adjust.ids]).toEqual([1, 2, 4]);
+    expect([...adjust.deltas]).toEqual([Math.fround(-5 - 0.5 - 0.5), Math.fround(-0.75), 10]);
+    expect(logitAdjustments({ counts: new Map([[1, 3]]) })).toBeUndefined();
+    expect(sampleToken({ logits, params: params({ temperature: 0, adjust }), step: 0 }).token).toBe(4);
+    expect(() => validateSamplingParams({ ...params(), adjust: { ids: Uint32Array.of(3, 2), deltas: Float32Array.of(1, 1) } }, 6)).toThrow(/ascending/);
+  });
+
+  it('top logprobs: the k largest raw logits, ties to the lower id', () => {
+    const top = topLogprobs(logits, 3);
+    expect([...top.ids]).toEqual([1, 3, 2]);
+    top.ids.forEach((id, k) => expect(top.logprobs[k]).toBeCloseTo(logprobOf(logits, id), 5));
+    expect([...topLogprobs(logits, 10).ids]).toEqual([1, 3, 2, 0, 5, 4]);
+    const r = sampleToken({ logits, params: params({ temperature: 0, topLogprobs: 2, mask: maskOf(6, [0]) }), step: 0 });
+    expect(r.token).toBe(0);
+    expect([...r.top!.ids]).toEqual([1, 3]); // the model's own distribution, not the masked one
   });
 });

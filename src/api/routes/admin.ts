@@ -36,11 +36,25 @@ function registrationError(path: string, error: unknown): unknown {
   return error;
 }
 
+/** `GET /admin/scheduler`: the fairness policy, every payer's virtual counter and recent share, and the memory budget. */
+export function schedulerJson(ctx: ApiContext) {
+  const s = ctx.scheduler.stats();
+  return {
+    fairness: ctx.scheduler.fairness,
+    payers: ctx.scheduler.payers().map((p) => ({ payer: p.payer, counter: p.counter, waiting: p.waiting, running: p.running, prompt_tokens: p.promptTokens, completion_tokens: p.completionTokens, rate: p.rate, share: p.share })),
+    memory: s.memory
+      ? { mode: 'unified', page_bytes: s.memory.pageBytes, total_pages: s.memory.totalPages, kv_pages: s.memory.kvPages, adapter_pages: s.memory.adapterPages, free_pages: s.memory.freePages, wanted_pages: s.memory.wantedPages }
+      : { mode: 'split', kv_blocks: s.kvBlocksTotal, kv_blocks_free: s.kvBlocksFree },
+    queue: { waiting: s.waiting, running: s.running, tokens_shared: s.tokensShared, preemptions: s.preemptions },
+  };
+}
+
 /** Operator API: register, load, unload and list adapters. Needs `Authorization: Bearer <admin token>`. */
 export function adminRoutes(ctx: ApiContext): FastifyPluginAsync {
   return async (app) => {
     app.addHook('onRequest', adminAuth(ctx));
     app.get('/admin/adapters', { schema: { tags: ['admin'] } }, async () => ({ data: ctx.adapters.list().map(listingJson) }));
+    app.get('/admin/scheduler', { schema: { tags: ['admin'], summary: 'Fairness policy, each payer\'s counter and share, unified memory' } }, async () => schedulerJson(ctx));
     app.post('/admin/adapters', { schema: { body: RegisterBody, tags: ['admin'] } }, async (request, reply) => {
       const body = request.body as Static<typeof RegisterBody>;
       let listing: AdapterListing;

@@ -67,9 +67,10 @@ export async function createReferenceBackend(p: CreateReferenceBackendParameters
         }
         if (seq.sample) {
           const logits = lmHead({ config, weights: weights!, hidden, rowIndices: [n - 1] }); // [1, vocab]
-          const { token, logprob } = sampleToken({ logits, params: seq.sample, step: seq.sample.step });
+          const { token, logprob, top } = sampleToken({ logits, params: seq.sample, step: seq.sample.step });
           out.token = token;
           out.logprob = logprob;
+          if (top) out.top = top;
         }
         outputs.push(out);
       }

@@ -7,7 +7,7 @@ import type { QuantizeType } from '../../model/quant/formats.ts';
 import { acquireGpu, type Gpu } from '../../gpu/device.ts';
 import { GpuValidationError } from '../../gpu/errors.ts';
 import { AbortedError } from '../../errors.ts';
-import { KV_BLOCK_SIZE } from '../backend.ts';
+import { KV_BLOCK_SIZE, MAX_TOP_LOGPROBS } from '../backend.ts';
 import { createForward, type Forward } from './forward.ts';
 import { createGpuLora, type GpuLora } from './lora/runner.ts';
 import { createGpuLoraSlotPool, type GpuLoraSlotPool } from './lora/slotPool.ts';
@@ -159,6 +159,7 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
   const lora = loraPool;
   const runner = loraRunner;
   const resultStaging = device.createBuffer({ label: 'resultStaging', size: maxOutRows * 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const topStaging = device.createBuffer({ label: 'topStaging', size: maxOutRows * MAX_TOP_LOGPROBS * 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   let logitsStaging: GPUBuffer | undefined;
   let profiler: Profiler | undefined;
   let profiling = false;
@@ -175,13 +176,18 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
     planPasses({ sequences, vocabSize: config.vocabSize, maxContext, numKvBlocks, maxRows, maxOutRows, maxBlockEntries, loraSlots: lora.slots, lastRowLogits });
 
   /** Runs one pass; copies results (and logits when asked) to staging buffers. */
-  const runPass = async (pass: PassPlan, withLogits: boolean, signal?: AbortSignal): Promise<{ result: Uint32Array; logits?: Float32Array }> => {
+  const runPass = async (pass: PassPlan, withLogits: boolean, signal?: AbortSignal): Promise<{ result: Uint32Array; logits?: Float32Array; top?: Uint32Array }> => {
     if (signal?.aborted) throw new AbortedError('WebGPU step', signal.reason);
     const q = device.queue;
     q.writeBuffer(fwd.stepBuffer, 0, new Uint32Array([pass.rows, pass.outRows, 0, 0]));
     q.writeBuffer(fwd.rowInfo, 0, pass.rowInfo);
     q.writeBuffer(fwd.blockTables, 0, pass.blockTables);
     if (pass.outRows) q.writeBuffer(fwd.outRows, 0, pass.outRowInfo);
+    if (pass.maskRows > 0) q.writeBuffer(fwd.masks, 0, pass.masks);
+    if (pass.adjustEntries > 0) {
+      fwd.growAdjust(pass.adjustEntries);
+      q.writeBuffer(fwd.adjust, 0, pass.adjust);
+    }
     runner?.setRows(pass.rowSlots); // LoRA row grouping of this pass (queued before its submit)
     const encoder = device.createCommandEncoder({ label: 'step' });
     const prof = profiling ? profiler : undefined;
@@ -192,6 +198,8 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
     const resultBytes = pass.outRows * 8;
     const logitsBytes = pass.outRows * config.vocabSize * 4;
     if (resultBytes) encoder.copyBufferToBuffer(fwd.result, 0, resultStaging, 0, resultBytes);
+    const topBytes = pass.wantsTop ? pass.outRows * MAX_TOP_LOGPROBS * 8 : 0;
+    if (topBytes) encoder.copyBufferToBuffer(fwd.top, 0, topStaging, 0, topBytes);
     if (withLogits && logitsBytes) {
       logitsStaging ??= device.createBuffer({ label: 'logitsStaging', size: maxOutRows * config.vocabSize * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
       encoder.copyBufferToBuffer(fwd.logits, 0, logitsStaging, 0, logitsBytes);
@@ -205,6 +213,12 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
     } else {
       await q.onSubmittedWorkDone();
     }
+    let top: Uint32Array | undefined;
+    if (topBytes) {
+      await topStaging.mapAsync(GPUMapMode.READ, 0, topBytes);
+      top = new Uint32Array(topStaging.getMappedRange(0, topBytes).slice(0));
+      topStaging.unmap();
+    }
     let logits: Float32Array | undefined;
     if (withLogits && logitsBytes && logitsStaging) {
       await logitsStaging.mapAsync(GPUMapMode.READ, 0, logitsBytes);
@@ -212,7 +226,7 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
       logitsStaging.unmap();
     }
     await prof?.collect();
-    return { result, logits };
+    return { result, logits, top };
   };
 
   const startup = { uploadMs, warmup, firstPassMs: 0 };
@@ -235,13 +249,14 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
       const f = new Float32Array(1);
       const u = new Uint32Array(f.buffer);
       for (const pass of plan(sequences, false)) {
-        const { result } = await runPass(pass, false, signal);
+        const { result, top } = await runPass(pass, false, signal);
         pass.outputs.forEach((slot, o) => {
           u[0] = result[o * 2 + 1];
           if (slot.kind === 'target') outputs[slot.seq].targetLogprobs![slot.row] = f[0];
           else {
             outputs[slot.seq].token = result[o * 2];
             outputs[slot.seq].logprob = f[0];
+            if (slot.top > 0 && top) outputs[slot.seq].top = topOf(top, o, Math.min(slot.top, config.vocabSize));
           }
         });
       }
@@ -269,6 +284,7 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
       lora.destroy();
       weights.destroy();
       resultStaging.destroy();
+      topStaging.destroy();
       logitsStaging?.destroy();
       profiler?.destroy();
       stepBuffer.destroy();
@@ -289,4 +305,15 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
   startup.firstPassMs = performance.now() - firstPassStarted;
   profiler?.reset(); // per-kernel totals count requests only
   return backend;
+}
+
+/** Row `o`'s top logprobs from the kernel's unordered `[outRows, MAX_TOP_LOGPROBS, 2]` output, most likely first (ties: lower id). */
+function topOf(top: Uint32Array, o: number, k: number): { ids: Uint32Array; logprobs: Float32Array } {
+  const bits = new Uint32Array(1);
+  const value = new Float32Array(bits.buffer);
+  const entries = Array.from({ length: k }, (_, i) => {
+    bits[0] = top[(o * MAX_TOP_LOGPROBS + i) * 2 + 1];
+    return { id: top[(o * MAX_TOP_LOGPROBS + i) * 2], logprob: value[0] };
+  }).sort((a, b) => b.logprob - a.logprob || a.id - b.id);
+  return { ids: Uint32Array.from(entries, (e) => e.id), logprobs: Float32Array.from(entries, (e) => e.logprob) };
 }

@@ -8,7 +8,8 @@ import type { ModelConfig } from '../../model/config.ts';
 import type { ActRef, LayerOp } from '../../model/arch/recipe.ts';
 import { ropeTable } from '../../model/arch/rope.ts';
 import { EngineShapeUnsupportedError } from '../errors.ts';
-import { KV_BLOCK_SIZE } from '../backend.ts';
+import { KV_BLOCK_SIZE, MAX_TOP_LOGPROBS } from '../backend.ts';
+import { OUT_ROW_WORDS } from './passPlan.ts';
 import { attentionOp, embedOp, gluOp, kvHeadStride, linearOp, rmsnormOp, ropeKvOp, sampleOp, wholeAct, type GpuAct, type OpContext, type RecordOp } from './ops.ts';
 import type { GpuLora } from './lora/runner.ts';
 import type { Recorder } from './recorder.ts';
@@ -40,9 +41,17 @@ export interface Forward {
   stepBuffer: GPUBuffer;
   rowInfo: GPUBuffer; // [maxRows, 4] u32: token, pos, btOffset, 0
   blockTables: GPUBuffer; // [maxBlockEntries] u32
-  outRows: GPUBuffer; // [maxOutRows, 8] u32
+  outRows: GPUBuffer; // [maxOutRows, OUT_ROW_WORDS] u32
   logits: GPUBuffer; // [maxOutRows, vocab] f32
   result: GPUBuffer; // [maxOutRows, 2] u32
+  masks: GPUBuffer; // [maxOutRows, ceil(vocab / 32)] u32
+  top: GPUBuffer; // [maxOutRows, MAX_TOP_LOGPROBS, 2] u32
+  /** Entries the adjustment buffer holds; {@link Forward.growAdjust} makes room for more. */
+  readonly adjustCapacity: number;
+  /** The adjustment buffer ([entries, 4] u32). */
+  readonly adjust: GPUBuffer;
+  /** Replaces the adjustment buffer with one of at least `entries` entries (rebinding the sample op). */
+  growAdjust(entries: number): void;
   /** Records the whole pass: embeddings, layers, final norm, lm_head, sampling. */
   record(rec: Recorder, rows: number, outRows: number): void;
   /** Bytes of KV cache on the device. */
@@ -68,7 +77,7 @@ export function createForward(p: CreateForwardParameters): Forward {
   const stepBuffer = ctx.stepBuffer;
   const rowInfo = buffer('rowInfo', maxRows * 16);
   const blockTables = buffer('blockTables', p.maxBlockEntries * 4);
-  const outRowsBuf = buffer('outRows', maxOutRows * 32);
+  const outRowsBuf = buffer('outRows', maxOutRows * OUT_ROW_WORDS * 4);
   // Activation buffers of the recipe, [maxRows, matrixStride(width)] f32 each; x is the residual stream.
   const acts = new Map(Object.entries(recipe.acts).map(([name, width]) => [name, { buffer: buffer(name, maxRows * matrixStride(width) * 4), width }]));
   const act = (ref: ActRef): GpuAct => {
@@ -79,6 +88,10 @@ export function createForward(p: CreateForwardParameters): Forward {
   const xo = wholeAct(buffer('xo', maxOutRows * matrixStride(h) * 4), h, matrixStride(h)); // [outRows, hidden] final-normed gathered rows
   const logits = buffer('logits', maxOutRows * vocab * 4);
   const result = buffer('result', maxOutRows * 8);
+  const masks = buffer('masks', maxOutRows * Math.ceil(vocab / 32) * 4);
+  const top = buffer('top', maxOutRows * MAX_TOP_LOGPROBS * 8);
+  let adjustCapacity = 4096;
+  let adjust = device.createBuffer({ label: 'adjust', size: adjustCapacity * 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
   const rope = createDataBuffer(device, 'ropeTable', ropeTable(config, p.maxContext)); // [maxContext, rotaryDim / 2] (cos, sin)
   owned.push(rope);
 
@@ -127,8 +140,8 @@ export function createForward(p: CreateForwardParameters): Forward {
   const outOps: RecordOp[] = [
     rmsnormOp(ctx, { x: whole('x'), weight: weights.vector(finalNorm.weight.name), y: xo, eps: finalNorm.eps, weightOffset: finalNorm.weightOffset, gather: outRowsBuf }),
     linearOp(ctx, { weight: weights.matrix(lmHead.weight.name), x: xo, y: wholeAct(logits, vocab), useOutRows: true, softcap: lmHead.softcap, label: 'lm_head' }),
-    sampleOp(ctx, { vocab, outRows: outRowsBuf, logits, result }),
   ];
+  let sample = sampleOp(ctx, { vocab, outRows: outRowsBuf, logits, result, masks, adjust, top });
 
   return {
     stepBuffer,
@@ -138,12 +151,29 @@ export function createForward(p: CreateForwardParameters): Forward {
     logits,
     result,
     kvBytes: kvLayerBytes * 2 * config.numLayers,
+    masks,
+    top,
+    get adjust() {
+      return adjust;
+    },
+    get adjustCapacity() {
+      return adjustCapacity;
+    },
+    growAdjust(entries) {
+      if (entries <= adjustCapacity) return;
+      while (adjustCapacity < entries) adjustCapacity *= 2;
+      adjust.destroy();
+      adjust = device.createBuffer({ label: 'adjust', size: adjustCapacity * 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+      sample = sampleOp(ctx, { vocab, outRows: outRowsBuf, logits, result, masks, adjust, top });
+    },
     record(rec, rows, outRows) {
       for (const op of ops) op(rec, rows);
       for (const op of outOps) op(rec, outRows);
+      sample(rec, outRows);
     },
     destroy() {
       for (const b of owned) b.destroy();
+      adjust.destroy();
     },
   };
 }

@@ -10,6 +10,7 @@ import { EngineShapeUnsupportedError } from '../errors.ts';
 import type { GpuMatrix } from './weights.ts';
 import { bindBuffers, type BindingKind, type Kernel, type PipelineCache } from './pipelines.ts';
 import type { Recorder } from './recorder.ts';
+import { OUT_ROW_WORDS } from './passPlan.ts';
 
 /** What every op needs: device, pipelines, the step uniform and the reduction strategy. */
 export interface OpContext {
@@ -164,7 +165,7 @@ export interface RmsnormOpParameters {
   weightOffset?: number;
   /** Add into `y` instead of writing it. */
   add?: boolean;
-  /** Normalize only the rows named by this `[outRows, 8] u32` table (srcRow first). */
+  /** Normalize only the rows named by this `[outRows, OUT_ROW_WORDS] u32` table (srcRow first). */
   gather?: GPUBuffer;
 }
 
@@ -172,7 +173,7 @@ export interface RmsnormOpParameters {
 export function rmsnormOp(ctx: OpContext, p: RmsnormOpParameters): RecordOp {
   const bindings: BindingKind[] = ['uniform', 'uniform', 'read', 'read', 'storage'];
   if (p.gather) bindings.push('read');
-  const kernel = ctx.pipelines.kernel('rmsnorm.wgsl', bindings, { GATHER: p.gather !== undefined, ADD: p.add === true });
+  const kernel = ctx.pipelines.kernel('rmsnorm.wgsl', bindings, { GATHER: p.gather !== undefined, ADD: p.add === true, ...(p.gather ? { OUT_ROW_WORDS } : {}) });
   const params = createUniform(ctx.device, 'rmsnorm.params', u32f32([p.x.width, { f32: p.eps }, p.x.stride, p.x.offset, p.y.stride, p.y.offset, { f32: p.weightOffset ?? 0 }, 0]));
   const group = bindBuffers(ctx.device, kernel, [ctx.stepBuffer, params, p.x.buffer, p.weight, p.y.buffer, ...(p.gather ? [p.gather] : [])]);
   return (rec, rows) => rec.dispatch(kernel, group, rows);
@@ -296,15 +297,18 @@ export function gluOp(ctx: OpContext, p: GluOpParameters): RecordOp {
 /** Parameters of {@link sampleOp}. */
 export interface SampleOpParameters {
   vocab: number;
-  outRows: GPUBuffer; // [outRows, 8] u32
-  logits: GPUBuffer; // [outRows, vocab] f32
+  outRows: GPUBuffer; // [outRows, OUT_ROW_WORDS] u32
+  logits: GPUBuffer; // [outRows, vocab] f32, adjusted in place
   result: GPUBuffer; // [outRows, 2] u32 (token, logprob f32 bits)
+  masks: GPUBuffer; // [mask rows, ceil(vocab / 32)] u32
+  adjust: GPUBuffer; // [entries, 4] u32 (token, delta f32 bits, raw logit written back, 0)
+  top: GPUBuffer; // [outRows, 20, 2] u32 (token, logprob f32 bits)
 }
 
 /** Token choice and log-probabilities per output row (see shaders/sample.wgsl). */
 export function sampleOp(ctx: OpContext, p: SampleOpParameters): RecordOp {
-  const kernel: Kernel = ctx.pipelines.kernel('sample.wgsl', ['uniform', 'uniform', 'read', 'read', 'storage']);
-  const params = createUniform(ctx.device, 'sample.params', u32f32([p.vocab, 0, 0, 0]));
-  const group = bindBuffers(ctx.device, kernel, [ctx.stepBuffer, params, p.outRows, p.logits, p.result]);
+  const kernel: Kernel = ctx.pipelines.kernel('sample.wgsl', ['uniform', 'uniform', 'read', 'storage', 'storage', 'read', 'storage', 'storage'], { OUT_ROW_WORDS });
+  const params = createUniform(ctx.device, 'sample.params', u32f32([p.vocab, Math.ceil(p.vocab / 32), 0, 0]));
+  const group = bindBuffers(ctx.device, kernel, [ctx.stepBuffer, params, p.outRows, p.logits, p.result, p.masks, p.adjust, p.top]);
   return (rec, outRows) => rec.dispatch(kernel, group, outRows);
 }

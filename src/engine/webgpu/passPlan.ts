@@ -5,12 +5,20 @@ import { validateSamplingParams } from '../sampling.ts';
 /** Output-row modes of shaders/sample.wgsl. */
 export const OUT_MODE = { target: 0, greedy: 1, sample: 2 } as const;
 
+/** u32 words per output row of shaders/sample.wgsl (`OUT_ROW_WORDS` there). */
+export const OUT_ROW_WORDS = 12;
+
+/** "No mask" in an output row's mask index. */
+export const NO_MASK = 0xffffffff;
+
 /** Where an output row's result goes. */
 export interface OutputSlot {
   seq: number;
   /** 'sample': the sequence's token; 'target': `targetLogprobs[row]`. */
   kind: 'sample' | 'target';
   row: number;
+  /** Top logprobs the row asked for (0: none). */
+  top: number;
 }
 
 /** One GPU pass: the rows, their block tables and the rows that get logits. */
@@ -20,8 +28,14 @@ export interface PassPlan {
   rowInfo: Uint32Array; // [rows, 4]: token, pos, btOffset, 0
   rowSlots: Int32Array; // [rows] LoRA slot of each row's sequence, -1 = base only
   blockTables: Uint32Array; // flattened tables
-  outRowInfo: Uint32Array; // [outRows, 8]: srcRow, mode, target, topK, temperature, topP, seed, step
+  outRowInfo: Uint32Array; // [outRows, OUT_ROW_WORDS]: srcRow, mode, target, topK, temperature, topP, seed, step, maskRow, adjustStart, adjustCount, topLogprobs
   outputs: OutputSlot[]; // [outRows]
+  masks: Uint32Array; // [maskRows, ceil(vocab / 32)] u32: the masks of this pass's rows
+  maskRows: number;
+  adjust: Uint32Array; // [adjustEntries, 4] u32: token, delta (f32 bits), 0, 0
+  adjustEntries: number;
+  /** Whether a row asked for top logprobs (their results are read back). */
+  wantsTop: boolean;
 }
 
 /** Parameters of {@link planPasses}. */
@@ -64,7 +78,7 @@ function validate(s: StepSequence, p: PlanPassesParameters): void {
     const t = s.targets![i];
     if (!Number.isInteger(t) || t < 0 || t >= p.vocabSize) throw new EngineTokenOutOfRangeError(t, p.vocabSize);
   }
-  if (s.sample) validateSamplingParams(s.sample);
+  if (s.sample) validateSamplingParams(s.sample, p.vocabSize);
 }
 
 /**
@@ -88,9 +102,12 @@ export function planPasses(p: PlanPassesParameters): PassPlan[] {
     for (let start = 0; start < n; start += size) pieces.push({ seq, start, count: Math.min(size, n - start), last: start + size >= n });
   });
   const passes: PassPlan[] = [];
-  let cur: { rows: number[]; slots: number[]; bt: number[]; outs: number[]; outputs: OutputSlot[] } | undefined;
+  let cur: { rows: number[]; slots: number[]; bt: number[]; outs: number[]; outputs: OutputSlot[]; masks: Uint32Array[]; adjust: number[] } | undefined;
   const flush = () => {
     if (!cur) return;
+    const words = Math.ceil(p.vocabSize / 32);
+    const masks = new Uint32Array(Math.max(1, cur.masks.length * words));
+    cur.masks.forEach((m, i) => masks.set(m, i * words));
     passes.push({
       rows: cur.rows.length / 4,
       outRows: cur.outputs.length,
@@ -99,6 +116,11 @@ export function planPasses(p: PlanPassesParameters): PassPlan[] {
       blockTables: Uint32Array.from(cur.bt.length ? cur.bt : [0]),
       outRowInfo: Uint32Array.from(cur.outs),
       outputs: cur.outputs,
+      masks,
+      maskRows: cur.masks.length,
+      adjust: Uint32Array.from(cur.adjust.length ? cur.adjust : [0, 0, 0, 0]),
+      adjustEntries: cur.adjust.length / 4,
+      wantsTop: cur.outputs.some((o) => o.top > 0),
     });
     cur = undefined;
   };
@@ -109,7 +131,7 @@ export function planPasses(p: PlanPassesParameters): PassPlan[] {
     const wantsOut = piece.last && (s.sample !== undefined || p.lastRowLogits === true);
     const outs = (s.targets ? piece.count : 0) + (wantsOut ? 1 : 0);
     if (cur && (cur.rows.length / 4 + piece.count > p.maxRows || cur.outputs.length + outs > p.maxOutRows || cur.bt.length + blocks > p.maxBlockEntries)) flush();
-    cur ??= { rows: [], slots: [], bt: [], outs: [], outputs: [] };
+    cur ??= { rows: [], slots: [], bt: [], outs: [], outputs: [], masks: [], adjust: [] };
     if (blocks > p.maxBlockEntries) throw new EngineContextExceededError(end, p.maxBlockEntries * KV_BLOCK_SIZE);
     const btOffset = cur.bt.length;
     for (let i = 0; i < blocks; i++) cur.bt.push(s.blockTable[i]);
@@ -120,15 +142,24 @@ export function planPasses(p: PlanPassesParameters): PassPlan[] {
     }
     if (s.targets) {
       for (let i = 0; i < piece.count; i++) {
-        cur.outs.push(row0 + i, OUT_MODE.target, s.targets[piece.start + i], 0, 0, 0, 0, 0);
-        cur.outputs.push({ seq: piece.seq, kind: 'target', row: piece.start + i });
+        cur.outs.push(row0 + i, OUT_MODE.target, s.targets[piece.start + i], 0, 0, 0, 0, 0, NO_MASK, 0, 0, 0);
+        cur.outputs.push({ seq: piece.seq, kind: 'target', row: piece.start + i, top: 0 });
       }
     }
     if (wantsOut) {
       const sm = s.sample;
       const mode = !sm || sm.temperature === 0 ? OUT_MODE.greedy : OUT_MODE.sample;
-      cur.outs.push(row0 + piece.count - 1, mode, 0, sm?.topK ?? 0, bits(sm?.temperature ?? 0), bits(sm?.topP ?? 1), u32(sm?.seed ?? 0), u32(sm?.step ?? 0));
-      cur.outputs.push({ seq: piece.seq, kind: 'sample', row: piece.start + piece.count - 1 });
+      let maskRow = NO_MASK;
+      if (sm?.mask) {
+        maskRow = cur.masks.length;
+        cur.masks.push(sm.mask);
+      }
+      const adjustStart = cur.adjust.length / 4;
+      const adjust = sm?.adjust;
+      for (let i = 0; i < (adjust?.ids.length ?? 0); i++) cur.adjust.push(adjust!.ids[i], bits(adjust!.deltas[i]), 0, 0);
+      const top = sm?.topLogprobs ?? 0;
+      cur.outs.push(row0 + piece.count - 1, mode, 0, sm?.topK ?? 0, bits(sm?.temperature ?? 0), bits(sm?.topP ?? 1), u32(sm?.seed ?? 0), u32(sm?.step ?? 0), maskRow, adjustStart, adjust?.ids.length ?? 0, top);
+      cur.outputs.push({ seq: piece.seq, kind: 'sample', row: piece.start + piece.count - 1, top });
     }
   }
   flush();

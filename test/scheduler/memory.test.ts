@@ -1,0 +1,100 @@
+/**
+ * Unified memory: KV blocks and adapter weights on one page budget (S-LoRA), through the real slot
+ * manager, adapter tiers and scheduler on the CPU backend.
+ */
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { kvBlockBytes, type SamplingParams } from '../../src/engine/backend.ts';
+import { createCpuBackend } from '../../src/engine/reference/backend.ts';
+import { createAdapter } from '../../src/lora/create.ts';
+import { createHostCache } from '../../src/lora/hostCache.ts';
+import { createSlotManager } from '../../src/lora/slots.ts';
+import { createAdapterStore } from '../../src/lora/store.ts';
+import { loadModel, type LoadedModel } from '../../src/model/load.ts';
+import { BlockAllocator } from '../../src/scheduler/blocks.ts';
+import { createPagePool } from '../../src/scheduler/memory.ts';
+import { createScheduler } from '../../src/scheduler/scheduler.ts';
+import type { GenerationEvent } from '../../src/scheduler/types.ts';
+import { createTinyModel, makeTempDir } from '../fixtures/model.ts';
+
+const GREEDY: SamplingParams = { temperature: 0, topK: 0, topP: 1, seed: 0 };
+const prompt = (n: number, salt: number) => Array.from({ length: n }, (_, i) => 32 + ((i * 7 + salt * 13) % 90));
+
+let model: LoadedModel;
+let modelDir: string;
+const adapterDirs: string[] = [];
+beforeAll(async () => {
+  modelDir = await createTinyModel();
+  model = await loadModel({ dir: modelDir });
+  const root = await makeTempDir('openlora-unified-');
+  for (const [i, rank] of [4, 8, 16, 8, 4, 16].entries()) adapterDirs.push((await createAdapter({ model: modelDir, rank, seed: 300 + i, out: join(root, `a${i}`) })).dir);
+});
+
+async function tokens(stream: AsyncIterable<GenerationEvent>): Promise<number[]> {
+  const out: number[] = [];
+  for await (const e of stream) if (e.type === 'token') out.push(e.token);
+  return out;
+}
+
+/** A node's engine tiers over `pages` (unified) or split slots. */
+async function engine(p: { slots: number; kvBlocks: number; pages?: number }) {
+  const backend = await createCpuBackend({ model, numKvBlocks: p.kvBlocks, loraSlots: p.slots, maxLoraRank: 16 });
+  const store = createAdapterStore({ dir: await makeTempDir('openlora-store-'), config: model.config, maxRank: 16 });
+  const ids = [];
+  for (const dir of adapterDirs) ids.push((await store.register({ path: dir })).id);
+  const pages = p.pages === undefined ? undefined : createPagePool({ totalPages: p.pages, pageBytes: kvBlockBytes(model.config) });
+  const slots = createSlotManager({ pool: backend.lora, store, hostCache: createHostCache({ load: (id, signal) => store.load(id, signal) }), pages });
+  const scheduler = createScheduler({ maxRunning: 16 }, { backend, adapters: slots, pages });
+  return { backend, ids, pages, slots, scheduler };
+}
+
+describe('one page budget for KV blocks and adapters', () => {
+  it('blocks take pages; idle adapters give theirs back on demand; shared blocks return their page once', () => {
+    const pool = createPagePool({ totalPages: 10, pageBytes: 1 });
+    let idle = 4;
+    pool.setReclaimer(
+      (need) => {
+        const freed = Math.min(need, idle);
+        idle -= freed;
+        pool.give('adapter', freed);
+      },
+      () => idle,
+    );
+    expect(pool.take('adapter', 4)).toBe(true);
+    const blocks = new BlockAllocator(32, pool);
+    expect(blocks.numFree).toBe(10); // 6 free + 4 an idle adapter holds
+    const a = blocks.allocate(8)!; // evicts two pages' worth of adapter
+    expect(pool.used('kv')).toBe(8);
+    expect(pool.used('adapter')).toBe(2);
+    expect(blocks.allocate(3)).toBeUndefined(); // 2 left in the budget, whatever the ids
+    blocks.retain(a.slice(0, 2));
+    blocks.free(a);
+    expect(pool.used('kv')).toBe(2); // the shared two are still held
+    blocks.free(a.slice(0, 2));
+    expect(pool.used('kv')).toBe(0);
+  });
+
+  it('requests over many adapters and long prompts complete with the split engine\'s tokens; the budget is never exceeded and is all returned', async () => {
+    const requests = adapterDirs.flatMap((_, i) => [
+      { adapter: i, promptIds: prompt(20, i), maxTokens: 8 },
+      { adapter: i, promptIds: prompt(150, i + 10), maxTokens: 6 },
+    ]);
+    const split = await engine({ slots: 6, kvBlocks: 128 });
+    const want = await Promise.all(requests.map((r) => tokens(split.scheduler.submit({ promptIds: r.promptIds, maxTokens: r.maxTokens, sampling: GREEDY, adapterId: split.ids[r.adapter] }))));
+    await split.scheduler.stop();
+    // 64 pages: an adapter of rank 16 takes 20 of them, so adapters and KV blocks must take turns.
+    const unified = await engine({ slots: 6, kvBlocks: 64, pages: 64 });
+    let peak = 0;
+    const timer = setInterval(() => (peak = Math.max(peak, unified.pages!.used('kv') + unified.pages!.used('adapter'))), 1);
+    const got = await Promise.all(requests.map((r) => tokens(unified.scheduler.submit({ promptIds: r.promptIds, maxTokens: r.maxTokens, sampling: GREEDY, adapterId: unified.ids[r.adapter] }))));
+    clearInterval(timer);
+    expect(got).toEqual(want);
+    expect(peak).toBeLessThanOrEqual(64);
+    expect(unified.pages!.used('kv')).toBe(0);
+    expect(unified.slots.stats().evictions).toBeGreaterThan(0);
+    const stats = unified.scheduler.stats();
+    expect(stats.memory).toMatchObject({ totalPages: 64, kvPages: 0, wantedPages: 0 });
+    await unified.scheduler.stop();
+    unified.slots.stop();
+  });
+});
