@@ -7,15 +7,12 @@ import { Ajv } from 'ajv';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Hex } from 'viem';
-import { registerAdapterOnChain } from '../../src/attribution/register.ts';
-import { createPaidClient, openChannel, type PaidClient } from '../../src/client/index.ts';
-import { setupChain, type Chain } from '../contracts/fixture.ts';
-import { createTinyModel } from '../fixtures/model.ts';
-import { startTestNode, type TestNode } from '../fixtures/node.ts';
+import { createPaidClient, type PaidClient } from '../../src/client/index.ts';
+import type { Chain } from '../contracts/fixture.ts';
+import type { TestNode } from '../fixtures/node.ts';
+import { PAID_ROLES, startPaidTestNode } from '../fixtures/paidNode.ts';
 
-const NODE = 1;
-const PAYER = 3;
-const OWNER = 5;
+const PAYER = PAID_ROLES.payer;
 const ajv = new Ajv({ strict: false });
 
 let c: Chain;
@@ -23,19 +20,7 @@ let t: TestNode;
 let channelId: Hex;
 
 beforeAll(async () => {
-  c = await setupChain({ protocolFeeBps: 200 });
-  t = await startTestNode({
-    account: c.accounts[NODE],
-    adapterOwner: c.accounts[OWNER].address,
-    overrides: { 'payments.mode': 'paid', 'payments.settleEpochMs': 3_600_000 },
-    components: { deployment: c.deployment, chain: { publicClient: c.publicClient, walletClient: c.wallets[NODE] } },
-  });
-  const model = await createTinyModel();
-  for (const a of t.adapters) await registerAdapterOnChain({ ctx: { publicClient: c.publicClient, walletClient: c.wallets[OWNER], deployment: c.deployment }, adapter: a.dir, model, datanetIds: [], royaltyBps: 1000, contributorBps: 0 });
-  ({ channelId } = await openChannel({ publicClient: c.publicClient, walletClient: c.wallets[PAYER], deployment: c.deployment }, { node: c.accounts[NODE].address, amount: 10n ** 18n }));
-  const stake = 100n * 10n ** 18n;
-  await c.wait(c.as(NODE).token.write.approve([c.deployment.contracts.nodeRegistry, stake]));
-  await c.wait(c.as(NODE).nodeRegistry.write.register([stake, t.node.url, []]));
+  ({ c, t, channelId } = await startPaidTestNode());
 }, 300_000);
 
 afterAll(async () => {

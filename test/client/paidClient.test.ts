@@ -10,19 +10,16 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keccak256, toHex, type Hex } from 'viem';
-import { registerAdapterOnChain } from '../../src/attribution/register.ts';
 import { signUsageReceipt } from '../../src/chain/eip712.ts';
-import { NodeEquivocatedError, createFileStore, createPaidClient, openChannel, proveEquivocation, type CreatePaidClientParameters, type PaidClient, type ReceiptJson } from '../../src/client/index.ts';
+import { NodeEquivocatedError, createFileStore, createPaidClient, proveEquivocation, type CreatePaidClientParameters, type PaidClient, type ReceiptJson } from '../../src/client/index.ts';
 import { charge } from '../../src/payments/pricing.ts';
 import { receiptFromJson } from '../../src/payments/receiptJson.ts';
 import { receiptToJson } from '../../src/payments/receipts.ts';
-import { setupChain, type Chain } from '../contracts/fixture.ts';
-import { createTinyModel } from '../fixtures/model.ts';
-import { startTestNode, type TestNode } from '../fixtures/node.ts';
+import type { Chain } from '../contracts/fixture.ts';
+import type { TestNode } from '../fixtures/node.ts';
+import { PAID_ROLES, startPaidTestNode } from '../fixtures/paidNode.ts';
 
-const NODE = 1;
-const PAYER = 3;
-const OWNER = 5;
+const { node: NODE, payer: PAYER } = PAID_ROLES;
 const PRICE = { inputPer1k: 1000n, outputPer1k: 2000n }; // the config defaults
 
 let c: Chain;
@@ -31,22 +28,9 @@ let channelId: Hex;
 const lanes = new Map<string, Hex>();
 
 beforeAll(async () => {
-  c = await setupChain({ protocolFeeBps: 200 });
-  t = await startTestNode({
-    account: c.accounts[NODE],
-    adapterOwner: c.accounts[OWNER].address,
-    overrides: { 'payments.mode': 'paid', 'payments.settleEpochMs': 3_600_000, 'api.rateLimitPerMinute': 1_000_000, 'payments.channelCacheSize': 200, 'payments.channelLookupsPerSecond': 20 },
-    components: { deployment: c.deployment, chain: { publicClient: c.publicClient, walletClient: c.wallets[NODE] } },
-  });
-  const model = await createTinyModel();
-  for (const a of t.adapters) {
-    const { adapterId } = await registerAdapterOnChain({ ctx: { publicClient: c.publicClient, walletClient: c.wallets[OWNER], deployment: c.deployment }, adapter: a.dir, model, datanetIds: [], royaltyBps: 1000, contributorBps: 0 });
-    lanes.set(a.name, adapterId);
-  }
-  ({ channelId } = await openChannel({ publicClient: c.publicClient, walletClient: c.wallets[PAYER], deployment: c.deployment }, { node: c.accounts[NODE].address, amount: 10n ** 18n }));
-  const stake = 100n * 10n ** 18n;
-  await c.wait(c.as(NODE).token.write.approve([c.deployment.contracts.nodeRegistry, stake]));
-  await c.wait(c.as(NODE).nodeRegistry.write.register([stake, t.node.url, []]));
+  let started: Map<string, Hex>;
+  ({ c, t, channelId, lanes: started } = await startPaidTestNode({ 'api.rateLimitPerMinute': 1_000_000, 'payments.channelCacheSize': 200, 'payments.channelLookupsPerSecond': 20 }));
+  for (const [name, id] of started) lanes.set(name, id);
 }, 300_000);
 
 afterAll(async () => {
