@@ -1,5 +1,5 @@
 /**
- * Constrained decoding benchmark (not a test): `npm run bench:constrained [-- --backend webgpu|cpu]
+ * Constrained decoding benchmark (not a test): `npm run bench:constrained [-- --backend auto|webgpu|cpu|reference]
  * [--rows 32] [--max-tokens 48] [--rounds 5] [--out FILE]`.
  *
  * What structured output costs the rest of a batch: `rows` requests decode together, all
@@ -13,18 +13,16 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import type { Backend } from '../../src/engine/backend.ts';
-import { createCpuBackend } from '../../src/engine/reference/backend.ts';
-import { createWebGpuBackend } from '../../src/engine/webgpu/backend.ts';
 import { createGrammarService } from '../../src/grammar/service.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { createScheduler } from '../../src/scheduler/scheduler.ts';
 import type { TokenConstraint } from '../../src/scheduler/types.ts';
+import { benchBackend } from './lib/backend.ts';
 import { cachedPreset, cachedTinyWithTokenizer } from './lib/models.ts';
 
 const { values: args } = parseArgs({
   options: {
-    backend: { type: 'string', default: 'webgpu' },
+    backend: { type: 'string', default: 'auto' },
     rows: { type: 'string', default: '32' },
     'max-tokens': { type: 'string', default: '48' },
     rounds: { type: 'string', default: '5' },
@@ -52,6 +50,8 @@ const schema = {
 
 interface VocabResult {
   vocab: string;
+  /** The backend it ran on (`--backend auto` resolved). */
+  backend: string;
   vocabSize: number;
   vocabIndexMs: number;
   baselineTokensPerSecond: number;
@@ -68,7 +68,7 @@ async function bench(vocab: 'byte' | 'llama3'): Promise<VocabResult> {
   const model = await loadModel({ dir });
   const size = model.config.vocabSize;
   const numKvBlocks = rows * Math.ceil((16 + maxTokens) / 16) + 8;
-  const backend: Backend = args.backend === 'cpu' ? await createCpuBackend({ model, numKvBlocks }) : await createWebGpuBackend({ model, numKvBlocks, maxRows: 512, maxContext: 256 });
+  const backend = await benchBackend(args.backend!, { model, numKvBlocks, maxRows: 512, maxContext: 256 });
   const grammar = createGrammarService({ vocabSize: size, tokenBytes: () => model.tokenizer!.tokenBytes(size), eosTokenIds: model.generation.eosTokenIds });
   const t0 = performance.now();
   void grammar.vocab; // the index is built once per model, at the first constrained request
@@ -125,14 +125,14 @@ async function bench(vocab: 'byte' | 'llama3'): Promise<VocabResult> {
   const masks = grammar.stats().masks;
   // The cost is the median of each round's ratio (paired runs), not a ratio of medians.
   const cost = 1 - median(mixed.map((m, r) => m / base[r]));
-  return { vocab, vocabSize: size, vocabIndexMs, baselineTokensPerSecond: median(base), mixedTokensPerSecond: median(mixed), cost, maskMsPerToken: maskMs / Math.max(1, maskedTokens), maskCache: { hits: masks.hits, misses: masks.misses, bytes: masks.bytes } };
+  return { vocab, backend: backend.kind, vocabSize: size, vocabIndexMs, baselineTokensPerSecond: median(base), mixedTokensPerSecond: median(mixed), cost, maskMsPerToken: maskMs / Math.max(1, maskedTokens), maskCache: { hits: masks.hits, misses: masks.misses, bytes: masks.bytes } };
 }
 
 const results: VocabResult[] = [];
 for (const vocab of ['byte', 'llama3'] as const) results.push(await bench(vocab));
 const lines = results.map(
   (r) =>
-    `constrained ${r.vocab} vocabulary (${r.vocabSize} ids, ${args.backend}, ${rows} rows x ${maxTokens} tokens): baseline ${r.baselineTokensPerSecond.toFixed(0)} tok/s, ${constrainedRows} of ${rows} rows constrained ${r.mixedTokensPerSecond.toFixed(0)} tok/s: cost ${(r.cost * 100).toFixed(1)}% (goal < 10%); masks ${r.maskMsPerToken.toFixed(3)} ms per constrained token, cache ${r.maskCache.hits} hits / ${r.maskCache.misses} misses; vocabulary index ${r.vocabIndexMs.toFixed(0)} ms once`,
+    `constrained ${r.vocab} vocabulary (${r.vocabSize} ids, ${r.backend}, ${rows} rows x ${maxTokens} tokens): baseline ${r.baselineTokensPerSecond.toFixed(0)} tok/s, ${constrainedRows} of ${rows} rows constrained ${r.mixedTokensPerSecond.toFixed(0)} tok/s: cost ${(r.cost * 100).toFixed(1)}% (goal < 10%); masks ${r.maskMsPerToken.toFixed(3)} ms per constrained token, cache ${r.maskCache.hits} hits / ${r.maskCache.misses} misses; vocabulary index ${r.vocabIndexMs.toFixed(0)} ms once`,
 );
 process.stdout.write(lines.join('\n') + '\n');
-if (args.out) await writeFile(args.out, JSON.stringify({ backend: args.backend, rows, maxTokens, constrainedRows, rounds, results }, null, 2) + '\n');
+if (args.out) await writeFile(args.out, JSON.stringify({ backend: results[0].backend, rows, maxTokens, constrainedRows, rounds, results }, null, 2) + '\n');

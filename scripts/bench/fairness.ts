@@ -1,5 +1,5 @@
 /**
- * Fair scheduling benchmark (not a test): `npm run bench:fairness [-- --backend webgpu|cpu]
+ * Fair scheduling benchmark (not a test): `npm run bench:fairness [-- --backend auto|webgpu|cpu|reference]
  * [--seconds 30] [--max-running 16] [--out FILE]`.
  *
  * Four payers share one node: three light ones and a heavy one sending 10x their requests
@@ -14,17 +14,15 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import type { Backend } from '../../src/engine/backend.ts';
-import { createCpuBackend } from '../../src/engine/reference/backend.ts';
-import { createWebGpuBackend } from '../../src/engine/webgpu/backend.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { createScheduler, type Scheduler } from '../../src/scheduler/scheduler.ts';
 import { percentile, uniform } from './lib/loraTraffic.ts';
+import { benchBackend } from './lib/backend.ts';
 import { cachedPreset } from './lib/models.ts';
 
 const { values: args } = parseArgs({
   options: {
-    backend: { type: 'string', default: 'webgpu' },
+    backend: { type: 'string', default: 'auto' },
     seconds: { type: 'string', default: '30' },
     'max-running': { type: 'string', default: '16' },
     out: { type: 'string' },
@@ -40,7 +38,7 @@ const log = (line: string) => process.stderr.write(`bench:fairness: ${line}\n`);
 
 const model = await loadModel({ dir: await cachedPreset('tiny', log) });
 const numKvBlocks = 2048;
-const backend: Backend = args.backend === 'cpu' ? await createCpuBackend({ model, numKvBlocks }) : await createWebGpuBackend({ model, numKvBlocks, maxRows: 512, maxContext: 256 });
+const backend = await benchBackend(args.backend!, { model, numKvBlocks, maxRows: 512, maxContext: 256 });
 const greedy = { temperature: 0, topK: 0, topP: 1, seed: 0 };
 const promptOf = (i: number) => Array.from({ length: PROMPT }, (_, k) => 32 + ((k * 7 + i * 13) % 90));
 
@@ -140,11 +138,11 @@ const summary = {
   heavyTokensPerSecond: { vtc: vtc[3].tokensPerSecond, fifo: fifo[3].tokensPerSecond },
 };
 const lines = [
-  `fairness capacity: ${tokensPerSecond.toFixed(0)} tok/s (${args.backend}, tiny, ${maxRunning} running); demand 1x/1x/1x/10x = ${OVERLOAD}x capacity, ${seconds} s windows`,
+  `fairness capacity: ${tokensPerSecond.toFixed(0)} tok/s (${backend.kind}, tiny, ${maxRunning} running); demand 1x/1x/1x/10x = ${OVERLOAD}x capacity, ${seconds} s windows`,
   `fairness light payers' throughput spread: vtc ${(summary.lightThroughputSpread.vtc * 100).toFixed(1)}% (goal <= 20%), fifo ${(summary.lightThroughputSpread.fifo * 100).toFixed(1)}%, their demand alone (unloaded) ${(summary.lightThroughputSpread.unloaded * 100).toFixed(1)}%`,
   `fairness light payers' share of their demand served: vtc ${summary.lightServed.vtc.map((x) => (x * 100).toFixed(0)).join('/')}% (spread ${(summary.lightServedSpread.vtc * 100).toFixed(1)}%), fifo ${summary.lightServed.fifo.map((x) => (x * 100).toFixed(0)).join('/')}%`,
   `fairness light payers' p99 latency vs unloaded: vtc ${summary.lightP99Ratio.vtc.toFixed(2)}x (goal <= 2x; ${p99(vtc).toFixed(0)} ms vs ${p99(unloaded).toFixed(0)} ms), fifo ${summary.lightP99Ratio.fifo.toFixed(2)}x (${p99(fifo).toFixed(0)} ms)`,
   `fairness heavy payer: vtc ${summary.heavyTokensPerSecond.vtc.toFixed(0)} tok/s, fifo ${summary.heavyTokensPerSecond.fifo.toFixed(0)} tok/s; light payers each vtc ${lightOf(vtc).map((r) => r.tokensPerSecond.toFixed(0)).join('/')} tok/s, fifo ${lightOf(fifo).map((r) => r.tokensPerSecond.toFixed(0)).join('/')} tok/s, unloaded ${lightOf(unloaded).map((r) => r.tokensPerSecond.toFixed(0)).join('/')} tok/s`,
 ];
 process.stdout.write(lines.join('\n') + '\n');
-if (args.out) await writeFile(args.out, JSON.stringify({ backend: args.backend, maxRunning, seconds, capacityTokensPerSecond: tokensPerSecond, demand: DEMAND, overload: OVERLOAD, unloaded, vtc, fifo, summary }, null, 2) + '\n');
+if (args.out) await writeFile(args.out, JSON.stringify({ backend: backend.kind, maxRunning, seconds, capacityTokensPerSecond: tokensPerSecond, demand: DEMAND, overload: OVERLOAD, unloaded, vtc, fifo, summary }, null, 2) + '\n');

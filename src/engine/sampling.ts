@@ -1,5 +1,7 @@
 /**
- * The one definition of token sampling, shared by the CPU reference and the WebGPU engine.
+ * The one definition of token sampling: the reference and CPU backends call it on each sampled
+ * row's logits (masks, logit bias, penalties and top logprobs included); the WebGPU engine ports it
+ * to its sampling kernel (`shaders/sample.wgsl`).
  *
  * Algorithm for one row of raw logits `z` (length V) and a {@link SampleRow}:
  * 1. `logprob(t) = z[t] - logsumexp(z)` (temperature 1, before anything below): the reported
@@ -20,10 +22,10 @@
  *    (the last kept token if rounding leaves none). Walking by id makes step 8 a prefix sum over
  *    the vocabulary on the GPU; the order only matters for which token a given `u` maps to.
  *
- * The CPU computes steps 4-8 in float64; a float32 GPU port agrees except when `u` lands within
+ * This code computes steps 4-8 in float64; a float32 GPU port agrees except when `u` lands within
  * rounding distance of a CDF boundary or a top-p cut, which tests should avoid or tolerate.
  */
-import { MAX_TOP_LOGPROBS, type LogitAdjustments, type SampleRow, type SamplingParams, type TokenMask } from './backend.ts';
+import { MAX_TOP_LOGPROBS, type LogitAdjustments, type SampleRow, type SamplingParams, type StepOutput, type TokenMask } from './backend.ts';
 import { EngineSamplingParamsError } from './errors.ts';
 
 /**
@@ -83,13 +85,8 @@ export interface SampleTokenParameters {
 }
 
 /** Result of {@link sampleToken}. */
-export interface SampleTokenReturnType {
-  token: number;
-  /** `log softmax(logits)[token]` at temperature 1. */
-  logprob: number;
-  /** The `topLogprobs` most likely tokens (step 1), when asked. */
-  top?: { ids: Uint32Array; logprobs: Float32Array };
-}
+/** What a backend's step reports for a sampled row: the token, its logprob (step 1) and, when asked, the top logprobs. */
+export type SampleTokenReturnType = Required<Pick<StepOutput, 'token' | 'logprob'>> & Pick<StepOutput, 'top'>;
 
 /** Chooses the next token by the algorithm in this module's header. */
 export function sampleToken(p: SampleTokenParameters): SampleTokenReturnType {

@@ -1,8 +1,10 @@
 /**
  * Structured output, tools and the rest of the request surface through the official `openai`
- * client, on both backends. The test model has random weights: whatever it writes, a constrained
- * answer must parse and validate, and the rows it shares engine steps with (other adapters,
- * unconstrained) must be exactly what they are alone.
+ * client, on the CPU backend (what a machine without a GPU runs) and the WebGPU one; the
+ * reference backend is the engine tests' oracle (test/engine/constrained.test.ts). The test model
+ * has random weights: whatever it writes, a constrained answer must parse and validate, and the
+ * rows it shares engine steps with (other adapters, unconstrained) must be exactly what they are
+ * alone.
  */
 import { Ajv } from 'ajv';
 import OpenAI from 'openai';

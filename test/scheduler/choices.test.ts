@@ -1,6 +1,6 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend, SamplingParams } from '../../src/engine/backend.ts';
-import { createCpuBackend } from '../../src/engine/reference/backend.ts';
+import { createCpuBackend } from '../../src/engine/cpu/backend.ts';
 import { maskOf } from '../../src/engine/sampling.ts';
 import { loadModel, type LoadedModel } from '../../src/model/load.ts';
 import { createScheduler, type SchedulerOptions } from '../../src/scheduler/scheduler.ts';
@@ -36,6 +36,7 @@ beforeAll(async () => {
   model = await loadModel({ dir: await createTinyModel() });
   backend = await createCpuBackend({ model, numKvBlocks: 48 });
 });
+afterAll(() => backend?.destroy());
 
 async function run(requests: GenerationRequest[], options: SchedulerOptions = {}) {
   const scheduler = createScheduler(options, { backend });
@@ -63,11 +64,13 @@ describe('n choices share the prompt KV blocks', () => {
     expect(short.out[0]).toHaveLength(3);
     const p = prompt(40, 3);
     const roomy = await run([{ promptIds: p, maxTokens: 40, sampling: HOT, n: 5 }]);
-    const small = createScheduler({}, { backend: await createCpuBackend({ model, numKvBlocks: 12 }) });
+    const smallBackend = await createCpuBackend({ model, numKvBlocks: 12 });
+    const small = createScheduler({}, { backend: smallBackend });
     const tight = await collect(small.submit({ promptIds: p, maxTokens: 40, sampling: HOT, n: 5 }));
     expect(small.stats().preemptions).toBeGreaterThan(0);
     expect(small.stats().kvBlocksFree).toBe(12);
     await small.stop();
+    smallBackend.destroy();
     expect(tight.map((c) => c.tokens)).toEqual(roomy.out[0].map((c) => c.tokens));
   });
 

@@ -1,6 +1,6 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend, SamplingParams } from '../../src/engine/backend.ts';
-import { createCpuBackend } from '../../src/engine/reference/backend.ts';
+import { createCpuBackend } from '../../src/engine/cpu/backend.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { SchedulerQueueFullError } from '../../src/scheduler/errors.ts';
 import { createPayerLedger } from '../../src/scheduler/fairness.ts';
@@ -15,6 +15,7 @@ let backend: Backend;
 beforeAll(async () => {
   backend = await createCpuBackend({ model: await loadModel({ dir: await createTinyModel() }), numKvBlocks: 64 });
 });
+afterAll(() => backend?.destroy());
 
 async function drain(stream: AsyncIterable<GenerationEvent>): Promise<void> {
   for await (const _ of stream) void _;

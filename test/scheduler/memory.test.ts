@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { kvBlockBytes, type SamplingParams } from '../../src/engine/backend.ts';
-import { createCpuBackend } from '../../src/engine/reference/backend.ts';
+import { createCpuBackend } from '../../src/engine/cpu/backend.ts';
 import { createAdapter } from '../../src/lora/create.ts';
 import { createHostCache } from '../../src/lora/hostCache.ts';
 import { createSlotManager } from '../../src/lora/slots.ts';
@@ -82,6 +82,7 @@ describe('one page budget for KV blocks and adapters', () => {
     const split = await engine({ slots: 6, kvBlocks: 128 });
     const want = await Promise.all(requests.map((r) => tokens(split.scheduler.submit({ promptIds: r.promptIds, maxTokens: r.maxTokens, sampling: GREEDY, adapterId: split.ids[r.adapter] }))));
     await split.scheduler.stop();
+    split.backend.destroy();
     // 64 pages: an adapter of rank 16 takes 20 of them, so adapters and KV blocks must take turns.
     const unified = await engine({ slots: 6, kvBlocks: 64, pages: 64 });
     let peak = 0;
@@ -96,5 +97,6 @@ describe('one page budget for KV blocks and adapters', () => {
     expect(stats.memory).toMatchObject({ totalPages: 64, kvPages: 0, wantedPages: 0 });
     await unified.scheduler.stop();
     unified.slots.stop();
+    unified.backend.destroy();
   });
 });

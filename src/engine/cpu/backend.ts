@@ -132,11 +132,7 @@ export async function createCpuBackend(p: CreateCpuBackendParameters): Promise<C
         (s, r, logits) => {
           const seq = sequences[s];
           if (seq.targets) outputs[s].targetLogprobs![r] = logprobOf(logits, seq.targets[r]);
-          if (seq.sample && r === seq.tokens.length - 1) {
-            const { token, logprob } = sampleToken({ logits, params: seq.sample, step: seq.sample.step });
-            outputs[s].token = token;
-            outputs[s].logprob = logprob;
-          }
+          if (seq.sample && r === seq.tokens.length - 1) Object.assign(outputs[s], sampleToken({ logits, params: seq.sample, step: seq.sample.step }));
         },
         (s, first, count) => {
           const seq = sequences[s];

@@ -67,10 +67,7 @@ export async function createReferenceBackend(p: CreateReferenceBackendParameters
         }
         if (seq.sample) {
           const logits = lmHead({ config, weights: weights!, hidden, rowIndices: [n - 1] }); // [1, vocab]
-          const { token, logprob, top } = sampleToken({ logits, params: seq.sample, step: seq.sample.step });
-          out.token = token;
-          out.logprob = logprob;
-          if (top) out.top = top;
+          Object.assign(out, sampleToken({ logits, params: seq.sample, step: seq.sample.step }));
         }
         outputs.push(out);
       }

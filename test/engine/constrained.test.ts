@@ -1,28 +1,39 @@
 /**
- * Constrained rows through both backends' whole step: masks, logit bias and penalties, top
- * logprobs, mixed in one step with plain rows, prefill chunks and several passes. The WebGPU
- * engine must choose what the CPU reference chooses (src/engine/sampling.ts is the definition).
+ * Constrained rows through every backend's whole step: masks, logit bias and penalties, top
+ * logprobs, mixed in one step with plain rows, prefill chunks and several passes. The CPU and
+ * WebGPU backends must choose what the reference chooses (src/engine/sampling.ts is the definition).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Backend, SampleRow, StepSequence } from '../../../src/engine/backend.ts';
-import { createCpuBackend } from '../../../src/engine/reference/backend.ts';
-import { logitAdjustments, maskOf } from '../../../src/engine/sampling.ts';
-import { createWebGpuBackend } from '../../../src/engine/webgpu/backend.ts';
-import { loadModel } from '../../../src/model/load.ts';
-import { createTinyModel } from '../../fixtures/model.ts';
+import type { Backend, SampleRow, StepSequence } from '../../src/engine/backend.ts';
+import { createCpuBackend } from '../../src/engine/cpu/backend.ts';
+import { createReferenceBackend } from '../../src/engine/reference/backend.ts';
+import { logitAdjustments, maskOf } from '../../src/engine/sampling.ts';
+import { createWebGpuBackend } from '../../src/engine/webgpu/backend.ts';
+import { loadModel, type LoadedModel } from '../../src/model/load.ts';
+import { createTinyModel } from '../fixtures/model.ts';
 
-let cpu: Backend;
-let webgpu: Backend;
+let model: LoadedModel;
+let reference: Backend;
 beforeAll(async () => {
-  const model = await loadModel({ dir: await createTinyModel() });
-  cpu = await createCpuBackend({ model, numKvBlocks: 64 });
-  webgpu = await createWebGpuBackend({ model, numKvBlocks: 64, maxRows: 48, maxContext: 512 });
+  model = await loadModel({ dir: await createTinyModel() });
+  reference = await createReferenceBackend({ model, numKvBlocks: 64 });
 });
-afterAll(() => webgpu?.destroy());
 
-describe('constrained sampling rows: WebGPU = CPU reference', () => {
+const backends = {
+  // Passes of 48 rows: the longest prompt crosses two.
+  cpu: (m: LoadedModel) => createCpuBackend({ model: m, numKvBlocks: 64, maxRows: 48 }),
+  webgpu: (m: LoadedModel) => createWebGpuBackend({ model: m, numKvBlocks: 64, maxRows: 48, maxContext: 512 }),
+};
+
+describe.each(Object.keys(backends) as (keyof typeof backends)[])('constrained sampling rows: %s = reference', (kind) => {
+  let backend: Backend;
+  beforeAll(async () => {
+    backend = await backends[kind](model);
+  });
+  afterAll(() => backend?.destroy());
+
   it('the same tokens, logprobs within 1e-4 and the same top-logprob ids over 12 steps of 6 sequences', async () => {
-    const vocab = cpu.config.vocabSize;
+    const vocab = reference.config.vocabSize;
     const rows = 6;
     const tokens = Array.from({ length: rows }, (_, s) => Array.from({ length: 20 + s * 13 }, (_, i) => (i * 29 + s * 7 + 3) % 256)); // one prompt crosses two passes
     const tables = Array.from({ length: rows }, (_, s) => Array.from({ length: 8 }, (_, b) => s * 8 + b));
@@ -38,11 +49,12 @@ describe('constrained sampling rows: WebGPU = CPU reference', () => {
         if (s !== 1) sample.topLogprobs = [5, 0, 1, 20, 3, 2][s];
         return { tokens: t.slice(started[s]), startPos: started[s], blockTable: tables[s], adapterSlot: -1, sample };
       });
-      const [want, got] = await Promise.all([cpu.step(batch), webgpu.step(batch)]);
+      const [want, got] = await Promise.all([reference.step(batch), backend.step(batch)]);
       for (let s = 0; s < rows; s++) {
         expect({ step, s, token: got[s].token }).toEqual({ step, s, token: want[s].token });
         expect(got[s].logprob!).toBeCloseTo(want[s].logprob!, 4);
         expect([...(got[s].top?.ids ?? [])]).toEqual([...(want[s].top?.ids ?? [])]);
+        (got[s].top?.logprobs ?? []).forEach((lp, i) => expect(lp).toBeCloseTo(want[s].top!.logprobs[i], 4));
         started[s] = tokens[s].length;
         tokens[s].push(want[s].token!);
         counts[s].set(want[s].token!, (counts[s].get(want[s].token!) ?? 0) + 1);
