@@ -1,10 +1,10 @@
 /**
- * Unified memory benchmark (not a test): `npm run bench:memory [-- --requests 300] [--rounds 2]
- * [--out FILE]`.
+ * Unified memory benchmark (not a test): `npm run bench:memory [-- --backend auto|webgpu|cpu|reference]
+ * [--requests 300] [--rounds 2] [--out FILE]`.
  *
  * 1,000 adapters of ranks 8/16/32/64 (Zipf(1) popularity) and a long-context mix (15% of the
  * requests have 768-token prompts, the rest 32; 24 tokens generated each), all queued at once, on
- * the tiny model and the WebGPU backend, served two ways at the same total memory:
+ * the tiny model and the backend `--backend` names (`auto`: as a node chooses), served two ways at the same total memory:
  *  - split (today's default): 8 adapter slots padded to rank 64 and the KV blocks the rest buys;
  *  - unified (S-LoRA): one budget of pages (a KV block's bytes each) for KV blocks and adapters at
  *    their own rank; idle adapters give pages back to KV and to other adapters.
@@ -20,7 +20,7 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { kvBlockBytes } from '../../src/engine/backend.ts';
-import { createWebGpuBackend } from '../../src/engine/webgpu/backend.ts';
+import { resolveBackend, type BackendChoice } from '../../src/engine/chooseBackend.ts';
 import { acquireGpu } from '../../src/gpu/device.ts';
 import { slotElements } from '../../src/lora/checkWeights.ts';
 import { createHostCache } from '../../src/lora/hostCache.ts';
@@ -30,11 +30,13 @@ import { loadModel } from '../../src/model/load.ts';
 import { createPagePool } from '../../src/scheduler/memory.ts';
 import { createScheduler } from '../../src/scheduler/scheduler.ts';
 import { namedAdapters } from './lib/adapters.ts';
+import { benchBackend } from './lib/backend.ts';
 import { percentile, uniform } from './lib/loraTraffic.ts';
 import { cachedPreset } from './lib/models.ts';
 
 const { values: args } = parseArgs({
   options: {
+    backend: { type: 'string', default: 'auto' },
     requests: { type: 'string', default: '300' },
     'new-tokens': { type: 'string', default: '24' },
     rounds: { type: 'string', default: '2' },
@@ -80,7 +82,8 @@ log(`${requestCount} requests over ${used.length} of ${ADAPTERS} adapters; budge
 const dirs = new Map<number, string>();
 for (const k of used) dirs.set(k, await files.named('memory', k, RANKS[k % RANKS.length]));
 
-const gpu = await acquireGpu();
+const { kind } = await resolveBackend(args.backend as BackendChoice);
+const gpu = kind === 'webgpu' ? await acquireGpu() : undefined;
 
 interface RunResult {
   mode: 'split' | 'unified';
@@ -96,7 +99,7 @@ interface RunResult {
 
 async function serve(mode: 'split' | 'unified'): Promise<RunResult> {
   const unified = mode === 'unified';
-  const backend = await createWebGpuBackend({ model, gpu, numKvBlocks: unified ? totalPages : SPLIT_KV_BLOCKS, loraSlots: unified ? UNIFIED_SLOTS : SPLIT_SLOTS, maxLoraRank: MAX_RANK, maxRows: 512, maxContext: 1024 });
+  const backend = await benchBackend(kind, { model, gpu, numKvBlocks: unified ? totalPages : SPLIT_KV_BLOCKS, loraSlots: unified ? UNIFIED_SLOTS : SPLIT_SLOTS, maxLoraRank: MAX_RANK, maxRows: 512, maxContext: 1024 });
   const store = createAdapterStore({ dir: files.root(8), config, maxRank: MAX_RANK });
   const ids = new Map<number, string>();
   for (const [k, dir] of dirs) ids.set(k, (await store.register({ path: dir, name: `m${k}` })).id);
@@ -139,15 +142,15 @@ for (let r = 0; r < rounds; r++) {
     log(`round ${r + 1} ${mode}: ${x.tokensPerSecond.toFixed(0)} tok/s, ${x.decodeRowsPerStep.toFixed(1)} tokens per step, ${x.failed} failed, ${x.loads} loads, ${x.evictions} evictions${x.peakPages === undefined ? '' : `, peak ${x.peakPages}/${totalPages} pages`}`);
   }
 }
-gpu.destroy();
+gpu?.destroy();
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const of = (mode: 'split' | 'unified') => results.filter((x) => x.mode === mode);
 const ratio = median(of('unified').map((x, i) => x.tokensPerSecond / of('split')[i].tokensPerSecond));
 const lines = [
-  `memory budget ${(budgetBytes / 2 ** 20).toFixed(1)} MiB (tiny, webgpu): ${requestCount} requests over ${used.length} adapters of ${ADAPTERS} (Zipf, ranks ${RANKS.join('/')}), ${LONG_SHARE * 100}% with ${LONG}-token prompts`,
+  `memory budget ${(budgetBytes / 2 ** 20).toFixed(1)} MiB (tiny, ${kind}): ${requestCount} requests over ${used.length} adapters of ${ADAPTERS} (Zipf, ranks ${RANKS.join('/')}), ${LONG_SHARE * 100}% with ${LONG}-token prompts`,
   `memory split (${SPLIT_SLOTS} slots of rank ${MAX_RANK} + ${SPLIT_KV_BLOCKS} KV blocks): ${median(of('split').map((x) => x.tokensPerSecond)).toFixed(0)} tok/s, failed ${of('split').reduce((n, x) => n + x.failed, 0)}, ${median(of('split').map((x) => x.evictions))} evictions`,
   `memory unified (${totalPages} pages, adapters at their rank): ${median(of('unified').map((x) => x.tokensPerSecond)).toFixed(0)} tok/s, failed ${of('unified').reduce((n, x) => n + x.failed, 0)}, ${median(of('unified').map((x) => x.evictions))} evictions, peak ${Math.max(...of('unified').map((x) => x.peakPages ?? 0))}/${totalPages} pages`,
   `memory unified vs split: ${ratio.toFixed(2)}x tokens/s (goal >= 1.3x); ${median(of('unified').map((x) => x.decodeRowsPerStep)).toFixed(1)} vs ${median(of('split').map((x) => x.decodeRowsPerStep)).toFixed(1)} sequences decoding per step (what the memory buys: on a compute-bound device the step time grows with them)`,
 ];
 process.stdout.write(lines.join('\n') + '\n');
-if (args.out) await writeFile(args.out, JSON.stringify({ budgetBytes, pageBytes, totalPages, requests: requestCount, adaptersUsed: used.length, results, ratio }, null, 2) + '\n');
+if (args.out) await writeFile(args.out, JSON.stringify({ backend: kind, budgetBytes, pageBytes, totalPages, requests: requestCount, adaptersUsed: used.length, results, ratio }, null, 2) + '\n');

@@ -84,8 +84,7 @@ export interface SampleTokenParameters {
   step: number;
 }
 
-/** Result of {@link sampleToken}. */
-/** What a backend's step reports for a sampled row: the token, its logprob (step 1) and, when asked, the top logprobs. */
+/** Result of {@link sampleToken}: what a backend's step reports for a sampled row: the token, its logprob (step 1) and, when asked, the top logprobs. */
 export type SampleTokenReturnType = Required<Pick<StepOutput, 'token' | 'logprob'>> & Pick<StepOutput, 'top'>;
 
 /** Chooses the next token by the algorithm in this module's header. */
@@ -93,8 +92,9 @@ export function sampleToken(p: SampleTokenParameters): SampleTokenReturnType {
   const { logits, params } = p;
   const z = params.adjust ? adjustLogits(logits, params.adjust) : logits;
   const token = params.temperature === 0 ? argmaxAllowed(z, params.mask) : sampleFiltered(z, params, p.step);
-  const out: SampleTokenReturnType = { token, logprob: logprobOf(logits, token) };
-  if (params.topLogprobs) out.top = topLogprobs(logits, params.topLogprobs);
+  const lse = logSumExp(logits); // once per row: a pass of exp over the vocabulary
+  const out: SampleTokenReturnType = { token, logprob: logits[token] - lse };
+  if (params.topLogprobs) out.top = topLogprobs(logits, params.topLogprobs, lse);
   return out;
 }
 
@@ -111,10 +111,9 @@ function logSumExp(logits: ArrayLike<number>): number {
   return max + Math.log(sum);
 }
 
-/** The `k` largest logits (ties: lower id first) as temperature-1 log-probabilities, most likely first. */
-export function topLogprobs(logits: ArrayLike<number>, k: number): { ids: Uint32Array; logprobs: Float32Array } {
+/** The `k` largest logits (ties: lower id first) as temperature-1 log-probabilities, most likely first; `lse`: the logits' log-sum-exp when already known. */
+export function topLogprobs(logits: ArrayLike<number>, k: number, lse = logSumExp(logits)): { ids: Uint32Array; logprobs: Float32Array } {
   const n = Math.min(k, logits.length);
-  const lse = logSumExp(logits);
   // Keep a sorted window of the best n while scanning once: k <= 20, so insertion is cheap.
   const best: number[] = [];
   const before = (a: number, b: number) => logits[a] > logits[b] || (logits[a] === logits[b] && a < b);
