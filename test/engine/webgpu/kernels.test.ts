@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attention, embedding, glu, kvWrite, matmul, rmsnorm, rope, type KvLayout } from '../../../src/engine/reference/ops.ts';
 import { attentionOp, embedOp, gluOp, kvHeadStride, linearOp, rmsnormOp, ropeKvOp, wholeAct } from '../../../src/engine/webgpu/ops.ts';
+import { OUT_ROW_WORDS } from '../../../src/engine/webgpu/passPlan.ts';
 import { matrixStride, uploadMatrix } from '../../../src/engine/webgpu/weights.ts';
 import { ropeInvFreq } from '../../../src/model/arch/rope.ts';
 import type { DeviceMatrix } from '../../../src/model/deviceTensor.ts';
@@ -142,9 +143,9 @@ describe('elementwise and row kernels', () => {
     const size = 64;
     const x = randomArray(6 * size, 9);
     const weight = randomArray(size, 10);
-    const table = new Uint32Array(16);
+    const table = new Uint32Array(2 * OUT_ROW_WORDS); // srcRow first in each output row
     table[0] = 4;
-    table[8] = 1;
+    table[OUT_ROW_WORDS] = 1;
     const y = h.empty(2 * size);
     const op = rmsnormOp(h.ctx, { x: wholeAct(h.buffer(x), size), weight: h.buffer(weight), y: wholeAct(y, size), eps: 1e-6, gather: h.buffer(table) });
     await h.run(6, 2, (rec) => op(rec, 2));

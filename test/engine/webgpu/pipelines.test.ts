@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gluOp, wholeAct } from '../../../src/engine/webgpu/ops.ts';
+import { OUT_ROW_WORDS } from '../../../src/engine/webgpu/passPlan.ts';
 import { createPipelineCache } from '../../../src/engine/webgpu/pipelines.ts';
 import { shaderSource } from '../../../src/engine/webgpu/shaderSource.ts';
 import { acquireGpu, type Gpu } from '../../../src/gpu/device.ts';
@@ -23,10 +24,10 @@ describe('pipeline cache', () => {
   it('asks once per variant, compiles in the background, and warm() makes every kernel ready', async () => {
     const cache = createPipelineCache(gpu.device);
     const a = cache.kernel('rmsnorm.wgsl', rmsnorm);
-    const b = cache.kernel('rmsnorm.wgsl', [...rmsnorm, 'read'], { GATHER: true });
+    const b = cache.kernel('rmsnorm.wgsl', [...rmsnorm, 'read'], { GATHER: true, OUT_ROW_WORDS });
     expect(cache.kernel('rmsnorm.wgsl', rmsnorm, { GATHER: false })).toBe(a); // false defines name the same variant
-    expect(cache.kernels.map((k) => k.name)).toEqual(['rmsnorm.wgsl[]', 'rmsnorm.wgsl[GATHER]']);
-    expect(b.variant).toEqual({ file: 'rmsnorm.wgsl', bindings: [...rmsnorm, 'read'], defines: { GATHER: true } });
+    expect(cache.kernels.map((k) => k.name)).toEqual(['rmsnorm.wgsl[]', `rmsnorm.wgsl[GATHER,OUT_ROW_WORDS=${OUT_ROW_WORDS}]`]);
+    expect(b.variant).toEqual({ file: 'rmsnorm.wgsl', bindings: [...rmsnorm, 'read'], defines: { GATHER: true, OUT_ROW_WORDS } });
     expect(cache.cold()).toEqual([a, b]);
     await cache.warm({ kernels: [b] });
     expect(cache.cold()).toEqual([a]);

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OUT_ROW_WORDS } from '../../../src/engine/webgpu/passPlan.ts';
 import { createPipelineCache } from '../../../src/engine/webgpu/pipelines.ts';
 import { defaultWarmupHelpers, MAX_WARMUP_HELPERS, warmUpKernels } from '../../../src/engine/webgpu/warmup.ts';
 import { acquireGpu, type Gpu } from '../../../src/gpu/device.ts';
@@ -27,7 +28,7 @@ describe('kernel warm-up', () => {
       const five = ['uniform', 'uniform', 'read', 'read', 'storage'] as const;
       pipelines.kernel('rmsnorm.wgsl', five);
       pipelines.kernel('embed.wgsl', five, { F16: false });
-      pipelines.kernel('sample.wgsl', five);
+      pipelines.kernel('sample.wgsl', ['uniform', 'uniform', 'read', 'storage', 'storage', 'read', 'storage', 'storage'], { OUT_ROW_WORDS }); // as sampleOp binds it
       pipelines.kernel('glu.wgsl', ['uniform', 'uniform', 'storage', 'read']);
       const report = await warmUpKernels({ gpu, pipelines, helperDevices });
       expect(report).toMatchObject({ kernels: 4, helperDevices });
