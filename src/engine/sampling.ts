@@ -91,8 +91,17 @@ export type SampleTokenReturnType = Required<Pick<StepOutput, 'token' | 'logprob
 export function sampleToken(p: SampleTokenParameters): SampleTokenReturnType {
   const { logits, params } = p;
   const z = params.adjust ? adjustLogits(logits, params.adjust) : logits;
-  const token = params.temperature === 0 ? argmaxAllowed(z, params.mask) : sampleFiltered(z, params, p.step);
-  const lse = logSumExp(logits); // once per row: a pass of exp over the vocabulary
+  let token: number;
+  let lse: number | undefined;
+  if (params.temperature === 0) token = argmaxAllowed(z, params.mask);
+  else if (params.topP >= 1 && (params.topK === 0 || params.topK >= allowedCount(params.mask, z.length))) {
+    // Nothing is cut: step 8 straight from the exponentials, which at temperature 1 over the raw
+    // logits are the log-sum-exp's own terms (the same values summed in the same order).
+    const draw = drawUncut(z, params.mask, params.temperature, uniform(params.seed, p.step));
+    token = draw.token;
+    if (params.temperature === 1 && !params.mask && z === logits) lse = draw.max + Math.log(draw.sum);
+  } else token = sampleFiltered(z, params, p.step);
+  lse ??= logSumExp(logits); // once per row: a pass of exp over the vocabulary
   const out: SampleTokenReturnType = { token, logprob: logits[token] - lse };
   if (params.topLogprobs) out.top = topLogprobs(logits, params.topLogprobs, lse);
   return out;
@@ -235,20 +244,59 @@ export function filterCandidates(logits: ArrayLike<number>, params: SamplingPara
   return { kept, probs };
 }
 
-function sampleFiltered(logits: ArrayLike<number>, params: SamplingParams & { mask?: TokenMask }, step: number): number {
-  const { kept, probs } = filterCandidates(logits, params);
+/** Tokens `mask` allows among the first `n` ids. */
+function allowedCount(mask: TokenMask | undefined, n: number): number {
+  if (!mask) return n;
+  let count = 0;
+  for (let w of mask) {
+    w = w - ((w >>> 1) & 0x55555555);
+    w = (w & 0x33333333) + ((w >>> 2) & 0x33333333);
+    count += (((w + (w >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
+  }
+  return count;
+}
+
+/**
+ * Steps 4 and 8 when top-k and top-p keep every allowed token: what {@link sampleFiltered} draws,
+ * with the same arithmetic in the same order, without building the kept set; also the largest
+ * allowed logit and the sum of the unnormalized probabilities.
+ */
+function drawUncut(z: ArrayLike<number>, mask: TokenMask | undefined, temperature: number, u: number): { token: number; max: number; sum: number } {
+  const n = z.length;
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) if (maskAllows(mask, i) && z[i] > max) max = z[i];
+  const e = new Float64Array(n);
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    if (!maskAllows(mask, i)) continue;
+    e[i] = Math.exp((z[i] - max) / temperature);
+    sum += e[i];
+  }
+  return { token: drawInverseCdf(e, (i) => maskAllows(mask, i), sum, u), max, sum };
+}
+
+/**
+ * Step 8: the inverse-CDF draw with `u` over the tokens `keep` accepts, walked in id order, token
+ * `i` weighing `weights[i] / scale`.
+ */
+export function drawInverseCdf(weights: Float64Array, keep: (i: number) => boolean, scale: number, u: number): number {
   let total = 0;
-  for (let i = 0; i < probs.length; i++) if (kept[i]) total += probs[i];
-  const target = uniform(params.seed, step) * total;
+  for (let i = 0; i < weights.length; i++) if (keep(i)) total += weights[i] / scale;
+  const target = u * total;
   let acc = 0;
   let last = -1;
-  for (let i = 0; i < probs.length; i++) {
-    if (!kept[i]) continue;
-    acc += probs[i];
+  for (let i = 0; i < weights.length; i++) {
+    if (!keep(i)) continue;
+    acc += weights[i] / scale;
     last = i;
     if (acc > target) return i;
   }
   return last;
+}
+
+function sampleFiltered(logits: ArrayLike<number>, params: SamplingParams & { mask?: TokenMask }, step: number): number {
+  const { kept, probs } = filterCandidates(logits, params);
+  return drawInverseCdf(probs, (i) => kept[i] === 1, 1, uniform(params.seed, step));
 }
 
 /** Checks sampling parameters (and, given the vocabulary size, a row's mask and adjustments); throws {@link EngineSamplingParamsError} naming the bad value. */

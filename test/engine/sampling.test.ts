@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { SampleRow } from '../../src/engine/backend.ts';
-import { argmax, filterCandidates, logitAdjustments, logprobOf, maskAllows, maskOf, pcgHash, sampleToken, topLogprobs, uniform, validateSamplingParams } from '../../src/engine/sampling.ts';
+import { adjustLogits, argmax, drawInverseCdf, filterCandidates, logitAdjustments, logprobOf, maskAllows, maskOf, pcgHash, sampleToken, topLogprobs, uniform, validateSamplingParams } from '../../src/engine/sampling.ts';
 
 const params = (p: Partial<Omit<SampleRow, 'step'>> = {}): Omit<SampleRow, 'step'> => ({ temperature: 1, topK: 0, topP: 1, seed: 0, ...p });
 
@@ -72,6 +72,28 @@ describe('sampleToken', () => {
     expect(kept({ topP: 0.95 })).toEqual([0, 1, 2, 3]);
     expect(kept({ topK: 3, topP: 0.7 })).toEqual([1, 3]); // renormalized over {1,3,2}: 0.444 + 0.333 >= 0.7
     for (let step = 0; step < 200; step++) expect([1, 3]).toContain(sampleToken({ logits: probsLogits, params: params({ topP: 0.5, seed: 5 }), step }).token);
+  });
+
+  it('draws what the inverse CDF over filterCandidates draws, bit for bit, whether or not top-k and top-p cut (the uncut draw shares its exponentials with the logprob)', () => {
+    /** Steps 4-8 through the kept set the module documents (the path that cuts). */
+    const byDefinition = (logits: Float32Array, p: Omit<SampleRow, 'step'>, step: number) => {
+      const { kept, probs } = filterCandidates(p.adjust ? adjustLogits(logits, p.adjust) : logits, p);
+      return drawInverseCdf(probs, (i) => kept[i] === 1, 1, uniform(p.seed, step));
+    };
+    let x = 7;
+    const next = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32;
+    for (let c = 0; c < 300; c++) {
+      const vocab = [5, 64, 300, 2000][c % 4];
+      const logits = Float32Array.from({ length: vocab }, () => (next() - 0.5) * [2, 12, 40][c % 3]);
+      const p = params({ temperature: [1, 0.7, 1.6][c % 3], topK: [0, vocab, 3, 0][(c >> 2) % 4], topP: [1, 1, 0.8][(c >> 4) % 3], seed: c });
+      if (c % 5 === 1) p.mask = maskOf(vocab, Array.from({ length: vocab }, (_, i) => i).filter(() => next() < 0.4).concat([0]));
+      if (c % 7 === 2) p.adjust = logitAdjustments({ logitBias: new Map([[1, 4]]), frequencyPenalty: 0.5, counts: new Map([[2, 3]]) });
+      for (const step of [0, 9]) {
+        const got = sampleToken({ logits, params: p, step });
+        expect({ c, step, token: got.token }).toEqual({ c, step, token: byDefinition(logits, p, step) });
+        expect(got.logprob).toBe(logprobOf(logits, got.token));
+      }
+    }
   });
 
   it('validates parameters', () => {
