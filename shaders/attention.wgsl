@@ -5,6 +5,12 @@
 // first + lid + WG, ...; the partial results are merged once at the end, so a workgroup needs two
 // barriers whatever the context length. Scores are s = q·k · scale, soft-capped with SOFTCAP
 // (cap · tanh(s / cap), Gemma 2). f32 throughout.
+// FUSED: RoPE and the KV store happen here too (one dispatch instead of rope_kv + attention):
+// q, k and v are columns of one buffer (the fused q|k|v projection's output). q is rotated in
+// registers; the workgroup of each kv group's first head stores its row's rotated k and v in the
+// cache; positions written by this pass (the sequence's rows here, from RowInfo.first on) are read
+// from the q|k|v rows themselves, k rotated on the fly, since other workgroups store them
+// concurrently; earlier positions come from the cache.
 #include "step.wgsl"
 
 struct Params {
@@ -18,8 +24,10 @@ struct Params {
   qOffset: u32,   // column of q's element 0
   outStride: u32, // elements between rows of out's buffer
   outOffset: u32, // column of out's element 0
-  _pad0: u32,
-  _pad1: u32,
+  kOffset: u32,   // FUSED: column of k's element 0 in q's buffer
+  vOffset: u32,   // FUSED: column of v's element 0 in q's buffer
+  rotaryDim: u32, // FUSED: leading elements of a head that rotate (even, <= headDim)
+  maxPos: u32,    // FUSED: positions in ropeTable
 }
 
 const BLOCK = ${BLOCK}u; // KV_BLOCK_SIZE
@@ -30,10 +38,50 @@ const HD4 = ${HD4}u; // vec4s per (position, head) in the cache: headDim rounded
 @group(0) @binding(1) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read> rowInfo: array<RowInfo>; // [rows]
 @group(0) @binding(3) var<storage, read> blockTables: array<u32>;
-@group(0) @binding(4) var<storage, read> q: array<f32>;            // [rows, qStride] f32
+@group(0) @binding(4) var<storage, read> q: array<f32>;            // [rows, qStride] f32 (FUSED: q | k | v columns)
+#if FUSED
+@group(0) @binding(5) var<storage, read_write> kCache: array<vec4<f32>>; // [numBlocks, numKvHeads, BLOCK, HD4] f32
+@group(0) @binding(6) var<storage, read_write> vCache: array<vec4<f32>>; // same layout
+#else
 @group(0) @binding(5) var<storage, read> kCache: array<vec4<f32>>; // [numBlocks, numKvHeads, BLOCK, HD4] f32
 @group(0) @binding(6) var<storage, read> vCache: array<vec4<f32>>; // same layout
+#endif
 @group(0) @binding(7) var<storage, read_write> out: array<f32>;    // [rows, outStride] f32
+#if FUSED
+@group(0) @binding(8) var<storage, read> ropeTable: array<vec2<f32>>; // [maxPos, rotaryDim / 2] (cos, sin)
+
+// Element e of the head starting at q[o], RoPE-rotated to position pos (HF rotate_half; elements
+// past rotaryDim pass through, past headDim are 0).
+fn rotated(o: u32, e: u32, pos: u32) -> f32 {
+  let half = params.rotaryDim / 2u;
+  if (e >= params.headDim) {
+    return 0.0;
+  }
+  if (e >= params.rotaryDim) {
+    return q[o + e];
+  }
+  if (e < half) {
+    let cs = ropeTable[pos * half + e];
+    return q[o + e] * cs.x - q[o + e + half] * cs.y;
+  }
+  let cs = ropeTable[pos * half + e - half];
+  return q[o + e] * cs.x + q[o + e - half] * cs.y;
+}
+
+fn rotated4(o: u32, i: u32, pos: u32) -> vec4<f32> {
+  return vec4<f32>(rotated(o, i * 4u, pos), rotated(o, i * 4u + 1u, pos), rotated(o, i * 4u + 2u, pos), rotated(o, i * 4u + 3u, pos));
+}
+
+// Elements 4i .. 4i + 3 of the head starting at q[o], 0 past headDim.
+fn plain4(o: u32, i: u32) -> vec4<f32> {
+  let hd = params.headDim;
+  return vec4<f32>(
+    select(0.0, q[o + min(i * 4u, hd - 1u)], i * 4u < hd),
+    select(0.0, q[o + min(i * 4u + 1u, hd - 1u)], i * 4u + 1u < hd),
+    select(0.0, q[o + min(i * 4u + 2u, hd - 1u)], i * 4u + 2u < hd),
+    select(0.0, q[o + min(i * 4u + 3u, hd - 1u)], i * 4u + 3u < hd));
+}
+#endif
 
 var<workgroup> maxS: array<f32, WG>;
 var<workgroup> sumS: array<f32, WG>;
@@ -57,6 +105,23 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
   let qo = r * params.qStride + params.qOffset + h * hd;
   // q times the scale, zero beyond headDim (the cache's padding is zero too).
   var qv: array<vec4<f32>, HD4>;
+#if FUSED
+  let group = params.numHeads / params.numKvHeads;
+  let firstPos = info.pos - (r - info.first); // position of the sequence's first row in this pass
+#unroll I HD4
+  qv[${I}u] = rotated4(qo, ${I}u, info.pos) * params.scale;
+#endunroll
+  if (h == kvh * group) {
+    let block = blockTables[info.btOffset + info.pos / BLOCK];
+    let c = ((block * params.numKvHeads + kvh) * BLOCK + info.pos % BLOCK) * HD4;
+    let ko = r * params.qStride + params.kOffset + kvh * hd;
+    let vo = r * params.qStride + params.vOffset + kvh * hd;
+    for (var i = lid; i < HD4; i += WG) {
+      kCache[c + i] = rotated4(ko, i, info.pos);
+      vCache[c + i] = plain4(vo, i);
+    }
+  }
+#else
 #unroll I HD4
   qv[${I}u] = vec4<f32>(
     select(0.0, q[qo + ${I}u * 4u], ${I}u * 4u < hd),
@@ -64,6 +129,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
     select(0.0, q[qo + min(${I}u * 4u + 2u, hd - 1u)], ${I}u * 4u + 2u < hd),
     select(0.0, q[qo + min(${I}u * 4u + 3u, hd - 1u)], ${I}u * 4u + 3u < hd)) * params.scale;
 #endunroll
+#endif
   var m = -3.0e38;
   var l = 0.0;
   var acc: array<vec4<f32>, HD4>;
@@ -71,9 +137,25 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
     let block = blockTables[info.btOffset + j / BLOCK];
     let base = ((block * params.numKvHeads + kvh) * BLOCK + j % BLOCK) * HD4;
     var s = 0.0;
+#if FUSED
+    let inPass = j >= firstPos;
+    let jr = info.first + (j - min(j, firstPos)); // row holding position j when inPass
+    let ko = jr * params.qStride + params.kOffset + kvh * hd;
+    let vo = jr * params.qStride + params.vOffset + kvh * hd;
+    if (inPass) {
+#unroll I HD4
+      s += dot(qv[${I}u], rotated4(ko, ${I}u, j));
+#endunroll
+    } else {
+#unroll I HD4
+      s += dot(qv[${I}u], kCache[base + ${I}u]);
+#endunroll
+    }
+#else
 #unroll I HD4
     s += dot(qv[${I}u], kCache[base + ${I}u]);
 #endunroll
+#endif
 #if SOFTCAP
     s = params.softcap * tanh(clamp(s / params.softcap, -15.0, 15.0));
 #endif
@@ -87,9 +169,21 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
     }
     let p = exp(s - m);
     l += p;
+#if FUSED
+    if (inPass) {
+#unroll I HD4
+      acc[${I}u] += p * plain4(vo, ${I}u);
+#endunroll
+    } else {
+#unroll I HD4
+      acc[${I}u] += p * vCache[base + ${I}u];
+#endunroll
+    }
+#else
 #unroll I HD4
     acc[${I}u] += p * vCache[base + ${I}u];
 #endunroll
+#endif
   }
   maxS[lid] = m;
   workgroupBarrier();

@@ -1,10 +1,19 @@
-// Linear projection for 1..ROWS rows per workgroup:
-// y[r, yOffset + n] (+)= cap(sum_k W[n, k] x[r, xOffset + k] (+ bias[n])).
+// Projection of 1..ROWS rows per workgroup (register tiles), with its fused prologue and epilogue:
+//   y[r, yOffset + o] (+)= cap(glu(norm(x[r]) W^T + bias + LoRA)) for the o of this weight chunk.
 // Each weight element is read once per ROWS rows (weights are the bandwidth cost of decode).
-// W: [n, k] f16 / bf16 packed as vec4<u32> (8 halves per load, HALF) or f32 as vec4<f32>; rows are
-// zero-padded to k (a multiple of 8), so the padding columns of x add nothing; x: [rows, xStride] f32;
-// y: [rows, yStride] f32. TPO invocations share one output feature and reduce with a subgroup
-// butterfly (SUBGROUPS) or through workgroup memory. SOFTCAP: y = cap · tanh(y / cap) (Gemma 2 logits).
+// W (matrix.wgsl): [rows, k], rows zero-padded to k (a multiple of 8) so x's padding columns add
+// nothing; x: [rows, xStride] f32; y: [rows, yStride] f32. TPO invocations share OPL weight rows
+// (split along k) and reduce with a subgroup butterfly (SUBGROUPS) or workgroup memory (REDUCE_WG).
+// XSHUF (CPU adapters, 8-wide subgroups, TPO 1): the lanes load a chunk of x together and broadcast it.
+//   NORM: x is RMS-normalized per row first: the workgroup sums each row's squares, the dot
+//         products run over x · gain (gain = offset + w, at vecs[normAt]) and are scaled by
+//         1 / sqrt(mean + eps) (the recipe's rmsnorm, fused: no `h` buffer, no dispatch).
+//   BIAS: + vecs[biasAt + weight row].
+//   LORA: + scale · B (A x) of the row's adapter slot (rowInfo[r].slot): v = A x comes from the
+//         shrink kernel (lora_shrink.wgsl), B is read here (the expand, fused).
+//   GLU:  the invocation's OPL weight rows are OPL / 2 gate rows and the matching up rows
+//         (params.gate, params.up); it writes act(gate) · up, OPL / 2 outputs.
+//   SOFTCAP: cap · tanh(y / cap) (Gemma 2 logits).
 #if SUBGROUPS
 enable subgroups;
 #endif
@@ -12,49 +21,165 @@ enable subgroups;
 enable subgroups;
 #endif
 #include "step.wgsl"
-#include "weights.wgsl"
 
 struct Params {
-  n: u32,          // output features in this weight chunk
+  n: u32,          // outputs of this chunk (GLU: products)
   k: u32,          // input features (elements, padded; multiple of 8)
   xStride: u32,    // elements between rows of x (multiple of 4)
   yStride: u32,    // elements between rows of y
-  yOffset: u32,    // column of y that receives this chunk's feature 0
+  yOffset: u32,    // column of y receiving this chunk's output 0
   useOutRows: u32, // 1: row count is step.outRows (lm_head), 0: step.rows
   xOffset: u32,    // column of x holding input feature 0 (multiple of 4)
   softcap: f32,    // SOFTCAP: the cap
-  accumulate: u32, // 1: y += W x (residual projections), 0: y = W x (a parameter, not a define: one variant fewer to compile per row tile)
+  accumulate: u32, // 1: y += ..., 0: y = ... (a parameter, not a define: fewer variants to compile)
+  wRows: u32,      // weight rows in this chunk
+  rowStart: u32,   // fused column (weight row of the whole matrix) of this chunk's row 0
+  normWidth: u32,  // NORM: elements averaged (the unpadded width)
+  eps: f32,        // NORM: variance epsilon
+  normAt: u32,     // NORM: index of gain[0] in vecs (multiple of 4)
+  biasAt: u32,     // BIAS: index of bias[0] in vecs
+  gate: u32,       // GLU: weight row of gate output 0
+  up: u32,         // GLU: weight row of up output 0
+  infoStride: u32, // LORA: u32 words of info per slot
+  rank0: u32,      // LORA: word of member 0's rank in a slot's info (members 1, 2: rank1, rank2)
+  rank1: u32,
+  rank2: u32,
+  col1: u32,       // LORA: first fused column of member 1 (member 2: col2; past the end when absent)
+  col2: u32,
+  vStride: u32,    // LORA: elements between rows of v (multiple of 4)
+  vMember: u32,    // LORA: elements of v per member (maxRank rounded up to 4)
+  bSlot: u32,      // LORA: elements of B per slot (vMember · fused columns)
   _pad0: u32,
   _pad1: u32,
-  _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> params: Params;
-#if HALF
-@group(0) @binding(2) var<storage, read> w: array<vec4<u32>>; // [n, k / 8] packed f16 / bf16
-#else
-@group(0) @binding(2) var<storage, read> w: array<vec4<f32>>; // [n, k / 4] f32
-#endif
+#include "matrix.wgsl"
 #if XSHUF
 @group(0) @binding(3) var<storage, read> x: array<f32>; // [rows, xStride] f32
+fn xAt(i: u32) -> f32 {
+  return x[i];
+}
 #else
 @group(0) @binding(3) var<storage, read> x: array<vec4<f32>>; // [rows, xStride / 4] f32
+fn xAt(i: u32) -> f32 {
+  return x[i / 4u][i % 4u];
+}
 #endif
 @group(0) @binding(4) var<storage, read_write> y: array<f32>; // [rows, yStride] f32
-#if BIAS
-@group(0) @binding(5) var<storage, read> bias: array<f32>; // [n] f32
+@group(0) @binding(5) var<storage, read> vecs: array<vec4<f32>>; // norm gain and bias, f32
+#if LORA
+@group(0) @binding(6) var<storage, read> rowInfo: array<RowInfo>; // [rows]: the adapter slot of each row
+@group(0) @binding(7) var<storage, read> info: array<u32>;        // [slots, infoStride]: scale bits, ranks
+@group(0) @binding(8) var<storage, read> v: array<vec4<f32>>;     // [rows, vStride / 4]: A x per member
+#if LORA_F16
+@group(0) @binding(9) var<storage, read> b: array<vec2<u32>>;     // [slots, columns, rank rounded to 4] f16
+fn bAt(i: u32) -> vec4<f32> {
+  let p = b[i];
+  return vec4<f32>(unpack2x16float(p.x), unpack2x16float(p.y));
+}
+#else
+@group(0) @binding(9) var<storage, read> b: array<vec4<f32>>;     // [slots, columns, rank rounded to 4] f32
+fn bAt(i: u32) -> vec4<f32> {
+  return b[i];
+}
+#endif
 #endif
 
 const ROWS = ${ROWS}u; // rows per workgroup (register tile)
-const OPL = ${OPL}u; // output features per invocation (register tile: x loads reused OPL times)
-const TPO = ${TPO}u; // invocations sharing one group of OPL output features (split along k)
+const OPL = ${OPL}u; // weight rows per invocation (register tile: x loads reused OPL times)
+const TPO = ${TPO}u; // invocations sharing one group of OPL weight rows (split along k)
 const WG = ${WG}u; // invocations per workgroup
-const OPW = WG / TPO * OPL; // output features per workgroup
+#if GLU
+const OUTS = OPL / 2u; // outputs per invocation: gate rows 0..OUTS-1, up rows OUTS..OPL-1
+#else
+const OUTS = OPL;
+#endif
+const OPW = WG / TPO * OUTS; // outputs per workgroup
 const ACC = ROWS * OPL;
 #if REDUCE_WG
 const RC = ${RC}u; // accumulators reduced per round through workgroup memory (divides ACC)
 var<workgroup> red: array<f32, WG * RC>;
+#endif
+
+// Weight row of accumulator j for outputs starting at o.
+fn weightRow(o: u32, j: u32) -> u32 {
+#if GLU
+  return select(params.gate + o + j, params.up + o + j - OUTS, j >= OUTS);
+#else
+  return o + j;
+#endif
+}
+
+fn vec(i: u32) -> f32 {
+  return vecs[i / 4u][i % 4u];
+}
+
+#if NORM
+const NR = ${NR}u; // rows reduced per round (NR · WG partial sums in workgroup memory)
+var<workgroup> normRed: array<f32, NR * WG>;
+var<workgroup> normInv: array<f32, ROWS>;
+
+// 1 / rms of rows row0 .. row0 + ROWS - 1 into normInv; every invocation takes part. (Plain
+// loops: the prologue is a small share of the work, and unrolled it would double compile time.)
+fn normPrologue(lid: u32, row0: u32, lastRow: u32) {
+  for (var r0 = 0u; r0 < ROWS; r0 += NR) {
+    for (var r = 0u; r < NR; r++) {
+      let xb = min(row0 + r0 + r, lastRow) * params.xStride + params.xOffset;
+      var s = 0.0;
+      for (var i = lid; i < params.normWidth; i += WG) {
+        let e = xAt(xb + i);
+        s += e * e;
+      }
+      normRed[r * WG + lid] = s;
+    }
+    workgroupBarrier();
+    if (lid < NR) {
+      var s = 0.0;
+      for (var t = 0u; t < WG; t++) {
+        s += normRed[lid * WG + t];
+      }
+      normInv[r0 + lid] = 1.0 / sqrt(s / f32(params.normWidth) + params.eps);
+    }
+    workgroupBarrier();
+  }
+}
+#endif
+
+#if LORA
+// scale · sum_t B[slot, column, t] · v[row, member, t] for row's adapter (0 without one).
+fn loraDelta(row: u32, column: u32) -> f32 {
+  let slot = rowInfo[row].slot;
+  if (slot < 0) {
+    return 0.0;
+  }
+  let m = u32(column >= params.col1) + u32(column >= params.col2);
+  let s = u32(slot) * params.infoStride;
+  let rank = info[s + select(select(params.rank0, params.rank1, m == 1u), params.rank2, m == 2u)];
+  if (rank == 0u) {
+    return 0.0;
+  }
+  let r4 = (rank + 3u) / 4u;
+  let bb = (u32(slot) * params.bSlot) / 4u + column * r4;
+  let vb = (row * params.vStride + m * params.vMember) / 4u;
+  var acc = vec4<f32>(0.0);
+  for (var t = 0u; t < r4; t++) {
+    acc += bAt(bb + t) * v[vb + t];
+  }
+  return bitcast<f32>(info[s]) * (acc.x + acc.y + acc.z + acc.w);
+}
+#endif
+
+#if GLU
+fn act(g: f32) -> f32 {
+#if GELU_TANH
+  // 0.7978845608 = sqrt(2 / pi); tanh's argument clamped (tanh(15) is 1 in f32) so it stays finite.
+  return 0.5 * g * (1.0 + tanh(clamp(0.7978845608 * (g + 0.044715 * g * g * g), -15.0, 15.0)));
+#else
+  return g / (1.0 + exp(-g));
+#endif
+}
 #endif
 
 @compute @workgroup_size(WG)
@@ -67,85 +192,85 @@ fn main(
 ) {
   let totalRows = select(step.rows, step.outRows, params.useOutRows == 1u);
   let lane = lid % TPO;
-  let n0 = wg.x * OPW + (lid / TPO) * OPL;
+  let o0 = wg.x * OPW + (lid / TPO) * OUTS;
   let row0 = wg.y * ROWS;
-  // Bounds guard without an early return: every invocation takes part in the reduction.
-  let live = n0 < params.n && row0 < totalRows;
+  if (row0 >= totalRows) {
+    return; // uniform per workgroup: before any barrier
+  }
+  let lastRow = totalRows - 1u;
+  // Bounds guard without an early return: every invocation takes part in the reductions.
+  let live = o0 < params.n;
+#if NORM
+  normPrologue(lid, row0, lastRow);
+#endif
+#unroll J OPL
+  let wr${J} = min(weightRow(o0, ${J}u), params.wRows - 1u);
+#endunroll
   var acc: array<f32, ACC>; // [ROWS, OPL]
+  let chunks = params.k / 8u;
 #if XSHUF
-  // CPU adapters with 8-wide subgroups (TPO 1): the 8 lanes load 8 consecutive x values of a
-  // chunk at once and broadcast them, instead of each lane loading the same 8 values.
-  {
-    let lastRow = max(totalRows, 1u) - 1u;
-    let chunks = params.k / 8u;
-    for (var c = 0u; c < chunks; c++) {
+  // The 8 lanes load 8 consecutive x values of a chunk at once and broadcast them, instead of
+  // each lane loading the same 8 values.
+  for (var c = 0u; c < chunks; c++) {
 #unroll J OPL
-      let p${J} = w[min(n0 + ${J}u, params.n - 1u) * chunks + c];
-      let wa${J} = vec4<f32>(unpackHalves(p${J}.x), unpackHalves(p${J}.y));
-      let wb${J} = vec4<f32>(unpackHalves(p${J}.z), unpackHalves(p${J}.w));
+    let w${J} = loadW(wr${J}, c);
 #endunroll
+#if NORM
+    let g = vec(params.normAt + c * 8u + sgLane);
+#endif
 #unroll R ROWS
-      {
-        let xv = x[min(row0 + ${R}u, lastRow) * params.xStride + params.xOffset + c * 8u + sgLane];
-        let xa = vec4<f32>(subgroupBroadcast(xv, 0u), subgroupBroadcast(xv, 1u), subgroupBroadcast(xv, 2u), subgroupBroadcast(xv, 3u));
-        let xc = vec4<f32>(subgroupBroadcast(xv, 4u), subgroupBroadcast(xv, 5u), subgroupBroadcast(xv, 6u), subgroupBroadcast(xv, 7u));
+    {
+#if NORM
+      let xv = x[min(row0 + ${R}u, lastRow) * params.xStride + params.xOffset + c * 8u + sgLane] * g;
+#else
+      let xv = x[min(row0 + ${R}u, lastRow) * params.xStride + params.xOffset + c * 8u + sgLane];
+#endif
+      let xa = vec4<f32>(subgroupBroadcast(xv, 0u), subgroupBroadcast(xv, 1u), subgroupBroadcast(xv, 2u), subgroupBroadcast(xv, 3u));
+      let xb = vec4<f32>(subgroupBroadcast(xv, 4u), subgroupBroadcast(xv, 5u), subgroupBroadcast(xv, 6u), subgroupBroadcast(xv, 7u));
 #unroll J OPL
-        acc[${R}u * OPL + ${J}u] += dot(wa${J}, xa) + dot(wb${J}, xc);
-#endunroll
-      }
+      acc[${R}u * OPL + ${J}u] += dot(w${J}.a, xa) + dot(w${J}.b, xb);
 #endunroll
     }
+#endunroll
   }
 #else
   if (live) {
-    let lastRow = totalRows - 1u;
     let xs = params.xStride / 4u;
     let xo = params.xOffset / 4u;
-#if HALF
-    let chunks = params.k / 8u;
     for (var c = lane; c < chunks; c += TPO) {
 #unroll J OPL
-      let p${J} = w[min(n0 + ${J}u, params.n - 1u) * chunks + c];
-      let wa${J} = vec4<f32>(unpackHalves(p${J}.x), unpackHalves(p${J}.y));
-      let wb${J} = vec4<f32>(unpackHalves(p${J}.z), unpackHalves(p${J}.w));
+      let w${J} = loadW(wr${J}, c);
 #endunroll
-#unroll R ROWS
-      {
-        let xb = min(row0 + ${R}u, lastRow) * xs + xo + c * 2u;
-        let xa = x[xb];
-        let xc = x[xb + 1u];
-#unroll J OPL
-        acc[${R}u * OPL + ${J}u] += dot(wa${J}, xa) + dot(wb${J}, xc);
-#endunroll
-      }
-#endunroll
-    }
-#else
-    let chunks = params.k / 4u;
-    for (var c = lane; c < chunks; c += TPO) {
-#unroll J OPL
-      let wa${J} = w[min(n0 + ${J}u, params.n - 1u) * chunks + c];
-#endunroll
-#unroll R ROWS
-      {
-        let xa = x[min(row0 + ${R}u, lastRow) * xs + xo + c];
-#unroll J OPL
-        acc[${R}u * OPL + ${J}u] += dot(wa${J}, xa);
-#endunroll
-      }
-#endunroll
-    }
+#if NORM
+      let ga = vecs[params.normAt / 4u + c * 2u];
+      let gb = vecs[params.normAt / 4u + c * 2u + 1u];
 #endif
+#unroll R ROWS
+      {
+        let xi = min(row0 + ${R}u, lastRow) * xs + xo + c * 2u;
+#if NORM
+        let xa = x[xi] * ga;
+        let xb = x[xi + 1u] * gb;
+#else
+        let xa = x[xi];
+        let xb = x[xi + 1u];
+#endif
+#unroll J OPL
+        acc[${R}u * OPL + ${J}u] += dot(w${J}.a, xa) + dot(w${J}.b, xb);
+#endunroll
+      }
+#endunroll
+    }
   }
 #endif
 #if SUBGROUPS
 #unroll I ACC
   {
-    var v = acc[${I}u];
+    var s = acc[${I}u];
     for (var m = TPO / 2u; m > 0u; m >>= 1u) {
-      v += subgroupShuffleXor(v, m);
+      s += subgroupShuffleXor(s, m);
     }
-    acc[${I}u] = v;
+    acc[${I}u] = s;
   }
 #endunroll
 #endif
@@ -170,30 +295,51 @@ fn main(
   if (!live || lane != 0u) {
     return;
   }
-  for (var j = 0u; j < OPL; j++) {
-    let n = n0 + j;
-    if (n >= params.n) {
+  for (var r = 0u; r < ROWS; r++) {
+    let row = row0 + r;
+    if (row >= totalRows) {
       break;
     }
+#if NORM
+    let inv = normInv[r];
+#endif
+    // Finished values of the OPL weight rows: scaled, biased, with the row's LoRA delta.
+    var val: array<f32, OPL>;
+    for (var j = 0u; j < OPL; j++) {
+      let wrow = weightRow(o0, j);
+#if NORM
+      var s = acc[r * OPL + j] * inv;
+#else
+      var s = acc[r * OPL + j];
+#endif
 #if BIAS
-    let b = bias[n];
-#else
-    let b = 0.0;
+      s += vec(params.biasAt + params.rowStart + min(wrow, params.wRows - 1u));
 #endif
-    for (var r = 0u; r < ROWS; r++) {
-      let row = row0 + r;
-      if (row < totalRows) {
-        let i = row * params.yStride + params.yOffset + n;
+#if LORA
+      if (wrow < params.wRows) {
+        s += loraDelta(row, params.rowStart + wrow);
+      }
+#endif
+      val[j] = s;
+    }
+    for (var j = 0u; j < OUTS; j++) {
+      let o = o0 + j;
+      if (o >= params.n) {
+        break;
+      }
+#if GLU
+      var value = act(val[j]) * val[j + OUTS];
+#else
+      var value = val[j];
+#endif
 #if SOFTCAP
-        let value = params.softcap * tanh(clamp((acc[r * OPL + j] + b) / params.softcap, -15.0, 15.0));
-#else
-        let value = acc[r * OPL + j] + b;
+      value = params.softcap * tanh(clamp(value / params.softcap, -15.0, 15.0));
 #endif
-        if (params.accumulate == 1u) {
-          y[i] += value;
-        } else {
-          y[i] = value;
-        }
+      let i = row * params.yStride + params.yOffset + o;
+      if (params.accumulate == 1u) {
+        y[i] += value;
+      } else {
+        y[i] = value;
       }
     }
   }

@@ -1,125 +1,179 @@
-// LoRA shrink: v[row, j] = sum_k A[slot, j, k] * x[row, xOffset + k] for j < rank(slot), per row.
-// A: [slots, maxRank, K] f16 (packed as vec4<u32>, 8 halves) or f32 (vec4<f32>); x: [rows, xStride] f32;
-// v: [rows, maxRank] f32. TPO invocations share one output j and reduce through workgroup memory;
-// f32 accumulation. Dispatch: (ceil(maxRankUsed / OPW), segments | rows, SGMV: tiles per longest segment).
-// CPU variant (lavapipe): one invocation per output j walks all of K for its ROWS rows, WG outputs
-// per workgroup, no workgroup memory or barriers (like linear.wgsl's TPO 1 shape).
-#include "lora_common.wgsl"
+// LoRA shrink of one fused projection, all its members at once:
+//   v[row, m · R4 + t] = sum_k A[slot, m, t, k] · x'[row, k]   for t < rank(slot, m), 0 for rank <= t < R,
+// x' = x, or with NORM the RMS-normalized x (gain at vecs[normAt]) as the projection's prologue
+// computes it. The expand (+ scale · B v) is the projection's epilogue (linear.wgsl, LORA).
+// Work comes as tiles of up to TILE consecutive rows with one slot (tiles[i] = begin, count,
+// slot), so rows of one adapter (a prefill chunk) share each A load (SGMV) and rows of different
+// adapters each get their own tile (BGMV), in one dispatch. Outputs j = m · R + t, R = the pass's
+// largest rank rounded up to 4 (loraRows.rank). Dispatch: (ceil(members · R / OPW), tiles).
+// A: [slots, members, R4, K] f32 (vec4<f32>) or f16 (F16: vec4<u32>, 8 halves); x: [rows, xStride] f32.
+// CPU (lavapipe): one invocation per output walks all of K; else TPO invocations per output split
+// K and reduce through workgroup memory.
+#include "weights.wgsl"
 
+struct Params {
+  k: u32,          // elements per row of A (the input size rounded up to 8)
+  r4: u32,         // R4: A rows per (slot, member), v elements per member
+  members: u32,
+  infoStride: u32, // u32 words of info per slot
+  rank0: u32,      // word of member 0's rank in a slot's info (1, 2: rank1, rank2)
+  rank1: u32,
+  rank2: u32,
+  xStride: u32,    // elements between rows of x (multiple of 4)
+  xOffset: u32,    // element of x holding feature 0 (multiple of 4)
+  vStride: u32,    // elements between rows of v
+  normWidth: u32,  // NORM: elements averaged
+  eps: f32,        // NORM: variance epsilon
+  normAt: u32,     // NORM: index of gain[0] in vecs (multiple of 4)
+  _pad0: u32,
+  _pad1: u32,
+  _pad2: u32,
+}
+
+struct LoraRows {
+  tiles: u32, // tiles listed in `tiles`
+  rank: u32,  // largest rank of the pass's adapters, rounded up to 4
+  _pad0: u32,
+  _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<uniform> loraRows: LoraRows;
+@group(0) @binding(2) var<storage, read> info: array<u32>; // [slots, infoStride]
 #if F16
-@group(0) @binding(3) var<storage, read> a: array<vec4<u32>>; // [slots, maxRank, K / 8] packed f16
+@group(0) @binding(3) var<storage, read> a: array<vec4<u32>>; // [slots, members, R4, K / 8] packed f16
 #else
-@group(0) @binding(3) var<storage, read> a: array<vec4<f32>>; // [slots, maxRank, K / 4] f32
+@group(0) @binding(3) var<storage, read> a: array<vec4<f32>>; // [slots, members, R4, K / 4] f32
 #endif
-@group(0) @binding(4) var<storage, read> x: array<vec4<f32>>;       // [rows, xStride / 4] f32
-@group(0) @binding(5) var<storage, read_write> v: array<f32>;       // [rows, maxRank] f32
+@group(0) @binding(4) var<storage, read> x: array<vec4<f32>>;  // [rows, xStride / 4] f32
+@group(0) @binding(5) var<storage, read_write> v: array<f32>;  // [rows, vStride] f32
+@group(0) @binding(6) var<storage, read> tiles: array<vec4<u32>>; // [tiles] (begin, count, slot, 0)
+@group(0) @binding(7) var<storage, read> vecs: array<vec4<f32>>;  // NORM: the gain
 
+const TILE = ${TILE}u; // rows per tile at most
+const WG = ${WG}u;
 #if CPU
-@compute @workgroup_size(${WG})
+const TPO = 1u;
+#else
+const TPO = ${TPO}u; // invocations per output
+var<workgroup> red: array<f32, WG * TILE>;
+#endif
+const OPW = WG / TPO; // outputs per workgroup
+
+#if NORM
+var<workgroup> normRed: array<f32, WG * TILE>;
+#endif
+
+// 8 elements of A at (row index of A, chunk c).
+fn aChunk(rowIndex: u32, c: u32) -> array<vec4<f32>, 2> {
+#if F16
+  let p = a[rowIndex * (params.k / 8u) + c];
+  return array<vec4<f32>, 2>(vec4<f32>(unpack2x16float(p.x), unpack2x16float(p.y)), vec4<f32>(unpack2x16float(p.z), unpack2x16float(p.w)));
+#else
+  let i = rowIndex * (params.k / 4u) + 2u * c;
+  return array<vec4<f32>, 2>(a[i], a[i + 1u]);
+#endif
+}
+
+@compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
-  let t = tileOf(wg);
-  let rank = tileRank(t);
-  let j = wg.x * ${WG}u + lid;
-  // Bounds guard: no barriers in this variant, so idle invocations leave at once.
-  if (j >= rank) {
-    return;
+  if (wg.y >= loraRows.tiles) {
+    return; // uniform per workgroup
   }
+  let tile = tiles[wg.y];
+  let begin = tile.x;
+  let last = tile.x + tile.y - 1u;
+  let slot = tile.z;
   let xs = params.xStride / 4u;
   let xo = params.xOffset / 4u;
-  let last = t.end - 1u;
-  // Register tile: one accumulator per row, unrolled so it stays in registers.
-#unroll R ROWS
-  var acc${R} = 0.0;
-  let x${R} = min(t.begin + ${R}u, last) * xs + xo;
+#unroll R TILE
+  let x${R} = min(begin + ${R}u, last) * xs + xo;
 #endunroll
-#if F16
-  let chunks = params.inFeatures / 8u;
-  let base = (u32(t.slot) * params.maxRank + j) * chunks;
-  for (var c = 0u; c < chunks; c++) {
-    let p = a[base + c];
-    let w0 = vec4<f32>(unpack2x16float(p.x), unpack2x16float(p.y));
-    let w1 = vec4<f32>(unpack2x16float(p.z), unpack2x16float(p.w));
-#unroll R ROWS
-    acc${R} += dot(w0, x[x${R} + c * 2u]) + dot(w1, x[x${R} + c * 2u + 1u]);
+#if NORM
+  // 1 / rms of the tile's rows (every invocation takes part).
+  {
+#unroll R TILE
+    var s${R} = 0.0;
 #endunroll
-  }
-#else
-  let chunks = params.inFeatures / 4u;
-  let base = (u32(t.slot) * params.maxRank + j) * chunks;
-  for (var c = 0u; c < chunks; c++) {
-    let w0 = a[base + c];
-#unroll R ROWS
-    acc${R} += dot(w0, x[x${R} + c]);
+    for (var i = lid; i < (params.normWidth + 3u) / 4u; i += WG) {
+#unroll R TILE
+      let e${R} = x[x${R} + i];
+      s${R} += dot(e${R}, e${R});
 #endunroll
-  }
-#endif
-#unroll R ROWS
-  if (t.begin + ${R}u < t.end) {
-    v[(t.begin + ${R}u) * params.maxRank + j] = acc${R};
-  }
-#endunroll
-}
-#else
-const TPO = 32u;       // invocations per output j
-const OPW = 256u / TPO; // outputs j per workgroup
-var<workgroup> red: array<f32, 256 * ${ROWS}>;
-
-@compute @workgroup_size(256)
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
-  let t = tileOf(wg);
-  let rank = tileRank(t);
-  let lane = lid % TPO;
-  let j = wg.x * OPW + lid / TPO;
-  // Bounds guard without an early return: every invocation takes part in the reduction.
-  let working = j < rank;
-  var acc: array<f32, ROWS>;
-  if (working) {
-    let xs = params.xStride / 4u;
-    let xo = params.xOffset / 4u;
-    let last = t.end - 1u;
-#if F16
-    let chunks = params.inFeatures / 8u;
-    let base = (u32(t.slot) * params.maxRank + j) * chunks;
-    for (var c = lane; c < chunks; c += TPO) {
-      let p = a[base + c];
-      let w0 = vec4<f32>(unpack2x16float(p.x), unpack2x16float(p.y));
-      let w1 = vec4<f32>(unpack2x16float(p.z), unpack2x16float(p.w));
-      for (var r = 0u; r < ROWS; r++) {
-        let xb = min(t.begin + r, last) * xs + xo + c * 2u;
-        acc[r] += dot(w0, x[xb]) + dot(w1, x[xb + 1u]);
-      }
     }
-#else
-    let chunks = params.inFeatures / 4u;
-    let base = (u32(t.slot) * params.maxRank + j) * chunks;
-    for (var c = lane; c < chunks; c += TPO) {
-      let w0 = a[base + c];
-      for (var r = 0u; r < ROWS; r++) {
-        acc[r] += dot(w0, x[min(t.begin + r, last) * xs + xo + c]);
-      }
-    }
-#endif
-  }
-  for (var r = 0u; r < ROWS; r++) {
-    red[r * 256u + lid] = acc[r];
+#unroll R TILE
+    normRed[${R}u * WG + lid] = s${R};
+#endunroll
   }
   workgroupBarrier();
-  for (var s = TPO / 2u; s > 0u; s >>= 1u) {
-    if (lane < s) {
-      for (var r = 0u; r < ROWS; r++) {
-        red[r * 256u + lid] += red[r * 256u + lid + s];
-      }
+#unroll R TILE
+  var inv${R} = 0.0;
+#endunroll
+  for (var t = 0u; t < WG; t++) {
+#unroll R TILE
+    inv${R} += normRed[${R}u * WG + t];
+#endunroll
+  }
+#unroll R TILE
+  inv${R} = 1.0 / sqrt(inv${R} / f32(params.normWidth) + params.eps);
+#endunroll
+#endif
+  let lane = lid % TPO;
+  let j = wg.x * OPW + lid / TPO;
+  let rr = loraRows.rank;
+  let m = j / max(rr, 1u);
+  let t = j % max(rr, 1u);
+  let s = slot * params.infoStride;
+  let rank = select(0u, info[s + select(select(params.rank0, params.rank1, m == 1u), params.rank2, m == 2u)], m < params.members);
+  let working = j < params.members * rr && t < rank;
+#unroll R TILE
+  var acc${R} = 0.0;
+#endunroll
+  if (working) {
+    let rowIndex = (slot * params.members + m) * params.r4 + t;
+    for (var c = lane; c < params.k / 8u; c += TPO) {
+      let w = aChunk(rowIndex, c);
+#if NORM
+      let ga = vecs[params.normAt / 4u + 2u * c];
+      let gb = vecs[params.normAt / 4u + 2u * c + 1u];
+#endif
+#unroll R TILE
+#if NORM
+      acc${R} += dot(w[0], x[x${R} + 2u * c] * ga) + dot(w[1], x[x${R} + 2u * c + 1u] * gb);
+#else
+      acc${R} += dot(w[0], x[x${R} + 2u * c]) + dot(w[1], x[x${R} + 2u * c + 1u]);
+#endif
+#endunroll
+    }
+  }
+#if !CPU
+#unroll R TILE
+  red[${R}u * WG + lid] = acc${R};
+#endunroll
+  workgroupBarrier();
+  for (var h = TPO / 2u; h > 0u; h >>= 1u) {
+    if (lane < h) {
+#unroll R TILE
+      red[${R}u * WG + lid] += red[${R}u * WG + lid + h];
+#endunroll
     }
     workgroupBarrier();
   }
-  if (!working || lane != 0u) {
+#unroll R TILE
+  acc${R} = red[${R}u * WG + lid];
+#endunroll
+#endif
+  if (lane != 0u || j >= params.members * rr) {
     return;
   }
-  for (var r = 0u; r < ROWS; r++) {
-    let row = t.begin + r;
-    if (row < t.end) {
-      v[row * params.maxRank + j] = red[r * 256u + lid];
-    }
-  }
-}
+  // Past the adapter's rank (or an untargeted member): 0, so the expand's rank padding adds nothing.
+#unroll R TILE
+  if (${R}u < tile.y) {
+#if NORM
+    v[(begin + ${R}u) * params.vStride + m * params.r4 + t] = select(0.0, acc${R} * inv${R}, working);
+#else
+    v[(begin + ${R}u) * params.vStride + m * params.r4 + t] = select(0.0, acc${R}, working);
 #endif
+  }
+#endunroll
+}

@@ -6,10 +6,16 @@ struct Step {
   _pad1: u32,
 }
 
-// Per-row facts: token id, position in its sequence, offset of its sequence's block table.
+// Per-row facts (src/engine/webgpu/passPlan.ts writes them): token id, position in its sequence,
+// offset of its sequence's block table, the pass row holding the sequence's first row of this pass
+// (its rows are consecutive, at consecutive positions), and its LoRA adapter slot.
 struct RowInfo {
   token: u32,
   pos: u32,      // position (tokens before it in its sequence)
   btOffset: u32, // index into blockTables where this row's sequence's table starts
-  _pad: u32,
+  first: u32,    // row of this pass holding the sequence's first row in the pass
+  slot: i32,     // LoRA adapter slot, -1 = none
+  _pad0: u32,
+  _pad1: u32,
+  _pad2: u32,
 }

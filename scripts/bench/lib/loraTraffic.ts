@@ -204,11 +204,17 @@ export async function serveMergeOnSwitch(p: ServeMergeParameters): Promise<Merge
             }
           }
         }
-        const m = backend.weights.matrix(moduleTensorName(config, l, proj));
+        const name = moduleTensorName(config, l, proj);
+        const m = backend.weights.matrix(name); // q, k, v share one matrix (and gate, up): this projection's rows start at firstRow
+        const first = backend.weights.firstRow(name);
         const values = new Float32Array(out * m.stride); // [out, stride]: rows zero-padded as on the device
         for (let o = 0; o < out; o++) values.set(merged.subarray(o * inF, (o + 1) * inF), o * m.stride);
         const data = m.dtype === 'f32' ? values : f32ArrayToHalfBits(values, new Uint16Array(values.length), m.dtype === 'f16' ? 'F16' : 'BF16');
-        for (const chunk of m.chunks) device.queue.writeBuffer(chunk.buffer, 0, data.subarray(chunk.rowStart * m.stride, (chunk.rowStart + chunk.rowCount) * m.stride));
+        for (const chunk of m.chunks) {
+          const from = Math.max(first, chunk.rowStart);
+          const to = Math.min(first + out, chunk.rowStart + chunk.rowCount);
+          if (from < to) device.queue.writeBuffer(chunk.buffer, (from - chunk.rowStart) * m.stride * data.BYTES_PER_ELEMENT, data.subarray((from - first) * m.stride, (to - first) * m.stride));
+        }
       }
     }
     await device.queue.onSubmittedWorkDone();

@@ -17,6 +17,7 @@ import { warmUpKernels, type KernelWarmup } from './warmup.ts';
 import { linearShape } from './ops.ts';
 import { createPassRecorder, createProfiler, type Profiler } from './recorder.ts';
 import { uploadWeights, type GpuWeights } from './weights.ts';
+import { webgpuRecipe } from './fusedRecipe.ts';
 
 /** Defaults of {@link CreateWebGpuBackendParameters}. */
 export const WEBGPU_DEFAULTS = {
@@ -133,12 +134,15 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
   let warmup: KernelWarmup | undefined;
   try {
     const uploadStarted = performance.now();
-    weights = await uploadWeights({ device, config, weights: p.model.weights, dtype, quantize: p.model.quantize, maxBindingBytes, onProgress: p.onProgress, signal: p.signal });
+    // Fewer, larger dispatches (fuse.ts): q|k|v and gate|up share a matrix, norms run in the
+    // projections' prologues, GLU in gate|up's epilogue.
+    const recipe = webgpuRecipe(config);
+    weights = await uploadWeights({ device, config, recipe, weights: p.model.weights, dtype, quantize: p.model.quantize, maxBindingBytes, onProgress: p.onProgress, signal: p.signal });
     uploadMs = performance.now() - uploadStarted;
     const shape = linearShape({ software: gpu.summary.software, subgroups: gpu.hasSubgroups, subgroupMinSize: gpu.summary.subgroupMinSize, subgroupMaxSize: gpu.summary.subgroupMaxSize });
     const ctx = { device, pipelines, stepBuffer, maxRows, ...shape };
     // Adapters run in f32 on every backend, whatever the base weights' dtype (docs/engine.md).
-    loraPool = createGpuLoraSlotPool({ device, config, slots: p.loraSlots ?? WEBGPU_DEFAULTS.loraSlots, maxRank: p.maxLoraRank ?? WEBGPU_DEFAULTS.maxLoraRank, dtype: p.loraDtype ?? 'f32', maxBindingBytes });
+    loraPool = createGpuLoraSlotPool({ device, config, recipe, slots: p.loraSlots ?? WEBGPU_DEFAULTS.loraSlots, maxRank: p.maxLoraRank ?? WEBGPU_DEFAULTS.maxLoraRank, dtype: p.loraDtype ?? 'f32', maxBindingBytes });
     loraRunner = loraPool.slots > 0 ? createGpuLora({ device, pool: loraPool, maxRows, pipelines, cpu: gpu.summary.software }) : undefined;
     forward = createForward({ ctx, config, weights, numKvBlocks, maxRows, maxOutRows, maxContext, maxBlockEntries, maxBindingBytes, lora: loraRunner });
     warmup = await warmUpKernels({ gpu, pipelines, helperDevices: p.warmupHelpers, signal: p.signal });
@@ -188,7 +192,7 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
       fwd.growAdjust(pass.adjustEntries);
       q.writeBuffer(fwd.adjust, 0, pass.adjust);
     }
-    runner?.setRows(pass.rowSlots); // LoRA row grouping of this pass (queued before its submit)
+    runner?.setRows(pass.rowSlots); // LoRA tiles of this pass (queued before its submit)
     const encoder = device.createCommandEncoder({ label: 'step' });
     const prof = profiling ? profiler : undefined;
     const rec = prof ? prof.recorder(encoder) : createPassRecorder(encoder);

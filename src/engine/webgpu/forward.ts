@@ -1,19 +1,33 @@
 /**
- * The forward pass over one step's rows: the architecture's recipe (`src/model/arch/`) as
- * prepared ops recorded into one command encoder. Activations are f32 `[rows, matrixStride(width)]`
+ * The forward pass over one step's rows: the architecture's recipe (`src/model/arch/`), fused
+ * (`fuse.ts`: q|k|v and gate|up projections, norms in projection prologues, GLU in epilogues),
+ * as prepared ops recorded into one command encoder. A Llama layer is five dispatches: q|k|v
+ * (norm prologue), attention (RoPE and the KV store included), o (residual add), gate|up (norm
+ * prologue, GLU epilogue), down (residual add); with adapters, one LoRA shrink before each
+ * projection (the expands are the projections' epilogues). Activations are f32 `[rows, matrixStride(width)]`
  * buffers (rows padded as weight rows are, so the linear kernel's padded k reads zero columns); the paged KV cache is f32, one K and one V buffer per layer
  * (`[numBlocks, numKvHeads, 16, kvHeadStride(headDim)]`).
  */
 import type { ModelConfig } from '../../model/config.ts';
-import type { ActRef, LayerOp } from '../../model/arch/recipe.ts';
+import type { ActRef } from '../../model/arch/recipe.ts';
+import type { FusedOp } from '../../model/arch/fuse.ts';
 import { ropeTable } from '../../model/arch/rope.ts';
 import { EngineShapeUnsupportedError } from '../errors.ts';
 import { KV_BLOCK_SIZE, MAX_TOP_LOGPROBS } from '../backend.ts';
 import { OUT_ROW_WORDS } from './passPlan.ts';
 import { attentionOp, embedOp, gluOp, kvHeadStride, linearOp, rmsnormOp, ropeKvOp, sampleOp, wholeAct, type GpuAct, type OpContext, type RecordOp } from './ops.ts';
 import type { GpuLora } from './lora/runner.ts';
+import { ROW_INFO_WORDS } from './passPlan.ts';
 import type { Recorder } from './recorder.ts';
 import { createDataBuffer, matrixStride, type GpuWeights } from './weights.ts';
+
+/**
+ * Most rows of a pass whose attention is fused with RoPE and the KV store (decode, short chunks).
+ * The fused kernel reads positions written in the same pass from the q|k|v rows, rotating k for
+ * every query row that attends to them, so long prefill chunks store the cache first (rope_kv)
+ * and attend to it (two dispatches per layer, amortized over their rows).
+ */
+export const FUSED_ATTENTION_MAX_ROWS = 64;
 
 /** Parameters of {@link createForward}. */
 export interface CreateForwardParameters {
@@ -31,15 +45,17 @@ export interface CreateForwardParameters {
   maxBlockEntries: number;
   /** Largest storage binding, bytes. */
   maxBindingBytes: number;
-  /** LoRA kernels: shrink + expand after every projection (the caller sets the rows' slots per pass). */
+  /** LoRA kernels: a shrink before every projection, the expand in its epilogue (the caller sets the rows' slots per pass). */
   lora?: GpuLora;
+  /** Most rows of a pass whose attention runs fused with RoPE and the KV store; longer passes (prefill) run rope_kv first. Default {@link FUSED_ATTENTION_MAX_ROWS}. */
+  fusedAttentionRows?: number;
 }
 
 /** Device buffers the caller writes per pass, and the recorded pass itself. */
 export interface Forward {
   /** `Step` uniform: rows, outRows. */
   stepBuffer: GPUBuffer;
-  rowInfo: GPUBuffer; // [maxRows, 4] u32: token, pos, btOffset, 0
+  rowInfo: GPUBuffer; // [maxRows, ROW_INFO_WORDS] u32 (passPlan.ts)
   blockTables: GPUBuffer; // [maxBlockEntries] u32
   outRows: GPUBuffer; // [maxOutRows, OUT_ROW_WORDS] u32
   logits: GPUBuffer; // [maxOutRows, vocab] f32
@@ -54,6 +70,8 @@ export interface Forward {
   growAdjust(entries: number): void;
   /** Records the whole pass: embeddings, layers, final norm, lm_head, sampling. */
   record(rec: Recorder, rows: number, outRows: number): void;
+  /** Dispatches a pass of `rows` rows records, in the layers and in all (with the current LoRA rows). */
+  dispatches(rows: number, outRows: number): { layers: number; total: number };
   /** Bytes of KV cache on the device. */
   kvBytes: number;
   destroy(): void;
@@ -75,7 +93,7 @@ export function createForward(p: CreateForwardParameters): Forward {
   const vocab = config.vocabSize;
 
   const stepBuffer = ctx.stepBuffer;
-  const rowInfo = buffer('rowInfo', maxRows * 16);
+  const rowInfo = buffer('rowInfo', maxRows * ROW_INFO_WORDS * 4);
   const blockTables = buffer('blockTables', p.maxBlockEntries * 4);
   const outRowsBuf = buffer('outRows', maxOutRows * OUT_ROW_WORDS * 4);
   // Activation buffers of the recipe, [maxRows, matrixStride(width)] f32 each; x is the residual stream.
@@ -101,40 +119,59 @@ export function createForward(p: CreateForwardParameters): Forward {
   }
   const kvCaches = recipe.layers.map((_, l) => ({ k: buffer(`kCache.${l}`, kvLayerBytes), v: buffer(`vCache.${l}`, kvLayerBytes) }));
 
-  /** One recipe op as prepared dispatches. */
-  const prepare = (op: LayerOp): RecordOp => {
+  const fusedRows = p.fusedAttentionRows ?? FUSED_ATTENTION_MAX_ROWS;
+  /** One op of the fused recipe as prepared dispatches. */
+  const prepare = (op: FusedOp): RecordOp => {
     switch (op.op) {
       case 'rmsnorm':
         return rmsnormOp(ctx, { x: act(op.x), weight: weights.vector(op.weight.name), y: act(op.out), eps: op.eps, weightOffset: op.weightOffset, add: op.add });
       case 'linear': {
-        // The base dispatch, then LoRA's shrink/expand adding scale · B (A x) into the same
-        // output columns (rows without an adapter do no LoRA work).
         const x = act(op.x);
-        const y = act(op.out);
-        const base = linearOp(ctx, { weight: weights.matrix(op.weight.name), bias: op.bias && weights.vector(op.bias.name), x, y, accumulate: op.accumulate, label: op.weight.name });
+        const vecs = weights.opVectors(op);
+        const norm = op.norm && { at: vecs.normAt!, width: op.cols, eps: op.norm.eps };
         const { lora } = p;
+        const base = linearOp(ctx, {
+          weight: weights.matrix(op.key),
+          x,
+          y: act(op.out),
+          vecs: vecs.buffer,
+          norm,
+          biasAt: vecs.biasAt,
+          glu: op.glu,
+          lora: lora?.epilogue(op, rowInfo),
+          accumulate: op.accumulate,
+          label: op.key,
+        });
         if (!lora) return base;
+        // v = A x of every member first; the projection's epilogue adds scale · B v.
+        const shrink = lora.shrinkOp({ op, x, vecs: vecs.buffer, norm });
         return (rec, rows) => {
+          shrink(rec, rows);
           base(rec, rows);
-          lora.encode({ pass: rec, layer: op.layer, projection: op.module.name, x: { buffer: x.buffer, stride: x.stride, offset: x.offset }, y: { buffer: y.buffer, stride: y.stride, offset: y.offset } });
         };
       }
       case 'attention': {
         const heads = { numHeads: config.numHeads, numKvHeads: config.numKvHeads, headDim: config.headDim };
         const cache = kvCaches[op.layer];
-        const store = ropeKvOp(ctx, { ...heads, rotaryDim: config.rotaryDim, maxPos: p.maxContext, rowInfo, blockTables, ropeTable: rope, q: act(op.q), k: act(op.k), v: act(op.v), kCache: cache.k, vCache: cache.v });
-        const attend = attentionOp(ctx, { ...heads, scale: op.scale, window: op.window, softcap: op.softcap, rowInfo, blockTables, q: act(op.q), kCache: cache.k, vCache: cache.v, out: act(op.out) });
-        return (rec, rows) => {
+        const q = act(op.q);
+        const common = { ...heads, scale: op.scale, window: op.window, softcap: op.softcap, rowInfo, blockTables, kCache: cache.k, vCache: cache.v, out: act(op.out) };
+        const store = ropeKvOp(ctx, { ...heads, rotaryDim: config.rotaryDim, maxPos: p.maxContext, rowInfo, blockTables, ropeTable: rope, q, k: act(op.k), v: act(op.v), kCache: cache.k, vCache: cache.v });
+        const attend = attentionOp(ctx, { ...common, q });
+        const split: RecordOp = (rec, rows) => {
           store(rec, rows);
           attend(rec, rows);
         };
+        if (op.k.buffer !== op.q.buffer || op.v.buffer !== op.q.buffer || fusedRows === 0) return split;
+        const fused = attentionOp(ctx, { ...common, q, fused: { k: act(op.k), v: act(op.v), rotaryDim: config.rotaryDim, maxPos: p.maxContext, ropeTable: rope } });
+        return (rec, rows) => (rows <= fusedRows ? fused(rec, rows) : split(rec, rows));
       }
       case 'glu':
         return gluOp(ctx, { gate: act(op.gate), up: act(op.up), act: op.act });
     }
   };
 
-  const ops: RecordOp[] = [embedOp(ctx, { table: weights.matrix(recipe.embed.weight.name), rowInfo, x: whole('x'), scale: recipe.embed.scale })];
+  const embed = embedOp(ctx, { table: weights.matrix(recipe.embed.weight.name), rowInfo, x: whole('x'), scale: recipe.embed.scale });
+  const ops: RecordOp[] = [];
   for (const layer of recipe.layers) for (const op of layer) ops.push(prepare(op));
   const { finalNorm, lmHead } = recipe;
   const outOps: RecordOp[] = [
@@ -167,9 +204,19 @@ export function createForward(p: CreateForwardParameters): Forward {
       sample = sampleOp(ctx, { vocab, outRows: outRowsBuf, logits, result, masks, adjust, top });
     },
     record(rec, rows, outRows) {
+      embed(rec, rows);
       for (const op of ops) op(rec, rows);
       for (const op of outOps) op(rec, outRows);
       sample(rec, outRows);
+    },
+    dispatches(rows, outRows) {
+      let count = 0;
+      const counter: Recorder = { dispatch: () => void count++, end() {} };
+      for (const op of ops) op(counter, rows);
+      const layers = count;
+      embed(counter, rows);
+      for (const op of outOps) op(counter, outRows);
+      return { layers, total: count };
     },
     destroy() {
       for (const b of owned) b.destroy();

@@ -60,6 +60,17 @@ export function linearRowTiles(maxRows = Infinity): number[] {
   return LINEAR_ROW_TILES.slice(0, top === -1 ? LINEAR_ROW_TILES.length : top + 1);
 }
 
+const empties = new WeakMap<GPUDevice, GPUBuffer>();
+/** A 16-byte storage buffer for bindings a variant declares but does not read. */
+export function emptyStorage(device: GPUDevice): GPUBuffer {
+  let b = empties.get(device);
+  if (!b) {
+    b = device.createBuffer({ label: 'empty', size: 16, usage: GPUBufferUsage.STORAGE });
+    empties.set(device, b);
+  }
+  return b;
+}
+
 /** Largest workgroup count per dimension that WebGPU guarantees. */
 const MAX_GROUPS = 65535;
 
@@ -93,12 +104,38 @@ export function wholeAct(buffer: GPUBuffer, width: number, stride = width): GpuA
   return { buffer, stride, offset: 0, width };
 }
 
+/** A projection's LoRA epilogue: `+ scale · B v` per row with an adapter (see shaders/linear.wgsl). */
+export interface LinearLora {
+  rowInfo: GPUBuffer; // [rows] RowInfo (the slot of each row)
+  info: GPUBuffer; // [slots, infoStride] u32
+  v: GPUBuffer; // [rows, vStride] f32, from the shrink kernel
+  b: GPUBuffer; // [slots, columns, rank rounded to 4] f32
+  infoStride: number;
+  /** Word of each member's rank in a slot's info (1 to 3 members). */
+  rankWords: readonly number[];
+  /** First fused column of each member (the first is 0). */
+  columns: readonly number[];
+  vStride: number;
+  /** Elements of v per member (maxRank rounded up to 4). */
+  vMember: number;
+  /** B held as f16 (measurements only). */
+  f16?: boolean;
+}
+
 /** Parameters of {@link linearOp}. */
 export interface LinearOpParameters {
-  weight: GpuMatrix; // [n, k] (rows padded to weight.stride)
-  bias?: GPUBuffer; // [n] f32
+  weight: GpuMatrix; // [rows, k] (rows padded to weight.stride)
   x: GpuAct; // [rows, k] f32; stride and offset multiples of 4
-  y: GpuAct; // [rows, n] f32
+  y: GpuAct; // [rows, n] f32 (n: the weight's rows, or glu.width)
+  /** The op's vectors (norm gain, bias): see `GpuOpVectors`. */
+  vecs?: GPUBuffer;
+  /** RMSNorm of x in the prologue: gain `offset + w` at `vecs[at]` (a multiple of 4). */
+  norm?: { at: number; width: number; eps: number };
+  /** Bias of weight row i at `vecs[biasAt + i]`. */
+  biasAt?: number;
+  /** `act(y[gate + j]) · y[up + j]`, j < width, is written instead of y. */
+  glu?: { act: Activation; gate: number; up: number; width: number };
+  lora?: LinearLora;
   /** y += W x instead of y = W x (residual projections). */
   accumulate?: boolean;
   /** Row count from `step.outRows` (lm_head over the gathered rows). */
@@ -108,44 +145,87 @@ export interface LinearOpParameters {
   label?: string;
 }
 
-/** `y (+)= x W^T (+ b)`, one dispatch per row chunk of W. */
+/** Bytes of workgroup memory the norm prologue's partial sums may take (`NR · WG` f32). */
+const NORM_PARTIAL_FLOATS = 2048;
+
+/** `y (+)= glu?(norm?(x) W^T (+ b) (+ LoRA))`, one dispatch per row chunk of W. */
 export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
   const { weight } = p;
   const label = p.label ?? 'linear';
   if (p.x.stride % 4 !== 0 || p.x.offset % 4 !== 0) {
     throw new EngineShapeUnsupportedError(label, `its input starts at column ${p.x.offset} of ${p.x.stride}-element rows; the kernel reads 4 columns at a time`);
   }
-  const half = weight.dtype !== 'f32';
-  const bindings: BindingKind[] = ['uniform', 'uniform', 'read', 'read', 'storage'];
-  if (p.bias) bindings.push('read');
+  if (p.glu && weight.chunks.length > 1) throw new EngineShapeUnsupportedError(label, 'a projection with a GLU epilogue must fit one storage binding');
+  const wg = ctx.workgroup ?? 256;
+  const glu = p.glu !== undefined;
+  const opl = glu ? Math.max(2, ctx.opl ?? 1) : (ctx.opl ?? 1);
+  const outs = glu ? opl / 2 : opl;
+  const bindings: BindingKind[] = ['uniform', 'uniform', 'read', 'read', 'storage', 'read'];
+  if (p.lora) bindings.push('read', 'read', 'read', 'read');
   const defines = (rows: number) => ({
-    HALF: half,
+    HALF: weight.dtype !== 'f32',
     BF16: weight.dtype === 'bf16',
-    BIAS: p.bias !== undefined,
+    NORM: p.norm !== undefined,
+    BIAS: p.biasAt !== undefined,
+    GLU: glu,
+    GELU_TANH: p.glu?.act === 'gelu_tanh',
+    LORA: p.lora !== undefined,
+    LORA_F16: p.lora?.f16 === true,
     SOFTCAP: (p.softcap ?? 0) > 0,
     SUBGROUPS: ctx.subgroups && ctx.tpo > 1,
-    XSHUF: ctx.xshuf === true && ctx.tpo === 1 && half,
+    XSHUF: ctx.xshuf === true && ctx.tpo === 1,
     REDUCE_WG: !ctx.subgroups && ctx.tpo > 1,
     ROWS: rows,
     TPO: ctx.tpo,
-    WG: ctx.workgroup ?? 256,
-    OPL: ctx.opl ?? 1,
-    ACC: rows * (ctx.opl ?? 1),
-    RC: Math.min(rows * (ctx.opl ?? 1), 4),
+    WG: wg,
+    OPL: opl,
+    ACC: rows * opl,
+    RC: Math.min(rows * opl, 4),
+    ...(p.norm ? { NR: Math.min(rows, Math.floor(NORM_PARTIAL_FLOATS / wg)) } : {}),
   });
   const tiles = linearRowTiles(ctx.maxRows);
   const kernels = tiles.map((rows) => ctx.pipelines.kernel('linear.wgsl', bindings, defines(rows)));
-  const opw = ((ctx.workgroup ?? 256) / ctx.tpo) * (ctx.opl ?? 1);
-  if (p.bias && weight.chunks.length > 1) throw new EngineShapeUnsupportedError(label, 'a biased projection must fit one storage binding');
+  const opw = (wg / ctx.tpo) * outs;
+  const vecs = p.vecs ?? emptyStorage(ctx.device);
+  const lora = p.lora;
   const parts = weight.chunks.map((chunk) => {
+    const n = glu ? p.glu!.width : chunk.rowCount;
+    const cols = lora ? [...lora.columns.slice(1), Infinity, Infinity].slice(0, 2).map((c) => Math.min(c, 0xffffffff)) : [0, 0];
+    const ranks = lora ? [0, 1, 2].map((i) => lora.rankWords[Math.min(i, lora.rankWords.length - 1)]) : [0, 0, 0];
     const params = createUniform(
       ctx.device,
       `${label}.params`,
-      u32f32([chunk.rowCount, weight.stride, p.x.stride, p.y.stride, p.y.offset + chunk.rowStart, p.useOutRows ? 1 : 0, p.x.offset, { f32: p.softcap ?? 0 }, p.accumulate ? 1 : 0, 0, 0, 0]),
+      u32f32([
+        n,
+        weight.stride,
+        p.x.stride,
+        p.y.stride,
+        p.y.offset + (glu ? 0 : chunk.rowStart),
+        p.useOutRows ? 1 : 0,
+        p.x.offset,
+        { f32: p.softcap ?? 0 },
+        p.accumulate ? 1 : 0,
+        chunk.rowCount,
+        chunk.rowStart,
+        p.norm?.width ?? 0,
+        { f32: p.norm?.eps ?? 0 },
+        p.norm?.at ?? 0,
+        p.biasAt ?? 0,
+        p.glu?.gate ?? 0,
+        p.glu?.up ?? 0,
+        lora?.infoStride ?? 0,
+        ...ranks,
+        ...cols,
+        lora?.vStride ?? 0,
+        lora?.vMember ?? 0,
+        lora ? lora.vMember * weight.rows : 0,
+        0,
+        0,
+      ]),
     );
-    const bias = p.bias ? [p.bias] : [];
-    const group = bindBuffers(ctx.device, kernels[0], [ctx.stepBuffer, params, chunk.buffer, p.x.buffer, p.y.buffer, ...bias]);
-    return { group, groupsX: Math.ceil(chunk.rowCount / opw) };
+    const extra = lora ? [lora.rowInfo, lora.info, lora.v, lora.b] : [];
+    const group = bindBuffers(ctx.device, kernels[0], [ctx.stepBuffer, params, chunk.buffer, p.x.buffer, p.y.buffer, vecs, ...extra]);
+    return { group, groupsX: Math.ceil(n / opw) };
   });
   return (rec, rows) => {
     const t = tiles.findIndex((r) => r >= rows);
@@ -258,18 +338,43 @@ export interface AttentionOpParameters {
   kCache: GPUBuffer;
   vCache: GPUBuffer;
   out: GpuAct; // [rows, numHeads · headDim] f32
+  /**
+   * RoPE and the KV store in the same dispatch (no {@link ropeKvOp} before it): k and v are columns
+   * of q's buffer, rotated and stored by the attention kernel itself (see shaders/attention.wgsl).
+   */
+  fused?: { k: GpuAct; v: GpuAct; rotaryDim: number; maxPos: number; ropeTable: GPUBuffer };
 }
 
-/** Causal GQA attention over the paged cache, one workgroup per (row, head). */
+/** Causal GQA attention over the paged cache, one workgroup per (row, head); with `fused`, RoPE and the KV store too. */
 export function attentionOp(ctx: OpContext, p: AttentionOpParameters): RecordOp {
-  const defines = { HD4: kvHeadStride(p.headDim) / 4, WG: ctx.attentionWorkgroup ?? 32, BLOCK: KV_BLOCK_SIZE, SOFTCAP: p.softcap > 0 };
-  const kernel = ctx.pipelines.kernel('attention.wgsl', ['uniform', 'uniform', 'read', 'read', 'read', 'read', 'read', 'storage'], defines);
+  const { fused } = p;
+  if (fused && (fused.k.buffer !== p.q.buffer || fused.v.buffer !== p.q.buffer)) throw new EngineShapeUnsupportedError('attention', 'the fused kernel reads k and v from q\'s buffer');
+  const defines = { HD4: kvHeadStride(p.headDim) / 4, WG: ctx.attentionWorkgroup ?? 32, BLOCK: KV_BLOCK_SIZE, SOFTCAP: p.softcap > 0, FUSED: fused !== undefined };
+  const bindings: BindingKind[] = ['uniform', 'uniform', 'read', 'read', 'read', fused ? 'storage' : 'read', fused ? 'storage' : 'read', 'storage', ...(fused ? (['read'] as const) : [])];
+  const kernel = ctx.pipelines.kernel('attention.wgsl', bindings, defines);
   const params = createUniform(
     ctx.device,
     'attention.params',
-    u32f32([p.numHeads, p.numKvHeads, p.headDim, { f32: p.scale }, p.window, { f32: p.softcap }, p.q.stride, p.q.offset, p.out.stride, p.out.offset, 0, 0]),
+    u32f32([
+      p.numHeads,
+      p.numKvHeads,
+      p.headDim,
+      { f32: p.scale },
+      p.window,
+      { f32: p.softcap },
+      p.q.stride,
+      p.q.offset,
+      p.out.stride,
+      p.out.offset,
+      fused?.k.offset ?? 0,
+      fused?.v.offset ?? 0,
+      fused?.rotaryDim ?? 0,
+      fused?.maxPos ?? 0,
+      0,
+      0,
+    ]),
   );
-  const group = bindBuffers(ctx.device, kernel, [ctx.stepBuffer, params, p.rowInfo, p.blockTables, p.q.buffer, p.kCache, p.vCache, p.out.buffer]);
+  const group = bindBuffers(ctx.device, kernel, [ctx.stepBuffer, params, p.rowInfo, p.blockTables, p.q.buffer, p.kCache, p.vCache, p.out.buffer, ...(fused ? [fused.ropeTable] : [])]);
   return (rec, rows) => rec.dispatch(kernel, group, rows, p.numHeads);
 }
 

@@ -2,6 +2,9 @@ import { KV_BLOCK_SIZE, type StepSequence } from '../backend.ts';
 import { EngineAdapterSlotError, EngineBlockTableError, EngineContextExceededError, EngineTokenOutOfRangeError } from '../errors.ts';
 import { validateSamplingParams } from '../sampling.ts';
 
+/** u32 words per row of `PassPlan.rowInfo` (`RowInfo` in shaders/step.wgsl). */
+export const ROW_INFO_WORDS = 8;
+
 /** Output-row modes of shaders/sample.wgsl. */
 export const OUT_MODE = { target: 0, greedy: 1, sample: 2 } as const;
 
@@ -25,7 +28,7 @@ export interface OutputSlot {
 export interface PassPlan {
   rows: number;
   outRows: number;
-  rowInfo: Uint32Array; // [rows, 4]: token, pos, btOffset, 0
+  rowInfo: Uint32Array; // [rows, ROW_INFO_WORDS]: token, pos, btOffset, first, slot (i32), 0, 0, 0 (shaders/step.wgsl)
   rowSlots: Int32Array; // [rows] LoRA slot of each row's sequence, -1 = base only
   blockTables: Uint32Array; // flattened tables
   outRowInfo: Uint32Array; // [outRows, OUT_ROW_WORDS]: srcRow, mode, target, topK, temperature, topP, seed, step, maskRow, adjustStart, adjustCount, topLogprobs
@@ -102,14 +105,14 @@ export function planPasses(p: PlanPassesParameters): PassPlan[] {
     for (let start = 0; start < n; start += size) pieces.push({ seq, start, count: Math.min(size, n - start), last: start + size >= n });
   });
   const passes: PassPlan[] = [];
-  let cur: { rows: number[]; slots: number[]; bt: number[]; outs: number[]; outputs: OutputSlot[]; masks: Uint32Array[]; adjust: number[] } | undefined;
+  let cur: { rows: number[]; slots: number[]; bt: number[]; outs: number[]; outputs: OutputSlot[]; masks: Uint32Array[]; adjust: number[]; last?: { seq: number; first: number } } | undefined;
   const flush = () => {
     if (!cur) return;
     const words = Math.ceil(p.vocabSize / 32);
     const masks = new Uint32Array(Math.max(1, cur.masks.length * words));
     cur.masks.forEach((m, i) => masks.set(m, i * words));
     passes.push({
-      rows: cur.rows.length / 4,
+      rows: cur.rows.length / ROW_INFO_WORDS,
       outRows: cur.outputs.length,
       rowInfo: Uint32Array.from(cur.rows),
       rowSlots: Int32Array.from(cur.slots),
@@ -130,14 +133,17 @@ export function planPasses(p: PlanPassesParameters): PassPlan[] {
     const blocks = Math.ceil(end / KV_BLOCK_SIZE);
     const wantsOut = piece.last && (s.sample !== undefined || p.lastRowLogits === true);
     const outs = (s.targets ? piece.count : 0) + (wantsOut ? 1 : 0);
-    if (cur && (cur.rows.length / 4 + piece.count > p.maxRows || cur.outputs.length + outs > p.maxOutRows || cur.bt.length + blocks > p.maxBlockEntries)) flush();
+    if (cur && (cur.rows.length / ROW_INFO_WORDS + piece.count > p.maxRows || cur.outputs.length + outs > p.maxOutRows || cur.bt.length + blocks > p.maxBlockEntries)) flush();
     cur ??= { rows: [], slots: [], bt: [], outs: [], outputs: [], masks: [], adjust: [] };
     if (blocks > p.maxBlockEntries) throw new EngineContextExceededError(end, p.maxBlockEntries * KV_BLOCK_SIZE);
     const btOffset = cur.bt.length;
     for (let i = 0; i < blocks; i++) cur.bt.push(s.blockTable[i]);
-    const row0 = cur.rows.length / 4;
+    const row0 = cur.rows.length / ROW_INFO_WORDS;
+    // Rows of one sequence in a pass are consecutive (pieces of a sequence follow each other).
+    const first = cur.last?.seq === piece.seq ? cur.last.first : row0;
+    cur.last = { seq: piece.seq, first };
     for (let i = 0; i < piece.count; i++) {
-      cur.rows.push(s.tokens[piece.start + i], s.startPos + piece.start + i, btOffset, 0);
+      cur.rows.push(s.tokens[piece.start + i], s.startPos + piece.start + i, btOffset, first, s.adapterSlot >>> 0, 0, 0, 0);
       cur.slots.push(s.adapterSlot);
     }
     if (s.targets) {

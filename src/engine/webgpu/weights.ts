@@ -1,13 +1,18 @@
 /**
- * The model's weights on the device, as its recipe names them: matrices in their device dtype
- * (`src/model/deviceTensor.ts`: f32, f16 or bf16; f16 tensors out of range stay f32) with rows
- * zero-padded to a multiple of 8 elements, split into row chunks that each fit one storage
- * binding; norm gains and biases as f32 buffers.
+ * The model's weights on the device, as its fused recipe (`src/model/arch/fuse.ts`) reads them:
+ * matrices in their device dtype (`src/model/deviceTensor.ts`: f32, f16 or bf16; f16 tensors out of
+ * range stay f32) with rows zero-padded to a multiple of 8 elements, split into row chunks that
+ * each fit one storage binding. Sibling projections that the recipe fuses are uploaded as one
+ * matrix, their rows stacked in member order (in f32 when the members' dtypes differ). Each fused
+ * projection gets one small f32 `vecs` buffer with its prologue's norm gain (`offset + w`) and its
+ * members' biases. Norm gains and biases the recipe uses elsewhere are f32 buffers of their own.
  */
 import type { LoadProgress } from '../backend.ts';
-import { loadModelWeights, type ModelWeights } from '../loadWeights.ts';
+import { loadModelWeights } from '../loadWeights.ts';
+import { EngineShapeUnsupportedError } from '../errors.ts';
 import type { ModelConfig } from '../../model/config.ts';
-import { readDeviceMatrix, type DeviceMatrix } from '../../model/deviceTensor.ts';
+import type { FusedLinearOp, FusedRecipe } from '../../model/arch/fuse.ts';
+import { deviceMatrixValues, readDeviceMatrix, type DeviceMatrix } from '../../model/deviceTensor.ts';
 import type { DeviceDtype } from '../../model/dtype.ts';
 import type { WeightStore } from '../../model/weights.ts';
 import type { QuantizeType } from '../../model/quant/formats.ts';
@@ -25,8 +30,27 @@ export interface GpuMatrix {
   chunks: { buffer: GPUBuffer; rowStart: number; rowCount: number }[];
 }
 
-/** All weights of a model on the device, by tensor name. */
-export interface GpuWeights extends ModelWeights<GpuMatrix, GPUBuffer> {
+/** A fused projection's vectors: `// [stride(cols)] gain (offset + w), then [rows] bias` f32, each part where given. */
+export interface GpuOpVectors {
+  buffer: GPUBuffer;
+  /** Element of the norm gain's first value (multiple of 4), when the op has a norm prologue. */
+  normAt?: number;
+  /** Element of the first member's first bias value, when a member has a bias. */
+  biasAt?: number;
+}
+
+/** All weights of a model on the device. */
+export interface GpuWeights {
+  /** The fused recipe the weights were laid out for. */
+  recipe: FusedRecipe;
+  /** A matrix by fused key (`FusedLinearOp.key`) or tensor name; a fused member's name gives its fused matrix. */
+  matrix(name: string): GpuMatrix;
+  /** First row of tensor `name` in `matrix(name)` (0 unless it was fused with siblings). */
+  firstRow(name: string): number;
+  /** A norm gain or bias by tensor name. */
+  vector(name: string): GPUBuffer;
+  /** The vectors of a fused projection (a dummy buffer when it has neither norm nor bias). */
+  opVectors(op: FusedLinearOp): GpuOpVectors;
   /** Bytes of all weights on the device. */
   bytes: number;
   destroy(): void;
@@ -36,6 +60,8 @@ export interface GpuWeights extends ModelWeights<GpuMatrix, GPUBuffer> {
 export interface UploadWeightsParameters {
   device: GPUDevice;
   config: ModelConfig;
+  /** The fused recipe of the model (what the forward pass runs). */
+  recipe: FusedRecipe;
   weights: WeightStore;
   dtype: DeviceDtype;
   /** `--quantize` at load (matrices then hold their dequantized values, as on the CPU). */
@@ -79,22 +105,71 @@ export function uploadMatrix(device: GPUDevice, label: string, m: DeviceMatrix, 
   return { rows, cols, stride, dtype: m.dtype, chunks };
 }
 
-/** Reads every tensor of the model's recipe from `weights` and uploads it. */
+/** Members' matrices stacked by rows, in one dtype (theirs, or f32 when they differ). */
+export function stackMatrices(parts: readonly DeviceMatrix[]): DeviceMatrix {
+  if (parts.length === 1) return parts[0];
+  const dtype = parts.every((p) => p.dtype === parts[0].dtype) ? parts[0].dtype : 'f32';
+  const total = parts.reduce((n, p) => n + p.data.length, 0);
+  const out = dtype === 'f32' ? new Float32Array(total) : new Uint16Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(dtype === 'f32' ? deviceMatrixValues(p) : p.data, at);
+    at += p.data.length;
+  }
+  return { dtype, data: out } as DeviceMatrix;
+}
+
+/** Reads every tensor of the model and uploads it as the fused recipe lays it out. */
 export async function uploadWeights(p: UploadWeightsParameters): Promise<GpuWeights> {
-  const { device, weights, dtype, maxBindingBytes, signal } = p;
+  const { device, weights, dtype, maxBindingBytes, signal, recipe } = p;
   const buffers: GPUBuffer[] = [];
   let bytes = 0;
-  const model = await loadModelWeights<GpuMatrix, GPUBuffer>({
+  const fusedOps = recipe.layers.flat().filter((op): op is FusedLinearOp => op.op === 'linear');
+  const groupOf = new Map<string, FusedLinearOp>();
+  for (const op of fusedOps) if (op.members.length > 1) for (const m of op.members) groupOf.set(m.weight.name, op);
+  const pending = new Map<string, Map<string, DeviceMatrix>>(); // op key -> member name -> matrix
+  const matrices = new Map<string, GpuMatrix>();
+  const firstRows = new Map<string, number>();
+  const host = new Map<string, Float32Array>(); // vectors an op's `vecs` needs
+  const needed = new Set<string>();
+  for (const op of fusedOps) {
+    if (op.norm) needed.add(op.norm.weight.name);
+    for (const m of op.members) if (m.bias) needed.add(m.bias.name);
+  }
+
+  const upload = (name: string, m: DeviceMatrix, rows: number, cols: number): GpuMatrix => {
+    const g = uploadMatrix(device, name, m, rows, cols, maxBindingBytes);
+    for (const c of g.chunks) buffers.push(c.buffer);
+    bytes += m.data.byteLength;
+    return g;
+  };
+  const model = await loadModelWeights<GpuMatrix | undefined, GPUBuffer>({
     config: p.config,
     matrix: async ({ name, shape: [rows, cols] }) => {
       const data = await readDeviceMatrix({ weights, name, dtype, quantize: p.quantize, signal });
-      const m = uploadMatrix(device, name, data, rows, cols, maxBindingBytes);
-      for (const c of m.chunks) buffers.push(c.buffer);
-      bytes += data.data.byteLength;
+      const op = groupOf.get(name);
+      if (!op) {
+        const m = upload(name, data, rows, cols);
+        matrices.set(name, m);
+        return m;
+      }
+      const parts = pending.get(op.key) ?? new Map<string, DeviceMatrix>();
+      parts.set(name, data);
+      pending.set(op.key, parts);
+      if (parts.size < op.members.length) return undefined;
+      pending.delete(op.key);
+      const m = upload(op.key, stackMatrices(op.members.map((x) => parts.get(x.weight.name)!)), op.rows, op.cols);
+      if (op.glu && m.chunks.length > 1) throw new EngineShapeUnsupportedError(op.key, `its gate and up rows (${op.rows} x ${op.cols}, ${m.dtype}) do not fit one ${maxBindingBytes}-byte storage binding`);
+      matrices.set(op.key, m);
+      for (const x of op.members) {
+        matrices.set(x.weight.name, m);
+        firstRows.set(x.weight.name, x.column);
+      }
       return m;
     },
     vector: async ({ name }) => {
       const data = await weights.f32(name, signal);
+      if (needed.has(name)) host.set(name, data);
       const b = createDataBuffer(device, name, data);
       buffers.push(b);
       bytes += data.byteLength;
@@ -102,9 +177,36 @@ export async function uploadWeights(p: UploadWeightsParameters): Promise<GpuWeig
     },
     onProgress: p.onProgress,
   });
+
+  const empty = createDataBuffer(device, 'vecs.none', new Float32Array(4));
+  buffers.push(empty);
+  const opVectors = new Map<string, GpuOpVectors>();
+  for (const op of fusedOps) {
+    const hasBias = op.members.some((m) => m.bias);
+    if (!op.norm && !hasBias) continue;
+    const gainLength = op.norm ? matrixStride(op.cols) : 0;
+    const values = new Float32Array(gainLength + (hasBias ? op.rows : 0));
+    if (op.norm) {
+      const w = host.get(op.norm.weight.name)!;
+      for (let i = 0; i < op.cols; i++) values[i] = op.norm.weightOffset + w[i];
+    }
+    for (const m of op.members) if (m.bias) values.set(host.get(m.bias.name)!, gainLength + m.column);
+    const buffer = createDataBuffer(device, `${op.key}.vecs`, values);
+    buffers.push(buffer);
+    opVectors.set(op.key, { buffer, normAt: op.norm ? 0 : undefined, biasAt: hasBias ? gainLength : undefined });
+  }
+
   return {
-    ...model,
+    recipe,
     bytes,
+    matrix(name) {
+      const m = matrices.get(name);
+      if (!m) return model.matrix(name)!; // throws the loader's error for unknown names
+      return m;
+    },
+    firstRow: (name) => firstRows.get(name) ?? 0,
+    vector: (name) => model.vector(name),
+    opVectors: (op) => opVectors.get(op.key) ?? { buffer: empty },
     destroy() {
       for (const b of buffers) b.destroy();
     },

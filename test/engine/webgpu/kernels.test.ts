@@ -58,7 +58,7 @@ async function runLinear(p: { rows: number; n: number; k: number; dtype: 'f32' |
   const weight = uploadMatrix(harness.ctx.device, 'w', m, p.n, p.k, p.maxBinding ?? 1 << 27);
   const xStride = matrixStride(p.k); // activation rows padded as the forward pass pads them
   const yBuf = harness.buffer(y0);
-  const op = linearOp(harness.ctx, { weight, x: wholeAct(harness.buffer(padded(x, p.rows, p.k, xStride)), p.k, xStride), y: wholeAct(yBuf, p.n), bias: bias && harness.buffer(bias), accumulate: p.accumulate, softcap: p.softcap });
+  const op = linearOp(harness.ctx, { weight, x: wholeAct(harness.buffer(padded(x, p.rows, p.k, xStride)), p.k, xStride), y: wholeAct(yBuf, p.n), vecs: bias && harness.buffer(bias), biasAt: bias ? 0 : undefined, accumulate: p.accumulate, softcap: p.softcap });
   await harness.run(p.rows, 0, (rec) => op(rec, p.rows));
   const got = await harness.read(yBuf, p.rows * p.n);
   const want = matmul({ x, w: rounded, bias, rows: p.rows, inFeatures: p.k, outFeatures: p.n });
@@ -117,6 +117,62 @@ describe('linear kernel (tiled mat-vec / mat-mul)', () => {
         expect(relError(got, want)).toBeLessThan(F16_TOL);
         const f32 = await runLinear({ rows, n: 70, k: 96, dtype: 'f32', shape });
         expect(relError(f32.got, f32.want)).toBeLessThan(F32_TOL);
+      });
+    }
+  }
+});
+
+describe('linear kernel prologue and epilogue (fused RMSNorm, GLU)', () => {
+  /** rmsnorm(x) W^T (+ bias), or act(gate) · up over two row ranges of W, on the given shape. */
+  async function runFused(p: { rows: number; n: number; k: number; dtype: 'f32' | 'f16'; weightOffset?: number; glu?: 'silu' | 'gelu_tanh'; bias?: boolean; shape?: { tpo: number; opl: number; workgroup: number; xshuf?: boolean } }) {
+    const harness = p.shape ? await createHarness({ shape: p.shape }) : h;
+    const rowsW = p.glu ? 2 * p.n : p.n;
+    const w = randomArray(rowsW * p.k, 31, 0.5);
+    const x = randomArray(p.rows * p.k, 32, 3);
+    const gain = randomArray(p.k, 33);
+    const bias = p.bias ? randomArray(rowsW, 34) : undefined;
+    const offset = p.weightOffset ?? 0;
+    const { m, rounded } = toDevice(w, p.dtype);
+    const xStride = matrixStride(p.k);
+    const vec = new Float32Array(xStride + rowsW);
+    vec.set(gain.map((g) => g + offset));
+    if (bias) vec.set(bias, xStride);
+    const width = p.glu ? p.n : rowsW;
+    const y = harness.empty(p.rows * width);
+    const op = linearOp(harness.ctx, {
+      weight: uploadMatrix(harness.ctx.device, 'w', m, rowsW, p.k, 1 << 27),
+      x: wholeAct(harness.buffer(padded(x, p.rows, p.k, xStride)), p.k, xStride),
+      y: wholeAct(y, width),
+      vecs: harness.buffer(vec),
+      norm: { at: 0, width: p.k, eps: 1e-5 },
+      biasAt: bias ? xStride : undefined,
+      glu: p.glu && { act: p.glu, gate: 0, up: p.n, width: p.n },
+    });
+    await harness.run(p.rows, 0, (rec) => op(rec, p.rows));
+    const got = await harness.read(y, p.rows * width);
+    const xn = rmsnorm({ x, weight: gain, rows: p.rows, size: p.k, eps: 1e-5, weightOffset: offset });
+    const full = matmul({ x: xn, w: rounded, bias, rows: p.rows, inFeatures: p.k, outFeatures: rowsW });
+    let want = full;
+    if (p.glu) {
+      want = new Float32Array(p.rows * p.n);
+      for (let r = 0; r < p.rows; r++) want.set(glu({ gate: full.slice(r * rowsW, r * rowsW + p.n), up: full.subarray(r * rowsW + p.n, (r + 1) * rowsW), act: p.glu }), r * p.n);
+    }
+    if (harness !== h) harness.destroy();
+    return { got, want };
+  }
+  const shapes = [undefined, { tpo: 1, opl: 4, workgroup: 64 }, ...(probe.available && probe.adapter.subgroupMinSize === 8 && probe.adapter.subgroupMaxSize === 8 ? [{ tpo: 1, opl: 4, workgroup: 64, xshuf: true }] : [])];
+  for (const shape of shapes) {
+    const name = shape ? `tpo ${shape.tpo} opl ${shape.opl}${shape.xshuf ? ' xshuf' : ''}` : 'default shape';
+    for (const rows of [1, 9, 33]) {
+      it(`rmsnorm prologue (gain offset 1, bias), ${name}, ${rows} rows, width 260`, async () => {
+        const { got, want } = await runFused({ rows, n: 70, k: 260, dtype: 'f32', weightOffset: 1, bias: true, shape });
+        expect(relError(got, want)).toBeLessThan(F32_TOL);
+      });
+    }
+    for (const act of ['silu', 'gelu_tanh'] as const) {
+      it(`GLU epilogue (${act}) after the rmsnorm prologue, ${name}, f16 weights`, async () => {
+        const { got, want } = await runFused({ rows: 5, n: 36, k: 96, dtype: 'f16', glu: act, shape });
+        expect(relError(got, want)).toBeLessThan(F16_TOL);
       });
     }
   }
@@ -181,7 +237,7 @@ describe('elementwise and row kernels', () => {
       const { m: dm, rounded } = toDevice(table, dtype);
       const m = uploadMatrix(h.ctx.device, 'embed', dm, vocab, size, 16 * stride * 4);
       const tokens = [49, 0, 17, 16, 33];
-      const rowInfo = new Uint32Array(tokens.flatMap((t) => [t, 0, 0, 0]));
+      const rowInfo = new Uint32Array(tokens.flatMap((t) => [t, 0, 0, 0, 0, 0, 0, 0]));
       const x = h.empty(tokens.length * stride);
       const op = embedOp(h.ctx, { table: m, rowInfo: h.buffer(rowInfo), x: wholeAct(x, size, stride), scale: 2.5 });
       await h.run(tokens.length, 0, (rec) => op(rec, tokens.length));
@@ -202,7 +258,7 @@ describe('RoPE + paged KV write + attention', () => {
     { name: 'window 16 crossing block edges, partial rotary 3/4', headDim: 16, rotaryDim: 12, window: 16, softcap: 0, workgroup: 8 },
     { name: 'head_dim 10 (not a multiple of 4)', headDim: 10, rotaryDim: 10, window: 0, softcap: 0, workgroup: 32 },
   ];
-  for (const c of cases) it(`matches the reference over many blocks: ${c.name}`, async () => {
+  for (const c of cases) for (const fused of [false, true]) it(`matches the reference over many blocks: ${c.name}${fused ? ', RoPE and the KV store fused into attention' : ''}`, async () => {
     h.ctx.attentionWorkgroup = c.workgroup;
     const numHeads = 4;
     const numKvHeads = 2;
@@ -252,9 +308,10 @@ describe('RoPE + paged KV write + attention', () => {
     const positions: number[] = [];
     seqs.forEach((s) => {
       const off = bt.length;
+      const first = positions.length;
       bt.push(...s.table);
       for (let i = 0; i < s.rows; i++) {
-        rowInfo.push(0, s.cached + i, off, 0);
+        rowInfo.push(0, s.cached + i, off, first, 0, 0, 0, 0);
         positions.push(s.cached + i);
       }
     });
@@ -273,9 +330,10 @@ describe('RoPE + paged KV write + attention', () => {
     const out = h.empty(rows * outStride);
     const heads = { numHeads, numKvHeads, headDim };
     const ropeOp = ropeKvOp(h.ctx, { ...heads, rotaryDim, maxPos: 80, ...bufs, q: view(0, qDim), k: view(qDim, kvDim), v: view(qDim + kvDim, kvDim) });
-    const attnOp = attentionOp(h.ctx, { ...heads, scale, window: c.window, softcap: c.softcap, rowInfo: bufs.rowInfo, blockTables: bufs.blockTables, q: view(0, qDim), kCache: bufs.kCache, vCache: bufs.vCache, out: wholeAct(out, qDim, outStride) });
+    const fusedParams = fused ? { k: view(qDim, kvDim), v: view(qDim + kvDim, kvDim), rotaryDim, maxPos: 80, ropeTable: bufs.ropeTable } : undefined;
+    const attnOp = attentionOp(h.ctx, { ...heads, scale, window: c.window, softcap: c.softcap, rowInfo: bufs.rowInfo, blockTables: bufs.blockTables, q: view(0, qDim), kCache: bufs.kCache, vCache: bufs.vCache, out: wholeAct(out, qDim, outStride), fused: fusedParams });
     await h.run(rows, 0, (rec) => {
-      ropeOp(rec, rows);
+      if (!fused) ropeOp(rec, rows);
       attnOp(rec, rows);
     });
     // Reference: rope on q and k, write k/v per sequence, attention per sequence.
@@ -290,7 +348,18 @@ describe('RoPE + paged KV write + attention', () => {
       want.set(o, r0 * qDim);
       r0 += s.rows;
     });
-    expect(relError(unpadded(await h.read(qkvBuf, rows * stride), rows, qDim, stride), qr)).toBeLessThan(F32_TOL);
+    if (!fused) expect(relError(unpadded(await h.read(qkvBuf, rows * stride), rows, qDim, stride), qr)).toBeLessThan(F32_TOL);
     expect(relError(unpadded(await h.read(out, rows * outStride), rows, qDim, outStride), want)).toBeLessThan(F32_TOL);
+    // The new rows' rotated k and v are in the cache for later steps.
+    const [kGot, vGot] = [await h.read(bufs.kCache, gpuK.length), await h.read(bufs.vCache, gpuV.length)];
+    positions.forEach((pos, r) => {
+      const s = seqs[r < seqs[0].rows ? 0 : 1];
+      const block = s.table[Math.floor(pos / 16)];
+      for (let hh = 0; hh < numKvHeads; hh++) {
+        const at = ((block * numKvHeads + hh) * 16 + (pos % 16)) * hs;
+        expect(relError(kGot.subarray(at, at + headDim), kr.subarray(r * kvDim + hh * headDim, r * kvDim + (hh + 1) * headDim))).toBeLessThan(F32_TOL);
+        expect(Array.from(vGot.subarray(at, at + headDim))).toEqual(Array.from(v.subarray(r * kvDim + hh * headDim, r * kvDim + (hh + 1) * headDim)));
+      }
+    });
   });
 });

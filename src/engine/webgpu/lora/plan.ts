@@ -1,90 +1,53 @@
 /**
- * Row grouping for the LoRA kernels (Punica): runs of consecutive rows with the same adapter slot
- * of at least `sgmvMinRows` rows become SGMV segments (`segIndptr` + `segSlot`, one weight load
- * shared by up to ROWS rows); every other row goes to the BGMV gather form (`rowSlot`). Rows with
- * slot -1 appear in neither.
+ * Row grouping for the LoRA shrink kernel (shaders/lora_shrink.wgsl): runs of consecutive rows
+ * with one adapter slot are cut into tiles of up to `tile` rows, so rows of one adapter (a prefill
+ * chunk, neighbouring decode rows) share each A load (Punica's SGMV) while a row whose neighbours
+ * use other adapters is a tile of its own (BGMV), all in one dispatch. Rows without an adapter (slot
+ * -1, or an empty slot) are in no tile.
  */
 
-/** Shortest run of one slot that is worth an SGMV segment (decode rows are runs of 1). */
-export const DEFAULT_SGMV_MIN_ROWS = 2;
+/** Rows per shrink tile at most. */
+export const LORA_TILE_ROWS = 4;
 
-/** How a step's rows are grouped. */
-export interface LoraRowPlan {
-  /** Rows of the step. */
-  rows: number;
-  /** `// [segments + 1] u32` row boundaries of SGMV segments. */
-  segIndptr: Uint32Array;
-  /** `// [segments] i32` slot of each segment. */
-  segSlot: Int32Array;
-  segments: number;
-  /** Segments with a slot >= 0 (0: no SGMV dispatch needed). */
-  sgmvSegments: number;
-  /** Rows of the longest segment (0 when none). */
-  maxSegmentRows: number;
-  /** `// [rows] i32` BGMV slot per row; -1 for rows without an adapter or inside a segment. */
-  rowSlot: Int32Array;
-  /** Rows with a BGMV slot >= 0. */
-  bgmvRows: number;
-  /** Distinct slots used (>= 0). */
+/** A pass's tiles. */
+export interface LoraTilePlan {
+  /** `// [tiles, 4] u32`: first row, rows, slot, 0. */
+  tiles: Uint32Array;
+  count: number;
+  /** Largest rank among the tiles' adapters (0: no LoRA work in the pass). */
+  maxRank: number;
+  /** Distinct slots used, ascending. */
   slotsUsed: number[];
 }
 
-/** Parameters of {@link planLoraRows}. */
-export interface PlanLoraRowsParameters {
-  /** Adapter slot of each row of the step, -1 for none. `// [rows]` */
+/** Parameters of {@link planLoraTiles}. */
+export interface PlanLoraTilesParameters {
+  /** Adapter slot of each row of the pass, -1 for none. `// [rows]` */
   rowSlots: ArrayLike<number>;
-  /** Default {@link DEFAULT_SGMV_MIN_ROWS}. */
-  sgmvMinRows?: number;
+  /** Rank of the adapter in a slot (0: empty). */
+  rankOf: (slot: number) => number;
+  /** Default {@link LORA_TILE_ROWS}. */
+  tile?: number;
 }
 
-/**
- * Groups rows by slot. Segments tile the rows contiguously (Punica's `seg_indptr`): a run of one
- * slot long enough for SGMV is a segment with that slot; the rows between such runs (BGMV rows and
- * rows without an adapter) form one segment with slot -1, which the SGMV kernels skip.
- */
-export function planLoraRows(p: PlanLoraRowsParameters): LoraRowPlan {
-  const { rowSlots } = p;
-  const minRows = p.sgmvMinRows ?? DEFAULT_SGMV_MIN_ROWS;
-  const rows = rowSlots.length;
-  const rowSlot = new Int32Array(rows).fill(-1);
-  const indptr: number[] = [0];
-  const segSlot: number[] = [];
+/** Cuts the rows into tiles (see the file comment). */
+export function planLoraTiles(p: PlanLoraTilesParameters): LoraTilePlan {
+  const { rowSlots, rankOf } = p;
+  const size = p.tile ?? LORA_TILE_ROWS;
+  const tiles: number[] = [];
   const used = new Set<number>();
-  let maxSegmentRows = 0;
-  let bgmvRows = 0;
-  let active = 0; // SGMV segments with a slot
-  for (let start = 0; start < rows; ) {
+  let maxRank = 0;
+  for (let start = 0; start < rowSlots.length; ) {
     const slot = rowSlots[start];
     let end = start + 1;
-    while (end < rows && rowSlots[end] === slot) end++;
-    if (slot >= 0) used.add(slot);
-    if (slot >= 0 && end - start >= minRows) {
-      indptr.push(end);
-      segSlot.push(slot);
-      maxSegmentRows = Math.max(maxSegmentRows, end - start);
-      active++;
-    } else {
-      if (slot >= 0) {
-        for (let r = start; r < end; r++) rowSlot[r] = slot;
-        bgmvRows += end - start;
-      }
-      if (segSlot.length > 0 && segSlot[segSlot.length - 1] === -1) indptr[indptr.length - 1] = end;
-      else {
-        indptr.push(end);
-        segSlot.push(-1);
-      }
+    while (end < rowSlots.length && rowSlots[end] === slot) end++;
+    const rank = slot >= 0 ? rankOf(slot) : 0;
+    if (rank > 0) {
+      used.add(slot);
+      maxRank = Math.max(maxRank, rank);
+      for (let b = start; b < end; b += size) tiles.push(b, Math.min(size, end - b), slot, 0);
     }
     start = end;
   }
-  return {
-    rows,
-    segIndptr: Uint32Array.from(indptr),
-    segSlot: Int32Array.from(segSlot),
-    segments: segSlot.length,
-    sgmvSegments: active,
-    maxSegmentRows,
-    rowSlot,
-    bgmvRows,
-    slotsUsed: [...used].sort((a, b) => a - b),
-  };
+  return { tiles: Uint32Array.from(tiles), count: tiles.length / 4, maxRank, slotsUsed: [...used].sort((a, b) => a - b) };
 }

@@ -1,63 +1,50 @@
 /**
- * Encodes LoRA for one projection of a forward step: `y[row] += scale · B (A x[row])` for every
- * row whose slot is >= 0, as shrink then expand (shaders/lora_shrink.wgsl, lora_expand.wgsl), in
- * SGMV form for runs of rows sharing a slot (prefill) and BGMV form for the rest (decode).
+ * LoRA of the forward pass, `y[row] += scale · B (A x[row])` for every row whose slot holds an
+ * adapter, in two parts per fused projection (`src/model/arch/fuse.ts`): one shrink dispatch for
+ * all of the projection's members (`v = A x`, shaders/lora_shrink.wgsl, with the projection's
+ * norm prologue when it has one), recorded right before the projection, and the expand as the
+ * projection's epilogue (`linearOp`'s `lora`: it reads v and B and each row's slot from RowInfo).
  *
- * Use per step: `setRows(rowSlots)` once (writes the row plan with queue.writeBuffer, so call it
- * before submitting the step's command buffer), then `encode({ pass, layer, projection, x, y })`
- * right after each base `linear()` that wrote `y`. Pipelines, uniforms and bind groups are created
- * once and reused.
+ * Use per pass: `setRows(rowSlots)` once (writes the tiles with queue.writeBuffer, so call it before
+ * submitting the pass's command buffer); a pass without adapter rows records no shrink, and its
+ * epilogues add nothing (every row's slot is -1 or empty).
  */
-import { linearModule, type Projection } from '../../../model/config.ts';
-import type { BindingKind, Kernel, PipelineCache } from '../pipelines.ts';
+import type { FusedLinearOp } from '../../../model/arch/fuse.ts';
+import type { GpuAct, LinearLora, RecordOp } from '../ops.ts';
+import type { BindingKind, PipelineCache } from '../pipelines.ts';
+import { bindBuffers } from '../pipelines.ts';
 import { LoraSlotLayoutError } from '../../../lora/errors.ts';
-import { planLoraRows, type LoraRowPlan } from './plan.ts';
-import type { Recorder } from '../recorder.ts';
-import { loraInfoIndex, type GpuLoraSlotPool } from './slotPool.ts';
+import { LORA_TILE_ROWS, planLoraTiles, type LoraTilePlan } from './plan.ts';
+import type { GpuLoraSlotPool } from './slotPool.ts';
+import { MAX_FUSED_MEMBERS } from '../fusedRecipe.ts';
 
-/** Rows per SGMV workgroup (each weight load is reused this many times). */
-export const LORA_SGMV_ROWS = 4;
-/** Rank outputs per shrink workgroup (256 invocations / 32 per output). */
-const SHRINK_OUTPUTS_PER_WORKGROUP = 8;
-/** Rank outputs (= invocations) per shrink workgroup of the CPU shape. */
-const CPU_SHRINK_OUTPUTS_PER_WORKGROUP = 16;
-/** Output features per expand workgroup (256 invocations × 4). */
-const EXPAND_OUTPUTS_PER_WORKGROUP = 1024;
-/** Invocations per expand workgroup of the CPU shape (4 outputs each). */
-const CPU_EXPAND_WORKGROUP = 64;
+/** Outputs per shrink workgroup on GPUs (256 invocations, 32 per output). */
+const SHRINK_TPO = 32;
+const SHRINK_WG = 256;
+/** Invocations (= outputs) per shrink workgroup of the CPU shape. */
+const CPU_SHRINK_WG = 16;
 
-/** A matrix of activations in a storage buffer. */
-export interface LoraActivations {
-  buffer: GPUBuffer;
-  /** Elements between rows (x: multiple of 4). */
-  stride: number;
-  /** Element of the row holding feature 0 (x: multiple of 4); default 0. */
-  offset?: number;
-}
-
-/** Parameters of {@link GpuLora.encode}. */
-export interface EncodeLoraParameters {
-  /** An open compute pass of the step's encoder, or the step's {@link Recorder} (the engine's forward pass, profiled or not). */
-  pass: GPUComputePassEncoder | Recorder;
-  layer: number;
-  projection: Projection;
-  /** Input of the projection. `// [rows, stride] f32` */
-  x: LoraActivations;
-  /** Output of the projection, accumulated into. `// [rows, stride] f32` */
-  y: LoraActivations;
+/** Parameters of {@link GpuLora.shrinkOp}. */
+export interface ShrinkOpParameters {
+  op: FusedLinearOp;
+  /** The projection's input. `// [rows, stride] f32` */
+  x: GpuAct;
+  /** The projection's vectors and norm (when it has a norm prologue, the shrink normalizes too). */
+  vecs: GPUBuffer;
+  norm?: { at: number; width: number; eps: number };
 }
 
 /** LoRA kernels bound to a slot pool. */
 export interface GpuLora {
   readonly pool: GpuLoraSlotPool;
-  /** Rows of the last `setRows`. */
-  readonly plan: LoraRowPlan | undefined;
-  /** Groups the step's rows by slot and uploads the grouping. `rowSlots.length <= maxRows`. */
-  setRows(rowSlots: ArrayLike<number>): LoraRowPlan;
-  /** Uploads a grouping made elsewhere (e.g. by the scheduler, or a test's empty segments). */
-  setPlan(plan: LoraRowPlan): void;
-  /** Records shrink + expand for one projection; nothing when no row has an adapter. */
-  encode(p: EncodeLoraParameters): void;
+  /** Tiles of the last `setRows`. */
+  readonly plan: LoraTilePlan | undefined;
+  /** Cuts the pass's rows into tiles and uploads them. `rowSlots.length <= maxRows`. */
+  setRows(rowSlots: ArrayLike<number>): LoraTilePlan;
+  /** The shrink dispatch of `op` (prepared now; records nothing in a pass without adapter rows). */
+  shrinkOp(p: ShrinkOpParameters): RecordOp;
+  /** What `op`'s linear kernel binds for its LoRA epilogue; `rowInfo` holds each row's slot. */
+  epilogue(op: FusedLinearOp, rowInfo: GPUBuffer): LinearLora;
   /** Frees the scratch and plan buffers (not the pool); idempotent. */
   destroy(): void;
 }
@@ -66,92 +53,27 @@ export interface GpuLora {
 export interface CreateGpuLoraParameters {
   device: GPUDevice;
   pool: GpuLoraSlotPool;
-  /** Most rows a step has. */
+  /** Most rows a pass has. */
   maxRows: number;
-  /** The engine's pipeline cache: the kernels are asked for at creation, and the caller warms them (`pipelines.warm()`) before encoding. */
+  /** The engine's pipeline cache: kernels are asked for when ops are prepared. */
   pipelines: PipelineCache;
-  /**
-   * Kernel shape for CPU implementations (lavapipe, `GpuAdapterSummary.software`): shrink without
-   * workgroup reductions, one invocation per rank output over all of K. Default false (GPU shape).
-   */
+  /** Kernel shape for CPU implementations (lavapipe): one invocation per output over all of K. */
   cpu?: boolean;
 }
 
-type Form = 'sgmv' | 'bgmv';
-
-/** Creates the LoRA kernels and their per-step buffers. */
+/** Creates the shrink kernels' per-pass buffers. */
 export function createGpuLora(p: CreateGpuLoraParameters): GpuLora {
   const { device, pool, maxRows, pipelines } = p;
-  const f16 = pool.dtype === 'f16';
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
+  const vStride = MAX_FUSED_MEMBERS * pool.rank4;
   const rowsUniform = device.createBuffer({ label: 'lora.rows', size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-  const segIndptr = device.createBuffer({ label: 'lora.segIndptr', size: 4 * (maxRows + 2), usage }); // [segments + 1] u32
-  const segSlot = device.createBuffer({ label: 'lora.segSlot', size: 4 * (maxRows + 1), usage }); // [segments] i32
-  const rowSlot = device.createBuffer({ label: 'lora.rowSlot', size: 4 * (maxRows + 1), usage }); // [rows] i32
-  const v = device.createBuffer({ label: 'lora.v', size: 4 * maxRows * pool.maxRank, usage }); // [rows, maxRank] f32
-  const base: BindingKind[] = ['uniform', 'uniform', 'read', 'read', 'read', 'storage'];
+  const tiles = device.createBuffer({ label: 'lora.tiles', size: 16 * Math.max(1, maxRows), usage }); // [tiles, 4] u32
+  const v = device.createBuffer({ label: 'lora.v', size: 4 * Math.max(1, maxRows) * vStride, usage }); // [rows, vStride] f32
   const cpu = p.cpu === true;
-  const shrinkOutputs = cpu ? CPU_SHRINK_OUTPUTS_PER_WORKGROUP : SHRINK_OUTPUTS_PER_WORKGROUP;
-  const expandOutputs = cpu ? CPU_EXPAND_WORKGROUP * 4 : EXPAND_OUTPUTS_PER_WORKGROUP;
-  const variant = (file: string, form: Form): Kernel =>
-    pipelines.kernel(file, form === 'sgmv' ? [...base, 'read', 'read'] : [...base, 'read'], {
-      F16: f16,
-      SGMV: form === 'sgmv',
-      ROWS: form === 'sgmv' ? LORA_SGMV_ROWS : 1,
-      ...(cpu ? { CPU: true, WG: file === 'lora_shrink.wgsl' ? CPU_SHRINK_OUTPUTS_PER_WORKGROUP : CPU_EXPAND_WORKGROUP } : {}),
-    });
-  // Every variant asked for now, so the backend compiles them at load (not in the first LoRA request).
-  const kernels: Record<Form, { shrink: Kernel; expand: Kernel }> = {
-    sgmv: { shrink: variant('lora_shrink.wgsl', 'sgmv'), expand: variant('lora_expand.wgsl', 'sgmv') },
-    bgmv: { shrink: variant('lora_shrink.wgsl', 'bgmv'), expand: variant('lora_expand.wgsl', 'bgmv') },
-  };
-  const params = new Map<string, GPUBuffer>();
-  const groups = new Map<string, GPUBindGroup>();
-  const bufferIds = new WeakMap<GPUBuffer, number>();
-  let nextBufferId = 0;
-  const idOf = (b: GPUBuffer) => {
-    let id = bufferIds.get(b);
-    if (id === undefined) bufferIds.set(b, (id = nextBufferId++));
-    return id;
-  };
-  let plan: LoraRowPlan | undefined;
-  let maxRankUsed = 0;
-
-  const paramsBuffer = (layer: number, projection: Projection, x: LoraActivations, y: LoraActivations): GPUBuffer => {
-    const [inPad, outPad] = pool.padded(projection);
-    const out = linearModule(pool.config, projection).out;
-    const values = [inPad, outPad, pool.maxRank, pool.infoStride, loraInfoIndex(pool.config, layer, projection), x.stride, x.offset ?? 0, y.stride, y.offset ?? 0, out, 0, 0];
-    const key = values.join(',');
-    let buffer = params.get(key);
-    if (!buffer) {
-      buffer = device.createBuffer({ label: `lora.params[${layer}.${projection}]`, size: values.length * 4, usage: GPUBufferUsage.UNIFORM, mappedAtCreation: true });
-      new Uint32Array(buffer.getMappedRange()).set(values);
-      buffer.unmap();
-      params.set(key, buffer);
-    }
-    return buffer;
-  };
-
-  const bindGroup = (k: Kernel, form: Form, uniform: GPUBuffer, weights: GPUBuffer, input: GPUBuffer, output: GPUBuffer): GPUBindGroup => {
-    const key = `${k.name}|${idOf(uniform)}|${idOf(weights)}|${idOf(input)}|${idOf(output)}`;
-    let group = groups.get(key);
-    if (!group) {
-      const buffers = [uniform, rowsUniform, pool.info, weights, input, output, ...(form === 'sgmv' ? [segIndptr, segSlot] : [rowSlot])];
-      group = device.createBindGroup({ label: key, layout: k.layout, entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })) });
-      groups.set(key, group);
-    }
-    return group;
-  };
-
-  const setPlan = (next: LoraRowPlan): void => {
-    if (next.rows > maxRows || next.segments > maxRows + 1) throw new LoraSlotLayoutError(`a step of ${next.rows} rows exceeds the ${maxRows} rows the LoRA buffers were made for`);
-    plan = next;
-    maxRankUsed = Math.max(0, ...plan.slotsUsed.map((s) => pool.rankOf(s)));
-    device.queue.writeBuffer(rowsUniform, 0, new Uint32Array([plan.rows, plan.segments, 0, 0]));
-    device.queue.writeBuffer(segIndptr, 0, plan.segIndptr);
-    if (plan.segments > 0) device.queue.writeBuffer(segSlot, 0, plan.segSlot);
-    if (plan.rows > 0) device.queue.writeBuffer(rowSlot, 0, plan.rowSlot);
-  };
+  const wg = cpu ? CPU_SHRINK_WG : SHRINK_WG;
+  const outputsPerGroup = cpu ? CPU_SHRINK_WG : SHRINK_WG / SHRINK_TPO;
+  const owned: GPUBuffer[] = [rowsUniform, tiles, v];
+  let plan: LoraTilePlan | undefined;
 
   return {
     pool,
@@ -159,42 +81,42 @@ export function createGpuLora(p: CreateGpuLoraParameters): GpuLora {
       return plan;
     },
     setRows(rowSlots) {
+      if (rowSlots.length > maxRows) throw new LoraSlotLayoutError(`a pass of ${rowSlots.length} rows exceeds the ${maxRows} rows the LoRA buffers were made for`);
       for (let i = 0; i < rowSlots.length; i++) {
         const s = rowSlots[i];
         if (!Number.isInteger(s) || s < -1 || s >= pool.slots) throw new LoraSlotLayoutError(`row ${i} names slot ${s}, outside [-1, ${pool.slots})`);
       }
-      const next = planLoraRows({ rowSlots });
-      setPlan(next);
-      return next;
+      plan = planLoraTiles({ rowSlots, rankOf: pool.rankOf });
+      device.queue.writeBuffer(rowsUniform, 0, new Uint32Array([plan.count, Math.ceil(plan.maxRank / 4) * 4, 0, 0]));
+      if (plan.count > 0) device.queue.writeBuffer(tiles, 0, plan.tiles);
+      return plan;
     },
-    setPlan,
-    encode({ pass, layer, projection, x, y }) {
-      if (!plan || maxRankUsed === 0) return;
-      if (x.stride % 4 !== 0 || (x.offset ?? 0) % 4 !== 0) throw new LoraSlotLayoutError(`x stride ${x.stride} and offset ${x.offset ?? 0} must be multiples of 4`);
-      const uniform = paramsBuffer(layer, projection, x, y);
-      const [, out] = pool.padded(projection);
-      const dispatch = (k: Kernel, group: GPUBindGroup, gx: number, gy: number, gz: number): void => {
-        if ('dispatch' in pass) return pass.dispatch(k, group, gx, gy, gz);
-        pass.setPipeline(k.pipeline);
-        pass.setBindGroup(0, group);
-        pass.dispatchWorkgroups(gx, gy, gz);
+    shrinkOp({ op, x, vecs, norm }) {
+      if (x.stride % 4 !== 0 || x.offset % 4 !== 0) throw new LoraSlotLayoutError(`x stride ${x.stride} and offset ${x.offset} must be multiples of 4`);
+      const group = pool.group(op);
+      const bindings: BindingKind[] = ['uniform', 'uniform', 'read', 'read', 'read', 'storage', 'read', 'read'];
+      const kernel = pipelines.kernel('lora_shrink.wgsl', bindings, { F16: pool.dtype === 'f16', NORM: norm !== undefined, TILE: LORA_TILE_ROWS, WG: wg, ...(cpu ? { CPU: true } : { TPO: SHRINK_TPO }) });
+      const ranks = [0, 1, 2].map((i) => group.rankWords[Math.min(i, group.rankWords.length - 1)]);
+      const values = [group.inPad, pool.rank4, op.members.length, pool.infoStride, ...ranks, x.stride, x.offset, vStride, norm?.width ?? 0, 0, norm?.at ?? 0, 0, 0, 0];
+      const words = new Uint32Array(values);
+      new Float32Array(words.buffer)[11] = norm?.eps ?? 0;
+      const params = device.createBuffer({ label: `lora.params[${op.key}]`, size: words.byteLength, usage: GPUBufferUsage.UNIFORM, mappedAtCreation: true });
+      new Uint32Array(params.getMappedRange()).set(words);
+      params.unmap();
+      owned.push(params);
+      const bind = bindBuffers(device, kernel, [params, rowsUniform, pool.info, group.a, x.buffer, v, tiles, vecs]);
+      return (rec) => {
+        if (!plan || plan.count === 0) return;
+        const outputs = op.members.length * Math.ceil(plan.maxRank / 4) * 4;
+        rec.dispatch(kernel, bind, Math.ceil(outputs / outputsPerGroup), plan.count);
       };
-      const forms: Array<[Form, number, number]> = [];
-      if (plan.sgmvSegments > 0) forms.push(['sgmv', plan.segments, Math.ceil(plan.maxSegmentRows / LORA_SGMV_ROWS)]);
-      if (plan.bgmvRows > 0) forms.push(['bgmv', plan.rows, 1]);
-      for (const [form, wy, wz] of forms) {
-        const k = kernels[form].shrink;
-        dispatch(k, bindGroup(k, form, uniform, pool.a(layer, projection), x.buffer, v), Math.ceil(maxRankUsed / shrinkOutputs), wy, wz);
-      }
-      for (const [form, wy, wz] of forms) {
-        const k = kernels[form].expand;
-        dispatch(k, bindGroup(k, form, uniform, pool.bt(layer, projection), v, y.buffer), Math.ceil(out / expandOutputs), wy, wz);
-      }
+    },
+    epilogue(op, rowInfo) {
+      const group = pool.group(op);
+      return { rowInfo, info: pool.info, v, b: group.b, infoStride: pool.infoStride, rankWords: group.rankWords, columns: op.members.map((m) => m.column), vStride, vMember: pool.rank4, f16: pool.dtype === 'f16' };
     },
     destroy() {
-      for (const b of [rowsUniform, segIndptr, segSlot, rowSlot, v, ...params.values()]) b.destroy();
-      params.clear();
-      groups.clear();
+      for (const b of owned.splice(0)) b.destroy();
     },
   };
 }

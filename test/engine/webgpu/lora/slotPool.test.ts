@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGpuLoraSlotPool } from '../../../../src/engine/webgpu/lora/slotPool.ts';
+import { webgpuRecipe } from '../../../../src/engine/webgpu/fusedRecipe.ts';
+import type { FusedLinearOp } from '../../../../src/model/arch/fuse.ts';
 import { acquireGpu, type Gpu } from '../../../../src/gpu/device.ts';
 import { createAdapter } from '../../../../src/lora/create.ts';
 import { createHostCache } from '../../../../src/lora/hostCache.ts';
@@ -26,7 +28,7 @@ async function read(device: GPUDevice, buffer: GPUBuffer, offset: number, bytes:
 }
 
 describe('GPU slot pool under the slot manager', () => {
-  it('uploads A and B^T into the slot layout and reloads identical bytes after eviction', async () => {
+  it('uploads A and B into the slot layout (as the files hold them) and reloads identical bytes after eviction', async () => {
     const root = await tempDir();
     const model = await tinyModel(root);
     await createAdapter({ model, rank: 8, seed: 1, out: join(root, 'store/a') });
@@ -37,9 +39,10 @@ describe('GPU slot pool under the slot manager', () => {
     const hostCache = createHostCache({ budgetBytes: 0, load: (id) => store.load(id) }); // every reload comes from disk
     const slots = createSlotManager({ pool, store, hostCache });
     const [inF, out, r] = [384, 128, 8]; // down_proj
+    const down = webgpuRecipe(tinyConfig).layers[1].find((op): op is FusedLinearOp => op.op === 'linear' && op.key.endsWith('down_proj.weight'))!;
     const snapshot = async () => {
-      const a = await read(gpu.device, pool.a(1, 'down_proj'), 0, r * inF * 4);
-      const bt = await read(gpu.device, pool.bt(1, 'down_proj'), 0, r * out * 4);
+      const a = await read(gpu.device, pool.group(down).a, 0, r * inF * 4);
+      const bt = await read(gpu.device, pool.group(down).b, 0, r * out * 4);
       const info = new Uint32Array((await read(gpu.device, pool.info, 0, pool.infoStride * 4)).buffer);
       return { a, bt, info };
     };
@@ -47,7 +50,7 @@ describe('GPU slot pool under the slot manager', () => {
     const first = await snapshot();
     const weights = (await store.load(store.get('a').id)).weights.layers[1].down_proj!;
     expect(first.a).toEqual(weights.a); // [r, in]
-    expect(first.bt[3 * out + 5]).toBe(weights.b[5 * r + 3]); // Bt[i, o] = B[o, i]
+    expect(first.bt).toEqual(weights.b); // [out, r]
     expect(new Float32Array(first.info.buffer, 0, 1)[0]).toBe(2); // scale alpha / r = 16 / 8
     await slots.load('b'); // evicts a
     expect(slots.slotOf('a')).toBeUndefined();
