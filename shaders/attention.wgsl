@@ -5,12 +5,11 @@
 // first + lid + WG, ...; the partial results are merged once at the end, so a workgroup needs two
 // barriers whatever the context length. Scores are s = q·k · scale, soft-capped with SOFTCAP
 // (cap · tanh(s / cap), Gemma 2). f32 throughout.
-// FUSED: RoPE and the KV store happen here too (one dispatch instead of rope_kv + attention):
-// q, k and v are columns of one buffer (the fused q|k|v projection's output). q is rotated in
-// registers; the workgroup of each kv group's first head stores its row's rotated k and v in the
-// cache; positions written by this pass (the sequence's rows here, from RowInfo.first on) are read
-// from the q|k|v rows themselves, k rotated on the fly, since other workgroups store them
-// concurrently; earlier positions come from the cache.
+// FUSED (passes where every sequence has one row: decode steps): RoPE and the KV store happen here
+// too, one dispatch instead of rope_kv + attention. q, k and v are columns of one buffer (the fused
+// q|k|v projection's output); each invocation rotates q and its row's k in registers, the workgroup
+// of each kv group's first head stores the rotated k and v in the cache, and the row's own position
+// is attended from registers (no other workgroup reads it: its sequence has no other row here).
 #include "step.wgsl"
 
 struct Params {
@@ -27,7 +26,7 @@ struct Params {
   kOffset: u32,   // FUSED: column of k's element 0 in q's buffer
   vOffset: u32,   // FUSED: column of v's element 0 in q's buffer
   rotaryDim: u32, // FUSED: leading elements of a head that rotate (even, <= headDim)
-  maxPos: u32,    // FUSED: positions in ropeTable
+  _pad0: u32,
 }
 
 const BLOCK = ${BLOCK}u; // KV_BLOCK_SIZE
@@ -48,39 +47,11 @@ const HD4 = ${HD4}u; // vec4s per (position, head) in the cache: headDim rounded
 #endif
 @group(0) @binding(7) var<storage, read_write> out: array<f32>;    // [rows, outStride] f32
 #if FUSED
-@group(0) @binding(8) var<storage, read> ropeTable: array<vec2<f32>>; // [maxPos, rotaryDim / 2] (cos, sin)
+@group(0) @binding(8) var<storage, read> ropeTable: array<vec2<f32>>; // [positions, rotaryDim / 2] (cos, sin)
 
-// Element e of the head starting at q[o], RoPE-rotated to position pos (HF rotate_half; elements
-// past rotaryDim pass through, past headDim are 0).
-fn rotated(o: u32, e: u32, pos: u32) -> f32 {
-  let half = params.rotaryDim / 2u;
-  if (e >= params.headDim) {
-    return 0.0;
-  }
-  if (e >= params.rotaryDim) {
-    return q[o + e];
-  }
-  if (e < half) {
-    let cs = ropeTable[pos * half + e];
-    return q[o + e] * cs.x - q[o + e + half] * cs.y;
-  }
-  let cs = ropeTable[pos * half + e - half];
-  return q[o + e] * cs.x + q[o + e - half] * cs.y;
-}
-
-fn rotated4(o: u32, i: u32, pos: u32) -> vec4<f32> {
-  return vec4<f32>(rotated(o, i * 4u, pos), rotated(o, i * 4u + 1u, pos), rotated(o, i * 4u + 2u, pos), rotated(o, i * 4u + 3u, pos));
-}
-
-// Elements 4i .. 4i + 3 of the head starting at q[o], 0 past headDim.
-fn plain4(o: u32, i: u32) -> vec4<f32> {
-  let hd = params.headDim;
-  return vec4<f32>(
-    select(0.0, q[o + min(i * 4u, hd - 1u)], i * 4u < hd),
-    select(0.0, q[o + min(i * 4u + 1u, hd - 1u)], i * 4u + 1u < hd),
-    select(0.0, q[o + min(i * 4u + 2u, hd - 1u)], i * 4u + 2u < hd),
-    select(0.0, q[o + min(i * 4u + 3u, hd - 1u)], i * 4u + 3u < hd));
-}
+const HD = ${HD}u; // FUSED: headDim
+const HDP = HD4 * 4u; // headDim rounded up to 4
+const RH = ${ROT_HALF}u; // FUSED: rotaryDim / 2
 #endif
 
 var<workgroup> maxS: array<f32, WG>;
@@ -106,21 +77,52 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
   // q times the scale, zero beyond headDim (the cache's padding is zero too).
   var qv: array<vec4<f32>, HD4>;
 #if FUSED
-  let group = params.numHeads / params.numKvHeads;
-  let firstPos = info.pos - (r - info.first); // position of the sequence's first row in this pass
-#unroll I HD4
-  qv[${I}u] = rotated4(qo, ${I}u, info.pos) * params.scale;
+  // The row's own k and v (rotated k), attended from registers and stored for later steps. Every
+  // index below is a constant (HD, RH are defines): no branches, no dynamic register indexing.
+  let ko = r * params.qStride + params.kOffset + kvh * hd;
+  let vo = r * params.qStride + params.vOffset + kvh * hd;
+  var qa: array<f32, HDP>;
+  var ka: array<f32, HDP>;
+  var va: array<f32, HDP>;
+#unroll E HDP
+  qa[${E}u] = select(0.0, q[qo + ${E}u], ${E}u < HD);
+  ka[${E}u] = select(0.0, q[ko + ${E}u], ${E}u < HD);
+  va[${E}u] = select(0.0, q[vo + ${E}u], ${E}u < HD);
 #endunroll
-  if (h == kvh * group) {
-    let block = blockTables[info.btOffset + info.pos / BLOCK];
-    let c = ((block * params.numKvHeads + kvh) * BLOCK + info.pos % BLOCK) * HD4;
-    let ko = r * params.qStride + params.kOffset + kvh * hd;
-    let vo = r * params.qStride + params.vOffset + kvh * hd;
-    for (var i = lid; i < HD4; i += WG) {
-      kCache[c + i] = rotated4(ko, i, info.pos);
-      vCache[c + i] = plain4(vo, i);
+  var cs: array<vec2<f32>, RH>;
+#unroll D ROT_HALF
+  cs[${D}u] = ropeTable[info.pos * RH + ${D}u];
+#endunroll
+  // HF rotate_half: element e < RH pairs with e + RH (sin negated), RH <= e < 2 RH with e - RH.
+  var qr: array<f32, HDP>;
+  var kr: array<f32, HDP>;
+#unroll E HDP
+  {
+    const inRot = ${E}u < 2u * RH;
+    const d = ${E}u % RH;
+    const partner = (${E}u + RH) % (2u * RH) % HDP;
+    let sn = select(cs[d].y, -cs[d].y, ${E}u < RH);
+    qr[${E}u] = select(qa[${E}u], qa[${E}u] * cs[d].x + qa[partner] * sn, inRot);
+    kr[${E}u] = select(ka[${E}u], ka[${E}u] * cs[d].x + ka[partner] * sn, inRot);
+  }
+#endunroll
+  var kSelf: array<vec4<f32>, HD4>;
+  var vSelf: array<vec4<f32>, HD4>;
+#unroll I HD4
+  qv[${I}u] = vec4<f32>(qr[${I}u * 4u], qr[${I}u * 4u + 1u], qr[${I}u * 4u + 2u], qr[${I}u * 4u + 3u]) * params.scale;
+  kSelf[${I}u] = vec4<f32>(kr[${I}u * 4u], kr[${I}u * 4u + 1u], kr[${I}u * 4u + 2u], kr[${I}u * 4u + 3u]);
+  vSelf[${I}u] = vec4<f32>(va[${I}u * 4u], va[${I}u * 4u + 1u], va[${I}u * 4u + 2u], va[${I}u * 4u + 3u]);
+#endunroll
+  if (h == kvh * (params.numHeads / params.numKvHeads)) {
+    let c = ((blockTables[info.btOffset + info.pos / BLOCK] * params.numKvHeads + kvh) * BLOCK + info.pos % BLOCK) * HD4;
+    if (lid == 0u) {
+#unroll I HD4
+      kCache[c + ${I}u] = kSelf[${I}u];
+      vCache[c + ${I}u] = vSelf[${I}u];
+#endunroll
     }
   }
+  let cached = info.pos; // earlier positions come from the cache
 #else
 #unroll I HD4
   qv[${I}u] = vec4<f32>(
@@ -129,33 +131,18 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
     select(0.0, q[qo + min(${I}u * 4u + 2u, hd - 1u)], ${I}u * 4u + 2u < hd),
     select(0.0, q[qo + min(${I}u * 4u + 3u, hd - 1u)], ${I}u * 4u + 3u < hd)) * params.scale;
 #endunroll
+  let cached = n;
 #endif
   var m = -3.0e38;
   var l = 0.0;
   var acc: array<vec4<f32>, HD4>;
-  for (var j = first + lid; j < n; j += WG) {
+  for (var j = first + lid; j < cached; j += WG) {
     let block = blockTables[info.btOffset + j / BLOCK];
     let base = ((block * params.numKvHeads + kvh) * BLOCK + j % BLOCK) * HD4;
     var s = 0.0;
-#if FUSED
-    let inPass = j >= firstPos;
-    let jr = info.first + (j - min(j, firstPos)); // row holding position j when inPass
-    let ko = jr * params.qStride + params.kOffset + kvh * hd;
-    let vo = jr * params.qStride + params.vOffset + kvh * hd;
-    if (inPass) {
-#unroll I HD4
-      s += dot(qv[${I}u], rotated4(ko, ${I}u, j));
-#endunroll
-    } else {
-#unroll I HD4
-      s += dot(qv[${I}u], kCache[base + ${I}u]);
-#endunroll
-    }
-#else
 #unroll I HD4
     s += dot(qv[${I}u], kCache[base + ${I}u]);
 #endunroll
-#endif
 #if SOFTCAP
     s = params.softcap * tanh(clamp(s / params.softcap, -15.0, 15.0));
 #endif
@@ -169,22 +156,29 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
     }
     let p = exp(s - m);
     l += p;
-#if FUSED
-    if (inPass) {
-#unroll I HD4
-      acc[${I}u] += p * plain4(vo, ${I}u);
-#endunroll
-    } else {
-#unroll I HD4
-      acc[${I}u] += p * vCache[base + ${I}u];
-#endunroll
-    }
-#else
 #unroll I HD4
     acc[${I}u] += p * vCache[base + ${I}u];
 #endunroll
-#endif
   }
+#if FUSED
+  if (lid == 0u) {
+    var s = 0.0;
+#unroll I HD4
+    s += dot(qv[${I}u], kSelf[${I}u]);
+#endunroll
+#if SOFTCAP
+    s = params.softcap * tanh(clamp(s / params.softcap, -15.0, 15.0));
+#endif
+    let mNew = max(m, s);
+    let alpha = exp(m - mNew);
+    let p = exp(s - mNew);
+    m = mNew;
+    l = l * alpha + p;
+#unroll I HD4
+    acc[${I}u] = acc[${I}u] * alpha + p * vSelf[${I}u];
+#endunroll
+  }
+#endif
   maxS[lid] = m;
   workgroupBarrier();
   var mAll = -3.0e38;

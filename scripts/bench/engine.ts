@@ -136,6 +136,8 @@ const rooflineGpu = gpu.hasTimestamps ? await measureReadBandwidth({ device: gpu
 const roofline = Math.max(rooflineWall.gbPerSecond, rooflineGpu?.gbPerSecond ?? 0);
 const b1 = decodeRows.find((r) => r.batch === 1);
 const achieved = b1 ? backend.decodeWeightBytes / b1.stepMs / 1e6 : undefined;
+await decode(backend, 1, 1); // the LoRA-free plan of a batch-1 decode pass is the last one run
+const dispatchCounts = backend.dispatches(1, 1, true);
 backend.destroy();
 
 let cpu: { tokensPerSecond: number } | undefined;
@@ -150,6 +152,7 @@ await model.close();
 gpu.destroy();
 
 const b32 = decodeRows.find((r) => r.batch === 32);
+
 const result = {
   model: args.preset,
   device: gpu.summary.description,
@@ -167,6 +170,9 @@ const result = {
   roofline: { streamBytes, wallGbPerSecond: rooflineWall.gbPerSecond, gpuGbPerSecond: rooflineGpu?.gbPerSecond, gbPerSecond: roofline },
   batch1: achieved === undefined ? undefined : { weightGbPerSecond: achieved, fractionOfRoofline: achieved / roofline },
   batch32OverBatch1: b1 && b32 ? b32.tokensPerSecond / b1.tokensPerSecond : undefined,
+  /** Dispatches a batch-1 decode step records per decoder layer (goal <= 5), and in all. */
+  dispatchesPerLayer: dispatchCounts.layers / model.config.numLayers,
+  dispatchesPerStep: dispatchCounts.total,
   cpu,
 };
 
@@ -181,6 +187,7 @@ const lines = [
   `  cpu reference batch 1       ${f(cpu?.tokensPerSecond, 2)} tokens/s`,
   `  weights read / step time    ${f(achieved, 2)} GB/s of roofline ${f(roofline, 2)} GB/s (wall ${f(rooflineWall.gbPerSecond, 2)}, gpu ${f(rooflineGpu?.gbPerSecond, 2)}) = ${f((result.batch1?.fractionOfRoofline ?? NaN) * 100, 0)}%`,
   `  batch 32 / batch 1 throughput ${f(result.batch32OverBatch1, 2)}x`,
+  `  dispatches per decode step   ${result.dispatchesPerStep} (${f(result.dispatchesPerLayer, 1)} per layer)`,
   `  per-kernel GPU ms per batch-1 decode step:`,
   ...Object.entries(kernels ?? {})
     .sort((a, b) => b[1] - a[1])

@@ -21,6 +21,7 @@ import { createHostCache } from '../../src/lora/hostCache.ts';
 import { adapterIdOfDir } from '../../src/lora/id.ts';
 import { createSlotManager } from '../../src/lora/slots.ts';
 import { createAdapterStore } from '../../src/lora/store.ts';
+import { createPeftLoader } from '../../src/lora/peftLoader.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { makeTrace, percentile, serveMergeOnSwitch, serveUnmerged, uniform, type MergeResult, type TrafficResult } from './lib/loraTraffic.ts';
 import { namedAdapters } from './lib/adapters.ts';
@@ -63,6 +64,8 @@ const started = performance.now();
 
 const modelDir = await cachedPreset(preset, log);
 const model = await loadModel({ dir: modelDir });
+// Adapter files are read and parsed on a worker thread, as the node does (src/node/create.ts).
+const loader = createPeftLoader();
 const config = model.config;
 const gpu = await acquireGpu();
 const perSeqBlocks = Math.ceil((PROMPT + Math.max(maxTokens, decodeSteps) + 2) / 16);
@@ -123,7 +126,7 @@ let trace100: ReturnType<typeof makeTrace> = [];
 for (const count of [10, 100, 1000]) {
   const trace = makeTrace({ count: requestCount, adapters: count, ratePerSecond: rate, promptLen: PROMPT, maxTokens, vocab: config.vocabSize, seed: 7 });
   if (count === 100) trace100 = trace;
-  const store = createAdapterStore({ dir: adapterRoot, config, maxRank: rank });
+  const store = createAdapterStore({ dir: adapterRoot, config, maxRank: rank, loader });
   const adapterIds: string[] = [];
   const used = new Set(trace.map((r) => r.adapter));
   for (let k = 0; k < count; k++) adapterIds.push(used.has(k) ? (await store.register({ path: await named('names', k), name: `a${k}` })).id : '');
@@ -143,7 +146,7 @@ if (requestCount < 1000) scaled.push(`registered: only the adapters the trace na
 const loadPool = createGpuLoraSlotPool({ device: gpu.device, config, slots: 1, maxRank: 64, dtype: backend.lora.dtype, maxBindingBytes: gpu.limits.maxStorageBufferBindingSize });
 const loads = [];
 for (const r of [8, 16, 64]) {
-  const store = createAdapterStore({ dir: adapterRoot, config, maxRank: 64 });
+  const store = createAdapterStore({ dir: adapterRoot, config, maxRank: 64, loader });
   const cold: number[] = [];
   const warm: number[] = [];
   const hash: number[] = [];
@@ -174,7 +177,7 @@ const memory = [1, 8, 32, 100, 1000].map((n) => ({ adapters: n, unmergedBytes: b
 
 // ---- 5. Merge-on-switch baseline on the 100-adapter trace.
 log('5. merge-on-switch baseline (100 adapters)');
-const baselineStore = createAdapterStore({ dir: adapterRoot, config, maxRank: rank });
+const baselineStore = createAdapterStore({ dir: adapterRoot, config, maxRank: rank, loader });
 const parsed = new Map<number, LoraWeights>();
 const baseline: MergeResult = await serveMergeOnSwitch({
   backend,
@@ -194,6 +197,7 @@ const baseline: MergeResult = await serveMergeOnSwitch({
 });
 log(`   ${baseline.tokensPerSecond.toFixed(1)} tokens/s, ${baseline.switches} switches of ${baseline.switchMs.toFixed(0)} ms`);
 backend.destroy();
+await loader.close();
 await model.close();
 gpu.destroy();
 
@@ -204,9 +208,10 @@ const t10 = traffic.find((t) => t.adapters === 10)!;
 const t1000 = traffic.find((t) => t.adapters === 1000)!;
 const cold16 = loads.find((l) => l.rank === 16)!;
 const goals = [
-  { goal: '32 distinct adapters keep >= 80% of base-only decode throughput', value: r32 ? r32.tokensPerSecond / baseRate : Number.NaN, met: r32 ? r32.tokensPerSecond / baseRate >= 0.8 : false },
+  { goal: '32 distinct adapters keep >= 85% of base-only decode throughput', value: r32 ? r32.tokensPerSecond / baseRate : Number.NaN, met: r32 ? r32.tokensPerSecond / baseRate >= 0.85 : false },
   { goal: '10 -> 1000 adapters loses <= 10% throughput', value: 1 - t1000.tokensPerSecond / t10.tokensPerSecond, met: t1000.tokensPerSecond >= 0.9 * t10.tokensPerSecond },
   { goal: 'cold load of a rank-16 adapter p99 < 100 ms', value: cold16.cold.p99, met: cold16.cold.p99 < 100 },
+  { goal: 'warm load (host -> GPU) of a rank-16 adapter p99 < 10 ms', value: cold16.warm.p99, met: cold16.warm.p99 < 10 },
   { goal: '>= 3x the merge-on-switch baseline at 100 adapters', value: t100.tokensPerSecond / baseline.tokensPerSecond, met: t100.tokensPerSecond >= 3 * baseline.tokensPerSecond },
 ];
 const result = { model: preset, trafficSlots, dtype: backend.dtype, device: gpu.summary.description, rank, slots: slotCount, bytesPerSlot: backend.lora.bytesPerSlot, weightBytes: backend.weightBytes, decode, traffic, loads, memory, baseline, goals, scaled, wallSeconds: (performance.now() - started) / 1000 };

@@ -10,6 +10,7 @@ import type { ModelConfig, Projection } from '../model/config.ts';
 import { LoraAdapterNotFoundError, LoraContentChangedError, LoraNameConflictError } from './errors.ts';
 import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, isAdapterId, type AdapterId } from './id.ts';
 import { loadPeftAdapter, type PeftAdapter } from './peft.ts';
+import type { PeftLoader } from './peftLoader.ts';
 
 /** One registered adapter. */
 export interface AdapterEntry {
@@ -55,13 +56,16 @@ export interface CreateAdapterStoreParameters {
   config: ModelConfig;
   /** Largest rank accepted (the slot pool's). */
   maxRank?: number;
+  /** Reads and parses adapters (e.g. on a worker thread: `createPeftLoader`); default on the calling thread. */
+  loader?: Pick<PeftLoader, 'load'>;
 }
 
 /** Creates the disk tier (nothing is read until `scan` or `register`). */
 export function createAdapterStore(p: CreateAdapterStoreParameters): AdapterStore {
   const byId = new Map<AdapterId, AdapterEntry>();
   const byName = new Map<string, AdapterId>();
-  const read = (dir: string, signal?: AbortSignal, knownId?: AdapterId) => loadPeftAdapter({ dir, config: p.config, maxRank: p.maxRank, knownId, signal });
+  const load = p.loader?.load ?? loadPeftAdapter;
+  const read = (dir: string, signal?: AbortSignal, knownId?: AdapterId) => load({ dir, config: p.config, maxRank: p.maxRank, knownId, signal });
   /** Size and nanosecond mtime of both files, taken before they are read and hashed. */
   const fingerprints = new Map<AdapterId, string>();
   const fingerprint = async (dir: string): Promise<string | undefined> => {

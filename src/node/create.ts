@@ -13,6 +13,7 @@ import { createReceiptLedger, type ReceiptLedger } from '../ledger/receipts.ts';
 import { componentLogger, createLogger, type Logger } from '../log.ts';
 import { createHostCache } from '../lora/hostCache.ts';
 import { createSlotManager } from '../lora/slots.ts';
+import { createPeftLoader } from '../lora/peftLoader.ts';
 import { createAdapterStore } from '../lora/store.ts';
 import { loadModel, type LoadedModel } from '../model/load.ts';
 import type { PaymentGate } from '../payments/gate.ts';
@@ -128,7 +129,10 @@ async function startLockedNode(config: Config, components: NodeComponents, log: 
   const kernels = warmup && { kernels: warmup.kernels, compileMs: Math.round(warmup.ms), compileHelpers: warmup.helperDevices, firstPassMs: Math.round(warmup.firstPassMs) };
   log.info({ kind: backend.kind, reason, dtype: backend.dtype, kvBlocks: backend.numKvBlocks, loraSlots: backend.lora.slots, memory: config.engine.memory.mode, ...(memory.pages ? { budgetPages: memory.pages.totalPages, pageBytes: memory.pages.pageBytes } : {}), fairness: config.engine.fairness.policy, ...kernels }, 'engine ready');
 
-  const store = createAdapterStore({ dir: join(dataDir, 'adapters'), config: model.config, maxRank: backend.lora.maxRank });
+  // Adapter files are read and parsed on a worker thread: a cold load does not stall the steps.
+  const peftLoader = createPeftLoader();
+  cleanup.push(() => peftLoader.close());
+  const store = createAdapterStore({ dir: join(dataDir, 'adapters'), config: model.config, maxRank: backend.lora.maxRank, loader: peftLoader });
   const hostCache = createHostCache({ budgetBytes: config.lora.hostCacheMiB * 2 ** 20, load: (id, signal) => store.load(id, signal) });
   const slots = createSlotManager({ pool: backend.lora, store, hostCache, pages: memory.pages });
   const defaultPrice = { inputPer1k: BigInt(config.payments.inputPer1k), outputPer1k: BigInt(config.payments.outputPer1k) };
@@ -281,6 +285,7 @@ async function startLockedNode(config: Config, components: NodeComponents, log: 
         await paid?.settlement.stop();
         paid?.terms.stop();
         slots.stop();
+        await peftLoader.close();
         backend.destroy();
         await network?.stop();
         db.close();

@@ -99,6 +99,11 @@ export interface WebGpuBackend extends Backend {
    * little slower). Returns false when the device lacks `timestamp-query`.
    */
   setProfiling(on: boolean): boolean;
+  /**
+   * Dispatches a pass of `rows` rows (`outRows` with logits) records: in the decoder layers and in
+   * all; `oneRowEach` for decode passes; LoRA shrinks as the last pass's adapter rows need them.
+   */
+  dispatches(rows: number, outRows: number, oneRowEach: boolean): { layers: number; total: number };
   /** Per-kernel milliseconds since the last reset while profiling, else undefined. */
   profile(): Record<string, number> | undefined;
   resetProfile(): void;
@@ -179,8 +184,34 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
   const plan = (sequences: readonly StepSequence[], lastRowLogits: boolean): PassPlan[] =>
     planPasses({ sequences, vocabSize: config.vocabSize, maxContext, numKvBlocks, maxRows, maxOutRows, maxBlockEntries, loraSlots: lora.slots, lastRowLogits });
 
-  /** Runs one pass; copies results (and logits when asked) to staging buffers. */
-  const runPass = async (pass: PassPlan, withLogits: boolean, signal?: AbortSignal): Promise<{ result: Uint32Array; logits?: Float32Array; top?: Uint32Array }> => {
+  /** What a pass's command buffer depends on besides buffer contents: its shape, the LoRA tiles' grid, whether top logprobs are copied back, and the adjustment buffer bound (replaced when it grows). */
+  const shapeKey = (pass: PassPlan): string => `${pass.rows},${pass.outRows},${pass.oneRowEach},${pass.wantsTop},${fwd.adjustCapacity},${runner?.plan?.count ?? 0},${runner?.plan?.maxRank ?? 0}`;
+  /** Records a pass (and the copies of its results, and logits when asked) into a command buffer. */
+  const encodePass = (pass: PassPlan, withLogits: boolean, prof: Profiler | undefined): GPUCommandBuffer => {
+    const encoder = device.createCommandEncoder({ label: 'step' });
+    const rec = prof ? prof.recorder(encoder) : createPassRecorder(encoder);
+    fwd.record(rec, pass.rows, pass.outRows, pass.oneRowEach);
+    rec.end();
+    prof?.resolve(encoder);
+    const resultBytes = pass.outRows * 8;
+    const logitsBytes = pass.outRows * config.vocabSize * 4;
+    if (resultBytes) encoder.copyBufferToBuffer(fwd.result, 0, resultStaging, 0, resultBytes);
+    const topBytes = pass.wantsTop ? pass.outRows * MAX_TOP_LOGPROBS * 8 : 0;
+    if (topBytes) encoder.copyBufferToBuffer(fwd.top, 0, topStaging, 0, topBytes);
+    if (withLogits && logitsBytes) {
+      logitsStaging ??= device.createBuffer({ label: 'logitsStaging', size: maxOutRows * config.vocabSize * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      encoder.copyBufferToBuffer(fwd.logits, 0, logitsStaging, 0, logitsBytes);
+    }
+    return encoder.finish();
+  };
+  /**
+   * The next decode pass's commands, recorded while the GPU runs the current one (decode steps
+   * repeat their shape): used when the next pass has the same shape, else dropped.
+   */
+  let prepared: { key: string; commands: GPUCommandBuffer } | undefined;
+
+  /** Runs one pass; copies results (and logits when asked) to staging buffers. `alone`: the step's only pass. */
+  const runPass = async (pass: PassPlan, withLogits: boolean, alone: boolean, signal?: AbortSignal): Promise<{ result: Uint32Array; logits?: Float32Array; top?: Uint32Array }> => {
     if (signal?.aborted) throw new AbortedError('WebGPU step', signal.reason);
     const q = device.queue;
     q.writeBuffer(fwd.stepBuffer, 0, new Uint32Array([pass.rows, pass.outRows, 0, 0]));
@@ -193,22 +224,14 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
       q.writeBuffer(fwd.adjust, 0, pass.adjust);
     }
     runner?.setRows(pass.rowSlots); // LoRA tiles of this pass (queued before its submit)
-    const encoder = device.createCommandEncoder({ label: 'step' });
     const prof = profiling ? profiler : undefined;
-    const rec = prof ? prof.recorder(encoder) : createPassRecorder(encoder);
-    fwd.record(rec, pass.rows, pass.outRows);
-    rec.end();
-    prof?.resolve(encoder);
+    const key = shapeKey(pass);
+    const reuse = !withLogits && !prof && prepared?.key === key;
+    q.submit([reuse ? prepared!.commands : encodePass(pass, withLogits, prof)]);
+    prepared = !withLogits && !prof && alone ? { key, commands: encodePass(pass, false, undefined) } : undefined;
     const resultBytes = pass.outRows * 8;
     const logitsBytes = pass.outRows * config.vocabSize * 4;
-    if (resultBytes) encoder.copyBufferToBuffer(fwd.result, 0, resultStaging, 0, resultBytes);
     const topBytes = pass.wantsTop ? pass.outRows * MAX_TOP_LOGPROBS * 8 : 0;
-    if (topBytes) encoder.copyBufferToBuffer(fwd.top, 0, topStaging, 0, topBytes);
-    if (withLogits && logitsBytes) {
-      logitsStaging ??= device.createBuffer({ label: 'logitsStaging', size: maxOutRows * config.vocabSize * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-      encoder.copyBufferToBuffer(fwd.logits, 0, logitsStaging, 0, logitsBytes);
-    }
-    q.submit([encoder.finish()]);
     let result = new Uint32Array(0);
     if (resultBytes) {
       await resultStaging.mapAsync(GPUMapMode.READ, 0, resultBytes);
@@ -252,8 +275,9 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
       const outputs: StepOutput[] = sequences.map((s) => (s.targets ? { targetLogprobs: new Float32Array(s.tokens.length) } : {}));
       const f = new Float32Array(1);
       const u = new Uint32Array(f.buffer);
-      for (const pass of plan(sequences, false)) {
-        const { result, top } = await runPass(pass, false, signal);
+      const passes = plan(sequences, false);
+      for (const pass of passes) {
+        const { result, top } = await runPass(pass, false, passes.length === 1, signal);
         pass.outputs.forEach((slot, o) => {
           u[0] = result[o * 2 + 1];
           if (slot.kind === 'target') outputs[slot.seq].targetLogprobs![slot.row] = f[0];
@@ -270,7 +294,7 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
       const out: Float32Array[] = Array.from({ length: sequences.length }, () => new Float32Array(0));
       const vocab = config.vocabSize;
       for (const pass of plan(sequences, true)) {
-        const { logits } = await runPass(pass, true);
+        const { logits } = await runPass(pass, true, false);
         pass.outputs.forEach((slot, o) => {
           if (slot.kind === 'sample') out[slot.seq] = logits!.slice(o * vocab, (o + 1) * vocab);
         });
@@ -278,6 +302,7 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
       return out;
     },
     setProfiling,
+    dispatches: (rows, outRows, oneRowEach) => fwd.dispatches(rows, outRows, oneRowEach),
     profile: () => profiler?.totals(),
     resetProfile: () => profiler?.reset(),
     destroy() {
@@ -301,7 +326,7 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
   const firstPassStarted = performance.now();
   try {
     const greedy = { temperature: 0, topK: 0, topP: 1, seed: 0, step: 0 };
-    for (const pass of plan([{ tokens: [0], startPos: 0, blockTable: [0], adapterSlot: -1, sample: greedy }], false)) await runPass(pass, false, p.signal);
+    for (const pass of plan([{ tokens: [0], startPos: 0, blockTable: [0], adapterSlot: -1, sample: greedy }], false)) await runPass(pass, false, false, p.signal);
   } catch (error) {
     backend.destroy();
     throw error;

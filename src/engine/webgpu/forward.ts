@@ -21,14 +21,6 @@ import { ROW_INFO_WORDS } from './passPlan.ts';
 import type { Recorder } from './recorder.ts';
 import { createDataBuffer, matrixStride, type GpuWeights } from './weights.ts';
 
-/**
- * Most rows of a pass whose attention is fused with RoPE and the KV store (decode, short chunks).
- * The fused kernel reads positions written in the same pass from the q|k|v rows, rotating k for
- * every query row that attends to them, so long prefill chunks store the cache first (rope_kv)
- * and attend to it (two dispatches per layer, amortized over their rows).
- */
-export const FUSED_ATTENTION_MAX_ROWS = 64;
-
 /** Parameters of {@link createForward}. */
 export interface CreateForwardParameters {
   ctx: OpContext;
@@ -47,8 +39,8 @@ export interface CreateForwardParameters {
   maxBindingBytes: number;
   /** LoRA kernels: a shrink before every projection, the expand in its epilogue (the caller sets the rows' slots per pass). */
   lora?: GpuLora;
-  /** Most rows of a pass whose attention runs fused with RoPE and the KV store; longer passes (prefill) run rope_kv first. Default {@link FUSED_ATTENTION_MAX_ROWS}. */
-  fusedAttentionRows?: number;
+  /** Fuse RoPE and the KV store into attention in passes where every sequence has one row (default true). */
+  fusedAttention?: boolean;
 }
 
 /** Device buffers the caller writes per pass, and the recorded pass itself. */
@@ -68,10 +60,13 @@ export interface Forward {
   readonly adjust: GPUBuffer;
   /** Replaces the adjustment buffer with one of at least `entries` entries (rebinding the sample op). */
   growAdjust(entries: number): void;
-  /** Records the whole pass: embeddings, layers, final norm, lm_head, sampling. */
-  record(rec: Recorder, rows: number, outRows: number): void;
-  /** Dispatches a pass of `rows` rows records, in the layers and in all (with the current LoRA rows). */
-  dispatches(rows: number, outRows: number): { layers: number; total: number };
+  /**
+   * Records the whole pass: embeddings, layers, final norm, lm_head, sampling. `oneRowEach`: every
+   * sequence has one row in the pass (decode), so attention can store the KV cache itself.
+   */
+  record(rec: Recorder, rows: number, outRows: number, oneRowEach: boolean): void;
+  /** Dispatches such a pass records, in the layers and in all (with the current LoRA rows). */
+  dispatches(rows: number, outRows: number, oneRowEach: boolean): { layers: number; total: number };
   /** Bytes of KV cache on the device. */
   kvBytes: number;
   destroy(): void;
@@ -119,7 +114,7 @@ export function createForward(p: CreateForwardParameters): Forward {
   }
   const kvCaches = recipe.layers.map((_, l) => ({ k: buffer(`kCache.${l}`, kvLayerBytes), v: buffer(`vCache.${l}`, kvLayerBytes) }));
 
-  const fusedRows = p.fusedAttentionRows ?? FUSED_ATTENTION_MAX_ROWS;
+  let oneRowEach = false; // of the pass being recorded
   /** One op of the fused recipe as prepared dispatches. */
   const prepare = (op: FusedOp): RecordOp => {
     switch (op.op) {
@@ -161,9 +156,10 @@ export function createForward(p: CreateForwardParameters): Forward {
           store(rec, rows);
           attend(rec, rows);
         };
-        if (op.k.buffer !== op.q.buffer || op.v.buffer !== op.q.buffer || fusedRows === 0) return split;
-        const fused = attentionOp(ctx, { ...common, q, fused: { k: act(op.k), v: act(op.v), rotaryDim: config.rotaryDim, maxPos: p.maxContext, ropeTable: rope } });
-        return (rec, rows) => (rows <= fusedRows ? fused(rec, rows) : split(rec, rows));
+        if (op.k.buffer !== op.q.buffer || op.v.buffer !== op.q.buffer || p.fusedAttention === false) return split;
+        // Decode passes: one dispatch (the sequence's only new position is the row's own).
+        const fused = attentionOp(ctx, { ...common, q, fused: { k: act(op.k), v: act(op.v), rotaryDim: config.rotaryDim, ropeTable: rope } });
+        return (rec, rows) => (oneRowEach ? fused(rec, rows) : split(rec, rows));
       }
       case 'glu':
         return gluOp(ctx, { gate: act(op.gate), up: act(op.up), act: op.act });
@@ -203,19 +199,22 @@ export function createForward(p: CreateForwardParameters): Forward {
       adjust = device.createBuffer({ label: 'adjust', size: adjustCapacity * 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
       sample = sampleOp(ctx, { vocab, outRows: outRowsBuf, logits, result, masks, adjust, top });
     },
-    record(rec, rows, outRows) {
+    record(rec, rows, outRows, single) {
+      oneRowEach = single;
       embed(rec, rows);
       for (const op of ops) op(rec, rows);
       for (const op of outOps) op(rec, outRows);
       sample(rec, outRows);
     },
-    dispatches(rows, outRows) {
+    dispatches(rows, outRows, single) {
+      oneRowEach = single;
       let count = 0;
       const counter: Recorder = { dispatch: () => void count++, end() {} };
       for (const op of ops) op(counter, rows);
       const layers = count;
       embed(counter, rows);
       for (const op of outOps) op(counter, outRows);
+      sample(counter, outRows);
       return { layers, total: count };
     },
     destroy() {

@@ -339,17 +339,18 @@ export interface AttentionOpParameters {
   vCache: GPUBuffer;
   out: GpuAct; // [rows, numHeads · headDim] f32
   /**
-   * RoPE and the KV store in the same dispatch (no {@link ropeKvOp} before it): k and v are columns
-   * of q's buffer, rotated and stored by the attention kernel itself (see shaders/attention.wgsl).
+   * RoPE and the KV store in the same dispatch (no {@link ropeKvOp} before it), for passes where
+   * every sequence has one row: k and v are columns of q's buffer, rotated and stored by the
+   * attention kernel itself (see shaders/attention.wgsl).
    */
-  fused?: { k: GpuAct; v: GpuAct; rotaryDim: number; maxPos: number; ropeTable: GPUBuffer };
+  fused?: { k: GpuAct; v: GpuAct; rotaryDim: number; ropeTable: GPUBuffer };
 }
 
 /** Causal GQA attention over the paged cache, one workgroup per (row, head); with `fused`, RoPE and the KV store too. */
 export function attentionOp(ctx: OpContext, p: AttentionOpParameters): RecordOp {
   const { fused } = p;
   if (fused && (fused.k.buffer !== p.q.buffer || fused.v.buffer !== p.q.buffer)) throw new EngineShapeUnsupportedError('attention', 'the fused kernel reads k and v from q\'s buffer');
-  const defines = { HD4: kvHeadStride(p.headDim) / 4, WG: ctx.attentionWorkgroup ?? 32, BLOCK: KV_BLOCK_SIZE, SOFTCAP: p.softcap > 0, FUSED: fused !== undefined };
+  const defines = { HD4: kvHeadStride(p.headDim) / 4, WG: ctx.attentionWorkgroup ?? 32, BLOCK: KV_BLOCK_SIZE, SOFTCAP: p.softcap > 0, FUSED: fused !== undefined, ...(fused ? { HD: p.headDim, HDP: kvHeadStride(p.headDim), ROT_HALF: fused.rotaryDim / 2 } : {}) };
   const bindings: BindingKind[] = ['uniform', 'uniform', 'read', 'read', 'read', fused ? 'storage' : 'read', fused ? 'storage' : 'read', 'storage', ...(fused ? (['read'] as const) : [])];
   const kernel = ctx.pipelines.kernel('attention.wgsl', bindings, defines);
   const params = createUniform(
@@ -369,8 +370,6 @@ export function attentionOp(ctx: OpContext, p: AttentionOpParameters): RecordOp 
       fused?.k.offset ?? 0,
       fused?.v.offset ?? 0,
       fused?.rotaryDim ?? 0,
-      fused?.maxPos ?? 0,
-      0,
       0,
     ]),
   );

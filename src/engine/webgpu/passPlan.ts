@@ -39,6 +39,8 @@ export interface PassPlan {
   adjustEntries: number;
   /** Whether a row asked for top logprobs (their results are read back). */
   wantsTop: boolean;
+  /** Every sequence has one row in this pass (a decode pass). */
+  oneRowEach: boolean;
 }
 
 /** Parameters of {@link planPasses}. */
@@ -105,7 +107,7 @@ export function planPasses(p: PlanPassesParameters): PassPlan[] {
     for (let start = 0; start < n; start += size) pieces.push({ seq, start, count: Math.min(size, n - start), last: start + size >= n });
   });
   const passes: PassPlan[] = [];
-  let cur: { rows: number[]; slots: number[]; bt: number[]; outs: number[]; outputs: OutputSlot[]; masks: Uint32Array[]; adjust: number[]; last?: { seq: number; first: number } } | undefined;
+  let cur: { rows: number[]; slots: number[]; bt: number[]; outs: number[]; outputs: OutputSlot[]; masks: Uint32Array[]; adjust: number[]; last?: { seq: number; first: number }; multi: boolean } | undefined;
   const flush = () => {
     if (!cur) return;
     const words = Math.ceil(p.vocabSize / 32);
@@ -124,6 +126,7 @@ export function planPasses(p: PlanPassesParameters): PassPlan[] {
       adjust: Uint32Array.from(cur.adjust.length ? cur.adjust : [0, 0, 0, 0]),
       adjustEntries: cur.adjust.length / 4,
       wantsTop: cur.outputs.some((o) => o.top > 0),
+      oneRowEach: !cur.multi,
     });
     cur = undefined;
   };
@@ -134,13 +137,14 @@ export function planPasses(p: PlanPassesParameters): PassPlan[] {
     const wantsOut = piece.last && (s.sample !== undefined || p.lastRowLogits === true);
     const outs = (s.targets ? piece.count : 0) + (wantsOut ? 1 : 0);
     if (cur && (cur.rows.length / ROW_INFO_WORDS + piece.count > p.maxRows || cur.outputs.length + outs > p.maxOutRows || cur.bt.length + blocks > p.maxBlockEntries)) flush();
-    cur ??= { rows: [], slots: [], bt: [], outs: [], outputs: [], masks: [], adjust: [] };
+    cur ??= { rows: [], slots: [], bt: [], outs: [], outputs: [], masks: [], adjust: [], multi: false };
     if (blocks > p.maxBlockEntries) throw new EngineContextExceededError(end, p.maxBlockEntries * KV_BLOCK_SIZE);
     const btOffset = cur.bt.length;
     for (let i = 0; i < blocks; i++) cur.bt.push(s.blockTable[i]);
     const row0 = cur.rows.length / ROW_INFO_WORDS;
     // Rows of one sequence in a pass are consecutive (pieces of a sequence follow each other).
     const first = cur.last?.seq === piece.seq ? cur.last.first : row0;
+    if (first !== row0 || piece.count > 1) cur.multi = true;
     cur.last = { seq: piece.seq, first };
     for (let i = 0; i < piece.count; i++) {
       cur.rows.push(s.tokens[piece.start + i], s.startPos + piece.start + i, btOffset, first, s.adapterSlot >>> 0, 0, 0, 0);

@@ -265,12 +265,14 @@ describe('RoPE + paged KV write + attention', () => {
     const { headDim, rotaryDim } = c;
     const hs = kvHeadStride(headDim);
     const scale = 0.7 / Math.sqrt(headDim);
-    const numBlocks = 12;
+    const numBlocks = 12; // blocks 0..11
     const layout: KvLayout = { numLayers: 1, numKvHeads, headDim, blockSize: 16 };
     const invFreq = ropeInvFreq({ rotaryDim, theta: 10000 });
+    // The fused kernel runs decode passes: one row per sequence.
     const seqs = [
-      { table: [7, 2, 9], cached: 40, rows: 3 },
+      { table: [7, 2, 9], cached: 40, rows: fused ? 1 : 3 },
       { table: [1, 11, 4, 0, 5], cached: 70, rows: 1 },
+      ...(fused ? [{ table: [3, 6], cached: 16, rows: 1 }] : []),
     ];
     const qDim = numHeads * headDim;
     const kvDim = numKvHeads * headDim;
@@ -292,7 +294,7 @@ describe('RoPE + paged KV write + attention', () => {
         }
       }
     });
-    const rows = 4;
+    const rows = seqs.reduce((n, x) => n + x.rows, 0);
     const q = randomArray(rows * qDim, 40);
     const k = randomArray(rows * kvDim, 41);
     const v = randomArray(rows * kvDim, 42);
@@ -330,7 +332,7 @@ describe('RoPE + paged KV write + attention', () => {
     const out = h.empty(rows * outStride);
     const heads = { numHeads, numKvHeads, headDim };
     const ropeOp = ropeKvOp(h.ctx, { ...heads, rotaryDim, maxPos: 80, ...bufs, q: view(0, qDim), k: view(qDim, kvDim), v: view(qDim + kvDim, kvDim) });
-    const fusedParams = fused ? { k: view(qDim, kvDim), v: view(qDim + kvDim, kvDim), rotaryDim, maxPos: 80, ropeTable: bufs.ropeTable } : undefined;
+    const fusedParams = fused ? { k: view(qDim, kvDim), v: view(qDim + kvDim, kvDim), rotaryDim, ropeTable: bufs.ropeTable } : undefined;
     const attnOp = attentionOp(h.ctx, { ...heads, scale, window: c.window, softcap: c.softcap, rowInfo: bufs.rowInfo, blockTables: bufs.blockTables, q: view(0, qDim), kCache: bufs.kCache, vCache: bufs.vCache, out: wholeAct(out, qDim, outStride), fused: fusedParams });
     await h.run(rows, 0, (rec) => {
       if (!fused) ropeOp(rec, rows);
@@ -352,8 +354,9 @@ describe('RoPE + paged KV write + attention', () => {
     expect(relError(unpadded(await h.read(out, rows * outStride), rows, qDim, outStride), want)).toBeLessThan(F32_TOL);
     // The new rows' rotated k and v are in the cache for later steps.
     const [kGot, vGot] = [await h.read(bufs.kCache, gpuK.length), await h.read(bufs.vCache, gpuV.length)];
+    const seqOfRow = seqs.flatMap((s) => Array.from({ length: s.rows }, () => s));
     positions.forEach((pos, r) => {
-      const s = seqs[r < seqs[0].rows ? 0 : 1];
+      const s = seqOfRow[r];
       const block = s.table[Math.floor(pos / 16)];
       for (let hh = 0; hh < numKvHeads; hh++) {
         const at = ((block * numKvHeads + hh) * 16 + (pos % 16)) * hs;

@@ -1,0 +1,35 @@
+/**
+ * Worker-thread side of {@link createPeftLoader} (`peftLoader.ts`): reads, validates and parses
+ * one adapter per message with `loadPeftAdapter`, and posts the weights back with their buffers
+ * transferred (no copy). A failure is reported as `{ failed: true }`: the main thread then runs the
+ * same load itself, so the caller gets the error object (class, code, hint) it would have got.
+ */
+import { parentPort } from 'node:worker_threads';
+import type { ModelConfig } from '../model/config.ts';
+import type { AdapterId } from './id.ts';
+import { loadPeftAdapter } from './peft.ts';
+
+/** A request from the main thread. */
+export interface PeftThreadRequest {
+  id: number;
+  dir: string;
+  config: ModelConfig;
+  maxRank?: number;
+  knownId?: AdapterId;
+}
+
+parentPort?.on('message', async (m: PeftThreadRequest) => {
+  try {
+    const adapter = await loadPeftAdapter({ dir: m.dir, config: m.config, maxRank: m.maxRank, knownId: m.knownId });
+    const buffers = new Set<ArrayBuffer>();
+    for (const layer of adapter.weights.layers) {
+      for (const t of Object.values(layer)) {
+        buffers.add(t!.a.buffer as ArrayBuffer);
+        buffers.add(t!.b.buffer as ArrayBuffer);
+      }
+    }
+    parentPort!.postMessage({ id: m.id, adapter }, [...buffers]);
+  } catch {
+    parentPort!.postMessage({ id: m.id, failed: true });
+  }
+});
