@@ -79,7 +79,7 @@ const layouts = [
   // SGMV run, a lone row, rows without adapter, a long run (tiles of 4), decode rows, an empty slot
   { name: 'mixed prefill and decode', rowSlots: [0, 0, 0, 0, 0, 0, 0, 1, -1, -1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 0, 2, 3, 3, -1] },
   { name: 'decode only', rowSlots: [2, 0, 1, -1, 3, 1] },
-  { name: 'no adapters', rowSlots: [-1, -1, -1] },
+  { name: 'no adapters', rowSlots: [-1, -1, -1, -1, -1, -1] },
 ];
 
 describe.each([
