@@ -1,28 +1,24 @@
 // Embedding gather: x[r] = E[token[r]] * scale for the tokens that fall in this chunk of the table.
-// The table is split in row chunks so that each fits one storage binding; its rows are padded to
-// colStride elements (a multiple of 8). F16 / BF16: two halves per u32 word (see weights.wgsl).
+// The table is split in row chunks so that each fits one storage binding; its rows (k elements:
+// padded to 8, or whole quantized blocks) are read 8 elements at a time in any weight format
+// (matrix.wgsl: f32, f16, bf16, Q8_0, Q4_0, Q4_K, Q6_K).
 #include "step.wgsl"
-#include "weights.wgsl"
 
 struct Params {
-  h: u32,         // hidden size (elements written per row)
-  rowStart: u32,  // first vocabulary id held by this chunk
-  rowCount: u32,  // vocabulary ids held by this chunk
-  colStride: u32, // elements between rows of the table (>= h, even)
-  xStride: u32,   // elements between rows of x
-  scale: f32,     // multiplier (Gemma: sqrt(hidden)), else 1
+  h: u32,        // hidden size (elements written per row)
+  rowStart: u32, // first vocabulary id held by this chunk
+  rowCount: u32, // vocabulary ids held by this chunk
+  k: u32,        // elements per row of the table (>= h)
+  xStride: u32,  // elements between rows of x
+  scale: f32,    // multiplier (Gemma: sqrt(hidden)), else 1
   _pad0: u32,
   _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> params: Params;
-@group(0) @binding(2) var<storage, read> rowInfo: array<RowInfo>; // [rows]
-#if HALF
-@group(0) @binding(3) var<storage, read> table: array<u32>; // [rowCount, colStride / 2] packed halves
-#else
-@group(0) @binding(3) var<storage, read> table: array<f32>; // [rowCount, colStride] f32
-#endif
+#include "matrix.wgsl"
+@group(0) @binding(3) var<storage, read> rowInfo: array<RowInfo>; // [rows]
 @group(0) @binding(4) var<storage, read_write> x: array<f32>; // [rows, xStride] f32
 
 @compute @workgroup_size(64)
@@ -36,20 +32,14 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
     return;
   }
   let local = token - params.rowStart;
-  let h = params.h;
   let xo = r * params.xStride;
-#if HALF
-  let base = local * (params.colStride / 2u);
-  for (var i = lid; i < (h + 1u) / 2u; i += 64u) {
-    let v = unpackHalves(table[base + i]);
-    x[xo + 2u * i] = v.x * params.scale;
-    if (2u * i + 1u < h) {
-      x[xo + 2u * i + 1u] = v.y * params.scale;
+  for (var c = lid; c * 8u < params.h; c += 64u) {
+    let v = loadW(local, c);
+    for (var i = 0u; i < 8u; i++) {
+      let e = c * 8u + i;
+      if (e < params.h) {
+        x[xo + e] = select(v.b, v.a, i < 4u)[i % 4u] * params.scale;
+      }
     }
   }
-#else
-  for (var i = lid; i < h; i += 64u) {
-    x[xo + i] = table[local * params.colStride + i] * params.scale;
-  }
-#endif
 }

@@ -163,8 +163,7 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
   const bindings: BindingKind[] = ['uniform', 'uniform', 'read', 'read', 'storage', 'read'];
   if (p.lora) bindings.push('read', 'read', 'read', 'read');
   const defines = (rows: number) => ({
-    HALF: weight.dtype !== 'f32',
-    BF16: weight.dtype === 'bf16',
+    ...matrixDefines(weight.dtype),
     NORM: p.norm !== undefined,
     BIAS: p.biasAt !== undefined,
     GLU: glu,
@@ -268,12 +267,18 @@ export interface EmbedOpParameters {
   scale?: number;
 }
 
+/** Defines that select a matrix's storage format in shaders/matrix.wgsl. */
+export function matrixDefines(dtype: GpuMatrix['dtype']): Record<string, boolean> {
+  const quant = dtype === 'q8_0' || dtype === 'q4_0' || dtype === 'q4_k' || dtype === 'q6_k';
+  return { HALF: dtype === 'f16' || dtype === 'bf16', BF16: dtype === 'bf16', QUANT: quant, ...(quant ? { [dtype.toUpperCase()]: true } : {}) };
+}
+
 /** Embedding rows of the step's tokens, one dispatch per table chunk. */
 export function embedOp(ctx: OpContext, p: EmbedOpParameters): RecordOp {
-  const kernel = ctx.pipelines.kernel('embed.wgsl', ['uniform', 'uniform', 'read', 'read', 'storage'], { HALF: p.table.dtype !== 'f32', BF16: p.table.dtype === 'bf16' });
+  const kernel = ctx.pipelines.kernel('embed.wgsl', ['uniform', 'uniform', 'read', 'read', 'storage'], matrixDefines(p.table.dtype));
   const groups = p.table.chunks.map((chunk) => {
     const params = createUniform(ctx.device, 'embed.params', u32f32([p.table.cols, chunk.rowStart, chunk.rowCount, p.table.stride, p.x.stride, { f32: p.scale ?? 1 }, 0, 0]));
-    return bindBuffers(ctx.device, kernel, [ctx.stepBuffer, params, p.rowInfo, chunk.buffer, p.x.buffer]);
+    return bindBuffers(ctx.device, kernel, [ctx.stepBuffer, params, chunk.buffer, p.rowInfo, p.x.buffer]);
   });
   return (rec, rows) => {
     for (const g of groups) rec.dispatch(kernel, g, rows);

@@ -15,17 +15,20 @@ import type { FusedLinearOp, FusedRecipe } from '../../model/arch/fuse.ts';
 import { deviceMatrixValues, readDeviceMatrix, type DeviceMatrix } from '../../model/deviceTensor.ts';
 import type { DeviceDtype } from '../../model/dtype.ts';
 import type { WeightStore } from '../../model/weights.ts';
-import type { QuantizeType } from '../../model/quant/formats.ts';
-import { InternalError } from '../../errors.ts';
+import { isQuantType, type QuantizeType, type QuantType } from '../../model/quant/formats.ts';
+import { quantRowWords, repackBlocks } from './quantLayout.ts';
 
 /** A row-major matrix on the GPU, split into row chunks that each fit one storage binding. */
 export interface GpuMatrix {
   /** `[rows, cols]` of the whole matrix. */
   rows: number;
   cols: number;
-  /** Elements between rows on the device: cols rounded up to 8, the padding zero. */
+  /** Elements of a device row: cols rounded up to 8 (the padding zero), or cols for quantized rows (whole blocks). */
   stride: number;
-  dtype: DeviceDtype;
+  /** f32, f16, bf16, or ggml blocks repacked for the kernels (quantLayout.ts). */
+  dtype: DeviceDtype | QuantType;
+  /** Bytes on the device. */
+  bytes: number;
   /** Chunks in row order; chunk i holds rows [rowStart, rowStart + rowCount). `// [rowCount, stride]` */
   chunks: { buffer: GPUBuffer; rowStart: number; rowCount: number }[];
 }
@@ -64,7 +67,7 @@ export interface UploadWeightsParameters {
   recipe: FusedRecipe;
   weights: WeightStore;
   dtype: DeviceDtype;
-  /** `--quantize` at load (matrices then hold their dequantized values, as on the CPU). */
+  /** `--quantize` at load: matrices whose rows are whole blocks are quantized (and kept in blocks). */
   quantize?: QuantizeType;
   /** Largest storage binding in bytes (`maxStorageBufferBindingSize`). */
   maxBindingBytes: number;
@@ -86,35 +89,47 @@ export function matrixStride(cols: number): number {
   return Math.ceil(cols / 8) * 8;
 }
 
-/** Uploads `[rows, cols]` values as a {@link GpuMatrix}, rows zero-padded to {@link matrixStride}, split by `maxBindingBytes`. */
+/** Uploads a `[rows, cols]` matrix as a {@link GpuMatrix}: float rows zero-padded to {@link matrixStride}, quantized rows repacked; split by `maxBindingBytes`. */
 export function uploadMatrix(device: GPUDevice, label: string, m: DeviceMatrix, rows: number, cols: number, maxBindingBytes: number): GpuMatrix {
-  if (m.dtype !== 'f32' && m.dtype !== 'f16' && m.dtype !== 'bf16') throw new InternalError(`${label}: quantized ${m.dtype} blocks reached WebGPU, which reads them dequantized (readDeviceMatrix without keepQuantized)`);
-  const stride = matrixStride(cols);
-  let data: Float32Array | Uint16Array = m.data;
-  if (stride !== cols) {
-    data = m.dtype === 'f32' ? new Float32Array(rows * stride) : new Uint16Array(rows * stride);
-    for (let r = 0; r < rows; r++) data.set(m.data.subarray(r * cols, (r + 1) * cols), r * stride);
+  let data: Float32Array | Uint16Array | Uint32Array;
+  let stride: number;
+  let rowUnits: number; // elements of `data` per row
+  if (isQuantType(m.dtype)) {
+    stride = cols;
+    data = repackBlocks(m.dtype, m.data as Uint8Array, rows * cols);
+    rowUnits = quantRowWords(m.dtype, cols);
+  } else {
+    stride = matrixStride(cols);
+    const values = m.data as Float32Array | Uint16Array;
+    data = values;
+    if (stride !== cols) {
+      data = m.dtype === 'f32' ? new Float32Array(rows * stride) : new Uint16Array(rows * stride);
+      for (let r = 0; r < rows; r++) data.set(values.subarray(r * cols, (r + 1) * cols), r * stride);
+    }
+    rowUnits = stride;
   }
-  const rowsPerChunk = Math.max(1, Math.floor(maxBindingBytes / (stride * data.BYTES_PER_ELEMENT)));
+  const rowsPerChunk = Math.max(1, Math.floor(maxBindingBytes / (rowUnits * data.BYTES_PER_ELEMENT)));
   const chunks: GpuMatrix['chunks'] = [];
   for (let rowStart = 0; rowStart < rows; rowStart += rowsPerChunk) {
     const rowCount = Math.min(rowsPerChunk, rows - rowStart);
-    const part = data.subarray(rowStart * stride, (rowStart + rowCount) * stride);
+    const part = data.subarray(rowStart * rowUnits, (rowStart + rowCount) * rowUnits);
     chunks.push({ buffer: createDataBuffer(device, `${label}[${rowStart}]`, part), rowStart, rowCount });
   }
-  return { rows, cols, stride, dtype: m.dtype, chunks };
+  return { rows, cols, stride, dtype: m.dtype, bytes: data.byteLength, chunks };
 }
 
-/** Members' matrices stacked by rows, in one dtype (theirs, or f32 when they differ). */
+/** Members' matrices stacked by rows, in one dtype (theirs, or f32 values when they differ). */
 export function stackMatrices(parts: readonly DeviceMatrix[]): DeviceMatrix {
   if (parts.length === 1) return parts[0];
-  const dtype = parts.every((p) => p.dtype === parts[0].dtype) ? parts[0].dtype : 'f32';
-  const total = parts.reduce((n, p) => n + p.data.length, 0);
-  const out = dtype === 'f32' ? new Float32Array(total) : new Uint16Array(total);
+  const same = parts.every((p) => p.dtype === parts[0].dtype);
+  const dtype = same ? parts[0].dtype : 'f32';
+  const arrays = parts.map((p) => (same ? p.data : deviceMatrixValues(p)));
+  const total = arrays.reduce((n, a) => n + a.length, 0);
+  const out = dtype === 'f32' ? new Float32Array(total) : isQuantType(dtype) ? new Uint8Array(total) : new Uint16Array(total);
   let at = 0;
-  for (const p of parts) {
-    out.set(dtype === 'f32' ? deviceMatrixValues(p) : p.data, at);
-    at += p.data.length;
+  for (const a of arrays) {
+    out.set(a as never, at);
+    at += a.length;
   }
   return { dtype, data: out } as DeviceMatrix;
 }
@@ -140,13 +155,13 @@ export async function uploadWeights(p: UploadWeightsParameters): Promise<GpuWeig
   const upload = (name: string, m: DeviceMatrix, rows: number, cols: number): GpuMatrix => {
     const g = uploadMatrix(device, name, m, rows, cols, maxBindingBytes);
     for (const c of g.chunks) buffers.push(c.buffer);
-    bytes += m.data.byteLength;
+    bytes += g.bytes;
     return g;
   };
   const model = await loadModelWeights<GpuMatrix | undefined, GPUBuffer>({
     config: p.config,
     matrix: async ({ name, shape: [rows, cols] }) => {
-      const data = await readDeviceMatrix({ weights, name, dtype, quantize: p.quantize, signal });
+      const data = await readDeviceMatrix({ weights, name, dtype, quantize: p.quantize, keepQuantized: true, signal });
       const op = groupOf.get(name);
       if (!op) {
         const m = upload(name, data, rows, cols);
