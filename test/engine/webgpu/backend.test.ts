@@ -57,20 +57,27 @@ describe('WebGPU backend start-up', () => {
     const names = base.pipelines.kernels.map((k) => k.name);
     expect(names.filter((n) => n.startsWith('lora_'))).toEqual([]);
     const linear = names.filter((n) => n.startsWith('linear.wgsl'));
-    // One variant per row tile (accumulating into the residual is a parameter); half-precision weights only.
-    expect(linear.length).toBe(LINEAR_ROW_TILES.length);
+    // One variant per row tile for each fused projection shape (accumulating into the residual is a
+    // parameter): q|k|v with the RMSNorm prologue, gate|up with the prologue and the GLU epilogue,
+    // and plain (o_proj, down_proj, lm_head); half-precision weights only.
+    expect(linear.length).toBe(3 * LINEAR_ROW_TILES.length);
+    expect(linear.filter((n) => /[[,]NORM[,\]]/.test(n) && /[[,]GLU[,\]]/.test(n))).toHaveLength(LINEAR_ROW_TILES.length);
     if (gpu.hasF16) expect(linear.every((n) => /[[,]HALF[,\]]/.test(n))).toBe(true);
     expect(names.filter((n) => /BIAS/.test(n))).toEqual([]); // this model has no biases
 
     const withLora = await backend('f32', 1);
     const loraNames = withLora.pipelines.kernels.map((k) => k.name).filter((n) => n.startsWith('lora_'));
-    expect(loraNames.sort()).toEqual(expect.arrayContaining([expect.stringMatching(/^lora_shrink\.wgsl\[.*SGMV/), expect.stringMatching(/^lora_expand\.wgsl\[.*SGMV/)]));
-    expect(loraNames).toHaveLength(4); // shrink and expand, SGMV (prefill runs) and BGMV (single rows)
-    expect(withLora.pipelines.kernels.filter((k) => k.name.startsWith('linear.wgsl')).every((k) => !/[[,]HALF[,\]]/.test(k.name))).toBe(true);
+    // One shrink per fused projection, with or without the norm prologue; the expand is the projections' epilogue.
+    expect(loraNames).toHaveLength(2);
+    expect(loraNames.every((n) => n.startsWith('lora_shrink.wgsl'))).toBe(true);
+    expect(loraNames.filter((n) => /[[,]NORM[,\]]/.test(n))).toHaveLength(1);
+    const loraLinear = withLora.pipelines.kernels.filter((k) => k.name.startsWith('linear.wgsl'));
+    expect(loraLinear.filter((k) => k.variant.defines.LORA === true)).toHaveLength(3 * LINEAR_ROW_TILES.length); // lm_head has no LoRA
+    expect(loraLinear.every((k) => !/[[,]HALF[,\]]/.test(k.name))).toBe(true);
 
     // A backend for passes of at most 6 rows (e.g. `generate` of a 6-token prompt) needs tiles 1, 4 and 8 only, and runs those rows.
     const small = await backend('f32', 0, 6);
-    expect(small.pipelines.kernels.filter((k) => k.name.startsWith('linear.wgsl')).map((k) => k.variant.defines.ROWS)).toEqual([1, 4, 8]);
+    expect(new Set(small.pipelines.kernels.filter((k) => k.name.startsWith('linear.wgsl')).map((k) => k.variant.defines.ROWS))).toEqual(new Set([1, 4, 8]));
     const out = await small.step([{ tokens: [1, 2, 3, 4, 5, 6], startPos: 0, blockTable: [0], adapterSlot: -1, sample: greedy }]);
     expect(out[0].token).toBeGreaterThanOrEqual(0);
     expect(small.pipelines.late).toEqual([]);

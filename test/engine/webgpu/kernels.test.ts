@@ -7,6 +7,7 @@ import { ropeInvFreq } from '../../../src/model/arch/rope.ts';
 import type { DeviceMatrix } from '../../../src/model/deviceTensor.ts';
 import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../../../src/model/dtype.ts';
 import { probeAdapter } from '../../../src/gpu/device.ts';
+import { dequantize, quantize, QUANT_TYPES, isQuantType, type QuantType } from '../../../src/model/quant/index.ts';
 import { createHarness, randomArray, relError, type KernelHarness } from './harness.ts';
 
 const probe = await probeAdapter();
@@ -22,9 +23,13 @@ beforeAll(async () => {
 });
 afterAll(() => h?.destroy());
 
-/** `values` in a device dtype, and the f32 values that dtype holds. */
-function toDevice(values: Float32Array, dtype: 'f32' | 'f16' | 'bf16'): { m: DeviceMatrix; rounded: Float32Array } {
+/** `values` in a device dtype (or ggml blocks), and the f32 values that dtype holds. */
+function toDevice(values: Float32Array, dtype: 'f32' | 'f16' | 'bf16' | QuantType): { m: DeviceMatrix; rounded: Float32Array } {
   if (dtype === 'f32') return { m: { dtype, data: values }, rounded: values };
+  if (isQuantType(dtype)) {
+    const data = quantize({ values, type: dtype });
+    return { m: { dtype, data }, rounded: dequantize({ data, type: dtype }) };
+  }
   const bits = new Uint16Array(values.length);
   const rounded = new Float32Array(values.length);
   for (let i = 0; i < values.length; i++) {
@@ -48,7 +53,7 @@ function unpadded(values: Float32Array, rows: number, width: number, stride: num
   return out;
 }
 
-async function runLinear(p: { rows: number; n: number; k: number; dtype: 'f32' | 'f16' | 'bf16'; bias?: boolean; accumulate?: boolean; softcap?: number; maxBinding?: number; subgroups?: boolean; shape?: { tpo: number; opl: number; workgroup: number; xshuf?: boolean } }) {
+async function runLinear(p: { rows: number; n: number; k: number; dtype: 'f32' | 'f16' | 'bf16' | QuantType; bias?: boolean; accumulate?: boolean; softcap?: number; maxBinding?: number; subgroups?: boolean; shape?: { tpo: number; opl: number; workgroup: number; xshuf?: boolean } }) {
   const harness = p.subgroups === false || p.shape ? await createHarness({ subgroups: p.subgroups, shape: p.shape }) : h;
   const w = randomArray(p.n * p.k, 1 + p.n, 0.5);
   const x = randomArray(p.rows * p.k, 2 + p.rows);
@@ -245,6 +250,34 @@ describe('elementwise and row kernels', () => {
       expect(Array.from(unpadded(await h.read(x, tokens.length * stride), tokens.length, size, stride))).toEqual(Array.from(want));
     });
   }
+});
+
+// ggml blocks read in place (matrix.wgsl): the kernels dequantize with ggml's f32 products, so
+// they match the reference run on the dequantized values within f32 accumulation error.
+describe.each(QUANT_TYPES)('quantized weights (%s blocks on the GPU)', (type) => {
+  for (const rows of [1, 9]) {
+    it(`linear, ${rows} rows, bias, matrix split in chunks`, async () => {
+      const { got, want, chunks } = await runLinear({ rows, n: 40, k: 512, dtype: type, bias: true, maxBinding: 8192 });
+      expect(chunks).toBeGreaterThan(1);
+      expect(relError(got, want)).toBeLessThan(F32_TOL);
+    });
+  }
+
+  it('embedding gather (table split in chunks, scaled)', async () => {
+    const vocab = 20;
+    const size = 256;
+    const table = randomArray(vocab * size, 14);
+    const { m: dm, rounded } = toDevice(table, type);
+    const m = uploadMatrix(h.ctx.device, 'embed', dm, vocab, size, 1024);
+    expect(m.chunks.length).toBeGreaterThan(1);
+    const tokens = [19, 0, 7, 6, 13];
+    const rowInfo = new Uint32Array(tokens.flatMap((t) => [t, 0, 0, 0, 0, 0, 0, 0]));
+    const x = h.empty(tokens.length * size);
+    const op = embedOp(h.ctx, { table: m, rowInfo: h.buffer(rowInfo), x: wholeAct(x, size, size), scale: 2.5 });
+    await h.run(tokens.length, 0, (rec) => op(rec, tokens.length));
+    const want = embedding({ table: rounded, tokens, hiddenSize: size, scale: 2.5 });
+    expect(relError(await h.read(x, tokens.length * size), want)).toBeLessThan(1e-6);
+  });
 });
 
 describe('RoPE + paged KV write + attention', () => {
