@@ -9,6 +9,7 @@ import { createWebGpuBackend, type WebGpuBackend } from '../../../src/engine/web
 import { acquireGpu, type Gpu } from '../../../src/gpu/device.ts';
 import { createModel } from '../../../src/model/create.ts';
 import { loadModel, type LoadedModel } from '../../../src/model/load.ts';
+import type { QuantizeType } from '../../../src/model/quant/index.ts';
 import { relError } from './harness.ts';
 
 // Whole-model tolerances (max abs logit error / max |logit|): f32 weights well under 1e-4;
@@ -21,10 +22,10 @@ let gpu: Gpu;
 const models: LoadedModel[] = [];
 const backends: Backend[] = [];
 
-async function model(seed: number, dtype: 'f32' | 'f16'): Promise<LoadedModel> {
-  const out = join(dir, `tiny-${seed}-${dtype}`);
+async function model(seed: number, dtype: 'f32' | 'f16', quantize?: QuantizeType): Promise<LoadedModel> {
+  const out = join(dir, `tiny-${seed}-${dtype}${quantize ? `-${quantize}` : ''}`);
   await createModel({ preset: 'tiny', seed, dtype, out });
-  const m = await loadModel({ dir: out });
+  const m = await loadModel({ dir: out, quantize });
   models.push(m);
   return m;
 }
@@ -69,6 +70,23 @@ describe('forward pass against the CPU reference', () => {
     expect(webgpu.dtype).toBe('f16');
     expect(relError(a, b)).toBeLessThan(F16_TOL);
   });
+
+  // The GPU reads the blocks (matrix.wgsl); the reference computes with their dequantized values.
+  for (const type of ['q8_0', 'q4_0'] as const) {
+    it(`--quantize ${type}: logits and greedy tokens of the blocks read on the GPU`, async () => {
+      const { cpu, webgpu } = await pair(await model(4, 'f32', type));
+      const dense = await pair(await model(4, 'f32'));
+      expect(webgpu.weightBytes).toBeLessThan(dense.webgpu.weightBytes / 3); // blocks on the device, not their f32 values
+      const s = seq(prompt(29, 4), [3, 5]);
+      const [a] = await webgpu.logits([s]);
+      const [b] = await cpu.logits([s]);
+      expect(relError(a, b)).toBeLessThan(F32_TOL);
+      const promptTokens = prompt(9, 5);
+      const x = await generate({ backend: webgpu, promptTokens, maxTokens: 8, sampling: greedy });
+      const y = await generate({ backend: cpu, promptTokens, maxTokens: 8, sampling: greedy });
+      expect(x.tokens).toEqual(y.tokens);
+    });
+  }
 
   it('greedy decoding: identical tokens for 32 steps, several models and prompts', async () => {
     for (const modelSeed of [1, 3]) {
