@@ -29,14 +29,7 @@ fn upAt(i: u32) -> f32 {
 }
 #endif
 
-fn act(g: f32) -> f32 {
-#if GELU_TANH
-  // 0.7978845608 = sqrt(2 / pi); tanh's argument clamped (tanh(15) is 1 in f32) so it stays finite.
-  return 0.5 * g * (1.0 + tanh(clamp(0.7978845608 * (g + 0.044715 * g * g * g), -15.0, 15.0)));
-#else
-  return g / (1.0 + exp(-g));
-#endif
-}
+#include "act.wgsl"
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

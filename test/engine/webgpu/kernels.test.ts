@@ -73,6 +73,20 @@ async function runLinear(p: { rows: number; n: number; k: number; dtype: 'f32' |
   return { got, want, chunks: weight.chunks.length };
 }
 
+/** The embedding kernel's rows for `tokens` (scale 2.5) from a `[vocab, size]` table in `dtype`, and the reference's on the values that dtype holds. */
+async function runEmbed(p: { vocab: number; size: number; dtype: 'f32' | 'f16' | 'bf16' | QuantType; maxBinding: number; tokens: number[] }) {
+  const { size, tokens } = p;
+  const stride = isQuantType(p.dtype) ? size : matrixStride(size);
+  const { m: dm, rounded } = toDevice(randomArray(p.vocab * size, 13), p.dtype);
+  const m = uploadMatrix(h.ctx.device, 'embed', dm, p.vocab, size, p.maxBinding);
+  const rowInfo = new Uint32Array(tokens.flatMap((t) => [t, 0, 0, 0, 0, 0, 0, 0]));
+  const x = h.empty(tokens.length * stride);
+  const op = embedOp(h.ctx, { table: m, rowInfo: h.buffer(rowInfo), x: wholeAct(x, size, stride), scale: 2.5 });
+  await h.run(tokens.length, 0, (rec) => op(rec, tokens.length));
+  const got = unpadded(await h.read(x, tokens.length * stride), tokens.length, size, stride);
+  return { got, want: embedding({ table: rounded, tokens, hiddenSize: size, scale: 2.5 }), chunks: m.chunks.length };
+}
+
 describe('linear kernel (tiled mat-vec / mat-mul)', () => {
   for (const rows of [1, 3, 8, 17, 40]) {
     it(`f32 weights, ${rows} rows`, async () => {
@@ -235,19 +249,11 @@ describe('elementwise and row kernels', () => {
 
   for (const dtype of ['f32', 'f16', 'bf16'] as const) {
     it(`embedding gather (${dtype}, table split in chunks, odd width, scaled)`, async () => {
-      const vocab = 50;
       const size = 66;
       const stride = matrixStride(size);
-      const table = randomArray(vocab * size, 13);
-      const { m: dm, rounded } = toDevice(table, dtype);
-      const m = uploadMatrix(h.ctx.device, 'embed', dm, vocab, size, 16 * stride * 4);
-      const tokens = [49, 0, 17, 16, 33];
-      const rowInfo = new Uint32Array(tokens.flatMap((t) => [t, 0, 0, 0, 0, 0, 0, 0]));
-      const x = h.empty(tokens.length * stride);
-      const op = embedOp(h.ctx, { table: m, rowInfo: h.buffer(rowInfo), x: wholeAct(x, size, stride), scale: 2.5 });
-      await h.run(tokens.length, 0, (rec) => op(rec, tokens.length));
-      const want = embedding({ table: rounded, tokens, hiddenSize: size, scale: 2.5 });
-      expect(Array.from(unpadded(await h.read(x, tokens.length * stride), tokens.length, size, stride))).toEqual(Array.from(want));
+      const { got, want, chunks } = await runEmbed({ vocab: 50, size, dtype, maxBinding: 16 * stride * 4, tokens: [49, 0, 17, 16, 33] });
+      expect(chunks).toBeGreaterThan(1);
+      expect(Array.from(got)).toEqual(Array.from(want));
     });
   }
 });
@@ -264,19 +270,9 @@ describe.each(QUANT_TYPES)('quantized weights (%s blocks on the GPU)', (type) =>
   }
 
   it('embedding gather (table split in chunks, scaled)', async () => {
-    const vocab = 20;
-    const size = 256;
-    const table = randomArray(vocab * size, 14);
-    const { m: dm, rounded } = toDevice(table, type);
-    const m = uploadMatrix(h.ctx.device, 'embed', dm, vocab, size, 1024);
-    expect(m.chunks.length).toBeGreaterThan(1);
-    const tokens = [19, 0, 7, 6, 13];
-    const rowInfo = new Uint32Array(tokens.flatMap((t) => [t, 0, 0, 0, 0, 0, 0, 0]));
-    const x = h.empty(tokens.length * size);
-    const op = embedOp(h.ctx, { table: m, rowInfo: h.buffer(rowInfo), x: wholeAct(x, size, size), scale: 2.5 });
-    await h.run(tokens.length, 0, (rec) => op(rec, tokens.length));
-    const want = embedding({ table: rounded, tokens, hiddenSize: size, scale: 2.5 });
-    expect(relError(await h.read(x, tokens.length * size), want)).toBeLessThan(1e-6);
+    const { got, want, chunks } = await runEmbed({ vocab: 20, size: 256, dtype: type, maxBinding: 1024, tokens: [19, 0, 7, 6, 13] });
+    expect(chunks).toBeGreaterThan(1);
+    expect(relError(got, want)).toBeLessThan(1e-6);
   });
 });
 
