@@ -8,7 +8,8 @@
  * prompt, time to first token, decode tokens/s at batch 1, 8 and 32, per-kernel GPU time of a
  * batch-1 decode step (timestamp queries), and weight bytes read per decode step / step time
  * beside a plain streaming kernel's read bandwidth on the same device (the roofline). The CPU
- * reference's batch-1 decode rate beside it.
+ * reference's batch-1 decode rate beside it. `--quantize q8_0|q4_0|q4_k` quantizes the matrices at
+ * load (WebGPU reads the blocks), to compare with the f16 run.
  */
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -22,6 +23,7 @@ import { acquireGpu } from '../../src/gpu/device.ts';
 import { DEFAULT_DATA_DIR } from '../../src/constants.ts';
 import { createModel } from '../../src/model/create.ts';
 import { loadModel } from '../../src/model/load.ts';
+import { QUANTIZE_TYPES } from '../../src/model/quant/index.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -33,6 +35,7 @@ const { values: args } = parseArgs({
     batches: { type: 'string', default: '1,8,32' },
     'cpu-steps': { type: 'string', default: '3' },
     'skip-cpu': { type: 'boolean', default: false },
+    quantize: { type: 'string' },
   },
 });
 const promptLen = Number(args['prompt-len']);
@@ -47,7 +50,9 @@ if (!existsSync(join(dir, 'config.json'))) {
   log(`creating ${args.preset} in ${dir}`);
   await createModel({ preset: args.preset!, seed: 0, out: dir });
 }
-const model = await loadModel({ dir });
+const quantize = QUANTIZE_TYPES.find((t) => t === args.quantize);
+if (args.quantize !== undefined && !quantize) throw new Error(`--quantize ${args.quantize}: use one of ${QUANTIZE_TYPES.join(', ')}`);
+const model = await loadModel({ dir, quantize });
 const gpu = await acquireGpu();
 const PROMPT = 16; // decode sequences' prompt
 const perSeqBlocks = Math.ceil((PROMPT + decodeSteps + 1) / 16);
@@ -155,6 +160,7 @@ const b32 = decodeRows.find((r) => r.batch === 32);
 
 const result = {
   model: args.preset,
+  quantize: args.quantize,
   device: gpu.summary.description,
   dtype: backend.dtype,
   weightBytes: backend.weightBytes,
