@@ -15,6 +15,8 @@ import type { PeftThreadRequest } from './peftThread.ts';
 /** Loads adapters (see the file comment). */
 export interface PeftLoader {
   load(p: LoadPeftAdapterParameters): Promise<PeftAdapter>;
+  /** Loads that a worker thread completed (the others ran on the main thread). */
+  readonly threadLoads: number;
   /** Stops the worker threads; later loads run on the main thread. Idempotent. */
   close(): Promise<void>;
 }
@@ -36,6 +38,7 @@ export function createPeftLoader(p: CreatePeftLoaderParameters = {}): PeftLoader
   let next = 0;
   let closed = false;
   let broken = false;
+  let threadLoads = 0;
 
   const start = (): { worker: Worker; busy: number } | undefined => {
     if (closed || broken || size === 0) return undefined;
@@ -49,7 +52,10 @@ export function createPeftLoader(p: CreatePeftLoaderParameters = {}): PeftLoader
           if (!job) return;
           pending.delete(m.id);
           entry.busy--;
-          if (m.adapter) job.resolve(m.adapter);
+          if (m.adapter) {
+            threadLoads++;
+            job.resolve(m.adapter);
+          }
           else job.fallback();
         });
         worker.on('error', (err) => {
@@ -71,6 +77,9 @@ export function createPeftLoader(p: CreatePeftLoaderParameters = {}): PeftLoader
   };
 
   return {
+    get threadLoads() {
+      return threadLoads;
+    },
     load(params) {
       const entry = start();
       if (!entry) return loadPeftAdapter(params);
