@@ -21,6 +21,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as esbuild from 'esbuild';
+import { PEFT_THREAD_ASSET } from '../src/lora/peftLoader.ts';
 import { buildUi } from '../src/ui/build.ts';
 import { versionInfo } from '../src/version.ts';
 
@@ -29,6 +30,15 @@ const require = createRequire(import.meta.url);
 
 /** The fuse Node looks for to know a blob was injected (Node's SEA docs). */
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+
+/**
+ * Modules that start worker threads, and the worker's own entry: `[asset name, source]` bundled
+ * alone into the binary, or null where the worker runs from inline source.
+ */
+const WORKER_ENTRIES: Record<string, [string, string] | null> = {
+  'src/engine/cpu/threads.ts': null,
+  'src/lora/peftLoader.ts': [PEFT_THREAD_ASSET, 'src/lora/peftThread.ts'],
+};
 
 /** Modules replaced in the binary: what they need lives only in a repository checkout. */
 const REPO_ONLY: Record<string, string> = {
@@ -120,9 +130,7 @@ export async function buildBinary(p: BuildBinaryParameters = {}): Promise<BuildB
   say('bundling the app');
   const { commit, shaderHash, version } = versionInfo();
   const bundle = join(work, 'openlora.cjs');
-  const result = await esbuild.build({
-    entryPoints: [join(ROOT, 'src/binary/main.ts')],
-    outfile: bundle,
+  const common: esbuild.BuildOptions = {
     bundle: true,
     platform: 'node',
     format: 'cjs',
@@ -130,7 +138,6 @@ export async function buildBinary(p: BuildBinaryParameters = {}): Promise<BuildB
     minify: true,
     keepNames: true,
     legalComments: 'none',
-    metafile: true,
     logLevel: 'warning',
     define: {
       OPENLORA_BUILD: JSON.stringify({ version, commit, shaderHash }),
@@ -138,10 +145,17 @@ export async function buildBinary(p: BuildBinaryParameters = {}): Promise<BuildB
       OPENLORA_UI_FILES: JSON.stringify([...ui.files.keys()]),
     },
     plugins: [binaryPlugin()],
-  });
-  // A worker thread would need its own entry script; the CPU backend's workers run from inline source (eval), none other starts one.
+  };
+  const result = await esbuild.build({ ...common, entryPoints: [join(ROOT, 'src/binary/main.ts')], outfile: bundle, metafile: true });
+  // A worker thread needs its own entry script: the CPU backend's workers run from inline source
+  // (eval); the adapter loader's thread is bundled alone below and started from its asset.
   for (const [input, meta] of Object.entries(result.metafile.inputs)) {
-    if (input.startsWith('src/') && input !== 'src/engine/cpu/threads.ts' && meta.imports.some((i) => /^(node:)?worker_threads$/.test(i.path))) throw new Error(`${input} imports worker_threads: give the worker its own entry in scripts/build-binary.ts`);
+    if (input.startsWith('src/') && !(input in WORKER_ENTRIES) && meta.imports.some((i) => /^(node:)?worker_threads$/.test(i.path))) throw new Error(`${input} imports worker_threads: give the worker its own entry in scripts/build-binary.ts`);
+  }
+  for (const [asset, entry] of Object.values(WORKER_ENTRIES).filter((e): e is [string, string] => e !== null)) {
+    const file = join(work, asset);
+    await esbuild.build({ ...common, entryPoints: [join(ROOT, entry)], outfile: file });
+    assets[asset] = file;
   }
   const script = readFileSync(bundle, 'utf8');
   if (/\bimport\(/.test(script.replace(/"[^"\n]*import\([^"\n]*"/g, ''))) say('warning: the bundle keeps a dynamic import(); it fails inside the binary if reached');

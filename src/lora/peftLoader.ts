@@ -6,11 +6,20 @@
  * support for this file), or a load fails there, the load runs on the main thread: errors are
  * always the ones `loadPeftAdapter` throws.
  */
+import { getAsset, isSea } from 'node:sea';
 import { Worker } from 'node:worker_threads';
 import { AbortedError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { loadPeftAdapter, type LoadPeftAdapterParameters, type PeftAdapter } from './peft.ts';
 import type { PeftThreadRequest } from './peftThread.ts';
+
+/** The single binary's asset holding `peftThread.ts` bundled as one script (scripts/build-binary.ts). */
+export const PEFT_THREAD_ASSET = 'lora/peft-thread.cjs';
+
+/** Starts a worker running `peftThread.ts`: from the module beside this one, or in the single binary from its bundled asset. */
+function startThread(): Worker {
+  return isSea() ? new Worker(getAsset(PEFT_THREAD_ASSET, 'utf8'), { eval: true }) : new Worker(new URL('./peftThread.ts', import.meta.url));
+}
 
 /** Loads adapters (see the file comment). */
 export interface PeftLoader {
@@ -44,8 +53,9 @@ export function createPeftLoader(p: CreatePeftLoaderParameters = {}): PeftLoader
     if (closed || broken || size === 0) return undefined;
     if (workers.length < size) {
       try {
-        const worker = new Worker(new URL('./peftThread.ts', import.meta.url));
+        const worker = startThread();
         worker.unref();
+        log.info({ threads: workers.length + 1 }, 'adapter loader thread started');
         const entry = { worker, busy: 0 };
         worker.on('message', (m: { id: number; adapter?: PeftAdapter; failed?: boolean }) => {
           const job = pending.get(m.id);

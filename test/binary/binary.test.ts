@@ -113,6 +113,9 @@ describe('the single binary', () => {
     }
     expect(await exited).toBe(0);
     expect(err).toContain('node stopped');
+    // The adapter was parsed on the loader's worker thread (bundled as its own asset), not on the main thread.
+    expect(err).toContain('adapter loader thread started');
+    expect(err).not.toContain('on the main thread');
     expect((await stat(join(dir, 'data', 'ledger.db'))).size).toBeGreaterThan(0);
   }, 600_000);
 
