@@ -169,7 +169,8 @@ describe('README.md', () => {
     // A new paid request (the README's dApp script, opening a channel of its own) accrues new rewards.
     const paid = await runNode(['pay.mjs'], { cwd: join(work, 'my-dapp'), env: env });
     expect(paid.code, paid.stderr).toBe(0);
-    for (let i = 0; i < 120; i++) {
+    // Until the dev node's settlement worker has settled it (an epoch or more; slower on a busy machine).
+    for (let i = 0; i < 600; i++) {
       const rewards = await cliInWork(['rewards', env.OPENLORA_CONTRIBUTOR_1, '--dev', '.openlora/dev', '--json'], noDev);
       if ((JSON.parse(rewards.stdout) as { contributor: Array<{ claimable: string }> }).contributor.some((r) => r.claimable !== '0')) break;
       await new Promise((r) => setTimeout(r, 500));
@@ -200,5 +201,5 @@ describe('README.md', () => {
     const after = await cliInWork(start, { ...noDev, OPENLORA_KEY_PASSPHRASE: 'pass phrase' });
     expect(after.stderr).not.toContain('the node key file');
     expect(after.stderr).toContain('no-such-model');
-  });
+  }, 600_000);
 });
