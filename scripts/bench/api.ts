@@ -17,7 +17,6 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { keccak256, stringToHex, zeroAddress, zeroHash } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { openLedgerDatabase } from '../../src/ledger/db.ts';
@@ -25,18 +24,17 @@ import { createReceiptLedger } from '../../src/ledger/receipts.ts';
 import { createReceiptIssuer, type IssueReceiptParameters } from '../../src/payments/receipts.ts';
 import { drive, type Phase } from './lib/load.ts';
 import { startBenchNode } from './lib/node.ts';
+import { benchArgs } from './lib/args.ts';
 
-const { values: args } = parseArgs({
-  options: {
-    backend: { type: 'string', default: 'webgpu' },
-    quick: { type: 'boolean', default: false },
-    seconds: { type: 'string' },
-    'max-requests': { type: 'string', default: '4000' },
-    concurrency: { type: 'string', default: '1,16,64' },
-    'max-tokens': { type: 'string', default: '1,32' },
-    receipts: { type: 'string' },
-    out: { type: 'string' },
-  },
+const args = benchArgs(import.meta.url, {
+  backend: { type: 'string', default: 'webgpu' },
+  quick: { type: 'boolean', default: false },
+  seconds: { type: 'string' },
+  'max-requests': { type: 'string', default: '4000' },
+  concurrency: { type: 'string', default: '1,16,64' },
+  'max-tokens': { type: 'string', default: '1,32' },
+  receipts: { type: 'string' },
+  out: { type: 'string' },
 });
 const backend = args.backend as 'webgpu' | 'cpu';
 if (backend !== 'webgpu' && backend !== 'cpu') throw new Error(`--backend must be webgpu or cpu, got ${args.backend}`);

@@ -11,24 +11,22 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { createScoringEngine } from '../../src/attribution/engine.ts';
 import { scoreBaseAndAdapter } from '../../src/attribution/score.ts';
 import { DEFAULT_DATA_DIR } from '../../src/constants.ts';
 import { createAdapter } from '../../src/lora/create.ts';
 import { createModel } from '../../src/model/create.ts';
 import { loadModel } from '../../src/model/load.ts';
+import { benchArgs } from './lib/args.ts';
 
-const { values: args } = parseArgs({
-  options: {
-    preset: { type: 'string', default: 'bench-135m' },
-    model: { type: 'string' },
-    backend: { type: 'string', default: 'webgpu' },
-    contributions: { type: 'string', default: '8' },
-    tokens: { type: 'string', default: '512' },
-    rank: { type: 'string', default: '16' },
-    out: { type: 'string' },
-  },
+const args = benchArgs(import.meta.url, {
+  preset: { type: 'string', default: 'bench-135m' },
+  model: { type: 'string' },
+  backend: { type: 'string', default: 'webgpu' },
+  contributions: { type: 'string', default: '8' },
+  tokens: { type: 'string', default: '512' },
+  rank: { type: 'string', default: '16' },
+  out: { type: 'string' },
 });
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 const n = Number(args.contributions);

@@ -12,22 +12,20 @@
  * Goal (issue 18): the mixed batch within 10% of the baseline's tokens/s.
  */
 import { writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { createGrammarService } from '../../src/grammar/service.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { createScheduler } from '../../src/scheduler/scheduler.ts';
 import type { TokenConstraint } from '../../src/scheduler/types.ts';
 import { benchBackend } from './lib/backend.ts';
 import { cachedPreset, cachedTinyWithTokenizer } from './lib/models.ts';
+import { benchArgs } from './lib/args.ts';
 
-const { values: args } = parseArgs({
-  options: {
-    backend: { type: 'string', default: 'auto' },
-    rows: { type: 'string', default: '32' },
-    'max-tokens': { type: 'string', default: '48' },
-    rounds: { type: 'string', default: '5' },
-    out: { type: 'string' },
-  },
+const args = benchArgs(import.meta.url, {
+  backend: { type: 'string', default: 'auto' },
+  rows: { type: 'string', default: '32' },
+  'max-tokens': { type: 'string', default: '48' },
+  rounds: { type: 'string', default: '5' },
+  out: { type: 'string' },
 });
 const rows = Number(args.rows);
 const maxTokens = Number(args['max-tokens']);

@@ -14,7 +14,6 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { Backend, StepSequence } from '../../src/engine/backend.ts';
 import { createReferenceBackend } from '../../src/engine/reference/backend.ts';
 import { createWebGpuBackend, type WebGpuBackend } from '../../src/engine/webgpu/backend.ts';
@@ -24,19 +23,18 @@ import { DEFAULT_DATA_DIR } from '../../src/constants.ts';
 import { createModel } from '../../src/model/create.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { QUANTIZE_TYPES } from '../../src/model/quant/index.ts';
+import { benchArgs } from './lib/args.ts';
 
-const { values: args } = parseArgs({
-  options: {
-    model: { type: 'string' },
-    preset: { type: 'string', default: 'bench-135m' },
-    out: { type: 'string' },
-    'prompt-len': { type: 'string', default: '512' },
-    'decode-steps': { type: 'string', default: '8' },
-    batches: { type: 'string', default: '1,8,32' },
-    'cpu-steps': { type: 'string', default: '3' },
-    'skip-cpu': { type: 'boolean', default: false },
-    quantize: { type: 'string' },
-  },
+const args = benchArgs(import.meta.url, {
+  model: { type: 'string' },
+  preset: { type: 'string', default: 'bench-135m' },
+  out: { type: 'string' },
+  'prompt-len': { type: 'string', default: '512' },
+  'decode-steps': { type: 'string', default: '8' },
+  batches: { type: 'string', default: '1,8,32' },
+  'cpu-steps': { type: 'string', default: '3' },
+  'skip-cpu': { type: 'boolean', default: false },
+  quantize: { type: 'string' },
 });
 const promptLen = Number(args['prompt-len']);
 const decodeSteps = Number(args['decode-steps']);

@@ -13,20 +13,18 @@
  * so the spread is also given on the fraction of its demanded tokens each light payer was served.
  */
 import { writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { loadModel } from '../../src/model/load.ts';
 import { createScheduler, type Scheduler } from '../../src/scheduler/scheduler.ts';
 import { percentile, uniform } from './lib/loraTraffic.ts';
 import { benchBackend } from './lib/backend.ts';
 import { cachedPreset } from './lib/models.ts';
+import { benchArgs } from './lib/args.ts';
 
-const { values: args } = parseArgs({
-  options: {
-    backend: { type: 'string', default: 'auto' },
-    seconds: { type: 'string', default: '30' },
-    'max-running': { type: 'string', default: '16' },
-    out: { type: 'string' },
-  },
+const args = benchArgs(import.meta.url, {
+  backend: { type: 'string', default: 'auto' },
+  seconds: { type: 'string', default: '30' },
+  'max-running': { type: 'string', default: '16' },
+  out: { type: 'string' },
 });
 const seconds = Number(args.seconds);
 const maxRunning = Number(args['max-running']);

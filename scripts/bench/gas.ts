@@ -9,7 +9,6 @@
  * adapter, a first claim (new storage slot) included.
  */
 import { writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import hre from 'hardhat';
 import { getAddress, keccak256, numberToHex, toHex, type Address, type Hex } from 'viem';
 import { mnemonicToAccount } from 'viem/accounts';
@@ -18,8 +17,9 @@ import { devDeploy } from '../../src/chain/deploy.ts';
 import { signUsageReceipt, signVoucher } from '../../src/chain/eip712.ts';
 import { buildAttributionTree, getAttributionProof, type AttributionTree } from '../../src/chain/merkle.ts';
 import { waitForSuccess } from '../../src/chain/waitForSuccess.ts';
+import { benchArgs } from './lib/args.ts';
 
-const { values } = parseArgs({ options: { out: { type: 'string' } } });
+const values = benchArgs(import.meta.url, { out: { type: 'string' } });
 const id = (label: string): Hex => keccak256(toHex(label));
 const TOKEN = 10n ** 18n;
 const MNEMONIC = 'test test test test test test test test test test test junk';

@@ -16,7 +16,6 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { availableParallelism, loadavg } from 'node:os';
-import { parseArgs } from 'node:util';
 import hre from 'hardhat';
 import { parseEther } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
@@ -28,19 +27,18 @@ import { waitForSuccess } from '../../src/chain/waitForSuccess.ts';
 import { ringNeighbours } from '../../src/p2p/ring.ts';
 import type { FromNode, ToNode } from './lib/gossipNode.ts';
 import { quantile } from './lib/load.ts';
+import { benchArgs } from './lib/args.ts';
 
-const { values: args } = parseArgs({
-  options: {
-    nodes: { type: 'string', default: '3' },
-    rate: { type: 'string', default: '3500' },
-    seconds: { type: 'string', default: '10' },
-    'batch-ms': { type: 'string', default: '200' },
-    scale: { type: 'string' },
-    'scale-rate': { type: 'string', default: '20' },
-    'scale-seconds': { type: 'string', default: '20' },
-    follow: { type: 'string', default: '4' },
-    out: { type: 'string' },
-  },
+const args = benchArgs(import.meta.url, {
+  nodes: { type: 'string', default: '3' },
+  rate: { type: 'string', default: '3500' },
+  seconds: { type: 'string', default: '10' },
+  'batch-ms': { type: 'string', default: '200' },
+  scale: { type: 'string' },
+  'scale-rate': { type: 'string', default: '20' },
+  'scale-seconds': { type: 'string', default: '20' },
+  follow: { type: 'string', default: '4' },
+  out: { type: 'string' },
 });
 const TOKEN = 10n ** 18n;
 

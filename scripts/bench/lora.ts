@@ -12,7 +12,6 @@
  * Sizes are scaled to end in a few minutes on a CPU (lavapipe); what was scaled is printed.
  */
 import { writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import type { LoraWeights, StepSequence } from '../../src/engine/backend.ts';
 import { createWebGpuBackend } from '../../src/engine/webgpu/backend.ts';
 import { createGpuLoraSlotPool } from '../../src/engine/webgpu/lora/slotPool.ts';
@@ -26,22 +25,21 @@ import { loadModel } from '../../src/model/load.ts';
 import { makeTrace, percentile, serveMergeOnSwitch, serveUnmerged, uniform, type MergeResult, type TrafficResult } from './lib/loraTraffic.ts';
 import { namedAdapters } from './lib/adapters.ts';
 import { cachedPreset } from './lib/models.ts';
+import { benchArgs } from './lib/args.ts';
 
-const { values: args } = parseArgs({
-  options: {
-    model: { type: 'string', default: 'bench-135m' },
-    quick: { type: 'boolean', default: false },
-    out: { type: 'string' },
-    rank: { type: 'string', default: '16' },
-    slots: { type: 'string', default: '32' },
-    'decode-steps': { type: 'string' },
-    requests: { type: 'string' },
-    rate: { type: 'string' },
-    'max-tokens': { type: 'string' },
-    'cap-s': { type: 'string' },
-    'load-samples': { type: 'string' },
-    'traffic-slots': { type: 'string', default: '16' },
-  },
+const args = benchArgs(import.meta.url, {
+  model: { type: 'string', default: 'bench-135m' },
+  quick: { type: 'boolean', default: false },
+  out: { type: 'string' },
+  rank: { type: 'string', default: '16' },
+  slots: { type: 'string', default: '32' },
+  'decode-steps': { type: 'string' },
+  requests: { type: 'string' },
+  rate: { type: 'string' },
+  'max-tokens': { type: 'string' },
+  'cap-s': { type: 'string' },
+  'load-samples': { type: 'string' },
+  'traffic-slots': { type: 'string', default: '16' },
 });
 const preset = args.model!;
 const tiny = preset === 'tiny';

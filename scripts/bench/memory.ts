@@ -18,7 +18,6 @@
  * is the step that makes the device allocation match (docs/engine.md).
  */
 import { writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { kvBlockBytes } from '../../src/engine/backend.ts';
 import { resolveBackend, type BackendChoice } from '../../src/engine/chooseBackend.ts';
 import { acquireGpu } from '../../src/gpu/device.ts';
@@ -33,15 +32,14 @@ import { namedAdapters } from './lib/adapters.ts';
 import { benchBackend } from './lib/backend.ts';
 import { percentile, uniform } from './lib/loraTraffic.ts';
 import { cachedPreset } from './lib/models.ts';
+import { benchArgs } from './lib/args.ts';
 
-const { values: args } = parseArgs({
-  options: {
-    backend: { type: 'string', default: 'auto' },
-    requests: { type: 'string', default: '300' },
-    'new-tokens': { type: 'string', default: '24' },
-    rounds: { type: 'string', default: '2' },
-    out: { type: 'string' },
-  },
+const args = benchArgs(import.meta.url, {
+  backend: { type: 'string', default: 'auto' },
+  requests: { type: 'string', default: '300' },
+  'new-tokens': { type: 'string', default: '24' },
+  rounds: { type: 'string', default: '2' },
+  out: { type: 'string' },
 });
 const requestCount = Number(args.requests);
 const rounds = Number(args.rounds);

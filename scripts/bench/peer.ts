@@ -19,7 +19,6 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import type { Backend, StepSequence } from '../../src/engine/backend.ts';
 import { createCpuBackend } from '../../src/engine/cpu/backend.ts';
 import { createWebGpuBackend } from '../../src/engine/webgpu/backend.ts';
@@ -27,25 +26,24 @@ import { DEFAULT_DATA_DIR } from '../../src/constants.ts';
 import { createModel } from '../../src/model/create.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { QUANTIZE_TYPES, type QuantizeType } from '../../src/model/quant/formats.ts';
+import { benchArgs } from './lib/args.ts';
 
 /** node-llama-cpp release this benchmark runs (its llama.cpp build), and its prebuilt binaries. */
 const NODE_LLAMA_CPP = '3.21.1';
 const LLAMA_DIR = resolve('.bench/llama');
 
-const { values: args } = parseArgs({
-  options: {
-    threads: { type: 'string', default: '1,2' },
-    rounds: { type: 'string', default: '5' },
-    type: { type: 'string', default: 'f16' },
-    backend: { type: 'string', default: 'cpu' },
-    peer: { type: 'string', default: 'cpu' },
-    preset: { type: 'string', default: 'bench-135m' },
-    decode: { type: 'string', default: '32' },
-    batch: { type: 'string', default: '8' },
-    prefill: { type: 'string', default: '128' },
-    out: { type: 'string' },
-    quick: { type: 'boolean', default: false },
-  },
+const args = benchArgs(import.meta.url, {
+  threads: { type: 'string', default: '1,2' },
+  rounds: { type: 'string', default: '5' },
+  type: { type: 'string', default: 'f16' },
+  backend: { type: 'string', default: 'cpu' },
+  peer: { type: 'string', default: 'cpu' },
+  preset: { type: 'string', default: 'bench-135m' },
+  decode: { type: 'string', default: '32' },
+  batch: { type: 'string', default: '8' },
+  prefill: { type: 'string', default: '128' },
+  out: { type: 'string' },
+  quick: { type: 'boolean', default: false },
 });
 const log = (line: string) => process.stderr.write(`peer: ${line}\n`);
 const type = args.type!;

@@ -20,7 +20,6 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { parseArgs } from 'node:util';
 import type { Hex } from 'viem';
 import { registerAdapterOnChain } from '../../src/attribution/register.ts';
 import { paymentChannelsAbi } from '../../src/chain/generated/abis.ts';
@@ -30,19 +29,18 @@ import { createPaidClient, openChannel, type PaidClient } from '../../src/client
 import { startBenchChain } from './lib/chain.ts';
 import { drive, type Phase } from './lib/load.ts';
 import { startBenchNode } from './lib/node.ts';
+import { benchArgs } from './lib/args.ts';
 
-const { values: args } = parseArgs({
-  options: {
-    backend: { type: 'string', default: 'cpu' },
-    quick: { type: 'boolean', default: false },
-    seconds: { type: 'string' },
-    concurrency: { type: 'string', default: '1,8' },
-    'max-tokens': { type: 'string', default: '1,8' },
-    requests: { type: 'string' },
-    lanes: { type: 'string', default: '1,10' },
-    'max-real': { type: 'string', default: '200' },
-    out: { type: 'string' },
-  },
+const args = benchArgs(import.meta.url, {
+  backend: { type: 'string', default: 'cpu' },
+  quick: { type: 'boolean', default: false },
+  seconds: { type: 'string' },
+  concurrency: { type: 'string', default: '1,8' },
+  'max-tokens': { type: 'string', default: '1,8' },
+  requests: { type: 'string' },
+  lanes: { type: 'string', default: '1,10' },
+  'max-real': { type: 'string', default: '200' },
+  out: { type: 'string' },
 });
 const backend = args.backend as 'webgpu' | 'cpu';
 if (backend !== 'webgpu' && backend !== 'cpu') throw new Error(`--backend must be webgpu or cpu, got ${args.backend}`);

@@ -13,7 +13,6 @@
  * vouchers leave no state and make a bounded number of chain reads.
  */
 import { writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Worker } from 'node:worker_threads';
@@ -22,14 +21,13 @@ import { createPaidClient, openChannel } from '../../src/client/index.ts';
 import { startBenchChain } from './lib/chain.ts';
 import { drive, type Phase } from './lib/load.ts';
 import { startBenchNode } from './lib/node.ts';
+import { benchArgs } from './lib/args.ts';
 
-const { values: args } = parseArgs({
-  options: {
-    backend: { type: 'string', default: 'cpu' },
-    quick: { type: 'boolean', default: false },
-    vouchers: { type: 'string' },
-    out: { type: 'string' },
-  },
+const args = benchArgs(import.meta.url, {
+  backend: { type: 'string', default: 'cpu' },
+  quick: { type: 'boolean', default: false },
+  vouchers: { type: 'string' },
+  out: { type: 'string' },
 });
 const backend = args.backend as 'webgpu' | 'cpu';
 if (backend !== 'webgpu' && backend !== 'cpu') throw new Error(`--backend must be webgpu or cpu, got ${args.backend}`);

@@ -10,7 +10,6 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { Backend, LoraWeights, StepSequence } from '../../src/engine/backend.ts';
 import { createWebGpuBackend } from '../../src/engine/webgpu/backend.ts';
 import { acquireGpu } from '../../src/gpu/device.ts';
@@ -19,15 +18,14 @@ import { createModel } from '../../src/model/create.ts';
 import type { DeviceDtype } from '../../src/model/dtype.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { normalStream } from '../../src/model/random.ts';
+import { benchArgs } from './lib/args.ts';
 
-const { values: args } = parseArgs({
-  options: {
-    model: { type: 'string', default: 'bench-135m' },
-    out: { type: 'string' },
-    rounds: { type: 'string', default: '3' },
-    steps: { type: 'string', default: '4' },
-    batches: { type: 'string', default: '1,8' },
-  },
+const args = benchArgs(import.meta.url, {
+  model: { type: 'string', default: 'bench-135m' },
+  out: { type: 'string' },
+  rounds: { type: 'string', default: '3' },
+  steps: { type: 'string', default: '4' },
+  batches: { type: 'string', default: '1,8' },
 });
 const rounds = Number(args.rounds);
 const steps = Number(args.steps);

@@ -1,0 +1,37 @@
+/**
+ * A benchmark's command line: `parseArgs` with `--help` (the script's doc comment and its options
+ * with their defaults, exit 0) and one-line errors for an unknown or malformed option (exit 2),
+ * instead of a stack trace.
+ */
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+
+/** The parsed options of a script whose options are `O`. */
+export type BenchArgs<O extends ParseArgsOptionsConfig> = ReturnType<typeof parseArgs<{ options: O }>>['values'];
+
+/** Parses `process.argv` for the benchmark at `scriptUrl` (its `import.meta.url`). */
+export function benchArgs<const O extends ParseArgsOptionsConfig>(scriptUrl: string, options: O): BenchArgs<O> {
+  const name = `bench:${basename(fileURLToPath(scriptUrl), '.ts')}`;
+  let parsed: { values: Record<string, unknown> };
+  try {
+    parsed = parseArgs({ options: { ...options, help: { type: 'boolean', short: 'h' } } }) as { values: Record<string, unknown> };
+  } catch (error) {
+    process.stderr.write(`${name}: ${(error as Error).message.split('\n')[0]}\nSee the options: npm run ${name} -- --help\n`);
+    process.exit(2);
+  }
+  if (parsed.values.help) {
+    process.stdout.write(usage(scriptUrl, name, options));
+    process.exit(0);
+  }
+  return parsed.values as BenchArgs<O>;
+}
+
+/** The script's first doc comment, then its options. */
+function usage(scriptUrl: string, name: string, options: ParseArgsOptionsConfig): string {
+  const doc = /\/\*\*([\s\S]*?)\*\//.exec(readFileSync(fileURLToPath(scriptUrl), 'utf8'))?.[1] ?? '';
+  const text = doc.split('\n').map((line) => line.replace(/^\s*\* ?/, '')).join('\n').trim();
+  const lines = Object.entries(options).map(([key, o]) => `  --${key}${o.type === 'string' ? ' VALUE' : ''}${o.default !== undefined && o.default !== false ? ` (default ${String(o.default)})` : ''}`);
+  return `${text}\n\nnpm run ${name} -- [options]\n${[...lines, '  --help'].join('\n')}\n`;
+}
