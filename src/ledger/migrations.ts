@@ -96,4 +96,10 @@ export const MIGRATIONS: readonly string[] = [
    INSERT INTO lane_charges (channel_id, adapter_id, charged)
      SELECT channel_id, adapter_id, lane_charged FROM receipts r
      WHERE seq = (SELECT max(seq) FROM receipts WHERE channel_id = r.channel_id AND adapter_id = r.adapter_id);`,
+  // 5: other nodes' receipts, equivocations and settlement flags live in the P2P store's own file
+  //    (src/ledger/peerDatabase.ts, refetchable); version 2's copies here are no longer read.
+  `DROP INDEX IF EXISTS peer_receipts_lane;
+   DROP TABLE IF EXISTS peer_receipts;
+   DROP TABLE IF EXISTS equivocations;
+   DROP TABLE IF EXISTS settlement_flags;`,
 ];

@@ -5,6 +5,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
 import { keccak256, toHex, zeroHash } from 'viem';
 import { openLedgerDatabase } from '../../src/ledger/db.ts';
+import { MIGRATIONS } from '../../src/ledger/migrations.ts';
 import { LedgerClockBehindError, LedgerCorruptError, LedgerVersionError } from '../../src/ledger/errors.ts';
 import { createReceiptLedger, type ReceiptLedger, type SignedReceipt } from '../../src/ledger/receipts.ts';
 import { SEQS_PER_EPOCH, seqEpoch } from '../../src/ledger/seq.ts';
@@ -92,6 +93,23 @@ describe('receipt ledger', () => {
     expect(ledger.tailCursor(...lane, 100n)).toBe(seqs[13]); // decimal strings compared as numbers: 98 <= 100 < 140
     expect(ledger.tailCursor(...lane, 10n)).toBeUndefined();
     expect(ledger.channelLanes(lane[0]).find((l) => l.adapterId === lane[1])?.charged).toBe(182n);
+  });
+
+  it('upgrades a version-4 ledger: its receipts kept, the peer tables that moved to p2p.db dropped', async () => {
+    const path = tmp();
+    const raw = new DatabaseSync(path);
+    MIGRATIONS.slice(0, 4).forEach((sql) => raw.exec(sql));
+    raw.exec('PRAGMA user_version = 4');
+    await fill(createReceiptLedger(raw), 3); // version 4's receipts tables are version 5's
+    raw.close();
+    openLedgerDatabase(path).close();
+    const after = new DatabaseSync(path);
+    const tables = (after.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name);
+    expect(tables).toEqual(expect.arrayContaining(['receipts', 'lane_charges']));
+    expect(tables.filter((t) => ['peer_receipts', 'equivocations', 'settlement_flags'].includes(t))).toEqual([]);
+    expect((after.prepare('SELECT count(*) AS n FROM receipts').get() as { n: number }).n).toBe(3);
+    expect(Number((after.prepare('PRAGMA user_version').get() as { user_version: number }).user_version)).toBe(MIGRATIONS.length);
+    after.close();
   });
 
   it('refuses a database from a newer schema', () => {
