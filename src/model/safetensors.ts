@@ -130,12 +130,7 @@ export interface OpenSafetensorsParameters {
 /** Opens and validates a safetensors file, reading only its header. */
 export async function openSafetensors(p: OpenSafetensorsParameters): Promise<SafetensorsFile> {
   const { path } = p;
-  let handle: FileHandle;
-  try {
-    handle = await open(path, 'r');
-  } catch (error) {
-    throw new ModelFileNotFoundError(path, { cause: error, details: (error as Error).message });
-  }
+  const handle = await openModelFile(path);
   try {
     const header = await readHeader(handle, path);
     return makeFile(handle, path, header);
@@ -160,6 +155,15 @@ async function readHeader(handle: FileHandle, path: string): Promise<Safetensors
   const headerBytes = Buffer.alloc(Number(headerLen));
   await readFully(handle, headerBytes, 8);
   return parseSafetensorsHeader({ file: path, headerBytes, fileSize });
+}
+
+/** Opens a model file for reading; a missing or unreadable one is a ModelFileNotFoundError naming it. */
+export async function openModelFile(path: string): Promise<FileHandle> {
+  try {
+    return await open(path, 'r');
+  } catch (error) {
+    throw new ModelFileNotFoundError(path, { cause: error, details: (error as Error).message });
+  }
 }
 
 /** Reads `buffer.byteLength` bytes at `position`; throws RangeError at end of file. */

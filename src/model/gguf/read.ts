@@ -3,10 +3,10 @@
  * against what is left of the file, value types, tensor types, shapes, alignment, offsets inside
  * the data section and no overlaps. Only the header is read at open; tensors are read on demand.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { AbortedError } from '../../errors.ts';
-import { GgufInvalidError, ModelDtypeUnsupportedError, ModelFileNotFoundError } from '../errors.ts';
-import { readFully } from '../safetensors.ts';
+import { GgufInvalidError, ModelDtypeUnsupportedError } from '../errors.ts';
+import { openModelFile, readFully } from '../safetensors.ts';
 import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_TYPE, GGML_TYPES, ggmlTypeName, tensorBytes, tensorTypeOf, type GgufMetadata, type GgufScalarType, type GgufTensorType, type GgufValue } from './format.ts';
 
 /** Largest header (metadata and tensor infos) the reader accepts: 512 MiB. */
@@ -174,12 +174,7 @@ export interface OpenGgufParameters {
 /** Opens and validates a GGUF file, reading only its header. */
 export async function openGguf(p: OpenGgufParameters): Promise<GgufFile> {
   const { path } = p;
-  let handle: FileHandle;
-  try {
-    handle = await open(path, 'r');
-  } catch (error) {
-    throw new ModelFileNotFoundError(path, { cause: error, details: (error as Error).message });
-  }
+  const handle = await openModelFile(path);
   try {
     const fileSize = (await handle.stat()).size;
     let size = Math.min(fileSize, 4 * 2 ** 20);
