@@ -167,15 +167,15 @@ export function createPipelineCache(device: GPUDevice): PipelineCache {
     kernels,
     cold: () => kernels.filter((k) => !byKernel.get(k)!.warm),
     async warm(p = {}) {
-      const todo = (p.kernels ?? kernels).map((k) => byKernel.get(k)).filter((e): e is Entry => e !== undefined && !e.warm);
-      if (!todo.length) return;
-      const pipelines = await Promise.all(todo.map((e) => e.pending));
+      const unwarmed = (p.kernels ?? kernels).map((k) => byKernel.get(k)).filter((e): e is Entry => e !== undefined && !e.warm);
+      if (!unwarmed.length) return;
+      const pipelines = await Promise.all(unwarmed.map((e) => e.pending));
       if (p.signal?.aborted) throw new AbortedError('kernel warm-up', p.signal.reason);
       const scratch = scratchBuffers();
       try {
         const encoder = device.createCommandEncoder({ label: 'warm' });
         const pass = encoder.beginComputePass({ label: 'warm' });
-        todo.forEach((e, i) => {
+        unwarmed.forEach((e, i) => {
           pass.setPipeline(pipelines[i]);
           pass.setBindGroup(0, bindBuffers(device, e.kernel, scratch.for(e.kernel.variant.bindings)));
           pass.dispatchWorkgroups(1);
@@ -186,7 +186,7 @@ export function createPipelineCache(device: GPUDevice): PipelineCache {
       } finally {
         scratch.destroy();
       }
-      for (const e of todo) e.warm = true;
+      for (const e of unwarmed) e.warm = true;
     },
     late,
     get size() {
