@@ -50,17 +50,28 @@ export const TASK_BYTES: i32 = 64;
 // ---------------------------------------------------------------------------------------------
 // f16
 
-const HMASK: v128 = i32x4(0x8fffffff, 0x8fffffff, 0x8fffffff, 0x8fffffff);
+/**
+ * `bits` in each i32 lane, hidden from constant folding. V8 rematerializes a v128 constant at every
+ * use (three instructions, one a GPR → XMM move) instead of keeping it in a register, which in a
+ * hot loop costs as much as the arithmetic; a value computed at run time stays in a register.
+ * `count` is any non-negative count (the kernel's row or feature count), so the result is `bits`.
+ */
+@inline function held(bits: i32, count: i32): v128 {
+  return i32x4.splat(bits ^ ((count >> 31) << 1));
+}
+
+/** The mask of the f16 widening (see hlo). */
+const HMASK = 0x8fffffff;
 const X_SCALE: f32 = 18446744073709551616.0; // 2^64
 const Y_SCALE: f32 = 281474976710656.0; //      2^48 = 2^112 / 2^64
 
-/** Halves 0..3 of `v` as f32 × 2^-112. */
-@inline function hlo(v: v128): v128 {
-  return v128.and(i32x4.shl(i32x4.extend_low_i16x8_s(v), 13), HMASK);
+/** Halves 0..3 of `v` as f32 × 2^-112 (`m` = held(HMASK)). */
+@inline function hlo(v: v128, m: v128): v128 {
+  return v128.and(i32x4.shl(i32x4.extend_low_i16x8_s(v), 13), m);
 }
 /** Halves 4..7 of `v` as f32 × 2^-112. */
-@inline function hhi(v: v128): v128 {
-  return v128.and(i32x4.shl(i32x4.extend_high_i16x8_s(v), 13), HMASK);
+@inline function hhi(v: v128, m: v128): v128 {
+  return v128.and(i32x4.shl(i32x4.extend_high_i16x8_s(v), 13), m);
 }
 /** One half as f32 × 2^-112. */
 @inline function h1(h: u32): f32 {
@@ -95,7 +106,14 @@ export function prescale(x: usize, xStride: i32, rows: i32, inF: i32, dst: usize
 // ---------------------------------------------------------------------------------------------
 // Q8 activations
 
-/** Quantizes rows of x to Q8_0 per 32 (scales f32): q = round(x / d), d = max|x| / 127; `inF` a multiple of 32. */
+/** x quantized to Q8_0: per row and block, the f32 scale at `d`, the i32 sum of its quants at `d + 4`. */
+const XD_BYTES: usize = 8;
+
+/**
+ * Quantizes rows of x to Q8_0 per 32: q = round(x / d), d = max|x| / 127 (|q| ≤ 127); `inF` a
+ * multiple of 32. Writes the quants to `q` and, per block, d (f32) and the sum of its quants (i32)
+ * to `d` (XD_BYTES per block).
+ */
 export function quantizeRows(x: usize, xStride: i32, rows: i32, inF: i32, q: usize, d: usize): void {
   const blocks = inF >> 5;
   for (let r = 0; r < rows; r++) {
@@ -107,7 +125,9 @@ export function quantizeRows(x: usize, xStride: i32, rows: i32, inF: i32, q: usi
       const amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
       const dd: f32 = amax / 127;
       const id: f32 = dd != 0 ? 1 / dd : 0;
-      store<f32>(d + <usize>(r * blocks + b) * 4, dd);
+      const db = d + <usize>(r * blocks + b) * XD_BYTES;
+      store<f32>(db, dd);
+      let sum = i32x4.splat(0);
       const qb = q + <usize>(r * inF + (b << 5));
       const ids = f32x4.splat(id);
       for (let j = 0; j < 32; j += 16) {
@@ -115,17 +135,13 @@ export function quantizeRows(x: usize, xStride: i32, rows: i32, inF: i32, q: usi
         const a1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb + (<usize>(j + 4) << 2)), ids)));
         const a2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb + (<usize>(j + 8) << 2)), ids)));
         const a3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb + (<usize>(j + 12) << 2)), ids)));
-        v128.store(qb + <usize>j, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(a0, a1), i16x8.narrow_i32x4_s(a2, a3)));
+        const qv = i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(a0, a1), i16x8.narrow_i32x4_s(a2, a3));
+        v128.store(qb + <usize>j, qv);
+        sum = i32x4.add(sum, i32x4.extadd_pairwise_i16x8_s(i16x8.extadd_pairwise_i8x16_s(qv)));
       }
+      store<i32>(db, i32x4.extract_lane(sum, 0) + i32x4.extract_lane(sum, 1) + i32x4.extract_lane(sum, 2) + i32x4.extract_lane(sum, 3), 4);
     }
   }
-}
-
-/** Sum of the 32 products of one i8 block pair, as i32x4 partial sums. */
-@inline function dot32(w0: v128, w1: v128, x0: v128, x1: v128): v128 {
-  const a = i16x8.add(i16x8.extmul_low_i8x16_s(w0, x0), i16x8.extmul_high_i8x16_s(w0, x0));
-  const b = i16x8.add(i16x8.extmul_low_i8x16_s(w1, x1), i16x8.extmul_high_i8x16_s(w1, x1));
-  return i32x4.add(i32x4.extadd_pairwise_i16x8_s(a), i32x4.extadd_pairwise_i16x8_s(b));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -211,6 +227,7 @@ function mmF16(t: usize, o0: i32, o1: i32): void {
   const tiled = o1 < full ? o1 : full;
   const tails = w + <usize>(full >> 2) * tileBytes;
   const tailK = <usize>(n - n8);
+  const hm = held(HMASK, n);
   let r = 0;
   for (; r + 4 <= rows; r += 4) {
     const x0 = x + <usize>r * xs;
@@ -228,7 +245,7 @@ function mmF16(t: usize, o0: i32, o1: i32): void {
           const line = w0 + (<usize>k << 3);
           const h0 = v128.load(line);
           const h1v = v128.load(line + 16);
-          const l0 = hlo(h0), u0 = hhi(h0), l1 = hlo(h1v), u1 = hhi(h1v);
+          const l0 = hlo(h0, hm), u0 = hhi(h0, hm), l1 = hlo(h1v, hm), u1 = hhi(h1v, hm);
           let xl = v128.load(x0 + kx), xh = v128.load(x0 + kx + 16);
           a00 = fma(l0, xl, fma(u0, xh, a00));
           a10 = fma(l1, xl, fma(u1, xh, a10));
@@ -269,10 +286,10 @@ function mmF16(t: usize, o0: i32, o1: i32): void {
         const xl = v128.load(xr + (<usize>k << 2));
         const xh = v128.load(xr + (<usize>k << 2) + 16);
         const h0 = v128.load(line), h1v = v128.load(line + 16), h2 = v128.load(line + 32), h3 = v128.load(line + 48);
-        a0 = fma(hlo(h0), xl, fma(hhi(h0), xh, a0));
-        a1 = fma(hlo(h1v), xl, fma(hhi(h1v), xh, a1));
-        a2 = fma(hlo(h2), xl, fma(hhi(h2), xh, a2));
-        a3 = fma(hlo(h3), xl, fma(hhi(h3), xh, a3));
+        a0 = fma(hlo(h0, hm), xl, fma(hhi(h0, hm), xh, a0));
+        a1 = fma(hlo(h1v, hm), xl, fma(hhi(h1v, hm), xh, a1));
+        a2 = fma(hlo(h2, hm), xl, fma(hhi(h2, hm), xh, a2));
+        a3 = fma(hlo(h3, hm), xl, fma(hhi(h3, hm), xh, a3));
       }
       let s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
       const tk = tile + (<usize>n8 << 3);
@@ -293,12 +310,13 @@ function mmF16(t: usize, o0: i32, o1: i32): void {
 /** One f16 weight row against `count` consecutive x rows (tails). */
 function mmF16Row(t: usize, x: usize, xs: usize, count: i32, wr: usize, n: i32, r: i32, o: i32): void {
   const n8 = n & ~7;
+  const hm = held(HMASK, n);
   for (let i = 0; i < count; i++) {
     const xr = x + <usize>i * xs;
     let a = f32x4.splat(0);
     for (let k = 0; k < n8; k += 8) {
       const h = v128.load(wr + (<usize>k << 1));
-      a = f32x4.add(a, f32x4.add(f32x4.mul(hlo(h), v128.load(xr + (<usize>k << 2))), f32x4.mul(hhi(h), v128.load(xr + (<usize>k << 2) + 16))));
+      a = f32x4.add(a, f32x4.add(f32x4.mul(hlo(h, hm), v128.load(xr + (<usize>k << 2))), f32x4.mul(hhi(h, hm), v128.load(xr + (<usize>k << 2) + 16))));
     }
     let s = hsum(a);
     for (let k = n8; k < n; k++) s += h1(load<u16>(wr + (<usize>k << 1))) * load<f32>(xr + (<usize>k << 2));
@@ -306,68 +324,188 @@ function mmF16Row(t: usize, x: usize, xs: usize, count: i32, wr: usize, n: i32, 
   }
 }
 
-/** Adds the lanes of each of p0..p3: lane i of the result is the sum of p_i's lanes. */
-@inline function reduce4(p0: v128, p1: v128, p2: v128, p3: v128): v128 {
-  const a = i32x4.add(i32x4.shuffle(p0, p1, 0, 1, 4, 5), i32x4.shuffle(p0, p1, 2, 3, 6, 7));
-  const b = i32x4.add(i32x4.shuffle(p2, p3, 0, 1, 4, 5), i32x4.shuffle(p2, p3, 2, 3, 6, 7));
-  return i32x4.add(i32x4.shuffle(a, b, 0, 2, 4, 6), i32x4.shuffle(a, b, 1, 3, 5, 7));
+// Q8_0 / Q4_0 weights in 4-row tiles (src/engine/cpu/pack.ts): per block, the 4 rows' f32 scales,
+// then vectors each holding 4 consecutive quants of each of the 4 rows in turn (row j in bytes
+// 4j..4j+3). One x chunk of 4 quants, broadcast to the 4 lanes, meets such a vector in one
+// i8 × i7 dot product (pmaddubsw) whose i16 lanes 2j, 2j+1 belong to row j; a block's dot products
+// add up in i16 (no overflow: see each kernel), and one pairwise widening leaves lane j = row j's
+// integer dot product: no cross-lane reduction. The weights are unpacked once per tile block and
+// dotted with several x rows (register blocking), so their unpacking is paid once per rows group.
+
+/** Pairwise i8 × i7 products: lane i = x[2i] · w[2i] + x[2i+1] · w[2i+1] (w in 0..15 here: exact). */
+@inline function dot16(x: v128, w: v128): v128 {
+  return i16x8.relaxed_dot_i8x16_i7x16_s(x, w);
+}
+
+/** A row's Q4 step: the x chunks at `xc` (quants 4v..4v+3) and `xc + 16` (16+4v..) against `lo`, `hi`. */
+@inline function q4step(a: v128, xc: usize, lo: v128, hi: v128): v128 {
+  return i16x8.add(a, i16x8.add(dot16(v128.load32_splat(xc), lo), dot16(v128.load32_splat(xc + 16), hi)));
 }
 
 /**
- * One Q4_0 row's block (16 bytes of nibbles at `q`) against the x block (x0, x1), as partial sums
- * added to `start`: the nibbles (0..15) meet x in the relaxed i8 × i7 dot product, exact since
- * the nibbles fit 7 bits and no pair sum saturates (2 · 127 · 15 < 32767).
+ * A row's block total: integer dot products `s` (i32, lane = weight row) less `off` · Σx (the x
+ * block's quant sum at `dp + 4`), times the row scales `ds` × the x scale (at `dp`), added to `f`.
  */
-@inline function q4dot(q: usize, x0: v128, x1: v128, start: v128): v128 {
-  const raw = v128.load(q);
-  const low = v128.and(raw, i8x16.splat(0x0f));
-  const high = v128.and(i16x8.shr_u(raw, 4), i8x16.splat(0x0f));
-  return i32x4.relaxed_dot_i8x16_i7x16_add_s(x0, low, i32x4.relaxed_dot_i8x16_i7x16_add_s(x1, high, start));
+@inline function blockEnd(f: v128, s: v128, dp: usize, ds: v128, shift: i32): v128 {
+  const si = i32x4.sub(s, i32x4.splat(load<i32>(dp, 4) << shift));
+  return fma(f32x4.convert_i32x4_s(si), f32x4.mul(ds, v128.load32_splat(dp)), f);
+}
+
+/** Writes lanes of `acc` (outputs o..o+3 of row r) that are below `o1`. */
+@inline function finish4(t: usize, r: i32, o: i32, o1: i32, acc: v128): void {
+  finish(t, r, o, f32x4.extract_lane(acc, 0));
+  if (o + 1 < o1) finish(t, r, o + 1, f32x4.extract_lane(acc, 1));
+  if (o + 2 < o1) finish(t, r, o + 2, f32x4.extract_lane(acc, 2));
+  if (o + 3 < o1) finish(t, r, o + 3, f32x4.extract_lane(acc, 3));
 }
 
 /**
- * Q8_0 (kind 2) or Q4_0 (kind 3) weights in 4-row tiles (src/engine/cpu/pack.ts: per block, the 4
- * rows' f32 scales then their quants) against Q8_0 activations. Per block and x row: each weight
- * row's integer dot product as partial sums, the four reduced into one vector (lane = weight row),
- * converted and multiplied by the 4 row scales × the x block's scale. Q4_0's offset of 8 is
- * −8 · Σx per block, computed once and taken as each row's starting sum. `o0` is a multiple of 4;
- * lanes past `o1` (the last tile's zero rows) are not written.
+ * Q4_0 weights (nibbles 0..15; 4 vectors per tile block, byte 4j+i of vector v = row j's stored
+ * byte 4v+i: quant 4v+i low, 16+4v+i high) against Q8_0 x, 4 x rows per pass over a tile. Per
+ * block and row: 8 dot products of ≤ 2 · 127 · 15 each add up in i16 (≤ 30480); the offset of 8
+ * is −8 · Σx. `o0` is a multiple of 4; lanes past `o1` (the last tile's zero rows) are not written.
  */
-function mmQ(t: usize, o0: i32, o1: i32, q4: bool): void {
+function mmQ4(t: usize, o0: i32, o1: i32): void {
   const xq = load<usize>(t, T_X);
   const xd = load<usize>(t, T_XD);
   const w = load<usize>(t, T_W);
   const rows = load<i32>(t, T_ROWS);
   const n = load<i32>(t, T_IN);
   const blocks = n >> 5;
-  const qb: usize = q4 ? 16 : 32;
-  const group: usize = 16 + 4 * qb;
-  const tileBytes = <usize>blocks * group;
-  const ones = i8x16.splat(1);
-  const zero = i32x4.splat(0);
+  const tileBytes = <usize>blocks * 80;
+  const xdRow = <usize>blocks * XD_BYTES;
+  const nib = held(0x0f0f0f0f, n);
+  const ones = held(0x00010001, n);
   for (let o = o0; o < o1; o += 4) {
     const tile = w + <usize>(o >> 2) * tileBytes;
-    for (let r = 0; r < rows; r++) {
-      const xr = xq + <usize>(r * n);
-      const dr = xd + <usize>(r * blocks) * 4;
-      let acc = f32x4.splat(0);
+    let r = 0;
+    for (; r + 4 <= rows; r += 4) {
+      const x0 = xq + <usize>(r * n);
+      const x1 = x0 + <usize>n;
+      const x2 = x1 + <usize>n;
+      const x3 = x2 + <usize>n;
+      const d0 = xd + <usize>r * xdRow;
+      let f0 = f32x4.splat(0), f1 = f32x4.splat(0), f2 = f32x4.splat(0), f3 = f32x4.splat(0);
       for (let b = 0; b < blocks; b++) {
-        const g = tile + <usize>b * group;
-        const x0 = v128.load(xr + (<usize>b << 5));
-        const x1 = v128.load(xr + (<usize>b << 5) + 16);
-        let s: v128;
-        if (q4) {
-          const start = i32x4.neg(i32x4.shl(i32x4.relaxed_dot_i8x16_i7x16_add_s(x0, ones, i32x4.relaxed_dot_i8x16_i7x16_add_s(x1, ones, zero)), 3));
-          s = reduce4(q4dot(g + 16, x0, x1, start), q4dot(g + 32, x0, x1, start), q4dot(g + 48, x0, x1, start), q4dot(g + 64, x0, x1, start));
-        } else {
-          s = reduce4(dot32(v128.load(g + 16), v128.load(g + 32), x0, x1), dot32(v128.load(g + 48), v128.load(g + 64), x0, x1), dot32(v128.load(g + 80), v128.load(g + 96), x0, x1), dot32(v128.load(g + 112), v128.load(g + 128), x0, x1));
+        const g = tile + <usize>b * 80;
+        const xb = <usize>b << 5;
+        let a0 = i16x8.splat(0), a1 = i16x8.splat(0), a2 = i16x8.splat(0), a3 = i16x8.splat(0);
+        for (let v: usize = 0; v < 16; v += 4) {
+          const raw = v128.load(g + 16 + (v << 2));
+          const lo = v128.and(raw, nib);
+          const hi = v128.and(i16x8.shr_u(raw, 4), nib);
+          a0 = q4step(a0, x0 + xb + v, lo, hi);
+          a1 = q4step(a1, x1 + xb + v, lo, hi);
+          a2 = q4step(a2, x2 + xb + v, lo, hi);
+          a3 = q4step(a3, x3 + xb + v, lo, hi);
         }
-        acc = fma(f32x4.convert_i32x4_s(s), f32x4.mul(v128.load(g), f32x4.splat(load<f32>(dr + (<usize>b << 2)))), acc);
+        const ds = v128.load(g);
+        const dp = d0 + <usize>b * XD_BYTES;
+        f0 = blockEnd(f0, i32x4.dot_i16x8_s(a0, ones), dp, ds, 3);
+        f1 = blockEnd(f1, i32x4.dot_i16x8_s(a1, ones), dp + xdRow, ds, 3);
+        f2 = blockEnd(f2, i32x4.dot_i16x8_s(a2, ones), dp + xdRow * 2, ds, 3);
+        f3 = blockEnd(f3, i32x4.dot_i16x8_s(a3, ones), dp + xdRow * 3, ds, 3);
       }
-      finish(t, r, o, f32x4.extract_lane(acc, 0));
-      if (o + 1 < o1) finish(t, r, o + 1, f32x4.extract_lane(acc, 1));
-      if (o + 2 < o1) finish(t, r, o + 2, f32x4.extract_lane(acc, 2));
-      if (o + 3 < o1) finish(t, r, o + 3, f32x4.extract_lane(acc, 3));
+      finish4(t, r, o, o1, f0);
+      finish4(t, r + 1, o, o1, f1);
+      finish4(t, r + 2, o, o1, f2);
+      finish4(t, r + 3, o, o1, f3);
+    }
+    for (; r < rows; r++) {
+      const x0 = xq + <usize>(r * n);
+      const d0 = xd + <usize>r * xdRow;
+      let f0 = f32x4.splat(0);
+      for (let b = 0; b < blocks; b++) {
+        const g = tile + <usize>b * 80;
+        const xb = x0 + (<usize>b << 5);
+        let a0 = i16x8.splat(0);
+        for (let v: usize = 0; v < 16; v += 4) {
+          const raw = v128.load(g + 16 + (v << 2));
+          a0 = q4step(a0, xb + v, v128.and(raw, nib), v128.and(i16x8.shr_u(raw, 4), nib));
+        }
+        f0 = blockEnd(f0, i32x4.dot_i16x8_s(a0, ones), d0 + <usize>b * XD_BYTES, v128.load(g), 3);
+      }
+      finish4(t, r, o, o1, f0);
+    }
+  }
+}
+
+/** A row's Q8 step: the x chunk at `xc` against the low and high nibbles of 4 weight quants. */
+@inline function q8lo(a: v128, x: v128, lo: v128): v128 {
+  return i16x8.add(a, dot16(x, lo));
+}
+
+/** `16 · hi + lo` of i16 dot products, widened pairwise to i32 (lane = weight row; `sixteen`, `ones` held i16 lanes). */
+@inline function q8sum(hi: v128, lo: v128, sixteen: v128, ones: v128): v128 {
+  return i32x4.add(i32x4.dot_i16x8_s(hi, sixteen), i32x4.dot_i16x8_s(lo, ones));
+}
+
+/**
+ * Q8_0 weights (8 vectors per tile block, byte 4j+i of vector v = row j's quant 4v+i stored as
+ * q + 128, i.e. q ^ 0x80) against Q8_0 x, 2 x rows per pass over a tile. Each stored byte is split
+ * into nibbles, q = 16 · hi + lo − 128: two i7 dot products per chunk, each summing in i16 over the
+ * block (≤ 8 · 2 · 127 · 15 = 30480); the offset is −128 · Σx.
+ */
+function mmQ8(t: usize, o0: i32, o1: i32): void {
+  const xq = load<usize>(t, T_X);
+  const xd = load<usize>(t, T_XD);
+  const w = load<usize>(t, T_W);
+  const rows = load<i32>(t, T_ROWS);
+  const n = load<i32>(t, T_IN);
+  const blocks = n >> 5;
+  const tileBytes = <usize>blocks * 144;
+  const xdRow = <usize>blocks * XD_BYTES;
+  const nib = held(0x0f0f0f0f, n);
+  const ones = held(0x00010001, n);
+  const sixteen = held(0x00100010, n);
+  for (let o = o0; o < o1; o += 4) {
+    const tile = w + <usize>(o >> 2) * tileBytes;
+    let r = 0;
+    for (; r + 2 <= rows; r += 2) {
+      const x0 = xq + <usize>(r * n);
+      const x1 = x0 + <usize>n;
+      const d0 = xd + <usize>r * xdRow;
+      let f0 = f32x4.splat(0), f1 = f32x4.splat(0);
+      for (let b = 0; b < blocks; b++) {
+        const g = tile + <usize>b * 144;
+        const xb = <usize>b << 5;
+        let l0 = i16x8.splat(0), h0 = i16x8.splat(0), l1 = i16x8.splat(0), h1 = i16x8.splat(0);
+        for (let v: usize = 0; v < 32; v += 4) {
+          const raw = v128.load(g + 16 + (v << 2));
+          const lo = v128.and(raw, nib);
+          const hi = v128.and(i16x8.shr_u(raw, 4), nib);
+          const c0 = v128.load32_splat(x0 + xb + v);
+          const c1 = v128.load32_splat(x1 + xb + v);
+          l0 = q8lo(l0, c0, lo);
+          h0 = q8lo(h0, c0, hi);
+          l1 = q8lo(l1, c1, lo);
+          h1 = q8lo(h1, c1, hi);
+        }
+        const ds = v128.load(g);
+        const dp = d0 + <usize>b * XD_BYTES;
+        f0 = blockEnd(f0, q8sum(h0, l0, sixteen, ones), dp, ds, 7);
+        f1 = blockEnd(f1, q8sum(h1, l1, sixteen, ones), dp + xdRow, ds, 7);
+      }
+      finish4(t, r, o, o1, f0);
+      finish4(t, r + 1, o, o1, f1);
+    }
+    for (; r < rows; r++) {
+      const x0 = xq + <usize>(r * n);
+      const d0 = xd + <usize>r * xdRow;
+      let f0 = f32x4.splat(0);
+      for (let b = 0; b < blocks; b++) {
+        const g = tile + <usize>b * 144;
+        const xb = x0 + (<usize>b << 5);
+        let l0 = i16x8.splat(0), h0 = i16x8.splat(0);
+        for (let v: usize = 0; v < 32; v += 4) {
+          const raw = v128.load(g + 16 + (v << 2));
+          const c0 = v128.load32_splat(xb + v);
+          l0 = q8lo(l0, c0, v128.and(raw, nib));
+          h0 = q8lo(h0, c0, v128.and(i16x8.shr_u(raw, 4), nib));
+        }
+        f0 = blockEnd(f0, q8sum(h0, l0, sixteen, ones), d0 + <usize>b * XD_BYTES, v128.load(g), 7);
+      }
+      finish4(t, r, o, o1, f0);
     }
   }
 }
@@ -387,7 +525,8 @@ export function matmulJob(job: usize, tid: i32, nthreads: i32): void {
     const kind = load<i32>(t, T_KIND);
     if (kind == 0) mmF32(t, o0, o1);
     else if (kind == 1) mmF16(t, o0, o1);
-    else mmQ(t, o0, o1, kind == 3);
+    else if (kind == 2) mmQ8(t, o0, o1);
+    else mmQ4(t, o0, o1);
   }
 }
 
@@ -584,19 +723,22 @@ export function embed(table: usize, kind: i32, cols: i32, vocab: i32, tokens: us
         store<f32>(yr + (<usize>i << 2), half(load<u16>(at)) * scale);
       }
     } else {
-      // Q8_0 / Q4_0 tables are in 4-row tiles (see mmQ).
-      const qb: usize = kind == 2 ? 32 : 16;
-      const group: usize = 16 + 4 * qb;
+      // Q8_0 / Q4_0 tables are in 4-row tiles (see mmQ4, mmQ8): quant i of row j in vector i / 4
+      // (Q4_0: (i % 16) / 4, the high nibble for i ≥ 16), byte 4j + i % 4.
+      const q8 = kind == 2;
+      const group: usize = q8 ? 144 : 80;
       const tile = table + (tok >> 2) * <usize>(cols >> 5) * group;
       const j = tok & 3;
       for (let b = 0; b < cols >> 5; b++) {
         const g = tile + <usize>b * group;
         const d = load<f32>(g + (j << 2));
-        const qs = g + 16 + j * qb;
         for (let i = 0; i < 32; i++) {
           let q: i32;
-          if (kind == 2) q = <i32>load<i8>(qs + <usize>i);
-          else q = i < 16 ? <i32>(load<u8>(qs + <usize>i) & 15) - 8 : <i32>(load<u8>(qs + <usize>(i - 16)) >> 4) - 8;
+          if (q8) q = <i32>(<i8>(load<u8>(g + 16 + (<usize>(i >> 2) << 4) + (j << 2) + <usize>(i & 3)) ^ 0x80));
+          else {
+            const byte = <i32>load<u8>(g + 16 + (<usize>((i & 15) >> 2) << 4) + (j << 2) + <usize>(i & 3));
+            q = (i < 16 ? byte & 15 : byte >> 4) - 8;
+          }
           store<f32>(yr + (<usize>((b << 5) + i) << 2), <f32>q * d * scale);
         }
       }

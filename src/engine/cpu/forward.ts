@@ -81,7 +81,7 @@ export function allocPassBuffers(p: AllocPassBuffersParameters): CpuPassBuffers 
     acts,
     xs: f32(maxRows * maxIn),
     xq: mem.alloc(maxRows * maxIn),
-    xd: f32(maxRows * Math.ceil(maxIn / 32)),
+    xd: f32(maxRows * Math.ceil(maxIn / 32) * 2),
     qr: f32(maxRows * c.numHeads * c.headDim),
     kr: f32(maxRows * c.numKvHeads * c.headDim),
     cs: f32(maxRows * half * 2),

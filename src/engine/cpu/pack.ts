@@ -30,25 +30,30 @@ export function packF16Tiles(bits: Uint16Array, rows: number, cols: number): Uin
 /**
  * The CPU backend's Q8_0 / Q4_0 layout: rows in tiles of 4 (the last tile padded with zero rows),
  * each tile a run of one group per block: the 4 rows' scales as f32 (the blocks' f16 `d`, widened
- * exactly), then each row's quants as ggml stores them (32 i8, or 16 bytes of nibbles). The kernel
- * reads a tile as one stream, the 4 scales as one vector, and sums 4 rows' integer dot products
- * into one vector (4 outputs per block instead of 4 scalar conversions and reductions).
+ * exactly), then 16-byte vectors each holding 4 consecutive stored bytes of each of the 4 rows in
+ * turn (byte 4j + i of vector v = row j's byte 4v + i). Q4_0 bytes are stored as ggml stores them
+ * (quant m low nibble, quant 16 + m high); Q8_0 quants as q + 128 (q ^ 0x80), which the kernel
+ * splits into two nibbles. The kernel reads a tile as one stream, the 4 scales as one vector, and
+ * dots a vector with one broadcast chunk of 4 activation quants: lane j is row j's (wasm/kernels.ts,
+ * mmQ4 and mmQ8), so no reduction across lanes.
  */
 export function packQuantTiles(blocks: Uint8Array, type: 'q8_0' | 'q4_0', rows: number, cols: number): Uint8Array {
   const { blockBytes, blockElements } = QUANT_FORMATS[type];
   const perRow = cols / blockElements;
   const quantBytes = blockBytes - 2;
   const group = quantTileGroupBytes(type);
+  const flip = type === 'q8_0' ? 0x80 : 0;
   const out = new Uint8Array(quantTileBytes(type, cols) * Math.ceil(rows / 4));
   const scales = new Float32Array(out.buffer);
   const bits = new DataView(blocks.buffer, blocks.byteOffset, blocks.byteLength);
   for (let r = 0; r < rows; r++) {
     const tile = (r >> 2) * perRow * group;
+    const j = r & 3;
     for (let b = 0; b < perRow; b++) {
       const src = (r * perRow + b) * blockBytes;
       const at = tile + b * group;
-      scales[at / 4 + (r & 3)] = f16BitsToF32(bits.getUint16(src, true));
-      out.set(blocks.subarray(src + 2, src + blockBytes), at + 16 + (r & 3) * quantBytes);
+      scales[at / 4 + j] = f16BitsToF32(bits.getUint16(src, true));
+      for (let m = 0; m < quantBytes; m++) out[at + 16 + (m >> 2) * 16 + j * 4 + (m & 3)] = blocks[src + 2 + m] ^ flip;
     }
   }
   return out;

@@ -88,7 +88,7 @@ describe('matmul kernel', () => {
     }
   }
   for (const type of ['q8_0', 'q4_0'] as const) {
-    for (const s of [{ rows: 1, in: 64, out: 13 }, { rows: 6, in: 96, out: 10 }, { rows: 4, in: 32, out: 5 }, { rows: 3, in: 160, out: 8 }]) {
+    for (const s of [{ rows: 1, in: 64, out: 13 }, { rows: 6, in: 96, out: 10 }, { rows: 4, in: 32, out: 5 }, { rows: 3, in: 160, out: 8 }, { rows: 11, in: 128, out: 21 }]) {
       it(`${type} weights against Q8_0 activations (llama.cpp's vec_dot), ${s.rows} × ${s.in} → ${s.out}`, () => {
         const name = `${type}-${s.rows}-${s.in}`;
         const x = rand(`x${name}`, s.rows * s.in);
@@ -100,7 +100,7 @@ describe('matmul kernel', () => {
           for (let o = 0; o < s.out; o++) ref[r * s.out + o] = dotQ8(type, blocks.subarray(o * rowBytes, (o + 1) * rowBytes), qx);
         }
         const xq = mem.alloc(s.rows * s.in);
-        const xd = mem.alloc(s.rows * (s.in / 32) * 4);
+        const xd = mem.alloc(s.rows * (s.in / 32) * 8);
         k.quantizeRows(put(x), s.in, s.rows, s.in, xq, xd);
         const w = put(packQuantTiles(blocks, type, s.out, s.in));
         for (const threads of [1, 2, 3]) {
