@@ -229,6 +229,14 @@ function mmF16(t: usize, o0: i32, o1: i32): void {
   const tailK = <usize>(n - n8);
   const hm = held(HMASK, n);
   let r = 0;
+  for (; r + 8 <= rows; r += 8) {
+    const x0 = x + <usize>r * xs;
+    for (let o = o0; o < tiled; o += 4) {
+      const tile = w + <usize>(o >> 2) * tileBytes;
+      const tk = tile + (<usize>n8 << 3);
+      for (let j = 0; j < 4; j++) f16Row8(t, x0, xs, tile + (<usize>j << 4), tk + <usize>j * tailK * 2, n, hm, r, o + j);
+    }
+  }
   for (; r + 4 <= rows; r += 4) {
     const x0 = x + <usize>r * xs;
     const x1 = x0 + xs;
@@ -307,6 +315,54 @@ function mmF16(t: usize, o0: i32, o1: i32): void {
   for (let o = o0 > full ? o0 : full; o < o1; o++) mmF16Row(t, x, xs, rows, tails + <usize>(o - full) * <usize>n * 2, n, 0, o);
 }
 
+/**
+ * One weight row of an f16 tile (8 halves per 64-byte line from `wj`, its last `n % 8` halves at
+ * `tk`) × 8 x rows (from `x0`, stride `xs` bytes): each widened line meets 8 rows, so the widening
+ * is paid once per 16 FMAs; 8 accumulators, 2 widened halves, 2 x vectors and the mask fit the 16
+ * registers.
+ */
+function f16Row8(t: usize, x0: usize, xs: usize, wj: usize, tk: usize, n: i32, hm: v128, r: i32, o: i32): void {
+  const n8 = n & ~7;
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let a4 = f32x4.splat(0), a5 = f32x4.splat(0), a6 = f32x4.splat(0), a7 = f32x4.splat(0);
+  for (let k = 0; k < n8; k += 8) {
+    const h = v128.load(wj + (<usize>k << 3));
+    const l = hlo(h, hm);
+    const u = hhi(h, hm);
+    let p = x0 + (<usize>k << 2);
+    a0 = fma(l, v128.load(p), fma(u, v128.load(p, 16), a0));
+    p += xs;
+    a1 = fma(l, v128.load(p), fma(u, v128.load(p, 16), a1));
+    p += xs;
+    a2 = fma(l, v128.load(p), fma(u, v128.load(p, 16), a2));
+    p += xs;
+    a3 = fma(l, v128.load(p), fma(u, v128.load(p, 16), a3));
+    p += xs;
+    a4 = fma(l, v128.load(p), fma(u, v128.load(p, 16), a4));
+    p += xs;
+    a5 = fma(l, v128.load(p), fma(u, v128.load(p, 16), a5));
+    p += xs;
+    a6 = fma(l, v128.load(p), fma(u, v128.load(p, 16), a6));
+    p += xs;
+    a7 = fma(l, v128.load(p), fma(u, v128.load(p, 16), a7));
+  }
+  let s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3), s4 = hsum(a4), s5 = hsum(a5), s6 = hsum(a6), s7 = hsum(a7);
+  for (let k = n8; k < n; k++) {
+    const v = h1(load<u16>(tk + (<usize>(k - n8) << 1)));
+    let p = x0 + (<usize>k << 2);
+    s0 += v * load<f32>(p); p += xs;
+    s1 += v * load<f32>(p); p += xs;
+    s2 += v * load<f32>(p); p += xs;
+    s3 += v * load<f32>(p); p += xs;
+    s4 += v * load<f32>(p); p += xs;
+    s5 += v * load<f32>(p); p += xs;
+    s6 += v * load<f32>(p); p += xs;
+    s7 += v * load<f32>(p);
+  }
+  finish(t, r, o, s0 * Y_SCALE); finish(t, r + 1, o, s1 * Y_SCALE); finish(t, r + 2, o, s2 * Y_SCALE); finish(t, r + 3, o, s3 * Y_SCALE);
+  finish(t, r + 4, o, s4 * Y_SCALE); finish(t, r + 5, o, s5 * Y_SCALE); finish(t, r + 6, o, s6 * Y_SCALE); finish(t, r + 7, o, s7 * Y_SCALE);
+}
+
 /** One f16 weight row against `count` consecutive x rows (tails). */
 function mmF16Row(t: usize, x: usize, xs: usize, count: i32, wr: usize, n: i32, r: i32, o: i32): void {
   const n8 = n & ~7;
@@ -351,88 +407,142 @@ function mmF16Row(t: usize, x: usize, xs: usize, count: i32, wr: usize, n: i32, 
   return fma(f32x4.convert_i32x4_s(si), f32x4.mul(ds, v128.load32_splat(dp)), f);
 }
 
-/** Writes lanes of `acc` (outputs o..o+3 of row r) that are below `o1`. */
-@inline function finish4(t: usize, r: i32, o: i32, o1: i32, acc: v128): void {
-  finish(t, r, o, f32x4.extract_lane(acc, 0));
-  if (o + 1 < o1) finish(t, r, o + 1, f32x4.extract_lane(acc, 1));
-  if (o + 2 < o1) finish(t, r, o + 2, f32x4.extract_lane(acc, 2));
-  if (o + 3 < o1) finish(t, r, o + 3, f32x4.extract_lane(acc, 3));
+/**
+ * Writes outputs o..o+3 of row r (the lanes of `acc`) that are below `o1`: as one vector when all
+ * four are and there is no soft-cap (the same operations as `finish`, lane by lane), else each.
+ */
+function finish4(t: usize, r: i32, o: i32, o1: i32, acc: v128): void {
+  if (o + 4 > o1 || load<f32>(t, T_CAP) > 0) {
+    finish(t, r, o, f32x4.extract_lane(acc, 0));
+    if (o + 1 < o1) finish(t, r, o + 1, f32x4.extract_lane(acc, 1));
+    if (o + 2 < o1) finish(t, r, o + 2, f32x4.extract_lane(acc, 2));
+    if (o + 3 < o1) finish(t, r, o + 3, f32x4.extract_lane(acc, 3));
+    return;
+  }
+  const y = load<usize>(t, T_Y) + <usize>(r * load<i32>(t, T_YSTRIDE) + o) * 4;
+  const bias = load<usize>(t, T_BIAS);
+  let s = f32x4.mul(acc, v128.load32_splat(t, T_SCALE));
+  if (bias != 0) s = f32x4.add(s, v128.load(bias + (<usize>o << 2)));
+  if (load<i32>(t, T_ACC) != 0) s = f32x4.add(s, v128.load(y));
+  v128.store(y, s);
 }
 
 /**
- * Q4_0 weights (nibbles 0..15; 4 vectors per tile block, byte 4j+i of vector v = row j's stored
- * byte 4v+i: quant 4v+i low, 16+4v+i high) against Q8_0 x, 4 x rows per pass over a tile. Per
- * block and row: 8 dot products of ≤ 2 · 127 · 15 each add up in i16 (≤ 30480); the offset of 8
- * is −8 · Σx. `o0` is a multiple of 4; lanes past `o1` (the last tile's zero rows) are not written.
+ * x rows a Q8_0 / Q4_0 matmul takes at a time through all its tiles: their quants stay in L1/L2
+ * and each row's outputs are written in order (a multiple of the 4- and 3-row groups).
  */
-function mmQ4(t: usize, o0: i32, o1: i32): void {
+const Q_CHUNK = 24;
+
+/**
+ * Q8_0 (`q8`) or Q4_0 weights in 4-row tiles against Q8_0 x: this share's tiles (outputs o0..o1,
+ * `o0` a multiple of 4), each against a chunk of x rows in groups (Q4_0: 4, Q8_0: 3 rows, then
+ * single rows), chunk after chunk. Lanes past `o1` (the last tile's zero rows) are not written.
+ */
+function mmQ(t: usize, o0: i32, o1: i32, q8: bool): void {
   const xq = load<usize>(t, T_X);
   const xd = load<usize>(t, T_XD);
   const w = load<usize>(t, T_W);
   const rows = load<i32>(t, T_ROWS);
   const n = load<i32>(t, T_IN);
-  const blocks = n >> 5;
-  const tileBytes = <usize>blocks * 80;
-  const xdRow = <usize>blocks * XD_BYTES;
-  const nib = held(0x0f0f0f0f, n);
-  const ones = held(0x00010001, n);
-  for (let o = o0; o < o1; o += 4) {
-    const tile = w + <usize>(o >> 2) * tileBytes;
-    let r = 0;
-    for (; r + 4 <= rows; r += 4) {
-      const x0 = xq + <usize>(r * n);
-      const x1 = x0 + <usize>n;
-      const x2 = x1 + <usize>n;
-      const x3 = x2 + <usize>n;
-      const d0 = xd + <usize>r * xdRow;
-      let f0 = f32x4.splat(0), f1 = f32x4.splat(0), f2 = f32x4.splat(0), f3 = f32x4.splat(0);
-      for (let b = 0; b < blocks; b++) {
-        const g = tile + <usize>b * 80;
-        const xb = <usize>b << 5;
-        let a0 = i16x8.splat(0), a1 = i16x8.splat(0), a2 = i16x8.splat(0), a3 = i16x8.splat(0);
-        for (let v: usize = 0; v < 16; v += 4) {
-          const raw = v128.load(g + 16 + (v << 2));
-          const lo = v128.and(raw, nib);
-          const hi = v128.and(i16x8.shr_u(raw, 4), nib);
-          a0 = q4step(a0, x0 + xb + v, lo, hi);
-          a1 = q4step(a1, x1 + xb + v, lo, hi);
-          a2 = q4step(a2, x2 + xb + v, lo, hi);
-          a3 = q4step(a3, x3 + xb + v, lo, hi);
-        }
-        const ds = v128.load(g);
-        const dp = d0 + <usize>b * XD_BYTES;
-        f0 = blockEnd(f0, i32x4.dot_i16x8_s(a0, ones), dp, ds, 3);
-        f1 = blockEnd(f1, i32x4.dot_i16x8_s(a1, ones), dp + xdRow, ds, 3);
-        f2 = blockEnd(f2, i32x4.dot_i16x8_s(a2, ones), dp + xdRow * 2, ds, 3);
-        f3 = blockEnd(f3, i32x4.dot_i16x8_s(a3, ones), dp + xdRow * 3, ds, 3);
+  const tileBytes = <usize>(n >> 5) * (q8 ? 144 : 80);
+  const xdRow = <usize>(n >> 5) * XD_BYTES;
+  for (let rc = 0; rc < rows; rc += Q_CHUNK) {
+    const re = rc + Q_CHUNK < rows ? rc + Q_CHUNK : rows;
+    for (let o = o0; o < o1; o += 4) {
+      const tile = w + <usize>(o >> 2) * tileBytes;
+      let r = rc;
+      if (q8) for (; r + 3 <= re; r += 3) q8Rows3(t, tile, xq + <usize>(r * n), xd + <usize>r * xdRow, n, xdRow, r, o, o1);
+      else for (; r + 4 <= re; r += 4) q4Rows4(t, tile, xq + <usize>(r * n), xd + <usize>r * xdRow, n, xdRow, r, o, o1);
+      for (; r < re; r++) {
+        if (q8) q8Rows1(t, tile, xq + <usize>(r * n), xd + <usize>r * xdRow, n, r, o, o1);
+        else q4Rows1(t, tile, xq + <usize>(r * n), xd + <usize>r * xdRow, n, r, o, o1);
       }
-      finish4(t, r, o, o1, f0);
-      finish4(t, r + 1, o, o1, f1);
-      finish4(t, r + 2, o, o1, f2);
-      finish4(t, r + 3, o, o1, f3);
-    }
-    for (; r < rows; r++) {
-      const x0 = xq + <usize>(r * n);
-      const d0 = xd + <usize>r * xdRow;
-      let f0 = f32x4.splat(0);
-      for (let b = 0; b < blocks; b++) {
-        const g = tile + <usize>b * 80;
-        const xb = x0 + (<usize>b << 5);
-        let a0 = i16x8.splat(0);
-        for (let v: usize = 0; v < 16; v += 4) {
-          const raw = v128.load(g + 16 + (v << 2));
-          a0 = q4step(a0, xb + v, v128.and(raw, nib), v128.and(i16x8.shr_u(raw, 4), nib));
-        }
-        f0 = blockEnd(f0, i32x4.dot_i16x8_s(a0, ones), d0 + <usize>b * XD_BYTES, v128.load(g), 3);
-      }
-      finish4(t, r, o, o1, f0);
     }
   }
 }
 
-/** A row's Q8 step: the x chunk at `xc` against the low and high nibbles of 4 weight quants. */
-@inline function q8lo(a: v128, x: v128, lo: v128): v128 {
-  return i16x8.add(a, dot16(x, lo));
+/**
+ * Q4_0: one tile × 4 x rows (from `x0`, stride n bytes; their scales and sums from `d0`, stride
+ * `xdRow`). Tile blocks: 4 vectors, byte 4j+i of vector v = row j's stored byte 4v+i (quant 4v+i
+ * low nibble, 16+4v+i high), each unpacked once for the 4 rows. Per block and row, 8 dot products
+ * of ≤ 2 · 127 · 15 add up in i16 (≤ 30480); the offset of 8 is −8 · Σx. Registers: 4 i16 and 4
+ * f32 accumulators, 2 held masks, the vector and its two halves, one x chunk: 14 of 16.
+ */
+function q4Rows4(t: usize, tile: usize, x0: usize, d0: usize, n: i32, xdRow: usize, r: i32, o: i32, o1: i32): void {
+  const blocks = n >> 5;
+  const nib = held(0x0f0f0f0f, n);
+  const ones = held(0x00010001, n);
+  let f0 = f32x4.splat(0), f1 = f32x4.splat(0), f2 = f32x4.splat(0), f3 = f32x4.splat(0);
+  for (let b = 0; b < blocks; b++) {
+    const g = tile + <usize>b * 80;
+    const x0b = x0 + (<usize>b << 5);
+    const x1 = x0b + <usize>n;
+    const x2 = x1 + <usize>n;
+    const x3 = x2 + <usize>n;
+    // The block's 4 weight vectors in turn (unrolled: constant offsets).
+    let raw = v128.load(g, 16);
+    let lo = v128.and(raw, nib);
+    let hi = v128.and(i16x8.shr_u(raw, 4), nib);
+    let a0 = i16x8.add(dot16(v128.load32_splat(x0b, 0), lo), dot16(v128.load32_splat(x0b, 16), hi));
+    let a1 = i16x8.add(dot16(v128.load32_splat(x1, 0), lo), dot16(v128.load32_splat(x1, 16), hi));
+    let a2 = i16x8.add(dot16(v128.load32_splat(x2, 0), lo), dot16(v128.load32_splat(x2, 16), hi));
+    let a3 = i16x8.add(dot16(v128.load32_splat(x3, 0), lo), dot16(v128.load32_splat(x3, 16), hi));
+    raw = v128.load(g, 32);
+    lo = v128.and(raw, nib);
+    hi = v128.and(i16x8.shr_u(raw, 4), nib);
+    a0 = i16x8.add(a0, i16x8.add(dot16(v128.load32_splat(x0b, 4), lo), dot16(v128.load32_splat(x0b, 20), hi)));
+    a1 = i16x8.add(a1, i16x8.add(dot16(v128.load32_splat(x1, 4), lo), dot16(v128.load32_splat(x1, 20), hi)));
+    a2 = i16x8.add(a2, i16x8.add(dot16(v128.load32_splat(x2, 4), lo), dot16(v128.load32_splat(x2, 20), hi)));
+    a3 = i16x8.add(a3, i16x8.add(dot16(v128.load32_splat(x3, 4), lo), dot16(v128.load32_splat(x3, 20), hi)));
+    raw = v128.load(g, 48);
+    lo = v128.and(raw, nib);
+    hi = v128.and(i16x8.shr_u(raw, 4), nib);
+    a0 = i16x8.add(a0, i16x8.add(dot16(v128.load32_splat(x0b, 8), lo), dot16(v128.load32_splat(x0b, 24), hi)));
+    a1 = i16x8.add(a1, i16x8.add(dot16(v128.load32_splat(x1, 8), lo), dot16(v128.load32_splat(x1, 24), hi)));
+    a2 = i16x8.add(a2, i16x8.add(dot16(v128.load32_splat(x2, 8), lo), dot16(v128.load32_splat(x2, 24), hi)));
+    a3 = i16x8.add(a3, i16x8.add(dot16(v128.load32_splat(x3, 8), lo), dot16(v128.load32_splat(x3, 24), hi)));
+    raw = v128.load(g, 64);
+    lo = v128.and(raw, nib);
+    hi = v128.and(i16x8.shr_u(raw, 4), nib);
+    a0 = i16x8.add(a0, i16x8.add(dot16(v128.load32_splat(x0b, 12), lo), dot16(v128.load32_splat(x0b, 28), hi)));
+    a1 = i16x8.add(a1, i16x8.add(dot16(v128.load32_splat(x1, 12), lo), dot16(v128.load32_splat(x1, 28), hi)));
+    a2 = i16x8.add(a2, i16x8.add(dot16(v128.load32_splat(x2, 12), lo), dot16(v128.load32_splat(x2, 28), hi)));
+    a3 = i16x8.add(a3, i16x8.add(dot16(v128.load32_splat(x3, 12), lo), dot16(v128.load32_splat(x3, 28), hi)));
+    const ds = v128.load(g);
+    const dp = d0 + <usize>b * XD_BYTES;
+    f0 = blockEnd(f0, i32x4.dot_i16x8_s(a0, ones), dp, ds, 3);
+    f1 = blockEnd(f1, i32x4.dot_i16x8_s(a1, ones), dp + xdRow, ds, 3);
+    f2 = blockEnd(f2, i32x4.dot_i16x8_s(a2, ones), dp + xdRow * 2, ds, 3);
+    f3 = blockEnd(f3, i32x4.dot_i16x8_s(a3, ones), dp + xdRow * 3, ds, 3);
+  }
+  finish4(t, r, o, o1, f0);
+  finish4(t, r + 1, o, o1, f1);
+  finish4(t, r + 2, o, o1, f2);
+  finish4(t, r + 3, o, o1, f3);
+}
+
+/** Q4_0: one tile × one x row (see q4Rows4). */
+function q4Rows1(t: usize, tile: usize, x0: usize, d0: usize, n: i32, r: i32, o: i32, o1: i32): void {
+  const blocks = n >> 5;
+  const nib = held(0x0f0f0f0f, n);
+  const ones = held(0x00010001, n);
+  let f0 = f32x4.splat(0);
+  for (let b = 0; b < blocks; b++) {
+    const g = tile + <usize>b * 80;
+    const xb = x0 + (<usize>b << 5);
+    let a0 = i16x8.splat(0);
+    for (let v: usize = 0; v < 16; v += 4) {
+      const raw = v128.load(g + 16 + (v << 2));
+      a0 = q4step(a0, xb + v, v128.and(raw, nib), v128.and(i16x8.shr_u(raw, 4), nib));
+    }
+    f0 = blockEnd(f0, i32x4.dot_i16x8_s(a0, ones), d0 + <usize>b * XD_BYTES, v128.load(g), 3);
+  }
+  finish4(t, r, o, o1, f0);
+}
+
+/** A row's Q8 step: the x chunk `x` against the low or high nibbles of 4 weight quants. */
+@inline function q8step(a: v128, x: v128, nibbles: v128): v128 {
+  return i16x8.add(a, dot16(x, nibbles));
 }
 
 /** `16 · hi + lo` of i16 dot products, widened pairwise to i32 (lane = weight row; `sixteen`, `ones` held i16 lanes). */
@@ -441,73 +551,69 @@ function mmQ4(t: usize, o0: i32, o1: i32): void {
 }
 
 /**
- * Q8_0 weights (8 vectors per tile block, byte 4j+i of vector v = row j's quant 4v+i stored as
- * q + 128, i.e. q ^ 0x80) against Q8_0 x, 2 x rows per pass over a tile. Each stored byte is split
- * into nibbles, q = 16 · hi + lo − 128: two i7 dot products per chunk, each summing in i16 over the
- * block (≤ 8 · 2 · 127 · 15 = 30480); the offset is −128 · Σx.
+ * Q8_0: one tile × 3 x rows (as q4Rows4). Tile blocks: 8 vectors, byte 4j+i of vector v = row j's
+ * quant 4v+i stored as q + 128 (q ^ 0x80), split into nibbles, q = 16 · hi + lo − 128: two i7 dot
+ * products per x chunk, each summing in i16 over the block (≤ 8 · 2 · 127 · 15 = 30480); the
+ * offset is −128 · Σx. Registers: 6 i16 and 3 f32 accumulators, the mask, the vector's halves and
+ * one x chunk: 12 of 16 (the block-end constants come from memory).
  */
-function mmQ8(t: usize, o0: i32, o1: i32): void {
-  const xq = load<usize>(t, T_X);
-  const xd = load<usize>(t, T_XD);
-  const w = load<usize>(t, T_W);
-  const rows = load<i32>(t, T_ROWS);
-  const n = load<i32>(t, T_IN);
+function q8Rows3(t: usize, tile: usize, x0: usize, d0: usize, n: i32, xdRow: usize, r: i32, o: i32, o1: i32): void {
   const blocks = n >> 5;
-  const tileBytes = <usize>blocks * 144;
-  const xdRow = <usize>blocks * XD_BYTES;
   const nib = held(0x0f0f0f0f, n);
   const ones = held(0x00010001, n);
   const sixteen = held(0x00100010, n);
-  for (let o = o0; o < o1; o += 4) {
-    const tile = w + <usize>(o >> 2) * tileBytes;
-    let r = 0;
-    for (; r + 2 <= rows; r += 2) {
-      const x0 = xq + <usize>(r * n);
-      const x1 = x0 + <usize>n;
-      const d0 = xd + <usize>r * xdRow;
-      let f0 = f32x4.splat(0), f1 = f32x4.splat(0);
-      for (let b = 0; b < blocks; b++) {
-        const g = tile + <usize>b * 144;
-        const xb = <usize>b << 5;
-        let l0 = i16x8.splat(0), h0 = i16x8.splat(0), l1 = i16x8.splat(0), h1 = i16x8.splat(0);
-        for (let v: usize = 0; v < 32; v += 4) {
-          const raw = v128.load(g + 16 + (v << 2));
-          const lo = v128.and(raw, nib);
-          const hi = v128.and(i16x8.shr_u(raw, 4), nib);
-          const c0 = v128.load32_splat(x0 + xb + v);
-          const c1 = v128.load32_splat(x1 + xb + v);
-          l0 = q8lo(l0, c0, lo);
-          h0 = q8lo(h0, c0, hi);
-          l1 = q8lo(l1, c1, lo);
-          h1 = q8lo(h1, c1, hi);
-        }
-        const ds = v128.load(g);
-        const dp = d0 + <usize>b * XD_BYTES;
-        f0 = blockEnd(f0, q8sum(h0, l0, sixteen, ones), dp, ds, 7);
-        f1 = blockEnd(f1, q8sum(h1, l1, sixteen, ones), dp + xdRow, ds, 7);
-      }
-      finish4(t, r, o, o1, f0);
-      finish4(t, r + 1, o, o1, f1);
+  let f0 = f32x4.splat(0), f1 = f32x4.splat(0), f2 = f32x4.splat(0);
+  for (let b = 0; b < blocks; b++) {
+    const g = tile + <usize>b * 144;
+    const x0b = x0 + (<usize>b << 5);
+    const x1 = x0b + <usize>n;
+    const x2 = x1 + <usize>n;
+    let l0 = i16x8.splat(0), h0 = i16x8.splat(0), l1 = i16x8.splat(0), h1 = i16x8.splat(0), l2 = i16x8.splat(0), h2 = i16x8.splat(0);
+    for (let v: usize = 0; v < 32; v += 4) {
+      const raw = v128.load(g + 16 + (v << 2));
+      const lo = v128.and(raw, nib);
+      const hi = v128.and(i16x8.shr_u(raw, 4), nib);
+      let c = v128.load32_splat(x0b + v);
+      l0 = q8step(l0, c, lo);
+      h0 = q8step(h0, c, hi);
+      c = v128.load32_splat(x1 + v);
+      l1 = q8step(l1, c, lo);
+      h1 = q8step(h1, c, hi);
+      c = v128.load32_splat(x2 + v);
+      l2 = q8step(l2, c, lo);
+      h2 = q8step(h2, c, hi);
     }
-    for (; r < rows; r++) {
-      const x0 = xq + <usize>(r * n);
-      const d0 = xd + <usize>r * xdRow;
-      let f0 = f32x4.splat(0);
-      for (let b = 0; b < blocks; b++) {
-        const g = tile + <usize>b * 144;
-        const xb = x0 + (<usize>b << 5);
-        let l0 = i16x8.splat(0), h0 = i16x8.splat(0);
-        for (let v: usize = 0; v < 32; v += 4) {
-          const raw = v128.load(g + 16 + (v << 2));
-          const c0 = v128.load32_splat(xb + v);
-          l0 = q8lo(l0, c0, v128.and(raw, nib));
-          h0 = q8lo(h0, c0, v128.and(i16x8.shr_u(raw, 4), nib));
-        }
-        f0 = blockEnd(f0, q8sum(h0, l0, sixteen, ones), d0 + <usize>b * XD_BYTES, v128.load(g), 7);
-      }
-      finish4(t, r, o, o1, f0);
-    }
+    const ds = v128.load(g);
+    const dp = d0 + <usize>b * XD_BYTES;
+    f0 = blockEnd(f0, q8sum(h0, l0, sixteen, ones), dp, ds, 7);
+    f1 = blockEnd(f1, q8sum(h1, l1, sixteen, ones), dp + xdRow, ds, 7);
+    f2 = blockEnd(f2, q8sum(h2, l2, sixteen, ones), dp + xdRow * 2, ds, 7);
   }
+  finish4(t, r, o, o1, f0);
+  finish4(t, r + 1, o, o1, f1);
+  finish4(t, r + 2, o, o1, f2);
+}
+
+/** Q8_0: one tile × one x row (see q8Rows3). */
+function q8Rows1(t: usize, tile: usize, x0: usize, d0: usize, n: i32, r: i32, o: i32, o1: i32): void {
+  const blocks = n >> 5;
+  const nib = held(0x0f0f0f0f, n);
+  const ones = held(0x00010001, n);
+  const sixteen = held(0x00100010, n);
+  let f0 = f32x4.splat(0);
+  for (let b = 0; b < blocks; b++) {
+    const g = tile + <usize>b * 144;
+    const xb = x0 + (<usize>b << 5);
+    let l0 = i16x8.splat(0), h0 = i16x8.splat(0);
+    for (let v: usize = 0; v < 32; v += 4) {
+      const raw = v128.load(g + 16 + (v << 2));
+      const c = v128.load32_splat(xb + v);
+      l0 = q8step(l0, c, v128.and(raw, nib));
+      h0 = q8step(h0, c, v128.and(i16x8.shr_u(raw, 4), nib));
+    }
+    f0 = blockEnd(f0, q8sum(h0, l0, sixteen, ones), d0 + <usize>b * XD_BYTES, v128.load(g), 7);
+  }
+  finish4(t, r, o, o1, f0);
 }
 
 /**
@@ -525,8 +631,7 @@ export function matmulJob(job: usize, tid: i32, nthreads: i32): void {
     const kind = load<i32>(t, T_KIND);
     if (kind == 0) mmF32(t, o0, o1);
     else if (kind == 1) mmF16(t, o0, o1);
-    else if (kind == 2) mmQ8(t, o0, o1);
-    else mmQ4(t, o0, o1);
+    else mmQ(t, o0, o1, kind == 2);
   }
 }
 
@@ -723,7 +828,7 @@ export function embed(table: usize, kind: i32, cols: i32, vocab: i32, tokens: us
         store<f32>(yr + (<usize>i << 2), half(load<u16>(at)) * scale);
       }
     } else {
-      // Q8_0 / Q4_0 tables are in 4-row tiles (see mmQ4, mmQ8): quant i of row j in vector i / 4
+      // Q8_0 / Q4_0 tables are in 4-row tiles (see q4Rows4, q8Rows3): quant i of row j in vector i / 4
       // (Q4_0: (i % 16) / 4, the high nibble for i ≥ 16), byte 4j + i % 4.
       const q8 = kind == 2;
       const group: usize = q8 ? 144 : 80;

@@ -12,11 +12,13 @@
  * prefill tokens/s of a 128-token prompt; per thread count for the CPU rows (`--backend webgpu
  * --peer vulkan` gives the GPU rows: one row, threads unused). Greedy tokens of every decode are
  * compared between the engines and the count of identical sequences printed. One summary line per
- * figure with the ratio openlora / llama.cpp; `--out FILE` writes them as JSON.
+ * figure with the ratio openlora / llama.cpp and the 1-minute load average (median over the rounds:
+ * other work on the machine shows there); `--out FILE` writes them as JSON.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Backend, StepSequence } from '../../src/engine/backend.ts';
@@ -193,6 +195,7 @@ for (const threads of threadCounts) {
   const figures: Record<string, Record<string, number[]>> = { 'decode b1': {}, [`decode b${batch}`]: {}, [`prefill ${prefillLen}`]: {} };
   let identical = 0;
   let compared = 0;
+  const loads: number[] = [];
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? engines : [...engines].reverse();
     const tokens: Record<string, number[][]> = {};
@@ -210,14 +213,16 @@ for (const threads of threadCounts) {
       compared++;
       if (seq.join() === b[i].join()) identical++;
     });
-    log(`${label}: round ${round + 1}/${rounds} done`);
+    loads.push(loadavg()[0]);
+    log(`${label}: round ${round + 1}/${rounds} done (load ${loads[round].toFixed(2)})`);
   }
+  const load = median(loads);
   for (const [figure, byEngine] of Object.entries(figures)) {
     const ours = median(byEngine.openlora);
     const peer = median(byEngine['llama.cpp']);
-    const row = { figure, threads: args.backend === 'webgpu' ? null : threads, backend: args.backend, peer: args.peer, type, openlora: ours, llamaCpp: peer, ratio: ours / peer, rounds };
+    const row = { figure, threads: args.backend === 'webgpu' ? null : threads, backend: args.backend, peer: args.peer, type, openlora: ours, llamaCpp: peer, ratio: ours / peer, rounds, load };
     results.push(row);
-    process.stdout.write(`peer: ${label}, ${figure}, ${type}: openlora ${ours.toFixed(1)} tok/s, llama.cpp ${peer.toFixed(1)} tok/s, ratio ${(ours / peer).toFixed(2)}\n`);
+    process.stdout.write(`peer: ${label}, ${figure}, ${type}: openlora ${ours.toFixed(1)} tok/s, llama.cpp ${peer.toFixed(1)} tok/s, ratio ${(ours / peer).toFixed(2)}, load ${load.toFixed(2)}\n`);
   }
   process.stdout.write(`peer: ${label}: greedy tokens identical in ${identical} of ${compared} sequences (${decodeSteps + 1} tokens each)\n`);
   results.push({ figure: 'greedy identical', threads, identical, compared, tokensPerSequence: decodeSteps + 1 });

@@ -35,7 +35,7 @@ export function packF16Tiles(bits: Uint16Array, rows: number, cols: number): Uin
  * (quant m low nibble, quant 16 + m high); Q8_0 quants as q + 128 (q ^ 0x80), which the kernel
  * splits into two nibbles. The kernel reads a tile as one stream, the 4 scales as one vector, and
  * dots a vector with one broadcast chunk of 4 activation quants: lane j is row j's (wasm/kernels.ts,
- * mmQ4 and mmQ8), so no reduction across lanes.
+ * q4Rows4 and q8Rows3), so no reduction across lanes.
  */
 export function packQuantTiles(blocks: Uint8Array, type: 'q8_0' | 'q4_0', rows: number, cols: number): Uint8Array {
   const { blockBytes, blockElements } = QUANT_FORMATS[type];

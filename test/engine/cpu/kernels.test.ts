@@ -50,6 +50,7 @@ const SHAPES = [
   { rows: 5, in: 130, out: 22 },
   { rows: 9, in: 96, out: 7 },
   { rows: 6, in: 45, out: 16 },
+  { rows: 13, in: 37, out: 22 },
 ];
 
 describe('matmul kernel', () => {
