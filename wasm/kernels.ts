@@ -120,9 +120,17 @@ export function quantizeRows(x: usize, xStride: i32, rows: i32, inF: i32, q: usi
     const xr = x + <usize>(r * xStride) * 4;
     for (let b = 0; b < blocks; b++) {
       const xb = xr + (<usize>b << 7);
-      let m = f32x4.splat(0);
-      for (let j = 0; j < 32; j += 4) m = f32x4.max(m, f32x4.abs(v128.load(xb + (<usize>j << 2))));
-      const amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+      // max|x| as max(max x, −min x), with relaxed min/max (one instruction each: x is finite).
+      let hi = v128.load(xb);
+      let lo = hi;
+      for (let j = 4; j < 32; j += 4) {
+        const v = v128.load(xb + (<usize>j << 2));
+        hi = f32x4.relaxed_max(hi, v);
+        lo = f32x4.relaxed_min(lo, v);
+      }
+      const top = max(max(f32x4.extract_lane(hi, 0), f32x4.extract_lane(hi, 1)), max(f32x4.extract_lane(hi, 2), f32x4.extract_lane(hi, 3)));
+      const bottom = min(min(f32x4.extract_lane(lo, 0), f32x4.extract_lane(lo, 1)), min(f32x4.extract_lane(lo, 2), f32x4.extract_lane(lo, 3)));
+      const amax = max(top, -bottom);
       const dd: f32 = amax / 127;
       const id: f32 = dd != 0 ? 1 / dd : 0;
       const db = d + <usize>(r * blocks + b) * XD_BYTES;
@@ -130,14 +138,15 @@ export function quantizeRows(x: usize, xStride: i32, rows: i32, inF: i32, q: usi
       let sum = i32x4.splat(0);
       const qb = q + <usize>(r * inF + (b << 5));
       const ids = f32x4.splat(id);
+      // |x / d| ≤ 127: the relaxed truncation (one instruction) is exact.
       for (let j = 0; j < 32; j += 16) {
-        const a0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb + (<usize>j << 2)), ids)));
-        const a1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb + (<usize>(j + 4) << 2)), ids)));
-        const a2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb + (<usize>(j + 8) << 2)), ids)));
-        const a3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb + (<usize>(j + 12) << 2)), ids)));
+        const a0 = i32x4.relaxed_trunc_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb + (<usize>j << 2)), ids)));
+        const a1 = i32x4.relaxed_trunc_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb + (<usize>(j + 4) << 2)), ids)));
+        const a2 = i32x4.relaxed_trunc_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb + (<usize>(j + 8) << 2)), ids)));
+        const a3 = i32x4.relaxed_trunc_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb + (<usize>(j + 12) << 2)), ids)));
         const qv = i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(a0, a1), i16x8.narrow_i32x4_s(a2, a3));
         v128.store(qb + <usize>j, qv);
-        sum = i32x4.add(sum, i32x4.extadd_pairwise_i16x8_s(i16x8.extadd_pairwise_i8x16_s(qv)));
+        sum = i32x4.add(sum, i32x4.add(i32x4.add(a0, a1), i32x4.add(a2, a3)));
       }
       store<i32>(db, i32x4.extract_lane(sum, 0) + i32x4.extract_lane(sum, 1) + i32x4.extract_lane(sum, 2) + i32x4.extract_lane(sum, 3), 4);
     }
@@ -229,14 +238,6 @@ function mmF16(t: usize, o0: i32, o1: i32): void {
   const tailK = <usize>(n - n8);
   const hm = held(HMASK, n);
   let r = 0;
-  for (; r + 8 <= rows; r += 8) {
-    const x0 = x + <usize>r * xs;
-    for (let o = o0; o < tiled; o += 4) {
-      const tile = w + <usize>(o >> 2) * tileBytes;
-      const tk = tile + (<usize>n8 << 3);
-      for (let j = 0; j < 4; j++) f16Row8(t, x0, xs, tile + (<usize>j << 4), tk + <usize>j * tailK * 2, n, hm, r, o + j);
-    }
-  }
   for (; r + 4 <= rows; r += 4) {
     const x0 = x + <usize>r * xs;
     const x1 = x0 + xs;
@@ -315,54 +316,6 @@ function mmF16(t: usize, o0: i32, o1: i32): void {
   for (let o = o0 > full ? o0 : full; o < o1; o++) mmF16Row(t, x, xs, rows, tails + <usize>(o - full) * <usize>n * 2, n, 0, o);
 }
 
-/**
- * One weight row of an f16 tile (8 halves per 64-byte line from `wj`, its last `n % 8` halves at
- * `tk`) × 8 x rows (from `x0`, stride `xs` bytes): each widened line meets 8 rows, so the widening
- * is paid once per 16 FMAs; 8 accumulators, 2 widened halves, 2 x vectors and the mask fit the 16
- * registers.
- */
-function f16Row8(t: usize, x0: usize, xs: usize, wj: usize, tk: usize, n: i32, hm: v128, r: i32, o: i32): void {
-  const n8 = n & ~7;
-  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-  let a4 = f32x4.splat(0), a5 = f32x4.splat(0), a6 = f32x4.splat(0), a7 = f32x4.splat(0);
-  for (let k = 0; k < n8; k += 8) {
-    const h = v128.load(wj + (<usize>k << 3));
-    const l = hlo(h, hm);
-    const u = hhi(h, hm);
-    let p = x0 + (<usize>k << 2);
-    a0 = fma(l, v128.load(p), fma(u, v128.load(p, 16), a0));
-    p += xs;
-    a1 = fma(l, v128.load(p), fma(u, v128.load(p, 16), a1));
-    p += xs;
-    a2 = fma(l, v128.load(p), fma(u, v128.load(p, 16), a2));
-    p += xs;
-    a3 = fma(l, v128.load(p), fma(u, v128.load(p, 16), a3));
-    p += xs;
-    a4 = fma(l, v128.load(p), fma(u, v128.load(p, 16), a4));
-    p += xs;
-    a5 = fma(l, v128.load(p), fma(u, v128.load(p, 16), a5));
-    p += xs;
-    a6 = fma(l, v128.load(p), fma(u, v128.load(p, 16), a6));
-    p += xs;
-    a7 = fma(l, v128.load(p), fma(u, v128.load(p, 16), a7));
-  }
-  let s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3), s4 = hsum(a4), s5 = hsum(a5), s6 = hsum(a6), s7 = hsum(a7);
-  for (let k = n8; k < n; k++) {
-    const v = h1(load<u16>(tk + (<usize>(k - n8) << 1)));
-    let p = x0 + (<usize>k << 2);
-    s0 += v * load<f32>(p); p += xs;
-    s1 += v * load<f32>(p); p += xs;
-    s2 += v * load<f32>(p); p += xs;
-    s3 += v * load<f32>(p); p += xs;
-    s4 += v * load<f32>(p); p += xs;
-    s5 += v * load<f32>(p); p += xs;
-    s6 += v * load<f32>(p); p += xs;
-    s7 += v * load<f32>(p);
-  }
-  finish(t, r, o, s0 * Y_SCALE); finish(t, r + 1, o, s1 * Y_SCALE); finish(t, r + 2, o, s2 * Y_SCALE); finish(t, r + 3, o, s3 * Y_SCALE);
-  finish(t, r + 4, o, s4 * Y_SCALE); finish(t, r + 5, o, s5 * Y_SCALE); finish(t, r + 6, o, s6 * Y_SCALE); finish(t, r + 7, o, s7 * Y_SCALE);
-}
-
 /** One f16 weight row against `count` consecutive x rows (tails). */
 function mmF16Row(t: usize, x: usize, xs: usize, count: i32, wr: usize, n: i32, r: i32, o: i32): void {
   const n8 = n & ~7;
@@ -411,7 +364,7 @@ function mmF16Row(t: usize, x: usize, xs: usize, count: i32, wr: usize, n: i32, 
  * Writes outputs o..o+3 of row r (the lanes of `acc`) that are below `o1`: as one vector when all
  * four are and there is no soft-cap (the same operations as `finish`, lane by lane), else each.
  */
-function finish4(t: usize, r: i32, o: i32, o1: i32, acc: v128): void {
+@inline function finish4(t: usize, r: i32, o: i32, o1: i32, acc: v128): void {
   if (o + 4 > o1 || load<f32>(t, T_CAP) > 0) {
     finish(t, r, o, f32x4.extract_lane(acc, 0));
     if (o + 1 < o1) finish(t, r, o + 1, f32x4.extract_lane(acc, 1));
