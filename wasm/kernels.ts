@@ -62,6 +62,8 @@ export const TASK_BYTES: i32 = 64;
 
 /** The mask of the f16 widening (see hlo). */
 const HMASK = 0x8fffffff;
+/** The mask of the paired f16 widening (see plo). */
+const PMASK = 0x8fffe000;
 const X_SCALE: f32 = 18446744073709551616.0; // 2^64
 const Y_SCALE: f32 = 281474976710656.0; //      2^48 = 2^112 / 2^64
 
@@ -72,6 +74,19 @@ const Y_SCALE: f32 = 281474976710656.0; //      2^48 = 2^112 / 2^64
 /** Halves 4..7 of `v` as f32 × 2^-112. */
 @inline function hhi(v: v128, m: v128): v128 {
   return v128.and(i32x4.shl(i32x4.extend_high_i16x8_s(v), 13), m);
+}
+/**
+ * Tile lines pair halves k+i (low 16 bits of lane i) and k+4+i (high): the low ones moved to the
+ * top and shifted right 3 with the sign, or the high ones shifted right 3, sit as above with
+ * their sign in bits 28..31 and the other half's bits (or zeros) below bit 13; masking bits 28..30
+ * and 0..12 (`m` = held(PMASK)) leaves the value × 2^-112. Halves k..k+3:
+ */
+@inline function plo(v: v128, m: v128): v128 {
+  return v128.and(i32x4.shr_s(i32x4.shl(v, 16), 3), m);
+}
+/** Halves k+4..k+7 of a paired line. */
+@inline function phi(v: v128, m: v128): v128 {
+  return v128.and(i32x4.shr_s(v, 3), m);
 }
 /** One half as f32 × 2^-112. */
 @inline function h1(h: u32): f32 {
@@ -236,7 +251,7 @@ function mmF16(t: usize, o0: i32, o1: i32): void {
   const tiled = o1 < full ? o1 : full;
   const tails = w + <usize>(full >> 2) * tileBytes;
   const tailK = <usize>(n - n8);
-  const hm = held(HMASK, n);
+  const hm = held(PMASK, n);
   let r = 0;
   for (; r + 4 <= rows; r += 4) {
     const x0 = x + <usize>r * xs;
@@ -254,7 +269,7 @@ function mmF16(t: usize, o0: i32, o1: i32): void {
           const line = w0 + (<usize>k << 3);
           const h0 = v128.load(line);
           const h1v = v128.load(line + 16);
-          const l0 = hlo(h0, hm), u0 = hhi(h0, hm), l1 = hlo(h1v, hm), u1 = hhi(h1v, hm);
+          const l0 = plo(h0, hm), u0 = phi(h0, hm), l1 = plo(h1v, hm), u1 = phi(h1v, hm);
           let xl = v128.load(x0 + kx), xh = v128.load(x0 + kx + 16);
           a00 = fma(l0, xl, fma(u0, xh, a00));
           a10 = fma(l1, xl, fma(u1, xh, a10));
@@ -295,10 +310,10 @@ function mmF16(t: usize, o0: i32, o1: i32): void {
         const xl = v128.load(xr + (<usize>k << 2));
         const xh = v128.load(xr + (<usize>k << 2) + 16);
         const h0 = v128.load(line), h1v = v128.load(line + 16), h2 = v128.load(line + 32), h3 = v128.load(line + 48);
-        a0 = fma(hlo(h0, hm), xl, fma(hhi(h0, hm), xh, a0));
-        a1 = fma(hlo(h1v, hm), xl, fma(hhi(h1v, hm), xh, a1));
-        a2 = fma(hlo(h2, hm), xl, fma(hhi(h2, hm), xh, a2));
-        a3 = fma(hlo(h3, hm), xl, fma(hhi(h3, hm), xh, a3));
+        a0 = fma(plo(h0, hm), xl, fma(phi(h0, hm), xh, a0));
+        a1 = fma(plo(h1v, hm), xl, fma(phi(h1v, hm), xh, a1));
+        a2 = fma(plo(h2, hm), xl, fma(phi(h2, hm), xh, a2));
+        a3 = fma(plo(h3, hm), xl, fma(phi(h3, hm), xh, a3));
       }
       let s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
       const tk = tile + (<usize>n8 << 3);
@@ -776,7 +791,7 @@ export function embed(table: usize, kind: i32, cols: i32, vocab: i32, tokens: us
         const iu = <usize>i;
         let at: usize;
         if (tok >= full) at = table + (full >> 2) * tileBytes + ((tok - full) * <usize>cols + iu) * 2;
-        else if (iu < n8) at = tile + ((iu >> 3) * 4 + j) * 16 + (iu & 7) * 2;
+        else if (iu < n8) at = tile + ((iu >> 3) * 4 + j) * 16 + ((iu & 3) * 2 + ((iu >> 2) & 1)) * 2;
         else at = tile + n8 * 8 + (j * (<usize>cols - n8) + iu - n8) * 2;
         store<f32>(yr + (<usize>i << 2), half(load<u16>(at)) * scale);
       }

@@ -6,7 +6,9 @@ import { QUANT_FORMATS } from '../../model/quant/formats.ts';
  * holding 8 halves of each of its 4 rows in turn (`[k/8][row][8]`), then each row's last
  * `cols % 8` halves; rows past the last whole tile follow as plain rows. A decode step then reads
  * every matrix as one sequential stream (the hardware prefetcher's best case) instead of four
- * interleaved short rows. Values are the f16 halves, unchanged.
+ * interleaved short rows. Within a line, a row's 8 halves k..k+7 are paired as 32-bit lanes
+ * (k+i, k+4+i), i = 0..3: the kernel widens the low halves with two shifts and the high ones with
+ * one (wasm/kernels.ts, plo/phi). Values are the f16 halves, unchanged.
  */
 
 /** Packs `[rows, cols]` halves into 4-row tiles. */
@@ -19,7 +21,13 @@ export function packF16Tiles(bits: Uint16Array, rows: number, cols: number): Uin
     const tile = t * cols;
     for (let j = 0; j < 4; j++) {
       const row = (t + j) * cols;
-      for (let k = 0; k < n8; k += 8) out.set(bits.subarray(row + k, row + k + 8), tile + k * 4 + j * 8);
+      for (let k = 0; k < n8; k += 8) {
+        const at = tile + k * 4 + j * 8;
+        for (let i = 0; i < 4; i++) {
+          out[at + 2 * i] = bits[row + k + i];
+          out[at + 2 * i + 1] = bits[row + k + 4 + i];
+        }
+      }
       out.set(bits.subarray(row + n8, row + cols), tile + n8 * 4 + j * tail);
     }
   }
