@@ -89,9 +89,11 @@ describe('CPU backend vs the reference', () => {
     await compare(m, TOL.f16, { threads: 1 });
     await compare(m, TOL.f16, { threads: 2, maxRows: 16 });
   });
-  it('odd sizes, biases, tied embeddings: intermediate 260, head_dim 10, hidden 132, Llama with every bias, tied Gemma', async () => {
+  it('odd sizes, biases, tied embeddings: intermediate 260, head_dim 10 and 46, hidden 132, Llama with every bias, tied Gemma', async () => {
     await compare(await handmade({ ...presetConfigJson('tiny'), intermediate_size: 260 }), TOL.f32);
     await compare(await handmade({ ...presetConfigJson('tiny'), head_dim: 10, hidden_size: 132, num_attention_heads: 4, num_key_value_heads: 2 }), TOL.f32);
+    // head_dim 46: attention's 32 dimensions in registers, then 12 by vectors and 2 one by one.
+    await compare(await handmade({ ...presetConfigJson('tiny'), head_dim: 46, num_attention_heads: 4, num_key_value_heads: 2 }), TOL.f32);
     await compare(await handmade({ ...presetConfigJson('tiny'), attention_bias: true, mlp_bias: true }), TOL.f32);
     await compare(await handmade({ ...presetConfigJson('tiny-gemma'), tie_word_embeddings: true }), TOL.f32, { greedyTokens: false });
   });
