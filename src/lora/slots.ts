@@ -4,8 +4,12 @@
  *
  * - Loads run disk → host cache → slot in the background; `acquire`/`prefetch` return at once,
  *   so the step loop keeps running, and `onLoaded` listeners fire when a load ends (either way).
- * - A slot is reused by evicting the least recently used resident adapter that no running request
- *   pins; pinned adapters are never evicted. When every slot is pinned, loads wait for a release.
+ * - A slot (and, with unified memory, pages) is had by evicting an idle resident adapter: pinned
+ *   adapters (running requests') are never evicted; those no queued request needs go first (least
+ *   recently used first), then those whose first queued request is furthest back; a load never
+ *   evicts an adapter needed before its own (`queued`). When none may go, loads wait for a release.
+ * - A load reserves its slot and pages before reading the adapter (at once when they are free), so
+ *   what admission counted on is not taken by someone else meanwhile.
  * - A failed load (corrupt file, wrong shapes) is remembered for `retryFailedAfterMs` and reported
  *   to every `acquire` of that adapter; other adapters keep serving.
  */
@@ -136,64 +140,77 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
   };
 
   /**
-   * Adapters queued requests wait for (the scheduler's queue, an `acquire` that was pending, a
-   * prefetch): evicted last, so neither KV blocks nor another load take back what a waiting
-   * request is about to use (load, evict, load again).
+   * The position in admission order of the first queued request needing each adapter (the
+   * scheduler tells it each step): an adapter is needed sooner the smaller its position, not at all
+   * when absent (Infinity).
    */
-  const demand = new Map<AdapterId, number>();
-  let queued = new Set<AdapterId>();
+  let queued = new Map<AdapterId, number>();
+  const nextUse = (id: AdapterId): number => queued.get(id) ?? Number.POSITIVE_INFINITY;
 
-  const rankOf = (i: number) => (demand.has(slots[i].id!) || queued.has(slots[i].id!) ? 1 : 0);
+  /** Whether a taker at queue position `after` may evict slot `s`: idle, and needed by no queued request up to `after`. */
+  const mayEvict = (s: Slot, after: number): boolean => {
+    if (s.state !== 'resident' || s.pins > 0) return false;
+    const next = nextUse(s.id!);
+    return next === Number.POSITIVE_INFINITY || next > after;
+  };
 
   /**
-   * Evicts the least recently used idle adapter, those no queued request waits for first (and, for
-   * another adapter's load, only those: waiting requests are not traded for each other); false when
+   * Evicts one idle adapter a taker at queue position `after` may have: those no queued request
+   * needs first, then the one needed furthest back; least recently used among equals. False when
    * none may go.
    */
-  const evictOne = (forKv = false): boolean => {
+  const evictOne = (after: number): boolean => {
     let best: number | undefined;
-    const rank = rankOf;
     for (let i = 0; i < slots.length; i++) {
-      const s = slots[i];
-      if (s.state !== 'resident' || s.pins > 0 || (!forKv && pages && rank(i) === 1)) continue;
-      if (best === undefined || rank(i) < rank(best) || (rank(i) === rank(best) && s.lastUse < slots[best].lastUse)) best = i;
+      if (!mayEvict(slots[i], after)) continue;
+      if (best === undefined) {
+        best = i;
+        continue;
+      }
+      const next = nextUse(slots[i].id!);
+      const bestNext = nextUse(slots[best].id!);
+      if (next > bestNext || (next === bestNext && slots[i].lastUse < slots[best].lastUse)) best = i;
     }
     if (best === undefined) return false;
     const old = slots[best].id!;
     resident.delete(old);
     counters.evictions++;
     countOf(old).evictions++;
-    log.debug({ adapter: old, slot: best, forKv, queued: rankOf(best) === 1 }, 'evicted adapter');
+    log.debug({ adapter: old, slot: best, after, nextUse: nextUse(old) }, 'evicted adapter');
     pool.unload(best);
     freeSlot(best, false);
     return true;
   };
 
-  /** A free slot (evicting an idle adapter if none is), else undefined. */
-  const pickSlot = (): number | undefined => {
+  /** A free slot (evicting an idle adapter a taker at `after` may have if none is), else undefined. */
+  const pickSlot = (after: number): number | undefined => {
     for (;;) {
       const free = slots.findIndex((s) => s.state === 'free');
       if (free >= 0) return free;
-      if (!evictOne()) return undefined;
+      if (!evictOne(after)) return undefined;
     }
   };
 
-  /** Takes `need` pages of the unified budget, evicting idle adapters; false when the budget is held by KV and pinned adapters. */
-  const takePages = (need: number): boolean => !pages || need === 0 || pages.take('adapter', need);
-
   /**
-   * A slot and the adapter's pages, waiting for them; `prefetch`: only what is free now (a prefetch
-   * that would wait gives up, so it never holds pages a running request's KV blocks need next).
+   * A slot and the adapter's pages now, for a taker at its own adapter's first queued use (evicting
+   * nothing needed before it), else undefined; nothing is evicted unless both can be had.
    */
+  const reserveNow = (id: AdapterId, need: number): number | undefined => {
+    const after = nextUse(id);
+    if (pages && need > 0 && pages.free + pages.reclaimable(after) < need) return undefined;
+    const slot = pickSlot(after);
+    if (slot === undefined || (pages && need > 0 && !pages.take('adapter', need, after))) return undefined;
+    slots[slot] = { id, state: 'reserved', pins: 0, lastUse: 0, pages: need };
+    return slot;
+  };
+
+  /** {@link reserveNow}, waiting for a slot and pages when they cannot be had; `prefetch`: with unified memory, never waits. */
   const reserveSlot = async (id: AdapterId, need: number, prefetch: boolean): Promise<number> => {
     let waiting = false;
     try {
       for (;;) {
-        const slot = pickSlot();
-        if (slot !== undefined && takePages(need)) {
-          slots[slot] = { id, state: 'reserved', pins: 0, lastUse: 0, pages: need };
-          return slot;
-        }
+        const slot = reserveNow(id, need);
+        if (slot !== undefined) return slot;
         if (prefetch && pages) throw new AbortedError(`Prefetching adapter ${id}`, new Error('no memory free now'));
         const signal = controller.signal;
         if (signal.aborted) throw new AbortedError(`Loading adapter ${id}`, signal.reason);
@@ -215,42 +232,41 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
     if (notify) wake();
   };
 
-  /** Marks an adapter as waited for; the oldest marks are forgotten past the slot count (a bound). */
-  const want = (id: AdapterId): void => {
-    demand.delete(id);
-    demand.set(id, tick);
-    if (demand.size > slots.length * 4) demand.delete(demand.keys().next().value!);
-  };
+  /** Pages of the unified budget an adapter takes at its own rank. */
+  const pagesOf = (bytes: number): number => (pages ? Math.ceil(bytes / pages.pageBytes) : 0);
 
   pages?.setReclaimer(
-    (need) => {
+    (need, after) => {
       let freed = 0;
       while (freed < need) {
         const before = pages.free;
-        if (!evictOne(true)) break;
+        if (!evictOne(after)) break;
         freed += pages.free - before;
       }
     },
-    // What new requests may count on: idle adapters no queued request waits for.
-    () => slots.reduce((n, s) => n + (s.state === 'resident' && s.pins === 0 && !demand.has(s.id!) && !queued.has(s.id!) ? s.pages : 0), 0),
+    (after) => slots.reduce((n, s) => n + (mayEvict(s, after) ? s.pages : 0), 0),
   );
   pages?.onFreed(() => wake());
 
   const runLoad = async (id: AdapterId, prefetch: boolean): Promise<number> => {
     const started = performance.now();
-    const adapter = await hostCache.get(id, controller.signal);
-    if (adapter.weights.rank > pool.maxRank) throw new LoraRankUnsupportedError(id, adapter.weights.rank, pool.maxRank);
-    const need = pages ? Math.ceil(adapter.meta.bytes / pages.pageBytes) : 0;
-    if (pages && need > pages.totalPages) throw new LoraBudgetTooSmallError(id, adapter.meta.bytes, pages.totalPages * pages.pageBytes);
-    const slot = await reserveSlot(id, need, prefetch);
-    const uploadStart = performance.now();
+    const entry = store.get(id);
+    if (entry.rank > pool.maxRank) throw new LoraRankUnsupportedError(id, entry.rank, pool.maxRank);
+    const need = pagesOf(entry.bytes);
+    if (pages && need > pages.totalPages) throw new LoraBudgetTooSmallError(id, entry.bytes, pages.totalPages * pages.pageBytes);
+    // Reserved before reading when there is room (what admission counted on stays ours); else read
+    // first (a broken file is reported at once) and wait for room.
+    let slot = reserveNow(id, need);
     try {
+      const adapter = await hostCache.get(id, controller.signal);
+      slot ??= await reserveSlot(id, need, prefetch);
+      const uploadStart = performance.now();
       await pool.load(slot, adapter.weights);
+      recordLatency(uploadLatency, performance.now() - uploadStart);
     } catch (error) {
-      freeSlot(slot);
+      if (slot !== undefined) freeSlot(slot);
       throw error;
     }
-    recordLatency(uploadLatency, performance.now() - uploadStart);
     if (cancelled.delete(id)) {
       pool.unload(slot);
       freeSlot(slot);
@@ -321,19 +337,16 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
         counters.hits++;
         slots[slot].pins++;
         slots[slot].lastUse = ++tick;
-        demand.delete(id);
         return { slot };
       }
       const error = recentFailure(id);
       if (error !== undefined) return { error };
-      want(id);
       void startLoad(id);
       return { pending: true };
     },
     prefetch(adapterId) {
       const found = lookup(adapterId);
       if ('error' in found || recentFailure(found.id) !== undefined) return;
-      want(found.id);
       if (!resident.has(found.id)) void startLoad(found.id, true);
     },
     release(adapterId) {
@@ -348,13 +361,19 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
     onLoaded(listener) {
       listeners.push(listener);
     },
-    queued(adapterIds) {
-      const next = new Set<AdapterId>();
-      for (const a of adapterIds) {
+    queued(firstNeeded) {
+      const next = new Map<AdapterId, number>();
+      for (const [a, position] of firstNeeded) {
         const entry = store.resolve(a);
-        if (entry) next.add(entry.id);
+        if (entry) next.set(entry.id, Math.min(position, next.get(entry.id) ?? position));
       }
       queued = next;
+      wake(); // a waiting load may evict what the queue no longer needs first
+    },
+    footprint(adapterId) {
+      const entry = pages ? store.resolve(adapterId) : undefined;
+      if (!entry) return undefined;
+      return { pages: pagesOf(entry.bytes), held: resident.has(entry.id) || loading.has(entry.id) };
     },
     async load(idOrName, signal) {
       const found = lookup(idOrName);

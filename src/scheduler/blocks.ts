@@ -21,9 +21,14 @@ export class BlockAllocator {
     this.#free = Array.from({ length: capacity }, (_, i) => capacity - 1 - i); // pop() yields 0, 1, 2, ...
   }
 
-  /** Blocks that can be taken now (ids free, and pages in the budget, idle adapters' included). */
+  /** Blocks that can be taken now (ids free, and pages in the budget, idle adapters' no queued request needs included). */
   get numFree(): number {
-    return this.#pool ? Math.min(this.#free.length, this.#pool.free + this.#pool.reclaimable) : this.#free.length;
+    return this.available();
+  }
+
+  /** Blocks a taker at queue position `after` could have now (unified memory: with the idle adapters it may evict, see `PagePool.reclaimable`). */
+  available(after = Number.POSITIVE_INFINITY): number {
+    return this.#pool ? Math.min(this.#free.length, this.#pool.free + this.#pool.reclaimable(after)) : this.#free.length;
   }
 
   /** Blocks held by at least one sequence. */
@@ -31,10 +36,13 @@ export class BlockAllocator {
     return this.capacity - this.#free.length;
   }
 
-  /** Takes `count` blocks (reference 1 each), or returns undefined (taking none) when they cannot be had. */
-  allocate(count: number): number[] | undefined {
+  /**
+   * Takes `count` blocks (reference 1 each) for a taker at queue position `after` (default -1: a
+   * running sequence), or returns undefined (taking none) when they cannot be had.
+   */
+  allocate(count: number, after = -1): number[] | undefined {
     if (count > this.#free.length) return undefined;
-    if (this.#pool && count > 0 && !this.#pool.take('kv', count)) return undefined;
+    if (this.#pool && count > 0 && !this.#pool.take('kv', count, after)) return undefined;
     const out: number[] = [];
     for (let i = 0; i < count; i++) {
       const b = this.#free.pop()!;

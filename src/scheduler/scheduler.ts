@@ -156,12 +156,16 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
     log.debug({ id: seq.id, generated: seq.generated }, 'preempted (recompute)');
   }
 
-  /** Ensures `seq` has blocks for `positions` positions, preempting later sequences if needed. */
-  function reserve(seq: Sequence, positions: number, scheduled: Set<Sequence>): boolean {
+  /**
+   * Ensures `seq` has blocks for `positions` positions, preempting later sequences if needed;
+   * `after`: its position in the queue when it is being admitted (-1 running), so it evicts no
+   * adapter a request ahead of it needs.
+   */
+  function reserve(seq: Sequence, positions: number, scheduled: Set<Sequence>, after = -1): boolean {
     const need = blocksFor(positions, KV_BLOCK_SIZE) - seq.blockTable.length;
     if (need <= 0) return true;
     for (;;) {
-      const got = blocks.allocate(need);
+      const got = blocks.allocate(need, after);
       if (got) {
         seq.blockTable.push(...got);
         return true;
@@ -208,8 +212,29 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
     return row;
   }
 
+  /** Sorts the queue in admission order (fairest first) and tells the adapter tier where each queued adapter is first needed. */
+  function order(): void {
+    waiting.sort((a, b) => payers.compare({ payer: a.group.payer, order: a.order }, { payer: b.group.payer, order: b.order }) || a.choice - b.choice);
+    if (!adapters?.queued) return;
+    const firstNeeded = new Map<string, number>();
+    for (const [position, seq] of waiting.entries()) {
+      const id = seq.group.request.adapterId;
+      if (id && !firstNeeded.has(id)) firstNeeded.set(id, position);
+    }
+    adapters.queued(firstNeeded);
+  }
+
+  /** Pages of the unified budget `seq`'s adapter still needs to become resident (0 when it holds them or without a budget). */
+  function adapterPagesNeeded(seq: Sequence): number {
+    const id = seq.group.request.adapterId;
+    const footprint = id && components.pages ? adapters?.footprint?.(id) : undefined;
+    return footprint && !footprint.held ? footprint.pages : 0;
+  }
+
   function plan(): PlannedRows[] {
     const planned: PlannedRows[] = [];
+    order();
+    const queued = waiting.length;
     const scheduled = new Set<Sequence>();
     let budget = maxBatchTokens;
     const add = (seq: Sequence, count: number) => {
@@ -250,33 +275,28 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
       }
       add(seq, count);
     }
-    // 2. Admit waiting requests, fairest first, while budget, slots and blocks last.
-    const counts = new Map<Sequence, number>();
-    waiting.sort((a, b) => payers.compare({ payer: a.group.payer, order: a.order }, { payer: b.group.payer, order: b.order }) || a.choice - b.choice);
-    for (const seq of waiting.slice()) { // slice: admission edits `waiting`
+    // 2. Admit waiting requests, fairest first, while budget, slots and memory last. A request is
+    // admitted when what it needs fits: its KV blocks and (unified memory) its adapter's pages when
+    // not resident, from free pages and idle adapters no request ahead of it needs; one free block
+    // is kept per running sequence so decodes do not preempt what is admitted now, and pages adapter
+    // loads wait for are left to them. The first that does not fit stops admission (no request
+    // overtakes it for memory, so it is not starved); one whose adapter is loading lets others by.
+    if (waiting.length !== queued) order(); // decodes preempted some
+    for (const [position, seq] of waiting.slice().entries()) { // slice: admission edits `waiting`
       if (budget <= 0 || running.length >= maxRunning) break;
       const count = Math.min(seq.tokens.length - seq.computed, budget);
-      counts.set(seq, count);
-      // Keep one free block per running sequence so decodes do not preempt what we admit now,
-      // and leave adapter loads waiting for pages what they wait for.
-      const need = blocksFor(seq.computed + count, KV_BLOCK_SIZE) - seq.blockTable.length;
-      if (blocks.numFree - (components.pages?.wanted ?? 0) - need < running.length) break;
+      const need = blocksFor(seq.computed + count, KV_BLOCK_SIZE) - seq.blockTable.length + adapterPagesNeeded(seq);
+      if (blocks.available(position) - (components.pages?.wanted ?? 0) - need < running.length) break;
       if (!admit(seq)) continue;
-      if (!reserve(seq, seq.computed + count, scheduled)) {
+      if (!reserve(seq, seq.computed + count, scheduled, position)) {
         preempt(seq);
         break;
       }
       add(seq, count);
     }
-    // 3. Prefetch the adapters of the next queued requests; tell the adapter tier which ones the queue needs.
-    if (adapters) {
-      for (const seq of waiting.slice(0, prefetchDepth)) if (seq.group.request.adapterId) adapters.prefetch(seq.group.request.adapterId);
-      if (adapters.queued) {
-        const ids = new Set<string>();
-        for (const seq of waiting) if (seq.group.request.adapterId) ids.add(seq.group.request.adapterId);
-        adapters.queued(ids);
-      }
-    }
+    // 3. Split memory: prefetch the adapters of the next queued requests into free slots (unified
+    // memory loads one only when admission finds room for it and the request's KV blocks).
+    if (adapters && !components.pages) for (const seq of waiting.slice(0, prefetchDepth)) if (seq.group.request.adapterId) adapters.prefetch(seq.group.request.adapterId);
     return planned;
   }
 
@@ -403,8 +423,11 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
       if (!Number.isInteger(n) || n < 1 || n > MAX_CHOICES) throw new RangeError(`n ${n} must be an integer in [1, ${MAX_CHOICES}]`);
       const total = request.promptIds.length + (kind === 'generate' ? request.maxTokens : 0);
       if (total > maxContext) throw new SchedulerRequestTooLargeError({ promptTokens: request.promptIds.length, maxTokens: request.maxTokens, limit: maxContext, what: 'context length' });
-      if (blocksFor(total, KV_BLOCK_SIZE) > blocks.capacity) {
-        throw new SchedulerRequestTooLargeError({ promptTokens: request.promptIds.length, maxTokens: request.maxTokens, limit: blocks.capacity * KV_BLOCK_SIZE, what: 'KV cache' });
+      // Unified memory: its KV blocks and its adapter's pages must fit in the budget together.
+      const adapterPages = components.pages && request.adapterId ? (adapters?.footprint?.(request.adapterId)?.pages ?? 0) : 0;
+      const kvLimit = components.pages ? Math.min(blocks.capacity, components.pages.totalPages - adapterPages) : blocks.capacity;
+      if (blocksFor(total, KV_BLOCK_SIZE) > kvLimit) {
+        throw new SchedulerRequestTooLargeError({ promptTokens: request.promptIds.length, maxTokens: request.maxTokens, limit: Math.max(0, kvLimit) * KV_BLOCK_SIZE, what: adapterPages > 0 ? `memory budget left beside its adapter (${adapterPages} pages)` : 'KV cache' });
       }
       const payer = request.payer ?? 'anonymous';
       // Whole blocks of the prompt shared by the choices; each computes at least the prompt's last token itself.

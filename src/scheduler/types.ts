@@ -112,8 +112,18 @@ export interface AdapterResidency {
   release(adapterId: string): void;
   /** Registers a callback for when a load finishes (so the scheduler can admit waiters). */
   onLoaded(listener: () => void): void;
-  /** The adapters queued requests need (each step): kept over idle ones when memory is short; nothing is loaded for it. */
-  queued?(adapterIds: ReadonlySet<string>): void;
+  /**
+   * The adapters queued requests need (each step, before admission), each with the position in
+   * admission order of the first request needing it: when memory or slots are short, idle adapters
+   * nobody queued needs go first, then those needed furthest back, and a load or a request never
+   * evicts an adapter needed ahead of it. Nothing is loaded for it.
+   */
+  queued?(firstNeeded: ReadonlyMap<string, number>): void;
+  /**
+   * Unified memory: the pages `adapterId` takes in the budget at its own rank, and whether it holds
+   * them already (resident or loading). Undefined without a page budget or for an unknown adapter.
+   */
+  footprint?(adapterId: string): { pages: number; held: boolean } | undefined;
 }
 
 /** Live counters for metrics and node announcements. */
