@@ -1,23 +1,30 @@
 /**
  * Unified memory benchmark (not a test): `npm run bench:memory [-- --backend auto|webgpu|cpu|reference]
- * [--requests 300] [--rounds 2] [--out FILE]`.
+ * [--requests 150] [--rounds 2] [--budgets 0.25,0.5,1] [--out FILE]`.
  *
  * 1,000 adapters of ranks 8/16/32/64 (Zipf(1) popularity) and a long-context mix (15% of the
- * requests have 768-token prompts, the rest 32; 24 tokens generated each), all queued at once, on
- * the tiny model and the backend `--backend` names (`auto`: as a node chooses), served two ways at the same total memory:
- *  - split (today's default): 8 adapter slots padded to rank 64 and the KV blocks the rest buys;
+ * requests have 768-token prompts, the rest 32; 24 tokens generated each), all queued at once
+ * (one seeded stream, the same for every run), on the tiny model and the backend `--backend`
+ * names (`auto`: as a node chooses), served two ways at the same total memory:
+ *  - split (today's default): `lora.slots` adapter slots padded to `lora.maxRank` and
+ *    `engine.kvBlocks` KV blocks, in the default config's ratio, scaled to the budget;
  *  - unified (S-LoRA): one budget of pages (a KV block's bytes each) for KV blocks and adapters at
  *    their own rank; idle adapters give pages back to KV and to other adapters.
- * Figures: completion tokens/s (side by side, alternating rounds), sequences decoding per step
- * (the batch the memory allows), requests that failed (out of memory or otherwise: goal none),
- * loads and evictions. Goal (issue 18): unified >= 1.3x split. On a CPU implementation of WebGPU
- * (lavapipe) a step's time grows with its rows and distinct adapters, so a larger batch buys
- * little there; on a GPU, decode steps are memory-bound and the batch is the throughput.
+ * Budgets: `--budgets` fractions of the default config's memory (1 = the default), from tight (memory,
+ * not the 64 running sequences or 512 rows a step allows, limits the split's concurrency) to the
+ * default. Per budget, side by side in interleaved rounds (the order alternates): completion
+ * tokens/s and the unified/split ratio (median of the rounds' ratios), sequences decoding per step
+ * (the batch the memory allows), adapter loads, requests that failed (out of memory or otherwise:
+ * goal none), with the load average. Goal (issue 18): unified >= 1.3x split where memory limits.
+ * On a CPU (the CPU backend, or lavapipe) a step's time grows with its rows and distinct adapters,
+ * so a larger batch buys less than on a GPU, where decode steps are memory-bound.
  * On the device the unified run's adapter slots stay padded buffers (the LoRA kernels read them
  * so); the budget decides what is resident and admitted: paging adapter weights inside the kernels
  * is the step that makes the device allocation match (docs/engine.md).
  */
 import { writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
+import { describeConfig } from '../../src/config/load.ts';
 import { kvBlockBytes } from '../../src/engine/backend.ts';
 import { resolveBackend, type BackendChoice } from '../../src/engine/chooseBackend.ts';
 import { acquireGpu } from '../../src/gpu/device.ts';
@@ -36,32 +43,48 @@ import { benchArgs } from './lib/args.ts';
 
 const args = benchArgs(import.meta.url, {
   backend: { type: 'string', default: 'auto' },
-  requests: { type: 'string', default: '300' },
+  requests: { type: 'string', default: '150' },
   'new-tokens': { type: 'string', default: '24' },
   rounds: { type: 'string', default: '2' },
+  budgets: { type: 'string', default: '0.25,0.5,1' },
   out: { type: 'string' },
 });
 const requestCount = Number(args.requests);
 const rounds = Number(args.rounds);
+const fractions = args.budgets.split(',').map(Number);
+if (fractions.some((f) => !(f > 0))) throw new Error(`--budgets must be positive fractions of the default memory, got ${args.budgets}`);
 const ADAPTERS = 1000;
 const RANKS = [8, 16, 32, 64];
-const MAX_RANK = 64;
-const SPLIT_SLOTS = 8;
-const SPLIT_KV_BLOCKS = 400;
-const UNIFIED_SLOTS = 64; // most adapters resident at once in unified mode (the budget decides)
 const SHORT = 32;
 const LONG = 768;
 const LONG_SHARE = 0.15;
+const MAX_RUNNING = 64;
+const MAX_BATCH_TOKENS = 512;
+const UNIFIED_SLOTS = MAX_RUNNING; // adapters resident at once in unified mode at most (the budget decides below it)
 const NEW_TOKENS = Number(args['new-tokens']);
 const log = (line: string) => process.stderr.write(`bench:memory: ${line}\n`);
+const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+
+// Today's default split, from the config's defaults (one place for them).
+const defaults = new Map(describeConfig().map((d) => [d.key, d.default]));
+const DEFAULT_KV_BLOCKS = defaults.get('engine.kvBlocks') as number;
+const DEFAULT_SLOTS = defaults.get('lora.slots') as number;
+const MAX_RANK = defaults.get('lora.maxRank') as number;
 
 const modelDir = await cachedPreset('tiny', log);
 const model = await loadModel({ dir: modelDir });
 const config = model.config;
 const pageBytes = kvBlockBytes(config);
 const slotBytes = slotElements(config, MAX_RANK) * 4;
-const budgetBytes = SPLIT_KV_BLOCKS * pageBytes + SPLIT_SLOTS * slotBytes;
-const totalPages = Math.floor(budgetBytes / pageBytes);
+const defaultBytes = DEFAULT_KV_BLOCKS * pageBytes + DEFAULT_SLOTS * slotBytes;
+
+/** A budget: the default split scaled by `fraction` (whole slots, the rest KV blocks), and the unified pages of the same bytes. */
+const budgets = fractions.map((fraction) => {
+  const splitSlots = Math.max(1, Math.round(DEFAULT_SLOTS * fraction));
+  const splitKvBlocks = Math.round(DEFAULT_KV_BLOCKS * fraction);
+  const bytes = splitKvBlocks * pageBytes + splitSlots * slotBytes;
+  return { fraction, bytes, splitSlots, splitKvBlocks, totalPages: Math.floor(bytes / pageBytes) };
+});
 const files = namedAdapters({ preset: 'tiny', modelDir, distinct: 8 });
 
 // The trace: Zipf(1) over 1,000 adapters (adapter k has rank RANKS[k % 4]), 15% long prompts.
@@ -76,15 +99,18 @@ const trace = Array.from({ length: requestCount }, () => {
   return { adapter, promptIds: Array.from({ length: long ? LONG : SHORT }, () => 32 + Math.floor(u() * 200)) };
 });
 const used = [...new Set(trace.map((r) => r.adapter))];
-log(`${requestCount} requests over ${used.length} of ${ADAPTERS} adapters; budget ${(budgetBytes / 2 ** 20).toFixed(1)} MiB = ${totalPages} pages of ${pageBytes} bytes (split: ${SPLIT_SLOTS} slots of ${(slotBytes / 2 ** 20).toFixed(2)} MiB + ${SPLIT_KV_BLOCKS} KV blocks)`);
+log(`${requestCount} requests over ${used.length} of ${ADAPTERS} adapters; default memory ${(defaultBytes / 2 ** 20).toFixed(1)} MiB (${DEFAULT_SLOTS} slots of ${(slotBytes / 2 ** 20).toFixed(2)} MiB + ${DEFAULT_KV_BLOCKS} KV blocks of ${pageBytes} bytes)`);
 const dirs = new Map<number, string>();
 for (const k of used) dirs.set(k, await files.named('memory', k, RANKS[k % RANKS.length]));
 
 const { kind } = await resolveBackend(args.backend as BackendChoice);
 const gpu = kind === 'webgpu' ? await acquireGpu() : undefined;
 
+type Budget = (typeof budgets)[number];
+
 interface RunResult {
   mode: 'split' | 'unified';
+  fraction: number;
   tokensPerSecond: number;
   failed: number;
   loads: number;
@@ -92,18 +118,34 @@ interface RunResult {
   latencyMs: { p50: number; p99: number };
   /** Generated tokens per engine step: how many sequences decode together. */
   decodeRowsPerStep: number;
+  preemptions: number;
+  /** Seconds the run took, and the part of them spent in engine steps (the rest: scheduling, adapter loads, waiting). */
+  seconds: number;
+  stepSeconds: number;
+  /** Mean distinct adapters per step (each is a LoRA segment the step runs). */
+  adaptersPerStep: number;
   peakPages?: number;
+  /** 1-, 5- and 15-minute load averages when the run ended. */
+  loadAverage: number[];
 }
 
-async function serve(mode: 'split' | 'unified'): Promise<RunResult> {
+async function serve(mode: 'split' | 'unified', b: Budget): Promise<RunResult> {
   const unified = mode === 'unified';
-  const backend = await benchBackend(kind, { model, gpu, numKvBlocks: unified ? totalPages : SPLIT_KV_BLOCKS, loraSlots: unified ? UNIFIED_SLOTS : SPLIT_SLOTS, maxLoraRank: MAX_RANK, maxRows: 512, maxContext: 1024 });
+  const backend = await benchBackend(kind, { model, gpu, numKvBlocks: unified ? b.totalPages : b.splitKvBlocks, loraSlots: unified ? UNIFIED_SLOTS : b.splitSlots, maxLoraRank: MAX_RANK, maxRows: MAX_BATCH_TOKENS, maxContext: 1024 });
   const store = createAdapterStore({ dir: files.root(8), config, maxRank: MAX_RANK });
   const ids = new Map<number, string>();
   for (const [k, dir] of dirs) ids.set(k, (await store.register({ path: dir, name: `m${k}` })).id);
-  const pages = unified ? createPagePool({ totalPages, pageBytes }) : undefined;
+  const pages = unified ? createPagePool({ totalPages: b.totalPages, pageBytes }) : undefined;
   const slots = createSlotManager({ pool: backend.lora, store, hostCache: createHostCache({ load: (id, signal) => store.load(id, signal) }), pages });
-  const scheduler = createScheduler({ maxRunning: 64, maxBatchTokens: 512, maxWaiting: requestCount * 2 }, { backend, adapters: slots, pages });
+  let stepSeconds = 0;
+  let adapterSegments = 0;
+  const stepOf = backend.step.bind(backend);
+  backend.step = (sequences) => {
+    adapterSegments += new Set(sequences.map((x) => x.adapterSlot).filter((slot) => slot >= 0)).size;
+    return stepOf(sequences);
+  };
+  const onStep = (step: { seconds: number }) => void (stepSeconds += step.seconds);
+  const scheduler = createScheduler({ maxRunning: MAX_RUNNING, maxBatchTokens: MAX_BATCH_TOKENS, maxWaiting: requestCount * 2 }, { backend, adapters: slots, pages, onStep });
   let peakPages = 0;
   const sampler = pages ? setInterval(() => (peakPages = Math.max(peakPages, pages.used('kv') + pages.used('adapter'))), 5) : undefined;
   const start = performance.now();
@@ -128,27 +170,56 @@ async function serve(mode: 'split' | 'unified'): Promise<RunResult> {
   await scheduler.stop();
   slots.stop();
   backend.destroy();
-  return { mode, tokensPerSecond: tokens / seconds, failed, loads: st.loads, evictions: st.evictions, latencyMs: { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) }, decodeRowsPerStep: sched.tokensGenerated / Math.max(1, sched.steps), ...(pages ? { peakPages } : {}) };
+  return {
+    mode,
+    fraction: b.fraction,
+    tokensPerSecond: tokens / seconds,
+    failed,
+    loads: st.loads,
+    evictions: st.evictions,
+    latencyMs: { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) },
+    decodeRowsPerStep: sched.tokensGenerated / Math.max(1, sched.steps),
+    preemptions: sched.preemptions,
+    seconds,
+    stepSeconds,
+    adaptersPerStep: adapterSegments / Math.max(1, sched.steps),
+    ...(pages ? { peakPages } : {}),
+    loadAverage: loadavg(),
+  };
 }
 
-await serve('split'); // warm-up: pipelines, adapter files in the page cache
+await serve('split', budgets[0]); // warm-up: pipelines, adapter files in the page cache
 const results: RunResult[] = [];
 for (let r = 0; r < rounds; r++) {
-  for (const mode of r % 2 === 0 ? (['split', 'unified'] as const) : (['unified', 'split'] as const)) {
-    results.push(await serve(mode));
-    const x = results.at(-1)!;
-    log(`round ${r + 1} ${mode}: ${x.tokensPerSecond.toFixed(0)} tok/s, ${x.decodeRowsPerStep.toFixed(1)} tokens per step, ${x.failed} failed, ${x.loads} loads, ${x.evictions} evictions${x.peakPages === undefined ? '' : `, peak ${x.peakPages}/${totalPages} pages`}`);
+  for (const [i, b] of budgets.entries()) {
+    for (const mode of (r + i) % 2 === 0 ? (['split', 'unified'] as const) : (['unified', 'split'] as const)) {
+      const x = await serve(mode, b);
+      results.push(x);
+      log(`round ${r + 1} budget x${b.fraction} ${mode}: ${x.tokensPerSecond.toFixed(0)} tok/s, ${x.decodeRowsPerStep.toFixed(1)} rows per step, ${x.failed} failed, ${x.loads} loads, ${x.evictions} evictions, ${x.preemptions} preemptions, ${x.adaptersPerStep.toFixed(1)} adapters per step, ${x.stepSeconds.toFixed(1)} of ${x.seconds.toFixed(1)} s in steps${x.peakPages === undefined ? '' : `, peak ${x.peakPages}/${b.totalPages} pages`} (load ${load()})`);
+    }
   }
 }
 gpu?.destroy();
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const of = (mode: 'split' | 'unified') => results.filter((x) => x.mode === mode);
-const ratio = median(of('unified').map((x, i) => x.tokensPerSecond / of('split')[i].tokensPerSecond));
+const summary = budgets.map((b) => {
+  const of = (mode: 'split' | 'unified') => results.filter((x) => x.mode === mode && x.fraction === b.fraction);
+  const split = of('split');
+  const unified = of('unified');
+  const figures = (xs: RunResult[]) => ({
+    tokensPerSecond: median(xs.map((x) => x.tokensPerSecond)),
+    decodeRowsPerStep: median(xs.map((x) => x.decodeRowsPerStep)),
+    loads: median(xs.map((x) => x.loads)),
+    failed: xs.reduce((n, x) => n + x.failed, 0),
+  });
+  return { ...b, ratio: median(unified.map((x, i) => x.tokensPerSecond / split[i].tokensPerSecond)), split: figures(split), unified: figures(unified) };
+});
 const lines = [
-  `memory budget ${(budgetBytes / 2 ** 20).toFixed(1)} MiB (tiny, ${kind}): ${requestCount} requests over ${used.length} adapters of ${ADAPTERS} (Zipf, ranks ${RANKS.join('/')}), ${LONG_SHARE * 100}% with ${LONG}-token prompts`,
-  `memory split (${SPLIT_SLOTS} slots of rank ${MAX_RANK} + ${SPLIT_KV_BLOCKS} KV blocks): ${median(of('split').map((x) => x.tokensPerSecond)).toFixed(0)} tok/s, failed ${of('split').reduce((n, x) => n + x.failed, 0)}, ${median(of('split').map((x) => x.evictions))} evictions`,
-  `memory unified (${totalPages} pages, adapters at their rank): ${median(of('unified').map((x) => x.tokensPerSecond)).toFixed(0)} tok/s, failed ${of('unified').reduce((n, x) => n + x.failed, 0)}, ${median(of('unified').map((x) => x.evictions))} evictions, peak ${Math.max(...of('unified').map((x) => x.peakPages ?? 0))}/${totalPages} pages`,
-  `memory unified vs split: ${ratio.toFixed(2)}x tokens/s (goal >= 1.3x); ${median(of('unified').map((x) => x.decodeRowsPerStep)).toFixed(1)} vs ${median(of('split').map((x) => x.decodeRowsPerStep)).toFixed(1)} sequences decoding per step (what the memory buys: on a compute-bound device the step time grows with them)`,
+  `memory workload (tiny, ${kind}): ${requestCount} requests over ${used.length} adapters of ${ADAPTERS} (Zipf, ranks ${RANKS.join('/')}), ${LONG_SHARE * 100}% with ${LONG}-token prompts, ${NEW_TOKENS} new tokens, at most ${MAX_RUNNING} running and ${MAX_BATCH_TOKENS} rows a step; ${rounds} interleaved rounds; load ${load()}`,
+  ...summary.map(
+    (s) =>
+      `memory budget x${s.fraction} of the default (${(s.bytes / 2 ** 20).toFixed(1)} MiB; split ${s.splitSlots} slots of rank ${MAX_RANK} + ${s.splitKvBlocks} KV blocks, unified ${s.totalPages} pages): unified ${s.ratio.toFixed(2)}x split tokens/s (goal >= 1.3x: ${s.ratio >= 1.3 ? 'met' : 'not met'}); ` +
+      `${s.unified.tokensPerSecond.toFixed(0)} vs ${s.split.tokensPerSecond.toFixed(0)} tok/s, ${s.unified.decodeRowsPerStep.toFixed(1)} vs ${s.split.decodeRowsPerStep.toFixed(1)} rows per step, ${s.unified.loads} vs ${s.split.loads} adapter loads, failed ${s.unified.failed} vs ${s.split.failed}`,
+  ),
 ];
 process.stdout.write(lines.join('\n') + '\n');
-if (args.out) await writeFile(args.out, JSON.stringify({ backend: kind, budgetBytes, pageBytes, totalPages, requests: requestCount, adaptersUsed: used.length, results, ratio }, null, 2) + '\n');
+if (args.out) await writeFile(args.out, JSON.stringify({ backend: kind, pageBytes, slotBytes, defaultBytes, requests: requestCount, adaptersUsed: used.length, rounds, summary, results, loadAverage: loadavg() }, null, 2) + '\n');

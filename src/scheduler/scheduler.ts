@@ -279,15 +279,20 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
     // admitted when what it needs fits: its KV blocks and (unified memory) its adapter's pages when
     // not resident, from free pages and idle adapters no request ahead of it needs; one free block
     // is kept per running sequence so decodes do not preempt what is admitted now, and pages adapter
-    // loads wait for are left to them. The first that does not fit stops admission (no request
-    // overtakes it for memory, so it is not starved); one whose adapter is loading lets others by.
+    // loads wait for are left to them, and so are the KV blocks of requests ahead whose adapter is
+    // loading. The first that does not fit stops admission (no request overtakes it for memory, so
+    // it is not starved).
     if (waiting.length !== queued) order(); // decodes preempted some
+    let promised = 0; // blocks of requests ahead waiting for their adapter's load
     for (const [position, seq] of waiting.slice().entries()) { // slice: admission edits `waiting`
       if (budget <= 0 || running.length >= maxRunning) break;
       const count = Math.min(seq.tokens.length - seq.computed, budget);
-      const need = blocksFor(seq.computed + count, KV_BLOCK_SIZE) - seq.blockTable.length + adapterPagesNeeded(seq);
-      if (blocks.available(position) - (components.pages?.wanted ?? 0) - need < running.length) break;
-      if (!admit(seq)) continue;
+      const kv = blocksFor(seq.computed + count, KV_BLOCK_SIZE) - seq.blockTable.length;
+      if (blocks.available(position) - (components.pages?.wanted ?? 0) - promised - kv - adapterPagesNeeded(seq) < running.length) break;
+      if (!admit(seq)) {
+        if (seq.state === 'waiting') promised += kv;
+        continue;
+      }
       if (!reserve(seq, seq.computed + count, scheduled, position)) {
         preempt(seq);
         break;

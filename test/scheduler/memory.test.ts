@@ -99,4 +99,71 @@ describe('one page budget for KV blocks and adapters', () => {
     unified.slots.stop();
     unified.backend.destroy();
   });
+
+  it('an adapter a running request pins is never evicted; idle ones go unneeded first, then by next queued use, never one needed ahead of the taker', async () => {
+    const e = await engine({ slots: 6, kvBlocks: 64, pages: 40 });
+    const [a, b, c] = [e.ids[0], e.ids[1], e.ids[3]]; // ranks 4, 8, 8
+    const pagesOf = (id: string) => e.slots.footprint!(id)!.pages;
+    expect(e.slots.footprint!(b)).toEqual({ pages: pagesOf(b), held: false });
+    for (const id of [a, b, c]) await e.slots.load(id);
+    expect(e.slots.footprint!(b)!.held).toBe(true);
+    expect(e.slots.acquire(a)).toHaveProperty('slot'); // a running request pins a
+    e.slots.queued!(new Map([[c, 0]])); // the first queued request needs c; nobody needs b
+    const used = pagesOf(a) + pagesOf(b) + pagesOf(c);
+    expect(e.pages!.used('adapter')).toBe(used);
+    const blocks = new BlockAllocator(64, e.pages);
+    const free = 40 - used;
+    expect(blocks.available(5)).toBe(free + pagesOf(b)); // a request at position 5 may not take c
+    expect(blocks.available(-1)).toBe(free + pagesOf(b) + pagesOf(c)); // a running sequence may
+    expect(blocks.numFree).toBe(free + pagesOf(b));
+    // The request at position 5 takes b's pages (unneeded), not c's, never a's.
+    expect(blocks.allocate(free + 1, 5)).toBeDefined();
+    expect([e.slots.slotOf(a), e.slots.slotOf(b), e.slots.slotOf(c)].map((x) => x !== undefined)).toEqual([true, false, true]);
+    expect(blocks.allocate(pagesOf(b), 5)).toBeUndefined(); // c is needed ahead of it: nothing taken
+    expect(e.slots.slotOf(c)).toBeDefined();
+    expect(blocks.allocate(pagesOf(b))).toBeDefined(); // a running sequence's decode may evict c
+    expect(e.slots.slotOf(c)).toBeUndefined();
+    expect(blocks.allocate(e.pages!.free + 1)).toBeUndefined(); // a is pinned
+    expect(e.slots.slotOf(a)).toBeDefined();
+    expect(e.slots.stats().evictions).toBe(2);
+    e.slots.stop();
+    e.backend.destroy();
+  });
+
+  it('refuses at once a request whose KV blocks and adapter can never fit in the budget together', async () => {
+    const e = await engine({ slots: 6, kvBlocks: 64, pages: 40 });
+    const adapterPages = e.slots.footprint!(e.ids[2])!.pages; // rank 16
+    const promptIds = prompt((40 - adapterPages) * 16 - 7, 1); // fits alone, not beside the adapter
+    expect(() => e.scheduler.submit({ promptIds, maxTokens: 8, sampling: GREEDY, adapterId: e.ids[2] })).toThrow(
+      expect.objectContaining({ code: 'OPENLORA_SCHEDULER_REQUEST_TOO_LARGE', message: expect.stringContaining(`beside its adapter (${adapterPages} pages)`) }),
+    );
+    expect((await tokens(e.scheduler.submit({ promptIds, maxTokens: 7, sampling: GREEDY }))).length).toBe(7);
+    await e.scheduler.stop();
+    e.slots.stop();
+    e.backend.destroy();
+  });
+
+  it('many adapters and long prompts under a budget that holds one long request and one adapter at a time: every request finishes with the split engine\'s tokens, without thrashing loads', async () => {
+    // Requests alternate adapters (so the queue needs every adapter all the time) and lengths.
+    const requests = Array.from({ length: 24 }, (_, i) => ({ adapter: i % adapterDirs.length, promptIds: prompt(i % 2 === 0 ? 150 : 20, i), maxTokens: 6 }));
+    const split = await engine({ slots: 6, kvBlocks: 128 });
+    const want = await Promise.all(requests.map((r) => tokens(split.scheduler.submit({ promptIds: r.promptIds, maxTokens: r.maxTokens, sampling: GREEDY, adapterId: split.ids[r.adapter] }))));
+    await split.scheduler.stop();
+    split.backend.destroy();
+    // 32 pages: a rank-16 adapter (20) and a 156-position request (10) fill it.
+    const unified = await engine({ slots: 6, kvBlocks: 32, pages: 32 });
+    let peak = 0;
+    const timer = setInterval(() => (peak = Math.max(peak, unified.pages!.used('kv') + unified.pages!.used('adapter'))), 1);
+    const got = await Promise.all(requests.map((r) => tokens(unified.scheduler.submit({ promptIds: r.promptIds, maxTokens: r.maxTokens, sampling: GREEDY, adapterId: unified.ids[r.adapter] }))));
+    clearInterval(timer);
+    expect(got).toEqual(want);
+    expect(peak).toBeLessThanOrEqual(32);
+    const loads = unified.slots.stats().loads;
+    expect(loads).toBeGreaterThan(adapterDirs.length); // the budget forced adapters out and back
+    expect(loads).toBeLessThanOrEqual(requests.length); // at most one load per request: none loaded twice for it
+    expect(unified.scheduler.stats().memory).toMatchObject({ kvPages: 0, wantedPages: 0 });
+    await unified.scheduler.stop();
+    unified.slots.stop();
+    unified.backend.destroy();
+  });
 });
