@@ -122,8 +122,9 @@ interface RunResult {
   /** Seconds the run took, and the part of them spent in engine steps (the rest: scheduling, adapter loads, waiting). */
   seconds: number;
   stepSeconds: number;
-  /** Mean distinct adapters per step (each is a LoRA segment the step runs). */
+  /** Mean distinct adapters per step, and runs of rows of one adapter (the LoRA segments the step runs). */
   adaptersPerStep: number;
+  segmentsPerStep: number;
   peakPages?: number;
   /** 1-, 5- and 15-minute load averages when the run ended. */
   loadAverage: number[];
@@ -138,10 +139,12 @@ async function serve(mode: 'split' | 'unified', b: Budget): Promise<RunResult> {
   const pages = unified ? createPagePool({ totalPages: b.totalPages, pageBytes }) : undefined;
   const slots = createSlotManager({ pool: backend.lora, store, hostCache: createHostCache({ load: (id, signal) => store.load(id, signal) }), pages });
   let stepSeconds = 0;
-  let adapterSegments = 0;
+  let adapterCount = 0;
+  let segments = 0;
   const stepOf = backend.step.bind(backend);
   backend.step = (sequences) => {
-    adapterSegments += new Set(sequences.map((x) => x.adapterSlot).filter((slot) => slot >= 0)).size;
+    adapterCount += new Set(sequences.map((x) => x.adapterSlot).filter((slot) => slot >= 0)).size;
+    segments += sequences.filter((x, i) => x.adapterSlot >= 0 && (i === 0 || sequences[i - 1].adapterSlot !== x.adapterSlot)).length;
     return stepOf(sequences);
   };
   const onStep = (step: { seconds: number }) => void (stepSeconds += step.seconds);
@@ -182,7 +185,8 @@ async function serve(mode: 'split' | 'unified', b: Budget): Promise<RunResult> {
     preemptions: sched.preemptions,
     seconds,
     stepSeconds,
-    adaptersPerStep: adapterSegments / Math.max(1, sched.steps),
+    adaptersPerStep: adapterCount / Math.max(1, sched.steps),
+    segmentsPerStep: segments / Math.max(1, sched.steps),
     ...(pages ? { peakPages } : {}),
     loadAverage: loadavg(),
   };
@@ -195,7 +199,7 @@ for (let r = 0; r < rounds; r++) {
     for (const mode of (r + i) % 2 === 0 ? (['split', 'unified'] as const) : (['unified', 'split'] as const)) {
       const x = await serve(mode, b);
       results.push(x);
-      log(`round ${r + 1} budget x${b.fraction} ${mode}: ${x.tokensPerSecond.toFixed(0)} tok/s, ${x.decodeRowsPerStep.toFixed(1)} rows per step, ${x.failed} failed, ${x.loads} loads, ${x.evictions} evictions, ${x.preemptions} preemptions, ${x.adaptersPerStep.toFixed(1)} adapters per step, ${x.stepSeconds.toFixed(1)} of ${x.seconds.toFixed(1)} s in steps${x.peakPages === undefined ? '' : `, peak ${x.peakPages}/${b.totalPages} pages`} (load ${load()})`);
+      log(`round ${r + 1} budget x${b.fraction} ${mode}: ${x.tokensPerSecond.toFixed(0)} tok/s, ${x.decodeRowsPerStep.toFixed(1)} rows per step, ${x.failed} failed, ${x.loads} loads, ${x.evictions} evictions, ${x.preemptions} preemptions, ${x.adaptersPerStep.toFixed(1)} adapters in ${x.segmentsPerStep.toFixed(1)} runs per step, ${x.stepSeconds.toFixed(1)} of ${x.seconds.toFixed(1)} s in steps${x.peakPages === undefined ? '' : `, peak ${x.peakPages}/${b.totalPages} pages`} (load ${load()})`);
     }
   }
 }

@@ -302,7 +302,8 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
     // 3. Split memory: prefetch the adapters of the next queued requests into free slots (unified
     // memory loads one only when admission finds room for it and the request's KV blocks).
     if (adapters && !components.pages) for (const seq of waiting.slice(0, prefetchDepth)) if (seq.group.request.adapterId) adapters.prefetch(seq.group.request.adapterId);
-    return planned;
+    // Rows of one adapter next to each other: one LoRA segment per adapter in the step (SGMV).
+    return planned.sort((a, b) => a.step.adapterSlot - b.step.adapterSlot);
   }
 
   /** A group's prefix computed the shared blocks: its choices start from them. */
