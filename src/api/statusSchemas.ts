@@ -36,6 +36,9 @@ export const EngineSchema = Type.Object({
   lora_slots: Count,
   lora_max_rank: Count,
   memory: Type.Object({
+    mode: Type.Union([Type.Literal('split'), Type.Literal('unified')], { description: '`engine.memory.mode`: split sizes the KV blocks and adapter slots apart; unified pages both out of one budget.' }),
+    page_bytes: Nullable(Count),
+    budget_pages: Nullable(Type.Integer({ minimum: 0, description: 'Unified: pages of `page_bytes` (one KV block each) KV blocks and adapters share.' })),
     weights_bytes: Nullable(Count),
     kv_cache_bytes: Nullable(Count),
     lora_slots_bytes: Nullable(Count),
@@ -56,6 +59,7 @@ export const LiveSchema = Type.Object({
   batch_sequences: Count,
   kv_blocks_used: Count,
   kv_blocks_total: Count,
+  memory_pages: Nullable(Type.Object({ kv: Count, adapters: Count, free: Count, wanted: Count }, { description: 'Unified memory: pages KV blocks, adapters and nobody hold, and pages adapter loads wait for.' })),
 });
 
 const TierCounts = { loads: Count, evictions: Count, hits: Count, misses: Count };

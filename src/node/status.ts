@@ -77,6 +77,7 @@ export function createNodeStatus(p: NodeStatusParts): NodeStatusSource {
     const b = p.backend;
     const gpu = b.kind === 'webgpu' ? (b as WebGpuBackend) : undefined;
     const info = gpu?.gpu.summary;
+    const unified = p.scheduler.stats().memory;
     return {
       backend: b.kind,
       dtype: b.dtype,
@@ -87,6 +88,9 @@ export function createNodeStatus(p: NodeStatusParts): NodeStatusSource {
       lora_slots: b.lora.slots,
       lora_max_rank: b.lora.maxRank,
       memory: {
+        mode: unified ? 'unified' : 'split',
+        page_bytes: unified?.pageBytes ?? null,
+        budget_pages: unified?.totalPages ?? null,
         weights_bytes: gpu?.weightBytes ?? null,
         kv_cache_bytes: gpu?.kvBytes ?? null,
         lora_slots_bytes: gpu ? gpu.lora.bytesPerSlot * gpu.lora.slots : null,
@@ -140,6 +144,7 @@ export function createNodeStatus(p: NodeStatusParts): NodeStatusSource {
         batch_sequences: sum(batch.values),
         kv_blocks_used: sum(kvUsed.values),
         kv_blocks_total: sum(kvTotal.values),
+        memory_pages: memoryPages(p.scheduler),
       },
       tiers: {
         gpu: { slots: tiers.slots, resident: tiers.resident, loading: tiers.loading, loads: tiers.loads, evictions: tiers.evictions, hits: tiers.hits, misses: tiers.misses, avg_load_ms: tiers.load.count ? tiers.load.totalMs / tiers.load.count : 0 },
@@ -168,4 +173,10 @@ export function createNodeStatus(p: NodeStatusParts): NodeStatusSource {
 export function createStatusReader(p: NodeStatusParts & { money?: MoneyParts; network?: Network }): NodeStatusReader {
   const source = createNodeStatus(p);
   return { ...source, money: () => readMoneyStatus(p.money), network: () => readNetworkStatus(p.network) };
+}
+
+/** Unified memory's pages by holder, null in split mode. */
+function memoryPages(scheduler: Scheduler): NodeStatus['live']['memory_pages'] {
+  const m = scheduler.stats().memory;
+  return m ? { kv: m.kvPages, adapters: m.adapterPages, free: m.freePages, wanted: m.wantedPages } : null;
 }

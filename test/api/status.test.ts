@@ -37,6 +37,8 @@ describe('status endpoints', () => {
     expect(status.live.kv_blocks_total).toBe(256);
     expect(status.version).toMatchObject({ build: 'source', shader_hash: shaderHash() });
     expect(status.engine).toMatchObject({ backend: 'cpu', adapter: null, lora_slots: 4, kv_blocks: 256 });
+    expect(status.engine.memory).toMatchObject({ mode: 'split', page_bytes: null, budget_pages: null });
+    expect(status.live.memory_pages).toBeNull();
     const byName = new Map(status.adapters.map((a) => [a.name, a]));
     expect(byName.get('poet')).toMatchObject({ tier: 'gpu', requests_total: 2, loads: 1 });
     expect(byName.get('coder')).toMatchObject({ tier: 'gpu', requests_total: 1 });
@@ -45,6 +47,28 @@ describe('status endpoints', () => {
     expect(scraped(metrics, 'openlora_adapter_loads_total', 'tier="gpu"')).toBe(2);
     expect(scraped(metrics, 'openlora_adapters_resident', 'tier="disk"')).toBe(1);
     expect(scraped(metrics, 'openlora_adapter_requests_total')).toBe(3);
+  });
+
+  it('unified memory: /admin/scheduler and /v1/node/status show the mode, the budget and the pages KV blocks and adapters hold', async () => {
+    const u = await startTestNode({ overrides: { 'api.adminToken': ADMIN, 'engine.memory.mode': 'unified', 'engine.memory.budgetMiB': 2 } });
+    try {
+      const client = new OpenAI({ baseURL: `${u.node.url}/v1`, apiKey: 'open' });
+      const answer = await client.chat.completions.create({ model: 'coder', messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 });
+      expect(answer.choices[0].finish_reason).toBe('length');
+      const headers = { authorization: `Bearer ${ADMIN}` };
+      const scheduler = (await (await fetch(`${u.node.url}/admin/scheduler`, { headers })).json()) as { memory: Record<string, number | string> };
+      const pageBytes = scheduler.memory.page_bytes as number;
+      const totalPages = Math.floor(2 ** 21 / pageBytes);
+      expect(scheduler.memory).toMatchObject({ mode: 'unified', total_pages: totalPages, budget_bytes: totalPages * pageBytes, kv_pages: 0, wanted_pages: 0 });
+      const adapterPages = scheduler.memory.adapter_pages as number;
+      expect(adapterPages).toBeGreaterThan(0); // coder stays resident, idle, at its own rank
+      expect(scheduler.memory.free_pages).toBe(totalPages - adapterPages);
+      const status = (await (await fetch(`${u.node.url}/v1/node/status`)).json()) as NodeStatus;
+      expect(status.engine.memory).toMatchObject({ mode: 'unified', page_bytes: pageBytes, budget_pages: totalPages });
+      expect(status.live.memory_pages).toEqual({ kv: 0, adapters: adapterPages, free: totalPages - adapterPages, wanted: 0 });
+    } finally {
+      await u.node.stop();
+    }
   });
 
   it('admin parts need the token; open mode has no money to settle and no network', async () => {

@@ -82,6 +82,7 @@ function live(s: NodeStatus, r: Rates | undefined): TemplateResult {
     ${stat('queue depth', String(s.live.queue_depth), 'queue-depth')}
     ${stat('batch size', String(s.live.batch_sequences), 'batch-size', 'sequences in the last engine step')}
     ${stat('KV blocks used', `${s.live.kv_blocks_used} / ${s.live.kv_blocks_total}`, 'kv-blocks')}
+    ${s.live.memory_pages ? stat('memory pages', `KV ${s.live.memory_pages.kv} · adapters ${s.live.memory_pages.adapters} · free ${s.live.memory_pages.free}`, 'memory-pages', 'unified memory: pages of one budget by holder') : ''}
     ${stat('time per step', r && r.msPerStep > 0 ? `${num(r.msPerStep)} ms` : '—', 'ms-per-step')}
     ${stat('receipts', String(s.live.receipts_total), 'receipts-total', 'signed since start')}
   </section>`;
@@ -98,6 +99,7 @@ function engine(s: NodeStatus): TemplateResult {
       <dt>model</dt><dd>${s.model} · ${e.dtype} · context ${e.context_length}</dd>
       <dt>KV cache</dt><dd>${e.kv_blocks} blocks × ${e.kv_block_tokens} tokens · ${bytes(m.kv_cache_bytes)}</dd>
       <dt>LoRA slots</dt><dd>${e.lora_slots} up to rank ${e.lora_max_rank} · ${bytes(m.lora_slots_bytes)}</dd>
+      <dt>memory</dt><dd>${m.mode === 'unified' ? `unified: ${m.budget_pages} pages of ${bytes(m.page_bytes)} (${bytes((m.budget_pages ?? 0) * (m.page_bytes ?? 0))}) shared by KV blocks and adapters at their own rank` : 'split: KV blocks and adapter slots sized apart'}</dd>
       <dt>memory budget</dt><dd>weights ${bytes(m.weights_bytes)} · KV ${bytes(m.kv_cache_bytes)} · slots ${bytes(m.lora_slots_bytes)} · host cache ${bytes(m.host_cache_budget_bytes)}</dd>
     </dl>
   </section>`;
