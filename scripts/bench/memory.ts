@@ -122,6 +122,8 @@ interface RunResult {
   /** Seconds the run took, and the part of them spent in engine steps (the rest: scheduling, adapter loads, waiting). */
   seconds: number;
   stepSeconds: number;
+  /** CPU seconds the process (every thread) spent: the work, less sensitive than wall time to a busy machine. */
+  cpuSeconds: number;
   /** Mean distinct adapters per step, and runs of rows of one adapter (the LoRA segments the step runs). */
   adaptersPerStep: number;
   segmentsPerStep: number;
@@ -152,6 +154,7 @@ async function serve(mode: 'split' | 'unified', b: Budget): Promise<RunResult> {
   let peakPages = 0;
   const sampler = pages ? setInterval(() => (peakPages = Math.max(peakPages, pages.used('kv') + pages.used('adapter'))), 5) : undefined;
   const start = performance.now();
+  const cpuStart = process.cpuUsage();
   let tokens = 0;
   let failed = 0;
   const latencies: number[] = [];
@@ -167,6 +170,7 @@ async function serve(mode: 'split' | 'unified', b: Budget): Promise<RunResult> {
     }),
   );
   const seconds = (performance.now() - start) / 1000;
+  const cpu = process.cpuUsage(cpuStart);
   clearInterval(sampler);
   const st = slots.stats();
   const sched = scheduler.stats();
@@ -185,6 +189,7 @@ async function serve(mode: 'split' | 'unified', b: Budget): Promise<RunResult> {
     preemptions: sched.preemptions,
     seconds,
     stepSeconds,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
     adaptersPerStep: adapterCount / Math.max(1, sched.steps),
     segmentsPerStep: segments / Math.max(1, sched.steps),
     ...(pages ? { peakPages } : {}),
@@ -199,7 +204,7 @@ for (let r = 0; r < rounds; r++) {
     for (const mode of (r + i) % 2 === 0 ? (['split', 'unified'] as const) : (['unified', 'split'] as const)) {
       const x = await serve(mode, b);
       results.push(x);
-      log(`round ${r + 1} budget x${b.fraction} ${mode}: ${x.tokensPerSecond.toFixed(0)} tok/s, ${x.decodeRowsPerStep.toFixed(1)} rows per step, ${x.failed} failed, ${x.loads} loads, ${x.evictions} evictions, ${x.preemptions} preemptions, ${x.adaptersPerStep.toFixed(1)} adapters in ${x.segmentsPerStep.toFixed(1)} runs per step, ${x.stepSeconds.toFixed(1)} of ${x.seconds.toFixed(1)} s in steps${x.peakPages === undefined ? '' : `, peak ${x.peakPages}/${b.totalPages} pages`} (load ${load()})`);
+      log(`round ${r + 1} budget x${b.fraction} ${mode}: ${x.tokensPerSecond.toFixed(0)} tok/s, ${x.decodeRowsPerStep.toFixed(1)} rows per step, ${x.failed} failed, ${x.loads} loads, ${x.evictions} evictions, ${x.preemptions} preemptions, ${x.adaptersPerStep.toFixed(1)} adapters in ${x.segmentsPerStep.toFixed(1)} runs per step, ${x.stepSeconds.toFixed(1)} of ${x.seconds.toFixed(1)} s in steps, ${x.cpuSeconds.toFixed(1)} CPU s${x.peakPages === undefined ? '' : `, peak ${x.peakPages}/${b.totalPages} pages`} (load ${load()})`);
     }
   }
 }
@@ -215,14 +220,25 @@ const summary = budgets.map((b) => {
     loads: median(xs.map((x) => x.loads)),
     failed: xs.reduce((n, x) => n + x.failed, 0),
   });
-  return { ...b, ratio: median(unified.map((x, i) => x.tokensPerSecond / split[i].tokensPerSecond)), split: figures(split), unified: figures(unified) };
+  const loads = [...split, ...unified].map((x) => x.loadAverage[0]);
+  return {
+    ...b,
+    ratio: median(unified.map((x, i) => x.tokensPerSecond / split[i].tokensPerSecond)),
+    /** Tokens per CPU second, unified over split (median of the rounds). */
+    cpuRatio: median(unified.map((x, i) => split[i].cpuSeconds / x.cpuSeconds)),
+    rowsRatio: median(unified.map((x, i) => x.decodeRowsPerStep / split[i].decodeRowsPerStep)),
+    loadAverage: { min: Math.min(...loads), max: Math.max(...loads) },
+    split: figures(split),
+    unified: figures(unified),
+  };
 });
 const lines = [
   `memory workload (tiny, ${kind}): ${requestCount} requests over ${used.length} adapters of ${ADAPTERS} (Zipf, ranks ${RANKS.join('/')}), ${LONG_SHARE * 100}% with ${LONG}-token prompts, ${NEW_TOKENS} new tokens, at most ${MAX_RUNNING} running and ${MAX_BATCH_TOKENS} rows a step; ${rounds} interleaved rounds; load ${load()}`,
   ...summary.map(
     (s) =>
       `memory budget x${s.fraction} of the default (${(s.bytes / 2 ** 20).toFixed(1)} MiB; split ${s.splitSlots} slots of rank ${MAX_RANK} + ${s.splitKvBlocks} KV blocks, unified ${s.totalPages} pages): unified ${s.ratio.toFixed(2)}x split tokens/s (goal >= 1.3x: ${s.ratio >= 1.3 ? 'met' : 'not met'}); ` +
-      `${s.unified.tokensPerSecond.toFixed(0)} vs ${s.split.tokensPerSecond.toFixed(0)} tok/s, ${s.unified.decodeRowsPerStep.toFixed(1)} vs ${s.split.decodeRowsPerStep.toFixed(1)} rows per step, ${s.unified.loads} vs ${s.split.loads} adapter loads, failed ${s.unified.failed} vs ${s.split.failed}`,
+      `${s.unified.tokensPerSecond.toFixed(0)} vs ${s.split.tokensPerSecond.toFixed(0)} tok/s; ${s.cpuRatio.toFixed(2)}x tokens per CPU second; ${s.unified.decodeRowsPerStep.toFixed(1)} vs ${s.split.decodeRowsPerStep.toFixed(1)} rows per step (${s.rowsRatio.toFixed(2)}x); ` +
+      `${s.unified.loads} vs ${s.split.loads} adapter loads; failed ${s.unified.failed} vs ${s.split.failed}; load average ${s.loadAverage.min.toFixed(1)}-${s.loadAverage.max.toFixed(1)}`,
   ),
 ];
 process.stdout.write(lines.join('\n') + '\n');
