@@ -48,6 +48,30 @@ async function engine(p: { slots: number; kvBlocks: number; pages?: number }) {
   return { backend, ids, pages, slots, scheduler };
 }
 
+interface TraceRequest {
+  adapter: number;
+  promptIds: number[];
+  maxTokens: number;
+}
+
+/**
+ * Serves `requests` on a split engine (enough KV blocks and a slot per adapter), then on a unified
+ * one of `pages` pages: what each gave, and the most pages the unified one held at once.
+ */
+async function splitThenUnified(requests: TraceRequest[], pages: number) {
+  const serve = (e: Awaited<ReturnType<typeof engine>>) => Promise.all(requests.map((r) => tokens(e.scheduler.submit({ promptIds: r.promptIds, maxTokens: r.maxTokens, sampling: GREEDY, adapterId: e.ids[r.adapter] }))));
+  const split = await engine({ slots: 6, kvBlocks: 128 });
+  const want = await serve(split);
+  await split.scheduler.stop();
+  split.backend.destroy();
+  const unified = await engine({ slots: 6, kvBlocks: pages, pages });
+  let peak = 0;
+  const timer = setInterval(() => (peak = Math.max(peak, unified.pages!.used('kv') + unified.pages!.used('adapter'))), 1);
+  const got = await serve(unified);
+  clearInterval(timer);
+  return { want, got, peak, unified };
+}
+
 describe('one page budget for KV blocks and adapters', () => {
   it('blocks take pages; idle adapters give theirs back on demand; shared blocks return their page once', () => {
     const pool = createPagePool({ totalPages: 10, pageBytes: 1 });
@@ -79,16 +103,8 @@ describe('one page budget for KV blocks and adapters', () => {
       { adapter: i, promptIds: prompt(20, i), maxTokens: 8 },
       { adapter: i, promptIds: prompt(150, i + 10), maxTokens: 6 },
     ]);
-    const split = await engine({ slots: 6, kvBlocks: 128 });
-    const want = await Promise.all(requests.map((r) => tokens(split.scheduler.submit({ promptIds: r.promptIds, maxTokens: r.maxTokens, sampling: GREEDY, adapterId: split.ids[r.adapter] }))));
-    await split.scheduler.stop();
-    split.backend.destroy();
     // 64 pages: an adapter of rank 16 takes 20 of them, so adapters and KV blocks must take turns.
-    const unified = await engine({ slots: 6, kvBlocks: 64, pages: 64 });
-    let peak = 0;
-    const timer = setInterval(() => (peak = Math.max(peak, unified.pages!.used('kv') + unified.pages!.used('adapter'))), 1);
-    const got = await Promise.all(requests.map((r) => tokens(unified.scheduler.submit({ promptIds: r.promptIds, maxTokens: r.maxTokens, sampling: GREEDY, adapterId: unified.ids[r.adapter] }))));
-    clearInterval(timer);
+    const { want, got, peak, unified } = await splitThenUnified(requests, 64);
     expect(got).toEqual(want);
     expect(peak).toBeLessThanOrEqual(64);
     expect(unified.pages!.used('kv')).toBe(0);
@@ -146,16 +162,8 @@ describe('one page budget for KV blocks and adapters', () => {
   it('many adapters and long prompts under a budget that holds one long request and one adapter at a time: every request finishes with the split engine\'s tokens, without thrashing loads', async () => {
     // Requests alternate adapters (so the queue needs every adapter all the time) and lengths.
     const requests = Array.from({ length: 24 }, (_, i) => ({ adapter: i % adapterDirs.length, promptIds: prompt(i % 2 === 0 ? 150 : 20, i), maxTokens: 6 }));
-    const split = await engine({ slots: 6, kvBlocks: 128 });
-    const want = await Promise.all(requests.map((r) => tokens(split.scheduler.submit({ promptIds: r.promptIds, maxTokens: r.maxTokens, sampling: GREEDY, adapterId: split.ids[r.adapter] }))));
-    await split.scheduler.stop();
-    split.backend.destroy();
     // 32 pages: a rank-16 adapter (20) and a 156-position request (10) fill it.
-    const unified = await engine({ slots: 6, kvBlocks: 32, pages: 32 });
-    let peak = 0;
-    const timer = setInterval(() => (peak = Math.max(peak, unified.pages!.used('kv') + unified.pages!.used('adapter'))), 1);
-    const got = await Promise.all(requests.map((r) => tokens(unified.scheduler.submit({ promptIds: r.promptIds, maxTokens: r.maxTokens, sampling: GREEDY, adapterId: unified.ids[r.adapter] }))));
-    clearInterval(timer);
+    const { want, got, peak, unified } = await splitThenUnified(requests, 32);
     expect(got).toEqual(want);
     expect(peak).toBeLessThanOrEqual(32);
     const loads = unified.slots.stats().loads;
