@@ -373,7 +373,7 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
     footprint(adapterId) {
       const entry = pages ? store.resolve(adapterId) : undefined;
       if (!entry) return undefined;
-      return { pages: pagesOf(entry.bytes), held: resident.has(entry.id) || loading.has(entry.id) };
+      return { pages: pagesOf(entry.bytes), held: slots.some((s) => s.id === entry.id) }; // resident, or loading into a reserved slot
     },
     async load(idOrName, signal) {
       const found = lookup(idOrName);

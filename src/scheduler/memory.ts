@@ -34,7 +34,7 @@ export interface PagePool {
   reclaimable(after?: number): number;
   /** Pages held by KV blocks or adapters. */
   used(use: PageUse): number;
-  /** Pages adapter loads are waiting for (new requests leave them to the loads). */
+  /** Pages adapter loads are waiting for (the scheduler leaves a queued request's to it, before admitting anyone behind it). */
   wanted: number;
   /**
    * Takes `pages`, asking the reclaimer (the adapter tier evicts idle adapters that the taker at

@@ -224,7 +224,7 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
     adapters.queued(firstNeeded);
   }
 
-  /** Pages of the unified budget `seq`'s adapter still needs to become resident (0 when it holds them or without a budget). */
+  /** Pages of the unified budget `seq`'s adapter still needs to become resident (0 when it holds them, resident or loading into its slot, or without a budget). */
   function adapterPagesNeeded(seq: Sequence): number {
     const id = seq.group.request.adapterId;
     const footprint = id && components.pages ? adapters?.footprint?.(id) : undefined;
@@ -278,19 +278,20 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
     // 2. Admit waiting requests, fairest first, while budget, slots and memory last. A request is
     // admitted when what it needs fits: its KV blocks and (unified memory) its adapter's pages when
     // not resident, from free pages and idle adapters no request ahead of it needs; one free block
-    // is kept per running sequence so decodes do not preempt what is admitted now, and pages adapter
-    // loads wait for are left to them, and so are the KV blocks of requests ahead whose adapter is
-    // loading. The first that does not fit stops admission (no request overtakes it for memory, so
-    // it is not starved).
+    // is kept per running sequence so decodes do not preempt what is admitted now, and what requests
+    // ahead whose adapter is loading still need (their KV blocks, and their adapter's pages while
+    // its load waits for room) is left to them. The first that does not fit stops admission (no
+    // request overtakes it for memory, so it is not starved).
     if (waiting.length !== queued) order(); // decodes preempted some
-    let promised = 0; // blocks of requests ahead waiting for their adapter's load
+    let promised = 0; // pages requests ahead waiting for their adapter's load still need
     for (const [position, seq] of waiting.slice().entries()) { // slice: admission edits `waiting`
       if (budget <= 0 || running.length >= maxRunning) break;
       const count = Math.min(seq.tokens.length - seq.computed, budget);
       const kv = blocksFor(seq.computed + count, KV_BLOCK_SIZE) - seq.blockTable.length;
-      if (blocks.available(position) - (components.pages?.wanted ?? 0) - promised - kv - adapterPagesNeeded(seq) < running.length) break;
+      const need = kv + adapterPagesNeeded(seq);
+      if (blocks.available(position) - promised - need < running.length) break;
       if (!admit(seq)) {
-        if (seq.state === 'waiting') promised += kv;
+        if (seq.state === 'waiting') promised += kv + adapterPagesNeeded(seq);
         continue;
       }
       if (!reserve(seq, seq.computed + count, scheduled, position)) {

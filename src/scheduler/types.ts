@@ -121,7 +121,8 @@ export interface AdapterResidency {
   queued?(firstNeeded: ReadonlyMap<string, number>): void;
   /**
    * Unified memory: the pages `adapterId` takes in the budget at its own rank, and whether it holds
-   * them already (resident or loading). Undefined without a page budget or for an unknown adapter.
+   * them already (resident, or loading into its reserved slot; not while its load waits for room).
+   * Undefined without a page budget or for an unknown adapter.
    */
   footprint?(adapterId: string): { pages: number; held: boolean } | undefined;
 }

@@ -52,6 +52,7 @@ interface TraceRequest {
   adapter: number;
   promptIds: number[];
   maxTokens: number;
+  payer?: string;
 }
 
 /**
@@ -59,7 +60,7 @@ interface TraceRequest {
  * one of `pages` pages: what each gave, and the most pages the unified one held at once.
  */
 async function splitThenUnified(requests: TraceRequest[], pages: number) {
-  const serve = (e: Awaited<ReturnType<typeof engine>>) => Promise.all(requests.map((r) => tokens(e.scheduler.submit({ promptIds: r.promptIds, maxTokens: r.maxTokens, sampling: GREEDY, adapterId: e.ids[r.adapter] }))));
+  const serve = (e: Awaited<ReturnType<typeof engine>>) => Promise.all(requests.map((r) => tokens(e.scheduler.submit({ promptIds: r.promptIds, maxTokens: r.maxTokens, sampling: GREEDY, adapterId: e.ids[r.adapter], payer: r.payer }))));
   const split = await engine({ slots: 6, kvBlocks: 128 });
   const want = await serve(split);
   await split.scheduler.stop();
@@ -160,8 +161,9 @@ describe('one page budget for KV blocks and adapters', () => {
   });
 
   it('many adapters and long prompts under a budget that holds one long request and one adapter at a time: every request finishes with the split engine\'s tokens, without thrashing loads', async () => {
-    // Requests alternate adapters (so the queue needs every adapter all the time) and lengths.
-    const requests = Array.from({ length: 24 }, (_, i) => ({ adapter: i % adapterDirs.length, promptIds: prompt(i % 2 === 0 ? 150 : 20, i), maxTokens: 6 }));
+    // Requests alternate adapters (so the queue needs every adapter all the time) and lengths, from
+    // three payers (fair admission reorders the queue as they are served).
+    const requests = Array.from({ length: 24 }, (_, i) => ({ adapter: i % adapterDirs.length, promptIds: prompt(i % 2 === 0 ? 150 : 20, i), maxTokens: 6, payer: `payer-${i % 3}` }));
     // 32 pages: a rank-16 adapter (20) and a 156-position request (10) fill it.
     const { want, got, peak, unified } = await splitThenUnified(requests, 32);
     expect(got).toEqual(want);
