@@ -63,7 +63,9 @@ export const MAX_CHOICES = 8;
  * recomputed (its generated tokens are kept and re-prefilled, and seeded sampling makes the rest
  * identical). Waiting requests are admitted by payer fairness (`fairness.ts`), arrival order within
  * a payer, among those whose adapter is resident; adapters of queued requests are prefetched
- * (LoRAX), so a cold adapter delays only its own requests. A request's choices share its prompt's
+ * (LoRAX; with unified memory, loaded when admission finds room for the adapter and the request's
+ * KV blocks), so a cold adapter delays only its own requests; the adapter tier learns where each
+ * queued adapter is first needed, so it evicts those needed furthest back. A request's choices share its prompt's
  * whole KV blocks (`sequence.ts`). Before each draw a constrained sequence's grammar gives the
  * token mask, and the logit bias and penalties are folded into one sparse list per row.
  */
