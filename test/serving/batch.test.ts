@@ -123,7 +123,9 @@ describe('openlora generate with adapters', () => {
     expect(run.results[3]).toMatchObject({ finishReason: 'error', error: { code: 'OPENLORA_ENGINE_TOKEN_OUT_OF_RANGE' } });
     expect(run.results.slice(0, 3).map((r) => r.tokens.length)).toEqual([6, 6, 6]);
     expect(run.results[0].tokens).not.toEqual(run.results[1].tokens);
-    expect(run.scheduler.steps).toBeLessThan(12); // 3 requests x 6 tokens in shared steps
+    // One at a time: 3 x 6 = 18 steps. Adapter loads are asynchronous, so how many steps z runs alone
+    // before x and y join depends on the machine's load; any sharing stays under 18.
+    expect(run.scheduler.steps).toBeLessThan(18);
   });
 
   it('rejects invalid batch lines with their line number', () => {
