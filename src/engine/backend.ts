@@ -1,3 +1,4 @@
+import type { LoraSlotImage, LoraSlotImageLayout } from '../lora/slotImage.ts';
 import type { ModelConfig, Projection } from '../model/config.ts';
 import type { DeviceDtype } from '../model/dtype.ts';
 
@@ -110,8 +111,17 @@ export interface LoraSlotPool {
   readonly maxRank: number;
   /** Device bytes one slot takes. */
   readonly bytesPerSlot: number;
-  /** Uploads an adapter into a slot, replacing what was there. Must not be called for a slot used by the step in flight. */
-  load(slot: number, weights: LoraWeights): Promise<void>;
+  /**
+   * The layout a slot holds on the device, where the pool can take adapters packed for it
+   * (`src/lora/slotImage.ts`): the host tier then keeps them packed, so a warm load is a plain copy.
+   */
+  readonly imageLayout?: LoraSlotImageLayout;
+  /**
+   * Uploads an adapter into a slot, replacing what was there; `image`, when packed for
+   * `imageLayout`, is copied as it is. Must not be called for a slot used by the step in flight.
+   * Resolves once the upload is ordered before any later submitted step (not once the device ran it).
+   */
+  load(slot: number, weights: LoraWeights, image?: LoraSlotImage): Promise<void>;
   /** Clears a slot (rows pointing at it then get no LoRA delta). */
   unload(slot: number): void;
 }

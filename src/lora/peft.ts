@@ -23,6 +23,7 @@ import {
   LoraTensorShapeError,
   LoraTensorUnexpectedError,
 } from './errors.ts';
+import { loraSlotImageWeights, packLoraSlotImage, type LoraSlotImage, type LoraSlotImageLayout } from './slotImage.ts';
 import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, adapterId, type AdapterId } from './id.ts';
 import { MAX_LORA_RANK, parsePeftConfig, resolvePeftTargets, type PeftConfig } from './peftConfig.ts';
 
@@ -44,13 +45,15 @@ export interface AdapterMeta {
   baseModel?: string;
   /** Bytes of the two files on disk. */
   fileBytes: number;
-  /** Bytes of the parsed f32 weights in host memory (what the host cache charges). */
+  /** Bytes of the parsed weights and slot image in host memory (what the host cache charges). */
   bytes: number;
 }
 
 /** A loaded adapter: weights ready for a slot, plus metadata. */
 export interface PeftAdapter {
   weights: LoraWeights;
+  /** The weights packed for a device slot layout, when the load was asked for one (`slotImage`). */
+  image?: LoraSlotImage;
   meta: AdapterMeta;
 }
 
@@ -67,6 +70,8 @@ export interface LoadPeftAdapterParameters {
    * modification time are those it hashed at registration): skips hashing, the slow part of a load.
    */
   knownId?: AdapterId;
+  /** Also pack the weights into this device slot layout (`slotImage.ts`); f32 weights are then views into the image where it adds no padding. */
+  slotImage?: LoraSlotImageLayout;
   signal?: AbortSignal;
 }
 
@@ -85,14 +90,18 @@ export async function loadPeftAdapter(p: LoadPeftAdapterParameters): Promise<Pef
   const peft = parsePeftConfig({ json, file: configPath });
   const maxRank = p.maxRank ?? MAX_LORA_RANK;
   if (peft.rank > maxRank) throw new LoraRankUnsupportedError(configPath, peft.rank, maxRank);
-  const weights = parsePeftWeights({ file: weightsPath, bytes: weightsBytes, config: p.config, peft });
+  const parsed = parsePeftWeights({ file: weightsPath, bytes: weightsBytes, config: p.config, peft });
   const id = p.knownId ?? adapterId({ configBytes, weightsBytes });
+  const image = p.slotImage ? packLoraSlotImage({ config: p.config, layout: p.slotImage, weights: parsed }) : undefined;
+  const views = image && p.slotImage ? loraSlotImageWeights(p.slotImage, image, parsed.scale) : undefined;
+  const weights = views ?? parsed;
   const targets = p.config.modules.map((m) => m.name).filter((name) => weights.layers.some((l) => l[name]));
   const layers = weights.layers.flatMap((l, i) => (Object.keys(l).length ? [i] : []));
-  let bytes = 0;
-  for (const l of weights.layers) for (const t of Object.values(l)) bytes += t!.a.byteLength + t!.b.byteLength;
+  let bytes = image?.bytes.byteLength ?? 0;
+  if (!views) for (const l of weights.layers) for (const t of Object.values(l)) bytes += t!.a.byteLength + t!.b.byteLength;
   return {
     weights,
+    image,
     meta: {
       id,
       dir: p.dir,

@@ -1,6 +1,6 @@
 /**
  * Worker-thread side of {@link createPeftLoader} (`peftLoader.ts`): reads, validates and parses
- * one adapter per message with `loadPeftAdapter`, and posts the weights back with their buffers
+ * one adapter per message with `loadPeftAdapter` (packing it into the device slot layout when asked), and posts the weights back with their buffers
  * transferred (no copy). A failure is reported as `{ failed: true }`: the main thread then runs the
  * same load itself, so the caller gets the error object (class, code, hint) it would have got.
  */
@@ -8,6 +8,7 @@ import { parentPort } from 'node:worker_threads';
 import type { ModelConfig } from '../model/config.ts';
 import type { AdapterId } from './id.ts';
 import { loadPeftAdapter } from './peft.ts';
+import type { LoraSlotImageLayout } from './slotImage.ts';
 
 /** A request from the main thread. */
 export interface PeftThreadRequest {
@@ -16,11 +17,12 @@ export interface PeftThreadRequest {
   config: ModelConfig;
   maxRank?: number;
   knownId?: AdapterId;
+  slotImage?: LoraSlotImageLayout;
 }
 
 parentPort?.on('message', async (m: PeftThreadRequest) => {
   try {
-    const adapter = await loadPeftAdapter({ dir: m.dir, config: m.config, maxRank: m.maxRank, knownId: m.knownId });
+    const adapter = await loadPeftAdapter({ dir: m.dir, config: m.config, maxRank: m.maxRank, knownId: m.knownId, slotImage: m.slotImage });
     const buffers = new Set<ArrayBuffer>();
     for (const layer of adapter.weights.layers) {
       for (const t of Object.values(layer)) {
@@ -28,6 +30,7 @@ parentPort?.on('message', async (m: PeftThreadRequest) => {
         buffers.add(t!.b.buffer as ArrayBuffer);
       }
     }
+    if (adapter.image) for (const a of [adapter.image.bytes, adapter.image.copies, adapter.image.info]) buffers.add(a.buffer as ArrayBuffer);
     parentPort!.postMessage({ id: m.id, adapter }, [...buffers]);
   } catch {
     parentPort!.postMessage({ id: m.id, failed: true });

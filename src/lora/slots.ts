@@ -261,7 +261,7 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
       const adapter = await hostCache.get(id, controller.signal);
       slot ??= await reserveSlot(id, need, prefetch);
       const uploadStart = performance.now();
-      await pool.load(slot, adapter.weights);
+      await pool.load(slot, adapter.weights, adapter.image);
       recordLatency(uploadLatency, performance.now() - uploadStart);
     } catch (error) {
       if (slot !== undefined) freeSlot(slot);

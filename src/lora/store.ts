@@ -10,6 +10,7 @@ import type { ModelConfig, Projection } from '../model/config.ts';
 import { LoraAdapterNotFoundError, LoraContentChangedError, LoraNameConflictError } from './errors.ts';
 import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, isAdapterId, type AdapterId } from './id.ts';
 import { loadPeftAdapter, type PeftAdapter } from './peft.ts';
+import type { LoraSlotImageLayout } from './slotImage.ts';
 import type { PeftLoader } from './peftLoader.ts';
 
 /** One registered adapter. */
@@ -58,6 +59,8 @@ export interface CreateAdapterStoreParameters {
   maxRank?: number;
   /** Reads and parses adapters (e.g. on a worker thread: `createPeftLoader`); default on the calling thread. */
   loader?: Pick<PeftLoader, 'load'>;
+  /** The device slot layout (`LoraSlotPool.imageLayout`): loads also pack the adapter into it, so a warm switch is a plain copy. */
+  slotImage?: LoraSlotImageLayout;
 }
 
 /** Creates the disk tier (nothing is read until `scan` or `register`). */
@@ -65,7 +68,7 @@ export function createAdapterStore(p: CreateAdapterStoreParameters): AdapterStor
   const byId = new Map<AdapterId, AdapterEntry>();
   const byName = new Map<string, AdapterId>();
   const load = p.loader?.load ?? loadPeftAdapter;
-  const read = (dir: string, signal?: AbortSignal, knownId?: AdapterId) => load({ dir, config: p.config, maxRank: p.maxRank, knownId, signal });
+  const read = (dir: string, signal?: AbortSignal, knownId?: AdapterId, slotImage?: LoraSlotImageLayout) => load({ dir, config: p.config, maxRank: p.maxRank, knownId, slotImage, signal });
   /** Size and nanosecond mtime of both files, taken before they are read and hashed. */
   const fingerprints = new Map<AdapterId, string>();
   const fingerprint = async (dir: string): Promise<string | undefined> => {
@@ -150,7 +153,7 @@ export function createAdapterStore(p: CreateAdapterStoreParameters): AdapterStor
       // is most of a cold load. Anything else is re-hashed and must still match the id.
       const seen = await fingerprint(entry.dir);
       const unchanged = seen !== undefined && seen === fingerprints.get(entry.id);
-      const adapter = await read(entry.dir, signal, unchanged ? entry.id : undefined);
+      const adapter = await read(entry.dir, signal, unchanged ? entry.id : undefined, p.slotImage);
       if (adapter.meta.id !== entry.id) throw new LoraContentChangedError(entry.dir, entry.id, adapter.meta.id);
       if (seen) fingerprints.set(entry.id, seen);
       return adapter;

@@ -132,7 +132,7 @@ async function startLockedNode(config: Config, components: NodeComponents, log: 
   // Adapter files are read and parsed on a worker thread: a cold load does not stall the steps.
   const peftLoader = createPeftLoader();
   cleanup.push(() => peftLoader.close());
-  const store = createAdapterStore({ dir: join(dataDir, 'adapters'), config: model.config, maxRank: backend.lora.maxRank, loader: peftLoader });
+  const store = createAdapterStore({ dir: join(dataDir, 'adapters'), config: model.config, maxRank: backend.lora.maxRank, loader: peftLoader, slotImage: backend.lora.imageLayout });
   const hostCache = createHostCache({ budgetBytes: config.lora.hostCacheMiB * 2 ** 20, load: (id, signal) => store.load(id, signal) });
   const slots = createSlotManager({ pool: backend.lora, store, hostCache, pages: memory.pages });
   const defaultPrice = { inputPer1k: BigInt(config.payments.inputPer1k), outputPer1k: BigInt(config.payments.outputPer1k) };

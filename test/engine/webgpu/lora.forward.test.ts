@@ -8,6 +8,7 @@ import { acquireGpu, type Gpu } from '../../../src/gpu/device.ts';
 import { createAdapter } from '../../../src/lora/create.ts';
 import { createHostCache } from '../../../src/lora/hostCache.ts';
 import { loadPeftAdapter } from '../../../src/lora/peft.ts';
+import { createPeftLoader } from '../../../src/lora/peftLoader.ts';
 import { createSlotManager } from '../../../src/lora/slots.ts';
 import { createAdapterStore } from '../../../src/lora/store.ts';
 import { loadModel, type LoadedModel } from '../../../src/model/load.ts';
@@ -193,5 +194,37 @@ describe('WebGPU forward pass with LoRA', () => {
     }
     expect(scheduler.stats().steps).toBeLessThan(requests.length * 8); // requests shared steps
     expect(slots.stats().loads).toBe(2);
+  });
+
+  it('warm switches under churn (packed on the loader thread, evicted, reloaded from host memory) give the CPU reference\'s logits every time', async () => {
+    const webgpu = await createWebGpuBackend({ model: f32, gpu, numKvBlocks: 16, maxRows: 64, maxContext: 128, loraSlots: 2, maxLoraRank: 16 });
+    const { cpu } = await pair(f32); // CPU reference: slots 0..2 hold adapters 0..2
+    backends.push(webgpu);
+    const loader = createPeftLoader();
+    const store = createAdapterStore({ dir: join(root, 'none'), config: f32.config, maxRank: 16, loader, slotImage: webgpu.lora.imageLayout });
+    const names = ['adapter-0', 'adapter-1', 'adapter-2'];
+    for (const name of names) await store.register({ path: join(root, name), name });
+    const hostCache = createHostCache({ load: (id) => store.load(id) });
+    const slots = createSlotManager({ pool: webgpu.lora, store, hostCache });
+    const tokens = prompt(9, 4);
+    let uploads = 0;
+    for (const [k, i] of [0, 1, 2, 0, 2, 1, 1, 0, 2, 0, 1].entries()) {
+      const before = slots.stats().loads;
+      const slot = await slots.load(names[i]);
+      if (slots.stats().loads > before) {
+        uploads++;
+        expect(webgpu.lora.lastUpload!.packMs, `load ${k}: the image packed on the loader thread was copied as it is`).toBe(0);
+      }
+      const [got] = await webgpu.logits([{ tokens, startPos: 0, blockTable: [0], adapterSlot: slot }]);
+      const [want] = await cpu.logits([{ tokens, startPos: 0, blockTable: [0], adapterSlot: i }]);
+      expect(relError(got, want), `load ${k}: adapter ${i} in slot ${slot}`).toBeLessThan(F32_TOL);
+    }
+    slots.stop();
+    await loader.close();
+    const stats = slots.stats();
+    expect(loader.threadLoads).toBe(6); // per adapter: registration (validate, hash), then one load (parse, pack); reloads never read the disk
+    expect(stats).toMatchObject({ loads: uploads, failures: 0 });
+    expect(stats.evictions).toBeGreaterThanOrEqual(5);
+    expect(stats.host.hits).toBe(uploads - 3); // every reload came from host memory
   });
 });

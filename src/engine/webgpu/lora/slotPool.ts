@@ -10,21 +10,25 @@
  *                                   (slot, column of its first output): element (column c, t) at
  *                                   slot · columns · R4 + c · r4 + t, r4 = r rounded up to 4
  *
- * with R4 = maxRank rounded up to 4. An adapter whose input sizes are multiples of 8 and whose
- * rank is a multiple of 4 is copied as it is, tensor by tensor, without repacking. Uploads go
- * through mapped staging buffers (a small ring, re-mapped when the GPU is done with them): one
- * memcpy into the mapping, then buffer-to-buffer copies in one submit.
+ * with R4 = maxRank rounded up to 4. A slot's bytes are described as data by `imageLayout`
+ * (`src/lora/slotImage.ts`): adapters arrive packed in it from the loader thread (or are packed
+ * here when they come bare), and an upload is one memcpy of the image into a staging buffer kept
+ * mapped (a ring, re-mapped when the GPU is done with it), its copies to the slot's regions and the
+ * info words, in one submit. Nothing on that path waits for the GPU: later steps see the weights
+ * because they are submitted after the copies. When no staging buffer is mapped (a burst of
+ * uploads while a long step holds them), the image goes through `queue.writeBuffer` instead.
  * Per-slot scale and per-(layer, module) ranks sit in one `info` buffer (see loraInfoIndex).
  * Each buffer must fit `maxStorageBufferBindingSize`; creation fails with a clear error otherwise.
  */
-import type { LoraSlotPool, LoraWeights } from '../../backend.ts';
+import type { LoraSlotPool } from '../../backend.ts';
 import type { ModelConfig } from '../../../model/config.ts';
 import type { FusedLinearOp, FusedRecipe } from '../../../model/arch/fuse.ts';
-import { f32ToF16Bits } from '../../../model/dtype.ts';
-import { checkLoraWeights } from '../../../lora/checkWeights.ts';
 import { LoraSlotLayoutError } from '../../../lora/errors.ts';
+import { createLoraSlotImageLayout, loraInfoIndex, packLoraSlotImage, type LoraSlotImage, type LoraSlotImageLayout } from '../../../lora/slotImage.ts';
 import { matrixStride } from '../weights.ts';
 import { webgpuRecipe } from '../fusedRecipe.ts';
+
+export { loraInfoIndex } from '../../../lora/slotImage.ts';
 
 /** The slot buffers of one fused projection. */
 export interface GpuLoraGroup {
@@ -53,8 +57,28 @@ export interface GpuLoraSlotPool extends LoraSlotPool {
   readonly infoStride: number;
   /** Rank of the adapter in `slot` (0 when empty). */
   rankOf(slot: number): number;
+  readonly imageLayout: LoraSlotImageLayout;
+  /** Where the time of the last `load` went (the `bench:lora` breakdown). */
+  readonly lastUpload: LoraUploadProfile | undefined;
   /** Frees the buffers; idempotent. */
   destroy(): void;
+}
+
+/** Phases of one upload, in milliseconds of the calling thread. */
+export interface LoraUploadProfile {
+  /** Packing bare weights into the slot layout (0 when the host tier held the image). */
+  packMs: number;
+  /** Taking a mapped staging buffer. */
+  stagingMs: number;
+  /** Copying the image into it (or handing it to `writeBuffer`). */
+  copyMs: number;
+  /** Encoding the copies and submitting them. */
+  submitMs: number;
+  /** `ring`: a mapped staging buffer; `write`: none was mapped, `queue.writeBuffer`. */
+  via: 'ring' | 'write';
+  /** Image bytes and buffer-to-buffer copies. */
+  bytes: number;
+  copies: number;
 }
 
 /** Parameters of {@link createGpuLoraSlotPool}. */
@@ -72,12 +96,7 @@ export interface CreateGpuLoraSlotPoolParameters {
   maxBindingBytes: number;
 }
 
-/** Word of `info` holding the rank of (layer, module). */
-export function loraInfoIndex(config: ModelConfig, layer: number, projection: string): number {
-  return 1 + layer * config.modules.length + config.modules.findIndex((m) => m.name === projection);
-}
-
-/** Staging buffers kept mapped for the next upload. */
+/** Staging buffers kept mapped for uploads (each the size of a full slot). */
 const STAGING_RING = 2;
 
 /** Creates the pool's buffers (zeroed: every slot empty). */
@@ -101,96 +120,92 @@ export function createGpuLoraSlotPool(p: CreateGpuLoraSlotPoolParameters): GpuLo
     bytesPerSlot += perSlot * eb;
     return device.createBuffer({ label, size: Math.max(16, size), usage });
   };
+  const ordered: GpuLoraGroup[] = []; // buffer 2g = ordered[g].a, 2g + 1 = ordered[g].b (the image layout's order)
   for (const op of (p.recipe ?? webgpuRecipe(config)).layers.flat()) {
     if (op.op !== 'linear') continue;
     const inPad = matrixStride(op.cols);
-    groups.set(op.key, {
+    const group: GpuLoraGroup = {
       op,
       inPad,
       a: make(`lora.A[${op.key}]`, op.members.length * rank4 * inPad),
       b: make(`lora.B[${op.key}]`, op.rows * rank4),
       rankWords: op.members.map((m) => loraInfoIndex(config, op.layer, m.module.name)),
-    });
+    };
+    groups.set(op.key, group);
+    ordered.push(group);
   }
-  const infoStride = 1 + config.numLayers * config.modules.length;
+  const imageLayout = createLoraSlotImageLayout({ config, dtype, maxRank, groups: ordered.map((g) => ({ layer: g.op.layer, inPad: g.inPad, members: g.op.members.map((m) => ({ module: m.module.name, column: m.column })) })) });
+  /** Per buffer of the layout: the buffer and the bytes one slot takes in it. */
+  const targets = ordered.flatMap((g) => [
+    { buffer: g.a, slotBytes: g.op.members.length * rank4 * g.inPad * eb },
+    { buffer: g.b, slotBytes: g.op.rows * rank4 * eb },
+  ]);
+  const infoStride = imageLayout.infoStride;
   const info = device.createBuffer({ label: 'lora.info', size: n * infoStride * 4, usage });
   const ranks = new Int32Array(n);
   let destroyed = false;
+  let lastUpload: LoraUploadProfile | undefined;
   const checkSlot = (slot: number) => {
     if (!Number.isSafeInteger(slot) || slot < 0 || slot >= slots) throw new LoraSlotLayoutError(`slot ${slot} is outside [0, ${slots})`);
   };
 
-  // Mapped staging buffers of `stagingBytes` each; one is taken per upload and re-mapped after.
-  const stagingBytes = Math.max(16, bytesPerSlot);
+  // At most STAGING_RING staging buffers, created mapped on first need (sized for the largest image
+  // so far) and re-mapped after each upload; none is created or waited for once the ring exists.
   const ready: GPUBuffer[] = [];
-  let remapping = 0;
-  const takeStaging = (): GPUBuffer =>
-    ready.pop() ?? device.createBuffer({ label: 'lora.staging', size: stagingBytes, usage: GPUBufferUsage.MAP_WRITE | GPUBufferUsage.COPY_SRC, mappedAtCreation: true });
-  const giveBack = (b: GPUBuffer) => {
-    if (destroyed || ready.length + remapping >= STAGING_RING) {
-      b.destroy();
-      return;
+  let alive = 0;
+  const takeStaging = (bytes: number): GPUBuffer | undefined => {
+    const found = ready.pop();
+    if (found && found.size >= bytes) return found;
+    if (found) {
+      found.destroy(); // too small for this image: replaced by a larger one below
+      alive--;
     }
-    remapping++;
+    if (alive >= STAGING_RING) return undefined;
+    alive++;
+    return device.createBuffer({ label: 'lora.staging', size: Math.max(16, bytes), usage: GPUBufferUsage.MAP_WRITE | GPUBufferUsage.COPY_SRC, mappedAtCreation: true });
+  };
+  const giveBack = (b: GPUBuffer) => {
     b.mapAsync(GPUMapMode.WRITE).then(
       () => {
-        remapping--;
         if (destroyed) b.destroy();
         else ready.push(b);
       },
       () => {
-        remapping--;
+        alive--;
         b.destroy();
       },
     );
   };
 
-  /** Copies `weights` (checked) into `slot` through one staging buffer and one submit. */
-  const upload = (slot: number, weights: LoraWeights) => {
-    const r = weights.rank;
-    const r4 = Math.ceil(r / 4) * 4;
-    const staging = takeStaging();
-    const mapped = staging.getMappedRange();
-    const f32 = new Float32Array(mapped);
-    const u16 = new Uint16Array(mapped);
-    const copies: Array<[dst: GPUBuffer, at: number, bytes: number, dstOffset: number]> = [];
-    let at = 0; // elements written into staging
-    /** Appends `[rows, cols]` values as `[rows, stride]` (zero-padded) and a copy to `dst` at element `dstElement`. */
-    const region = (dst: GPUBuffer, dstElement: number, values: Float32Array, rows: number, cols: number, stride: number) => {
-      const count = rows * stride;
-      if (dtype === 'f32') {
-        if (stride === cols) f32.set(values, at);
-        else for (let i = 0; i < rows; i++) f32.set(values.subarray(i * cols, (i + 1) * cols), at + i * stride);
-      } else {
-        for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) u16[at + i * stride + j] = f32ToF16Bits(values[i * cols + j]);
+  /** Copies a packed image into `slot`: one memcpy into staging and its copies in one submit (or `writeBuffer` when no staging is mapped). */
+  const upload = (slot: number, image: LoraSlotImage, packMs: number) => {
+    const t0 = performance.now();
+    const { bytes, copies } = image;
+    const staging = takeStaging(bytes.byteLength);
+    const t1 = performance.now();
+    let t2 = t1;
+    if (staging) {
+      new Uint8Array(staging.getMappedRange(0, bytes.byteLength)).set(bytes);
+      staging.unmap();
+      t2 = performance.now();
+      const encoder = device.createCommandEncoder({ label: 'lora.upload' });
+      for (let i = 0; i < copies.length; i += 4) {
+        const target = targets[copies[i]];
+        encoder.copyBufferToBuffer(staging, copies[i + 1], target.buffer, slot * target.slotBytes + copies[i + 2], copies[i + 3]);
       }
-      if (stride !== cols) for (let i = 0; i < rows; i++) (dtype === 'f32' ? f32 : u16).fill(0, at + i * stride + cols, at + (i + 1) * stride);
-      // copyBufferToBuffer moves multiples of 4 bytes: f16 regions are padded to an even count.
-      const padded = dtype === 'f16' && count % 2 === 1 ? count + 1 : count;
-      if (padded !== count) u16[at + count] = 0;
-      copies.push([dst, at * eb, padded * eb, dstElement * eb]);
-      at += padded;
-    };
-    const words = new Uint32Array(infoStride);
-    new Float32Array(words.buffer, 0, 1)[0] = weights.scale;
-    for (const g of groups.values()) {
-      const { op } = g;
-      const layer = weights.layers[op.layer];
-      op.members.forEach((m, i) => {
-        const t = layer[m.module.name];
-        if (!t) return;
-        region(g.a, ((slot * op.members.length + i) * rank4) * g.inPad, t.a, r, m.module.in, g.inPad);
-        region(g.b, slot * op.rows * rank4 + m.column * r4, t.b, m.module.out, r, r4);
-        words[g.rankWords[i]] = r;
-      });
+      device.queue.writeBuffer(info, slot * infoStride * 4, image.info);
+      device.queue.submit([encoder.finish()]);
+      giveBack(staging);
+    } else {
+      for (let i = 0; i < copies.length; i += 4) {
+        const target = targets[copies[i]];
+        device.queue.writeBuffer(target.buffer, slot * target.slotBytes + copies[i + 2], bytes, copies[i + 1], copies[i + 3]);
+      }
+      device.queue.writeBuffer(info, slot * infoStride * 4, image.info);
+      t2 = performance.now();
     }
-    staging.unmap();
-    const encoder = device.createCommandEncoder({ label: 'lora.upload' });
-    for (const [dst, src, bytes, dstOffset] of copies) encoder.copyBufferToBuffer(staging, src, dst, dstOffset, bytes);
-    device.queue.writeBuffer(info, slot * infoStride * 4, words);
-    device.queue.submit([encoder.finish()]);
-    giveBack(staging);
-    ranks[slot] = r;
+    ranks[slot] = image.rank;
+    lastUpload = { packMs, stagingMs: t1 - t0, copyMs: t2 - t1, submitMs: performance.now() - t2, via: staging ? 'ring' : 'write', bytes: bytes.byteLength, copies: copies.length / 4 };
   };
 
   return {
@@ -208,10 +223,15 @@ export function createGpuLoraSlotPool(p: CreateGpuLoraSlotPoolParameters): GpuLo
       return g;
     },
     rankOf: (slot) => ranks[slot] ?? 0,
-    async load(slot, weights) {
+    imageLayout,
+    get lastUpload() {
+      return lastUpload;
+    },
+    async load(slot, weights, image) {
       checkSlot(slot);
-      checkLoraWeights({ config, maxRank, weights });
-      upload(slot, weights);
+      const t = performance.now();
+      const packed = image?.layoutKey === imageLayout.key ? image : packLoraSlotImage({ config, layout: imageLayout, weights });
+      upload(slot, packed, packed === image ? 0 : performance.now() - t);
     },
     unload(slot) {
       checkSlot(slot);
@@ -226,7 +246,7 @@ export function createGpuLoraSlotPool(p: CreateGpuLoraSlotPoolParameters): GpuLo
         g.b.destroy();
       }
       info.destroy();
-      for (const b of ready.splice(0)) b.destroy();
+      for (const b of ready.splice(0)) b.destroy(); // those still re-mapping are destroyed when that ends
     },
   };
 }

@@ -6,6 +6,7 @@ import type { FusedLinearOp } from '../../../../src/model/arch/fuse.ts';
 import { acquireGpu, type Gpu } from '../../../../src/gpu/device.ts';
 import { createAdapter } from '../../../../src/lora/create.ts';
 import { createHostCache } from '../../../../src/lora/hostCache.ts';
+import { loadPeftAdapter } from '../../../../src/lora/peft.ts';
 import { createSlotManager } from '../../../../src/lora/slots.ts';
 import { createAdapterStore } from '../../../../src/lora/store.ts';
 import { tempDir, tinyConfig, tinyModel } from '../../../lora/helpers.ts';
@@ -33,9 +34,9 @@ describe('GPU slot pool under the slot manager', () => {
     const model = await tinyModel(root);
     await createAdapter({ model, rank: 8, seed: 1, out: join(root, 'store/a') });
     await createAdapter({ model, rank: 4, seed: 2, out: join(root, 'store/b'), targets: ['q_proj'] });
-    const store = createAdapterStore({ dir: join(root, 'store'), config: tinyConfig, maxRank: 8 });
-    await store.scan();
     const pool = createGpuLoraSlotPool({ device: gpu.device, config: tinyConfig, slots: 1, maxRank: 8, dtype: 'f32', maxBindingBytes: gpu.limits.maxStorageBufferBindingSize });
+    const store = createAdapterStore({ dir: join(root, 'store'), config: tinyConfig, maxRank: 8, slotImage: pool.imageLayout }); // loads arrive packed
+    await store.scan();
     const hostCache = createHostCache({ budgetBytes: 0, load: (id) => store.load(id) }); // every reload comes from disk
     const slots = createSlotManager({ pool, store, hostCache });
     const [inF, out, r] = [384, 128, 8]; // down_proj
@@ -60,6 +61,30 @@ describe('GPU slot pool under the slot manager', () => {
     expect(await snapshot()).toEqual(first);
     expect(slots.stats()).toMatchObject({ loads: 3, evictions: 2, failures: 0 });
     expect(slots.stats().upload.count).toBe(3);
+    expect(pool.lastUpload).toMatchObject({ packMs: 0, via: 'ring' });
+    pool.destroy();
+  });
+
+  it('a burst of uploads past the mapped staging ring goes through writeBuffer and lands the same bytes; bare weights are packed in the pool', async () => {
+    const root = await tempDir();
+    const model = await tinyModel(root);
+    const dir = (await createAdapter({ model, rank: 8, seed: 3, out: join(root, 'a') })).dir;
+    const pool = createGpuLoraSlotPool({ device: gpu.device, config: tinyConfig, slots: 4, maxRank: 8, dtype: 'f32', maxBindingBytes: gpu.limits.maxStorageBufferBindingSize });
+    const adapter = await loadPeftAdapter({ dir, config: tinyConfig, slotImage: pool.imageLayout });
+    const via: string[] = [];
+    for (let slot = 0; slot < 3; slot++) {
+      void pool.load(slot, adapter.weights, adapter.image); // no await: the ring cannot be re-mapped in between
+      via.push(pool.lastUpload!.via);
+    }
+    await pool.load(3, adapter.weights); // bare weights: packed here
+    expect(pool.lastUpload!.packMs).toBeGreaterThan(0);
+    expect(via).toEqual(['ring', 'ring', 'write']);
+    const down = webgpuRecipe(tinyConfig).layers[1].find((op): op is FusedLinearOp => op.op === 'linear' && op.key.endsWith('down_proj.weight'))!;
+    const [inF, out, r] = [384, 128, 8];
+    for (let slot = 0; slot < 4; slot++) {
+      expect(await read(gpu.device, pool.group(down).a, slot * r * inF * 4, r * inF * 4), `slot ${slot} A`).toEqual(adapter.weights.layers[1].down_proj!.a);
+      expect(await read(gpu.device, pool.group(down).b, slot * r * out * 4, r * out * 4), `slot ${slot} B`).toEqual(adapter.weights.layers[1].down_proj!.b);
+    }
     pool.destroy();
   });
 

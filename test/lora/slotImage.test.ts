@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'vitest';
+import type { LoraWeights } from '../../src/engine/backend.ts';
+import type { ModelConfig } from '../../src/model/config.ts';
+import { f32ToF16Bits } from '../../src/model/dtype.ts';
+import { createLoraSlotImageLayout, loraSlotImageWeights, packLoraSlotImage, type LoraSlotImageLayout } from '../../src/lora/slotImage.ts';
+import { tinyConfig } from './helpers.ts';
+
+/** One layer with a fused q|v of odd input size (padding) and a plain o. */
+const odd: ModelConfig = {
+  ...tinyConfig,
+  numLayers: 2,
+  modules: [
+    { name: 'q_proj', path: 'self_attn.q_proj', out: 6, in: 5, bias: false },
+    { name: 'v_proj', path: 'self_attn.v_proj', out: 3, in: 5, bias: false },
+    { name: 'o_proj', path: 'self_attn.o_proj', out: 5, in: 6, bias: false },
+  ],
+};
+const oddGroups = (layer: number) => [
+  { layer, inPad: 8, members: [{ module: 'q_proj', column: 0 }, { module: 'v_proj', column: 6 }] },
+  { layer, inPad: 8, members: [{ module: 'o_proj', column: 0 }] },
+];
+
+function weights(config: ModelConfig, rank: number, targets: string[], seed: number): LoraWeights {
+  let s = seed;
+  const next = () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+  const layers = Array.from({ length: config.numLayers }, () => {
+    const layer: LoraWeights['layers'][number] = {};
+    for (const m of config.modules) if (targets.includes(m.name)) layer[m.name] = { a: Float32Array.from({ length: rank * m.in }, next), b: Float32Array.from({ length: m.out * rank }, next) };
+    return layer;
+  });
+  return { rank, scale: 1.5, layers };
+}
+
+/** What a slot's buffers hold after loading `w`, written element by element from the pool's layout comment. */
+function expectedSlot(layout: LoraSlotImageLayout, w: LoraWeights): number[][] {
+  const r4 = Math.ceil(w.rank / 4) * 4;
+  return layout.groups.flatMap((g) => {
+    const columns = g.members.reduce((n, m) => n + m.out, 0);
+    const a = new Array<number>(g.members.length * layout.rank4 * g.inPad).fill(0);
+    const b = new Array<number>(columns * layout.rank4).fill(0);
+    g.members.forEach((m, i) => {
+      const t = w.layers[g.layer][m.module];
+      if (!t) return;
+      for (let row = 0; row < w.rank; row++) for (let k = 0; k < m.in; k++) a[(i * layout.rank4 + row) * g.inPad + k] = t.a[row * m.in + k];
+      for (let o = 0; o < m.out; o++) for (let row = 0; row < w.rank; row++) b[(m.column + o) * r4 + row] = t.b[o * w.rank + row];
+    });
+    return [a, b];
+  });
+}
+
+/** Applies an image's copies to zeroed slot buffers, as the pool's copyBufferToBuffer calls do. */
+function applied(layout: LoraSlotImageLayout, image: ReturnType<typeof packLoraSlotImage>, expected: number[][]): number[][] {
+  const eb = layout.dtype === 'f16' ? 2 : 4;
+  const out = expected.map((e) => new Uint8Array(e.length * eb));
+  for (let i = 0; i < image.copies.length; i += 4) {
+    const [buffer, src, dst, bytes] = image.copies.subarray(i, i + 4);
+    out[buffer].set(image.bytes.subarray(src, src + bytes), dst);
+  }
+  return out.map((u) => [...(eb === 4 ? new Float32Array(u.buffer) : new Uint16Array(u.buffer))]);
+}
+
+describe('LoRA slot image', () => {
+  for (const dtype of ['f32', 'f16'] as const) {
+    it(`packs into the slot layout with padding, a rank below capacity and untargeted members (${dtype})`, () => {
+      const layout = createLoraSlotImageLayout({ config: odd, dtype, maxRank: 8, groups: [...oddGroups(0), ...oddGroups(1)] });
+      const w = weights(odd, 3, ['q_proj', 'o_proj'], 7); // rank 3 (r4 = 4 < R4 = 8), v untargeted
+      const image = packLoraSlotImage({ config: odd, layout, weights: w });
+      const expected = expectedSlot(layout, w).map((buf) => (dtype === 'f32' ? buf.map((x) => Math.fround(x)) : buf.map((x) => f32ToF16Bits(x))));
+      expect(applied(layout, image, expected)).toEqual(expected);
+      expect(image.rank).toBe(3);
+      expect(new Float32Array(image.info.buffer, 0, 1)[0]).toBe(1.5);
+      expect([...image.info]).toEqual([image.info[0], 3, 0, 3, 3, 0, 3]); // per layer: q, v, o
+      expect(loraSlotImageWeights(layout, image, w.scale)).toBeUndefined(); // padded: not views
+    });
+  }
+
+  it('merges contiguous regions and gives the f32 weights back as views into the image when nothing is padded', () => {
+    const groups = [0, 1].flatMap((layer) => [
+      { layer, inPad: 128, members: [{ module: 'q_proj', column: 0 }, { module: 'k_proj', column: 128 }, { module: 'v_proj', column: 192 }] },
+      { layer, inPad: 128, members: [{ module: 'o_proj', column: 0 }] },
+      { layer, inPad: 128, members: [{ module: 'gate_proj', column: 0 }, { module: 'up_proj', column: 384 }] },
+      { layer, inPad: 384, members: [{ module: 'down_proj', column: 0 }] },
+    ]);
+    const layout = createLoraSlotImageLayout({ config: tinyConfig, dtype: 'f32', maxRank: 8, groups });
+    const w = weights(tinyConfig, 8, tinyConfig.modules.map((m) => m.name), 3);
+    const image = packLoraSlotImage({ config: tinyConfig, layout, weights: w });
+    expect(image.copies.length / 4).toBe(2 * groups.length); // rank = capacity: one copy per buffer
+    expect(applied(layout, image, expectedSlot(layout, w))).toEqual(expectedSlot(layout, w).map((b) => b.map((x) => Math.fround(x))));
+    const views = loraSlotImageWeights(layout, image, w.scale)!;
+    expect(views).toEqual(w);
+    expect(views.layers[1].down_proj!.a.buffer).toBe(image.bytes.buffer);
+    const lower = packLoraSlotImage({ config: tinyConfig, layout: createLoraSlotImageLayout({ config: tinyConfig, dtype: 'f32', maxRank: 16, groups }), weights: w });
+    expect(lower.copies.length / 4).toBe(2 * (3 + 1 + 2 + 1 + 4)); // rank below capacity: one A copy per member, B still one per projection
+  });
+
+  it('refuses weights that do not fit the layout, and tells layouts apart by key', () => {
+    const layout = createLoraSlotImageLayout({ config: odd, dtype: 'f32', maxRank: 4, groups: oddGroups(0).concat(oddGroups(1)) });
+    expect(() => packLoraSlotImage({ config: odd, layout, weights: weights(odd, 8, ['q_proj'], 1) })).toThrow(expect.objectContaining({ code: 'OPENLORA_LORA_RANK_UNSUPPORTED' }));
+    const other = createLoraSlotImageLayout({ config: odd, dtype: 'f16', maxRank: 4, groups: oddGroups(0).concat(oddGroups(1)) });
+    expect(other.key).not.toBe(layout.key);
+    expect(createLoraSlotImageLayout({ config: odd, dtype: 'f32', maxRank: 3, groups: oddGroups(0).concat(oddGroups(1)) }).key).not.toBe(layout.key); // same R4, other maxRank
+  });
+});
