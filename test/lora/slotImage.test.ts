@@ -36,8 +36,8 @@ function expectedSlot(layout: LoraSlotImageLayout, w: LoraWeights): number[][] {
   const r4 = Math.ceil(w.rank / 4) * 4;
   return layout.groups.flatMap((g) => {
     const columns = g.members.reduce((n, m) => n + m.out, 0);
-    const a = new Array<number>(g.members.length * layout.rank4 * g.inPad).fill(0);
-    const b = new Array<number>(columns * layout.rank4).fill(0);
+    const a = Array.from({ length: g.members.length * layout.rank4 * g.inPad }, () => 0);
+    const b = Array.from({ length: columns * layout.rank4 }, () => 0);
     g.members.forEach((m, i) => {
       const t = w.layers[g.layer][m.module];
       if (!t) return;
