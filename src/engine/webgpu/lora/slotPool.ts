@@ -58,6 +58,8 @@ export interface GpuLoraSlotPool extends LoraSlotPool {
   /** Rank of the adapter in `slot` (0 when empty). */
   rankOf(slot: number): number;
   readonly imageLayout: LoraSlotImageLayout;
+  /** Mapped staging buffers the ring holds at most (see {@link LORA_STAGING_RING_BYTES}). */
+  readonly stagingRing: number;
   /** Where the time of the last `load` went (the `bench:lora` breakdown). */
   readonly lastUpload: LoraUploadProfile | undefined;
   /** Frees the buffers; idempotent. */
@@ -96,8 +98,12 @@ export interface CreateGpuLoraSlotPoolParameters {
   maxBindingBytes: number;
 }
 
-/** Staging buffers kept mapped for uploads (each the size of a full slot). */
-const STAGING_RING = 2;
+/**
+ * Host bytes the mapped staging ring may hold (2 to 8 buffers of a full slot each): a buffer comes
+ * back only once the GPU has run everything submitted before its upload (a whole step), so the ring
+ * is how many uploads one step can take without falling back to `writeBuffer`.
+ */
+export const LORA_STAGING_RING_BYTES = 128 * 2 ** 20;
 
 /** Creates the pool's buffers (zeroed: every slot empty). */
 export function createGpuLoraSlotPool(p: CreateGpuLoraSlotPoolParameters): GpuLoraSlotPool {
@@ -149,8 +155,9 @@ export function createGpuLoraSlotPool(p: CreateGpuLoraSlotPoolParameters): GpuLo
     if (!Number.isSafeInteger(slot) || slot < 0 || slot >= slots) throw new LoraSlotLayoutError(`slot ${slot} is outside [0, ${slots})`);
   };
 
-  // At most STAGING_RING staging buffers, created mapped on first need (sized for the largest image
-  // so far) and re-mapped after each upload; none is created or waited for once the ring exists.
+  // At most `ring` staging buffers, created mapped on first need (sized for the largest image so
+  // far) and re-mapped after each upload; none is created or waited for once the ring exists.
+  const ring = Math.min(8, Math.max(2, Math.floor(LORA_STAGING_RING_BYTES / Math.max(1, bytesPerSlot))));
   const ready: GPUBuffer[] = [];
   let alive = 0;
   const takeStaging = (bytes: number): GPUBuffer | undefined => {
@@ -160,7 +167,7 @@ export function createGpuLoraSlotPool(p: CreateGpuLoraSlotPoolParameters): GpuLo
       found.destroy(); // too small for this image: replaced by a larger one below
       alive--;
     }
-    if (alive >= STAGING_RING) return undefined;
+    if (alive >= ring) return undefined;
     alive++;
     return device.createBuffer({ label: 'lora.staging', size: Math.max(16, bytes), usage: GPUBufferUsage.MAP_WRITE | GPUBufferUsage.COPY_SRC, mappedAtCreation: true });
   };
@@ -224,6 +231,7 @@ export function createGpuLoraSlotPool(p: CreateGpuLoraSlotPoolParameters): GpuLo
     },
     rankOf: (slot) => ranks[slot] ?? 0,
     imageLayout,
+    stagingRing: ring,
     get lastUpload() {
       return lastUpload;
     },
