@@ -5,7 +5,7 @@
 import type { AdapterId } from './id.ts';
 import type { PeftAdapter } from './peft.ts';
 
-/** Default host budget: 2 GiB of parsed f32 weights. */
+/** Default host budget: 2 GiB of parsed adapters (f32 weights and their packed slot images, `AdapterMeta.bytes`). */
 export const DEFAULT_HOST_CACHE_BYTES = 2 * 2 ** 30;
 
 /** Load-latency counters (milliseconds). */
