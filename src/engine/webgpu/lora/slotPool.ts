@@ -58,8 +58,6 @@ export interface GpuLoraSlotPool extends LoraSlotPool {
   /** Rank of the adapter in `slot` (0 when empty). */
   rankOf(slot: number): number;
   readonly imageLayout: LoraSlotImageLayout;
-  /** Mapped staging buffers the ring holds at most (see {@link LORA_STAGING_RING_BYTES}). */
-  readonly stagingRing: number;
   /** Where the time of the last `load` went (the `bench:lora` breakdown). */
   readonly lastUpload: LoraUploadProfile | undefined;
   /** Frees the buffers; idempotent. */
@@ -99,11 +97,15 @@ export interface CreateGpuLoraSlotPoolParameters {
 }
 
 /**
- * Host bytes the mapped staging ring may hold (2 to 8 buffers of a full slot each): a buffer comes
- * back only once the GPU has run everything submitted before its upload (a whole step), so the ring
- * is how many uploads one step can take without falling back to `writeBuffer`.
+ * Host bytes the mapped staging ring may hold (one buffer always; each sized for an image, so a
+ * rank-16 adapter's buffer is what it needs, not a full `maxRank` slot). A buffer comes back only
+ * once the GPU has run everything submitted before its upload (a whole step), so the ring is how
+ * many uploads one step takes without falling back to `writeBuffer`.
  */
 export const LORA_STAGING_RING_BYTES = 128 * 2 ** 20;
+
+/** Staging buffers the ring holds at most. */
+export const LORA_STAGING_RING_BUFFERS = 8;
 
 /** Creates the pool's buffers (zeroed: every slot empty). */
 export function createGpuLoraSlotPool(p: CreateGpuLoraSlotPoolParameters): GpuLoraSlotPool {
@@ -155,21 +157,26 @@ export function createGpuLoraSlotPool(p: CreateGpuLoraSlotPoolParameters): GpuLo
     if (!Number.isSafeInteger(slot) || slot < 0 || slot >= slots) throw new LoraSlotLayoutError(`slot ${slot} is outside [0, ${slots})`);
   };
 
-  // At most `ring` staging buffers, created mapped on first need (sized for the largest image so
-  // far) and re-mapped after each upload; none is created or waited for once the ring exists.
-  const ring = Math.min(8, Math.max(2, Math.floor(LORA_STAGING_RING_BYTES / Math.max(1, bytesPerSlot))));
+  // Staging buffers created mapped on first need (each the size of the image that needed it),
+  // re-mapped after each upload and reused; within the ring's bounds none is created again or
+  // waited for.
   const ready: GPUBuffer[] = [];
-  let alive = 0;
+  const ring = { buffers: 0, bytes: 0 };
+  const full = (bytes: number) => ring.buffers > 0 && (ring.buffers >= LORA_STAGING_RING_BUFFERS || ring.bytes + bytes > LORA_STAGING_RING_BYTES);
+  const drop = (b: GPUBuffer) => {
+    ring.buffers--;
+    ring.bytes -= b.size;
+    b.destroy();
+  };
   const takeStaging = (bytes: number): GPUBuffer | undefined => {
-    const found = ready.pop();
-    if (found && found.size >= bytes) return found;
-    if (found) {
-      found.destroy(); // too small for this image: replaced by a larger one below
-      alive--;
-    }
-    if (alive >= ring) return undefined;
-    alive++;
-    return device.createBuffer({ label: 'lora.staging', size: Math.max(16, bytes), usage: GPUBufferUsage.MAP_WRITE | GPUBufferUsage.COPY_SRC, mappedAtCreation: true });
+    const fits = ready.findIndex((b) => b.size >= bytes);
+    if (fits >= 0) return ready.splice(fits, 1)[0];
+    while (ready.length > 0 && full(bytes)) drop(ready.shift()!); // mapped but too small for this image: make room
+    if (full(bytes)) return undefined;
+    const size = Math.max(16, bytes);
+    ring.buffers++;
+    ring.bytes += size;
+    return device.createBuffer({ label: 'lora.staging', size, usage: GPUBufferUsage.MAP_WRITE | GPUBufferUsage.COPY_SRC, mappedAtCreation: true });
   };
   const giveBack = (b: GPUBuffer) => {
     b.mapAsync(GPUMapMode.WRITE).then(
@@ -177,10 +184,7 @@ export function createGpuLoraSlotPool(p: CreateGpuLoraSlotPoolParameters): GpuLo
         if (destroyed) b.destroy();
         else ready.push(b);
       },
-      () => {
-        alive--;
-        b.destroy();
-      },
+      () => drop(b),
     );
   };
 
@@ -231,7 +235,6 @@ export function createGpuLoraSlotPool(p: CreateGpuLoraSlotPoolParameters): GpuLo
     },
     rankOf: (slot) => ranks[slot] ?? 0,
     imageLayout,
-    stagingRing: ring,
     get lastUpload() {
       return lastUpload;
     },

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createGpuLoraSlotPool } from '../../../../src/engine/webgpu/lora/slotPool.ts';
+import { createGpuLoraSlotPool, LORA_STAGING_RING_BUFFERS } from '../../../../src/engine/webgpu/lora/slotPool.ts';
 import { webgpuRecipe } from '../../../../src/engine/webgpu/fusedRecipe.ts';
 import type { FusedLinearOp } from '../../../../src/model/arch/fuse.ts';
 import { acquireGpu, type Gpu } from '../../../../src/gpu/device.ts';
@@ -69,20 +69,19 @@ describe('GPU slot pool under the slot manager', () => {
     const root = await tempDir();
     const model = await tinyModel(root);
     const dir = (await createAdapter({ model, rank: 8, seed: 3, out: join(root, 'a') })).dir;
-    const pool = createGpuLoraSlotPool({ device: gpu.device, config: tinyConfig, slots: 10, maxRank: 8, dtype: 'f32', maxBindingBytes: gpu.limits.maxStorageBufferBindingSize });
-    expect(pool.stagingRing).toBe(8); // tiny slots: the most buffers the ring may hold
+    const pool = createGpuLoraSlotPool({ device: gpu.device, config: tinyConfig, slots: LORA_STAGING_RING_BUFFERS + 2, maxRank: 8, dtype: 'f32', maxBindingBytes: gpu.limits.maxStorageBufferBindingSize });
     const adapter = await loadPeftAdapter({ dir, config: tinyConfig, slotImage: pool.imageLayout });
     const via: string[] = [];
-    for (let slot = 0; slot < 9; slot++) {
+    for (let slot = 0; slot <= LORA_STAGING_RING_BUFFERS; slot++) {
       void pool.load(slot, adapter.weights, adapter.image); // no await: the ring cannot be re-mapped in between
       via.push(pool.lastUpload!.via);
     }
-    await pool.load(9, adapter.weights); // bare weights: packed here
+    await pool.load(LORA_STAGING_RING_BUFFERS + 1, adapter.weights); // bare weights: packed here
     expect(pool.lastUpload!.packMs).toBeGreaterThan(0);
-    expect(via).toEqual([...Array.from({ length: 8 }, () => 'ring'), 'write']);
+    expect(via).toEqual([...Array.from({ length: LORA_STAGING_RING_BUFFERS }, () => 'ring'), 'write']); // tiny images: the ring's buffer count binds
     const down = webgpuRecipe(tinyConfig).layers[1].find((op): op is FusedLinearOp => op.op === 'linear' && op.key.endsWith('down_proj.weight'))!;
     const [inF, out, r] = [384, 128, 8];
-    for (let slot = 0; slot < 10; slot++) {
+    for (let slot = 0; slot < pool.slots; slot++) {
       expect(await read(gpu.device, pool.group(down).a, slot * r * inF * 4, r * inF * 4), `slot ${slot} A`).toEqual(adapter.weights.layers[1].down_proj!.a);
       expect(await read(gpu.device, pool.group(down).b, slot * r * out * 4, r * out * 4), `slot ${slot} B`).toEqual(adapter.weights.layers[1].down_proj!.b);
     }
