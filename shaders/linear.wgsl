@@ -5,6 +5,13 @@
 // nothing; x: [rows, xStride] f32; y: [rows, yStride] f32. TPO invocations share OPL weight rows
 // (split along k) and reduce with a subgroup butterfly (SUBGROUPS) or workgroup memory (REDUCE_WG).
 // XSHUF (CPU adapters, 8-wide subgroups, TPO 1): the lanes load a chunk of x together and broadcast it.
+// TILED (many rows: prefill chunks, batched decode; the plan in linearPlan.ts picks it per row tile):
+//   the ROWS x OPL accumulators are separate registers (not an array: LLVM keeps them in registers
+//   and spills only what does not fit) updated with fma chains, and x comes either through the
+//   subgroup broadcast (XSHUF: lavapipe, where workgroup memory costs more than it saves) or from
+//   a [ROWS, KT · 8] tile staged in workgroup memory once per workgroup (GPUs: every invocation then
+//   reads x there instead of from the storage buffer; the TPO lanes of a weight row split k).
+//   Each weight element fetched (and dequantized) serves the ROWS rows of the tile.
 //   NORM: x is RMS-normalized per row first: the workgroup sums each row's squares, the dot
 //         products run over x · gain (gain = offset + w, at vecs[normAt]) and are scaled by
 //         1 / sqrt(mean + eps) (the recipe's rmsnorm, fused: no `h` buffer, no dispatch).
@@ -98,6 +105,12 @@ const OUTS = OPL;
 #endif
 const OPW = WG / TPO * OUTS; // outputs per workgroup
 const ACC = ROWS * OPL;
+#if TILED
+#if !XSHUF
+const KT = ${KT}u; // chunks of 8 elements of x staged per round
+var<workgroup> xt: array<vec4<f32>, ROWS * KT * 2u>; // [ROWS, KT · 8] x (· gain) of this round
+#endif
+#endif
 #if REDUCE_WG
 const RC = ${RC}u; // accumulators reduced per round through workgroup memory (divides ACC)
 var<workgroup> red: array<f32, WG * RC>;
@@ -201,6 +214,90 @@ fn main(
 #endunroll
   var acc: array<f32, ACC>; // [ROWS, OPL]
   let chunks = params.k / 8u;
+#if TILED
+#unroll R ROWS
+#unroll J OPL
+  var a${R}_${J} = 0.0;
+#endunroll
+#endunroll
+#if XSHUF
+  for (var c = 0u; c < chunks; c++) {
+#unroll J OPL
+    let w${J} = loadW(wr${J}, c);
+#endunroll
+#if NORM
+    let g = vec(params.normAt + c * 8u + sgLane);
+#endif
+#unroll R ROWS
+    {
+#if NORM
+      let xv = x[min(row0 + ${R}u, lastRow) * params.xStride + params.xOffset + c * 8u + sgLane] * g;
+#else
+      let xv = x[min(row0 + ${R}u, lastRow) * params.xStride + params.xOffset + c * 8u + sgLane];
+#endif
+      let xa = vec4<f32>(subgroupBroadcast(xv, 0u), subgroupBroadcast(xv, 1u), subgroupBroadcast(xv, 2u), subgroupBroadcast(xv, 3u));
+      let xb = vec4<f32>(subgroupBroadcast(xv, 4u), subgroupBroadcast(xv, 5u), subgroupBroadcast(xv, 6u), subgroupBroadcast(xv, 7u));
+#unroll J OPL
+        a${R}_${J} = fma(w${J}.a.x, xa.x, a${R}_${J});
+        a${R}_${J} = fma(w${J}.a.y, xa.y, a${R}_${J});
+        a${R}_${J} = fma(w${J}.a.z, xa.z, a${R}_${J});
+        a${R}_${J} = fma(w${J}.a.w, xa.w, a${R}_${J});
+        a${R}_${J} = fma(w${J}.b.x, xb.x, a${R}_${J});
+        a${R}_${J} = fma(w${J}.b.y, xb.y, a${R}_${J});
+        a${R}_${J} = fma(w${J}.b.z, xb.z, a${R}_${J});
+        a${R}_${J} = fma(w${J}.b.w, xb.w, a${R}_${J});
+#endunroll
+    }
+#endunroll
+  }
+#else
+  let xs = params.xStride / 4u;
+  let xo = params.xOffset / 4u;
+  for (var c0 = 0u; c0 < chunks; c0 += KT) {
+    // Stage x[row0 .. row0 + ROWS - 1, 8 c0 .. 8 (c0 + KT) - 1] (zeros past k), every invocation helping.
+    for (var i = lid; i < ROWS * KT * 2u; i += WG) {
+      let q = c0 * 2u + i % (KT * 2u);
+      var v = vec4<f32>(0.0);
+      if (q < chunks * 2u) {
+        v = x[min(row0 + i / (KT * 2u), lastRow) * xs + xo + q];
+#if NORM
+        v *= vecs[params.normAt / 4u + q];
+#endif
+      }
+      xt[i] = v;
+    }
+    workgroupBarrier();
+    let kc = min(KT, chunks - c0);
+    for (var c = lane; c < kc; c += TPO) {
+#unroll J OPL
+      let w${J} = loadW(wr${J}, c0 + c);
+#endunroll
+#unroll R ROWS
+      {
+        let xa = xt[(${R}u * KT + c) * 2u];
+        let xb = xt[(${R}u * KT + c) * 2u + 1u];
+#unroll J OPL
+        a${R}_${J} = fma(w${J}.a.x, xa.x, a${R}_${J});
+        a${R}_${J} = fma(w${J}.a.y, xa.y, a${R}_${J});
+        a${R}_${J} = fma(w${J}.a.z, xa.z, a${R}_${J});
+        a${R}_${J} = fma(w${J}.a.w, xa.w, a${R}_${J});
+        a${R}_${J} = fma(w${J}.b.x, xb.x, a${R}_${J});
+        a${R}_${J} = fma(w${J}.b.y, xb.y, a${R}_${J});
+        a${R}_${J} = fma(w${J}.b.z, xb.z, a${R}_${J});
+        a${R}_${J} = fma(w${J}.b.w, xb.w, a${R}_${J});
+#endunroll
+      }
+#endunroll
+    }
+    workgroupBarrier();
+  }
+#endif
+#unroll R ROWS
+#unroll J OPL
+  acc[${R}u * OPL + ${J}u] = a${R}_${J};
+#endunroll
+#endunroll
+#else
 #if XSHUF
   // The 8 lanes load 8 consecutive x values of a chunk at once and broadcast them, instead of
   // each lane loading the same 8 values.
@@ -255,6 +352,7 @@ fn main(
 #endunroll
     }
   }
+#endif
 #endif
 #if SUBGROUPS
 #unroll I ACC

@@ -14,7 +14,7 @@ import { createGpuLoraSlotPool, type GpuLoraSlotPool } from './lora/slotPool.ts'
 import { planPasses, type PassPlan } from './passPlan.ts';
 import { createPipelineCache, type PipelineCache } from './pipelines.ts';
 import { warmUpKernels, type KernelWarmup } from './warmup.ts';
-import { linearShape } from './ops.ts';
+import { linearShape } from './linearPlan.ts';
 import { createPassRecorder, createProfiler, type Profiler } from './recorder.ts';
 import { uploadWeights, type GpuWeights } from './weights.ts';
 import { webgpuRecipe } from './fusedRecipe.ts';
@@ -144,7 +144,7 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
     const recipe = webgpuRecipe(config);
     weights = await uploadWeights({ device, config, recipe, weights: p.model.weights, dtype, quantize: p.model.quantize, maxBindingBytes, onProgress: p.onProgress, signal: p.signal });
     uploadMs = performance.now() - uploadStarted;
-    const shape = linearShape({ software: gpu.summary.software, subgroups: gpu.hasSubgroups, subgroupMinSize: gpu.summary.subgroupMinSize, subgroupMaxSize: gpu.summary.subgroupMaxSize });
+    const shape = linearShape({ software: gpu.summary.software, subgroups: gpu.hasSubgroups, subgroupMinSize: gpu.summary.subgroupMinSize, subgroupMaxSize: gpu.summary.subgroupMaxSize, workgroupBytes: device.limits.maxComputeWorkgroupStorageSize });
     const ctx = { device, pipelines, stepBuffer, maxRows, ...shape };
     // Adapters run in f32 on every backend, whatever the base weights' dtype (docs/engine.md).
     loraPool = createGpuLoraSlotPool({ device, config, recipe, slots: p.loraSlots ?? WEBGPU_DEFAULTS.loraSlots, maxRank: p.maxLoraRank ?? WEBGPU_DEFAULTS.maxLoraRank, dtype: p.loraDtype ?? 'f32', maxBindingBytes });

@@ -11,54 +11,20 @@ import type { GpuMatrix } from './weights.ts';
 import { bindBuffers, type BindingKind, type Kernel, type PipelineCache } from './pipelines.ts';
 import type { Recorder } from './recorder.ts';
 import { OUT_ROW_WORDS } from './passPlan.ts';
+import { linearTiles, NORM_PARTIAL_BYTES, type LinearShape, type LinearTile } from './linearPlan.ts';
 
-/** What every op needs: device, pipelines, the step uniform and the reduction strategy. */
-export interface OpContext {
+/** What every op needs: device, pipelines, the step uniform and the linear kernel's shape on this device. */
+export interface OpContext extends LinearShape {
   device: GPUDevice;
   pipelines: PipelineCache;
   /** `Step` uniform of the current step (rows, outRows). */
   stepBuffer: GPUBuffer;
-  /** Reduce with subgroup shuffles (needs `subgroups` and a subgroup size >= `tpo`). */
-  subgroups: boolean;
-  /** Invocations per output feature in the linear kernel (a power of two, 1..32). */
-  tpo: number;
-  /** Invocations per workgroup of the linear kernel; default 256. */
-  workgroup?: number;
-  /** Output features per invocation of the linear kernel (register tile); default 1. */
-  opl?: number;
-  /** f16 linear with `tpo` 1 on 8-wide subgroups: lanes load x together and broadcast it. */
-  xshuf?: boolean;
-  /** Invocations per attention workgroup; default 32 (8 on CPU adapters: less merge work per row). */
-  attentionWorkgroup?: number;
   /** Most rows an op records (the backend's `maxRows`): row tiles above the one that holds them are never compiled. Default: no bound. */
   maxRows?: number;
 }
 
-/**
- * Linear-kernel shape for a device. GPUs: `tpo` invocations (a subgroup's width, at most 32) split
- * each output's dot product along k, so a subgroup's loads are contiguous (coalesced), reduced
- * by a subgroup butterfly. CPU implementations (lavapipe): one invocation per 4 outputs (`tpo`
- * 1, `opl` 4), each weight row streaming on its own, and with 8-wide subgroups the lanes load a
- * chunk of x together and broadcast it (`xshuf`); on lavapipe this is 3x (1 row) to 10x (32 rows)
- * faster than the GPU shape.
- */
-export function linearShape(p: { software: boolean; subgroups: boolean; subgroupMinSize?: number; subgroupMaxSize?: number }): Pick<OpContext, 'tpo' | 'opl' | 'workgroup' | 'subgroups' | 'xshuf' | 'attentionWorkgroup'> {
-  if (p.software) return { tpo: 1, opl: 4, workgroup: 64, attentionWorkgroup: 8, subgroups: p.subgroups, xshuf: p.subgroups && p.subgroupMinSize === 8 && p.subgroupMaxSize === 8 };
-  const subgroups = p.subgroups && (p.subgroupMinSize ?? 0) >= 8;
-  return { tpo: subgroups ? Math.min(32, p.subgroupMinSize!) : 16, opl: 1, workgroup: 256, subgroups };
-}
-
 /** Records one op for `rows` rows (or output rows for the ops that read `step.outRows`). */
 export type RecordOp = (rec: Recorder, rows: number) => void;
-
-/** Row tiles of the linear kernel: the smallest that holds the step's rows, 32 for prefill. */
-export const LINEAR_ROW_TILES = [1, 4, 8, 16, 32] as const;
-
-/** The row tiles a step of at most `maxRows` rows can use: those up to the smallest that holds `maxRows`. */
-export function linearRowTiles(maxRows = Infinity): number[] {
-  const top = LINEAR_ROW_TILES.findIndex((r) => r >= maxRows);
-  return LINEAR_ROW_TILES.slice(0, top === -1 ? LINEAR_ROW_TILES.length : top + 1);
-}
 
 const empties = new WeakMap<GPUDevice, GPUBuffer>();
 /** A 16-byte storage buffer for bindings a variant declares but does not read. */
@@ -145,9 +111,6 @@ export interface LinearOpParameters {
   label?: string;
 }
 
-/** Bytes of workgroup memory the norm prologue's partial sums may take (`NR · WG` f32). */
-const NORM_PARTIAL_FLOATS = 2048;
-
 /** `y (+)= glu?(norm?(x) W^T (+ b) (+ LoRA))`, one dispatch per row chunk of W. */
 export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
   const { weight } = p;
@@ -156,13 +119,11 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
     throw new EngineShapeUnsupportedError(label, `its input starts at column ${p.x.offset} of ${p.x.stride}-element rows; the kernel reads 4 columns at a time`);
   }
   if (p.glu && weight.chunks.length > 1) throw new EngineShapeUnsupportedError(label, 'a projection with a GLU epilogue must fit one storage binding');
-  const wg = ctx.workgroup ?? 256;
   const glu = p.glu !== undefined;
-  const opl = glu ? Math.max(2, ctx.opl ?? 1) : (ctx.opl ?? 1);
-  const outs = glu ? opl / 2 : opl;
   const bindings: BindingKind[] = ['uniform', 'uniform', 'read', 'read', 'storage', 'read'];
   if (p.lora) bindings.push('read', 'read', 'read', 'read');
-  const defines = (rows: number) => ({
+  const tiles = linearTiles(ctx, glu);
+  const defines = (t: LinearTile) => ({
     ...matrixDefines(weight.dtype),
     NORM: p.norm !== undefined,
     BIAS: p.biasAt !== undefined,
@@ -171,20 +132,23 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
     LORA: p.lora !== undefined,
     LORA_F16: p.lora?.f16 === true,
     SOFTCAP: (p.softcap ?? 0) > 0,
-    SUBGROUPS: ctx.subgroups && ctx.tpo > 1,
-    XSHUF: ctx.xshuf === true && ctx.tpo === 1,
-    REDUCE_WG: !ctx.subgroups && ctx.tpo > 1,
-    ROWS: rows,
-    TPO: ctx.tpo,
-    WG: wg,
-    OPL: opl,
-    ACC: rows * opl,
-    RC: Math.min(rows * opl, 4),
-    ...(p.norm ? { NR: Math.min(rows, Math.floor(NORM_PARTIAL_FLOATS / wg)) } : {}),
+    SUBGROUPS: ctx.subgroups && t.tpo > 1,
+    XSHUF: ctx.xshuf === true && t.tpo === 1,
+    REDUCE_WG: !ctx.subgroups && t.tpo > 1,
+    TILED: t.tiled,
+    ROWS: t.rows,
+    TPO: t.tpo,
+    WG: t.workgroup,
+    OPL: t.opl,
+    ACC: t.rows * t.opl,
+    RC: Math.min(t.rows * t.opl, 4),
+    ...(t.kt ? { KT: t.kt } : {}),
+    // Rows whose squares are reduced per round: each invocation below NR finishes one row.
+    ...(p.norm ? { NR: Math.min(t.rows, t.workgroup, Math.floor(NORM_PARTIAL_BYTES / 4 / t.workgroup)) } : {}),
   });
-  const tiles = linearRowTiles(ctx.maxRows);
-  const kernels = tiles.map((rows) => ctx.pipelines.kernel('linear.wgsl', bindings, defines(rows)));
-  const opw = (wg / ctx.tpo) * outs;
+  const kernels = tiles.map((t) => ctx.pipelines.kernel('linear.wgsl', bindings, defines(t)));
+  // Outputs per workgroup of each tile's variant.
+  const opw = tiles.map((t) => (t.workgroup / t.tpo) * (glu ? t.opl / 2 : t.opl));
   const vecs = p.vecs ?? emptyStorage(ctx.device);
   const lora = p.lora;
   const parts = weight.chunks.map((chunk) => {
@@ -224,13 +188,13 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
     );
     const extra = lora ? [lora.rowInfo, lora.info, lora.v, lora.b] : [];
     const group = bindBuffers(ctx.device, kernels[0], [ctx.stepBuffer, params, chunk.buffer, p.x.buffer, p.y.buffer, vecs, ...extra]);
-    return { group, groupsX: Math.ceil(n / opw) };
+    return { group, n };
   });
   return (rec, rows) => {
-    const t = tiles.findIndex((r) => r >= rows);
+    const t = tiles.findIndex((tile) => tile.rows >= rows);
     const tile = t === -1 ? tiles.length - 1 : t;
-    const groupsY = Math.ceil(rows / tiles[tile]);
-    for (const part of parts) rec.dispatch(kernels[tile], part.group, part.groupsX, groupsY);
+    const groupsY = Math.ceil(rows / tiles[tile].rows);
+    for (const part of parts) rec.dispatch(kernels[tile], part.group, Math.ceil(part.n / opw[tile]), groupsY);
   };
 }
 

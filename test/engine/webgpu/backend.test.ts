@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StepSequence } from '../../../src/engine/backend.ts';
 import { createWebGpuBackend, type WebGpuBackend } from '../../../src/engine/webgpu/backend.ts';
-import { LINEAR_ROW_TILES } from '../../../src/engine/webgpu/ops.ts';
+import { LINEAR_ROW_TILES } from '../../../src/engine/webgpu/linearPlan.ts';
 import { acquireGpu, type Gpu } from '../../../src/gpu/device.ts';
 import { createAdapter } from '../../../src/lora/create.ts';
 import { loadPeftAdapter } from '../../../src/lora/peft.ts';

@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attention, embedding, glu, kvWrite, matmul, rmsnorm, rope, type KvLayout } from '../../../src/engine/reference/ops.ts';
 import { attentionOp, embedOp, gluOp, kvHeadStride, linearOp, rmsnormOp, ropeKvOp, wholeAct } from '../../../src/engine/webgpu/ops.ts';
 import { OUT_ROW_WORDS } from '../../../src/engine/webgpu/passPlan.ts';
+import { NORM_PARTIAL_BYTES, linearShape } from '../../../src/engine/webgpu/linearPlan.ts';
+import type { OpContext } from '../../../src/engine/webgpu/ops.ts';
 import { matrixStride, uploadMatrix } from '../../../src/engine/webgpu/weights.ts';
 import { ropeInvFreq } from '../../../src/model/arch/rope.ts';
 import type { DeviceMatrix } from '../../../src/model/deviceTensor.ts';
@@ -16,6 +18,9 @@ const probe = await probeAdapter();
 // reference; f16 weights are compared with the reference run on the same f16-rounded weights.
 const F32_TOL = 1e-5;
 const F16_TOL = 1e-4;
+
+/** A linear-kernel shape a test forces on the harness. */
+type TestShape = Partial<Pick<OpContext, 'tpo' | 'opl' | 'workgroup' | 'xshuf' | 'tiled' | 'workgroupBytes'>>;
 
 let h: KernelHarness;
 beforeAll(async () => {
@@ -53,8 +58,8 @@ function unpadded(values: Float32Array, rows: number, width: number, stride: num
   return out;
 }
 
-async function runLinear(p: { rows: number; n: number; k: number; dtype: 'f32' | 'f16' | 'bf16' | QuantType; bias?: boolean; accumulate?: boolean; softcap?: number; maxBinding?: number; subgroups?: boolean; shape?: { tpo: number; opl: number; workgroup: number; xshuf?: boolean } }) {
-  const harness = p.subgroups === false || p.shape ? await createHarness({ subgroups: p.subgroups, shape: p.shape }) : h;
+async function runLinear(p: { rows: number; n: number; k: number; dtype: 'f32' | 'f16' | 'bf16' | QuantType; bias?: boolean; accumulate?: boolean; softcap?: number; maxBinding?: number; subgroups?: boolean; shape?: TestShape; harness?: KernelHarness }) {
+  const harness = p.harness ?? (p.subgroups === false || p.shape ? await createHarness({ subgroups: p.subgroups, shape: p.shape }) : h);
   const w = randomArray(p.n * p.k, 1 + p.n, 0.5);
   const x = randomArray(p.rows * p.k, 2 + p.rows);
   const y0 = randomArray(p.rows * p.n, 3);
@@ -69,7 +74,7 @@ async function runLinear(p: { rows: number; n: number; k: number; dtype: 'f32' |
   const want = matmul({ x, w: rounded, bias, rows: p.rows, inFeatures: p.k, outFeatures: p.n });
   if (p.softcap) for (let i = 0; i < want.length; i++) want[i] = p.softcap * Math.tanh(want[i] / p.softcap);
   if (p.accumulate) for (let i = 0; i < want.length; i++) want[i] += y0[i];
-  if (harness !== h) harness.destroy();
+  if (harness !== h && harness !== p.harness) harness.destroy();
   return { got, want, chunks: weight.chunks.length };
 }
 
@@ -143,8 +148,8 @@ describe('linear kernel (tiled mat-vec / mat-mul)', () => {
 
 describe('linear kernel prologue and epilogue (fused RMSNorm, GLU)', () => {
   /** rmsnorm(x) W^T (+ bias), or act(gate) · up over two row ranges of W, on the given shape. */
-  async function runFused(p: { rows: number; n: number; k: number; dtype: 'f32' | 'f16'; weightOffset?: number; glu?: 'silu' | 'gelu_tanh'; bias?: boolean; shape?: { tpo: number; opl: number; workgroup: number; xshuf?: boolean } }) {
-    const harness = p.shape ? await createHarness({ shape: p.shape }) : h;
+  async function runFused(p: { rows: number; n: number; k: number; dtype: 'f32' | 'f16'; weightOffset?: number; glu?: 'silu' | 'gelu_tanh'; bias?: boolean; shape?: TestShape; harness?: KernelHarness }) {
+    const harness = p.harness ?? (p.shape ? await createHarness({ shape: p.shape }) : h);
     const rowsW = p.glu ? 2 * p.n : p.n;
     const w = randomArray(rowsW * p.k, 31, 0.5);
     const x = randomArray(p.rows * p.k, 32, 3);
@@ -176,9 +181,10 @@ describe('linear kernel prologue and epilogue (fused RMSNorm, GLU)', () => {
       want = new Float32Array(p.rows * p.n);
       for (let r = 0; r < p.rows; r++) want.set(glu({ gate: full.slice(r * rowsW, r * rowsW + p.n), up: full.subarray(r * rowsW + p.n, (r + 1) * rowsW), act: p.glu }), r * p.n);
     }
-    if (harness !== h) harness.destroy();
+    if (harness !== h && harness !== p.harness) harness.destroy();
     return { got, want };
   }
+  tiledRunFused = runFused;
   const shapes = [undefined, { tpo: 1, opl: 4, workgroup: 64 }, ...(probe.available && probe.adapter.subgroupMinSize === 8 && probe.adapter.subgroupMaxSize === 8 ? [{ tpo: 1, opl: 4, workgroup: 64, xshuf: true }] : [])];
   for (const shape of shapes) {
     const name = shape ? `tpo ${shape.tpo} opl ${shape.opl}${shape.xshuf ? ' xshuf' : ''}` : 'default shape';
@@ -195,6 +201,53 @@ describe('linear kernel prologue and epilogue (fused RMSNorm, GLU)', () => {
       });
     }
   }
+});
+
+let tiledRunFused: (p: Parameters<typeof runLinear>[0] & { weightOffset?: number; glu?: 'silu' | 'gelu_tanh'; dtype: 'f32' | 'f16' }) => Promise<{ got: Float32Array; want: Float32Array }>;
+
+// The tiled kernel (rows >= TILED_MIN_ROWS), in the shapes linearTiles() picks: lavapipe's (x
+// broadcast through 8-wide subgroups, register tile 8 weight rows) where the adapter has them, and
+// the GPUs' (x staged in workgroup memory; a small budget forces several stage rounds, a k-split
+// of 2 to 4 and partial last rounds), with subgroup and with workgroup-memory reductions. Row
+// counts that are not a multiple of the tile, k padded (260 -> 264), n not a multiple of a workgroup's outputs.
+const tiledShapes: { name: string; shape: TestShape; subgroups?: boolean }[] = [
+  { name: 'x in workgroup memory, subgroup reduction', shape: { tpo: 4, opl: 1, workgroup: 64, tiled: { opl: 2, workgroup: 64 }, workgroupBytes: NORM_PARTIAL_BYTES + 2048 } },
+  { name: 'x in workgroup memory, workgroup-memory reduction', shape: { tpo: 8, opl: 1, workgroup: 64, tiled: { opl: 3, workgroup: 32 }, workgroupBytes: NORM_PARTIAL_BYTES + 4096 }, subgroups: false },
+  ...(probe.available && probe.adapter.subgroupMinSize === 8 && probe.adapter.subgroupMaxSize === 8 ? [{ name: 'x broadcast through subgroups (lavapipe)', shape: linearShape({ software: true, subgroups: true, subgroupMinSize: 8, subgroupMaxSize: 8 }) }] : []),
+];
+describe.each(tiledShapes)('tiled linear kernel: $name', ({ shape, subgroups }) => {
+  let th: KernelHarness;
+  beforeAll(async () => {
+    th = await createHarness({ shape, subgroups });
+  });
+  afterAll(() => th?.destroy());
+  for (const rows of [8, 13, 40]) {
+    it(`f32 and f16 weights, ${rows} rows, k 260, accumulating`, async () => {
+      const f32 = await runLinear({ rows, n: 70, k: 260, dtype: 'f32', accumulate: true, harness: th });
+      expect(relError(f32.got, f32.want)).toBeLessThan(F32_TOL);
+      const f16 = await runLinear({ rows, n: 70, k: 260, dtype: 'f16', harness: th });
+      expect(relError(f16.got, f16.want)).toBeLessThan(F16_TOL);
+    });
+  }
+  it('bias and soft-cap, 33 rows', async () => {
+    const { got, want } = await runLinear({ rows: 33, n: 24, k: 64, dtype: 'f32', bias: true, softcap: 1.5, harness: th });
+    expect(relError(got, want)).toBeLessThan(F32_TOL);
+  });
+  for (const type of QUANT_TYPES) {
+    it(`${type} blocks, 17 rows, matrix split in chunks`, async () => {
+      const { got, want, chunks } = await runLinear({ rows: 17, n: 40, k: 512, dtype: type, bias: true, maxBinding: 8192, harness: th });
+      expect(chunks).toBeGreaterThan(1);
+      expect(relError(got, want)).toBeLessThan(F32_TOL);
+    });
+  }
+  it('rmsnorm prologue with bias, 13 rows, width 260', async () => {
+    const { got, want } = await tiledRunFused({ rows: 13, n: 70, k: 260, dtype: 'f32', weightOffset: 1, bias: true, harness: th });
+    expect(relError(got, want)).toBeLessThan(F32_TOL);
+  });
+  it('GLU epilogue after the rmsnorm prologue, 9 rows, f16', async () => {
+    const { got, want } = await tiledRunFused({ rows: 9, n: 36, k: 96, dtype: 'f16', glu: 'silu', harness: th });
+    expect(relError(got, want)).toBeLessThan(F16_TOL);
+  });
 });
 
 describe('elementwise and row kernels', () => {

@@ -1,0 +1,104 @@
+/**
+ * Which variant of the linear kernel (shaders/linear.wgsl) runs a projection, decided in one
+ * place from the device and the step's row count: the device's shape ({@link linearShape}), the
+ * row tiles a backend compiles ({@link linearRowTiles}) and, per row tile, the plain register-tile
+ * kernel or the tiled one ({@link linearTiles}). Every tile listed is compiled at load (the ops ask
+ * for each), so the warm-up covers them all.
+ */
+
+/** How the linear kernel is laid out on a device (part of `OpContext`). */
+export interface LinearShape {
+  /** Reduce with subgroup shuffles (needs `subgroups` and a subgroup size >= `tpo`). */
+  subgroups: boolean;
+  /** Invocations per output feature in the linear kernel (a power of two, 1..32). */
+  tpo: number;
+  /** Invocations per workgroup of the linear kernel; default 256. */
+  workgroup?: number;
+  /** Output features per invocation of the linear kernel (register tile); default 1. */
+  opl?: number;
+  /** f16 linear with `tpo` 1 on 8-wide subgroups: lanes load x together and broadcast it. */
+  xshuf?: boolean;
+  /** Invocations per attention workgroup; default 32 (8 on CPU adapters: less merge work per row). */
+  attentionWorkgroup?: number;
+  /**
+   * The tiled kernel for row tiles of {@link TILED_MIN_ROWS} rows and more (prefill chunks,
+   * batched decode); absent: the plain kernel for every tile (the fallback).
+   */
+  tiled?: { opl: number; workgroup: number };
+  /** Bytes of workgroup memory a kernel may use (`maxComputeWorkgroupStorageSize`); default 16384, WebGPU's guaranteed minimum. */
+  workgroupBytes?: number;
+}
+
+/**
+ * Linear-kernel shape for a device. GPUs: `tpo` invocations (a subgroup's width, at most 32) split
+ * each output's dot product along k, so a subgroup's loads are contiguous (coalesced), reduced
+ * by a subgroup butterfly; the tiled kernel stages x in workgroup memory. CPU implementations
+ * (lavapipe): one invocation per 4 outputs (`tpo` 1, `opl` 4), each weight row streaming on its
+ * own, and with 8-wide subgroups the lanes load a chunk of x together and broadcast it (`xshuf`);
+ * on lavapipe this is 3x (1 row) to 10x (32 rows) faster than the GPU shape. The tiled kernel on
+ * lavapipe keeps the broadcast (its workgroup memory is plain memory behind a barrier: staging x
+ * there measured 2-3x slower) and needs it, so CPU adapters without 8-wide subgroups have none.
+ */
+export function linearShape(p: { software: boolean; subgroups: boolean; subgroupMinSize?: number; subgroupMaxSize?: number; workgroupBytes?: number }): LinearShape {
+  if (p.software) {
+    const xshuf = p.subgroups && p.subgroupMinSize === 8 && p.subgroupMaxSize === 8;
+    return { tpo: 1, opl: 4, workgroup: 64, attentionWorkgroup: 8, subgroups: p.subgroups, xshuf, ...(xshuf ? { tiled: CPU_TILED } : {}) };
+  }
+  const subgroups = p.subgroups && (p.subgroupMinSize ?? 0) >= 8;
+  return { tpo: subgroups ? Math.min(32, p.subgroupMinSize!) : 16, opl: 1, workgroup: 256, subgroups, tiled: { opl: 2, workgroup: 256 }, workgroupBytes: p.workgroupBytes };
+}
+
+/**
+ * The tiled kernel on CPU adapters: 8 weight rows per invocation (each fetched chunk serves
+ * 8 x rows-of-the-tile products) and one subgroup per workgroup, so narrow projections (576
+ * outputs) still split into enough workgroups for every thread of lavapipe's pool.
+ */
+const CPU_TILED = { opl: 8, workgroup: 8 } as const;
+
+/** Row tiles of the linear kernel: the smallest that holds the step's rows, 32 for prefill. */
+export const LINEAR_ROW_TILES = [1, 4, 8, 16, 32] as const;
+
+/** Row tiles from which the tiled kernel runs (where a weight element serves enough rows for its tiling to pay). */
+export const TILED_MIN_ROWS = 8;
+
+/** The row tiles a step of at most `maxRows` rows can use: those up to the smallest that holds `maxRows`. */
+export function linearRowTiles(maxRows = Infinity): number[] {
+  const top = LINEAR_ROW_TILES.findIndex((r) => r >= maxRows);
+  return LINEAR_ROW_TILES.slice(0, top === -1 ? LINEAR_ROW_TILES.length : top + 1);
+}
+
+/** One row tile's variant of the linear kernel. */
+export interface LinearTile {
+  /** Rows per workgroup (the register tile's rows). */
+  rows: number;
+  /** The tiled kernel (register accumulators, fma chains, x staged or broadcast). */
+  tiled: boolean;
+  /** Weight rows per invocation. */
+  opl: number;
+  workgroup: number;
+  /** Invocations per weight row (split along k). */
+  tpo: number;
+  /** Tiled with x in workgroup memory: chunks of 8 elements staged per round. */
+  kt?: number;
+}
+
+/** Bytes of workgroup memory the norm prologue's partial sums may take (`NR · WG` f32). */
+export const NORM_PARTIAL_BYTES = 8192;
+
+/**
+ * The variant of each row tile a backend compiles for a device: the plain kernel below
+ * {@link TILED_MIN_ROWS} rows or without a tiled shape; the tiled one above. With x staged in
+ * workgroup memory, the stage is sized to what the device allows after the norm prologue's
+ * partial sums (KT chunks of 8 for ROWS rows of f32), and the k-split to the chunks staged.
+ */
+export function linearTiles(shape: LinearShape & { maxRows?: number }, glu = false): LinearTile[] {
+  const even = (opl: number) => (glu ? Math.max(2, opl + (opl % 2)) : opl);
+  return linearRowTiles(shape.maxRows).map((rows) => {
+    const { tiled } = shape;
+    if (!tiled || rows < TILED_MIN_ROWS) return { rows, tiled: false, opl: even(shape.opl ?? 1), workgroup: shape.workgroup ?? 256, tpo: shape.tpo };
+    if (shape.xshuf) return { rows, tiled: true, opl: even(tiled.opl), workgroup: tiled.workgroup, tpo: 1 };
+    const budget = (shape.workgroupBytes ?? 16384) - NORM_PARTIAL_BYTES;
+    const kt = 2 ** Math.floor(Math.log2(Math.max(1, budget / (rows * 32))));
+    return { rows, tiled: true, opl: even(tiled.opl), workgroup: tiled.workgroup, tpo: Math.min(shape.tpo, kt), kt };
+  });
+}
