@@ -9,8 +9,10 @@
  * batch-1 decode step (timestamp queries), and weight bytes read per decode step / step time
  * beside a plain streaming kernel's read bandwidth on the same device (the roofline). The CPU
  * reference's batch-1 decode rate beside it. `--quantize q8_0|q4_0|q4_k` quantizes the matrices at
- * load (WebGPU reads the blocks), to compare with the f16 run.
+ * load (WebGPU reads the blocks), to compare with the f16 run. `--linear plain` runs the plain
+ * register-tile linear kernel at every row count instead of the tiled one from 8 rows, to compare.
  */
+import { loadavg } from 'node:os';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -35,7 +37,9 @@ const args = benchArgs(import.meta.url, {
   'cpu-steps': { type: 'string', default: '3' },
   'skip-cpu': { type: 'boolean', default: false },
   quantize: { type: 'string' },
+  linear: { type: 'string', default: 'tiled' },
 });
+if (args.linear !== 'tiled' && args.linear !== 'plain') throw new Error(`--linear ${args.linear}: use tiled (the tiled kernel from 8 rows, as served) or plain (the register-tile kernel for every row count, to compare)`);
 const promptLen = Number(args['prompt-len']);
 const decodeSteps = Number(args['decode-steps']);
 const batches = args.batches!.split(',').map(Number);
@@ -63,7 +67,7 @@ const cpuMs = () => {
 };
 const t0 = performance.now();
 const cpu0 = cpuMs();
-const backend = await createWebGpuBackend({ model, gpu, numKvBlocks, maxRows: Math.max(promptLen, maxBatch), maxContext: Math.max(promptLen + 16, 256) });
+const backend = await createWebGpuBackend({ model, gpu, numKvBlocks, maxRows: Math.max(promptLen, maxBatch), maxContext: Math.max(promptLen + 16, 256), tiledLinear: args.linear === 'tiled' });
 const backendMs = performance.now() - t0;
 const backendCpuMs = cpuMs() - cpu0;
 const { uploadMs, warmup: kernelWarmup } = backend.startup;
@@ -168,6 +172,9 @@ const b32 = decodeRows.find((r) => r.batch === 32);
 const result = {
   model: args.preset,
   quantize: args.quantize,
+  linear: args.linear,
+  /** 1-minute load average at the end of the run (the machine is shared: compare runs side by side). */
+  loadAverage: loadavg()[0],
   device: gpu.summary.description,
   dtype: backend.dtype,
   weightBytes: backend.weightBytes,
@@ -191,7 +198,7 @@ const result = {
 
 const f = (n: number | undefined, d = 1) => (n === undefined ? '-' : n.toFixed(d));
 const lines = [
-  `openlora engine benchmark: ${result.model} (${result.dtype}) on ${result.device}`,
+  `openlora engine benchmark: ${result.model} (${result.dtype}, ${result.linear} linear kernel) on ${result.device}, load average ${f(result.loadAverage, 2)}`,
   `  start-up                    ${f(backendMs, 0)} ms: weights ${f(uploadMs, 0)} ms, kernels ${f(startup.compileMs, 0)} ms (${startup.kernels} on ${1 + startup.helperDevices} devices), first pass ${f(startup.firstPassMs, 0)} ms`,
   `  warm-up                     ${f(result.warmup.totalMs, 0)} ms = kernels ${f(startup.compileMs, 0)} + first pass ${f(startup.firstPassMs, 0)} at load + first use ${f(warmup.overheadMs, 0)} (workload ${f(warmup.firstMs, 0)} ms first, ${f(warmup.repeatMs, 0)} ms again)`,
   `  cold start, CPU time        ${f(result.coldStartCpuMs, 0)} ms (load ${f(backendCpuMs, 0)} ms + first use ${f(Math.max(0, first.cpuMs - again.cpuMs), 0)} ms)`,
