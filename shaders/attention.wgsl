@@ -7,9 +7,10 @@
 // (cap · tanh(s / cap), Gemma 2). f32 throughout.
 // FUSED (passes where every sequence has one row: decode steps): RoPE and the KV store happen here
 // too, one dispatch instead of rope_kv + attention. q, k and v are columns of one buffer (the fused
-// q|k|v projection's output); each invocation rotates q and its row's k in registers, the workgroup
-// of each kv group's first head stores the rotated k and v in the cache, and the row's own position
-// is attended from registers (no other workgroup reads it: its sequence has no other row here).
+// q|k|v projection's output); each invocation rotates q in registers, invocation 0 loads the row's
+// k and v and rotates k (in the workgroup of each kv group's first head it also stores them in the
+// cache), and attends the row's own position from registers (no other workgroup reads it: its
+// sequence has no other row here).
 #include "step.wgsl"
 
 struct Params {
@@ -77,45 +78,55 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
   // q times the scale, zero beyond headDim (the cache's padding is zero too).
   var qv: array<vec4<f32>, HD4>;
 #if FUSED
-  // The row's own k and v (rotated k), attended from registers and stored for later steps. Every
-  // index below is a constant (HD, RH are defines): no branches, no dynamic register indexing.
-  let ko = r * params.qStride + params.kOffset + kvh * hd;
-  let vo = r * params.qStride + params.vOffset + kvh * hd;
-  var qa: array<f32, HDP>;
-  var ka: array<f32, HDP>;
-  var va: array<f32, HDP>;
-#unroll E HDP
-  qa[${E}u] = select(0.0, q[qo + ${E}u], ${E}u < HD);
-  ka[${E}u] = select(0.0, q[ko + ${E}u], ${E}u < HD);
-  va[${E}u] = select(0.0, q[vo + ${E}u], ${E}u < HD);
-#endunroll
+  // The row's own k and v (rotated k), attended from registers by invocation 0 and stored for later
+  // steps by invocation 0 of each kv group's first head: only invocation 0 loads and rotates them
+  // (the others only rotate q). Every index below is a constant (HD, RH are defines): no dynamic
+  // register indexing.
   var cs: array<vec2<f32>, RH>;
 #unroll D ROT_HALF
   cs[${D}u] = ropeTable[info.pos * RH + ${D}u];
 #endunroll
+  var qa: array<f32, HDP>;
+#unroll E HDP
+  qa[${E}u] = select(0.0, q[qo + ${E}u], ${E}u < HD);
+#endunroll
   // HF rotate_half: element e < RH pairs with e + RH (sin negated), RH <= e < 2 RH with e - RH.
   var qr: array<f32, HDP>;
-  var kr: array<f32, HDP>;
 #unroll E HDP
   {
-    const inRot = ${E}u < 2u * RH;
     const d = ${E}u % RH;
     const partner = (${E}u + RH) % (2u * RH) % HDP;
-    let sn = select(cs[d].y, -cs[d].y, ${E}u < RH);
-    qr[${E}u] = select(qa[${E}u], qa[${E}u] * cs[d].x + qa[partner] * sn, inRot);
-    kr[${E}u] = select(ka[${E}u], ka[${E}u] * cs[d].x + ka[partner] * sn, inRot);
+    qr[${E}u] = select(qa[${E}u], qa[${E}u] * cs[d].x + qa[partner] * select(cs[d].y, -cs[d].y, ${E}u < RH), ${E}u < 2u * RH);
   }
+#endunroll
+#unroll I HD4
+  qv[${I}u] = vec4<f32>(qr[${I}u * 4u], qr[${I}u * 4u + 1u], qr[${I}u * 4u + 2u], qr[${I}u * 4u + 3u]) * params.scale;
 #endunroll
   var kSelf: array<vec4<f32>, HD4>;
   var vSelf: array<vec4<f32>, HD4>;
-#unroll I HD4
-  qv[${I}u] = vec4<f32>(qr[${I}u * 4u], qr[${I}u * 4u + 1u], qr[${I}u * 4u + 2u], qr[${I}u * 4u + 3u]) * params.scale;
-  kSelf[${I}u] = vec4<f32>(kr[${I}u * 4u], kr[${I}u * 4u + 1u], kr[${I}u * 4u + 2u], kr[${I}u * 4u + 3u]);
-  vSelf[${I}u] = vec4<f32>(va[${I}u * 4u], va[${I}u * 4u + 1u], va[${I}u * 4u + 2u], va[${I}u * 4u + 3u]);
+  if (lid == 0u) {
+    let ko = r * params.qStride + params.kOffset + kvh * hd;
+    let vo = r * params.qStride + params.vOffset + kvh * hd;
+    var ka: array<f32, HDP>;
+    var va: array<f32, HDP>;
+#unroll E HDP
+    ka[${E}u] = select(0.0, q[ko + ${E}u], ${E}u < HD);
+    va[${E}u] = select(0.0, q[vo + ${E}u], ${E}u < HD);
 #endunroll
-  if (h == kvh * (params.numHeads / params.numKvHeads)) {
-    let c = ((blockTables[info.btOffset + info.pos / BLOCK] * params.numKvHeads + kvh) * BLOCK + info.pos % BLOCK) * HD4;
-    if (lid == 0u) {
+    var kr: array<f32, HDP>;
+#unroll E HDP
+    {
+      const d = ${E}u % RH;
+      const partner = (${E}u + RH) % (2u * RH) % HDP;
+      kr[${E}u] = select(ka[${E}u], ka[${E}u] * cs[d].x + ka[partner] * select(cs[d].y, -cs[d].y, ${E}u < RH), ${E}u < 2u * RH);
+    }
+#endunroll
+#unroll I HD4
+    kSelf[${I}u] = vec4<f32>(kr[${I}u * 4u], kr[${I}u * 4u + 1u], kr[${I}u * 4u + 2u], kr[${I}u * 4u + 3u]);
+    vSelf[${I}u] = vec4<f32>(va[${I}u * 4u], va[${I}u * 4u + 1u], va[${I}u * 4u + 2u], va[${I}u * 4u + 3u]);
+#endunroll
+    if (h == kvh * (params.numHeads / params.numKvHeads)) {
+      let c = ((blockTables[info.btOffset + info.pos / BLOCK] * params.numKvHeads + kvh) * BLOCK + info.pos % BLOCK) * HD4;
 #unroll I HD4
       kCache[c + ${I}u] = kSelf[${I}u];
       vCache[c + ${I}u] = vSelf[${I}u];
