@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { LINEAR_ROW_TILES, NORM_PARTIAL_BYTES, TILED_MIN_ROWS, linearShape, linearTiles } from '../../../src/engine/webgpu/linearPlan.ts';
+
+describe('linear kernel plan', () => {
+  const lavapipe = linearShape({ software: true, subgroups: true, subgroupMinSize: 8, subgroupMaxSize: 8 });
+  const gpu = linearShape({ software: false, subgroups: true, subgroupMinSize: 32, subgroupMaxSize: 32, workgroupBytes: 32768 });
+
+  it('runs the tiled kernel from TILED_MIN_ROWS rows, the plain one below', () => {
+    for (const shape of [lavapipe, gpu]) {
+      const tiles = linearTiles(shape);
+      expect(tiles.map((t) => t.rows)).toEqual([...LINEAR_ROW_TILES]);
+      expect(tiles.map((t) => t.tiled)).toEqual(tiles.map((t) => t.rows >= TILED_MIN_ROWS));
+    }
+  });
+
+  it('lavapipe: x broadcast through its 8-wide subgroups (tpo 1), one subgroup per workgroup, 8 weight rows per invocation', () => {
+    const t = linearTiles(lavapipe).find((x) => x.rows === 32)!;
+    expect(t).toEqual({ rows: 32, tiled: true, opl: 8, workgroup: 8, tpo: 1 });
+  });
+
+  it('GPUs: x staged in workgroup memory sized to the device limit after the norm partial sums, the k-split within the chunks staged', () => {
+    for (const t of linearTiles(gpu).filter((x) => x.tiled)) {
+      expect(t.rows * t.kt! * 32).toBeLessThanOrEqual(32768 - NORM_PARTIAL_BYTES);
+      expect(t.tpo).toBeLessThanOrEqual(t.kt!);
+    }
+    expect(linearTiles({ ...gpu, workgroupBytes: 16384 }).find((x) => x.rows === 32)).toMatchObject({ kt: 8, tpo: 8 });
+  });
+
+  it('falls back to the plain kernel where a device has no tiled shape (CPU adapters without 8-wide subgroups) and keeps GLU tiles even', () => {
+    const noSubgroups = linearShape({ software: true, subgroups: false });
+    expect(linearTiles(noSubgroups).some((t) => t.tiled)).toBe(false);
+    expect(linearTiles({ ...gpu, tiled: { opl: 3, workgroup: 64 } }, true).every((t) => t.opl % 2 === 0)).toBe(true);
+  });
+
+  it('compiles no row tile above the one that holds maxRows', () => {
+    expect(linearTiles({ ...lavapipe, maxRows: 6 }).map((t) => t.rows)).toEqual([1, 4, 8]);
+  });
+});
