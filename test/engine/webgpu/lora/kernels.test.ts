@@ -23,6 +23,7 @@ import { presetConfigJson } from '../../../../src/model/presets.ts';
 import { normalStream } from '../../../../src/model/random.ts';
 import { f16BitsToF32, f32ToF16Bits } from '../../../../src/model/dtype.ts';
 import { createHarness, randomArray, relError, type KernelHarness } from '../harness.ts';
+import { probeAdapter } from '../../../../src/gpu/device.ts';
 
 const config: ModelConfig = parseModelConfig({ json: { ...presetConfigJson('tiny'), attention_bias: true }, file: 'tiny' });
 const MAX_RANK = 16;
@@ -83,16 +84,28 @@ const layouts = [
   { name: 'no adapters', rowSlots: [-1, -1, -1, -1, -1, -1] },
 ];
 
+/** Linear-kernel shapes: lavapipe's plain and tiled (the tiled one runs the 25-row layout, where the adapter has 8-wide subgroups), the GPUs' plain, and the GPUs' tiled (x staged in workgroup memory). */
+const SHAPES = {
+  cpu: linearShape({ software: true, subgroups: false }),
+  'cpu tiled': linearShape({ software: true, subgroups: true, subgroupMinSize: 8, subgroupMaxSize: 8 }),
+  gpu: { tpo: 8, opl: 1, workgroup: 256 },
+  'gpu tiled': { tpo: 8, opl: 1, workgroup: 256, tiled: { opl: 2, workgroup: 64 }, workgroupBytes: 16384 },
+} as const;
+const probe = await probeAdapter();
+const lavapipeSubgroups = probe.available && probe.adapter.subgroupMinSize === 8 && probe.adapter.subgroupMaxSize === 8;
+
 describe.each([
   ['f32', 'cpu'],
   ['f32', 'gpu'],
   ['f16', 'cpu'],
+  ['f32', 'gpu tiled'],
+  ...(lavapipeSubgroups ? ([['f32', 'cpu tiled']] as const) : []),
 ] as const)('fused LoRA (%s slots, %s kernel shape)', (dtype, shape) => {
   const tolerance = dtype === 'f32' ? 1e-5 : 1e-2;
   let h: KernelHarness;
   const held: (LoraWeights | undefined)[] = [];
   beforeAll(async () => {
-    h = await createHarness({ shape: shape === 'cpu' ? linearShape({ software: true, subgroups: false }) : { tpo: 8, opl: 1, workgroup: 256 } });
+    h = await createHarness({ shape: SHAPES[shape] });
     held[0] = randomWeights(1, 4, 2);
     held[1] = randomWeights(2, 16, 0.5, ['v_proj', 'up_proj']);
     held[2] = randomWeights(3, 6, 1.25); // rank not a multiple of 4: B rows padded on upload
@@ -107,7 +120,7 @@ describe.each([
         const pool = createGpuLoraSlotPool({ device, config, recipe, slots: SLOTS, maxRank: MAX_RANK, dtype, maxBindingBytes: h.gpu.limits.maxStorageBufferBindingSize });
         for (let s = 0; s < 3; s++) await pool.load(s, held[s]!);
         const rounded = held.map((w) => (w && dtype === 'f16' ? roundAdapter(w) : w));
-        const lora = createGpuLora({ device, pool, maxRows: 32, pipelines: h.ctx.pipelines, cpu: shape === 'cpu' });
+        const lora = createGpuLora({ device, pool, maxRows: 32, pipelines: h.ctx.pipelines, cpu: shape.startsWith('cpu') });
         const { rowSlots } = layout;
         const rows = rowSlots.length;
         const xStride = matrixStride(op.cols);
