@@ -16,7 +16,7 @@ import { loadavg } from 'node:os';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Backend, StepSequence } from '../../src/engine/backend.ts';
+import type { Backend } from '../../src/engine/backend.ts';
 import { createReferenceBackend } from '../../src/engine/reference/backend.ts';
 import { createWebGpuBackend, type WebGpuBackend } from '../../src/engine/webgpu/backend.ts';
 import { measureReadBandwidth } from '../../src/engine/webgpu/roofline.ts';
@@ -26,6 +26,7 @@ import { createModel } from '../../src/model/create.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { QUANTIZE_TYPES } from '../../src/model/quant/index.ts';
 import { benchArgs } from './lib/args.ts';
+import { benchKvBlocks, cpuMs, decodeRun, prefillRun } from './lib/engineRuns.ts';
 
 const args = benchArgs(import.meta.url, {
   model: { type: 'string' },
@@ -44,8 +45,6 @@ const promptLen = Number(args['prompt-len']);
 const decodeSteps = Number(args['decode-steps']);
 const batches = args.batches!.split(',').map(Number);
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
-const greedy = { temperature: 0, topK: 0, topP: 1, seed: 0 };
-const ids = (n: number, salt: number) => Array.from({ length: n }, (_, i) => (i * 7919 + salt * 104729 + 11) % 49000);
 
 const dir = args.model ?? join(DEFAULT_DATA_DIR, 'cache', 'models', args.preset!);
 if (!existsSync(join(dir, 'config.json'))) {
@@ -56,15 +55,8 @@ const quantize = QUANTIZE_TYPES.find((t) => t === args.quantize);
 if (args.quantize !== undefined && !quantize) throw new Error(`--quantize ${args.quantize}: use one of ${QUANTIZE_TYPES.join(', ')}`);
 const model = await loadModel({ dir, quantize });
 const gpu = await acquireGpu();
-const PROMPT = 16; // decode sequences' prompt
-const perSeqBlocks = Math.ceil((PROMPT + decodeSteps + 1) / 16);
 const maxBatch = Math.max(...batches);
-const numKvBlocks = Math.ceil((promptLen + 1) / 16) + maxBatch * perSeqBlocks;
-/** CPU milliseconds of this process, all threads (lavapipe compiles and runs kernels on its own): work, less sensitive than wall time to a busy machine. */
-const cpuMs = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
+const { numKvBlocks, perSeqBlocks } = benchKvBlocks(promptLen, maxBatch, decodeSteps);
 const t0 = performance.now();
 const cpu0 = cpuMs();
 const backend = await createWebGpuBackend({ model, gpu, numKvBlocks, maxRows: Math.max(promptLen, maxBatch), maxContext: Math.max(promptLen + 16, 256), tiledLinear: args.linear === 'tiled' });
@@ -77,29 +69,8 @@ log(
     `${startup.kernels} kernels compiled in ${startup.compileMs.toFixed(0)} ms on ${1 + startup.helperDevices} devices; first pass ${startup.firstPassMs.toFixed(0)} ms) on ${gpu.summary.description}`,
 );
 
-/** Prefill `batch` sequences (blocks after the prefill region), then time `steps` decode steps. */
-async function decode(b: Backend, batch: number, steps: number): Promise<{ ms: number; stepMs: number[]; cpuMs: number }> {
-  const base = Math.ceil((promptLen + 1) / 16);
-  const seqs = Array.from({ length: batch }, (_, i) => ({
-    blockTable: Array.from({ length: perSeqBlocks }, (_, j) => base + i * perSeqBlocks + j),
-    tokens: ids(PROMPT, i + 1),
-  }));
-  let outs = await b.step(seqs.map((s, i): StepSequence => ({ tokens: s.tokens, startPos: 0, blockTable: s.blockTable, adapterSlot: -1, sample: { ...greedy, seed: i, step: 0 } })));
-  const stepMs: number[] = [];
-  const c = cpuMs();
-  for (let k = 1; k <= steps; k++) {
-    const t = performance.now();
-    outs = await b.step(seqs.map((s, i): StepSequence => ({ tokens: [outs[i].token!], startPos: PROMPT + k - 1, blockTable: s.blockTable, adapterSlot: -1, sample: { ...greedy, seed: i, step: k } })));
-    stepMs.push(performance.now() - t);
-  }
-  return { ms: stepMs.reduce((a, x) => a + x, 0), stepMs, cpuMs: cpuMs() - c };
-}
-
-async function prefill(b: WebGpuBackend): Promise<number> {
-  const t = performance.now();
-  await b.step([{ tokens: ids(promptLen, 0), startPos: 0, blockTable: Array.from({ length: Math.ceil((promptLen + 1) / 16) }, (_, i) => i), adapterSlot: -1, sample: { ...greedy, step: 0 } }]);
-  return performance.now() - t;
-}
+const decode = (b: Backend, batch: number, steps: number) => decodeRun(b, { batch, steps, promptLen, perSeqBlocks });
+const prefill = (b: WebGpuBackend) => prefillRun(b, promptLen);
 
 /** The warm-up workload: every row tile and kernel the measurements below use. */
 async function workload(): Promise<{ ms: number; cpuMs: number }> {
