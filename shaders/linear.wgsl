@@ -184,6 +184,39 @@ fn loraDelta(row: u32, column: u32) -> f32 {
 }
 #endif
 
+#if XSHUF
+// The norm gain of element 8c + lane (1 without NORM).
+fn laneGain(c: u32, lane: u32) -> f32 {
+#if NORM
+  return vec(params.normAt + c * 8u + lane);
+#else
+  return 1.0;
+#endif
+}
+
+// x[i - lane .. i - lane + 7] on every lane: each of the 8 lanes loads one (times its gain g) and
+// the subgroup broadcasts them.
+fn xBroadcast(i: u32, g: f32) -> W8 {
+  let xv = x[i] * g;
+  return W8(vec4<f32>(subgroupBroadcast(xv, 0u), subgroupBroadcast(xv, 1u), subgroupBroadcast(xv, 2u), subgroupBroadcast(xv, 3u)),
+            vec4<f32>(subgroupBroadcast(xv, 4u), subgroupBroadcast(xv, 5u), subgroupBroadcast(xv, 6u), subgroupBroadcast(xv, 7u)));
+}
+#endif
+
+#if TILED
+// s + w · x over 8 elements as a chain of fma (TILED's accumulators).
+fn fma8(s: f32, w: W8, x8: W8) -> f32 {
+  var t = fma(w.a.x, x8.a.x, s);
+  t = fma(w.a.y, x8.a.y, t);
+  t = fma(w.a.z, x8.a.z, t);
+  t = fma(w.a.w, x8.a.w, t);
+  t = fma(w.b.x, x8.b.x, t);
+  t = fma(w.b.y, x8.b.y, t);
+  t = fma(w.b.z, x8.b.z, t);
+  return fma(w.b.w, x8.b.w, t);
+}
+#endif
+
 #if GLU
 #include "act.wgsl"
 #endif
@@ -220,37 +253,30 @@ fn main(
   var a${R}_${J} = 0.0;
 #endunroll
 #endunroll
+#endif
 #if XSHUF
+  // The 8 lanes load 8 consecutive x values of a chunk at once and broadcast them, instead of
+  // each lane loading the same 8 values.
   for (var c = 0u; c < chunks; c++) {
 #unroll J OPL
     let w${J} = loadW(wr${J}, c);
 #endunroll
-#if NORM
-    let g = vec(params.normAt + c * 8u + sgLane);
-#endif
+    let g = laneGain(c, sgLane);
 #unroll R ROWS
     {
-#if NORM
-      let xv = x[min(row0 + ${R}u, lastRow) * params.xStride + params.xOffset + c * 8u + sgLane] * g;
-#else
-      let xv = x[min(row0 + ${R}u, lastRow) * params.xStride + params.xOffset + c * 8u + sgLane];
-#endif
-      let xa = vec4<f32>(subgroupBroadcast(xv, 0u), subgroupBroadcast(xv, 1u), subgroupBroadcast(xv, 2u), subgroupBroadcast(xv, 3u));
-      let xb = vec4<f32>(subgroupBroadcast(xv, 4u), subgroupBroadcast(xv, 5u), subgroupBroadcast(xv, 6u), subgroupBroadcast(xv, 7u));
+      let xw = xBroadcast(min(row0 + ${R}u, lastRow) * params.xStride + params.xOffset + c * 8u + sgLane, g);
 #unroll J OPL
-        a${R}_${J} = fma(w${J}.a.x, xa.x, a${R}_${J});
-        a${R}_${J} = fma(w${J}.a.y, xa.y, a${R}_${J});
-        a${R}_${J} = fma(w${J}.a.z, xa.z, a${R}_${J});
-        a${R}_${J} = fma(w${J}.a.w, xa.w, a${R}_${J});
-        a${R}_${J} = fma(w${J}.b.x, xb.x, a${R}_${J});
-        a${R}_${J} = fma(w${J}.b.y, xb.y, a${R}_${J});
-        a${R}_${J} = fma(w${J}.b.z, xb.z, a${R}_${J});
-        a${R}_${J} = fma(w${J}.b.w, xb.w, a${R}_${J});
+#if TILED
+      a${R}_${J} = fma8(a${R}_${J}, w${J}, xw);
+#else
+      acc[${R}u * OPL + ${J}u] += dot(w${J}.a, xw.a) + dot(w${J}.b, xw.b);
+#endif
 #endunroll
     }
 #endunroll
   }
 #else
+#if TILED
   let xs = params.xStride / 4u;
   let xo = params.xOffset / 4u;
   for (var c0 = 0u; c0 < chunks; c0 += KT) {
@@ -274,54 +300,14 @@ fn main(
 #endunroll
 #unroll R ROWS
       {
-        let xa = xt[(${R}u * KT + c) * 2u];
-        let xb = xt[(${R}u * KT + c) * 2u + 1u];
+        let xw = W8(xt[(${R}u * KT + c) * 2u], xt[(${R}u * KT + c) * 2u + 1u]);
 #unroll J OPL
-        a${R}_${J} = fma(w${J}.a.x, xa.x, a${R}_${J});
-        a${R}_${J} = fma(w${J}.a.y, xa.y, a${R}_${J});
-        a${R}_${J} = fma(w${J}.a.z, xa.z, a${R}_${J});
-        a${R}_${J} = fma(w${J}.a.w, xa.w, a${R}_${J});
-        a${R}_${J} = fma(w${J}.b.x, xb.x, a${R}_${J});
-        a${R}_${J} = fma(w${J}.b.y, xb.y, a${R}_${J});
-        a${R}_${J} = fma(w${J}.b.z, xb.z, a${R}_${J});
-        a${R}_${J} = fma(w${J}.b.w, xb.w, a${R}_${J});
+        a${R}_${J} = fma8(a${R}_${J}, w${J}, xw);
 #endunroll
       }
 #endunroll
     }
     workgroupBarrier();
-  }
-#endif
-#unroll R ROWS
-#unroll J OPL
-  acc[${R}u * OPL + ${J}u] = a${R}_${J};
-#endunroll
-#endunroll
-#else
-#if XSHUF
-  // The 8 lanes load 8 consecutive x values of a chunk at once and broadcast them, instead of
-  // each lane loading the same 8 values.
-  for (var c = 0u; c < chunks; c++) {
-#unroll J OPL
-    let w${J} = loadW(wr${J}, c);
-#endunroll
-#if NORM
-    let g = vec(params.normAt + c * 8u + sgLane);
-#endif
-#unroll R ROWS
-    {
-#if NORM
-      let xv = x[min(row0 + ${R}u, lastRow) * params.xStride + params.xOffset + c * 8u + sgLane] * g;
-#else
-      let xv = x[min(row0 + ${R}u, lastRow) * params.xStride + params.xOffset + c * 8u + sgLane];
-#endif
-      let xa = vec4<f32>(subgroupBroadcast(xv, 0u), subgroupBroadcast(xv, 1u), subgroupBroadcast(xv, 2u), subgroupBroadcast(xv, 3u));
-      let xb = vec4<f32>(subgroupBroadcast(xv, 4u), subgroupBroadcast(xv, 5u), subgroupBroadcast(xv, 6u), subgroupBroadcast(xv, 7u));
-#unroll J OPL
-      acc[${R}u * OPL + ${J}u] += dot(w${J}.a, xa) + dot(w${J}.b, xb);
-#endunroll
-    }
-#endunroll
   }
 #else
   if (live) {
@@ -353,6 +339,13 @@ fn main(
     }
   }
 #endif
+#endif
+#if TILED
+#unroll R ROWS
+#unroll J OPL
+  acc[${R}u * OPL + ${J}u] = a${R}_${J};
+#endunroll
+#endunroll
 #endif
 #if SUBGROUPS
 #unroll I ACC

@@ -13,9 +13,9 @@ describe('linear kernel plan', () => {
     }
   });
 
-  it('lavapipe: x broadcast through its 8-wide subgroups (tpo 1), one subgroup per workgroup, 8 weight rows per invocation', () => {
+  it('lavapipe: x broadcast through its 8-wide subgroups (tpo 1), one subgroup per workgroup, 4 weight rows per invocation', () => {
     const t = linearTiles(lavapipe).find((x) => x.rows === 32)!;
-    expect(t).toEqual({ rows: 32, tiled: true, opl: 8, workgroup: 8, tpo: 1 });
+    expect(t).toEqual({ rows: 32, tiled: true, opl: 4, workgroup: 8, tpo: 1 });
   });
 
   it('GPUs: x staged in workgroup memory sized to the device limit after the norm partial sums, the k-split within the chunks staged', () => {
