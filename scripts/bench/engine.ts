@@ -9,8 +9,8 @@
  * batch-1 decode step (timestamp queries), and weight bytes read per decode step / step time
  * beside a plain streaming kernel's read bandwidth on the same device (the roofline). The CPU
  * reference's batch-1 decode rate beside it. `--quantize q8_0|q4_0|q4_k` quantizes the matrices at
- * load (WebGPU reads the blocks), to compare with the f16 run. `--linear plain` runs the plain
- * register-tile linear kernel at every row count instead of the tiled one from 8 rows, to compare.
+ * load (WebGPU reads the blocks), to compare with the f16 run. `--linear tiled|plain` forces the
+ * tiled linear kernel from 8 rows or the plain one at every row count (default: the device's plan).
  */
 import { loadavg } from 'node:os';
 import { existsSync } from 'node:fs';
@@ -38,9 +38,9 @@ const args = benchArgs(import.meta.url, {
   'cpu-steps': { type: 'string', default: '3' },
   'skip-cpu': { type: 'boolean', default: false },
   quantize: { type: 'string' },
-  linear: { type: 'string', default: 'tiled' },
+  linear: { type: 'string', default: 'default' },
 });
-if (args.linear !== 'tiled' && args.linear !== 'plain') throw new Error(`--linear ${args.linear}: use tiled (the tiled kernel from 8 rows, as served) or plain (the register-tile kernel for every row count, to compare)`);
+if (!['default', 'tiled', 'plain'].includes(args.linear!)) throw new Error(`--linear ${args.linear}: use default (the device's plan), tiled (the tiled kernel from 8 rows) or plain (the register-tile kernel for every row count)`);
 const promptLen = Number(args['prompt-len']);
 const decodeSteps = Number(args['decode-steps']);
 const batches = args.batches!.split(',').map(Number);
@@ -59,7 +59,7 @@ const maxBatch = Math.max(...batches);
 const { numKvBlocks, perSeqBlocks } = benchKvBlocks(promptLen, maxBatch, decodeSteps);
 const t0 = performance.now();
 const cpu0 = cpuMs();
-const backend = await createWebGpuBackend({ model, gpu, numKvBlocks, maxRows: Math.max(promptLen, maxBatch), maxContext: Math.max(promptLen + 16, 256), tiledLinear: args.linear === 'tiled' });
+const backend = await createWebGpuBackend({ model, gpu, numKvBlocks, maxRows: Math.max(promptLen, maxBatch), maxContext: Math.max(promptLen + 16, 256), tiledLinear: args.linear === 'default' ? undefined : args.linear === 'tiled' });
 const backendMs = performance.now() - t0;
 const backendCpuMs = cpuMs() - cpu0;
 const { uploadMs, warmup: kernelWarmup } = backend.startup;

@@ -2,7 +2,7 @@
  * Tiled vs plain linear kernel, side by side (not a test): `npm run bench:linear [-- --out FILE]`.
  *
  * Two WebGPU backends on the same model in one process, one with the tiled linear kernel from 8
- * rows (as served; `src/engine/webgpu/linearPlan.ts`) and one with the plain register-tile kernel
+ * rows (`tiledLinear: true`; `src/engine/webgpu/linearPlan.ts`) and one with the plain register-tile kernel
  * at every row count (`tiledLinear: false`), measured in interleaved rounds (the order alternates
  * per round) so a busy machine slows both alike: decode tokens/s per batch size, prefill tokens/s
  * per prompt length, each the median of the rounds, with the ratio tiled / plain per figure and the

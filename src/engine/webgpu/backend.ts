@@ -64,9 +64,9 @@ export interface CreateWebGpuBackendParameters {
    */
   loraDtype?: 'f32' | 'f16';
   /**
-   * The tiled linear kernel for row tiles of 8 rows and more where the device has a tiled shape
-   * (default true; `linearPlan.ts`). false: the plain kernel for every tile, to measure what the
-   * tiled one gains (`npm run bench:engine -- --linear plain`).
+   * The tiled linear kernel for row tiles of 8 rows and more (`linearPlan.ts`): default on GPUs,
+   * off on CPU adapters (lavapipe, where it measured no faster); true asks for it where the device
+   * has a tiled shape, false keeps the plain kernel for every tile (`npm run bench:linear` compares them).
    */
   tiledLinear?: boolean;
   /** Start with per-kernel timing on (see {@link WebGpuBackend.setProfiling}). */
@@ -150,8 +150,8 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
     const recipe = webgpuRecipe(config);
     weights = await uploadWeights({ device, config, recipe, weights: p.model.weights, dtype, quantize: p.model.quantize, maxBindingBytes, onProgress: p.onProgress, signal: p.signal });
     uploadMs = performance.now() - uploadStarted;
-    const shape = linearShape({ software: gpu.summary.software, subgroups: gpu.hasSubgroups, subgroupMinSize: gpu.summary.subgroupMinSize, subgroupMaxSize: gpu.summary.subgroupMaxSize, workgroupBytes: device.limits.maxComputeWorkgroupStorageSize });
-    const ctx = { device, pipelines, stepBuffer, maxRows, ...shape, ...(p.tiledLinear === false ? { tiled: undefined } : {}) };
+    const shape = linearShape({ software: gpu.summary.software, subgroups: gpu.hasSubgroups, subgroupMinSize: gpu.summary.subgroupMinSize, subgroupMaxSize: gpu.summary.subgroupMaxSize, workgroupBytes: device.limits.maxComputeWorkgroupStorageSize, tiled: p.tiledLinear });
+    const ctx = { device, pipelines, stepBuffer, maxRows, ...shape };
     // Adapters run in f32 on every backend, whatever the base weights' dtype (docs/engine.md).
     loraPool = createGpuLoraSlotPool({ device, config, recipe, slots: p.loraSlots ?? WEBGPU_DEFAULTS.loraSlots, maxRank: p.maxLoraRank ?? WEBGPU_DEFAULTS.maxLoraRank, dtype: p.loraDtype ?? 'f32', maxBindingBytes });
     loraRunner = loraPool.slots > 0 ? createGpuLora({ device, pool: loraPool, maxRows, pipelines, cpu: gpu.summary.software }) : undefined;

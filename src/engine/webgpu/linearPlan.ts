@@ -35,17 +35,20 @@ export interface LinearShape {
  * by a subgroup butterfly; the tiled kernel stages x in workgroup memory. CPU implementations
  * (lavapipe): one invocation per 4 outputs (`tpo` 1, `opl` 4), each weight row streaming on its
  * own, and with 8-wide subgroups the lanes load a chunk of x together and broadcast it (`xshuf`);
- * on lavapipe this is 3x (1 row) to 10x (32 rows) faster than the GPU shape. The tiled kernel on
- * lavapipe keeps the broadcast (its workgroup memory is plain memory behind a barrier: staging x
- * there measured 2-3x slower) and needs it, so CPU adapters without 8-wide subgroups have none.
+ * on lavapipe this is 3x (1 row) to 10x (32 rows) faster than the GPU shape. `tiled`: the tiled
+ * kernel from 8 rows; default on for GPUs, off for CPU adapters, where it measured no faster end to
+ * end (`npm run bench:linear`: batch 8/32 and prefill 128 within the run's noise, prefill 512
+ * slower), so it runs there only when asked. The tiled kernel on lavapipe keeps the broadcast
+ * (its workgroup memory is plain memory behind a barrier: staging x there measured 2-3x slower)
+ * and needs it, so CPU adapters without 8-wide subgroups have none.
  */
-export function linearShape(p: { software: boolean; subgroups: boolean; subgroupMinSize?: number; subgroupMaxSize?: number; workgroupBytes?: number }): LinearShape {
+export function linearShape(p: { software: boolean; subgroups: boolean; subgroupMinSize?: number; subgroupMaxSize?: number; workgroupBytes?: number; tiled?: boolean }): LinearShape {
   if (p.software) {
     const xshuf = p.subgroups && p.subgroupMinSize === 8 && p.subgroupMaxSize === 8;
-    return { tpo: 1, opl: 4, workgroup: 64, attentionWorkgroup: 8, subgroups: p.subgroups, xshuf, ...(xshuf ? { tiled: CPU_TILED } : {}) };
+    return { tpo: 1, opl: 4, workgroup: 64, attentionWorkgroup: 8, subgroups: p.subgroups, xshuf, ...(xshuf && p.tiled === true ? { tiled: CPU_TILED } : {}) };
   }
   const subgroups = p.subgroups && (p.subgroupMinSize ?? 0) >= 8;
-  return { tpo: subgroups ? Math.min(32, p.subgroupMinSize!) : 16, opl: 1, workgroup: 256, subgroups, tiled: { opl: 2, workgroup: 256 }, workgroupBytes: p.workgroupBytes };
+  return { tpo: subgroups ? Math.min(32, p.subgroupMinSize!) : 16, opl: 1, workgroup: 256, subgroups, ...(p.tiled === false ? {} : { tiled: { opl: 2, workgroup: 256 } }), workgroupBytes: p.workgroupBytes };
 }
 
 /**

@@ -30,9 +30,9 @@ async function model(seed: number, dtype: 'f32' | 'f16', quantize?: QuantizeType
   return m;
 }
 
-async function pair(m: LoadedModel, options: { maxRows?: number } = {}): Promise<{ cpu: Backend; webgpu: WebGpuBackend }> {
+async function pair(m: LoadedModel, options: { maxRows?: number; tiledLinear?: boolean } = {}): Promise<{ cpu: Backend; webgpu: WebGpuBackend }> {
   const cpu = await createReferenceBackend({ model: m, numKvBlocks: 48 });
-  const webgpu = await createWebGpuBackend({ model: m, gpu, numKvBlocks: 48, maxRows: options.maxRows ?? 64, maxContext: 768 });
+  const webgpu = await createWebGpuBackend({ model: m, gpu, numKvBlocks: 48, maxRows: options.maxRows ?? 64, maxContext: 768, tiledLinear: options.tiledLinear });
   backends.push(cpu, webgpu);
   return { cpu, webgpu };
 }
@@ -98,6 +98,24 @@ describe('forward pass against the CPU reference', () => {
         expect(a.tokens).toEqual(b.tokens);
         a.logprobs.forEach((lp, i) => expect(lp).toBeCloseTo(b.logprobs[i], 3));
       }
+    }
+  });
+
+  it('greedy decoding with the tiled linear kernel asked for (prefill of 40 rows, batched decode of 9): the reference tokens', async () => {
+    const { cpu, webgpu } = await pair(await model(3, 'f16'), { tiledLinear: true });
+    const prompts = Array.from({ length: 9 }, (_, i) => prompt(i === 0 ? 40 : 5 + i, 50 + i));
+    for (const promptTokens of prompts.slice(0, 2)) {
+      const a = await generate({ backend: webgpu, promptTokens, maxTokens: 16, sampling: greedy });
+      const b = await generate({ backend: cpu, promptTokens, maxTokens: 16, sampling: greedy });
+      expect(a.tokens).toEqual(b.tokens);
+    }
+    // Nine sequences stepping together: decode passes of 9 rows run the tiled row tile.
+    const blocks = (i: number) => Array.from({ length: 4 }, (_, j) => i * 4 + j);
+    let outs = await Promise.all([webgpu, cpu].map((b) => b.step(prompts.map((t, i) => ({ ...seq(t.slice(0, 8), blocks(i)), sample: { ...greedy, seed: 0, step: 0 } })))));
+    for (let k = 0; k < 6; k++) {
+      expect(outs[0].map((o) => o.token)).toEqual(outs[1].map((o) => o.token));
+      const prev = outs;
+      outs = await Promise.all([webgpu, cpu].map((b, e) => b.step(prompts.map((_, i) => ({ ...seq([prev[e][i].token!], blocks(i), 8 + k), sample: { ...greedy, seed: 0, step: k + 1 } })))));
     }
   });
 

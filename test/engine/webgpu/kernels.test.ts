@@ -213,7 +213,7 @@ let tiledRunFused: (p: Parameters<typeof runLinear>[0] & { weightOffset?: number
 const tiledShapes: { name: string; shape: TestShape; subgroups?: boolean }[] = [
   { name: 'x in workgroup memory, subgroup reduction', shape: { tpo: 4, opl: 1, workgroup: 64, tiled: { opl: 2, workgroup: 64 }, workgroupBytes: NORM_PARTIAL_BYTES + 2048 } },
   { name: 'x in workgroup memory, workgroup-memory reduction', shape: { tpo: 8, opl: 1, workgroup: 64, tiled: { opl: 3, workgroup: 32 }, workgroupBytes: NORM_PARTIAL_BYTES + 4096 }, subgroups: false },
-  ...(probe.available && probe.adapter.subgroupMinSize === 8 && probe.adapter.subgroupMaxSize === 8 ? [{ name: 'x broadcast through subgroups (lavapipe)', shape: linearShape({ software: true, subgroups: true, subgroupMinSize: 8, subgroupMaxSize: 8 }) }] : []),
+  ...(probe.available && probe.adapter.subgroupMinSize === 8 && probe.adapter.subgroupMaxSize === 8 ? [{ name: 'x broadcast through subgroups (lavapipe)', shape: linearShape({ software: true, subgroups: true, subgroupMinSize: 8, subgroupMaxSize: 8, tiled: true }) }] : []),
 ];
 describe.each(tiledShapes)('tiled linear kernel: $name', ({ shape, subgroups }) => {
   let th: KernelHarness;

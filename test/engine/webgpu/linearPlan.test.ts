@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { LINEAR_ROW_TILES, NORM_PARTIAL_BYTES, TILED_MIN_ROWS, linearShape, linearTiles } from '../../../src/engine/webgpu/linearPlan.ts';
 
 describe('linear kernel plan', () => {
-  const lavapipe = linearShape({ software: true, subgroups: true, subgroupMinSize: 8, subgroupMaxSize: 8 });
+  const lavapipe = linearShape({ software: true, subgroups: true, subgroupMinSize: 8, subgroupMaxSize: 8, tiled: true });
   const gpu = linearShape({ software: false, subgroups: true, subgroupMinSize: 32, subgroupMaxSize: 32, workgroupBytes: 32768 });
 
   it('runs the tiled kernel from TILED_MIN_ROWS rows, the plain one below', () => {
@@ -30,6 +30,11 @@ describe('linear kernel plan', () => {
     const noSubgroups = linearShape({ software: true, subgroups: false });
     expect(linearTiles(noSubgroups).some((t) => t.tiled)).toBe(false);
     expect(linearTiles({ ...gpu, tiled: { opl: 3, workgroup: 64 } }, true).every((t) => t.opl % 2 === 0)).toBe(true);
+  });
+
+  it('CPU adapters run the tiled kernel only when asked (it measured no faster there); GPUs unless told not to', () => {
+    expect(linearShape({ software: true, subgroups: true, subgroupMinSize: 8, subgroupMaxSize: 8 }).tiled).toBeUndefined();
+    expect(linearShape({ software: false, subgroups: true, subgroupMinSize: 32, subgroupMaxSize: 32, tiled: false }).tiled).toBeUndefined();
   });
 
   it('compiles no row tile above the one that holds maxRows', () => {

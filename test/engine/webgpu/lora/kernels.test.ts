@@ -87,7 +87,7 @@ const layouts = [
 /** Linear-kernel shapes: lavapipe's plain and tiled (the tiled one runs the 25-row layout, where the adapter has 8-wide subgroups), the GPUs' plain, and the GPUs' tiled (x staged in workgroup memory). */
 const SHAPES = {
   cpu: linearShape({ software: true, subgroups: false }),
-  'cpu tiled': linearShape({ software: true, subgroups: true, subgroupMinSize: 8, subgroupMaxSize: 8 }),
+  'cpu tiled': linearShape({ software: true, subgroups: true, subgroupMinSize: 8, subgroupMaxSize: 8, tiled: true }),
   gpu: { tpo: 8, opl: 1, workgroup: 256 },
   'gpu tiled': { tpo: 8, opl: 1, workgroup: 256, tiled: { opl: 2, workgroup: 64 }, workgroupBytes: 16384 },
 } as const;
