@@ -36,9 +36,9 @@ export interface LinearShape {
  * (lavapipe): one invocation per 4 outputs (`tpo` 1, `opl` 4), each weight row streaming on its
  * own, and with 8-wide subgroups the lanes load a chunk of x together and broadcast it (`xshuf`);
  * on lavapipe this is 3x (1 row) to 10x (32 rows) faster than the GPU shape. `tiled`: the tiled
- * kernel from 8 rows; default on for GPUs, off for CPU adapters, where it measured no faster end to
- * end (`npm run bench:linear`: batch 8/32 and prefill 128 within the run's noise, prefill 512
- * slower), so it runs there only when asked. The tiled kernel on lavapipe keeps the broadcast
+ * kernel from 8 rows; default on for GPUs, off for CPU adapters, where it measured slower end to
+ * end (`npm run bench:linear`, load 2.6: batch 32 0.69x, prefill 128/512 0.68x/0.78x, batch 8
+ * 1.08x), so it runs there only when asked. The tiled kernel on lavapipe keeps the broadcast
  * (its workgroup memory is plain memory behind a barrier: staging x there measured 2-3x slower)
  * and needs it, so CPU adapters without 8-wide subgroups have none.
  */
