@@ -140,11 +140,22 @@ interface LlamaContext {
 
 async function llamaEngine(path: string, threads: number): Promise<Engine> {
   const lib = (await import(pathToFileURL(join(LLAMA_DIR, 'node_modules', 'node-llama-cpp', 'dist', 'index.js')).href)) as {
-    getLlama(o: object): Promise<{ loadModel(o: object): Promise<{ createContext(o: object): Promise<LlamaContext>; dispose(): Promise<void> }>; dispose(): Promise<void> }>;
+    getLlama(o: object): Promise<{
+      gpu: string | false;
+      loadModel(o: object): Promise<{ gpuLayers: number; createContext(o: object): Promise<LlamaContext>; dispose(): Promise<void> }>;
+      dispose(): Promise<void>;
+    }>;
     LlamaLogLevel: { warn: string };
   };
+  // ggml lists only non-CPU Vulkan devices unless told which to use: lavapipe (a CPU-type device)
+  // would leave llama.cpp on its CPU build. Device 0, as the engine's one device, unless set.
+  if (args.peer === 'vulkan') process.env.GGML_VK_VISIBLE_DEVICES ??= '0';
   const llama = await lib.getLlama({ gpu: args.peer === 'vulkan' ? 'vulkan' : false, build: 'never', logLevel: lib.LlamaLogLevel.warn });
-  const model = await llama.loadModel({ modelPath: path });
+  if (args.peer === 'vulkan' && llama.gpu !== 'vulkan') throw new Error(`llama.cpp did not start its Vulkan backend (got ${String(llama.gpu)}); the GPU rows would measure its CPU build`);
+  // 'auto' offloads by free device memory and may keep every layer on the CPU: ask for all of them and check.
+  const model = await llama.loadModel({ modelPath: path, gpuLayers: args.peer === 'vulkan' ? 'max' : 0 });
+  if (args.peer === 'vulkan' && model.gpuLayers === 0) throw new Error('llama.cpp offloaded no layer to Vulkan; the GPU rows would measure its CPU build');
+  log(`llama.cpp: ${args.peer === 'vulkan' ? `${model.gpuLayers} layers on Vulkan` : 'CPU'}`);
   const contextOptions = { contextSize: 4096, batchSize: Math.max(512, prefillLen), ...(threads ? { threads } : {}) };
   const many = await model.createContext({ ...contextOptions, sequences: batch });
   const sequences = Array.from({ length: batch }, () => many.getSequence());
