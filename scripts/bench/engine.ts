@@ -25,7 +25,7 @@ import { DEFAULT_DATA_DIR } from '../../src/constants.ts';
 import { createModel } from '../../src/model/create.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { QUANTIZE_TYPES } from '../../src/model/quant/index.ts';
-import { benchArgs } from './lib/args.ts';
+import { benchArgs, positiveNumber } from './lib/args.ts';
 import { benchKvBlocks, cpuMs, decodeRun, prefillRun } from './lib/engineRuns.ts';
 
 const args = benchArgs(import.meta.url, {
@@ -41,8 +41,8 @@ const args = benchArgs(import.meta.url, {
   linear: { type: 'string', default: 'default' },
 });
 if (!['default', 'tiled', 'plain'].includes(args.linear!)) throw new Error(`--linear ${args.linear}: use default (the device's plan), tiled (the tiled kernel from 8 rows) or plain (the register-tile kernel for every row count)`);
-const promptLen = Number(args['prompt-len']);
-const decodeSteps = Number(args['decode-steps']);
+const promptLen = positiveNumber('prompt-len', args['prompt-len']);
+const decodeSteps = positiveNumber('decode-steps', args['decode-steps']);
 const batches = args.batches!.split(',').map(Number);
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
@@ -131,8 +131,9 @@ let cpu: { tokensPerSecond: number } | undefined;
 if (!args['skip-cpu']) {
   log('cpu reference decode (batch 1)');
   const cpuBackend = await createReferenceBackend({ model, numKvBlocks });
-  const r = await decode(cpuBackend, 1, Number(args['cpu-steps']));
-  cpu = { tokensPerSecond: (Number(args['cpu-steps']) * 1000) / r.ms };
+  const cpuSteps = positiveNumber('cpu-steps', args['cpu-steps']);
+  const r = await decode(cpuBackend, 1, cpuSteps);
+  cpu = { tokensPerSecond: (cpuSteps * 1000) / r.ms };
   cpuBackend.destroy();
 }
 await model.close();

@@ -19,7 +19,7 @@ import { acquireGpu } from '../../src/gpu/device.ts';
 import { createModel } from '../../src/model/create.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { QUANTIZE_TYPES } from '../../src/model/quant/index.ts';
-import { benchArgs } from './lib/args.ts';
+import { benchArgs, positiveNumber } from './lib/args.ts';
 import { benchKvBlocks, decodeRun, prefillRun } from './lib/engineRuns.ts';
 
 const args = benchArgs(import.meta.url, {
@@ -31,10 +31,10 @@ const args = benchArgs(import.meta.url, {
   'decode-steps': { type: 'string', default: '4' },
   quantize: { type: 'string' },
 });
-const rounds = Number(args.rounds);
+const rounds = positiveNumber('rounds', args.rounds);
 const batches = args.batches!.split(',').map(Number);
 const prompts = args.prefill!.split(',').map(Number);
-const steps = Number(args['decode-steps']);
+const steps = positiveNumber('decode-steps', args['decode-steps']);
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 const quantize = QUANTIZE_TYPES.find((t) => t === args.quantize);
 if (args.quantize !== undefined && !quantize) throw new Error(`--quantize ${args.quantize}: use one of ${QUANTIZE_TYPES.join(', ')}`);

@@ -27,7 +27,7 @@ import { loadModel } from '../../src/model/load.ts';
 import { makeTrace, percentile, serveMergeOnSwitch, serveUnmerged, uniform, type MergeResult, type TrafficResult } from './lib/loraTraffic.ts';
 import { namedAdapters } from './lib/adapters.ts';
 import { cachedPreset } from './lib/models.ts';
-import { benchArgs } from './lib/args.ts';
+import { benchArgs, positiveNumber } from './lib/args.ts';
 
 const args = benchArgs(import.meta.url, {
   model: { type: 'string', default: 'bench-135m' },
@@ -47,16 +47,16 @@ const args = benchArgs(import.meta.url, {
 const preset = args.model!;
 const tiny = preset === 'tiny';
 const quick = args.quick!;
-const rank = Number(args.rank);
-const slotCount = Number(args.slots);
-const decodeSteps = Number(args['decode-steps'] ?? (quick ? 2 : 4));
-const requestCount = Number(args.requests ?? (quick ? 16 : tiny ? 96 : 32));
-const rate = Number(args.rate ?? (tiny ? 40 : 4));
-const maxTokens = Number(args['max-tokens'] ?? (quick ? 6 : tiny ? 16 : 8));
-const capMs = Number(args['cap-s'] ?? (quick ? 12 : 30)) * 1000;
-const loadSamples = Number(args['load-samples'] ?? (quick ? 3 : 6));
-const warmSamples = Number(args['warm-samples'] ?? (quick ? 24 : 60));
-const trafficSlots = Math.min(Number(args['traffic-slots']), Number(args.slots));
+const rank = positiveNumber('rank', args.rank);
+const slotCount = positiveNumber('slots', args.slots);
+const decodeSteps = positiveNumber('decode-steps', args['decode-steps'], quick ? 2 : 4);
+const requestCount = positiveNumber('requests', args.requests, quick ? 16 : tiny ? 96 : 32);
+const rate = positiveNumber('rate', args.rate, tiny ? 40 : 4);
+const maxTokens = positiveNumber('max-tokens', args['max-tokens'], quick ? 6 : tiny ? 16 : 8);
+const capMs = positiveNumber('cap-s', args['cap-s'], quick ? 12 : 30) * 1000;
+const loadSamples = positiveNumber('load-samples', args['load-samples'], quick ? 3 : 6);
+const warmSamples = positiveNumber('warm-samples', args['warm-samples'], quick ? 24 : 60);
+const trafficSlots = Math.min(positiveNumber('traffic-slots', args['traffic-slots']), slotCount);
 const distinctFiles = tiny ? 64 : 8; // adapter files generated; more names reuse them (see `names`)
 const BATCH = 32;
 const PROMPT = 16;

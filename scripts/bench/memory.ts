@@ -39,7 +39,7 @@ import { namedAdapters } from './lib/adapters.ts';
 import { benchBackend } from './lib/backend.ts';
 import { percentile, uniform } from './lib/loraTraffic.ts';
 import { cachedPreset } from './lib/models.ts';
-import { benchArgs } from './lib/args.ts';
+import { benchArgs, positiveNumber } from './lib/args.ts';
 
 const args = benchArgs(import.meta.url, {
   backend: { type: 'string', default: 'auto' },
@@ -49,8 +49,8 @@ const args = benchArgs(import.meta.url, {
   budgets: { type: 'string', default: '0.25,0.5,1' },
   out: { type: 'string' },
 });
-const requestCount = Number(args.requests);
-const rounds = Number(args.rounds);
+const requestCount = positiveNumber('requests', args.requests);
+const rounds = positiveNumber('rounds', args.rounds);
 const fractions = args.budgets.split(',').map(Number);
 if (fractions.some((f) => !(f > 0))) throw new Error(`--budgets must be positive fractions of the default memory, got ${args.budgets}`);
 const ADAPTERS = 1000;
@@ -61,7 +61,7 @@ const LONG_SHARE = 0.15;
 const MAX_RUNNING = 64;
 const MAX_BATCH_TOKENS = 512;
 const UNIFIED_SLOTS = MAX_RUNNING; // adapters resident at once in unified mode at most (the budget decides below it)
-const NEW_TOKENS = Number(args['new-tokens']);
+const NEW_TOKENS = positiveNumber('new-tokens', args['new-tokens']);
 const log = (line: string) => process.stderr.write(`bench:memory: ${line}\n`);
 const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
 

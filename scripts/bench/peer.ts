@@ -28,7 +28,7 @@ import { DEFAULT_DATA_DIR } from '../../src/constants.ts';
 import { createModel } from '../../src/model/create.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { QUANTIZE_TYPES, type QuantizeType } from '../../src/model/quant/formats.ts';
-import { benchArgs } from './lib/args.ts';
+import { benchArgs, positiveNumber } from './lib/args.ts';
 
 /** node-llama-cpp release this benchmark runs (its llama.cpp build), and its prebuilt binaries. */
 const NODE_LLAMA_CPP = '3.21.1';
@@ -52,10 +52,10 @@ const type = args.type!;
 if (type !== 'f16' && type !== 'f32' && !(QUANTIZE_TYPES as readonly string[]).includes(type)) throw new Error(`--type must be f16, f32 or one of ${QUANTIZE_TYPES.join(', ')}, got ${type}`);
 if (args.backend !== 'cpu' && args.backend !== 'webgpu') throw new Error(`--backend must be cpu or webgpu, got ${args.backend}`);
 if (args.peer !== 'cpu' && args.peer !== 'vulkan') throw new Error(`--peer must be cpu or vulkan, got ${args.peer}`);
-const rounds = args.quick ? 2 : Number(args.rounds);
-const decodeSteps = args.quick ? 8 : Number(args.decode);
-const batch = Number(args.batch);
-const prefillLen = Number(args.prefill);
+const rounds = args.quick ? 2 : positiveNumber('rounds', args.rounds);
+const decodeSteps = args.quick ? 8 : positiveNumber('decode', args.decode);
+const batch = positiveNumber('batch', args.batch);
+const prefillLen = positiveNumber('prefill', args.prefill);
 const threadCounts = args.backend === 'webgpu' ? [0] : args.threads!.split(',').map(Number);
 const greedy = { temperature: 0, topK: 0, topP: 1, seed: 0 };
 const promptOf = (b: number) => [1 + b, 2, 3, 4, 5, 6, 7, 8];

@@ -28,6 +28,18 @@ export function benchArgs<const O extends ParseArgsOptionsConfig>(scriptUrl: str
   return parsed.values as BenchArgs<O>;
 }
 
+/**
+ * `--flag`'s value (or `fallback` when absent) as a positive number; anything else is one line
+ * and exit 2, as for a bad option (a NaN count would silently run no samples).
+ */
+export function positiveNumber(flag: string, value: string | undefined, fallback?: number): number {
+  const n = value === undefined ? fallback : Number(value);
+  if (n !== undefined && Number.isFinite(n) && n > 0) return n;
+  const name = `bench:${basename(process.argv[1] ?? 'bench', '.ts')}`;
+  process.stderr.write(`${name}: --${flag} must be a positive number, got ${JSON.stringify(value ?? '')}\nSee the options: npm run ${name} -- --help\n`);
+  process.exit(2);
+}
+
 /** The script's first doc comment, then its options. */
 function usage(scriptUrl: string, name: string, options: ParseArgsOptionsConfig): string {
   const doc = /\/\*\*([\s\S]*?)\*\//.exec(readFileSync(fileURLToPath(scriptUrl), 'utf8'))?.[1] ?? '';
