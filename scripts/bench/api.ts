@@ -24,7 +24,7 @@ import { createReceiptLedger } from '../../src/ledger/receipts.ts';
 import { createReceiptIssuer, type IssueReceiptParameters } from '../../src/payments/receipts.ts';
 import { drive, type Phase } from './lib/load.ts';
 import { startBenchNode } from './lib/node.ts';
-import { benchArgs } from './lib/args.ts';
+import { benchArgs, positiveNumber } from './lib/args.ts';
 
 const args = benchArgs(import.meta.url, {
   backend: { type: 'string', default: 'webgpu' },
@@ -38,11 +38,11 @@ const args = benchArgs(import.meta.url, {
 });
 const backend = args.backend as 'webgpu' | 'cpu';
 if (backend !== 'webgpu' && backend !== 'cpu') throw new Error(`--backend must be webgpu or cpu, got ${args.backend}`);
-const phaseMs = Number(args.seconds ?? (args.quick ? 1 : 8)) * 1000;
-const maxRequests = Number(args['max-requests']);
+const phaseMs = positiveNumber('seconds', args.seconds, args.quick ? 1 : 8) * 1000;
+const maxRequests = positiveNumber('max-requests', args['max-requests']);
 const concurrencies = args.concurrency!.split(',').map(Number);
 const maxTokensList = args['max-tokens']!.split(',').map(Number);
-const receiptCount = Number(args.receipts ?? (args.quick ? 1000 : 4000));
+const receiptCount = positiveNumber('receipts', args.receipts, args.quick ? 1000 : 4000);
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 process.env.OPENLORA_LOG_LEVEL ??= 'warn'; // the logger reads it on first use; per-request lines would skew the timings
 

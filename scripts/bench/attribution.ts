@@ -17,7 +17,7 @@ import { DEFAULT_DATA_DIR } from '../../src/constants.ts';
 import { createAdapter } from '../../src/lora/create.ts';
 import { createModel } from '../../src/model/create.ts';
 import { loadModel } from '../../src/model/load.ts';
-import { benchArgs } from './lib/args.ts';
+import { benchArgs, positiveNumber } from './lib/args.ts';
 
 const args = benchArgs(import.meta.url, {
   preset: { type: 'string', default: 'bench-135m' },
@@ -29,9 +29,9 @@ const args = benchArgs(import.meta.url, {
   out: { type: 'string' },
 });
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
-const n = Number(args.contributions);
-const tokens = Number(args.tokens);
-const rank = Number(args.rank);
+const n = positiveNumber('contributions', args.contributions);
+const tokens = positiveNumber('tokens', args.tokens);
+const rank = positiveNumber('rank', args.rank);
 const backendKind = args.backend === 'cpu' ? 'cpu' : 'webgpu';
 
 const dir = args.model ?? join(DEFAULT_DATA_DIR, 'cache', 'models', args.preset!);

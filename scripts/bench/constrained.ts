@@ -18,7 +18,7 @@ import { createScheduler } from '../../src/scheduler/scheduler.ts';
 import type { TokenConstraint } from '../../src/scheduler/types.ts';
 import { benchBackend } from './lib/backend.ts';
 import { cachedPreset, cachedTinyWithTokenizer } from './lib/models.ts';
-import { benchArgs } from './lib/args.ts';
+import { benchArgs, positiveNumber } from './lib/args.ts';
 
 const args = benchArgs(import.meta.url, {
   backend: { type: 'string', default: 'auto' },
@@ -27,9 +27,9 @@ const args = benchArgs(import.meta.url, {
   rounds: { type: 'string', default: '5' },
   out: { type: 'string' },
 });
-const rows = Number(args.rows);
-const maxTokens = Number(args['max-tokens']);
-const rounds = Number(args.rounds);
+const rows = positiveNumber('rows', args.rows);
+const maxTokens = positiveNumber('max-tokens', args['max-tokens']);
+const rounds = positiveNumber('rounds', args.rounds);
 const constrainedRows = Math.round(rows / 4);
 const log = (line: string) => process.stderr.write(`bench:constrained: ${line}\n`);
 

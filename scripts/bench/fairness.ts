@@ -18,7 +18,7 @@ import { createScheduler, type Scheduler } from '../../src/scheduler/scheduler.t
 import { percentile, uniform } from './lib/loraTraffic.ts';
 import { benchBackend } from './lib/backend.ts';
 import { cachedPreset } from './lib/models.ts';
-import { benchArgs } from './lib/args.ts';
+import { benchArgs, positiveNumber } from './lib/args.ts';
 
 const args = benchArgs(import.meta.url, {
   backend: { type: 'string', default: 'auto' },
@@ -26,8 +26,8 @@ const args = benchArgs(import.meta.url, {
   'max-running': { type: 'string', default: '16' },
   out: { type: 'string' },
 });
-const seconds = Number(args.seconds);
-const maxRunning = Number(args['max-running']);
+const seconds = positiveNumber('seconds', args.seconds);
+const maxRunning = positiveNumber('max-running', args['max-running']);
 const PROMPT = 32;
 const TOKENS = 32;
 const DEMAND = [1, 1, 1, 10]; // light, light, light, heavy

@@ -27,7 +27,7 @@ import { waitForSuccess } from '../../src/chain/waitForSuccess.ts';
 import { ringNeighbours } from '../../src/p2p/ring.ts';
 import type { FromNode, ToNode } from './lib/gossipNode.ts';
 import { quantile } from './lib/load.ts';
-import { benchArgs } from './lib/args.ts';
+import { benchArgs, positiveNumber } from './lib/args.ts';
 
 const args = benchArgs(import.meta.url, {
   nodes: { type: 'string', default: '3' },
@@ -146,10 +146,10 @@ const out: Record<string, unknown> = { cpus: availableParallelism() };
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 if (!args.scale) {
-  const n = Number(args.nodes);
-  const rate = Number(args.rate);
-  const seconds = Number(args.seconds);
-  const net = await startNodes(n, n - 1, Number(args['batch-ms']));
+  const n = positiveNumber('nodes', args.nodes);
+  const rate = positiveNumber('rate', args.rate);
+  const seconds = positiveNumber('seconds', args.seconds);
+  const net = await startNodes(n, n - 1, positiveNumber('batch-ms', args['batch-ms']));
   console.log(`${n} node processes, each committing ${rate} receipts/s for ${seconds} s, batches every ${args['batch-ms']} ms; every node follows all others`);
   await net.run(rate, 3); // warm-up (JIT, caches), not measured
   const loadBefore = loadavg()[0];
@@ -200,12 +200,12 @@ if (!args.scale) {
   console.log(`machine load average (1 min) before / after the run: ${loadBefore.toFixed(1)} / ${loadAfter.toFixed(1)} on ${availableParallelism()} CPUs`);
 } else {
   const sizes = args.scale.split(',').map(Number);
-  const rate = Number(args['scale-rate']);
-  const seconds = Number(args['scale-seconds']);
-  const follow = Number(args.follow);
+  const rate = positiveNumber('scale-rate', args['scale-rate']);
+  const seconds = positiveNumber('scale-seconds', args['scale-seconds']);
+  const follow = positiveNumber('follow', args.follow);
   const runs = [];
   for (const n of sizes) {
-    const net = await startNodes(n, follow, Number(args['batch-ms']));
+    const net = await startNodes(n, follow, positiveNumber('batch-ms', args['batch-ms']));
     await net.run(rate, 3, 5_000); // warm-up (JIT, caches), not measured
     const loadBefore = loadavg()[0];
     const reports = await net.run(rate, seconds, 5_000);

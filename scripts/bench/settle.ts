@@ -29,7 +29,7 @@ import { createPaidClient, openChannel, type PaidClient } from '../../src/client
 import { startBenchChain } from './lib/chain.ts';
 import { drive, type Phase } from './lib/load.ts';
 import { startBenchNode } from './lib/node.ts';
-import { benchArgs } from './lib/args.ts';
+import { benchArgs, positiveNumber } from './lib/args.ts';
 
 const args = benchArgs(import.meta.url, {
   backend: { type: 'string', default: 'cpu' },
@@ -44,13 +44,13 @@ const args = benchArgs(import.meta.url, {
 });
 const backend = args.backend as 'webgpu' | 'cpu';
 if (backend !== 'webgpu' && backend !== 'cpu') throw new Error(`--backend must be webgpu or cpu, got ${args.backend}`);
-const phaseMs = Number(args.seconds ?? (args.quick ? 1 : 4)) * 1000;
+const phaseMs = positiveNumber('seconds', args.seconds, args.quick ? 1 : 4) * 1000;
 const concurrencies = args.concurrency!.split(',').map(Number);
 const maxTokensList = args['max-tokens']!.split(',').map(Number);
 const perLaneList = (args.requests ?? (args.quick ? '10,100' : '10,100,1000')).split(',').map(Number);
 const laneCounts = args.lanes!.split(',').map(Number);
 /** Epochs of more requests (all lanes together) than this are signed directly instead of served. */
-const maxReal = Number(args['max-real']);
+const maxReal = positiveNumber('max-real', args['max-real']);
 if (perLaneList.some((n, i) => i > 0 && n < perLaneList[i - 1])) throw new Error('--requests must ascend (served epochs come before signed ones)');
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 process.env.OPENLORA_LOG_LEVEL ??= 'warn'; // per-request log lines would skew the timings

@@ -21,7 +21,7 @@ import { createPaidClient, openChannel } from '../../src/client/index.ts';
 import { startBenchChain } from './lib/chain.ts';
 import { drive, type Phase } from './lib/load.ts';
 import { startBenchNode } from './lib/node.ts';
-import { benchArgs } from './lib/args.ts';
+import { benchArgs, positiveNumber } from './lib/args.ts';
 
 const args = benchArgs(import.meta.url, {
   backend: { type: 'string', default: 'cpu' },
@@ -31,7 +31,7 @@ const args = benchArgs(import.meta.url, {
 });
 const backend = args.backend as 'webgpu' | 'cpu';
 if (backend !== 'webgpu' && backend !== 'cpu') throw new Error(`--backend must be webgpu or cpu, got ${args.backend}`);
-const floodSize = Number(args.vouchers ?? (args.quick ? 30_000 : 300_000));
+const floodSize = positiveNumber('vouchers', args.vouchers, args.quick ? 30_000 : 300_000);
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 process.env.OPENLORA_LOG_LEVEL ??= 'warn';
 setFlagsFromString('--expose-gc');

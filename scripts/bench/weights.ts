@@ -18,7 +18,7 @@ import { createModel } from '../../src/model/create.ts';
 import type { DeviceDtype } from '../../src/model/dtype.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { normalStream } from '../../src/model/random.ts';
-import { benchArgs } from './lib/args.ts';
+import { benchArgs, positiveNumber } from './lib/args.ts';
 
 const args = benchArgs(import.meta.url, {
   model: { type: 'string', default: 'bench-135m' },
@@ -27,8 +27,8 @@ const args = benchArgs(import.meta.url, {
   steps: { type: 'string', default: '4' },
   batches: { type: 'string', default: '1,8' },
 });
-const rounds = Number(args.rounds);
-const steps = Number(args.steps);
+const rounds = positiveNumber('rounds', args.rounds);
+const steps = positiveNumber('steps', args.steps);
 const batches = args.batches!.split(',').map(Number);
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 const greedy = { temperature: 0, topK: 0, topP: 1, seed: 0 };
