@@ -1,11 +1,11 @@
-import { KV_BLOCK_SIZE, type Backend, type SampleRow, type StepOutput, type StepSequence } from '../engine/backend.ts';
-import { logitAdjustments } from '../engine/sampling.ts';
+import { KV_BLOCK_SIZE, type Backend, type StepOutput, type StepSequence } from '../engine/backend.ts';
 import { createLogger } from '../log.ts';
 import { BlockAllocator, blocksFor } from './blocks.ts';
 import { SchedulerAdapterUnavailableError, SchedulerQueueFullError, SchedulerRequestTooLargeError, SchedulerStoppedError } from './errors.ts';
 import { createPayerLedger, type FairnessOptions, type PayerShare } from './fairness.ts';
 import type { PagePool } from './memory.ts';
-import { finish, type Group, type PlannedRows, type Sequence } from './sequence.ts';
+import { finish, insertByOrder, newSequence, remove, sampleRow, type Group, type PlannedRows, type Sequence } from './sequence.ts';
+import { queueVictim } from './queueBound.ts';
 import { EventStream } from './stream.ts';
 import type { AdapterResidency, GenerationEvent, GenerationRequest, SchedulerStats } from './types.ts';
 
@@ -200,18 +200,6 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
     seq.state = 'running';
     seq.startedAt ??= performance.now();
     return true;
-  }
-
-  /** How the last row of `seq` draws: the choice's sampling, its grammar's mask, its bias and penalties. */
-  function sampleRow(seq: Sequence): SampleRow {
-    const s = seq.sampling;
-    const row: SampleRow = { temperature: s.temperature, topK: s.topK, topP: s.topP, seed: s.seed, step: seq.generated };
-    const mask = seq.constraint?.mask(seq.group.request.maxTokens - seq.generated);
-    if (mask) row.mask = mask;
-    const adjust = logitAdjustments({ logitBias: s.logitBias, presencePenalty: s.presencePenalty, frequencyPenalty: s.frequencyPenalty, counts: seq.counts });
-    if (adjust) row.adjust = adjust;
-    if (s.topLogprobs) row.topLogprobs = s.topLogprobs;
-    return row;
   }
 
   /** Sorts the queue in admission order (fairest first) and tells the adapter tier where each queued adapter is first needed. */
@@ -411,15 +399,9 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
   function makeRoom(payer: string, adding: number): void {
     if (waiting.length + adding <= maxWaiting) return;
     const full = () => new SchedulerQueueFullError({ queued: waiting.length, limit: maxWaiting, retryAfterMs: 1000 });
-    const per = new Map<string, number>();
-    for (const s of waiting) per.set(s.group.payer, (per.get(s.group.payer) ?? 0) + 1);
-    let heaviest: string | undefined;
-    for (const [p, n] of per) if (heaviest === undefined || n > per.get(heaviest)!) heaviest = p;
-    if (heaviest === undefined || heaviest === payer || (per.get(payer) ?? 0) + adding >= per.get(heaviest)!) throw full();
-    const evictable = waiting.filter((s) => s.group.payer === heaviest && [s.group.prefix, ...s.group.choices].every((x) => !x || x.state === 'waiting' || x.state === 'blocked' || x.state === 'finished') && s.computed === 0);
-    const newest = evictable.sort((a, b) => b.order - a.order)[0];
+    const newest = queueVictim(waiting, payer, adding);
     if (!newest) throw full();
-    log.debug({ payer: heaviest, id: newest.id }, 'queue full: dropped the newest request of the payer with the most waiting');
+    log.debug({ payer: newest.group.payer, id: newest.id }, 'queue full: dropped the newest request of the payer with the most waiting');
     fail(newest, full());
     if (waiting.length + adding > maxWaiting) makeRoom(payer, adding);
   }
@@ -446,29 +428,8 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
       const arrivedAt = performance.now();
       const group: Group = { request, stream: new EventStream<GenerationEvent>(() => cancelGroup(group)), payer, choices: [], prefix: undefined, open: n };
       const id = request.id ?? `req-${order}`;
-      const sequence = (choice: number, seqKind: Sequence['kind'], tokens: readonly number[]): Sequence => ({
-        id: seqKind === 'prefix' ? `${id}/prefix` : n > 1 ? `${id}/${choice}` : id,
-        group,
-        kind: seqKind,
-        choice,
-        order,
-        promptLength: seqKind === 'prefix' ? tokens.length : request.promptIds.length,
-        sampling: { ...request.sampling, seed: (request.sampling.seed + choice) % 2 ** 32 },
-        constraint: seqKind === 'generate' ? request.constraint?.() : undefined,
-        tokens: Array.from(tokens),
-        computed: 0,
-        blockTable: [],
-        slot: -1,
-        pinned: false,
-        generated: 0,
-        counts: new Map(),
-        state: 'waiting',
-        cancelRequested: false,
-        preemptions: 0,
-        arrivedAt,
-        startedAt: null,
-        firstTokenAt: null,
-      });
+      const sequence = (choice: number, seqKind: Sequence['kind'], tokens: readonly number[]) =>
+        newSequence({ group, id: seqKind === 'prefix' ? `${id}/prefix` : n > 1 ? `${id}/${choice}` : id, kind: seqKind, choice, order, tokens, arrivedAt });
       for (let c = 0; c < n; c++) group.choices.push(sequence(c, kind, request.promptIds));
       const handle: GenerationStream = {
         [Symbol.asyncIterator]: () => group.stream[Symbol.asyncIterator](),
@@ -525,13 +486,3 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
   };
 }
 
-function remove<T>(list: T[], item: T): void {
-  const i = list.indexOf(item);
-  if (i >= 0) list.splice(i, 1);
-}
-
-function insertByOrder(list: Sequence[], seq: Sequence): void {
-  const i = list.findIndex((s) => s.order > seq.order || (s.order === seq.order && s.choice > seq.choice));
-  if (i < 0) list.push(seq);
-  else list.splice(i, 0, seq);
-}

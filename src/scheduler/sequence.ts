@@ -1,4 +1,5 @@
-import type { StepSequence } from '../engine/backend.ts';
+import type { SampleRow, StepSequence } from '../engine/backend.ts';
+import { logitAdjustments } from '../engine/sampling.ts';
 import type { EventStream } from './stream.ts';
 import type { FinishReason, GenerationEvent, GenerationRequest, RequestSampling, TokenConstraint } from './types.ts';
 
@@ -85,4 +86,57 @@ export function finish(seq: Sequence, reason: FinishReason, now: number): void {
     ...(seq.constraint?.forced ? { forced: true } : {}),
   });
   if (--group.open === 0) group.stream.close();
+}
+
+/** A new waiting sequence of `group`: choice `choice` (its own seed), or its prefix (`kind` 'prefix', the shared prompt blocks in `tokens`). */
+export function newSequence(o: { group: Group; id: string; kind: Sequence['kind']; choice: number; order: number; tokens: readonly number[]; arrivedAt: number }): Sequence {
+  const { request } = o.group;
+  return {
+    id: o.id,
+    group: o.group,
+    kind: o.kind,
+    choice: o.choice,
+    order: o.order,
+    promptLength: o.kind === 'prefix' ? o.tokens.length : request.promptIds.length,
+    sampling: { ...request.sampling, seed: (request.sampling.seed + o.choice) % 2 ** 32 },
+    constraint: o.kind === 'generate' ? request.constraint?.() : undefined,
+    tokens: Array.from(o.tokens),
+    computed: 0,
+    blockTable: [],
+    slot: -1,
+    pinned: false,
+    generated: 0,
+    counts: new Map(),
+    state: 'waiting',
+    cancelRequested: false,
+    preemptions: 0,
+    arrivedAt: o.arrivedAt,
+    startedAt: null,
+    firstTokenAt: null,
+  };
+}
+
+/** How the last row of `seq` draws: the choice's sampling, its grammar's mask, its bias and penalties. */
+export function sampleRow(seq: Sequence): SampleRow {
+  const s = seq.sampling;
+  const row: SampleRow = { temperature: s.temperature, topK: s.topK, topP: s.topP, seed: s.seed, step: seq.generated };
+  const mask = seq.constraint?.mask(seq.group.request.maxTokens - seq.generated);
+  if (mask) row.mask = mask;
+  const adjust = logitAdjustments({ logitBias: s.logitBias, presencePenalty: s.presencePenalty, frequencyPenalty: s.frequencyPenalty, counts: seq.counts });
+  if (adjust) row.adjust = adjust;
+  if (s.topLogprobs) row.topLogprobs = s.topLogprobs;
+  return row;
+}
+
+/** Removes `item` from `list` if there. */
+export function remove<T>(list: T[], item: T): void {
+  const i = list.indexOf(item);
+  if (i >= 0) list.splice(i, 1);
+}
+
+/** Inserts `seq` into `list` (sorted by arrival, then choice) at its place. */
+export function insertByOrder(list: Sequence[], seq: Sequence): void {
+  const i = list.findIndex((s) => s.order > seq.order || (s.order === seq.order && s.choice > seq.choice));
+  if (i < 0) list.push(seq);
+  else list.splice(i, 0, seq);
 }
