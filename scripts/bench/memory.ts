@@ -16,8 +16,14 @@
  * tokens/s and the unified/split ratio (median of the rounds' ratios), sequences decoding per step
  * (the batch the memory allows), adapter loads, requests that failed (out of memory or otherwise:
  * goal none), with the load average. Goal (issue 18): unified >= 1.3x split where memory limits.
- * On a CPU (the CPU backend, or lavapipe) a step's time grows with its rows and distinct adapters,
- * so a larger batch buys less than on a GPU, where decode steps are memory-bound.
+ * What batching can buy depends on the backend; each budget's line gives it, measured in the same
+ * run: a cost model of the steps of both modes, fitted by least squares (step time = per step +
+ * per decode row + per prefill row + per LoRA segment + per position attended), and from it the
+ * ceiling of any scheduler that runs the same rows: split's time over the model's time for those
+ * rows in the fewest steps possible (every step full), with the fewest LoRA segments and the least
+ * time between steps any run had. On a CPU (the CPU backend, or lavapipe) a step's time is mostly
+ * its rows' work and the ceiling is low; on a GPU decode steps are memory-bound (the weights are
+ * read once per step whatever its rows), the per-step term dominates and so does batching.
  * On the device the unified run's adapter slots stay padded buffers (the LoRA kernels read them
  * so); the budget decides what is resident and admitted: paging adapter weights inside the kernels
  * is the step that makes the device allocation match (docs/engine.md).
@@ -40,6 +46,7 @@ import { benchBackend } from './lib/backend.ts';
 import { percentile, uniform } from './lib/loraTraffic.ts';
 import { cachedPreset } from './lib/models.ts';
 import { benchArgs, positiveNumber } from './lib/args.ts';
+import { leastSquares } from './lib/leastSquares.ts';
 
 const args = benchArgs(import.meta.url, {
   backend: { type: 'string', default: 'auto' },
@@ -108,6 +115,17 @@ const gpu = kind === 'webgpu' ? await acquireGpu() : undefined;
 
 type Budget = (typeof budgets)[number];
 
+/** A step's features for the cost model, and its time. */
+interface StepCost {
+  decodeRows: number;
+  prefillRows: number;
+  segments: number;
+  attended: number;
+  seconds: number;
+}
+const COST_TERMS = ['step', 'decodeRow', 'prefillRow', 'segment', 'attended'] as const;
+const features = (x: StepCost) => [1, x.decodeRows, x.prefillRows, x.segments, x.attended];
+
 interface RunResult {
   mode: 'split' | 'unified';
   fraction: number;
@@ -122,6 +140,8 @@ interface RunResult {
   /** Seconds the run took, and the part of them spent in engine steps (the rest: scheduling, adapter loads, waiting). */
   seconds: number;
   stepSeconds: number;
+  /** Each step: decode rows, prefill rows, LoRA segments, positions attended (summed over rows), seconds. */
+  steps: StepCost[];
   /** CPU seconds the process (every thread) spent: the work, less sensitive than wall time to a busy machine. */
   cpuSeconds: number;
   /** Mean distinct adapters per step, and runs of rows of one adapter (the LoRA segments the step runs). */
@@ -143,11 +163,22 @@ async function serve(mode: 'split' | 'unified', b: Budget): Promise<RunResult> {
   let stepSeconds = 0;
   let adapterCount = 0;
   let segments = 0;
+  const steps: StepCost[] = [];
   const stepOf = backend.step.bind(backend);
-  backend.step = (sequences) => {
+  backend.step = async (sequences) => {
     adapterCount += new Set(sequences.map((x) => x.adapterSlot).filter((slot) => slot >= 0)).size;
-    segments += sequences.filter((x, i) => x.adapterSlot >= 0 && (i === 0 || sequences[i - 1].adapterSlot !== x.adapterSlot)).length;
-    return stepOf(sequences);
+    const segs = sequences.filter((x, i) => x.adapterSlot >= 0 && (i === 0 || sequences[i - 1].adapterSlot !== x.adapterSlot)).length;
+    segments += segs;
+    const started = performance.now();
+    const outputs = await stepOf(sequences);
+    steps.push({
+      decodeRows: sequences.filter((x) => x.tokens.length === 1).length,
+      prefillRows: sequences.reduce((n, x) => n + (x.tokens.length > 1 ? x.tokens.length : 0), 0),
+      segments: segs,
+      attended: sequences.reduce((n, x) => n + x.tokens.length * (x.startPos + (x.tokens.length + 1) / 2), 0),
+      seconds: (performance.now() - started) / 1000,
+    });
+    return outputs;
   };
   const onStep = (step: { seconds: number }) => void (stepSeconds += step.seconds);
   const scheduler = createScheduler({ maxRunning: MAX_RUNNING, maxBatchTokens: MAX_BATCH_TOKENS, maxWaiting: requestCount * 2 }, { backend, adapters: slots, pages, onStep });
@@ -189,6 +220,7 @@ async function serve(mode: 'split' | 'unified', b: Budget): Promise<RunResult> {
     preemptions: sched.preemptions,
     seconds,
     stepSeconds,
+    steps,
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
     adaptersPerStep: adapterCount / Math.max(1, sched.steps),
     segmentsPerStep: segments / Math.max(1, sched.steps),
@@ -221,12 +253,29 @@ const summary = budgets.map((b) => {
     failed: xs.reduce((n, x) => n + x.failed, 0),
   });
   const loads = [...split, ...unified].map((x) => x.loadAverage[0]);
+  // The cost model of this budget's steps (both modes), and the rows any scheduler must run.
+  const all = [...split, ...unified].flatMap((x) => x.steps);
+  const fit = leastSquares(all.map(features), all.map((x) => x.seconds));
+  const predicted = all.map((x) => features(x).reduce((t, v, i) => t + v * fit[i], 0));
+  const mean = all.reduce((t, x) => t + x.seconds, 0) / all.length;
+  const r2 = 1 - all.reduce((t, x, i) => t + (x.seconds - predicted[i]) ** 2, 0) / all.reduce((t, x) => t + (x.seconds - mean) ** 2, 0);
+  const total = (x: RunResult, key: keyof StepCost) => x.steps.reduce((t, st) => t + st[key], 0);
+  const least = (key: keyof StepCost) => Math.min(...[...split, ...unified].map((x) => total(x, key)));
+  // The best any scheduler could do with these rows: every step full (and no fewer steps than a
+  // request's decode needs), the fewest LoRA segments and the least time between steps of any run.
+  const fewestSteps = Math.max(NEW_TOKENS, Math.ceil((least('decodeRows') + least('prefillRows')) / MAX_BATCH_TOKENS));
+  const leastBetween = Math.min(...[...split, ...unified].map((x) => x.seconds - x.stepSeconds));
+  const bestSeconds = fit[0] * fewestSteps + fit[1] * least('decodeRows') + fit[2] * least('prefillRows') + fit[3] * least('segments') + fit[4] * least('attended') + leastBetween;
   return {
     ...b,
     ratio: median(unified.map((x, i) => x.tokensPerSecond / split[i].tokensPerSecond)),
     /** Tokens per CPU second, unified over split (median of the rounds). */
     cpuRatio: median(unified.map((x, i) => split[i].cpuSeconds / x.cpuSeconds)),
     rowsRatio: median(unified.map((x, i) => x.decodeRowsPerStep / split[i].decodeRowsPerStep)),
+    /** Seconds per step, decode row, prefill row, LoRA segment and position attended (least squares over the steps of both modes), and its R². */
+    costModel: { ...(Object.fromEntries(COST_TERMS.map((term, i) => [term, fit[i]])) as Record<(typeof COST_TERMS)[number], number>), r2 },
+    /** The most any scheduler running the same rows could gain over split (the cost model's best case over split's time). */
+    ceiling: median(split.map((x) => x.seconds / bestSeconds)),
     loadAverage: { min: Math.min(...loads), max: Math.max(...loads) },
     split: figures(split),
     unified: figures(unified),
@@ -236,10 +285,11 @@ const lines = [
   `memory workload (tiny, ${kind}): ${requestCount} requests over ${used.length} adapters of ${ADAPTERS} (Zipf, ranks ${RANKS.join('/')}), ${LONG_SHARE * 100}% with ${LONG}-token prompts, ${NEW_TOKENS} new tokens, at most ${MAX_RUNNING} running and ${MAX_BATCH_TOKENS} rows a step; ${rounds} interleaved rounds; load ${load()}`,
   ...summary.map(
     (s) =>
-      `memory budget x${s.fraction} of the default (${(s.bytes / 2 ** 20).toFixed(1)} MiB; split ${s.splitSlots} slots of rank ${MAX_RANK} + ${s.splitKvBlocks} KV blocks, unified ${s.totalPages} pages): unified ${s.ratio.toFixed(2)}x split tokens/s (goal >= 1.3x: ${s.ratio >= 1.3 ? 'met' : 'not met'}); ` +
+      `memory budget x${s.fraction} of the default (${(s.bytes / 2 ** 20).toFixed(1)} MiB; split ${s.splitSlots} slots of rank ${MAX_RANK} + ${s.splitKvBlocks} KV blocks, unified ${s.totalPages} pages): unified ${s.ratio.toFixed(2)}x split tokens/s (goal >= 1.3x: ${s.ratio >= 1.3 ? 'met' : 'not met'}; ceiling of any scheduler with these rows on this backend ${s.ceiling.toFixed(2)}x); ` +
       `${s.unified.tokensPerSecond.toFixed(0)} vs ${s.split.tokensPerSecond.toFixed(0)} tok/s; ${s.cpuRatio.toFixed(2)}x tokens per CPU second; ${s.unified.decodeRowsPerStep.toFixed(1)} vs ${s.split.decodeRowsPerStep.toFixed(1)} rows per step (${s.rowsRatio.toFixed(2)}x); ` +
-      `${s.unified.loads} vs ${s.split.loads} adapter loads; failed ${s.unified.failed} vs ${s.split.failed}; load average ${s.loadAverage.min.toFixed(1)}-${s.loadAverage.max.toFixed(1)}`,
+      `${s.unified.loads} vs ${s.split.loads} adapter loads; failed ${s.unified.failed} vs ${s.split.failed}; load average ${s.loadAverage.min.toFixed(1)}-${s.loadAverage.max.toFixed(1)}; ` +
+      `step cost ${(s.costModel.step * 1e3).toFixed(3)} ms + ${(s.costModel.decodeRow * 1e3).toFixed(3)} per decode row + ${(s.costModel.prefillRow * 1e3).toFixed(3)} per prefill row + ${(s.costModel.segment * 1e3).toFixed(3)} per LoRA segment + ${(s.costModel.attended * 1e6).toFixed(3)} per 1000 positions attended (R² ${s.costModel.r2.toFixed(2)})`,
   ),
 ];
 process.stdout.write(lines.join('\n') + '\n');
-if (args.out) await writeFile(args.out, JSON.stringify({ backend: kind, pageBytes, slotBytes, defaultBytes, requests: requestCount, adaptersUsed: used.length, rounds, summary, results, loadAverage: loadavg() }, null, 2) + '\n');
+if (args.out) await writeFile(args.out, JSON.stringify({ backend: kind, pageBytes, slotBytes, defaultBytes, requests: requestCount, adaptersUsed: used.length, rounds, summary, results: results.map(({ steps, ...x }) => ({ ...x, steps: steps.length })), loadAverage: loadavg() }, null, 2) + '\n');
