@@ -11,7 +11,8 @@
  * per round): batch-1 decode tokens/s, batch-8 decode tokens/s (8 sequences stepping together),
  * prefill tokens/s of a 128-token prompt; per thread count for the CPU rows (`--backend webgpu
  * --peer vulkan` gives the GPU rows: one row, threads unused). Greedy tokens of every decode are
- * compared between the engines and the count of identical sequences printed. One summary line per
+ * compared between the engines: the count of identical sequences and how many tokens agree before
+ * the first difference (random weights leave near-tied logits). One summary line per
  * figure with the ratio openlora / llama.cpp and the 1-minute load average (median over the rounds:
  * other work on the machine shows there); `--out FILE` writes them as JSON.
  */
@@ -206,6 +207,7 @@ for (const threads of threadCounts) {
   const figures: Record<string, Record<string, number[]>> = { 'decode b1': {}, [`decode b${batch}`]: {}, [`prefill ${prefillLen}`]: {} };
   let identical = 0;
   let compared = 0;
+  const agreeing: number[] = []; // tokens each sequence agrees on before its first difference
   const loads: number[] = [];
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? engines : [...engines].reverse();
@@ -223,6 +225,8 @@ for (const threads of threadCounts) {
     a.forEach((seq, i) => {
       compared++;
       if (seq.join() === b[i].join()) identical++;
+      const first = seq.findIndex((t, k) => t !== b[i][k]);
+      agreeing.push(first < 0 ? seq.length : first);
     });
     loads.push(loadavg()[0]);
     log(`${label}: round ${round + 1}/${rounds} done (load ${loads[round].toFixed(2)})`);
@@ -235,8 +239,9 @@ for (const threads of threadCounts) {
     results.push(row);
     process.stdout.write(`peer: ${label}, ${figure}, ${type}: openlora ${ours.toFixed(1)} tok/s, llama.cpp ${peer.toFixed(1)} tok/s, ratio ${(ours / peer).toFixed(2)}, load ${load.toFixed(2)}\n`);
   }
-  process.stdout.write(`peer: ${label}: greedy tokens identical in ${identical} of ${compared} sequences (${decodeSteps + 1} tokens each)\n`);
-  results.push({ figure: 'greedy identical', threads, identical, compared, tokensPerSequence: decodeSteps + 1 });
+  const agreeMean = agreeing.reduce((t, n) => t + n, 0) / agreeing.length;
+  process.stdout.write(`peer: ${label}: greedy tokens identical in ${identical} of ${compared} sequences (${decodeSteps + 1} tokens each); the first ${median(agreeing)} tokens agree (median; mean ${agreeMean.toFixed(1)})\n`);
+  results.push({ figure: 'greedy identical', threads, identical, compared, tokensPerSequence: decodeSteps + 1, agreeingTokens: { median: median(agreeing), mean: agreeMean } });
   for (const e of engines) await e.close();
 }
 if (args.out) await writeFile(args.out, JSON.stringify({ preset: args.preset, type, nodeLlamaCpp: NODE_LLAMA_CPP, results }, null, 2) + '\n');
