@@ -15,6 +15,7 @@
 //   NORM: x is RMS-normalized per row first: the workgroup sums each row's squares, the dot
 //         products run over x · gain (gain = offset + w, at vecs[normAt]) and are scaled by
 //         1 / sqrt(mean + eps) (the recipe's rmsnorm, fused: no `h` buffer, no dispatch).
+//         SGNORM (XSHUF, plain kernel, 1 row): each subgroup sums the squares itself, without a barrier.
 //   BIAS: + vecs[biasAt + weight row].
 //   LORA: + scale · B (A x) of the row's adapter slot (rowInfo[r].slot): v = A x comes from the
 //         shrink kernel (lora_shrink.wgsl), B is read here (the expand, fused).
@@ -75,7 +76,13 @@ fn xAt(i: u32) -> f32 {
 }
 #endif
 @group(0) @binding(4) var<storage, read_write> y: array<f32>; // [rows, yStride] f32
+#if XSHUF
+// One f32 per load: on lavapipe each 32-bit component a lane loads costs alike, and vec(i) of a
+// vec4 array loads all four.
+@group(0) @binding(5) var<storage, read> vecs: array<f32>; // norm gain and bias, f32
+#else
 @group(0) @binding(5) var<storage, read> vecs: array<vec4<f32>>; // norm gain and bias, f32
+#endif
 #if LORA
 @group(0) @binding(6) var<storage, read> rowInfo: array<RowInfo>; // [rows]: the adapter slot of each row
 @group(0) @binding(7) var<storage, read> info: array<u32>;        // [slots, infoStride]: scale bits, ranks
@@ -126,10 +133,28 @@ fn weightRow(o: u32, j: u32) -> u32 {
 }
 
 fn vec(i: u32) -> f32 {
+#if XSHUF
+  return vecs[i];
+#else
   return vecs[i / 4u][i % 4u];
+#endif
 }
 
 #if NORM
+#if SGNORM
+// 1 / rms of `row`, on every lane of the subgroup: the 8 lanes sum the squares of every 8th element
+// and add their sums. No workgroup memory and no barrier: on lavapipe a barrier makes the kernel a
+// coroutine, which costs more than the subgroup's own pass over x (plain kernel, 1 row).
+fn subgroupNormInv(row: u32, lane: u32) -> f32 {
+  let xb = row * params.xStride + params.xOffset;
+  var s = 0.0;
+  for (var i = 0u; i < params.normWidth; i += 8u) {
+    let e = select(0.0, xAt(xb + i + lane), i + lane < params.normWidth);
+    s += e * e;
+  }
+  return 1.0 / sqrt(subgroupAdd(s) / f32(params.normWidth) + params.eps);
+}
+#else
 const NR = ${NR}u; // rows reduced per round (NR · WG partial sums in workgroup memory)
 var<workgroup> normRed: array<f32, NR * WG>;
 var<workgroup> normInv: array<f32, ROWS>;
@@ -158,6 +183,7 @@ fn normPrologue(lid: u32, row0: u32, lastRow: u32) {
     workgroupBarrier();
   }
 }
+#endif
 #endif
 
 #if LORA
@@ -240,7 +266,14 @@ fn main(
   // Bounds guard without an early return: every invocation takes part in the reductions.
   let live = o0 < params.n;
 #if NORM
+#if SGNORM
+  var normInv: array<f32, ROWS>;
+  for (var r = 0u; r < ROWS; r++) {
+    normInv[r] = subgroupNormInv(min(row0 + r, lastRow), sgLane);
+  }
+#else
   normPrologue(lid, row0, lastRow);
+#endif
 #endif
 #unroll J OPL
   let wr${J} = min(weightRow(o0, ${J}u), params.wRows - 1u);
@@ -256,11 +289,30 @@ fn main(
 #endif
 #if XSHUF
   // The 8 lanes load 8 consecutive x values of a chunk at once and broadcast them, instead of
-  // each lane loading the same 8 values.
+  // each lane loading the same 8 values. A quantized block's head (its scales) is loaded once for
+  // its CPB chunks (matrix.wgsl).
+  // (Quantized: the block's chunks 4 at a time, unrolled; a loop of one chunk per iteration
+  // measured slower than loading the head per chunk.)
+#if QUANT
+  for (var c0 = 0u; c0 < chunks; c0 += CPB) {
+#unroll J OPL
+  let h${J} = loadHead(wr${J}, c0);
+#endunroll
+  for (var c4 = c0; c4 < c0 + CPB; c4 += 4u) {
+#unroll U 4
+  {
+    let c = c4 + ${U}u;
+#unroll J OPL
+    let w${J} = loadWH(wr${J}, c, h${J});
+#endunroll
+#else
+  {
   for (var c = 0u; c < chunks; c++) {
+  {
 #unroll J OPL
     let w${J} = loadW(wr${J}, c);
 #endunroll
+#endif
     let g = laneGain(c, sgLane);
 #unroll R ROWS
     {
@@ -274,6 +326,11 @@ fn main(
 #endunroll
     }
 #endunroll
+  }
+#if QUANT
+#endunroll
+#endif
+  }
   }
 #else
 #if TILED

@@ -8,6 +8,10 @@
  * per prompt length, each the median of the rounds, with the ratio tiled / plain per figure and the
  * batch-32 / batch-1 throughput of each. Greedy tokens of every decode are compared between the two.
  * The 1-minute load average is printed with each figure.
+ *
+ * `--b1`: each batch-1 projection of the model's layers and its lm_head, one kernel at a time on
+ * random weights in `--dtype` (f16 default; bf16, f32, q8_0, q4_0, q4_k, q6_k), beside the
+ * streaming roofline, per `--variants` of the kernel's shape (scripts/bench/lib/linearB1.ts).
  */
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -21,6 +25,9 @@ import { loadModel } from '../../src/model/load.ts';
 import { QUANTIZE_TYPES } from '../../src/model/quant/index.ts';
 import { benchArgs, positiveNumber } from './lib/args.ts';
 import { benchKvBlocks, decodeRun, prefillRun } from './lib/engineRuns.ts';
+import { linearB1Lines, runLinearB1, type B1Config, type B1Dtype } from './lib/linearB1.ts';
+import { QUANT_TYPES } from '../../src/model/quant/index.ts';
+import { readFile } from 'node:fs/promises';
 
 const args = benchArgs(import.meta.url, {
   preset: { type: 'string', default: 'bench-135m' },
@@ -30,6 +37,9 @@ const args = benchArgs(import.meta.url, {
   prefill: { type: 'string', default: '128,512' },
   'decode-steps': { type: 'string', default: '4' },
   quantize: { type: 'string' },
+  b1: { type: 'boolean', default: false },
+  dtype: { type: 'string', default: 'f16' },
+  variants: { type: 'string', default: 'current' },
 });
 const rounds = positiveNumber('rounds', args.rounds);
 const batches = args.batches!.split(',').map(Number);
@@ -43,6 +53,18 @@ const dir = join(DEFAULT_DATA_DIR, 'cache', 'models', args.preset!);
 if (!existsSync(join(dir, 'config.json'))) {
   log(`creating ${args.preset} in ${dir}`);
   await createModel({ preset: args.preset!, seed: 0, out: dir });
+}
+if (args.b1) {
+  const dtypes = ['f16', 'bf16', 'f32', ...QUANT_TYPES] as const;
+  const dtype = dtypes.find((d) => d === args.dtype);
+  if (!dtype) throw new Error(`--dtype ${args.dtype}: use one of ${dtypes.join(', ')}`);
+  const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as B1Config;
+  const gpu = await acquireGpu();
+  const r = await runLinearB1({ gpu, config, dtype, variants: args.variants!.split(','), rounds, log });
+  gpu.destroy();
+  process.stdout.write(linearB1Lines(r, args.preset!).join('\n') + '\n');
+  if (args.out) await writeFile(args.out, JSON.stringify({ model: args.preset, ...r }, null, 2) + '\n');
+  process.exit(0);
 }
 const model = await loadModel({ dir, quantize });
 const maxPrompt = Math.max(...prompts);

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import type { Backend, LoadProgress, StepOutput, StepSequence } from '../backend.ts';
 import type { ModelConfig } from '../../model/config.ts';
 import type { WeightStore } from '../../model/weights.ts';
@@ -150,7 +151,7 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
     const recipe = webgpuRecipe(config);
     weights = await uploadWeights({ device, config, recipe, weights: p.model.weights, dtype, quantize: p.model.quantize, maxBindingBytes, onProgress: p.onProgress, signal: p.signal });
     uploadMs = performance.now() - uploadStarted;
-    const shape = linearShape({ software: gpu.summary.software, subgroups: gpu.hasSubgroups, subgroupMinSize: gpu.summary.subgroupMinSize, subgroupMaxSize: gpu.summary.subgroupMaxSize, workgroupBytes: device.limits.maxComputeWorkgroupStorageSize, tiled: p.tiledLinear });
+    const shape = linearShape({ software: gpu.summary.software, subgroups: gpu.hasSubgroups, subgroupMinSize: gpu.summary.subgroupMinSize, subgroupMaxSize: gpu.summary.subgroupMaxSize, workgroupBytes: device.limits.maxComputeWorkgroupStorageSize, tiled: p.tiledLinear, threads: availableParallelism() });
     const ctx = { device, pipelines, stepBuffer, maxRows, ...shape };
     // Adapters run in f32 on every backend, whatever the base weights' dtype (docs/engine.md).
     loraPool = createGpuLoraSlotPool({ device, config, recipe, slots: p.loraSlots ?? WEBGPU_DEFAULTS.loraSlots, maxRank: p.maxLoraRank ?? WEBGPU_DEFAULTS.maxLoraRank, dtype: p.loraDtype ?? 'f32', maxBindingBytes });

@@ -27,6 +27,14 @@ export interface LinearShape {
   tiled?: { opl: number; workgroup: number };
   /** Bytes of workgroup memory a kernel may use (`maxComputeWorkgroupStorageSize`); default 16384, WebGPU's guaranteed minimum. */
   workgroupBytes?: number;
+  /**
+   * CPU adapters: the plain kernel's workgroup shrinks (halving, down to one 8-wide subgroup) until
+   * a projection splits into at least this many workgroups, so narrow projections keep every
+   * thread of the driver's pool busy (see {@link fitWorkgroup}).
+   */
+  minGroups?: number;
+  /** The plain broadcast kernel (`xshuf`) of one row norms x per subgroup instead of per workgroup behind a barrier (shaders/linear.wgsl SGNORM). */
+  sgNorm?: boolean;
 }
 
 /**
@@ -42,10 +50,10 @@ export interface LinearShape {
  * (its workgroup memory is plain memory behind a barrier: staging x there measured 2-3x slower)
  * and needs it, so CPU adapters without 8-wide subgroups have none.
  */
-export function linearShape(p: { software: boolean; subgroups: boolean; subgroupMinSize?: number; subgroupMaxSize?: number; workgroupBytes?: number; tiled?: boolean }): LinearShape {
+export function linearShape(p: { software: boolean; subgroups: boolean; subgroupMinSize?: number; subgroupMaxSize?: number; workgroupBytes?: number; tiled?: boolean; threads?: number }): LinearShape {
   if (p.software) {
     const xshuf = p.subgroups && p.subgroupMinSize === 8 && p.subgroupMaxSize === 8;
-    return { tpo: 1, opl: 4, workgroup: 64, attentionWorkgroup: 8, subgroups: p.subgroups, xshuf, ...(xshuf && p.tiled === true ? { tiled: CPU_TILED } : {}) };
+    return { tpo: 1, opl: 4, workgroup: 64, attentionWorkgroup: 8, subgroups: p.subgroups, xshuf, minGroups: CPU_GROUPS_PER_THREAD * (p.threads ?? 1), sgNorm: xshuf, ...(xshuf && p.tiled === true ? { tiled: CPU_TILED } : {}) };
   }
   const subgroups = p.subgroups && (p.subgroupMinSize ?? 0) >= 8;
   return { tpo: subgroups ? Math.min(32, p.subgroupMinSize!) : 16, opl: 1, workgroup: 256, subgroups, ...(p.tiled === false ? {} : { tiled: { opl: 2, workgroup: 256 } }), workgroupBytes: p.workgroupBytes };
@@ -59,6 +67,28 @@ export function linearShape(p: { software: boolean; subgroups: boolean; subgroup
  * time (the register tile is ROWS x OPL fma chains, unrolled).
  */
 const CPU_TILED = { opl: 4, workgroup: 8 } as const;
+
+/**
+ * Workgroups per CPU thread a projection should split into (`minGroups` = this x the driver's
+ * threads). Measured on lavapipe, 2 threads, batch 1, f16 (`npm run bench:linear -- --b1`): the
+ * 576-output projections (o, down: 3 workgroups of 64) ran 1.2-1.3x faster in 9 workgroups of 16.
+ */
+const CPU_GROUPS_PER_THREAD = 4;
+
+/** Smallest workgroup {@link fitWorkgroup} shrinks to: one 8-wide subgroup (the broadcast kernel needs whole subgroups). */
+const MIN_CPU_WORKGROUP = 8;
+
+/**
+ * A plain tile's workgroup for a projection of `outputs` outputs under `minGroups`: halved while
+ * the projection would split into fewer workgroups (never below 8 invocations); other tiles as given.
+ */
+export function fitWorkgroup(tile: LinearTile, outputs: number, glu: boolean, minGroups?: number): LinearTile {
+  if (!minGroups || tile.tiled) return tile;
+  const outs = glu ? tile.opl / 2 : tile.opl;
+  let workgroup = tile.workgroup;
+  while (workgroup > MIN_CPU_WORKGROUP && Math.ceil(outputs / ((workgroup / tile.tpo) * outs)) < minGroups) workgroup /= 2;
+  return { ...tile, workgroup };
+}
 
 /** Row tiles of the linear kernel: the smallest that holds the step's rows, 32 for prefill. */
 export const LINEAR_ROW_TILES = [1, 4, 8, 16, 32] as const;

@@ -11,7 +11,7 @@ import type { GpuMatrix } from './weights.ts';
 import { bindBuffers, type BindingKind, type Kernel, type PipelineCache } from './pipelines.ts';
 import type { Recorder } from './recorder.ts';
 import { OUT_ROW_WORDS } from './passPlan.ts';
-import { linearTiles, NORM_PARTIAL_BYTES, type LinearShape, type LinearTile } from './linearPlan.ts';
+import { fitWorkgroup, linearTiles, NORM_PARTIAL_BYTES, type LinearShape, type LinearTile } from './linearPlan.ts';
 
 /** What every op needs: device, pipelines, the step uniform and the linear kernel's shape on this device. */
 export interface OpContext extends LinearShape {
@@ -122,7 +122,8 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
   const glu = p.glu !== undefined;
   const bindings: BindingKind[] = ['uniform', 'uniform', 'read', 'read', 'storage', 'read'];
   if (p.lora) bindings.push('read', 'read', 'read', 'read');
-  const tiles = linearTiles(ctx, glu);
+  const outputs = glu ? p.glu!.width : Math.max(...weight.chunks.map((c) => c.rowCount));
+  const tiles = linearTiles(ctx, glu).map((t) => fitWorkgroup(t, outputs, glu, ctx.minGroups));
   const defines = (t: LinearTile) => ({
     ...matrixDefines(weight.dtype),
     NORM: p.norm !== undefined,
@@ -134,6 +135,9 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
     SOFTCAP: (p.softcap ?? 0) > 0,
     SUBGROUPS: ctx.subgroups && t.tpo > 1,
     XSHUF: ctx.xshuf === true && t.tpo === 1,
+    // The plain broadcast kernel norms x per subgroup, without a barrier (see shaders/linear.wgsl),
+    // for one row: each subgroup reads every row of x once more, so more rows cost more than the barrier.
+    SGNORM: p.norm !== undefined && ctx.sgNorm === true && ctx.xshuf === true && t.tpo === 1 && !t.tiled && t.rows === 1,
     REDUCE_WG: !ctx.subgroups && t.tpo > 1,
     TILED: t.tiled,
     ROWS: t.rows,

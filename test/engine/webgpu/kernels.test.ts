@@ -20,7 +20,11 @@ const F32_TOL = 1e-5;
 const F16_TOL = 1e-4;
 
 /** A linear-kernel shape a test forces on the harness. */
-type TestShape = Partial<Pick<OpContext, 'tpo' | 'opl' | 'workgroup' | 'xshuf' | 'tiled' | 'workgroupBytes'>>;
+type TestShape = Partial<Pick<OpContext, 'tpo' | 'opl' | 'workgroup' | 'xshuf' | 'tiled' | 'workgroupBytes' | 'minGroups' | 'sgNorm'>>;
+
+/** Where the adapter's subgroups are exactly 8 wide (lavapipe): the shape linearShape() gives it (x broadcast, per-subgroup norm of one row, workgroups shrunk for narrow projections). */
+const lavapipeShape: TestShape | undefined =
+  probe.available && probe.adapter.subgroupMinSize === 8 && probe.adapter.subgroupMaxSize === 8 ? linearShape({ software: true, subgroups: true, subgroupMinSize: 8, subgroupMaxSize: 8, threads: 2 }) : undefined;
 
 let h: KernelHarness;
 beforeAll(async () => {
@@ -133,10 +137,10 @@ describe('linear kernel (tiled mat-vec / mat-mul)', () => {
   // The shapes linearShape() picks: GPUs (split k, subgroup butterfly) and CPU adapters (tpo 1, opl 4).
   const shapes: { tpo: number; opl: number; workgroup: number; xshuf?: boolean }[] = [{ tpo: 8, opl: 1, workgroup: 256 }, { tpo: 1, opl: 4, workgroup: 64 }, { tpo: 4, opl: 2, workgroup: 64 }];
   // x broadcast through 8-wide subgroups: runs where the adapter's subgroups are exactly 8 wide (lavapipe).
-  if (probe.available && probe.adapter.subgroupMinSize === 8 && probe.adapter.subgroupMaxSize === 8) shapes.push({ tpo: 1, opl: 4, workgroup: 64, xshuf: true });
+  if (lavapipeShape) shapes.push({ tpo: 1, opl: 4, workgroup: 64, xshuf: true }, { ...lavapipeShape } as (typeof shapes)[number]);
   for (const shape of shapes) {
     for (const rows of [1, 9]) {
-      it(`shape tpo ${shape.tpo} opl ${shape.opl} wg ${shape.workgroup}${shape.xshuf ? ' xshuf' : ''}: ${rows} rows, n not a multiple of the tile`, async () => {
+      it(`shape tpo ${shape.tpo} opl ${shape.opl} wg ${shape.workgroup}${shape.xshuf ? ' xshuf' : ''}${'minGroups' in shape ? ' (lavapipe: workgroups fitted)' : ''}: ${rows} rows, n not a multiple of the tile`, async () => {
         const { got, want } = await runLinear({ rows, n: 70, k: 96, dtype: 'f16', accumulate: true, shape });
         expect(relError(got, want)).toBeLessThan(F16_TOL);
         const f32 = await runLinear({ rows, n: 70, k: 96, dtype: 'f32', shape });
@@ -185,20 +189,22 @@ describe('linear kernel prologue and epilogue (fused RMSNorm, GLU)', () => {
     return { got, want };
   }
   tiledRunFused = runFused;
-  const shapes = [undefined, { tpo: 1, opl: 4, workgroup: 64 }, ...(probe.available && probe.adapter.subgroupMinSize === 8 && probe.adapter.subgroupMaxSize === 8 ? [{ tpo: 1, opl: 4, workgroup: 64, xshuf: true }] : [])];
+  const shapes: (TestShape | undefined)[] = [undefined, { tpo: 1, opl: 4, workgroup: 64 }, ...(lavapipeShape ? [{ tpo: 1, opl: 4, workgroup: 64, xshuf: true }, lavapipeShape] : [])];
   for (const shape of shapes) {
-    const name = shape ? `tpo ${shape.tpo} opl ${shape.opl}${shape.xshuf ? ' xshuf' : ''}` : 'default shape';
-    for (const rows of [1, 9, 33]) {
+    const name = shape ? `tpo ${shape.tpo} opl ${shape.opl}${shape.xshuf ? ' xshuf' : ''}${shape.sgNorm ? ' (lavapipe: subgroup norm, workgroups fitted)' : ''}` : 'default shape';
+    for (const rows of [1, 3, 9, 33]) {
       it(`rmsnorm prologue (gain offset 1, bias), ${name}, ${rows} rows, width 260`, async () => {
         const { got, want } = await runFused({ rows, n: 70, k: 260, dtype: 'f32', weightOffset: 1, bias: true, shape });
         expect(relError(got, want)).toBeLessThan(F32_TOL);
       });
     }
     for (const act of ['silu', 'gelu_tanh'] as const) {
-      it(`GLU epilogue (${act}) after the rmsnorm prologue, ${name}, f16 weights`, async () => {
-        const { got, want } = await runFused({ rows: 5, n: 36, k: 96, dtype: 'f16', glu: act, shape });
-        expect(relError(got, want)).toBeLessThan(F16_TOL);
-      });
+      for (const rows of [1, 5]) {
+        it(`GLU epilogue (${act}) after the rmsnorm prologue, ${name}, f16 weights, ${rows} rows`, async () => {
+          const { got, want } = await runFused({ rows, n: 36, k: 96, dtype: 'f16', glu: act, shape });
+          expect(relError(got, want)).toBeLessThan(F16_TOL);
+        });
+      }
     }
   }
 });
@@ -320,6 +326,17 @@ describe.each(QUANT_TYPES)('quantized weights (%s blocks on the GPU)', (type) =>
       expect(chunks).toBeGreaterThan(1);
       expect(relError(got, want)).toBeLessThan(F32_TOL);
     });
+  }
+
+  // lavapipe's plain kernel: each block's head (scales) loaded once for its chunks; k of 3 K-quant
+  // blocks, n not a multiple of a workgroup's outputs (the workgroup shrunk to fit 8 of them).
+  if (lavapipeShape) {
+    for (const rows of [1, 3]) {
+      it(`linear on lavapipe's shape (block heads), ${rows} rows, bias, accumulating`, async () => {
+        const { got, want } = await runLinear({ rows, n: 45, k: 768, dtype: type, bias: true, accumulate: true, shape: lavapipeShape });
+        expect(relError(got, want)).toBeLessThan(F32_TOL);
+      });
+    }
   }
 
   it('embedding gather (table split in chunks, scaled)', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LINEAR_ROW_TILES, NORM_PARTIAL_BYTES, TILED_MIN_ROWS, linearShape, linearTiles } from '../../../src/engine/webgpu/linearPlan.ts';
+import { LINEAR_ROW_TILES, NORM_PARTIAL_BYTES, TILED_MIN_ROWS, fitWorkgroup, linearShape, linearTiles } from '../../../src/engine/webgpu/linearPlan.ts';
 
 describe('linear kernel plan', () => {
   const lavapipe = linearShape({ software: true, subgroups: true, subgroupMinSize: 8, subgroupMaxSize: 8, tiled: true });
@@ -35,6 +35,22 @@ describe('linear kernel plan', () => {
   it('CPU adapters run the tiled kernel only when asked (it measured no faster there); GPUs unless told not to', () => {
     expect(linearShape({ software: true, subgroups: true, subgroupMinSize: 8, subgroupMaxSize: 8 }).tiled).toBeUndefined();
     expect(linearShape({ software: false, subgroups: true, subgroupMinSize: 32, subgroupMaxSize: 32, tiled: false }).tiled).toBeUndefined();
+  });
+
+  it('CPU adapters: a narrow projection gets smaller workgroups until it splits into 4 per thread (down to one subgroup); wide ones, tiled tiles and GPUs keep theirs', () => {
+    const cpu = linearShape({ software: true, subgroups: true, subgroupMinSize: 8, subgroupMaxSize: 8, threads: 2, tiled: true });
+    expect(cpu.minGroups).toBe(8);
+    const [b1] = linearTiles(cpu);
+    expect(b1.workgroup).toBe(64);
+    expect(fitWorkgroup(b1, 576, false, cpu.minGroups).workgroup).toBe(16); // 9 workgroups of 64 outputs
+    expect(fitWorkgroup(b1, 960, false, cpu.minGroups).workgroup).toBe(32);
+    expect(fitWorkgroup(b1, 1536, true, cpu.minGroups).workgroup).toBe(64); // GLU: 2 products per invocation, 12 workgroups
+    expect(fitWorkgroup(b1, 49152, false, cpu.minGroups).workgroup).toBe(64);
+    expect(fitWorkgroup(b1, 40, false, cpu.minGroups).workgroup).toBe(8);
+    const tiled = linearTiles(cpu).find((t) => t.tiled)!;
+    expect(fitWorkgroup(tiled, 40, false, cpu.minGroups)).toEqual(tiled);
+    expect(gpu.minGroups).toBeUndefined();
+    expect(cpu.sgNorm).toBe(true);
   });
 
   it('compiles no row tile above the one that holds maxRows', () => {
