@@ -25,7 +25,7 @@ import { loadModel } from '../../src/model/load.ts';
 import { QUANTIZE_TYPES } from '../../src/model/quant/index.ts';
 import { benchArgs, positiveNumber } from './lib/args.ts';
 import { benchKvBlocks, decodeRun, prefillRun } from './lib/engineRuns.ts';
-import { linearB1Lines, runLinearB1, type B1Config, type B1Dtype } from './lib/linearB1.ts';
+import { linearB1Lines, runLinearB1, type B1Config } from './lib/linearB1.ts';
 import { QUANT_TYPES } from '../../src/model/quant/index.ts';
 import { readFile } from 'node:fs/promises';
 
