@@ -289,30 +289,11 @@ fn main(
 #endif
 #if XSHUF
   // The 8 lanes load 8 consecutive x values of a chunk at once and broadcast them, instead of
-  // each lane loading the same 8 values. A quantized block's head (its scales) is loaded once for
-  // its CPB chunks (matrix.wgsl).
-  // (Quantized: the block's chunks 4 at a time, unrolled; a loop of one chunk per iteration
-  // measured slower than loading the head per chunk.)
-#if QUANT
-  for (var c0 = 0u; c0 < chunks; c0 += CPB) {
-#unroll J OPL
-  let h${J} = loadHead(wr${J}, c0);
-#endunroll
-  for (var c4 = c0; c4 < c0 + CPB; c4 += 4u) {
-#unroll U 4
-  {
-    let c = c4 + ${U}u;
-#unroll J OPL
-    let w${J} = loadWH(wr${J}, c, h${J});
-#endunroll
-#else
-  {
+  // each lane loading the same 8 values.
   for (var c = 0u; c < chunks; c++) {
-  {
 #unroll J OPL
     let w${J} = loadW(wr${J}, c);
 #endunroll
-#endif
     let g = laneGain(c, sgLane);
 #unroll R ROWS
     {
@@ -326,11 +307,6 @@ fn main(
 #endunroll
     }
 #endunroll
-  }
-#if QUANT
-#endunroll
-#endif
-  }
   }
 #else
 #if TILED

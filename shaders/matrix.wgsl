@@ -5,10 +5,6 @@
 //   HALF      f16 or bf16 (BF16): 8 halves per vec4<u32> load (see weights.wgsl);
 //   Q8_0, Q4_0, Q4_K, Q6_K: ggml blocks repacked at upload (src/engine/webgpu/quantLayout.ts),
 //             dequantized here with ggml's f32 products (`dequantize_row_*`).
-// A block's head (its scales: `loadHead(row, c)`, `Head`) serves its CPB chunks of 8:
-// `loadWH(row, c, head)` gives chunk c with it, so a kernel looping over a row loads each head
-// once per block (on lavapipe every 32-bit word a lane loads costs alike: for Q4_K this is 9 words
-// per 8 chunks instead of 40). Float formats: CPB 1 and an empty head.
 #include "weights.wgsl"
 
 struct W8 {
@@ -29,94 +25,63 @@ fn nibbles(p: u32) -> W8 {
 fn int8x4(p: u32) -> vec4<f32> {
   return vec4<f32>(vec4<i32>(bitcast<i32>(p << 24u), bitcast<i32>(p << 16u), bitcast<i32>(p << 8u), bitcast<i32>(p)) >> vec4<u32>(24u));
 }
+
+// Byte i of the words starting at w[base].
+fn byteAt(base: u32, i: u32) -> u32 {
+  return (w[base + i / 4u] >> (8u * (i % 4u))) & 255u;
+}
 #endif
 
 #if Q8_0
-const CPB = 4u;
-alias Head = f32; // d
-fn blockBase(row: u32, c: u32) -> u32 {
-  return (row * (params.k / 32u) + c / 4u) * 9u;
-}
-fn loadHead(row: u32, c: u32) -> Head {
-  return unpack2x16float(w[blockBase(row, c)]).x;
-}
-fn loadWH(row: u32, c: u32, d: Head) -> W8 {
-  let q = blockBase(row, c) + 1u + 2u * (c % 4u);
+fn loadW(row: u32, c: u32) -> W8 {
+  let base = (row * (params.k / 32u) + c / 4u) * 9u;
+  let d = unpack2x16float(w[base]).x;
+  let q = base + 1u + 2u * (c % 4u);
   return W8(int8x4(w[q]) * d, int8x4(w[q + 1u]) * d);
 }
 #endif
 #if Q4_0
-const CPB = 4u;
-alias Head = f32; // d
-fn blockBase(row: u32, c: u32) -> u32 {
-  return (row * (params.k / 32u) + c / 4u) * 5u;
-}
-fn loadHead(row: u32, c: u32) -> Head {
-  return unpack2x16float(w[blockBase(row, c)]).x;
-}
-fn loadWH(row: u32, c: u32, d: Head) -> W8 {
-  let q = nibbles(w[blockBase(row, c) + 1u + c % 4u]);
+fn loadW(row: u32, c: u32) -> W8 {
+  let base = (row * (params.k / 32u) + c / 4u) * 5u;
+  let d = unpack2x16float(w[base]).x;
+  let q = nibbles(w[base + 1u + c % 4u]);
   return W8((q.a - 8.0) * d, (q.b - 8.0) * d);
 }
 #endif
 #if Q4_K
-const CPB = 32u;
-struct Head {
-  dm: vec2<f32>, // d, dmin
-  s: vec3<u32>,  // the 12 scale and min bytes
-}
-fn blockBase(row: u32, c: u32) -> u32 {
-  return (row * (params.k / 256u) + c / 32u) * 36u;
-}
-fn loadHead(row: u32, c: u32) -> Head {
-  let base = blockBase(row, c);
-  return Head(unpack2x16float(w[base]), vec3<u32>(w[base + 1u], w[base + 2u], w[base + 3u]));
-}
-// Byte i of the 12 scale bytes.
-fn scaleByte(s: vec3<u32>, i: u32) -> u32 {
-  return (s[i / 4u] >> (8u * (i % 4u))) & 255u;
-}
-fn loadWH(row: u32, c: u32, h: Head) -> W8 {
+fn loadW(row: u32, c: u32) -> W8 {
+  let base = (row * (params.k / 256u) + c / 32u) * 36u;
+  let dm = unpack2x16float(w[base]);
   let j = (c % 32u) / 4u; // sub-block of 32 elements
-  // ggml get_scale_min_k4 (both cases computed, one selected: no branch per lane)
-  let hi = scaleByte(h.s, j + 4u);
-  let sc = select(scaleByte(h.s, j) & 63u, (hi & 15u) | ((scaleByte(h.s, (j + 8u) % 12u) >> 6u) << 4u), j >= 4u);
-  let m = select(hi & 63u, (hi >> 4u) | ((scaleByte(h.s, j) >> 6u) << 4u), j >= 4u);
-  let d1 = h.dm.x * f32(sc);
-  let m1 = h.dm.y * f32(m);
-  let q = nibbles(w[blockBase(row, c) + 4u + c % 32u]);
+  // ggml get_scale_min_k4 over the 12 scale bytes
+  var sc: u32;
+  var m: u32;
+  if (j < 4u) {
+    sc = byteAt(base + 1u, j) & 63u;
+    m = byteAt(base + 1u, j + 4u) & 63u;
+  } else {
+    sc = (byteAt(base + 1u, j + 4u) & 15u) | ((byteAt(base + 1u, j - 4u) >> 6u) << 4u);
+    m = (byteAt(base + 1u, j + 4u) >> 4u) | ((byteAt(base + 1u, j) >> 6u) << 4u);
+  }
+  let d1 = dm.x * f32(sc);
+  let m1 = dm.y * f32(m);
+  let q = nibbles(w[base + 4u + c % 32u]);
   return W8(d1 * q.a - m1, d1 * q.b - m1);
 }
 #endif
 #if Q6_K
-const CPB = 32u;
-struct Head {
-  d: f32,
-  s: vec4<u32>, // the 16 int8 scales
-}
-fn blockBase(row: u32, c: u32) -> u32 {
-  return (row * (params.k / 256u) + c / 32u) * 53u;
-}
-fn loadHead(row: u32, c: u32) -> Head {
-  let base = blockBase(row, c);
-  return Head(unpack2x16float(w[base]).x, vec4<u32>(w[base + 1u], w[base + 2u], w[base + 3u], w[base + 4u]));
-}
-fn loadWH(row: u32, c: u32, hd: Head) -> W8 {
-  let base = blockBase(row, c);
+fn loadW(row: u32, c: u32) -> W8 {
+  let base = (row * (params.k / 256u) + c / 32u) * 53u;
   let cc = c % 32u;
-  let sc = f32(bitcast<i32>(((hd.s[cc / 8u] >> (8u * ((cc / 2u) % 4u))) & 255u) << 24u) >> 24u);
+  let d = unpack2x16float(w[base]).x;
+  let sc = f32(bitcast<i32>(byteAt(base + 1u, cc / 2u) << 24u) >> 24u);
   let lo = nibbles(w[base + 5u + cc]);
   let h = w[base + 37u + cc / 2u] >> (16u * (cc % 2u));
   let s = vec4<u32>(0u, 2u, 4u, 6u);
   let ha = vec4<f32>((vec4<u32>(h) >> s) & vec4<u32>(3u));
   let hb = vec4<f32>((vec4<u32>(h) >> (s + vec4<u32>(8u))) & vec4<u32>(3u));
-  let d1 = hd.d * sc;
+  let d1 = d * sc;
   return W8(d1 * (lo.a + 16.0 * ha - 32.0), d1 * (lo.b + 16.0 * hb - 32.0));
-}
-#endif
-#if QUANT
-fn loadW(row: u32, c: u32) -> W8 {
-  return loadWH(row, c, loadHead(row, c));
 }
 #endif
 #if !QUANT
@@ -133,12 +98,4 @@ fn loadW(row: u32, c: u32) -> W8 {
   return W8(w[i], w[i + 1u]);
 }
 #endif
-const CPB = 1u;
-alias Head = u32; // none: every chunk stands alone
-fn loadHead(row: u32, c: u32) -> Head {
-  return 0u;
-}
-fn loadWH(row: u32, c: u32, h: Head) -> W8 {
-  return loadW(row, c);
-}
 #endif

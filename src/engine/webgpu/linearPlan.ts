@@ -28,9 +28,10 @@ export interface LinearShape {
   /** Bytes of workgroup memory a kernel may use (`maxComputeWorkgroupStorageSize`); default 16384, WebGPU's guaranteed minimum. */
   workgroupBytes?: number;
   /**
-   * CPU adapters: the plain kernel's workgroup shrinks (halving, down to one 8-wide subgroup) until
-   * a projection splits into at least this many workgroups, so narrow projections keep every
-   * thread of the driver's pool busy (see {@link fitWorkgroup}).
+   * CPU adapters: the plain kernel's workgroup in decode tiles (below {@link TILED_MIN_ROWS} rows)
+   * shrinks (halving, down to one 8-wide subgroup) until a projection splits into at least this
+   * many workgroups, so narrow projections keep every thread of the driver's pool busy (see
+   * {@link fitWorkgroup}).
    */
   minGroups?: number;
   /** The plain broadcast kernel (`xshuf`) of one row norms x per subgroup instead of per workgroup behind a barrier (shaders/linear.wgsl SGNORM). */
@@ -79,11 +80,14 @@ const CPU_GROUPS_PER_THREAD = 4;
 const MIN_CPU_WORKGROUP = 8;
 
 /**
- * A plain tile's workgroup for a projection of `outputs` outputs under `minGroups`: halved while
- * the projection would split into fewer workgroups (never below 8 invocations); other tiles as given.
+ * A plain tile's workgroup (decode tiles: below {@link TILED_MIN_ROWS} rows) for a projection of
+ * `outputs` outputs under `minGroups`: halved while the projection would split into fewer
+ * workgroups (never below 8 invocations); other tiles as given.
  */
 export function fitWorkgroup(tile: LinearTile, outputs: number, glu: boolean, minGroups?: number): LinearTile {
-  if (!minGroups || tile.tiled) return tile;
+  // Tiles of TILED_MIN_ROWS rows and more also run prefill chunks, many workgroups along y, where
+  // smaller workgroups would only repeat the norm prologue more often.
+  if (!minGroups || tile.tiled || tile.rows >= TILED_MIN_ROWS) return tile;
   const outs = glu ? tile.opl / 2 : tile.opl;
   let workgroup = tile.workgroup;
   while (workgroup > MIN_CPU_WORKGROUP && Math.ceil(outputs / ((workgroup / tile.tpo) * outs)) < minGroups) workgroup /= 2;

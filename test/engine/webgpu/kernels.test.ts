@@ -328,11 +328,11 @@ describe.each(QUANT_TYPES)('quantized weights (%s blocks on the GPU)', (type) =>
     });
   }
 
-  // lavapipe's plain kernel: each block's head (scales) loaded once for its chunks; k of 3 K-quant
-  // blocks, n not a multiple of a workgroup's outputs (the workgroup shrunk to fit 8 of them).
+  // lavapipe's plain kernel: k of 3 K-quant blocks, n not a multiple of a workgroup's outputs (the
+  // workgroup shrunk so the projection splits into 8).
   if (lavapipeShape) {
     for (const rows of [1, 3]) {
-      it(`linear on lavapipe's shape (block heads), ${rows} rows, bias, accumulating`, async () => {
+      it(`linear on lavapipe's shape, ${rows} rows, bias, accumulating`, async () => {
         const { got, want } = await runLinear({ rows, n: 45, k: 768, dtype: type, bias: true, accumulate: true, shape: lavapipeShape });
         expect(relError(got, want)).toBeLessThan(F32_TOL);
       });
