@@ -36,6 +36,8 @@ export interface LinearShape {
   minGroups?: number;
   /** The plain broadcast kernel (`xshuf`) of one row norms x per subgroup instead of per workgroup behind a barrier (shaders/linear.wgsl SGNORM). */
   sgNorm?: boolean;
+  /** Q4_0 weights in the plain broadcast kernel's decode tiles (up to {@link Q4DOT_MAX_ROWS} rows) go by blocks (shaders/linear.wgsl Q4DOT); `false` keeps the per-chunk dequantization. */
+  q4Dot?: boolean;
 }
 
 /**
@@ -99,6 +101,17 @@ export const LINEAR_ROW_TILES = [1, 4, 8, 16, 32] as const;
 
 /** Row tiles from which the tiled kernel runs (where a weight element serves enough rows for its tiling to pay). */
 export const TILED_MIN_ROWS = 8;
+
+/** Largest row tile whose Q4_0 weights go by blocks in the plain broadcast kernel (decode tiles; larger register tiles of block sums would spill). */
+export const Q4DOT_MAX_ROWS = 4;
+
+/**
+ * Weight rows per invocation of that kernel's one-row tile: each block's x chunk (and norm gain)
+ * is loaded once for this many weight rows. 8 measured 1.5x the per-chunk kernel over bench-135m's
+ * batch-1 projections on lavapipe (`npm run bench:linear -- --b1 --dtype q4_0 --variants q4Dot=false,current`),
+ * 4 and 16 slower than 8 (16: register spills).
+ */
+export const Q4DOT_OPL = 8;
 
 /** The row tiles a step of at most `maxRows` rows can use: those up to the smallest that holds `maxRows`. */
 export function linearRowTiles(maxRows = Infinity): number[] {

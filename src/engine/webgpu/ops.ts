@@ -11,7 +11,7 @@ import type { GpuMatrix } from './weights.ts';
 import { bindBuffers, type BindingKind, type Kernel, type PipelineCache } from './pipelines.ts';
 import type { Recorder } from './recorder.ts';
 import { OUT_ROW_WORDS } from './passPlan.ts';
-import { fitWorkgroup, linearTiles, NORM_PARTIAL_BYTES, type LinearShape, type LinearTile } from './linearPlan.ts';
+import { fitWorkgroup, linearTiles, NORM_PARTIAL_BYTES, Q4DOT_MAX_ROWS, Q4DOT_OPL, type LinearShape, type LinearTile } from './linearPlan.ts';
 
 /** What every op needs: device, pipelines, the step uniform and the linear kernel's shape on this device. */
 export interface OpContext extends LinearShape {
@@ -123,7 +123,10 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
   const bindings: BindingKind[] = ['uniform', 'uniform', 'read', 'read', 'storage', 'read'];
   if (p.lora) bindings.push('read', 'read', 'read', 'read');
   const outputs = glu ? p.glu!.width : Math.max(...weight.chunks.map((c) => c.rowCount));
-  const tiles = linearTiles(ctx, glu).map((t) => fitWorkgroup(t, outputs, glu, ctx.minGroups));
+  const q4dot = (t: LinearTile) => weight.dtype === 'q4_0' && ctx.xshuf === true && t.tpo === 1 && !t.tiled && t.rows <= Q4DOT_MAX_ROWS && ctx.q4Dot !== false;
+  const tiles = linearTiles(ctx, glu)
+    .map((t) => (q4dot(t) && t.rows === 1 ? { ...t, opl: Math.max(t.opl, Q4DOT_OPL) } : t))
+    .map((t) => fitWorkgroup(t, outputs, glu, ctx.minGroups));
   const defines = (t: LinearTile) => ({
     ...matrixDefines(weight.dtype),
     NORM: p.norm !== undefined,
@@ -138,6 +141,8 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
     // The plain broadcast kernel norms x per subgroup, without a barrier (see shaders/linear.wgsl),
     // for one row: each subgroup reads every row of x once more, so more rows cost more than the barrier.
     SGNORM: p.norm !== undefined && ctx.sgNorm === true && ctx.xshuf === true && t.tpo === 1 && !t.tiled && t.rows === 1,
+    // Q4_0 weights in the plain broadcast kernel's decode tiles: by blocks, nibbles masked in place (see shaders/linear.wgsl).
+    Q4DOT: q4dot(t),
     REDUCE_WG: !ctx.subgroups && t.tpo > 1,
     TILED: t.tiled,
     ROWS: t.rows,

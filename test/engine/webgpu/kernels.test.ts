@@ -152,7 +152,7 @@ describe('linear kernel (tiled mat-vec / mat-mul)', () => {
 
 describe('linear kernel prologue and epilogue (fused RMSNorm, GLU)', () => {
   /** rmsnorm(x) W^T (+ bias), or act(gate) · up over two row ranges of W, on the given shape. */
-  async function runFused(p: { rows: number; n: number; k: number; dtype: 'f32' | 'f16'; weightOffset?: number; glu?: 'silu' | 'gelu_tanh'; bias?: boolean; shape?: TestShape; harness?: KernelHarness }) {
+  async function runFused(p: { rows: number; n: number; k: number; dtype: 'f32' | 'f16' | QuantType; weightOffset?: number; glu?: 'silu' | 'gelu_tanh'; bias?: boolean; shape?: TestShape; harness?: KernelHarness }) {
     const harness = p.harness ?? (p.shape ? await createHarness({ shape: p.shape }) : h);
     const rowsW = p.glu ? 2 * p.n : p.n;
     const w = randomArray(rowsW * p.k, 31, 0.5);
@@ -205,6 +205,25 @@ describe('linear kernel prologue and epilogue (fused RMSNorm, GLU)', () => {
           expect(relError(got, want)).toBeLessThan(F16_TOL);
         });
       }
+    }
+  }
+
+  // lavapipe's Q4_0 decode tiles (1 and 4 rows) go by blocks (shaders/linear.wgsl Q4DOT: raw
+  // nibbles against x scaled per lane, d · (q · x - 8 · sum x) per block, 8 weight rows per
+  // invocation in one-row tiles); 9 and 33 rows take the per-chunk path. Against the reference on
+  // the dequantized values.
+  if (lavapipeShape) {
+    for (const rows of [1, 3, 9, 33]) {
+      it(`Q4_0 on lavapipe's shape: rmsnorm prologue (gain offset 1, bias), ${rows} rows, n 70, k 288`, async () => {
+        const { got, want } = await runFused({ rows, n: 70, k: 288, dtype: 'q4_0', weightOffset: 1, bias: true, shape: lavapipeShape });
+        expect(relError(got, want)).toBeLessThan(F32_TOL);
+      });
+    }
+    for (const rows of [1, 4]) {
+      it(`Q4_0 on lavapipe's shape: GLU epilogue after the rmsnorm prologue, ${rows} rows, n 36, k 96`, async () => {
+        const { got, want } = await runFused({ rows, n: 36, k: 96, dtype: 'q4_0', glu: 'silu', shape: lavapipeShape });
+        expect(relError(got, want)).toBeLessThan(F32_TOL);
+      });
     }
   }
 });
