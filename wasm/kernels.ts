@@ -616,7 +616,7 @@ const A_HEADS = 20;
 const A_KVHEADS = 24;
 const A_HEADDIM = 28;
 const A_LAYER = 32;
-const A_LAYERS = 36;
+const A_BLOCK_FLOATS = 36; // f32 from one KV block to the next (>= layers · 2 · 16 · kvHeads · headDim: a page of unified memory)
 const A_POS = 40; //       i32 [rows]
 const A_BT = 44; //        i32 [rows] offset of the row's block table in A_TABLES
 const A_TABLES = 48; //    i32 flattened block tables
@@ -637,13 +637,12 @@ export function attentionJob(job: usize, tid: i32, nthreads: i32): void {
   const kvHeads = load<i32>(job, A_KVHEADS);
   const hd = load<i32>(job, A_HEADDIM);
   const layer = load<i32>(job, A_LAYER);
-  const layers = load<i32>(job, A_LAYERS);
   const window = load<i32>(job, A_WINDOW);
   const scale = load<f32>(job, A_SCALE);
   const cap = load<f32>(job, A_CAP);
   const group = heads / kvHeads;
   const rowFloats = kvHeads * hd;
-  const blockFloats = <usize>layers * 2 * 16 * rowFloats;
+  const blockFloats = <usize>load<i32>(job, A_BLOCK_FLOATS);
   const cache = load<usize>(job, A_CACHE);
   const scores = load<usize>(job, A_SCRATCH) + <usize>tid * <usize>load<i32>(job, A_SCRATCH_BYTES);
   const total = rows * heads;
@@ -778,9 +777,11 @@ export function rope(x: usize, xs: i32, y: usize, ys: i32, rows: i32, heads: i32
   }
 }
 
-/** Copies rows of `width` f32 into the paged KV pool at each row's position (keys after RoPE: pass the rotated rows). */
-export function kvStore(src: usize, ss: i32, cache: usize, layer: i32, layers: i32, kv: i32, rowFloats: i32, rows: i32, pos: usize, btOff: usize, tables: usize): void {
-  const blockFloats = <usize>layers * 2 * 16 * rowFloats;
+/**
+ * Copies rows of `rowFloats` f32 into the paged KV pool at each row's position (keys after RoPE:
+ * pass the rotated rows); blocks lie `blockFloats` apart.
+ */
+export function kvStore(src: usize, ss: i32, cache: usize, blockFloats: usize, layer: i32, kv: i32, rowFloats: i32, rows: i32, pos: usize, btOff: usize, tables: usize): void {
   for (let r = 0; r < rows; r++) {
     const p = load<i32>(pos + (<usize>r << 2));
     const bt = tables + (<usize>load<i32>(btOff + (<usize>r << 2)) << 2);

@@ -109,8 +109,14 @@ export interface LoraSlotPool {
   readonly slots: number;
   /** Largest rank a slot holds. */
   readonly maxRank: number;
-  /** Device bytes one slot takes. */
+  /** Device bytes one slot takes (0 when adapters live in pages of the KV pool: `inPages`). */
   readonly bytesPerSlot: number;
+  /**
+   * Unified memory on the device: an adapter's factors are written into the pages of the KV pool
+   * `load` is given (page ids of the scheduler's `PagePool`, laid out by `src/lora/pages.ts`), and a
+   * slot is a small table of where they are; no padded slot memory is allocated.
+   */
+  readonly inPages?: boolean;
   /**
    * The layout a slot holds on the device, where the pool can take adapters packed for it
    * (`src/lora/slotImage.ts`): the host tier then keeps them packed, so a warm load is a plain copy.
@@ -118,10 +124,12 @@ export interface LoraSlotPool {
   readonly imageLayout?: LoraSlotImageLayout;
   /**
    * Uploads an adapter into a slot, replacing what was there; `image`, when packed for
-   * `imageLayout`, is copied as it is. Must not be called for a slot used by the step in flight.
-   * Resolves once the upload is ordered before any later submitted step (not once the device ran it).
+   * `imageLayout`, is copied as it is; `pages` (unified memory): the page ids the adapter holds,
+   * which an `inPages` pool writes its factors into (others ignore them). Must not be called for a
+   * slot used by the step in flight. Resolves once the upload is ordered before any later submitted
+   * step (not once the device ran it).
    */
-  load(slot: number, weights: LoraWeights, image?: LoraSlotImage): Promise<void>;
+  load(slot: number, weights: LoraWeights, image?: LoraSlotImage, pages?: readonly number[]): Promise<void>;
   /** Clears a slot (rows pointing at it then get no LoRA delta). */
   unload(slot: number): void;
 }
@@ -141,6 +149,8 @@ export interface Backend {
   readonly dtype: DeviceDtype;
   /** KV blocks allocated at creation (ids 0 .. numKvBlocks-1). */
   readonly numKvBlocks: number;
+  /** Bytes of the KV pool on the device (unified memory on the CPU backend: every page, adapters' included); absent on the reference. */
+  readonly kvBytes?: number;
   /** Adapter slots (see `LoraSlotPool`). */
   readonly lora: LoraSlotPool;
   /** Runs one forward step over all sequences' rows at once. */

@@ -26,6 +26,7 @@ import {
 import { loraSlotImageWeights, packLoraSlotImage, type LoraSlotImage, type LoraSlotImageLayout } from './slotImage.ts';
 import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, adapterId, type AdapterId } from './id.ts';
 import { MAX_LORA_RANK, parsePeftConfig, resolvePeftTargets, type PeftConfig } from './peftConfig.ts';
+import { adapterTargets } from './pages.ts';
 
 /** What is known of an adapter besides its weights. */
 export interface AdapterMeta {
@@ -42,6 +43,8 @@ export interface AdapterMeta {
   targets: Projection[];
   /** Layers that carry at least one projection's weights. */
   layers: number[];
+  /** Per layer, the modules carrying weights (what unified memory lays out in pages, `pages.ts`). */
+  layerTargets: Projection[][];
   baseModel?: string;
   /** Bytes of the two files on disk. */
   fileBytes: number;
@@ -97,6 +100,7 @@ export async function loadPeftAdapter(p: LoadPeftAdapterParameters): Promise<Pef
   const weights = views ?? parsed;
   const targets = p.config.modules.map((m) => m.name).filter((name) => weights.layers.some((l) => l[name]));
   const layers = weights.layers.flatMap((l, i) => (Object.keys(l).length ? [i] : []));
+  const layerTargets = adapterTargets(p.config, weights);
   let bytes = image?.bytes.byteLength ?? 0;
   if (!views) for (const l of weights.layers) for (const t of Object.values(l)) bytes += t!.a.byteLength + t!.b.byteLength;
   return {
@@ -111,6 +115,7 @@ export async function loadPeftAdapter(p: LoadPeftAdapterParameters): Promise<Pef
       scale: peft.scale,
       targets,
       layers,
+      layerTargets,
       baseModel: peft.baseModel,
       fileBytes: configBytes.byteLength + weightsBytes.byteLength,
       bytes,

@@ -14,14 +14,15 @@
  *   to every `acquire` of that adapter; other adapters keep serving.
  */
 import type { LoraSlotPool } from '../engine/backend.ts';
-import { AbortedError } from '../errors.ts';
+import { AbortedError, InternalError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import type { PagePool } from '../scheduler/memory.ts';
 import type { AdapterResidency } from '../scheduler/types.ts';
 import { LoraAdapterInUseError, LoraBudgetTooSmallError, LoraDisabledError, LoraRankUnsupportedError } from './errors.ts';
 import { emptyLatency, recordLatency, type HostCache, type HostCacheStats, type LatencyStats } from './hostCache.ts';
 import type { AdapterId } from './id.ts';
-import type { AdapterStore } from './store.ts';
+import { layoutAdapterPages } from './pages.ts';
+import type { AdapterEntry, AdapterStore } from './store.ts';
 
 /** Default time a failed load is reported before it is retried (ms). */
 export const DEFAULT_RETRY_FAILED_AFTER_MS = 30_000;
@@ -95,8 +96,8 @@ interface Slot {
   state: 'free' | 'reserved' | 'resident';
   pins: number;
   lastUse: number;
-  /** Pages of the unified budget it holds. */
-  pages: number;
+  /** Page ids of the unified budget it holds (its factors live there when the pool is `inPages`). */
+  pages: readonly number[];
 }
 
 /** Creates the device tier over `pool`. */
@@ -104,8 +105,9 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
   const log = createLogger({ name: 'lora-slots' });
   const { pool, store, hostCache } = p;
   const retryAfter = p.retryFailedAfterMs ?? DEFAULT_RETRY_FAILED_AFTER_MS;
-  const slots: Slot[] = Array.from({ length: pool.slots }, () => ({ id: null, state: 'free', pins: 0, lastUse: 0, pages: 0 }));
+  const slots: Slot[] = Array.from({ length: pool.slots }, () => ({ id: null, state: 'free', pins: 0, lastUse: 0, pages: [] }));
   const { pages } = p;
+  if (pool.inPages && !pages) throw new InternalError('the slot pool keeps adapters in pages of unified memory, but the device tier was given no page pool');
   const resident = new Map<AdapterId, number>();
   const loading = new Map<AdapterId, Promise<number>>();
   const failed = new Map<AdapterId, { error: unknown; at: number }>();
@@ -199,8 +201,10 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
     const after = nextUse(id);
     if (pages && need > 0 && pages.free + pages.reclaimable(after) < need) return undefined;
     const slot = pickSlot(after);
-    if (slot === undefined || (pages && need > 0 && !pages.take('adapter', need, after))) return undefined;
-    slots[slot] = { id, state: 'reserved', pins: 0, lastUse: 0, pages: need };
+    if (slot === undefined) return undefined;
+    const ids = pages && need > 0 ? pages.take('adapter', need, after) : [];
+    if (!ids) return undefined;
+    slots[slot] = { id, state: 'reserved', pins: 0, lastUse: 0, pages: ids };
     return slot;
   };
 
@@ -227,13 +231,13 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
 
   const freeSlot = (slot: number, notify = true): void => {
     const held = slots[slot].pages;
-    slots[slot] = { id: null, state: 'free', pins: 0, lastUse: 0, pages: 0 };
-    if (held > 0) pages?.give('adapter', held);
+    slots[slot] = { id: null, state: 'free', pins: 0, lastUse: 0, pages: [] };
+    if (held.length > 0) pages?.give('adapter', held);
     if (notify) wake();
   };
 
-  /** Pages of the unified budget an adapter takes at its own rank. */
-  const pagesOf = (bytes: number): number => (pages ? Math.ceil(bytes / pages.pageBytes) : 0);
+  /** Pages of the unified budget an adapter takes at its own rank (as `pages.ts` lays it out). */
+  const pagesOf = (entry: AdapterEntry): number => (pages ? layoutAdapterPages({ config: store.config, rank: entry.rank, targets: entry.layerTargets, pageBytes: pages.pageBytes }) : 0);
 
   pages?.setReclaimer(
     (need, after) => {
@@ -244,7 +248,7 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
         freed += pages.free - before;
       }
     },
-    (after) => slots.reduce((n, s) => n + (mayEvict(s, after) ? s.pages : 0), 0),
+    (after) => slots.reduce((n, s) => n + (mayEvict(s, after) ? s.pages.length : 0), 0),
   );
   pages?.onFreed(() => wake());
 
@@ -252,8 +256,8 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
     const started = performance.now();
     const entry = store.get(id);
     if (entry.rank > pool.maxRank) throw new LoraRankUnsupportedError(id, entry.rank, pool.maxRank);
-    const need = pagesOf(entry.bytes);
-    if (pages && need > pages.totalPages) throw new LoraBudgetTooSmallError(id, entry.bytes, pages.totalPages * pages.pageBytes);
+    const need = pagesOf(entry);
+    if (pages && need > pages.totalPages) throw new LoraBudgetTooSmallError(id, need * pages.pageBytes, pages.totalPages * pages.pageBytes);
     // Reserved before reading when there is room (what admission counted on stays ours); else read
     // first (a broken file is reported at once) and wait for room.
     let slot = reserveNow(id, need);
@@ -261,7 +265,7 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
       const adapter = await hostCache.get(id, controller.signal);
       slot ??= await reserveSlot(id, need, prefetch);
       const uploadStart = performance.now();
-      await pool.load(slot, adapter.weights, adapter.image);
+      await pool.load(slot, adapter.weights, adapter.image, slots[slot].pages);
       recordLatency(uploadLatency, performance.now() - uploadStart);
     } catch (error) {
       if (slot !== undefined) freeSlot(slot);
@@ -272,7 +276,7 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
       freeSlot(slot);
       throw new AbortedError(`Loading adapter ${id}`);
     }
-    slots[slot] = { id, state: 'resident', pins: 0, lastUse: ++tick, pages: need };
+    slots[slot] = { id, state: 'resident', pins: 0, lastUse: ++tick, pages: slots[slot].pages };
     resident.set(id, slot);
     counters.loads++;
     countOf(id).loads++;
@@ -373,7 +377,7 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
     footprint(adapterId) {
       const entry = pages ? store.resolve(adapterId) : undefined;
       if (!entry) return undefined;
-      return { pages: pagesOf(entry.bytes), held: slots.some((s) => s.id === entry.id) }; // resident, or loading into a reserved slot
+      return { pages: pagesOf(entry), held: slots.some((s) => s.id === entry.id) }; // resident, or loading into a reserved slot
     },
     async load(idOrName, signal) {
       const found = lookup(idOrName);

@@ -23,6 +23,8 @@ export interface AdapterEntry {
   rank: number;
   alpha: number;
   targets: Projection[];
+  /** Per layer, the modules carrying weights (`AdapterMeta.layerTargets`). */
+  layerTargets: Projection[][];
   baseModel?: string;
   /** Bytes of the two files on disk. */
   fileBytes: number;
@@ -34,6 +36,8 @@ export interface AdapterEntry {
 export interface AdapterStore {
   /** Store directory scanned by {@link AdapterStore.scan}. */
   readonly dir: string;
+  /** The base model adapters must fit. */
+  readonly config: ModelConfig;
   /** Registers every subdirectory of `dir` holding adapter_config.json; returns the entries it found (invalid ones are reported in `failed`). */
   scan(signal?: AbortSignal): Promise<{ registered: AdapterEntry[]; failed: { dir: string; error: unknown }[] }>;
   /** Validates and registers an adapter directory. Registering the same content again returns its entry. */
@@ -82,6 +86,7 @@ export function createAdapterStore(p: CreateAdapterStoreParameters): AdapterStor
 
   const store: AdapterStore = {
     dir: p.dir,
+    config: p.config,
     async scan(signal) {
       let names: string[];
       try {
@@ -121,6 +126,7 @@ export function createAdapterStore(p: CreateAdapterStoreParameters): AdapterStor
         rank: meta.rank,
         alpha: meta.alpha,
         targets: meta.targets,
+        layerTargets: meta.layerTargets,
         baseModel: meta.baseModel,
         fileBytes: meta.fileBytes,
         bytes: meta.bytes,

@@ -11,6 +11,8 @@ export interface CreateBackendParameters {
   /** `auto` (default): WebGPU on a hardware adapter, else the CPU backend (`src/engine/chooseBackend.ts`). */
   kind: BackendChoice;
   numKvBlocks: number;
+  /** Unified memory: bytes of a page (`numKvBlocks` pages shared by KV blocks and adapters). The CPU backend keeps adapters in those pages; WebGPU and the reference still keep padded slots beside them. */
+  pageBytes?: number;
   loraSlots: number;
   maxLoraRank: number;
   /** CPU backend threads; default every core. */
@@ -28,7 +30,7 @@ export interface CreateBackendParameters {
 export async function createBackend(p: CreateBackendParameters): Promise<{ backend: Backend; maxContext: number; reason: string; warmup?: KernelWarmup & { firstPassMs: number } }> {
   const { kind, reason } = await resolveBackend(p.kind);
   const common = { model: p.model, numKvBlocks: p.numKvBlocks, loraSlots: p.loraSlots, maxLoraRank: p.maxLoraRank, onProgress: p.onProgress, signal: p.signal };
-  if (kind === 'cpu') return { backend: await createCpuBackend({ ...common, threads: p.threads }), maxContext: p.model.config.maxPositionEmbeddings, reason };
+  if (kind === 'cpu') return { backend: await createCpuBackend({ ...common, threads: p.threads, pageBytes: p.pageBytes }), maxContext: p.model.config.maxPositionEmbeddings, reason };
   if (kind === 'reference') return { backend: await createReferenceBackend(common), maxContext: p.model.config.maxPositionEmbeddings, reason };
   const backend = await createWebGpuBackend(common);
   return { backend, maxContext: backend.maxContext, reason, warmup: { ...backend.startup.warmup, firstPassMs: backend.startup.firstPassMs } };

@@ -6,6 +6,7 @@ import type { Deployment } from '../chain/deployment.ts';
 import type { Config } from '../config/schema.ts';
 import { kvBlockBytes, type Backend } from '../engine/backend.ts';
 import { slotElements } from '../lora/checkWeights.ts';
+import { checkPagesFit } from '../lora/pages.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { createPagePool, type PagePool } from '../scheduler/memory.ts';
 import { openLedgerDatabase } from '../ledger/db.ts';
@@ -76,9 +77,15 @@ export interface OpenloraNode {
 export function memoryPlan(config: Config, model: ModelConfig): { kvBlocks: number; pages?: PagePool } {
   if (config.engine.memory.mode === 'split') return { kvBlocks: config.engine.kvBlocks };
   const pageBytes = kvBlockBytes(model);
+  checkPagesFit({ config: model, maxRank: config.lora.maxRank, pageBytes });
   const budget = config.engine.memory.budgetMiB !== undefined ? config.engine.memory.budgetMiB * 2 ** 20 : config.engine.kvBlocks * pageBytes + config.lora.slots * slotElements(model, config.lora.maxRank) * 4;
   const totalPages = Math.max(1, Math.floor(budget / pageBytes));
   return { kvBlocks: totalPages, pages: createPagePool({ totalPages, pageBytes }) };
+}
+
+/** What the engine allocated for KV and adapters (the engine-ready line): the KV pool, padded slots beside it (0 when adapters live in its pages). */
+function engineBytes(backend: Backend): { kvBytes?: number; loraSlotBytes: number; adaptersInPages: boolean } {
+  return { ...(backend.kvBytes !== undefined ? { kvBytes: backend.kvBytes } : {}), loraSlotBytes: backend.lora.bytesPerSlot * backend.lora.slots, adaptersInPages: backend.lora.inPages ?? false };
 }
 
 /** Starts a node from its configuration: loads the model, registers adapters, listens. */
@@ -124,10 +131,10 @@ async function startLockedNode(config: Config, components: NodeComponents, log: 
   };
   cleanup.push(() => model.close());
   const memory = memoryPlan(config, model.config);
-  const { backend, maxContext, reason, warmup } = await createBackend({ model, kind: config.model.backend, numKvBlocks: memory.kvBlocks, loraSlots: config.lora.slots, maxLoraRank: config.lora.maxRank, onProgress });
+  const { backend, maxContext, reason, warmup } = await createBackend({ model, kind: config.model.backend, numKvBlocks: memory.kvBlocks, pageBytes: memory.pages?.pageBytes, loraSlots: config.lora.slots, maxLoraRank: config.lora.maxRank, onProgress });
   cleanup.push(() => backend.destroy());
   const kernels = warmup && { kernels: warmup.kernels, compileMs: Math.round(warmup.ms), compileHelpers: warmup.helperDevices, firstPassMs: Math.round(warmup.firstPassMs) };
-  log.info({ kind: backend.kind, reason, dtype: backend.dtype, kvBlocks: backend.numKvBlocks, loraSlots: backend.lora.slots, memory: config.engine.memory.mode, ...(memory.pages ? { budgetPages: memory.pages.totalPages, pageBytes: memory.pages.pageBytes } : {}), fairness: config.engine.fairness.policy, ...kernels }, 'engine ready');
+  log.info({ kind: backend.kind, reason, dtype: backend.dtype, kvBlocks: backend.numKvBlocks, loraSlots: backend.lora.slots, memory: config.engine.memory.mode, ...(memory.pages ? { budgetPages: memory.pages.totalPages, pageBytes: memory.pages.pageBytes } : {}), ...engineBytes(backend), fairness: config.engine.fairness.policy, ...kernels }, 'engine ready');
 
   // Adapter files are read and parsed on a worker thread: a cold load does not stall the steps.
   const peftLoader = createPeftLoader();

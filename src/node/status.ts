@@ -92,8 +92,9 @@ export function createNodeStatus(p: NodeStatusParts): NodeStatusSource {
         page_bytes: unified?.pageBytes ?? null,
         budget_pages: unified?.totalPages ?? null,
         weights_bytes: gpu?.weightBytes ?? null,
-        kv_cache_bytes: gpu?.kvBytes ?? null,
-        lora_slots_bytes: gpu ? gpu.lora.bytesPerSlot * gpu.lora.slots : null,
+        kv_cache_bytes: b.kvBytes ?? null,
+        lora_slots_bytes: b.kvBytes !== undefined ? b.lora.bytesPerSlot * b.lora.slots : null,
+        adapters_in_pages: b.lora.inPages ?? false,
         host_cache_budget_bytes: p.hostCache.stats().budgetBytes,
       },
     };

@@ -4,36 +4,38 @@ import type { PagePool } from './memory.ts';
 /**
  * KV-cache block ids: a free list with reference counts (vLLM's block manager). A block shared by
  * several sequences (the prompt of a request with `n` choices) returns to the pool when the last
- * of them frees it. With a {@link PagePool} (unified memory) every block in use also holds a page
- * of the shared budget, so `numFree` is what the budget allows, not only what the id space has.
- * Blocks are handed out in ascending id order so runs are reproducible.
+ * of them frees it. With a {@link PagePool} (unified memory) the ids are the pool's page ids (one
+ * id space with the adapters' pages, one free list: the pool's), so `numFree` is what the budget
+ * allows. Blocks are handed out in a reproducible order (ascending ids at the start).
  */
 export class BlockAllocator {
   readonly capacity: number;
   readonly #pool: PagePool | undefined;
-  #free: number[];
+  /** Free ids (split memory; with a pool, the pool holds them). */
+  readonly #free: number[];
   readonly #refs: Uint32Array;
 
   constructor(capacity: number, pool?: PagePool) {
+    if (pool && pool.totalPages > capacity) throw new InternalError(`a page budget of ${pool.totalPages} pages over a KV pool of ${capacity} blocks: page ids must index the KV pool`);
     this.capacity = capacity;
     this.#pool = pool;
     this.#refs = new Uint32Array(capacity);
-    this.#free = Array.from({ length: capacity }, (_, i) => capacity - 1 - i); // pop() yields 0, 1, 2, ...
+    this.#free = pool ? [] : Array.from({ length: capacity }, (_, i) => capacity - 1 - i); // pop() yields 0, 1, 2, ...
   }
 
-  /** Blocks that can be taken now (ids free, and pages in the budget, idle adapters' no queued request needs included). */
+  /** Blocks that can be taken now (pages in the budget, idle adapters' no queued request needs included). */
   get numFree(): number {
     return this.available();
   }
 
   /** Blocks a taker at queue position `after` could have now (unified memory: with the idle adapters it may evict, see `PagePool.reclaimable`). */
   available(after = Number.POSITIVE_INFINITY): number {
-    return this.#pool ? Math.min(this.#free.length, this.#pool.free + this.#pool.reclaimable(after)) : this.#free.length;
+    return this.#pool ? this.#pool.free + this.#pool.reclaimable(after) : this.#free.length;
   }
 
   /** Blocks held by at least one sequence. */
   get numUsed(): number {
-    return this.capacity - this.#free.length;
+    return this.#pool ? this.#pool.used('kv') : this.capacity - this.#free.length;
   }
 
   /**
@@ -41,14 +43,9 @@ export class BlockAllocator {
    * running sequence), or returns undefined (taking none) when they cannot be had.
    */
   allocate(count: number, after = -1): number[] | undefined {
-    if (count > this.#free.length) return undefined;
-    if (this.#pool && count > 0 && !this.#pool.take('kv', count, after)) return undefined;
-    const out: number[] = [];
-    for (let i = 0; i < count; i++) {
-      const b = this.#free.pop()!;
-      this.#refs[b] = 1;
-      out.push(b);
-    }
+    if (count === 0) return [];
+    const out = this.#pool ? this.#pool.take('kv', count, after) : count > this.#free.length ? undefined : this.#free.splice(this.#free.length - count).reverse();
+    for (const b of out ?? []) this.#refs[b] = 1;
     return out;
   }
 
@@ -62,16 +59,15 @@ export class BlockAllocator {
 
   /** Drops one holder of each block; a block nobody holds returns to the pool. */
   free(blocks: readonly number[]): void {
-    let returned = 0;
+    const returned: number[] = [];
     for (const b of blocks) {
       if (b < 0 || b >= this.capacity) throw new InternalError(`freeing KV block ${b} outside the pool of ${this.capacity}`);
       if (this.#refs[b] === 0) throw new InternalError(`KV block ${b} freed more often than it was held`);
-      if (--this.#refs[b] === 0) {
-        this.#free.push(b);
-        returned++;
-      }
+      if (--this.#refs[b] === 0) returned.push(b);
     }
-    if (returned > 0) this.#pool?.give('kv', returned);
+    if (!returned.length) return;
+    if (this.#pool) this.#pool.give('kv', returned);
+    else this.#free.push(...returned);
   }
 }
 

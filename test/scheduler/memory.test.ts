@@ -38,11 +38,12 @@ async function tokens(stream: AsyncIterable<GenerationEvent>): Promise<number[]>
 
 /** A node's engine tiers over `pages` (unified) or split slots. */
 async function engine(p: { slots: number; kvBlocks: number; pages?: number }) {
-  const backend = await createCpuBackend({ model, numKvBlocks: p.kvBlocks, loraSlots: p.slots, maxLoraRank: 16 });
+  const pageBytes = kvBlockBytes(model.config);
+  const backend = await createCpuBackend({ model, numKvBlocks: p.kvBlocks, loraSlots: p.slots, maxLoraRank: 16, pageBytes: p.pages === undefined ? undefined : pageBytes });
   const store = createAdapterStore({ dir: await makeTempDir('openlora-store-'), config: model.config, maxRank: 16 });
   const ids = [];
   for (const dir of adapterDirs) ids.push((await store.register({ path: dir })).id);
-  const pages = p.pages === undefined ? undefined : createPagePool({ totalPages: p.pages, pageBytes: kvBlockBytes(model.config) });
+  const pages = p.pages === undefined ? undefined : createPagePool({ totalPages: p.pages, pageBytes });
   const slots = createSlotManager({ pool: backend.lora, store, hostCache: createHostCache({ load: (id, signal) => store.load(id, signal) }), pages });
   const scheduler = createScheduler({ maxRunning: 16 }, { backend, adapters: slots, pages });
   return { backend, ids, pages, slots, scheduler };
@@ -76,16 +77,11 @@ async function splitThenUnified(requests: TraceRequest[], pages: number) {
 describe('one page budget for KV blocks and adapters', () => {
   it('blocks take pages; idle adapters give theirs back on demand; shared blocks return their page once', () => {
     const pool = createPagePool({ totalPages: 10, pageBytes: 1 });
-    let idle = 4;
+    const idle = pool.take('adapter', 4)!;
     pool.setReclaimer(
-      (need) => {
-        const freed = Math.min(need, idle);
-        idle -= freed;
-        pool.give('adapter', freed);
-      },
-      () => idle,
+      (need) => pool.give('adapter', idle.splice(0, Math.min(need, idle.length))),
+      () => idle.length,
     );
-    expect(pool.take('adapter', 4)).toBe(true);
     const blocks = new BlockAllocator(32, pool);
     expect(blocks.numFree).toBe(10); // 6 free + 4 an idle adapter holds
     const a = blocks.allocate(8)!; // evicts two pages' worth of adapter
@@ -97,6 +93,45 @@ describe('one page budget for KV blocks and adapters', () => {
     expect(pool.used('kv')).toBe(2); // the shared two are still held
     blocks.free(a.slice(0, 2));
     expect(pool.used('kv')).toBe(0);
+  });
+
+  it('page ids: one id space for KV blocks and adapters, handed out in order, returned ids reused, reclaimed ids go to the taker', () => {
+    const run = () => {
+      const pool = createPagePool({ totalPages: 12, pageBytes: 1 });
+      const blocks = new BlockAllocator(12, pool);
+      const log: number[][] = [];
+      const kv = blocks.allocate(3)!;
+      const adapter = pool.take('adapter', 4)!;
+      log.push(kv, adapter);
+      expect(kv).toEqual([0, 1, 2]);
+      expect(adapter).toEqual([3, 4, 5, 6]);
+      for (const id of kv) expect(pool.holder(id)).toBe('kv');
+      for (const id of adapter) expect(pool.holder(id)).toBe('adapter');
+      const more = blocks.allocate(5)!;
+      log.push(more);
+      expect(new Set([...kv, ...adapter, ...more]).size).toBe(12); // every id once, across both uses
+      expect(blocks.allocate(1)).toBeUndefined(); // nothing free and no reclaimer
+      expect(() => pool.give('kv', [adapter[0]])).toThrow(/adapter/); // an adapter's page is not a KV block
+      blocks.free([kv[1]]);
+      expect(pool.holder(kv[1])).toBeUndefined();
+      const reused = pool.take('adapter', 1)!;
+      log.push(reused);
+      expect(reused).toEqual([kv[1]]); // a returned id is handed out again
+      // Reclaim: an idle adapter's pages become the KV blocks of the taker that evicts it.
+      pool.setReclaimer(
+        () => pool.give('adapter', adapter.splice(0)),
+        () => adapter.length,
+      );
+      const taken = blocks.allocate(2)!;
+      log.push(taken);
+      expect(taken).toEqual([3, 4]);
+      for (const id of taken) expect(pool.holder(id)).toBe('kv');
+      expect([5, 6].map((id) => pool.holder(id))).toEqual([undefined, undefined]);
+      expect(pool.free).toBe(2);
+      expect(pool.used('kv') + pool.used('adapter') + pool.free).toBe(12);
+      return log;
+    };
+    expect(run()).toEqual(run()); // reproducible
   });
 
   it('requests over many adapters and long prompts complete with the split engine\'s tokens; the budget is never exceeded and is all returned', async () => {

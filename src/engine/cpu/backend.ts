@@ -1,6 +1,7 @@
 /**
  * The CPU backend: the model in WebAssembly with 128-bit SIMD (`wasm/kernels.ts`), weights, paged
- * KV cache, activations and LoRA slots in one shared memory, matmuls and attention split across
+ * KV cache, activations and LoRA slots in one shared memory (in unified memory, adapters in pages
+ * of the KV pool: `pageBytes`), matmuls and attention split across
  * worker threads (default: every core). A step batches every sequence's rows into passes of up to
  * `maxRows` rows as the WebGPU engine does. What a machine without a GPU runs; the plain
  * TypeScript reference (`src/engine/reference/`) stays the oracle it is tested against.
@@ -26,8 +27,15 @@ const MAX_LOGIT_ROWS = 64;
 /** Parameters of {@link createCpuBackend}. */
 export interface CreateCpuBackendParameters {
   model: LoadedModel;
-  /** KV blocks in the pool (each holds {@link KV_BLOCK_SIZE} positions of every layer). */
+  /** KV blocks in the pool (each holds {@link KV_BLOCK_SIZE} positions of every layer); in unified memory, the budget's pages. */
   numKvBlocks: number;
+  /**
+   * Unified memory (`engine.memory.mode: unified`, `src/scheduler/memory.ts`): the KV pool is
+   * `numKvBlocks` pages of this many bytes (`kvBlockBytes`: at least one KV block) that KV blocks
+   * and adapters share by page id; adapters are written into the pages the slot manager gives them
+   * and no slot memory is allocated. Default: split memory (the pool and `loraSlots` padded slots).
+   */
+  pageBytes?: number;
   /** LoRA adapter slots; default 4. */
   loraSlots?: number;
   /** Largest adapter rank; default 64. */
@@ -46,6 +54,8 @@ export interface CpuBackend extends Backend {
   readonly threads: number;
   /** Bytes of shared memory it holds (weights, KV cache, activations, slots). */
   readonly memoryBytes: number;
+  /** Bytes of the KV pool (in unified memory, the whole page budget: KV blocks and adapters). */
+  readonly kvBytes: number;
 }
 
 /** Loads the weights into shared memory, allocates the KV pool and starts the threads. */
@@ -58,13 +68,15 @@ export async function createCpuBackend(p: CreateCpuBackendParameters): Promise<C
   const module = kernelModule();
   const kernels = instantiateKernels(module, mem.memory);
   const weights = await loadCpuWeights({ model, mem, onProgress: p.onProgress, signal: p.signal });
-  const kvFloats = numKvBlocks * config.numLayers * 2 * KV_BLOCK_SIZE * config.numKvHeads * config.headDim;
-  const cache = mem.alloc(kvFloats * 4); // [numKvBlocks, layers, 2, 16, kvHeads, headDim] f32
-  const lora = createCpuWasmLoraPool({ config, mem, slots: p.loraSlots ?? 4, maxRank: p.maxLoraRank ?? 64 });
+  const blockBytes = config.numLayers * 2 * KV_BLOCK_SIZE * config.numKvHeads * config.headDim * 4;
+  const pageBytes = p.pageBytes ?? blockBytes;
+  if (pageBytes < blockBytes || pageBytes % 4 !== 0) throw new EngineUnsupportedError(`A page of ${p.pageBytes} bytes for KV blocks of ${blockBytes} bytes`, 'Pages of unified memory are kvBlockBytes(config) bytes (src/engine/backend.ts).');
+  const cache = mem.alloc(numKvBlocks * pageBytes); // [numKvBlocks, layers, 2, 16, kvHeads, headDim] f32, blocks a page apart
+  const lora = createCpuWasmLoraPool({ config, mem, slots: p.loraSlots ?? 4, maxRank: p.maxLoraRank ?? 64, pages: p.pageBytes === undefined ? undefined : { base: cache, pageBytes, count: numKvBlocks } });
   const maxContext = Math.min(config.maxPositionEmbeddings, numKvBlocks * KV_BLOCK_SIZE);
   const buffers = allocPassBuffers({ mem, config, acts: weights.recipe.acts, maxRows, maxLogitRows: MAX_LOGIT_ROWS, maxRank: lora.maxRank, threads, maxContext, numKvBlocks });
   const pool = await createThreadPool({ threads, memory: mem, module, kernels });
-  const ctx: CpuForwardContext = { config, weights, kernels, mem, pool, lora, buffers, cache, invFreq: modelInvFreq(config) };
+  const ctx: CpuForwardContext = { config, weights, kernels, mem, pool, lora, buffers, cache, blockFloats: pageBytes / 4, invFreq: modelInvFreq(config) };
   let destroyed = false;
 
   const check = (seq: StepSequence) => checkStepSequence({ config, numKvBlocks, seq });
@@ -124,6 +136,7 @@ export async function createCpuBackend(p: CreateCpuBackendParameters): Promise<C
     lora,
     threads: pool.threads,
     memoryBytes: mem.used,
+    kvBytes: numKvBlocks * pageBytes,
     async step(sequences, signal) {
       sequences.forEach(check);
       const outputs: StepOutput[] = sequences.map((seq) => (seq.targets ? { targetLogprobs: new Float32Array(seq.tokens.length) } : {}));

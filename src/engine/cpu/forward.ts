@@ -120,6 +120,8 @@ export interface CpuForwardContext {
   buffers: CpuPassBuffers;
   /** The KV pool. */
   cache: number;
+  /** f32 from one KV block to the next (one page in unified memory; at least `layers · 2 · 16 · kvHeads · headDim`). */
+  blockFloats: number;
   invFreq: Float32Array;
 }
 
@@ -320,8 +322,10 @@ function linearGroup(ctx: CpuForwardContext, group: readonly LinearOp[], R: numb
       const { rank, scale } = ctx.lora.adapter(seg.slot)!;
       const v = b.loraV + (seg.start * vStride + gi * ctx.lora.maxRank) * 4;
       const common = { kind: KIND.f32, bias: 0, xd: 0, cap: 0, rows: seg.count };
-      shrink.push({ ...common, x: xPtr + seg.start * xa.width * 4, xStride: xa.width, w: f.a, y: v, yStride: vStride, in: op.module.in, out: rank, acc: false, scale: 1 });
-      expand.push({ ...common, x: v, xStride: vStride, w: f.b, y: y.ptr + seg.start * y.stride * 4, yStride: y.stride, in: rank, out: op.module.out, acc: true, scale });
+      // One task per run of factor rows (the whole factor in a padded slot; in unified memory a
+      // factor may lie in several pages): A's rows are shrink outputs, B's rows output features.
+      for (const run of f.a) shrink.push({ ...common, x: xPtr + seg.start * xa.width * 4, xStride: xa.width, w: run.ptr, y: v + run.firstRow * 4, yStride: vStride, in: op.module.in, out: run.rows, acc: false, scale: 1 });
+      for (const run of f.b) expand.push({ ...common, x: v, xStride: vStride, w: run.ptr, y: y.ptr + (seg.start * y.stride + run.firstRow) * 4, yStride: y.stride, in: rank, out: run.rows, acc: true, scale });
     }
   });
   if (shrink.length) {
@@ -341,8 +345,8 @@ function attention(ctx: CpuForwardContext, op: Extract<LayerOp, { op: 'attention
   const kvW = c.numKvHeads * hd;
   k.rope(q.ptr, q.stride, b.qr, c.numHeads * hd, R, c.numHeads, hd, half, b.cs);
   k.rope(kk.ptr, kk.stride, b.kr, kvW, R, c.numKvHeads, hd, half, b.cs);
-  k.kvStore(b.kr, kvW, ctx.cache, op.layer, c.numLayers, 0, kvW, R, b.pos, b.btOff, b.tables);
-  k.kvStore(v.ptr, v.stride, ctx.cache, op.layer, c.numLayers, 1, kvW, R, b.pos, b.btOff, b.tables);
+  k.kvStore(b.kr, kvW, ctx.cache, ctx.blockFloats, op.layer, 0, kvW, R, b.pos, b.btOff, b.tables);
+  k.kvStore(v.ptr, v.stride, ctx.cache, ctx.blockFloats, op.layer, 1, kvW, R, b.pos, b.btOff, b.tables);
   const out = act(op.out);
   const i32 = ctx.mem.i32();
   const f32 = ctx.mem.f32();
@@ -356,7 +360,7 @@ function attention(ctx: CpuForwardContext, op: Extract<LayerOp, { op: 'attention
   i32[j + 6] = c.numKvHeads;
   i32[j + 7] = hd;
   i32[j + 8] = op.layer;
-  i32[j + 9] = c.numLayers;
+  i32[j + 9] = ctx.blockFloats;
   i32[j + 10] = b.pos;
   i32[j + 11] = b.btOff;
   i32[j + 12] = b.tables;

@@ -13,7 +13,7 @@ export interface KernelExports {
   attentionJob(job: number, tid: number, nthreads: number): void;
   rmsnorm(x: number, xs: number, w: number, y: number, ys: number, rows: number, n: number, eps: number, offset: number, add: number): void;
   rope(x: number, xs: number, y: number, ys: number, rows: number, heads: number, hd: number, half: number, cs: number): void;
-  kvStore(src: number, ss: number, cache: number, layer: number, layers: number, kv: number, rowFloats: number, rows: number, pos: number, btOff: number, tables: number): void;
+  kvStore(src: number, ss: number, cache: number, blockFloats: number, layer: number, kv: number, rowFloats: number, rows: number, pos: number, btOff: number, tables: number): void;
   glu(g: number, gs: number, u: number, us: number, rows: number, n: number, act: number): void;
   embed(table: number, kind: number, cols: number, vocab: number, tokens: number, rows: number, y: number, ys: number, scale: number): void;
 }

@@ -1,18 +1,31 @@
 /**
  * The CPU backend's LoRA slots in shared memory: per slot and (layer, module), A `[rank, in]` and
  * B `[out, rank]` f32 (the adapter precision rule), so shrink and expand are f32 matmul tasks over
- * the rows of each slot's segment (SGMV).
+ * the rows of each slot's segment (SGMV), one per run of factor rows.
+ *
+ * Split memory: each slot is a padded buffer of `maxRank` (one run per factor). Unified memory
+ * (`pages`): no slot memory; an adapter's factors are written into the pages of the KV pool it was
+ * given (S-LoRA's unified pool), as runs of whole rows laid out by `src/lora/pages.ts`, and a slot
+ * is the table of those runs.
  */
 import { checkLoraWeights, slotElements } from '../../lora/checkWeights.ts';
+import { adapterTargets, checkPagesFit, layoutAdapterPages } from '../../lora/pages.ts';
 import type { ModelConfig } from '../../model/config.ts';
 import type { LoraSlotPool, LoraWeights } from '../backend.ts';
 import { EngineLoraWeightsError } from '../errors.ts';
 import type { CpuMemory } from './memory.ts';
 
+/** `rows` rows of a factor from `firstRow` (A: shrink outputs; B: output features), at byte `ptr`. */
+export interface CpuLoraRun {
+  ptr: number;
+  firstRow: number;
+  rows: number;
+}
+
 /** Where one module's factors of one slot live. */
 export interface CpuLoraFactors {
-  a: number;
-  b: number;
+  a: readonly CpuLoraRun[];
+  b: readonly CpuLoraRun[];
 }
 
 /** The pool with the lookups the forward pass needs. */
@@ -29,41 +42,77 @@ export interface CreateCpuWasmLoraPoolParameters {
   mem: CpuMemory;
   slots: number;
   maxRank: number;
+  /** Unified memory: adapters go into the pages `load` is given, `count` pages of `pageBytes` from byte `base` (the KV pool). */
+  pages?: { base: number; pageBytes: number; count: number };
 }
 
-/** Allocates `slots` slots of `maxRank`. */
+/** Allocates `slots` slots of `maxRank` (split memory), or a table of runs per slot (unified memory). */
 export function createCpuWasmLoraPool(p: CreateCpuWasmLoraPoolParameters): CpuWasmLoraPool {
-  const { config, mem, slots, maxRank } = p;
-  const perSlot = slotElements(config, maxRank) * 4;
-  const base = slots > 0 ? mem.alloc(perSlot * slots) : 0;
+  const { config, mem, slots, maxRank, pages } = p;
+  if (pages) checkPagesFit({ config, maxRank, pageBytes: pages.pageBytes });
+  const perSlot = pages ? 0 : slotElements(config, maxRank) * 4;
+  const base = slots > 0 && !pages ? mem.alloc(perSlot * slots) : 0;
   const held: (LoraWeights | undefined)[] = Array.from({ length: slots }, () => undefined);
-  const where: Map<string, CpuLoraFactors>[] = Array.from({ length: slots }, () => new Map());
+  const where: Map<string, { a: CpuLoraRun[]; b: CpuLoraRun[] }>[] = Array.from({ length: slots }, () => new Map());
   const checkSlot = (slot: number) => {
     if (!Number.isInteger(slot) || slot < 0 || slot >= slots) throw new EngineLoraWeightsError(`slot ${slot} is outside the pool [0, ${slots})`);
   };
+
+  /** Padded slot: each factor whole, one after the other. */
+  const writeSlot = (slot: number, weights: LoraWeights) => {
+    const f32 = mem.f32();
+    let at = base + slot * perSlot;
+    weights.layers.forEach((layer, l) => {
+      for (const m of config.modules) {
+        const ab = layer[m.name];
+        if (!ab) continue;
+        f32.set(ab.a, at / 4);
+        f32.set(ab.b, at / 4 + ab.a.length);
+        where[slot].set(`${l}.${m.name}`, { a: [{ ptr: at, firstRow: 0, rows: weights.rank }], b: [{ ptr: at + ab.a.length * 4, firstRow: 0, rows: m.out }] });
+        at += (ab.a.length + ab.b.length) * 4;
+      }
+    });
+  };
+
+  /** Unified memory: runs of rows in the adapter's pages. */
+  const writePages = (slot: number, weights: LoraWeights, ids: readonly number[] | undefined) => {
+    const { base: kv, pageBytes, count } = pages!;
+    const need = layoutAdapterPages({ config, rank: weights.rank, targets: adapterTargets(config, weights), pageBytes });
+    if (!ids || ids.length < need) throw new EngineLoraWeightsError(`the adapter takes ${need} pages of unified memory and was given ${ids?.length ?? 0} (load it through the slot manager, which takes them from the page pool)`);
+    for (const id of ids) if (!Number.isInteger(id) || id < 0 || id >= count) throw new EngineLoraWeightsError(`page ${id} is outside the KV pool [0, ${count})`);
+    const f32 = mem.f32();
+    layoutAdapterPages({
+      config,
+      rank: weights.rank,
+      targets: adapterTargets(config, weights),
+      pageBytes,
+      onRun: (run) => {
+        const factor = weights.layers[run.layer][run.module]![run.factor];
+        const cols = run.factor === 'a' ? config.modules.find((m) => m.name === run.module)!.in : weights.rank;
+        const ptr = kv + ids[run.page] * pageBytes + run.offset;
+        f32.set(factor.subarray(run.firstRow * cols, (run.firstRow + run.rows) * cols), ptr / 4);
+        const key = `${run.layer}.${run.module}`;
+        let f = where[slot].get(key);
+        if (!f) where[slot].set(key, (f = { a: [], b: [] }));
+        f[run.factor].push({ ptr, firstRow: run.firstRow, rows: run.rows });
+      },
+    });
+  };
+
   return {
     slots,
     maxRank,
     bytesPerSlot: perSlot,
+    inPages: pages !== undefined,
     adapter: (slot) => (slot >= 0 && slot < slots ? held[slot] : undefined),
     factors: (slot, layer, module) => (slot >= 0 && slot < slots && held[slot] ? where[slot].get(`${layer}.${module}`) : undefined),
-    async load(slot, weights) {
+    async load(slot, weights, _image, ids) {
       checkSlot(slot);
       checkLoraWeights({ config, maxRank, weights });
       held[slot] = undefined;
       where[slot].clear();
-      const f32 = mem.f32();
-      let at = base + slot * perSlot;
-      weights.layers.forEach((layer, l) => {
-        for (const m of config.modules) {
-          const ab = layer[m.name];
-          if (!ab) continue;
-          f32.set(ab.a, at / 4);
-          f32.set(ab.b, at / 4 + ab.a.length);
-          where[slot].set(`${l}.${m.name}`, { a: at, b: at + ab.a.length * 4 });
-          at += (ab.a.length + ab.b.length) * 4;
-        }
-      });
+      if (pages) writePages(slot, weights, ids);
+      else writeSlot(slot, weights);
       held[slot] = weights;
     },
     unload(slot) {
