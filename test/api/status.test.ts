@@ -64,7 +64,7 @@ describe('status endpoints', () => {
       expect(adapterPages).toBeGreaterThan(0); // coder stays resident, idle, at its own rank
       expect(scheduler.memory.free_pages).toBe(totalPages - adapterPages);
       const status = (await (await fetch(`${u.node.url}/v1/node/status`)).json()) as NodeStatus;
-      expect(status.engine.memory).toMatchObject({ mode: 'unified', page_bytes: pageBytes, budget_pages: totalPages });
+      expect(status.engine.memory).toMatchObject({ mode: 'unified', page_bytes: pageBytes, budget_pages: totalPages, kv_cache_bytes: totalPages * pageBytes, lora_slots_bytes: 0, adapters_in_pages: true }); // the CPU backend allocates the budget, adapters in its pages
       expect(status.live.memory_pages).toEqual({ kv: 0, adapters: adapterPages, free: totalPages - adapterPages, wanted: 0 });
     } finally {
       await u.node.stop();

@@ -2,17 +2,23 @@
  * LoRA on the CPU backend, as issue 4's tests do it on WebGPU (test/engine/webgpu/lora.forward.test.ts):
  * adapters of ranks 4, 8 (q and v only) and 16 in slots, logits with each against the reference,
  * and a mixed-adapter batch (base rows and three adapters stepping together, SGMV segments) giving
- * the same greedy tokens as each request alone and as the reference.
+ * the same greedy tokens as each request alone and as the reference. Unified memory: adapters
+ * written into pages of the KV pool (scattered among KV blocks, factors split over pages) give the
+ * padded slots' logits, also after their pages served as KV blocks and back.
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Backend, LoraWeights, StepSequence } from '../../../src/engine/backend.ts';
-import { createCpuBackend } from '../../../src/engine/cpu/backend.ts';
+import { kvBlockBytes, type Backend, type LoraWeights, type StepSequence } from '../../../src/engine/backend.ts';
+import { createCpuBackend, type CpuBackend } from '../../../src/engine/cpu/backend.ts';
 import { createReferenceBackend } from '../../../src/engine/reference/backend.ts';
+import { slotElements } from '../../../src/lora/checkWeights.ts';
 import { createAdapter } from '../../../src/lora/create.ts';
+import { adapterTargets, layoutAdapterPages } from '../../../src/lora/pages.ts';
 import { loadPeftAdapter } from '../../../src/lora/peft.ts';
 import { loadModel, type LoadedModel } from '../../../src/model/load.ts';
-import { createTinyModel, makeTempDir } from '../../fixtures/model.ts';
+import { presetConfigJson } from '../../../src/model/presets.ts';
+import { createTinyModel, makeTempDir, writeHandmadeModel } from '../../fixtures/model.ts';
+import { relError } from '../webgpu/harness.ts';
 
 const TOL = 1e-5;
 const greedy = { temperature: 0, topK: 0, topP: 1, seed: 0 };
@@ -92,5 +98,119 @@ describe('LoRA on the CPU backend', () => {
     await cpu.lora.unload(2);
     const base = await generateBatch(cpu, [{ ...requests[2], slot: -1 }], 12);
     expect((await generateBatch(cpu, [requests[2]], 12))[0]).toEqual(base[0]); // an emptied slot adds nothing
+  });
+});
+
+/** Pages adapter `i` takes in a pool of `pageBytes` pages. */
+const pagesOf = (w: LoraWeights, config = model.config) => layoutAdapterPages({ config, rank: w.rank, targets: adapterTargets(config, w), pageBytes: kvBlockBytes(config) });
+
+/** Ids `from..to-1` in a fixed shuffled order (pages of one adapter are not contiguous nor ascending). */
+function shuffled(from: number, to: number): number[] {
+  const ids = Array.from({ length: to - from }, (_, i) => from + i);
+  let x = 12345;
+  for (let i = ids.length - 1; i > 0; i--) {
+    x = (x * 1103515245 + 12345) % 2 ** 31;
+    const j = x % (i + 1);
+    [ids[i], ids[j]] = [ids[j], ids[i]];
+  }
+  return ids;
+}
+
+describe('LoRA in pages of the KV pool (unified memory)', () => {
+  const PAGES = 96;
+  const paged = async (config = model.config, m = model) => {
+    const b = await createCpuBackend({ model: m, numKvBlocks: PAGES, loraSlots: 4, maxLoraRank: 16, threads: 2, pageBytes: kvBlockBytes(config) });
+    backends.push(b);
+    return b;
+  };
+  const same = async (got: Backend, want: Backend, seqs: StepSequence[], wantSeqs = seqs, exact = false) => {
+    const a = await got.logits(seqs);
+    const b = await want.logits(wantSeqs);
+    for (let i = 0; i < seqs.length; i++) {
+      if (exact) expect(a[i], `sequence ${i}`).toEqual(b[i]);
+      else expect(relError(a[i], b[i]), `sequence ${i}`).toBeLessThan(TOL);
+    }
+  };
+
+  it('factors span pages: each adapter takes the pages its layout says, fewer than a padded slot, and no slot memory is allocated', async () => {
+    const b = (await paged()) as CpuBackend;
+    expect(b.lora.inPages).toBe(true);
+    expect(b.lora.bytesPerSlot).toBe(0);
+    expect(b.kvBytes).toBe(PAGES * kvBlockBytes(model.config));
+    const counts = adapters.map((w) => pagesOf(w));
+    expect(counts.every((n) => n > 1)).toBe(true); // several pages each: runs split factors
+    expect(Math.max(...counts)).toBeLessThanOrEqual(Math.ceil((slotElements(model.config, 16) * 4) / kvBlockBytes(model.config)) + 2);
+    await expect(b.lora.load(0, adapters[0], undefined, shuffled(0, counts[0] - 1))).rejects.toThrow(/pages/); // too few pages
+    await expect(b.lora.load(0, adapters[0], undefined, [...shuffled(0, counts[0] - 1), PAGES])).rejects.toThrow(/outside/);
+  });
+
+  it(`a mixed batch (three adapters and base rows, adapters' pages scattered among the KV blocks) gives the padded slots' logits exactly, and the reference's within ${TOL}`, async () => {
+    const [cpu, slotsCpu, ref] = [await paged(), await make('cpu'), await make('reference')];
+    const free = shuffled(10, PAGES); // KV blocks 0..9 below
+    for (let i = 0; i < adapters.length; i++) await cpu.lora.load(i, adapters[i], undefined, free.splice(0, pagesOf(adapters[i])));
+    const seqs: StepSequence[] = [-1, 0, 1, 2, 2].map((slot, i) => ({ tokens: prompt(9 + i * 5, i), startPos: 0, blockTable: [i * 2, i * 2 + 1], adapterSlot: slot }));
+    await same(cpu, slotsCpu, seqs, seqs, true);
+    await same(cpu, ref, seqs);
+    // Decoding in the same blocks, adapters still in place.
+    const next = seqs.map((s, i) => ({ ...s, tokens: [(i * 31 + 5) % 256], startPos: s.tokens.length }));
+    await same(cpu, slotsCpu, next, next, true);
+  });
+
+  it('an evicted adapter\'s pages reused as KV blocks, then another adapter loaded into pages that held KV, still give the reference\'s logits', async () => {
+    const [cpu, ref] = [await paged(), await make('reference')];
+    const n = adapters.map((w) => pagesOf(w));
+    // Adapter 2 (rank 16) in the top pages; adapter 0 beside it.
+    const first = shuffled(PAGES - n[2], PAGES);
+    const other = shuffled(PAGES - n[2] - n[0], PAGES - n[2]);
+    await cpu.lora.load(0, adapters[2], undefined, first);
+    await cpu.lora.load(1, adapters[0], undefined, other);
+    const withA = (slot: number, refSlot: number, blockTable: number[], len: number, salt: number) => ({ seq: { tokens: prompt(len, salt), startPos: 0, blockTable, adapterSlot: slot }, want: { tokens: prompt(len, salt), startPos: 0, blockTable: blockTable.map((_, i) => (salt - 1) * 8 + i), adapterSlot: refSlot } });
+    let cases = [withA(0, 2, [0, 1], 20, 1), withA(1, 0, [2, 3], 25, 2)];
+    await same(cpu, ref, cases.map((c) => c.seq), cases.map((c) => c.want));
+    // Evict adapter 2: its pages become the KV blocks of a long base-model prompt and of a request on adapter 0.
+    cpu.lora.unload(0);
+    cases = [withA(-1, -1, first.slice(0, 4), 60, 3), withA(1, 0, first.slice(4, 7), 40, 4)];
+    await same(cpu, ref, cases.map((c) => c.seq), cases.map((c) => c.want));
+    // Adapter 1 into pages that just held KV (their stale K/V is overwritten), KV blocks in pages it does not take.
+    const reused = first.slice(0, n[1]);
+    await cpu.lora.load(2, adapters[1], undefined, reused);
+    const kvAfter = first.slice(n[1]);
+    cases = [withA(2, 1, kvAfter.slice(0, 2), 30, 5), withA(1, 0, [4, 5], 18, 6), withA(-1, -1, [6, 7], 22, 7)];
+    await same(cpu, ref, cases.map((c) => c.seq), cases.map((c) => c.want));
+  });
+
+  it('head_dim 46 (KV blocks smaller than a page: blocks lie a page apart): adapters in pages and KV agree with the reference', async () => {
+    const dir = await makeTempDir('openlora-cpu-pages-46-');
+    await writeHandmadeModel({ dir, configJson: { ...presetConfigJson('tiny'), head_dim: 46, num_attention_heads: 4, num_key_value_heads: 2, torch_dtype: 'float32' } });
+    const m = await loadModel({ dir });
+    try {
+      const w = (await loadPeftAdapter({ dir: (await createAdapter({ model: dir, rank: 8, seed: 21, out: join(dir, 'adapter') })).dir, config: m.config })).weights;
+      const cpu = await paged(m.config, m);
+      const ref = await createReferenceBackend({ model: m, numKvBlocks: PAGES, loraSlots: 1, maxLoraRank: 16 });
+      backends.push(ref);
+      // KV blocks in the top pages, the adapter's pages just below them: blocks laid out a KV block
+      // (not a page) apart would land on the adapter.
+      await cpu.lora.load(0, w, undefined, shuffled(PAGES - 6 - pagesOf(w, m.config), PAGES - 6));
+      await ref.lora.load(0, w);
+      const seqs: StepSequence[] = [0, -1].map((slot, i) => ({ tokens: prompt(35, i), startPos: 0, blockTable: [i * 3, i * 3 + 1, i * 3 + 2].map((b) => PAGES - 1 - b), adapterSlot: slot }));
+      await same(cpu, ref, seqs);
+    } finally {
+      await m.close();
+    }
+  });
+
+  it('allocates the budget, not the budget and the slots: adapters add nothing to the CPU backend\'s memory in unified mode', async () => {
+    const pageBytes = kvBlockBytes(model.config);
+    const make = async (p: { slots: number; pageBytes?: number }) => {
+      const b = await createCpuBackend({ model, numKvBlocks: 40, loraSlots: p.slots, maxLoraRank: 16, threads: 1, pageBytes: p.pageBytes });
+      backends.push(b);
+      return b;
+    };
+    const none = await make({ slots: 0, pageBytes });
+    const unified = await make({ slots: 4, pageBytes });
+    const split = await make({ slots: 4 });
+    expect(unified.memoryBytes).toBe(none.memoryBytes); // weights + 40 pages + activations
+    expect(unified.kvBytes).toBe(40 * pageBytes);
+    expect(split.memoryBytes - none.memoryBytes).toBeGreaterThanOrEqual(4 * slotElements(model.config, 16) * 4); // padded slots beside the pool
   });
 });
