@@ -24,9 +24,13 @@
  * time between steps any run had. On a CPU (the CPU backend, or lavapipe) a step's time is mostly
  * its rows' work and the ceiling is low; on a GPU decode steps are memory-bound (the weights are
  * read once per step whatever its rows), the per-step term dominates and so does batching.
- * On the device the unified run's adapter slots stay padded buffers (the LoRA kernels read them
- * so); the budget decides what is resident and admitted: paging adapter weights inside the kernels
- * is the step that makes the device allocation match (docs/engine.md).
+ * Memory allocated for KV and adapters, per mode, from what the backend reports (a line per
+ * budget, `allocated` in the JSON): split holds its KV blocks and padded slots; unified on the CPU
+ * backend holds the budget's pages alone (adapters are written into pages of the KV pool), so "the
+ * same memory" is measured, not assumed. On WebGPU (and the reference) the unified run's adapter
+ * slots are still padded buffers beside the pages (the LoRA kernels read them so): reading adapter
+ * rows through a page table inside the kernels is the step that makes that allocation match
+ * (docs/engine.md).
  */
 import { writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
@@ -148,13 +152,17 @@ interface RunResult {
   adaptersPerStep: number;
   segmentsPerStep: number;
   peakPages?: number;
+  /** Bytes the backend allocated for KV (the KV pool: in unified memory on the CPU backend, every page) and for padded adapter slots beside it (null: the backend does not say). */
+  allocated: { kvBytes: number | null; loraSlotBytes: number; totalBytes: number | null };
   /** 1-, 5- and 15-minute load averages when the run ended. */
   loadAverage: number[];
 }
 
 async function serve(mode: 'split' | 'unified', b: Budget): Promise<RunResult> {
   const unified = mode === 'unified';
-  const backend = await benchBackend(kind, { model, gpu, numKvBlocks: unified ? b.totalPages : b.splitKvBlocks, loraSlots: unified ? UNIFIED_SLOTS : b.splitSlots, maxLoraRank: MAX_RANK, maxRows: MAX_BATCH_TOKENS, maxContext: 1024 });
+  const backend = await benchBackend(kind, { model, gpu, numKvBlocks: unified ? b.totalPages : b.splitKvBlocks, loraSlots: unified ? UNIFIED_SLOTS : b.splitSlots, maxLoraRank: MAX_RANK, maxRows: MAX_BATCH_TOKENS, maxContext: 1024, pageBytes: unified ? pageBytes : undefined });
+  const loraSlotBytes = backend.lora.bytesPerSlot * backend.lora.slots;
+  const allocated = { kvBytes: backend.kvBytes ?? null, loraSlotBytes, totalBytes: backend.kvBytes === undefined ? null : backend.kvBytes + loraSlotBytes };
   const store = createAdapterStore({ dir: files.root(8), config, maxRank: MAX_RANK });
   const ids = new Map<number, string>();
   for (const [k, dir] of dirs) ids.set(k, (await store.register({ path: dir, name: `m${k}` })).id);
@@ -225,6 +233,7 @@ async function serve(mode: 'split' | 'unified', b: Budget): Promise<RunResult> {
     adaptersPerStep: adapterCount / Math.max(1, sched.steps),
     segmentsPerStep: segments / Math.max(1, sched.steps),
     ...(pages ? { peakPages } : {}),
+    allocated,
     loadAverage: loadavg(),
   };
 }
@@ -241,6 +250,9 @@ for (let r = 0; r < rounds; r++) {
   }
 }
 gpu?.destroy();
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(2)} MiB`;
+/** KV pool + padded slots, as the backend reported them. */
+const allocatedText = (a: RunResult['allocated']) => (a.totalBytes === null ? `not reported by the ${kind} backend (slots ${mib(a.loraSlotBytes)})` : `${mib(a.totalBytes)} (KV pool ${mib(a.kvBytes!)} + slots ${mib(a.loraSlotBytes)})`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const summary = budgets.map((b) => {
   const of = (mode: 'split' | 'unified') => results.filter((x) => x.mode === mode && x.fraction === b.fraction);
@@ -277,6 +289,8 @@ const summary = budgets.map((b) => {
     /** The most any scheduler running the same rows could gain over split (the cost model's best case over split's time). */
     ceiling: median(split.map((x) => x.seconds / bestSeconds)),
     loadAverage: { min: Math.min(...loads), max: Math.max(...loads) },
+    /** What each mode allocated for KV and adapters (the same in every round). */
+    allocated: { split: split[0].allocated, unified: unified[0].allocated },
     split: figures(split),
     unified: figures(unified),
   };
@@ -290,6 +304,7 @@ const lines = [
       `${s.unified.loads} vs ${s.split.loads} adapter loads; failed ${s.unified.failed} vs ${s.split.failed}; load average ${s.loadAverage.min.toFixed(1)}-${s.loadAverage.max.toFixed(1)}; ` +
       `step cost ${(s.costModel.step * 1e3).toFixed(3)} ms + ${(s.costModel.decodeRow * 1e3).toFixed(3)} per decode row + ${(s.costModel.prefillRow * 1e3).toFixed(3)} per prefill row + ${(s.costModel.segment * 1e3).toFixed(3)} per LoRA segment + ${(s.costModel.attended * 1e6).toFixed(3)} per 1000 positions attended (R² ${s.costModel.r2.toFixed(2)})`,
   ),
+  ...summary.map((s) => `memory budget x${s.fraction} allocated for KV + adapters (${kind}): split ${allocatedText(s.allocated.split)}; unified ${allocatedText(s.allocated.unified)}; budget ${mib(s.bytes)}`),
 ];
 process.stdout.write(lines.join('\n') + '\n');
 if (args.out) await writeFile(args.out, JSON.stringify({ backend: kind, pageBytes, slotBytes, defaultBytes, requests: requestCount, adaptersUsed: used.length, rounds, summary, results: results.map(({ steps, ...x }) => ({ ...x, steps: steps.length })), loadAverage: loadavg() }, null, 2) + '\n');
