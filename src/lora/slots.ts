@@ -236,8 +236,14 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
     if (notify) wake();
   };
 
-  /** Pages of the unified budget an adapter takes at its own rank (as `pages.ts` lays it out). */
-  const pagesOf = (entry: AdapterEntry): number => (pages ? layoutAdapterPages({ config: store.config, rank: entry.rank, targets: entry.layerTargets, pageBytes: pages.pageBytes }) : 0);
+  /** Pages of the unified budget an adapter takes at its own rank (as `pages.ts` lays it out; kept while the entry is registered: admission asks every step). */
+  const pageCounts = new WeakMap<AdapterEntry, number>();
+  const pagesOf = (entry: AdapterEntry): number => {
+    if (!pages) return 0;
+    let n = pageCounts.get(entry);
+    if (n === undefined) pageCounts.set(entry, (n = layoutAdapterPages({ config: store.config, rank: entry.rank, targets: entry.layerTargets, pageBytes: pages.pageBytes })));
+    return n;
+  };
 
   pages?.setReclaimer(
     (need, after) => {
