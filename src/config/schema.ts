@@ -1,6 +1,6 @@
 import Type, { type Static } from 'typebox';
 import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_DATA_DIR, DEFAULT_RPC_URL } from '../constants.ts';
-import { DEFAULT_BATCH_INTERVAL_MS, DEFAULT_FOLLOW, DEFAULT_SAMPLE_INTERVAL_MS } from '../p2p/constants.ts';
+import { DEFAULT_BATCH_INTERVAL_MS, DEFAULT_FOLLOW, DEFAULT_SAMPLE_INTERVAL_MS, DEFAULT_SETTLEMENT_GRACE_MS, MAX_BATCH_INTERVAL_MS } from '../p2p/constants.ts';
 import { GRAMMAR_DEFAULTS } from '../grammar/limits.ts';
 import { FAIRNESS_DEFAULTS } from '../scheduler/fairness.ts';
 import { DEFAULT_ACCOUNT_CACHE_SIZE, DEFAULT_CHANNEL_CACHE_SIZE, DEFAULT_CHANNEL_LOOKUPS_PER_SECOND } from '../payments/limits.ts';
@@ -137,12 +137,20 @@ export const ConfigSchema = Type.Object(
         peerKeyFile: Type.Optional(Type.String({ description: 'Persistent libp2p key (default <dataDir>/peer-key).' })),
         announceIntervalMs: Type.Integer({ minimum: 500, maximum: 600_000, default: 5_000, description: 'Interval of this node\'s announcements.' }),
         creditLimit: Type.String({ pattern: '^[0-9]{1,30}$', default: '0', description: 'Per-lane credit this node announces, token base units.' }),
-        batchIntervalMs: Type.Integer({ minimum: 10, maximum: 60_000, default: DEFAULT_BATCH_INTERVAL_MS, description: 'A batch of this node\'s receipts is signed and published when its oldest receipt is this old.' }),
+        batchIntervalMs: Type.Integer({ minimum: 10, maximum: MAX_BATCH_INTERVAL_MS, default: DEFAULT_BATCH_INTERVAL_MS, description: 'A batch of this node\'s receipts is signed and published when its oldest receipt is this old.' }),
         follow: Type.Integer({ minimum: 0, maximum: 64, default: DEFAULT_FOLLOW, description: 'Ring successors whose every batch this node fetches and checks (docs/p2p.md "Following").' }),
         followNodes: Type.Array(Type.String({ pattern: '^0x[0-9a-fA-F]{40}$' }), { default: [], maxItems: 64, description: 'Nodes followed besides the ring successors (the nodes this operator pays, for example).' }),
         sampleIntervalMs: Type.Integer({ minimum: 0, maximum: 3_600_000, default: DEFAULT_SAMPLE_INTERVAL_MS, description: 'Interval of random audits of one unfollowed node (0: none).' }),
         watcher: Type.Object(
-          { slash: Type.Boolean({ default: true, description: 'Submit equivocation proofs automatically (the prover reward goes to the node key).' }) },
+          {
+            slash: Type.Boolean({ default: true, description: 'Submit equivocation proofs automatically (the prover reward goes to the node key).' }),
+            settlementGraceMs: Type.Integer({
+              minimum: 0,
+              maximum: 3_600_000,
+              default: DEFAULT_SETTLEMENT_GRACE_MS,
+              description: 'A settlement above the gossiped receipts of its lane waits this long for more before it is flagged, ms (0: at once); the default covers the longest batch interval, gossip and a batch fetch that times out once (docs/p2p.md "Settlement flags").',
+            }),
+          },
           { default: {}, additionalProperties: false },
         ),
       },

@@ -138,6 +138,8 @@ export interface PeerReceiptStore {
   updateBatchEquivocation(node: Address, batchSeq: bigint, status: EquivocationRecord['status'], txHash?: Hex): void;
   batchEquivocations(): BatchEquivocationRecord[];
   recordSettlementFlag(flag: SettlementFlag): void;
+  /** Whether this settlement (of this lane, in this transaction) was flagged before. */
+  hasSettlementFlag(txHash: Hex, channelId: Hex, adapterId: Hex): boolean;
   settlementFlags(): SettlementFlag[];
 }
 
@@ -203,6 +205,7 @@ export function createPeerReceiptStore(db: DatabaseSync, decode: (entry: Uint8Ar
     listBatchEquivocations: db.prepare('SELECT * FROM batch_equivocations ORDER BY found_at'),
     insertFlag: db.prepare('INSERT OR IGNORE INTO settlement_flags (tx_hash, channel_id, adapter_id, node, claimed, gossiped, flagged_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
     listFlags: db.prepare('SELECT * FROM settlement_flags ORDER BY flagged_at'),
+    hasFlag: db.prepare('SELECT 1 FROM settlement_flags WHERE tx_hash = ? AND channel_id = ? AND adapter_id = ?'),
   };
   const perNode = new Map<string, number>();
   for (const r of q.countByNode.all() as Array<{ node: string; n: number }>) perNode.set(r.node, Number(r.n));
@@ -390,6 +393,7 @@ export function createPeerReceiptStore(db: DatabaseSync, decode: (entry: Uint8Ar
     recordSettlementFlag(f) {
       q.insertFlag.run(f.txHash, f.channelId, f.adapterId, f.node ?? null, f.claimed.toString(), f.gossiped.toString(), f.flaggedAt);
     },
+    hasSettlementFlag: (txHash, channelId, adapterId) => q.hasFlag.get(txHash, channelId, adapterId) !== undefined,
     settlementFlags: () =>
       (q.listFlags.all() as Array<Record<string, string | number | null>>).map((r) => ({
         txHash: r.tx_hash as Hex,

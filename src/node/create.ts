@@ -193,7 +193,7 @@ async function startLockedNode(config: Config, components: NodeComponents, log: 
     if (!components.deployment) throw new NodeConfigError('p2p.enabled', 'the P2P network needs the contract deployment', 'Set chain.deployment to the file `openlora chain deploy` wrote, or disable p2p.');
     const chain = components.chain ?? (await createChainClients({ rpcUrl: config.chain.rpcUrl, account: components.account, timeoutMs: config.chain.rpcTimeoutMs }));
     network = await createNetwork({
-      options: { listen: config.p2p.listen, announce: config.p2p.announce, bootstrap: config.p2p.bootstrap, maxPeers: config.p2p.maxPeers, peerKeyFile: config.p2p.peerKeyFile ?? join(dataDir, 'peer-key'), slash: config.p2p.watcher.slash, announceIntervalMs: config.p2p.announceIntervalMs, creditLimit: BigInt(config.p2p.creditLimit), batchIntervalMs: config.p2p.batchIntervalMs, follow: config.p2p.follow, followNodes: config.p2p.followNodes.map((a) => getAddress(a)), sampleIntervalMs: config.p2p.sampleIntervalMs },
+      options: { listen: config.p2p.listen, announce: config.p2p.announce, bootstrap: config.p2p.bootstrap, maxPeers: config.p2p.maxPeers, peerKeyFile: config.p2p.peerKeyFile ?? join(dataDir, 'peer-key'), slash: config.p2p.watcher.slash, settlementGraceMs: config.p2p.watcher.settlementGraceMs, announceIntervalMs: config.p2p.announceIntervalMs, creditLimit: BigInt(config.p2p.creditLimit), batchIntervalMs: config.p2p.batchIntervalMs, follow: config.p2p.follow, followNodes: config.p2p.followNodes.map((a) => getAddress(a)), sampleIntervalMs: config.p2p.sampleIntervalMs },
       account: components.account,
       deployment: components.deployment,
       publicClient: chain.publicClient,

@@ -16,7 +16,7 @@ import type { Logger } from '../log.ts';
 import { decodeBatchEntry, decodeBatchHeader } from './batchCodec.ts';
 import { requestBatch, sampleMatches } from './batchProtocol.ts';
 import { batchDigestOf, domainSeparator, receiptDigestOf } from './codec.ts';
-import { DEFAULT_SAMPLE_INTERVAL_MS, DEFAULT_SAMPLE_RECEIPTS } from './constants.ts';
+import { BATCH_FETCH_TIMEOUT_MS, DEFAULT_SAMPLE_INTERVAL_MS, DEFAULT_SAMPLE_RECEIPTS } from './constants.ts';
 import type { Host } from './host.ts';
 import { PENALTY, type PeerPenalties } from './limits.ts';
 import type { NetworkMetrics } from './metrics.ts';
@@ -63,8 +63,6 @@ export interface AuditorComponents {
   metrics?: NetworkMetrics;
 }
 
-const FETCH_TIMEOUT_MS = 15_000;
-
 export function createAuditor(settings: AuditorSettings, c: AuditorComponents) {
   const domain = domainSeparator(c.deployment.chainId, c.deployment.contracts.nodeRegistry);
   const concurrency = settings.fetchConcurrency ?? 4;
@@ -94,7 +92,7 @@ export function createAuditor(settings: AuditorSettings, c: AuditorComponents) {
     for (const peer of peers) {
       let entries: Uint8Array[];
       try {
-        const r = await requestBatch(c.host, c.protocol, peerIdFromString(peer), { kind: 'batch', node, batchSeq: batch.batchSeq, root: batch.root }, AbortSignal.timeout(FETCH_TIMEOUT_MS));
+        const r = await requestBatch(c.host, c.protocol, peerIdFromString(peer), { kind: 'batch', node, batchSeq: batch.batchSeq, root: batch.root }, AbortSignal.timeout(BATCH_FETCH_TIMEOUT_MS));
         if (r.kind !== 'batch') continue;
         entries = r.entries;
       } catch (err) {
@@ -129,7 +127,7 @@ export function createAuditor(settings: AuditorSettings, c: AuditorComponents) {
     const peerText = c.peerOf(node);
     if (!peerText) return undefined;
     const peer = peerIdFromString(peerText);
-    const signal = AbortSignal.timeout(FETCH_TIMEOUT_MS);
+    const signal = AbortSignal.timeout(BATCH_FETCH_TIMEOUT_MS);
     let result: AuditResult = 'unavailable';
     try {
       const recent = await requestBatch(c.host, c.protocol, peer, { kind: 'recent', node }, signal);

@@ -57,6 +57,8 @@ export const DEFAULT_HEARTBEAT_MS = 1_000;
 
 /** A batch is committed when its oldest receipt is this old, ms, or when it holds `DEFAULT_BATCH_RECEIPTS`. */
 export const DEFAULT_BATCH_INTERVAL_MS = 250;
+/** The longest batch interval a node may be configured with (`p2p.batchIntervalMs`), ms. */
+export const MAX_BATCH_INTERVAL_MS = 60_000;
 /** Receipts per batch before the interval is up: big enough to amortise a header, small enough that checking one (~40 ms) never stalls a follower. */
 export const DEFAULT_BATCH_RECEIPTS = 1024;
 /** Nodes each node follows (fetches every batch of): its successors on the ring of registered nodes. */
@@ -64,6 +66,20 @@ export const DEFAULT_FOLLOW = 4;
 /** How often a node audits one random node it does not follow, ms; receipts sampled per audit. */
 export const DEFAULT_SAMPLE_INTERVAL_MS = 10_000;
 export const DEFAULT_SAMPLE_RECEIPTS = 4;
+/** A batch fetch (or an audit) from one peer gives up after this long, ms, and the next peer is asked. */
+export const BATCH_FETCH_TIMEOUT_MS = 15_000;
+
+/**
+ * How long a settlement above the receipts held of its lane waits for more before it is flagged, ms
+ * (`p2p.watcher.settlementGraceMs`; docs/p2p.md "Settlement flags"). A node may settle right after
+ * serving, and its receipts reach a follower only after its batch interval (at most
+ * `MAX_BATCH_INTERVAL_MS`: a follower does not know the node's), a few gossip heartbeats (gossipsub
+ * gossips a header it missed for 3) and a batch fetch that may time out once before another peer
+ * serves it: 60 + 3 + 30 = 93 s. A flag is a warning for the operator, so waiting costs little.
+ */
+export const DEFAULT_SETTLEMENT_GRACE_MS = MAX_BATCH_INTERVAL_MS + 3 * DEFAULT_HEARTBEAT_MS + 2 * BATCH_FETCH_TIMEOUT_MS;
+/** Settlements waiting for their receipts at most; past it the oldest is decided at once. */
+export const MAX_PENDING_SETTLEMENT_CHECKS = 1_024;
 
 /** Gossip messages validated per second per peer (burst twice that); more are ignored and cost the peer score. */
 export const DEFAULT_PEER_MESSAGES_PER_S = 200;

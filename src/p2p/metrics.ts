@@ -10,6 +10,7 @@ export interface NetworkMetrics {
   readonly equivocations: Counter;
   readonly slashes: Counter<'result'>;
   readonly settlementFlags: Counter;
+  readonly settlementChecksPending: Gauge;
   readonly batches: Counter<'result'>;
   readonly refused: Counter<'reason'>;
   readonly audits: Counter<'result'>;
@@ -37,7 +38,8 @@ export function createNetworkMetrics(p: CreateNetworkMetricsParameters): Network
     batches: new Counter({ name: 'openlora_p2p_batches_total', help: "Followed nodes' batches fetched, by result (stored, invalid: did not match its header, unavailable: no peer served it).", labelNames: ['result'], registers }),
     refused: new Counter({ name: 'openlora_p2p_receipts_refused_total', help: 'Receipts in fetched batches that break a rule (kept as evidence, not counted in lane totals), by reason.', labelNames: ['reason'], registers }),
     audits: new Counter({ name: 'openlora_p2p_audits_total', help: 'Random audits of unfollowed nodes (sampled receipts with Merkle paths), by result.', labelNames: ['result'], registers }),
-    settlementFlags: new Counter({ name: 'openlora_p2p_settlement_flags_total', help: 'Settlements above what the gossiped receipts of the lane add up to.', registers }),
+    settlementFlags: new Counter({ name: 'openlora_p2p_settlement_flags_total', help: 'Settlements above what the gossiped receipts of the lane add up to once their grace was up.', registers }),
+    settlementChecksPending: new Gauge({ name: 'openlora_p2p_settlement_checks_pending', help: 'Settlements above the receipts held of their lane, waiting for more receipts (p2p.watcher.settlementGraceMs).', registers }),
   };
   return m;
 }

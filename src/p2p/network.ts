@@ -113,13 +113,14 @@ export async function createNetwork(p: CreateNetworkParameters): Promise<Network
         m.meshPeers.set({ topic: 'nodes' }, router.getMeshPeers(nodesTopic).length);
         m.meshPeers.set({ topic: 'batches' }, batchTopics.reduce((n, t) => n + router.getMeshPeers(t).length, 0));
         m.receiptsStored.set(store.count());
+        m.settlementChecksPending.set(watcher.pendingSettlements().length);
       },
     });
   }
 
   let followed = new Set<Address>();
   const follows = (node: Address) => followed.has(node);
-  const watcher = createWatcher({ slash: o.slash ?? true }, { store, chainView, deployment: p.deployment, publicClient: p.publicClient, walletClient: p.walletClient, self, follows, log, metrics });
+  const watcher = createWatcher({ slash: o.slash ?? true, settlements: { graceMs: o.settlementGraceMs ?? K.DEFAULT_SETTLEMENT_GRACE_MS } }, { store, chainView, deployment: p.deployment, publicClient: p.publicClient, walletClient: p.walletClient, self, follows, log, metrics });
   const assumedCredit = o.assumedCreditLimit ?? 10n ** 18n;
   const verifyBatch = createBatchVerifier({ deployment: p.deployment, chainView, verifier, creditLimitOf: (node) => routing.get(node)?.creditLimit ?? assumedCredit });
   const validateHeader = createHeaderValidator({ deployment: p.deployment, chainView, verifier, store });
@@ -156,6 +157,7 @@ export async function createNetwork(p: CreateNetworkParameters): Promise<Network
       holdersOf: (node) => host.services.pubsub.getSubscribers(K.batchesTopic(chainId, node)).map((x) => x.toString()),
       sampleCandidates: () => routing.list().map((a) => a.node).filter((n) => !isAddressEqual(n, self) && !followed.has(n)),
       onBatch: (b) => {
+        watcher.onReceipts(b.receipts.map((r) => r.receipt));
         for (const l of batchListeners) l(b);
         for (const r of b.receipts) for (const l of receiptListeners) l({ node: b.node, digest: r.digest, seq: r.receipt.seq, receipt: r.receipt, receivedAt: b.receivedAt });
       },
@@ -307,8 +309,9 @@ export async function createNetwork(p: CreateNetworkParameters): Promise<Network
     ...(announcer ? [announcer] : []),
     { start: () => auditor.start(), stop: () => auditor.stop() },
     { start: () => void (prune(), (pruneTimer = setInterval(prune, 60_000).unref())), stop: () => clearInterval(pruneTimer) },
-    // Stopped first: proofs in flight finish before anything else stops.
-    { start: () => undefined, stop: () => watcher.idle() },
+    // Stopped first: proofs in flight finish before anything else stops; settlements waiting for
+    // their receipts are dropped (the next start reads every settlement from the chain again).
+    { start: () => undefined, stop: () => (watcher.stop(), watcher.idle()) },
   ];
   return {
     peerId: selfPeer,

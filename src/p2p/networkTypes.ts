@@ -30,6 +30,8 @@ export interface NetworkOptions {
   peerKeyFile: string;
   /** Submit equivocation proofs automatically. Default true. */
   slash?: boolean;
+  /** How long a settlement above the receipts held of its lane waits for more before it is flagged, ms (0: at once). Default `DEFAULT_SETTLEMENT_GRACE_MS`. */
+  settlementGraceMs?: number;
   announceIntervalMs?: number;
   redialIntervalMs?: number;
   chainPollMs?: number;

@@ -2,9 +2,10 @@
  * The watcher (docs/p2p.md "Slashing"): turns equivocations found among the batches it holds into
  * `NodeRegistry` slashes with no human step (the prover's reward is credited to the account that
  * sends them: this node's operator), and flags settlements above what a followed node's
- * voucher-backed receipts say it served.
+ * voucher-backed receipts say it served, once those receipts had their grace to arrive
+ * (settlementChecks.ts).
  */
-import { BaseError as ViemBaseError, ContractFunctionRevertedError, isAddressEqual, zeroHash, type Account, type Address, type Chain, type Hex, type PublicClient, type Transport, type WalletClient } from 'viem';
+import { BaseError as ViemBaseError, ContractFunctionRevertedError, zeroHash, type Account, type Address, type Chain, type Hex, type PublicClient, type Transport, type WalletClient } from 'viem';
 import { nodeRegistryAbi } from '../chain/contracts.ts';
 import type { Deployment } from '../chain/deployment.ts';
 import type { ReceiptBatch } from '../chain/receiptBatch.ts';
@@ -18,6 +19,7 @@ import type { LaneSettlement } from './chainEvents.ts';
 import type { ChainView } from './chainView.ts';
 import { SlashSubmitError } from './errors.ts';
 import type { NetworkMetrics } from './metrics.ts';
+import { createSettlementChecks, type PendingSettlement, type SettlementCheckSettings } from './settlementChecks.ts';
 
 export interface WatcherComponents {
   store: PeerReceiptStore;
@@ -37,6 +39,8 @@ export interface WatcherComponents {
 export interface WatcherSettings {
   /** Submit proofs automatically (config `p2p.watcher.slash`). */
   slash: boolean;
+  /** Settlements above the receipts held: how long they wait for more (`p2p.watcher.settlementGraceMs`), how many at most. */
+  settlements: SettlementCheckSettings;
 }
 
 const NO_BATCH: ReceiptBatch = { batchSeq: 0n, root: zeroHash, count: 0, timestamp: 0n };
@@ -51,10 +55,19 @@ export interface Watcher {
    * node; a batched receipt with the same seq and another digest is proven. Answers whether it did.
    */
   checkSigned(node: Address, receipt: UsageReceipt, signature: Hex, digest: Hex): Promise<boolean>;
-  /** Checks one settlement against the receipts of its lane. */
+  /**
+   * Checks one settlement against the receipts of its lane; one above them waits for its receipts
+   * (flagged when its grace is up without them). Resolves once it passed, was flagged or waits.
+   */
   onSettled(s: LaneSettlement): Promise<void>;
-  /** Waits for slashes in flight. */
+  /** Receipts of these lanes were stored (a batch was fetched): pending settlements they cover pass. */
+  onReceipts(lanes: Iterable<{ channelId: Hex; adapterId: Hex }>): void;
+  /** Settlements waiting for their receipts, oldest first. */
+  pendingSettlements(): PendingSettlement[];
+  /** Waits for slashes and settlement look-ups in flight (not for pending settlements' grace). */
   idle(): Promise<void>;
+  /** Drops pending settlement checks and their timers (the next start reads the settlements again). */
+  stop(): void;
 }
 
 function revertName(error: unknown): string | undefined {
@@ -65,6 +78,7 @@ function revertName(error: unknown): string | undefined {
 export function createWatcher(settings: WatcherSettings, c: WatcherComponents): Watcher {
   const inFlight = new Map<string, Promise<void>>();
   const enabled = settings.slash && c.walletClient !== undefined;
+  const settlements = createSettlementChecks(settings.settlements, c);
 
   /** Simulates, sends and waits for one slash; a lost race with another watcher counts as done. */
   async function submit(what: { node: Address; seq: bigint; set: (status: 'submitted' | 'slashed' | 'failed', tx?: Hex) => void }, call: { functionName: 'slashBatch' | 'slashReceipts'; args: readonly unknown[] }): Promise<void> {
@@ -141,29 +155,14 @@ export function createWatcher(settings: WatcherSettings, c: WatcherComponents): 
       await receiptProof(node, receipt.seq, digest, other.digest, { receipt, signature, batch: NO_BATCH, proof: [] }, batched(other));
       return true;
     },
-    async onSettled(s) {
-      let node: Address | undefined;
-      try {
-        node = (await c.chainView.channel(s.channelId))?.node;
-      } catch (err) {
-        c.log.debug({ err, channelId: s.channelId }, 'cannot read the settled channel; not checked');
-        return;
-      }
-      if (node === undefined || isAddressEqual(node, c.self) || !c.follows(node)) return;
-      const totals = c.store.laneTotals(s.channelId, s.adapterId);
-      // Receipts held from the lane's start add up to what was served; when following began later,
-      // the largest laneCharged (the node's own running total, backed by the payer's voucher) stands for it.
-      const served = totals.fromStart ? totals.amount : totals.maxLaneCharged;
-      if (s.claimed <= served) return;
-      c.store.recordSettlementFlag({ txHash: s.transactionHash, channelId: s.channelId, adapterId: s.adapterId, node, claimed: s.claimed, gossiped: served, flaggedAt: Date.now() });
-      c.metrics?.settlementFlags.inc();
-      c.log.warn(
-        { node, channelId: s.channelId, adapterId: s.adapterId, claimed: s.claimed.toString(), served: served.toString(), receipts: totals.count, tx: s.transactionHash },
-        'settlement above the receipts of its lane',
-      );
+    onSettled(s) {
+      return once(`settled:${s.transactionHash}:${s.channelId}:${s.adapterId}`, () => settlements.check(s));
     },
+    onReceipts: (lanes) => settlements.onReceipts(lanes),
+    pendingSettlements: () => settlements.pending(),
     async idle() {
       while (inFlight.size > 0) await Promise.allSettled(inFlight.values());
     },
+    stop: () => settlements.stop(),
   };
 }

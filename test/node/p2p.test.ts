@@ -82,6 +82,10 @@ describe('nodes with p2p on', () => {
     expect(settled.pending_settlement).toBe('0');
     expect(money.settlement!.recent[0].status).toBe('confirmed');
 
+    // Node B may see the settlement before A's receipts (gossip lags the chain on a busy machine):
+    // the settlement waits for them and passes when they arrive, so A is not flagged.
+    const own = a.node.ledger.list({ channelId }).receipts;
+    await waitFor('the receipts at node B, no settlement waiting', () => own.every((r) => b.node.network!.store.has(r.node, r.receipt.seq, r.digest)) && b.node.network!.watcher.pendingSettlements().length === 0, 20_000);
     await waitFor('node A known to node B', async () => (await admin<NetworkStatus>(b, '/admin/node/network')).nodes.some((n) => n.node === c.accounts[1].address), 20_000);
     const network = await admin<NetworkStatus>(b, '/admin/node/network');
     expect(network.enabled).toBe(true);
