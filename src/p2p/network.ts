@@ -120,7 +120,13 @@ export async function createNetwork(p: CreateNetworkParameters): Promise<Network
 
   let followed = new Set<Address>();
   const follows = (node: Address) => followed.has(node);
-  const watcher = createWatcher({ slash: o.slash ?? true, settlements: { graceMs: o.settlementGraceMs ?? K.DEFAULT_SETTLEMENT_GRACE_MS } }, { store, chainView, deployment: p.deployment, publicClient: p.publicClient, walletClient: p.walletClient, self, follows, log, metrics });
+  // Settlements read before the registry index reached the chain head (the start-up re-read, in
+  // block ranges) wait for the ring: who is followed is not known before.
+  const { promise: ringKnown, resolve: ringIsKnown } = Promise.withResolvers<void>();
+  const watcher = createWatcher(
+    { slash: o.slash ?? true, settlements: { graceMs: o.settlementGraceMs ?? K.DEFAULT_SETTLEMENT_GRACE_MS } },
+    { store, chainView, deployment: p.deployment, publicClient: p.publicClient, walletClient: p.walletClient, self, follows, ringKnown, log, metrics },
+  );
   const assumedCredit = o.assumedCreditLimit ?? 10n ** 18n;
   const verifyBatch = createBatchVerifier({ deployment: p.deployment, chainView, verifier, creditLimitOf: (node) => routing.get(node)?.creditLimit ?? assumedCredit });
   const validateHeader = createHeaderValidator({ deployment: p.deployment, chainView, verifier, store });
@@ -216,6 +222,7 @@ export async function createNetwork(p: CreateNetworkParameters): Promise<Network
     deployment: p.deployment,
     log,
     pollMs: o.chainPollMs ?? K.DEFAULT_CHAIN_POLL_MS,
+    maxRange: o.chainMaxRange,
     onEndpoints: (node, _url, addrs) => {
       if (!registered.has(node)) indexVersion += 1;
       registered.set(node, [...addrs]);
@@ -223,7 +230,9 @@ export async function createNetwork(p: CreateNetworkParameters): Promise<Network
     onSettled: (s) => void watcher.onSettled(s),
     onSynced: () => {
       synced = true;
-      if (running) refollow();
+      if (!running) return;
+      refollow();
+      ringIsKnown();
     },
   });
   const dialer = createDialer(

@@ -35,6 +35,8 @@ export interface NetworkOptions {
   announceIntervalMs?: number;
   redialIntervalMs?: number;
   chainPollMs?: number;
+  /** Largest block range per `eth_getLogs` (RPC providers cap it). Default 5,000. */
+  chainMaxRange?: bigint;
   heartbeatMs?: number;
   seenTtlMs?: number;
   /** Per-lane credit this node extends (announced). Default 0. */

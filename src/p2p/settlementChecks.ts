@@ -29,6 +29,8 @@ export interface SettlementCheckComponents {
   self: Address;
   /** Whether this node follows `node` (holds all its batches): only those lanes are checked. */
   follows(node: Address): boolean;
+  /** Resolves once `follows` answers for the chain head (the registry index is read): checks wait for it. */
+  ringKnown?: Promise<void>;
   log: Logger;
   metrics?: NetworkMetrics;
 }
@@ -65,6 +67,7 @@ export function createSettlementChecks(settings: SettlementCheckSettings, c: Set
   /** Keyed by (tx, lane); insertion order is age order. */
   const waiting = new Map<string, { p: PendingSettlement; timer: NodeJS.Timeout }>();
   let stopped = false;
+  const { promise: stopping, resolve: stop } = Promise.withResolvers<void>();
 
   /** What the receipts held of a lane say was served: their sum from the lane's start, else the largest `laneCharged` (the node's own running total, backed by the payer's voucher). */
   function served(channelId: Hex, adapterId: Hex): { amount: bigint; receipts: number } {
@@ -120,6 +123,7 @@ export function createSettlementChecks(settings: SettlementCheckSettings, c: Set
         c.log.debug({ err, channelId: s.channelId }, 'cannot read the settled channel; not checked');
         return;
       }
+      if (c.ringKnown) await Promise.race([c.ringKnown, stopping]);
       if (stopped || waiting.has(key) || node === undefined || isAddressEqual(node, c.self) || !c.follows(node)) return;
       const held = served(s.channelId, s.adapterId);
       if (s.claimed <= held.amount) return;
@@ -153,6 +157,7 @@ export function createSettlementChecks(settings: SettlementCheckSettings, c: Set
     pending: () => [...waiting.values()].map((w) => ({ ...w.p })),
     stop() {
       stopped = true;
+      stop();
       if (waiting.size > 0) c.log.debug({ pending: waiting.size }, 'pending settlement checks dropped at stop; the next start reads the settlements again');
       for (const key of waiting.keys()) remove(key);
     },

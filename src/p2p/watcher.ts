@@ -12,28 +12,20 @@ import type { ReceiptBatch } from '../chain/receiptBatch.ts';
 import { waitForSuccess } from '../chain/waitForSuccess.ts';
 import type { UsageReceipt } from '../chain/eip712.ts';
 import type { PeerReceipt, PeerReceiptStore, StoredHeader } from '../ledger/peerReceipts.ts';
-import type { Logger } from '../log.ts';
 import { decodeBatchHeader } from './batchCodec.ts';
 import { batchEvidence, type ReceiptEvidence } from './evidence.ts';
 import type { LaneSettlement } from './chainEvents.ts';
 import type { ChainView } from './chainView.ts';
 import { SlashSubmitError } from './errors.ts';
-import type { NetworkMetrics } from './metrics.ts';
-import { createSettlementChecks, type PendingSettlement, type SettlementCheckSettings } from './settlementChecks.ts';
+import { createSettlementChecks, type PendingSettlement, type SettlementCheckComponents, type SettlementCheckSettings } from './settlementChecks.ts';
 
-export interface WatcherComponents {
+export interface WatcherComponents extends SettlementCheckComponents {
   store: PeerReceiptStore;
   chainView: ChainView;
   deployment: Pick<Deployment, 'contracts'>;
   publicClient: PublicClient;
   /** Sends slashes; without it equivocations are only recorded. */
   walletClient?: WalletClient<Transport, Chain | undefined, Account>;
-  /** This node's address: its own lanes are not checked. */
-  self: Address;
-  /** Whether this node follows `node` (holds all its batches): only those lanes are checked. */
-  follows(node: Address): boolean;
-  log: Logger;
-  metrics?: NetworkMetrics;
 }
 
 export interface WatcherSettings {
