@@ -173,7 +173,7 @@ async function startLockedNode(config: Config, components: NodeComponents, log: 
     },
   });
   const limits = { defaultMaxTokens: config.api.defaultMaxTokens, maxTokensCap: config.api.maxTokensCap, contextLength: inference.contextLength };
-  const paid = config.payments.mode === 'paid' ? await createPaidMode({ config, account: components.account, deployment: components.deployment, db, ledger, adapters, limits, chain: components.chain, log }) : undefined;
+  const paid = config.payments.mode === 'paid' ? await createPaidMode({ config, account: components.account, deployment: components.deployment, db, ledger, adapters, limits, chain: components.chain, log, beforeSettle: () => network?.flush() ?? Promise.resolve() }) : undefined;
   if (paid && components.deployment) {
     // Adapters registered from now on (POST /admin/adapters) must settle; those of the config are the operator's word.
     checkLane = createSettleableLaneCheck({ publicClient: paid.publicClient, adapterRegistry: components.deployment.contracts.adapterRegistry });

@@ -37,6 +37,8 @@ export async function createPaidMode(p: {
   /** Chain clients to use instead of `chain.rpcUrl` (tests on an in-process chain). */
   chain?: { publicClient: PublicClient; walletClient?: WalletClient<Transport, Chain | undefined, Account> };
   log: Logger;
+  /** Before each settlement is sent (the P2P network's flush of waiting receipts). */
+  beforeSettle?: () => Promise<void>;
 }): Promise<PaidMode> {
   const { config, deployment } = p;
   if (!deployment) {
@@ -66,7 +68,7 @@ export async function createPaidMode(p: {
   });
   const settlement = createSettlementWorker(
     { epochMs: pay.settleEpochMs, threshold: BigInt(pay.settleThreshold), confirmations: pay.settleConfirmations },
-    { lanes, channels, publicClient, walletClient, paymentChannels: deployment.contracts.paymentChannels, onSettled: (c, a, s) => paidGate.noteSettled(c, a, s), termsChangeAt: (adapterId) => terms.nextChangeAt(adapterId) },
+    { lanes, channels, publicClient, walletClient, paymentChannels: deployment.contracts.paymentChannels, onSettled: (c, a, s) => paidGate.noteSettled(c, a, s), termsChangeAt: (adapterId) => terms.nextChangeAt(adapterId), beforeSend: p.beforeSettle },
   );
   return { gate: withAnnouncedTerms(paidGate, terms), terms, settlement, lanes, publicClient };
 }

@@ -38,6 +38,12 @@ export interface SettlementComponents {
   onSettled?: (channelId: Hex, adapterId: Hex, settled: bigint) => void;
   /** Local time (unix ms) of the next announced change of a lane's split terms, if any: lanes are settled before it. */
   termsChangeAt?: (adapterId: Hex) => number | undefined;
+  /**
+   * Runs before a settlement is sent (the P2P network commits the receipts still waiting for their
+   * batch, so peers hold what they check the claim against, docs/p2p.md "Settlement flags"); a
+   * failure is logged and the settlement goes on.
+   */
+  beforeSend?: () => Promise<void>;
 }
 
 /** Claims the node's vouchers on-chain. */
@@ -110,6 +116,7 @@ export function createSettlementWorker(options: SettlementOptions, c: Settlement
     const pending = c.lanes.unsettled();
     if (pending.length === 0) return 0n;
     const lanes = (await refresh(pending)).filter((l) => l.amount > l.settled);
+    if (lanes.length > 0) await c.beforeSend?.().catch((err: unknown) => log.warn({ err }, 'committing waiting receipts before settling failed; settling anyway'));
     let paid = 0n;
     for (let i = 0; i < lanes.length; i += maxLanes) {
       const batch = lanes.slice(i, i + maxLanes);

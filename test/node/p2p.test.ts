@@ -15,6 +15,8 @@ let b: TestNode;
 
 const ADMIN = 'p2p-admin-token-0123456789abcdef';
 const p2p = (bootstrap: string[] = []) => ({ 'p2p.enabled': true, 'p2p.announceIntervalMs': 500, 'p2p.bootstrap': bootstrap, 'api.adminToken': ADMIN });
+/** Node A commits its receipts' batch 10 s after the oldest: a settlement sent sooner must commit them first. */
+const SLOW_BATCHES = { 'p2p.batchIntervalMs': 10_000 };
 /** An admin view of the operator page (`/admin/node/*`). */
 const admin = async <T>(node: TestNode, path: string) => (await (await fetch(`${node.node.url}${path}`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as T;
 
@@ -22,7 +24,7 @@ beforeAll(async () => {
   c = await setupChain();
   await registerNode(c, 1);
   await registerNode(c, 2);
-  a = await startTestNode({ account: c.accounts[1], adapterOwner: c.accounts[5].address, overrides: { 'payments.mode': 'paid', ...p2p() }, components: { deployment: c.deployment, chain: { publicClient: c.publicClient, walletClient: c.wallets[1] } } });
+  a = await startTestNode({ account: c.accounts[1], adapterOwner: c.accounts[5].address, overrides: { 'payments.mode': 'paid', ...p2p(), ...SLOW_BATCHES }, components: { deployment: c.deployment, chain: { publicClient: c.publicClient, walletClient: c.wallets[1] } } });
   // A paid node serves an adapter only once it is registered on-chain (its lane could not settle otherwise).
   const poet = a.adapters.find((x) => x.name === 'poet')!;
   await registerAdapterOnChain({ ctx: { publicClient: c.publicClient, walletClient: c.wallets[5], deployment: c.deployment }, adapter: poet.dir, model: await createTinyModel(), datanetIds: [], royaltyBps: 1000, contributorBps: 0 });
@@ -45,7 +47,7 @@ describe('nodes with p2p on', () => {
     }
     const own = a.node.ledger.list({ channelId }).receipts;
     expect(own.length).toBe(3);
-    await waitFor('the receipts at node B', () => own.every((r) => b.node.network!.store.has(r.node, r.receipt.seq, r.digest)), 20_000);
+    await waitFor('the receipts at node B', () => own.every((r) => b.node.network!.store.has(r.node, r.receipt.seq, r.digest)), 60_000);
 
     await waitFor('announcements', async () => {
       const ranked = (await (await fetch(`${b.node.url}/v1/network/nodes?model=poet&limit=5`)).json()) as { data?: Array<{ node: Address }> };
@@ -82,9 +84,12 @@ describe('nodes with p2p on', () => {
     expect(settled.pending_settlement).toBe('0');
     expect(money.settlement!.recent[0].status).toBe('confirmed');
 
-    // Node B may see the settlement before A's receipts (gossip lags the chain on a busy machine):
-    // the settlement waits for them and passes when they arrive, so A is not flagged.
+    // A committed its waiting receipts before it settled (its batch timer had seconds to go), so its
+    // peers can check the claim; node B may still see the settlement before those receipts (gossip
+    // lags the chain on a busy machine): the settlement waits for them, so A is not flagged.
     const own = a.node.ledger.list({ channelId }).receipts;
+    const committed = a.node.network!.store.recentHeaders(c.accounts[1].address, 100).reduce((n, h) => n + h.batch.count, 0);
+    expect(committed).toBe(a.node.ledger.count());
     await waitFor('the receipts at node B, no settlement waiting', () => own.every((r) => b.node.network!.store.has(r.node, r.receipt.seq, r.digest)) && b.node.network!.watcher.pendingSettlements().length === 0, 20_000);
     await waitFor('node A known to node B', async () => (await admin<NetworkStatus>(b, '/admin/node/network')).nodes.some((n) => n.node === c.accounts[1].address), 20_000);
     const network = await admin<NetworkStatus>(b, '/admin/node/network');
