@@ -9,7 +9,10 @@
  * batch-1 decode step (timestamp queries), and weight bytes read per decode step / step time
  * beside a plain streaming kernel's read bandwidth on the same device (the roofline). The CPU
  * reference's batch-1 decode rate beside it. `--quantize q8_0|q4_0|q4_k` quantizes the matrices at
- * load (WebGPU reads the blocks), to compare with the f16 run. `--linear tiled|plain` forces the
+ * load (WebGPU reads the blocks), and then also loads the f16 model from the same weights and
+ * measures batch-1 decode of both side by side (`--f16-rounds` interleaved rounds, the median of
+ * each; the ratio against issue 17's goal for Q4 weights: >= 2x; `--skip-f16` leaves it out).
+ * `--linear tiled|plain` forces the
  * tiled linear kernel from 8 rows or the plain one at every row count (default: the device's plan).
  */
 import { loadavg } from 'node:os';
@@ -26,7 +29,10 @@ import { createModel } from '../../src/model/create.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { QUANTIZE_TYPES } from '../../src/model/quant/index.ts';
 import { benchArgs, positiveNumber } from './lib/args.ts';
-import { benchKvBlocks, cpuMs, decodeRun, prefillRun } from './lib/engineRuns.ts';
+import { benchKvBlocks, cpuMs, decodeRun, interleavedDecode, prefillRun } from './lib/engineRuns.ts';
+
+/** Issue 17's goal: with Q4 weights, batch-1 decode at least this many times the f16 model's. */
+const Q4_GOAL = 2;
 
 const args = benchArgs(import.meta.url, {
   model: { type: 'string' },
@@ -38,6 +44,8 @@ const args = benchArgs(import.meta.url, {
   'cpu-steps': { type: 'string', default: '3' },
   'skip-cpu': { type: 'boolean', default: false },
   quantize: { type: 'string' },
+  'f16-rounds': { type: 'string', default: '7' },
+  'skip-f16': { type: 'boolean', default: false },
   linear: { type: 'string', default: 'default' },
 });
 if (!['default', 'tiled', 'plain'].includes(args.linear!)) throw new Error(`--linear ${args.linear}: use default (the device's plan), tiled (the tiled kernel from 8 rows) or plain (the register-tile kernel for every row count)`);
@@ -59,7 +67,8 @@ const maxBatch = Math.max(...batches);
 const { numKvBlocks, perSeqBlocks } = benchKvBlocks(promptLen, maxBatch, decodeSteps);
 const t0 = performance.now();
 const cpu0 = cpuMs();
-const backend = await createWebGpuBackend({ model, gpu, numKvBlocks, maxRows: Math.max(promptLen, maxBatch), maxContext: Math.max(promptLen + 16, 256), tiledLinear: args.linear === 'default' ? undefined : args.linear === 'tiled' });
+const backendOptions = { gpu, numKvBlocks, maxRows: Math.max(promptLen, maxBatch), maxContext: Math.max(promptLen + 16, 256), tiledLinear: args.linear === 'default' ? undefined : args.linear === 'tiled' };
+const backend = await createWebGpuBackend({ ...backendOptions, model });
 const backendMs = performance.now() - t0;
 const backendCpuMs = cpuMs() - cpu0;
 const { uploadMs, warmup: kernelWarmup } = backend.startup;
@@ -69,7 +78,7 @@ log(
     `${startup.kernels} kernels compiled in ${startup.compileMs.toFixed(0)} ms on ${1 + startup.helperDevices} devices; first pass ${startup.firstPassMs.toFixed(0)} ms) on ${gpu.summary.description}`,
 );
 
-const decode = (b: Backend, batch: number, steps: number) => decodeRun(b, { batch, steps, promptLen, perSeqBlocks });
+const decode = (b: Backend, batch: number, steps: number, beforeSteps?: () => void) => decodeRun(b, { batch, steps, promptLen, perSeqBlocks, beforeSteps });
 const prefill = (b: WebGpuBackend) => prefillRun(b, promptLen);
 
 /** The warm-up workload: every row tile and kernel the measurements below use. */
@@ -101,20 +110,25 @@ for (const batch of batches) {
 
 let kernels: Record<string, number> | undefined;
 if (backend.setProfiling(true)) {
-  backend.resetProfile();
-  await decode(backend, 1, decodeSteps);
-  // totals include the prefill step of decode(): subtract it by profiling that alone.
-  const withPrefill = backend.profile()!;
-  backend.resetProfile();
-  await decode(backend, 1, 0);
-  const prefillOnly = backend.profile()!;
-  // A kernel only the prefill runs (rope_kv, fused into decode attention) differs by timer noise alone: left out.
-  kernels = Object.fromEntries(
-    Object.entries(withPrefill)
-      .map(([k, v]) => [k, (v - (prefillOnly[k] ?? 0)) / decodeSteps] as const)
-      .filter(([, ms]) => ms > 0),
-  );
+  // Decode steps only: the profile is reset after decode()'s prefill step.
+  await decode(backend, 1, decodeSteps, () => backend.resetProfile());
+  kernels = Object.fromEntries(Object.entries(backend.profile()!).map(([k, v]) => [k, v / decodeSteps]));
   backend.setProfiling(false);
+}
+
+/** The quantized model's batch-1 decode beside the f16 model's (same weights, same device), in interleaved rounds. */
+let quantizedOverF16: { dtype: string; ratio: number; quantizedTokS: number; f16TokS: number; rounds: number; roundsTokS: { quantized: number[]; f16: number[] }; goal?: number; loadAverage: number } | undefined;
+if (quantize && !args['skip-f16']) {
+  const rounds = positiveNumber('f16-rounds', args['f16-rounds']);
+  log(`loading the f16 model for batch-1 decode side by side (${rounds} rounds)`);
+  const f16Model = await loadModel({ dir });
+  const f16Backend = await createWebGpuBackend({ ...backendOptions, model: f16Model });
+  await decode(f16Backend, 1, 1);
+  const r = await interleavedDecode([backend, f16Backend], rounds, (b) => decode(b, 1, decodeSteps));
+  f16Backend.destroy();
+  await f16Model.close();
+  const [quantizedTokS, f16TokS] = r.tokensPerSecond;
+  quantizedOverF16 = { dtype: quantize, ratio: quantizedTokS / f16TokS, quantizedTokS, f16TokS, rounds, roundsTokS: { quantized: r.rounds[0], f16: r.rounds[1] }, goal: quantize.startsWith('q4') ? Q4_GOAL : undefined, loadAverage: loadavg()[0] };
 }
 
 const streamBytes = Math.min(gpu.limits.maxStorageBufferBindingSize, 128 * 2 ** 20);
@@ -165,6 +179,8 @@ const result = {
   /** Dispatches a batch-1 decode step records per decoder layer (goal <= 5), and in all. */
   dispatchesPerLayer: dispatchCounts.layers / model.config.numLayers,
   dispatchesPerStep: dispatchCounts.total,
+  /** `--quantize`: batch-1 decode tokens/s of this model over the f16 model's, medians of interleaved rounds in this run. */
+  quantizedOverF16,
   cpu,
 };
 
@@ -178,6 +194,9 @@ const lines = [
   ...decodeRows.map((r) => `  decode batch ${String(r.batch).padEnd(3)}             ${f(r.tokensPerSecond)} tokens/s   (${f(r.stepMs)} ms/step, median ${f(r.medianStepMs)}, ${f(r.cpuMsPerStep)} CPU ms/step)`),
   `  cpu reference batch 1       ${f(cpu?.tokensPerSecond, 2)} tokens/s`,
   `  weights read / step time    ${f(achieved, 2)} GB/s of roofline ${f(roofline, 2)} GB/s (wall ${f(rooflineWall.gbPerSecond, 2)}, gpu ${f(rooflineGpu?.gbPerSecond, 2)}) = ${f((result.batch1?.fractionOfRoofline ?? NaN) * 100, 0)}%`,
+  ...(quantizedOverF16
+    ? [`  batch 1 decode ${quantizedOverF16.dtype} / f16   ${f(quantizedOverF16.ratio, 2)}x (${f(quantizedOverF16.quantizedTokS)} / ${f(quantizedOverF16.f16TokS)} tokens/s, medians of ${quantizedOverF16.rounds} interleaved rounds, load average ${f(quantizedOverF16.loadAverage, 2)}${quantizedOverF16.goal === undefined ? '' : `; goal >= ${quantizedOverF16.goal}x: ${quantizedOverF16.ratio >= quantizedOverF16.goal ? 'met' : 'not met'}`})`]
+    : []),
   `  batch 32 / batch 1 throughput ${f(result.batch32OverBatch1, 2)}x`,
   `  dispatches per decode step   ${result.dispatchesPerStep} (${f(result.dispatchesPerLayer, 1)} per layer)`,
   `  per-kernel GPU ms per batch-1 decode step:`,

@@ -24,8 +24,12 @@ export const cpuMs = () => {
   return (u.user + u.system) / 1000;
 };
 
-/** Prefills `batch` sequences (blocks after the prefill region of `promptLen`), then times `steps` decode steps; returns their tokens too. */
-export async function decodeRun(b: Backend, p: { batch: number; steps: number; promptLen: number; perSeqBlocks: number }): Promise<{ ms: number; stepMs: number[]; cpuMs: number; tokens: number[][] }> {
+/**
+ * Prefills `batch` sequences (blocks after the prefill region of `promptLen`), then times `steps`
+ * decode steps; returns their tokens too. `beforeSteps` runs between the prefill and the first
+ * timed step (e.g. to reset a per-kernel profile so it holds decode steps only).
+ */
+export async function decodeRun(b: Backend, p: { batch: number; steps: number; promptLen: number; perSeqBlocks: number; beforeSteps?: () => void }): Promise<{ ms: number; stepMs: number[]; cpuMs: number; tokens: number[][] }> {
   const base = Math.ceil((p.promptLen + 1) / 16);
   const seqs = Array.from({ length: p.batch }, (_, i) => ({
     blockTable: Array.from({ length: p.perSeqBlocks }, (_, j) => base + i * p.perSeqBlocks + j),
@@ -33,6 +37,7 @@ export async function decodeRun(b: Backend, p: { batch: number; steps: number; p
   }));
   let outs = await b.step(seqs.map((s, i): StepSequence => ({ tokens: s.tokens, startPos: 0, blockTable: s.blockTable, adapterSlot: -1, sample: { ...greedy, seed: i, step: 0 } })));
   const tokens = outs.map((o) => [o.token!]);
+  p.beforeSteps?.();
   const stepMs: number[] = [];
   const c = cpuMs();
   for (let k = 1; k <= p.steps; k++) {
@@ -49,4 +54,29 @@ export async function prefillRun(b: Backend, promptLen: number): Promise<number>
   const t = performance.now();
   await b.step([{ tokens: benchIds(promptLen, 0), startPos: 0, blockTable: Array.from({ length: Math.ceil((promptLen + 1) / 16) }, (_, i) => i), adapterSlot: -1, sample: { ...greedy, step: 0 } }]);
   return performance.now() - t;
+}
+
+/** The middle value of `xs` (the mean of the two middle ones for an even count). */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/**
+ * Batch-1 decode tokens/s of each backend, measured side by side: `rounds` rounds, each running
+ * `run` once per backend, the order reversed every other round (so neither always runs first on a
+ * machine whose load drifts); the median per backend.
+ */
+export async function interleavedDecode(backends: Backend[], rounds: number, run: (b: Backend) => Promise<{ stepMs: number[] }>): Promise<{ tokensPerSecond: number[]; rounds: number[][] }> {
+  const perRound: number[][] = backends.map(() => []);
+  for (let r = 0; r < rounds; r++) {
+    const order = backends.map((_, i) => i);
+    if (r % 2) order.reverse();
+    for (const i of order) {
+      const { stepMs } = await run(backends[i]);
+      perRound[i].push(1000 / median(stepMs));
+    }
+  }
+  return { tokensPerSecond: perRound.map(median), rounds: perRound };
 }
