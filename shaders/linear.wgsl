@@ -118,6 +118,11 @@ const KT = ${KT}u; // chunks of 8 elements of x staged per round
 var<workgroup> xt: array<vec4<f32>, ROWS * KT * 2u>; // [ROWS, KT · 8] x (· gain) of this round
 #endif
 #endif
+#if Q4PAIR
+const Q4STEP = 2u; // blocks per scale word (Q4DOT)
+#else
+const Q4STEP = 1u;
+#endif
 #if REDUCE_WG
 const RC = ${RC}u; // accumulators reduced per round through workgroup memory (divides ACC)
 var<workgroup> red: array<f32, WG * RC>;
@@ -299,7 +304,15 @@ fn main(
   let xf = bitcast<f32>((127u - 4u * (sgLane % 4u)) << 23u);
   let nm = vec4<u32>(0xFu, 0xF0u, 0xF00u, 0xF000u);
   let blocks = params.k / 32u;
-  for (var bk = 0u; bk < blocks; bk++) {
+  // Q4PAIR: an even block's scale word also holds the next block's (quantLayout.ts), so each weight
+  // row's scales are loaded once per 2 blocks (a tenth of the words a lane loads).
+  for (var bp = 0u; bp < blocks; bp += Q4STEP) {
+#if Q4PAIR
+#unroll J OPL
+    let dw${J} = w[(wr${J} * blocks + bp) * 5u];
+#endunroll
+#endif
+  for (var bk = bp; bk < min(bp + Q4STEP, blocks); bk++) {
 #unroll R ROWS
 #unroll J OPL
     var s${R}_${J} = 0.0;
@@ -330,12 +343,17 @@ fn main(
 #endunroll
 #unroll J OPL
     {
+#if Q4PAIR
+      let d = unpack2x16float(dw${J} >> (16u * (bk - bp))).x;
+#else
       let d = unpack2x16float(w[(wr${J} * blocks + bk) * 5u]).x;
+#endif
 #unroll R ROWS
       acc[${R}u * OPL + ${J}u] += d * (s${R}_${J} - sx${R});
 #endunroll
     }
 #endunroll
+  }
   }
 #else
 #if XSHUF

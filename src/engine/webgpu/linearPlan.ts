@@ -38,6 +38,8 @@ export interface LinearShape {
   sgNorm?: boolean;
   /** Q4_0 weights in the plain broadcast kernel's decode tiles (up to {@link Q4DOT_MAX_ROWS} rows) go by blocks (shaders/linear.wgsl Q4DOT); `false` keeps the per-chunk dequantization. */
   q4Dot?: boolean;
+  /** That kernel loads each weight row's scales once per 2 blocks (the Q4_0 layout pairs them); `false` loads each block's own (one word more per block and weight row). */
+  q4PairScales?: boolean;
 }
 
 /**

@@ -143,6 +143,8 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
     SGNORM: p.norm !== undefined && ctx.sgNorm === true && ctx.xshuf === true && t.tpo === 1 && !t.tiled && t.rows === 1,
     // Q4_0 weights in the plain broadcast kernel's decode tiles: by blocks, nibbles masked in place (see shaders/linear.wgsl).
     Q4DOT: q4dot(t),
+    // ...with each weight row's scales loaded once per 2 blocks (the layout pairs them: quantLayout.ts).
+    Q4PAIR: q4dot(t) && ctx.q4PairScales !== false,
     REDUCE_WG: !ctx.subgroups && t.tpo > 1,
     TILED: t.tiled,
     ROWS: t.rows,

@@ -8,7 +8,7 @@
  * | type | elements | words | layout (u32 words) |
  * | --- | --- | --- | --- |
  * | Q8_0 | 32 | 9 | `d` (f16, low half); 8 words of 4 int8 |
- * | Q4_0 | 32 | 5 | `d`; 4 words of 8 nibbles (element 8w + i in bits 4i..4i+3): `x = d · (q - 8)` |
+ * | Q4_0 | 32 | 5 | `d` (low half; high half: the next block's `d` in an even block of its row, so a kernel going by blocks loads one scale word per 2 blocks); 4 words of 8 nibbles (element 8w + i in bits 4i..4i+3): `x = d · (q - 8)` |
  * | Q4_K | 256 | 36 | `d`, `dmin` (f16 pair); 3 words: the 12 packed 6-bit scales and mins as ggml has them; 32 words of 8 nibbles: `x = (d·sc) · q - dmin·m` |
  * | Q6_K | 256 | 53 | `d`; 4 words of 16 int8 scales; 32 words of 8 low nibbles; 16 words of 16 two-bit highs: `x = (d·sc) · (q - 32)` |
  */
@@ -27,10 +27,11 @@ export function quantRowWords(type: QuantType, cols: number): number {
   return (cols / blockElements(type)) * DEVICE_BLOCK_WORDS[type];
 }
 
-/** Repacks `blocks` (ggml bytes of `count` elements) into device blocks. `// [count / blockElements, DEVICE_BLOCK_WORDS] u32` */
-export function repackBlocks(type: QuantType, blocks: Uint8Array, count: number): Uint32Array {
+/** Repacks `blocks` (ggml bytes of `count` elements, rows of `cols`) into device blocks. `// [count / blockElements, DEVICE_BLOCK_WORDS] u32` */
+export function repackBlocks(type: QuantType, blocks: Uint8Array, count: number, cols: number): Uint32Array {
   const f = QUANT_FORMATS[type];
   const n = count / f.blockElements;
+  const rowBlocks = cols / f.blockElements;
   const words = DEVICE_BLOCK_WORDS[type];
   const out = new Uint32Array(n * words);
   const half = (b: number) => blocks[b] | (blocks[b + 1] << 8);
@@ -49,7 +50,9 @@ export function repackBlocks(type: QuantType, blocks: Uint8Array, count: number)
         for (let w = 0; w < 8; w++) out[dst + 1 + w] = (blocks[src + 2 + 4 * w] | (blocks[src + 3 + 4 * w] << 8) | (blocks[src + 4 + 4 * w] << 16) | (blocks[src + 5 + 4 * w] << 24)) >>> 0;
         break;
       case 'q4_0': {
-        out[dst] = half(src);
+        // an even block of its row holds the next one's scale too (the high half is otherwise unused)
+        const paired = (b % rowBlocks) % 2 === 0 && (b % rowBlocks) + 1 < rowBlocks;
+        out[dst] = (half(src) | (paired ? half(src + f.blockBytes) << 16 : 0)) >>> 0;
         const qs = src + 2;
         // element j < 16: low nibble of qs[j]; element j + 16: its high nibble
         const q = (e: number) => (e < 16 ? blocks[qs + e] : blocks[qs + e - 16] >> 4);

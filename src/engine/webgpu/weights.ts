@@ -96,7 +96,7 @@ export function uploadMatrix(device: GPUDevice, label: string, m: DeviceMatrix, 
   let rowUnits: number; // elements of `data` per row
   if (isQuantType(m.dtype)) {
     stride = cols;
-    data = repackBlocks(m.dtype, m.data as Uint8Array, rows * cols);
+    data = repackBlocks(m.dtype, m.data as Uint8Array, rows * cols, cols);
     rowUnits = quantRowWords(m.dtype, cols);
   } else {
     stride = matrixStride(cols);
