@@ -11,6 +11,14 @@
 // k and v and rotates k (in the workgroup of each kv group's first head it also stores them in the
 // cache), and attends the row's own position from registers (no other workgroup reads it: its
 // sequence has no other row here).
+// SGBCAST (CPU adapters whose subgroups are WG = 8 wide: one subgroup per workgroup): what every
+// invocation needs (q, the RoPE table's row, the row's own k and v) is loaded 8 lanes at a time
+// and broadcast (on lavapipe a lane pays for each 32-bit word it loads), the row's own k and v are
+// stored by all the lanes, and the partial results merge through subgroup operations instead of
+// workgroup memory behind barriers (a barrier makes llvmpipe run the kernel as a coroutine).
+#if SGBCAST
+enable subgroups;
+#endif
 #include "step.wgsl"
 
 struct Params {
@@ -55,9 +63,11 @@ const HDP = HD4 * 4u; // headDim rounded up to 4
 const RH = ${ROT_HALF}u; // FUSED: rotaryDim / 2
 #endif
 
+#if !SGBCAST
 var<workgroup> maxS: array<f32, WG>;
 var<workgroup> sumS: array<f32, WG>;
 var<workgroup> accS: array<vec4<f32>, WG * HD4>;
+#endif
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
@@ -83,13 +93,45 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
   // (the others only rotate q). Every index below is a constant (HD, RH are defines): no dynamic
   // register indexing.
   var cs: array<vec2<f32>, RH>;
+  var qa: array<f32, HDP>;
+  let ko = r * params.qStride + params.kOffset + kvh * hd;
+  let vo = r * params.qStride + params.vOffset + kvh * hd;
+#if SGBCAST
+  // Lane i loads element 8c + i of each vector, then every lane gets the 8 lanes' values.
+  var csl: array<vec2<f32>, ${RH8}u>;
+#unroll C RH8
+  csl[${C}u] = ropeTable[info.pos * RH + min(${C}u * 8u + lid, RH - 1u)];
+#endunroll
+#unroll D ROT_HALF
+  cs[${D}u] = subgroupBroadcast(csl[${D}u / 8u], ${D}u % 8u);
+#endunroll
+  var ql: array<f32, ${HD8}u>;
+  var kl: array<f32, ${HD8}u>;
+  var vl: array<f32, ${HD8}u>;
+#unroll C HD8
+  {
+    let e = min(${C}u * 8u + lid, HD - 1u);
+    let inside = ${C}u * 8u + lid < HD;
+    ql[${C}u] = select(0.0, q[qo + e], inside);
+    kl[${C}u] = select(0.0, q[ko + e], inside);
+    vl[${C}u] = select(0.0, q[vo + e], inside);
+  }
+#endunroll
+  var ka: array<f32, HDP>;
+  var va: array<f32, HDP>;
+#unroll E HDP
+  qa[${E}u] = subgroupBroadcast(ql[${E}u / 8u], ${E}u % 8u);
+  ka[${E}u] = subgroupBroadcast(kl[${E}u / 8u], ${E}u % 8u);
+  va[${E}u] = subgroupBroadcast(vl[${E}u / 8u], ${E}u % 8u);
+#endunroll
+#else
 #unroll D ROT_HALF
   cs[${D}u] = ropeTable[info.pos * RH + ${D}u];
 #endunroll
-  var qa: array<f32, HDP>;
 #unroll E HDP
   qa[${E}u] = select(0.0, q[qo + ${E}u], ${E}u < HD);
 #endunroll
+#endif
   // HF rotate_half: element e < RH pairs with e + RH (sin negated), RH <= e < 2 RH with e - RH.
   var qr: array<f32, HDP>;
 #unroll E HDP
@@ -104,15 +146,17 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
 #endunroll
   var kSelf: array<vec4<f32>, HD4>;
   var vSelf: array<vec4<f32>, HD4>;
+#if SGBCAST
+  {
+#else
   if (lid == 0u) {
-    let ko = r * params.qStride + params.kOffset + kvh * hd;
-    let vo = r * params.qStride + params.vOffset + kvh * hd;
     var ka: array<f32, HDP>;
     var va: array<f32, HDP>;
 #unroll E HDP
     ka[${E}u] = select(0.0, q[ko + ${E}u], ${E}u < HD);
     va[${E}u] = select(0.0, q[vo + ${E}u], ${E}u < HD);
 #endunroll
+#endif
     var kr: array<f32, HDP>;
 #unroll E HDP
     {
@@ -128,8 +172,14 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
     if (h == kvh * (params.numHeads / params.numKvHeads)) {
       let c = ((blockTables[info.btOffset + info.pos / BLOCK] * params.numKvHeads + kvh) * BLOCK + info.pos % BLOCK) * HD4;
 #unroll I HD4
+#if SGBCAST
+      if (${I}u % WG == lid) {
+#endif
       kCache[c + ${I}u] = kSelf[${I}u];
       vCache[c + ${I}u] = vSelf[${I}u];
+#if SGBCAST
+      }
+#endif
 #endunroll
     }
   }
@@ -190,6 +240,24 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
 #endunroll
   }
 #endif
+#if SGBCAST
+  let mAll = subgroupMax(m);
+  let f = select(0.0, exp(m - mAll), l > 0.0);
+  let total = subgroupAdd(l * f);
+  let oo = r * params.outStride + params.outOffset + h * hd;
+#unroll I HD4
+  {
+    let o = subgroupAdd(acc[${I}u] * f) / total;
+    if (${I}u % WG == lid) {
+      for (var c = 0u; c < 4u; c++) {
+        if (${I}u * 4u + c < hd) {
+          out[oo + ${I}u * 4u + c] = o[c];
+        }
+      }
+    }
+  }
+#endunroll
+#else
   maxS[lid] = m;
   workgroupBarrier();
   var mAll = -3.0e38;
@@ -219,4 +287,5 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
       }
     }
   }
+#endif
 }

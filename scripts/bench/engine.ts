@@ -12,6 +12,9 @@
  * load (WebGPU reads the blocks), and then also loads the f16 model from the same weights and
  * measures batch-1 decode of both side by side (`--f16-rounds` interleaved rounds, the median of
  * each; the ratio against issue 17's goal for Q4 weights: >= 2x; `--skip-f16` leaves it out).
+ * `--variants current,attentionBroadcast=false` (kernel shape overrides, `key=value` joined by
+ * `+`, as in `bench:linear -- --b1`): the first variant runs every measurement, and the side-by-side
+ * rounds interleave both models under each variant (one ratio per variant).
  * `--linear tiled|plain` forces the
  * tiled linear kernel from 8 rows or the plain one at every row count (default: the device's plan).
  */
@@ -29,6 +32,7 @@ import { createModel } from '../../src/model/create.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { QUANTIZE_TYPES } from '../../src/model/quant/index.ts';
 import { benchArgs, positiveNumber } from './lib/args.ts';
+import { parseVariant } from './lib/linearB1.ts';
 import { benchKvBlocks, cpuMs, decodeRun, interleavedDecode, prefillRun } from './lib/engineRuns.ts';
 
 /** Issue 17's goal: with Q4 weights, batch-1 decode at least this many times the f16 model's. */
@@ -47,6 +51,7 @@ const args = benchArgs(import.meta.url, {
   'f16-rounds': { type: 'string', default: '7' },
   'skip-f16': { type: 'boolean', default: false },
   linear: { type: 'string', default: 'default' },
+  variants: { type: 'string', default: 'current' },
 });
 if (!['default', 'tiled', 'plain'].includes(args.linear!)) throw new Error(`--linear ${args.linear}: use default (the device's plan), tiled (the tiled kernel from 8 rows) or plain (the register-tile kernel for every row count)`);
 const promptLen = positiveNumber('prompt-len', args['prompt-len']);
@@ -68,7 +73,9 @@ const { numKvBlocks, perSeqBlocks } = benchKvBlocks(promptLen, maxBatch, decodeS
 const t0 = performance.now();
 const cpu0 = cpuMs();
 const backendOptions = { gpu, numKvBlocks, maxRows: Math.max(promptLen, maxBatch), maxContext: Math.max(promptLen + 16, 256), tiledLinear: args.linear === 'default' ? undefined : args.linear === 'tiled' };
-const backend = await createWebGpuBackend({ ...backendOptions, model });
+const variants = args.variants!.split(',');
+const shapes = variants.map(parseVariant);
+const backend = await createWebGpuBackend({ ...backendOptions, model, shape: shapes[0] });
 const backendMs = performance.now() - t0;
 const backendCpuMs = cpuMs() - cpu0;
 const { uploadMs, warmup: kernelWarmup } = backend.startup;
@@ -116,20 +123,30 @@ if (backend.setProfiling(true)) {
   backend.setProfiling(false);
 }
 
-/** The quantized model's batch-1 decode beside the f16 model's (same weights, same device), in interleaved rounds. */
-let quantizedOverF16: { dtype: string; ratio: number; quantizedTokS: number; f16TokS: number; rounds: number; roundsTokS: { quantized: number[]; f16: number[] }; goal?: number; loadAverage: number } | undefined;
+/** The quantized model's batch-1 decode beside the f16 model's (same weights, same device), in interleaved rounds, per variant. */
+type SideBySide = { variant: string; dtype: string; ratio: number; quantizedTokS: number; f16TokS: number; rounds: number; roundsTokS: { quantized: number[]; f16: number[] }; goal?: number; loadAverage: number };
+let sideBySide: SideBySide[] = [];
 if (quantize && !args['skip-f16']) {
   const rounds = positiveNumber('f16-rounds', args['f16-rounds']);
-  log(`loading the f16 model for batch-1 decode side by side (${rounds} rounds)`);
+  log(`loading the f16 model for batch-1 decode side by side (${rounds} rounds, variants ${variants.join(', ')})`);
   const f16Model = await loadModel({ dir });
-  const f16Backend = await createWebGpuBackend({ ...backendOptions, model: f16Model });
-  await decode(f16Backend, 1, 1);
-  const r = await interleavedDecode([backend, f16Backend], rounds, (b) => decode(b, 1, decodeSteps));
-  f16Backend.destroy();
+  const pairs: Backend[][] = [];
+  for (const [vi, shape] of shapes.entries()) {
+    const q = vi === 0 ? backend : await createWebGpuBackend({ ...backendOptions, model, shape });
+    const f16 = await createWebGpuBackend({ ...backendOptions, model: f16Model, shape });
+    for (const b of [q, f16]) await decode(b, 1, 1);
+    pairs.push([q, f16]);
+  }
+  const r = await interleavedDecode(pairs.flat(), rounds, (b) => decode(b, 1, decodeSteps));
+  for (const b of pairs.flat()) if (b !== backend) b.destroy();
   await f16Model.close();
-  const [quantizedTokS, f16TokS] = r.tokensPerSecond;
-  quantizedOverF16 = { dtype: quantize, ratio: quantizedTokS / f16TokS, quantizedTokS, f16TokS, rounds, roundsTokS: { quantized: r.rounds[0], f16: r.rounds[1] }, goal: quantize.startsWith('q4') ? Q4_GOAL : undefined, loadAverage: loadavg()[0] };
+  const loadAverage = loadavg()[0];
+  sideBySide = variants.map((variant, vi) => {
+    const [quantizedTokS, f16TokS] = [r.tokensPerSecond[2 * vi], r.tokensPerSecond[2 * vi + 1]];
+    return { variant, dtype: quantize, ratio: quantizedTokS / f16TokS, quantizedTokS, f16TokS, rounds, roundsTokS: { quantized: r.rounds[2 * vi], f16: r.rounds[2 * vi + 1] }, goal: quantize.startsWith('q4') ? Q4_GOAL : undefined, loadAverage };
+  });
 }
+const quantizedOverF16 = sideBySide[0];
 
 const streamBytes = Math.min(gpu.limits.maxStorageBufferBindingSize, 128 * 2 ** 20);
 const rooflineWall = await measureReadBandwidth({ device: gpu.device, bytes: streamBytes });
@@ -179,8 +196,10 @@ const result = {
   /** Dispatches a batch-1 decode step records per decoder layer (goal <= 5), and in all. */
   dispatchesPerLayer: dispatchCounts.layers / model.config.numLayers,
   dispatchesPerStep: dispatchCounts.total,
-  /** `--quantize`: batch-1 decode tokens/s of this model over the f16 model's, medians of interleaved rounds in this run. */
+  /** `--quantize`: batch-1 decode tokens/s of this model over the f16 model's, medians of interleaved rounds in this run (the first variant's). */
   quantizedOverF16,
+  /** Every variant's side-by-side figures (`--variants`). */
+  variants: sideBySide.length > 1 ? sideBySide : undefined,
   cpu,
 };
 
@@ -194,9 +213,10 @@ const lines = [
   ...decodeRows.map((r) => `  decode batch ${String(r.batch).padEnd(3)}             ${f(r.tokensPerSecond)} tokens/s   (${f(r.stepMs)} ms/step, median ${f(r.medianStepMs)}, ${f(r.cpuMsPerStep)} CPU ms/step)`),
   `  cpu reference batch 1       ${f(cpu?.tokensPerSecond, 2)} tokens/s`,
   `  weights read / step time    ${f(achieved, 2)} GB/s of roofline ${f(roofline, 2)} GB/s (wall ${f(rooflineWall.gbPerSecond, 2)}, gpu ${f(rooflineGpu?.gbPerSecond, 2)}) = ${f((result.batch1?.fractionOfRoofline ?? NaN) * 100, 0)}%`,
-  ...(quantizedOverF16
-    ? [`  batch 1 decode ${quantizedOverF16.dtype} / f16   ${f(quantizedOverF16.ratio, 2)}x (${f(quantizedOverF16.quantizedTokS)} / ${f(quantizedOverF16.f16TokS)} tokens/s, medians of ${quantizedOverF16.rounds} interleaved rounds, load average ${f(quantizedOverF16.loadAverage, 2)}${quantizedOverF16.goal === undefined ? '' : `; goal >= ${quantizedOverF16.goal}x: ${quantizedOverF16.ratio >= quantizedOverF16.goal ? 'met' : 'not met'}`})`]
-    : []),
+  ...sideBySide.map(
+    (v) =>
+      `  batch 1 decode ${v.dtype} / f16   ${f(v.ratio, 2)}x (${f(v.quantizedTokS)} / ${f(v.f16TokS)} tokens/s, medians of ${v.rounds} interleaved rounds${variants.length > 1 ? `, variant ${v.variant}` : ''}, load average ${f(v.loadAverage, 2)}${v.goal === undefined ? '' : `; goal >= ${v.goal}x: ${v.ratio >= v.goal ? 'met' : 'not met'}`})`,
+  ),
   `  batch 32 / batch 1 throughput ${f(result.batch32OverBatch1, 2)}x`,
   `  dispatches per decode step   ${result.dispatchesPerStep} (${f(result.dispatchesPerLayer, 1)} per layer)`,
   `  per-kernel GPU ms per batch-1 decode step:`,

@@ -15,7 +15,7 @@ import { createGpuLoraSlotPool, type GpuLoraSlotPool } from './lora/slotPool.ts'
 import { planPasses, type PassPlan } from './passPlan.ts';
 import { createPipelineCache, type PipelineCache } from './pipelines.ts';
 import { warmUpKernels, type KernelWarmup } from './warmup.ts';
-import { linearShape } from './linearPlan.ts';
+import { linearShape, type LinearShape } from './linearPlan.ts';
 import { createPassRecorder, createProfiler, type Profiler } from './recorder.ts';
 import { uploadWeights, type GpuWeights } from './weights.ts';
 import { webgpuRecipe } from './fusedRecipe.ts';
@@ -70,6 +70,8 @@ export interface CreateWebGpuBackendParameters {
    * has a tiled shape, false keeps the plain kernel for every tile (`npm run bench:linear` compares them).
    */
   tiledLinear?: boolean;
+  /** Overrides of the device's kernel shapes (`linearPlan.ts`), for benchmarks comparing variants end to end. */
+  shape?: Partial<LinearShape>;
   /** Start with per-kernel timing on (see {@link WebGpuBackend.setProfiling}). */
   profile?: boolean;
   /** Extra devices that compile kernels in parallel during load (default `defaultWarmupHelpers`: CPU adapters only). */
@@ -152,7 +154,7 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
     weights = await uploadWeights({ device, config, recipe, weights: p.model.weights, dtype, quantize: p.model.quantize, maxBindingBytes, onProgress: p.onProgress, signal: p.signal });
     uploadMs = performance.now() - uploadStarted;
     const shape = linearShape({ software: gpu.summary.software, subgroups: gpu.hasSubgroups, subgroupMinSize: gpu.summary.subgroupMinSize, subgroupMaxSize: gpu.summary.subgroupMaxSize, workgroupBytes: device.limits.maxComputeWorkgroupStorageSize, tiled: p.tiledLinear, threads: availableParallelism() });
-    const ctx = { device, pipelines, stepBuffer, maxRows, ...shape };
+    const ctx = { device, pipelines, stepBuffer, maxRows, ...shape, ...p.shape };
     // Adapters run in f32 on every backend, whatever the base weights' dtype (docs/engine.md).
     loraPool = createGpuLoraSlotPool({ device, config, recipe, slots: p.loraSlots ?? WEBGPU_DEFAULTS.loraSlots, maxRank: p.maxLoraRank ?? WEBGPU_DEFAULTS.maxLoraRank, dtype: p.loraDtype ?? 'f32', maxBindingBytes });
     loraRunner = loraPool.slots > 0 ? createGpuLora({ device, pool: loraPool, maxRows, pipelines, cpu: gpu.summary.software }) : undefined;

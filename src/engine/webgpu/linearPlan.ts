@@ -20,6 +20,8 @@ export interface LinearShape {
   xshuf?: boolean;
   /** Invocations per attention workgroup; default 32 (8 on CPU adapters: less merge work per row). */
   attentionWorkgroup?: number;
+  /** An attention workgroup of one 8-wide subgroup (`xshuf` adapters, `attentionWorkgroup` 8) shares its loads through broadcasts and merges without barriers (shaders/attention.wgsl SGBCAST). */
+  attentionBroadcast?: boolean;
   /**
    * The tiled kernel for row tiles of {@link TILED_MIN_ROWS} rows and more (prefill chunks,
    * batched decode); absent: the plain kernel for every tile (the fallback).
@@ -58,7 +60,7 @@ export interface LinearShape {
 export function linearShape(p: { software: boolean; subgroups: boolean; subgroupMinSize?: number; subgroupMaxSize?: number; workgroupBytes?: number; tiled?: boolean; threads?: number }): LinearShape {
   if (p.software) {
     const xshuf = p.subgroups && p.subgroupMinSize === 8 && p.subgroupMaxSize === 8;
-    return { tpo: 1, opl: 4, workgroup: 64, attentionWorkgroup: 8, subgroups: p.subgroups, xshuf, minGroups: CPU_GROUPS_PER_THREAD * (p.threads ?? 1), sgNorm: xshuf, ...(xshuf && p.tiled === true ? { tiled: CPU_TILED } : {}) };
+    return { tpo: 1, opl: 4, workgroup: 64, attentionWorkgroup: 8, attentionBroadcast: xshuf, subgroups: p.subgroups, xshuf, minGroups: CPU_GROUPS_PER_THREAD * (p.threads ?? 1), sgNorm: xshuf, ...(xshuf && p.tiled === true ? { tiled: CPU_TILED } : {}) };
   }
   const subgroups = p.subgroups && (p.subgroupMinSize ?? 0) >= 8;
   return { tpo: subgroups ? Math.min(32, p.subgroupMinSize!) : 16, opl: 1, workgroup: 256, subgroups, ...(p.tiled === false ? {} : { tiled: { opl: 2, workgroup: 256 } }), workgroupBytes: p.workgroupBytes };

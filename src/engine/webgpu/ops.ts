@@ -330,7 +330,18 @@ export interface AttentionOpParameters {
 export function attentionOp(ctx: OpContext, p: AttentionOpParameters): RecordOp {
   const { fused } = p;
   if (fused && (fused.k.buffer !== p.q.buffer || fused.v.buffer !== p.q.buffer)) throw new EngineShapeUnsupportedError('attention', 'the fused kernel reads k and v from q\'s buffer');
-  const defines = { HD4: kvHeadStride(p.headDim) / 4, WG: ctx.attentionWorkgroup ?? 32, BLOCK: KV_BLOCK_SIZE, SOFTCAP: p.softcap > 0, FUSED: fused !== undefined, ...(fused ? { HD: p.headDim, HDP: kvHeadStride(p.headDim), ROT_HALF: fused.rotaryDim / 2 } : {}) };
+  const wg = ctx.attentionWorkgroup ?? 32;
+  // One 8-wide subgroup per workgroup (lavapipe): loads shared through broadcasts, merged without barriers (see shaders/attention.wgsl).
+  const sgb = ctx.attentionBroadcast === true && wg === 8;
+  const defines = {
+    HD4: kvHeadStride(p.headDim) / 4,
+    WG: wg,
+    BLOCK: KV_BLOCK_SIZE,
+    SOFTCAP: p.softcap > 0,
+    FUSED: fused !== undefined,
+    SGBCAST: sgb,
+    ...(fused ? { HD: p.headDim, HDP: kvHeadStride(p.headDim), ROT_HALF: fused.rotaryDim / 2, ...(sgb ? { HD8: Math.ceil(p.headDim / 8), RH8: Math.ceil(fused.rotaryDim / 16) } : {}) } : {}),
+  };
   const bindings: BindingKind[] = ['uniform', 'uniform', 'read', 'read', 'read', fused ? 'storage' : 'read', fused ? 'storage' : 'read', 'storage', ...(fused ? (['read'] as const) : [])];
   const kernel = ctx.pipelines.kernel('attention.wgsl', bindings, defines);
   const params = createUniform(
