@@ -15,7 +15,8 @@
 //   NORM: x is RMS-normalized per row first: the workgroup sums each row's squares, the dot
 //         products run over x · gain (gain = offset + w, at vecs[normAt]) and are scaled by
 //         1 / sqrt(mean + eps) (the recipe's rmsnorm, fused: no `h` buffer, no dispatch).
-//         SGNORM (XSHUF, plain kernel, 1 row): each subgroup sums the squares itself, without a barrier.
+//         SGNORM (XSHUF, plain kernel, 1 row): each subgroup sums the squares itself, without a barrier
+//         (with Q4DOT, from the x values its block loop loads anyway: no pass of its own over x).
 //   BIAS: + vecs[biasAt + weight row].
 //   LORA: + scale · B (A x) of the row's adapter slot (rowInfo[r].slot): v = A x comes from the
 //         shrink kernel (lora_shrink.wgsl), B is read here (the expand, fused).
@@ -277,9 +278,11 @@ fn main(
 #if NORM
 #if SGNORM
   var normInv: array<f32, ROWS>;
+#if !Q4DOT
   for (var r = 0u; r < ROWS; r++) {
     normInv[r] = subgroupNormInv(min(row0 + r, lastRow), sgLane);
   }
+#endif
 #else
   normPrologue(lid, row0, lastRow);
 #endif
@@ -304,6 +307,13 @@ fn main(
   let xf = bitcast<f32>((127u - 4u * (sgLane % 4u)) << 23u);
   let nm = vec4<u32>(0xFu, 0xF0u, 0xF00u, 0xF000u);
   let blocks = params.k / 32u;
+#if SGNORM
+  // The norm's sums of squares come from the x loads below (no pass of its own over x): lane i sums
+  // elements 8c + i, the order subgroupNormInv sums them in.
+#unroll R ROWS
+  var sq${R} = 0.0;
+#endunroll
+#endif
   // Q4PAIR: an even block's scale word also holds the next block's (quantLayout.ts), so each weight
   // row's scales are loaded once per 2 blocks (a tenth of the words a lane loads).
   for (var bp = 0u; bp < blocks; bp += Q4STEP) {
@@ -323,7 +333,11 @@ fn main(
       let c = bk * 4u + q;
       let g = laneGain(c, sgLane);
 #unroll R ROWS
-      let xv${R} = x[min(row0 + ${R}u, lastRow) * params.xStride + params.xOffset + c * 8u + sgLane] * g;
+      let xr${R} = x[min(row0 + ${R}u, lastRow) * params.xStride + params.xOffset + c * 8u + sgLane];
+#if SGNORM
+      sq${R} += select(0.0, xr${R} * xr${R}, c * 8u + sgLane < params.normWidth);
+#endif
+      let xv${R} = xr${R} * g;
       xs${R} += xv${R};
       let xw${R} = xBroadcastOf(xv${R} * xf);
 #endunroll
@@ -355,6 +369,11 @@ fn main(
 #endunroll
   }
   }
+#if SGNORM
+#unroll R ROWS
+  normInv[${R}u] = 1.0 / sqrt(subgroupAdd(sq${R}) / f32(params.normWidth) + params.eps);
+#endunroll
+#endif
 #else
 #if XSHUF
   // The 8 lanes load 8 consecutive x values of a chunk at once and broadcast them, instead of
