@@ -41,6 +41,7 @@ struct Params {
 const BLOCK = ${BLOCK}u; // KV_BLOCK_SIZE
 const WG = ${WG}u; // invocations per workgroup (32 on GPUs, 8 on CPU adapters: one SIMD group)
 const HD4 = ${HD4}u; // vec4s per (position, head) in the cache: headDim rounded up to 4, / 4
+const GQ = ${GQ}u; // query heads per workgroup (all of one kv group: each cached k and v loaded once for them)
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> params: Params;
@@ -72,7 +73,7 @@ var<workgroup> accS: array<vec4<f32>, WG * HD4>;
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
   let r = wg.x;
-  let h = wg.y;
+  let h = wg.y * GQ; // the workgroup's first query head
   if (r >= step.rows || h >= params.numHeads) {
     return;
   }
@@ -85,15 +86,14 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
   let kvh = h / (params.numHeads / params.numKvHeads);
   let hd = params.headDim;
   let qo = r * params.qStride + params.qOffset + h * hd;
-  // q times the scale, zero beyond headDim (the cache's padding is zero too).
-  var qv: array<vec4<f32>, HD4>;
+  // q times the scale, zero beyond headDim (the cache's padding is zero too): [GQ, HD4].
+  var qv: array<vec4<f32>, HD4 * GQ>;
 #if FUSED
   // The row's own k and v (rotated k), attended from registers by invocation 0 and stored for later
   // steps by invocation 0 of each kv group's first head: only invocation 0 loads and rotates them
   // (the others only rotate q). Every index below is a constant (HD, RH are defines): no dynamic
   // register indexing.
   var cs: array<vec2<f32>, RH>;
-  var qa: array<f32, HDP>;
   let ko = r * params.qStride + params.kOffset + kvh * hd;
   let vo = r * params.qStride + params.vOffset + kvh * hd;
 #if SGBCAST
@@ -105,49 +105,60 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
 #unroll D ROT_HALF
   cs[${D}u] = subgroupBroadcast(csl[${D}u / 8u], ${D}u % 8u);
 #endunroll
-  var ql: array<f32, ${HD8}u>;
-  var kl: array<f32, ${HD8}u>;
-  var vl: array<f32, ${HD8}u>;
-#unroll C HD8
-  {
-    let e = min(${C}u * 8u + lid, HD - 1u);
-    let inside = ${C}u * 8u + lid < HD;
-    ql[${C}u] = select(0.0, q[qo + e], inside);
-    kl[${C}u] = select(0.0, q[ko + e], inside);
-    vl[${C}u] = select(0.0, q[vo + e], inside);
-  }
-#endunroll
-  var ka: array<f32, HDP>;
-  var va: array<f32, HDP>;
-#unroll E HDP
-  qa[${E}u] = subgroupBroadcast(ql[${E}u / 8u], ${E}u % 8u);
-  ka[${E}u] = subgroupBroadcast(kl[${E}u / 8u], ${E}u % 8u);
-  va[${E}u] = subgroupBroadcast(vl[${E}u / 8u], ${E}u % 8u);
-#endunroll
 #else
 #unroll D ROT_HALF
   cs[${D}u] = ropeTable[info.pos * RH + ${D}u];
 #endunroll
+#endif
+#unroll G GQ
+  {
+    var qa: array<f32, HDP>;
+#if SGBCAST
+    var ql: array<f32, ${HD8}u>;
+#unroll C HD8
+    ql[${C}u] = select(0.0, q[qo + ${G}u * hd + min(${C}u * 8u + lid, HD - 1u)], ${C}u * 8u + lid < HD);
+#endunroll
 #unroll E HDP
-  qa[${E}u] = select(0.0, q[qo + ${E}u], ${E}u < HD);
+    qa[${E}u] = subgroupBroadcast(ql[${E}u / 8u], ${E}u % 8u);
+#endunroll
+#else
+#unroll E HDP
+    qa[${E}u] = select(0.0, q[qo + ${G}u * hd + ${E}u], ${E}u < HD);
 #endunroll
 #endif
-  // HF rotate_half: element e < RH pairs with e + RH (sin negated), RH <= e < 2 RH with e - RH.
-  var qr: array<f32, HDP>;
+    // HF rotate_half: element e < RH pairs with e + RH (sin negated), RH <= e < 2 RH with e - RH.
+    var qr: array<f32, HDP>;
 #unroll E HDP
-  {
-    const d = ${E}u % RH;
-    const partner = (${E}u + RH) % (2u * RH) % HDP;
-    qr[${E}u] = select(qa[${E}u], qa[${E}u] * cs[d].x + qa[partner] * select(cs[d].y, -cs[d].y, ${E}u < RH), ${E}u < 2u * RH);
-  }
+    {
+      const d = ${E}u % RH;
+      const partner = (${E}u + RH) % (2u * RH) % HDP;
+      qr[${E}u] = select(qa[${E}u], qa[${E}u] * cs[d].x + qa[partner] * select(cs[d].y, -cs[d].y, ${E}u < RH), ${E}u < 2u * RH);
+    }
 #endunroll
 #unroll I HD4
-  qv[${I}u] = vec4<f32>(qr[${I}u * 4u], qr[${I}u * 4u + 1u], qr[${I}u * 4u + 2u], qr[${I}u * 4u + 3u]) * params.scale;
+    qv[${G}u * HD4 + ${I}u] = vec4<f32>(qr[${I}u * 4u], qr[${I}u * 4u + 1u], qr[${I}u * 4u + 2u], qr[${I}u * 4u + 3u]) * params.scale;
+#endunroll
+  }
 #endunroll
   var kSelf: array<vec4<f32>, HD4>;
   var vSelf: array<vec4<f32>, HD4>;
 #if SGBCAST
   {
+    var kl: array<f32, ${HD8}u>;
+    var vl: array<f32, ${HD8}u>;
+#unroll C HD8
+    {
+      let e = min(${C}u * 8u + lid, HD - 1u);
+      kl[${C}u] = select(0.0, q[ko + e], ${C}u * 8u + lid < HD);
+      vl[${C}u] = select(0.0, q[vo + e], ${C}u * 8u + lid < HD);
+    }
+#endunroll
+    var ka: array<f32, HDP>;
+    var va: array<f32, HDP>;
+#unroll E HDP
+    ka[${E}u] = subgroupBroadcast(kl[${E}u / 8u], ${E}u % 8u);
+    va[${E}u] = subgroupBroadcast(vl[${E}u / 8u], ${E}u % 8u);
+#endunroll
 #else
   if (lid == 0u) {
     var ka: array<f32, HDP>;
@@ -194,78 +205,106 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
 #endunroll
   let cached = n;
 #endif
-  var m = -3.0e38;
-  var l = 0.0;
-  var acc: array<vec4<f32>, HD4>;
+  // Per query head g of the workgroup: running max m[g], sum l[g], accumulator acc[g · HD4 ..].
+  var m: array<f32, GQ>;
+  var l: array<f32, GQ>;
+#unroll G GQ
+  m[${G}u] = -3.0e38;
+  l[${G}u] = 0.0;
+#endunroll
+  var acc: array<vec4<f32>, HD4 * GQ>;
   for (var j = first + lid; j < cached; j += WG) {
     let block = blockTables[info.btOffset + j / BLOCK];
     let base = ((block * params.numKvHeads + kvh) * BLOCK + j % BLOCK) * HD4;
-    var s = 0.0;
+    var kv: array<vec4<f32>, HD4>;
 #unroll I HD4
-    s += dot(qv[${I}u], kCache[base + ${I}u]);
+    kv[${I}u] = kCache[base + ${I}u];
+#endunroll
+    var p: array<f32, GQ>;
+#unroll G GQ
+    {
+      var s = 0.0;
+#unroll I HD4
+      s += dot(qv[${G}u * HD4 + ${I}u], kv[${I}u]);
 #endunroll
 #if SOFTCAP
-    s = params.softcap * tanh(clamp(s / params.softcap, -15.0, 15.0));
+      s = params.softcap * tanh(clamp(s / params.softcap, -15.0, 15.0));
 #endif
-    if (s > m) {
-      let alpha = exp(m - s);
-      m = s;
-      l *= alpha;
+      if (s > m[${G}u]) {
+        let alpha = exp(m[${G}u] - s);
+        m[${G}u] = s;
+        l[${G}u] *= alpha;
 #unroll I HD4
-      acc[${I}u] *= alpha;
+        acc[${G}u * HD4 + ${I}u] *= alpha;
+#endunroll
+      }
+      p[${G}u] = exp(s - m[${G}u]);
+      l[${G}u] += p[${G}u];
+    }
+#endunroll
+#unroll I HD4
+    {
+      let vv = vCache[base + ${I}u];
+#unroll G GQ
+      acc[${G}u * HD4 + ${I}u] += p[${G}u] * vv;
 #endunroll
     }
-    let p = exp(s - m);
-    l += p;
-#unroll I HD4
-    acc[${I}u] += p * vCache[base + ${I}u];
 #endunroll
   }
 #if FUSED
   if (lid == 0u) {
-    var s = 0.0;
+#unroll G GQ
+    {
+      var s = 0.0;
 #unroll I HD4
-    s += dot(qv[${I}u], kSelf[${I}u]);
+      s += dot(qv[${G}u * HD4 + ${I}u], kSelf[${I}u]);
 #endunroll
 #if SOFTCAP
-    s = params.softcap * tanh(clamp(s / params.softcap, -15.0, 15.0));
+      s = params.softcap * tanh(clamp(s / params.softcap, -15.0, 15.0));
 #endif
-    let mNew = max(m, s);
-    let alpha = exp(m - mNew);
-    let p = exp(s - mNew);
-    m = mNew;
-    l = l * alpha + p;
+      let mNew = max(m[${G}u], s);
+      let alpha = exp(m[${G}u] - mNew);
+      let p = exp(s - mNew);
+      m[${G}u] = mNew;
+      l[${G}u] = l[${G}u] * alpha + p;
 #unroll I HD4
-    acc[${I}u] = acc[${I}u] * alpha + p * vSelf[${I}u];
+      acc[${G}u * HD4 + ${I}u] = acc[${G}u * HD4 + ${I}u] * alpha + p * vSelf[${I}u];
+#endunroll
+    }
 #endunroll
   }
 #endif
 #if SGBCAST
-  let mAll = subgroupMax(m);
-  let f = select(0.0, exp(m - mAll), l > 0.0);
-  let total = subgroupAdd(l * f);
-  let oo = r * params.outStride + params.outOffset + h * hd;
-#unroll I HD4
+#unroll G GQ
   {
-    let o = subgroupAdd(acc[${I}u] * f) / total;
-    if (${I}u % WG == lid) {
-      for (var c = 0u; c < 4u; c++) {
-        if (${I}u * 4u + c < hd) {
-          out[oo + ${I}u * 4u + c] = o[c];
+    let mAll = subgroupMax(m[${G}u]);
+    let f = select(0.0, exp(m[${G}u] - mAll), l[${G}u] > 0.0);
+    let total = subgroupAdd(l[${G}u] * f);
+    let oo = r * params.outStride + params.outOffset + (h + ${G}u) * hd;
+#unroll I HD4
+    {
+      let o = subgroupAdd(acc[${G}u * HD4 + ${I}u] * f) / total;
+      if (${I}u % WG == lid) {
+        for (var c = 0u; c < 4u; c++) {
+          if (${I}u * 4u + c < hd) {
+            out[oo + ${I}u * 4u + c] = o[c];
+          }
         }
       }
     }
+#endunroll
   }
 #endunroll
 #else
-  maxS[lid] = m;
+  // (GQ is 1 here: one query head per workgroup.)
+  maxS[lid] = m[0];
   workgroupBarrier();
   var mAll = -3.0e38;
   for (var t = 0u; t < WG; t++) {
     mAll = max(mAll, maxS[t]);
   }
-  let f = select(0.0, exp(m - mAll), l > 0.0);
-  sumS[lid] = l * f;
+  let f = select(0.0, exp(m[0] - mAll), l[0] > 0.0);
+  sumS[lid] = l[0] * f;
 #unroll I HD4
   accS[lid * HD4 + ${I}u] = acc[${I}u] * f;
 #endunroll

@@ -22,6 +22,8 @@ export interface LinearShape {
   attentionWorkgroup?: number;
   /** An attention workgroup of one 8-wide subgroup (`xshuf` adapters, `attentionWorkgroup` 8) shares its loads through broadcasts and merges without barriers (shaders/attention.wgsl SGBCAST). */
   attentionBroadcast?: boolean;
+  /** That workgroup in decode passes takes up to this many query heads of one kv group (default {@link ATTENTION_MAX_HEADS}; 1: one head each). */
+  attentionHeads?: number;
   /**
    * The tiled kernel for row tiles of {@link TILED_MIN_ROWS} rows and more (prefill chunks,
    * batched decode); absent: the plain kernel for every tile (the fallback).
@@ -105,6 +107,13 @@ export const LINEAR_ROW_TILES = [1, 4, 8, 16, 32] as const;
 
 /** Row tiles from which the tiled kernel runs (where a weight element serves enough rows for its tiling to pay). */
 export const TILED_MIN_ROWS = 8;
+
+/**
+ * Most query heads one attention workgroup of one 8-wide subgroup takes in decode passes (all of a
+ * kv group's when they are this many or fewer, else the largest divisor below): each cached k and
+ * v a lane loads serves them all; each head's q and accumulator are registers (spilled beyond).
+ */
+export const ATTENTION_MAX_HEADS = 4;
 
 /** Largest row tile whose Q4_0 weights go by blocks in the plain broadcast kernel (decode tiles; larger register tiles of block sums would spill). */
 export const Q4DOT_MAX_ROWS = 4;

@@ -11,7 +11,7 @@ import type { GpuMatrix } from './weights.ts';
 import { bindBuffers, type BindingKind, type Kernel, type PipelineCache } from './pipelines.ts';
 import type { Recorder } from './recorder.ts';
 import { OUT_ROW_WORDS } from './passPlan.ts';
-import { fitWorkgroup, linearTiles, NORM_PARTIAL_BYTES, Q4DOT_MAX_ROWS, Q4DOT_OPL, type LinearShape, type LinearTile } from './linearPlan.ts';
+import { ATTENTION_MAX_HEADS, fitWorkgroup, linearTiles, NORM_PARTIAL_BYTES, Q4DOT_MAX_ROWS, Q4DOT_OPL, type LinearShape, type LinearTile } from './linearPlan.ts';
 
 /** What every op needs: device, pipelines, the step uniform and the linear kernel's shape on this device. */
 export interface OpContext extends LinearShape {
@@ -326,13 +326,18 @@ export interface AttentionOpParameters {
   fused?: { k: GpuAct; v: GpuAct; rotaryDim: number; ropeTable: GPUBuffer };
 }
 
-/** Causal GQA attention over the paged cache, one workgroup per (row, head); with `fused`, RoPE and the KV store too. */
+/** Causal GQA attention over the paged cache, one workgroup per (row, head), or per (row, heads of a kv group) on CPU adapters' decode passes; with `fused`, RoPE and the KV store too. */
 export function attentionOp(ctx: OpContext, p: AttentionOpParameters): RecordOp {
   const { fused } = p;
   if (fused && (fused.k.buffer !== p.q.buffer || fused.v.buffer !== p.q.buffer)) throw new EngineShapeUnsupportedError('attention', 'the fused kernel reads k and v from q\'s buffer');
   const wg = ctx.attentionWorkgroup ?? 32;
   // One 8-wide subgroup per workgroup (lavapipe): loads shared through broadcasts, merged without barriers (see shaders/attention.wgsl).
   const sgb = ctx.attentionBroadcast === true && wg === 8;
+  // Query heads per workgroup: there (decode passes), the heads of a kv group together, so each
+  // cached k and v a lane loads serves all of them (at most `attentionHeads`: registers per head).
+  const group = p.numHeads / p.numKvHeads;
+  let gq = 1;
+  if (sgb && fused) for (gq = Math.max(1, Math.min(group, ctx.attentionHeads ?? ATTENTION_MAX_HEADS)); group % gq !== 0; gq--);
   const defines = {
     HD4: kvHeadStride(p.headDim) / 4,
     WG: wg,
@@ -340,6 +345,7 @@ export function attentionOp(ctx: OpContext, p: AttentionOpParameters): RecordOp 
     SOFTCAP: p.softcap > 0,
     FUSED: fused !== undefined,
     SGBCAST: sgb,
+    GQ: gq,
     ...(fused ? { HD: p.headDim, HDP: kvHeadStride(p.headDim), ROT_HALF: fused.rotaryDim / 2, ...(sgb ? { HD8: Math.ceil(p.headDim / 8), RH8: Math.ceil(fused.rotaryDim / 16) } : {}) } : {}),
   };
   const bindings: BindingKind[] = ['uniform', 'uniform', 'read', 'read', 'read', fused ? 'storage' : 'read', fused ? 'storage' : 'read', 'storage', ...(fused ? (['read'] as const) : [])];
@@ -364,8 +370,8 @@ export function attentionOp(ctx: OpContext, p: AttentionOpParameters): RecordOp 
       0,
     ]),
   );
-  const group = bindBuffers(ctx.device, kernel, [ctx.stepBuffer, params, p.rowInfo, p.blockTables, p.q.buffer, p.kCache, p.vCache, p.out.buffer, ...(fused ? [fused.ropeTable] : [])]);
-  return (rec, rows) => rec.dispatch(kernel, group, rows, p.numHeads);
+  const bindGroup = bindBuffers(ctx.device, kernel, [ctx.stepBuffer, params, p.rowInfo, p.blockTables, p.q.buffer, p.kCache, p.vCache, p.out.buffer, ...(fused ? [fused.ropeTable] : [])]);
+  return (rec, rows) => rec.dispatch(kernel, bindGroup, rows, p.numHeads / gq);
 }
 
 /** Parameters of {@link gluOp}. */

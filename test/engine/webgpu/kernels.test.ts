@@ -377,10 +377,13 @@ describe('RoPE + paged KV write + attention', () => {
     { name: 'sliding window 20, soft-cap 5 (Gemma 2 local layer)', headDim: 32, rotaryDim: 32, window: 20, softcap: 5, workgroup: 32 },
     { name: 'window 16 crossing block edges, partial rotary 3/4', headDim: 16, rotaryDim: 12, window: 16, softcap: 0, workgroup: 8 },
     { name: 'head_dim 10 (not a multiple of 4)', headDim: 10, rotaryDim: 10, window: 0, softcap: 0, workgroup: 32 },
-    // lavapipe's shape (8-wide subgroups): one subgroup per workgroup, loads broadcast, merged by subgroup operations.
+    // lavapipe's shape (8-wide subgroups): one subgroup per workgroup, loads broadcast, merged by
+    // subgroup operations; fused (decode), the query heads of a kv group share a workgroup (2 of
+    // 2 heads per kv head; with 12 heads over 2 kv heads, 3 per workgroup, 2 workgroups per kv head).
     ...(lavapipeShape
       ? [
           { name: 'plain, one 8-wide subgroup (broadcast loads, subgroup merge)', headDim: 32, rotaryDim: 32, window: 0, softcap: 0, workgroup: 8, broadcast: true },
+          { name: '12 heads over 2 kv heads, one 8-wide subgroup', headDim: 32, rotaryDim: 32, window: 0, softcap: 0, workgroup: 8, broadcast: true, numHeads: 12 },
           { name: 'window 16, partial rotary 3/4, one 8-wide subgroup', headDim: 16, rotaryDim: 12, window: 16, softcap: 0, workgroup: 8, broadcast: true },
           { name: 'head_dim 10, soft-cap 5, one 8-wide subgroup', headDim: 10, rotaryDim: 10, window: 0, softcap: 5, workgroup: 8, broadcast: true },
         ]
@@ -389,7 +392,7 @@ describe('RoPE + paged KV write + attention', () => {
   for (const c of cases) for (const fused of [false, true]) it(`matches the reference over many blocks: ${c.name}${fused ? ', RoPE and the KV store fused into attention' : ''}`, async () => {
     h.ctx.attentionWorkgroup = c.workgroup;
     h.ctx.attentionBroadcast = 'broadcast' in c && c.broadcast;
-    const numHeads = 4;
+    const numHeads = ('numHeads' in c ? c.numHeads : undefined) ?? 4;
     const numKvHeads = 2;
     const { headDim, rotaryDim } = c;
     const hs = kvHeadStride(headDim);
