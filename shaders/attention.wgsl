@@ -1,4 +1,5 @@
-// Causal grouped-query attention over the paged KV cache, one workgroup per (row, query head).
+// Causal grouped-query attention over the paged KV cache, one workgroup per (row, GQ query heads
+// of one kv group; GQ is 1 except in SGBCAST's decode passes).
 // Row r attends to positions first..pos[r] of its sequence (first = 0, or pos[r] + 1 - window with
 // a sliding window), read through its block table. Each of the WG invocations runs an online
 // softmax (running max, sum, output accumulator in registers) over positions first + lid,
@@ -15,7 +16,8 @@
 // invocation needs (q, the RoPE table's row, the row's own k and v) is loaded 8 lanes at a time
 // and broadcast (on lavapipe a lane pays for each 32-bit word it loads), the row's own k and v are
 // stored by all the lanes, and the partial results merge through subgroup operations instead of
-// workgroup memory behind barriers (a barrier makes llvmpipe run the kernel as a coroutine).
+// workgroup memory behind barriers (a barrier makes llvmpipe run the kernel as a coroutine). In
+// decode passes (FUSED) GQ > 1: each cached k and v a lane loads serves the GQ heads at once.
 #if SGBCAST
 enable subgroups;
 #endif
@@ -62,6 +64,25 @@ const GQ = ${GQ}u; // query heads per workgroup (all of one kv group: each cache
 const HD = ${HD}u; // FUSED: headDim
 const HDP = HD4 * 4u; // headDim rounded up to 4
 const RH = ${ROT_HALF}u; // FUSED: rotaryDim / 2
+
+// A head's elements after HF rotate_half RoPE (cs: the position's cos, sin per pair), as vec4s:
+// element e < RH pairs with e + RH (sin negated), RH <= e < 2 RH with e - RH, the rest unrotated.
+// Every index is a constant (HD, RH are defines): no dynamic register indexing.
+fn rotateHalf(a: array<f32, HDP>, cs: array<vec2<f32>, RH>) -> array<vec4<f32>, HD4> {
+  var r: array<f32, HDP>;
+#unroll E HDP
+  {
+    const d = ${E}u % RH;
+    const partner = (${E}u + RH) % (2u * RH) % HDP;
+    r[${E}u] = select(a[${E}u], a[${E}u] * cs[d].x + a[partner] * select(cs[d].y, -cs[d].y, ${E}u < RH), ${E}u < 2u * RH);
+  }
+#endunroll
+  var out: array<vec4<f32>, HD4>;
+#unroll I HD4
+  out[${I}u] = vec4<f32>(r[${I}u * 4u], r[${I}u * 4u + 1u], r[${I}u * 4u + 2u], r[${I}u * 4u + 3u]);
+#endunroll
+  return out;
+}
 #endif
 
 #if !SGBCAST
@@ -91,8 +112,9 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
 #if FUSED
   // The row's own k and v (rotated k), attended from registers by invocation 0 and stored for later
   // steps by invocation 0 of each kv group's first head: only invocation 0 loads and rotates them
-  // (the others only rotate q). Every index below is a constant (HD, RH are defines): no dynamic
-  // register indexing.
+  // (the others only rotate q; SGBCAST: every lane gets them through broadcasts and the lanes
+  // share the store). Every index below is a constant (HD, RH are defines): no dynamic register
+  // indexing.
   var cs: array<vec2<f32>, RH>;
   let ko = r * params.qStride + params.kOffset + kvh * hd;
   let vo = r * params.qStride + params.vOffset + kvh * hd;
@@ -126,17 +148,9 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
     qa[${E}u] = select(0.0, q[qo + ${G}u * hd + ${E}u], ${E}u < HD);
 #endunroll
 #endif
-    // HF rotate_half: element e < RH pairs with e + RH (sin negated), RH <= e < 2 RH with e - RH.
-    var qr: array<f32, HDP>;
-#unroll E HDP
-    {
-      const d = ${E}u % RH;
-      const partner = (${E}u + RH) % (2u * RH) % HDP;
-      qr[${E}u] = select(qa[${E}u], qa[${E}u] * cs[d].x + qa[partner] * select(cs[d].y, -cs[d].y, ${E}u < RH), ${E}u < 2u * RH);
-    }
-#endunroll
+    let qr = rotateHalf(qa, cs);
 #unroll I HD4
-    qv[${G}u * HD4 + ${I}u] = vec4<f32>(qr[${I}u * 4u], qr[${I}u * 4u + 1u], qr[${I}u * 4u + 2u], qr[${I}u * 4u + 3u]) * params.scale;
+    qv[${G}u * HD4 + ${I}u] = qr[${I}u] * params.scale;
 #endunroll
   }
 #endunroll
@@ -168,16 +182,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
     va[${E}u] = select(0.0, q[vo + ${E}u], ${E}u < HD);
 #endunroll
 #endif
-    var kr: array<f32, HDP>;
-#unroll E HDP
-    {
-      const d = ${E}u % RH;
-      const partner = (${E}u + RH) % (2u * RH) % HDP;
-      kr[${E}u] = select(ka[${E}u], ka[${E}u] * cs[d].x + ka[partner] * select(cs[d].y, -cs[d].y, ${E}u < RH), ${E}u < 2u * RH);
-    }
-#endunroll
+    kSelf = rotateHalf(ka, cs);
 #unroll I HD4
-    kSelf[${I}u] = vec4<f32>(kr[${I}u * 4u], kr[${I}u * 4u + 1u], kr[${I}u * 4u + 2u], kr[${I}u * 4u + 3u]);
     vSelf[${I}u] = vec4<f32>(va[${I}u * 4u], va[${I}u * 4u + 1u], va[${I}u * 4u + 2u], va[${I}u * 4u + 3u]);
 #endunroll
     if (h == kvh * (params.numHeads / params.numKvHeads)) {

@@ -315,7 +315,7 @@ fn main(
 #endunroll
 #endif
   // Q4PAIR: an even block's scale word also holds the next block's (quantLayout.ts), so each weight
-  // row's scales are loaded once per 2 blocks (a tenth of the words a lane loads).
+  // row's scales are loaded once per 2 blocks (4 of the 48 words per block a lane loads in a norm projection).
   for (var bp = 0u; bp < blocks; bp += Q4STEP) {
 #if Q4PAIR
 #unroll J OPL
