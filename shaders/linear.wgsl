@@ -15,8 +15,7 @@
 //   NORM: x is RMS-normalized per row first: the workgroup sums each row's squares, the dot
 //         products run over x · gain (gain = offset + w, at vecs[normAt]) and are scaled by
 //         1 / sqrt(mean + eps) (the recipe's rmsnorm, fused: no `h` buffer, no dispatch).
-//         SGNORM (XSHUF, plain kernel, 1 row): each subgroup sums the squares itself, without a barrier
-//         (with Q4DOT, from the x values its block loop loads anyway: no pass of its own over x).
+//         SGNORM (XSHUF, plain kernel, 1 row): each subgroup sums the squares itself, without a barrier.
 //   BIAS: + vecs[biasAt + weight row].
 //   LORA: + scale · B (A x) of the row's adapter slot (rowInfo[r].slot): v = A x comes from the
 //         shrink kernel (lora_shrink.wgsl), B is read here (the expand, fused).
@@ -118,11 +117,6 @@ const ACC = ROWS * OPL;
 const KT = ${KT}u; // chunks of 8 elements of x staged per round
 var<workgroup> xt: array<vec4<f32>, ROWS * KT * 2u>; // [ROWS, KT · 8] x (· gain) of this round
 #endif
-#endif
-#if Q4PAIR
-const Q4STEP = 2u; // blocks per scale word (Q4DOT)
-#else
-const Q4STEP = 1u;
 #endif
 #if REDUCE_WG
 const RC = ${RC}u; // accumulators reduced per round through workgroup memory (divides ACC)
@@ -278,11 +272,9 @@ fn main(
 #if NORM
 #if SGNORM
   var normInv: array<f32, ROWS>;
-#if !Q4DOT
   for (var r = 0u; r < ROWS; r++) {
     normInv[r] = subgroupNormInv(min(row0 + r, lastRow), sgLane);
   }
-#endif
 #else
   normPrologue(lid, row0, lastRow);
 #endif
@@ -307,22 +299,15 @@ fn main(
   let xf = bitcast<f32>((127u - 4u * (sgLane % 4u)) << 23u);
   let nm = vec4<u32>(0xFu, 0xF0u, 0xF00u, 0xF000u);
   let blocks = params.k / 32u;
-#if SGNORM
-  // The norm's sums of squares come from the x loads below (no pass of its own over x): lane i sums
-  // elements 8c + i, the order subgroupNormInv sums them in.
-#unroll R ROWS
-  var sq${R} = 0.0;
-#endunroll
-#endif
   // Q4PAIR: an even block's scale word also holds the next block's (quantLayout.ts), so each weight
-  // row's scales are loaded once per 2 blocks (4 of the 48 words per block a lane loads in a norm projection).
-  for (var bp = 0u; bp < blocks; bp += Q4STEP) {
+  // row's scales are loaded once per 2 blocks (4 of the 48 words per block a lane loads in a norm
+  // projection): loaded at even blocks, kept for the odd one (one loop, as without pairs).
 #if Q4PAIR
 #unroll J OPL
-    let dw${J} = w[(wr${J} * blocks + bp) * 5u];
+  var dw${J} = 0u;
 #endunroll
 #endif
-  for (var bk = bp; bk < min(bp + Q4STEP, blocks); bk++) {
+  for (var bk = 0u; bk < blocks; bk++) {
 #unroll R ROWS
 #unroll J OPL
     var s${R}_${J} = 0.0;
@@ -333,11 +318,7 @@ fn main(
       let c = bk * 4u + q;
       let g = laneGain(c, sgLane);
 #unroll R ROWS
-      let xr${R} = x[min(row0 + ${R}u, lastRow) * params.xStride + params.xOffset + c * 8u + sgLane];
-#if SGNORM
-      sq${R} += select(0.0, xr${R} * xr${R}, c * 8u + sgLane < params.normWidth);
-#endif
-      let xv${R} = xr${R} * g;
+      let xv${R} = x[min(row0 + ${R}u, lastRow) * params.xStride + params.xOffset + c * 8u + sgLane] * g;
       xs${R} += xv${R};
       let xw${R} = xBroadcastOf(xv${R} * xf);
 #endunroll
@@ -355,10 +336,17 @@ fn main(
 #unroll R ROWS
     let sx${R} = 8.0 * subgroupAdd(xs${R});
 #endunroll
+#if Q4PAIR
+    if ((bk & 1u) == 0u) {
+#unroll J OPL
+      dw${J} = w[(wr${J} * blocks + bk) * 5u];
+#endunroll
+    }
+#endif
 #unroll J OPL
     {
 #if Q4PAIR
-      let d = unpack2x16float(dw${J} >> (16u * (bk - bp))).x;
+      let d = unpack2x16float(dw${J} >> (16u * (bk & 1u))).x;
 #else
       let d = unpack2x16float(w[(wr${J} * blocks + bk) * 5u]).x;
 #endif
@@ -368,12 +356,6 @@ fn main(
     }
 #endunroll
   }
-  }
-#if SGNORM
-#unroll R ROWS
-  normInv[${R}u] = 1.0 / sqrt(subgroupAdd(sq${R}) / f32(params.normWidth) + params.eps);
-#endunroll
-#endif
 #else
 #if XSHUF
   // The 8 lanes load 8 consecutive x values of a chunk at once and broadcast them, instead of
