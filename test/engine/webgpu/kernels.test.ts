@@ -212,8 +212,8 @@ describe('linear kernel prologue and epilogue (fused RMSNorm, GLU)', () => {
   // nibbles against x scaled per lane, d · (q · x - 8 · sum x) per block, 8 weight rows per
   // invocation in one-row tiles, each weight row's scales loaded once per 2 blocks: k 288 and 96
   // are odd block counts, so a row's last block has no pair and rows after the first start
-  // mid-pair in memory; k 768 below pairs every block; one row norms x from the block loop's x
-  // loads); 9 and 33 rows take the per-chunk path. Against the reference on the dequantized values.
+  // mid-pair in memory; k 768 below pairs every block); 9 and 33 rows take the per-chunk path.
+  // Against the reference on the dequantized values.
   if (lavapipeShape) {
     for (const rows of [1, 3, 9, 33]) {
       it(`Q4_0 on lavapipe's shape: rmsnorm prologue (gain offset 1, bias), ${rows} rows, n 70, k 288`, async () => {
