@@ -15,12 +15,14 @@ interface Outcome {
   done?: Extract<GenerationEvent, { type: 'done' }>;
 }
 
-async function collect(stream: AsyncIterable<GenerationEvent>): Promise<Outcome> {
+/** The stream's tokens and end; `onToken` is called after each token (a consumer that cancels mid-stream). */
+async function collect(stream: AsyncIterable<GenerationEvent>, onToken?: () => void): Promise<Outcome> {
   const out: Outcome = { tokens: [], logprobs: [] };
   for await (const e of stream) {
     if (e.type === 'token') {
       out.tokens.push(e.token);
       out.logprobs.push(e.logprob);
+      onToken?.();
     } else out.done = e;
   }
   return out;
@@ -98,8 +100,11 @@ describe('continuous batching scheduler (CPU reference backend, tiny model)', ()
     const runs: Array<Promise<Outcome & { cancelledAt?: number }>> = [];
     for (let i = 0; i < 24; i++) {
       const controller = new AbortController();
-      const request: GenerationRequest = { promptIds: prompt(1 + Math.floor(random() * 40), i), maxTokens: 1 + Math.floor(random() * 16), sampling: { ...GREEDY, seed: i }, signal: controller.signal };
-      runs.push(collect(scheduler.submit(request)));
+      // Every sixth request is cancelled by its reader at its first token, whatever the machine's
+      // speed; others at a random time, which may come after they end.
+      const midStream = i % 6 === 5;
+      const request: GenerationRequest = { promptIds: prompt(1 + Math.floor(random() * 40), i), maxTokens: midStream ? 16 : 1 + Math.floor(random() * 16), sampling: { ...GREEDY, seed: i }, signal: controller.signal };
+      runs.push(collect(scheduler.submit(request), midStream ? () => controller.abort() : undefined));
       if (random() < 0.3) setTimeout(() => controller.abort(), Math.floor(random() * 30));
       if (random() < 0.5) await new Promise((r) => setTimeout(r, Math.floor(random() * 10)));
     }
