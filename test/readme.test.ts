@@ -170,11 +170,15 @@ describe('README.md', () => {
     const paid = await runNode(['pay.mjs'], { cwd: join(work, 'my-dapp'), env: env });
     expect(paid.code, paid.stderr).toBe(0);
     // Until the dev node's settlement worker has settled it (an epoch or more; slower on a busy machine).
-    for (let i = 0; i < 600; i++) {
+    let accrued = false;
+    for (let i = 0; i < 600 && !accrued; i++) {
       const rewards = await cliInWork(['rewards', env.OPENLORA_CONTRIBUTOR_1, '--dev', '.openlora/dev', '--json'], noDev);
-      if ((JSON.parse(rewards.stdout) as { contributor: Array<{ claimable: string }> }).contributor.some((r) => r.claimable !== '0')) break;
-      await new Promise((r) => setTimeout(r, 500));
+      accrued = (JSON.parse(rewards.stdout) as { contributor: Array<{ claimable: string }> }).contributor.some((r) => r.claimable !== '0');
+      if (!accrued) await new Promise((r) => setTimeout(r, 500));
     }
+    // When nothing accrued, the dev node's own account of its lanes and settlements says why.
+    const money = accrued ? '' : await (await fetch(`${env.OPENLORA_URL}/admin/node/money`, { headers: { authorization: `Bearer ${env.OPENLORA_ADMIN_TOKEN}` } })).text();
+    expect(accrued, `no claimable rewards 5 minutes after the paid request; the dev node's /admin/node/money: ${money}`).toBe(true);
     const claimed = await cliInWork(devClaim, noDev);
     expect(claimed.code, claimed.stderr).toBe(0);
     expect(claimed.stdout).toMatch(/^Claimed /);
