@@ -9,7 +9,7 @@
  * is the table of those runs.
  */
 import { checkLoraWeights, slotElements } from '../../lora/checkWeights.ts';
-import { adapterTargets, checkPagesFit, layoutAdapterPages } from '../../lora/pages.ts';
+import { adapterTargets, checkPagesFit, layoutAdapterPages, type AdapterPageRun } from '../../lora/pages.ts';
 import type { ModelConfig } from '../../model/config.ts';
 import type { LoraSlotPool, LoraWeights } from '../backend.ts';
 import { EngineLoraWeightsError } from '../errors.ts';
@@ -74,29 +74,25 @@ export function createCpuWasmLoraPool(p: CreateCpuWasmLoraPoolParameters): CpuWa
     });
   };
 
-  /** Unified memory: runs of rows in the adapter's pages. */
+  /** Unified memory: runs of rows in the adapter's pages (laid out once, checked against the pages given, then written). */
   const writePages = (slot: number, weights: LoraWeights, ids: readonly number[] | undefined) => {
     const { base: kv, pageBytes, count } = pages!;
-    const need = layoutAdapterPages({ config, rank: weights.rank, targets: adapterTargets(config, weights), pageBytes });
+    const runs: AdapterPageRun[] = [];
+    const need = layoutAdapterPages({ config, rank: weights.rank, targets: adapterTargets(config, weights), pageBytes, onRun: (run) => runs.push(run) });
     if (!ids || ids.length < need) throw new EngineLoraWeightsError(`the adapter takes ${need} pages of unified memory and was given ${ids?.length ?? 0} (load it through the slot manager, which takes them from the page pool)`);
     for (const id of ids) if (!Number.isInteger(id) || id < 0 || id >= count) throw new EngineLoraWeightsError(`page ${id} is outside the KV pool [0, ${count})`);
     const f32 = mem.f32();
-    layoutAdapterPages({
-      config,
-      rank: weights.rank,
-      targets: adapterTargets(config, weights),
-      pageBytes,
-      onRun: (run) => {
-        const factor = weights.layers[run.layer][run.module]![run.factor];
-        const cols = run.factor === 'a' ? config.modules.find((m) => m.name === run.module)!.in : weights.rank;
-        const ptr = kv + ids[run.page] * pageBytes + run.offset;
-        f32.set(factor.subarray(run.firstRow * cols, (run.firstRow + run.rows) * cols), ptr / 4);
-        const key = `${run.layer}.${run.module}`;
-        let f = where[slot].get(key);
-        if (!f) where[slot].set(key, (f = { a: [], b: [] }));
-        f[run.factor].push({ ptr, firstRow: run.firstRow, rows: run.rows });
-      },
-    });
+    const inOf = new Map(config.modules.map((m) => [m.name, m.in]));
+    for (const run of runs) {
+      const factor = weights.layers[run.layer][run.module]![run.factor];
+      const cols = run.factor === 'a' ? inOf.get(run.module)! : weights.rank;
+      const ptr = kv + ids[run.page] * pageBytes + run.offset;
+      f32.set(factor.subarray(run.firstRow * cols, (run.firstRow + run.rows) * cols), ptr / 4);
+      const key = `${run.layer}.${run.module}`;
+      let f = where[slot].get(key);
+      if (!f) where[slot].set(key, (f = { a: [], b: [] }));
+      f[run.factor].push({ ptr, firstRow: run.firstRow, rows: run.rows });
+    }
   };
 
   return {
