@@ -19,6 +19,7 @@ import type { TokenConstraint } from '../../src/scheduler/types.ts';
 import { benchBackend } from './lib/backend.ts';
 import { cachedPreset, cachedTinyWithTokenizer } from './lib/models.ts';
 import { benchArgs, positiveNumber } from './lib/args.ts';
+import { median } from './lib/stats.ts';
 
 const args = benchArgs(import.meta.url, {
   backend: { type: 'string', default: 'auto' },
@@ -119,7 +120,6 @@ async function bench(vocab: 'byte' | 'llama3'): Promise<VocabResult> {
   }
   await scheduler.stop();
   backend.destroy();
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const masks = grammar.stats().masks;
   // The cost is the median of each round's ratio (paired runs), not a ratio of medians.
   const cost = 1 - median(mixed.map((m, r) => m / base[r]));

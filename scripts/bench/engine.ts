@@ -34,6 +34,7 @@ import { QUANTIZE_TYPES } from '../../src/model/quant/index.ts';
 import { benchArgs, positiveNumber } from './lib/args.ts';
 import { parseVariant } from './lib/linearB1.ts';
 import { benchKvBlocks, cpuMs, decodeRun, interleavedDecode, prefillRun } from './lib/engineRuns.ts';
+import { median } from './lib/stats.ts';
 
 /** Issue 17's goal: with Q4 weights, batch-1 decode at least this many times the f16 model's. */
 const Q4_GOAL = 2;
@@ -110,8 +111,7 @@ const decodeRows: { batch: number; stepMs: number; medianStepMs: number; cpuMsPe
 for (const batch of batches) {
   const r = await decode(backend, batch, decodeSteps);
   const stepMs = r.ms / decodeSteps;
-  const sorted = [...r.stepMs].sort((a, b) => a - b);
-  decodeRows.push({ batch, stepMs, medianStepMs: sorted[Math.floor(sorted.length / 2)], cpuMsPerStep: r.cpuMs / decodeSteps, tokensPerSecond: (batch * 1000) / stepMs });
+  decodeRows.push({ batch, stepMs, medianStepMs: median(r.stepMs), cpuMsPerStep: r.cpuMs / decodeSteps, tokensPerSecond: (batch * 1000) / stepMs });
   log(`decode batch ${batch}: ${stepMs.toFixed(1)} ms/step, ${(r.cpuMs / decodeSteps).toFixed(1)} CPU ms/step`);
 }
 

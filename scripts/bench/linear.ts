@@ -28,6 +28,7 @@ import { benchKvBlocks, decodeRun, prefillRun } from './lib/engineRuns.ts';
 import { linearB1Lines, runLinearB1, type B1Config } from './lib/linearB1.ts';
 import { QUANT_TYPES } from '../../src/model/quant/index.ts';
 import { readFile } from 'node:fs/promises';
+import { median } from './lib/stats.ts';
 
 const args = benchArgs(import.meta.url, {
   preset: { type: 'string', default: 'bench-135m' },
@@ -113,7 +114,6 @@ for (let round = 0; round <= rounds; round++) {
 for (const b of Object.values(backends)) b.destroy();
 await model.close();
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const rows = [...figures.values()].map((f) => ({ figure: f.name, unit: f.unit, tiled: median(f.tiled), plain: median(f.plain), ratio: median(f.tiled) / median(f.plain), loadAverage: median(f.load) }));
 const get = (name: string) => rows.find((r) => r.figure === name);
 const b1 = get('decode batch 1');

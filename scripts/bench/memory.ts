@@ -51,6 +51,7 @@ import { percentile, uniform } from './lib/loraTraffic.ts';
 import { cachedPreset } from './lib/models.ts';
 import { benchArgs, positiveNumber } from './lib/args.ts';
 import { leastSquares } from './lib/leastSquares.ts';
+import { median } from './lib/stats.ts';
 
 const args = benchArgs(import.meta.url, {
   backend: { type: 'string', default: 'auto' },
@@ -253,7 +254,6 @@ gpu?.destroy();
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(2)} MiB`;
 /** KV pool + padded slots, as the backend reported them. */
 const allocatedText = (a: RunResult['allocated']) => (a.totalBytes === null ? `not reported by the ${kind} backend (slots ${mib(a.loraSlotBytes)})` : `${mib(a.totalBytes)} (KV pool ${mib(a.kvBytes!)} + slots ${mib(a.loraSlotBytes)})`);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const summary = budgets.map((b) => {
   const of = (mode: 'split' | 'unified') => results.filter((x) => x.mode === mode && x.fraction === b.fraction);
   const split = of('split');

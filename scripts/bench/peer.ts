@@ -30,6 +30,7 @@ import { createModel } from '../../src/model/create.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { QUANTIZE_TYPES, type QuantizeType } from '../../src/model/quant/formats.ts';
 import { benchArgs, positiveNumber } from './lib/args.ts';
+import { median } from './lib/stats.ts';
 
 /** node-llama-cpp release this benchmark runs (its llama.cpp build), and its prebuilt binaries. */
 const NODE_LLAMA_CPP = '3.21.1';
@@ -195,7 +196,6 @@ async function llamaEngine(path: string, threads: number): Promise<Engine> {
   };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 installLlama();
 const path = await ggufModel();

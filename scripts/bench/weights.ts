@@ -19,6 +19,7 @@ import type { DeviceDtype } from '../../src/model/dtype.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { normalStream } from '../../src/model/random.ts';
 import { benchArgs, positiveNumber } from './lib/args.ts';
+import { median } from './lib/stats.ts';
 
 const args = benchArgs(import.meta.url, {
   model: { type: 'string', default: 'bench-135m' },
@@ -85,7 +86,6 @@ for (let round = 0; round < rounds; round++) {
   }
   log(`round ${round + 1}/${rounds}`);
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const rows = variants.map((v, i) => ({ ...v, stepMs: Object.fromEntries(batches.map((batch, bi) => [batch, median(samples[i][bi])])) }));
 for (const r of rows) for (const batch of batches) process.stdout.write(`${r.name}, batch ${batch}: ${r.stepMs[batch].toFixed(1)} ms/step\n`);
 const ratio = (a: string, b: string, batch: number) => rows.find((r) => r.name === a)!.stepMs[batch] / rows.find((r) => r.name === b)!.stepMs[batch];

@@ -3,6 +3,7 @@
  * and greedy decode steps of a batch of sequences whose blocks follow the prefill's.
  */
 import type { Backend, StepSequence } from '../../../src/engine/backend.ts';
+import { median } from './stats.ts';
 
 const greedy = { temperature: 0, topK: 0, topP: 1, seed: 0 };
 
@@ -54,13 +55,6 @@ export async function prefillRun(b: Backend, promptLen: number): Promise<number>
   const t = performance.now();
   await b.step([{ tokens: benchIds(promptLen, 0), startPos: 0, blockTable: Array.from({ length: Math.ceil((promptLen + 1) / 16) }, (_, i) => i), adapterSlot: -1, sample: { ...greedy, step: 0 } }]);
   return performance.now() - t;
-}
-
-/** The middle value of `xs` (the mean of the two middle ones for an even count). */
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 /**

@@ -19,6 +19,7 @@ import { createPipelineCache } from '../../../src/engine/webgpu/pipelines.ts';
 import { createPassRecorder } from '../../../src/engine/webgpu/recorder.ts';
 import { measureReadBandwidth } from '../../../src/engine/webgpu/roofline.ts';
 import { createDataBuffer, matrixStride, uploadMatrix } from '../../../src/engine/webgpu/weights.ts';
+import { median } from './stats.ts';
 
 /** A weight format the projections are measured in. */
 export type B1Dtype = 'f16' | 'bf16' | 'f32' | QuantType;
@@ -186,7 +187,6 @@ export async function runLinearB1(p: LinearB1Parameters): Promise<LinearB1Result
     }
   }
   for (const b of buffers) b.destroy();
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const roof = median(roofs);
   const figures: B1Figure[] = prepared.map((proj, pi) => {
     const ms = samples[pi].map(median);
