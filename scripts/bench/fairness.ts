@@ -15,7 +15,8 @@
 import { writeFile } from 'node:fs/promises';
 import { loadModel } from '../../src/model/load.ts';
 import { createScheduler, type Scheduler } from '../../src/scheduler/scheduler.ts';
-import { percentile, uniform } from './lib/loraTraffic.ts';
+import { uniform } from './lib/loraTraffic.ts';
+import { percentile } from './lib/stats.ts';
 import { benchBackend } from './lib/backend.ts';
 import { cachedPreset } from './lib/models.ts';
 import { benchArgs, positiveNumber } from './lib/args.ts';

@@ -47,11 +47,11 @@ import { createPagePool } from '../../src/scheduler/memory.ts';
 import { createScheduler } from '../../src/scheduler/scheduler.ts';
 import { namedAdapters } from './lib/adapters.ts';
 import { benchBackend } from './lib/backend.ts';
-import { percentile, uniform } from './lib/loraTraffic.ts';
+import { uniform } from './lib/loraTraffic.ts';
 import { cachedPreset } from './lib/models.ts';
 import { benchArgs, positiveNumber } from './lib/args.ts';
 import { leastSquares } from './lib/leastSquares.ts';
-import { median } from './lib/stats.ts';
+import { median, percentile } from './lib/stats.ts';
 
 const args = benchArgs(import.meta.url, {
   backend: { type: 'string', default: 'auto' },

@@ -2,6 +2,7 @@
  * Closed-loop load generator shared by the benchmarks: `concurrency` workers each run one request
  * after another until a time or request budget is spent; latencies summarised as p50/p99.
  */
+import { percentile } from './stats.ts';
 
 /** Latency summary of one phase. */
 export interface Phase {
@@ -11,12 +12,6 @@ export interface Phase {
   p50Ms: number;
   p99Ms: number;
   tokensPerSecond: number;
-}
-
-/** The `q` quantile of an ascending array (nearest rank); NaN when empty. */
-export function quantile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
 /** Runs `one` (which resolves with the tokens it produced) from `concurrency` workers until `ms` have passed or `limit` requests started. */
@@ -36,6 +31,5 @@ export async function drive(concurrency: number, ms: number, limit: number, one:
     }
   }));
   const seconds = (performance.now() - t0) / 1000;
-  latencies.sort((a, b) => a - b);
-  return { requests: latencies.length, seconds, rps: latencies.length / seconds, p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99), tokensPerSecond: tokens / seconds };
+  return { requests: latencies.length, seconds, rps: latencies.length / seconds, p50Ms: percentile(latencies, 0.5), p99Ms: percentile(latencies, 0.99), tokensPerSecond: tokens / seconds };
 }

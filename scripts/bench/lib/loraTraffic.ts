@@ -12,6 +12,7 @@ import type { HostCache } from '../../../src/lora/hostCache.ts';
 import type { SlotManager } from '../../../src/lora/slots.ts';
 import type { AdapterStore } from '../../../src/lora/store.ts';
 import { createScheduler } from '../../../src/scheduler/scheduler.ts';
+import { percentile } from './stats.ts';
 
 /** One request of the trace. */
 export interface TraceRequest {
@@ -50,13 +51,6 @@ export function makeTrace(p: { count: number; adapters: number; ratePerSecond: n
     const promptIds = Array.from({ length: p.promptLen }, () => Math.floor(u() * Math.min(p.vocab, 49000)));
     return { at: t, adapter, promptIds, maxTokens: p.maxTokens };
   });
-}
-
-/** Value at quantile q of the samples (nearest rank); NaN when empty. */
-export function percentile(samples: readonly number[], q: number): number {
-  if (samples.length === 0) return Number.NaN;
-  const s = [...samples].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
 }
 
 /** What serving a trace measured. */
