@@ -19,10 +19,12 @@ export interface FairnessOptions {
   promptWeight?: number;
   /** Counter units per generated token; default {@link FAIRNESS_DEFAULTS}.completionWeight. */
   completionWeight?: number;
+  /** vtc: while every slot is taken, a payer running at least two sequences fewer than another takes one of its slots (`fairSlots.ts`); default {@link FAIRNESS_DEFAULTS}.preempt. */
+  preempt?: boolean;
 }
 
 /** The paper's weights (a generated token costs about twice a prompt token to serve). */
-export const FAIRNESS_DEFAULTS = { policy: 'vtc', promptWeight: 1, completionWeight: 2 } as const;
+export const FAIRNESS_DEFAULTS = { policy: 'vtc', promptWeight: 1, completionWeight: 2, preempt: true } as const;
 
 /** Idle payers whose counters are remembered (LRU); beyond it the oldest idle one is forgotten. */
 const IDLE_PAYERS_KEPT = 10_000;

@@ -2,7 +2,8 @@ import { KV_BLOCK_SIZE, type Backend, type StepOutput, type StepSequence } from 
 import { createLogger } from '../log.ts';
 import { BlockAllocator, blocksFor } from './blocks.ts';
 import { SchedulerAdapterUnavailableError, SchedulerQueueFullError, SchedulerRequestTooLargeError, SchedulerStoppedError } from './errors.ts';
-import { createPayerLedger, type FairnessOptions, type PayerShare } from './fairness.ts';
+import { createPayerLedger, FAIRNESS_DEFAULTS, type FairnessOptions, type PayerShare } from './fairness.ts';
+import { fairSlotVictims } from './fairSlots.ts';
 import type { PagePool } from './memory.ts';
 import { finish, insertByOrder, newSequence, remove, sampleRow, type Group, type PlannedRows, type Sequence } from './sequence.ts';
 import { queueVictim } from './queueBound.ts';
@@ -79,9 +80,10 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
   const prefetchDepth = options.prefetchDepth ?? 8;
   const blocks = new BlockAllocator(backend.numKvBlocks, components.pages);
   const payers = createPayerLedger(options.fairness);
+  const fairPreempt = payers.policy === 'vtc' && (options.fairness?.preempt ?? FAIRNESS_DEFAULTS.preempt);
   const waiting: Sequence[] = [];
   const running: Sequence[] = [];
-  const counters = { steps: 0, tokensGenerated: 0, tokensPrefilled: 0, preemptions: 0, tokensShared: 0 };
+  const counters = { steps: 0, tokensGenerated: 0, tokensPrefilled: 0, preemptions: 0, pauses: 0, tokensShared: 0 };
   const promptCharged = new WeakMap<Sequence, number>();
   let nextOrder = 0;
   let stopped = false;
@@ -158,6 +160,27 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
     log.debug({ id: seq.id, generated: seq.generated }, 'preempted (recompute)');
   }
 
+  /** Gives `seq`'s slot to a payer below its share (`fairSlots.ts`): it waits again, keeping its KV blocks and adapter pin, and resumes where it stopped. */
+  function pause(seq: Sequence): void {
+    remove(running, seq);
+    seq.state = 'waiting';
+    counters.pauses++;
+    insertByOrder(waiting, seq);
+    log.debug({ id: seq.id, payer: seq.group.payer }, 'paused for a payer below its share of the slots');
+  }
+
+  /** Memory short: a waiting sequence holding KV blocks (paused, or a choice that took its prompt's blocks) gives them back, the latest arrived first; false when none does. */
+  function releaseWaiting(except: Sequence): boolean {
+    let victim: Sequence | undefined;
+    for (const s of waiting) if (s !== except && s.blockTable.length > 0 && (!victim || s.order > victim.order)) victim = s;
+    if (!victim) return false;
+    release(victim);
+    victim.preemptions++;
+    counters.preemptions++;
+    log.debug({ id: victim.id }, 'waiting sequence gave its KV blocks back (recompute)');
+    return true;
+  }
+
   /**
    * Ensures `seq` has blocks for `positions` positions, preempting later sequences if needed;
    * `after`: its position in the queue when it is being admitted (-1 running), so it evicts no
@@ -172,6 +195,7 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
         seq.blockTable.push(...got);
         return true;
       }
+      if (releaseWaiting(seq)) continue;
       const victim = [...running].reverse().find((s) => s !== seq && !scheduled.has(s) && s.order > seq.order);
       if (!victim) return false;
       preempt(victim);
@@ -180,7 +204,7 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
 
   function admit(seq: Sequence): boolean {
     const adapterId = seq.group.request.adapterId;
-    if (adapterId) {
+    if (adapterId && !seq.pinned) { // a paused sequence kept its pin and slot
       if (!adapters) {
         fail(seq, new SchedulerAdapterUnavailableError(adapterId, new Error('this scheduler has no adapter residency manager')));
         return false;
@@ -224,6 +248,20 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
   function plan(): PlannedRows[] {
     const planned: PlannedRows[] = [];
     order();
+    // 0. Every slot taken: payers below their share of the slots take one from the payer running the most (`fairSlots.ts`).
+    let heldBack: ReadonlySet<Sequence> = new Set();
+    if (fairPreempt && running.length >= maxRunning && waiting.length > 0) {
+      const victims = fairSlotVictims({
+        running,
+        waiting,
+        maxRunning,
+        servedMore: (a, b) => payers.compare({ payer: a, order: 0 }, { payer: b, order: 0 }) > 0,
+        ready: (seq) => !seq.group.request.adapterId || adapters?.slotOf?.(seq.group.request.adapterId) !== undefined,
+      });
+      for (const victim of victims) pause(victim);
+      if (victims.length > 0) order();
+      heldBack = new Set(victims); // not readmitted in this step: the slots are the waiting payers'
+    }
     const queued = waiting.length;
     const scheduled = new Set<Sequence>();
     let budget = maxBatchTokens;
@@ -276,6 +314,7 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
     let promised = 0; // pages requests ahead waiting for their adapter's load still need
     for (const [position, seq] of waiting.slice().entries()) { // slice: admission edits `waiting`
       if (budget <= 0 || running.length >= maxRunning) break;
+      if (heldBack.has(seq)) continue;
       const count = Math.min(seq.tokens.length - seq.computed, budget);
       const kv = blocksFor(seq.computed + count, KV_BLOCK_SIZE) - seq.blockTable.length;
       const need = kv + adapterPagesNeeded(seq);

@@ -106,6 +106,8 @@ export type GenerationEvent =
 export interface AdapterResidency {
   /** Pins `adapterId` and returns its slot if resident; else starts loading it and returns a pending or failed state. */
   acquire(adapterId: string): { slot: number } | { pending: true } | { error: unknown };
+  /** The slot `adapterId` is loaded in now (`acquire` would pin it), without starting a load; undefined when not resident. */
+  slotOf?(adapterId: string): number | undefined;
   /** Starts loading without pinning (queued requests). */
   prefetch(adapterId: string): void;
   /** Unpins one use. */
@@ -137,6 +139,8 @@ export interface SchedulerStats {
   tokensGenerated: number;
   tokensPrefilled: number;
   preemptions: number;
+  /** Running sequences paused (KV kept) for a payer below its share of the slots. */
+  pauses: number;
   /** Prompt tokens choices did not compute because they share another's KV blocks (`n` > 1). */
   tokensShared: number;
   /** Unified memory: the page budget and who holds it. */
