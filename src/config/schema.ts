@@ -50,7 +50,7 @@ export const ConfigSchema = Type.Object(
             policy: Type.Union([Type.Literal('vtc'), Type.Literal('fifo')], { default: FAIRNESS_DEFAULTS.policy, description: 'vtc: per-payer virtual token counters (OSDI 2024), the payer served least goes first; fifo: arrival order.' }),
             promptWeight: Type.Number({ minimum: 0, maximum: 1000, default: FAIRNESS_DEFAULTS.promptWeight, description: 'Counter units per prompt token computed for a payer.' }),
             completionWeight: Type.Number({ minimum: 0, maximum: 1000, default: FAIRNESS_DEFAULTS.completionWeight, description: 'Counter units per token generated for a payer.' }),
-            preempt: Type.Boolean({ default: FAIRNESS_DEFAULTS.preempt, description: 'vtc: while every running slot is taken, a payer running at least two sequences fewer than another (and served less) takes one of its slots; the preempted sequence is recomputed later.' }),
+            preempt: Type.Boolean({ default: FAIRNESS_DEFAULTS.preempt, description: 'vtc: while every running slot is taken, a payer running at least two sequences fewer than another (and served no more) takes one of its slots; that payer\'s latest sequence is paused, keeping its KV blocks, and resumes where it stopped.' }),
           },
           { default: {}, additionalProperties: false },
         ),
