@@ -1,23 +1,25 @@
 /**
  * Fair scheduling benchmark (not a test): `npm run bench:fairness [-- --backend auto|webgpu|cpu|reference]
- * [--seconds 30] [--max-running 16] [--out FILE]`.
+ * [--seconds 30] [--max-running 16] [--rounds 1] [--out FILE]`.
  *
  * Four payers share one node: three light ones and a heavy one sending 10x their requests
  * (Poisson arrivals, 32-token prompts, 32 generated tokens each). Their demand together is 1.3x
- * what the node can serve (measured first, closed loop), the light ones asking 10% each, below
- * their fair quarter. Runs, side by side: the light payers alone (an unloaded node), all four with
- * per-payer virtual token counters (`vtc`, the default, which preempts for a payer below its
- * share of the slots: `fairSlots.ts`), the same without that preemption, and all four first come
- * first served (`fifo`). Requests still running when a run's window closes count with their time so far.
+ * what the node can serve (measured at the start of each round, closed loop), the light ones asking
+ * 10% each, below their fair quarter. Each round runs, side by side in an order rotated per round:
+ * the light payers alone (an unloaded node), all four with per-payer virtual token counters (`vtc`,
+ * the default, which pauses a sequence for a payer below its share of the slots: `fairSlots.ts`),
+ * the same without that, and all four first come first served (`fifo`); figures are medians of the
+ * rounds' ratios. Requests still running when a run's window closes count with their time so far.
  * Goals (issue 18): under vtc, the light payers' throughput within 20% of each other, and their p99
  * latency within 2x of the unloaded node's. Poisson demand itself varies by payer over a window,
  * so the spread is also given on the fraction of its demanded tokens each light payer was served.
  */
 import { writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { loadModel } from '../../src/model/load.ts';
 import { createScheduler, type Scheduler } from '../../src/scheduler/scheduler.ts';
 import { uniform } from './lib/loraTraffic.ts';
-import { percentile } from './lib/stats.ts';
+import { median, percentile } from './lib/stats.ts';
 import { benchBackend } from './lib/backend.ts';
 import { cachedPreset } from './lib/models.ts';
 import { benchArgs, positiveNumber } from './lib/args.ts';
@@ -26,10 +28,12 @@ const args = benchArgs(import.meta.url, {
   backend: { type: 'string', default: 'auto' },
   seconds: { type: 'string', default: '30' },
   'max-running': { type: 'string', default: '16' },
+  rounds: { type: 'string', default: '1' },
   out: { type: 'string' },
 });
 const seconds = positiveNumber('seconds', args.seconds);
 const maxRunning = positiveNumber('max-running', args['max-running']);
+const roundCount = positiveNumber('rounds', args.rounds);
 const PROMPT = 32;
 const TOKENS = 32;
 const DEMAND = [1, 1, 1, 10]; // light, light, light, heavy
@@ -127,45 +131,60 @@ async function traffic(policy: 'vtc' | 'fifo', payers: number[], requestsPerSeco
   };
 }
 
-const tokensPerSecond = await capacity();
-const requestsPerSecond = tokensPerSecond / TOKENS; // at capacity
-const light = (OVERLOAD * requestsPerSecond) / DEMAND.reduce((a, b) => a + b, 0); // one light payer's requests/s
-log(`capacity ${tokensPerSecond.toFixed(0)} tok/s (${requestsPerSecond.toFixed(1)} requests/s at ${maxRunning} running); light payers ${light.toFixed(2)} requests/s each, heavy ${(light * 10).toFixed(2)}`);
+type Kind = 'unloaded' | 'vtc' | 'vtcWithoutPreemption' | 'fifo';
+const KINDS: { kind: Kind; label: string; policy: 'vtc' | 'fifo'; payers: number[]; preempt: boolean }[] = [
+  { kind: 'unloaded', label: 'unloaded (light payers alone)', policy: 'vtc', payers: [0, 1, 2], preempt: true },
+  { kind: 'vtc', label: 'vtc', policy: 'vtc', payers: [0, 1, 2, 3], preempt: true },
+  { kind: 'vtcWithoutPreemption', label: 'vtc without fair-slot preemption', policy: 'vtc', payers: [0, 1, 2, 3], preempt: false },
+  { kind: 'fifo', label: 'fifo', policy: 'fifo', payers: [0, 1, 2, 3], preempt: true },
+];
 const describe = (run: Run) => `${run.payers.map((r) => `${r.payer} ${r.tokensPerSecond.toFixed(0)} tok/s p99 ${r.latencyMs.p99.toFixed(0)} ms`).join(', ')}; all ${run.tokensPerSecond.toFixed(0)} tok/s, ${run.pauses} pauses, ${run.preemptions} preemptions`;
-const unloaded = await traffic('vtc', [0, 1, 2], light);
-log(`unloaded (light payers alone): ${describe(unloaded)}`);
-const vtc = await traffic('vtc', [0, 1, 2, 3], light);
-log(`vtc: ${describe(vtc)}`);
-const vtcQueued = await traffic('vtc', [0, 1, 2, 3], light, false);
-log(`vtc without fair-slot preemption: ${describe(vtcQueued)}`);
-const fifo = await traffic('fifo', [0, 1, 2, 3], light);
-log(`fifo: ${describe(fifo)}`);
-backend.destroy();
-
 const lightOf = (run: Run) => run.payers.filter((r) => r.demand === 1);
 const spread = (run: Run, key: 'tokensPerSecond' | 'served') => {
   const t = lightOf(run).map((r) => r[key]);
   return Math.max(...t) / Math.min(...t) - 1;
 };
 const p99 = (run: Run) => Math.max(...lightOf(run).map((r) => r.latencyMs.p99));
-const count = (run: Run) => lightOf(run).reduce((n, r) => n + r.requests, 0);
+
+// Each round measures the capacity again (other processes change it) and runs the four kinds in an
+// order rotated per round, so a change of load falls on each kind alike; ratios are per round.
+const rounds: ({ capacityTokensPerSecond: number } & Record<Kind, Run>)[] = [];
+for (let round = 0; round < roundCount; round++) {
+  const tokensPerSecond = await capacity();
+  const requestsPerSecond = tokensPerSecond / TOKENS; // at capacity
+  const light = (OVERLOAD * requestsPerSecond) / DEMAND.reduce((a, b) => a + b, 0); // one light payer's requests/s
+  log(`round ${round + 1}: capacity ${tokensPerSecond.toFixed(0)} tok/s (${requestsPerSecond.toFixed(1)} requests/s at ${maxRunning} running); light payers ${light.toFixed(2)} requests/s each, heavy ${(light * 10).toFixed(2)}; load average ${loadavg()[0].toFixed(1)}`);
+  const runs = {} as Record<Kind, Run>;
+  for (let i = 0; i < KINDS.length; i++) {
+    const k = KINDS[(i + round) % KINDS.length];
+    runs[k.kind] = await traffic(k.policy, k.payers, light, k.preempt);
+    log(`round ${round + 1} ${k.label}: ${describe(runs[k.kind])}`);
+  }
+  rounds.push({ capacityTokensPerSecond: tokensPerSecond, ...runs });
+}
+backend.destroy();
+
+/** Median over the rounds of `f`, and each round's value. */
+const across = (f: (r: (typeof rounds)[number]) => number) => ({ median: median(rounds.map(f)), rounds: rounds.map(f) });
 const summary = {
-  lightThroughputSpread: { vtc: spread(vtc, 'tokensPerSecond'), fifo: spread(fifo, 'tokensPerSecond'), unloaded: spread(unloaded, 'tokensPerSecond') },
-  lightServedSpread: { vtc: spread(vtc, 'served'), fifo: spread(fifo, 'served') },
-  lightServed: { vtc: lightOf(vtc).map((r) => r.served), fifo: lightOf(fifo).map((r) => r.served) },
-  lightP99Ratio: { vtc: p99(vtc) / p99(unloaded), vtcWithoutPreemption: p99(vtcQueued) / p99(unloaded), fifo: p99(fifo) / p99(unloaded) },
-  lightRequests: { unloaded: count(unloaded), vtc: count(vtc) },
-  allTokensPerSecond: { vtc: vtc.tokensPerSecond, vtcWithoutPreemption: vtcQueued.tokensPerSecond, fifo: fifo.tokensPerSecond },
-  pauses: vtc.pauses,
-  preemptions: { vtc: vtc.preemptions, vtcWithoutPreemption: vtcQueued.preemptions, fifo: fifo.preemptions },
-  heavyTokensPerSecond: { vtc: vtc.payers[3].tokensPerSecond, vtcWithoutPreemption: vtcQueued.payers[3].tokensPerSecond, fifo: fifo.payers[3].tokensPerSecond },
+  lightThroughputSpread: { vtc: across((r) => spread(r.vtc, 'tokensPerSecond')), fifo: across((r) => spread(r.fifo, 'tokensPerSecond')), unloaded: across((r) => spread(r.unloaded, 'tokensPerSecond')) },
+  lightServedSpread: { vtc: across((r) => spread(r.vtc, 'served')), fifo: across((r) => spread(r.fifo, 'served')) },
+  lightServed: { vtc: across((r) => Math.min(...lightOf(r.vtc).map((x) => x.served))), fifo: across((r) => Math.min(...lightOf(r.fifo).map((x) => x.served))) },
+  lightP99Ratio: { vtc: across((r) => p99(r.vtc) / p99(r.unloaded)), vtcWithoutPreemption: across((r) => p99(r.vtcWithoutPreemption) / p99(r.unloaded)), fifo: across((r) => p99(r.fifo) / p99(r.unloaded)) },
+  lightRequests: across((r) => lightOf(r.vtc).reduce((n, x) => n + x.requests, 0)),
+  allTokensPerSecond: { vtc: across((r) => r.vtc.tokensPerSecond), vtcWithoutPreemption: across((r) => r.vtcWithoutPreemption.tokensPerSecond), fifo: across((r) => r.fifo.tokensPerSecond) },
+  heavyTokensPerSecond: { vtc: across((r) => r.vtc.payers[3].tokensPerSecond), vtcWithoutPreemption: across((r) => r.vtcWithoutPreemption.payers[3].tokensPerSecond), fifo: across((r) => r.fifo.payers[3].tokensPerSecond) },
+  pauses: across((r) => r.vtc.pauses),
 };
+const pct = (x: { median: number; rounds: number[] }) => `${(x.median * 100).toFixed(1)}%${rounds.length > 1 ? ` (rounds ${x.rounds.map((v) => (v * 100).toFixed(1)).join('/')})` : ''}`;
+const times = (x: { median: number; rounds: number[] }) => `${x.median.toFixed(2)}x${rounds.length > 1 ? ` (rounds ${x.rounds.map((v) => v.toFixed(2)).join('/')})` : ''}`;
+const tps = (x: { median: number }) => `${x.median.toFixed(0)} tok/s`;
 const lines = [
-  `fairness capacity: ${tokensPerSecond.toFixed(0)} tok/s (${backend.kind}, tiny, ${maxRunning} running); demand 1x/1x/1x/10x = ${OVERLOAD}x capacity, ${seconds} s windows`,
-  `fairness light payers' throughput spread: vtc ${(summary.lightThroughputSpread.vtc * 100).toFixed(1)}% (goal <= 20%), fifo ${(summary.lightThroughputSpread.fifo * 100).toFixed(1)}%, their demand alone (unloaded) ${(summary.lightThroughputSpread.unloaded * 100).toFixed(1)}%`,
-  `fairness light payers' share of their demand served: vtc ${summary.lightServed.vtc.map((x) => (x * 100).toFixed(0)).join('/')}% (spread ${(summary.lightServedSpread.vtc * 100).toFixed(1)}%), fifo ${summary.lightServed.fifo.map((x) => (x * 100).toFixed(0)).join('/')}%`,
-  `fairness light payers' p99 latency vs unloaded: vtc ${summary.lightP99Ratio.vtc.toFixed(2)}x (goal <= 2x; ${p99(vtc).toFixed(0)} ms vs ${p99(unloaded).toFixed(0)} ms; ${summary.lightRequests.vtc} and ${summary.lightRequests.unloaded} light requests), without fair-slot preemption ${summary.lightP99Ratio.vtcWithoutPreemption.toFixed(2)}x (${p99(vtcQueued).toFixed(0)} ms), fifo ${summary.lightP99Ratio.fifo.toFixed(2)}x (${p99(fifo).toFixed(0)} ms)`,
-  `fairness heavy payer: vtc ${summary.heavyTokensPerSecond.vtc.toFixed(0)} tok/s, without fair-slot preemption ${summary.heavyTokensPerSecond.vtcWithoutPreemption.toFixed(0)} tok/s, fifo ${summary.heavyTokensPerSecond.fifo.toFixed(0)} tok/s; every payer vtc ${vtc.tokensPerSecond.toFixed(0)} tok/s (${vtc.pauses} pauses, ${vtc.preemptions} preemptions), without fair-slot preemption ${vtcQueued.tokensPerSecond.toFixed(0)} (${vtcQueued.preemptions}), fifo ${fifo.tokensPerSecond.toFixed(0)} (${fifo.preemptions}); light payers each vtc ${lightOf(vtc).map((r) => r.tokensPerSecond.toFixed(0)).join('/')} tok/s, fifo ${lightOf(fifo).map((r) => r.tokensPerSecond.toFixed(0)).join('/')} tok/s, unloaded ${lightOf(unloaded).map((r) => r.tokensPerSecond.toFixed(0)).join('/')} tok/s`,
+  `fairness capacity: ${across((r) => r.capacityTokensPerSecond).median.toFixed(0)} tok/s median of ${rounds.length} round(s) (${backend.kind}, tiny, ${maxRunning} running); demand 1x/1x/1x/10x = ${OVERLOAD}x capacity, ${seconds} s windows, ${summary.lightRequests.median} light requests per run`,
+  `fairness light payers' throughput spread: vtc ${pct(summary.lightThroughputSpread.vtc)} (goal <= 20%), fifo ${pct(summary.lightThroughputSpread.fifo)}, their demand alone (unloaded) ${pct(summary.lightThroughputSpread.unloaded)}`,
+  `fairness light payers' least share of their demand served: vtc ${pct(summary.lightServed.vtc)} (spread ${pct(summary.lightServedSpread.vtc)}), fifo ${pct(summary.lightServed.fifo)}`,
+  `fairness light payers' p99 latency vs unloaded: vtc ${times(summary.lightP99Ratio.vtc)} (goal <= 2x), without fair-slot preemption ${times(summary.lightP99Ratio.vtcWithoutPreemption)}, fifo ${times(summary.lightP99Ratio.fifo)}`,
+  `fairness tokens/s of every payer: vtc ${tps(summary.allTokensPerSecond.vtc)} (${summary.pauses.median} pauses), without fair-slot preemption ${tps(summary.allTokensPerSecond.vtcWithoutPreemption)}, fifo ${tps(summary.allTokensPerSecond.fifo)}; heavy payer vtc ${tps(summary.heavyTokensPerSecond.vtc)}, without ${tps(summary.heavyTokensPerSecond.vtcWithoutPreemption)}, fifo ${tps(summary.heavyTokensPerSecond.fifo)}`,
 ];
 process.stdout.write(lines.join('\n') + '\n');
-if (args.out) await writeFile(args.out, JSON.stringify({ backend: backend.kind, maxRunning, seconds, capacityTokensPerSecond: tokensPerSecond, demand: DEMAND, overload: OVERLOAD, unloaded, vtc, vtcWithoutPreemption: vtcQueued, fifo, summary }, null, 2) + '\n');
+if (args.out) await writeFile(args.out, JSON.stringify({ backend: backend.kind, maxRunning, seconds, demand: DEMAND, overload: OVERLOAD, rounds, summary }, null, 2) + '\n');
