@@ -19,6 +19,8 @@
 //   BIAS: + vecs[biasAt + weight row].
 //   LORA: + scale · B (A x) of the row's adapter slot (rowInfo[r].slot): v = A x comes from the
 //         shrink kernel (lora_shrink.wgsl), B is read here (the expand, fused).
+//         LORA_PAGES (unified memory): B's rows lie in runs in the layer's V buffer, found through
+//         the slot's run table in info (src/engine/webgpu/lora/pagePool.ts).
 //   GLU:  the invocation's OPL weight rows are OPL / 2 gate rows and the matching up rows
 //         (params.gate, params.up); it writes act(gate) · up, OPL / 2 outputs.
 //   SOFTCAP: cap · tanh(y / cap) (Gemma 2 logits).
@@ -57,7 +59,7 @@ struct Params {
   vStride: u32,    // LORA: elements between rows of v (multiple of 4)
   vMember: u32,    // LORA: elements of v per member (maxRank rounded up to 4)
   bSlot: u32,      // LORA: elements of B per slot (vMember · fused columns)
-  _pad0: u32,
+  tableAt: u32,    // LORA_PAGES: word of a slot's info where its run table starts
   _pad1: u32,
 }
 
@@ -87,6 +89,9 @@ fn xAt(i: u32) -> f32 {
 @group(0) @binding(6) var<storage, read> rowInfo: array<RowInfo>; // [rows]: the adapter slot of each row
 @group(0) @binding(7) var<storage, read> info: array<u32>;        // [slots, infoStride]: scale bits, ranks
 @group(0) @binding(8) var<storage, read> v: array<vec4<f32>>;     // [rows, vStride / 4]: A x per member
+#if LORA_PAGES
+@group(0) @binding(9) var<storage, read> b: array<f32>;           // the layer's V buffer: B's runs [rows, rank] f32 (lora/pagePool.ts)
+#else
 #if LORA_F16
 @group(0) @binding(9) var<storage, read> b: array<vec2<u32>>;     // [slots, columns, rank rounded to 4] f16
 fn bAt(i: u32) -> vec4<f32> {
@@ -98,6 +103,7 @@ fn bAt(i: u32) -> vec4<f32> {
 fn bAt(i: u32) -> vec4<f32> {
   return b[i];
 }
+#endif
 #endif
 #endif
 
@@ -199,13 +205,30 @@ fn loraDelta(row: u32, column: u32) -> f32 {
   if (rank == 0u) {
     return 0.0;
   }
-  let r4 = (rank + 3u) / 4u;
-  let bb = (u32(slot) * params.bSlot) / 4u + column * r4;
   let vb = (row * params.vStride + m * params.vMember) / 4u;
   var acc = vec4<f32>(0.0);
+#if LORA_PAGES
+  // The run of the adapter's B rows holding this member's output o (runs cover 0..out in order).
+  let o = column - select(select(0u, params.col1, m == 1u), params.col2, m == 2u);
+  let header = s + params.tableAt + 4u * (select(select(params.rank0, params.rank1, m == 1u), params.rank2, m == 2u) - 1u) + 2u;
+  var run = s + info[header];
+  let runsEnd = run + 3u * info[header + 1u];
+  while (run + 3u < runsEnd && o >= info[run + 3u]) {
+    run += 3u;
+  }
+  let bb = info[run + 2u] + (o - info[run]) * rank;
+  // As the padded slots sum it: four lanes of rank rounded to 4, v past the rank 0.
+  for (var t = 0u; t < rank; t += 4u) {
+    let w = vec4<f32>(b[bb + t], select(0.0, b[bb + t + 1u], t + 1u < rank), select(0.0, b[bb + t + 2u], t + 2u < rank), select(0.0, b[bb + t + 3u], t + 3u < rank));
+    acc += w * v[vb + t / 4u];
+  }
+#else
+  let r4 = (rank + 3u) / 4u;
+  let bb = (u32(slot) * params.bSlot) / 4u + column * r4;
   for (var t = 0u; t < r4; t++) {
     acc += bAt(bb + t) * v[vb + t];
   }
+#endif
   return bitcast<f32>(info[s]) * (acc.x + acc.y + acc.z + acc.w);
 }
 #endif

@@ -7,6 +7,9 @@
 // adapters each get their own tile (BGMV), in one dispatch. Outputs j = m · R + t, R = the pass's
 // largest rank rounded up to 4 (loraRows.rank). Dispatch: (ceil(members · R / OPW), tiles).
 // A: [slots, members, R4, K] f32 (vec4<f32>) or f16 (F16: vec4<u32>, 8 halves); x: [rows, xStride] f32.
+// PAGES (unified memory): A lies transposed in the layer's K buffer, Aᵀ [in, rank] as runs of rows
+// found through the slot's run table in info (src/engine/webgpu/lora/pagePool.ts); each 8 elements
+// are summed as the padded slots' are, so both give the same v.
 // CPU (lavapipe): one invocation per output walks all of K; else TPO invocations per output split
 // K and reduce through workgroup memory.
 #include "weights.wgsl"
@@ -25,7 +28,7 @@ struct Params {
   normWidth: u32,  // NORM: elements averaged
   eps: f32,        // NORM: variance epsilon
   normAt: u32,     // NORM: index of gain[0] in vecs (multiple of 4)
-  _pad0: u32,
+  tableAt: u32,    // PAGES: word of a slot's info where its run table starts
   _pad1: u32,
   _pad2: u32,
 }
@@ -40,10 +43,14 @@ struct LoraRows {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<uniform> loraRows: LoraRows;
 @group(0) @binding(2) var<storage, read> info: array<u32>; // [slots, infoStride]
+#if PAGES
+@group(0) @binding(3) var<storage, read> a: array<f32>; // the layer's K buffer: Aᵀ's runs [rows, rank] f32 (lora/pagePool.ts)
+#else
 #if F16
 @group(0) @binding(3) var<storage, read> a: array<vec4<u32>>; // [slots, members, R4, K / 8] packed f16
 #else
 @group(0) @binding(3) var<storage, read> a: array<vec4<f32>>; // [slots, members, R4, K / 4] f32
+#endif
 #endif
 @group(0) @binding(4) var<storage, read> x: array<vec4<f32>>;  // [rows, xStride / 4] f32
 @group(0) @binding(5) var<storage, read_write> v: array<f32>;  // [rows, vStride] f32
@@ -64,6 +71,7 @@ const OPW = WG / TPO; // outputs per workgroup
 var<workgroup> normRed: array<f32, WG * TILE>;
 #endif
 
+#if !PAGES
 // 8 elements of A at (row index of A, chunk c).
 fn aChunk(rowIndex: u32, c: u32) -> array<vec4<f32>, 2> {
 #if F16
@@ -74,6 +82,7 @@ fn aChunk(rowIndex: u32, c: u32) -> array<vec4<f32>, 2> {
   return array<vec4<f32>, 2>(a[i], a[i + 1u]);
 #endif
 }
+#endif
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
@@ -124,15 +133,42 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
   let m = j / max(rr, 1u);
   let t = j % max(rr, 1u);
   let s = slot * params.infoStride;
-  let rank = select(0u, info[s + select(select(params.rank0, params.rank1, m == 1u), params.rank2, m == 2u)], m < params.members);
+  let rankWord = select(select(params.rank0, params.rank1, m == 1u), params.rank2, m == 2u);
+  let rank = select(0u, info[s + rankWord], m < params.members);
   let working = j < params.members * rr && t < rank;
 #unroll R TILE
   var acc${R} = 0.0;
 #endunroll
   if (working) {
+#if PAGES
+    // A cursor over the member's Aᵀ runs (in order of input feature): [lo, hi) at `base`. Features
+    // past the input (k's padding to 8) read 0, as the padded slots' zero columns.
+    let header = s + params.tableAt + 4u * (rankWord - 1u);
+    var run = s + info[header];
+    let runsEnd = run + 3u * info[header + 1u];
+    var lo = info[run];
+    var hi = lo + info[run + 1u];
+    var base = info[run + 2u];
+#else
     let rowIndex = (slot * params.members + m) * params.r4 + t;
+#endif
     for (var c = lane; c < params.k / 8u; c += TPO) {
+#if PAGES
+      var e: array<f32, 8>;
+      for (var i = 0u; i < 8u; i++) {
+        let k = 8u * c + i;
+        while (k >= hi && run + 3u < runsEnd) {
+          run += 3u;
+          lo = info[run];
+          hi = lo + info[run + 1u];
+          base = info[run + 2u];
+        }
+        e[i] = select(0.0, a[base + (k - lo) * rank + t], k < hi);
+      }
+      let w = array<vec4<f32>, 2>(vec4<f32>(e[0], e[1], e[2], e[3]), vec4<f32>(e[4], e[5], e[6], e[7]));
+#else
       let w = aChunk(rowIndex, c);
+#endif
 #if NORM
       let ga = vecs[params.normAt / 4u + 2u * c];
       let gb = vecs[params.normAt / 4u + 2u * c + 1u];

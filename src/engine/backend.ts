@@ -1,3 +1,4 @@
+import type { AdapterPageGeometry } from '../lora/pages.ts';
 import type { LoraSlotImage, LoraSlotImageLayout } from '../lora/slotImage.ts';
 import type { ModelConfig, Projection } from '../model/config.ts';
 import type { DeviceDtype } from '../model/dtype.ts';
@@ -117,6 +118,8 @@ export interface LoraSlotPool {
    * slot is a small table of where they are; no padded slot memory is allocated.
    */
   readonly inPages?: boolean;
+  /** How an `inPages` pool cuts a page (`src/lora/pages.ts`): the adapter tier counts an adapter's pages by it. */
+  readonly pageGeometry?: AdapterPageGeometry;
   /**
    * The layout a slot holds on the device, where the pool can take adapters packed for it
    * (`src/lora/slotImage.ts`): the host tier then keeps them packed, so a warm load is a plain copy.

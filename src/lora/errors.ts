@@ -184,11 +184,11 @@ export class LoraBudgetTooSmallError extends BaseError {
   }
 }
 
-/** Unified memory: one row of an adapter's factor is larger than a page (one KV block), so it cannot be laid out in pages. */
+/** Unified memory: one row of an adapter's factor is larger than the unit of a page it must fit in (`src/lora/pages.ts`), so it cannot be laid out in pages. */
 export class LoraPageTooSmallError extends BaseError {
   override name = 'LoraPageTooSmallError' as const;
   constructor(factor: string, rowBytes: number, pageBytes: number) {
-    super('OPENLORA_LORA_PAGE_TOO_SMALL', `A row of the adapter's ${factor} factor takes ${rowBytes} bytes, more than a page of unified memory (${pageBytes} bytes, one KV block).`, {
+    super('OPENLORA_LORA_PAGE_TOO_SMALL', `A row of the adapter's ${factor} factor takes ${rowBytes} bytes, more than fits in one piece of a page of unified memory (${pageBytes} bytes: a KV block on the CPU backend, one layer's K or V slice of it on WebGPU).`, {
       hint: 'Serve this model with engine.memory.mode: split (adapters in slots of their own).',
       meta: { factor, rowBytes, pageBytes },
     });

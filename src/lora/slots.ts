@@ -21,7 +21,7 @@ import type { AdapterResidency } from '../scheduler/types.ts';
 import { LoraAdapterInUseError, LoraBudgetTooSmallError, LoraDisabledError, LoraRankUnsupportedError } from './errors.ts';
 import { emptyLatency, recordLatency, type HostCache, type HostCacheStats, type LatencyStats } from './hostCache.ts';
 import type { AdapterId } from './id.ts';
-import { layoutAdapterPages } from './pages.ts';
+import { layoutAdapterPages, rowPages } from './pages.ts';
 import type { AdapterEntry, AdapterStore } from './store.ts';
 
 /** Default time a failed load is reported before it is retried (ms). */
@@ -108,6 +108,7 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
   const slots: Slot[] = Array.from({ length: pool.slots }, () => ({ id: null, state: 'free', pins: 0, lastUse: 0, pages: [] }));
   const { pages } = p;
   if (pool.inPages && !pages) throw new InternalError('the slot pool keeps adapters in pages of unified memory, but the device tier was given no page pool');
+  if (pool.pageGeometry && pages && pool.pageGeometry.pageBytes !== pages.pageBytes) throw new InternalError(`the slot pool's pages are ${pool.pageGeometry.pageBytes} bytes, the page pool's ${pages.pageBytes}`);
   const resident = new Map<AdapterId, number>();
   const loading = new Map<AdapterId, Promise<number>>();
   const failed = new Map<AdapterId, { error: unknown; at: number }>();
@@ -241,7 +242,7 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
   const pagesOf = (entry: AdapterEntry): number => {
     if (!pages) return 0;
     let n = pageCounts.get(entry);
-    if (n === undefined) pageCounts.set(entry, (n = layoutAdapterPages({ config: store.config, rank: entry.rank, targets: entry.layerTargets, pageBytes: pages.pageBytes })));
+    if (n === undefined) pageCounts.set(entry, (n = layoutAdapterPages({ config: store.config, rank: entry.rank, targets: entry.layerTargets, geometry: pool.pageGeometry ?? rowPages(pages.pageBytes) })));
     return n;
   };
 

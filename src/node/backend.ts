@@ -11,7 +11,7 @@ export interface CreateBackendParameters {
   /** `auto` (default): WebGPU on a hardware adapter, else the CPU backend (`src/engine/chooseBackend.ts`). */
   kind: BackendChoice;
   numKvBlocks: number;
-  /** Unified memory: bytes of a page (`numKvBlocks` pages shared by KV blocks and adapters). The CPU backend keeps adapters in those pages; WebGPU and the reference still keep padded slots beside them. */
+  /** Unified memory: bytes of a page (`numKvBlocks` pages shared by KV blocks and adapters). The CPU and WebGPU backends keep adapters in those pages; the reference keeps padded slots beside them. */
   pageBytes?: number;
   loraSlots: number;
   maxLoraRank: number;
@@ -32,6 +32,6 @@ export async function createBackend(p: CreateBackendParameters): Promise<{ backe
   const common = { model: p.model, numKvBlocks: p.numKvBlocks, loraSlots: p.loraSlots, maxLoraRank: p.maxLoraRank, onProgress: p.onProgress, signal: p.signal };
   if (kind === 'cpu') return { backend: await createCpuBackend({ ...common, threads: p.threads, pageBytes: p.pageBytes }), maxContext: p.model.config.maxPositionEmbeddings, reason };
   if (kind === 'reference') return { backend: await createReferenceBackend(common), maxContext: p.model.config.maxPositionEmbeddings, reason };
-  const backend = await createWebGpuBackend(common);
+  const backend = await createWebGpuBackend({ ...common, pageBytes: p.pageBytes });
   return { backend, maxContext: backend.maxContext, reason, warmup: { ...backend.startup.warmup, firstPassMs: backend.startup.firstPassMs } };
 }

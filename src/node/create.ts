@@ -6,7 +6,6 @@ import type { Deployment } from '../chain/deployment.ts';
 import type { Config } from '../config/schema.ts';
 import { kvBlockBytes, type Backend } from '../engine/backend.ts';
 import { slotElements } from '../lora/checkWeights.ts';
-import { checkPagesFit } from '../lora/pages.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { createPagePool, type PagePool } from '../scheduler/memory.ts';
 import { openLedgerDatabase } from '../ledger/db.ts';
@@ -72,12 +71,12 @@ export interface OpenloraNode {
  * The KV pool and (unified memory) the page budget KV blocks and adapters share: split mode keeps
  * `engine.kvBlocks` blocks and `lora.slots` slots apart; unified mode turns the budget (by default
  * what split would take) into pages of one KV block, and the engine gets as many KV blocks as the
- * whole budget holds, the budget deciding what is in use.
+ * whole budget holds, the budget deciding what is in use. Whether an adapter's rows fit the pieces
+ * a page is cut into is the backend's to check as it starts (its geometry, `src/lora/pages.ts`).
  */
 export function memoryPlan(config: Config, model: ModelConfig): { kvBlocks: number; pages?: PagePool } {
   if (config.engine.memory.mode === 'split') return { kvBlocks: config.engine.kvBlocks };
   const pageBytes = kvBlockBytes(model);
-  checkPagesFit({ config: model, maxRank: config.lora.maxRank, pageBytes });
   const budget = config.engine.memory.budgetMiB !== undefined ? config.engine.memory.budgetMiB * 2 ** 20 : config.engine.kvBlocks * pageBytes + config.lora.slots * slotElements(model, config.lora.maxRank) * 4;
   const totalPages = Math.max(1, Math.floor(budget / pageBytes));
   return { kvBlocks: totalPages, pages: createPagePool({ totalPages, pageBytes }) };

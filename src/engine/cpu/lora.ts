@@ -9,7 +9,7 @@
  * is the table of those runs.
  */
 import { checkLoraWeights, slotElements } from '../../lora/checkWeights.ts';
-import { adapterTargets, checkPagesFit, layoutAdapterPages, type AdapterPageRun } from '../../lora/pages.ts';
+import { adapterTargets, checkPagesFit, layoutAdapterPages, rowPages, type AdapterPageRun } from '../../lora/pages.ts';
 import type { ModelConfig } from '../../model/config.ts';
 import type { LoraSlotPool, LoraWeights } from '../backend.ts';
 import { EngineLoraWeightsError } from '../errors.ts';
@@ -49,7 +49,8 @@ export interface CreateCpuWasmLoraPoolParameters {
 /** Allocates `slots` slots of `maxRank` (split memory), or a table of runs per slot (unified memory). */
 export function createCpuWasmLoraPool(p: CreateCpuWasmLoraPoolParameters): CpuWasmLoraPool {
   const { config, mem, slots, maxRank, pages } = p;
-  if (pages) checkPagesFit({ config, maxRank, pageBytes: pages.pageBytes });
+  const geometry = pages && rowPages(pages.pageBytes);
+  if (geometry) checkPagesFit({ config, maxRank, geometry });
   const perSlot = pages ? 0 : slotElements(config, maxRank) * 4;
   const base = slots > 0 && !pages ? mem.alloc(perSlot * slots) : 0;
   const held: (LoraWeights | undefined)[] = Array.from({ length: slots }, () => undefined);
@@ -78,14 +79,13 @@ export function createCpuWasmLoraPool(p: CreateCpuWasmLoraPoolParameters): CpuWa
   const writePages = (slot: number, weights: LoraWeights, ids: readonly number[] | undefined) => {
     const { base: kv, pageBytes, count } = pages!;
     const runs: AdapterPageRun[] = [];
-    const need = layoutAdapterPages({ config, rank: weights.rank, targets: adapterTargets(config, weights), pageBytes, onRun: (run) => runs.push(run) });
+    const need = layoutAdapterPages({ config, rank: weights.rank, targets: adapterTargets(config, weights), geometry: geometry!, onRun: (run) => runs.push(run) });
     if (!ids || ids.length < need) throw new EngineLoraWeightsError(`the adapter takes ${need} pages of unified memory and was given ${ids?.length ?? 0} (load it through the slot manager, which takes them from the page pool)`);
     for (const id of ids) if (!Number.isInteger(id) || id < 0 || id >= count) throw new EngineLoraWeightsError(`page ${id} is outside the KV pool [0, ${count})`);
     const f32 = mem.f32();
-    const inOf = new Map(config.modules.map((m) => [m.name, m.in]));
     for (const run of runs) {
       const factor = weights.layers[run.layer][run.module]![run.factor];
-      const cols = run.factor === 'a' ? inOf.get(run.module)! : weights.rank;
+      const cols = run.rowFloats;
       const ptr = kv + ids[run.page] * pageBytes + run.offset;
       f32.set(factor.subarray(run.firstRow * cols, (run.firstRow + run.rows) * cols), ptr / 4);
       const key = `${run.layer}.${run.module}`;
@@ -100,6 +100,7 @@ export function createCpuWasmLoraPool(p: CreateCpuWasmLoraPoolParameters): CpuWa
     maxRank,
     bytesPerSlot: perSlot,
     inPages: pages !== undefined,
+    pageGeometry: geometry,
     adapter: (slot) => (slot >= 0 && slot < slots ? held[slot] : undefined),
     factors: (slot, layer, module) => (slot >= 0 && slot < slots && held[slot] ? where[slot].get(`${layer}.${module}`) : undefined),
     async load(slot, weights, _image, ids) {

@@ -8,10 +8,13 @@ import type { QuantizeType } from '../../model/quant/formats.ts';
 import { acquireGpu, type Gpu } from '../../gpu/device.ts';
 import { GpuValidationError } from '../../gpu/errors.ts';
 import { AbortedError } from '../../errors.ts';
-import { KV_BLOCK_SIZE, MAX_TOP_LOGPROBS } from '../backend.ts';
+import { KV_BLOCK_SIZE, MAX_TOP_LOGPROBS, kvBlockBytes } from '../backend.ts';
+import { EngineUnsupportedError } from '../errors.ts';
 import { createForward, type Forward } from './forward.ts';
 import { createGpuLora, type GpuLora } from './lora/runner.ts';
 import { createGpuLoraSlotPool, type GpuLoraSlotPool } from './lora/slotPool.ts';
+import { createGpuLoraPagePool } from './lora/pagePool.ts';
+import { createGpuKvCache, type GpuKvCache } from './kvCache.ts';
 import { planPasses, type PassPlan } from './passPlan.ts';
 import { createPipelineCache, type PipelineCache } from './pipelines.ts';
 import { warmUpKernels, type KernelWarmup } from './warmup.ts';
@@ -56,6 +59,12 @@ export interface CreateWebGpuBackendParameters {
    * storage-binding limit (`maxStorageBufferBindingSize`).
    */
   loraSlots?: number;
+  /**
+   * Unified memory (`engine.memory.mode: unified`): bytes of a page, `kvBlockBytes(config)` (the
+   * `numKvBlocks` KV blocks are the budget's pages). Adapters are then written into the pages the
+   * adapter tier gives `lora.load` (`lora/pagePool.ts`), and no slot buffers are allocated.
+   */
+  pageBytes?: number;
   /** Largest adapter rank, 1..128 (default {@link WEBGPU_DEFAULTS}.maxLoraRank); device bytes per slot grow with it. */
   maxLoraRank?: number;
   /**
@@ -140,6 +149,7 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
   const stepBuffer = device.createBuffer({ label: 'step', size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
   let weights: GpuWeights | undefined;
   let forward: Forward | undefined;
+  let kv: GpuKvCache | undefined;
   let loraPool: GpuLoraSlotPool | undefined;
   let loraRunner: GpuLora | undefined;
   let failure: { error: unknown } | undefined;
@@ -156,18 +166,25 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
     const shape = linearShape({ software: gpu.summary.software, subgroups: gpu.hasSubgroups, subgroupMinSize: gpu.summary.subgroupMinSize, subgroupMaxSize: gpu.summary.subgroupMaxSize, workgroupBytes: device.limits.maxComputeWorkgroupStorageSize, tiled: p.tiledLinear, threads: availableParallelism() });
     const ctx = { device, pipelines, stepBuffer, maxRows, ...shape, ...p.shape };
     // Adapters run in f32 on every backend, whatever the base weights' dtype (docs/engine.md).
-    loraPool = createGpuLoraSlotPool({ device, config, recipe, slots: p.loraSlots ?? WEBGPU_DEFAULTS.loraSlots, maxRank: p.maxLoraRank ?? WEBGPU_DEFAULTS.maxLoraRank, dtype: p.loraDtype ?? 'f32', maxBindingBytes });
+    kv = createGpuKvCache({ device, config, blocks: numKvBlocks, maxBindingBytes });
+    const loraSlots = { slots: p.loraSlots ?? WEBGPU_DEFAULTS.loraSlots, maxRank: p.maxLoraRank ?? WEBGPU_DEFAULTS.maxLoraRank };
+    if (p.pageBytes !== undefined) {
+      if (p.pageBytes !== kvBlockBytes(config)) throw new EngineUnsupportedError(`A page of ${p.pageBytes} bytes for KV blocks of ${kvBlockBytes(config)} bytes`, 'Pages of unified memory are kvBlockBytes(config) bytes (src/engine/backend.ts).');
+      if (p.loraDtype === 'f16') throw new EngineUnsupportedError('f16 adapters in pages of unified memory', 'Adapters in pages are f32; use engine.memory.mode: split to measure f16 slots.');
+      loraPool = createGpuLoraPagePool({ device, config, recipe, ...loraSlots, kv });
+    } else loraPool = createGpuLoraSlotPool({ device, config, recipe, ...loraSlots, dtype: p.loraDtype ?? 'f32', maxBindingBytes });
     loraRunner = loraPool.slots > 0 ? createGpuLora({ device, pool: loraPool, maxRows, pipelines, cpu: gpu.summary.software }) : undefined;
-    forward = createForward({ ctx, config, weights, numKvBlocks, maxRows, maxOutRows, maxContext, maxBlockEntries, maxBindingBytes, lora: loraRunner });
+    forward = createForward({ ctx, config, weights, kv, maxRows, maxOutRows, maxContext, maxBlockEntries, lora: loraRunner });
     warmup = await warmUpKernels({ gpu, pipelines, helperDevices: p.warmupHelpers, signal: p.signal });
   } catch (error) {
     failure = { error };
   }
   const gpuError = await device.popErrorScope();
-  if (failure || gpuError || !forward || !weights || !loraPool || !warmup) {
+  if (failure || gpuError || !forward || !weights || !loraPool || !warmup || !kv) {
     forward?.destroy();
     loraRunner?.destroy();
     loraPool?.destroy();
+    kv?.destroy();
     weights?.destroy();
     stepBuffer.destroy();
     if (ownsGpu) gpu.destroy();
@@ -176,6 +193,7 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
   const fwd = forward;
   const lora = loraPool;
   const runner = loraRunner;
+  const kvCache = kv;
   const resultStaging = device.createBuffer({ label: 'resultStaging', size: maxOutRows * 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   const topStaging = device.createBuffer({ label: 'topStaging', size: maxOutRows * MAX_TOP_LOGPROBS * 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   let logitsStaging: GPUBuffer | undefined;
@@ -320,6 +338,7 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
       fwd.destroy();
       runner?.destroy();
       lora.destroy();
+      kvCache.destroy();
       weights.destroy();
       resultStaging.destroy();
       topStaging.destroy();

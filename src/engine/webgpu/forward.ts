@@ -6,16 +6,16 @@
  * prologue, GLU epilogue), down (residual add); with adapters, one LoRA shrink before each
  * projection (the expands are the projections' epilogues). Activations are f32 `[rows, matrixStride(width)]`
  * buffers (rows padded as weight rows are, so the linear kernel's padded k reads zero columns); the paged KV cache is f32, one K and one V buffer per layer
- * (`[numBlocks, numKvHeads, 16, kvHeadStride(headDim)]`).
+ * (`[numBlocks, numKvHeads, 16, kvHeadStride(headDim)]`, `kvCache.ts`).
  */
 import type { ModelConfig } from '../../model/config.ts';
 import type { ActRef } from '../../model/arch/recipe.ts';
 import type { FusedOp } from '../../model/arch/fuse.ts';
 import { ropeTable } from '../../model/arch/rope.ts';
-import { EngineShapeUnsupportedError } from '../errors.ts';
-import { KV_BLOCK_SIZE, MAX_TOP_LOGPROBS } from '../backend.ts';
+import { MAX_TOP_LOGPROBS } from '../backend.ts';
 import { OUT_ROW_WORDS } from './passPlan.ts';
-import { attentionOp, embedOp, gluOp, kvHeadStride, linearOp, rmsnormOp, ropeKvOp, sampleOp, wholeAct, type GpuAct, type OpContext, type RecordOp } from './ops.ts';
+import { attentionOp, embedOp, gluOp, linearOp, rmsnormOp, ropeKvOp, sampleOp, wholeAct, type GpuAct, type OpContext, type RecordOp } from './ops.ts';
+import type { GpuKvCache } from './kvCache.ts';
 import type { GpuLora } from './lora/runner.ts';
 import { ROW_INFO_WORDS } from './passPlan.ts';
 import type { Recorder } from './recorder.ts';
@@ -26,7 +26,8 @@ export interface CreateForwardParameters {
   ctx: OpContext;
   config: ModelConfig;
   weights: GpuWeights;
-  numKvBlocks: number;
+  /** The paged KV cache (the backend owns it: in unified memory the LoRA page pool writes adapters into it too). */
+  kv: GpuKvCache;
   /** Rows (tokens) one pass runs at most. */
   maxRows: number;
   /** Rows that get logits in one pass at most. */
@@ -35,8 +36,6 @@ export interface CreateForwardParameters {
   maxContext: number;
   /** Entries of the flattened block tables of one pass at most. */
   maxBlockEntries: number;
-  /** Largest storage binding, bytes. */
-  maxBindingBytes: number;
   /** LoRA kernels: a shrink before every projection, the expand in its epilogue (the caller sets the rows' slots per pass). */
   lora?: GpuLora;
   /** Fuse RoPE and the KV store into attention in passes where every sequence has one row (default true). */
@@ -84,7 +83,6 @@ export function createForward(p: CreateForwardParameters): Forward {
     return b;
   };
   const h = config.hiddenSize;
-  const kvDim = config.numKvHeads * kvHeadStride(config.headDim);
   const vocab = config.vocabSize;
 
   const stepBuffer = ctx.stepBuffer;
@@ -108,11 +106,7 @@ export function createForward(p: CreateForwardParameters): Forward {
   const rope = createDataBuffer(device, 'ropeTable', ropeTable(config, p.maxContext)); // [maxContext, rotaryDim / 2] (cos, sin)
   owned.push(rope);
 
-  const kvLayerBytes = p.numKvBlocks * kvDim * KV_BLOCK_SIZE * 4;
-  if (kvLayerBytes > p.maxBindingBytes) {
-    throw new EngineShapeUnsupportedError('kv cache', `${p.numKvBlocks} blocks need ${kvLayerBytes} bytes per layer, over the ${p.maxBindingBytes}-byte binding limit`);
-  }
-  const kvCaches = recipe.layers.map((_, l) => ({ k: buffer(`kCache.${l}`, kvLayerBytes), v: buffer(`vCache.${l}`, kvLayerBytes) }));
+  const kvCaches = p.kv.layers;
 
   let oneRowEach = false; // of the pass being recorded
   /** One op of the fused recipe as prepared dispatches. */
@@ -183,7 +177,7 @@ export function createForward(p: CreateForwardParameters): Forward {
     outRows: outRowsBuf,
     logits,
     result,
-    kvBytes: kvLayerBytes * 2 * config.numLayers,
+    kvBytes: p.kv.bytes,
     masks,
     top,
     get adjust() {

@@ -75,7 +75,7 @@ export interface LinearLora {
   rowInfo: GPUBuffer; // [rows] RowInfo (the slot of each row)
   info: GPUBuffer; // [slots, infoStride] u32
   v: GPUBuffer; // [rows, vStride] f32, from the shrink kernel
-  b: GPUBuffer; // [slots, columns, rank rounded to 4] f32
+  b: GPUBuffer; // [slots, columns, rank rounded to 4] f32, or (tableAt) the layer's V buffer holding B's runs
   infoStride: number;
   /** Word of each member's rank in a slot's info (1 to 3 members). */
   rankWords: readonly number[];
@@ -86,6 +86,8 @@ export interface LinearLora {
   vMember: number;
   /** B held as f16 (measurements only). */
   f16?: boolean;
+  /** Unified memory: B is read through the slot's run table at this word of its info (`lora/pagePool.ts`). */
+  tableAt?: number;
 }
 
 /** Parameters of {@link linearOp}. */
@@ -135,6 +137,7 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
     GELU_TANH: p.glu?.act === 'gelu_tanh',
     LORA: p.lora !== undefined,
     LORA_F16: p.lora?.f16 === true,
+    LORA_PAGES: p.lora?.tableAt !== undefined,
     SOFTCAP: (p.softcap ?? 0) > 0,
     SUBGROUPS: ctx.subgroups && t.tpo > 1,
     XSHUF: ctx.xshuf === true && t.tpo === 1,
@@ -193,7 +196,7 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
         lora?.vStride ?? 0,
         lora?.vMember ?? 0,
         lora ? lora.vMember * weight.rows : 0,
-        0,
+        lora?.tableAt ?? 0,
         0,
       ]),
     );

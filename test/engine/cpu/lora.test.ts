@@ -13,7 +13,7 @@ import { createCpuBackend, type CpuBackend } from '../../../src/engine/cpu/backe
 import { createReferenceBackend } from '../../../src/engine/reference/backend.ts';
 import { slotElements } from '../../../src/lora/checkWeights.ts';
 import { createAdapter } from '../../../src/lora/create.ts';
-import { adapterTargets, layoutAdapterPages } from '../../../src/lora/pages.ts';
+import { adapterTargets, layoutAdapterPages, rowPages } from '../../../src/lora/pages.ts';
 import { loadPeftAdapter } from '../../../src/lora/peft.ts';
 import { loadModel, type LoadedModel } from '../../../src/model/load.ts';
 import { presetConfigJson } from '../../../src/model/presets.ts';
@@ -102,7 +102,7 @@ describe('LoRA on the CPU backend', () => {
 });
 
 /** Pages adapter `i` takes in a pool of `pageBytes` pages. */
-const pagesOf = (w: LoraWeights, config = model.config) => layoutAdapterPages({ config, rank: w.rank, targets: adapterTargets(config, w), pageBytes: kvBlockBytes(config) });
+const pagesOf = (w: LoraWeights, config = model.config) => layoutAdapterPages({ config, rank: w.rank, targets: adapterTargets(config, w), geometry: rowPages(kvBlockBytes(config)) });
 
 /** Ids `from..to-1` in a fixed shuffled order (pages of one adapter are not contiguous nor ascending). */
 function shuffled(from: number, to: number): number[] {

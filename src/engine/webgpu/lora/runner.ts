@@ -5,6 +5,10 @@
  * norm prologue when it has one), recorded right before the projection, and the expand as the
  * projection's epilogue (`linearOp`'s `lora`: it reads v and B and each row's slot from RowInfo).
  *
+ * With adapters in pages (unified memory, `pagePool.ts`) both kernels take the `PAGES` variant:
+ * they read the adapter's runs through its table in `info`, A (transposed) from the layer's K
+ * buffer, B from its V buffer, bound where padded slots bind their A and B.
+ *
  * Use per pass: `setRows(rowSlots)` once (writes the tiles with queue.writeBuffer, so call it before
  * submitting the pass's command buffer); a pass without adapter rows records no shrink, and its
  * epilogues add nothing (every row's slot is -1 or empty).
@@ -95,9 +99,10 @@ export function createGpuLora(p: CreateGpuLoraParameters): GpuLora {
       if (x.stride % 4 !== 0 || x.offset % 4 !== 0) throw new LoraSlotLayoutError(`x stride ${x.stride} and offset ${x.offset} must be multiples of 4`);
       const group = pool.group(op);
       const bindings: BindingKind[] = ['uniform', 'uniform', 'read', 'read', 'read', 'storage', 'read', 'read'];
-      const kernel = pipelines.kernel('lora_shrink.wgsl', bindings, { F16: pool.dtype === 'f16', NORM: norm !== undefined, TILE: LORA_TILE_ROWS, WG: wg, ...(cpu ? { CPU: true } : { TPO: SHRINK_TPO }) });
+      const pages = pool.tableAt !== undefined;
+      const kernel = pipelines.kernel('lora_shrink.wgsl', bindings, { F16: pool.dtype === 'f16', NORM: norm !== undefined, PAGES: pages, TILE: LORA_TILE_ROWS, WG: wg, ...(cpu ? { CPU: true } : { TPO: SHRINK_TPO }) });
       const ranks = [0, 1, 2].map((i) => group.rankWords[Math.min(i, group.rankWords.length - 1)]);
-      const values = [group.inPad, pool.rank4, op.members.length, pool.infoStride, ...ranks, x.stride, x.offset, vStride, norm?.width ?? 0, 0, norm?.at ?? 0, 0, 0, 0];
+      const values = [group.inPad, pool.rank4, op.members.length, pool.infoStride, ...ranks, x.stride, x.offset, vStride, norm?.width ?? 0, 0, norm?.at ?? 0, pool.tableAt ?? 0, 0, 0];
       const words = new Uint32Array(values);
       new Float32Array(words.buffer)[11] = norm?.eps ?? 0;
       const params = device.createBuffer({ label: `lora.params[${op.key}]`, size: words.byteLength, usage: GPUBufferUsage.UNIFORM, mappedAtCreation: true });
@@ -113,7 +118,7 @@ export function createGpuLora(p: CreateGpuLoraParameters): GpuLora {
     },
     epilogue(op, rowInfo) {
       const group = pool.group(op);
-      return { rowInfo, info: pool.info, v, b: group.b, infoStride: pool.infoStride, rankWords: group.rankWords, columns: op.members.map((m) => m.column), vStride, vMember: pool.rank4, f16: pool.dtype === 'f16' };
+      return { rowInfo, info: pool.info, v, b: group.b, infoStride: pool.infoStride, rankWords: group.rankWords, columns: op.members.map((m) => m.column), vStride, vMember: pool.rank4, f16: pool.dtype === 'f16', tableAt: pool.tableAt };
     },
     destroy() {
       for (const b of owned.splice(0)) b.destroy();

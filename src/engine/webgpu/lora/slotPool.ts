@@ -24,7 +24,7 @@ import type { LoraSlotPool } from '../../backend.ts';
 import type { ModelConfig } from '../../../model/config.ts';
 import type { FusedLinearOp, FusedRecipe } from '../../../model/arch/fuse.ts';
 import { LoraSlotLayoutError } from '../../../lora/errors.ts';
-import { createLoraSlotImageLayout, loraInfoIndex, packLoraSlotImage, type LoraSlotImage, type LoraSlotImageLayout } from '../../../lora/slotImage.ts';
+import { createLoraSlotImageLayout, loraInfoIndex, packLoraSlotImage, type LoraSlotImage } from '../../../lora/slotImage.ts';
 import { matrixStride } from '../weights.ts';
 import { webgpuRecipe } from '../fusedRecipe.ts';
 
@@ -33,9 +33,9 @@ export { loraInfoIndex } from '../../../lora/slotImage.ts';
 /** The slot buffers of one fused projection. */
 export interface GpuLoraGroup {
   op: FusedLinearOp;
-  /** `// [slots, members, R4, inPad]` */
+  /** `// [slots, members, R4, inPad]`; in unified memory the layer's K buffer (Aᵀ runs: `pagePool.ts`) */
   a: GPUBuffer;
-  /** `// [slots, columns, R4]` */
+  /** `// [slots, columns, R4]`; in unified memory the layer's V buffer (B runs) */
   b: GPUBuffer;
   /** Elements of an A row (the input size rounded up to 8). */
   inPad: number;
@@ -57,7 +57,8 @@ export interface GpuLoraSlotPool extends LoraSlotPool {
   readonly infoStride: number;
   /** Rank of the adapter in `slot` (0 when empty). */
   rankOf(slot: number): number;
-  readonly imageLayout: LoraSlotImageLayout;
+  /** Unified memory (`pagePool.ts`): the word of a slot's info where its run table starts; absent for padded slots. */
+  readonly tableAt?: number;
   /** Where the time of the last `load` went (the `bench:lora` breakdown). */
   readonly lastUpload: LoraUploadProfile | undefined;
   /** Frees the buffers; idempotent. */
