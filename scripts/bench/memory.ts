@@ -26,11 +26,9 @@
  * read once per step whatever its rows), the per-step term dominates and so does batching.
  * Memory allocated for KV and adapters, per mode, from what the backend reports (a line per
  * budget, `allocated` in the JSON): split holds its KV blocks and padded slots; unified on the CPU
- * backend holds the budget's pages alone (adapters are written into pages of the KV pool), so "the
- * same memory" is measured, not assumed. On WebGPU (and the reference) the unified run's adapter
- * slots are still padded buffers beside the pages (the LoRA kernels read them so): reading adapter
- * rows through a page table inside the kernels is the step that makes that allocation match
- * (docs/engine.md).
+ * and WebGPU backends holds the budget's pages (adapters are written into pages of the KV cache)
+ * and, on WebGPU, the slots' run tables, so "the same memory" is measured, not assumed. The
+ * reference keeps padded slots beside the pages.
  */
 import { writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
@@ -153,7 +151,7 @@ interface RunResult {
   adaptersPerStep: number;
   segmentsPerStep: number;
   peakPages?: number;
-  /** Bytes the backend allocated for KV (the KV pool: in unified memory on the CPU backend, every page) and for padded adapter slots beside it (null: the backend does not say). */
+  /** Bytes the backend allocated for KV (the KV pool: in unified memory every page) and for adapter slots beside it (padded slots; in unified memory on WebGPU their run tables; null: the backend does not say). */
   allocated: { kvBytes: number | null; loraSlotBytes: number; totalBytes: number | null };
   /** 1-, 5- and 15-minute load averages when the run ended. */
   loadAverage: number[];

@@ -40,9 +40,9 @@ export const EngineSchema = Type.Object({
     page_bytes: Nullable(Count),
     budget_pages: Nullable(Type.Integer({ minimum: 0, description: 'Unified: pages of `page_bytes` (one KV block each) KV blocks and adapters share.' })),
     weights_bytes: Nullable(Count),
-    kv_cache_bytes: Nullable(Type.Integer({ minimum: 0, description: 'Bytes of the KV pool on the device; unified memory on the CPU backend: the whole budget, KV blocks and adapters (`adapters_in_pages`).' })),
-    lora_slots_bytes: Nullable(Type.Integer({ minimum: 0, description: 'Bytes of the padded adapter slots beside the KV pool (0 when adapters live in its pages).' })),
-    adapters_in_pages: Type.Boolean({ description: 'Unified memory on the device: adapters are written into pages of the KV pool (the CPU backend); false: padded slots apart.' }),
+    kv_cache_bytes: Nullable(Type.Integer({ minimum: 0, description: 'Bytes of the KV pool on the device; unified memory (CPU and WebGPU backends): the whole budget, KV blocks and adapters (`adapters_in_pages`).' })),
+    lora_slots_bytes: Nullable(Type.Integer({ minimum: 0, description: 'Bytes of the adapter slots beside the KV pool: padded slots, or when adapters live in its pages only their run tables (WebGPU; 0 on the CPU backend).' })),
+    adapters_in_pages: Type.Boolean({ description: 'Unified memory on the device: adapters are written into pages of the KV pool (the CPU and WebGPU backends); false: padded slots apart (split mode, the reference).' }),
     host_cache_budget_bytes: Count,
   }),
 });

@@ -1,4 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import type { NodeStatus } from '../../src/api/statusSchemas.ts';
+import { slotElements } from '../../src/lora/checkWeights.ts';
 import { generate } from '../../src/engine/generate.ts';
 import { createReferenceBackend } from '../../src/engine/reference/backend.ts';
 import type { GpuLoraSlotPool } from '../../src/engine/webgpu/lora/slotPool.ts';
@@ -13,6 +15,18 @@ afterAll(async () => {
   for (const node of running) await node.stop().catch(() => {});
 });
 
+/** The reference's greedy tokens with each of `t`'s adapters. */
+async function referenceTokens(t: Awaited<ReturnType<typeof startTestNode>>): Promise<number[][]> {
+  const reference = await createReferenceBackend({ model: t.node.model, numKvBlocks: 16, loraSlots: t.adapters.length, maxLoraRank: 16 });
+  const want: number[][] = [];
+  for (const [i, a] of t.adapters.entries()) {
+    await reference.lora.load(i, (await loadPeftAdapter({ dir: a.dir, config: t.node.model.config })).weights);
+    want.push((await generate({ backend: reference, promptTokens: prompt, maxTokens: 6, sampling: greedy, adapterSlot: i })).tokens);
+  }
+  reference.destroy();
+  return want;
+}
+
 async function tokensOf(node: OpenloraNode, adapterId: `0x${string}`): Promise<number[]> {
   const tokens: number[] = [];
   for await (const event of node.scheduler.submit({ promptIds: prompt, maxTokens: 6, sampling: greedy, adapterId })) if (event.type === 'token') tokens.push(event.token);
@@ -24,13 +38,7 @@ describe('WebGPU node adapter switches', () => {
     const t = await startTestNode({ overrides: { 'model.backend': 'webgpu', 'lora.slots': 2 } });
     running.push(t.node);
     expect(t.node.backend.kind).toBe('webgpu');
-    const reference = await createReferenceBackend({ model: t.node.model, numKvBlocks: 16, loraSlots: t.adapters.length, maxLoraRank: 16 });
-    const want: number[][] = [];
-    for (const [i, a] of t.adapters.entries()) {
-      await reference.lora.load(i, (await loadPeftAdapter({ dir: a.dir, config: t.node.model.config })).weights);
-      want.push((await generate({ backend: reference, promptTokens: prompt, maxTokens: 6, sampling: greedy, adapterSlot: i })).tokens);
-    }
-    reference.destroy();
+    const want = await referenceTokens(t);
     const pool = t.node.backend.lora as GpuLoraSlotPool;
     for (const [k, i] of [0, 1, 2, 0, 1, 2, 2, 0].entries()) {
       expect(await tokensOf(t.node, t.adapters[i].id), `request ${k}: ${t.adapters[i].name}`).toEqual(want[i]);
@@ -40,5 +48,21 @@ describe('WebGPU node adapter switches', () => {
     const again = await startNode(t.config, { account: t.account });
     running.push(again);
     for (const i of [1, 0, 2]) expect(await tokensOf(again, t.adapters[i].id), `after restart: ${t.adapters[i].name}`).toEqual(want[i]);
+  });
+
+  it('unified memory: adapters in pages of the KV cache, switched over two slots in a 1 MiB budget (evicted adapters' pages going back to the pool KV blocks take from), give the reference tokens; status shows no slot buffers', async () => {
+    const t = await startTestNode({ overrides: { 'model.backend': 'webgpu', 'lora.slots': 2, 'engine.memory.mode': 'unified', 'engine.memory.budgetMiB': 1 } });
+    running.push(t.node);
+    const want = await referenceTokens(t);
+    for (const [k, i] of [0, 1, 2, 0, 1, 2, 2, 0].entries()) expect(await tokensOf(t.node, t.adapters[i].id), `request ${k}: ${t.adapters[i].name}`).toEqual(want[i]);
+    const pool = t.node.backend.lora as GpuLoraSlotPool;
+    const status = (await (await fetch(`${t.node.url}/v1/node/status`)).json()) as NodeStatus;
+    const { page_bytes: pageBytes, budget_pages: pages } = status.engine.memory;
+    expect(status.engine.backend).toBe('webgpu');
+    expect(pages).toBe(2 ** 20 / pageBytes!);
+    // The budget's pages are the whole KV cache; the slots are their run tables (no padded slot buffers).
+    expect(status.engine.memory).toMatchObject({ mode: 'unified', kv_cache_bytes: 2 ** 20, lora_slots_bytes: 2 * pool.infoStride * 4, adapters_in_pages: true });
+    expect(status.engine.memory.lora_slots_bytes! * 100).toBeLessThan(2 * slotElements(t.node.model.config, pool.maxRank) * 4); // under 1% of padded slots of lora.maxRank
+    await t.node.stop();
   });
 });
