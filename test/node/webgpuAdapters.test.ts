@@ -50,7 +50,7 @@ describe('WebGPU node adapter switches', () => {
     for (const i of [1, 0, 2]) expect(await tokensOf(again, t.adapters[i].id), `after restart: ${t.adapters[i].name}`).toEqual(want[i]);
   });
 
-  it('unified memory: adapters in pages of the KV cache, switched over two slots in a 1 MiB budget (evicted adapters' pages going back to the pool KV blocks take from), give the reference tokens; status shows no slot buffers', async () => {
+  it("unified memory: adapters in pages of the KV cache, switched over two slots in a 1 MiB budget (evicted adapters' pages going back to the pool KV blocks take from), give the reference tokens; status shows no slot buffers", async () => {
     const t = await startTestNode({ overrides: { 'model.backend': 'webgpu', 'lora.slots': 2, 'engine.memory.mode': 'unified', 'engine.memory.budgetMiB': 1 } });
     running.push(t.node);
     const want = await referenceTokens(t);

@@ -4,6 +4,8 @@
  * projection's norm prologue and GLU epilogue, over rows mixing adapters of different ranks,
  * untargeted modules, empty slots and rows without an adapter.
  * Tolerances (max abs error / max |reference|): f32 slots 1e-5, f16 slots 1e-2 (11-bit rounding).
+ * `pages`: the adapters in pages of a KV cache (unified memory, `pagePool.ts`), scattered, read
+ * through the slots' run tables, within the f32 slots' tolerance.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoraWeights } from '../../../../src/engine/backend.ts';
@@ -14,7 +16,10 @@ import { linearShape } from '../../../../src/engine/webgpu/linearPlan.ts';
 import { ROW_INFO_WORDS } from '../../../../src/engine/webgpu/passPlan.ts';
 import { planLoraTiles } from '../../../../src/engine/webgpu/lora/plan.ts';
 import { createGpuLora } from '../../../../src/engine/webgpu/lora/runner.ts';
-import { createGpuLoraSlotPool } from '../../../../src/engine/webgpu/lora/slotPool.ts';
+import { createGpuLoraSlotPool, type GpuLoraSlotPool } from '../../../../src/engine/webgpu/lora/slotPool.ts';
+import { createGpuLoraPagePool } from '../../../../src/engine/webgpu/lora/pagePool.ts';
+import { createGpuKvCache } from '../../../../src/engine/webgpu/kvCache.ts';
+import { adapterTargets, layoutAdapterPages } from '../../../../src/lora/pages.ts';
 import { matrixStride, uploadMatrix } from '../../../../src/engine/webgpu/weights.ts';
 import type { FusedLinearOp } from '../../../../src/model/arch/fuse.ts';
 import { moduleNames, projectionShape, type ModelConfig, type Projection } from '../../../../src/model/config.ts';
@@ -99,9 +104,11 @@ describe.each([
   ['f32', 'gpu'],
   ['f16', 'cpu'],
   ['f32', 'gpu tiled'],
+  ['pages', 'cpu'],
+  ['pages', 'gpu'],
   ...(lavapipeSubgroups ? ([['f32', 'cpu tiled']] as const) : []),
 ] as const)('fused LoRA (%s slots, %s kernel shape)', (dtype, shape) => {
-  const tolerance = dtype === 'f32' ? 1e-5 : 1e-2;
+  const tolerance = dtype === 'f16' ? 1e-2 : 1e-5;
   let h: KernelHarness;
   const held: (LoraWeights | undefined)[] = [];
   beforeAll(async () => {
@@ -117,8 +124,14 @@ describe.each([
       it(`${op.key.replace(/model\.layers\.\d+\./g, '')}: ${layout.name}`, async () => {
         if (dtype === 'f16' && !h.gpu.hasF16) return;
         const { device } = h.gpu;
-        const pool = createGpuLoraSlotPool({ device, config, recipe, slots: SLOTS, maxRank: MAX_RANK, dtype, maxBindingBytes: h.gpu.limits.maxStorageBufferBindingSize });
-        for (let s = 0; s < 3; s++) await pool.load(s, held[s]!);
+        const maxBindingBytes = h.gpu.limits.maxStorageBufferBindingSize;
+        const kv = dtype === 'pages' ? createGpuKvCache({ device, config, blocks: 128, maxBindingBytes }) : undefined;
+        const pool: GpuLoraSlotPool = kv ? createGpuLoraPagePool({ device, config, recipe, slots: SLOTS, maxRank: MAX_RANK, kv }) : createGpuLoraSlotPool({ device, config, recipe, slots: SLOTS, maxRank: MAX_RANK, dtype: dtype as 'f32' | 'f16', maxBindingBytes });
+        // In pages: each adapter's pages interleaved with the others' (ids counting down in steps of 3).
+        for (let s = 0; s < 3; s++) {
+          const need = kv ? layoutAdapterPages({ config, rank: held[s]!.rank, targets: adapterTargets(config, held[s]!), geometry: pool.pageGeometry! }) : 0;
+          await pool.load(s, held[s]!, undefined, Array.from({ length: need }, (_, i) => 127 - s - 3 * i));
+        }
         const rounded = held.map((w) => (w && dtype === 'f16' ? roundAdapter(w) : w));
         const lora = createGpuLora({ device, pool, maxRows: 32, pipelines: h.ctx.pipelines, cpu: shape.startsWith('cpu') });
         const { rowSlots } = layout;
@@ -167,6 +180,7 @@ describe.each([
         if (layout.name === 'no adapters') expect(plan.count).toBe(0);
         lora.destroy();
         pool.destroy();
+        kv?.destroy();
       });
     }
   }
