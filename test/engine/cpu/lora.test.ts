@@ -17,7 +17,8 @@ import { adapterTargets, layoutAdapterPages, rowPages } from '../../../src/lora/
 import { loadPeftAdapter } from '../../../src/lora/peft.ts';
 import { loadModel, type LoadedModel } from '../../../src/model/load.ts';
 import { presetConfigJson } from '../../../src/model/presets.ts';
-import { createTinyModel, makeTempDir, writeHandmadeModel } from '../../fixtures/model.ts';
+import { makeTempDir, writeHandmadeModel } from '../../fixtures/model.ts';
+import { loadMixedAdapterModel, mixedPrompt, shuffledIds } from '../../fixtures/mixedAdapters.ts';
 import { relError } from '../webgpu/harness.ts';
 
 const TOL = 1e-5;
@@ -25,17 +26,12 @@ const greedy = { temperature: 0, topK: 0, topP: 1, seed: 0 };
 let model: LoadedModel;
 const adapters: LoraWeights[] = [];
 const backends: Backend[] = [];
-const prompt = (n: number, seed: number) => Array.from({ length: n }, (_, i) => (i * 37 + seed * 11 + 3) % 256);
+const prompt = mixedPrompt;
 
 beforeAll(async () => {
-  const dir = await createTinyModel({ seed: 1 });
-  model = await loadModel({ dir });
-  const root = await makeTempDir('openlora-cpu-lora-');
-  for (const [i, s] of [{ rank: 4, seed: 11 }, { rank: 8, seed: 12, targets: ['q_proj', 'v_proj'] }, { rank: 16, seed: 13 }].entries()) {
-    const out = join(root, `adapter-${i}`);
-    await createAdapter({ model: dir, out, ...s });
-    adapters.push((await loadPeftAdapter({ dir: out, config: model.config })).weights);
-  }
+  const made = await loadMixedAdapterModel();
+  model = made.model;
+  adapters.push(...made.adapters);
 });
 afterAll(async () => {
   for (const b of backends) b.destroy();
@@ -104,18 +100,6 @@ describe('LoRA on the CPU backend', () => {
 /** Pages adapter `i` takes in a pool of `pageBytes` pages. */
 const pagesOf = (w: LoraWeights, config = model.config) => layoutAdapterPages({ config, rank: w.rank, targets: adapterTargets(config, w), geometry: rowPages(kvBlockBytes(config)) });
 
-/** Ids `from..to-1` in a fixed shuffled order (pages of one adapter are not contiguous nor ascending). */
-function shuffled(from: number, to: number): number[] {
-  const ids = Array.from({ length: to - from }, (_, i) => from + i);
-  let x = 12345;
-  for (let i = ids.length - 1; i > 0; i--) {
-    x = (x * 1103515245 + 12345) % 2 ** 31;
-    const j = x % (i + 1);
-    [ids[i], ids[j]] = [ids[j], ids[i]];
-  }
-  return ids;
-}
-
 describe('LoRA in pages of the KV pool (unified memory)', () => {
   const PAGES = 96;
   const paged = async (config = model.config, m = model) => {
@@ -140,13 +124,13 @@ describe('LoRA in pages of the KV pool (unified memory)', () => {
     const counts = adapters.map((w) => pagesOf(w));
     expect(counts.every((n) => n > 1)).toBe(true); // several pages each: runs split factors
     expect(Math.max(...counts)).toBeLessThanOrEqual(Math.ceil((slotElements(model.config, 16) * 4) / kvBlockBytes(model.config)) + 2);
-    await expect(b.lora.load(0, adapters[0], undefined, shuffled(0, counts[0] - 1))).rejects.toThrow(/pages/); // too few pages
-    await expect(b.lora.load(0, adapters[0], undefined, [...shuffled(0, counts[0] - 1), PAGES])).rejects.toThrow(/outside/);
+    await expect(b.lora.load(0, adapters[0], undefined, shuffledIds(0, counts[0] - 1))).rejects.toThrow(/pages/); // too few pages
+    await expect(b.lora.load(0, adapters[0], undefined, [...shuffledIds(0, counts[0] - 1), PAGES])).rejects.toThrow(/outside/);
   });
 
   it(`a mixed batch (three adapters and base rows, adapters' pages scattered among the KV blocks) gives the padded slots' logits exactly, and the reference's within ${TOL}`, async () => {
     const [cpu, slotsCpu, ref] = [await paged(), await make('cpu'), await make('reference')];
-    const free = shuffled(10, PAGES); // KV blocks 0..9 below
+    const free = shuffledIds(10, PAGES); // KV blocks 0..9 below
     for (let i = 0; i < adapters.length; i++) await cpu.lora.load(i, adapters[i], undefined, free.splice(0, pagesOf(adapters[i])));
     const seqs: StepSequence[] = [-1, 0, 1, 2, 2].map((slot, i) => ({ tokens: prompt(9 + i * 5, i), startPos: 0, blockTable: [i * 2, i * 2 + 1], adapterSlot: slot }));
     await same(cpu, slotsCpu, seqs, seqs, true);
@@ -160,8 +144,8 @@ describe('LoRA in pages of the KV pool (unified memory)', () => {
     const [cpu, ref] = [await paged(), await make('reference')];
     const n = adapters.map((w) => pagesOf(w));
     // Adapter 2 (rank 16) in the top pages; adapter 0 beside it.
-    const first = shuffled(PAGES - n[2], PAGES);
-    const other = shuffled(PAGES - n[2] - n[0], PAGES - n[2]);
+    const first = shuffledIds(PAGES - n[2], PAGES);
+    const other = shuffledIds(PAGES - n[2] - n[0], PAGES - n[2]);
     await cpu.lora.load(0, adapters[2], undefined, first);
     await cpu.lora.load(1, adapters[0], undefined, other);
     const withA = (slot: number, refSlot: number, blockTable: number[], len: number, salt: number) => ({ seq: { tokens: prompt(len, salt), startPos: 0, blockTable, adapterSlot: slot }, want: { tokens: prompt(len, salt), startPos: 0, blockTable: blockTable.map((_, i) => (salt - 1) * 8 + i), adapterSlot: refSlot } });
@@ -190,7 +174,7 @@ describe('LoRA in pages of the KV pool (unified memory)', () => {
       backends.push(ref);
       // KV blocks in the top pages, the adapter's pages just below them: blocks laid out a KV block
       // (not a page) apart would land on the adapter.
-      await cpu.lora.load(0, w, undefined, shuffled(PAGES - 6 - pagesOf(w, m.config), PAGES - 6));
+      await cpu.lora.load(0, w, undefined, shuffledIds(PAGES - 6 - pagesOf(w, m.config), PAGES - 6));
       await ref.lora.load(0, w);
       const seqs: StepSequence[] = [0, -1].map((slot, i) => ({ tokens: prompt(35, i), startPos: 0, blockTable: [i * 3, i * 3 + 1, i * 3 + 2].map((b) => PAGES - 1 - b), adapterSlot: slot }));
       await same(cpu, ref, seqs);

@@ -33,6 +33,7 @@ import { EngineLoraWeightsError } from '../../errors.ts';
 import { webgpuRecipe } from '../fusedRecipe.ts';
 import type { GpuKvCache } from '../kvCache.ts';
 import { matrixStride } from '../weights.ts';
+import { checkPoolSize, createGpuSlotInfo } from './slotInfo.ts';
 import type { GpuLoraGroup, GpuLoraSlotPool } from './slotPool.ts';
 
 /** Words of a run in the table. */
@@ -54,8 +55,7 @@ export interface CreateGpuLoraPagePoolParameters {
 /** Creates the run tables (every slot empty); the adapters' weights go into the KV cache's pages. */
 export function createGpuLoraPagePool(p: CreateGpuLoraPagePoolParameters): GpuLoraSlotPool {
   const { device, config, slots, maxRank, kv } = p;
-  if (!Number.isSafeInteger(slots) || slots < 0) throw new LoraSlotLayoutError(`slot count ${slots} is not a non-negative integer`);
-  if (!Number.isSafeInteger(maxRank) || maxRank < 1 || maxRank > 128) throw new LoraSlotLayoutError(`maxRank ${maxRank} is outside [1, 128]`);
+  checkPoolSize(slots, maxRank);
   const geometry = kvSlicePages(config.numLayers, kv.sliceBytes);
   checkPagesFit({ config, maxRank, geometry });
   const rank4 = Math.ceil(maxRank / 4) * 4;
@@ -65,19 +65,14 @@ export function createGpuLoraPagePool(p: CreateGpuLoraPagePoolParameters): GpuLo
   let maxRuns = 0;
   for (let l = 0; l < config.numLayers; l++) for (const m of config.modules) maxRuns += maxRunsOfFactor(m.in, maxRank, kv.sliceBytes) + maxRunsOfFactor(m.out, maxRank, kv.sliceBytes);
   const infoStride = runsAt + RUN_WORDS * maxRuns;
-  const n = Math.max(slots, 1);
-  const info = device.createBuffer({ label: 'lora.info', size: n * infoStride * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
+  const slotInfo = createGpuSlotInfo({ device, slots, infoStride });
   const groups = new Map<string, GpuLoraGroup>();
   for (const op of (p.recipe ?? webgpuRecipe(config)).layers.flat()) {
     if (op.op !== 'linear') continue;
     const { k, v } = kv.layers[op.layer];
     groups.set(op.key, { op, a: k, b: v, inPad: matrixStride(op.cols), rankWords: op.members.map((m) => loraInfoIndex(config, op.layer, m.module.name)) });
   }
-  const ranks = new Int32Array(n);
   let destroyed = false;
-  const checkSlot = (slot: number) => {
-    if (!Number.isSafeInteger(slot) || slot < 0 || slot >= slots) throw new LoraSlotLayoutError(`slot ${slot} is outside [0, ${slots})`);
-  };
 
   /** Writes the factors into the pages `ids` (a write per stretch of consecutive runs) and returns the slot's info words. */
   const writePages = (weights: LoraWeights, ids: readonly number[] | undefined): Uint32Array => {
@@ -140,31 +135,25 @@ export function createGpuLoraPagePool(p: CreateGpuLoraPagePoolParameters): GpuLo
     tableAt,
     config,
     dtype: 'f32',
-    info,
+    info: slotInfo.info,
     infoStride,
     group(op) {
       const g = groups.get(op.key);
       if (!g) throw new LoraSlotLayoutError(`no pages for projection ${op.key}`);
       return g;
     },
-    rankOf: (slot) => ranks[slot] ?? 0,
+    rankOf: slotInfo.rankOf,
     lastUpload: undefined,
     async load(slot, weights, _image, ids) {
-      checkSlot(slot);
+      slotInfo.check(slot);
       checkLoraWeights({ config, maxRank, weights });
-      const words = writePages(weights, ids);
-      device.queue.writeBuffer(info, slot * infoStride * 4, words); // after the factors: a step sees the table only with its runs written
-      ranks[slot] = weights.rank;
+      slotInfo.write(slot, writePages(weights, ids), weights.rank); // after the factors: a step sees the table only with its runs written
     },
-    unload(slot) {
-      checkSlot(slot);
-      device.queue.writeBuffer(info, slot * infoStride * 4, new Uint32Array(infoStride));
-      ranks[slot] = 0;
-    },
+    unload: slotInfo.clear,
     destroy() {
       if (destroyed) return;
       destroyed = true;
-      info.destroy(); // the pages are the KV cache's
+      slotInfo.info.destroy(); // the pages are the KV cache's
     },
   };
 }

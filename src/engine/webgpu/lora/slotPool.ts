@@ -26,6 +26,7 @@ import type { FusedLinearOp, FusedRecipe } from '../../../model/arch/fuse.ts';
 import { LoraSlotLayoutError } from '../../../lora/errors.ts';
 import { createLoraSlotImageLayout, loraInfoIndex, packLoraSlotImage, type LoraSlotImage } from '../../../lora/slotImage.ts';
 import { matrixStride } from '../weights.ts';
+import { checkPoolSize, createGpuSlotInfo } from './slotInfo.ts';
 import { webgpuRecipe } from '../fusedRecipe.ts';
 
 export { loraInfoIndex } from '../../../lora/slotImage.ts';
@@ -111,8 +112,7 @@ export const LORA_STAGING_RING_BUFFERS = 8;
 /** Creates the pool's buffers (zeroed: every slot empty). */
 export function createGpuLoraSlotPool(p: CreateGpuLoraSlotPoolParameters): GpuLoraSlotPool {
   const { device, config, slots, maxRank, dtype } = p;
-  if (!Number.isSafeInteger(slots) || slots < 0) throw new LoraSlotLayoutError(`slot count ${slots} is not a non-negative integer`);
-  if (!Number.isSafeInteger(maxRank) || maxRank < 1 || maxRank > 128) throw new LoraSlotLayoutError(`maxRank ${maxRank} is outside [1, 128]`);
+  checkPoolSize(slots, maxRank);
   const eb = dtype === 'f16' ? 2 : 4;
   const rank4 = Math.ceil(maxRank / 4) * 4;
   const n = Math.max(slots, 1); // zero slots still get bindable buffers
@@ -150,13 +150,10 @@ export function createGpuLoraSlotPool(p: CreateGpuLoraSlotPoolParameters): GpuLo
     { buffer: g.b, slotBytes: g.op.rows * rank4 * eb },
   ]);
   const infoStride = imageLayout.infoStride;
-  const info = device.createBuffer({ label: 'lora.info', size: n * infoStride * 4, usage });
-  const ranks = new Int32Array(n);
+  const slotInfo = createGpuSlotInfo({ device, slots, infoStride });
+  const { info } = slotInfo;
   let destroyed = false;
   let lastUpload: LoraUploadProfile | undefined;
-  const checkSlot = (slot: number) => {
-    if (!Number.isSafeInteger(slot) || slot < 0 || slot >= slots) throw new LoraSlotLayoutError(`slot ${slot} is outside [0, ${slots})`);
-  };
 
   // Staging buffers created mapped on first need (each the size of the image that needed it),
   // re-mapped after each upload and reused; within the ring's bounds none is created again or
@@ -205,7 +202,7 @@ export function createGpuLoraSlotPool(p: CreateGpuLoraSlotPoolParameters): GpuLo
         const target = targets[copies[i]];
         encoder.copyBufferToBuffer(staging, copies[i + 1], target.buffer, slot * target.slotBytes + copies[i + 2], copies[i + 3]);
       }
-      device.queue.writeBuffer(info, slot * infoStride * 4, image.info);
+      slotInfo.write(slot, image.info, image.rank);
       device.queue.submit([encoder.finish()]);
       giveBack(staging);
     } else {
@@ -213,10 +210,9 @@ export function createGpuLoraSlotPool(p: CreateGpuLoraSlotPoolParameters): GpuLo
         const target = targets[copies[i]];
         device.queue.writeBuffer(target.buffer, slot * target.slotBytes + copies[i + 2], bytes, copies[i + 1], copies[i + 3]);
       }
-      device.queue.writeBuffer(info, slot * infoStride * 4, image.info);
+      slotInfo.write(slot, image.info, image.rank);
       t2 = performance.now();
     }
-    ranks[slot] = image.rank;
     lastUpload = { packMs, stagingMs: t1 - t0, copyMs: t2 - t1, submitMs: performance.now() - t2, via: staging ? 'ring' : 'write', bytes: bytes.byteLength, copies: copies.length / 4 };
   };
 
@@ -234,22 +230,18 @@ export function createGpuLoraSlotPool(p: CreateGpuLoraSlotPoolParameters): GpuLo
       if (!g) throw new LoraSlotLayoutError(`no slot buffers for projection ${op.key}`);
       return g;
     },
-    rankOf: (slot) => ranks[slot] ?? 0,
+    rankOf: slotInfo.rankOf,
     imageLayout,
     get lastUpload() {
       return lastUpload;
     },
     async load(slot, weights, image) {
-      checkSlot(slot);
+      slotInfo.check(slot);
       const t = performance.now();
       const packed = image?.layoutKey === imageLayout.key ? image : packLoraSlotImage({ config, layout: imageLayout, weights });
       upload(slot, packed, packed === image ? 0 : performance.now() - t);
     },
-    unload(slot) {
-      checkSlot(slot);
-      device.queue.writeBuffer(info, slot * infoStride * 4, new Uint32Array(infoStride));
-      ranks[slot] = 0;
-    },
+    unload: slotInfo.clear,
     destroy() {
       if (destroyed) return;
       destroyed = true;

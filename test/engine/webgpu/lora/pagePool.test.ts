@@ -22,33 +22,27 @@ import type { FusedLinearOp } from '../../../../src/model/arch/fuse.ts';
 import type { ModelConfig } from '../../../../src/model/config.ts';
 import { loadModel, type LoadedModel } from '../../../../src/model/load.ts';
 import { presetConfigJson } from '../../../../src/model/presets.ts';
-import { createTinyModel, makeTempDir, writeHandmadeModel } from '../../../fixtures/model.ts';
+import { makeTempDir, writeHandmadeModel } from '../../../fixtures/model.ts';
+import { loadMixedAdapterModel, mixedPrompt, shuffledIds } from '../../../fixtures/mixedAdapters.ts';
 import { relError } from '../harness.ts';
 
 // The whole-model tolerance of the WebGPU LoRA tests (lora.forward.test.ts) against the reference.
 const F32_TOL = 1e-4;
 const PAGES = 96;
+const prompt = mixedPrompt;
+const backends: Backend[] = [];
 let gpu: Gpu;
 let model: LoadedModel;
-const adapters: LoraWeights[] = [];
-const backends: Backend[] = [];
-const prompt = (n: number, seed: number) => Array.from({ length: n }, (_, i) => (i * 37 + seed * 11 + 3) % 256);
+let adapters: LoraWeights[] = [];
 
 beforeAll(async () => {
   gpu = await acquireGpu();
-  const dir = await createTinyModel({ seed: 1 });
-  model = await loadModel({ dir });
-  const root = await makeTempDir('openlora-gpu-pages-');
-  for (const [i, s] of [{ rank: 4, seed: 11 }, { rank: 8, seed: 12, targets: ['q_proj', 'v_proj'] }, { rank: 16, seed: 13 }].entries()) {
-    const out = join(root, `adapter-${i}`);
-    await createAdapter({ model: dir, out, ...s });
-    adapters.push((await loadPeftAdapter({ dir: out, config: model.config })).weights);
-  }
+  ({ model, adapters } = await loadMixedAdapterModel());
 });
 afterAll(async () => {
   for (const b of backends) b.destroy();
-  await model?.close();
   gpu?.destroy();
+  await model?.close();
 });
 
 const keep = <T extends Backend>(b: T): T => {
@@ -60,18 +54,6 @@ const reference = async (m = model) => keep(await createReferenceBackend({ model
 
 /** Pages adapter `w` takes on `b` (the geometry the tier counts by). */
 const pagesOf = (b: Backend, w: LoraWeights, config = model.config) => layoutAdapterPages({ config, rank: w.rank, targets: adapterTargets(config, w), geometry: b.lora.pageGeometry! });
-
-/** Ids `from..to-1` in a fixed shuffled order (pages of one adapter are not contiguous nor ascending). */
-function shuffled(from: number, to: number): number[] {
-  const ids = Array.from({ length: to - from }, (_, i) => from + i);
-  let x = 12345;
-  for (let i = ids.length - 1; i > 0; i--) {
-    x = (x * 1103515245 + 12345) % 2 ** 31;
-    const j = x % (i + 1);
-    [ids[i], ids[j]] = [ids[j], ids[i]];
-  }
-  return ids;
-}
 
 async function read(buffer: GPUBuffer, offset: number, bytes: number): Promise<ArrayBuffer> {
   const staging = gpu.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
@@ -107,10 +89,10 @@ describe('LoRA in pages of the KV cache on WebGPU (unified memory)', () => {
     expect(pool.bytesPerSlot * 100).toBeLessThan(slotElements(config, 16) * 4); // under 1% of a padded slot
     const counts = adapters.map((w) => pagesOf(b, w));
     expect(counts.every((n) => n > 1)).toBe(true); // factors split over pages
-    await expect(b.lora.load(0, adapters[0], undefined, shuffled(0, counts[0] - 1))).rejects.toThrow(/pages/);
-    await expect(b.lora.load(0, adapters[0], undefined, [...shuffled(0, counts[0] - 1), PAGES])).rejects.toThrow(/outside/);
+    await expect(b.lora.load(0, adapters[0], undefined, shuffledIds(0, counts[0] - 1))).rejects.toThrow(/pages/);
+    await expect(b.lora.load(0, adapters[0], undefined, [...shuffledIds(0, counts[0] - 1), PAGES])).rejects.toThrow(/outside/);
 
-    const ids = shuffled(PAGES - counts[2], PAGES);
+    const ids = shuffledIds(PAGES - counts[2], PAGES);
     await b.lora.load(1, adapters[2], undefined, ids);
     const w = adapters[2];
     const r = w.rank;
@@ -153,7 +135,7 @@ describe('LoRA in pages of the KV cache on WebGPU (unified memory)', () => {
     const b = await paged();
     const split = keep(await createWebGpuBackend({ model, gpu, numKvBlocks: 64, maxRows: 64, maxContext: 256, loraSlots: 4, maxLoraRank: 16 }));
     const ref = await reference();
-    const free = shuffled(18, PAGES); // KV blocks 0..17 below
+    const free = shuffledIds(18, PAGES); // KV blocks 0..17 below
     for (let i = 0; i < adapters.length; i++) {
       await b.lora.load(i, adapters[i], undefined, free.splice(0, pagesOf(b, adapters[i])));
       await split.lora.load(i, adapters[i]);
@@ -171,8 +153,8 @@ describe('LoRA in pages of the KV cache on WebGPU (unified memory)', () => {
   it("an evicted adapter's pages reused as KV blocks, then another adapter loaded into pages that held KV, still give the reference's logits", async () => {
     const [b, ref] = [await paged(), await reference()];
     const n = adapters.map((w) => pagesOf(b, w));
-    const first = shuffled(PAGES - n[2], PAGES);
-    const other = shuffled(PAGES - n[2] - n[0], PAGES - n[2]);
+    const first = shuffledIds(PAGES - n[2], PAGES);
+    const other = shuffledIds(PAGES - n[2] - n[0], PAGES - n[2]);
     await b.lora.load(0, adapters[2], undefined, first);
     await b.lora.load(1, adapters[0], undefined, other);
     for (let i = 0; i < adapters.length; i++) await ref.lora.load(i, adapters[i]);
@@ -203,7 +185,7 @@ describe('LoRA in pages of the KV cache on WebGPU (unified memory)', () => {
       const down = config.modules.find((x) => x.name === 'down_proj')!;
       expect(geometry.kind === 'kvSlices' && geometry.sliceBytes).toBeLessThan(down.in * 4);
       const ref = await reference(m);
-      await b.lora.load(0, w, undefined, shuffled(PAGES - 6 - pagesOf(b, w, config), PAGES - 6));
+      await b.lora.load(0, w, undefined, shuffledIds(PAGES - 6 - pagesOf(b, w, config), PAGES - 6));
       await ref.lora.load(0, w);
       const seqs: StepSequence[] = [0, -1].map((slot, i) => ({ tokens: prompt(35, i), startPos: 0, blockTable: [i * 3, i * 3 + 1, i * 3 + 2].map((x) => PAGES - 1 - x), adapterSlot: slot }));
       await same(b, ref, seqs, seqs, F32_TOL);
