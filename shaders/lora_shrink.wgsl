@@ -7,9 +7,10 @@
 // adapters each get their own tile (BGMV), in one dispatch. Outputs j = m · R + t, R = the pass's
 // largest rank rounded up to 4 (loraRows.rank). Dispatch: (ceil(members · R / OPW), tiles).
 // A: [slots, members, R4, K] f32 (vec4<f32>) or f16 (F16: vec4<u32>, 8 halves); x: [rows, xStride] f32.
-// PAGES (unified memory): A lies transposed in the layer's K buffer, Aᵀ [in, rank] as runs of rows
-// found through the slot's run table in info (src/engine/webgpu/lora/pagePool.ts); each 8 elements
-// are summed as the padded slots' are, so both give the same v.
+// PAGES (unified memory): A lies in the layer's K buffer cut along K into runs, a run of features
+// [lo, hi) holding A's rows cut to those columns ([rank, hi - lo]), found through the slot's run
+// table in info (src/engine/webgpu/lora/pagePool.ts); each 8 elements are summed as the padded
+// slots' are, so both give the same v.
 // CPU (lavapipe): one invocation per output walks all of K; else TPO invocations per output split
 // K and reduce through workgroup memory.
 #include "weights.wgsl"
@@ -44,7 +45,7 @@ struct LoraRows {
 @group(0) @binding(1) var<uniform> loraRows: LoraRows;
 @group(0) @binding(2) var<storage, read> info: array<u32>; // [slots, infoStride]
 #if PAGES
-@group(0) @binding(3) var<storage, read> a: array<f32>; // the layer's K buffer: Aᵀ's runs [rows, rank] f32 (lora/pagePool.ts)
+@group(0) @binding(3) var<storage, read> a: array<f32>; // the layer's K buffer: A's runs [rank, features] f32 (lora/pagePool.ts)
 #else
 #if F16
 @group(0) @binding(3) var<storage, read> a: array<vec4<u32>>; // [slots, members, R4, K / 8] packed f16
@@ -141,7 +142,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
 #endunroll
   if (working) {
 #if PAGES
-    // A cursor over the member's Aᵀ runs (in order of input feature): [lo, hi) at `base`. Features
+    // A cursor over the member's A runs (in order of input feature): [lo, hi) at `base`. Features
     // past the input (k's padding to 8) read 0, as the padded slots' zero columns.
     let header = s + params.tableAt + 4u * (rankWord - 1u);
     var run = s + info[header];
@@ -163,7 +164,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
           hi = lo + info[run + 1u];
           base = info[run + 2u];
         }
-        e[i] = select(0.0, a[base + (k - lo) * rank + t], k < hi);
+        e[i] = select(0.0, a[base + t * (hi - lo) + k - lo], k < hi);
       }
       let w = array<vec4<f32>, 2>(vec4<f32>(e[0], e[1], e[2], e[3]), vec4<f32>(e[4], e[5], e[6], e[7]));
 #else

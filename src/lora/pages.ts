@@ -11,8 +11,9 @@
  *   outputs `firstRow..` of the rank-wide intermediate; expand: its B rows are output features).
  * - `kvSlices` (WebGPU: one K and one V buffer per layer, so a page is `2 · layers` slices of
  *   `sliceBytes`, one in each buffer): layer l's factors lie only in layer l's slices of the
- *   adapter's pages, A transposed (`Aᵀ [in, rank]`: rows of `rank` floats, so a row never exceeds a
- *   slice whatever `in` is; a run's rows are input features `firstRow..`) in the K buffer's slices,
+ *   adapter's pages, A cut along `in` (the unit is one input feature's column of A, `rank`
+ *   floats, so it never exceeds a slice whatever `in` is; a run of input features `firstRow..`
+ *   holds A's rank rows cut to those columns, `[rank, rows]`) in the K buffer's slices,
  *   B `[out, rank]` in the V buffer's (the shrink binds the layer's K buffer, the expand its V
  *   buffer: one binding each, as the padded slots' A and B). Each layer fills its K slices and its
  *   V slices page after page; the adapter takes the most pages any layer's K or V run reaches.
@@ -42,7 +43,7 @@ export interface AdapterPageRun {
   layer: number;
   module: Projection;
   factor: 'a' | 'b';
-  /** First row of the stored matrix: A's rows (outputs) with `rows`, Aᵀ's (input features) with `kvSlices`; B's output features. */
+  /** First row of the stored matrix: A's rows (outputs) with `rows`, input features (A's columns) with `kvSlices`; B's output features. */
   firstRow: number;
   rows: number;
   /** f32 elements per row. */

@@ -69,7 +69,7 @@ describe('adapter pages', () => {
 describe('adapter pages on WebGPU (a page is a K and a V slice per layer)', () => {
   const slices = (sliceFloats: number) => kvSlicePages(tinyConfig.numLayers, sliceFloats * 4);
 
-  it("layer l's Aᵀ rows (rank floats) in its K slices, B rows in its V slices, runs inside one slice, every row once; the count is the most slices any layer's K or V run takes", () => {
+  it("layer l's A columns (rank floats each) in its K slices, B rows in its V slices, runs inside one slice, every row once; the count is the most slices any layer's K or V run takes", () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 64 }), fc.integer({ min: 64, max: 4096 }), fc.array(fc.subarray(names), { minLength: tinyConfig.numLayers, maxLength: tinyConfig.numLayers }), (rank, sliceFloats, targets) => {
         const { pages, runs } = layout(rank, targets, slices(sliceFloats));
@@ -78,7 +78,7 @@ describe('adapter pages on WebGPU (a page is a K and a V slice per layer)', () =
         const runCount = new Map<string, number>();
         let most = 0;
         for (const r of runs) {
-          expect(r.rowFloats).toBe(rank); // Aᵀ and B rows are rank wide
+          expect(r.rowFloats).toBe(rank); // A columns and B rows are rank wide
           const end = r.offset + r.rows * rank * 4;
           expect(end).toBeLessThanOrEqual(sliceFloats * 4); // never straddles a slice
           const lane = `${r.layer}.${r.factor}`; // A in the layer's K slices, B in its V slices
@@ -93,7 +93,7 @@ describe('adapter pages on WebGPU (a page is a K and a V slice per layer)', () =
         }
         targets.forEach((t, l) =>
           tinyConfig.modules.forEach((m) => {
-            expect(seen.get(`${l}.${m.name}.a`)).toBe(t.includes(m.name) ? m.in : undefined); // Aᵀ: a row per input feature
+            expect(seen.get(`${l}.${m.name}.a`)).toBe(t.includes(m.name) ? m.in : undefined); // A: a unit per input feature
             expect(seen.get(`${l}.${m.name}.b`)).toBe(t.includes(m.name) ? m.out : undefined);
             if (t.includes(m.name)) {
               expect(runCount.get(`${l}.${m.name}.a`)).toBeLessThanOrEqual(maxRunsOfFactor(m.in, rank, sliceFloats * 4));

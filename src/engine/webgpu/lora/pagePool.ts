@@ -2,9 +2,10 @@
  * The WebGPU {@link LoraSlotPool} in unified memory (`engine.memory.mode: unified`): no slot
  * buffers; an adapter's factors are written into the pages of the KV cache the adapter tier took
  * for it (the page ids the scheduler's `PagePool` handed out), by the `kvSlices` geometry of
- * `src/lora/pages.ts`: layer l's Aᵀ `[in, rank]` rows in its slices of layer l's K buffer, its
- * B `[out, rank]` rows in its slices of layer l's V buffer, as runs of whole rows that never
- * straddle a slice. So a projection's shrink binds its layer's K buffer where padded slots bind
+ * `src/lora/pages.ts`: layer l's A in its slices of layer l's K buffer, cut along `in` (a run of
+ * input features k0..k0+n holds A's rank rows cut to those columns, `[rank, n]`, so each A row is
+ * read contiguously as from a padded slot), its B `[out, rank]` rows in its slices of layer l's V
+ * buffer, runs never straddling a slice. So a projection's shrink binds its layer's K buffer where padded slots bind
  * their A buffer, and its epilogue the V buffer where they bind B: the same bindings, the same
  * dispatches.
  *
@@ -12,7 +13,7 @@
  * ranks (as padded slots have them, `loraInfoIndex`), then the run table:
  *
  *   info[slot, tableAt + 4 (i - 1) + 0..3]  for rank word i: first run of A, A's runs, first run of B, B's runs
- *   info[slot, first + 3 j + 0..2]          run j: first row (A: input feature, B: output feature), rows, f32 index in the buffer
+ *   info[slot, first + 3 j + 0..2]          run j: first input feature (A) or output feature (B), how many, f32 index in the buffer
  *
  * sized for the most runs an adapter of `maxRank` can take (`maxRunsOfFactor`).
  *
@@ -110,10 +111,10 @@ export function createGpuLoraPagePool(p: CreateGpuLoraPagePoolParameters): GpuLo
       let part: Float32Array;
       if (x.factor === 'b') part = b.subarray(x.firstRow * r, (x.firstRow + x.rows) * r);
       else {
-        // Aᵀ rows firstRow.. (input features) of A [r, in].
+        // Input features firstRow.. of A [r, in]: its r rows cut to those columns, [r, rows].
         const inF = inOf.get(x.module)!;
         part = new Float32Array(x.rows * r);
-        for (let k = 0; k < x.rows; k++) for (let t = 0; t < r; t++) part[k * r + t] = a[t * inF + x.firstRow + k];
+        for (let t = 0; t < r; t++) part.set(a.subarray(t * inF + x.firstRow, t * inF + x.firstRow + x.rows), t * x.rows);
       }
       const buffer = x.factor === 'a' ? kv.layers[x.layer].k : kv.layers[x.layer].v;
       if (pending && (pending.buffer !== buffer || pending.end !== byte)) flush();

@@ -6,7 +6,7 @@
  * projection's epilogue (`linearOp`'s `lora`: it reads v and B and each row's slot from RowInfo).
  *
  * With adapters in pages (unified memory, `pagePool.ts`) both kernels take the `PAGES` variant:
- * they read the adapter's runs through its table in `info`, A (transposed) from the layer's K
+ * they read the adapter's runs through its table in `info`, A (cut along `in`) from the layer's K
  * buffer, B from its V buffer, bound where padded slots bind their A and B.
  *
  * Use per pass: `setRows(rowSlots)` once (writes the tiles with queue.writeBuffer, so call it before

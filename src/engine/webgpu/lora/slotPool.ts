@@ -34,7 +34,7 @@ export { loraInfoIndex } from '../../../lora/slotImage.ts';
 /** The slot buffers of one fused projection. */
 export interface GpuLoraGroup {
   op: FusedLinearOp;
-  /** `// [slots, members, R4, inPad]`; in unified memory the layer's K buffer (Aᵀ runs: `pagePool.ts`) */
+  /** `// [slots, members, R4, inPad]`; in unified memory the layer's K buffer (A's runs: `pagePool.ts`) */
   a: GPUBuffer;
   /** `// [slots, columns, R4]`; in unified memory the layer's V buffer (B runs) */
   b: GPUBuffer;

@@ -1,7 +1,7 @@
 /**
  * LoRA in pages of the KV cache on WebGPU (unified memory, src/engine/webgpu/lora/pagePool.ts):
  * adapters of ranks 4, 8 (q and v only) and 16 written into pages scattered among the KV blocks
- * (Aᵀ in the layers' K slices, B in their V slices, read by the kernels through each slot's run
+ * (A cut along `in` in the layers' K slices, B in their V slices, read by the kernels through each slot's run
  * table) give the padded slots' logits and the reference's, also after their pages served as KV
  * blocks and back, and on a model whose slice is smaller than an A row. No slot buffer is allocated.
  */
@@ -119,13 +119,14 @@ describe('LoRA in pages of the KV cache on WebGPU (unified memory)', () => {
             expect(row0).toBe(next); // runs in order, none skipped
             expect(pageSet.has(Math.floor(base / sliceFloats))).toBe(true); // in the adapter's pages
             expect((base % sliceFloats) + n * r).toBeLessThanOrEqual(sliceFloats); // inside one slice
-            got.set(buf.subarray(base, base + n * r), row0 * r);
+            if (factor === 'b') got.set(buf.subarray(base, base + n * r), row0 * r);
+            else for (let t = 0; t < r; t++) got.set(buf.subarray(base + t * n, base + (t + 1) * n), t * m.in + row0); // features row0.. of A's rows: [r, n]
             next = row0 + n;
           }
           expect(next).toBe(rows);
           const want = w.layers[op.layer][m.name]![factor];
           if (factor === 'b') expect(got).toEqual(want);
-          else expect(got).toEqual(Float32Array.from({ length: m.in * r }, (_, i) => want[(i % r) * m.in + Math.floor(i / r)])); // Aᵀ
+          else expect(got).toEqual(want);
         }
       }
     }
@@ -173,7 +174,7 @@ describe('LoRA in pages of the KV cache on WebGPU (unified memory)', () => {
     await same(b, ref, cases.map((c) => c.seq), cases.map((c) => c.want), F32_TOL);
   });
 
-  it('a slice smaller than an A row (head_dim 8: 1 KiB slices, down_proj A rows of 1.5 KiB): Aᵀ runs of rank-wide rows, logits as the reference', async () => {
+  it('a slice smaller than an A row (head_dim 8: 1 KiB slices, down_proj A rows of 1.5 KiB): A cut along `in` into runs of whole columns, logits as the reference', async () => {
     const dir = await makeTempDir('openlora-gpu-pages-small-');
     await writeHandmadeModel({ dir, configJson: { ...presetConfigJson('tiny'), num_attention_heads: 16, num_key_value_heads: 2, torch_dtype: 'float32' } });
     const m = await loadModel({ dir });
