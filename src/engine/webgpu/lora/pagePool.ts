@@ -5,9 +5,9 @@
  * `src/lora/pages.ts`: layer l's A in its slices of layer l's K buffer, cut along `in` (a run of
  * input features k0..k0+n holds A's rank rows cut to those columns, `[rank, n]`, so each A row is
  * read contiguously as from a padded slot), its B `[out, rank]` rows in its slices of layer l's V
- * buffer, runs never straddling a slice. So a projection's shrink binds its layer's K buffer where padded slots bind
- * their A buffer, and its epilogue the V buffer where they bind B: the same bindings, the same
- * dispatches.
+ * buffer, runs never straddling a slice. So a projection's shrink binds its layer's K buffer
+ * where padded slots bind their A buffer, and its epilogue the V buffer where they bind B: the
+ * same bindings, the same dispatches.
  *
  * A slot is its words in the `info` buffer (which both kernels bind already): the scale, the
  * ranks (as padded slots have them, `loraInfoIndex`), then the run table:
