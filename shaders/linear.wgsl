@@ -208,14 +208,22 @@ fn loraDelta(row: u32, column: u32) -> f32 {
   let vb = (row * params.vStride + m * params.vMember) / 4u;
   var acc = vec4<f32>(0.0);
 #if LORA_PAGES
-  // The run of the adapter's B rows holding this member's output o (runs cover 0..out in order).
+  // The run of the adapter's B rows holding this member's output o: the last whose first row is
+  // <= o (runs cover 0..out in order; binary search, a big projection has tens of runs).
   let o = column - select(select(0u, params.col1, m == 1u), params.col2, m == 2u);
   let header = s + params.tableAt + 4u * (select(select(params.rank0, params.rank1, m == 1u), params.rank2, m == 2u) - 1u) + 2u;
-  var run = s + info[header];
-  let runsEnd = run + 3u * info[header + 1u];
-  while (run + 3u < runsEnd && o >= info[run + 3u]) {
-    run += 3u;
+  let runs = s + info[header];
+  var below = 0u;
+  var above = info[header + 1u];
+  while (above - below > 1u) {
+    let mid = (below + above) / 2u;
+    if (info[runs + 3u * mid] <= o) {
+      below = mid;
+    } else {
+      above = mid;
+    }
   }
+  let run = runs + 3u * below;
   let bb = info[run + 2u] + (o - info[run]) * rank;
   // As the padded slots sum it: four lanes of rank rounded to 4, v past the rank 0.
   for (var t = 0u; t < rank; t += 4u) {
