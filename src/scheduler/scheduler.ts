@@ -50,6 +50,8 @@ export interface Scheduler {
   payers(): PayerShare[];
   /** The fairness policy in force. */
   readonly fairness: 'vtc' | 'fifo';
+  /** Whether a payer below its share of the running slots takes one (`fairSlots.ts`). */
+  readonly fairSlots: boolean;
   /** Fails every request still queued or running with `SchedulerStoppedError` and waits for the step in flight. */
   stop(): Promise<void>;
 }
@@ -503,6 +505,7 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
       return { waiting: waiting.length, running: running.length, kvBlocksTotal: blocks.capacity, kvBlocksFree: blocks.numFree, ...counters, ...(memory ? { memory } : {}) };
     },
     fairness: payers.policy,
+    fairSlots: fairPreempt,
     payers() {
       const live = new Map<string, { waiting: number; running: number }>();
       const count = (s: Sequence, key: 'waiting' | 'running') => {

@@ -56,7 +56,8 @@ describe('status endpoints', () => {
       const answer = await client.chat.completions.create({ model: 'coder', messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 });
       expect(answer.choices[0].finish_reason).toBe('length');
       const headers = { authorization: `Bearer ${ADMIN}` };
-      const scheduler = (await (await fetch(`${u.node.url}/admin/scheduler`, { headers })).json()) as { memory: Record<string, number | string> };
+      const scheduler = (await (await fetch(`${u.node.url}/admin/scheduler`, { headers })).json()) as { memory: Record<string, number | string>; fairness: string; fair_slots: boolean; queue: Record<string, number> };
+      expect(scheduler).toMatchObject({ fairness: 'vtc', fair_slots: true, queue: { preemptions: 0, pauses: 0 } });
       const pageBytes = scheduler.memory.page_bytes as number;
       const totalPages = Math.floor(2 ** 21 / pageBytes);
       expect(scheduler.memory).toMatchObject({ mode: 'unified', total_pages: totalPages, budget_bytes: totalPages * pageBytes, kv_pages: 0, wanted_pages: 0 });

@@ -36,11 +36,12 @@ function registrationError(path: string, error: unknown): unknown {
   return error;
 }
 
-/** `GET /admin/scheduler`: the fairness policy, every payer's virtual counter and recent share, and the memory budget. */
+/** `GET /admin/scheduler`: the fairness policy (and whether payers below their share of the running slots take one), every payer's virtual counter and recent share, and the memory budget. */
 export function schedulerJson(ctx: ApiContext) {
   const s = ctx.scheduler.stats();
   return {
     fairness: ctx.scheduler.fairness,
+    fair_slots: ctx.scheduler.fairSlots,
     payers: ctx.scheduler.payers().map((p) => ({ payer: p.payer, counter: p.counter, waiting: p.waiting, running: p.running, prompt_tokens: p.promptTokens, completion_tokens: p.completionTokens, rate: p.rate, share: p.share })),
     memory: s.memory
       ? { mode: 'unified', page_bytes: s.memory.pageBytes, total_pages: s.memory.totalPages, budget_bytes: s.memory.pageBytes * s.memory.totalPages, kv_pages: s.memory.kvPages, adapter_pages: s.memory.adapterPages, free_pages: s.memory.freePages, wanted_pages: s.memory.wantedPages }
