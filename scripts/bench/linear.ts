@@ -12,6 +12,11 @@
  * `--b1`: each batch-1 projection of the model's layers and its lm_head, one kernel at a time on
  * random weights in `--dtype` (f16 default; bf16, f32, q8_0, q4_0, q4_k, q6_k), beside the
  * streaming roofline, per `--variants` of the kernel's shape (scripts/bench/lib/linearB1.ts).
+ *
+ * `--probe`: the same `--probe-mb` bytes streamed through each way a kernel can load them (storage
+ * buffer as the batch-1 kernel and the roofline read it, textures, storage textures, a uniform
+ * buffer), checked against the CPU, then timed in interleaved rounds, GB/s and the ratio to the
+ * batch-1 kernel's loads per `--forms` (scripts/bench/lib/loadProbe.ts).
  */
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -29,6 +34,7 @@ import { linearB1Lines, runLinearB1, type B1Config } from './lib/linearB1.ts';
 import { QUANT_TYPES } from '../../src/model/quant/index.ts';
 import { readFile } from 'node:fs/promises';
 import { median } from './lib/stats.ts';
+import { LOAD_FORMS, loadProbeLines, runLoadProbe, type LoadFormName } from './lib/loadProbe.ts';
 
 const args = benchArgs(import.meta.url, {
   preset: { type: 'string', default: 'bench-135m' },
@@ -41,6 +47,9 @@ const args = benchArgs(import.meta.url, {
   b1: { type: 'boolean', default: false },
   dtype: { type: 'string', default: 'f16' },
   variants: { type: 'string', default: 'current' },
+  probe: { type: 'boolean', default: false },
+  'probe-mb': { type: 'string', default: '100' },
+  forms: { type: 'string', default: Object.keys(LOAD_FORMS).join(',') },
 });
 const rounds = positiveNumber('rounds', args.rounds);
 const batches = args.batches!.split(',').map(Number);
@@ -50,6 +59,18 @@ const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 const quantize = QUANTIZE_TYPES.find((t) => t === args.quantize);
 if (args.quantize !== undefined && !quantize) throw new Error(`--quantize ${args.quantize}: use one of ${QUANTIZE_TYPES.join(', ')}`);
 
+if (args.probe) {
+  const forms = args.forms!.split(',');
+  const unknown = forms.find((f) => !(f in LOAD_FORMS));
+  if (unknown) throw new Error(`--forms ${unknown}: use some of ${Object.keys(LOAD_FORMS).join(', ')}`);
+  const gpu = await acquireGpu();
+  const r = await runLoadProbe({ gpu, bytes: positiveNumber('probe-mb', args['probe-mb']) * 1e6, rounds, forms: forms as LoadFormName[], log });
+  const device = gpu.summary.description || gpu.summary.vendor;
+  gpu.destroy();
+  process.stdout.write(loadProbeLines(r, device).join('\n') + '\n');
+  if (args.out) await writeFile(args.out, JSON.stringify({ device, ...r }, null, 2) + '\n');
+  process.exit(0);
+}
 const dir = join(DEFAULT_DATA_DIR, 'cache', 'models', args.preset!);
 if (!existsSync(join(dir, 'config.json'))) {
   log(`creating ${args.preset} in ${dir}`);

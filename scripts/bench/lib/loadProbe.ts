@@ -1,0 +1,332 @@
+/**
+ * `npm run bench:linear -- --probe`: the same bytes streamed through each way a WGSL kernel can
+ * load them (shaders/load_probe.wgsl), timed side by side in interleaved rounds, to find a load
+ * form cheaper than the storage-buffer loads the batch-1 linear kernel and the roofline probe use.
+ * On Mesa's lavapipe a storage-buffer load whose offset is not a compile-time constant is a loop
+ * over the 8 SIMD lanes (bounds check and branch per 32-bit word); textures, storage textures and
+ * uniform buffers take other code paths (docs/engine.md "Load forms on lavapipe").
+ */
+import { loadavg } from 'node:os';
+import type { Gpu } from '../../../src/gpu/device.ts';
+import { shaderSource, type ShaderDefines } from '../../../src/engine/webgpu/shaderSource.ts';
+import { median } from './stats.ts';
+
+/** How a probe form reads: `rows` one invocation per weight row (the batch-1 kernel), `stream` consecutive invocations on consecutive chunks (the roofline probe). */
+type Pattern = 'rows' | 'stream';
+
+/** One way of loading the probe's bytes. */
+interface LoadForm {
+  /** What its source is bound as. */
+  source: 'buffer' | 'buffer64k' | 'uniform64k' | 'texture' | 'storageTexture';
+  pattern: Pattern;
+  defines: ShaderDefines;
+  /** Texels per 16-byte chunk (textures). */
+  texelsPerChunk?: 1 | 2 | 4;
+  /** Cache-resident: only the first 64 KiB is read, over and over. */
+  resident?: boolean;
+}
+
+/** The forms, by the name the bench prints; the first is the batch-1 kernel's and every ratio is to it. */
+export const LOAD_FORMS = {
+  'buffer-rows': { source: 'buffer', pattern: 'rows', defines: { BUF: true } },
+  'buffer-stream': { source: 'buffer', pattern: 'stream', defines: { BUF: true } },
+  'buffer-rows-pair': { source: 'buffer', pattern: 'rows', defines: { BUF: true, PAIR: true } },
+  'rgba32uint-rows': { source: 'texture', pattern: 'rows', defines: { TEXTURE: true, TEX4: true }, texelsPerChunk: 1 },
+  'rgba32uint-stream': { source: 'texture', pattern: 'stream', defines: { TEXTURE: true, TEX4: true }, texelsPerChunk: 1 },
+  'rg32uint-rows': { source: 'texture', pattern: 'rows', defines: { TEXTURE: true, TEX2: true }, texelsPerChunk: 2 },
+  'r32uint-rows': { source: 'texture', pattern: 'rows', defines: { TEXTURE: true, TEX1: true }, texelsPerChunk: 4 },
+  'storage-texture-rows': { source: 'storageTexture', pattern: 'rows', defines: { TEXTURE: true, STEX4: true }, texelsPerChunk: 1 },
+  'buffer-64k-rows': { source: 'buffer64k', pattern: 'rows', defines: { BUF64K: true }, resident: true },
+  'uniform-64k-rows': { source: 'uniform64k', pattern: 'rows', defines: { UBO64K: true }, resident: true },
+} as const satisfies Record<string, LoadForm>;
+
+/** A probe form's name. */
+export type LoadFormName = keyof typeof LOAD_FORMS;
+
+/** Bytes the resident forms read from (the largest uniform binding WebGPU guarantees). */
+const RESIDENT_BYTES = 65536;
+/** Invocations per workgroup: the batch-1 kernel's on lavapipe (rows), the roofline probe's (stream). */
+const WORKGROUP: Record<Pattern, number> = { rows: 64, stream: 256 };
+/** The roofline probe's workgroup cap (src/engine/webgpu/roofline.ts). */
+const STREAM_GROUPS = 4096;
+
+/** Parameters of {@link createLoadProbe}. */
+export interface CreateLoadProbeParameters {
+  device: GPUDevice;
+  /** Weight rows (texture rows across layers). */
+  rows: number;
+  /** 16-byte chunks per row (even). */
+  chunks: number;
+  /** Texture rows per array layer (at most the device's maxTextureDimension2D). */
+  height: number;
+  forms: readonly LoadFormName[];
+  /** The bytes, rows · chunks · 16 of them (default: a fixed hash of the word index). */
+  data?: Uint32Array;
+}
+
+/** The probe's resources on one device. */
+export interface LoadProbe {
+  readonly bytes: number;
+  /** One dispatch of `form`; resolves to its milliseconds (GPU timestamps when `timestamps`, else submit-to-done). */
+  time(form: LoadFormName, timestamps: boolean): Promise<number>;
+  /** One dispatch of `form` writing every invocation's XOR of what it read. */
+  check(form: LoadFormName): Promise<Uint32Array>;
+  destroy(): void;
+}
+
+/** The probe's default bytes: word i is a multiplicative hash of i. */
+export function probeData(words: number): Uint32Array {
+  const data = new Uint32Array(words);
+  for (let i = 0; i < words; i++) data[i] = Math.imul(i + 1, 2654435761) >>> 0;
+  return data;
+}
+
+/** Invocations a form's dispatch runs. */
+function invocations(form: LoadForm, rows: number, chunks: number): number {
+  const wg = WORKGROUP[form.pattern];
+  return groups(form, rows, chunks) * wg;
+}
+
+function groups(form: LoadForm, rows: number, chunks: number): number {
+  const wg = WORKGROUP[form.pattern];
+  return form.pattern === 'rows' ? Math.ceil(rows / wg) : Math.min(STREAM_GROUPS, Math.ceil((rows * chunks) / wg));
+}
+
+/** What each invocation of `form` XORs together, computed on the CPU (the probe's check); rows forms: the invocations of rows 0 .. rows - 1. */
+export function expectedXor(name: LoadFormName, data: Uint32Array, rows: number, chunks: number): Uint32Array {
+  const form: LoadForm = LOAD_FORMS[name];
+  const n = invocations(form, rows, chunks);
+  const out = new Uint32Array(form.pattern === 'rows' ? rows : n);
+  const chunkXor = (i: number) => {
+    const at = form.resident ? (i % (RESIDENT_BYTES / 16)) * 4 : i * 4;
+    return data[at] ^ data[at + 1] ^ data[at + 2] ^ data[at + 3];
+  };
+  if (form.pattern === 'rows') {
+    for (let row = 0; row < rows; row++) {
+      let s = 0;
+      for (let c = 0; c < chunks; c++) s ^= chunkXor(row * chunks + c);
+      out[row] = s >>> 0;
+    }
+  } else {
+    for (let g = 0; g < n; g++) {
+      let s = 0;
+      for (let i = g; i < rows * chunks; i += n) s ^= chunkXor(i);
+      out[g] = s >>> 0;
+    }
+  }
+  return out;
+}
+
+/** Uploads the probe's bytes as a storage buffer, a uniform buffer and the textures `forms` read. */
+export function createLoadProbe(p: CreateLoadProbeParameters): LoadProbe {
+  const { device, rows, chunks, height } = p;
+  if (chunks % 2 !== 0) throw new RangeError(`load probe: chunks per row must be even, got ${chunks}`);
+  const bytes = rows * chunks * 16;
+  if (bytes < RESIDENT_BYTES) throw new RangeError(`load probe: ${bytes} bytes is less than the ${RESIDENT_BYTES} the resident forms read`);
+  const data = p.data ?? probeData(bytes / 4);
+  const layers = Math.ceil(rows / height);
+  const made: { destroy(): void }[] = [];
+  const track = <T extends { destroy(): void }>(x: T) => (made.push(x), x);
+
+  const buffer = track(device.createBuffer({ label: 'probe.buffer', size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST }));
+  device.queue.writeBuffer(buffer, 0, data);
+  const uniform = track(device.createBuffer({ label: 'probe.uniform', size: RESIDENT_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST }));
+  device.queue.writeBuffer(uniform, 0, data, 0, RESIDENT_BYTES / 4);
+  const textures = new Map<number, GPUTexture>();
+  const texture = (perChunk: 1 | 2 | 4, storage: boolean): GPUTexture => {
+    const key = perChunk + (storage ? 8 : 0);
+    let t = textures.get(key);
+    if (!t) {
+      const format = ({ 1: 'rgba32uint', 2: 'rg32uint', 4: 'r32uint' } as const)[perChunk];
+      const size = [chunks * perChunk, height, layers];
+      t = track(device.createTexture({ label: `probe.${format}`, size, format, usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST | (storage ? GPUTextureUsage.STORAGE_BINDING : 0) }));
+      // Texture row r holds weight row r: the same bytes in the same order (the last layer's rows past `rows` stay zero).
+      const full = Math.floor(rows / height);
+      if (full > 0) device.queue.writeTexture({ texture: t }, data, { bytesPerRow: chunks * 16, rowsPerImage: height }, [chunks * perChunk, height, full]);
+      if (rows % height) device.queue.writeTexture({ texture: t, origin: [0, 0, full] }, data, { offset: full * height * chunks * 16, bytesPerRow: chunks * 16 }, [chunks * perChunk, rows % height, 1]);
+      textures.set(key, t);
+    }
+    return t;
+  };
+  const dst = track(device.createBuffer({ label: 'probe.dst', size: Math.max(...p.forms.map((f) => invocations(LOAD_FORMS[f], rows, chunks))) * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }));
+  const querySet = track(device.createQuerySet({ type: 'timestamp', count: 2 }));
+  const resolve = track(device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }));
+  const stamps = track(device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
+
+  type Prepared = { pipeline: GPUComputePipeline; group: (check: boolean) => GPUBindGroup; groups: number; invocations: number };
+  const prepared = new Map<LoadFormName, Prepared>();
+  for (const name of p.forms) {
+    const form: LoadForm = LOAD_FORMS[name];
+    const source: GPUBindGroupLayoutEntry =
+      form.source === 'uniform64k'
+        ? { binding: 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } }
+        : form.source === 'texture'
+          ? { binding: 1, visibility: GPUShaderStage.COMPUTE, texture: { sampleType: 'uint', viewDimension: '2d-array' } }
+          : form.source === 'storageTexture'
+            ? { binding: 1, visibility: GPUShaderStage.COMPUTE, storageTexture: { access: 'read-only', format: 'rgba32uint', viewDimension: '2d-array' } }
+            : { binding: 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'read-only-storage' } };
+    const layout = device.createBindGroupLayout({
+      label: name,
+      entries: [{ binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } }, source, { binding: 2, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } }],
+    });
+    const defines = { ...form.defines, ...(form.pattern === 'stream' ? { STREAM: true } : {}), WG: WORKGROUP[form.pattern] };
+    const pipeline = device.createComputePipeline({
+      label: name,
+      layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      compute: { module: device.createShaderModule({ label: name, code: shaderSource('load_probe.wgsl', defines) }), entryPoint: 'main' },
+    });
+    const resource: GPUBindingResource =
+      form.source === 'uniform64k'
+        ? { buffer: uniform }
+        : form.source === 'buffer64k'
+          ? { buffer, size: RESIDENT_BYTES }
+          : form.source === 'buffer'
+            ? { buffer }
+            : texture(form.texelsPerChunk!, form.source === 'storageTexture').createView({ dimension: '2d-array' });
+    const paramsFor = (check: boolean) => {
+      const u = track(device.createBuffer({ size: 32, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST }));
+      device.queue.writeBuffer(u, 0, new Uint32Array([form.pattern === 'stream' ? rows * chunks : chunks, rows, height, chunks * (form.texelsPerChunk ?? 1), check ? 1 : 0, 0, 0, 0]));
+      return device.createBindGroup({ layout, entries: [{ binding: 0, resource: { buffer: u } }, { binding: 1, resource }, { binding: 2, resource: { buffer: dst } }] });
+    };
+    const timed = paramsFor(false);
+    const checked = paramsFor(true);
+    prepared.set(name, { pipeline, group: (check) => (check ? checked : timed), groups: groups(form, rows, chunks), invocations: invocations(form, rows, chunks) });
+  }
+  const get = (name: LoadFormName) => {
+    const f = prepared.get(name);
+    if (!f) throw new RangeError(`load probe: form ${name} was not prepared`);
+    return f;
+  };
+  const dispatch = (f: Prepared, check: boolean, timestamps: boolean) => {
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass(timestamps ? { timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {});
+    pass.setPipeline(f.pipeline);
+    pass.setBindGroup(0, f.group(check));
+    pass.dispatchWorkgroups(f.groups);
+    pass.end();
+    if (timestamps) {
+      encoder.resolveQuerySet(querySet, 0, 2, resolve, 0);
+      encoder.copyBufferToBuffer(resolve, 0, stamps, 0, 16);
+    }
+    return encoder;
+  };
+
+  return {
+    bytes,
+    async time(name, timestamps) {
+      const encoder = dispatch(get(name), false, timestamps);
+      const t0 = performance.now();
+      device.queue.submit([encoder.finish()]);
+      await device.queue.onSubmittedWorkDone();
+      const wall = performance.now() - t0;
+      if (!timestamps) return wall;
+      await stamps.mapAsync(GPUMapMode.READ);
+      const t = new BigUint64Array(stamps.getMappedRange().slice(0));
+      stamps.unmap();
+      return Number(t[1] - t[0]) / 1e6;
+    },
+    async check(name) {
+      const f = get(name);
+      const encoder = dispatch(f, true, false);
+      const read = device.createBuffer({ size: f.invocations * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      encoder.copyBufferToBuffer(dst, 0, read, 0, f.invocations * 4);
+      device.queue.submit([encoder.finish()]);
+      await read.mapAsync(GPUMapMode.READ);
+      const out = new Uint32Array(read.getMappedRange().slice(0));
+      read.destroy();
+      return out;
+    },
+    destroy() {
+      for (const x of made) x.destroy();
+    },
+  };
+}
+
+/** Parameters of {@link runLoadProbe}. */
+export interface RunLoadProbeParameters {
+  gpu: Gpu;
+  /** Bytes per form (default 100 MB: past the CPU's last-level cache). */
+  bytes?: number;
+  /** 16-byte chunks per weight row (default 192: a 1,536-wide f16 row, bench-135m's down projection). */
+  chunks?: number;
+  rounds: number;
+  forms?: readonly LoadFormName[];
+  log: (line: string) => void;
+}
+
+/** One form's figure. */
+export interface LoadProbeFigure {
+  form: LoadFormName;
+  /** Median over the rounds of each round's best of 3 dispatches. */
+  gbPerSecond: number;
+  /** gbPerSecond / the first form's (above 1: faster than the batch-1 kernel's loads). */
+  ratio: number;
+  /** Only the first 64 KiB, re-read (cache-resident). */
+  resident: boolean;
+  loadAverage: number;
+}
+
+/** The result of {@link runLoadProbe}. */
+export interface LoadProbeResult {
+  bytes: number;
+  rows: number;
+  chunks: number;
+  timestamps: boolean;
+  figures: LoadProbeFigure[];
+}
+
+/** Checks every form against the CPU, then times them in interleaved rounds (the order reverses every other round). */
+export async function runLoadProbe(p: RunLoadProbeParameters): Promise<LoadProbeResult> {
+  const { device } = p.gpu;
+  const forms = p.forms ?? (Object.keys(LOAD_FORMS) as LoadFormName[]);
+  const chunks = p.chunks ?? 192;
+  const rows = Math.ceil((p.bytes ?? 100e6) / (chunks * 16));
+  const height = Math.min(8192, p.gpu.adapter.limits.maxTextureDimension2D);
+  const probe = createLoadProbe({ device, rows, chunks, height, forms });
+  const timestamps = p.gpu.hasTimestamps;
+  const data = probeData(probe.bytes / 4);
+  try {
+    for (const form of forms) {
+      const got = await probe.check(form);
+      const want = expectedXor(form, data, rows, chunks);
+      const bad = want.findIndex((w, i) => got[i] !== w);
+      if (bad >= 0) throw new Error(`load probe: form ${form} read wrong bytes (invocation ${bad}: ${got[bad]} != ${want[bad]})`);
+    }
+    p.log(`${forms.length} load forms read the right bytes; timing ${(probe.bytes / 1e6).toFixed(1)} MB each, ${p.rounds} rounds`);
+    const gb = new Map<LoadFormName, number[]>(forms.map((f) => [f, []]));
+    const loads: number[] = [];
+    for (let round = 0; round <= p.rounds; round++) {
+      // Round 0 warms every pipeline (lavapipe compiles at first dispatch); it is not recorded.
+      const order = round % 2 === 0 ? forms : [...forms].reverse();
+      for (const form of order) {
+        let best = Infinity;
+        for (let i = 0; i < 3; i++) best = Math.min(best, await probe.time(form, timestamps));
+        if (round > 0) gb.get(form)!.push(probe.bytes / best / 1e6);
+      }
+      if (round > 0) {
+        loads.push(loadavg()[0]);
+        p.log(`round ${round}/${p.rounds} done, load average ${loads.at(-1)!.toFixed(2)}`);
+      }
+    }
+    const base = median(gb.get(forms[0])!);
+    const loadAverage = median(loads);
+    return {
+      bytes: probe.bytes,
+      rows,
+      chunks,
+      timestamps,
+      figures: forms.map((form) => ({ form, gbPerSecond: median(gb.get(form)!), ratio: median(gb.get(form)!) / base, resident: Boolean((LOAD_FORMS[form] as LoadForm).resident), loadAverage })),
+    };
+  } finally {
+    probe.destroy();
+  }
+}
+
+/** The bench's summary lines, one per form. */
+export function loadProbeLines(r: LoadProbeResult, device: string): string[] {
+  const first = r.figures[0]?.form;
+  return [
+    `openlora load forms on ${device}: ${(r.bytes / 1e6).toFixed(1)} MB per form (${r.rows} rows of ${r.chunks} 16-byte chunks), ${r.timestamps ? 'GPU timestamps' : 'wall clock'}, median of interleaved rounds`,
+    ...r.figures.map((f) => `  ${f.form.padEnd(22)} ${f.gbPerSecond.toFixed(2).padStart(6)} GB/s  ${f.ratio.toFixed(2)}x ${first}${f.resident ? '  (64 KiB re-read: cache-resident)' : ''}  (load average ${f.loadAverage.toFixed(2)})`),
+  ];
+}

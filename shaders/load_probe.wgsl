@@ -1,0 +1,117 @@
+// Load-form probe (scripts/bench/lib/loadProbe.ts, `npm run bench:linear -- --probe`): streams
+// the same bytes through one way of loading them, so the forms can be timed side by side.
+//   ROWS (default): one invocation per weight row looping over its 16-byte chunks, as the batch-1
+//        linear kernel does (PAIR: two adjacent chunks per iteration);
+//   STREAM: consecutive invocations read consecutive chunks in a grid-stride loop, as the roofline
+//        probe (stream.wgsl) does.
+// The source (one define): BUF storage buffer array<vec4<u32>>; BUF64K / UBO64K the first 64 KiB
+// of it as storage / uniform buffer, chunk i read at i % 4096 (cache-resident: the cost of the
+// load instructions alone); TEX4 / TEX2 / TEX1 a texture_2d_array<u32> (rgba32uint, rg32uint,
+// r32uint: 1, 2 or 4 texels per chunk) whose texture row r holds weight row r (layer r / height);
+// STEX4 the rgba32uint texture as a read-only storage texture.
+// Each invocation XORs what it reads; the result is written when params.check is 1 (the test
+// compares it with the CPU's) or when it equals a value real data never gives (keeps the loads).
+struct Params {
+  chunks: u32, // ROWS: 16-byte chunks per weight row; STREAM: chunks in all
+  rows: u32,   // ROWS: weight rows
+  height: u32, // TEX*: texture rows per array layer
+  width: u32,  // TEX*: texels per texture row
+  check: u32,  // 1: write every invocation's XOR to dst
+  _pad0: u32,
+  _pad1: u32,
+  _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(2) var<storage, read_write> dst: array<u32>; // [invocations] u32
+
+#if BUF
+@group(0) @binding(1) var<storage, read> src: array<vec4<u32>>; // [rows, chunks]
+fn chunkAt(i: u32, row: u32, c: u32) -> vec4<u32> {
+  return src[i];
+}
+#endif
+#if BUF64K
+@group(0) @binding(1) var<storage, read> src: array<vec4<u32>>; // [4096]
+fn chunkAt(i: u32, row: u32, c: u32) -> vec4<u32> {
+  return src[i % 4096u];
+}
+#endif
+#if UBO64K
+@group(0) @binding(1) var<uniform> src: array<vec4<u32>, 4096>; // 64 KiB
+fn chunkAt(i: u32, row: u32, c: u32) -> vec4<u32> {
+  return src[i % 4096u];
+}
+#endif
+#if TEX4
+@group(0) @binding(1) var src: texture_2d_array<u32>; // rgba32uint [layers, height, chunks]
+#endif
+#if STEX4
+@group(0) @binding(1) var src: texture_storage_2d_array<rgba32uint, read>; // [layers, height, chunks]
+#endif
+#if TEX2
+@group(0) @binding(1) var src: texture_2d_array<u32>; // rg32uint [layers, height, 2 · chunks]
+#endif
+#if TEX1
+@group(0) @binding(1) var src: texture_2d_array<u32>; // r32uint [layers, height, 4 · chunks]
+#endif
+#if TEXTURE
+fn texel(x: u32, y: u32, layer: u32) -> vec4<u32> {
+#if STEX4
+  return textureLoad(src, vec2<u32>(x, y), layer);
+#else
+  return textureLoad(src, vec2<u32>(x, y), layer, 0);
+#endif
+}
+
+fn chunkAt(i: u32, row: u32, c: u32) -> vec4<u32> {
+#if STREAM
+  // Chunk i of the whole texture (row-major): its texel, row and layer.
+  let perLayer = params.width * params.height;
+  let t = i % perLayer;
+  return texel(t % params.width, t / params.width, i / perLayer);
+#else
+  let y = row % params.height;
+  let layer = row / params.height;
+#if TEX2
+  return vec4<u32>(texel(2u * c, y, layer).xy, texel(2u * c + 1u, y, layer).xy);
+#else
+#if TEX1
+  return vec4<u32>(texel(4u * c, y, layer).x, texel(4u * c + 1u, y, layer).x, texel(4u * c + 2u, y, layer).x, texel(4u * c + 3u, y, layer).x);
+#else
+  return texel(c, y, layer);
+#endif
+#endif
+#endif
+}
+#endif
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  var s = vec4<u32>(0u);
+#if STREAM
+  let stride = nwg.x * ${WG}u;
+  for (var i = gid.x; i < params.chunks; i += stride) {
+    s ^= chunkAt(i, 0u, 0u);
+  }
+#else
+  let row = gid.x;
+  if (row >= params.rows) {
+    return;
+  }
+  let base = row * params.chunks;
+#if PAIR
+  for (var c = 0u; c < params.chunks; c += 2u) { // chunks is even
+    s ^= chunkAt(base + c, row, c) ^ chunkAt(base + c + 1u, row, c + 1u);
+  }
+#else
+  for (var c = 0u; c < params.chunks; c++) {
+    s ^= chunkAt(base + c, row, c);
+  }
+#endif
+#endif
+  let t = s.x ^ s.y ^ s.z ^ s.w;
+  if (params.check == 1u || t == 0x9e3779b9u) {
+    dst[gid.x] = t;
+  }
+}
