@@ -4,11 +4,13 @@
 //        linear kernel does (PAIR: two adjacent chunks per iteration);
 //   STREAM: consecutive invocations read consecutive chunks in a grid-stride loop, as the roofline
 //        probe (stream.wgsl) does.
-// The source (one define): BUF storage buffer array<vec4<u32>>; BUF64K / UBO64K the first 64 KiB
+// The source (one define): BUF storage buffer array<vec4<u32>> (BUFU32: array<u32>, 4 loads per chunk); BUF64K / UBO64K the first 64 KiB
 // of it as storage / uniform buffer, chunk i read at i % 4096 (cache-resident: the cost of the
 // load instructions alone); TEX4 / TEX2 / TEX1 a texture_2d_array<u32> (rgba32uint, rg32uint,
 // r32uint: 1, 2 or 4 texels per chunk) whose texture row r holds weight row r (layer r / height);
 // STEX4 the rgba32uint texture as a read-only storage texture.
+// VERTEX: a render pipeline instead, the bytes a vertex buffer of 16 uint32x4 attributes (256
+// bytes) per vertex, drawn as points: llvmpipe's vertex fetch (its draw module) does the loads.
 // Each invocation XORs what it reads; the result is written when params.check is 1 (the test
 // compares it with the CPU's) or when it equals a value real data never gives (keeps the loads).
 struct Params {
@@ -23,12 +25,55 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
+#if VERTEX
+struct Chunks {
+#unroll A 16
+  @location(${A}) c${A}: vec4<u32>,
+#endunroll
+}
+
+struct Point {
+  @builtin(position) position: vec4<f32>,
+  @location(0) @interpolate(flat) xor: u32,
+}
+
+// check: vertex i draws its XOR at pixel (i % width, i / width) of a width x height r32uint target;
+// otherwise the point lies outside the viewport (clipped) unless its XOR is the magic value.
+@vertex
+fn vs(v: Chunks, @builtin(vertex_index) i: u32) -> Point {
+  var s = vec4<u32>(0u);
+#unroll A 16
+  s ^= v.c${A};
+#endunroll
+  let t = s.x ^ s.y ^ s.z ^ s.w;
+  var p = vec2<f32>(2.0, 2.0);
+  if (params.check == 1u) {
+    let size = vec2<f32>(f32(params.width), f32(params.height));
+    let px = (vec2<f32>(f32(i % params.width), f32(i / params.width)) + 0.5) / size;
+    p = vec2<f32>(2.0 * px.x - 1.0, 1.0 - 2.0 * px.y);
+  } else if (t == 0x9e3779b9u) {
+    p = vec2<f32>(0.0);
+  }
+  return Point(vec4<f32>(p, 0.0, 1.0), t);
+}
+
+@fragment
+fn fs(in: Point) -> @location(0) vec4<u32> {
+  return vec4<u32>(in.xor, 0u, 0u, 0u);
+}
+#else
 @group(0) @binding(2) var<storage, read_write> dst: array<u32>; // [invocations] u32
 
 #if BUF
 @group(0) @binding(1) var<storage, read> src: array<vec4<u32>>; // [rows, chunks]
 fn chunkAt(i: u32, row: u32, c: u32) -> vec4<u32> {
   return src[i];
+}
+#endif
+#if BUFU32
+@group(0) @binding(1) var<storage, read> src: array<u32>; // [rows, chunks, 4]: one word per load
+fn chunkAt(i: u32, row: u32, c: u32) -> vec4<u32> {
+  return vec4<u32>(src[4u * i], src[4u * i + 1u], src[4u * i + 2u], src[4u * i + 3u]);
 }
 #endif
 #if BUF64K
@@ -115,3 +160,4 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     dst[gid.x] = t;
   }
 }
+#endif

@@ -11,13 +11,13 @@ import type { Gpu } from '../../../src/gpu/device.ts';
 import { shaderSource, type ShaderDefines } from '../../../src/engine/webgpu/shaderSource.ts';
 import { median } from './stats.ts';
 
-/** How a probe form reads: `rows` one invocation per weight row (the batch-1 kernel), `stream` consecutive invocations on consecutive chunks (the roofline probe). */
-type Pattern = 'rows' | 'stream';
+/** How a probe form reads: `rows` one invocation per weight row (the batch-1 kernel), `stream` consecutive invocations on consecutive chunks (the roofline probe), `vertex` one vertex per 16 consecutive chunks. */
+type Pattern = 'rows' | 'stream' | 'vertex';
 
 /** One way of loading the probe's bytes. */
 interface LoadForm {
   /** What its source is bound as. */
-  source: 'buffer' | 'buffer64k' | 'uniform64k' | 'texture' | 'storageTexture';
+  source: 'buffer' | 'buffer64k' | 'uniform64k' | 'texture' | 'storageTexture' | 'vertexBuffer';
   pattern: Pattern;
   defines: ShaderDefines;
   /** Texels per 16-byte chunk (textures). */
@@ -30,6 +30,7 @@ interface LoadForm {
 export const LOAD_FORMS = {
   'buffer-rows': { source: 'buffer', pattern: 'rows', defines: { BUF: true } },
   'buffer-stream': { source: 'buffer', pattern: 'stream', defines: { BUF: true } },
+  'buffer-rows-u32': { source: 'buffer', pattern: 'rows', defines: { BUFU32: true } },
   'buffer-rows-pair': { source: 'buffer', pattern: 'rows', defines: { BUF: true, PAIR: true } },
   'rgba32uint-rows': { source: 'texture', pattern: 'rows', defines: { TEXTURE: true, TEX4: true }, texelsPerChunk: 1 },
   'rgba32uint-stream': { source: 'texture', pattern: 'stream', defines: { TEXTURE: true, TEX4: true }, texelsPerChunk: 1 },
@@ -38,6 +39,7 @@ export const LOAD_FORMS = {
   'storage-texture-rows': { source: 'storageTexture', pattern: 'rows', defines: { TEXTURE: true, STEX4: true }, texelsPerChunk: 1 },
   'buffer-64k-rows': { source: 'buffer64k', pattern: 'rows', defines: { BUF64K: true }, resident: true },
   'uniform-64k-rows': { source: 'uniform64k', pattern: 'rows', defines: { UBO64K: true }, resident: true },
+  'vertex-fetch': { source: 'vertexBuffer', pattern: 'vertex', defines: { VERTEX: true } },
 } as const satisfies Record<string, LoadForm>;
 
 /** A probe form's name. */
@@ -46,7 +48,11 @@ export type LoadFormName = keyof typeof LOAD_FORMS;
 /** Bytes the resident forms read from (the largest uniform binding WebGPU guarantees). */
 const RESIDENT_BYTES = 65536;
 /** Invocations per workgroup: the batch-1 kernel's on lavapipe (rows), the roofline probe's (stream). */
-const WORKGROUP: Record<Pattern, number> = { rows: 64, stream: 256 };
+const WORKGROUP = { rows: 64, stream: 256, vertex: 1 } as const satisfies Record<Pattern, number>;
+/** 16-byte chunks per vertex of the vertex form (its 16 attributes). */
+const VERTEX_CHUNKS = 16;
+/** Width of the vertex form's check target (r32uint: 256 bytes per row, the copy alignment). */
+const TARGET_WIDTH = 64;
 /** The roofline probe's workgroup cap (src/engine/webgpu/roofline.ts). */
 const STREAM_GROUPS = 4096;
 
@@ -66,7 +72,8 @@ export interface CreateLoadProbeParameters {
 
 /** The probe's resources on one device. */
 export interface LoadProbe {
-  readonly bytes: number;
+  /** Bytes a form reads per dispatch (the vertex form: whole vertices only). */
+  bytesOf(form: LoadFormName): number;
   /** One dispatch of `form`; resolves to its milliseconds (GPU timestamps when `timestamps`, else submit-to-done). */
   time(form: LoadFormName, timestamps: boolean): Promise<number>;
   /** One dispatch of `form` writing every invocation's XOR of what it read. */
@@ -83,8 +90,8 @@ export function probeData(words: number): Uint32Array {
 
 /** Invocations a form's dispatch runs. */
 function invocations(form: LoadForm, rows: number, chunks: number): number {
-  const wg = WORKGROUP[form.pattern];
-  return groups(form, rows, chunks) * wg;
+  if (form.pattern === 'vertex') return Math.floor((rows * chunks) / VERTEX_CHUNKS);
+  return groups(form, rows, chunks) * WORKGROUP[form.pattern];
 }
 
 function groups(form: LoadForm, rows: number, chunks: number): number {
@@ -97,16 +104,19 @@ export function expectedXor(name: LoadFormName, data: Uint32Array, rows: number,
   const form: LoadForm = LOAD_FORMS[name];
   const n = invocations(form, rows, chunks);
   const out = new Uint32Array(form.pattern === 'rows' ? rows : n);
+  const xorRange = (first: number, count: number) => {
+    let x = 0;
+    for (let c = first; c < first + count; c++) x ^= chunkXor(c);
+    return x >>> 0;
+  };
   const chunkXor = (i: number) => {
     const at = form.resident ? (i % (RESIDENT_BYTES / 16)) * 4 : i * 4;
     return data[at] ^ data[at + 1] ^ data[at + 2] ^ data[at + 3];
   };
   if (form.pattern === 'rows') {
-    for (let row = 0; row < rows; row++) {
-      let s = 0;
-      for (let c = 0; c < chunks; c++) s ^= chunkXor(row * chunks + c);
-      out[row] = s >>> 0;
-    }
+    for (let row = 0; row < rows; row++) out[row] = xorRange(row * chunks, chunks);
+  } else if (form.pattern === 'vertex') {
+    for (let v = 0; v < n; v++) out[v] = xorRange(v * VERTEX_CHUNKS, VERTEX_CHUNKS);
   } else {
     for (let g = 0; g < n; g++) {
       let s = 0;
@@ -128,7 +138,7 @@ export function createLoadProbe(p: CreateLoadProbeParameters): LoadProbe {
   const made: { destroy(): void }[] = [];
   const track = <T extends { destroy(): void }>(x: T) => (made.push(x), x);
 
-  const buffer = track(device.createBuffer({ label: 'probe.buffer', size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST }));
+  const buffer = track(device.createBuffer({ label: 'probe.buffer', size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.VERTEX | GPUBufferUsage.COPY_DST }));
   device.queue.writeBuffer(buffer, 0, data);
   const uniform = track(device.createBuffer({ label: 'probe.uniform', size: RESIDENT_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST }));
   device.queue.writeBuffer(uniform, 0, data, 0, RESIDENT_BYTES / 4);
@@ -153,10 +163,16 @@ export function createLoadProbe(p: CreateLoadProbeParameters): LoadProbe {
   const resolve = track(device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }));
   const stamps = track(device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
 
-  type Prepared = { pipeline: GPUComputePipeline; group: (check: boolean) => GPUBindGroup; groups: number; invocations: number };
-  const prepared = new Map<LoadFormName, Prepared>();
-  for (const name of p.forms) {
-    const form: LoadForm = LOAD_FORMS[name];
+  /** A prepared form: records its dispatch (or draw) into an encoder; `copyOut` copies what its check wrote into `read`. */
+  type Prepared = { record(encoder: GPUCommandEncoder, check: boolean, timestamps: boolean): void; copyOut(encoder: GPUCommandEncoder, read: GPUBuffer): void; invocations: number; bytes: number };
+  const timestampWrites = (timestamps: boolean) => (timestamps ? { timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {});
+  const paramsGroup = (layout: GPUBindGroupLayout, words: number[], entries: GPUBindGroupEntry[]) => {
+    const u = track(device.createBuffer({ size: 32, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST }));
+    device.queue.writeBuffer(u, 0, new Uint32Array([...words, 0, 0, 0]));
+    return device.createBindGroup({ layout, entries: [{ binding: 0, resource: { buffer: u } }, ...entries] });
+  };
+
+  const prepareCompute = (name: LoadFormName, form: LoadForm): Prepared => {
     const source: GPUBindGroupLayoutEntry =
       form.source === 'uniform64k'
         ? { binding: 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } }
@@ -183,38 +199,83 @@ export function createLoadProbe(p: CreateLoadProbeParameters): LoadProbe {
           : form.source === 'buffer'
             ? { buffer }
             : texture(form.texelsPerChunk!, form.source === 'storageTexture').createView({ dimension: '2d-array' });
-    const paramsFor = (check: boolean) => {
-      const u = track(device.createBuffer({ size: 32, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST }));
-      device.queue.writeBuffer(u, 0, new Uint32Array([form.pattern === 'stream' ? rows * chunks : chunks, rows, height, chunks * (form.texelsPerChunk ?? 1), check ? 1 : 0, 0, 0, 0]));
-      return device.createBindGroup({ layout, entries: [{ binding: 0, resource: { buffer: u } }, { binding: 1, resource }, { binding: 2, resource: { buffer: dst } }] });
+    const group = (check: boolean) =>
+      paramsGroup(layout, [form.pattern === 'stream' ? rows * chunks : chunks, rows, height, chunks * (form.texelsPerChunk ?? 1), check ? 1 : 0], [
+        { binding: 1, resource },
+        { binding: 2, resource: { buffer: dst } },
+      ]);
+    const groupsFor = { true: group(true), false: group(false) };
+    const n = invocations(form, rows, chunks);
+    return {
+      invocations: n,
+      bytes,
+      record(encoder, check, timestamps) {
+        const pass = encoder.beginComputePass(timestampWrites(timestamps));
+        pass.setPipeline(pipeline);
+        pass.setBindGroup(0, groupsFor[`${check}`]);
+        pass.dispatchWorkgroups(groups(form, rows, chunks));
+        pass.end();
+      },
+      copyOut: (encoder, read) => encoder.copyBufferToBuffer(dst, 0, read, 0, n * 4),
     };
-    const timed = paramsFor(false);
-    const checked = paramsFor(true);
-    prepared.set(name, { pipeline, group: (check) => (check ? checked : timed), groups: groups(form, rows, chunks), invocations: invocations(form, rows, chunks) });
+  };
+
+  const prepareVertex = (name: LoadFormName, form: LoadForm): Prepared => {
+    const n = invocations(form, rows, chunks);
+    const targetHeight = Math.ceil(n / TARGET_WIDTH);
+    const target = track(device.createTexture({ label: 'probe.target', size: [TARGET_WIDTH, targetHeight], format: 'r32uint', usage: GPUTextureUsage.RENDER_ATTACHMENT | GPUTextureUsage.COPY_SRC }));
+    const view = target.createView();
+    const layout = device.createBindGroupLayout({ label: name, entries: [{ binding: 0, visibility: GPUShaderStage.VERTEX, buffer: { type: 'uniform' } }] });
+    const module = device.createShaderModule({ label: name, code: shaderSource('load_probe.wgsl', form.defines) });
+    const pipeline = device.createRenderPipeline({
+      label: name,
+      layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      vertex: {
+        module,
+        entryPoint: 'vs',
+        buffers: [{ arrayStride: VERTEX_CHUNKS * 16, stepMode: 'vertex', attributes: Array.from({ length: VERTEX_CHUNKS }, (_, i) => ({ shaderLocation: i, offset: i * 16, format: 'uint32x4' as const })) }],
+      },
+      fragment: { module, entryPoint: 'fs', targets: [{ format: 'r32uint' }] },
+      primitive: { topology: 'point-list' },
+    });
+    const group = (check: boolean) => paramsGroup(layout, [0, 0, targetHeight, TARGET_WIDTH, check ? 1 : 0], []);
+    const groupsFor = { true: group(true), false: group(false) };
+    return {
+      invocations: n,
+      bytes: n * VERTEX_CHUNKS * 16,
+      record(encoder, check, timestamps) {
+        // Timed draws leave the target as it is (their points are clipped); a check clears it first.
+        const pass = encoder.beginRenderPass({ colorAttachments: [{ view, loadOp: check ? 'clear' : 'load', storeOp: 'store', clearValue: [0, 0, 0, 0] }], ...timestampWrites(timestamps) });
+        pass.setPipeline(pipeline);
+        pass.setBindGroup(0, groupsFor[`${check}`]);
+        pass.setVertexBuffer(0, buffer, 0, n * VERTEX_CHUNKS * 16);
+        pass.draw(n);
+        pass.end();
+      },
+      copyOut: (encoder, read) => encoder.copyTextureToBuffer({ texture: target }, { buffer: read, bytesPerRow: TARGET_WIDTH * 4 }, [TARGET_WIDTH, targetHeight]),
+    };
+  };
+
+  const prepared = new Map<LoadFormName, Prepared>();
+  for (const name of p.forms) {
+    const form: LoadForm = LOAD_FORMS[name];
+    prepared.set(name, form.pattern === 'vertex' ? prepareVertex(name, form) : prepareCompute(name, form));
   }
   const get = (name: LoadFormName) => {
     const f = prepared.get(name);
     if (!f) throw new RangeError(`load probe: form ${name} was not prepared`);
     return f;
   };
-  const dispatch = (f: Prepared, check: boolean, timestamps: boolean) => {
-    const encoder = device.createCommandEncoder();
-    const pass = encoder.beginComputePass(timestamps ? { timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {});
-    pass.setPipeline(f.pipeline);
-    pass.setBindGroup(0, f.group(check));
-    pass.dispatchWorkgroups(f.groups);
-    pass.end();
-    if (timestamps) {
-      encoder.resolveQuerySet(querySet, 0, 2, resolve, 0);
-      encoder.copyBufferToBuffer(resolve, 0, stamps, 0, 16);
-    }
-    return encoder;
-  };
 
   return {
-    bytes,
+    bytesOf: (name) => get(name).bytes,
     async time(name, timestamps) {
-      const encoder = dispatch(get(name), false, timestamps);
+      const encoder = device.createCommandEncoder();
+      get(name).record(encoder, false, timestamps);
+      if (timestamps) {
+        encoder.resolveQuerySet(querySet, 0, 2, resolve, 0);
+        encoder.copyBufferToBuffer(resolve, 0, stamps, 0, 16);
+      }
       const t0 = performance.now();
       device.queue.submit([encoder.finish()]);
       await device.queue.onSubmittedWorkDone();
@@ -227,12 +288,13 @@ export function createLoadProbe(p: CreateLoadProbeParameters): LoadProbe {
     },
     async check(name) {
       const f = get(name);
-      const encoder = dispatch(f, true, false);
-      const read = device.createBuffer({ size: f.invocations * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-      encoder.copyBufferToBuffer(dst, 0, read, 0, f.invocations * 4);
+      const encoder = device.createCommandEncoder();
+      f.record(encoder, true, false);
+      const read = device.createBuffer({ size: Math.ceil(f.invocations / TARGET_WIDTH) * TARGET_WIDTH * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      f.copyOut(encoder, read);
       device.queue.submit([encoder.finish()]);
       await read.mapAsync(GPUMapMode.READ);
-      const out = new Uint32Array(read.getMappedRange().slice(0));
+      const out = new Uint32Array(read.getMappedRange().slice(0, f.invocations * 4));
       read.destroy();
       return out;
     },
@@ -284,7 +346,7 @@ export async function runLoadProbe(p: RunLoadProbeParameters): Promise<LoadProbe
   const height = Math.min(8192, p.gpu.adapter.limits.maxTextureDimension2D);
   const probe = createLoadProbe({ device, rows, chunks, height, forms });
   const timestamps = p.gpu.hasTimestamps;
-  const data = probeData(probe.bytes / 4);
+  const data = probeData((rows * chunks * 16) / 4);
   try {
     for (const form of forms) {
       const got = await probe.check(form);
@@ -292,7 +354,7 @@ export async function runLoadProbe(p: RunLoadProbeParameters): Promise<LoadProbe
       const bad = want.findIndex((w, i) => got[i] !== w);
       if (bad >= 0) throw new Error(`load probe: form ${form} read wrong bytes (invocation ${bad}: ${got[bad]} != ${want[bad]})`);
     }
-    p.log(`${forms.length} load forms read the right bytes; timing ${(probe.bytes / 1e6).toFixed(1)} MB each, ${p.rounds} rounds`);
+    p.log(`${forms.length} load forms read the right bytes; timing ${((rows * chunks * 16) / 1e6).toFixed(1)} MB each, ${p.rounds} rounds`);
     const gb = new Map<LoadFormName, number[]>(forms.map((f) => [f, []]));
     const loads: number[] = [];
     for (let round = 0; round <= p.rounds; round++) {
@@ -301,7 +363,7 @@ export async function runLoadProbe(p: RunLoadProbeParameters): Promise<LoadProbe
       for (const form of order) {
         let best = Infinity;
         for (let i = 0; i < 3; i++) best = Math.min(best, await probe.time(form, timestamps));
-        if (round > 0) gb.get(form)!.push(probe.bytes / best / 1e6);
+        if (round > 0) gb.get(form)!.push(probe.bytesOf(form) / best / 1e6);
       }
       if (round > 0) {
         loads.push(loadavg()[0]);
@@ -311,7 +373,7 @@ export async function runLoadProbe(p: RunLoadProbeParameters): Promise<LoadProbe
     const base = median(gb.get(forms[0])!);
     const loadAverage = median(loads);
     return {
-      bytes: probe.bytes,
+      bytes: rows * chunks * 16,
       rows,
       chunks,
       timestamps,
