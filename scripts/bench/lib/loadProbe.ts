@@ -24,12 +24,16 @@ interface LoadForm {
   texelsPerChunk?: 1 | 2 | 4;
   /** Cache-resident: only the first 64 KiB is read, over and over. */
   resident?: boolean;
+  /** Stream forms: workgroups (default {@link STREAM_GROUPS}, the roofline probe's). */
+  streamGroups?: number;
 }
 
 /** The forms, by the name the bench prints; the first is the batch-1 kernel's and every ratio is to it. */
 export const LOAD_FORMS = {
   'buffer-rows': { source: 'buffer', pattern: 'rows', defines: { BUF: true } },
   'buffer-stream': { source: 'buffer', pattern: 'stream', defines: { BUF: true } },
+  'buffer-stream-512': { source: 'buffer', pattern: 'stream', defines: { BUF: true }, streamGroups: 512 },
+  'buffer-stream-128': { source: 'buffer', pattern: 'stream', defines: { BUF: true }, streamGroups: 128 },
   'buffer-rows-u32': { source: 'buffer', pattern: 'rows', defines: { BUFU32: true } },
   'buffer-rows-pair': { source: 'buffer', pattern: 'rows', defines: { BUF: true, PAIR: true } },
   'rgba32uint-rows': { source: 'texture', pattern: 'rows', defines: { TEXTURE: true, TEX4: true }, texelsPerChunk: 1 },
@@ -53,6 +57,8 @@ const WORKGROUP = { rows: 64, stream: 256, vertex: 1 } as const satisfies Record
 const VERTEX_CHUNKS = 16;
 /** Width of the vertex form's check target (r32uint: 256 bytes per row, the copy alignment). */
 const TARGET_WIDTH = 64;
+/** Dispatches per form and round; the round's figure is the fastest (a busy machine only ever slows a dispatch). */
+const RUNS_PER_ROUND = 5;
 /** The roofline probe's workgroup cap (src/engine/webgpu/roofline.ts). */
 const STREAM_GROUPS = 4096;
 
@@ -96,7 +102,7 @@ function invocations(form: LoadForm, rows: number, chunks: number): number {
 
 function groups(form: LoadForm, rows: number, chunks: number): number {
   const wg = WORKGROUP[form.pattern];
-  return form.pattern === 'rows' ? Math.ceil(rows / wg) : Math.min(STREAM_GROUPS, Math.ceil((rows * chunks) / wg));
+  return form.pattern === 'rows' ? Math.ceil(rows / wg) : Math.min(form.streamGroups ?? STREAM_GROUPS, Math.ceil((rows * chunks) / wg));
 }
 
 /** What each invocation of `form` XORs together, computed on the CPU (the probe's check); rows forms: the invocations of rows 0 .. rows - 1. */
@@ -319,7 +325,7 @@ export interface RunLoadProbeParameters {
 /** One form's figure. */
 export interface LoadProbeFigure {
   form: LoadFormName;
-  /** Median over the rounds of each round's best of 3 dispatches. */
+  /** Median over the rounds of each round's best of {@link RUNS_PER_ROUND} dispatches. */
   gbPerSecond: number;
   /** gbPerSecond / the first form's (above 1: faster than the batch-1 kernel's loads). */
   ratio: number;
@@ -362,7 +368,7 @@ export async function runLoadProbe(p: RunLoadProbeParameters): Promise<LoadProbe
       const order = round % 2 === 0 ? forms : [...forms].reverse();
       for (const form of order) {
         let best = Infinity;
-        for (let i = 0; i < 3; i++) best = Math.min(best, await probe.time(form, timestamps));
+        for (let i = 0; i < RUNS_PER_ROUND; i++) best = Math.min(best, await probe.time(form, timestamps));
         if (round > 0) gb.get(form)!.push(probe.bytesOf(form) / best / 1e6);
       }
       if (round > 0) {
