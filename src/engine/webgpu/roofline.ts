@@ -48,7 +48,10 @@ export async function measureReadBandwidth(p: MeasureReadBandwidthParameters): P
   const bytes = p.bytes ?? 64 * 2 ** 20;
   const runs = p.runs ?? 5;
   const count = bytes / 16;
-  const src = device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE });
+  // Written data, as weights are: a never-written allocation may read the OS's shared zero page.
+  const src = device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE, mappedAtCreation: true });
+  new Float32Array(src.getMappedRange()).fill(1 / 1024);
+  src.unmap();
   const pipelines = createPipelineCache(device);
   const bindings = ['uniform', 'read', 'storage'] as const;
   const setups: { pattern: StreamPattern; kernel: Kernel; groups: number; params: GPUBuffer }[] = [
