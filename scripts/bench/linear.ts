@@ -34,7 +34,8 @@ import { linearB1Lines, runLinearB1, type B1Config } from './lib/linearB1.ts';
 import { QUANT_TYPES } from '../../src/model/quant/index.ts';
 import { readFile } from 'node:fs/promises';
 import { median } from './lib/stats.ts';
-import { LOAD_FORMS, loadProbeLines, runLoadProbe, type LoadFormName } from './lib/loadProbe.ts';
+import { LOAD_FORMS, type LoadFormName } from './lib/loadForms.ts';
+import { loadProbeLines, runLoadProbe } from './lib/loadProbe.ts';
 
 const args = benchArgs(import.meta.url, {
   preset: { type: 'string', default: 'bench-135m' },

@@ -29,7 +29,7 @@ export interface ReadBandwidth {
 }
 
 /** The grid-stride pattern's workgroups: 256 invocations each, at most this many (enough for any GPU). */
-const STRIDE_GROUPS = 4096;
+export const STRIDE_GROUPS = 4096;
 /** vec4s each invocation of the run pattern reads (4 KiB: a weight row of 2,048 f16). */
 const RUN_VEC4S = 256;
 /** The run pattern's workgroup (the linear kernel's decode workgroup on lavapipe). */
