@@ -8,6 +8,7 @@
  */
 import { loadavg } from 'node:os';
 import type { Gpu } from '../../../src/gpu/device.ts';
+import { createPassTimer } from '../../../src/engine/webgpu/passTimer.ts';
 import { shaderSource } from '../../../src/engine/webgpu/shaderSource.ts';
 import { LOAD_FORMS, RESIDENT_BYTES, VERTEX_CHUNKS, WORKGROUP, expectedXor, groups, invocations, probeData, type LoadForm, type LoadFormName } from './loadForms.ts';
 import { median } from './stats.ts';
@@ -29,6 +30,8 @@ export interface CreateLoadProbeParameters {
   forms: readonly LoadFormName[];
   /** The bytes, rows · chunks · 16 of them (default: a fixed hash of the word index). */
   data?: Uint32Array;
+  /** Time with GPU timestamps (the device's `timestamp-query`) instead of the wall clock. */
+  timestamps?: boolean;
 }
 
 /** The probe's resources on one device. */
@@ -36,7 +39,7 @@ export interface LoadProbe {
   /** Bytes a form reads per dispatch (the vertex form: whole vertices only). */
   bytesOf(form: LoadFormName): number;
   /** One dispatch of `form`; resolves to its milliseconds (GPU timestamps when `timestamps`, else submit-to-done). */
-  time(form: LoadFormName, timestamps: boolean): Promise<number>;
+  time(form: LoadFormName): Promise<number>;
   /** One dispatch of `form` writing every invocation's XOR of what it read. */
   check(form: LoadFormName): Promise<Uint32Array>;
   destroy(): void;
@@ -74,13 +77,12 @@ export function createLoadProbe(p: CreateLoadProbeParameters): LoadProbe {
     return t;
   };
   const dst = track(device.createBuffer({ label: 'probe.dst', size: Math.max(...p.forms.map((f) => invocations(LOAD_FORMS[f], rows, chunks))) * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }));
-  const querySet = track(device.createQuerySet({ type: 'timestamp', count: 2 }));
-  const resolve = track(device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }));
-  const stamps = track(device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
+  const timer = track(createPassTimer(device, p.timestamps === true));
 
   /** A prepared form: records its dispatch (or draw) into an encoder; `copyOut` copies what its check wrote into `read`. */
-  type Prepared = { record(encoder: GPUCommandEncoder, check: boolean, timestamps: boolean): void; copyOut(encoder: GPUCommandEncoder, read: GPUBuffer): void; invocations: number; bytes: number };
-  const timestampWrites = (timestamps: boolean) => (timestamps ? { timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {});
+  type Prepared = { record(encoder: GPUCommandEncoder, check: boolean): void; copyOut(encoder: GPUCommandEncoder, read: GPUBuffer): void; invocations: number; bytes: number };
+  /** The timer's writes for a timed pass; a check's pass is not timed. */
+  const writes = (check: boolean) => (check ? {} : timer.writes);
   const paramsGroup = (layout: GPUBindGroupLayout, words: number[], entries: GPUBindGroupEntry[]) => {
     const u = track(device.createBuffer({ size: 32, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST }));
     device.queue.writeBuffer(u, 0, new Uint32Array([...words, 0, 0, 0]));
@@ -124,8 +126,8 @@ export function createLoadProbe(p: CreateLoadProbeParameters): LoadProbe {
     return {
       invocations: n,
       bytes,
-      record(encoder, check, timestamps) {
-        const pass = encoder.beginComputePass(timestampWrites(timestamps));
+      record(encoder, check) {
+        const pass = encoder.beginComputePass(writes(check));
         pass.setPipeline(pipeline);
         pass.setBindGroup(0, groupsFor[`${check}`]);
         pass.dispatchWorkgroups(groups(form, rows, chunks));
@@ -158,9 +160,9 @@ export function createLoadProbe(p: CreateLoadProbeParameters): LoadProbe {
     return {
       invocations: n,
       bytes: n * VERTEX_CHUNKS * 16,
-      record(encoder, check, timestamps) {
+      record(encoder, check) {
         // Timed draws leave the target as it is (their points are clipped); a check clears it first.
-        const pass = encoder.beginRenderPass({ colorAttachments: [{ view, loadOp: check ? 'clear' : 'load', storeOp: 'store', clearValue: [0, 0, 0, 0] }], ...timestampWrites(timestamps) });
+        const pass = encoder.beginRenderPass({ colorAttachments: [{ view, loadOp: check ? 'clear' : 'load', storeOp: 'store', clearValue: [0, 0, 0, 0] }], ...writes(check) });
         pass.setPipeline(pipeline);
         pass.setBindGroup(0, groupsFor[`${check}`]);
         pass.setVertexBuffer(0, buffer, 0, n * VERTEX_CHUNKS * 16);
@@ -184,27 +186,15 @@ export function createLoadProbe(p: CreateLoadProbeParameters): LoadProbe {
 
   return {
     bytesOf: (name) => get(name).bytes,
-    async time(name, timestamps) {
+    async time(name) {
       const encoder = device.createCommandEncoder();
-      get(name).record(encoder, false, timestamps);
-      if (timestamps) {
-        encoder.resolveQuerySet(querySet, 0, 2, resolve, 0);
-        encoder.copyBufferToBuffer(resolve, 0, stamps, 0, 16);
-      }
-      const t0 = performance.now();
-      device.queue.submit([encoder.finish()]);
-      await device.queue.onSubmittedWorkDone();
-      const wall = performance.now() - t0;
-      if (!timestamps) return wall;
-      await stamps.mapAsync(GPUMapMode.READ);
-      const t = new BigUint64Array(stamps.getMappedRange().slice(0));
-      stamps.unmap();
-      return Number(t[1] - t[0]) / 1e6;
+      get(name).record(encoder, false);
+      return timer.time(encoder);
     },
     async check(name) {
       const f = get(name);
       const encoder = device.createCommandEncoder();
-      f.record(encoder, true, false);
+      f.record(encoder, true);
       const read = device.createBuffer({ size: Math.ceil(f.invocations / TARGET_WIDTH) * TARGET_WIDTH * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
       f.copyOut(encoder, read);
       device.queue.submit([encoder.finish()]);
@@ -259,8 +249,8 @@ export async function runLoadProbe(p: RunLoadProbeParameters): Promise<LoadProbe
   const chunks = p.chunks ?? 192;
   const rows = Math.ceil((p.bytes ?? 100e6) / (chunks * 16));
   const height = Math.min(8192, p.gpu.adapter.limits.maxTextureDimension2D);
-  const probe = createLoadProbe({ device, rows, chunks, height, forms });
   const timestamps = p.gpu.hasTimestamps;
+  const probe = createLoadProbe({ device, rows, chunks, height, forms, timestamps });
   const data = probeData((rows * chunks * 16) / 4);
   try {
     for (const form of forms) {
@@ -277,7 +267,7 @@ export async function runLoadProbe(p: RunLoadProbeParameters): Promise<LoadProbe
       const order = round % 2 === 0 ? forms : [...forms].reverse();
       for (const form of order) {
         let best = Infinity;
-        for (let i = 0; i < RUNS_PER_ROUND; i++) best = Math.min(best, await probe.time(form, timestamps));
+        for (let i = 0; i < RUNS_PER_ROUND; i++) best = Math.min(best, await probe.time(form));
         if (round > 0) gb.get(form)!.push(probe.bytesOf(form) / best / 1e6);
       }
       if (round > 0) {

@@ -1,5 +1,6 @@
 import { createPipelineCache, bindBuffers, type Kernel } from './pipelines.ts';
 import { createUniform } from './ops.ts';
+import { createPassTimer } from './passTimer.ts';
 
 /** Parameters of {@link measureReadBandwidth}. */
 export interface MeasureReadBandwidthParameters {
@@ -60,34 +61,19 @@ export async function measureReadBandwidth(p: MeasureReadBandwidthParameters): P
   ];
   const dst = device.createBuffer({ size: Math.max(...setups.map((s) => s.groups)) * 4, usage: GPUBufferUsage.STORAGE });
   await pipelines.warm();
-  const querySet = p.timestamps ? device.createQuerySet({ type: 'timestamp', count: 2 }) : undefined;
-  const resolve = device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-  const read = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const timer = createPassTimer(device, p.timestamps === true);
   const best: Record<StreamPattern, number> = { stride: Infinity, runs: Infinity };
   try {
     const groups = setups.map((s) => bindBuffers(device, s.kernel, [s.params, src, dst]));
     for (let i = 0; i <= runs; i++) {
       for (const [k, s] of setups.entries()) {
         const encoder = device.createCommandEncoder();
-        const pass = encoder.beginComputePass(querySet ? { timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {});
+        const pass = encoder.beginComputePass(timer.writes);
         pass.setPipeline(s.kernel.pipeline);
         pass.setBindGroup(0, groups[k]);
         pass.dispatchWorkgroups(s.groups);
         pass.end();
-        if (querySet) {
-          encoder.resolveQuerySet(querySet, 0, 2, resolve, 0);
-          encoder.copyBufferToBuffer(resolve, 0, read, 0, 16);
-        }
-        const t0 = performance.now();
-        device.queue.submit([encoder.finish()]);
-        await device.queue.onSubmittedWorkDone();
-        let ms = performance.now() - t0;
-        if (querySet) {
-          await read.mapAsync(GPUMapMode.READ);
-          const t = new BigUint64Array(read.getMappedRange().slice(0));
-          read.unmap();
-          ms = Number(t[1] - t[0]) / 1e6;
-        }
+        const ms = await timer.time(encoder);
         if (i > 0 && ms > 0) best[s.pattern] = Math.min(best[s.pattern], ms);
       }
     }
@@ -95,9 +81,7 @@ export async function measureReadBandwidth(p: MeasureReadBandwidthParameters): P
     src.destroy();
     dst.destroy();
     for (const s of setups) s.params.destroy();
-    resolve.destroy();
-    read.destroy();
-    querySet?.destroy();
+    timer.destroy();
   }
   const pattern: StreamPattern = best.runs < best.stride ? 'runs' : 'stride';
   const gb = (ms: number) => bytes / ms / 1e6;
