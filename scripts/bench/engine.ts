@@ -15,6 +15,7 @@
  * `--variants current,attentionBroadcast=false` (kernel shape overrides, `key=value` joined by
  * `+`, as in `bench:linear -- --b1`): the first variant runs every measurement, and the side-by-side
  * rounds interleave both models under each variant (one ratio per variant).
+ * `--profile-batches 1,32`: the per-kernel profile at each of these batches (default 1).
  * `--linear tiled|plain` forces the
  * tiled linear kernel from 8 rows or the plain one at every row count (default: the device's plan).
  */
@@ -53,11 +54,13 @@ const args = benchArgs(import.meta.url, {
   'skip-f16': { type: 'boolean', default: false },
   linear: { type: 'string', default: 'default' },
   variants: { type: 'string', default: 'current' },
+  'profile-batches': { type: 'string', default: '1' },
 });
 if (!['default', 'tiled', 'plain'].includes(args.linear!)) throw new Error(`--linear ${args.linear}: use default (the device's plan), tiled (the tiled kernel from 8 rows) or plain (the register-tile kernel for every row count)`);
 const promptLen = positiveNumber('prompt-len', args['prompt-len']);
 const decodeSteps = positiveNumber('decode-steps', args['decode-steps']);
 const batches = args.batches!.split(',').map(Number);
+const profileBatches = args['profile-batches']!.split(',').map((b) => positiveNumber('profile-batches', b));
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
 const dir = args.model ?? join(DEFAULT_DATA_DIR, 'cache', 'models', args.preset!);
@@ -115,13 +118,17 @@ for (const batch of batches) {
   log(`decode batch ${batch}: ${stepMs.toFixed(1)} ms/step, ${(r.cpuMs / decodeSteps).toFixed(1)} CPU ms/step`);
 }
 
-let kernels: Record<string, number> | undefined;
+/** Per-kernel GPU ms per decode step, per batch of `--profile-batches`. */
+const profiles: Record<number, Record<string, number>> = {};
 if (backend.setProfiling(true)) {
-  // Decode steps only: the profile is reset after decode()'s prefill step.
-  await decode(backend, 1, decodeSteps, () => backend.resetProfile());
-  kernels = Object.fromEntries(Object.entries(backend.profile()!).map(([k, v]) => [k, v / decodeSteps]));
+  for (const batch of profileBatches) {
+    // Decode steps only: the profile is reset after decode()'s prefill step.
+    await decode(backend, batch, decodeSteps, () => backend.resetProfile());
+    profiles[batch] = Object.fromEntries(Object.entries(backend.profile()!).map(([k, v]) => [k, v / decodeSteps]));
+  }
   backend.setProfiling(false);
 }
+const kernels: Record<string, number> | undefined = profiles[1];
 
 /** The quantized model's batch-1 decode beside the f16 model's (same weights, same device), in interleaved rounds, per variant. */
 type SideBySide = { variant: string; dtype: string; ratio: number; quantizedTokS: number; f16TokS: number; rounds: number; roundsTokS: { quantized: number[]; f16: number[] }; goal?: number; loadAverage: number };
@@ -192,6 +199,8 @@ const result = {
   prefill: { promptTokens: promptLen, ms: prefillMs, tokensPerSecond: (promptLen * 1000) / prefillMs, timeToFirstTokenMs: prefillMs },
   decode: decodeRows,
   kernelsMsPerDecodeStep: kernels,
+  /** `--profile-batches`: per-kernel GPU ms per decode step at each batch. */
+  kernelsMsPerDecodeStepByBatch: profiles,
   roofline: { streamBytes, wallGbPerSecond: rooflineWall.gbPerSecond, gpuGbPerSecond: rooflineGpu?.gbPerSecond, gbPerSecond: roofline, patterns: rooflinePatterns },
   batch1: achieved === undefined ? undefined : { weightGbPerSecond: achieved, fractionOfRoofline: achieved / roofline, fractionOfStrideRoofline: achieved / rooflinePatterns.stride },
   batch32OverBatch1: b1 && b32 ? b32.tokensPerSecond / b1.tokensPerSecond : undefined,
@@ -222,10 +231,12 @@ const lines = [
   ),
   `  batch 32 / batch 1 throughput ${f(result.batch32OverBatch1, 2)}x`,
   `  dispatches per decode step   ${result.dispatchesPerStep} (${f(result.dispatchesPerLayer, 1)} per layer)`,
-  `  per-kernel GPU ms per batch-1 decode step:`,
-  ...Object.entries(kernels ?? {})
-    .sort((a, b) => b[1] - a[1])
-    .map(([k, v]) => `    ${k.padEnd(12)} ${f(v, 2)} ms`),
+  ...Object.entries(profiles).flatMap(([batch, profile]) => [
+    `  per-kernel GPU ms per batch-${batch} decode step:`,
+    ...Object.entries(profile)
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, v]) => `    ${k.padEnd(12)} ${f(v, 2)} ms`),
+  ]),
 ];
 process.stdout.write(lines.join('\n') + '\n');
 if (args.out) await writeFile(args.out, JSON.stringify(result, null, 2) + '\n');

@@ -1,17 +1,21 @@
 /**
- * Tiled vs plain linear kernel, side by side (not a test): `npm run bench:linear [-- --out FILE]`.
+ * Variants of the linear kernel end to end, side by side (not a test): `npm run bench:linear [-- --out FILE]`.
  *
- * Two WebGPU backends on the same model in one process, one with the tiled linear kernel from 8
- * rows (`tiledLinear: true`; `src/engine/webgpu/linearPlan.ts`) and one with the plain register-tile kernel
- * at every row count (`tiledLinear: false`), measured in interleaved rounds (the order alternates
- * per round) so a busy machine slows both alike: decode tokens/s per batch size, prefill tokens/s
- * per prompt length, each the median of the rounds, with the ratio tiled / plain per figure and the
- * batch-32 / batch-1 throughput of each. Greedy tokens of every decode are compared between the two.
- * The 1-minute load average is printed with each figure.
+ * One WebGPU backend per variant on the same model in one process, measured in interleaved rounds
+ * (the order reversed every other round) so a busy machine slows them alike: decode tokens/s per
+ * batch size, prefill tokens/s per prompt length, each the median of the rounds, with each
+ * variant's ratio to the first per figure and the batch-32 / batch-1 throughput of each. Greedy
+ * tokens of every decode are compared with the first variant's. The 1-minute load average is
+ * printed with each figure. `--variants` (default `tiled,plain`): `tiled` (the tiled linear kernel
+ * from 8 rows, `tiledLinear: true`; `src/engine/webgpu/linearPlan.ts`), `plain` (the plain
+ * register-tile kernel at every row count), `current` (the device's plan), each optionally followed
+ * by shape overrides as in `--b1` (`tiled+loopNormRows=0`).
  *
  * `--b1`: each batch-1 projection of the model's layers and its lm_head, one kernel at a time on
  * random weights in `--dtype` (f16 default; bf16, f32, q8_0, q4_0, q4_k, q6_k), beside the
- * streaming roofline, per `--variants` of the kernel's shape (scripts/bench/lib/linearB1.ts).
+ * streaming roofline, per `--variants` of the kernel's shape (scripts/bench/lib/linearB1.ts);
+ * `--rows 8` or `--rows 32` runs them on that many rows of x (a batched decode step's row tile;
+ * `tiled=4/8` in a variant: the tiled kernel with 4 weight rows per invocation, workgroup 8).
  *
  * `--probe`: the same `--probe-mb` bytes streamed through each way a kernel can load them (storage
  * buffer as the batch-1 kernel and the roofline read it, textures, storage textures, a uniform
@@ -30,7 +34,7 @@ import { loadModel } from '../../src/model/load.ts';
 import { QUANTIZE_TYPES } from '../../src/model/quant/index.ts';
 import { benchArgs, positiveNumber } from './lib/args.ts';
 import { benchKvBlocks, decodeRun, prefillRun } from './lib/engineRuns.ts';
-import { linearB1Lines, runLinearB1, type B1Config } from './lib/linearB1.ts';
+import { linearB1Lines, parseVariant, runLinearB1, type B1Config } from './lib/linearB1.ts';
 import { QUANT_TYPES } from '../../src/model/quant/index.ts';
 import { readFile } from 'node:fs/promises';
 import { median } from './lib/stats.ts';
@@ -47,7 +51,8 @@ const args = benchArgs(import.meta.url, {
   quantize: { type: 'string' },
   b1: { type: 'boolean', default: false },
   dtype: { type: 'string', default: 'f16' },
-  variants: { type: 'string', default: 'current' },
+  variants: { type: 'string' },
+  rows: { type: 'string', default: '1' },
   probe: { type: 'boolean', default: false },
   'probe-mb': { type: 'string', default: '100' },
   forms: { type: 'string', default: Object.keys(LOAD_FORMS).join(',') },
@@ -83,7 +88,7 @@ if (args.b1) {
   if (!dtype) throw new Error(`--dtype ${args.dtype}: use one of ${dtypes.join(', ')}`);
   const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as B1Config;
   const gpu = await acquireGpu();
-  const r = await runLinearB1({ gpu, config, dtype, variants: args.variants!.split(','), rounds, log });
+  const r = await runLinearB1({ gpu, config, dtype, variants: (args.variants ?? 'current').split(','), rounds, rows: positiveNumber('rows', args.rows), log });
   gpu.destroy();
   process.stdout.write(linearB1Lines(r, args.preset!).join('\n') + '\n');
   if (args.out) await writeFile(args.out, JSON.stringify({ model: args.preset, ...r }, null, 2) + '\n');
@@ -92,51 +97,61 @@ if (args.b1) {
 const model = await loadModel({ dir, quantize });
 const maxPrompt = Math.max(...prompts);
 const { numKvBlocks, perSeqBlocks } = benchKvBlocks(maxPrompt, Math.max(...batches), steps);
-const kinds = ['tiled', 'plain'] as const;
-const backends: Record<(typeof kinds)[number], WebGpuBackend> = {} as never;
-for (const kind of kinds) {
+const variants = (args.variants ?? 'tiled,plain').split(',');
+/** A variant's plan (`tiled`, `plain`, `current`) and its shape overrides. */
+const plan = (spec: string) => {
+  const [kind, ...rest] = spec.split('+');
+  if (!['tiled', 'plain', 'current'].includes(kind)) throw new Error(`--variants ${spec}: start with tiled, plain or current (then +key=value overrides)`);
+  return { tiledLinear: kind === 'current' ? undefined : kind === 'tiled', shape: rest.length ? parseVariant(rest.join('+')) : {} };
+};
+const backends: WebGpuBackend[] = [];
+for (const spec of variants) {
   const gpu = await acquireGpu();
-  backends[kind] = await createWebGpuBackend({ model, gpu, numKvBlocks, maxRows: Math.max(maxPrompt, ...batches), maxContext: Math.max(maxPrompt + 16, 256), tiledLinear: kind === 'tiled' });
-  log(`${kind} backend ready (${backends[kind].startup.warmup.kernels} kernels)`);
+  backends.push(await createWebGpuBackend({ model, gpu, numKvBlocks, maxRows: Math.max(maxPrompt, ...batches), maxContext: Math.max(maxPrompt + 16, 256), ...plan(spec) }));
+  log(`${spec} backend ready (${backends.at(-1)!.startup.warmup.kernels} kernels)`);
 }
 
-type Figure = { name: string; unit: string; tiled: number[]; plain: number[]; load: number[] };
+type Figure = { name: string; unit: string; values: number[][]; load: number[] };
 const figures = new Map<string, Figure>();
-const record = (name: string, kind: (typeof kinds)[number], value: number) => {
-  const f = figures.get(name) ?? { name, unit: 'tokens/s', tiled: [], plain: [], load: [] };
-  f[kind].push(value);
+const record = (name: string, vi: number, value: number) => {
+  const f = figures.get(name) ?? { name, unit: 'tokens/s', values: variants.map(() => []), load: [] };
+  f.values[vi].push(value);
   f.load.push(loadavg()[0]);
   figures.set(name, f);
 };
-let sameTokens = 0;
+const sameTokens = variants.map(() => 0);
 let decodes = 0;
 for (let round = 0; round <= rounds; round++) {
-  // Round 0 warms both (first use of every row tile); it is not recorded.
-  const order = round % 2 === 0 ? [...kinds] : [...kinds].reverse();
+  // Round 0 warms every backend (first use of every row tile); it is not recorded.
+  const order = variants.map((_, i) => i);
+  if (round % 2 === 1) order.reverse();
   for (const batch of batches) {
-    const runs: Partial<Record<(typeof kinds)[number], number[][]>> = {};
-    for (const kind of order) {
-      const r = await decodeRun(backends[kind], { batch, steps, promptLen: maxPrompt, perSeqBlocks });
-      runs[kind] = r.tokens;
-      if (round > 0) record(`decode batch ${batch}`, kind, (batch * steps * 1000) / r.ms);
+    const runs: number[][][] = [];
+    for (const vi of order) {
+      const r = await decodeRun(backends[vi], { batch, steps, promptLen: maxPrompt, perSeqBlocks });
+      runs[vi] = r.tokens;
+      if (round > 0) record(`decode batch ${batch}`, vi, (batch * steps * 1000) / r.ms);
     }
     if (round > 0) {
       decodes += batch;
-      sameTokens += runs.tiled!.filter((t, i) => JSON.stringify(t) === JSON.stringify(runs.plain![i])).length;
+      runs.forEach((tokens, vi) => (sameTokens[vi] += tokens.filter((t, i) => JSON.stringify(t) === JSON.stringify(runs[0][i])).length));
     }
   }
   for (const prompt of prompts) {
-    for (const kind of order) {
-      const ms = await prefillRun(backends[kind], prompt);
-      if (round > 0) record(`prefill ${prompt}`, kind, (prompt * 1000) / ms);
+    for (const vi of order) {
+      const ms = await prefillRun(backends[vi], prompt);
+      if (round > 0) record(`prefill ${prompt}`, vi, (prompt * 1000) / ms);
     }
   }
   if (round > 0) log(`round ${round}/${rounds} done, load average ${loadavg()[0].toFixed(2)}`);
 }
-for (const b of Object.values(backends)) b.destroy();
+for (const b of backends) b.destroy();
 await model.close();
 
-const rows = [...figures.values()].map((f) => ({ figure: f.name, unit: f.unit, tiled: median(f.tiled), plain: median(f.plain), ratio: median(f.tiled) / median(f.plain), loadAverage: median(f.load) }));
+const rows = [...figures.values()].map((f) => {
+  const values = f.values.map(median);
+  return { figure: f.name, unit: f.unit, values, ratios: values.map((v) => v / values[0]), loadAverage: median(f.load) };
+});
 const get = (name: string) => rows.find((r) => r.figure === name);
 const b1 = get('decode batch 1');
 const b32 = get('decode batch 32');
@@ -144,16 +159,21 @@ const result = {
   model: args.preset,
   quantize: args.quantize,
   rounds,
+  variants,
+  /** Per figure: each variant's median (in `variants` order) and its ratio to the first variant's. */
   figures: rows,
-  batch32OverBatch1: b1 && b32 ? { tiled: b32.tiled / b1.tiled, plain: b32.plain / b1.plain } : undefined,
+  /** Each variant's decode batch 32 / batch 1 tokens/s. */
+  batch32OverBatch1: b1 && b32 ? b32.values.map((v, vi) => v / b1.values[vi]) : undefined,
+  /** Greedy sequences identical to the first variant's, per variant, of `of`. */
   greedyIdentical: { sequences: sameTokens, of: decodes },
 };
 const f = (n: number, d = 1) => n.toFixed(d);
+const width = Math.max(...variants.map((v) => v.length));
 const lines = [
-  `openlora linear kernels, tiled vs plain: ${args.preset}${quantize ? ` (${quantize})` : ''}, median of ${rounds} interleaved rounds`,
-  ...rows.map((r) => `  ${r.figure.padEnd(18)} tiled ${f(r.tiled).padStart(7)}  plain ${f(r.plain).padStart(7)} ${r.unit}  ratio ${f(r.ratio, 2)}x  (load average ${f(r.loadAverage, 2)})`),
-  ...(result.batch32OverBatch1 ? [`  batch 32 / batch 1  tiled ${f(result.batch32OverBatch1.tiled, 2)}x  plain ${f(result.batch32OverBatch1.plain, 2)}x`] : []),
-  `  greedy tokens identical: ${sameTokens} of ${decodes} sequences`,
+  `openlora linear kernels end to end: ${args.preset}${quantize ? ` (${quantize})` : ''}, median of ${rounds} interleaved rounds, ratios to ${variants[0]}`,
+  ...rows.flatMap((r) => variants.map((v, vi) => `  ${r.figure.padEnd(18)} ${v.padEnd(width)} ${f(r.values[vi]).padStart(7)} ${r.unit}  ratio ${f(r.ratios[vi], 2)}x  (load average ${f(r.loadAverage, 2)})`)),
+  ...(result.batch32OverBatch1 ? variants.map((v, vi) => `  batch 32 / batch 1 ${v.padEnd(width)} ${f(result.batch32OverBatch1![vi], 2)}x`) : []),
+  ...variants.slice(1).map((v, vi) => `  greedy tokens identical to ${variants[0]}: ${v} ${sameTokens[vi + 1]} of ${decodes} sequences`),
 ];
 process.stdout.write(lines.join('\n') + '\n');
 if (args.out) await writeFile(args.out, JSON.stringify(result, null, 2) + '\n');

@@ -44,6 +44,8 @@ export interface LinearB1Parameters {
   /** Shape overrides, `current` or `key=value+key=value` (numbers or true/false). */
   variants: string[];
   rounds: number;
+  /** Rows of x per dispatch (default 1: batch-1 decode; 8 or 32: a batched decode step's row tile). */
+  rows?: number;
   log: (line: string) => void;
 }
 
@@ -65,6 +67,7 @@ export interface B1Figure {
 /** The result of {@link runLinearB1}. */
 export interface LinearB1Result {
   dtype: B1Dtype;
+  rows: number;
   variants: string[];
   rooflineGbPerSecond: number;
   figures: B1Figure[];
@@ -75,10 +78,20 @@ export interface LinearB1Result {
 /** A variant name as a shape override of the device's linear shape. */
 export function parseVariant(spec: string): Partial<LinearShape> {
   if (spec === 'current') return {};
-  const out: Record<string, number | boolean> = {};
+  const out: Record<string, number | boolean | LinearShape['tiled']> = {};
   for (const part of spec.split('+')) {
     const [key, value] = part.split('=');
     if (!key || value === undefined) throw new Error(`--variants ${spec}: use current or key=value pairs joined by + (e.g. opl=8+workgroup=32)`);
+    // tiled=OPL/WORKGROUP: the tiled kernel's shape (from 8 rows); tiled=false: none.
+    const tiled = key === 'tiled' && value.match(/^(\d+)\/(\d+)$/);
+    if (tiled) {
+      out.tiled = { opl: Number(tiled[1]), workgroup: Number(tiled[2]) };
+      continue;
+    }
+    if (key === 'tiled' && value === 'false') {
+      out.tiled = undefined;
+      continue;
+    }
     out[key] = value === 'true' ? true : value === 'false' ? false : Number(value);
     if (typeof out[key] === 'number' && !Number.isFinite(out[key])) throw new Error(`--variants ${spec}: ${key} needs a number, true or false`);
   }
@@ -123,17 +136,18 @@ export async function runLinearB1(p: LinearB1Parameters): Promise<LinearB1Result
     { name: 'lm_head (norm)', k: h, n: config.vocab_size, norm: true },
   ];
   const base = linearShape({ software: gpu.summary.software, subgroups: gpu.hasSubgroups, subgroupMinSize: gpu.summary.subgroupMinSize, subgroupMaxSize: gpu.summary.subgroupMaxSize, workgroupBytes: device.limits.maxComputeWorkgroupStorageSize, threads: availableParallelism() });
-  const stepBuffer = createUniform(device, 'b1.step', new Uint32Array([1, 1, 0, 0]));
+  const rows = p.rows ?? 1;
+  const stepBuffer = createUniform(device, 'b1.step', new Uint32Array([rows, rows, 0, 0]));
   const pipelines = createPipelineCache(device);
-  const contexts: OpContext[] = p.variants.map((v) => ({ device, pipelines, stepBuffer, maxRows: 1, ...base, ...parseVariant(v) }));
+  const contexts: OpContext[] = p.variants.map((v) => ({ device, pipelines, stepBuffer, maxRows: rows, ...base, ...parseVariant(v) }));
   const buffers: GPUBuffer[] = [stepBuffer];
   const keep = (b: GPUBuffer) => (buffers.push(b), b);
   const prepared = projections.map((proj, pi) => {
     const m = deviceMatrix(values(proj.n * proj.k, 7 + pi, 0.05), p.dtype);
     const stride = matrixStride(proj.k);
-    const x = keep(createDataBuffer(device, 'b1.x', values(stride, 3, 1)));
+    const x = keep(createDataBuffer(device, 'b1.x', values(rows * stride, 3, 1)));
     const outWidth = proj.glu ? proj.n / 2 : proj.n;
-    const y = keep(device.createBuffer({ label: 'b1.y', size: outWidth * 4, usage: GPUBufferUsage.STORAGE }));
+    const y = keep(device.createBuffer({ label: 'b1.y', size: rows * outWidth * 4, usage: GPUBufferUsage.STORAGE }));
     const vecs = keep(createDataBuffer(device, 'b1.vecs', values(stride, 5, 1)));
     const first = uploadMatrix(device, `b1.${proj.name}`, m, proj.n, proj.k, gpu.limits.maxStorageBufferBindingSize);
     const copies = Math.max(1, Math.ceil(STREAM_BYTES / first.bytes));
@@ -160,7 +174,7 @@ export async function runLinearB1(p: LinearB1Parameters): Promise<LinearB1Result
   const time = async (ops: RecordOp[]) => {
     const encoder = device.createCommandEncoder();
     const rec = createPassRecorder(encoder);
-    for (const op of ops) op(rec, 1);
+    for (const op of ops) op(rec, rows);
     rec.end();
     const t0 = performance.now();
     device.queue.submit([encoder.finish()]);
@@ -195,14 +209,14 @@ export async function runLinearB1(p: LinearB1Parameters): Promise<LinearB1Result
   });
   const layers = config.num_hidden_layers;
   const stepMs = p.variants.map((_, vi) => figures.reduce((s, f, i) => s + f.ms[vi] * (i === figures.length - 1 ? 1 : layers), 0));
-  return { dtype: p.dtype, variants: p.variants, rooflineGbPerSecond: roof, figures, stepMs };
+  return { dtype: p.dtype, rows, variants: p.variants, rooflineGbPerSecond: roof, figures, stepMs };
 }
 
 /** The summary lines of a {@link LinearB1Result}: one per projection and variant, then the step. */
 export function linearB1Lines(r: LinearB1Result, model: string): string[] {
   const f = (n: number, d = 2) => n.toFixed(d);
   return [
-    `openlora batch-1 linear kernels: ${model} (${r.dtype}), streaming roofline ${f(r.rooflineGbPerSecond)} GB/s (median of the rounds)`,
+    `openlora ${r.rows}-row linear kernels: ${model} (${r.dtype}), streaming roofline ${f(r.rooflineGbPerSecond)} GB/s (median of the rounds)`,
     ...r.figures.flatMap((fig) =>
       r.variants.map((v, vi) => `  ${fig.projection.padEnd(20)} ${v.padEnd(18)} ${f(fig.ms[vi], 3).padStart(7)} ms  ${f(fig.gbPerSecond[vi]).padStart(6)} GB/s  ${f(fig.roofline[vi], 0).padStart(3)}% of roofline  ${f(fig.speedup[vi])}x  (load average ${f(fig.loadAverage)})`),
     ),

@@ -40,6 +40,13 @@ export interface LinearShape {
   minGroups?: number;
   /** The plain broadcast kernel (`xshuf`) of one row norms x per subgroup instead of per workgroup behind a barrier (shaders/linear.wgsl SGNORM). */
   sgNorm?: boolean;
+  /**
+   * The plain kernel's weight rows per invocation (`opl`) and workgroup in row tiles of
+   * {@link TILED_MIN_ROWS} rows and more (batched decode, prefill chunks) where no tiled shape
+   * runs them; absent: `opl` and `workgroup` as in the other tiles.
+   */
+  batchOpl?: number;
+  batchWorkgroup?: number;
   /** Q4_0 weights in the plain broadcast kernel's decode tiles (up to {@link Q4DOT_MAX_ROWS} rows) go by blocks (shaders/linear.wgsl Q4DOT); `false` keeps the per-chunk dequantization. */
   q4Dot?: boolean;
   /** That kernel loads each weight row's scales once per 2 blocks (the Q4_0 layout pairs them); `false` loads each block's own (one word more per block and weight row). */
@@ -55,14 +62,16 @@ export interface LinearShape {
  * on lavapipe this is 3x (1 row) to 10x (32 rows) faster than the GPU shape. `tiled`: the tiled
  * kernel from 8 rows; default on for GPUs, off for CPU adapters, where it measured slower end to
  * end (`npm run bench:linear`, load 2.6: batch 32 0.69x, prefill 128/512 0.68x/0.78x, batch 8
- * 1.08x), so it runs there only when asked. The tiled kernel on lavapipe keeps the broadcast
+ * 1.08x; alone on 32 rows it is slower too, with or without the norm prologue: docs/engine.md), so
+ * it runs there only when asked, and the plain kernel's tiles of 8 rows and more take
+ * {@link CPU_BATCH}'s shape instead. The tiled kernel on lavapipe keeps the broadcast
  * (its workgroup memory is plain memory behind a barrier: staging x there measured 2-3x slower)
  * and needs it, so CPU adapters without 8-wide subgroups have none.
  */
 export function linearShape(p: { software: boolean; subgroups: boolean; subgroupMinSize?: number; subgroupMaxSize?: number; workgroupBytes?: number; tiled?: boolean; threads?: number }): LinearShape {
   if (p.software) {
     const xshuf = p.subgroups && p.subgroupMinSize === 8 && p.subgroupMaxSize === 8;
-    return { tpo: 1, opl: 4, workgroup: 64, attentionWorkgroup: 8, attentionBroadcast: xshuf, subgroups: p.subgroups, xshuf, minGroups: CPU_GROUPS_PER_THREAD * (p.threads ?? 1), sgNorm: xshuf, ...(xshuf && p.tiled === true ? { tiled: CPU_TILED } : {}) };
+    return { tpo: 1, opl: 4, workgroup: 64, attentionWorkgroup: 8, attentionBroadcast: xshuf, subgroups: p.subgroups, xshuf, minGroups: CPU_GROUPS_PER_THREAD * (p.threads ?? 1), sgNorm: xshuf, batchOpl: CPU_BATCH.opl, batchWorkgroup: CPU_BATCH.workgroup, ...(xshuf && p.tiled === true ? { tiled: CPU_TILED } : {}) };
   }
   const subgroups = p.subgroups && (p.subgroupMinSize ?? 0) >= 8;
   return { tpo: subgroups ? Math.min(32, p.subgroupMinSize!) : 16, opl: 1, workgroup: 256, subgroups, ...(p.tiled === false ? {} : { tiled: { opl: 2, workgroup: 256 } }), workgroupBytes: p.workgroupBytes };
@@ -76,6 +85,19 @@ export function linearShape(p: { software: boolean; subgroups: boolean; subgroup
  * time (the register tile is ROWS x OPL fma chains, unrolled).
  */
 const CPU_TILED = { opl: 4, workgroup: 8 } as const;
+
+/**
+ * The plain kernel's tiles of 8 rows and more on CPU adapters (batched decode, prefill chunks): 16
+ * weight rows per invocation, so each x value a lane loads and broadcasts serves 16 weight rows
+ * instead of 4 (on lavapipe every 32-bit word a lane loads costs a ~14-instruction loop per lane,
+ * and at 32 rows x is 32 of the 48 words an invocation loaded per chunk with 4 weight rows), and
+ * workgroups of 16 so the 576-output projections still split into 3. Measured with
+ * `npm run bench:linear -- --b1 --rows 32 --variants current,opl=16+workgroup=16,...` (bench-135m,
+ * f16, load 1.6): linear kernels of a 32-row step 1.43x faster than 4 weight rows in workgroups of
+ * 64 (qkv 1.44x, o 1.34x, gate_up 1.61x, down 1.23x, lm_head 1.37x); 8 and 32 weight rows, or
+ * workgroups of 8 or 64, slower; at 8 rows (`--rows 8`, load 2.3) 1.10x.
+ */
+const CPU_BATCH = { opl: 16, workgroup: 16 } as const;
 
 /**
  * Workgroups per CPU thread a projection should split into (`minGroups` = this x the driver's
@@ -160,7 +182,10 @@ export function linearTiles(shape: LinearShape & { maxRows?: number }, glu = fal
   const even = (opl: number) => (glu ? Math.max(2, opl + (opl % 2)) : opl);
   return linearRowTiles(shape.maxRows).map((rows) => {
     const { tiled } = shape;
-    if (!tiled || rows < TILED_MIN_ROWS) return { rows, tiled: false, opl: even(shape.opl ?? 1), workgroup: shape.workgroup ?? 256, tpo: shape.tpo };
+    if (!tiled || rows < TILED_MIN_ROWS) {
+      const batch = rows >= TILED_MIN_ROWS;
+      return { rows, tiled: false, opl: even((batch ? shape.batchOpl : undefined) ?? shape.opl ?? 1), workgroup: (batch ? shape.batchWorkgroup : undefined) ?? shape.workgroup ?? 256, tpo: shape.tpo };
+    }
     if (shape.xshuf) return { rows, tiled: true, opl: even(tiled.opl), workgroup: tiled.workgroup, tpo: 1 };
     const budget = (shape.workgroupBytes ?? 16384) - NORM_PARTIAL_BYTES;
     const kt = 2 ** Math.floor(Math.log2(Math.max(1, budget / (rows * 32))));

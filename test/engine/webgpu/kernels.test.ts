@@ -48,9 +48,9 @@ function toDevice(values: Float32Array, dtype: 'f32' | 'f16' | 'bf16' | QuantTyp
   return { m: { dtype, data: bits }, rounded };
 }
 
-/** `[rows, width]` values in a buffer whose rows are `stride` elements (zero padding). */
-function padded(values: Float32Array, rows: number, width: number, stride: number): Float32Array {
-  const out = new Float32Array(rows * stride);
+/** `[rows, width]` values in a buffer whose rows are `stride` elements (padding `pad`, default 0). */
+function padded(values: Float32Array, rows: number, width: number, stride: number, pad = 0): Float32Array {
+  const out = new Float32Array(rows * stride).fill(pad);
   for (let r = 0; r < rows; r++) out.set(values.subarray(r * width, (r + 1) * width), r * stride);
   return out;
 }
@@ -152,7 +152,8 @@ describe('linear kernel (tiled mat-vec / mat-mul)', () => {
 
 describe('linear kernel prologue and epilogue (fused RMSNorm, GLU)', () => {
   /** rmsnorm(x) W^T (+ bias), or act(gate) · up over two row ranges of W, on the given shape. */
-  async function runFused(p: { rows: number; n: number; k: number; dtype: 'f32' | 'f16' | QuantType; weightOffset?: number; glu?: 'silu' | 'gelu_tanh'; bias?: boolean; shape?: TestShape; harness?: KernelHarness }) {
+  /** `padX`: x's padding columns (k to its stride) hold this value instead of 0 (the weights' padding is 0, so only a norm summing them would change y). */
+  async function runFused(p: { rows: number; n: number; k: number; dtype: 'f32' | 'f16' | QuantType; weightOffset?: number; glu?: 'silu' | 'gelu_tanh'; bias?: boolean; shape?: TestShape; harness?: KernelHarness; padX?: number }) {
     const harness = p.harness ?? (p.shape ? await createHarness({ shape: p.shape }) : h);
     const rowsW = p.glu ? 2 * p.n : p.n;
     const w = randomArray(rowsW * p.k, 31, 0.5);
@@ -169,7 +170,7 @@ describe('linear kernel prologue and epilogue (fused RMSNorm, GLU)', () => {
     const y = harness.empty(p.rows * width);
     const op = linearOp(harness.ctx, {
       weight: uploadMatrix(harness.ctx.device, 'w', m, rowsW, p.k, 1 << 27),
-      x: wholeAct(harness.buffer(padded(x, p.rows, p.k, xStride)), p.k, xStride),
+      x: wholeAct(harness.buffer(padded(x, p.rows, p.k, xStride, p.padX)), p.k, xStride),
       y: wholeAct(y, width),
       vecs: harness.buffer(vec),
       norm: { at: 0, width: p.k, eps: 1e-5 },
@@ -230,7 +231,40 @@ describe('linear kernel prologue and epilogue (fused RMSNorm, GLU)', () => {
   }
 });
 
-let tiledRunFused: (p: Parameters<typeof runLinear>[0] & { weightOffset?: number; glu?: 'silu' | 'gelu_tanh'; dtype: 'f32' | 'f16' }) => Promise<{ got: Float32Array; want: Float32Array }>;
+// lavapipe's batch tiles (8, 16, 32 rows: batched decode, prefill chunks): the plain kernel with
+// 16 weight rows per invocation in workgroups of 16 (`batchOpl`, `batchWorkgroup`), norm prologue
+// and GLU epilogue, n odd and past one workgroup's 256 outputs, 33 rows (two workgroups along y);
+// x's padding columns nonzero (a norm must stop at its width: the weights' padding is 0).
+if (lavapipeShape) {
+  describe("linear kernel on lavapipe's batch tiles", () => {
+    let th: KernelHarness;
+    beforeAll(async () => {
+      th = await createHarness({ shape: lavapipeShape });
+    });
+    afterAll(() => th?.destroy());
+    it('plans 16 weight rows per invocation in workgroups of 16 from 8 rows', () => {
+      expect(lavapipeShape).toMatchObject({ batchOpl: 16, batchWorkgroup: 16 });
+    });
+    for (const rows of [6, 13, 29, 33]) {
+      it(`rmsnorm prologue (gain offset 1, bias), ${rows} rows, n 299, width 260, x padded with 7`, async () => {
+        const { got, want } = await tiledRunFused({ rows, n: 299, k: 260, dtype: 'f32', weightOffset: 1, bias: true, harness: th, padX: 7 });
+        expect(relError(got, want)).toBeLessThan(F32_TOL);
+      });
+    }
+    for (const rows of [7, 16, 27]) {
+      it(`GLU (silu) epilogue after the norm, f16, ${rows} rows, n 35, width 100`, async () => {
+        const { got, want } = await tiledRunFused({ rows, n: 35, k: 100, dtype: 'f16', glu: 'silu', harness: th, padX: -5 });
+        expect(relError(got, want)).toBeLessThan(F16_TOL);
+      });
+    }
+    it('f16 weights accumulating into y, 21 rows, n 299, k 260', async () => {
+      const { got, want } = await runLinear({ rows: 21, n: 299, k: 260, dtype: 'f16', accumulate: true, harness: th });
+      expect(relError(got, want)).toBeLessThan(F16_TOL);
+    });
+  });
+}
+
+let tiledRunFused: (p: Parameters<typeof runLinear>[0] & { weightOffset?: number; glu?: 'silu' | 'gelu_tanh'; dtype: 'f32' | 'f16'; padX?: number }) => Promise<{ got: Float32Array; want: Float32Array }>;
 
 // The tiled kernel (rows >= TILED_MIN_ROWS), in the shapes linearTiles() picks: lavapipe's (x
 // broadcast through 8-wide subgroups, register tile 8 weight rows) where the adapter has them, and
