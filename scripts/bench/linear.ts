@@ -9,7 +9,7 @@
  * printed with each figure. `--variants` (default `tiled,plain`): `tiled` (the tiled linear kernel
  * from 8 rows, `tiledLinear: true`; `src/engine/webgpu/linearPlan.ts`), `plain` (the plain
  * register-tile kernel at every row count), `current` (the device's plan), each optionally followed
- * by shape overrides as in `--b1` (`tiled+loopNormRows=0`).
+ * by shape overrides as in `--b1` (`current+batchOpl=4+batchWorkgroup=64`).
  *
  * `--b1`: each batch-1 projection of the model's layers and its lm_head, one kernel at a time on
  * random weights in `--dtype` (f16 default; bf16, f32, q8_0, q4_0, q4_k, q6_k), beside the
