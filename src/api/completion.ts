@@ -88,6 +88,11 @@ export interface CompletionFormat {
 }
 
 /** `chatcmpl-…` / `cmpl-…` ids. */
+/** The request's `stop` as a list (OpenAI takes a string, a list of up to 4, or null). */
+export function stopsOf(stop: string | readonly string[] | null | undefined): string[] {
+  return stop === undefined || stop === null ? [] : typeof stop === 'string' ? [stop] : [...stop];
+}
+
 export function newRequestId(prefix: string): string {
   return `${prefix}-${randomBytes(12).toString('hex')}`;
 }

@@ -88,6 +88,30 @@ describe('OpenAI-compatible API with the official openai client', () => {
     expect(a.usage).toMatchObject({ prompt_tokens: 5 });
   });
 
+  it('stops at a stop string, given as a string or a list, streamed or not, and charges the tokens generated', async () => {
+    const body = { model: 'poet', prompt: 'Once', max_tokens: 16, temperature: 1.2, seed: 9 };
+    const free = (await client.completions.create(body)).choices[0].text;
+    let at = 2;
+    while (at + 2 <= free.length && (free.indexOf(free.slice(at, at + 2)) !== at || free.slice(at, at + 2).includes('\uFFFD'))) at++;
+    expect(at + 2).toBeLessThanOrEqual(free.length);
+    const stop = free.slice(at, at + 2);
+    const cut = await client.completions.create({ ...body, stop });
+    expect(cut.choices[0]).toMatchObject({ text: free.slice(0, at), finish_reason: 'stop' });
+    expect(cut.usage!.completion_tokens).toBeGreaterThan(at);
+    const stream = await client.completions.create({ ...body, stop: ['\u0000never', stop], stream: true, stream_options: { include_usage: true } });
+    let text = '';
+    let finish: string | null = null;
+    let usage: OpenAI.CompletionUsage | undefined;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.text ?? '';
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+      usage = chunk.usage ?? usage;
+    }
+    expect(text).toBe(free.slice(0, at));
+    expect(finish).toBe('stop');
+    expect(usage?.completion_tokens).toBe(cut.usage!.completion_tokens);
+  });
+
   it('surfaces errors as the client error types, metering nothing', async () => {
     const before = t.node.ledger.count();
     await expect(client.chat.completions.create({ model: 'nope', messages: [{ role: 'user', content: 'x' }] })).rejects.toBeInstanceOf(OpenAI.NotFoundError);

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ApiContext } from '../context.ts';
-import { newRequestId, prepareCompletion, runCompletion, usageJson, type CompletionFormat } from '../completion.ts';
+import { newRequestId, stopsOf, prepareCompletion, runCompletion, usageJson, type CompletionFormat } from '../completion.ts';
 import { checkFields, samplingOf } from '../requestFields.ts';
 import { ChatCompletionRequest } from '../schemas.ts';
 import type { GeneratedToken } from '../../serving/inference.ts';
@@ -84,7 +84,7 @@ export function chatRoutes(ctx: ApiContext): FastifyPluginAsync {
           usage: usageJson(r.usage),
         }),
       };
-      const stop = body.stop === undefined || body.stop === null ? [] : typeof body.stop === 'string' ? [body.stop] : body.stop;
+      const stop = stopsOf(body.stop);
       await runCompletion(
         ctx,
         request,

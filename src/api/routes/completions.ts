@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ApiContext } from '../context.ts';
-import { newRequestId, prepareCompletion, runCompletion, usageJson, type CompletionFormat } from '../completion.ts';
+import { newRequestId, stopsOf, prepareCompletion, runCompletion, usageJson, type CompletionFormat } from '../completion.ts';
 import { checkFields, samplingOf, unsupported } from '../requestFields.ts';
 import { CompletionRequest } from '../schemas.ts';
 import type { GeneratedToken } from '../../serving/inference.ts';
@@ -49,7 +49,7 @@ export function completionRoutes(ctx: ApiContext): FastifyPluginAsync {
           usage: usageJson(r.usage),
         }),
       };
-      const stop = body.stop === undefined || body.stop === null ? [] : typeof body.stop === 'string' ? [body.stop] : body.stop;
+      const stop = stopsOf(body.stop);
       await runCompletion(
         ctx,
         request,
