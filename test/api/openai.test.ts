@@ -112,6 +112,20 @@ describe('OpenAI-compatible API with the official openai client', () => {
     expect(usage?.completion_tokens).toBe(cut.usage!.completion_tokens);
   });
 
+  it('top_k 1 and a tiny top_p draw the greedy tokens at any temperature; max_completion_tokens bounds the answer', async () => {
+    const ask = (extra: Record<string, unknown>) =>
+      client.chat.completions.create({ model: 'coder', messages: [{ role: 'user', content: 'Pick.' }], max_completion_tokens: 12, seed: 3, ...extra } as OpenAI.ChatCompletionCreateParamsNonStreaming);
+    const greedy = await ask({ temperature: 0 });
+    expect(greedy.usage!.completion_tokens).toBeLessThanOrEqual(12);
+    const hot = await ask({ temperature: 2 });
+    expect(hot.choices[0].message.content).not.toBe(greedy.choices[0].message.content);
+    expect((await ask({ temperature: 2, top_k: 1 })).choices[0].message.content).toBe(greedy.choices[0].message.content);
+    expect((await ask({ temperature: 2, top_p: 1e-9 })).choices[0].message.content).toBe(greedy.choices[0].message.content);
+    const short = await ask({ temperature: 2, max_completion_tokens: 3, user: 'someone' });
+    expect(short.usage!.completion_tokens).toBeLessThanOrEqual(3);
+    if (short.choices[0].finish_reason === 'length') expect(short.usage!.completion_tokens).toBe(3);
+  });
+
   it('surfaces errors as the client error types, metering nothing', async () => {
     const before = t.node.ledger.count();
     await expect(client.chat.completions.create({ model: 'nope', messages: [{ role: 'user', content: 'x' }] })).rejects.toBeInstanceOf(OpenAI.NotFoundError);
