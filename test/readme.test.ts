@@ -90,7 +90,7 @@ describe('README.md', () => {
   afterAll(async () => {
     if (work) await stopBackground();
     if (process.env.OPENLORA_KEEP_README_DIR) console.log(`README working directory: ${work}`);
-  }, 60_000);
+  });
 
   it('runs every sh block as written, each command succeeding', () => {
     const byLine = outputByLine(result.stdout);

@@ -15,7 +15,7 @@ let limited: TestNode;
 beforeAll(async () => {
   busy = await startTestNode({ overrides: { 'payments.apiKeys': apiKeys, 'api.bodyLimit': 2 * 1024 * 1024, 'api.rateLimitPerMinute': 1_000_000 } });
   limited = await startTestNode({ overrides: { 'payments.apiKeys': apiKeys, 'api.rateLimitPerMinute': 20 } });
-}, 120_000);
+});
 afterAll(async () => {
   await busy?.node.stop();
   await limited?.node.stop();
@@ -84,7 +84,7 @@ describe('cheap refusals first', () => {
       expect(run.statuses.closed ?? 0).toBeLessThan(run.statuses['401'] / 10);
     }
     expect(best.p99, runs.map((r) => `p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, ${r.statuses['401']} prompts refused`).join('; ')).toBeLessThan(100);
-  }, 300_000);
+  });
 
   it('refuses a paid prompt that cannot fit the context before tokenizing it', async () => {
     const r = await fetch(`${busy.node.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` }, body: chat('q'.repeat(1024 * 1024 - 100)) });

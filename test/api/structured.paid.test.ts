@@ -21,7 +21,7 @@ let channelId: Hex;
 
 beforeAll(async () => {
   ({ c, t, channelId } = await startPaidTestNode());
-}, 300_000);
+});
 
 afterAll(async () => {
   await t?.node.stop();

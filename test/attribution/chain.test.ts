@@ -52,7 +52,7 @@ describe('attribution on-chain', () => {
     datanetId = created.datanetId;
     ({ adapterId } = await registerAdapterOnChain({ ctx: ctx(OWNER), adapter: s.adapter, model: s.model, datanetIds: [datanetId], royaltyBps: ROYALTY_BPS, contributorBps: CONTRIBUTOR_BPS }));
     report = await computeAttribution({ model: s.model, adapter: s.adapter, datanets: [s.datanet], adapterId, chain: ctx(OWNER) });
-  }, 120_000);
+  });
 
   it('publishes the computed root, which verifies exactly', async () => {
     expect(report.adapterId).toBe(adapterId);
@@ -63,7 +63,7 @@ describe('attribution on-chain', () => {
     expect(total).toBe(BigInt(report.totalWeight));
     const v = await verifyAttribution({ published: report, model: s.model, adapter: s.adapter, datanets: [s.datanet], chain: ctx(OWNER) });
     expect(v).toMatchObject({ ok: true, exact: true, differences: [], fileProblems: [], rootMismatch: false });
-  }, 60_000);
+  });
 
   it('names the contributor whose published weight or file was tampered with', async () => {
     const leaves = report.contributors.filter((x) => BigInt(x.weight) > 0n).map((x) => ({ contributor: x.contributor, weight: x.contributor === CONTRIBUTORS[1] ? BigInt(x.weight) * 2n : BigInt(x.weight) }));
@@ -81,7 +81,7 @@ describe('attribution on-chain', () => {
     const w = await verifyAttribution({ published: report, model: s.model, adapter: s.adapter, datanets: [copy], chain: ctx(OWNER) });
     expect(w.ok).toBe(false);
     expect(w.fileProblems.map((x) => x.contributor)).toEqual([CONTRIBUTORS[2]]);
-  }, 60_000);
+  });
 
   it('refuses a file that disagrees with the chain, an adapter of another base model and an empty Datanet, publishing nothing', async () => {
     // File and manifest both edited: the manifest check passes, the chain's hash does not.
@@ -113,7 +113,7 @@ describe('attribution on-chain', () => {
     const before = await c.contracts.datanetRegistry.read.datanetCount();
     await expect(publishDatanet({ dir: empty, ctx: ctx(OWNER) })).rejects.toMatchObject({ code: 'OPENLORA_DATANET_EMPTY' });
     expect(await c.contracts.datanetRegistry.read.datanetCount()).toBe(before);
-  }, 60_000);
+  });
 
   it('publishDevAttribution registers the sample Datanet and adapters and publishes real computed roots', async () => {
     const dir = await makeTempDir('openlora-dev-');
@@ -135,7 +135,7 @@ describe('attribution on-chain', () => {
     const again = await publishDevAttribution({ publicClient: c.publicClient, deployment: c.deployment, owner: ctx(7).walletClient!, contributors: [1, 2, 3].map((i) => ctx(i).walletClient!), model: s.model, adapters: [s.adapter], dir });
     expect(again.datanetId).toBe(r.datanetId);
     expect(again.adapters[0].root).toBe(r.adapters[0].root);
-  }, 60_000);
+  });
 
   it('pays each contributor its share of the attribution pool to the wei after a settlement', async () => {
     const payer = c.accounts[PAYER];
@@ -185,5 +185,5 @@ describe('attribution on-chain', () => {
     expect(dust).toBeGreaterThanOrEqual(0n);
     expect(dust).toBeLessThanOrEqual(BigInt(CONTRIBUTORS.length + 2));
     expect(await c.contracts.attributionRewards.read.poolOf([adapterId])).toBe(dust);
-  }, 60_000);
+  });
 });

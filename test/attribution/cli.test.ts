@@ -73,5 +73,5 @@ describe('openlora datanet / attribution CLI', () => {
     const broken = await run(['attribution', 'verify', out, '--model', model, '--adapter', adapter, '--datanet', dn]);
     expect(broken.code).toBe(1);
     expect(broken.out).toContain('OPENLORA_ATTRIBUTION_REPORT_INVALID');
-  }, 60_000);
+  });
 });

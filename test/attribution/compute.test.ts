@@ -34,7 +34,7 @@ describe('attribution compute', () => {
   let s: Awaited<ReturnType<typeof setupAttribution>>;
   beforeAll(async () => {
     s = await setupAttribution();
-  }, 60_000);
+  });
 
   it('gives the fitted contributor the largest weight, unrelated data zero, and matches the CPU reference', async () => {
     expect(s.fit.after).toBeLessThan(s.fit.before);
@@ -57,14 +57,14 @@ describe('attribution compute', () => {
         expect(row.weight).toBe(natsToUnits(Math.max(0, row.lossBase - row.lossAdapter)).toString());
       }
     }
-  }, 60_000);
+  });
 
   it('is deterministic on one machine', async () => {
     const a = await computeAttribution({ model: s.model, adapter: s.adapter, datanets: [s.datanet] });
     const b = await computeAttribution({ model: s.model, adapter: s.adapter, datanets: [s.datanet] });
     expect(b.contributions).toEqual(a.contributions);
     expect(b.root).toBe(a.root);
-  }, 60_000);
+  });
 
   it('refuses an empty Datanet, an adapter of another base model, and a changed file', async () => {
     const dir = await makeTempDir('openlora-empty-');
@@ -84,5 +84,5 @@ describe('attribution compute', () => {
     await writeFile(join(copy, manifest.contributions[2].file), 'changed');
     await expect(computeAttribution({ model: s.model, adapter: s.adapter, datanets: [copy] })).rejects.toMatchObject({ code: 'OPENLORA_DATANET_HASH_MISMATCH', meta: { contributor: CONTRIBUTORS[1] } });
     await rm(copy, { recursive: true, force: true });
-  }, 60_000);
+  });
 });

@@ -146,5 +146,5 @@ describe('the single binary', () => {
     } finally {
       hardhat.stop();
     }
-  }, 300_000);
+  });
 });

@@ -59,5 +59,5 @@ describe('openlora chain deploy', () => {
     expect(await contracts.paymentChannels.read.rewards()).toBe(deployment.contracts.attributionRewards);
     expect(await contracts.attributionRewards.read.paymentChannels()).toBe(deployment.contracts.paymentChannels);
     expect(await contracts.nodeRegistry.read.owner()).toBe(imported.address);
-  }, 120_000);
+  });
 });

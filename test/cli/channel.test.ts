@@ -38,7 +38,7 @@ describe('openlora channel', () => {
     chain = ['--rpc', hardhat.rpc, '--deployment', deployment, '--key-file', keyFile, '--passphrase-file', pass];
     expect((await cli(['key', 'import', '--private-key-file', rawKey, '--out', keyFile, '--passphrase-file', pass, '--light', '--json'])).code).toBe(0);
     expect((await cli(['chain', 'deploy', '--rpc', hardhat.rpc, '--key-file', keyFile, '--passphrase-file', pass, '--out', deployment, '--fund', PAYER, '--json'])).code).toBe(0);
-  }, 120_000);
+  });
 
   afterAll(() => {
     hardhat?.stop();
@@ -78,7 +78,7 @@ describe('openlora channel', () => {
     expect((await json(['channel', 'status', id, ...chain])).withdraw).toBe('ready');
     expect(await json(['channel', 'withdraw', id, ...chain])).toMatchObject({ action: 'withdrawn', amount: '11000000000000000000' });
     expect(await json(['channel', 'status', id, ...chain])).toMatchObject({ balance: '0', withdraw: 'none' });
-  }, 120_000);
+  });
 
   it('fails clearly on an unknown channel id and on a bad amount', async () => {
     const unknown = `0x${'ab'.repeat(32)}`;
@@ -93,5 +93,5 @@ describe('openlora channel', () => {
     const bad = await cli(['channel', 'open', ...chain, '--node', NODE, '--amount', '1.5e3', '--json']);
     expect(bad.code).toBe(1);
     expect(JSON.parse(bad.stdout).error.code).toBe('OPENLORA_CLI_CHANNEL_INPUT');
-  }, 60_000);
+  });
 });

@@ -123,7 +123,7 @@ describe('openlora rewards / claim --credits', () => {
     expect(text.code).toBe(0);
     expect(text.stdout).toContain('PaymentChannels credit');
     expect(text.stdout).toContain(`${adapterId}  as owner 0.3 of 3 settled (royalty 10%, 0% of it to contributors)`);
-  }, 60_000);
+  });
 
   it('claim --credits moves every non-zero credit to the token balance, one transaction per contract, then finds nothing', async () => {
     const owner = account(OWNER).address;
@@ -151,7 +151,7 @@ describe('openlora rewards / claim --credits', () => {
       expect(error.message).toContain(account(who).address);
       expect(error.hint).toContain('openlora rewards');
     }
-  }, 60_000);
+  });
 
   it('claim needs --attribution or --credits', async () => {
     const { code } = await cli(['claim', ...chain, ...keyArgs.get(OWNER)!, '--json']);

@@ -54,7 +54,7 @@ describe('@openlora/client from npm pack', () => {
 
   afterAll(async () => {
     expect(await dev?.stop()).toBe(0);
-  }, 60_000);
+  });
 
   it('ships compiled ESM with .d.ts that need nothing beyond viem, and pulls in no node-side package', async () => {
     const listed = (await run('tar', ['-tzf', tarball])).stdout.split('\n');

@@ -31,7 +31,7 @@ beforeAll(async () => {
   let started: Map<string, Hex>;
   ({ c, t, channelId, lanes: started } = await startPaidTestNode({ 'api.rateLimitPerMinute': 1_000_000, 'payments.channelCacheSize': 200, 'payments.channelLookupsPerSecond': 20 }));
   for (const [name, id] of started) lanes.set(name, id);
-}, 300_000);
+});
 
 afterAll(async () => {
   await t?.node.stop();

@@ -31,7 +31,7 @@ describe('AttributionRewards', () => {
       adapters.push(adapterId);
       trees.push(buildAttributionTree({ adapterId, leaves: contributors.map((contributor, i) => ({ contributor, weight: weightOf(i) })) }));
     }
-  }, 60_000);
+  });
 
   it('sends the contributor share to the owner while no root is set', async () => {
     const voucher = { channelId, adapterId: adapters[0], cumulativeAmount: 1000n };
@@ -106,7 +106,7 @@ describe('AttributionRewards', () => {
     const p3 = getAttributionProof(trees[1], c.accounts[3].address);
     await expectRevert(c.as(2).attributionRewards.write.claim([[adapters[1]], [p3.weight], [p3.proof]]), 'AttributionRewardsInvalidProof');
     await expectRevert(c.as(2).attributionRewards.write.claim([[adapters[1]], [], [p1.proof]]), 'AttributionRewardsLengthMismatch');
-  }, 120_000);
+  });
 
   it('only PaymentChannels may notify and only AdapterRegistry may set roots', async () => {
     await expectRevert(c.as(2).attributionRewards.write.notify([adapters[1], 1n]), 'AttributionRewardsNotPaymentChannels', [c.accounts[2].address]);

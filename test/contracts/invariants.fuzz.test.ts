@@ -162,7 +162,7 @@ describe('contracts invariants (stateful fast-check, every actor)', () => {
     const supply = await c.contracts.token.read.totalSupply();
     start = { now: block.timestamp, total, supply };
     restore = await c.snapshot();
-  }, 120_000);
+  });
 
   function freshModel(): ContractsModel {
     const m = new ContractsModel({ now: start.now, feeBps: PARAMS.protocolFeeBps, slashBps: PARAMS.slashBps, proverRewardBps: PARAMS.proverRewardBps, unbondingDelay: PARAMS.unbondingDelay, treasury: TREASURY });

@@ -27,7 +27,7 @@ describe('Datanet contributions on-chain', () => {
     c = await setupChain();
     ctx = (i) => ({ publicClient: c.publicClient, walletClient: c.wallets[i] as unknown as WalletClient<Transport, ViemChain, Account>, deployment: c.deployment });
     dir = await writeSampleDatanet({ model: await createTinyModel(), dir: join(await makeTempDir('openlora-datanet-chain-'), 'dn') }); // contributors: accounts 1, 2, 3
-  }, 120_000);
+  });
 
   it('survives a front-runner; the curator registers signed contributions; a forged signature sends nothing', async () => {
     const created = await publishDatanet({ dir, ctx: ctx(CURATOR) });
@@ -64,5 +64,5 @@ describe('Datanet contributions on-chain', () => {
     expect(check.registered).toHaveLength(6);
     const [registered, , tokenCount] = await c.contracts.datanetRegistry.read.contributionBy([created.datanetId, CONTRIBUTORS[0], target.contentHash]);
     expect([registered, tokenCount]).toEqual([true, BigInt(target.tokenCount)]);
-  }, 120_000);
+  });
 });

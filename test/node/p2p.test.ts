@@ -29,7 +29,7 @@ beforeAll(async () => {
   const poet = a.adapters.find((x) => x.name === 'poet')!;
   await registerAdapterOnChain({ ctx: { publicClient: c.publicClient, walletClient: c.wallets[5], deployment: c.deployment }, adapter: poet.dir, model: await createTinyModel(), datanetIds: [], royaltyBps: 1000, contributorBps: 0 });
   b = await startTestNode({ account: c.accounts[2], overrides: p2p(a.node.network!.multiaddrs()), components: { deployment: c.deployment, chain: { publicClient: c.publicClient, walletClient: c.wallets[2] } } });
-}, 300_000);
+});
 
 afterAll(async () => {
   await b?.node.stop();
@@ -40,19 +40,19 @@ describe('nodes with p2p on', () => {
   it("gossip each paid receipt to the other node's ledger and announce what they serve", async () => {
     const { channelId } = await openChannel({ publicClient: c.publicClient, walletClient: c.wallets[3], deployment: c.deployment }, { node: c.accounts[1].address, amount: 10n ** 18n });
     const paid = await createPaidClient({ url: a.node.url, account: c.accounts[3], channelId, nodeRegistry: c.deployment.contracts.nodeRegistry });
-    await waitFor('the mesh to form', () => a.node.network!.meshPeers(a.node.network!.topics.batches).length > 0, 20_000);
+    await waitFor('the mesh to form', () => a.node.network!.meshPeers(a.node.network!.topics.batches).length > 0, 120_000);
     for (let i = 0; i < 3; i++) {
       const response = await paid.fetch(`${a.node.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'poet', prompt: `hi ${i}`, max_tokens: 2 }) });
       expect(response.status).toBe(200);
     }
     const own = a.node.ledger.list({ channelId }).receipts;
     expect(own.length).toBe(3);
-    await waitFor('the receipts at node B', () => own.every((r) => b.node.network!.store.has(r.node, r.receipt.seq, r.digest)), 60_000);
+    await waitFor('the receipts at node B', () => own.every((r) => b.node.network!.store.has(r.node, r.receipt.seq, r.digest)), 120_000);
 
     await waitFor('announcements', async () => {
       const ranked = (await (await fetch(`${b.node.url}/v1/network/nodes?model=poet&limit=5`)).json()) as { data?: Array<{ node: Address }> };
       return (ranked.data ?? []).some((n) => isAddressEqual(n.node, c.accounts[1].address));
-    }, 20_000);
+    }, 120_000);
   });
 
   it('money: lanes, credit in use, the settlement schedule, credits and stake; after settling, settled equals laneClaimed; network: peers, scores, gossip, known nodes', async () => {
@@ -90,8 +90,8 @@ describe('nodes with p2p on', () => {
     const own = a.node.ledger.list({ channelId }).receipts;
     const committed = a.node.network!.store.recentHeaders(c.accounts[1].address, 100).reduce((n, h) => n + h.batch.count, 0);
     expect(committed).toBe(a.node.ledger.count());
-    await waitFor('the receipts at node B, no settlement waiting', () => own.every((r) => b.node.network!.store.has(r.node, r.receipt.seq, r.digest)) && b.node.network!.watcher.pendingSettlements().length === 0, 20_000);
-    await waitFor('node A known to node B', async () => (await admin<NetworkStatus>(b, '/admin/node/network')).nodes.some((n) => n.node === c.accounts[1].address), 20_000);
+    await waitFor('the receipts at node B, no settlement waiting', () => own.every((r) => b.node.network!.store.has(r.node, r.receipt.seq, r.digest)) && b.node.network!.watcher.pendingSettlements().length === 0, 120_000);
+    await waitFor('node A known to node B', async () => (await admin<NetworkStatus>(b, '/admin/node/network')).nodes.some((n) => n.node === c.accounts[1].address), 120_000);
     const network = await admin<NetworkStatus>(b, '/admin/node/network');
     expect(network.enabled).toBe(true);
     expect(network.peers.map((p) => p.peer_id)).toContain(a.node.network!.peerId);

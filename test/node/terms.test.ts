@@ -56,7 +56,7 @@ beforeAll(async () => {
   ({ channelId } = await openChannel({ publicClient: c.publicClient, walletClient: c.wallets[PAYER], deployment: c.deployment }, { node: c.accounts[NODE].address, amount: 10n ** 18n, withdrawDelay: 3600n }));
   paid = await createPaidClient({ url: t.node.url, account: c.accounts[PAYER], channelId, nodeRegistry: c.deployment.contracts.nodeRegistry });
   await t.node.paid!.terms.refresh();
-}, 300_000);
+});
 
 afterAll(async () => {
   await t?.node.stop();
@@ -109,7 +109,7 @@ describe('split terms on a paid node', () => {
     await c.increaseTime(TERMS_DELAY_SECONDS - 1800);
     await t.node.paid!.terms.refresh();
     const ownerBefore = await c.contracts.paymentChannels.read.creditOf([c.accounts[OWNER].address]);
-    await waitFor('the lane to settle before the change', async () => (await c.contracts.paymentChannels.read.laneClaimed([channelId, lane.adapterId])) === lane.charged, 60_000);
+    await waitFor('the lane to settle before the change', async () => (await c.contracts.paymentChannels.read.laneClaimed([channelId, lane.adapterId])) === lane.charged, 120_000);
     const owner = (await c.contracts.paymentChannels.read.creditOf([c.accounts[OWNER].address])) - ownerBefore;
     expect(owner).toBe(splitPayment({ paid: lane.charged, protocolFeeBps: FEE_BPS, ...SPLIT, hasRoot: false }).owner);
   });

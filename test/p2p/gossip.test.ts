@@ -54,7 +54,7 @@ describe('batches between five nodes', () => {
 
   it('delivers every node’s batched receipts to the nodes that follow it, checked against the signed root', async () => {
     for (const n of nets) for (const seq of [1n, 2n, 3n]) await n.network.publishReceipt(await openReceipt(c, n.index, seq));
-    await waitFor('3 receipts of 2 nodes at every node', () => nets.every((n) => n.network.store.count() === 6), 20_000);
+    await waitFor('3 receipts of 2 nodes at every node', () => nets.every((n) => n.network.store.count() === 6), 120_000);
     for (const n of nets) {
       expect(n.network.counts().batches.reject).toBe(0);
       for (const f of n.network.following()) expect(n.network.store.get(f, 2n)).toHaveLength(1);
@@ -62,7 +62,7 @@ describe('batches between five nodes', () => {
   });
 
   it('routes by announcements', async () => {
-    await waitFor('every node to know all five', () => nets.every((n) => n.network.routing.list().length === 5), 20_000);
+    await waitFor('every node to know all five', () => nets.every((n) => n.network.routing.list().length === 5), 120_000);
     const ranked = nets[0].network.routing.rank({ model: 'poet' });
     expect(ranked[0].node).toBe(c.accounts[3].address); // GPU-resident and idle
     expect(ranked.map((r) => r.node).sort()).toEqual(NODES.map((i) => c.accounts[i].address).sort());
@@ -113,9 +113,9 @@ describe('batches between five nodes', () => {
       const n = nets.find((x) => c.accounts[x.index].address === f)!;
       await n.network.publishReceipt(await openReceipt(c, n.index, 4n));
     }
-    await waitFor('the restarted node to receive the new receipts', () => back.network.store.count() === stored + 2, 20_000);
+    await waitFor('the restarted node to receive the new receipts', () => back.network.store.count() === stored + 2, 120_000);
     await waitFor('its followers in a mesh with it', () => holders(5).every((h) => h.network.meshPeers(h.network.topicOf(c.accounts[5].address)).length >= 1));
     await back.network.publishReceipt(await openReceipt(c, 5, 4n));
-    await waitFor('its followers to receive its receipt', () => holders(5).every((h) => h.network.store.get(c.accounts[5].address, 4n).length === 1), 20_000);
+    await waitFor('its followers to receive its receipt', () => holders(5).every((h) => h.network.store.get(c.accounts[5].address, 4n).length === 1), 120_000);
   });
 });

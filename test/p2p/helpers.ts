@@ -44,7 +44,7 @@ export async function startNetwork(c: Chain, i: number, p: { options?: Partial<N
 }
 
 /** Polls `check` until it is true; throws with `what` after `timeoutMs`. */
-export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
@@ -71,6 +71,6 @@ export async function connectAll(nets: Network[]): Promise<void> {
 }
 
 /** Waits until every network has a mesh peer on the batch topic of every node it follows. */
-export async function waitForMeshes(nets: Network[], timeoutMs = 20_000): Promise<void> {
+export async function waitForMeshes(nets: Network[], timeoutMs = 120_000): Promise<void> {
   await waitFor('batch-topic meshes', () => nets.every((n) => n.following().length > 0 && n.following().every((f) => n.meshPeers(n.topicOf(f)).length >= 1)), timeoutMs);
 }

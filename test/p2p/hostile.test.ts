@@ -171,12 +171,12 @@ describe('a flood from many fresh peers', () => {
     };
     // Side by side: honest receipts alone, then the same while the flood runs.
     await send(1, HONEST / 2);
-    await waitFor('the first honest receipts at the victim', () => v.store.count() === HONEST / 2, 30_000);
+    await waitFor('the first honest receipts at the victim', () => v.store.count() === HONEST / 2, 120_000);
     const quiet = summary();
     const flooding = Promise.all(hostiles.map((h, k) => flood(h, k)));
     await send(HONEST / 2 + 1, HONEST);
     await flooding;
-    await waitFor('every honest receipt at the victim', () => v.store.count() === HONEST, 30_000);
+    await waitFor('every honest receipt at the victim', () => v.store.count() === HONEST, 120_000);
     console.log(`honest receipts, commit to checked at the victim: without a flood ${quiet}; during the flood ${summary()}`);
     // Strangers cost no chain look-up: the topic names the signer, and the registry index answers for unknown announcers.
     expect(v.chainView.lookups - lookupsBefore).toBeLessThanOrEqual(2);

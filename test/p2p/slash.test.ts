@@ -46,7 +46,7 @@ describe('watcher', () => {
     };
     await liar.host.services.pubsub.publish(liar.topics.batches, await header(30n));
     await liar.host.services.pubsub.publish(liar.topics.batches, await header(31n));
-    await waitFor('the slash', async () => (await stake(1)) < before, 20_000);
+    await waitFor('the slash', async () => (await stake(1)) < before, 120_000);
     expect(before - (await stake(1))).toBe(50n * TOKEN); // slashBps 5000 of 100 tokens
     expect(await c.contracts.nodeRegistry.read.creditOf([c.accounts[WATCHER].address])).toBe(5n * TOKEN); // proverRewardBps 1000
     await waitFor('the record', () => nets.get(WATCHER)!.network.store.batchEquivocations()[0]?.status === 'slashed');
@@ -63,7 +63,7 @@ describe('watcher', () => {
     await liar.flush();
     await liar.publishReceipt(await openReceipt(c, 4, 5n, { amount: 31n, laneCharged: 31n }));
     await liar.flush();
-    await waitFor('the slash', async () => (await stake(4)) < before, 20_000);
+    await waitFor('the slash', async () => (await stake(4)) < before, 120_000);
     const watcher = nets.get(WATCHER)!.network;
     await waitFor('the record', () => watcher.store.equivocations().some((e) => e.node === c.accounts[4].address && e.status === 'slashed'));
     expect(watcher.store.get(c.accounts[4].address, 5n)).toHaveLength(2);

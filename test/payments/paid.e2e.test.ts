@@ -42,7 +42,7 @@ beforeAll(async () => {
   ({ channelId } = await openChannel({ publicClient: c.publicClient, walletClient: c.wallets[PAYER], deployment: c.deployment }, { node: c.accounts[NODE].address, amount: 1000n * 10n ** 18n, withdrawDelay: 3600n }));
   paid = await createPaidClient({ url: t.node.url, account: c.accounts[PAYER], channelId, nodeRegistry: c.deployment.contracts.nodeRegistry });
   openai = new OpenAI({ baseURL: `${t.node.url}/v1`, apiKey: 'paid-by-voucher', fetch: paid.fetch, maxRetries: 0 });
-}, 300_000);
+});
 
 afterAll(async () => {
   await t?.node.stop();

@@ -77,7 +77,7 @@ beforeAll(async () => {
     lanes.set(a.name, adapterId);
   }
   ({ channelId } = await openChannel({ publicClient: c.publicClient, walletClient: c.wallets[PAYER], deployment: c.deployment }, { node: c.accounts[NODE].address, amount: 10n ** 18n }));
-}, 300_000);
+});
 
 afterAll(async () => {
   await t?.node.stop();

@@ -12,4 +12,4 @@ it('the checked-in kernels.wasm rebuilds byte for byte from wasm/kernels.ts', as
   const out = join(await makeTempDir('openlora-wasm-'), 'kernels.wasm');
   buildKernels(out);
   expect(Buffer.compare(await readFile(out), await readFile(KERNELS_OUT))).toBe(0);
-}, 120_000);
+});
