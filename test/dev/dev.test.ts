@@ -66,7 +66,7 @@ describe('openlora dev', () => {
 
     // A second instance on the same directory is refused before it writes anything.
     const before = await readFile(join(a, 'session.json'), 'utf8');
-    const clash = await runCli(['dev', '--dir', a, '--backend', 'cpu', '--port', String(port + 1), '--chain-port', String(port + 5001)], { timeoutMs: 60_000 });
+    const clash = await runCli(['dev', '--dir', a, '--backend', 'cpu', '--port', String(port + 1), '--chain-port', String(port + 5001)]);
     expect(clash.code).not.toBe(0);
     expect(clash.stderr).toMatch(/in use by another openlora process/);
     // Another directory and other ports: side by side.

@@ -53,7 +53,7 @@ describe('GPU device', () => {
       b.destroy();
       gpu.destroy();
       console.log('released');`;
-    const result = await runNode(['--input-type=module', '-e', script], { timeoutMs: 30_000 });
+    const result = await runNode(['--input-type=module', '-e', script], { timeoutMs: 120_000 });
     expect(result.stdout.trim()).toBe('released');
     expect(result.code).toBe(0);
   });
