@@ -12,7 +12,7 @@ import { KV_BLOCK_SIZE, type Backend, type LoadProgress, type StepOutput, type S
 import { checkStepSequence } from '../checkStep.ts';
 import { EngineUnsupportedError } from '../errors.ts';
 import { logprobOf, sampleToken } from '../sampling.ts';
-import { allocPassBuffers, forwardPass, type CpuForwardContext, type PassSegment } from './forward.ts';
+import { allocPassBuffers, emptyStepProfile, forwardPass, type CpuForwardContext, type CpuStepProfile, type PassSegment } from './forward.ts';
 import { instantiateKernels, kernelModule } from './kernels.ts';
 import { createCpuWasmLoraPool } from './lora.ts';
 import { createCpuMemory } from './memory.ts';
@@ -44,6 +44,8 @@ export interface CreateCpuBackendParameters {
   threads?: number;
   /** Rows per pass; default {@link DEFAULT_CPU_MAX_ROWS}. */
   maxRows?: number;
+  /** Times each pass's phases (`takeProfile`); default off. */
+  profile?: boolean;
   onProgress?: LoadProgress;
   signal?: AbortSignal;
 }
@@ -56,6 +58,8 @@ export interface CpuBackend extends Backend {
   readonly memoryBytes: number;
   /** Bytes of the KV pool (in unified memory, the whole page budget: KV blocks and adapters). */
   readonly kvBytes: number;
+  /** With `profile`: milliseconds per phase of the passes run since the last call (then reset); else undefined. */
+  takeProfile(): CpuStepProfile | undefined;
 }
 
 /** Loads the weights into shared memory, allocates the KV pool and starts the threads. */
@@ -76,7 +80,7 @@ export async function createCpuBackend(p: CreateCpuBackendParameters): Promise<C
   const maxContext = Math.min(config.maxPositionEmbeddings, numKvBlocks * KV_BLOCK_SIZE);
   const buffers = allocPassBuffers({ mem, config, acts: weights.recipe.acts, maxRows, maxLogitRows: MAX_LOGIT_ROWS, maxRank: lora.maxRank, threads, maxContext, numKvBlocks });
   const pool = await createThreadPool({ threads, memory: mem, module, kernels });
-  const ctx: CpuForwardContext = { config, weights, kernels, mem, pool, lora, buffers, cache, blockFloats: pageBytes / 4, invFreq: modelInvFreq(config) };
+  const ctx: CpuForwardContext = { config, weights, kernels, mem, pool, lora, buffers, cache, blockFloats: pageBytes / 4, invFreq: modelInvFreq(config), profile: p.profile ? emptyStepProfile() : undefined };
   let destroyed = false;
 
   const check = (seq: StepSequence) => checkStepSequence({ config, numKvBlocks, seq });
@@ -137,6 +141,11 @@ export async function createCpuBackend(p: CreateCpuBackendParameters): Promise<C
     threads: pool.threads,
     memoryBytes: mem.used,
     kvBytes: numKvBlocks * pageBytes,
+    takeProfile() {
+      const taken = ctx.profile;
+      if (taken) ctx.profile = emptyStepProfile();
+      return taken;
+    },
     async step(sequences, signal) {
       sequences.forEach(check);
       const outputs: StepOutput[] = sequences.map((seq) => (seq.targets ? { targetLogprobs: new Float32Array(seq.tokens.length) } : {}));

@@ -123,6 +123,27 @@ export interface CpuForwardContext {
   /** f32 from one KV block to the next (one page in unified memory; at least `layers · 2 · 16 · kvHeads · headDim`). */
   blockFloats: number;
   invFreq: Float32Array;
+  /** When set, each pass adds the milliseconds its phases took (`bench:cpu-batch`). */
+  profile?: CpuStepProfile;
+}
+
+/** Milliseconds a pass spent per phase (each includes waiting for the worker threads' share). */
+export interface CpuStepProfile {
+  /** The base model's projections and lm_head. */
+  matmul: number;
+  /** LoRA shrink and expand, building their tasks included. */
+  lora: number;
+  /** RoPE, the KV store and the attention job. */
+  attention: number;
+  /** Embedding, norms, GLU, the rows' tables and RoPE angles. */
+  other: number;
+  /** What the caller does with the logits (sampling). */
+  logits: number;
+}
+
+/** A profile with every phase at 0. */
+export function emptyStepProfile(): CpuStepProfile {
+  return { matmul: 0, lora: 0, attention: 0, other: 0, logits: 0 };
 }
 
 /** A matmul task as the kernels read it. */
@@ -215,6 +236,7 @@ export function forwardPass(p: ForwardPassParameters): void {
   const R = segments.reduce((n, s) => n + s.tokens.length, 0);
   const i32 = ctx.mem.i32();
   const f32 = ctx.mem.f32();
+  const lap = stopwatch(ctx.profile);
 
   // Row tables: token, position, offset of the sequence's block table.
   let row = 0;
@@ -251,6 +273,7 @@ export function forwardPass(p: ForwardPassParameters): void {
   const embed = weights.matrix(recipe.embed.weight.name);
   const x = act({ buffer: 'x', offset: 0, width: c.hiddenSize });
   k.embed(embed.ptr, embed.kind, c.hiddenSize, embed.rows, b.tokens, R, x.ptr, x.stride, recipe.embed.scale);
+  lap('other');
 
   for (const ops of recipe.layers) {
     p.signal?.throwIfAborted();
@@ -260,16 +283,20 @@ export function forwardPass(p: ForwardPassParameters): void {
         const xi = act(op.x);
         const out = act(op.out);
         k.rmsnorm(xi.ptr, xi.stride, weights.vector(op.weight.name), out.ptr, out.stride, R, op.x.width, op.eps, op.weightOffset, op.add ? 1 : 0);
+        lap('other');
       } else if (op.op === 'linear') {
         const group: LinearOp[] = [op];
         while (group.length < MAX_GROUP && sameInput(ops[i + group.length], op)) group.push(ops[i + group.length] as LinearOp);
-        linearGroup(ctx, group, R, slots);
+        linearGroup(ctx, group, R, slots, lap);
         i += group.length - 1;
-      } else if (op.op === 'attention') attention(ctx, op, R, act);
-      else if (op.op === 'glu') {
+      } else if (op.op === 'attention') {
+        attention(ctx, op, R, act);
+        lap('attention');
+      } else if (op.op === 'glu') {
         const g = act(op.gate);
         const u = act(op.up);
         k.glu(g.ptr, g.stride, u.ptr, u.stride, R, op.gate.width, op.act === 'silu' ? 0 : 1);
+        lap('other');
       }
     }
   }
@@ -280,10 +307,24 @@ export function forwardPass(p: ForwardPassParameters): void {
   for (let start = 0; start < p.logitRows.length; start += b.maxLogitRows) {
     const rows = p.logitRows.slice(start, start + b.maxLogitRows);
     rows.forEach((r, j) => k.rmsnorm(x.ptr + r * x.stride * 4, x.stride, weights.vector(fn.weight.name), b.hidden + j * c.hiddenSize * 4, c.hiddenSize, 1, c.hiddenSize, fn.eps, fn.weightOffset, 0));
+    lap('other');
     const input = matmulInput({ ctx, x: b.hidden, xStride: c.hiddenSize, rows: rows.length, in: c.hiddenSize, kinds: new Set([head.kind]) });
     runMatmulJob(ctx, [{ kind: head.kind, ...input(head.kind), w: head.ptr, y: b.logits, yStride: c.vocabSize, rows: rows.length, in: c.hiddenSize, out: c.vocabSize, bias: 0, acc: false, scale: 1, cap: recipe.lmHead.softcap }]);
+    lap('matmul');
     p.onLogits(rows, new Float32Array(ctx.mem.memory.buffer, b.logits, rows.length * c.vocabSize));
+    lap('logits');
   }
+}
+
+/** Adds the time since the last call to `phase` of `profile` (nothing without one). */
+function stopwatch(profile: CpuStepProfile | undefined): (phase: keyof CpuStepProfile) => void {
+  if (!profile) return () => {};
+  let last = performance.now();
+  return (phase) => {
+    const now = performance.now();
+    profile[phase] += now - last;
+    last = now;
+  };
 }
 
 /** True when `next` is a projection of the same input as `op` (and does not write it). */
@@ -292,7 +333,7 @@ function sameInput(next: LayerOp | undefined, op: LinearOp): boolean {
 }
 
 /** Projections sharing one input as one job, then their LoRA deltas per slot segment. */
-function linearGroup(ctx: CpuForwardContext, group: readonly LinearOp[], R: number, slots: readonly { start: number; count: number; slot: number }[]): void {
+function linearGroup(ctx: CpuForwardContext, group: readonly LinearOp[], R: number, slots: readonly { start: number; count: number; slot: number }[], lap: ReturnType<typeof stopwatch>): void {
   const { buffers: b, weights } = ctx;
   const xa = b.acts.get(group[0].x.buffer)!;
   const xPtr = xa.ptr + group[0].x.offset * 4;
@@ -310,6 +351,7 @@ function linearGroup(ctx: CpuForwardContext, group: readonly LinearOp[], R: numb
       return { kind: m.kind, ...input(m.kind), w: m.ptr, y: y.ptr, yStride: y.stride, rows: R, in: op.module.in, out: op.module.out, bias: op.bias ? weights.vector(op.bias.name) : 0, acc: op.accumulate, scale: 1, cap: 0 };
     }),
   );
+  lap('matmul');
   if (slots.length === 0) return;
   const vStride = MAX_GROUP * ctx.lora.maxRank;
   const shrink: Task[] = [];
@@ -332,6 +374,7 @@ function linearGroup(ctx: CpuForwardContext, group: readonly LinearOp[], R: numb
     runMatmulJob(ctx, shrink);
     runMatmulJob(ctx, expand);
   }
+  lap('lora');
 }
 
 /** RoPE into scratch, K/V into the paged cache, then the attention job. */

@@ -6,7 +6,8 @@
  * Split memory: each slot is a padded buffer of `maxRank` (one run per factor). Unified memory
  * (`pages`): no slot memory; an adapter's factors are written into the pages of the KV pool it was
  * given (S-LoRA's unified pool), as runs of whole rows laid out by `src/lora/pages.ts`, and a slot
- * is the table of those runs.
+ * is the table of those runs (runs that follow each other in memory, in pages whose ids follow
+ * each other, are one run).
  */
 import { checkLoraWeights, slotElements } from '../../lora/checkWeights.ts';
 import { adapterTargets, checkPagesFit, layoutAdapterPages, rowPages, type AdapterPageRun } from '../../lora/pages.ts';
@@ -91,7 +92,12 @@ export function createCpuWasmLoraPool(p: CreateCpuWasmLoraPoolParameters): CpuWa
       const key = `${run.layer}.${run.module}`;
       let f = where[slot].get(key);
       if (!f) where[slot].set(key, (f = { a: [], b: [] }));
-      f[run.factor].push({ ptr, firstRow: run.firstRow, rows: run.rows });
+      // A run that continues the previous one in memory (its page follows the last in the pool)
+      // joins it: one matmul task fewer per segment and layer.
+      const runs = f[run.factor];
+      const last = runs[runs.length - 1];
+      if (last && last.ptr + last.rows * cols * 4 === ptr && last.firstRow + last.rows === run.firstRow) last.rows += run.rows;
+      else runs.push({ ptr, firstRow: run.firstRow, rows: run.rows });
     }
   };
 

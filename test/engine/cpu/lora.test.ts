@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kvBlockBytes, type Backend, type LoraWeights, type StepSequence } from '../../../src/engine/backend.ts';
 import { createCpuBackend, type CpuBackend } from '../../../src/engine/cpu/backend.ts';
+import type { CpuWasmLoraPool } from '../../../src/engine/cpu/lora.ts';
 import { createReferenceBackend } from '../../../src/engine/reference/backend.ts';
 import { slotElements } from '../../../src/lora/checkWeights.ts';
 import { createAdapter } from '../../../src/lora/create.ts';
@@ -97,6 +98,32 @@ describe('LoRA on the CPU backend', () => {
   });
 });
 
+describe('the step profile (bench:batch)', () => {
+  it('is off unless asked; on, it gives each phase\'s milliseconds (LoRA only for adapter rows) within the pass\'s time, then starts again', async () => {
+    const off = await createCpuBackend({ model, numKvBlocks: 16, loraSlots: 1, maxLoraRank: 16, threads: 2 });
+    const cpu = await createCpuBackend({ model, numKvBlocks: 16, loraSlots: 1, maxLoraRank: 16, threads: 2, profile: true });
+    backends.push(off, cpu);
+    await cpu.lora.load(0, adapters[2]);
+    await off.step([{ tokens: prompt(9, 1), startPos: 0, blockTable: [0], adapterSlot: -1 }]);
+    expect(off.takeProfile()).toBeUndefined();
+    const timed = async (slot: number) => {
+      const started = performance.now();
+      await cpu.step([{ tokens: prompt(9, 1), startPos: 0, blockTable: [0], adapterSlot: slot, sample: { ...greedy, step: 0 } }]);
+      const ms = performance.now() - started;
+      const p = cpu.takeProfile()!;
+      expect(Object.keys(p).sort()).toEqual(['attention', 'logits', 'lora', 'matmul', 'other']);
+      expect(Object.values(p).every((x) => x >= 0)).toBe(true);
+      expect(p.matmul).toBeGreaterThan(0);
+      expect(p.attention).toBeGreaterThan(0);
+      expect(Object.values(p).reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(ms);
+      return p;
+    };
+    expect((await timed(-1)).lora).toBe(0);
+    expect((await timed(0)).lora).toBeGreaterThan(0);
+    expect(Object.values(cpu.takeProfile()!).every((x) => x === 0)).toBe(true); // taken: reset
+  });
+});
+
 /** Pages adapter `i` takes in a pool of `pageBytes` pages. */
 const pagesOf = (w: LoraWeights, config = model.config) => layoutAdapterPages({ config, rank: w.rank, targets: adapterTargets(config, w), geometry: rowPages(kvBlockBytes(config)) });
 
@@ -138,6 +165,34 @@ describe('LoRA in pages of the KV pool (unified memory)', () => {
     // Decoding in the same blocks, adapters still in place.
     const next = seqs.map((s, i) => ({ ...s, tokens: [(i * 31 + 5) % 256], startPos: s.tokens.length }));
     await same(cpu, slotsCpu, next, next, true);
+  });
+
+  it('runs in pages whose ids follow each other are joined into one task (fewer than the same adapter scattered), with the padded slots\' logits', async () => {
+    const [contiguous, scattered, slotsCpu] = [(await paged()) as CpuBackend, (await paged()) as CpuBackend, await make('cpu')];
+    const w = adapters[2];
+    const n = pagesOf(w);
+    await contiguous.lora.load(0, w, undefined, Array.from({ length: n }, (_, i) => 10 + i));
+    await scattered.lora.load(0, w, undefined, Array.from({ length: n }, (_, i) => 10 + 2 * (n - 1 - i))); // descending, a page apart
+    const runs = (b: CpuBackend) => {
+      let count = 0;
+      for (let l = 0; l < model.config.numLayers; l++) {
+        for (const m of model.config.modules) {
+          const f = (b.lora as CpuWasmLoraPool).factors(0, l, m.name);
+          if (!f) continue;
+          for (const factor of [f.a, f.b]) {
+            // Each factor's runs still cover its rows in order.
+            factor.forEach((run, i) => expect(run.firstRow).toBe(i === 0 ? 0 : factor[i - 1].firstRow + factor[i - 1].rows));
+            count += factor.length;
+          }
+        }
+      }
+      return count;
+    };
+    expect(runs(contiguous)).toBeLessThan(runs(scattered));
+    const seqs: StepSequence[] = [0, -1].map((slot, i) => ({ tokens: prompt(11 + i, i), startPos: 0, blockTable: [i * 2, i * 2 + 1], adapterSlot: slot }));
+    const want = seqs.map((s) => ({ ...s, adapterSlot: s.adapterSlot === 0 ? 2 : -1 }));
+    await same(contiguous, slotsCpu, seqs, want, true);
+    await same(scattered, slotsCpu, seqs, want, true);
   });
 
   it('an evicted adapter\'s pages reused as KV blocks, then another adapter loaded into pages that held KV, still give the reference\'s logits', async () => {
