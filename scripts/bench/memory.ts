@@ -27,14 +27,20 @@
  * Memory allocated for KV and adapters, per mode, from what the backend reports (a line per
  * budget, `allocated` in the JSON): split holds its KV blocks and padded slots; unified on the CPU
  * and WebGPU backends holds the budget's pages (adapters are written into pages of the KV cache)
- * and, on WebGPU, the slots' run tables, so "the same memory" is measured, not assumed. The
- * reference keeps padded slots beside the pages.
+ * and, on WebGPU, the slots' run tables, taken out of the budget as a node's `memoryPlan` does, so
+ * "the same memory" is measured, not assumed. The reference keeps padded slots beside the pages.
+ * Per run: adapter loads and evictions, the time loads took (and writing the weights alone), and
+ * the time the engine sat idle between steps (gaps over 1 ms: requests waiting for a load or for
+ * memory). `--budgets` below the default probe where memory binds harder (split's slots hold 2
+ * adapters at 0.125); a budget whose split KV pool cannot hold one long request is refused.
+ * `npm run bench:batch` measures what batching buys on the CPU backend at all.
  */
 import { writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { describeConfig } from '../../src/config/load.ts';
-import { kvBlockBytes } from '../../src/engine/backend.ts';
+import { KV_BLOCK_SIZE, kvBlockBytes } from '../../src/engine/backend.ts';
 import { resolveBackend, type BackendChoice } from '../../src/engine/chooseBackend.ts';
+import { gpuPageTableBytes } from '../../src/engine/webgpu/lora/pagePool.ts';
 import { acquireGpu } from '../../src/gpu/device.ts';
 import { slotElements } from '../../src/lora/checkWeights.ts';
 import { createHostCache } from '../../src/lora/hostCache.ts';
@@ -88,12 +94,18 @@ const pageBytes = kvBlockBytes(config);
 const slotBytes = slotElements(config, MAX_RANK) * 4;
 const defaultBytes = DEFAULT_KV_BLOCKS * pageBytes + DEFAULT_SLOTS * slotBytes;
 
-/** A budget: the default split scaled by `fraction` (whole slots, the rest KV blocks), and the unified pages of the same bytes. */
+const { kind } = await resolveBackend(args.backend as BackendChoice);
+/** Unified mode's run tables on WebGPU, which the budget holds beside its pages (as a node's `memoryPlan` counts them). */
+const tableBytes = kind === 'webgpu' ? gpuPageTableBytes(config, UNIFIED_SLOTS, MAX_RANK) : 0;
+
+/** A budget: the default split scaled by `fraction` (whole slots, the rest KV blocks), and the unified pages of the same bytes (less the run tables on WebGPU). */
 const budgets = fractions.map((fraction) => {
   const splitSlots = Math.max(1, Math.round(DEFAULT_SLOTS * fraction));
   const splitKvBlocks = Math.round(DEFAULT_KV_BLOCKS * fraction);
   const bytes = splitKvBlocks * pageBytes + splitSlots * slotBytes;
-  return { fraction, bytes, splitSlots, splitKvBlocks, totalPages: Math.floor(bytes / pageBytes) };
+  const longBlocks = Math.ceil((LONG + NEW_TOKENS) / KV_BLOCK_SIZE);
+  if (splitKvBlocks < longBlocks) throw new Error(`--budgets ${fraction}: split's ${splitKvBlocks} KV blocks hold ${splitKvBlocks * KV_BLOCK_SIZE} positions, fewer than the ${LONG + NEW_TOKENS} a long request needs (every one would fail); use fractions of at least ${(longBlocks / DEFAULT_KV_BLOCKS).toFixed(3)}`);
+  return { fraction, bytes, splitSlots, splitKvBlocks, totalPages: Math.floor((bytes - tableBytes) / pageBytes) };
 });
 const files = namedAdapters({ preset: 'tiny', modelDir, distinct: 8 });
 
@@ -113,7 +125,6 @@ log(`${requestCount} requests over ${used.length} of ${ADAPTERS} adapters; defau
 const dirs = new Map<number, string>();
 for (const k of used) dirs.set(k, await files.named('memory', k, RANKS[k % RANKS.length]));
 
-const { kind } = await resolveBackend(args.backend as BackendChoice);
 const gpu = kind === 'webgpu' ? await acquireGpu() : undefined;
 
 type Budget = (typeof budgets)[number];
@@ -136,6 +147,11 @@ interface RunResult {
   failed: number;
   loads: number;
   evictions: number;
+  /** Milliseconds adapter loads took in all (start to resident: disk or host cache, waiting for room, writing the weights), and writing the weights alone. */
+  loadMs: number;
+  uploadMs: number;
+  /** Seconds between steps in gaps over 1 ms: the engine idle while requests waited (for an adapter load or for memory). */
+  idleSeconds: number;
   latencyMs: { p50: number; p99: number };
   /** Generated tokens per engine step: how many sequences decode together. */
   decodeRowsPerStep: number;
@@ -168,6 +184,8 @@ async function serve(mode: 'split' | 'unified', b: Budget): Promise<RunResult> {
   const pages = unified ? createPagePool({ totalPages: b.totalPages, pageBytes }) : undefined;
   const slots = createSlotManager({ pool: backend.lora, store, hostCache: createHostCache({ load: (id, signal) => store.load(id, signal) }), pages });
   let stepSeconds = 0;
+  let idleSeconds = 0;
+  let lastStepEnd: number | undefined;
   let adapterCount = 0;
   let segments = 0;
   const steps: StepCost[] = [];
@@ -177,7 +195,9 @@ async function serve(mode: 'split' | 'unified', b: Budget): Promise<RunResult> {
     const segs = sequences.filter((x, i) => x.adapterSlot >= 0 && (i === 0 || sequences[i - 1].adapterSlot !== x.adapterSlot)).length;
     segments += segs;
     const started = performance.now();
+    if (lastStepEnd !== undefined && started - lastStepEnd > 1) idleSeconds += (started - lastStepEnd) / 1000;
     const outputs = await stepOf(sequences);
+    lastStepEnd = performance.now();
     steps.push({
       decodeRows: sequences.filter((x) => x.tokens.length === 1).length,
       prefillRows: sequences.reduce((n, x) => n + (x.tokens.length > 1 ? x.tokens.length : 0), 0),
@@ -222,6 +242,9 @@ async function serve(mode: 'split' | 'unified', b: Budget): Promise<RunResult> {
     failed,
     loads: st.loads,
     evictions: st.evictions,
+    loadMs: st.load.totalMs,
+    uploadMs: st.upload.totalMs,
+    idleSeconds,
     latencyMs: { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) },
     decodeRowsPerStep: sched.tokensGenerated / Math.max(1, sched.steps),
     preemptions: sched.preemptions,
@@ -244,7 +267,7 @@ for (let r = 0; r < rounds; r++) {
     for (const mode of (r + i) % 2 === 0 ? (['split', 'unified'] as const) : (['unified', 'split'] as const)) {
       const x = await serve(mode, b);
       results.push(x);
-      log(`round ${r + 1} budget x${b.fraction} ${mode}: ${x.tokensPerSecond.toFixed(0)} tok/s, ${x.decodeRowsPerStep.toFixed(1)} rows per step, ${x.failed} failed, ${x.loads} loads, ${x.evictions} evictions, ${x.preemptions} preemptions, ${x.adaptersPerStep.toFixed(1)} adapters in ${x.segmentsPerStep.toFixed(1)} runs per step, ${x.stepSeconds.toFixed(1)} of ${x.seconds.toFixed(1)} s in steps, ${x.cpuSeconds.toFixed(1)} CPU s${x.peakPages === undefined ? '' : `, peak ${x.peakPages}/${b.totalPages} pages`} (load ${load()})`);
+      log(`round ${r + 1} budget x${b.fraction} ${mode}: ${x.tokensPerSecond.toFixed(0)} tok/s, ${x.decodeRowsPerStep.toFixed(1)} rows per step, ${x.failed} failed, ${x.loads} loads (${(x.loadMs / 1000).toFixed(2)} s in all, writing ${(x.uploadMs / 1000).toFixed(2)} s), ${x.evictions} evictions, ${x.preemptions} preemptions, ${x.adaptersPerStep.toFixed(1)} adapters in ${x.segmentsPerStep.toFixed(1)} runs per step, ${x.stepSeconds.toFixed(1)} of ${x.seconds.toFixed(1)} s in steps (${x.idleSeconds.toFixed(2)} s idle in gaps over 1 ms), ${x.cpuSeconds.toFixed(1)} CPU s${x.peakPages === undefined ? '' : `, peak ${x.peakPages}/${b.totalPages} pages`} (load ${load()})`);
     }
   }
 }
@@ -260,6 +283,8 @@ const summary = budgets.map((b) => {
     tokensPerSecond: median(xs.map((x) => x.tokensPerSecond)),
     decodeRowsPerStep: median(xs.map((x) => x.decodeRowsPerStep)),
     loads: median(xs.map((x) => x.loads)),
+    evictions: median(xs.map((x) => x.evictions)),
+    idleSeconds: median(xs.map((x) => x.idleSeconds)),
     failed: xs.reduce((n, x) => n + x.failed, 0),
   });
   const loads = [...split, ...unified].map((x) => x.loadAverage[0]);
@@ -299,7 +324,7 @@ const lines = [
     (s) =>
       `memory budget x${s.fraction} of the default (${(s.bytes / 2 ** 20).toFixed(1)} MiB; split ${s.splitSlots} slots of rank ${MAX_RANK} + ${s.splitKvBlocks} KV blocks, unified ${s.totalPages} pages): unified ${s.ratio.toFixed(2)}x split tokens/s (goal >= 1.3x: ${s.ratio >= 1.3 ? 'met' : 'not met'}; ceiling of any scheduler with these rows on this backend ${s.ceiling.toFixed(2)}x); ` +
       `${s.unified.tokensPerSecond.toFixed(0)} vs ${s.split.tokensPerSecond.toFixed(0)} tok/s; ${s.cpuRatio.toFixed(2)}x tokens per CPU second; ${s.unified.decodeRowsPerStep.toFixed(1)} vs ${s.split.decodeRowsPerStep.toFixed(1)} rows per step (${s.rowsRatio.toFixed(2)}x); ` +
-      `${s.unified.loads} vs ${s.split.loads} adapter loads; failed ${s.unified.failed} vs ${s.split.failed}; load average ${s.loadAverage.min.toFixed(1)}-${s.loadAverage.max.toFixed(1)}; ` +
+      `${s.unified.loads} vs ${s.split.loads} adapter loads, ${s.unified.evictions} vs ${s.split.evictions} evictions; idle ${s.unified.idleSeconds.toFixed(2)} vs ${s.split.idleSeconds.toFixed(2)} s; failed ${s.unified.failed} vs ${s.split.failed}; load average ${s.loadAverage.min.toFixed(1)}-${s.loadAverage.max.toFixed(1)}; ` +
       `step cost ${(s.costModel.step * 1e3).toFixed(3)} ms + ${(s.costModel.decodeRow * 1e3).toFixed(3)} per decode row + ${(s.costModel.prefillRow * 1e3).toFixed(3)} per prefill row + ${(s.costModel.segment * 1e3).toFixed(3)} per LoRA segment + ${(s.costModel.attended * 1e6).toFixed(3)} per 1000 positions attended (R² ${s.costModel.r2.toFixed(2)})`,
   ),
   ...summary.map((s) => `memory budget x${s.fraction} allocated for KV + adapters (${kind}): split ${allocatedText(s.allocated.split)}; unified ${allocatedText(s.allocated.unified)}; budget ${mib(s.bytes)}`),

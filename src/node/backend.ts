@@ -1,5 +1,5 @@
 import type { Backend, LoadProgress } from '../engine/backend.ts';
-import { resolveBackend, type BackendChoice } from '../engine/chooseBackend.ts';
+import { resolveBackend, type BackendChoice, type ResolvedBackend } from '../engine/chooseBackend.ts';
 import { createCpuBackend } from '../engine/cpu/backend.ts';
 import { createReferenceBackend } from '../engine/reference/backend.ts';
 import { createWebGpuBackend } from '../engine/webgpu/backend.ts';
@@ -10,6 +10,8 @@ export interface CreateBackendParameters {
   model: LoadedModel;
   /** `auto` (default): WebGPU on a hardware adapter, else the CPU backend (`src/engine/chooseBackend.ts`). */
   kind: BackendChoice;
+  /** `kind` already resolved (the node resolves it first: its memory plan depends on the backend); default: resolved here. */
+  resolved?: ResolvedBackend;
   numKvBlocks: number;
   /** Unified memory: bytes of a page (`numKvBlocks` pages shared by KV blocks and adapters). The CPU and WebGPU backends keep adapters in those pages; the reference keeps padded slots beside them. */
   pageBytes?: number;
@@ -28,7 +30,7 @@ export interface CreateBackendParameters {
  * runs at full speed).
  */
 export async function createBackend(p: CreateBackendParameters): Promise<{ backend: Backend; maxContext: number; reason: string; warmup?: KernelWarmup & { firstPassMs: number } }> {
-  const { kind, reason } = await resolveBackend(p.kind);
+  const { kind, reason } = p.resolved ?? (await resolveBackend(p.kind));
   const common = { model: p.model, numKvBlocks: p.numKvBlocks, loraSlots: p.loraSlots, maxLoraRank: p.maxLoraRank, onProgress: p.onProgress, signal: p.signal };
   if (kind === 'cpu') return { backend: await createCpuBackend({ ...common, threads: p.threads, pageBytes: p.pageBytes }), maxContext: p.model.config.maxPositionEmbeddings, reason };
   if (kind === 'reference') return { backend: await createReferenceBackend(common), maxContext: p.model.config.maxPositionEmbeddings, reason };

@@ -4,7 +4,9 @@ import { createApiServer, type ApiServer } from '../api/server.ts';
 import { createNodeMetrics } from '../api/metrics.ts';
 import type { Deployment } from '../chain/deployment.ts';
 import type { Config } from '../config/schema.ts';
-import { kvBlockBytes, type Backend } from '../engine/backend.ts';
+import { kvBlockBytes, type Backend, type BackendKind } from '../engine/backend.ts';
+import { resolveBackend } from '../engine/chooseBackend.ts';
+import { gpuPageTableBytes } from '../engine/webgpu/lora/pagePool.ts';
 import { slotElements } from '../lora/checkWeights.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { createPagePool, type PagePool } from '../scheduler/memory.ts';
@@ -71,14 +73,24 @@ export interface OpenloraNode {
  * The KV pool and (unified memory) the page budget KV blocks and adapters share: split mode keeps
  * `engine.kvBlocks` blocks and `lora.slots` slots apart; unified mode turns the budget (by default
  * what split would take) into pages of one KV block, and the engine gets as many KV blocks as the
- * whole budget holds, the budget deciding what is in use. Whether an adapter's rows fit the pieces
- * a page is cut into is the backend's to check as it starts (its geometry, `src/lora/pages.ts`).
+ * budget holds beside the slots' run tables, the budget deciding what is in use. The budget is all
+ * the engine allocates for KV blocks and adapters: on WebGPU the run tables (words of the `info`
+ * buffer, sized for `lora.maxRank`, `gpuPageTableBytes`) come out of it; the CPU backend allocates
+ * none (its tables are a few objects per resident adapter on the JavaScript heap, beside the
+ * engine's memory, as the scheduler's own state is), nor does the reference. Whether an adapter's
+ * rows fit the pieces a page is cut into is the backend's to check as it starts (its geometry,
+ * `src/lora/pages.ts`).
  */
-export function memoryPlan(config: Config, model: ModelConfig): { kvBlocks: number; pages?: PagePool } {
+export function memoryPlan(config: Config, model: ModelConfig, kind: BackendKind): { kvBlocks: number; pages?: PagePool } {
   if (config.engine.memory.mode === 'split') return { kvBlocks: config.engine.kvBlocks };
   const pageBytes = kvBlockBytes(model);
   const budget = config.engine.memory.budgetMiB !== undefined ? config.engine.memory.budgetMiB * 2 ** 20 : config.engine.kvBlocks * pageBytes + config.lora.slots * slotElements(model, config.lora.maxRank) * 4;
-  const totalPages = Math.max(1, Math.floor(budget / pageBytes));
+  const tables = kind === 'webgpu' ? gpuPageTableBytes(model, config.lora.slots, config.lora.maxRank) : 0;
+  const totalPages = Math.floor((budget - tables) / pageBytes);
+  if (totalPages < 1) {
+    const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(2)} MiB`;
+    throw new NodeConfigError('engine.memory.budgetMiB', `the unified memory budget of ${mib(budget)} holds no page of ${pageBytes} bytes beside the run tables of ${config.lora.slots} adapter slots (${mib(tables)})`, `Raise engine.memory.budgetMiB to at least ${Math.ceil((tables + pageBytes) / 2 ** 20)}, or lower lora.slots or lora.maxRank.`);
+  }
   return { kvBlocks: totalPages, pages: createPagePool({ totalPages, pageBytes }) };
 }
 
@@ -129,8 +141,9 @@ async function startLockedNode(config: Config, components: NodeComponents, log: 
     }
   };
   cleanup.push(() => model.close());
-  const memory = memoryPlan(config, model.config);
-  const { backend, maxContext, reason, warmup } = await createBackend({ model, kind: config.model.backend, numKvBlocks: memory.kvBlocks, pageBytes: memory.pages?.pageBytes, loraSlots: config.lora.slots, maxLoraRank: config.lora.maxRank, onProgress });
+  const resolved = await resolveBackend(config.model.backend);
+  const memory = memoryPlan(config, model.config, resolved.kind);
+  const { backend, maxContext, reason, warmup } = await createBackend({ model, kind: config.model.backend, resolved, numKvBlocks: memory.kvBlocks, pageBytes: memory.pages?.pageBytes, loraSlots: config.lora.slots, maxLoraRank: config.lora.maxRank, onProgress });
   cleanup.push(() => backend.destroy());
   const kernels = warmup && { kernels: warmup.kernels, compileMs: Math.round(warmup.ms), compileHelpers: warmup.helperDevices, firstPassMs: Math.round(warmup.firstPassMs) };
   log.info({ kind: backend.kind, reason, dtype: backend.dtype, kvBlocks: backend.numKvBlocks, loraSlots: backend.lora.slots, memory: config.engine.memory.mode, ...(memory.pages ? { budgetPages: memory.pages.totalPages, pageBytes: memory.pages.pageBytes } : {}), ...engineBytes(backend), fairness: config.engine.fairness.policy, ...kernels }, 'engine ready');

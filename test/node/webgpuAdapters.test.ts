@@ -50,7 +50,7 @@ describe('WebGPU node adapter switches', () => {
     for (const i of [1, 0, 2]) expect(await tokensOf(again, t.adapters[i].id), `after restart: ${t.adapters[i].name}`).toEqual(want[i]);
   });
 
-  it("unified memory: adapters in pages of the KV cache, switched over two slots in a 1 MiB budget (evicted adapters' pages going back to the pool KV blocks take from), give the reference tokens; status shows no slot buffers", async () => {
+  it("unified memory: adapters in pages of the KV cache, switched over two slots in a 1 MiB budget (evicted adapters' pages going back to the pool KV blocks take from), give the reference tokens; status shows no slot buffers, and KV pages and run tables within the budget", async () => {
     const t = await startTestNode({ overrides: { 'model.backend': 'webgpu', 'lora.slots': 2, 'engine.memory.mode': 'unified', 'engine.memory.budgetMiB': 1 } });
     running.push(t.node);
     const want = await referenceTokens(t);
@@ -59,9 +59,12 @@ describe('WebGPU node adapter switches', () => {
     const status = (await (await fetch(`${t.node.url}/v1/node/status`)).json()) as NodeStatus;
     const { page_bytes: pageBytes, budget_pages: pages } = status.engine.memory;
     expect(status.engine.backend).toBe('webgpu');
-    expect(pages).toBe(2 ** 20 / pageBytes!);
-    // The budget's pages are the whole KV cache; the slots are their run tables (no padded slot buffers).
-    expect(status.engine.memory).toMatchObject({ mode: 'unified', kv_cache_bytes: 2 ** 20, lora_slots_bytes: 2 * pool.infoStride * 4, adapters_in_pages: true });
+    // The budget's pages are the whole KV cache; the slots are their run tables (no padded slot
+    // buffers), held inside the budget: KV pages and tables together are all it allocates.
+    const tables = 2 * pool.infoStride * 4;
+    expect(pages).toBe(Math.floor((2 ** 20 - tables) / pageBytes!));
+    expect(status.engine.memory).toMatchObject({ mode: 'unified', kv_cache_bytes: pages! * pageBytes!, lora_slots_bytes: tables, adapters_in_pages: true });
+    expect(status.engine.memory.kv_cache_bytes! + status.engine.memory.lora_slots_bytes!).toBeLessThanOrEqual(2 ** 20);
     expect(status.engine.memory.lora_slots_bytes! * 100).toBeLessThan(2 * slotElements(t.node.model.config, pool.maxRank) * 4); // under 1% of padded slots of lora.maxRank
     await t.node.stop();
   });

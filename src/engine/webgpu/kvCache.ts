@@ -21,10 +21,15 @@ export interface GpuKvCache {
   destroy(): void;
 }
 
+/** Bytes of one block in one layer's K (or V) buffer: a page's slice. */
+export function kvSliceBytes(config: Pick<ModelConfig, 'numKvHeads' | 'headDim'>): number {
+  return config.numKvHeads * kvHeadStride(config.headDim) * KV_BLOCK_SIZE * 4;
+}
+
 /** Allocates `blocks` blocks per layer; throws when one buffer would pass `maxBindingBytes`. */
 export function createGpuKvCache(p: { device: GPUDevice; config: ModelConfig; blocks: number; maxBindingBytes: number }): GpuKvCache {
   const { config, blocks } = p;
-  const sliceBytes = config.numKvHeads * kvHeadStride(config.headDim) * KV_BLOCK_SIZE * 4;
+  const sliceBytes = kvSliceBytes(config);
   const layerBytes = blocks * sliceBytes;
   if (layerBytes > p.maxBindingBytes) {
     throw new EngineShapeUnsupportedError('kv cache', `${blocks} blocks need ${layerBytes} bytes per layer, over the ${p.maxBindingBytes}-byte binding limit`);

@@ -32,7 +32,7 @@ import { adapterTargets, checkPagesFit, kvSlicePages, layoutAdapterPages, maxRun
 import { loraInfoIndex } from '../../../lora/slotImage.ts';
 import { EngineLoraWeightsError } from '../../errors.ts';
 import { webgpuRecipe } from '../fusedRecipe.ts';
-import type { GpuKvCache } from '../kvCache.ts';
+import { kvSliceBytes, type GpuKvCache } from '../kvCache.ts';
 import { matrixStride } from '../weights.ts';
 import { checkPoolSize, createGpuSlotInfo } from './slotInfo.ts';
 import type { GpuLoraGroup, GpuLoraSlotPool } from './slotPool.ts';
@@ -53,6 +53,24 @@ export interface CreateGpuLoraPagePoolParameters {
   kv: GpuKvCache;
 }
 
+/** Where a slot's words lie in `info`: the run table's headers, then its runs, and the words per slot. */
+function tableLayout(config: ModelConfig, maxRank: number, sliceBytes: number): { tableAt: number; runsAt: number; maxRuns: number; infoStride: number } {
+  const ranksEnd = 1 + config.numLayers * config.modules.length;
+  const tableAt = ranksEnd;
+  const runsAt = tableAt + 4 * (ranksEnd - 1);
+  let maxRuns = 0;
+  for (let l = 0; l < config.numLayers; l++) for (const m of config.modules) maxRuns += maxRunsOfFactor(m.in, maxRank, sliceBytes) + maxRunsOfFactor(m.out, maxRank, sliceBytes);
+  return { tableAt, runsAt, maxRuns, infoStride: runsAt + RUN_WORDS * maxRuns };
+}
+
+/**
+ * Bytes of the run tables of `slots` slots (the page pool's `bytesPerSlot · slots`), known before
+ * the backend is made, so a unified budget can hold them (`memoryPlan`).
+ */
+export function gpuPageTableBytes(config: ModelConfig, slots: number, maxRank: number): number {
+  return slots * tableLayout(config, maxRank, kvSliceBytes(config)).infoStride * 4;
+}
+
 /** Creates the run tables (every slot empty); the adapters' weights go into the KV cache's pages. */
 export function createGpuLoraPagePool(p: CreateGpuLoraPagePoolParameters): GpuLoraSlotPool {
   const { device, config, slots, maxRank, kv } = p;
@@ -60,12 +78,7 @@ export function createGpuLoraPagePool(p: CreateGpuLoraPagePoolParameters): GpuLo
   const geometry = kvSlicePages(config.numLayers, kv.sliceBytes);
   checkPagesFit({ config, maxRank, geometry });
   const rank4 = Math.ceil(maxRank / 4) * 4;
-  const ranksEnd = 1 + config.numLayers * config.modules.length;
-  const tableAt = ranksEnd;
-  const runsAt = tableAt + 4 * (ranksEnd - 1);
-  let maxRuns = 0;
-  for (let l = 0; l < config.numLayers; l++) for (const m of config.modules) maxRuns += maxRunsOfFactor(m.in, maxRank, kv.sliceBytes) + maxRunsOfFactor(m.out, maxRank, kv.sliceBytes);
-  const infoStride = runsAt + RUN_WORDS * maxRuns;
+  const { tableAt, runsAt, maxRuns, infoStride } = tableLayout(config, maxRank, kv.sliceBytes);
   const slotInfo = createGpuSlotInfo({ device, slots, infoStride });
   const groups = new Map<string, GpuLoraGroup>();
   for (const op of (p.recipe ?? webgpuRecipe(config)).layers.flat()) {
