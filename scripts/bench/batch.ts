@@ -1,6 +1,7 @@
 /**
  * CPU batch benchmark (not a test): `npm run bench:batch [-- --batches 1,2,4,8,16,32,64]
- * [--context 32] [--adapters 0] [--steps 8] [--rounds 5] [--threads 2] [--out FILE]`.
+ * [--context 32] [--adapters 0] [--pages scattered|contiguous] [--steps 8] [--rounds 5] [--threads 2]
+ * [--out FILE]`.
  *
  * What a bigger batch buys on the CPU backend, and what LoRA costs per row in each memory mode, at
  * the same rows: decode steps of `batch` sequences of `--context` positions on the tiny model (the
@@ -8,7 +9,8 @@
  *  - base: no adapter rows;
  *  - split: each row's adapter in a padded slot (`lora.maxRank` 64);
  *  - unified: the same adapters written into pages of the KV pool (`src/lora/pages.ts`), read as
- *    runs of rows.
+ *    runs of rows (`--pages scattered`, the default: no two pages of an adapter adjacent, the most
+ *    runs; `contiguous`: consecutive ids, runs continuing across pages joined).
  * Adapters: `--adapters 0` gives each row its own (ranks 8/16/32/64 in turn, as `bench:memory`'s
  * Zipf stream runs about one adapter per row), N spreads the rows over N, each adapter's rows
  * next to each other as the scheduler orders them. Per batch: tokens/s of each way (median of the
@@ -16,7 +18,9 @@
  * (median of the rounds' ratios), and the milliseconds per step in each phase of the pass
  * (`CpuStepProfile`: base projections and lm_head, LoRA shrink and expand, attention, norms and
  * the rest, sampling; each includes waiting for the worker threads' share), with the load average.
- * `--threads 1,2` runs every figure at each thread count (does the second core help?).
+ * `--threads 1,2` runs every figure at each thread count (does the second core help?); with one
+ * thread the line also gives tokens per CPU second of the step's work (this thread's CPU time),
+ * which a busy machine disturbs far less than wall time.
  */
 import { writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
@@ -38,6 +42,7 @@ const args = benchArgs(import.meta.url, {
   steps: { type: 'string', default: '8' },
   rounds: { type: 'string', default: '5' },
   threads: { type: 'string', default: String(availableParallelism()) },
+  pages: { type: 'string', default: 'scattered' },
   out: { type: 'string' },
 });
 const list = (flag: string, value: string) => value.split(',').map((x) => positiveNumber(flag, x));
@@ -48,6 +53,8 @@ const steps = positiveNumber('steps', args.steps);
 const rounds = positiveNumber('rounds', args.rounds);
 const adapterCount = Number(args.adapters);
 if (!Number.isInteger(adapterCount) || adapterCount < 0) throw new Error(`--adapters must be 0 (one adapter per row) or a positive count, got ${args.adapters}`);
+const pagesOrder = args.pages;
+if (pagesOrder !== 'scattered' && pagesOrder !== 'contiguous') throw new Error(`--pages must be scattered (no two pages of an adapter adjacent) or contiguous, got ${pagesOrder}`);
 const RANKS = [8, 16, 32, 64];
 const MAX_RANK = 64;
 const MODES = ['base', 'split', 'unified'] as const;
@@ -77,10 +84,10 @@ async function backends(threads: number): Promise<Record<Mode, CpuBackend>> {
     split: await createCpuBackend({ ...common, numKvBlocks: kvBlocks, loraSlots: slots }),
     unified: await createCpuBackend({ ...common, numKvBlocks: kvBlocks + adapterPages.reduce((a, b) => a + b, 0), loraSlots: slots, pageBytes }),
   };
-  let next = kvBlocks; // adapters' pages after the KV blocks'
+  const ids = pageIds();
   for (const [a, w] of weights.entries()) {
     await made.split.lora.load(a, w);
-    await made.unified.lora.load(a, w, undefined, Array.from({ length: adapterPages[a] }, () => next++));
+    await made.unified.lora.load(a, w, undefined, ids[a]);
   }
   const prompt = Array.from({ length: context }, (_, i) => 32 + ((i * 7) % 200));
   for (const mode of MODES) {
@@ -90,21 +97,38 @@ async function backends(threads: number): Promise<Record<Mode, CpuBackend>> {
   return made;
 }
 
+/**
+ * Each adapter's page ids, after the KV blocks': `--pages scattered` deals them out in turn, so no
+ * two pages of an adapter follow each other (every run a task of its own, the most tasks a
+ * layout gives), `contiguous` gives each adapter consecutive ids (runs that continue across a
+ * page boundary join).
+ */
+function pageIds(): number[][] {
+  const ids: number[][] = adapterPages.map(() => []);
+  let next = kvBlocks;
+  if (pagesOrder === 'contiguous') adapterPages.forEach((n, a) => ids[a].push(...Array.from({ length: n }, () => next++)));
+  else for (let round = 0; round < Math.max(...adapterPages); round++) for (const [a, n] of adapterPages.entries()) if (round < n) ids[a].push(next++);
+  return ids;
+}
+
 const table = (s: number) => Array.from({ length: blocksPerSeq }, (_, b) => s * blocksPerSeq + b);
 /** Row `s` of a batch of `batch`: its own adapter, or the rows spread over `--adapters` in runs. */
 const adapterOf = (s: number, batch: number) => (adapterCount === 0 ? s : Math.floor((s * Math.min(adapterCount, batch)) / batch));
 
 /** `steps` decode steps of `batch` sequences (positions context.. rewritten each time): milliseconds per step and per phase. */
-async function measure(backend: CpuBackend, mode: Mode, batch: number): Promise<{ ms: number; phases: CpuStepProfile }> {
+async function measure(backend: CpuBackend, mode: Mode, batch: number): Promise<{ ms: number; cpuMs: number; phases: CpuStepProfile }> {
   const seqs = (step: number): StepSequence[] =>
     Array.from({ length: batch }, (_, s) => ({ tokens: [40 + ((s + step) % 100)], startPos: context + step, blockTable: table(s), adapterSlot: mode === 'base' ? -1 : adapterOf(s, batch), sample: { temperature: 0, topK: 0, topP: 1, seed: 0, step } }));
   backend.takeProfile();
   const started = performance.now();
+  const cpu = process.threadCpuUsage();
   for (let step = 0; step < steps; step++) await backend.step(seqs(step));
   const ms = (performance.now() - started) / steps;
+  const used = process.threadCpuUsage(cpu);
+  const cpuMs = (used.user + used.system) / 1000 / steps;
   const phases = backend.takeProfile()!;
   for (const key of Object.keys(phases) as (keyof CpuStepProfile)[]) phases[key] /= steps;
-  return { ms, phases };
+  return { ms, cpuMs, phases };
 }
 
 interface Sample {
@@ -113,6 +137,8 @@ interface Sample {
   mode: Mode;
   round: number;
   ms: number;
+  /** CPU milliseconds of this thread per step: with `--threads 1` the whole step's work, whatever else the machine runs. */
+  cpuMs: number;
   phases: CpuStepProfile;
 }
 const samples: Sample[] = [];
@@ -131,15 +157,15 @@ for (const threads of threadCounts) {
 await model.close();
 
 const of = (threads: number, batch: number, mode: Mode) => samples.filter((x) => x.threads === threads && x.batch === batch && x.mode === mode);
-const tokensPerSecond = (threads: number, batch: number, mode: Mode) => median(of(threads, batch, mode).map((x) => (batch * 1000) / x.ms));
+const tokensPerSecond = (threads: number, batch: number, mode: Mode, clock: 'ms' | 'cpuMs' = 'ms') => median(of(threads, batch, mode).map((x) => (batch * 1000) / x[clock]));
 const phasesOf = (threads: number, batch: number, mode: Mode): CpuStepProfile => {
   const xs = of(threads, batch, mode);
   return Object.fromEntries(Object.keys(xs[0].phases).map((key) => [key, median(xs.map((x) => x.phases[key as keyof CpuStepProfile]))])) as unknown as CpuStepProfile;
 };
-const ratio = (threads: number, batch: number, a: Mode, b: Mode) => {
+const ratio = (threads: number, batch: number, a: Mode, b: Mode, clock: 'ms' | 'cpuMs') => {
   const xs = of(threads, batch, a);
   const ys = of(threads, batch, b);
-  return median(xs.map((x, i) => ys[i].ms / x.ms));
+  return median(xs.map((x, i) => ys[i][clock] / x[clock]));
 };
 const summary = threadCounts.flatMap((threads) =>
   batches.map((batch) => {
@@ -150,8 +176,11 @@ const summary = threadCounts.flatMap((threads) =>
       tokensPerSecond: Object.fromEntries(MODES.map((m) => [m, tokensPerSecond(threads, batch, m)])) as Record<Mode, number>,
       /** Tokens/s over the batch half this size's (1: no gain from batching). */
       overHalf: half === undefined ? null : (Object.fromEntries(MODES.map((m) => [m, tokensPerSecond(threads, batch, m) / tokensPerSecond(threads, half, m)])) as Record<Mode, number>),
-      /** Unified's tokens/s over split's (median of the rounds' ratios). */
-      unifiedOverSplit: ratio(threads, batch, 'unified', 'split'),
+      /** With one thread: tokens per CPU second of the step's work (robust to a busy machine), and over the batch half this size's. */
+      perCpuSecond: threads !== 1 ? null : (Object.fromEntries(MODES.map((m) => [m, tokensPerSecond(1, batch, m, 'cpuMs')])) as Record<Mode, number>),
+      perCpuSecondOverHalf: threads !== 1 || half === undefined ? null : (Object.fromEntries(MODES.map((m) => [m, tokensPerSecond(1, batch, m, 'cpuMs') / tokensPerSecond(1, half, m, 'cpuMs')])) as Record<Mode, number>),
+      /** Unified's tokens/s over split's (median of the rounds' ratios; with one thread, of CPU time). */
+      unifiedOverSplit: ratio(threads, batch, 'unified', 'split', threads === 1 ? 'cpuMs' : 'ms'),
       /** Milliseconds per step per phase (medians). */
       phases: Object.fromEntries(MODES.map((m) => [m, phasesOf(threads, batch, m)])) as Record<Mode, CpuStepProfile>,
     };
@@ -160,13 +189,15 @@ const summary = threadCounts.flatMap((threads) =>
 const f = (x: number) => x.toFixed(3);
 const phaseText = (p: CpuStepProfile) => `matmul ${f(p.matmul)} lora ${f(p.lora)} attention ${f(p.attention)} other ${f(p.other)} sampling ${f(p.logits)}`;
 const lines = [
-  `cpu batch (tiny, ${context}-position contexts, ${adapterCount === 0 ? 'one adapter per row' : `rows over ${adapterCount} adapters`}, ranks ${RANKS.join('/')}, ${steps} decode steps per figure, ${rounds} interleaved rounds); load ${load()}`,
+  `cpu batch (tiny, ${context}-position contexts, ${adapterCount === 0 ? 'one adapter per row' : `rows over ${adapterCount} adapters`}, pages ${pagesOrder}, ranks ${RANKS.join('/')}, ${steps} decode steps per figure, ${rounds} interleaved rounds); load ${load()}`,
   ...summary.map(
     (s) =>
       `batch ${s.batch} threads ${s.threads}: tokens/s base ${s.tokensPerSecond.base.toFixed(0)}, split ${s.tokensPerSecond.split.toFixed(0)}, unified ${s.tokensPerSecond.unified.toFixed(0)}` +
       (s.overHalf ? `; over batch ${s.batch / 2}: base ${s.overHalf.base.toFixed(2)}x, split ${s.overHalf.split.toFixed(2)}x, unified ${s.overHalf.unified.toFixed(2)}x` : '') +
-      `; unified ${s.unifiedOverSplit.toFixed(2)}x split; ms per step split: ${phaseText(s.phases.split)}; unified: ${phaseText(s.phases.unified)}; base: ${phaseText(s.phases.base)}`,
+      (s.perCpuSecond ? `; per CPU second: base ${s.perCpuSecond.base.toFixed(0)}, split ${s.perCpuSecond.split.toFixed(0)}, unified ${s.perCpuSecond.unified.toFixed(0)}` : '') +
+      (s.perCpuSecondOverHalf ? ` (over batch ${s.batch / 2}: base ${s.perCpuSecondOverHalf.base.toFixed(2)}x, split ${s.perCpuSecondOverHalf.split.toFixed(2)}x, unified ${s.perCpuSecondOverHalf.unified.toFixed(2)}x)` : '') +
+      `; unified ${s.unifiedOverSplit.toFixed(2)}x split${s.threads === 1 ? ' (CPU time)' : ''}; ms per step split: ${phaseText(s.phases.split)}; unified: ${phaseText(s.phases.unified)}; base: ${phaseText(s.phases.base)}`,
   ),
 ];
 process.stdout.write(lines.join('\n') + '\n');
-if (args.out) await writeFile(args.out, JSON.stringify({ context, adapters: adapterCount, steps, rounds, summary, loadAverage: loadavg() }, null, 2) + '\n');
+if (args.out) await writeFile(args.out, JSON.stringify({ context, adapters: adapterCount, pages: pagesOrder, steps, rounds, summary, loadAverage: loadavg() }, null, 2) + '\n');

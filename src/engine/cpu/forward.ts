@@ -9,7 +9,7 @@ import type { ModelConfig } from '../../model/config.ts';
 import type { ActRef, LayerOp, LinearOp } from '../../model/arch/recipe.ts';
 import { KV_BLOCK_SIZE } from '../backend.ts';
 import type { KernelExports } from './kernels.ts';
-import type { CpuWasmLoraPool } from './lora.ts';
+import type { CpuLoraFactors, CpuWasmLoraPool } from './lora.ts';
 import type { CpuMemory } from './memory.ts';
 import { JOB, type ThreadPool } from './threads.ts';
 import { KIND, type CpuMatrix, type CpuWeights } from './weights.ts';
@@ -164,33 +164,57 @@ interface Task {
   cap: number;
 }
 
+/**
+ * Writes matmul tasks straight into the job buffer (no object per task: a step over many adapters
+ * writes thousands of LoRA tasks) and runs the job on every thread each {@link MAX_TASKS} tasks
+ * and at `run`.
+ */
+export interface MatmulJobWriter {
+  push(kind: number, x: number, xStride: number, w: number, y: number, yStride: number, rows: number, inF: number, out: number, bias: number, acc: boolean, scale: number, xd: number, cap: number): void;
+  /** Runs the tasks written since the last run (none: nothing). */
+  run(): void;
+}
+
+/** A writer over `ctx`'s job buffer (the memory does not grow during a pass, so the views hold). */
+export function matmulJobWriter(ctx: CpuForwardContext): MatmulJobWriter {
+  const i32 = ctx.mem.i32();
+  const f32 = ctx.mem.f32();
+  const job = ctx.buffers.matmulJob;
+  let count = 0;
+  const run = () => {
+    if (count === 0) return;
+    i32[job >> 2] = count;
+    ctx.pool.run(JOB.matmul, job);
+    count = 0;
+  };
+  return {
+    push(kind, x, xStride, w, y, yStride, rows, inF, out, bias, acc, scale, xd, cap) {
+      const o = (job + JOB_HEADER + count * TASK_BYTES) >> 2;
+      i32[o] = kind;
+      i32[o + 1] = x;
+      i32[o + 2] = xStride;
+      i32[o + 3] = w;
+      i32[o + 4] = y;
+      i32[o + 5] = yStride;
+      i32[o + 6] = rows;
+      i32[o + 7] = inF;
+      i32[o + 8] = out;
+      i32[o + 9] = bias;
+      i32[o + 10] = acc ? 1 : 0;
+      f32[o + 11] = scale;
+      i32[o + 12] = xd;
+      f32[o + 13] = cap;
+      if (++count === MAX_TASKS) run();
+    },
+    run,
+  };
+}
+
 /** Writes `tasks` as the matmul job and runs it on every thread. */
 export function runMatmulJob(ctx: CpuForwardContext, tasks: readonly Task[]): void {
-  const { buffers: b, mem } = ctx;
-  const i32 = mem.i32();
-  const f32 = mem.f32();
-  for (let start = 0; start < tasks.length; start += MAX_TASKS) {
-    const part = tasks.slice(start, start + MAX_TASKS);
-    i32[b.matmulJob / 4] = part.length;
-    part.forEach((t, i) => {
-      const o = (b.matmulJob + JOB_HEADER + i * TASK_BYTES) / 4;
-      i32[o] = t.kind;
-      i32[o + 1] = t.x;
-      i32[o + 2] = t.xStride;
-      i32[o + 3] = t.w;
-      i32[o + 4] = t.y;
-      i32[o + 5] = t.yStride;
-      i32[o + 6] = t.rows;
-      i32[o + 7] = t.in;
-      i32[o + 8] = t.out;
-      i32[o + 9] = t.bias;
-      i32[o + 10] = t.acc ? 1 : 0;
-      f32[o + 11] = t.scale;
-      i32[o + 12] = t.xd;
-      f32[o + 13] = t.cap;
-    });
-    ctx.pool.run(JOB.matmul, b.matmulJob);
-  }
+  const writer = matmulJobWriter(ctx);
+  for (const t of tasks) writer.push(t.kind, t.x, t.xStride, t.w, t.y, t.yStride, t.rows, t.in, t.out, t.bias, t.acc, t.scale, t.xd, t.cap);
+  writer.run();
 }
 
 /** Parameters of {@link matmulInput}. */
@@ -354,26 +378,36 @@ function linearGroup(ctx: CpuForwardContext, group: readonly LinearOp[], R: numb
   lap('matmul');
   if (slots.length === 0) return;
   const vStride = MAX_GROUP * ctx.lora.maxRank;
-  const shrink: Task[] = [];
-  const expand: Task[] = [];
+  // Each (member, segment) with its factors, looked up once for both jobs.
+  const parts: { gi: number; seg: (typeof slots)[number]; f: CpuLoraFactors; y: { ptr: number; stride: number }; in: number }[] = [];
   group.forEach((op, gi) => {
     const y = outOf(op);
     for (const seg of slots) {
       const f = ctx.lora.factors(seg.slot, op.layer, op.module.name);
-      if (!f) continue;
-      const { rank, scale } = ctx.lora.adapter(seg.slot)!;
-      const v = b.loraV + (seg.start * vStride + gi * ctx.lora.maxRank) * 4;
-      const common = { kind: KIND.f32, bias: 0, xd: 0, cap: 0, rows: seg.count };
-      // One task per run of factor rows (the whole factor in a padded slot; in unified memory a
-      // factor may lie in several pages): A's rows are shrink outputs, B's rows output features.
-      for (const run of f.a) shrink.push({ ...common, x: xPtr + seg.start * xa.width * 4, xStride: xa.width, w: run.ptr, y: v + run.firstRow * 4, yStride: vStride, in: op.module.in, out: run.rows, acc: false, scale: 1 });
-      for (const run of f.b) expand.push({ ...common, x: v, xStride: vStride, w: run.ptr, y: y.ptr + (seg.start * y.stride + run.firstRow) * 4, yStride: y.stride, in: rank, out: run.rows, acc: true, scale });
+      if (f) parts.push({ gi, seg, f, y, in: op.module.in });
     }
   });
-  if (shrink.length) {
-    runMatmulJob(ctx, shrink);
-    runMatmulJob(ctx, expand);
+  if (parts.length === 0) {
+    lap('lora');
+    return;
   }
+  // One task per run of factor rows (the whole factor in a padded slot; in unified memory a
+  // factor may lie in several pages): A's rows are shrink outputs, B's rows output features. Every
+  // shrink finishes before an expand reads its output.
+  const writer = matmulJobWriter(ctx);
+  const vOf = (p: (typeof parts)[number]) => b.loraV + (p.seg.start * vStride + p.gi * ctx.lora.maxRank) * 4;
+  for (const p of parts) {
+    const x = xPtr + p.seg.start * xa.width * 4;
+    const v = vOf(p);
+    for (const run of p.f.a) writer.push(KIND.f32, x, xa.width, run.ptr, v + run.firstRow * 4, vStride, p.seg.count, p.in, run.rows, 0, false, 1, 0, 0);
+  }
+  writer.run();
+  for (const p of parts) {
+    const { rank, scale } = ctx.lora.adapter(p.seg.slot)!;
+    const v = vOf(p);
+    for (const run of p.f.b) writer.push(KIND.f32, v, vStride, run.ptr, p.y.ptr + (p.seg.start * p.y.stride + run.firstRow) * 4, p.y.stride, p.seg.count, rank, run.rows, 0, true, scale, 0, 0);
+  }
+  writer.run();
   lap('lora');
 }
 

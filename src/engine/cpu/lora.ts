@@ -11,7 +11,7 @@
  */
 import { checkLoraWeights, slotElements } from '../../lora/checkWeights.ts';
 import { adapterTargets, checkPagesFit, layoutAdapterPages, rowPages, type AdapterPageRun } from '../../lora/pages.ts';
-import type { ModelConfig } from '../../model/config.ts';
+import type { ModelConfig, Projection } from '../../model/config.ts';
 import type { LoraSlotPool, LoraWeights } from '../backend.ts';
 import { EngineLoraWeightsError } from '../errors.ts';
 import type { CpuMemory } from './memory.ts';
@@ -55,7 +55,10 @@ export function createCpuWasmLoraPool(p: CreateCpuWasmLoraPoolParameters): CpuWa
   const perSlot = pages ? 0 : slotElements(config, maxRank) * 4;
   const base = slots > 0 && !pages ? mem.alloc(perSlot * slots) : 0;
   const held: (LoraWeights | undefined)[] = Array.from({ length: slots }, () => undefined);
-  const where: Map<string, { a: CpuLoraRun[]; b: CpuLoraRun[] }>[] = Array.from({ length: slots }, () => new Map());
+  // Per slot, per (layer, module) at `layer · modules + module index`: its runs (looked up for every segment of every step).
+  const moduleIndex = new Map(config.modules.map((m, i) => [m.name, i]));
+  const at = (layer: number, module: string) => layer * config.modules.length + (moduleIndex.get(module as Projection) ?? Number.NaN);
+  const where: { a: CpuLoraRun[]; b: CpuLoraRun[] }[][] = Array.from({ length: slots }, () => []);
   const checkSlot = (slot: number) => {
     if (!Number.isInteger(slot) || slot < 0 || slot >= slots) throw new EngineLoraWeightsError(`slot ${slot} is outside the pool [0, ${slots})`);
   };
@@ -63,15 +66,15 @@ export function createCpuWasmLoraPool(p: CreateCpuWasmLoraPoolParameters): CpuWa
   /** Padded slot: each factor whole, one after the other. */
   const writeSlot = (slot: number, weights: LoraWeights) => {
     const f32 = mem.f32();
-    let at = base + slot * perSlot;
+    let ptr = base + slot * perSlot;
     weights.layers.forEach((layer, l) => {
       for (const m of config.modules) {
         const ab = layer[m.name];
         if (!ab) continue;
-        f32.set(ab.a, at / 4);
-        f32.set(ab.b, at / 4 + ab.a.length);
-        where[slot].set(`${l}.${m.name}`, { a: [{ ptr: at, firstRow: 0, rows: weights.rank }], b: [{ ptr: at + ab.a.length * 4, firstRow: 0, rows: m.out }] });
-        at += (ab.a.length + ab.b.length) * 4;
+        f32.set(ab.a, ptr / 4);
+        f32.set(ab.b, ptr / 4 + ab.a.length);
+        where[slot][at(l, m.name)] = { a: [{ ptr, firstRow: 0, rows: weights.rank }], b: [{ ptr: ptr + ab.a.length * 4, firstRow: 0, rows: m.out }] };
+        ptr += (ab.a.length + ab.b.length) * 4;
       }
     });
   };
@@ -89,9 +92,8 @@ export function createCpuWasmLoraPool(p: CreateCpuWasmLoraPoolParameters): CpuWa
       const cols = run.rowFloats;
       const ptr = kv + ids[run.page] * pageBytes + run.offset;
       f32.set(factor.subarray(run.firstRow * cols, (run.firstRow + run.rows) * cols), ptr / 4);
-      const key = `${run.layer}.${run.module}`;
-      let f = where[slot].get(key);
-      if (!f) where[slot].set(key, (f = { a: [], b: [] }));
+      const key = at(run.layer, run.module);
+      const f = (where[slot][key] ??= { a: [], b: [] });
       // A run that continues the previous one in memory (its page follows the last in the pool)
       // joins it: one matmul task fewer per segment and layer.
       const runs = f[run.factor];
@@ -108,12 +110,12 @@ export function createCpuWasmLoraPool(p: CreateCpuWasmLoraPoolParameters): CpuWa
     inPages: pages !== undefined,
     pageGeometry: geometry,
     adapter: (slot) => (slot >= 0 && slot < slots ? held[slot] : undefined),
-    factors: (slot, layer, module) => (slot >= 0 && slot < slots && held[slot] ? where[slot].get(`${layer}.${module}`) : undefined),
+    factors: (slot, layer, module) => (slot >= 0 && slot < slots && held[slot] ? where[slot][at(layer, module)] : undefined),
     async load(slot, weights, _image, ids) {
       checkSlot(slot);
       checkLoraWeights({ config, maxRank, weights });
       held[slot] = undefined;
-      where[slot].clear();
+      where[slot] = [];
       if (pages) writePages(slot, weights, ids);
       else writeSlot(slot, weights);
       held[slot] = weights;
@@ -121,7 +123,7 @@ export function createCpuWasmLoraPool(p: CreateCpuWasmLoraPoolParameters): CpuWa
     unload(slot) {
       checkSlot(slot);
       held[slot] = undefined;
-      where[slot].clear();
+      where[slot] = [];
     },
   };
 }

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kvBlockBytes, type Backend, type LoraWeights, type StepSequence } from '../../../src/engine/backend.ts';
 import { createCpuBackend, type CpuBackend } from '../../../src/engine/cpu/backend.ts';
+import { MAX_TASKS } from '../../../src/engine/cpu/forward.ts';
 import type { CpuWasmLoraPool } from '../../../src/engine/cpu/lora.ts';
 import { createReferenceBackend } from '../../../src/engine/reference/backend.ts';
 import { slotElements } from '../../../src/lora/checkWeights.ts';
@@ -129,6 +130,7 @@ const pagesOf = (w: LoraWeights, config = model.config) => layoutAdapterPages({ 
 
 describe('LoRA in pages of the KV pool (unified memory)', () => {
   const PAGES = 96;
+  const SEGMENTS = 120;
   const paged = async (config = model.config, m = model) => {
     const b = await createCpuBackend({ model: m, numKvBlocks: PAGES, loraSlots: 4, maxLoraRank: 16, threads: 2, pageBytes: kvBlockBytes(config) });
     backends.push(b);
@@ -193,6 +195,23 @@ describe('LoRA in pages of the KV pool (unified memory)', () => {
     const want = seqs.map((s) => ({ ...s, adapterSlot: s.adapterSlot === 0 ? 2 : -1 }));
     await same(contiguous, slotsCpu, seqs, want, true);
     await same(scattered, slotsCpu, seqs, want, true);
+  });
+
+  it(`more LoRA tasks than one job holds (${SEGMENTS} segments, adapters' pages scattered) run in several jobs, every shrink before any expand: the reference's logits`, async () => {
+    const blocks = SEGMENTS + adapters.reduce((n, w) => n + pagesOf(w), 0);
+    const cpu = await createCpuBackend({ model, numKvBlocks: blocks, loraSlots: 3, maxLoraRank: 16, threads: 2, pageBytes: kvBlockBytes(model.config) });
+    const ref = await createReferenceBackend({ model, numKvBlocks: SEGMENTS, loraSlots: 3, maxLoraRank: 16 });
+    backends.push(cpu, ref);
+    const free = shuffledIds(SEGMENTS, blocks);
+    for (let i = 0; i < adapters.length; i++) {
+      await cpu.lora.load(i, adapters[i], undefined, free.splice(0, pagesOf(adapters[i])));
+      await ref.lora.load(i, adapters[i]);
+    }
+    // Slots 0, 1, 2, 0, 1, 2, ...: no two neighbours share an adapter, so every sequence is a segment of its own.
+    const seqs: StepSequence[] = Array.from({ length: SEGMENTS }, (_, i) => ({ tokens: prompt(2, i), startPos: 0, blockTable: [i], adapterSlot: i % 3 }));
+    const tasks = seqs.reduce((n, s) => n + model.config.modules.filter((m) => ['q_proj', 'k_proj', 'v_proj'].includes(m.name)).reduce((t, m) => t + ((cpu.lora as CpuWasmLoraPool).factors(s.adapterSlot, 0, m.name)?.a.length ?? 0), 0), 0);
+    expect(tasks, 'shrink tasks of layer 0\'s q|k|v').toBeGreaterThan(MAX_TASKS);
+    await same(cpu, ref, seqs);
   });
 
   it('an evicted adapter\'s pages reused as KV blocks, then another adapter loaded into pages that held KV, still give the reference\'s logits', async () => {
