@@ -26,7 +26,7 @@ import { writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { KV_BLOCK_SIZE, kvBlockBytes, type LoraWeights, type StepSequence } from '../../src/engine/backend.ts';
 import { createCpuBackend, type CpuBackend } from '../../src/engine/cpu/backend.ts';
-import type { CpuStepProfile } from '../../src/engine/cpu/forward.ts';
+import type { CpuStepProfile } from '../../src/engine/cpu/stepProfile.ts';
 import { adapterTargets, layoutAdapterPages, rowPages } from '../../src/lora/pages.ts';
 import { loadPeftAdapter } from '../../src/lora/peft.ts';
 import { loadModel } from '../../src/model/load.ts';

@@ -12,7 +12,8 @@ import { KV_BLOCK_SIZE, type Backend, type LoadProgress, type StepOutput, type S
 import { checkStepSequence } from '../checkStep.ts';
 import { EngineUnsupportedError } from '../errors.ts';
 import { logprobOf, sampleToken } from '../sampling.ts';
-import { allocPassBuffers, emptyStepProfile, forwardPass, type CpuForwardContext, type CpuStepProfile, type PassSegment } from './forward.ts';
+import { allocPassBuffers, forwardPass, type CpuForwardContext, type PassSegment } from './forward.ts';
+import { emptyStepProfile, type CpuStepProfile } from './stepProfile.ts';
 import { instantiateKernels, kernelModule } from './kernels.ts';
 import { createCpuWasmLoraPool } from './lora.ts';
 import { createCpuMemory } from './memory.ts';

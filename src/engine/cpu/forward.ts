@@ -11,14 +11,11 @@ import { KV_BLOCK_SIZE } from '../backend.ts';
 import type { KernelExports } from './kernels.ts';
 import type { CpuLoraFactors, CpuWasmLoraPool } from './lora.ts';
 import type { CpuMemory } from './memory.ts';
+import { JOB_HEADER, MAX_TASKS, TASK_BYTES, matmulJobWriter, runMatmulJob, type Task } from './matmulJob.ts';
+import { stopwatch, type CpuStepProfile } from './stepProfile.ts';
 import { JOB, type ThreadPool } from './threads.ts';
 import { KIND, type CpuMatrix, type CpuWeights } from './weights.ts';
 
-/** Bytes of one matmul task (`TASK_BYTES` in wasm/kernels.ts) and of the job header. */
-const TASK_BYTES = 64;
-const JOB_HEADER = 16;
-/** Tasks one matmul job holds: a group of projections, or the LoRA segments of one. */
-export const MAX_TASKS = 256;
 /** Largest group of projections sharing an input (q, k, v). */
 const MAX_GROUP = 4;
 
@@ -123,99 +120,12 @@ export interface CpuForwardContext {
   /** f32 from one KV block to the next (one page in unified memory; at least `layers · 2 · 16 · kvHeads · headDim`). */
   blockFloats: number;
   invFreq: Float32Array;
-  /** When set, each pass adds the milliseconds its phases took (`bench:cpu-batch`). */
+  /** When set, each pass adds the milliseconds its phases took (`bench:batch`). */
   profile?: CpuStepProfile;
 }
 
-/** Milliseconds a pass spent per phase (each includes waiting for the worker threads' share). */
-export interface CpuStepProfile {
-  /** The base model's projections and lm_head. */
-  matmul: number;
-  /** LoRA shrink and expand, building their tasks included. */
-  lora: number;
-  /** RoPE, the KV store and the attention job. */
-  attention: number;
-  /** Embedding, norms, GLU, the rows' tables and RoPE angles. */
-  other: number;
-  /** What the caller does with the logits (sampling). */
-  logits: number;
-}
-
-/** A profile with every phase at 0. */
-export function emptyStepProfile(): CpuStepProfile {
-  return { matmul: 0, lora: 0, attention: 0, other: 0, logits: 0 };
-}
-
-/** A matmul task as the kernels read it. */
-interface Task {
-  kind: number;
-  x: number;
-  xStride: number;
-  w: number;
-  y: number;
-  yStride: number;
-  rows: number;
-  in: number;
-  out: number;
-  bias: number;
-  acc: boolean;
-  scale: number;
-  xd: number;
-  cap: number;
-}
-
-/**
- * Writes matmul tasks straight into the job buffer (no object per task: a step over many adapters
- * writes thousands of LoRA tasks) and runs the job on every thread each {@link MAX_TASKS} tasks
- * and at `run`.
- */
-export interface MatmulJobWriter {
-  push(kind: number, x: number, xStride: number, w: number, y: number, yStride: number, rows: number, inF: number, out: number, bias: number, acc: boolean, scale: number, xd: number, cap: number): void;
-  /** Runs the tasks written since the last run (none: nothing). */
-  run(): void;
-}
-
-/** A writer over `ctx`'s job buffer (the memory does not grow during a pass, so the views hold). */
-export function matmulJobWriter(ctx: CpuForwardContext): MatmulJobWriter {
-  const i32 = ctx.mem.i32();
-  const f32 = ctx.mem.f32();
-  const job = ctx.buffers.matmulJob;
-  let count = 0;
-  const run = () => {
-    if (count === 0) return;
-    i32[job >> 2] = count;
-    ctx.pool.run(JOB.matmul, job);
-    count = 0;
-  };
-  return {
-    push(kind, x, xStride, w, y, yStride, rows, inF, out, bias, acc, scale, xd, cap) {
-      const o = (job + JOB_HEADER + count * TASK_BYTES) >> 2;
-      i32[o] = kind;
-      i32[o + 1] = x;
-      i32[o + 2] = xStride;
-      i32[o + 3] = w;
-      i32[o + 4] = y;
-      i32[o + 5] = yStride;
-      i32[o + 6] = rows;
-      i32[o + 7] = inF;
-      i32[o + 8] = out;
-      i32[o + 9] = bias;
-      i32[o + 10] = acc ? 1 : 0;
-      f32[o + 11] = scale;
-      i32[o + 12] = xd;
-      f32[o + 13] = cap;
-      if (++count === MAX_TASKS) run();
-    },
-    run,
-  };
-}
-
-/** Writes `tasks` as the matmul job and runs it on every thread. */
-export function runMatmulJob(ctx: CpuForwardContext, tasks: readonly Task[]): void {
-  const writer = matmulJobWriter(ctx);
-  for (const t of tasks) writer.push(t.kind, t.x, t.xStride, t.w, t.y, t.yStride, t.rows, t.in, t.out, t.bias, t.acc, t.scale, t.xd, t.cap);
-  writer.run();
-}
+/** The pass's matmul job buffer and threads. */
+const jobOf = (ctx: CpuForwardContext) => ({ mem: ctx.mem, pool: ctx.pool, job: ctx.buffers.matmulJob });
 
 /** Parameters of {@link matmulInput}. */
 interface MatmulInputParameters {
@@ -333,22 +243,11 @@ export function forwardPass(p: ForwardPassParameters): void {
     rows.forEach((r, j) => k.rmsnorm(x.ptr + r * x.stride * 4, x.stride, weights.vector(fn.weight.name), b.hidden + j * c.hiddenSize * 4, c.hiddenSize, 1, c.hiddenSize, fn.eps, fn.weightOffset, 0));
     lap('other');
     const input = matmulInput({ ctx, x: b.hidden, xStride: c.hiddenSize, rows: rows.length, in: c.hiddenSize, kinds: new Set([head.kind]) });
-    runMatmulJob(ctx, [{ kind: head.kind, ...input(head.kind), w: head.ptr, y: b.logits, yStride: c.vocabSize, rows: rows.length, in: c.hiddenSize, out: c.vocabSize, bias: 0, acc: false, scale: 1, cap: recipe.lmHead.softcap }]);
+    runMatmulJob(jobOf(ctx), [{ kind: head.kind, ...input(head.kind), w: head.ptr, y: b.logits, yStride: c.vocabSize, rows: rows.length, in: c.hiddenSize, out: c.vocabSize, bias: 0, acc: false, scale: 1, cap: recipe.lmHead.softcap }]);
     lap('matmul');
     p.onLogits(rows, new Float32Array(ctx.mem.memory.buffer, b.logits, rows.length * c.vocabSize));
     lap('logits');
   }
-}
-
-/** Adds the time since the last call to `phase` of `profile` (nothing without one). */
-function stopwatch(profile: CpuStepProfile | undefined): (phase: keyof CpuStepProfile) => void {
-  if (!profile) return () => {};
-  let last = performance.now();
-  return (phase) => {
-    const now = performance.now();
-    profile[phase] += now - last;
-    last = now;
-  };
 }
 
 /** True when `next` is a projection of the same input as `op` (and does not write it). */
@@ -368,7 +267,7 @@ function linearGroup(ctx: CpuForwardContext, group: readonly LinearOp[], R: numb
     return { ptr: a.ptr + op.out.offset * 4, stride: a.width };
   };
   runMatmulJob(
-    ctx,
+    jobOf(ctx),
     group.map((op, i) => {
       const y = outOf(op);
       const m: CpuMatrix = mats[i];
@@ -394,7 +293,7 @@ function linearGroup(ctx: CpuForwardContext, group: readonly LinearOp[], R: numb
   // One task per run of factor rows (the whole factor in a padded slot; in unified memory a
   // factor may lie in several pages): A's rows are shrink outputs, B's rows output features. Every
   // shrink finishes before an expand reads its output.
-  const writer = matmulJobWriter(ctx);
+  const writer = matmulJobWriter(jobOf(ctx));
   const vOf = (p: (typeof parts)[number]) => b.loraV + (p.seg.start * vStride + p.gi * ctx.lora.maxRank) * 4;
   for (const p of parts) {
     const x = xPtr + p.seg.start * xa.width * 4;

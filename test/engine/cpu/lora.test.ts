@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kvBlockBytes, type Backend, type LoraWeights, type StepSequence } from '../../../src/engine/backend.ts';
 import { createCpuBackend, type CpuBackend } from '../../../src/engine/cpu/backend.ts';
-import { MAX_TASKS } from '../../../src/engine/cpu/forward.ts';
+import { MAX_TASKS } from '../../../src/engine/cpu/matmulJob.ts';
 import type { CpuWasmLoraPool } from '../../../src/engine/cpu/lora.ts';
 import { createReferenceBackend } from '../../../src/engine/reference/backend.ts';
 import { slotElements } from '../../../src/lora/checkWeights.ts';
