@@ -57,7 +57,7 @@ export const ConfigSchema = Type.Object(
         memory: Type.Object(
           {
             mode: Type.Union([Type.Literal('split'), Type.Literal('unified')], { default: 'split', description: 'split: engine.kvBlocks KV blocks and lora.slots adapter slots, sized apart; unified: one budget of pages for both (S-LoRA), adapters at their own rank (written into pages of the KV cache on the CPU and WebGPU backends, the budget being all they allocate; the reference keeps padded slots beside it).' }),
-            budgetMiB: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_048_576, description: 'unified: bytes for KV blocks and adapter weights together; default what split takes (engine.kvBlocks blocks + lora.slots slots of lora.maxRank).' })),
+            budgetMiB: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_048_576, description: 'unified: MiB for KV blocks and adapter weights together (on WebGPU the adapter slots\' run tables too: all the engine allocates for them); default what split takes (engine.kvBlocks blocks + lora.slots slots of lora.maxRank).' })),
           },
           { default: {}, additionalProperties: false },
         ),
