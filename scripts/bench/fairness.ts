@@ -13,11 +13,18 @@
  * Goals (issue 18): under vtc, the light payers' throughput within 20% of each other, and their p99
  * latency within 2x of the unloaded node's. Poisson demand itself varies by payer over a window,
  * so the spread is also given on the fraction of its demanded tokens each light payer was served.
+ *
+ * Where the light payers' tail comes from: each run's JSON keeps its slowest light requests split
+ * into queue wait (arrival to first step), time out of the running set after it (paused for fair
+ * slots or preempted) and time in service (the rest), with the engine steps run during the request
+ * (how many, how long, how many rows) beside the run's median step; and the process's CPU seconds
+ * per wall second in the run (on a shared machine, less CPU for the same work is other processes').
  */
 import { writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { loadModel } from '../../src/model/load.ts';
 import { createScheduler, type Scheduler } from '../../src/scheduler/scheduler.ts';
+import type { GenerationEvent } from '../../src/scheduler/types.ts';
 import { uniform } from './lib/loraTraffic.ts';
 import { median, percentile } from './lib/stats.ts';
 import { benchBackend } from './lib/backend.ts';
@@ -46,9 +53,17 @@ const backend = await benchBackend(args.backend!, { model, numKvBlocks, maxRows:
 const greedy = { temperature: 0, topK: 0, topP: 1, seed: 0 };
 const promptOf = (i: number) => Array.from({ length: PROMPT }, (_, k) => 32 + ((k * 7 + i * 13) % 90));
 
-/** Runs one request to its end (or the signal); resolves with its generated tokens. */
-async function serve(scheduler: Scheduler, payer: string, i: number, signal: AbortSignal, onToken: () => void): Promise<void> {
-  for await (const e of scheduler.submit({ promptIds: promptOf(i), maxTokens: TOKENS, sampling: greedy, stopTokenIds: [], payer, signal })) if (e.type === 'token') onToken();
+/** Where one request's time went (its `done` event). */
+type Done = Extract<GenerationEvent, { type: 'done' }>;
+
+/** Runs one request to its end (or the signal); resolves with its `done` event (undefined when cut). */
+async function serve(scheduler: Scheduler, payer: string, i: number, signal: AbortSignal, onToken: () => void): Promise<Done | undefined> {
+  let done: Done | undefined;
+  for await (const e of scheduler.submit({ promptIds: promptOf(i), maxTokens: TOKENS, sampling: greedy, stopTokenIds: [], payer, signal })) {
+    if (e.type === 'token') onToken();
+    else done = e;
+  }
+  return done;
 }
 
 /** Closed loop at maxRunning concurrency: the node's completion tokens/s. */
@@ -78,7 +93,36 @@ interface PayerResult {
   latencyMs: { p50: number; p99: number };
 }
 
-/** Open-loop Poisson traffic of the given payers for `seconds`; requests that arrived count until the window (plus one request's worth) closes. */
+/** One request of a light payer, where its time went (ms; `at` from the run's start). */
+interface RequestTrace {
+  payer: string;
+  at: number;
+  latencyMs: number;
+  /** Arrival to its first step. */
+  queuedMs: number;
+  /** Out of the running set after its first step: paused for fair slots, or preempted. */
+  outMs: number;
+  /** The rest: in the running set. */
+  serviceMs: number;
+  pauses: number;
+  preemptions: number;
+  /** Engine steps that ended while it was in the scheduler, their mean and longest time and mean rows. */
+  steps: number;
+  stepMsMean: number;
+  stepMsMax: number;
+  rowsMean: number;
+  /** Whether the window's end cut it. */
+  cut: boolean;
+}
+
+/** One engine step, ms from the run's start. */
+interface StepTrace {
+  end: number;
+  ms: number;
+  rows: number;
+  sequences: number;
+}
+
 /** One run: each payer's figures, the preemptions (memory and fair-slot) and every payer's generated tokens/s together. */
 interface Run {
   payers: PayerResult[];
@@ -86,13 +130,35 @@ interface Run {
   /** Sequences paused for a payer below its share of the slots. */
   pauses: number;
   tokensPerSecond: number;
+  /** The process's CPU seconds per wall second over the run, and the load average at its end. */
+  cpuPerWall: number;
+  loadAverage: number;
+  /** The engine's steps: how many, median and p99 ms, median rows. */
+  steps: { count: number; msP50: number; msP99: number; rowsP50: number };
+  /** Light requests at the p99 of their payer's latency or above, slowest first, and the light requests' p99 of each part. */
+  lightTail: RequestTrace[];
+  lightP99Parts: { queuedMs: number; outMs: number; serviceMs: number };
 }
 
+/** How many of the slowest light requests each run keeps in its JSON. */
+const TAIL_KEPT = 6;
+
+/** The steps that ended while a request was in the scheduler. */
+function stepsDuring(steps: readonly StepTrace[], from: number, to: number) {
+  const during = steps.filter((s) => s.end >= from && s.end <= to);
+  const ms = during.map((s) => s.ms);
+  return { steps: during.length, stepMsMean: ms.reduce((a, b) => a + b, 0) / Math.max(1, ms.length), stepMsMax: Math.max(0, ...ms), rowsMean: during.reduce((a, s) => a + s.rows, 0) / Math.max(1, during.length) };
+}
+
+/** Open-loop Poisson traffic of the given payers for `seconds`; requests that arrived count until the window (plus one request's worth) closes. */
 async function traffic(policy: 'vtc' | 'fifo', payers: number[], requestsPerSecond: number, preempt = true): Promise<Run> {
-  const scheduler = createScheduler({ maxRunning, maxBatchTokens: 512, fairness: { policy, preempt } }, { backend });
+  const steps: StepTrace[] = [];
+  const scheduler = createScheduler({ maxRunning, maxBatchTokens: 512, fairness: { policy, preempt } }, { backend, onStep: (s) => steps.push({ end: performance.now() - start, ms: s.seconds * 1000, rows: s.rows, sequences: s.sequences }) });
   const abort = new AbortController();
   const windowMs = seconds * 1000;
   const start = performance.now();
+  const cpuStart = process.cpuUsage();
+  const traces: Omit<RequestTrace, 'steps' | 'stepMsMean' | 'stepMsMax' | 'rowsMean'>[] = [];
   const results = payers.map((p) => ({ payer: `payer-${p}${DEMAND[p] > 1 ? '-heavy' : ''}`, demand: DEMAND[p], requests: 0, completed: 0, tokens: 0, latencies: [] as number[] }));
   const runs: Promise<void>[] = [];
   payers.forEach((p, k) => {
@@ -106,14 +172,16 @@ async function traffic(policy: 'vtc' | 'fifo', payers: number[], requestsPerSeco
           await new Promise((resolve) => setTimeout(resolve, Math.max(0, start + at - performance.now())));
           const arrived = performance.now();
           r.requests++;
-          let done = false;
-          await serve(scheduler, r.payer, r.requests, abort.signal, () => {
+          const done = await serve(scheduler, r.payer, r.requests, abort.signal, () => {
             if (performance.now() - start <= windowMs) r.tokens++;
-          })
-            .then(() => (done = true))
-            .catch(() => undefined);
-          if (done) r.completed++;
-          r.latencies.push(performance.now() - arrived);
+          }).catch(() => undefined);
+          const latencyMs = performance.now() - arrived;
+          if (done?.finishReason === 'length') r.completed++;
+          r.latencies.push(latencyMs);
+          if (r.demand > 1) return;
+          const queuedMs = done?.timings.queuedMs ?? latencyMs;
+          const outMs = done?.timings.outMs ?? 0;
+          traces.push({ payer: r.payer, at: arrived - start, latencyMs, queuedMs, outMs, serviceMs: latencyMs - queuedMs - outMs, pauses: done?.pauses ?? 0, preemptions: done?.preemptions ?? 0, cut: done?.finishReason !== 'length' });
         })(),
       );
     }
@@ -121,9 +189,20 @@ async function traffic(policy: 'vtc' | 'fifo', payers: number[], requestsPerSeco
   // The window, then as long as one unloaded request takes, then whatever is left is cut.
   setTimeout(() => abort.abort(), windowMs + 5_000);
   await Promise.all(runs);
+  const wallSeconds = (performance.now() - start) / 1000;
+  const cpu = process.cpuUsage(cpuStart);
   const { preemptions, pauses } = scheduler.stats();
   await scheduler.stop();
+  // The light requests at or above the p99 of their payer's latency (and at least the slowest few).
+  const bar = Math.min(...results.filter((r) => r.demand === 1).map((r) => percentile(r.latencies, 0.99)));
+  const slowest = traces.sort((a, b) => b.latencyMs - a.latencyMs).filter((t, i) => i < TAIL_KEPT || t.latencyMs >= bar);
+  const part = (key: 'queuedMs' | 'outMs' | 'serviceMs') => percentile(traces.map((t) => t[key]), 0.99);
   return {
+    cpuPerWall: (cpu.user + cpu.system) / 1e6 / wallSeconds,
+    loadAverage: loadavg()[0],
+    steps: { count: steps.length, msP50: percentile(steps.map((s) => s.ms), 0.5), msP99: percentile(steps.map((s) => s.ms), 0.99), rowsP50: percentile(steps.map((s) => s.rows), 0.5) },
+    lightTail: slowest.map((t) => ({ ...t, ...stepsDuring(steps, t.at, t.at + t.latencyMs) })),
+    lightP99Parts: { queuedMs: part('queuedMs'), outMs: part('outMs'), serviceMs: part('serviceMs') },
     payers: results.map((r) => ({ payer: r.payer, demand: r.demand, requests: r.requests, completed: r.completed, served: r.tokens / (r.requests * TOKENS), tokensPerSecond: r.tokens / seconds, latencyMs: { p50: percentile(r.latencies, 0.5), p99: percentile(r.latencies, 0.99) } })),
     preemptions,
     pauses,
@@ -138,7 +217,12 @@ const KINDS: { kind: Kind; label: string; policy: 'vtc' | 'fifo'; payers: number
   { kind: 'vtcWithoutPreemption', label: 'vtc without fair-slot preemption', policy: 'vtc', payers: [0, 1, 2, 3], preempt: false },
   { kind: 'fifo', label: 'fifo', policy: 'fifo', payers: [0, 1, 2, 3], preempt: true },
 ];
-const describe = (run: Run) => `${run.payers.map((r) => `${r.payer} ${r.tokensPerSecond.toFixed(0)} tok/s p99 ${r.latencyMs.p99.toFixed(0)} ms`).join(', ')}; all ${run.tokensPerSecond.toFixed(0)} tok/s, ${run.pauses} pauses, ${run.preemptions} preemptions`;
+const describe = (run: Run) => {
+  const parts = run.lightP99Parts;
+  const worst = run.lightTail[0];
+  const slowest = worst ? `; slowest light ${worst.latencyMs.toFixed(0)} ms = queued ${worst.queuedMs.toFixed(0)} + out ${worst.outMs.toFixed(0)} + service ${worst.serviceMs.toFixed(0)} over ${worst.steps} steps of mean ${worst.stepMsMean.toFixed(1)} ms (max ${worst.stepMsMax.toFixed(0)}, ${worst.rowsMean.toFixed(0)} rows)` : '';
+  return `${run.payers.map((r) => `${r.payer} ${r.tokensPerSecond.toFixed(0)} tok/s p99 ${r.latencyMs.p99.toFixed(0)} ms`).join(', ')}; all ${run.tokensPerSecond.toFixed(0)} tok/s, ${run.pauses} pauses, ${run.preemptions} preemptions; light p99 parts: queued ${parts.queuedMs.toFixed(0)}, out ${parts.outMs.toFixed(0)}, service ${parts.serviceMs.toFixed(0)} ms; steps ${run.steps.count}, p50 ${run.steps.msP50.toFixed(1)} ms p99 ${run.steps.msP99.toFixed(1)} ms (${run.steps.rowsP50} rows)${slowest}; CPU ${run.cpuPerWall.toFixed(2)} s/s, load ${run.loadAverage.toFixed(1)}`;
+};
 const lightOf = (run: Run) => run.payers.filter((r) => r.demand === 1);
 const spread = (run: Run, key: 'tokensPerSecond' | 'served') => {
   const t = lightOf(run).map((r) => r[key]);
@@ -175,6 +259,9 @@ const summary = {
   allTokensPerSecond: { vtc: across((r) => r.vtc.tokensPerSecond), vtcWithoutPreemption: across((r) => r.vtcWithoutPreemption.tokensPerSecond), fifo: across((r) => r.fifo.tokensPerSecond) },
   heavyTokensPerSecond: { vtc: across((r) => r.vtc.payers[3].tokensPerSecond), vtcWithoutPreemption: across((r) => r.vtcWithoutPreemption.payers[3].tokensPerSecond), fifo: across((r) => r.fifo.payers[3].tokensPerSecond) },
   pauses: across((r) => r.vtc.pauses),
+  lightP99Parts: Object.fromEntries(KINDS.map(({ kind }) => [kind, { queuedMs: across((r) => r[kind].lightP99Parts.queuedMs), outMs: across((r) => r[kind].lightP99Parts.outMs), serviceMs: across((r) => r[kind].lightP99Parts.serviceMs) }])) as Record<Kind, Record<keyof Run['lightP99Parts'], { median: number; rounds: number[] }>>,
+  cpuPerWall: Object.fromEntries(KINDS.map(({ kind }) => [kind, across((r) => r[kind].cpuPerWall)])) as Record<Kind, { median: number; rounds: number[] }>,
+  loadAverage: across((r) => Math.max(...KINDS.map(({ kind }) => r[kind].loadAverage))),
 };
 const pct = (x: { median: number; rounds: number[] }) => `${(x.median * 100).toFixed(1)}%${rounds.length > 1 ? ` (rounds ${x.rounds.map((v) => (v * 100).toFixed(1)).join('/')})` : ''}`;
 const times = (x: { median: number; rounds: number[] }) => `${x.median.toFixed(2)}x${rounds.length > 1 ? ` (rounds ${x.rounds.map((v) => v.toFixed(2)).join('/')})` : ''}`;
@@ -184,6 +271,8 @@ const lines = [
   `fairness light payers' throughput spread: vtc ${pct(summary.lightThroughputSpread.vtc)} (goal <= 20%), fifo ${pct(summary.lightThroughputSpread.fifo)}, their demand alone (unloaded) ${pct(summary.lightThroughputSpread.unloaded)}`,
   `fairness light payers' least share of their demand served: vtc ${pct(summary.lightServed.vtc)} (spread ${pct(summary.lightServedSpread.vtc)}), fifo ${pct(summary.lightServed.fifo)}`,
   `fairness light payers' p99 latency vs unloaded: vtc ${times(summary.lightP99Ratio.vtc)} (goal <= 2x), without fair-slot preemption ${times(summary.lightP99Ratio.vtcWithoutPreemption)}, fifo ${times(summary.lightP99Ratio.fifo)}`,
+  `fairness light payers' p99 of queue wait / time paused or preempted / time in service, ms (median of rounds): ${KINDS.map(({ kind }) => `${kind} ${(['queuedMs', 'outMs', 'serviceMs'] as const).map((k) => summary.lightP99Parts[kind][k].median.toFixed(0)).join(' / ')}`).join(', ')}`,
+  `fairness CPU seconds per wall second (process, rounds): ${KINDS.map(({ kind }) => `${kind} ${summary.cpuPerWall[kind].rounds.map((v) => v.toFixed(2)).join('/')}`).join(', ')}; load average at the runs' ends up to ${summary.loadAverage.rounds.map((v) => v.toFixed(1)).join('/')}`,
   `fairness tokens/s of every payer: vtc ${tps(summary.allTokensPerSecond.vtc)} (${summary.pauses.median} pauses), without fair-slot preemption ${tps(summary.allTokensPerSecond.vtcWithoutPreemption)}, fifo ${tps(summary.allTokensPerSecond.fifo)}; heavy payer vtc ${tps(summary.heavyTokensPerSecond.vtc)}, without ${tps(summary.heavyTokensPerSecond.vtcWithoutPreemption)}, fifo ${tps(summary.heavyTokensPerSecond.fifo)}`,
 ];
 process.stdout.write(lines.join('\n') + '\n');

@@ -1,10 +1,11 @@
 import { KV_BLOCK_SIZE, type Backend, type StepOutput, type StepSequence } from '../engine/backend.ts';
 import { createLogger } from '../log.ts';
 import { BlockAllocator, blocksFor } from './blocks.ts';
-import { SchedulerAdapterUnavailableError, SchedulerQueueFullError, SchedulerRequestTooLargeError, SchedulerStoppedError } from './errors.ts';
+import { createAdmission } from './admission.ts';
+import { SchedulerQueueFullError, SchedulerRequestTooLargeError, SchedulerStoppedError } from './errors.ts';
 import { createPayerLedger, FAIRNESS_DEFAULTS, type FairnessOptions, type PayerShare } from './fairness.ts';
-import { fairSlotVictims } from './fairSlots.ts';
 import type { PagePool } from './memory.ts';
+import { createReservation } from './reserve.ts';
 import { finish, insertByOrder, newSequence, remove, sampleRow, type Group, type PlannedRows, type Sequence } from './sequence.ts';
 import { queueVictim } from './queueBound.ts';
 import { EventStream } from './stream.ts';
@@ -93,6 +94,10 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
   let inFlight = new Set<Sequence>();
   let loop: Promise<void> | undefined;
 
+  const queues = { waiting, running };
+  const reservation = createReservation({ queues, blocks, adapters, counters, log });
+  const admission = createAdmission({ queues, blocks, payers, reservation, adapters, pages: components.pages, maxRunning, fairSlots: fairPreempt, counters, fail, log });
+
   adapters?.onLoaded(() => kick());
   components.pages?.onFreed(() => kick());
 
@@ -103,19 +108,10 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
     loop ??= run().finally(() => (loop = undefined));
   }
 
-  function release(seq: Sequence): void {
-    blocks.free(seq.blockTable);
-    seq.blockTable = [];
-    seq.computed = 0;
-    if (seq.pinned && seq.group.request.adapterId) adapters?.release(seq.group.request.adapterId);
-    seq.pinned = false;
-    seq.slot = -1;
-  }
-
   function leave(seq: Sequence): void {
     remove(waiting, seq);
     remove(running, seq);
-    release(seq);
+    reservation.release(seq);
     payers.leave(seq.group.payer);
   }
 
@@ -152,185 +148,58 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
     for (const s of group.choices) cancel(s);
   }
 
-  function preempt(seq: Sequence): void {
-    remove(running, seq);
-    release(seq);
-    seq.state = 'waiting';
-    seq.preemptions++;
-    counters.preemptions++;
-    insertByOrder(waiting, seq);
-    log.debug({ id: seq.id, generated: seq.generated }, 'preempted (recompute)');
-  }
-
-  /** Gives `seq`'s slot to a payer below its share (`fairSlots.ts`): it waits again, keeping its KV blocks and adapter pin, and resumes where it stopped. */
-  function pause(seq: Sequence): void {
-    remove(running, seq);
-    seq.state = 'waiting';
-    counters.pauses++;
-    insertByOrder(waiting, seq);
-    log.debug({ id: seq.id, payer: seq.group.payer }, 'paused for a payer below its share of the slots');
-  }
-
-  /** Memory short: a waiting sequence holding KV blocks (paused, or a choice that took its prompt's blocks) gives them back, the latest arrived first; false when none does. */
-  function releaseWaiting(except: Sequence): boolean {
-    let victim: Sequence | undefined;
-    for (const s of waiting) if (s !== except && s.blockTable.length > 0 && (!victim || s.order > victim.order)) victim = s;
-    if (!victim) return false;
-    release(victim);
-    victim.preemptions++;
-    counters.preemptions++;
-    log.debug({ id: victim.id }, 'waiting sequence gave its KV blocks back (recompute)');
-    return true;
-  }
-
-  /**
-   * Ensures `seq` has blocks for `positions` positions, preempting later sequences if needed;
-   * `after`: its position in the queue when it is being admitted (-1 running), so it evicts no
-   * adapter a request ahead of it needs.
-   */
-  function reserve(seq: Sequence, positions: number, scheduled: Set<Sequence>, after = -1): boolean {
-    const need = blocksFor(positions, KV_BLOCK_SIZE) - seq.blockTable.length;
-    if (need <= 0) return true;
-    for (;;) {
-      const got = blocks.allocate(need, after);
-      if (got) {
-        seq.blockTable.push(...got);
-        return true;
-      }
-      if (releaseWaiting(seq)) continue;
-      const victim = [...running].reverse().find((s) => s !== seq && !scheduled.has(s) && s.order > seq.order);
-      if (!victim) return false;
-      preempt(victim);
-    }
-  }
-
-  function admit(seq: Sequence): boolean {
-    const adapterId = seq.group.request.adapterId;
-    if (adapterId && !seq.pinned) { // a paused sequence kept its pin and slot
-      if (!adapters) {
-        fail(seq, new SchedulerAdapterUnavailableError(adapterId, new Error('this scheduler has no adapter residency manager')));
-        return false;
-      }
-      const state = adapters.acquire(adapterId);
-      if ('error' in state) {
-        fail(seq, new SchedulerAdapterUnavailableError(adapterId, state.error));
-        return false;
-      }
-      if ('pending' in state) return false;
-      seq.slot = state.slot;
-      seq.pinned = true;
-    }
-    remove(waiting, seq);
-    running.push(seq);
-    running.sort((a, b) => a.order - b.order || a.choice - b.choice);
-    seq.state = 'running';
-    seq.startedAt ??= performance.now();
-    return true;
-  }
-
-  /** Sorts the queue in admission order (fairest first) and tells the adapter tier where each queued adapter is first needed. */
-  function order(): void {
-    waiting.sort((a, b) => payers.compare({ payer: a.group.payer, order: a.order }, { payer: b.group.payer, order: b.order }) || a.choice - b.choice);
-    if (!adapters?.queued) return;
-    const firstNeeded = new Map<string, number>();
-    for (const [position, seq] of waiting.entries()) {
-      const id = seq.group.request.adapterId;
-      if (id && !firstNeeded.has(id)) firstNeeded.set(id, position);
-    }
-    adapters.queued(firstNeeded);
-  }
-
-  /** Pages of the unified budget `seq`'s adapter still needs to become resident (0 when it holds them, resident or loading into its slot, or without a budget). */
-  function adapterPagesNeeded(seq: Sequence): number {
-    const id = seq.group.request.adapterId;
-    const footprint = id && components.pages ? adapters?.footprint?.(id) : undefined;
-    return footprint && !footprint.held ? footprint.pages : 0;
-  }
-
   function plan(): PlannedRows[] {
     const planned: PlannedRows[] = [];
-    order();
+    admission.order();
     // 0. Every slot taken: payers below their share of the slots take one from the payer running the most (`fairSlots.ts`).
-    let heldBack: ReadonlySet<Sequence> = new Set();
-    if (fairPreempt && running.length >= maxRunning && waiting.length > 0) {
-      const victims = fairSlotVictims({
-        running,
-        waiting,
-        maxRunning,
-        servedMore: (a, b) => payers.compare({ payer: a, order: 0 }, { payer: b, order: 0 }) > 0,
-        ready: (seq) => !seq.group.request.adapterId || adapters?.slotOf?.(seq.group.request.adapterId) !== undefined,
-      });
-      for (const victim of victims) pause(victim);
-      if (victims.length > 0) order();
-      heldBack = new Set(victims); // not readmitted in this step: the slots are the waiting payers'
-    }
+    const heldBack = admission.pauseForFairSlots(); // not readmitted in this step: the slots are the waiting payers'
     const queued = waiting.length;
     const scheduled = new Set<Sequence>();
-    let budget = maxBatchTokens;
-    const add = (seq: Sequence, count: number) => {
-      const last = seq.computed + count === seq.tokens.length;
-      const step: StepSequence = {
-        tokens: seq.tokens.slice(seq.computed, seq.computed + count),
-        startPos: seq.computed,
-        blockTable: seq.blockTable.slice(),
-        adapterSlot: seq.slot,
-      };
-      if (seq.kind === 'generate' && last) {
-        try {
-          step.sample = sampleRow(seq);
-        } catch (error) {
-          log.error({ err: error, id: seq.id }, 'the constraint failed; failing its request');
-          fail(seq, error);
-          return;
+    const step = {
+      budget: maxBatchTokens,
+      scheduled,
+      add(seq: Sequence, count: number) {
+        const last = seq.computed + count === seq.tokens.length;
+        const rows: StepSequence = {
+          tokens: seq.tokens.slice(seq.computed, seq.computed + count),
+          startPos: seq.computed,
+          blockTable: seq.blockTable.slice(),
+          adapterSlot: seq.slot,
+        };
+        if (seq.kind === 'generate' && last) {
+          try {
+            rows.sample = sampleRow(seq);
+          } catch (error) {
+            log.error({ err: error, id: seq.id }, 'the constraint failed; failing its request');
+            fail(seq, error);
+            return;
+          }
         }
-      }
-      if (seq.kind === 'score') step.targets = Array.from({ length: count }, (_, i) => seq.tokens[seq.computed + i + 1] ?? 0);
-      planned.push({ seq, count, step });
-      scheduled.add(seq);
-      budget -= count;
+        if (seq.kind === 'score') rows.targets = Array.from({ length: count }, (_, i) => seq.tokens[seq.computed + i + 1] ?? 0);
+        planned.push({ seq, count, step: rows });
+        scheduled.add(seq);
+        step.budget -= count;
+      },
     };
     // 1. Decode rows of running sequences (oldest first), then continuing prefills.
     for (const seq of running.slice()) { // slice: preemption edits `running`
-      if (seq.state !== 'running' || budget <= 0) continue;
+      if (seq.state !== 'running' || step.budget <= 0) continue;
       const remaining = seq.tokens.length - seq.computed;
-      const count = Math.min(remaining, budget);
-      if (!reserve(seq, seq.computed + count, scheduled)) {
+      const count = Math.min(remaining, step.budget);
+      if (!reservation.reserve(seq, seq.computed + count, scheduled)) {
         if (scheduled.size === 0 && running.length === 1) {
           // Cannot happen for admitted requests (submit checks the pool), but never spin.
           fail(seq, new SchedulerRequestTooLargeError({ promptTokens: seq.promptLength, maxTokens: seq.group.request.maxTokens, limit: blocks.capacity * KV_BLOCK_SIZE, what: 'KV cache' }));
         } else {
-          preempt(seq);
+          reservation.preempt(seq);
         }
         continue;
       }
-      add(seq, count);
+      step.add(seq, count);
     }
-    // 2. Admit waiting requests, fairest first, while budget, slots and memory last. A request is
-    // admitted when what it needs fits: its KV blocks and (unified memory) its adapter's pages when
-    // not resident, from free pages and idle adapters no request ahead of it needs; one free block
-    // is kept per running sequence so decodes do not preempt what is admitted now, and what requests
-    // ahead whose adapter is loading still need (their KV blocks, and their adapter's pages while
-    // its load waits for room) is left to them. The first that does not fit stops admission (no
-    // request overtakes it for memory, so it is not starved).
-    if (waiting.length !== queued) order(); // decodes preempted some
-    let promised = 0; // pages requests ahead waiting for their adapter's load still need
-    for (const [position, seq] of waiting.slice().entries()) { // slice: admission edits `waiting`
-      if (budget <= 0 || running.length >= maxRunning) break;
-      if (heldBack.has(seq)) continue;
-      const count = Math.min(seq.tokens.length - seq.computed, budget);
-      const kv = blocksFor(seq.computed + count, KV_BLOCK_SIZE) - seq.blockTable.length;
-      const need = kv + adapterPagesNeeded(seq);
-      if (blocks.available(position) - promised - need < running.length) break;
-      if (!admit(seq)) {
-        if (seq.state === 'waiting') promised += kv + adapterPagesNeeded(seq);
-        continue;
-      }
-      if (!reserve(seq, seq.computed + count, scheduled, position)) {
-        preempt(seq);
-        break;
-      }
-      add(seq, count);
-    }
+    // 2. Admit waiting requests, fairest first, while budget, slots and memory last (`admission.ts`).
+    if (waiting.length !== queued) admission.order(); // decodes preempted some
+    admission.admitWaiting(step, heldBack);
     // 3. Split memory: prefetch the adapters of the next queued requests into free slots (unified
     // memory loads one only when admission finds room for it and the request's KV blocks).
     if (adapters && !components.pages) for (const seq of waiting.slice(0, prefetchDepth)) if (seq.group.request.adapterId) adapters.prefetch(seq.group.request.adapterId);

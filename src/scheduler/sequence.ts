@@ -53,9 +53,15 @@ export interface Sequence {
   state: 'blocked' | 'waiting' | 'running' | 'finished';
   cancelRequested: boolean;
   preemptions: number;
+  /** Times it was paused for a payer below its share of the slots (`fairSlots.ts`). */
+  pauses: number;
   arrivedAt: number;
   startedAt: number | null;
   firstTokenAt: number | null;
+  /** When it last left the running set after its first admission (paused or preempted); null while running or before it first ran. */
+  outAt: number | null;
+  /** Milliseconds spent waiting again after its first admission (paused or preempted). */
+  outMs: number;
 }
 
 /** One sequence's rows planned for a step. */
@@ -69,6 +75,7 @@ export interface PlannedRows {
 /** Ends a choice: its `done` event; the stream closes after the group's last choice. */
 export function finish(seq: Sequence, reason: FinishReason, now: number): void {
   seq.state = 'finished';
+  backIn(seq, now);
   if (seq.kind === 'prefix') return;
   const { group } = seq;
   group.stream.push({
@@ -81,8 +88,10 @@ export function finish(seq: Sequence, reason: FinishReason, now: number): void {
       queuedMs: (seq.startedAt ?? now) - seq.arrivedAt,
       firstTokenMs: seq.firstTokenAt === null ? null : seq.firstTokenAt - seq.arrivedAt,
       totalMs: now - seq.arrivedAt,
+      outMs: seq.outMs,
     },
     preemptions: seq.preemptions,
+    pauses: seq.pauses,
     ...(seq.constraint?.forced ? { forced: true } : {}),
   });
   if (--group.open === 0) group.stream.close();
@@ -110,10 +119,25 @@ export function newSequence(o: { group: Group; id: string; kind: Sequence['kind'
     state: 'waiting',
     cancelRequested: false,
     preemptions: 0,
+    pauses: 0,
     arrivedAt: o.arrivedAt,
     startedAt: null,
     firstTokenAt: null,
+    outAt: null,
+    outMs: 0,
   };
+}
+
+/** `seq` leaves the running set (paused or preempted) at `now`: its time out counts from here. */
+export function goOut(seq: Sequence, now: number): void {
+  if (seq.startedAt !== null) seq.outAt ??= now;
+}
+
+/** `seq` runs again (or ends) at `now`: the time since it went out is counted. */
+export function backIn(seq: Sequence, now: number): void {
+  if (seq.outAt === null) return;
+  seq.outMs += now - seq.outAt;
+  seq.outAt = null;
 }
 
 /** How the last row of `seq` draws: the choice's sampling, its grammar's mask, its bias and penalties. */

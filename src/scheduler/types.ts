@@ -91,10 +91,12 @@ export type GenerationEvent =
       usage: Usage;
       /** `score` requests: log p(prompt[i+1] | prompt[..i]) for every i, f32. */
       scores?: Float32Array;
-      /** Milliseconds: waiting before the first step, to the first token, in total. */
-      timings: { queuedMs: number; firstTokenMs: number | null; totalMs: number };
+      /** Milliseconds: waiting before the first step, to the first token, in total, and waiting again after the first step (paused or preempted). */
+      timings: { queuedMs: number; firstTokenMs: number | null; totalMs: number; outMs: number };
       /** Times the choice was preempted (recomputed). */
       preemptions: number;
+      /** Times the choice was paused for a payer below its share of the slots (its KV kept). */
+      pauses: number;
       /** The constraint closed the output early because `max_tokens` ran low. */
       forced?: boolean;
     };
