@@ -57,6 +57,11 @@ export class BlockAllocator {
     }
   }
 
+  /** How many sequences hold `block` (0: free). */
+  holders(block: number): number {
+    return this.#refs[block] ?? 0;
+  }
+
   /** Drops one holder of each block; a block nobody holds returns to the pool. */
   free(blocks: readonly number[]): void {
     const returned: number[] = [];

@@ -1,7 +1,7 @@
 /**
  * KV blocks for a step under memory pressure. A sequence that needs blocks takes free ones; when
- * the pool runs dry, a waiting sequence that holds blocks (a paused one, or a choice holding its
- * prompt's) gives them back first, and only then is a running sequence that arrived after the
+ * the pool runs dry, waiting sequences that hold blocks (paused ones, or choices holding their
+ * prompt's) give them back first, the one admission would take last first, and only then is a running sequence that arrived after the
  * taker preempted (recomputed later), the latest arrived first.
  */
 import { KV_BLOCK_SIZE } from '../engine/backend.ts';
@@ -37,6 +37,8 @@ export interface ReservationParts {
   queues: Queues;
   blocks: BlockAllocator;
   adapters?: AdapterResidency;
+  /** Negative when the policy admits `a` before `b` (`admission.ts`): waiting sequences give blocks back in reverse of it. */
+  admitsBefore(a: Sequence, b: Sequence): number;
   /** Counts memory preemptions (the scheduler's stats). */
   counters: { preemptions: number };
   log: Logger;
@@ -51,11 +53,35 @@ export function runningVictim(running: readonly Sequence[], seq: Sequence, sched
   return undefined;
 }
 
-/** The waiting sequence that gives its blocks back when memory is short: the latest arrived holding any, not `except`. */
-export function waitingVictim(waiting: readonly Sequence[], except: Sequence): Sequence | undefined {
-  let victim: Sequence | undefined;
-  for (const s of waiting) if (s !== except && s.blockTable.length > 0 && (!victim || s.order > victim.order)) victim = s;
-  return victim;
+/**
+ * The waiting sequences that give their KV blocks back when memory is short, and how many blocks
+ * that returns to the pool: the one the policy would admit last goes first (`admitsBefore`; under
+ * vtc the payer served most, not the latest arrived), never `except`. Only blocks nobody else holds
+ * return: a choice holding its request's shared prompt blocks frees those only with the last of
+ * their holders. So a sequence that frees nothing alone goes together with its request's other
+ * waiting sequences when together they free blocks, and is passed over when a running sequence (or
+ * `except`) holds them too: dropping it would cost a recompute and free nothing. Undefined when no
+ * waiting sequence can free a block.
+ */
+export function waitingVictims(waiting: readonly Sequence[], except: Sequence, admitsBefore: (a: Sequence, b: Sequence) => number, holders: (block: number) => number): { victims: Sequence[]; freed: number } | undefined {
+  const candidates = waiting.filter((s) => s !== except && s.blockTable.length > 0).sort((a, b) => admitsBefore(b, a));
+  for (const seq of candidates) {
+    const alone = freedBy([seq], holders);
+    if (alone > 0) return { victims: [seq], freed: alone };
+    const together = candidates.filter((s) => s.group === seq.group);
+    const freed = freedBy(together, holders);
+    if (freed > 0) return { victims: together, freed };
+  }
+  return undefined;
+}
+
+/** Blocks that return to the pool when every sequence of `set` drops its blocks. */
+function freedBy(set: readonly Sequence[], holders: (block: number) => number): number {
+  const held = new Map<number, number>();
+  for (const s of set) for (const b of s.blockTable) held.set(b, (held.get(b) ?? 0) + 1);
+  let freed = 0;
+  for (const [block, count] of held) if (holders(block) === count) freed++;
+  return freed;
 }
 
 export function createReservation(p: ReservationParts): Reservation {
@@ -81,15 +107,17 @@ export function createReservation(p: ReservationParts): Reservation {
     p.log.debug({ id: seq.id, generated: seq.generated }, 'preempted (recompute)');
   }
 
-  /** Memory short: a waiting sequence holding KV blocks gives them back; false when none does. */
-  function releaseWaiting(except: Sequence): boolean {
-    const victim = waitingVictim(waiting, except);
-    if (!victim) return false;
-    release(victim);
-    victim.preemptions++;
-    p.counters.preemptions++;
-    p.log.debug({ id: victim.id }, 'waiting sequence gave its KV blocks back (recompute)');
-    return true;
+  /** Memory short: waiting sequences give their blocks back (`waitingVictims`); the blocks that returned to the pool (0: none could). */
+  function releaseWaiting(except: Sequence): number {
+    const found = waitingVictims(waiting, except, p.admitsBefore, (block) => p.blocks.holders(block));
+    if (!found) return 0;
+    for (const victim of found.victims) {
+      release(victim);
+      victim.preemptions++;
+      p.counters.preemptions++;
+    }
+    p.log.debug({ ids: found.victims.map((v) => v.id), freed: found.freed }, 'waiting sequences gave their KV blocks back (recompute)');
+    return found.freed;
   }
 
   function reserve(seq: Sequence, positions: number, scheduled: ReadonlySet<Sequence>, after = -1): boolean {
@@ -101,7 +129,7 @@ export function createReservation(p: ReservationParts): Reservation {
         seq.blockTable.push(...got);
         return true;
       }
-      if (releaseWaiting(seq)) continue;
+      if (releaseWaiting(seq) > 0) continue;
       const victim = runningVictim(running, seq, scheduled);
       if (!victim) return false;
       preempt(victim);

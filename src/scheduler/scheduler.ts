@@ -1,7 +1,7 @@
 import { KV_BLOCK_SIZE, type Backend, type StepOutput, type StepSequence } from '../engine/backend.ts';
 import { createLogger } from '../log.ts';
 import { BlockAllocator, blocksFor } from './blocks.ts';
-import { createAdmission } from './admission.ts';
+import { admissionOrder, createAdmission } from './admission.ts';
 import { SchedulerQueueFullError, SchedulerRequestTooLargeError, SchedulerStoppedError } from './errors.ts';
 import { createPayerLedger, FAIRNESS_DEFAULTS, type FairnessOptions, type PayerShare } from './fairness.ts';
 import type { PagePool } from './memory.ts';
@@ -95,7 +95,7 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
   let loop: Promise<void> | undefined;
 
   const queues = { waiting, running };
-  const reservation = createReservation({ queues, blocks, adapters, counters, log });
+  const reservation = createReservation({ queues, blocks, adapters, admitsBefore: admissionOrder(payers), counters, log });
   const admission = createAdmission({ queues, blocks, payers, reservation, adapters, pages: components.pages, maxRunning, fairSlots: fairPreempt, counters, fail, log });
 
   adapters?.onLoaded(() => kick());
