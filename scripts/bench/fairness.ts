@@ -1,6 +1,6 @@
 /**
  * Fair scheduling benchmark (not a test): `npm run bench:fairness [-- --backend auto|webgpu|cpu|reference]
- * [--seconds 30] [--max-running 16] [--rounds 1] [--out FILE]`.
+ * [--seconds 30] [--max-running 16] [--rounds 1] [--clock real|virtual] [--step-ms 0.8,0.15] [--out FILE]`.
  *
  * Four payers share one node: three light ones and a heavy one sending 10x their requests
  * (Poisson arrivals, 32-token prompts, 32 generated tokens each). Their demand together is 1.3x
@@ -19,6 +19,10 @@
  * slots or preempted) and time in service (the rest), with the engine steps run during the request
  * (how many, how long, how many rows) beside the run's median step; and the process's CPU seconds
  * per wall second in the run (on a shared machine, less CPU for the same work is other processes').
+ * `--clock virtual` times everything on a simulated engine instead (`lib/virtualClock.ts`: a step
+ * of R rows costs BASE + PER_ROW x R virtual ms, `--step-ms`, the default near the CPU backend's on
+ * the tiny model here; its tokens come at once): the same traffic and the same scheduler, with
+ * nothing of the machine's load in the figures, so what is left of a tail is the scheduler's.
  */
 import { writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
@@ -29,18 +33,34 @@ import { uniform } from './lib/loraTraffic.ts';
 import { median, percentile } from './lib/stats.ts';
 import { benchBackend } from './lib/backend.ts';
 import { cachedPreset } from './lib/models.ts';
-import { benchArgs, positiveNumber } from './lib/args.ts';
+import { benchArgs, oneOf, positiveNumber } from './lib/args.ts';
+import { createVirtualClock } from './lib/virtualClock.ts';
 
 const args = benchArgs(import.meta.url, {
   backend: { type: 'string', default: 'auto' },
   seconds: { type: 'string', default: '30' },
   'max-running': { type: 'string', default: '16' },
   rounds: { type: 'string', default: '1' },
+  clock: { type: 'string', default: 'real' },
+  'step-ms': { type: 'string', default: '0.8,0.15' },
   out: { type: 'string' },
 });
 const seconds = positiveNumber('seconds', args.seconds);
 const maxRunning = positiveNumber('max-running', args['max-running']);
 const roundCount = positiveNumber('rounds', args.rounds);
+const virtual = oneOf('clock', args.clock, ['real', 'virtual']) === 'virtual';
+const [stepBaseMs, stepRowMs] = args['step-ms']!.split(',').map((x, i) => positiveNumber(`step-ms (${i === 0 ? 'BASE' : 'PER_ROW'} of BASE,PER_ROW)`, x));
+/** The clock a run is timed on: this machine's, or (--clock virtual) a simulated engine's, each from 0 at the run's start. */
+function runClock() {
+  const sim = virtual ? createVirtualClock((rows) => stepBaseMs + stepRowMs * rows) : undefined;
+  const start = performance.now();
+  return {
+    sim,
+    now: sim ? () => sim.now() : () => performance.now() - start,
+    until: (at: number) => (sim ? sim.at(at) : new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, start + at - performance.now())))),
+    engine: sim ? sim.engine(backend) : backend,
+  };
+}
 const PROMPT = 32;
 const TOKENS = 32;
 const DEMAND = [1, 1, 1, 10]; // light, light, light, heavy
@@ -68,12 +88,13 @@ async function serve(scheduler: Scheduler, payer: string, i: number, signal: Abo
 
 /** Closed loop at maxRunning concurrency: the node's completion tokens/s. */
 async function capacity(): Promise<number> {
-  const scheduler = createScheduler({ maxRunning, maxBatchTokens: 512 }, { backend });
+  const clock = runClock();
+  const scheduler = createScheduler({ maxRunning, maxBatchTokens: 512 }, { backend: clock.engine, now: clock.now });
   const run = async (count: number) => {
     let tokens = 0;
-    const start = performance.now();
+    const start = clock.now();
     await Promise.all(Array.from({ length: count }, (_, i) => serve(scheduler, 'calibration', i, new AbortController().signal, () => tokens++)));
-    return (tokens / (performance.now() - start)) * 1000;
+    return (tokens / (clock.now() - start)) * 1000;
   };
   await run(maxRunning); // warm-up
   const rate = await run(maxRunning * 4);
@@ -151,9 +172,12 @@ function stepsDuring(steps: readonly StepTrace[], from: number, to: number) {
 }
 
 /** Open-loop Poisson traffic of the given payers for `seconds`; requests that arrived count until the window (plus one request's worth) closes. */
-async function traffic(policy: 'vtc' | 'fifo', payers: number[], requestsPerSecond: number, preempt = true): Promise<Run> {
+async function traffic(policy: 'vtc' | 'fifo', payers: number[], requestsPerSecond: number, preempt: boolean, round: number): Promise<Run> {
   const steps: StepTrace[] = [];
-  const scheduler = createScheduler({ maxRunning, maxBatchTokens: 512, fairness: { policy, preempt } }, { backend, onStep: (s) => steps.push({ end: performance.now() - start, ms: s.seconds * 1000, rows: s.rows, sequences: s.sequences }) });
+  const clock = runClock();
+  const onStep = (s: { sequences: number; rows: number; seconds: number }) => steps.push({ end: clock.now(), ms: clock.sim ? clock.sim.lastStepMs : s.seconds * 1000, rows: s.rows, sequences: s.sequences });
+  const scheduler = createScheduler({ maxRunning, maxBatchTokens: 512, fairness: { policy, preempt } }, { backend: clock.engine, onStep, now: clock.now });
+  const stopIdle = clock.sim?.idle(() => scheduler.stats().waiting + scheduler.stats().running > 0);
   const abort = new AbortController();
   const windowMs = seconds * 1000;
   const start = performance.now();
@@ -162,33 +186,34 @@ async function traffic(policy: 'vtc' | 'fifo', payers: number[], requestsPerSeco
   const results = payers.map((p) => ({ payer: `payer-${p}${DEMAND[p] > 1 ? '-heavy' : ''}`, demand: DEMAND[p], requests: 0, completed: 0, tokens: 0, latencies: [] as number[] }));
   const runs: Promise<void>[] = [];
   payers.forEach((p, k) => {
-    const u = uniform(1000 + p);
+    const u = uniform(1000 + p + 100 * round); // each round its own arrivals, the same for each kind in it
     const rate = requestsPerSecond * DEMAND[p];
     for (let t = -Math.log(1 - u()) / rate; t * 1000 < windowMs; t += -Math.log(1 - u()) / rate) {
       const at = t * 1000;
       const r = results[k];
       runs.push(
         (async () => {
-          await new Promise((resolve) => setTimeout(resolve, Math.max(0, start + at - performance.now())));
-          const arrived = performance.now();
+          await clock.until(at);
+          const arrived = clock.now();
           r.requests++;
           const done = await serve(scheduler, r.payer, r.requests, abort.signal, () => {
-            if (performance.now() - start <= windowMs) r.tokens++;
+            if (clock.now() <= windowMs) r.tokens++;
           }).catch(() => undefined);
-          const latencyMs = performance.now() - arrived;
+          const latencyMs = clock.now() - arrived;
           if (done?.finishReason === 'length') r.completed++;
           r.latencies.push(latencyMs);
           if (r.demand > 1) return;
           const queuedMs = done?.timings.queuedMs ?? latencyMs;
           const outMs = done?.timings.outMs ?? 0;
-          traces.push({ payer: r.payer, at: arrived - start, latencyMs, queuedMs, outMs, serviceMs: latencyMs - queuedMs - outMs, pauses: done?.pauses ?? 0, preemptions: done?.preemptions ?? 0, cut: done?.finishReason !== 'length' });
+          traces.push({ payer: r.payer, at: arrived, latencyMs, queuedMs, outMs, serviceMs: latencyMs - queuedMs - outMs, pauses: done?.pauses ?? 0, preemptions: done?.preemptions ?? 0, cut: done?.finishReason !== 'length' });
         })(),
       );
     }
   });
   // The window, then as long as one unloaded request takes, then whatever is left is cut.
-  setTimeout(() => abort.abort(), windowMs + 5_000);
+  void clock.until(windowMs + 5_000).then(() => abort.abort());
   await Promise.all(runs);
+  stopIdle?.();
   const wallSeconds = (performance.now() - start) / 1000;
   const cpu = process.cpuUsage(cpuStart);
   const { preemptions, pauses } = scheduler.stats();
@@ -241,7 +266,7 @@ for (let round = 0; round < roundCount; round++) {
   const runs = {} as Record<Kind, Run>;
   for (let i = 0; i < KINDS.length; i++) {
     const k = KINDS[(i + round) % KINDS.length];
-    runs[k.kind] = await traffic(k.policy, k.payers, light, k.preempt);
+    runs[k.kind] = await traffic(k.policy, k.payers, light, k.preempt, round);
     log(`round ${round + 1} ${k.label}: ${describe(runs[k.kind])}`);
   }
   rounds.push({ capacityTokensPerSecond: tokensPerSecond, ...runs });

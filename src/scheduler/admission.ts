@@ -45,6 +45,8 @@ export interface AdmissionParts {
   counters: { pauses: number };
   /** Fails a request whose adapter cannot be had. */
   fail(seq: Sequence, error: unknown): void;
+  /** The clock of requests' timings, ms. */
+  now(): number;
   log: Logger;
 }
 
@@ -86,7 +88,7 @@ export function createAdmission(p: AdmissionParts): Admission {
     seq.state = 'waiting';
     seq.pauses++;
     p.counters.pauses++;
-    goOut(seq, performance.now());
+    goOut(seq, p.now());
     insertByOrder(waiting, seq);
     p.log.debug({ id: seq.id, payer: seq.group.payer }, 'paused for a payer below its share of the slots');
   }
@@ -112,7 +114,7 @@ export function createAdmission(p: AdmissionParts): Admission {
     running.push(seq);
     running.sort((a, b) => a.order - b.order || a.choice - b.choice);
     seq.state = 'running';
-    const now = performance.now();
+    const now = p.now();
     seq.startedAt ??= now;
     backIn(seq, now);
     return true;

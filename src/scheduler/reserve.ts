@@ -41,6 +41,8 @@ export interface ReservationParts {
   admitsBefore(a: Sequence, b: Sequence): number;
   /** Counts memory preemptions (the scheduler's stats). */
   counters: { preemptions: number };
+  /** The clock of requests' timings, ms. */
+  now(): number;
   log: Logger;
 }
 
@@ -102,7 +104,7 @@ export function createReservation(p: ReservationParts): Reservation {
     seq.state = 'waiting';
     seq.preemptions++;
     p.counters.preemptions++;
-    goOut(seq, performance.now());
+    goOut(seq, p.now());
     insertByOrder(waiting, seq);
     p.log.debug({ id: seq.id, generated: seq.generated }, 'preempted (recompute)');
   }

@@ -34,6 +34,8 @@ export interface SchedulerComponents {
   onStep?: (step: { sequences: number; rows: number; seconds: number }) => void;
   /** Unified memory: KV blocks take pages of this budget, shared with the adapters (`memory.ts`). */
   pages?: PagePool;
+  /** The clock requests' timings are read from, ms (default `performance.now`; a benchmark simulating the engine's time passes its own). */
+  now?: () => number;
 }
 
 /** A request's events; leaving the loop early cancels the request. */
@@ -75,6 +77,7 @@ export const MAX_CHOICES = 8;
  */
 export function createScheduler(options: SchedulerOptions, components: SchedulerComponents): Scheduler {
   const { backend, adapters } = components;
+  const now = components.now ?? (() => performance.now());
   const log = createLogger({ name: 'scheduler' });
   const maxBatchTokens = options.maxBatchTokens ?? 512;
   const maxRunning = options.maxRunning ?? 64;
@@ -95,8 +98,8 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
   let loop: Promise<void> | undefined;
 
   const queues = { waiting, running };
-  const reservation = createReservation({ queues, blocks, adapters, admitsBefore: admissionOrder(payers), counters, log });
-  const admission = createAdmission({ queues, blocks, payers, reservation, adapters, pages: components.pages, maxRunning, fairSlots: fairPreempt, counters, fail, log });
+  const reservation = createReservation({ queues, blocks, adapters, admitsBefore: admissionOrder(payers), counters, now, log });
+  const admission = createAdmission({ queues, blocks, payers, reservation, adapters, pages: components.pages, maxRunning, fairSlots: fairPreempt, counters, fail, now, log });
 
   adapters?.onLoaded(() => kick());
   components.pages?.onFreed(() => kick());
@@ -118,7 +121,7 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
   function end(seq: Sequence, reason: 'stop' | 'length' | 'cancelled'): void {
     if (seq.state === 'finished') return;
     leave(seq);
-    finish(seq, reason, performance.now());
+    finish(seq, reason, now());
   }
 
   /** Fails the whole request: every sequence of its group leaves, the stream errors. */
@@ -251,9 +254,8 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
       return;
     }
     if (output.token === undefined) return; // a non-final prefill chunk
-    const now = performance.now();
     const token = output.token;
-    seq.firstTokenAt ??= now;
+    seq.firstTokenAt ??= now();
     seq.tokens.push(token);
     seq.generated++;
     seq.counts.set(token, (seq.counts.get(token) ?? 0) + 1);
@@ -335,7 +337,7 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
       const shared = n > 1 ? Math.floor((request.promptIds.length - 1) / KV_BLOCK_SIZE) * KV_BLOCK_SIZE : 0;
       makeRoom(payer, n);
       const order = nextOrder++;
-      const arrivedAt = performance.now();
+      const arrivedAt = now();
       const group: Group = { request, stream: new EventStream<GenerationEvent>(() => cancelGroup(group)), payer, choices: [], prefix: undefined, open: n };
       const id = request.id ?? `req-${order}`;
       const sequence = (choice: number, seqKind: Sequence['kind'], tokens: readonly number[]) =>
@@ -350,12 +352,12 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
         },
       };
       if (request.signal?.aborted) {
-        for (const s of group.choices) finish(s, 'cancelled', performance.now());
+        for (const s of group.choices) finish(s, 'cancelled', now());
         return handle;
       }
       request.signal?.addEventListener('abort', () => cancelGroup(group), { once: true });
       if (kind === 'generate' && request.maxTokens <= 0) {
-        for (const s of group.choices) finish(s, 'length', performance.now());
+        for (const s of group.choices) finish(s, 'length', now());
         return handle;
       }
       if (shared > 0) {

@@ -40,6 +40,14 @@ export function positiveNumber(flag: string, value: string | undefined, fallback
   process.exit(2);
 }
 
+/** `--flag`'s value when it is one of `choices`; anything else is one line and exit 2, as for a bad option. */
+export function oneOf<const C extends string>(flag: string, value: string | undefined, choices: readonly C[]): C {
+  if (choices.includes(value as C)) return value as C;
+  const name = `bench:${basename(process.argv[1] ?? 'bench', '.ts')}`;
+  process.stderr.write(`${name}: --${flag} must be one of ${choices.join(', ')}, got ${JSON.stringify(value ?? '')}\nSee the options: npm run ${name} -- --help\n`);
+  process.exit(2);
+}
+
 /** The script's first doc comment, then its options. */
 function usage(scriptUrl: string, name: string, options: ParseArgsOptionsConfig): string {
   const doc = /\/\*\*([\s\S]*?)\*\//.exec(readFileSync(fileURLToPath(scriptUrl), 'utf8'))?.[1] ?? '';
