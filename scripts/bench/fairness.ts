@@ -112,6 +112,8 @@ interface PayerResult {
   /** Generated tokens within the window, per second. */
   tokensPerSecond: number;
   latencyMs: { p50: number; p99: number };
+  /** Times its sequences were paused for fair slots. */
+  pauses: number;
 }
 
 /** One request of a light payer, where its time went (ms; `at` from the run's start). */
@@ -183,7 +185,7 @@ async function traffic(policy: 'vtc' | 'fifo', payers: number[], requestsPerSeco
   const start = performance.now();
   const cpuStart = process.cpuUsage();
   const traces: Omit<RequestTrace, 'steps' | 'stepMsMean' | 'stepMsMax' | 'rowsMean'>[] = [];
-  const results = payers.map((p) => ({ payer: `payer-${p}${DEMAND[p] > 1 ? '-heavy' : ''}`, demand: DEMAND[p], requests: 0, completed: 0, tokens: 0, latencies: [] as number[] }));
+  const results = payers.map((p) => ({ payer: `payer-${p}${DEMAND[p] > 1 ? '-heavy' : ''}`, demand: DEMAND[p], requests: 0, completed: 0, tokens: 0, pauses: 0, latencies: [] as number[] }));
   const runs: Promise<void>[] = [];
   payers.forEach((p, k) => {
     const u = uniform(1000 + p + 100 * round); // each round its own arrivals, the same for each kind in it
@@ -201,6 +203,7 @@ async function traffic(policy: 'vtc' | 'fifo', payers: number[], requestsPerSeco
           }).catch(() => undefined);
           const latencyMs = clock.now() - arrived;
           if (done?.finishReason === 'length') r.completed++;
+          r.pauses += done?.pauses ?? 0;
           r.latencies.push(latencyMs);
           if (r.demand > 1) return;
           const queuedMs = done?.timings.queuedMs ?? latencyMs;
@@ -228,7 +231,7 @@ async function traffic(policy: 'vtc' | 'fifo', payers: number[], requestsPerSeco
     steps: { count: steps.length, msP50: percentile(steps.map((s) => s.ms), 0.5), msP99: percentile(steps.map((s) => s.ms), 0.99), rowsP50: percentile(steps.map((s) => s.rows), 0.5) },
     lightTail: slowest.map((t) => ({ ...t, ...stepsDuring(steps, t.at, t.at + t.latencyMs) })),
     lightP99Parts: { queuedMs: part('queuedMs'), outMs: part('outMs'), serviceMs: part('serviceMs') },
-    payers: results.map((r) => ({ payer: r.payer, demand: r.demand, requests: r.requests, completed: r.completed, served: r.tokens / (r.requests * TOKENS), tokensPerSecond: r.tokens / seconds, latencyMs: { p50: percentile(r.latencies, 0.5), p99: percentile(r.latencies, 0.99) } })),
+    payers: results.map((r) => ({ payer: r.payer, demand: r.demand, requests: r.requests, completed: r.completed, served: r.tokens / (r.requests * TOKENS), tokensPerSecond: r.tokens / seconds, latencyMs: { p50: percentile(r.latencies, 0.5), p99: percentile(r.latencies, 0.99) }, pauses: r.pauses })),
     preemptions,
     pauses,
     tokensPerSecond: results.reduce((n, r) => n + r.tokens, 0) / seconds,
@@ -284,6 +287,7 @@ const summary = {
   allTokensPerSecond: { vtc: across((r) => r.vtc.tokensPerSecond), vtcWithoutPreemption: across((r) => r.vtcWithoutPreemption.tokensPerSecond), fifo: across((r) => r.fifo.tokensPerSecond) },
   heavyTokensPerSecond: { vtc: across((r) => r.vtc.payers[3].tokensPerSecond), vtcWithoutPreemption: across((r) => r.vtcWithoutPreemption.payers[3].tokensPerSecond), fifo: across((r) => r.fifo.payers[3].tokensPerSecond) },
   pauses: across((r) => r.vtc.pauses),
+  lightPauses: across((r) => lightOf(r.vtc).reduce((n, x) => n + x.pauses, 0)),
   lightP99Parts: Object.fromEntries(KINDS.map(({ kind }) => [kind, { queuedMs: across((r) => r[kind].lightP99Parts.queuedMs), outMs: across((r) => r[kind].lightP99Parts.outMs), serviceMs: across((r) => r[kind].lightP99Parts.serviceMs) }])) as Record<Kind, Record<keyof Run['lightP99Parts'], { median: number; rounds: number[] }>>,
   cpuPerWall: Object.fromEntries(KINDS.map(({ kind }) => [kind, across((r) => r[kind].cpuPerWall)])) as Record<Kind, { median: number; rounds: number[] }>,
   loadAverage: across((r) => Math.max(...KINDS.map(({ kind }) => r[kind].loadAverage))),
@@ -298,7 +302,7 @@ const lines = [
   `fairness light payers' p99 latency vs unloaded: vtc ${times(summary.lightP99Ratio.vtc)} (goal <= 2x), without fair-slot preemption ${times(summary.lightP99Ratio.vtcWithoutPreemption)}, fifo ${times(summary.lightP99Ratio.fifo)}`,
   `fairness light payers' p99 of queue wait / time paused or preempted / time in service, ms (median of rounds): ${KINDS.map(({ kind }) => `${kind} ${(['queuedMs', 'outMs', 'serviceMs'] as const).map((k) => summary.lightP99Parts[kind][k].median.toFixed(0)).join(' / ')}`).join(', ')}`,
   `fairness CPU seconds per wall second (process, rounds): ${KINDS.map(({ kind }) => `${kind} ${summary.cpuPerWall[kind].rounds.map((v) => v.toFixed(2)).join('/')}`).join(', ')}; load average at the runs' ends up to ${summary.loadAverage.rounds.map((v) => v.toFixed(1)).join('/')}`,
-  `fairness tokens/s of every payer: vtc ${tps(summary.allTokensPerSecond.vtc)} (${summary.pauses.median} pauses), without fair-slot preemption ${tps(summary.allTokensPerSecond.vtcWithoutPreemption)}, fifo ${tps(summary.allTokensPerSecond.fifo)}; heavy payer vtc ${tps(summary.heavyTokensPerSecond.vtc)}, without ${tps(summary.heavyTokensPerSecond.vtcWithoutPreemption)}, fifo ${tps(summary.heavyTokensPerSecond.fifo)}`,
+  `fairness tokens/s of every payer: vtc ${tps(summary.allTokensPerSecond.vtc)} (${summary.pauses.median} pauses, ${summary.lightPauses.median} of light payers' sequences), without fair-slot preemption ${tps(summary.allTokensPerSecond.vtcWithoutPreemption)}, fifo ${tps(summary.allTokensPerSecond.fifo)}; heavy payer vtc ${tps(summary.heavyTokensPerSecond.vtc)}, without ${tps(summary.heavyTokensPerSecond.vtcWithoutPreemption)}, fifo ${tps(summary.heavyTokensPerSecond.fifo)}`,
 ];
 process.stdout.write(lines.join('\n') + '\n');
 if (args.out) await writeFile(args.out, JSON.stringify({ backend: backend.kind, maxRunning, seconds, demand: DEMAND, overload: OVERLOAD, rounds, summary }, null, 2) + '\n');

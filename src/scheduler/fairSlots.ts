@@ -6,7 +6,11 @@
  * waiting request whose payer runs at least two sequences fewer than the payer running the most,
  * and has not been served more than it (a payer arriving is lifted to the smallest active counter,
  * so a newcomer is level with a payer alone on the node), takes a slot from that payer: its latest
- * arrived running sequence is paused. A paused sequence waits again keeping its KV blocks and
+ * arrived running sequence is paused. When several payers run two or more sequences more than the
+ * waiting one, the slot is taken from the one served most (its counter), not the one running most:
+ * a light payer whose requests happen to come in a burst holds more slots for a moment than the
+ * heavy payer, and pausing it would add the pause to the light requests' latency (the benchmark's
+ * tail) while the heavy payer, served more, gives its slot as readily. A paused sequence waits again keeping its KV blocks and
  * adapter pin and resumes where it stopped, computing nothing twice (a recompute would cost a
  * CPU-bound node as much as the light payer's request: measured, it collapsed throughput); when
  * memory runs short, paused sequences give their blocks back first. Each swap narrows the gap
@@ -48,9 +52,13 @@ export function fairSlotVictims(p: FairSlotsInput): Sequence[] {
       admitted.set(payer, (admitted.get(payer) ?? 0) + 1);
       continue;
     }
+    // Whose slot: of the payers running at least two more than `payer` and not served less, the one served most (then the one running more).
     let top: string | undefined;
-    for (const [q, list] of held) if (list.length > 0 && (top === undefined || list.length > count(top) || (list.length === count(top) && p.servedMore(q, top)))) top = q;
-    if (top === undefined || top === payer || count(top) < mine + 2 || p.servedMore(payer, top) || !p.ready(w)) continue;
+    for (const [q, list] of held) {
+      if (q === payer || list.length < mine + 2 || p.servedMore(payer, q)) continue;
+      if (top === undefined || p.servedMore(q, top) || (!p.servedMore(top, q) && list.length > count(top))) top = q;
+    }
+    if (top === undefined || !p.ready(w)) continue;
     const list = held.get(top)!;
     let victim = list[0];
     for (const s of list) if (s.order > victim.order || (s.order === victim.order && s.choice > victim.choice)) victim = s;

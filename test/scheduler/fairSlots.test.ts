@@ -35,6 +35,16 @@ describe('fair shares of the running slots', () => {
     expect(fairSlotVictims({ ...base, running: three, waiting: [seq('heavy', 9, 0, 'waiting')] })).toEqual([]);
   });
 
+  it('of the payers running two or more sequences more than the waiting one, the slot is taken from the one served most, not the one running most', () => {
+    // A light payer's burst holds 4 of 8 slots; the heavy payer, served more, holds 3.
+    const running = [seq('mid', 0), seq('mid', 1), seq('mid', 2), seq('mid', 3), seq('heavy', 4), seq('heavy', 5), seq('heavy', 6), seq('light', 7)];
+    const victims = fairSlotVictims({ ...base, maxRunning: 8, running, waiting: [seq('light', 9, 0, 'waiting')] });
+    expect(victims.map((v) => v.id)).toEqual(['heavy-6']);
+    // Running one more than the waiting payer is not enough, however much it was served: mid's turn.
+    const close = [seq('mid', 0), seq('mid', 1), seq('mid', 2), seq('mid', 3), seq('heavy', 4), seq('heavy', 5), seq('light', 6), seq('light', 7)];
+    expect(fairSlotVictims({ ...base, maxRunning: 8, running: close, waiting: [seq('light', 9, 0, 'waiting')] }).map((v) => v.id)).toEqual(['mid-3']);
+  });
+
   it('several waiting payers each take one, counting the slots those ahead of them take', () => {
     const running = [seq('heavy', 0), seq('heavy', 1), seq('heavy', 2), seq('heavy', 3)];
     const waiting = [seq('light', 8, 0, 'waiting'), seq('light', 9, 0, 'waiting'), seq('mid', 10, 0, 'waiting')];
