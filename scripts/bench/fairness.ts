@@ -1,6 +1,6 @@
 /**
  * Fair scheduling benchmark (not a test): `npm run bench:fairness [-- --backend auto|webgpu|cpu|reference]
- * [--seconds 30] [--max-running 16] [--rounds 1] [--clock real|virtual] [--step-ms 0.8,0.15] [--out FILE]`.
+ * [--seconds 30] [--max-running 16] [--rounds 1] [--overload 1.3] [--clock real|virtual] [--step-ms 0.8,0.15] [--out FILE]`.
  *
  * Four payers share one node: three light ones and a heavy one sending 10x their requests
  * (Poisson arrivals, 32-token prompts, 32 generated tokens each). Their demand together is 1.3x
@@ -41,6 +41,7 @@ const args = benchArgs(import.meta.url, {
   seconds: { type: 'string', default: '30' },
   'max-running': { type: 'string', default: '16' },
   rounds: { type: 'string', default: '1' },
+  overload: { type: 'string', default: '1.3' },
   clock: { type: 'string', default: 'real' },
   'step-ms': { type: 'string', default: '0.8,0.15' },
   out: { type: 'string' },
@@ -64,7 +65,7 @@ function runClock() {
 const PROMPT = 32;
 const TOKENS = 32;
 const DEMAND = [1, 1, 1, 10]; // light, light, light, heavy
-const OVERLOAD = 1.3;
+const OVERLOAD = positiveNumber('overload', args.overload);
 const log = (line: string) => process.stderr.write(`bench:fairness: ${line}\n`);
 
 const model = await loadModel({ dir: await cachedPreset('tiny', log) });
@@ -153,6 +154,8 @@ interface Run {
   /** Sequences paused for a payer below its share of the slots. */
   pauses: number;
   tokensPerSecond: number;
+  /** Tokens asked for per second over those served: the overload the run really applied (the capacity measured before it may not hold on a shared machine). */
+  overload: number;
   /** The process's CPU seconds per wall second over the run, and the load average at its end. */
   cpuPerWall: number;
   loadAverage: number;
@@ -226,6 +229,7 @@ async function traffic(policy: 'vtc' | 'fifo', payers: number[], requestsPerSeco
   const slowest = traces.sort((a, b) => b.latencyMs - a.latencyMs).filter((t, i) => i < TAIL_KEPT || t.latencyMs >= bar);
   const part = (key: 'queuedMs' | 'outMs' | 'serviceMs') => percentile(traces.map((t) => t[key]), 0.99);
   return {
+    overload: results.reduce((n, r) => n + r.requests * TOKENS, 0) / Math.max(1, results.reduce((n, r) => n + r.tokens, 0)),
     cpuPerWall: (cpu.user + cpu.system) / 1e6 / wallSeconds,
     loadAverage: loadavg()[0],
     steps: { count: steps.length, msP50: percentile(steps.map((s) => s.ms), 0.5), msP99: percentile(steps.map((s) => s.ms), 0.99), rowsP50: percentile(steps.map((s) => s.rows), 0.5) },
@@ -249,7 +253,7 @@ const describe = (run: Run) => {
   const parts = run.lightP99Parts;
   const worst = run.lightTail[0];
   const slowest = worst ? `; slowest light ${worst.latencyMs.toFixed(0)} ms = queued ${worst.queuedMs.toFixed(0)} + out ${worst.outMs.toFixed(0)} + service ${worst.serviceMs.toFixed(0)} over ${worst.steps} steps of mean ${worst.stepMsMean.toFixed(1)} ms (max ${worst.stepMsMax.toFixed(0)}, ${worst.rowsMean.toFixed(0)} rows)` : '';
-  return `${run.payers.map((r) => `${r.payer} ${r.tokensPerSecond.toFixed(0)} tok/s p99 ${r.latencyMs.p99.toFixed(0)} ms`).join(', ')}; all ${run.tokensPerSecond.toFixed(0)} tok/s, ${run.pauses} pauses, ${run.preemptions} preemptions; light p99 parts: queued ${parts.queuedMs.toFixed(0)}, out ${parts.outMs.toFixed(0)}, service ${parts.serviceMs.toFixed(0)} ms; steps ${run.steps.count}, p50 ${run.steps.msP50.toFixed(1)} ms p99 ${run.steps.msP99.toFixed(1)} ms (${run.steps.rowsP50} rows)${slowest}; CPU ${run.cpuPerWall.toFixed(2)} s/s, load ${run.loadAverage.toFixed(1)}`;
+  return `${run.payers.map((r) => `${r.payer} ${r.tokensPerSecond.toFixed(0)} tok/s p99 ${r.latencyMs.p99.toFixed(0)} ms`).join(', ')}; all ${run.tokensPerSecond.toFixed(0)} tok/s, ${run.pauses} pauses, ${run.preemptions} preemptions; light p99 parts: queued ${parts.queuedMs.toFixed(0)}, out ${parts.outMs.toFixed(0)}, service ${parts.serviceMs.toFixed(0)} ms; steps ${run.steps.count}, p50 ${run.steps.msP50.toFixed(1)} ms p99 ${run.steps.msP99.toFixed(1)} ms (${run.steps.rowsP50} rows)${slowest}; demand ${run.overload.toFixed(2)}x what it served; CPU ${run.cpuPerWall.toFixed(2)} s/s, load ${run.loadAverage.toFixed(1)}`;
 };
 const lightOf = (run: Run) => run.payers.filter((r) => r.demand === 1);
 const spread = (run: Run, key: 'tokensPerSecond' | 'served') => {
@@ -301,6 +305,7 @@ const lines = [
   `fairness light payers' least share of their demand served: vtc ${pct(summary.lightServed.vtc)} (spread ${pct(summary.lightServedSpread.vtc)}), fifo ${pct(summary.lightServed.fifo)}`,
   `fairness light payers' p99 latency vs unloaded: vtc ${times(summary.lightP99Ratio.vtc)} (goal <= 2x), without fair-slot preemption ${times(summary.lightP99Ratio.vtcWithoutPreemption)}, fifo ${times(summary.lightP99Ratio.fifo)}`,
   `fairness light payers' p99 of queue wait / time paused or preempted / time in service, ms (median of rounds): ${KINDS.map(({ kind }) => `${kind} ${(['queuedMs', 'outMs', 'serviceMs'] as const).map((k) => summary.lightP99Parts[kind][k].median.toFixed(0)).join(' / ')}`).join(', ')}`,
+  `fairness demand over what was served (rounds; ${OVERLOAD}x meant): ${KINDS.map(({ kind }) => `${kind} ${rounds.map((r) => r[kind].overload.toFixed(2)).join('/')}`).join(', ')}`,
   `fairness CPU seconds per wall second (process, rounds): ${KINDS.map(({ kind }) => `${kind} ${summary.cpuPerWall[kind].rounds.map((v) => v.toFixed(2)).join('/')}`).join(', ')}; load average at the runs' ends up to ${summary.loadAverage.rounds.map((v) => v.toFixed(1)).join('/')}`,
   `fairness tokens/s of every payer: vtc ${tps(summary.allTokensPerSecond.vtc)} (${summary.pauses.median} pauses, ${summary.lightPauses.median} of light payers' sequences), without fair-slot preemption ${tps(summary.allTokensPerSecond.vtcWithoutPreemption)}, fifo ${tps(summary.allTokensPerSecond.fifo)}; heavy payer vtc ${tps(summary.heavyTokensPerSecond.vtc)}, without ${tps(summary.heavyTokensPerSecond.vtcWithoutPreemption)}, fifo ${tps(summary.heavyTokensPerSecond.fifo)}`,
 ];
