@@ -1,8 +1,9 @@
 /**
  * KV blocks for a step under memory pressure. A sequence that needs blocks takes free ones; when
  * the pool runs dry, waiting sequences that hold blocks (paused ones, or choices holding their
- * prompt's) give them back first, the one admission would take last first, and only then is a running sequence that arrived after the
- * taker preempted (recomputed later), the latest arrived first.
+ * prompt's) give them back first, the one admission would take last first, and only then is a
+ * running sequence that arrived after the taker preempted (recomputed later), the latest arrived
+ * first.
  */
 import { KV_BLOCK_SIZE } from '../engine/backend.ts';
 import type { Logger } from '../log.ts';
