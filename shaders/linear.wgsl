@@ -24,6 +24,8 @@
 //   GLU:  the invocation's OPL weight rows are OPL / 2 gate rows and the matching up rows
 //         (params.gate, params.up); it writes act(gate) · up, OPL / 2 outputs.
 //   SOFTCAP: cap · tanh(y / cap) (Gemma 2 logits).
+// Q4DOT (Q4_0, lavapipe's decode tiles): by blocks (linear_q4dot.wgsl); Q8X: x as Q8_0 blocks from
+//   quant_x.wgsl (normed there: NORM is off), the int8 x broadcast and scaled in the block loop.
 #if SUBGROUPS
 enable subgroups;
 #endif
@@ -66,6 +68,13 @@ struct Params {
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> params: Params;
 #include "matrix.wgsl"
+#if Q8X
+@group(0) @binding(3) var<storage, read> x: array<u32>; // [rows, k / 4 + k / 32]: Q8_0 blocks of x (quant_x.wgsl)
+// The 4 int8 of a word (element j in byte j) as f32.
+fn q8Values(w: u32) -> vec4<f32> {
+  return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(w) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u));
+}
+#else
 #if XSHUF
 @group(0) @binding(3) var<storage, read> x: array<f32>; // [rows, xStride] f32
 fn xAt(i: u32) -> f32 {
@@ -76,6 +85,7 @@ fn xAt(i: u32) -> f32 {
 fn xAt(i: u32) -> f32 {
   return x[i / 4u][i % 4u];
 }
+#endif
 #endif
 @group(0) @binding(4) var<storage, read_write> y: array<f32>; // [rows, yStride] f32
 #if XSHUF
@@ -148,18 +158,7 @@ fn vec(i: u32) -> f32 {
 
 #if NORM
 #if SGNORM
-// 1 / rms of `row`, on every lane of the subgroup: the 8 lanes sum the squares of every 8th element
-// and add their sums. No workgroup memory and no barrier: on lavapipe a barrier makes the kernel a
-// coroutine, which costs more than the subgroup's own pass over x (plain kernel, 1 row).
-fn subgroupNormInv(row: u32, lane: u32) -> f32 {
-  let xb = row * params.xStride + params.xOffset;
-  var s = 0.0;
-  for (var i = 0u; i < params.normWidth; i += 8u) {
-    let e = select(0.0, xAt(xb + i + lane), i + lane < params.normWidth);
-    s += e * e;
-  }
-  return 1.0 / sqrt(subgroupAdd(s) / f32(params.normWidth) + params.eps);
-}
+#include "sgnorm.wgsl"
 #else
 const NR = ${NR}u; // rows reduced per round (NR · WG partial sums in workgroup memory)
 var<workgroup> normRed: array<f32, NR * WG>;
@@ -253,9 +252,11 @@ fn laneGain(c: u32, lane: u32) -> f32 {
 
 // x[i - lane .. i - lane + 7] on every lane: each of the 8 lanes loads one (times its gain g) and
 // the subgroup broadcasts them.
+#if !Q8X
 fn xBroadcast(i: u32, g: f32) -> W8 {
   return xBroadcastOf(x[i] * g);
 }
+#endif
 
 // The 8 lanes' xv on every lane.
 fn xBroadcastOf(xv: f32) -> W8 {

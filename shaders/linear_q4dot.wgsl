@@ -5,7 +5,18 @@
   // then d · (that - 8 · sum x). Lane i scales its x by 16^-(i % 4) before the broadcast, so each
   // nibble is only masked in place (no shift) and converted as a signed integer. x comes first,
   // then each weight row's word is loaded, decoded and used at once (few values live at a time).
+#if Q8X
+  // Q8X: x comes as Q8_0 blocks (quant_x.wgsl, normed there): per block each lane loads one word
+  // of 4 int8 and the block's scale, instead of 4 f32 x and 4 gains plus its share of the norm
+  // pass (see docs/engine.md). Q8DOT (dot4I8Packed offered): a nibble word's even and odd nibbles
+  // (masked, no other decode) against the chunk's even and odd int8 x, integer sums. Without it
+  // the int8 x are scaled by 16^-j (j: the element's place in its nibble half) as the f32 path
+  // scales per lane, so nibble · x products are integers in f32 (|s| <= 32 · 15 · 127: exact).
+  let xq16 = vec4<f32>(1.0, 1.0 / 16.0, 1.0 / 256.0, 1.0 / 4096.0);
+  let xqWords = params.k / 4u + params.k / 32u;
+#else
   let xf = bitcast<f32>((127u - 4u * (sgLane % 4u)) << 23u);
+#endif
   let nm = vec4<u32>(0xFu, 0xF0u, 0xF00u, 0xF000u);
   let blocks = params.k / 32u;
   // Q4PAIR: an even block's scale word also holds the next block's (quantLayout.ts), so each weight
@@ -19,10 +30,38 @@
   for (var bk = 0u; bk < blocks; bk++) {
 #unroll R ROWS
 #unroll J OPL
+#if Q8DOT
+    var s${R}_${J} = 0i;
+#else
     var s${R}_${J} = 0.0;
+#endif
 #endunroll
     var xs${R} = 0.0;
 #endunroll
+#if Q8X
+#unroll R ROWS
+    let xr${R} = min(row0 + ${R}u, lastRow) * xqWords;
+    let xl${R} = x[xr${R} + bk * 8u + sgLane];
+    let dx${R} = bitcast<f32>(x[xr${R} + params.k / 4u + bk]);
+    xs${R} += dot(q8Values(xl${R}), vec4<f32>(1.0));
+#endunroll
+    // Chunk q's 8 x are lanes 2q and 2q + 1's words (a shuffle: a broadcast's lane must be a constant,
+    // and the loop unrolled measured slower).
+    for (var q = 0u; q < 4u; q++) {
+#unroll R ROWS
+      let xa${R} = subgroupShuffle(xl${R}, q * 2u);
+      let xb${R} = subgroupShuffle(xl${R}, q * 2u + 1u);
+#if Q8DOT
+      // the chunk's even and odd elements (0, 2, 4, 6 and 1, 3, 5, 7), as a nibble word's low and high nibbles hold them
+      let xe${R} = (xa${R} & 0xFFu) | ((xa${R} >> 8u) & 0xFF00u) | ((xb${R} << 16u) & 0xFF0000u) | ((xb${R} << 8u) & 0xFF000000u);
+      let xo${R} = ((xa${R} >> 8u) & 0xFFu) | ((xa${R} >> 16u) & 0xFF00u) | ((xb${R} << 8u) & 0xFF0000u) | (xb${R} & 0xFF000000u);
+#else
+      let xw${R} = W8(q8Values(xa${R}) * xq16, q8Values(xb${R}) * xq16);
+#endif
+#endunroll
+#include "linear_q4dot_rows.wgsl"
+    }
+#else
     for (var q = 0u; q < 4u; q++) {
       let c = bk * 4u + q;
       let g = laneGain(c, sgLane);
@@ -31,17 +70,9 @@
       xs${R} += xv${R};
       let xw${R} = xBroadcastOf(xv${R} * xf);
 #endunroll
-#unroll J OPL
-      {
-        let p = w[(wr${J} * blocks + bk) * 5u + 1u + q];
-        let na = vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(p) & nm));
-        let nb = vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(p >> 16u) & nm));
-#unroll R ROWS
-        s${R}_${J} += dot(na, xw${R}.a) + dot(nb, xw${R}.b);
-#endunroll
-      }
-#endunroll
+#include "linear_q4dot_rows.wgsl"
     }
+#endif
 #unroll R ROWS
     let sx${R} = 8.0 * subgroupAdd(xs${R});
 #endunroll
@@ -60,7 +91,11 @@
       let d = unpack2x16float(w[(wr${J} * blocks + bk) * 5u]).x;
 #endif
 #unroll R ROWS
+#if Q8X
+      acc[${R}u * OPL + ${J}u] += d * dx${R} * (f32(s${R}_${J}) - sx${R});
+#else
       acc[${R}u * OPL + ${J}u] += d * (s${R}_${J} - sx${R});
+#endif
 #endunroll
     }
 #endunroll

@@ -131,7 +131,7 @@ if (backend.setProfiling(true)) {
 const kernels: Record<string, number> | undefined = profiles[1];
 
 /** The quantized model's batch-1 decode beside the f16 model's (same weights, same device), in interleaved rounds, per variant. */
-type SideBySide = { variant: string; dtype: string; ratio: number; quantizedTokS: number; f16TokS: number; rounds: number; roundsTokS: { quantized: number[]; f16: number[] }; goal?: number; loadAverage: number };
+type SideBySide = { variant: string; dtype: string; ratio: number; quantizedTokS: number; f16TokS: number; rounds: number; roundsTokS: { quantized: number[]; f16: number[] }; cpuMsPerStep: { quantized: number; f16: number }; cpuRatio: number; goal?: number; loadAverage: number };
 let sideBySide: SideBySide[] = [];
 if (quantize && !args['skip-f16']) {
   const rounds = positiveNumber('f16-rounds', args['f16-rounds']);
@@ -150,7 +150,7 @@ if (quantize && !args['skip-f16']) {
   const loadAverage = loadavg()[0];
   sideBySide = variants.map((variant, vi) => {
     const [quantizedTokS, f16TokS] = [r.tokensPerSecond[2 * vi], r.tokensPerSecond[2 * vi + 1]];
-    return { variant, dtype: quantize, ratio: quantizedTokS / f16TokS, quantizedTokS, f16TokS, rounds, roundsTokS: { quantized: r.rounds[2 * vi], f16: r.rounds[2 * vi + 1] }, goal: quantize.startsWith('q4') ? Q4_GOAL : undefined, loadAverage };
+    return { variant, dtype: quantize, ratio: quantizedTokS / f16TokS, quantizedTokS, f16TokS, rounds, roundsTokS: { quantized: r.rounds[2 * vi], f16: r.rounds[2 * vi + 1] }, cpuMsPerStep: { quantized: r.cpuMsPerStep[2 * vi], f16: r.cpuMsPerStep[2 * vi + 1] }, cpuRatio: r.cpuMsPerStep[2 * vi + 1] / r.cpuMsPerStep[2 * vi], goal: quantize.startsWith('q4') ? Q4_GOAL : undefined, loadAverage };
   });
 }
 const quantizedOverF16 = sideBySide[0];
@@ -227,7 +227,7 @@ const lines = [
   `  roofline per pattern        grid-stride ${f(rooflinePatterns.stride, 2)}, runs per invocation ${f(rooflinePatterns.runs, 2)} GB/s (of grid-stride alone, the probe before: ${f((result.batch1?.fractionOfStrideRoofline ?? NaN) * 100, 0)}%)`,
   ...sideBySide.map(
     (v) =>
-      `  batch 1 decode ${v.dtype} / f16   ${f(v.ratio, 2)}x (${f(v.quantizedTokS)} / ${f(v.f16TokS)} tokens/s, medians of ${v.rounds} interleaved rounds${variants.length > 1 ? `, variant ${v.variant}` : ''}, load average ${f(v.loadAverage, 2)}${v.goal === undefined ? '' : `; goal >= ${v.goal}x: ${v.ratio >= v.goal ? 'met' : 'not met'}`})`,
+      `  batch 1 decode ${v.dtype} / f16   ${f(v.ratio, 2)}x (${f(v.quantizedTokS)} / ${f(v.f16TokS)} tokens/s, medians of ${v.rounds} interleaved rounds${variants.length > 1 ? `, variant ${v.variant}` : ''}; CPU ms per step ${f(v.cpuRatio, 2)}x: ${f(v.cpuMsPerStep.f16, 1)} / ${f(v.cpuMsPerStep.quantized, 1)}; load average ${f(v.loadAverage, 2)}${v.goal === undefined ? '' : `; goal >= ${v.goal}x: ${v.ratio >= v.goal ? 'met' : 'not met'}`})`,
   ),
   `  batch 32 / batch 1 throughput ${f(result.batch32OverBatch1, 2)}x`,
   `  dispatches per decode step   ${result.dispatchesPerStep} (${f(result.dispatchesPerLayer, 1)} per layer)`,

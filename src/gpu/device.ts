@@ -46,6 +46,8 @@ export interface Gpu {
   readonly hasF16: boolean;
   readonly hasSubgroups: boolean;
   readonly hasTimestamps: boolean;
+  /** WGSL language extensions the implementation offers (`navigator.gpu.wgslLanguageFeatures`), e.g. `packed_4x8_integer_dot_product`. */
+  readonly wgslFeatures: ReadonlySet<string>;
   /** Resolves with the loss error when the device is lost; never rejects. */
   readonly lost: Promise<GpuDeviceLostError | undefined>;
   /** Destroys the device; idempotent. */
@@ -163,6 +165,7 @@ export async function acquireGpu(parameters: AcquireGpuParameters = {}): Promise
     hasF16: features.includes('shader-f16'),
     hasSubgroups: features.includes('subgroups'),
     hasTimestamps: features.includes('timestamp-query'),
+    wgslFeatures: new Set(gpuInstance(parameters.dawnOptions).wgslLanguageFeatures),
     lost,
     destroy() {
       if (destroyed) return;

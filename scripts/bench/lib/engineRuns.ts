@@ -60,17 +60,21 @@ export async function prefillRun(b: Backend, promptLen: number): Promise<number>
 /**
  * Batch-1 decode tokens/s of each backend, measured side by side: `rounds` rounds, each running
  * `run` once per backend, the order reversed every other round (so neither always runs first on a
- * machine whose load drifts); the median per backend.
+ * machine whose load drifts); the median per backend. Also the CPU milliseconds per step of this
+ * process (all threads: on a CPU adapter the kernels' work, which other jobs on the cores slow far
+ * less than the wall time), median per backend.
  */
-export async function interleavedDecode(backends: Backend[], rounds: number, run: (b: Backend) => Promise<{ stepMs: number[] }>): Promise<{ tokensPerSecond: number[]; rounds: number[][] }> {
+export async function interleavedDecode(backends: Backend[], rounds: number, run: (b: Backend) => Promise<{ stepMs: number[]; cpuMs: number }>): Promise<{ tokensPerSecond: number[]; rounds: number[][]; cpuMsPerStep: number[] }> {
   const perRound: number[][] = backends.map(() => []);
+  const cpuRound: number[][] = backends.map(() => []);
   for (let r = 0; r < rounds; r++) {
     const order = backends.map((_, i) => i);
     if (r % 2) order.reverse();
     for (const i of order) {
-      const { stepMs } = await run(backends[i]);
+      const { stepMs, cpuMs } = await run(backends[i]);
       perRound[i].push(1000 / median(stepMs));
+      cpuRound[i].push(cpuMs / stepMs.length);
     }
   }
-  return { tokensPerSecond: perRound.map(median), rounds: perRound };
+  return { tokensPerSecond: perRound.map(median), rounds: perRound, cpuMsPerStep: cpuRound.map(median) };
 }

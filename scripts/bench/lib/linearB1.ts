@@ -13,7 +13,7 @@ import { f32ToBf16Bits, f32ToF16Bits } from '../../../src/model/dtype.ts';
 import type { DeviceMatrix } from '../../../src/model/deviceTensor.ts';
 import { isQuantType, quantize, type QuantType } from '../../../src/model/quant/index.ts';
 import type { Gpu } from '../../../src/gpu/device.ts';
-import { linearShape, type LinearShape } from '../../../src/engine/webgpu/linearPlan.ts';
+import { linearShape, PACKED_DOT, type LinearShape } from '../../../src/engine/webgpu/linearPlan.ts';
 import { createUniform, linearOp, wholeAct, type LinearOpParameters, type OpContext, type RecordOp } from '../../../src/engine/webgpu/ops.ts';
 import { createPipelineCache } from '../../../src/engine/webgpu/pipelines.ts';
 import { createPassRecorder } from '../../../src/engine/webgpu/recorder.ts';
@@ -135,7 +135,7 @@ export async function runLinearB1(p: LinearB1Parameters): Promise<LinearB1Result
     { name: 'down (accumulate)', k: inter, n: h, accumulate: true },
     { name: 'lm_head (norm)', k: h, n: config.vocab_size, norm: true },
   ];
-  const base = linearShape({ software: gpu.summary.software, subgroups: gpu.hasSubgroups, subgroupMinSize: gpu.summary.subgroupMinSize, subgroupMaxSize: gpu.summary.subgroupMaxSize, workgroupBytes: device.limits.maxComputeWorkgroupStorageSize, threads: availableParallelism() });
+  const base = linearShape({ software: gpu.summary.software, subgroups: gpu.hasSubgroups, subgroupMinSize: gpu.summary.subgroupMinSize, subgroupMaxSize: gpu.summary.subgroupMaxSize, workgroupBytes: device.limits.maxComputeWorkgroupStorageSize, threads: availableParallelism(), packedDot: gpu.wgslFeatures.has(PACKED_DOT) });
   const rows = p.rows ?? 1;
   const stepBuffer = createUniform(device, 'b1.step', new Uint32Array([rows, rows, 0, 0]));
   const pipelines = createPipelineCache(device);

@@ -18,7 +18,7 @@ import { createGpuKvCache, type GpuKvCache } from './kvCache.ts';
 import { planPasses, type PassPlan } from './passPlan.ts';
 import { createPipelineCache, type PipelineCache } from './pipelines.ts';
 import { warmUpKernels, type KernelWarmup } from './warmup.ts';
-import { linearShape, type LinearShape } from './linearPlan.ts';
+import { linearShape, PACKED_DOT, type LinearShape } from './linearPlan.ts';
 import { createPassRecorder, createProfiler, type Profiler } from './recorder.ts';
 import { uploadWeights, type GpuWeights } from './weights.ts';
 import { webgpuRecipe } from './fusedRecipe.ts';
@@ -163,7 +163,7 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
     const recipe = webgpuRecipe(config);
     weights = await uploadWeights({ device, config, recipe, weights: p.model.weights, dtype, quantize: p.model.quantize, maxBindingBytes, onProgress: p.onProgress, signal: p.signal });
     uploadMs = performance.now() - uploadStarted;
-    const shape = linearShape({ software: gpu.summary.software, subgroups: gpu.hasSubgroups, subgroupMinSize: gpu.summary.subgroupMinSize, subgroupMaxSize: gpu.summary.subgroupMaxSize, workgroupBytes: device.limits.maxComputeWorkgroupStorageSize, tiled: p.tiledLinear, threads: availableParallelism() });
+    const shape = linearShape({ software: gpu.summary.software, subgroups: gpu.hasSubgroups, subgroupMinSize: gpu.summary.subgroupMinSize, subgroupMaxSize: gpu.summary.subgroupMaxSize, workgroupBytes: device.limits.maxComputeWorkgroupStorageSize, tiled: p.tiledLinear, threads: availableParallelism(), packedDot: gpu.wgslFeatures.has(PACKED_DOT) });
     const ctx = { device, pipelines, stepBuffer, maxRows, ...shape, ...p.shape };
     // Adapters run in f32 on every backend, whatever the base weights' dtype (docs/engine.md).
     kv = createGpuKvCache({ device, config, blocks: numKvBlocks, maxBindingBytes });

@@ -6,6 +6,9 @@
  * for each), so the warm-up covers them all.
  */
 
+/** The WGSL language extension whose `dot4I8Packed` the Q4_0 decode tiles use (`navigator.gpu.wgslLanguageFeatures`). */
+export const PACKED_DOT = 'packed_4x8_integer_dot_product';
+
 /** How the linear kernel is laid out on a device (part of `OpContext`). */
 export interface LinearShape {
   /** Reduce with subgroup shuffles (needs `subgroups` and a subgroup size >= `tpo`). */
@@ -51,6 +54,12 @@ export interface LinearShape {
   q4Dot?: boolean;
   /** That kernel loads each weight row's scales once per 2 blocks (the Q4_0 layout pairs them); `false` loads each block's own (one word more per block and weight row). */
   q4PairScales?: boolean;
+  /** That kernel reads x quantized to Q8_0 blocks by a pass before it (shaders/quant_x.wgsl: the norm done there once); `false` reads f32 x and norms per subgroup. */
+  q4Q8x?: boolean;
+  /** ...projections without a norm prologue too (o, down): by default only those with one, where the pass also takes the norm off every subgroup. */
+  q8xUnnormed?: boolean;
+  /** WGSL offers `dot4I8Packed` (the `packed_4x8_integer_dot_product` language extension): that kernel takes integer dot products of nibbles and int8 x; without it, the int8 x are converted to f32. */
+  packedDot?: boolean;
 }
 
 /**
@@ -66,12 +75,13 @@ export interface LinearShape {
  * it runs there only when asked, and the plain kernel's tiles of 8 rows and more take
  * {@link CPU_BATCH}'s shape instead. The tiled kernel on lavapipe keeps the broadcast
  * (its workgroup memory is plain memory behind a barrier: staging x there measured 2-3x slower)
- * and needs it, so CPU adapters without 8-wide subgroups have none.
+ * and needs it, so CPU adapters without 8-wide subgroups have none. `packedDot`: WGSL offers
+ * `dot4I8Packed` (the Q4_0 decode tiles' integer path, see {@link LinearShape.packedDot}).
  */
-export function linearShape(p: { software: boolean; subgroups: boolean; subgroupMinSize?: number; subgroupMaxSize?: number; workgroupBytes?: number; tiled?: boolean; threads?: number }): LinearShape {
+export function linearShape(p: { software: boolean; subgroups: boolean; subgroupMinSize?: number; subgroupMaxSize?: number; workgroupBytes?: number; tiled?: boolean; threads?: number; packedDot?: boolean }): LinearShape {
   if (p.software) {
     const xshuf = p.subgroups && p.subgroupMinSize === 8 && p.subgroupMaxSize === 8;
-    return { tpo: 1, opl: 4, workgroup: 64, attentionWorkgroup: 8, attentionBroadcast: xshuf, subgroups: p.subgroups, xshuf, minGroups: CPU_GROUPS_PER_THREAD * (p.threads ?? 1), sgNorm: xshuf, batchOpl: CPU_BATCH.opl, batchWorkgroup: CPU_BATCH.workgroup, ...(xshuf && p.tiled === true ? { tiled: CPU_TILED } : {}) };
+    return { tpo: 1, opl: 4, workgroup: 64, attentionWorkgroup: 8, attentionBroadcast: xshuf, subgroups: p.subgroups, xshuf, minGroups: CPU_GROUPS_PER_THREAD * (p.threads ?? 1), sgNorm: xshuf, packedDot: p.packedDot === true, batchOpl: CPU_BATCH.opl, batchWorkgroup: CPU_BATCH.workgroup, ...(xshuf && p.tiled === true ? { tiled: CPU_TILED } : {}) };
   }
   const subgroups = p.subgroups && (p.subgroupMinSize ?? 0) >= 8;
   return { tpo: subgroups ? Math.min(32, p.subgroupMinSize!) : 16, opl: 1, workgroup: 256, subgroups, ...(p.tiled === false ? {} : { tiled: { opl: 2, workgroup: 256 } }), workgroupBytes: p.workgroupBytes };

@@ -11,6 +11,7 @@ import type { GpuMatrix } from './weights.ts';
 import { bindBuffers, type BindingKind, type Kernel, type PipelineCache } from './pipelines.ts';
 import type { Recorder } from './recorder.ts';
 import { OUT_ROW_WORDS } from './passPlan.ts';
+import { quantXOp } from './quantX.ts';
 import { ATTENTION_MAX_HEADS, fitWorkgroup, linearTiles, NORM_PARTIAL_BYTES, Q4DOT_MAX_ROWS, Q4DOT_OPL, type LinearShape, type LinearTile } from './linearPlan.ts';
 
 /** What every op needs: device, pipelines, the step uniform and the linear kernel's shape on this device. */
@@ -126,12 +127,14 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
   if (p.lora) bindings.push('read', 'read', 'read', 'read');
   const outputs = glu ? p.glu!.width : Math.max(...weight.chunks.map((c) => c.rowCount));
   const q4dot = (t: LinearTile) => weight.dtype === 'q4_0' && ctx.xshuf === true && t.tpo === 1 && !t.tiled && t.rows <= Q4DOT_MAX_ROWS && ctx.q4Dot !== false;
+  // ...with x quantized to Q8_0 blocks by a pass before it (quantX.ts), the norm done there.
+  const q8x = (t: LinearTile) => q4dot(t) && ctx.q4Q8x !== false && (p.norm !== undefined || ctx.q8xUnnormed === true);
   const tiles = linearTiles(ctx, glu)
     .map((t) => (q4dot(t) && t.rows === 1 ? { ...t, opl: Math.max(t.opl, Q4DOT_OPL) } : t))
     .map((t) => fitWorkgroup(t, outputs, glu, ctx.minGroups));
   const defines = (t: LinearTile) => ({
     ...matrixDefines(weight.dtype),
-    NORM: p.norm !== undefined,
+    NORM: p.norm !== undefined && !q8x(t),
     BIAS: p.biasAt !== undefined,
     GLU: glu,
     GELU_TANH: p.glu?.act === 'gelu_tanh',
@@ -143,11 +146,14 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
     XSHUF: ctx.xshuf === true && t.tpo === 1,
     // The plain broadcast kernel norms x per subgroup, without a barrier (see shaders/linear.wgsl),
     // for one row: each subgroup reads every row of x once more, so more rows cost more than the barrier.
-    SGNORM: p.norm !== undefined && ctx.sgNorm === true && ctx.xshuf === true && t.tpo === 1 && !t.tiled && t.rows === 1,
+    SGNORM: p.norm !== undefined && !q8x(t) && ctx.sgNorm === true && ctx.xshuf === true && t.tpo === 1 && !t.tiled && t.rows === 1,
     // Q4_0 weights in the plain broadcast kernel's decode tiles: by blocks, nibbles masked in place (see shaders/linear.wgsl).
     Q4DOT: q4dot(t),
     // ...with each weight row's scales loaded once per 2 blocks (the layout pairs them: quantLayout.ts).
     Q4PAIR: q4dot(t) && ctx.q4PairScales !== false,
+    Q8X: q8x(t),
+    // ...as integer dot products where WGSL offers dot4I8Packed.
+    Q8DOT: q8x(t) && ctx.packedDot === true,
     REDUCE_WG: !ctx.subgroups && t.tpo > 1,
     TILED: t.tiled,
     ROWS: t.rows,
@@ -164,6 +170,8 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
   // Outputs per workgroup of each tile's variant.
   const opw = tiles.map((t) => (t.workgroup / t.tpo) * (glu ? t.opl / 2 : t.opl));
   const vecs = p.vecs ?? emptyStorage(ctx.device);
+  const q8Tiles = tiles.filter(q8x);
+  const quant = q8Tiles.length > 0 ? quantXOp(ctx, { x: p.x, k: weight.stride, rows: Math.max(...q8Tiles.map((t) => t.rows)), norm: p.norm, vecs, useOutRows: p.useOutRows, label }) : undefined;
   const lora = p.lora;
   const parts = weight.chunks.map((chunk) => {
     const n = glu ? p.glu!.width : chunk.rowCount;
@@ -202,13 +210,16 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
     );
     const extra = lora ? [lora.rowInfo, lora.info, lora.v, lora.b] : [];
     const group = bindBuffers(ctx.device, kernels[0], [ctx.stepBuffer, params, chunk.buffer, p.x.buffer, p.y.buffer, vecs, ...extra]);
-    return { group, n };
+    const q8Group = quant && bindBuffers(ctx.device, kernels[0], [ctx.stepBuffer, params, chunk.buffer, quant.buffer, p.y.buffer, vecs, ...extra]);
+    return { group, q8Group, n };
   });
   return (rec, rows) => {
     const t = tiles.findIndex((tile) => tile.rows >= rows);
     const tile = t === -1 ? tiles.length - 1 : t;
     const groupsY = Math.ceil(rows / tiles[tile].rows);
-    for (const part of parts) rec.dispatch(kernels[tile], part.group, Math.ceil(part.n / opw[tile]), groupsY);
+    const quantized = quant !== undefined && q8x(tiles[tile]);
+    if (quantized) quant.record(rec, rows);
+    for (const part of parts) rec.dispatch(kernels[tile], quantized ? part.q8Group! : part.group, Math.ceil(part.n / opw[tile]), groupsY);
   };
 }
 

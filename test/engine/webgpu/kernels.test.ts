@@ -20,7 +20,7 @@ const F32_TOL = 1e-5;
 const F16_TOL = 1e-4;
 
 /** A linear-kernel shape a test forces on the harness. */
-type TestShape = Partial<Pick<OpContext, 'tpo' | 'opl' | 'workgroup' | 'xshuf' | 'tiled' | 'workgroupBytes' | 'minGroups' | 'sgNorm'>>;
+type TestShape = Partial<Pick<OpContext, 'tpo' | 'opl' | 'workgroup' | 'xshuf' | 'tiled' | 'workgroupBytes' | 'minGroups' | 'sgNorm' | 'q4Q8x'>>;
 
 /** Where the adapter's subgroups are exactly 8 wide (lavapipe): the shape linearShape() gives it (x broadcast, per-subgroup norm of one row, workgroups shrunk for narrow projections). */
 const lavapipeShape: TestShape | undefined =
@@ -214,17 +214,19 @@ describe('linear kernel prologue and epilogue (fused RMSNorm, GLU)', () => {
   // invocation in one-row tiles, each weight row's scales loaded once per 2 blocks: k 288 and 96
   // are odd block counts, so a row's last block has no pair and rows after the first start
   // mid-pair in memory; k 768 below pairs every block); 9 and 33 rows take the per-chunk path.
-  // Against the reference on the dequantized values.
+  // Against the reference on the dequantized values, with f32 x (`q4Q8x: false`; x as Q8_0 blocks:
+  // q8x.test.ts).
   if (lavapipeShape) {
+    const f32x = { ...lavapipeShape, q4Q8x: false };
     for (const rows of [1, 3, 9, 33]) {
       it(`Q4_0 on lavapipe's shape: rmsnorm prologue (gain offset 1, bias), ${rows} rows, n 70, k 288`, async () => {
-        const { got, want } = await runFused({ rows, n: 70, k: 288, dtype: 'q4_0', weightOffset: 1, bias: true, shape: lavapipeShape });
+        const { got, want } = await runFused({ rows, n: 70, k: 288, dtype: 'q4_0', weightOffset: 1, bias: true, shape: f32x });
         expect(relError(got, want)).toBeLessThan(F32_TOL);
       });
     }
     for (const rows of [1, 4]) {
       it(`Q4_0 on lavapipe's shape: GLU epilogue after the rmsnorm prologue, ${rows} rows, n 36, k 96`, async () => {
-        const { got, want } = await runFused({ rows, n: 36, k: 96, dtype: 'q4_0', glu: 'silu', shape: lavapipeShape });
+        const { got, want } = await runFused({ rows, n: 36, k: 96, dtype: 'q4_0', glu: 'silu', shape: f32x });
         expect(relError(got, want)).toBeLessThan(F32_TOL);
       });
     }

@@ -1,0 +1,20 @@
+// Fragment of linear_q4dot.wgsl: chunk q of block bk against each of the invocation's weight rows
+// (OPL), for each row of x (ROWS), its 8 x in xw (scaled per place: see there).
+#unroll J OPL
+  {
+    let p = w[(wr${J} * blocks + bk) * 5u + 1u + q];
+#if Q8DOT
+    let pe = p & 0x0F0F0F0Fu;
+    let po = (p >> 4u) & 0x0F0F0F0Fu;
+#unroll R ROWS
+    s${R}_${J} += dot4I8Packed(pe, xe${R}) + dot4I8Packed(po, xo${R});
+#endunroll
+#else
+    let na = vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(p) & nm));
+    let nb = vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(p >> 16u) & nm));
+#unroll R ROWS
+    s${R}_${J} += dot(na, xw${R}.a) + dot(nb, xw${R}.b);
+#endunroll
+#endif
+  }
+#endunroll
