@@ -11,7 +11,8 @@
  * reference's batch-1 decode rate beside it. `--quantize q8_0|q4_0|q4_k` quantizes the matrices at
  * load (WebGPU reads the blocks), and then also loads the f16 model from the same weights and
  * measures batch-1 decode of both side by side (`--f16-rounds` interleaved rounds, the median of
- * each; the ratio against issue 17's goal for Q4 weights: >= 2x; `--skip-f16` leaves it out).
+ * each; the ratio against issue 17's goal for Q4 weights: >= 2x; beside it the ratio of the median
+ * CPU milliseconds per step, steadier on a busy machine; `--skip-f16` leaves it out).
  * `--variants current,attentionBroadcast=false` (kernel shape overrides, `key=value` joined by
  * `+`, as in `bench:linear -- --b1`): the first variant runs every measurement, and the side-by-side
  * rounds interleave both models under each variant (one ratio per variant).
