@@ -7,6 +7,7 @@
  */
 import { createUniform, type GpuAct, type OpContext, type RecordOp } from './ops.ts';
 import { bindBuffers } from './pipelines.ts';
+import { EngineShapeUnsupportedError } from '../errors.ts';
 
 /** Parameters of {@link quantXOp}. */
 export interface QuantXOpParameters {
@@ -37,7 +38,7 @@ export function quantXRowWords(k: number): number {
 /** Prepares the quantization pass of a projection's x (see the file comment). */
 export function quantXOp(ctx: OpContext, p: QuantXOpParameters): QuantX {
   const label = `${p.label ?? 'linear'}.xq`;
-  if (p.k % 32 !== 0) throw new Error(`${label}: k ${p.k} is not a multiple of 32 (Q8_0 blocks); quantize only Q4_0 projections' x`);
+  if (p.k % 32 !== 0) throw new EngineShapeUnsupportedError(label, `its rows of ${p.k} elements are not whole Q8_0 blocks of 32`);
   const kernel = ctx.pipelines.kernel('quant_x.wgsl', ['uniform', 'uniform', 'read', 'read', 'storage'], { NORM: p.norm !== undefined });
   const words = new Uint32Array([p.k, p.x.stride, p.x.offset, p.useOutRows ? 1 : 0, p.norm?.width ?? 0, 0, p.norm?.at ?? 0, 0]);
   new Float32Array(words.buffer)[5] = p.norm?.eps ?? 0;

@@ -58,6 +58,10 @@ describe.runIf(lavapipe).each(packedDots)('Q4_0 decode tiles with x as Q8_0 bloc
   });
   afterAll(() => h?.destroy());
 
+  it('the pass refuses rows that are not whole blocks of 32, naming them', () => {
+    expect(() => quantXOp(h.ctx, { x: wholeAct(h.buffer(new Float32Array(40)), 40), k: 40, rows: 1, vecs: h.buffer(new Float32Array(4)), label: 'qkv' })).toThrow(/qkv\.xq.*40 elements.*blocks of 32/);
+  });
+
   for (const rows of [1, 3]) {
     it(`the pass's quants and scales (rmsnorm with gain), ${rows} rows, k 288 at column 8 of 304-wide rows`, async () => {
       const k = 288;
