@@ -54,7 +54,7 @@ export interface LinearShape {
   q4Dot?: boolean;
   /** That kernel loads each weight row's scales once per 2 blocks (the Q4_0 layout pairs them); `false` loads each block's own (one word more per block and weight row). */
   q4PairScales?: boolean;
-  /** That kernel reads x quantized to Q8_0 blocks by a pass before it (shaders/quant_x.wgsl: the norm done there once); `false` reads f32 x and norms per subgroup. */
+  /** That kernel reads x quantized to Q8_0 blocks by a pass before it (shaders/quant_x.wgsl: the norm done there once); off by default (f32 x, normed per subgroup): on a quiet machine it was no faster end to end and adds 2 dispatches per layer (docs/engine.md). */
   q4Q8x?: boolean;
   /** ...projections without a norm prologue too (o, down): by default only those with one, where the pass also takes the norm off every subgroup. */
   q8xUnnormed?: boolean;

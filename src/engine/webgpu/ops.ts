@@ -128,7 +128,7 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
   const outputs = glu ? p.glu!.width : Math.max(...weight.chunks.map((c) => c.rowCount));
   const q4dot = (t: LinearTile) => weight.dtype === 'q4_0' && ctx.xshuf === true && t.tpo === 1 && !t.tiled && t.rows <= Q4DOT_MAX_ROWS && ctx.q4Dot !== false;
   // ...with x quantized to Q8_0 blocks by a pass before it (quantX.ts), the norm done there.
-  const q8x = (t: LinearTile) => q4dot(t) && ctx.q4Q8x !== false && (p.norm !== undefined || ctx.q8xUnnormed === true);
+  const q8x = (t: LinearTile) => q4dot(t) && ctx.q4Q8x === true && (p.norm !== undefined || ctx.q8xUnnormed === true);
   const tiles = linearTiles(ctx, glu)
     .map((t) => (q4dot(t) && t.rows === 1 ? { ...t, opl: Math.max(t.opl, Q4DOT_OPL) } : t))
     .map((t) => fitWorkgroup(t, outputs, glu, ctx.minGroups));

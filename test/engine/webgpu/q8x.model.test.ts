@@ -37,7 +37,7 @@ async function load(path: string, quantize?: 'q4_0'): Promise<LoadedModel> {
   return m;
 }
 
-/** WebGPU on `model` with x as Q8_0 blocks (`q4Q8x` true, the default) or f32. */
+/** WebGPU on `model` with x as Q8_0 blocks (`q4Q8x` true; f32 x is the default) or f32. */
 async function webgpu(model: LoadedModel, q4Q8x: boolean): Promise<Backend> {
   const b = await createWebGpuBackend({ model, gpu, numKvBlocks: 16, maxRows: 4, maxContext: 256, shape: { q4Q8x } });
   backends.push(b);

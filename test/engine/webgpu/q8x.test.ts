@@ -51,7 +51,7 @@ function quantizeRows(x: Float32Array, rows: number, k: number): { q: Int8Array;
 const packedDots = [...(probe.available && gpuInstance().wgslLanguageFeatures.has(PACKED_DOT) ? [true] : []), false];
 
 describe.runIf(lavapipe).each(packedDots)('Q4_0 decode tiles with x as Q8_0 blocks (lavapipe), packedDot %s', (packedDot) => {
-  const shape = { ...linearShape({ software: true, subgroups: true, subgroupMinSize: 8, subgroupMaxSize: 8, threads: 2, packedDot }), q8xUnnormed: true };
+  const shape = { ...linearShape({ software: true, subgroups: true, subgroupMinSize: 8, subgroupMaxSize: 8, threads: 2, packedDot }), q4Q8x: true, q8xUnnormed: true };
   let h: KernelHarness;
   beforeAll(async () => {
     h = await createHarness({ shape });
