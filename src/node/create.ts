@@ -89,7 +89,7 @@ export function memoryPlan(config: Config, model: ModelConfig, kind: BackendKind
   const totalPages = Math.floor((budget - tables) / pageBytes);
   if (totalPages < 1) {
     const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(2)} MiB`;
-    throw new NodeConfigError('engine.memory.budgetMiB', `the unified memory budget of ${mib(budget)} holds no page of ${pageBytes} bytes beside the run tables of ${config.lora.slots} adapter slots (${mib(tables)})`, `Raise engine.memory.budgetMiB to at least ${Math.ceil((tables + pageBytes) / 2 ** 20)}, or lower lora.slots or lora.maxRank.`);
+    throw new NodeConfigError('engine.memory.budgetMiB', `the unified memory budget of ${mib(budget)} holds no page of ${pageBytes} bytes beside the run tables of ${config.lora.slots} adapter slots (${mib(tables)})`, `Run with --set engine.memory.budgetMiB=${Math.ceil((tables + pageBytes) / 2 ** 20)} or more, or lower lora.slots or lora.maxRank.`);
   }
   return { kvBlocks: totalPages, pages: createPagePool({ totalPages, pageBytes }) };
 }

@@ -3,19 +3,18 @@
  * when a slot frees: a light payer arriving while a heavy payer holds every slot waits for one of
  * its requests to end, a whole request's time on a slow device (issue 18's goal is the light
  * payers' p99 latency within 2x of an unloaded node's). So while every slot is taken, the fairest
- * waiting request whose payer runs at least two sequences fewer than the payer running the most,
- * and has not been served more than it (a payer arriving is lifted to the smallest active counter,
- * so a newcomer is level with a payer alone on the node), takes a slot from that payer: its latest
- * arrived running sequence is paused. When several payers run two or more sequences more than the
- * waiting one, the slot is taken from the one served most (its counter), not the one running most:
- * a light payer whose requests happen to come in a burst holds more slots for a moment than the
- * heavy payer, and pausing it would add the pause to the light requests' latency (the benchmark's
- * tail) while the heavy payer, served more, gives its slot as readily. A paused sequence waits again keeping its KV blocks and
- * adapter pin and resumes where it stopped, computing nothing twice (a recompute would cost a
- * CPU-bound node as much as the light payer's request: measured, it collapsed throughput); when
- * memory runs short, paused sequences give their blocks back first. Each swap narrows the gap
- * between the two payers' slots by two, so no pair of payers trades slots back and forth. Only
- * under `vtc`: `fifo` keeps arrival order.
+ * waiting request takes a slot from a payer that runs at least two sequences more than its own
+ * payer and has been served no less (a payer arriving is lifted to the smallest active counter, so
+ * a newcomer is level with a payer alone on the node): that payer's latest arrived running
+ * sequence is paused. Of several such payers the one served most (its counter) gives the slot, not
+ * the one running most: a light payer whose requests come in a burst holds more slots for a moment
+ * than the heavy payer, and pausing it would add the pause to light requests' latency while the
+ * heavy payer, served more, gives its slot as readily. A paused sequence waits again keeping its
+ * KV blocks and adapter pin and resumes where it stopped, computing nothing twice (a recompute
+ * would cost a CPU-bound node as much as the light payer's request: measured, it collapsed
+ * throughput); when memory runs short, paused sequences give their blocks back first. Each swap
+ * narrows the gap between the two payers' slots by two, so no pair of payers trades slots back
+ * and forth. Only under `vtc`: `fifo` keeps arrival order.
  */
 import type { Sequence } from './sequence.ts';
 

@@ -44,5 +44,15 @@ describe('memoryPlan', () => {
 
   it('refuses a budget that holds no page beside the tables, naming the key and what to raise it to', () => {
     expect(() => memoryPlan(config({ 'engine.memory.budgetMiB': 1, 'lora.slots': 256, 'lora.maxRank': 128 }), model, 'webgpu')).toThrow(/budget of 1\.00 MiB holds no page of \d+ bytes beside the run tables of 256 adapter slots \(1\.93 MiB\) \(engine\.memory\.budgetMiB\)/);
+    // The hint's setting works.
+    const error = (() => {
+      try {
+        memoryPlan(config({ 'engine.memory.budgetMiB': 1, 'lora.slots': 256, 'lora.maxRank': 128 }), model, 'webgpu');
+      } catch (e) {
+        return e as { hint?: string };
+      }
+    })();
+    const budget = Number(/--set engine\.memory\.budgetMiB=(\d+)/.exec(error?.hint ?? '')?.[1]);
+    expect(memoryPlan(config({ 'engine.memory.budgetMiB': budget, 'lora.slots': 256, 'lora.maxRank': 128 }), model, 'webgpu').kvBlocks).toBeGreaterThan(0);
   });
 });
