@@ -71,7 +71,7 @@ export function wholeAct(buffer: GPUBuffer, width: number, stride = width): GpuA
   return { buffer, stride, offset: 0, width };
 }
 
-/** A projection's LoRA epilogue: `+ scale · B v` per row with an adapter (see shaders/linear.wgsl). */
+/** A projection's LoRA epilogue: `+ scale · B v` per row with an adapter (see shaders/linear_lora.wgsl). */
 export interface LinearLora {
   rowInfo: GPUBuffer; // [rows] RowInfo (the slot of each row)
   info: GPUBuffer; // [slots, infoStride] u32

@@ -1,0 +1,71 @@
+// Fragment of linear.wgsl (LORA): the LoRA expand, fused into the epilogue. Each row adds
+// scale · B (A x) of its adapter slot (rowInfo[r].slot): v = A x comes from the shrink kernel
+// (lora_shrink.wgsl), B is read here. LORA_PAGES (unified memory): B's rows lie in runs in the
+// layer's V buffer, found through the slot's run table in info (src/engine/webgpu/lora/pagePool.ts);
+// LORA_F16: B held as f16.
+@group(0) @binding(6) var<storage, read> rowInfo: array<RowInfo>; // [rows]: the adapter slot of each row
+@group(0) @binding(7) var<storage, read> info: array<u32>;        // [slots, infoStride]: scale bits, ranks
+@group(0) @binding(8) var<storage, read> v: array<vec4<f32>>;     // [rows, vStride / 4]: A x per member
+#if LORA_PAGES
+@group(0) @binding(9) var<storage, read> b: array<f32>;           // the layer's V buffer: B's runs [rows, rank] f32 (lora/pagePool.ts)
+#else
+#if LORA_F16
+@group(0) @binding(9) var<storage, read> b: array<vec2<u32>>;     // [slots, columns, rank rounded to 4] f16
+fn bAt(i: u32) -> vec4<f32> {
+  let p = b[i];
+  return vec4<f32>(unpack2x16float(p.x), unpack2x16float(p.y));
+}
+#else
+@group(0) @binding(9) var<storage, read> b: array<vec4<f32>>;     // [slots, columns, rank rounded to 4] f32
+fn bAt(i: u32) -> vec4<f32> {
+  return b[i];
+}
+#endif
+#endif
+
+// scale · sum_t B[slot, column, t] · v[row, member, t] for row's adapter (0 without one).
+fn loraDelta(row: u32, column: u32) -> f32 {
+  let slot = rowInfo[row].slot;
+  if (slot < 0) {
+    return 0.0;
+  }
+  let m = u32(column >= params.col1) + u32(column >= params.col2);
+  let s = u32(slot) * params.infoStride;
+  let rank = info[s + select(select(params.rank0, params.rank1, m == 1u), params.rank2, m == 2u)];
+  if (rank == 0u) {
+    return 0.0;
+  }
+  let vb = (row * params.vStride + m * params.vMember) / 4u;
+  var acc = vec4<f32>(0.0);
+#if LORA_PAGES
+  // The run of the adapter's B rows holding this member's output o: the last whose first row is
+  // <= o (runs cover 0..out in order; binary search, a big projection has tens of runs).
+  let o = column - select(select(0u, params.col1, m == 1u), params.col2, m == 2u);
+  let header = s + params.tableAt + 4u * (select(select(params.rank0, params.rank1, m == 1u), params.rank2, m == 2u) - 1u) + 2u;
+  let runs = s + info[header];
+  var below = 0u;
+  var above = info[header + 1u];
+  while (above - below > 1u) {
+    let mid = (below + above) / 2u;
+    if (info[runs + 3u * mid] <= o) {
+      below = mid;
+    } else {
+      above = mid;
+    }
+  }
+  let run = runs + 3u * below;
+  let bb = info[run + 2u] + (o - info[run]) * rank;
+  // As the padded slots sum it: four lanes of rank rounded to 4, v past the rank 0.
+  for (var t = 0u; t < rank; t += 4u) {
+    let w = vec4<f32>(b[bb + t], select(0.0, b[bb + t + 1u], t + 1u < rank), select(0.0, b[bb + t + 2u], t + 2u < rank), select(0.0, b[bb + t + 3u], t + 3u < rank));
+    acc += w * v[vb + t / 4u];
+  }
+#else
+  let r4 = (rank + 3u) / 4u;
+  let bb = (u32(slot) * params.bSlot) / 4u + column * r4;
+  for (var t = 0u; t < r4; t++) {
+    acc += bAt(bb + t) * v[vb + t];
+  }
+#endif
+  return bitcast<f32>(info[s]) * (acc.x + acc.y + acc.z + acc.w);
+}
