@@ -4,92 +4,35 @@
  *
  * - Loads run disk → host cache → slot in the background; `acquire`/`prefetch` return at once,
  *   so the step loop keeps running, and `onLoaded` listeners fire when a load ends (either way).
- * - A slot (and, with unified memory, pages) is had by evicting an idle resident adapter: pinned
- *   adapters (running requests') are never evicted; those no queued request needs go first (least
- *   recently used first), then those whose first queued request is furthest back; a load never
- *   evicts an adapter needed before its own (`queued`). When none may go, loads wait for a release.
+ * - A slot (and, with unified memory, pages) is had by evicting an idle resident adapter in the
+ *   order of `eviction.ts` (never a pinned one, nor one needed before the taker's own request, a
+ *   load's being its adapter's first queued use, `queued`). When none may go, loads wait for a release.
  * - A load reserves its slot and pages before reading the adapter (at once when they are free), so
  *   what admission counted on is not taken by someone else meanwhile.
+ * - Prefetch with unified memory never waits and never holds pages it was not given: the adapter is
+ *   read into host memory first, then written into pages only when the scheduler's `room` holds
+ *   them, taken from free pages and idle adapters no queued request needs; it is an idle adapter
+ *   then, the first thing KV blocks or another load may reclaim (`src/scheduler/prefetch.ts`).
  * - A failed load (corrupt file, wrong shapes) is remembered for `retryFailedAfterMs` and reported
- *   to every `acquire` of that adapter; other adapters keep serving.
+ *   to every `acquire` of that adapter; other adapters keep serving. A failed prefetch is
+ *   remembered for prefetches alone: an `acquire` loads the adapter itself, and reports its own
+ *   failure.
  */
-import type { LoraSlotPool } from '../engine/backend.ts';
 import { AbortedError, InternalError } from '../errors.ts';
 import { createLogger } from '../log.ts';
-import type { PagePool } from '../scheduler/memory.ts';
-import type { AdapterResidency } from '../scheduler/types.ts';
+import { evictionVictim, mayEvict } from './eviction.ts';
 import { LoraAdapterInUseError, LoraBudgetTooSmallError, LoraDisabledError, LoraRankUnsupportedError } from './errors.ts';
-import { emptyLatency, recordLatency, type HostCache, type HostCacheStats, type LatencyStats } from './hostCache.ts';
+import { createFailureMemory } from './failures.ts';
+import { emptyLatency, recordLatency } from './hostCache.ts';
 import type { AdapterId } from './id.ts';
 import { layoutAdapterPages, rowPages } from './pages.ts';
-import type { AdapterEntry, AdapterStore } from './store.ts';
+import type { CreateSlotManagerParameters, SlotAdapterInfo, SlotManager } from './slotManager.ts';
+import type { AdapterEntry } from './store.ts';
+
+export type { CreateSlotManagerParameters, SlotAdapterInfo, SlotManager, SlotManagerStats } from './slotManager.ts';
 
 /** Default time a failed load is reported before it is retried (ms). */
 export const DEFAULT_RETRY_FAILED_AFTER_MS = 30_000;
-
-/** One adapter known to the device tier. */
-export interface SlotAdapterInfo {
-  id: AdapterId;
-  name?: string;
-  state: 'loading' | 'resident' | 'failed';
-  /** Slot index when resident. */
-  slot?: number;
-  /** Running requests pinning it. */
-  pins: number;
-  /** The load error when failed. */
-  error?: unknown;
-}
-
-/** Counters of the device tier (plus the host tier's). */
-export interface SlotManagerStats {
-  slots: number;
-  resident: number;
-  pinned: number;
-  loading: number;
-  /** `acquire` found the adapter resident. */
-  hits: number;
-  /** Loads started (by `acquire`, `prefetch` or `load`). */
-  misses: number;
-  evictions: number;
-  loads: number;
-  failures: number;
-  /** Start of a load → resident (disk/host + upload). */
-  load: LatencyStats;
-  /** `pool.load` (host → device) alone. */
-  upload: LatencyStats;
-  host: HostCacheStats;
-}
-
-/** The device tier. */
-export interface SlotManager extends AdapterResidency {
-  /** Loads an adapter (id or name) into a slot without pinning; resolves with its slot. */
-  load(idOrName: string, signal?: AbortSignal): Promise<number>;
-  /** Removes an adapter from its slot and from host memory. Throws {@link LoraAdapterInUseError} when pinned. */
-  unload(idOrName: string): void;
-  /** Slot of a resident adapter. */
-  slotOf(idOrName: string): number | undefined;
-  list(): SlotAdapterInfo[];
-  stats(): SlotManagerStats;
-  /** Loads into and evictions from a slot per adapter (those loaded at least once). */
-  adapterCounts(): ReadonlyMap<AdapterId, { loads: number; evictions: number }>;
-  /** Cancels waiting loads; idempotent. */
-  stop(): void;
-}
-
-/** Parameters of {@link createSlotManager}. */
-export interface CreateSlotManagerParameters {
-  pool: LoraSlotPool;
-  store: AdapterStore;
-  hostCache: HostCache;
-  /** How long a failed load is reported before `acquire` retries it; default {@link DEFAULT_RETRY_FAILED_AFTER_MS}. */
-  retryFailedAfterMs?: number;
-  /**
-   * Unified memory (`src/scheduler/memory.ts`): each resident adapter also holds the pages its
-   * weights take at their own rank; idle adapters give them back when KV blocks or another adapter
-   * need them, and a load waits while the budget is full.
-   */
-  pages?: PagePool;
-}
 
 interface Slot {
   id: AdapterId | null;
@@ -98,6 +41,8 @@ interface Slot {
   lastUse: number;
   /** Page ids of the unified budget it holds (its factors live there when the pool is `inPages`). */
   pages: readonly number[];
+  /** Loaded by a prefetch and not pinned since. */
+  prefetched?: boolean;
 }
 
 /** Creates the device tier over `pool`. */
@@ -111,13 +56,16 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
   if (pool.pageGeometry && pages && pool.pageGeometry.pageBytes !== pages.pageBytes) throw new InternalError(`the slot pool's pages are ${pool.pageGeometry.pageBytes} bytes, the page pool's ${pages.pageBytes}`);
   const resident = new Map<AdapterId, number>();
   const loading = new Map<AdapterId, Promise<number>>();
-  const failed = new Map<AdapterId, { error: unknown; at: number }>();
+  const failed = createFailureMemory<AdapterId>(retryAfter);
+  const prefetchFailed = createFailureMemory<AdapterId>(retryAfter);
+  /** Adapters a prefetch is reading into host memory. */
+  const warming = new Set<AdapterId>();
   const cancelled = new Set<AdapterId>();
   const listeners: Array<() => void> = [];
   let waiters: Array<() => void> = [];
   let tick = 0;
   const controller = new AbortController();
-  const counters = { hits: 0, misses: 0, evictions: 0, loads: 0, failures: 0 };
+  const counters = { hits: 0, misses: 0, prefetches: 0, prefetchesUnused: 0, evictions: 0, loads: 0, failures: 0 };
   const perAdapter = new Map<AdapterId, { loads: number; evictions: number }>();
   const countOf = (id: AdapterId) => {
     let c = perAdapter.get(id);
@@ -150,34 +98,14 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
   let queued = new Map<AdapterId, number>();
   const nextUse = (id: AdapterId): number => queued.get(id) ?? Number.POSITIVE_INFINITY;
 
-  /** Whether a taker at queue position `after` may evict slot `s`: idle, and needed by no queued request up to `after`. */
-  const mayEvict = (s: Slot, after: number): boolean => {
-    if (s.state !== 'resident' || s.pins > 0) return false;
-    const next = nextUse(s.id!);
-    return next === Number.POSITIVE_INFINITY || next > after;
-  };
-
-  /**
-   * Evicts one idle adapter a taker at queue position `after` may have: those no queued request
-   * needs first, then the one needed furthest back; least recently used among equals. False when
-   * none may go.
-   */
+  /** Evicts one idle adapter a taker at queue position `after` may have (`eviction.ts`); false when none may go. */
   const evictOne = (after: number): boolean => {
-    let best: number | undefined;
-    for (let i = 0; i < slots.length; i++) {
-      if (!mayEvict(slots[i], after)) continue;
-      if (best === undefined) {
-        best = i;
-        continue;
-      }
-      const next = nextUse(slots[i].id!);
-      const bestNext = nextUse(slots[best].id!);
-      if (next > bestNext || (next === bestNext && slots[i].lastUse < slots[best].lastUse)) best = i;
-    }
+    const best = evictionVictim(slots, nextUse, after);
     if (best === undefined) return false;
     const old = slots[best].id!;
     resident.delete(old);
     counters.evictions++;
+    if (slots[best].prefetched) counters.prefetchesUnused++;
     countOf(old).evictions++;
     log.debug({ adapter: old, slot: best, after, nextUse: nextUse(old) }, 'evicted adapter');
     pool.unload(best);
@@ -195,11 +123,11 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
   };
 
   /**
-   * A slot and the adapter's pages now, for a taker at its own adapter's first queued use (evicting
-   * nothing needed before it), else undefined; nothing is evicted unless both can be had.
+   * A slot and the adapter's pages now, for a taker at queue position `after` (default its own
+   * adapter's first queued use: evicting nothing needed before it), else undefined; nothing is
+   * evicted unless both can be had.
    */
-  const reserveNow = (id: AdapterId, need: number): number | undefined => {
-    const after = nextUse(id);
+  const reserveNow = (id: AdapterId, need: number, after = nextUse(id)): number | undefined => {
     if (pages && need > 0 && pages.free + pages.reclaimable(after) < need) return undefined;
     const slot = pickSlot(after);
     if (slot === undefined) return undefined;
@@ -209,14 +137,13 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
     return slot;
   };
 
-  /** {@link reserveNow}, waiting for a slot and pages when they cannot be had; `prefetch`: with unified memory, never waits. */
-  const reserveSlot = async (id: AdapterId, need: number, prefetch: boolean): Promise<number> => {
+  /** {@link reserveNow}, waiting for a slot and pages when they cannot be had. */
+  const reserveSlot = async (id: AdapterId, need: number): Promise<number> => {
     let waiting = false;
     try {
       for (;;) {
         const slot = reserveNow(id, need);
         if (slot !== undefined) return slot;
-        if (prefetch && pages) throw new AbortedError(`Prefetching adapter ${id}`, new Error('no memory free now'));
         const signal = controller.signal;
         if (signal.aborted) throw new AbortedError(`Loading adapter ${id}`, signal.reason);
         if (pages && !waiting) {
@@ -255,11 +182,12 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
         freed += pages.free - before;
       }
     },
-    (after) => slots.reduce((n, s) => n + (mayEvict(s, after) ? s.pages.length : 0), 0),
+    (after) => slots.reduce((n, s) => n + (mayEvict(s, nextUse, after) ? s.pages.length : 0), 0),
   );
   pages?.onFreed(() => wake());
 
-  const runLoad = async (id: AdapterId, prefetch: boolean): Promise<number> => {
+  /** Loads `id` into `reserved` (a prefetch's slot and pages), else into a slot and pages it reserves, waiting for room. */
+  const runLoad = async (id: AdapterId, reserved: number | undefined): Promise<number> => {
     const started = performance.now();
     const entry = store.get(id);
     if (entry.rank > pool.maxRank) throw new LoraRankUnsupportedError(id, entry.rank, pool.maxRank);
@@ -267,10 +195,10 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
     if (pages && need > pages.totalPages) throw new LoraBudgetTooSmallError(id, need * pages.pageBytes, pages.totalPages * pages.pageBytes);
     // Reserved before reading when there is room (what admission counted on stays ours); else read
     // first (a broken file is reported at once) and wait for room.
-    let slot = reserveNow(id, need);
+    let slot = reserved ?? reserveNow(id, need);
     try {
       const adapter = await hostCache.get(id, controller.signal);
-      slot ??= await reserveSlot(id, need, prefetch);
+      slot ??= await reserveSlot(id, need);
       const uploadStart = performance.now();
       await pool.load(slot, adapter.weights, adapter.image, slots[slot].pages);
       recordLatency(uploadLatency, performance.now() - uploadStart);
@@ -283,7 +211,7 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
       freeSlot(slot);
       throw new AbortedError(`Loading adapter ${id}`);
     }
-    slots[slot] = { id, state: 'resident', pins: 0, lastUse: ++tick, pages: slots[slot].pages };
+    slots[slot] = { id, state: 'resident', pins: 0, lastUse: ++tick, pages: slots[slot].pages, prefetched: reserved !== undefined || undefined };
     resident.set(id, slot);
     counters.loads++;
     countOf(id).loads++;
@@ -292,14 +220,17 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
     return slot;
   };
 
-  const startLoad = (id: AdapterId, prefetch = false): Promise<number> => {
+  /** Starts loading `id` (a prefetch's: into `reserved`, or split memory's, waiting for a slot); a load in flight is shared. */
+  const startLoad = (id: AdapterId, prefetch?: { reserved?: number }): Promise<number> => {
     const existing = loading.get(id);
     if (existing) return existing;
     counters.misses++;
-    failed.delete(id);
-    const promise = runLoad(id, prefetch).then(
+    if (prefetch) counters.prefetches++;
+    failed.forget(id);
+    const promise = runLoad(id, prefetch?.reserved).then(
       (slot) => {
         loading.delete(id);
+        prefetchFailed.forget(id);
         notify();
         return slot;
       },
@@ -308,8 +239,8 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
         cancelled.delete(id);
         if (!(error instanceof AbortedError)) {
           counters.failures++;
-          failed.set(id, { error, at: performance.now() });
-          log.warn({ adapter: id, err: error }, 'adapter load failed');
+          (prefetch ? prefetchFailed : failed).remember(id, error);
+          log.warn({ adapter: id, err: error, prefetch: prefetch !== undefined }, 'adapter load failed');
         }
         notify();
         throw error;
@@ -330,12 +261,34 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
     }
   };
 
-  const recentFailure = (id: AdapterId): unknown => {
-    const f = failed.get(id);
-    if (!f) return undefined;
-    if (performance.now() - f.at < retryAfter) return f.error;
-    failed.delete(id);
-    return undefined;
+  /**
+   * Unified memory's prefetch: reads the adapter into host memory first (nothing held on the
+   * device meanwhile; listeners are told when it is there), then, when its pages fit `room`,
+   * reserves a slot and them from free pages and idle adapters no queued request needs, and writes it.
+   */
+  const prefetchIntoPages = (id: AdapterId, room: number): void => {
+    if (!hostCache.has(id)) {
+      if (warming.has(id)) return;
+      warming.add(id);
+      hostCache.get(id, controller.signal).then(
+        () => undefined,
+        (error: unknown) => {
+          if (controller.signal.aborted) return;
+          counters.failures++;
+          prefetchFailed.remember(id, error);
+          log.warn({ adapter: id, err: error }, 'prefetch: reading the adapter failed');
+        },
+      ).finally(() => {
+        warming.delete(id);
+        notify();
+      });
+      return;
+    }
+    const entry = store.get(id);
+    const need = pagesOf(entry);
+    if (entry.rank > pool.maxRank || need > room) return; // an acquire reports a rank too large
+    const slot = reserveNow(id, need, Number.POSITIVE_INFINITY);
+    if (slot !== undefined) void startLoad(id, { reserved: slot });
   };
 
   return {
@@ -347,18 +300,22 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
       if (slot !== undefined) {
         counters.hits++;
         slots[slot].pins++;
+        slots[slot].prefetched = undefined;
         slots[slot].lastUse = ++tick;
         return { slot };
       }
-      const error = recentFailure(id);
+      const error = failed.recent(id);
       if (error !== undefined) return { error };
       void startLoad(id);
       return { pending: true };
     },
-    prefetch(adapterId) {
+    prefetch(adapterId, room) {
       const found = lookup(adapterId);
-      if ('error' in found || recentFailure(found.id) !== undefined) return;
-      if (!resident.has(found.id)) void startLoad(found.id, true);
+      if ('error' in found) return;
+      const { id } = found;
+      if (resident.has(id) || loading.has(id) || failed.recent(id) !== undefined || prefetchFailed.recent(id) !== undefined) return;
+      if (pages) prefetchIntoPages(id, room ?? 0);
+      else void startLoad(id, {});
     },
     release(adapterId) {
       const entry = store.resolve(adapterId);
@@ -411,7 +368,8 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
       } else if (loading.has(entry.id)) {
         cancelled.add(entry.id);
       }
-      failed.delete(entry.id);
+      failed.forget(entry.id);
+      prefetchFailed.forget(entry.id);
       hostCache.delete(entry.id);
     },
     slotOf(idOrName) {
@@ -423,7 +381,7 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
       const out: SlotAdapterInfo[] = [];
       for (const [id, slot] of resident) out.push({ id, name: store.resolve(id)?.name, state: 'resident', slot, pins: slots[slot].pins });
       for (const id of loading.keys()) out.push({ id, name: store.resolve(id)?.name, state: 'loading', pins: 0 });
-      for (const [id, f] of failed) if (!loading.has(id)) out.push({ id, name: store.resolve(id)?.name, state: 'failed', pins: 0, error: f.error });
+      for (const [id, error] of failed.entries()) if (!loading.has(id)) out.push({ id, name: store.resolve(id)?.name, state: 'failed', pins: 0, error });
       return out;
     },
     stats() {

@@ -110,11 +110,16 @@ export interface AdapterResidency {
   acquire(adapterId: string): { slot: number } | { pending: true } | { error: unknown };
   /** The slot `adapterId` is loaded in now (`acquire` would pin it), without starting a load; undefined when not resident. */
   slotOf?(adapterId: string): number | undefined;
-  /** Starts loading without pinning (queued requests). */
-  prefetch(adapterId: string): void;
+  /**
+   * Starts loading without pinning (queued requests). With unified memory `room` is how many pages
+   * it may take now (free ones and those of idle adapters no queued request needs, less what must
+   * stay free: `src/scheduler/prefetch.ts`); it never waits, and without room it reads the adapter
+   * into host memory only. Split memory loads into a free slot.
+   */
+  prefetch(adapterId: string, room?: number): void;
   /** Unpins one use. */
   release(adapterId: string): void;
-  /** Registers a callback for when a load finishes (so the scheduler can admit waiters). */
+  /** Registers a callback for when a load finishes, or a prefetch's read into host memory (so the scheduler can admit waiters, or prefetch). */
   onLoaded(listener: () => void): void;
   /**
    * The adapters queued requests need (each step, before admission), each with the position in

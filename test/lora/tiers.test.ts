@@ -1,5 +1,5 @@
 import { zeroHash } from 'viem';
-import { truncate, writeFile } from 'node:fs/promises';
+import { readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createCpuLoraPool } from '../../src/engine/reference/lora.ts';
@@ -7,6 +7,8 @@ import { createAdapter } from '../../src/lora/create.ts';
 import { createHostCache } from '../../src/lora/hostCache.ts';
 import type { AdapterId } from '../../src/lora/id.ts';
 import { createSlotManager } from '../../src/lora/slots.ts';
+import { kvBlockBytes } from '../../src/engine/backend.ts';
+import { createPagePool } from '../../src/scheduler/memory.ts';
 import { createAdapterStore } from '../../src/lora/store.ts';
 import { tempDir, tinyConfig, tinyModel } from './helpers.ts';
 
@@ -26,14 +28,15 @@ beforeAll(async () => {
   }
 });
 
-async function setup(p: { slots: number; hostBytes?: number }) {
+async function setup(p: { slots: number; hostBytes?: number; pages?: number }) {
   const store = createAdapterStore({ dir: join(root, 'store'), config: tinyConfig, maxRank: 16 });
   const { registered, failed } = await store.scan();
   expect(failed).toEqual([]);
   const ids = dirs.map((d) => registered.find((e) => e.dir === d)!.id);
   const hostCache = createHostCache({ budgetBytes: p.hostBytes, load: (id, signal) => store.load(id, signal) });
   const pool = createCpuLoraPool({ config: tinyConfig, slots: p.slots, maxRank: 16 });
-  const slots = createSlotManager({ pool, store, hostCache, retryFailedAfterMs: 60_000 });
+  const pages = p.pages === undefined ? undefined : createPagePool({ totalPages: p.pages, pageBytes: kvBlockBytes(tinyConfig) });
+  const slots = createSlotManager({ pool, store, hostCache, retryFailedAfterMs: 60_000, pages });
   const loaded = () => new Promise<void>((resolve) => slots.onLoaded(resolve));
   /** Acquires, waiting for the background load. */
   const acquire = async (id: string): Promise<number> => {
@@ -44,7 +47,7 @@ async function setup(p: { slots: number; hostBytes?: number }) {
       await loaded();
     }
   };
-  return { store, ids, hostCache, pool, slots, acquire };
+  return { store, ids, hostCache, pool, slots, acquire, loaded, pages };
 }
 
 describe('adapter store', () => {
@@ -178,4 +181,68 @@ describe('slot manager', () => {
     controller.abort();
     await expect(slots.load('a2', controller.signal)).rejects.toThrow();
   });
+});
+
+describe('slot manager: prefetch', () => {
+  it('unified memory: reads into host memory first, takes pages only within its room, and a prefetched adapter is an idle one', async () => {
+    const { ids, slots, hostCache, loaded, pages } = await setup({ slots: 4, pages: 64 });
+    const need = slots.footprint!(ids[3])!.pages; // rank 16
+    slots.prefetch(ids[3], 64); // not in host memory: read it, hold nothing on the device
+    expect(slots.footprint!(ids[3])!.held).toBe(false);
+    await loaded();
+    expect(hostCache.has(ids[3])).toBe(true);
+    expect([slots.slotOf(ids[3]), pages!.used('adapter')]).toEqual([undefined, 0]);
+    slots.prefetch(ids[3], need - 1); // no room: nothing taken
+    expect([slots.footprint!(ids[3])!.held, pages!.used('adapter')]).toEqual([false, 0]);
+    slots.prefetch(ids[3], need); // room: its pages are reserved at once
+    expect([slots.footprint!(ids[3])!.held, pages!.used('adapter')]).toEqual([true, need]);
+    await loaded();
+    expect(slots.slotOf(ids[3])).toBeDefined();
+    expect(slots.stats()).toMatchObject({ prefetches: 1, prefetchesUnused: 0, loads: 1 });
+    // Evicted before any request pinned it: counted unused. Prefetched again, then pinned: a hit.
+    slots.queued!(new Map());
+    expect(pages!.take('kv', 64)).toBeDefined();
+    expect(slots.stats()).toMatchObject({ evictions: 1, prefetchesUnused: 1 });
+    pages!.give('kv', Array.from({ length: 64 }, (_, i) => i));
+    slots.prefetch(ids[3], need);
+    await loaded();
+    expect(slots.acquire(ids[3])).toHaveProperty('slot');
+    slots.release(ids[3]);
+    expect(pages!.take('kv', 64)).toBeDefined(); // evicted again, but it was used
+    expect(slots.stats()).toMatchObject({ prefetches: 2, prefetchesUnused: 1, evictions: 2 });
+  });
+
+  for (const mode of ['split', 'unified'] as const) {
+    it(`${mode} memory: a prefetch whose load fails does not fail the later acquire, which loads the adapter itself`, async () => {
+      const { slots, store, acquire, loaded, pages, pool } = await setup({ slots: 2, pages: mode === 'unified' ? 64 : undefined });
+      const dir = join(root, `flaky-${mode}`);
+      await createAdapter({ model, rank: 4, seed: 11, out: dir });
+      const entry = await store.register({ path: dir });
+      const weights = join(dir, 'adapter_model.safetensors');
+      const good = await readFile(weights);
+      await truncate(weights, 1000); // unreadable while the prefetch reads it
+      slots.prefetch(entry.id, 64);
+      await loaded();
+      expect(slots.stats()).toMatchObject({ failures: 1, loads: 0 });
+      expect(slots.list().find((a) => a.id === entry.id)).toBeUndefined(); // not reported as failed
+      const misses = slots.stats().misses;
+      slots.prefetch(entry.id, 64); // a failed prefetch is not retried at once
+      expect(slots.stats().misses).toBe(misses);
+      expect(pages?.used('adapter') ?? 0).toBe(0);
+      await writeFile(weights, good); // readable again
+      const slot = await acquire(entry.id);
+      expect(pool.get(slot)!.rank).toBe(4);
+      expect(slots.stats()).toMatchObject({ failures: 1, loads: 1 });
+      // Broken for good: the acquire's own load reports it.
+      slots.release(entry.id);
+      slots.unload(entry.id);
+      await truncate(weights, 1000);
+      slots.prefetch(entry.id, 64); // forgotten by unload: tried again
+      await loaded();
+      expect(slots.acquire(entry.id)).toEqual({ pending: true });
+      await loaded();
+      expect(slots.acquire(entry.id)).toMatchObject({ error: { code: 'OPENLORA_LORA_FILE_INVALID' } });
+      expect(slots.stats().failures).toBe(3);
+    });
+  }
 });
