@@ -3,6 +3,7 @@ import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_DATA_DIR, DEFAULT_RPC_URL }
 import { DEFAULT_BATCH_INTERVAL_MS, DEFAULT_FOLLOW, DEFAULT_SAMPLE_INTERVAL_MS, DEFAULT_SETTLEMENT_GRACE_MS, MAX_BATCH_INTERVAL_MS } from '../p2p/constants.ts';
 import { GRAMMAR_DEFAULTS } from '../grammar/limits.ts';
 import { FAIRNESS_DEFAULTS } from '../scheduler/fairness.ts';
+import { PREFETCH_DEFAULTS } from '../scheduler/prefetch.ts';
 import { DEFAULT_ACCOUNT_CACHE_SIZE, DEFAULT_CHANNEL_CACHE_SIZE, DEFAULT_CHANNEL_LOOKUPS_PER_SECOND } from '../payments/limits.ts';
 
 /**
@@ -58,6 +59,7 @@ export const ConfigSchema = Type.Object(
           {
             mode: Type.Union([Type.Literal('split'), Type.Literal('unified')], { default: 'split', description: 'split: engine.kvBlocks KV blocks and lora.slots adapter slots, sized apart; unified: one budget of pages for both (S-LoRA), adapters at their own rank (written into pages of the KV cache on the CPU and WebGPU backends, the budget being all they allocate; the reference keeps padded slots beside it).' }),
             budgetMiB: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_048_576, description: 'unified: MiB for KV blocks and adapter weights together (on WebGPU the adapter slots\' run tables too: all the engine allocates for them); default what split takes (engine.kvBlocks blocks + lora.slots slots of lora.maxRank).' })),
+            prefetchHeadroom: Type.Number({ minimum: 0, maximum: 1, default: PREFETCH_DEFAULTS.headroom, description: 'unified: the fraction of the budget adapter prefetch leaves free, beyond the running sequences\' next KV blocks (prefetch loads the next queued requests\' adapters into pages no running or admissible request needs; 1: no prefetch).' }),
           },
           { default: {}, additionalProperties: false },
         ),

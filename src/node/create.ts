@@ -167,7 +167,7 @@ async function startLockedNode(config: Config, components: NodeComponents, log: 
 
   const metrics = createNodeMetrics({ collect: () => status.refresh() });
   const scheduler = createScheduler(
-    { maxBatchTokens: config.engine.maxBatchTokens, maxRunning: config.engine.maxRunning, maxWaiting: config.engine.maxWaiting, maxContext, fairness: config.engine.fairness },
+    { maxBatchTokens: config.engine.maxBatchTokens, maxRunning: config.engine.maxRunning, maxWaiting: config.engine.maxWaiting, maxContext, fairness: config.engine.fairness, prefetchHeadroom: config.engine.memory.prefetchHeadroom },
     { backend, adapters: slots, pages: memory.pages, onStep: (step) => metrics.observeStep(step) },
   );
   // Served as the model directory's name unless node.name is set.

@@ -43,3 +43,11 @@ export class SchedulerAdapterUnavailableError extends BaseError {
     });
   }
 }
+
+/** A scheduler option out of its range. */
+export class SchedulerOptionError extends BaseError {
+  override name = 'SchedulerOptionError' as const;
+  constructor(option: string, value: unknown, expected: string) {
+    super('OPENLORA_SCHEDULER_OPTION_INVALID', `The scheduler option ${option} is ${String(value)}; it must be ${expected}.`, { hint: `Set ${option} to ${expected}.`, meta: { option, value } });
+  }
+}

@@ -5,6 +5,7 @@ import { admissionOrder, createAdmission } from './admission.ts';
 import { SchedulerQueueFullError, SchedulerRequestTooLargeError, SchedulerStoppedError } from './errors.ts';
 import { createPayerLedger, FAIRNESS_DEFAULTS, type FairnessOptions, type PayerShare } from './fairness.ts';
 import type { PagePool } from './memory.ts';
+import { checkPrefetchOptions, prefetchAdapters, PREFETCH_DEFAULTS } from './prefetch.ts';
 import { createReservation } from './reserve.ts';
 import { finish, insertByOrder, newSequence, remove, sampleRow, type Group, type PlannedRows, type Sequence } from './sequence.ts';
 import { queueVictim } from './queueBound.ts';
@@ -20,8 +21,10 @@ export interface SchedulerOptions {
   maxWaiting?: number;
   /** Context length; default the model's `maxPositionEmbeddings`. */
   maxContext?: number;
-  /** Queued requests whose adapters are prefetched ahead. Default 8. */
+  /** Queued requests whose adapters are prefetched ahead, in admission order (`prefetch.ts`). Default {@link PREFETCH_DEFAULTS}.depth; 0: none. */
   prefetchDepth?: number;
+  /** Unified memory: the fraction of the budget prefetch leaves free (beyond the running sequences' next KV blocks). Default {@link PREFETCH_DEFAULTS}.headroom. */
+  prefetchHeadroom?: number;
   /** Who is admitted first (per-payer virtual token counters by default). */
   fairness?: FairnessOptions;
 }
@@ -69,8 +72,8 @@ export const MAX_CHOICES = 8;
  * recomputed (its generated tokens are kept and re-prefilled, and seeded sampling makes the rest
  * identical). Waiting requests are admitted by payer fairness (`fairness.ts`), arrival order within
  * a payer, among those whose adapter is resident; adapters of queued requests are prefetched
- * (LoRAX; with unified memory, loaded when admission finds room for the adapter and the request's
- * KV blocks), so a cold adapter delays only its own requests; the adapter tier learns where each
+ * (LoRAX; with unified memory, into pages no running or admissible request needs, `prefetch.ts`),
+ * so a cold adapter delays only its own requests; the adapter tier learns where each
  * queued adapter is first needed, so it evicts those needed furthest back. A request's choices share its prompt's
  * whole KV blocks (`sequence.ts`). Before each draw a constrained sequence's grammar gives the
  * token mask, and the logit bias and penalties are folded into one sparse list per row.
@@ -83,7 +86,8 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
   const maxRunning = options.maxRunning ?? 64;
   const maxWaiting = options.maxWaiting ?? 1024;
   const maxContext = Math.min(options.maxContext ?? backend.config.maxPositionEmbeddings, backend.config.maxPositionEmbeddings);
-  const prefetchDepth = options.prefetchDepth ?? 8;
+  const prefetch = { depth: options.prefetchDepth ?? PREFETCH_DEFAULTS.depth, headroom: options.prefetchHeadroom ?? PREFETCH_DEFAULTS.headroom };
+  checkPrefetchOptions(prefetch);
   const blocks = new BlockAllocator(backend.numKvBlocks, components.pages);
   const payers = createPayerLedger(options.fairness);
   const fairPreempt = payers.policy === 'vtc' && (options.fairness?.preempt ?? FAIRNESS_DEFAULTS.preempt);
@@ -203,9 +207,12 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
     // 2. Admit waiting requests, fairest first, while budget, slots and memory last (`admission.ts`).
     if (waiting.length !== queued) admission.order(); // decodes preempted some
     admission.admitWaiting(step, heldBack);
-    // 3. Split memory: prefetch the adapters of the next queued requests into free slots (unified
-    // memory loads one only when admission finds room for it and the request's KV blocks).
-    if (adapters && !components.pages) for (const seq of waiting.slice(0, prefetchDepth)) if (seq.group.request.adapterId) adapters.prefetch(seq.group.request.adapterId);
+    // 3. Prefetch the adapters of the next queued requests, in admission order (`prefetch.ts`;
+    // unified memory: into pages no running or admissible request needs).
+    if (adapters && prefetch.depth > 0 && waiting.length > 0) {
+      admission.order(); // where each queued adapter is now first needed, after this step's admissions
+      prefetchAdapters({ queues, adapters, pages: components.pages, maxBatchTokens, ...prefetch });
+    }
     // Rows of one adapter next to each other: one LoRA segment per adapter in the step (SGMV).
     return planned.sort((a, b) => a.step.adapterSlot - b.step.adapterSlot);
   }

@@ -2,52 +2,24 @@
  * Unified memory: KV blocks and adapter weights on one page budget (S-LoRA), through the real slot
  * manager, adapter tiers and scheduler on the CPU backend.
  */
-import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { kvBlockBytes, type SamplingParams } from '../../src/engine/backend.ts';
-import { createCpuBackend } from '../../src/engine/cpu/backend.ts';
-import { createAdapter } from '../../src/lora/create.ts';
-import { createHostCache } from '../../src/lora/hostCache.ts';
-import { createSlotManager } from '../../src/lora/slots.ts';
-import { createAdapterStore } from '../../src/lora/store.ts';
-import { loadModel, type LoadedModel } from '../../src/model/load.ts';
+import { type SamplingParams } from '../../src/engine/backend.ts';
+import type { LoadedModel } from '../../src/model/load.ts';
 import { BlockAllocator } from '../../src/scheduler/blocks.ts';
 import { createPagePool } from '../../src/scheduler/memory.ts';
-import { createScheduler } from '../../src/scheduler/scheduler.ts';
-import type { GenerationEvent } from '../../src/scheduler/types.ts';
-import { createTinyModel, makeTempDir } from '../fixtures/model.ts';
+import { tokens, unifiedEngine, unifiedFixture } from '../fixtures/unifiedEngine.ts';
 
 const GREEDY: SamplingParams = { temperature: 0, topK: 0, topP: 1, seed: 0 };
 const prompt = (n: number, salt: number) => Array.from({ length: n }, (_, i) => 32 + ((i * 7 + salt * 13) % 90));
 
 let model: LoadedModel;
-let modelDir: string;
-const adapterDirs: string[] = [];
+let adapterDirs: string[] = [];
 beforeAll(async () => {
-  modelDir = await createTinyModel();
-  model = await loadModel({ dir: modelDir });
-  const root = await makeTempDir('openlora-unified-');
-  for (const [i, rank] of [4, 8, 16, 8, 4, 16].entries()) adapterDirs.push((await createAdapter({ model: modelDir, rank, seed: 300 + i, out: join(root, `a${i}`) })).dir);
+  ({ model, adapterDirs } = await unifiedFixture());
 });
 
-async function tokens(stream: AsyncIterable<GenerationEvent>): Promise<number[]> {
-  const out: number[] = [];
-  for await (const e of stream) if (e.type === 'token') out.push(e.token);
-  return out;
-}
-
 /** A node's engine tiers over `pages` (unified) or split slots. */
-async function engine(p: { slots: number; kvBlocks: number; pages?: number }) {
-  const pageBytes = kvBlockBytes(model.config);
-  const backend = await createCpuBackend({ model, numKvBlocks: p.kvBlocks, loraSlots: p.slots, maxLoraRank: 16, pageBytes: p.pages === undefined ? undefined : pageBytes });
-  const store = createAdapterStore({ dir: await makeTempDir('openlora-store-'), config: model.config, maxRank: 16 });
-  const ids = [];
-  for (const dir of adapterDirs) ids.push((await store.register({ path: dir })).id);
-  const pages = p.pages === undefined ? undefined : createPagePool({ totalPages: p.pages, pageBytes });
-  const slots = createSlotManager({ pool: backend.lora, store, hostCache: createHostCache({ load: (id, signal) => store.load(id, signal) }), pages });
-  const scheduler = createScheduler({ maxRunning: 16 }, { backend, adapters: slots, pages });
-  return { backend, ids, pages, slots, scheduler };
-}
+const engine = (p: { slots: number; kvBlocks: number; pages?: number }) => unifiedEngine({ model, adapterDirs, ...p });
 
 interface TraceRequest {
   adapter: number;
