@@ -186,17 +186,18 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
   );
   pages?.onFreed(() => wake());
 
-  /** Loads `id` into `reserved` (a prefetch's slot and pages), else into a slot and pages it reserves, waiting for room. */
-  const runLoad = async (id: AdapterId, reserved: number | undefined): Promise<number> => {
+  /** Loads `id`: a prefetch's into the slot and pages it `reserved` (unified memory), else into a slot and pages it reserves, waiting for room. */
+  const runLoad = async (id: AdapterId, prefetch: { reserved?: number } | undefined): Promise<number> => {
     const started = performance.now();
-    const entry = store.get(id);
-    if (entry.rank > pool.maxRank) throw new LoraRankUnsupportedError(id, entry.rank, pool.maxRank);
-    const need = pagesOf(entry);
-    if (pages && need > pages.totalPages) throw new LoraBudgetTooSmallError(id, need * pages.pageBytes, pages.totalPages * pages.pageBytes);
-    // Reserved before reading when there is room (what admission counted on stays ours); else read
-    // first (a broken file is reported at once) and wait for room.
-    let slot = reserved ?? reserveNow(id, need);
+    let slot = prefetch?.reserved;
     try {
+      const entry = store.get(id);
+      if (entry.rank > pool.maxRank) throw new LoraRankUnsupportedError(id, entry.rank, pool.maxRank);
+      const need = pagesOf(entry);
+      if (pages && need > pages.totalPages) throw new LoraBudgetTooSmallError(id, need * pages.pageBytes, pages.totalPages * pages.pageBytes);
+      // Reserved before reading when there is room (what admission counted on stays ours); else read
+      // first (a broken file is reported at once) and wait for room.
+      slot ??= reserveNow(id, need);
       const adapter = await hostCache.get(id, controller.signal);
       slot ??= await reserveSlot(id, need);
       const uploadStart = performance.now();
@@ -211,7 +212,7 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
       freeSlot(slot);
       throw new AbortedError(`Loading adapter ${id}`);
     }
-    slots[slot] = { id, state: 'resident', pins: 0, lastUse: ++tick, pages: slots[slot].pages, prefetched: reserved !== undefined || undefined };
+    slots[slot] = { id, state: 'resident', pins: 0, lastUse: ++tick, pages: slots[slot].pages, prefetched: prefetch !== undefined || undefined };
     resident.set(id, slot);
     counters.loads++;
     countOf(id).loads++;
@@ -227,7 +228,7 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
     counters.misses++;
     if (prefetch) counters.prefetches++;
     failed.forget(id);
-    const promise = runLoad(id, prefetch?.reserved).then(
+    const promise = runLoad(id, prefetch).then(
       (slot) => {
         loading.delete(id);
         prefetchFailed.forget(id);
