@@ -66,7 +66,7 @@ export const LiveSchema = Type.Object({
 const TierCounts = { loads: Count, evictions: Count, hits: Count, misses: Count };
 
 export const TiersSchema = Type.Object({
-  gpu: Type.Object({ slots: Count, resident: Count, loading: Count, ...TierCounts, avg_load_ms: Type.Number({ minimum: 0 }) }),
+  gpu: Type.Object({ slots: Count, resident: Count, loading: Count, ...TierCounts, prefetches: Count, prefetches_unused: Count, avg_load_ms: Type.Number({ minimum: 0 }) }),
   host: Type.Object({ entries: Count, bytes: Count, budget_bytes: Count, ...TierCounts }),
   disk: Type.Object({ adapters: Count }),
 });

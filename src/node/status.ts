@@ -148,7 +148,7 @@ export function createNodeStatus(p: NodeStatusParts): NodeStatusSource {
         memory_pages: memoryPages(p.scheduler),
       },
       tiers: {
-        gpu: { slots: tiers.slots, resident: tiers.resident, loading: tiers.loading, loads: tiers.loads, evictions: tiers.evictions, hits: tiers.hits, misses: tiers.misses, avg_load_ms: tiers.load.count ? tiers.load.totalMs / tiers.load.count : 0 },
+        gpu: { slots: tiers.slots, resident: tiers.resident, loading: tiers.loading, loads: tiers.loads, evictions: tiers.evictions, hits: tiers.hits, misses: tiers.misses, prefetches: tiers.prefetches, prefetches_unused: tiers.prefetchesUnused, avg_load_ms: tiers.load.count ? tiers.load.totalMs / tiers.load.count : 0 },
         host: { entries: tiers.host.entries, bytes: tiers.host.bytes, budget_bytes: tiers.host.budgetBytes, loads: tiers.host.misses - tiers.host.failures, evictions: tiers.host.evictions, hits: tiers.host.hits, misses: tiers.host.misses },
         disk: { adapters: listed.length },
       },
