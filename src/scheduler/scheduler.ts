@@ -93,7 +93,7 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
   const fairPreempt = payers.policy === 'vtc' && (options.fairness?.preempt ?? FAIRNESS_DEFAULTS.preempt);
   const waiting: Sequence[] = [];
   const running: Sequence[] = [];
-  const counters = { steps: 0, tokensGenerated: 0, tokensPrefilled: 0, preemptions: 0, pauses: 0, tokensShared: 0 };
+  const counters = { steps: 0, tokensGenerated: 0, tokensPrefilled: 0, preemptions: 0, pauses: 0, tokensShared: 0, stalledSeconds: 0 };
   const promptCharged = new WeakMap<Sequence, number>();
   let nextOrder = 0;
   let stopped = false;
@@ -283,7 +283,9 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
     while (!stopped) {
       const planned = plan();
       if (planned.length === 0) {
+        const stalled = waiting.length > 0 ? performance.now() : undefined; // requests queued, none can run
         await new Promise<void>((resolve) => (wake = resolve));
+        if (stalled !== undefined) counters.stalledSeconds += (performance.now() - stalled) / 1000;
         continue;
       }
       inFlight = new Set(planned.map((p) => p.seq));

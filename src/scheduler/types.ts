@@ -150,6 +150,8 @@ export interface SchedulerStats {
   pauses: number;
   /** Prompt tokens choices did not compute because they share another's KV blocks (`n` > 1). */
   tokensShared: number;
+  /** Seconds the engine sat with requests queued and none it could run (waiting for an adapter load or for memory). */
+  stalledSeconds: number;
   /** Unified memory: the page budget and who holds it. */
   memory?: { pageBytes: number; totalPages: number; kvPages: number; adapterPages: number; freePages: number; wantedPages: number };
 }

@@ -4,7 +4,7 @@ import { createCpuBackend } from '../../src/engine/cpu/backend.ts';
 import { loadModel, type LoadedModel } from '../../src/model/load.ts';
 import { createScheduler, type SchedulerOptions } from '../../src/scheduler/scheduler.ts';
 import { SchedulerRequestTooLargeError } from '../../src/scheduler/errors.ts';
-import type { GenerationEvent, GenerationRequest } from '../../src/scheduler/types.ts';
+import type { AdapterResidency, GenerationEvent, GenerationRequest } from '../../src/scheduler/types.ts';
 import { createTinyModel } from '../fixtures/model.ts';
 
 const GREEDY: SamplingParams = { temperature: 0, topK: 0, topP: 1, seed: 0 };
@@ -153,5 +153,26 @@ describe('continuous batching scheduler (CPU reference backend, tiny model)', ()
     const scheduler = createScheduler({}, { backend });
     expect(() => scheduler.submit({ promptIds: prompt(2000, 1), maxTokens: 100, sampling: GREEDY })).toThrow(SchedulerRequestTooLargeError);
     expect(() => scheduler.submit({ promptIds: prompt(900, 1), maxTokens: 200, sampling: GREEDY })).toThrow(/KV cache/);
+  });
+
+  it('counts the time it sat with requests queued and none it could run (an adapter loading) as stalled', async () => {
+    let loaded: (() => void) | undefined;
+    let ready = false;
+    const adapters: AdapterResidency = {
+      acquire: () => (ready ? { error: new Error('gone') } : { pending: true }),
+      prefetch: () => undefined,
+      release: () => undefined,
+      onLoaded: (listener) => void (loaded = listener),
+    };
+    const scheduler = createScheduler({}, { backend, adapters });
+    expect((await collect(scheduler.submit({ promptIds: prompt(8, 1), maxTokens: 2, sampling: GREEDY }))).tokens).toHaveLength(2);
+    expect(scheduler.stats().stalledSeconds).toBe(0); // idle with nothing queued is not stalled
+    const stream = collect(scheduler.submit({ promptIds: prompt(8, 2), maxTokens: 2, sampling: GREEDY, adapterId: 'cold' }));
+    for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
+    ready = true;
+    loaded!();
+    await expect(stream).rejects.toMatchObject({ code: 'OPENLORA_SCHEDULER_ADAPTER_UNAVAILABLE' });
+    expect(scheduler.stats().stalledSeconds).toBeGreaterThan(0);
+    await scheduler.stop();
   });
 });

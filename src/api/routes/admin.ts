@@ -46,7 +46,7 @@ export function schedulerJson(ctx: ApiContext) {
     memory: s.memory
       ? { mode: 'unified', page_bytes: s.memory.pageBytes, total_pages: s.memory.totalPages, budget_bytes: s.memory.pageBytes * s.memory.totalPages, kv_pages: s.memory.kvPages, adapter_pages: s.memory.adapterPages, free_pages: s.memory.freePages, wanted_pages: s.memory.wantedPages }
       : { mode: 'split', kv_blocks: s.kvBlocksTotal, kv_blocks_free: s.kvBlocksFree },
-    queue: { waiting: s.waiting, running: s.running, tokens_shared: s.tokensShared, preemptions: s.preemptions, pauses: s.pauses },
+    queue: { waiting: s.waiting, running: s.running, tokens_shared: s.tokensShared, preemptions: s.preemptions, pauses: s.pauses, stalled_seconds: s.stalledSeconds },
   };
 }
 
