@@ -272,7 +272,10 @@ export function createSlotManager(p: CreateSlotManagerParameters): SlotManager {
       if (warming.has(id)) return;
       warming.add(id);
       hostCache.get(id, controller.signal).then(
-        () => undefined,
+        () => {
+          // Too large for the host cache (or none): nothing to read ahead; not read again each step.
+          if (!hostCache.has(id)) prefetchFailed.remember(id, new Error('the host cache does not keep it'));
+        },
         (error: unknown) => {
           if (controller.signal.aborted) return;
           counters.failures++;

@@ -212,6 +212,16 @@ describe('slot manager: prefetch', () => {
     expect(slots.stats()).toMatchObject({ prefetches: 2, prefetchesUnused: 1, evictions: 2 });
   });
 
+  it('unified memory: an adapter the host cache does not keep is read once, not again at every prefetch', async () => {
+    const { ids, slots, hostCache, loaded, acquire } = await setup({ slots: 2, pages: 64, hostBytes: 0 });
+    slots.prefetch(ids[1], 64);
+    await loaded();
+    slots.prefetch(ids[1], 64);
+    expect(hostCache.stats().misses).toBe(1);
+    expect(slots.stats()).toMatchObject({ prefetches: 0, failures: 0 });
+    await acquire(ids[1]); // loads as without prefetch
+  });
+
   for (const mode of ['split', 'unified'] as const) {
     it(`${mode} memory: a prefetch whose load fails does not fail the later acquire, which loads the adapter itself`, async () => {
       const { slots, store, acquire, loaded, pages, pool } = await setup({ slots: 2, pages: mode === 'unified' ? 64 : undefined });
