@@ -120,7 +120,7 @@ describe('prefetch into unified memory', () => {
   it("loads a queued request's adapter before its admission when pages are free", async () => {
     const e = await watched({ pages: 64, maxRunning: 1 });
     const [a, b] = [e.ids[0], e.ids[1]];
-    await e.hostCache.get(b as never); // in host memory (a prefetch's own read: test/lora/tiers.test.ts), so a prefetch takes pages in the first plan after the queued request arrives
+    await e.hostCache.get(b); // in host memory (a prefetch's own read: test/lora/tiers.test.ts), so a prefetch takes pages in the first plan after the queued request arrives
     const first = await running(e.scheduler.submit({ promptIds: prompt(20, 1), maxTokens: 12, sampling: GREEDY, adapterId: a }));
     const queued = e.scheduler.submit({ promptIds: prompt(20, 2), maxTokens: 4, sampling: GREEDY, adapterId: b }); // waits: one running at most
     expect((await Promise.all([first.rest, tokens(queued)])).map((t) => t.length)).toEqual([12, 4]);
@@ -140,7 +140,7 @@ describe('prefetch into unified memory', () => {
     const [a, b] = [e.ids[0], e.ids[2]];
     expect(e.slots.footprint!(a)!.pages + 28).toBeLessThanOrEqual(40);
     expect(e.slots.footprint!(a)!.pages + 28 + e.slots.footprint!(b)!.pages).toBeGreaterThan(40);
-    await e.hostCache.get(b as never);
+    await e.hostCache.get(b);
     const both = await Promise.all([1, 2].map((salt) => running(e.scheduler.submit({ promptIds: prompt(20, salt), maxTokens: 200, sampling: GREEDY, adapterId: a }))));
     const queued = e.scheduler.submit({ promptIds: prompt(20, 3), maxTokens: 4, sampling: GREEDY, adapterId: b });
     const got = await Promise.all([...both.map((r) => r.rest), tokens(queued)]);
@@ -162,7 +162,7 @@ describe('prefetch into unified memory', () => {
     const e = await watched({ pages: 64, maxRunning: 1, headroom: 0.75 });
     const [a, b] = [e.ids[0], e.ids[2]];
     expect(64 - e.slots.footprint!(a)!.pages - 2 - 48).toBeLessThan(e.slots.footprint!(b)!.pages);
-    await e.hostCache.get(b as never);
+    await e.hostCache.get(b);
     const first = await running(e.scheduler.submit({ promptIds: prompt(20, 1), maxTokens: 12, sampling: GREEDY, adapterId: a }));
     const queued = e.scheduler.submit({ promptIds: prompt(20, 2), maxTokens: 4, sampling: GREEDY, adapterId: b });
     await Promise.all([first.rest, tokens(queued)]);
