@@ -161,6 +161,10 @@ export function createPipelineCache(device: GPUDevice): PipelineCache {
         entries.set(name, entry);
         byKernel.set(entry.kernel, entry);
         kernels.push(entry.kernel);
+      } else if (entry.kernel.variant.bindings.join(',') !== bindings.join(',')) {
+        // The same file and defines make the same shader code, so one variant has one binding list;
+        // a second list would get a pipeline with the first one's layout and fail at dispatch.
+        throw new GpuValidationError(`kernel ${name}`, `asked for with bindings [${bindings.join(', ')}] after [${entry.kernel.variant.bindings.join(', ')}]: give the variant a define that tells the two apart`);
       }
       return entry.kernel;
     },

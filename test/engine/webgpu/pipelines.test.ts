@@ -49,6 +49,13 @@ describe('pipeline cache', () => {
     expect(h.ctx.pipelines.late).toEqual([]);
   });
 
+  it('one variant asked for with two binding lists is refused where it is asked, naming both', () => {
+    const cache = createPipelineCache(gpu.device);
+    cache.kernel('rmsnorm.wgsl', rmsnorm);
+    expect(() => cache.kernel('rmsnorm.wgsl', [...rmsnorm, 'read'])).toThrow(/rmsnorm\.wgsl\[\].*\[uniform, uniform, read, read, storage, read\] after \[uniform, uniform, read, read, storage\]/s);
+    expect(cache.kernel('rmsnorm.wgsl', [...rmsnorm])).toBe(cache.kernels[0]);
+  });
+
   it('a kernel used before it was warmed is compiled on the spot and listed as late', () => {
     const cache = createPipelineCache(gpu.device);
     const k = cache.kernel('glu.wgsl', ['uniform', 'uniform', 'storage', 'read']);
