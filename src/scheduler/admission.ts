@@ -4,11 +4,13 @@
  * taken, payers below their share of the slots take one (`fairSlots.ts`): the running sequence
  * that gives it up is paused, keeping its KV blocks and adapter pin. Then waiting requests are
  * admitted in that order while the step's token budget, the slots and memory last: a request goes
- * in when what it needs fits (its KV blocks and, with unified memory, its adapter's pages when not
- * resident, from free pages and idle adapters no request ahead of it needs); one free block is kept
- * per running sequence so decodes do not preempt what is admitted now, and what requests ahead
- * whose adapter is loading still need (their KV blocks, and their adapter's pages while its load
- * waits for room) is left to them. The first that does not fit stops admission (no request
+ * in when what it needs fits (the KV blocks of its whole prompt, though a step computes only a
+ * chunk of it, and, with unified memory, its adapter's pages when not resident, from free pages and
+ * idle adapters no request ahead of it needs) beside what the running sequences are owed (the rest
+ * of each one's prompt, at least one block for its next token: `committedBlocks`), so an admission
+ * never forces a preemption of what runs, a long prompt's later chunks included, and what requests
+ * ahead whose adapter is loading still need (their KV blocks, and their adapter's pages while its
+ * load waits for room) is left to them. The first that does not fit stops admission (no request
  * overtakes it for memory, so it is not starved).
  */
 import { KV_BLOCK_SIZE } from '../engine/backend.ts';
@@ -59,6 +61,25 @@ export interface Admission {
   pauseForFairSlots(): ReadonlySet<Sequence>;
   /** Admits waiting sequences (not `heldBack`) into `step`, in admission order, while budget, slots and memory last. */
   admitWaiting(step: StepRows, heldBack: ReadonlySet<Sequence>): void;
+}
+
+/** KV blocks `seq` takes to run `rows` more rows (default: every token it has, the rest of its prompt). */
+export function blocksAhead(seq: Sequence, rows = seq.tokens.length): number {
+  return Math.max(0, blocksFor(Math.min(seq.tokens.length, seq.computed + rows), KV_BLOCK_SIZE) - seq.blockTable.length);
+}
+
+/** KV blocks a sequence is owed once admitted: the rest of its prompt, at least one block for its next token. */
+export const blocksOwed = (seq: Sequence): number => Math.max(1, blocksAhead(seq));
+
+/**
+ * KV blocks the running sequences are owed, kept free when another is admitted (and from
+ * prefetch): the rest of each one's prompt, at least one block each for its next token. So an
+ * admission never leaves a prefill that is still in chunks, or a decode, short of blocks.
+ */
+export function committedBlocks(running: readonly Sequence[]): number {
+  let owed = 0;
+  for (const seq of running) owed += blocksOwed(seq);
+  return owed;
 }
 
 /** Orders waiting sequences as the policy admits them: payer fairness, then arrival, then choice. */
@@ -147,9 +168,8 @@ export function createAdmission(p: AdmissionParts): Admission {
       if (step.budget <= 0 || running.length >= p.maxRunning) break;
       if (heldBack.has(seq)) continue;
       const count = Math.min(seq.tokens.length - seq.computed, step.budget);
-      const kv = blocksFor(seq.computed + count, KV_BLOCK_SIZE) - seq.blockTable.length;
-      const need = kv + adapterPagesNeeded(seq);
-      if (blocks.available(position) - promised - need < running.length) break;
+      const kv = blocksOwed(seq); // its whole prompt, not only this step's chunk
+      if (blocks.available(position) - promised - committedBlocks(running) - kv - adapterPagesNeeded(seq) < 0) break;
       if (!admit(seq)) {
         if (seq.state === 'waiting') promised += kv + adapterPagesNeeded(seq);
         continue;

@@ -16,12 +16,10 @@
  * admitted and pinned it. The adapter tier reads a prefetched adapter into host memory before it
  * takes pages (`src/lora/slots.ts`), so pages are never held waiting for a disk read.
  */
-import { KV_BLOCK_SIZE } from '../engine/backend.ts';
-import { blocksFor } from './blocks.ts';
+import { blocksAhead, committedBlocks } from './admission.ts';
 import { SchedulerOptionError } from './errors.ts';
 import type { PagePool } from './memory.ts';
 import type { Queues } from './reserve.ts';
-import type { Sequence } from './sequence.ts';
 import type { AdapterResidency } from './types.ts';
 
 /** Defaults: queued requests whose adapters are prefetched, and the fraction of a unified budget prefetch leaves free (config `engine.memory.prefetchHeadroom`). */
@@ -46,14 +44,9 @@ export function checkPrefetchOptions(p: { depth: number; headroom: number }): vo
   if (!(p.headroom >= 0 && p.headroom <= 1)) throw new SchedulerOptionError('prefetchHeadroom', p.headroom, 'a fraction of the memory budget in [0, 1] (1: no prefetch into unified memory)');
 }
 
-/** KV blocks `seq` takes to run `rows` more rows. */
-const blocksAhead = (seq: Sequence, rows: number) => Math.max(0, blocksFor(Math.min(seq.tokens.length, seq.computed + rows), KV_BLOCK_SIZE) - seq.blockTable.length);
-
 /** Pages a unified budget keeps from prefetch before any queued request: the headroom and every running sequence's next KV blocks. */
 export function keptFromPrefetch(p: Pick<PrefetchParameters, 'queues' | 'headroom'> & { pages: PagePool }): number {
-  let kept = Math.ceil(p.headroom * p.pages.totalPages);
-  for (const seq of p.queues.running) kept += Math.max(1, blocksAhead(seq, seq.tokens.length));
-  return kept;
+  return Math.ceil(p.headroom * p.pages.totalPages) + committedBlocks(p.queues.running);
 }
 
 /** Starts loads of the next queued requests' adapters (see the file comment); `waiting` must be in admission order. */

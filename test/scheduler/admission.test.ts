@@ -24,7 +24,7 @@ function setup(p: { blocks: number; maxRunning: number; policy?: 'vtc' | 'fifo';
     };
     return { plan, rows };
   };
-  return { ...s, admission, step, failed };
+  return { ...s, reservation, admission, step, failed };
 }
 
 describe('admission planning', () => {
@@ -104,5 +104,37 @@ describe('admission planning', () => {
     expect(rows).toEqual([['p-1', 16]]);
     expect(warm).toMatchObject({ state: 'running', pinned: true, slot: 0 });
     expect(a.queues.waiting).toEqual([cold, after]);
+  });
+  it('counts the whole remaining prompt of every sequence in prefill: a second long prompt waits rather than crowd the first into a preemption', () => {
+    const a = setup({ blocks: 8, maxRunning: 4 });
+    // first: a 96-token prompt (6 blocks) admitted earlier, 32 tokens computed (2 blocks held), 4 blocks still to come.
+    const first = hold(a.blocks, request('p', 0, { promptLength: 96 })[0], 2, 'running');
+    const second = request('p', 1, { promptLength: 96 })[0];
+    a.queues.running.push(first);
+    a.queues.waiting.push(second);
+    const { plan, rows } = a.step(64);
+    a.admission.admitWaiting(plan, new Set());
+    // 6 free blocks: second's first chunk (4) would fit, its whole prompt (6) beside first's 4 still owed does not.
+    expect(rows).toEqual([]);
+    expect(second).toMatchObject({ state: 'waiting', blockTable: [] });
+    // first's next chunk finds its blocks: nobody is preempted.
+    expect(a.reservation.reserve(first, 96, new Set())).toBe(true);
+    expect(a.counters.preemptions).toBe(0);
+    expect(first.blockTable).toHaveLength(6);
+  });
+
+  it('a short request still goes in beside a long prompt in prefill when it fits; a long one behind it waits', () => {
+    const a = setup({ blocks: 8, maxRunning: 4 });
+    const long = hold(a.blocks, request('p', 0, { promptLength: 96 })[0], 2, 'running'); // 4 blocks still to come
+    const short = request('p', 1, { promptLength: 16 })[0];
+    const afterShort = request('p', 2, { promptLength: 96 })[0];
+    a.queues.running.push(long);
+    a.queues.waiting.push(short, afterShort);
+    const { plan, rows } = a.step(64);
+    a.admission.admitWaiting(plan, new Set());
+    // short's 1 block fits beside long's 4 owed (6 free); afterShort's 6 do not beside 4 + 1 owed.
+    expect(rows).toEqual([['p-1', 16]]);
+    expect(a.queues.running).toEqual([long, short]);
+    expect(a.queues.waiting).toEqual([afterShort]);
   });
 });
