@@ -94,6 +94,21 @@ describe('continuous batching scheduler (CPU reference backend, tiny model)', ()
     expect(stats.kvBlocksFree).toBe(6);
   });
 
+  it('two long prompts prefilled in chunks under a pool that holds one of them whole: the second waits for the first instead of being preempted', async () => {
+    const tight = await createCpuBackend({ model, numKvBlocks: 16 }); // a 150-token prompt and its 6 tokens take 10 blocks
+    const requests = [0, 1].map((i) => ({ promptIds: prompt(150, 30 + i), maxTokens: 6, sampling: GREEDY }));
+    const alone = [];
+    for (const r of requests) alone.push(await solo(r));
+    const scheduler = createScheduler({ maxBatchTokens: 64 }, { backend: tight });
+    const together = await Promise.all(requests.map((r) => collect(scheduler.submit(r))));
+    const stats = scheduler.stats();
+    await scheduler.stop();
+    // Counting only the second's first chunk (3 blocks of the 6 free beside the first's 10) admitted it, and it was preempted when its later chunks found no blocks.
+    expect(stats.preemptions).toBe(0);
+    expect(together.map((o) => o.tokens)).toEqual(alone.map((o) => o.tokens));
+    expect(stats.kvBlocksFree).toBe(16);
+  });
+
   it('under random arrivals and cancellations, every request ends and every block returns', async () => {
     const random = mulberry32(1234);
     const scheduler = createScheduler({ maxBatchTokens: 32, maxRunning: 6 }, { backend });
