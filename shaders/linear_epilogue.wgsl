@@ -14,6 +14,9 @@
 #endif
     // Finished values of the OPL weight rows: scaled, biased, with the row's LoRA delta.
     var val: array<f32, OPL>;
+#if LORA
+    let delta = loraDeltas(row, o0);
+#endif
     for (var j = 0u; j < OPL; j++) {
       let wrow = weightRow(o0, j);
 #if NORM
@@ -25,9 +28,7 @@
       s += vec(params.biasAt + params.rowStart + min(wrow, params.wRows - 1u));
 #endif
 #if LORA
-      if (wrow < params.wRows) {
-        s += loraDelta(row, params.rowStart + wrow);
-      }
+      s += delta[j];
 #endif
       val[j] = s;
     }

@@ -2,7 +2,8 @@
 // scale · B (A x) of its adapter slot (rowInfo[r].slot): v = A x comes from the shrink kernel
 // (lora_shrink.wgsl), B is read here. LORA_PAGES (unified memory): B's rows lie in runs in the
 // layer's V buffer, found through the slot's run table in info (src/engine/webgpu/lora/pagePool.ts);
-// LORA_F16: B held as f16.
+// LORA_F16: B held as f16. The epilogue asks loraDeltas for a row's OPL weight rows at once
+// (LORA_PER_WEIGHT_ROW: loraDelta per weight row, as before, to measure the difference).
 @group(0) @binding(6) var<storage, read> rowInfo: array<RowInfo>; // [rows]: the adapter slot of each row
 @group(0) @binding(7) var<storage, read> info: array<u32>;        // [slots, infoStride]: scale bits, ranks
 @group(0) @binding(8) var<storage, read> v: array<vec4<f32>>;     // [rows, vStride / 4]: A x per member
@@ -68,4 +69,61 @@ fn loraDelta(row: u32, column: u32) -> f32 {
   }
 #endif
   return bitcast<f32>(info[s]) * (acc.x + acc.y + acc.z + acc.w);
+}
+
+// loraDelta of the invocation's OPL weight rows (0 past wRows) for one row. Padded slots: the
+// row's slot, ranks and scale are loaded once, and each v word once for all OPL rows (which lie in
+// at most 2 members: one member's start to the other's). In pages, or where the rows span 3
+// members (OPL wider than a member), loraDelta per weight row (always with LORA_PER_WEIGHT_ROW).
+fn loraDeltas(row: u32, o0: u32) -> array<f32, OPL> {
+  var d: array<f32, OPL>;
+  let slot = rowInfo[row].slot;
+  if (slot < 0) {
+    return d;
+  }
+  let cFirst = params.rowStart + min(weightRow(o0, 0u), params.wRows - 1u);
+  let cLast = params.rowStart + min(weightRow(o0, OPL - 1u), params.wRows - 1u);
+  let mA = u32(cFirst >= params.col1) + u32(cFirst >= params.col2);
+  let mB = u32(cLast >= params.col1) + u32(cLast >= params.col2);
+#if !LORA_PAGES
+#if !LORA_PER_WEIGHT_ROW
+  if (mB - mA <= 1u) {
+    let s = u32(slot) * params.infoStride;
+    let r4A = (info[s + select(select(params.rank0, params.rank1, mA == 1u), params.rank2, mA == 2u)] + 3u) / 4u;
+    let r4B = (info[s + select(select(params.rank0, params.rank1, mB == 1u), params.rank2, mB == 2u)] + 3u) / 4u;
+    let startB = select(select(0u, params.col1, mB == 1u), params.col2, mB == 2u);
+    let vA = (row * params.vStride + mA * params.vMember) / 4u;
+    let vB = (row * params.vStride + mB * params.vMember) / 4u;
+    let bs = (u32(slot) * params.bSlot) / 4u;
+#unroll J OPL
+    let c${J} = params.rowStart + weightRow(o0, ${J}u);
+    let inB${J} = c${J} >= startB;
+    let r4${J} = select(select(r4A, r4B, inB${J}), 0u, weightRow(o0, ${J}u) >= params.wRows);
+    let b${J} = bs + c${J} * r4${J};
+    var acc${J} = vec4<f32>(0.0);
+#endunroll
+    for (var t = 0u; t < max(r4A, r4B); t++) {
+      let va = select(vec4<f32>(0.0), v[vA + t], t < r4A);
+      let vb = select(vec4<f32>(0.0), v[vB + t], t < r4B);
+#unroll J OPL
+      if (t < r4${J}) {
+        acc${J} += bAt(b${J} + t) * select(va, vb, inB${J});
+      }
+#endunroll
+    }
+    let scale = bitcast<f32>(info[s]);
+#unroll J OPL
+    d[${J}u] = scale * (acc${J}.x + acc${J}.y + acc${J}.z + acc${J}.w);
+#endunroll
+    return d;
+  }
+#endif
+#endif
+  for (var j = 0u; j < OPL; j++) {
+    let wrow = weightRow(o0, j);
+    if (wrow < params.wRows) {
+      d[j] = loraDelta(row, params.rowStart + wrow);
+    }
+  }
+  return d;
 }

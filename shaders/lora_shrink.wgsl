@@ -13,6 +13,14 @@
 // slots' are, so both give the same v.
 // CPU (lavapipe): one invocation per output walks all of K; else TPO invocations per output split
 // K and reduce through workgroup memory.
+// BCAST (lavapipe with 8-wide subgroups): a workgroup is one subgroup, one output per lane; the 8
+// lanes load a chunk of x together and broadcast it (each 32-bit word a lane loads costs a loop
+// over the lanes there, so x costs 1 word per lane and chunk instead of 8), the norm's squares
+// come from those same loads (no prologue, no barrier), and a tile of one row (decode rows of
+// distinct adapters) runs a one-row loop instead of the TILE-row one.
+#if BCAST
+enable subgroups;
+#endif
 #include "weights.wgsl"
 
 struct Params {
@@ -53,10 +61,19 @@ struct LoraRows {
 @group(0) @binding(3) var<storage, read> a: array<vec4<f32>>; // [slots, members, R4, K / 4] f32
 #endif
 #endif
-@group(0) @binding(4) var<storage, read> x: array<vec4<f32>>;  // [rows, xStride / 4] f32
-@group(0) @binding(5) var<storage, read_write> v: array<f32>;  // [rows, vStride] f32
+#if BCAST
+// One f32 per load (on lavapipe each 32-bit word a lane loads costs alike).
+@group(0) @binding(4) var<storage, read> xs: array<f32>;        // [rows, xStride] f32
+#else
+@group(0) @binding(4) var<storage, read> x: array<vec4<f32>>;   // [rows, xStride / 4] f32
+#endif
+@group(0) @binding(5) var<storage, read_write> v: array<f32>;   // [rows, vStride] f32
 @group(0) @binding(6) var<storage, read> tiles: array<vec4<u32>>; // [tiles] (begin, count, slot, 0)
-@group(0) @binding(7) var<storage, read> vecs: array<vec4<f32>>;  // NORM: the gain
+#if BCAST
+@group(0) @binding(7) var<storage, read> vecs: array<f32>;      // NORM: the gain
+#else
+@group(0) @binding(7) var<storage, read> vecs: array<vec4<f32>>; // NORM: the gain
+#endif
 
 const TILE = ${TILE}u; // rows per tile at most
 const WG = ${WG}u;
@@ -69,7 +86,9 @@ var<workgroup> red: array<f32, WG * TILE>;
 const OPW = WG / TPO; // outputs per workgroup
 
 #if NORM
+#if !BCAST
 var<workgroup> normRed: array<f32, WG * TILE>;
+#endif
 #endif
 
 #if !PAGES
@@ -83,8 +102,43 @@ fn aChunk(rowIndex: u32, c: u32) -> array<vec4<f32>, 2> {
   return array<vec4<f32>, 2>(a[i], a[i + 1u]);
 #endif
 }
+#else
+// A cursor over a member's A runs (in order of input feature): [lo, hi) at `base`.
+struct Cursor {
+  run: u32,
+  runsEnd: u32,
+  lo: u32,
+  hi: u32,
+  base: u32,
+}
+
+// The cursor of the member whose rank is word `rankWord` of the slot's info at word `s`.
+fn pageCursor(s: u32, rankWord: u32) -> Cursor {
+  let header = s + params.tableAt + 4u * (rankWord - 1u);
+  let run = s + info[header];
+  let lo = info[run];
+  return Cursor(run, run + 3u * info[header + 1u], lo, lo + info[run + 1u], info[run + 2u]);
+}
+
+// 8 elements of A's row t at chunk c (chunks in increasing order). Features past the input (k's
+// padding to 8) read 0, as the padded slots' zero columns.
+fn pageChunk(cur: ptr<function, Cursor>, t: u32, c: u32) -> array<vec4<f32>, 2> {
+  var e: array<f32, 8>;
+  for (var i = 0u; i < 8u; i++) {
+    let k = 8u * c + i;
+    while (k >= (*cur).hi && (*cur).run + 3u < (*cur).runsEnd) {
+      (*cur).run += 3u;
+      (*cur).lo = info[(*cur).run];
+      (*cur).hi = (*cur).lo + info[(*cur).run + 1u];
+      (*cur).base = info[(*cur).run + 2u];
+    }
+    e[i] = select(0.0, a[(*cur).base + t * ((*cur).hi - (*cur).lo) + k - (*cur).lo], k < (*cur).hi);
+  }
+  return array<vec4<f32>, 2>(vec4<f32>(e[0], e[1], e[2], e[3]), vec4<f32>(e[4], e[5], e[6], e[7]));
+}
 #endif
 
+#if !BCAST
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
   if (wg.y >= loraRows.tiles) {
@@ -142,31 +196,13 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
 #endunroll
   if (working) {
 #if PAGES
-    // A cursor over the member's A runs (in order of input feature): [lo, hi) at `base`. Features
-    // past the input (k's padding to 8) read 0, as the padded slots' zero columns.
-    let header = s + params.tableAt + 4u * (rankWord - 1u);
-    var run = s + info[header];
-    let runsEnd = run + 3u * info[header + 1u];
-    var lo = info[run];
-    var hi = lo + info[run + 1u];
-    var base = info[run + 2u];
+    var cur = pageCursor(s, rankWord);
 #else
     let rowIndex = (slot * params.members + m) * params.r4 + t;
 #endif
     for (var c = lane; c < params.k / 8u; c += TPO) {
 #if PAGES
-      var e: array<f32, 8>;
-      for (var i = 0u; i < 8u; i++) {
-        let k = 8u * c + i;
-        while (k >= hi && run + 3u < runsEnd) {
-          run += 3u;
-          lo = info[run];
-          hi = lo + info[run + 1u];
-          base = info[run + 2u];
-        }
-        e[i] = select(0.0, a[base + t * (hi - lo) + k - lo], k < hi);
-      }
-      let w = array<vec4<f32>, 2>(vec4<f32>(e[0], e[1], e[2], e[3]), vec4<f32>(e[4], e[5], e[6], e[7]));
+      let w = pageChunk(&cur, t, c);
 #else
       let w = aChunk(rowIndex, c);
 #endif
@@ -214,3 +250,114 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
   }
 #endunroll
 }
+#endif
+
+#if BCAST
+// x[i] · g of each of the 8 lanes, on every lane.
+fn xBroadcast(i: u32, g: f32) -> array<vec4<f32>, 2> {
+  let xv = xs[i] * g;
+  return array<vec4<f32>, 2>(vec4<f32>(subgroupBroadcast(xv, 0u), subgroupBroadcast(xv, 1u), subgroupBroadcast(xv, 2u), subgroupBroadcast(xv, 3u)),
+                             vec4<f32>(subgroupBroadcast(xv, 4u), subgroupBroadcast(xv, 5u), subgroupBroadcast(xv, 6u), subgroupBroadcast(xv, 7u)));
+}
+
+// Squares of x[i] (0 past the norm's width), summed per lane for NORM.
+fn square(i: u32, k: u32) -> f32 {
+  let e = select(0.0, xs[i], k < params.normWidth);
+  return e * e;
+}
+
+// The gain of input feature k (1 without NORM).
+fn gain(k: u32) -> f32 {
+#if NORM
+  return vecs[params.normAt + k];
+#else
+  return 1.0;
+#endif
+}
+
+@compute @workgroup_size(8)
+fn main(@builtin(subgroup_invocation_id) lane: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  if (wg.y >= loraRows.tiles) {
+    return; // uniform per workgroup
+  }
+  let tile = tiles[wg.y];
+  let begin = tile.x;
+  let last = tile.x + tile.y - 1u;
+  let slot = tile.z;
+  let rr = loraRows.rank;
+  let j = wg.x * 8u + lane;
+  let m = j / max(rr, 1u);
+  let t = j % max(rr, 1u);
+  let s = slot * params.infoStride;
+  let rankWord = select(select(params.rank0, params.rank1, m == 1u), params.rank2, m == 2u);
+  let rank = select(0u, info[s + rankWord], m < params.members);
+  let working = j < params.members * rr && t < rank;
+#if PAGES
+  var cur = Cursor(0u, 0u, 0u, 0u, 0u);
+  if (working) {
+    cur = pageCursor(s, rankWord);
+  }
+#else
+  let rowIndex = (slot * params.members + m) * params.r4 + t;
+#endif
+  let chunks = params.k / 8u;
+#unroll R TILE
+  let x${R} = min(begin + ${R}u, last) * params.xStride + params.xOffset + lane;
+  var acc${R} = 0.0;
+  var sq${R} = 0.0;
+#endunroll
+  // Every lane runs every chunk (the broadcasts need the whole subgroup); only working lanes load A.
+  if (tile.y == 1u) {
+    for (var c = 0u; c < chunks; c++) {
+      var w = array<vec4<f32>, 2>(vec4<f32>(0.0), vec4<f32>(0.0));
+      if (working) {
+#if PAGES
+        w = pageChunk(&cur, t, c);
+#else
+        w = aChunk(rowIndex, c);
+#endif
+      }
+      let k = 8u * c + lane;
+      let xb = xBroadcast(x0 + 8u * c, gain(k));
+      acc0 += dot(w[0], xb[0]) + dot(w[1], xb[1]);
+#if NORM
+      sq0 += square(x0 + 8u * c, k);
+#endif
+    }
+  } else {
+    for (var c = 0u; c < chunks; c++) {
+      var w = array<vec4<f32>, 2>(vec4<f32>(0.0), vec4<f32>(0.0));
+      if (working) {
+#if PAGES
+        w = pageChunk(&cur, t, c);
+#else
+        w = aChunk(rowIndex, c);
+#endif
+      }
+      let k = 8u * c + lane;
+      let g = gain(k);
+#unroll R TILE
+      let xb${R} = xBroadcast(x${R} + 8u * c, g);
+      acc${R} += dot(w[0], xb${R}[0]) + dot(w[1], xb${R}[1]);
+#if NORM
+      sq${R} += square(x${R} + 8u * c, k);
+#endif
+#endunroll
+    }
+  }
+#if NORM
+#unroll R TILE
+  acc${R} *= 1.0 / sqrt(subgroupAdd(sq${R}) / f32(params.normWidth) + params.eps);
+#endunroll
+#endif
+  if (j >= params.members * rr) {
+    return;
+  }
+  // Past the adapter's rank (or an untargeted member): 0, so the expand's rank padding adds nothing.
+#unroll R TILE
+  if (${R}u < tile.y) {
+    v[(begin + ${R}u) * params.vStride + m * params.r4 + t] = select(0.0, acc${R}, working);
+  }
+#endunroll
+}
+#endif

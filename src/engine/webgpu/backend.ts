@@ -173,7 +173,7 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
       if (p.loraDtype === 'f16') throw new EngineUnsupportedError('f16 adapters in pages of unified memory', 'Adapters in pages are f32; use engine.memory.mode: split to measure f16 slots.');
       loraPool = createGpuLoraPagePool({ device, config, recipe, ...loraSlots, kv });
     } else loraPool = createGpuLoraSlotPool({ device, config, recipe, ...loraSlots, dtype: p.loraDtype ?? 'f32', maxBindingBytes });
-    loraRunner = loraPool.slots > 0 ? createGpuLora({ device, pool: loraPool, maxRows, pipelines, cpu: gpu.summary.software }) : undefined;
+    loraRunner = loraPool.slots > 0 ? createGpuLora({ device, pool: loraPool, maxRows, pipelines, cpu: gpu.summary.software, broadcast: ctx.loraBroadcast === true }) : undefined;
     forward = createForward({ ctx, config, weights, kv, maxRows, maxOutRows, maxContext, maxBlockEntries, lora: loraRunner });
     warmup = await warmUpKernels({ gpu, pipelines, helperDevices: p.warmupHelpers, signal: p.signal });
   } catch (error) {

@@ -58,6 +58,10 @@ export interface LinearShape {
   q4Q8x?: boolean;
   /** ...projections without a norm prologue too (o, down): by default only those with one, where the pass also takes the norm off every subgroup. */
   q8xUnnormed?: boolean;
+  /** The LoRA shrink as one 8-wide subgroup per workgroup that loads x once and broadcasts it (shaders/lora_shrink.wgsl BCAST; default with `xshuf`); `false` keeps the one-invocation-per-output CPU shape. */
+  loraBroadcast?: boolean;
+  /** The LoRA expand epilogue loads a row's slot, ranks, scale and v once for the invocation's weight rows (shaders/linear.wgsl `loraDeltas`); `false` loads them per weight row. */
+  loraRowDeltas?: boolean;
   /** WGSL offers `dot4I8Packed` (the `packed_4x8_integer_dot_product` language extension): that kernel takes integer dot products of nibbles and int8 x; without it, the int8 x are converted to f32. */
   packedDot?: boolean;
 }
@@ -81,7 +85,7 @@ export interface LinearShape {
 export function linearShape(p: { software: boolean; subgroups: boolean; subgroupMinSize?: number; subgroupMaxSize?: number; workgroupBytes?: number; tiled?: boolean; threads?: number; packedDot?: boolean }): LinearShape {
   if (p.software) {
     const xshuf = p.subgroups && p.subgroupMinSize === 8 && p.subgroupMaxSize === 8;
-    return { tpo: 1, opl: 4, workgroup: 64, attentionWorkgroup: 8, attentionBroadcast: xshuf, subgroups: p.subgroups, xshuf, minGroups: CPU_GROUPS_PER_THREAD * (p.threads ?? 1), sgNorm: xshuf, packedDot: p.packedDot === true, batchOpl: CPU_BATCH.opl, batchWorkgroup: CPU_BATCH.workgroup, ...(xshuf && p.tiled === true ? { tiled: CPU_TILED } : {}) };
+    return { tpo: 1, opl: 4, workgroup: 64, attentionWorkgroup: 8, attentionBroadcast: xshuf, subgroups: p.subgroups, xshuf, minGroups: CPU_GROUPS_PER_THREAD * (p.threads ?? 1), sgNorm: xshuf, loraBroadcast: xshuf, packedDot: p.packedDot === true, batchOpl: CPU_BATCH.opl, batchWorkgroup: CPU_BATCH.workgroup, ...(xshuf && p.tiled === true ? { tiled: CPU_TILED } : {}) };
   }
   const subgroups = p.subgroups && (p.subgroupMinSize ?? 0) >= 8;
   return { tpo: subgroups ? Math.min(32, p.subgroupMinSize!) : 16, opl: 1, workgroup: 256, subgroups, ...(p.tiled === false ? {} : { tiled: { opl: 2, workgroup: 256 } }), workgroupBytes: p.workgroupBytes };

@@ -141,6 +141,7 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
     LORA: p.lora !== undefined,
     LORA_F16: p.lora?.f16 === true,
     LORA_PAGES: p.lora?.tableAt !== undefined,
+    LORA_PER_WEIGHT_ROW: ctx.loraRowDeltas === false,
     SOFTCAP: (p.softcap ?? 0) > 0,
     SUBGROUPS: ctx.subgroups && t.tpo > 1,
     XSHUF: ctx.xshuf === true && t.tpo === 1,

@@ -27,6 +27,8 @@ const SHRINK_TPO = 32;
 const SHRINK_WG = 256;
 /** Invocations (= outputs) per shrink workgroup of the CPU shape. */
 const CPU_SHRINK_WG = 16;
+/** ...of the broadcast shape: one 8-wide subgroup. */
+const BROADCAST_SHRINK_WG = 8;
 
 /** Parameters of {@link GpuLora.shrinkOp}. */
 export interface ShrinkOpParameters {
@@ -63,6 +65,11 @@ export interface CreateGpuLoraParameters {
   pipelines: PipelineCache;
   /** Kernel shape for CPU implementations (lavapipe): one invocation per output over all of K. */
   cpu?: boolean;
+  /**
+   * With `cpu` on 8-wide subgroups (`LinearShape.loraBroadcast`): a workgroup is one subgroup whose
+   * lanes load x together and broadcast it, one-row tiles run a one-row loop (lora_shrink.wgsl BCAST).
+   */
+  broadcast?: boolean;
 }
 
 /** Creates the shrink kernels' per-pass buffers. */
@@ -74,8 +81,9 @@ export function createGpuLora(p: CreateGpuLoraParameters): GpuLora {
   const tiles = device.createBuffer({ label: 'lora.tiles', size: 16 * Math.max(1, maxRows), usage }); // [tiles, 4] u32
   const v = device.createBuffer({ label: 'lora.v', size: 4 * Math.max(1, maxRows) * vStride, usage }); // [rows, vStride] f32
   const cpu = p.cpu === true;
-  const wg = cpu ? CPU_SHRINK_WG : SHRINK_WG;
-  const outputsPerGroup = cpu ? CPU_SHRINK_WG : SHRINK_WG / SHRINK_TPO;
+  const broadcast = cpu && p.broadcast === true;
+  const wg = broadcast ? BROADCAST_SHRINK_WG : cpu ? CPU_SHRINK_WG : SHRINK_WG;
+  const outputsPerGroup = cpu ? wg : SHRINK_WG / SHRINK_TPO;
   const owned: GPUBuffer[] = [rowsUniform, tiles, v];
   let plan: LoraTilePlan | undefined;
 
@@ -100,7 +108,7 @@ export function createGpuLora(p: CreateGpuLoraParameters): GpuLora {
       const group = pool.group(op);
       const bindings: BindingKind[] = ['uniform', 'uniform', 'read', 'read', 'read', 'storage', 'read', 'read'];
       const pages = pool.tableAt !== undefined;
-      const kernel = pipelines.kernel('lora_shrink.wgsl', bindings, { F16: pool.dtype === 'f16', NORM: norm !== undefined, PAGES: pages, TILE: LORA_TILE_ROWS, WG: wg, ...(cpu ? { CPU: true } : { TPO: SHRINK_TPO }) });
+      const kernel = pipelines.kernel('lora_shrink.wgsl', bindings, { F16: pool.dtype === 'f16', NORM: norm !== undefined, PAGES: pages, TILE: LORA_TILE_ROWS, WG: wg, BCAST: broadcast, ...(cpu ? { CPU: true } : { TPO: SHRINK_TPO }) });
       const ranks = [0, 1, 2].map((i) => group.rankWords[Math.min(i, group.rankWords.length - 1)]);
       const values = [group.inPad, pool.rank4, op.members.length, pool.infoStride, ...ranks, x.stride, x.offset, vStride, norm?.width ?? 0, 0, norm?.at ?? 0, pool.tableAt ?? 0, 0, 0];
       const words = new Uint32Array(values);

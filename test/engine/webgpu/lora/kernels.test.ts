@@ -93,29 +93,47 @@ const layouts = [
 const SHAPES = {
   cpu: linearShape({ software: true, subgroups: false }),
   'cpu tiled': linearShape({ software: true, subgroups: true, subgroupMinSize: 8, subgroupMaxSize: 8, tiled: true }),
+  'cpu broadcast': linearShape({ software: true, subgroups: true, subgroupMinSize: 8, subgroupMaxSize: 8 }),
+  'cpu broadcast, expand per weight row': { ...linearShape({ software: true, subgroups: true, subgroupMinSize: 8, subgroupMaxSize: 8 }), loraRowDeltas: false },
   gpu: { tpo: 8, opl: 1, workgroup: 256 },
   'gpu tiled': { tpo: 8, opl: 1, workgroup: 256, tiled: { opl: 2, workgroup: 64 }, workgroupBytes: 16384 },
 } as const;
 const probe = await probeAdapter();
 const lavapipeSubgroups = probe.available && probe.adapter.subgroupMinSize === 8 && probe.adapter.subgroupMaxSize === 8;
 
-describe.each([
+/** Slot dtype, kernel shape, and the adapters' ranks: 4/16/6 in slots of rank 16, or (`ranks 8/16/64`) 8/16/64 in slots of rank 64, so a pass's tiles mix ranks 8 to 64. */
+type Case = readonly ['f32' | 'f16' | 'pages', keyof typeof SHAPES, ('ranks 8/16/64' | undefined)?];
+const CASES: Case[] = [
   ['f32', 'cpu'],
   ['f32', 'gpu'],
   ['f16', 'cpu'],
   ['f32', 'gpu tiled'],
   ['pages', 'cpu'],
   ['pages', 'gpu'],
-  ...(lavapipeSubgroups ? ([['f32', 'cpu tiled']] as const) : []),
-] as const)('fused LoRA (%s slots, %s kernel shape)', (dtype, shape) => {
+  ['f32', 'cpu', 'ranks 8/16/64'],
+  ...(lavapipeSubgroups
+    ? ([
+        ['f32', 'cpu tiled'],
+        ['f32', 'cpu broadcast'],
+        ['f16', 'cpu broadcast'],
+        ['pages', 'cpu broadcast'],
+        ['f32', 'cpu broadcast', 'ranks 8/16/64'],
+        ['pages', 'cpu broadcast', 'ranks 8/16/64'],
+        ['f32', 'cpu broadcast, expand per weight row', 'ranks 8/16/64'],
+      ] as const)
+    : []),
+];
+
+describe.each(CASES.map(([dtype, shape, ranks]) => [dtype, shape, ranks ? `, ${ranks}` : ''] as const))('fused LoRA (%s slots, %s kernel shape%s)', (dtype, shape, ranks) => {
   const tolerance = dtype === 'f16' ? 1e-2 : 1e-5;
+  const maxRank = ranks ? 64 : MAX_RANK;
   let h: KernelHarness;
   const held: (LoraWeights | undefined)[] = [];
   beforeAll(async () => {
     h = await createHarness({ shape: SHAPES[shape] });
-    held[0] = randomWeights(1, 4, 2);
+    held[0] = randomWeights(1, ranks ? 8 : 4, 2);
     held[1] = randomWeights(2, 16, 0.5, ['v_proj', 'up_proj']);
-    held[2] = randomWeights(3, 6, 1.25); // rank not a multiple of 4: B rows padded on upload
+    held[2] = randomWeights(3, ranks ? 64 : 6, 1.25); // rank not a multiple of 4: B rows padded on upload
   });
   afterAll(() => h?.destroy());
 
@@ -126,14 +144,14 @@ describe.each([
         const { device } = h.gpu;
         const maxBindingBytes = h.gpu.limits.maxStorageBufferBindingSize;
         const kv = dtype === 'pages' ? createGpuKvCache({ device, config, blocks: 128, maxBindingBytes }) : undefined;
-        const pool: GpuLoraSlotPool = kv ? createGpuLoraPagePool({ device, config, recipe, slots: SLOTS, maxRank: MAX_RANK, kv }) : createGpuLoraSlotPool({ device, config, recipe, slots: SLOTS, maxRank: MAX_RANK, dtype: dtype as 'f32' | 'f16', maxBindingBytes });
+        const pool: GpuLoraSlotPool = kv ? createGpuLoraPagePool({ device, config, recipe, slots: SLOTS, maxRank, kv }) : createGpuLoraSlotPool({ device, config, recipe, slots: SLOTS, maxRank, dtype: dtype as 'f32' | 'f16', maxBindingBytes });
         // In pages: each adapter's pages interleaved with the others' (ids counting down in steps of 3).
         for (let s = 0; s < 3; s++) {
           const need = kv ? layoutAdapterPages({ config, rank: held[s]!.rank, targets: adapterTargets(config, held[s]!), geometry: pool.pageGeometry! }) : 0;
           await pool.load(s, held[s]!, undefined, Array.from({ length: need }, (_, i) => 127 - s - 3 * i));
         }
         const rounded = held.map((w) => (w && dtype === 'f16' ? roundAdapter(w) : w));
-        const lora = createGpuLora({ device, pool, maxRows: 32, pipelines: h.ctx.pipelines, cpu: shape.startsWith('cpu') });
+        const lora = createGpuLora({ device, pool, maxRows: 32, pipelines: h.ctx.pipelines, cpu: shape.startsWith('cpu'), broadcast: shape.startsWith('cpu broadcast') });
         const { rowSlots } = layout;
         const rows = rowSlots.length;
         const xStride = matrixStride(op.cols);
