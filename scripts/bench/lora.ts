@@ -11,10 +11,16 @@
  *  4. memory: base + N resident adapters vs N merged model copies;
  *  5. the 100-adapter traffic of (2) through a merge-on-switch baseline.
  * Sizes are scaled to end in a few minutes on a CPU (lavapipe); what was scaled is printed.
+ *
+ * `--variants current,loraBroadcast=false [--rounds 5] [--distinct 0,32] [--profile]`: only (1),
+ * on one backend per kernel-shape variant (as `bench:linear`'s), in interleaved rounds: each
+ * variant's tokens/s with 0 and 32 distinct adapters, the ratio to its base-only rate, to the
+ * first variant and its CPU ms per step, with the load average; `--profile`: per-kernel GPU ms per
+ * step of each (timestamp queries).
  */
 import { writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
-import type { LoraWeights, StepSequence } from '../../src/engine/backend.ts';
+import type { LoraWeights } from '../../src/engine/backend.ts';
 import { createWebGpuBackend } from '../../src/engine/webgpu/backend.ts';
 import { createGpuLoraSlotPool } from '../../src/engine/webgpu/lora/slotPool.ts';
 import { acquireGpu } from '../../src/gpu/device.ts';
@@ -24,11 +30,13 @@ import { createSlotManager } from '../../src/lora/slots.ts';
 import { createAdapterStore } from '../../src/lora/store.ts';
 import { createPeftLoader } from '../../src/lora/peftLoader.ts';
 import { loadModel } from '../../src/model/load.ts';
-import { makeTrace, serveMergeOnSwitch, serveUnmerged, uniform, type MergeResult, type TrafficResult } from './lib/loraTraffic.ts';
+import { makeTrace, serveMergeOnSwitch, serveUnmerged, type MergeResult, type TrafficResult } from './lib/loraTraffic.ts';
 import { namedAdapters } from './lib/adapters.ts';
 import { percentile } from './lib/stats.ts';
 import { cachedPreset } from './lib/models.ts';
 import { benchArgs, positiveNumber } from './lib/args.ts';
+import { parseVariant } from './lib/linearB1.ts';
+import { compareLoraVariants, loraDecodeRun, randomLoraWeights } from './lib/loraDecode.ts';
 
 const args = benchArgs(import.meta.url, {
   model: { type: 'string', default: 'bench-135m' },
@@ -44,6 +52,10 @@ const args = benchArgs(import.meta.url, {
   'load-samples': { type: 'string' },
   'warm-samples': { type: 'string' },
   'traffic-slots': { type: 'string', default: '16' },
+  variants: { type: 'string' },
+  rounds: { type: 'string', default: '5' },
+  distinct: { type: 'string', default: '0,32' },
+  profile: { type: 'boolean', default: false },
 });
 const preset = args.model!;
 const tiny = preset === 'tiny';
@@ -72,34 +84,46 @@ const loader = createPeftLoader();
 const config = model.config;
 const gpu = await acquireGpu();
 const perSeqBlocks = Math.ceil((PROMPT + Math.max(maxTokens, decodeSteps) + 2) / 16);
-const backend = await createWebGpuBackend({ model, gpu, numKvBlocks: (BATCH + 1) * perSeqBlocks + 8, maxRows: 512, maxContext: 256, loraSlots: slotCount, maxLoraRank: rank });
+const variants = args.variants?.split(',') ?? ['current'];
+const makeBackend = (variant: string) => createWebGpuBackend({ model, gpu, numKvBlocks: (BATCH + 1) * perSeqBlocks + 8, maxRows: 512, maxContext: 256, loraSlots: slotCount, maxLoraRank: rank, shape: parseVariant(variant) });
+const backend = await makeBackend(variants[0]);
 log(`${preset} (${backend.dtype}, ${(backend.weightBytes / 2 ** 20).toFixed(0)} MiB) + ${slotCount} slots of rank ${rank} (${(backend.lora.bytesPerSlot / 2 ** 20).toFixed(2)} MiB each) on ${gpu.summary.description}`);
 
-/** Random rank-r weights on every linear module, A ~ U(±1/√in), B scaled like createAdapter. */
-function randomWeights(seed: number, r: number): LoraWeights {
-  const u = uniform(seed);
-  const fill = (n: number, s: number) => Float32Array.from({ length: n }, () => (u() * 2 - 1) * s);
-  const layers = Array.from({ length: config.numLayers }, () => {
-    const layer: LoraWeights['layers'][number] = {};
-    for (const { name, out, in: inF } of config.modules) layer[name] = { a: fill(r * inF, 1 / Math.sqrt(inF)), b: fill(out * r, 0.3 / Math.sqrt(r)) };
-    return layer;
-  });
-  return { rank: r, scale: 2, layers };
+const randomWeights = (seed: number, r: number): LoraWeights => randomLoraWeights(config, seed, r);
+const decodeShape = { batch: BATCH, prompt: PROMPT, perSeqBlocks, steps: decodeSteps };
+if (args.variants !== undefined) {
+  await compareVariants();
+  process.exit(0);
+}
+
+/** `--variants`: section 1 on one backend per variant, interleaved (see the file comment). */
+async function compareVariants(): Promise<void> {
+  const distincts = args.distinct!.split(',').map((d) => (d === '0' ? 0 : positiveNumber('distinct', d)));
+  if (distincts[0] !== 0 || Math.max(...distincts) > slotCount) throw new Error(`--distinct ${args.distinct}: start with 0 (base only) and stay within --slots ${slotCount}`);
+  const backends = [backend];
+  for (const v of variants.slice(1)) backends.push(await makeBackend(v));
+  const filled = Math.max(...distincts);
+  log(`filling ${filled} slots of each of ${variants.length} backends with distinct random rank-${rank} adapters`);
+  for (let s = 0; s < filled; s++) {
+    const w = randomWeights(1000 + s, rank);
+    for (const b of backends) await b.lora.load(s, w);
+  }
+  const rounds = positiveNumber('rounds', args.rounds);
+  const { figures, loadAverages } = await compareLoraVariants({ backends, variants, distincts, rounds, shape: decodeShape, profile: args.profile!, log });
+  const f = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '-');
+  const kernels = (k?: Record<string, number>) => (k ? `; GPU ms/step ${Object.entries(k).map(([name, ms]) => `${name} ${f(ms)}`).join(', ')}` : '');
+  const lines = [
+    `openlora LoRA variants: ${preset} (${backend.dtype}) on ${gpu.summary.description}; batch ${BATCH} decode, rank ${rank} on all 7 projections, ${rounds} interleaved rounds of ${decodeSteps} steps, load average ${loadAverages.map((l) => f(l, 2)).join(' ')}`,
+    ...figures.map((g) => `${g.variant.padEnd(24)} ${String(g.distinct).padStart(2)} adapters ${f(g.tokensPerSecond).padStart(7)} tokens/s  ${f(g.ofBase * 100, 0).padStart(3)}% of base  ${f(g.overFirst, 2)}x ${variants[0]}  CPU ${f(g.cpuMsPerStep, 0)} ms/step (${f(g.cpuOverFirst, 2)}x)  tokens ${g.sameTokens ? 'same' : 'DIFFER'}${kernels(g.kernelsMs)}`),
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+  if (args.out) await writeFile(args.out, JSON.stringify({ model: preset, device: gpu.summary.description, rank, batch: BATCH, steps: decodeSteps, rounds, loadAverages, figures }, null, 2) + '\n');
+  for (const b of backends) b.destroy();
 }
 
 // ---- 1. Decode throughput at batch 32 with 0, 1, 8, 32 distinct adapters.
-const greedy = { temperature: 0, topK: 0, topP: 1, seed: 0 };
-const ids = (n: number, salt: number) => Array.from({ length: n }, (_, i) => (i * 7919 + salt * 104729 + 11) % Math.min(config.vocabSize, 49000));
 async function decodeRate(distinct: number): Promise<{ distinct: number; stepMs: number; tokensPerSecond: number }> {
-  const slotOf = (i: number) => (distinct === 0 ? -1 : i % distinct);
-  const seqs = Array.from({ length: BATCH }, (_, i) => ({ blockTable: Array.from({ length: perSeqBlocks }, (_, j) => i * perSeqBlocks + j), tokens: ids(PROMPT, i + 1) }));
-  let outs = await backend.step(seqs.map((s, i): StepSequence => ({ tokens: s.tokens, startPos: 0, blockTable: s.blockTable, adapterSlot: slotOf(i), sample: { ...greedy, step: 0 } })));
-  const times: number[] = [];
-  for (let k = 1; k <= decodeSteps + 1; k++) {
-    const t = performance.now();
-    outs = await backend.step(seqs.map((s, i): StepSequence => ({ tokens: [outs[i].token!], startPos: PROMPT + k - 1, blockTable: s.blockTable, adapterSlot: slotOf(i), sample: { ...greedy, step: k } })));
-    if (k > 1) times.push(performance.now() - t); // the first decode step compiles the decode pipelines
-  }
+  const { stepMs: times } = await loraDecodeRun(backend, decodeShape, distinct);
   const stepMs = times.reduce((a, b) => a + b, 0) / times.length;
   return { distinct, stepMs, tokensPerSecond: (BATCH * 1000) / stepMs };
 }
