@@ -127,6 +127,7 @@ const CASES: Case[] = [
 describe.each(CASES.map(([dtype, shape, ranks]) => [dtype, shape, ranks ? `, ${ranks}` : ''] as const))('fused LoRA (%s slots, %s kernel shape%s)', (dtype, shape, ranks) => {
   const tolerance = dtype === 'f16' ? 1e-2 : 1e-5;
   const maxRank = ranks ? 64 : MAX_RANK;
+  const PAGES = ranks ? 512 : 128; // KV blocks: room for the three adapters' pages interleaved
   let h: KernelHarness;
   const held: (LoraWeights | undefined)[] = [];
   beforeAll(async () => {
@@ -143,12 +144,12 @@ describe.each(CASES.map(([dtype, shape, ranks]) => [dtype, shape, ranks ? `, ${r
         if (dtype === 'f16' && !h.gpu.hasF16) return;
         const { device } = h.gpu;
         const maxBindingBytes = h.gpu.limits.maxStorageBufferBindingSize;
-        const kv = dtype === 'pages' ? createGpuKvCache({ device, config, blocks: 128, maxBindingBytes }) : undefined;
+        const kv = dtype === 'pages' ? createGpuKvCache({ device, config, blocks: PAGES, maxBindingBytes }) : undefined;
         const pool: GpuLoraSlotPool = kv ? createGpuLoraPagePool({ device, config, recipe, slots: SLOTS, maxRank, kv }) : createGpuLoraSlotPool({ device, config, recipe, slots: SLOTS, maxRank, dtype: dtype as 'f32' | 'f16', maxBindingBytes });
         // In pages: each adapter's pages interleaved with the others' (ids counting down in steps of 3).
         for (let s = 0; s < 3; s++) {
           const need = kv ? layoutAdapterPages({ config, rank: held[s]!.rank, targets: adapterTargets(config, held[s]!), geometry: pool.pageGeometry! }) : 0;
-          await pool.load(s, held[s]!, undefined, Array.from({ length: need }, (_, i) => 127 - s - 3 * i));
+          await pool.load(s, held[s]!, undefined, Array.from({ length: need }, (_, i) => PAGES - 1 - s - 3 * i));
         }
         const rounded = held.map((w) => (w && dtype === 'f16' ? roundAdapter(w) : w));
         const lora = createGpuLora({ device, pool, maxRows: 32, pipelines: h.ctx.pipelines, cpu: shape.startsWith('cpu'), broadcast: shape.startsWith('cpu broadcast') });
