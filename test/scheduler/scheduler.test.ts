@@ -57,6 +57,17 @@ async function solo(request: GenerationRequest, options: SchedulerOptions = {}):
   return out;
 }
 
+/** Each request alone on the shared backend, then all of them together through one scheduler on `on`; the together run's stats, taken before it stops. */
+async function aloneThenTogether(requests: GenerationRequest[], options: SchedulerOptions, on: Backend = backend) {
+  const alone: Outcome[] = [];
+  for (const r of requests) alone.push(await solo(r));
+  const scheduler = createScheduler(options, { backend: on });
+  const together = await Promise.all(requests.map((r) => collect(scheduler.submit(r))));
+  const stats = scheduler.stats();
+  await scheduler.stop();
+  return { alone, together, stats };
+}
+
 describe('continuous batching scheduler (CPU reference backend, tiny model)', () => {
   it('gives each request in a mixed batch exactly the tokens it gets alone', async () => {
     const requests: GenerationRequest[] = [
@@ -65,29 +76,20 @@ describe('continuous batching scheduler (CPU reference backend, tiny model)', ()
       { promptIds: prompt(18, 3), maxTokens: 14, sampling: { temperature: 1.2, topK: 0, topP: 1, seed: 99 } },
       { promptIds: prompt(2, 4), maxTokens: 6, sampling: GREEDY },
     ];
-    const alone = [];
-    for (const r of requests) alone.push(await solo(r));
-    const scheduler = createScheduler({ maxBatchTokens: 24 }, { backend });
-    const together = await Promise.all(requests.map((r) => collect(scheduler.submit(r))));
-    await scheduler.stop();
+    const { alone, together, stats } = await aloneThenTogether(requests, { maxBatchTokens: 24 });
     for (let i = 0; i < requests.length; i++) {
       expect(together[i].tokens).toEqual(alone[i].tokens);
       expect(together[i].logprobs.map((x) => x.toFixed(4))).toEqual(alone[i].logprobs.map((x) => x.toFixed(4)));
       expect(together[i].done?.usage).toEqual({ promptTokens: requests[i].promptIds.length, completionTokens: requests[i].maxTokens });
       expect(together[i].done?.finishReason).toBe('length');
     }
-    expect(scheduler.stats().kvBlocksFree).toBe(64);
+    expect(stats.kvBlocksFree).toBe(64);
   });
 
   it('preempts by recompute when KV blocks run out and still produces the same tokens', async () => {
     const tight = await createCpuBackend({ model, numKvBlocks: 6 });
     const requests = [0, 1, 2].map((i) => ({ promptIds: prompt(20 + i, 10 + i), maxTokens: 40, sampling: { temperature: 0.9, topK: 0, topP: 0.95, seed: 100 + i } }));
-    const alone = [];
-    for (const r of requests) alone.push(await solo(r));
-    const scheduler = createScheduler({ maxBatchTokens: 64 }, { backend: tight });
-    const together = await Promise.all(requests.map((r) => collect(scheduler.submit(r))));
-    const stats = scheduler.stats();
-    await scheduler.stop();
+    const { alone, together, stats } = await aloneThenTogether(requests, { maxBatchTokens: 64 }, tight);
     expect(stats.preemptions).toBeGreaterThan(0);
     expect(together.map((o) => o.tokens)).toEqual(alone.map((o) => o.tokens));
     expect(together.reduce((n, o) => n + (o.done?.preemptions ?? 0), 0)).toBe(stats.preemptions);
@@ -97,12 +99,7 @@ describe('continuous batching scheduler (CPU reference backend, tiny model)', ()
   it('two long prompts prefilled in chunks under a pool that holds one of them whole: the second waits for the first instead of being preempted', async () => {
     const tight = await createCpuBackend({ model, numKvBlocks: 16 }); // a 150-token prompt and its 6 tokens take 10 blocks
     const requests = [0, 1].map((i) => ({ promptIds: prompt(150, 30 + i), maxTokens: 6, sampling: GREEDY }));
-    const alone = [];
-    for (const r of requests) alone.push(await solo(r));
-    const scheduler = createScheduler({ maxBatchTokens: 64 }, { backend: tight });
-    const together = await Promise.all(requests.map((r) => collect(scheduler.submit(r))));
-    const stats = scheduler.stats();
-    await scheduler.stop();
+    const { alone, together, stats } = await aloneThenTogether(requests, { maxBatchTokens: 64 }, tight);
     // Counting only the second's first chunk (3 blocks of the 6 free beside the first's 10) admitted it, and it was preempted when its later chunks found no blocks.
     expect(stats.preemptions).toBe(0);
     expect(together.map((o) => o.tokens)).toEqual(alone.map((o) => o.tokens));
