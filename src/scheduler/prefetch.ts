@@ -8,15 +8,15 @@
  * free pages and those of idle adapters no queued request needs, less what is kept: each running
  * sequence's next KV blocks (the rest of its prompt, else one block for its next token), the
  * headroom (a fraction of the budget, `engine.memory.prefetchHeadroom`), and what the queued
- * requests before it take when admitted (their first chunk's KV blocks, and their adapter's pages
- * unless it is resident or loading). A prefetched adapter is idle, pinned by nobody: a running
+ * requests before it take when admitted (their whole prompt's KV blocks, as admission counts them,
+ * and their adapter's pages unless it is resident or loading). A prefetched adapter is idle, pinned by nobody: a running
  * sequence's KV blocks, and a request or load ahead of its own, evict it before anything else
  * they may have (`src/lora/eviction.ts`), so it never costs a running sequence a preemption nor
  * an admission its pages; a queued request behind its own reaches admission only once its own was
  * admitted and pinned it. The adapter tier reads a prefetched adapter into host memory before it
  * takes pages (`src/lora/slots.ts`), so pages are never held waiting for a disk read.
  */
-import { blocksAhead, committedBlocks } from './admission.ts';
+import { blocksOwed, committedBlocks } from './admission.ts';
 import { SchedulerOptionError } from './errors.ts';
 import type { PagePool } from './memory.ts';
 import type { Queues } from './reserve.ts';
@@ -34,8 +34,6 @@ export interface PrefetchParameters {
   depth: number;
   /** Unified memory: the fraction of the budget a prefetch leaves free. */
   headroom: number;
-  /** Rows a step may run (a queued request's first chunk). */
-  maxBatchTokens: number;
 }
 
 /** Throws {@link SchedulerOptionError} unless `depth` is a whole number and `headroom` a fraction in [0, 1]. */
@@ -63,6 +61,6 @@ export function prefetchAdapters(p: PrefetchParameters): void {
     const footprint = () => (id ? adapters.footprint?.(id) : undefined);
     if (id && footprint()?.held === false) adapters.prefetch(id, pages.free + pages.reclaimable() - kept);
     const now = footprint(); // held now if the prefetch took its pages
-    kept += blocksAhead(seq, p.maxBatchTokens) + (now && !now.held ? now.pages : 0);
+    kept += blocksOwed(seq) + (now && !now.held ? now.pages : 0);
   }
 }

@@ -211,7 +211,7 @@ export function createScheduler(options: SchedulerOptions, components: Scheduler
     // unified memory: into pages no running or admissible request needs).
     if (adapters && prefetch.depth > 0 && waiting.length > 0) {
       admission.order(); // where each queued adapter is now first needed, after this step's admissions
-      prefetchAdapters({ queues, adapters, pages: components.pages, maxBatchTokens, ...prefetch });
+      prefetchAdapters({ queues, adapters, pages: components.pages, ...prefetch });
     }
     // Rows of one adapter next to each other: one LoRA segment per adapter in the step (SGMV).
     return planned.sort((a, b) => a.step.adapterSlot - b.step.adapterSlot);

@@ -46,7 +46,7 @@ describe('prefetch: what it is given', () => {
     s.queues.waiting.push(heavy, light, base, last);
     s.queues.waiting.sort(s.admitsBefore);
     const { tier, calls } = recordingTier({ pages: {} });
-    prefetchAdapters({ queues: s.queues, adapters: tier, depth: 3, headroom: 0.05, maxBatchTokens: 512 });
+    prefetchAdapters({ queues: s.queues, adapters: tier, depth: 3, headroom: 0.05 });
     expect(calls).toEqual([['l', undefined], ['z', undefined]]); // heavy's is fourth in vtc's order
   });
 
@@ -64,7 +64,7 @@ describe('prefetch: what it is given', () => {
     s.queues.waiting.push(...queued);
     const { tier, calls } = recordingTier({ pages: { a: 30, b: 50, c: 5 }, pool });
     expect(keptFromPrefetch({ queues: s.queues, headroom: 0.1, pages: pool })).toBe(10 + 2 + 1);
-    prefetchAdapters({ queues: s.queues, adapters: tier, pages: pool, depth: 8, headroom: 0.1, maxBatchTokens: 512 });
+    prefetchAdapters({ queues: s.queues, adapters: tier, pages: pool, depth: 8, headroom: 0.1 });
     // a: 98 free - 13 kept = 85, it takes 30. b: 68 - 13 - a's 3 KV blocks = 52, it takes 50. c: 18 - 13 - 3 - 1 = 1 < 5.
     expect(calls).toEqual([['a', 85], ['b', 52], ['c', 1]]);
     expect(pool.used('adapter')).toBe(80);
