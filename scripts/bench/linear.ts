@@ -113,8 +113,8 @@ for (const spec of variants) {
 
 type Figure = { name: string; unit: string; values: number[][]; load: number[] };
 const figures = new Map<string, Figure>();
-const record = (name: string, vi: number, value: number) => {
-  const f = figures.get(name) ?? { name, unit: 'tokens/s', values: variants.map(() => []), load: [] };
+const record = (name: string, vi: number, value: number, unit = 'tokens/s') => {
+  const f = figures.get(name) ?? { name, unit, values: variants.map(() => []), load: [] };
   f.values[vi].push(value);
   f.load.push(loadavg()[0]);
   figures.set(name, f);
@@ -130,7 +130,11 @@ for (let round = 0; round <= rounds; round++) {
     for (const vi of order) {
       const r = await decodeRun(backends[vi], { batch, steps, promptLen: maxPrompt, perSeqBlocks });
       runs[vi] = r.tokens;
-      if (round > 0) record(`decode batch ${batch}`, vi, (batch * steps * 1000) / r.ms);
+      if (round > 0) {
+        record(`decode batch ${batch}`, vi, (batch * steps * 1000) / r.ms);
+        // This process's CPU time (lavapipe's threads included): steadier than wall time on a busy machine.
+        record(`batch ${batch} CPU/step`, vi, r.cpuMs / steps, 'CPU ms');
+      }
     }
     if (round > 0) {
       decodes += batch;

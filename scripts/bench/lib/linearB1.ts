@@ -19,6 +19,7 @@ import { createPipelineCache } from '../../../src/engine/webgpu/pipelines.ts';
 import { createPassRecorder } from '../../../src/engine/webgpu/recorder.ts';
 import { measureReadBandwidth } from '../../../src/engine/webgpu/roofline.ts';
 import { createDataBuffer, matrixStride, uploadMatrix } from '../../../src/engine/webgpu/weights.ts';
+import { cpuMs } from './engineRuns.ts';
 import { median } from './stats.ts';
 
 /** A weight format the projections are measured in. */
@@ -61,6 +62,10 @@ export interface B1Figure {
   roofline: number[];
   /** Time of the first variant / time of each (above 1: faster than the first). */
   speedup: number[];
+  /** Median CPU milliseconds of this process per dispatch (all threads: lavapipe runs the kernel on them; steadier than wall time on a busy machine), per variant. */
+  cpuMs: number[];
+  /** CPU time of the first variant / CPU time of each. */
+  cpuSpeedup: number[];
   loadAverage: number;
 }
 
@@ -73,6 +78,8 @@ export interface LinearB1Result {
   figures: B1Figure[];
   /** One layer's projections times the layer count plus the lm_head: milliseconds per batch-1 step in the linear kernels, per variant. */
   stepMs: number[];
+  /** The same sum of CPU milliseconds per dispatch, per variant. */
+  stepCpuMs: number[];
 }
 
 /** A variant name as a shape override of the device's linear shape. */
@@ -177,11 +184,13 @@ export async function runLinearB1(p: LinearB1Parameters): Promise<LinearB1Result
     for (const op of ops) op(rec, rows);
     rec.end();
     const t0 = performance.now();
+    const c0 = cpuMs();
     device.queue.submit([encoder.finish()]);
     await device.queue.onSubmittedWorkDone();
-    return (performance.now() - t0) / ops.length;
+    return { ms: (performance.now() - t0) / ops.length, cpu: (cpuMs() - c0) / ops.length };
   };
   const samples = prepared.map(() => p.variants.map(() => [] as number[]));
+  const cpuSamples = prepared.map(() => p.variants.map(() => [] as number[]));
   const loads: number[] = [];
   const roofs: number[] = [];
   for (let round = 0; round <= p.rounds; round++) {
@@ -190,8 +199,11 @@ export async function runLinearB1(p: LinearB1Parameters): Promise<LinearB1Result
     if (round % 2 === 1) order.reverse();
     for (const [pi, proj] of prepared.entries()) {
       for (const vi of order) {
-        const ms = await time(proj.ops[vi]);
-        if (round > 0) samples[pi][vi].push(ms);
+        const t = await time(proj.ops[vi]);
+        if (round > 0) {
+          samples[pi][vi].push(t.ms);
+          cpuSamples[pi][vi].push(t.cpu);
+        }
       }
     }
     if (round > 0) {
@@ -205,11 +217,12 @@ export async function runLinearB1(p: LinearB1Parameters): Promise<LinearB1Result
   const figures: B1Figure[] = prepared.map((proj, pi) => {
     const ms = samples[pi].map(median);
     const gb = ms.map((t) => proj.bytes / t / 1e6);
-    return { projection: proj.name, bytes: proj.bytes, ms, gbPerSecond: gb, roofline: gb.map((g) => (100 * g) / roof), speedup: ms.map((t) => ms[0] / t), loadAverage: median(loads) };
+    const cpu = cpuSamples[pi].map(median);
+    return { projection: proj.name, bytes: proj.bytes, ms, gbPerSecond: gb, roofline: gb.map((g) => (100 * g) / roof), speedup: ms.map((t) => ms[0] / t), cpuMs: cpu, cpuSpeedup: cpu.map((t) => cpu[0] / t), loadAverage: median(loads) };
   });
   const layers = config.num_hidden_layers;
-  const stepMs = p.variants.map((_, vi) => figures.reduce((s, f, i) => s + f.ms[vi] * (i === figures.length - 1 ? 1 : layers), 0));
-  return { dtype: p.dtype, rows, variants: p.variants, rooflineGbPerSecond: roof, figures, stepMs };
+  const step = (of: (f: B1Figure) => number[]) => p.variants.map((_, vi) => figures.reduce((s, f, i) => s + of(f)[vi] * (i === figures.length - 1 ? 1 : layers), 0));
+  return { dtype: p.dtype, rows, variants: p.variants, rooflineGbPerSecond: roof, figures, stepMs: step((f) => f.ms), stepCpuMs: step((f) => f.cpuMs) };
 }
 
 /** The summary lines of a {@link LinearB1Result}: one per projection and variant, then the step. */
@@ -218,8 +231,8 @@ export function linearB1Lines(r: LinearB1Result, model: string): string[] {
   return [
     `openlora ${r.rows}-row linear kernels: ${model} (${r.dtype}), streaming roofline ${f(r.rooflineGbPerSecond)} GB/s (median of the rounds)`,
     ...r.figures.flatMap((fig) =>
-      r.variants.map((v, vi) => `  ${fig.projection.padEnd(20)} ${v.padEnd(18)} ${f(fig.ms[vi], 3).padStart(7)} ms  ${f(fig.gbPerSecond[vi]).padStart(6)} GB/s  ${f(fig.roofline[vi], 0).padStart(3)}% of roofline  ${f(fig.speedup[vi])}x  (load average ${f(fig.loadAverage)})`),
+      r.variants.map((v, vi) => `  ${fig.projection.padEnd(20)} ${v.padEnd(18)} ${f(fig.ms[vi], 3).padStart(7)} ms  ${f(fig.gbPerSecond[vi]).padStart(6)} GB/s  ${f(fig.roofline[vi], 0).padStart(3)}% of roofline  ${f(fig.speedup[vi])}x  (CPU ${f(fig.cpuMs[vi], 3)} ms, ${f(fig.cpuSpeedup[vi])}x; load average ${f(fig.loadAverage)})`),
     ),
-    ...r.variants.map((v, vi) => `  step (layers + lm_head) ${v.padEnd(18)} ${f(r.stepMs[vi], 1)} ms in the linear kernels: at most ${f(1000 / r.stepMs[vi], 1)} tokens/s  ${f(r.stepMs[0] / r.stepMs[vi])}x`),
+    ...r.variants.map((v, vi) => `  step (layers + lm_head) ${v.padEnd(18)} ${f(r.stepMs[vi], 1)} ms in the linear kernels: at most ${f(1000 / r.stepMs[vi], 1)} tokens/s  ${f(r.stepMs[0] / r.stepMs[vi])}x  (CPU ${f(r.stepCpuMs[vi], 1)} ms, ${f(r.stepCpuMs[0] / r.stepCpuMs[vi])}x)`),
   ];
 }
