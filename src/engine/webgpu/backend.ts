@@ -85,6 +85,13 @@ export interface CreateWebGpuBackendParameters {
   profile?: boolean;
   /** Extra devices that compile kernels in parallel during load (default `defaultWarmupHelpers`: CPU adapters only). */
   warmupHelpers?: number;
+  /**
+   * A kernel cache on `gpu`'s device shared with other backends (tests that build many backends
+   * on one device compile each kernel once, not once per backend: ~3 s of CPU per lavapipe
+   * backend). Default a cache of this backend's own, which then holds exactly its forward pass's
+   * kernels (`pipelines`).
+   */
+  pipelines?: PipelineCache;
   /** Weight upload progress, per decoder layer. */
   onProgress?: LoadProgress;
   signal?: AbortSignal;
@@ -153,7 +160,7 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
   let loraPool: GpuLoraSlotPool | undefined;
   let loraRunner: GpuLora | undefined;
   let failure: { error: unknown } | undefined;
-  const pipelines = createPipelineCache(device);
+  const pipelines = p.pipelines ?? createPipelineCache(device);
   let uploadMs = 0;
   let warmup: KernelWarmup | undefined;
   try {
