@@ -10,6 +10,7 @@ import type { Backend, StepSequence } from '../../../src/engine/backend.ts';
 import { generate } from '../../../src/engine/generate.ts';
 import { createReferenceBackend } from '../../../src/engine/reference/backend.ts';
 import { createWebGpuBackend, type WebGpuBackend } from '../../../src/engine/webgpu/backend.ts';
+import { createPipelineCache, type PipelineCache } from '../../../src/engine/webgpu/pipelines.ts';
 import { acquireGpu, type Gpu } from '../../../src/gpu/device.ts';
 import { createAdapter } from '../../../src/lora/create.ts';
 import { loadPeftAdapter } from '../../../src/lora/peft.ts';
@@ -25,6 +26,8 @@ const greedy = { temperature: 0, topK: 0, topP: 1, seed: 0 };
 const PRESETS = ['tiny', 'tiny-mistral', 'tiny-qwen2', 'tiny-gemma', 'tiny-gemma2', 'tiny-phi3'] as const satisfies readonly ModelPreset[];
 
 let gpu: Gpu;
+/** One kernel cache for every backend of this file: each kernel compiles once, not once per backend. */
+let pipelines: PipelineCache;
 let root: string;
 const models: LoadedModel[] = [];
 const backends: Backend[] = [];
@@ -50,7 +53,7 @@ async function handmade(configJson: Record<string, unknown>, dtype: 'F32' | 'BF1
 
 async function pair(m: LoadedModel, lora = 0): Promise<{ cpu: Backend; webgpu: WebGpuBackend }> {
   const cpu = await createReferenceBackend({ model: m, numKvBlocks: 24, loraSlots: lora, maxLoraRank: 8 });
-  const webgpu = await createWebGpuBackend({ model: m, gpu, numKvBlocks: 24, maxRows: 64, maxContext: 384, loraSlots: lora, maxLoraRank: 8 });
+  const webgpu = await createWebGpuBackend({ model: m, gpu, pipelines, numKvBlocks: 24, maxRows: 64, maxContext: 384, loraSlots: lora, maxLoraRank: 8 });
   backends.push(cpu, webgpu);
   return { cpu, webgpu };
 }
@@ -80,6 +83,7 @@ async function compare(m: LoadedModel, tol: number, varied = true): Promise<void
 
 beforeAll(async () => {
   gpu = await acquireGpu();
+  pipelines = createPipelineCache(gpu.device);
   root = await makeTempDir('openlora-arch-presets-');
 });
 afterAll(async () => {

@@ -6,6 +6,7 @@ import type { Backend, StepSequence } from '../../../src/engine/backend.ts';
 import { generate } from '../../../src/engine/generate.ts';
 import { createReferenceBackend } from '../../../src/engine/reference/backend.ts';
 import { createWebGpuBackend, type WebGpuBackend } from '../../../src/engine/webgpu/backend.ts';
+import { createPipelineCache, type PipelineCache } from '../../../src/engine/webgpu/pipelines.ts';
 import { acquireGpu, type Gpu } from '../../../src/gpu/device.ts';
 import { createModel } from '../../../src/model/create.ts';
 import { loadModel, type LoadedModel } from '../../../src/model/load.ts';
@@ -19,6 +20,8 @@ const F16_TOL = 1e-2;
 
 let dir: string;
 let gpu: Gpu;
+/** One kernel cache for every backend of this file: each kernel compiles once, not once per backend. */
+let pipelines: PipelineCache;
 const models: LoadedModel[] = [];
 const backends: Backend[] = [];
 
@@ -32,7 +35,7 @@ async function model(seed: number, dtype: 'f32' | 'f16', quantize?: QuantizeType
 
 async function pair(m: LoadedModel, options: { maxRows?: number; tiledLinear?: boolean } = {}): Promise<{ cpu: Backend; webgpu: WebGpuBackend }> {
   const cpu = await createReferenceBackend({ model: m, numKvBlocks: 48 });
-  const webgpu = await createWebGpuBackend({ model: m, gpu, numKvBlocks: 48, maxRows: options.maxRows ?? 64, maxContext: 768, tiledLinear: options.tiledLinear });
+  const webgpu = await createWebGpuBackend({ model: m, gpu, pipelines, numKvBlocks: 48, maxRows: options.maxRows ?? 64, maxContext: 768, tiledLinear: options.tiledLinear });
   backends.push(cpu, webgpu);
   return { cpu, webgpu };
 }
@@ -44,6 +47,7 @@ const greedy = { temperature: 0, topK: 0, topP: 1, seed: 0 };
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'openlora-webgpu-'));
   gpu = await acquireGpu();
+  pipelines = createPipelineCache(gpu.device);
 });
 afterAll(async () => {
   for (const b of backends) b.destroy();
