@@ -4,6 +4,7 @@ import type { Backend, LoraWeights, StepSequence } from '../../../src/engine/bac
 import { generate } from '../../../src/engine/generate.ts';
 import { createReferenceBackend } from '../../../src/engine/reference/backend.ts';
 import { createWebGpuBackend, type WebGpuBackend } from '../../../src/engine/webgpu/backend.ts';
+import { createPipelineCache, type PipelineCache } from '../../../src/engine/webgpu/pipelines.ts';
 import { acquireGpu, type Gpu } from '../../../src/gpu/device.ts';
 import { createAdapter } from '../../../src/lora/create.ts';
 import { createHostCache } from '../../../src/lora/hostCache.ts';
@@ -21,6 +22,8 @@ const F32_TOL = 1e-4;
 const greedy = { temperature: 0, topK: 0, topP: 1, seed: 0 };
 
 let gpu: Gpu;
+/** One kernel cache for every backend of this file: each kernel compiles once, not once per backend. */
+let pipelines: PipelineCache;
 let root: string;
 let f32Dir: string;
 let f32: LoadedModel;
@@ -33,7 +36,7 @@ const prompt = (n: number, seed: number) => Array.from({ length: n }, (_, i) => 
 
 async function pair(model: LoadedModel): Promise<{ cpu: Backend; webgpu: WebGpuBackend }> {
   const cpu = await createReferenceBackend({ model, numKvBlocks: 64, loraSlots: 4, maxLoraRank: 16 });
-  const webgpu = await createWebGpuBackend({ model, gpu, numKvBlocks: 64, maxRows: 64, maxContext: 256, loraSlots: 4, maxLoraRank: 16 });
+  const webgpu = await createWebGpuBackend({ model, gpu, pipelines, numKvBlocks: 64, maxRows: 64, maxContext: 256, loraSlots: 4, maxLoraRank: 16 });
   backends.push(cpu, webgpu);
   for (const b of [cpu, webgpu]) for (let i = 0; i < adapters.length; i++) await b.lora.load(i, adapters[i].weights);
   return { cpu, webgpu };
@@ -41,6 +44,7 @@ async function pair(model: LoadedModel): Promise<{ cpu: Backend; webgpu: WebGpuB
 
 beforeAll(async () => {
   gpu = await acquireGpu();
+  pipelines = createPipelineCache(gpu.device);
   root = await makeTempDir('openlora-lora-forward-');
   f32Dir = await createTinyModel({ seed: 1 });
   f32 = await loadModel({ dir: f32Dir });
@@ -145,7 +149,7 @@ describe('WebGPU forward pass with LoRA', () => {
   });
 
   it('unloading a slot gives the base model\'s output for its rows; other slots keep theirs', async () => {
-    const webgpu = await createWebGpuBackend({ model: f32, gpu, numKvBlocks: 16, maxRows: 64, maxContext: 128, loraSlots: 2, maxLoraRank: 16 });
+    const webgpu = await createWebGpuBackend({ model: f32, gpu, pipelines, numKvBlocks: 16, maxRows: 64, maxContext: 128, loraSlots: 2, maxLoraRank: 16 });
     backends.push(webgpu);
     await webgpu.lora.load(0, adapters[0].weights);
     await webgpu.lora.load(1, adapters[2].weights);
@@ -162,7 +166,7 @@ describe('WebGPU forward pass with LoRA', () => {
   });
 
   it('the node\'s scheduler and slot manager serve 2 adapters and the base model on WebGPU, batched', async () => {
-    const webgpu = await createWebGpuBackend({ model: f32, gpu, numKvBlocks: 32, maxRows: 64, maxContext: 128, loraSlots: 2, maxLoraRank: 16 });
+    const webgpu = await createWebGpuBackend({ model: f32, gpu, pipelines, numKvBlocks: 32, maxRows: 64, maxContext: 128, loraSlots: 2, maxLoraRank: 16 });
     const { cpu } = await pair(f32); // CPU reference: slots 0..2 hold adapters 0..2
     backends.push(webgpu);
     const store = createAdapterStore({ dir: join(root, 'none'), config: f32.config, maxRank: 16 });
@@ -197,7 +201,7 @@ describe('WebGPU forward pass with LoRA', () => {
   });
 
   it('warm switches under churn (packed on the loader thread, evicted, reloaded from host memory) give the CPU reference\'s logits every time', async () => {
-    const webgpu = await createWebGpuBackend({ model: f32, gpu, numKvBlocks: 16, maxRows: 64, maxContext: 128, loraSlots: 2, maxLoraRank: 16 });
+    const webgpu = await createWebGpuBackend({ model: f32, gpu, pipelines, numKvBlocks: 16, maxRows: 64, maxContext: 128, loraSlots: 2, maxLoraRank: 16 });
     const { cpu } = await pair(f32); // CPU reference: slots 0..2 hold adapters 0..2
     backends.push(webgpu);
     const loader = createPeftLoader();

@@ -11,6 +11,7 @@ import type { Backend } from '../../../src/engine/backend.ts';
 import { generate } from '../../../src/engine/generate.ts';
 import { createReferenceBackend } from '../../../src/engine/reference/backend.ts';
 import { createWebGpuBackend } from '../../../src/engine/webgpu/backend.ts';
+import { createPipelineCache, type PipelineCache } from '../../../src/engine/webgpu/pipelines.ts';
 import { acquireGpu, probeAdapter, type Gpu } from '../../../src/gpu/device.ts';
 import { createModel } from '../../../src/model/create.ts';
 import { loadModel, type LoadedModel } from '../../../src/model/load.ts';
@@ -28,6 +29,8 @@ const MIN_MATCHING = 6;
 
 let dir: string;
 let gpu: Gpu;
+/** One kernel cache for every backend of this file: each kernel compiles once, not once per backend. */
+let pipelines: PipelineCache;
 const models: LoadedModel[] = [];
 const backends: Backend[] = [];
 
@@ -39,7 +42,7 @@ async function load(path: string, quantize?: 'q4_0'): Promise<LoadedModel> {
 
 /** WebGPU on `model` with x as Q8_0 blocks (`q4Q8x` true; f32 x is the default) or f32. */
 async function webgpu(model: LoadedModel, q4Q8x: boolean): Promise<Backend> {
-  const b = await createWebGpuBackend({ model, gpu, numKvBlocks: 16, maxRows: 4, maxContext: 256, shape: { q4Q8x } });
+  const b = await createWebGpuBackend({ model, gpu, pipelines, numKvBlocks: 16, maxRows: 4, maxContext: 256, shape: { q4Q8x } });
   backends.push(b);
   return b;
 }
@@ -70,6 +73,7 @@ async function stepwisePerplexity(backend: Backend, whole = false): Promise<numb
 beforeAll(async () => {
   dir = await makeTempDir('openlora-q8x-');
   gpu = await acquireGpu();
+  pipelines = createPipelineCache(gpu.device);
 });
 afterAll(async () => {
   for (const b of backends) b.destroy();

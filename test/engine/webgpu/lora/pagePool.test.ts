@@ -12,6 +12,7 @@ import { createReferenceBackend } from '../../../../src/engine/reference/backend
 import { createWebGpuBackend } from '../../../../src/engine/webgpu/backend.ts';
 import { webgpuRecipe } from '../../../../src/engine/webgpu/fusedRecipe.ts';
 import type { GpuLoraSlotPool } from '../../../../src/engine/webgpu/lora/slotPool.ts';
+import { createPipelineCache, type PipelineCache } from '../../../../src/engine/webgpu/pipelines.ts';
 import { acquireGpu, type Gpu } from '../../../../src/gpu/device.ts';
 import { slotElements } from '../../../../src/lora/checkWeights.ts';
 import { createAdapter } from '../../../../src/lora/create.ts';
@@ -32,11 +33,14 @@ const PAGES = 96;
 const prompt = mixedPrompt;
 const backends: Backend[] = [];
 let gpu: Gpu;
+/** One kernel cache for every backend of this file: each kernel compiles once, not once per backend. */
+let pipelines: PipelineCache;
 let model: LoadedModel;
 let adapters: LoraWeights[] = [];
 
 beforeAll(async () => {
   gpu = await acquireGpu();
+  pipelines = createPipelineCache(gpu.device);
   ({ model, adapters } = await loadMixedAdapterModel());
 });
 afterAll(async () => {
@@ -49,7 +53,7 @@ const keep = <T extends Backend>(b: T): T => {
   backends.push(b);
   return b;
 };
-const paged = async (m = model) => keep(await createWebGpuBackend({ model: m, gpu, numKvBlocks: PAGES, maxRows: 64, maxContext: 256, loraSlots: 4, maxLoraRank: 16, pageBytes: kvBlockBytes(m.config) }));
+const paged = async (m = model) => keep(await createWebGpuBackend({ model: m, gpu, pipelines, numKvBlocks: PAGES, maxRows: 64, maxContext: 256, loraSlots: 4, maxLoraRank: 16, pageBytes: kvBlockBytes(m.config) }));
 const reference = async (m = model) => keep(await createReferenceBackend({ model: m, numKvBlocks: PAGES, loraSlots: 4, maxLoraRank: 16 }));
 
 /** Pages adapter `w` takes on `b` (the geometry the tier counts by). */
@@ -134,7 +138,7 @@ describe('LoRA in pages of the KV cache on WebGPU (unified memory)', () => {
 
   it(`a batch of ranks 4, 8 and 16 with base rows (pages scattered among the KV blocks) gives the padded slots' logits, and the reference's within ${F32_TOL}, prefill and decode`, async () => {
     const b = await paged();
-    const split = keep(await createWebGpuBackend({ model, gpu, numKvBlocks: 64, maxRows: 64, maxContext: 256, loraSlots: 4, maxLoraRank: 16 }));
+    const split = keep(await createWebGpuBackend({ model, gpu, pipelines, numKvBlocks: 64, maxRows: 64, maxContext: 256, loraSlots: 4, maxLoraRank: 16 }));
     const ref = await reference();
     const free = shuffledIds(18, PAGES); // KV blocks 0..17 below
     for (let i = 0; i < adapters.length; i++) {
