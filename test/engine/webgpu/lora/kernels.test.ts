@@ -124,6 +124,16 @@ const CASES: Case[] = [
     : []),
 ];
 
+/** One harness (device and kernel cache) per kernel shape, shared by its cases: a kernel variant compiles once per file. */
+const harnesses = new Map<keyof typeof SHAPES, Promise<KernelHarness>>();
+const harnessFor = (shape: keyof typeof SHAPES): Promise<KernelHarness> => {
+  if (!harnesses.has(shape)) harnesses.set(shape, createHarness({ shape: SHAPES[shape] }));
+  return harnesses.get(shape)!;
+};
+afterAll(async () => {
+  for (const h of harnesses.values()) (await h).destroy();
+});
+
 describe.each(CASES.map(([dtype, shape, ranks]) => [dtype, shape, ranks ? `, ${ranks}` : ''] as const))('fused LoRA (%s slots, %s kernel shape%s)', (dtype, shape, ranks) => {
   const tolerance = dtype === 'f16' ? 1e-2 : 1e-5;
   const maxRank = ranks ? 64 : MAX_RANK;
@@ -131,13 +141,11 @@ describe.each(CASES.map(([dtype, shape, ranks]) => [dtype, shape, ranks ? `, ${r
   let h: KernelHarness;
   const held: (LoraWeights | undefined)[] = [];
   beforeAll(async () => {
-    h = await createHarness({ shape: SHAPES[shape] });
+    h = await harnessFor(shape);
     held[0] = randomWeights(1, ranks ? 8 : 4, 2);
     held[1] = randomWeights(2, 16, 0.5, ['v_proj', 'up_proj']);
     held[2] = randomWeights(3, ranks ? 64 : 6, 1.25); // rank not a multiple of 4: B rows padded on upload
   });
-  afterAll(() => h?.destroy());
-
   for (const op of [qkv, o, gateUp]) {
     for (const layout of layouts) {
       it(`${op.key.replace(/model\.layers\.\d+\./g, '')}: ${layout.name}`, async () => {
