@@ -20,6 +20,8 @@ export default defineConfig({
     sequence: { sequencer: SlowestFirstSequencer },
     testTimeout: 600_000,
     hookTimeout: 600_000,
-    env: { OPENLORA_LOG_LEVEL: 'silent' },
+    // No kernel warm-up helper devices (test/engine/webgpu/warmup.test.ts tests them): with both
+    // cores busy they only add CPU time, 3x a lavapipe warm-up's (docs/testing.md).
+    env: { OPENLORA_LOG_LEVEL: 'silent', OPENLORA_WARMUP_HELPERS: '0' },
   },
 });

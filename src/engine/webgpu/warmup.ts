@@ -14,6 +14,7 @@
  * load/store callbacks, and no instance toggle supplies one.
  */
 import { availableParallelism } from 'node:os';
+import { BaseError } from '../../errors.ts';
 import { acquireGpu, type Gpu } from '../../gpu/device.ts';
 import { createLogger } from '../../log.ts';
 import { createPipelineCache, type Kernel, type PipelineCache } from './pipelines.ts';
@@ -44,8 +45,20 @@ export interface WarmUpKernelsParameters {
  * Helper devices worth using on `gpu`: on CPU adapters (lavapipe) one per core beyond the first,
  * up to {@link MAX_WARMUP_HELPERS}, unless Mesa's shader cache is switched off (helpers would only
  * compile twice); none on GPUs, whose drivers compile in Dawn's worker threads.
+ * `OPENLORA_WARMUP_HELPERS` sets the number instead (the test suite sets 0: its two workers keep
+ * both cores busy, and a lavapipe warm-up with one helper took 3x the CPU time of one without).
  */
 export function defaultWarmupHelpers(gpu: Pick<Gpu, 'summary'>, env: NodeJS.ProcessEnv = process.env, cores = availableParallelism()): number {
+  const set = env.OPENLORA_WARMUP_HELPERS;
+  if (set !== undefined && set !== '') {
+    const n = Number(set);
+    if (!Number.isInteger(n) || n < 0 || n > MAX_WARMUP_HELPERS) {
+      throw new BaseError('OPENLORA_ENGINE_WARMUP_HELPERS', `OPENLORA_WARMUP_HELPERS=${JSON.stringify(set)} is not a number of helper devices.`, {
+        hint: `Set it to an integer from 0 to ${MAX_WARMUP_HELPERS}, or unset it (one helper per spare core on CPU adapters).`,
+      });
+    }
+    return n;
+  }
   if (!gpu.summary.software) return 0;
   const off = (v: string | undefined) => v !== undefined && /^(1|true|yes)$/i.test(v);
   if (off(env.MESA_SHADER_CACHE_DISABLE) || off(env.MESA_GLSL_CACHE_DISABLE)) return 0;

@@ -21,6 +21,16 @@ describe('kernel warm-up', () => {
     expect(defaultWarmupHelpers({ summary: { software: false } } as Gpu, {}, 64)).toBe(0);
   });
 
+  it('takes the number from OPENLORA_WARMUP_HELPERS when set, and names a bad value', () => {
+    const cpu = { summary: { software: true } } as Gpu;
+    expect(defaultWarmupHelpers(cpu, { OPENLORA_WARMUP_HELPERS: '0' }, 8)).toBe(0);
+    expect(defaultWarmupHelpers(cpu, { OPENLORA_WARMUP_HELPERS: '3' }, 2)).toBe(3);
+    expect(defaultWarmupHelpers(cpu, { OPENLORA_WARMUP_HELPERS: '' }, 2)).toBe(1);
+    for (const bad of ['two', '-1', '1.5', '8']) {
+      expect(() => defaultWarmupHelpers(cpu, { OPENLORA_WARMUP_HELPERS: bad }, 2)).toThrow(expect.objectContaining({ code: 'OPENLORA_ENGINE_WARMUP_HELPERS', message: expect.stringContaining(`OPENLORA_WARMUP_HELPERS="${bad}"`) }));
+    }
+  });
+
   for (const helperDevices of [0, 2]) {
     it(`warms every cold kernel, with ${helperDevices} helper devices`, async () => {
       const pipelines = createPipelineCache(gpu.device);
