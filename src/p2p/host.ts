@@ -26,6 +26,8 @@ export interface HostSettings {
   heartbeatMs?: number;
   /** How long message ids are remembered to drop duplicates, ms. Default 120,000. */
   seenTtlMs?: number;
+  /** How long a dial, or an inbound connection's upgrade (noise, yamux), may take, ms. Default libp2p's (10,000). */
+  connectTimeoutMs?: number;
   /** Start listening now. Default false. */
   start?: boolean;
 }
@@ -46,7 +48,7 @@ export async function createHost(settings: HostSettings, components: HostCompone
     connectionEncrypters: [noise()],
     // Batch bodies are up to ~2 MiB: a 4 MiB receive window lets one cross without waiting for window updates.
     streamMuxers: [yamux({ streamOptions: { initialStreamWindowSize: 4 * 1024 * 1024, maxStreamWindowSize: 16 * 1024 * 1024 } })],
-    connectionManager: { maxConnections: settings.maxPeers },
+    connectionManager: { maxConnections: settings.maxPeers, dialTimeout: settings.connectTimeoutMs, inboundUpgradeTimeout: settings.connectTimeoutMs },
     services: {
       identify: identify(),
       pubsub: gossipsub({

@@ -66,7 +66,7 @@ export async function createNetwork(p: CreateNetworkParameters): Promise<Network
   const maxPeers = o.maxPeers ?? 50;
   const penalties = createPeerPenalties();
   const host = await createHost(
-    { listen: o.listen ?? ['/ip4/127.0.0.1/tcp/0'], announce: o.announce, maxPeers, heartbeatMs: o.heartbeatMs, seenTtlMs: o.seenTtlMs },
+    { listen: o.listen ?? ['/ip4/127.0.0.1/tcp/0'], announce: o.announce, maxPeers, heartbeatMs: o.heartbeatMs, seenTtlMs: o.seenTtlMs, connectTimeoutMs: o.connectTimeoutMs },
     { privateKey: await loadOrCreatePeerKey(o.peerKeyFile), appScore: (peer) => penalties.score(peer) },
   );
   const router = routerOf(host);

@@ -39,6 +39,8 @@ export interface NetworkOptions {
   chainMaxRange?: bigint;
   heartbeatMs?: number;
   seenTtlMs?: number;
+  /** How long a dial, or an inbound connection's encryption and muxer negotiation, may take, ms. Default libp2p's (10,000). */
+  connectTimeoutMs?: number;
   /** Per-lane credit this node extends (announced). Default 0. */
   creditLimit?: bigint;
   /** Credit limit assumed for a node that has not announced one. Default 10^18. */

@@ -18,8 +18,12 @@ export async function registerNode(c: Chain, i: number, multiaddrs: string[] = [
   await c.wait(c.as(i).nodeRegistry.write.register([100n * TOKEN, `http://127.0.0.1:${8000 + i}`, multiaddrs]));
 }
 
-/** Fast timers for tests: heartbeats every 200 ms, batches every 100 ms, no random audits. */
-export const FAST: Partial<NetworkOptions> = { heartbeatMs: 200, redialIntervalMs: 300, chainPollMs: 300, announceIntervalMs: 400, dialRegistered: false, batchIntervalMs: 100, sampleIntervalMs: 0 };
+/**
+ * Fast timers for tests: heartbeats every 200 ms, batches every 100 ms, no random audits; and a
+ * connection's dial and upgrade may take 120 s, as the tests' other waits (libp2p's 10 s default
+ * aborted a noise handshake between five nodes in one process at load average 29).
+ */
+export const FAST: Partial<NetworkOptions> = { heartbeatMs: 200, redialIntervalMs: 300, chainPollMs: 300, announceIntervalMs: 400, dialRegistered: false, batchIntervalMs: 100, sampleIntervalMs: 0, connectTimeoutMs: 120_000 };
 
 export interface TestNetwork {
   network: Network;
