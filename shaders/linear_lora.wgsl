@@ -71,11 +71,99 @@ fn loraDelta(row: u32, column: u32) -> f32 {
   return bitcast<f32>(info[s]) * (acc.x + acc.y + acc.z + acc.w);
 }
 
+#if LORA_PAGES
+#if !LORA_PER_WEIGHT_ROW
+// loraDeltas in pages: the row's slot and scale are read once, each member's rank, table and v
+// offset once per member the OPL weight rows lie in, and the B run holding a weight row is
+// searched for only when the row is not in the previous row's run (OPL consecutive rows of a
+// member mostly share a run); a rank that is a multiple of 4 reads B with no check per element.
+// The same sums, in the same order, as loraDelta.
+fn loraDeltasInPages(row: u32, o0: u32) -> array<f32, OPL> {
+  var d: array<f32, OPL>;
+  let slot = rowInfo[row].slot;
+  if (slot < 0) {
+    return d;
+  }
+  let s = u32(slot) * params.infoStride;
+  let scale = bitcast<f32>(info[s]);
+  var m = 3u;      // member of the rows at hand (3: none yet)
+  var rank = 0u;
+  var runs = 0u;   // word of the member's first B run
+  var count = 0u;  // its B runs
+  var vb = 0u;
+  var start = 0u;  // the member's first column
+  var lo = 1u;     // the run at hand: output rows [lo, hi) of the member, from f32 index base
+  var hi = 0u;
+  var base = 0u;
+  for (var j = 0u; j < OPL; j++) {
+    let wrow = weightRow(o0, j);
+    if (wrow >= params.wRows) {
+      continue;
+    }
+    let column = params.rowStart + wrow;
+    let mj = u32(column >= params.col1) + u32(column >= params.col2);
+    if (mj != m) {
+      m = mj;
+      let rankWord = select(select(params.rank0, params.rank1, m == 1u), params.rank2, m == 2u);
+      rank = info[s + rankWord];
+      let header = s + params.tableAt + 4u * (rankWord - 1u) + 2u;
+      runs = s + info[header];
+      count = info[header + 1u];
+      vb = (row * params.vStride + m * params.vMember) / 4u;
+      start = select(select(0u, params.col1, m == 1u), params.col2, m == 2u);
+      lo = 1u;
+      hi = 0u;
+    }
+    if (rank == 0u) {
+      continue;
+    }
+    let o = column - start;
+    if (o < lo || o >= hi) {
+      var below = 0u;
+      var above = count;
+      while (above - below > 1u) {
+        let mid = (below + above) / 2u;
+        if (info[runs + 3u * mid] <= o) {
+          below = mid;
+        } else {
+          above = mid;
+        }
+      }
+      let run = runs + 3u * below;
+      lo = info[run];
+      hi = lo + info[run + 1u];
+      base = info[run + 2u];
+    }
+    let bb = base + (o - lo) * rank;
+    var acc = vec4<f32>(0.0);
+    if (rank % 4u == 0u) {
+      for (var t = 0u; t < rank; t += 4u) {
+        acc += vec4<f32>(b[bb + t], b[bb + t + 1u], b[bb + t + 2u], b[bb + t + 3u]) * v[vb + t / 4u];
+      }
+    } else {
+      for (var t = 0u; t < rank; t += 4u) {
+        let w = vec4<f32>(b[bb + t], select(0.0, b[bb + t + 1u], t + 1u < rank), select(0.0, b[bb + t + 2u], t + 2u < rank), select(0.0, b[bb + t + 3u], t + 3u < rank));
+        acc += w * v[vb + t / 4u];
+      }
+    }
+    d[j] = scale * (acc.x + acc.y + acc.z + acc.w);
+  }
+  return d;
+}
+#endif
+#endif
+
 // loraDelta of the invocation's OPL weight rows (0 past wRows) for one row. Padded slots: the
 // row's slot, ranks and scale are loaded once, and each v word once for all OPL rows (which lie in
-// at most 2 members: one member's start to the other's). In pages, or where the rows span 3
-// members (OPL wider than a member), loraDelta per weight row (always with LORA_PER_WEIGHT_ROW).
+// at most 2 members: one member's start to the other's). In pages loraDeltasInPages; where the
+// rows span 3 members (OPL wider than a member), loraDelta per weight row (always with
+// LORA_PER_WEIGHT_ROW, in pages too).
 fn loraDeltas(row: u32, o0: u32) -> array<f32, OPL> {
+#if LORA_PAGES
+#if !LORA_PER_WEIGHT_ROW
+  return loraDeltasInPages(row, o0);
+#endif
+#endif
   var d: array<f32, OPL>;
   let slot = rowInfo[row].slot;
   if (slot < 0) {

@@ -120,23 +120,48 @@ fn pageCursor(s: u32, rankWord: u32) -> Cursor {
   return Cursor(run, run + 3u * info[header + 1u], lo, lo + info[run + 1u], info[run + 2u]);
 }
 
+// Moves the cursor to the run holding input feature k (or the last run).
+fn advance(cur: ptr<function, Cursor>, k: u32) {
+  while (k >= (*cur).hi && (*cur).run + 3u < (*cur).runsEnd) {
+    (*cur).run += 3u;
+    (*cur).lo = info[(*cur).run];
+    (*cur).hi = (*cur).lo + info[(*cur).run + 1u];
+    (*cur).base = info[(*cur).run + 2u];
+  }
+}
+
 // 8 elements of A's row t at chunk c (chunks in increasing order). Features past the input (k's
-// padding to 8) read 0, as the padded slots' zero columns.
+// padding to 8) read 0, as the padded slots' zero columns. When the 8 lie in one run (runs of a
+// multiple of 8 features, the usual case) they are read straight, with no check per element.
 fn pageChunk(cur: ptr<function, Cursor>, t: u32, c: u32) -> array<vec4<f32>, 2> {
+  advance(cur, 8u * c);
+  if (8u * c + 8u <= (*cur).hi) {
+    let i = (*cur).base + t * ((*cur).hi - (*cur).lo) + 8u * c - (*cur).lo;
+    return array<vec4<f32>, 2>(vec4<f32>(a[i], a[i + 1u], a[i + 2u], a[i + 3u]), vec4<f32>(a[i + 4u], a[i + 5u], a[i + 6u], a[i + 7u]));
+  }
   var e: array<f32, 8>;
   for (var i = 0u; i < 8u; i++) {
     let k = 8u * c + i;
-    while (k >= (*cur).hi && (*cur).run + 3u < (*cur).runsEnd) {
-      (*cur).run += 3u;
-      (*cur).lo = info[(*cur).run];
-      (*cur).hi = (*cur).lo + info[(*cur).run + 1u];
-      (*cur).base = info[(*cur).run + 2u];
-    }
+    advance(cur, k);
     e[i] = select(0.0, a[(*cur).base + t * ((*cur).hi - (*cur).lo) + k - (*cur).lo], k < (*cur).hi);
   }
   return array<vec4<f32>, 2>(vec4<f32>(e[0], e[1], e[2], e[3]), vec4<f32>(e[4], e[5], e[6], e[7]));
 }
 #endif
+
+// Whether any of the workgroup's outputs [j0, j0 + OPW) is below its member's rank in slot info
+// word `s` (uniform: the same for every invocation), so a workgroup wholly past the adapter's
+// ranks (its tile's adapter smaller than the pass's largest) returns before loading anything.
+fn groupWorks(j0: u32, s: u32, rr: u32) -> bool {
+  for (var m = 0u; m < params.members; m++) {
+    let rankWord = select(select(params.rank0, params.rank1, m == 1u), params.rank2, m == 2u);
+    let lo = m * rr;
+    if (j0 < lo + info[s + rankWord] && lo < j0 + OPW) {
+      return true;
+    }
+  }
+  return false;
+}
 
 #if !BCAST
 @compute @workgroup_size(WG)
@@ -145,6 +170,9 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
     return; // uniform per workgroup
   }
   let tile = tiles[wg.y];
+  if (!groupWorks(wg.x * OPW, tile.z * params.infoStride, loraRows.rank)) {
+    return; // uniform per workgroup (the expand reads v only below the rank rounded to 4, in a working group)
+  }
   let begin = tile.x;
   let last = tile.x + tile.y - 1u;
   let slot = tile.z;
@@ -281,6 +309,9 @@ fn main(@builtin(subgroup_invocation_id) lane: u32, @builtin(workgroup_id) wg: v
     return; // uniform per workgroup
   }
   let tile = tiles[wg.y];
+  if (!groupWorks(wg.x * OPW, tile.z * params.infoStride, loraRows.rank)) {
+    return; // uniform per workgroup (the expand reads v only below the rank rounded to 4, in a working group)
+  }
   let begin = tile.x;
   let last = tile.x + tile.y - 1u;
   let slot = tile.z;
