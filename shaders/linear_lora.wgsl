@@ -153,17 +153,13 @@ fn loraDeltasInPages(row: u32, o0: u32) -> array<f32, OPL> {
 #endif
 #endif
 
-// loraDelta of the invocation's OPL weight rows (0 past wRows) for one row. Padded slots: the
+// loraDeltas outside pages (and in pages with LORA_PER_WEIGHT_ROW): loraDelta of the invocation's
+// OPL weight rows (0 past wRows) for one row. Padded slots: the
 // row's slot, ranks and scale are loaded once, and each v word once for all OPL rows (which lie in
-// at most 2 members: one member's start to the other's). In pages loraDeltasInPages; where the
-// rows span 3 members (OPL wider than a member), loraDelta per weight row (always with
-// LORA_PER_WEIGHT_ROW, in pages too).
-fn loraDeltas(row: u32, o0: u32) -> array<f32, OPL> {
-#if LORA_PAGES
-#if !LORA_PER_WEIGHT_ROW
-  return loraDeltasInPages(row, o0);
-#endif
-#endif
+// at most 2 members: one member's start to the other's). In pages (only with LORA_PER_WEIGHT_ROW),
+// or where the rows span 3 members (OPL wider than a member), loraDelta per weight row (always
+// with LORA_PER_WEIGHT_ROW).
+fn loraDeltasBySlot(row: u32, o0: u32) -> array<f32, OPL> {
   var d: array<f32, OPL>;
   let slot = rowInfo[row].slot;
   if (slot < 0) {
@@ -214,4 +210,17 @@ fn loraDeltas(row: u32, o0: u32) -> array<f32, OPL> {
     }
   }
   return d;
+}
+
+// The LoRA deltas of the invocation's OPL weight rows for one row (linear_epilogue.wgsl).
+fn loraDeltas(row: u32, o0: u32) -> array<f32, OPL> {
+#if LORA_PAGES
+#if !LORA_PER_WEIGHT_ROW
+  return loraDeltasInPages(row, o0);
+#else
+  return loraDeltasBySlot(row, o0);
+#endif
+#else
+  return loraDeltasBySlot(row, o0);
+#endif
 }
