@@ -24,6 +24,25 @@ fn bAt(i: u32) -> vec4<f32> {
 #endif
 #endif
 
+#if LORA_PAGES
+// The run of a member's B rows holding its output o: the last of the `count` runs at info word
+// `runs` (3 words each: first row, rows, f32 index) whose first row is <= o. Runs cover 0..out in
+// order; binary search, a big projection has tens of runs.
+fn runOf(runs: u32, count: u32, o: u32) -> u32 {
+  var below = 0u;
+  var above = count;
+  while (above - below > 1u) {
+    let mid = (below + above) / 2u;
+    if (info[runs + 3u * mid] <= o) {
+      below = mid;
+    } else {
+      above = mid;
+    }
+  }
+  return runs + 3u * below;
+}
+#endif
+
 // scale · sum_t B[slot, column, t] · v[row, member, t] for row's adapter (0 without one).
 fn loraDelta(row: u32, column: u32) -> f32 {
   let slot = rowInfo[row].slot;
@@ -39,22 +58,9 @@ fn loraDelta(row: u32, column: u32) -> f32 {
   let vb = (row * params.vStride + m * params.vMember) / 4u;
   var acc = vec4<f32>(0.0);
 #if LORA_PAGES
-  // The run of the adapter's B rows holding this member's output o: the last whose first row is
-  // <= o (runs cover 0..out in order; binary search, a big projection has tens of runs).
   let o = column - select(select(0u, params.col1, m == 1u), params.col2, m == 2u);
   let header = s + params.tableAt + 4u * (select(select(params.rank0, params.rank1, m == 1u), params.rank2, m == 2u) - 1u) + 2u;
-  let runs = s + info[header];
-  var below = 0u;
-  var above = info[header + 1u];
-  while (above - below > 1u) {
-    let mid = (below + above) / 2u;
-    if (info[runs + 3u * mid] <= o) {
-      below = mid;
-    } else {
-      above = mid;
-    }
-  }
-  let run = runs + 3u * below;
+  let run = runOf(s + info[header], info[header + 1u], o);
   let bb = info[run + 2u] + (o - info[run]) * rank;
   // As the padded slots sum it: four lanes of rank rounded to 4, v past the rank 0.
   for (var t = 0u; t < rank; t += 4u) {
@@ -119,17 +125,7 @@ fn loraDeltasInPages(row: u32, o0: u32) -> array<f32, OPL> {
     }
     let o = column - start;
     if (o < lo || o >= hi) {
-      var below = 0u;
-      var above = count;
-      while (above - below > 1u) {
-        let mid = (below + above) / 2u;
-        if (info[runs + 3u * mid] <= o) {
-          below = mid;
-        } else {
-          above = mid;
-        }
-      }
-      let run = runs + 3u * below;
+      let run = runOf(runs, count, o);
       lo = info[run];
       hi = lo + info[run + 1u];
       base = info[run + 2u];

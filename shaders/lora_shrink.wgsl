@@ -163,16 +163,19 @@ fn groupWorks(j0: u32, s: u32, rr: u32) -> bool {
   return false;
 }
 
+// Whether workgroup `wg` has work: a tile of the pass, and an output below its adapter's ranks
+// (the expand reads v only below the rank rounded to 4, written by a working workgroup).
+fn workgroupWorks(wg: vec3<u32>) -> bool {
+  return wg.y < loraRows.tiles && groupWorks(wg.x * OPW, tiles[wg.y].z * params.infoStride, loraRows.rank);
+}
+
 #if !BCAST
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
-  if (wg.y >= loraRows.tiles) {
+  if (!workgroupWorks(wg)) {
     return; // uniform per workgroup
   }
   let tile = tiles[wg.y];
-  if (!groupWorks(wg.x * OPW, tile.z * params.infoStride, loraRows.rank)) {
-    return; // uniform per workgroup (the expand reads v only below the rank rounded to 4, in a working group)
-  }
   let begin = tile.x;
   let last = tile.x + tile.y - 1u;
   let slot = tile.z;
@@ -305,13 +308,10 @@ fn gain(k: u32) -> f32 {
 
 @compute @workgroup_size(8)
 fn main(@builtin(subgroup_invocation_id) lane: u32, @builtin(workgroup_id) wg: vec3<u32>) {
-  if (wg.y >= loraRows.tiles) {
+  if (!workgroupWorks(wg)) {
     return; // uniform per workgroup
   }
   let tile = tiles[wg.y];
-  if (!groupWorks(wg.x * OPW, tile.z * params.infoStride, loraRows.rank)) {
-    return; // uniform per workgroup (the expand reads v only below the rank rounded to 4, in a working group)
-  }
   let begin = tile.x;
   let last = tile.x + tile.y - 1u;
   let slot = tile.z;
