@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { create, globals } from 'webgpu';
 import { createLogger } from '../log.ts';
+import { defaultDawnPolling, setDawnPolling } from './eventPolling.ts';
 import { GpuAdapterNotFoundError, GpuDeviceLostError, GpuFeatureMissingError } from './errors.ts';
 import { filterNativeStderr } from './nativeStderr.ts';
 
@@ -61,7 +62,17 @@ export interface AcquireGpuParameters {
   onLost?: (error: GpuDeviceLostError) => void;
   /** Dawn toggles, e.g. `['enable-dawn-features=allow_unsafe_apis']`. */
   dawnOptions?: string[];
+  /**
+   * Milliseconds between Dawn's event polls while a promise waits on the GPU, process-wide (0:
+   * Dawn's own `setImmediate` spin; `src/gpu/eventPolling.ts`). Unset: {@link CPU_ADAPTER_POLL_MS}
+   * on a CPU adapter, whose kernels the spin would take a core from, unless chosen already; Dawn's
+   * spin on GPUs, where a millisecond is a large part of a step.
+   */
+  eventPollMs?: number;
 }
+
+/** Dawn's event polling interval on CPU adapters (ms): at most this much later per wait, and the main thread asleep meanwhile. */
+export const CPU_ADAPTER_POLL_MS = 1;
 
 let instance: GPU | undefined;
 
@@ -131,6 +142,7 @@ export async function probeAdapter(): Promise<
  */
 export async function acquireGpu(parameters: AcquireGpuParameters = {}): Promise<Gpu> {
   const log = createLogger({ name: 'gpu' });
+  if (parameters.eventPollMs !== undefined) setDawnPolling(parameters.eventPollMs);
   const adapter = await requestAdapter(parameters.dawnOptions);
   if (!adapter) throw new GpuAdapterNotFoundError();
   const available = [...adapter.features];
@@ -143,6 +155,7 @@ export async function acquireGpu(parameters: AcquireGpuParameters = {}): Promise
   for (const name of REPORTED_LIMITS) requiredLimits[name] = adapter.limits[name];
   const device = await adapter.requestDevice({ requiredFeatures: features, requiredLimits });
   const summary = summarize(adapter);
+  if (parameters.eventPollMs === undefined && summary.software) defaultDawnPolling(CPU_ADAPTER_POLL_MS);
   let destroyed = false;
   const lost = device.lost.then((info) => {
     if (destroyed || info.reason === 'destroyed') return undefined;
