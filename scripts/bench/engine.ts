@@ -15,7 +15,9 @@
  * CPU milliseconds per step, steadier on a busy machine; `--skip-f16` leaves it out).
  * `--variants current,attentionBroadcast=false` (kernel shape overrides, `key=value` joined by
  * `+`, as in `bench:linear -- --b1`): the first variant runs every measurement, and the side-by-side
- * rounds interleave both models under each variant (one ratio per variant).
+ * rounds interleave both models under each variant (one ratio per variant). `dawnPollMs=N` in a
+ * variant sets how Dawn's promises are polled during its runs (0: Dawn's spin; process-wide, set
+ * before each run; src/gpu/eventPolling.ts), e.g. `--variants current,dawnPollMs=0`.
  * `--profile-batches 1,32`: the per-kernel profile at each of these batches (default 1).
  * `--linear tiled|plain` forces the
  * tiled linear kernel from 8 rows or the plain one at every row count (default: the device's plan).
@@ -29,6 +31,7 @@ import { createReferenceBackend } from '../../src/engine/reference/backend.ts';
 import { createWebGpuBackend, type WebGpuBackend } from '../../src/engine/webgpu/backend.ts';
 import { measureReadBandwidth } from '../../src/engine/webgpu/roofline.ts';
 import { acquireGpu } from '../../src/gpu/device.ts';
+import { dawnPollingMs, setDawnPolling } from '../../src/gpu/eventPolling.ts';
 import { DEFAULT_DATA_DIR } from '../../src/constants.ts';
 import { createModel } from '../../src/model/create.ts';
 import { loadModel } from '../../src/model/load.ts';
@@ -79,7 +82,14 @@ const t0 = performance.now();
 const cpu0 = cpuMs();
 const backendOptions = { gpu, numKvBlocks, maxRows: Math.max(promptLen, maxBatch), maxContext: Math.max(promptLen + 16, 256), tiledLinear: args.linear === 'default' ? undefined : args.linear === 'tiled' };
 const variants = args.variants!.split(',');
-const shapes = variants.map(parseVariant);
+const defaultPollMs = dawnPollingMs();
+// A variant's `dawnPollMs` is how this process waits on the GPU during its runs, not a kernel shape.
+const parsedVariants = variants.map((v) => {
+  const { dawnPollMs, ...shape } = parseVariant(v) as ReturnType<typeof parseVariant> & { dawnPollMs?: number };
+  return { shape, pollMs: dawnPollMs ?? defaultPollMs };
+});
+const shapes = parsedVariants.map((v) => v.shape);
+setDawnPolling(parsedVariants[0].pollMs);
 const backend = await createWebGpuBackend({ ...backendOptions, model, shape: shapes[0] });
 const backendMs = performance.now() - t0;
 const backendCpuMs = cpuMs() - cpu0;
@@ -139,13 +149,19 @@ if (quantize && !args['skip-f16']) {
   log(`loading the f16 model for batch-1 decode side by side (${rounds} rounds, variants ${variants.join(', ')})`);
   const f16Model = await loadModel({ dir });
   const pairs: Backend[][] = [];
+  const pollOf = new Map<Backend, number>();
   for (const [vi, shape] of shapes.entries()) {
     const q = vi === 0 ? backend : await createWebGpuBackend({ ...backendOptions, model, shape });
     const f16 = await createWebGpuBackend({ ...backendOptions, model: f16Model, shape });
     for (const b of [q, f16]) await decode(b, 1, 1);
     pairs.push([q, f16]);
+    for (const b of [q, f16]) pollOf.set(b, parsedVariants[vi].pollMs);
   }
-  const r = await interleavedDecode(pairs.flat(), rounds, (b) => decode(b, 1, decodeSteps));
+  const r = await interleavedDecode(pairs.flat(), rounds, (b) => {
+    setDawnPolling(pollOf.get(b)!);
+    return decode(b, 1, decodeSteps);
+  });
+  setDawnPolling(parsedVariants[0].pollMs);
   for (const b of pairs.flat()) if (b !== backend) b.destroy();
   await f16Model.close();
   const loadAverage = loadavg()[0];
@@ -189,6 +205,8 @@ const result = {
   /** 1-minute load average at the end of the run (the machine is shared: compare runs side by side). */
   loadAverage: loadavg()[0],
   device: gpu.summary.description,
+  /** Milliseconds between Dawn's event polls in the first variant's runs (0: Dawn's spin; src/gpu/eventPolling.ts). */
+  dawnPollMs: parsedVariants[0].pollMs,
   dtype: backend.dtype,
   weightBytes: backend.weightBytes,
   decodeWeightBytes: backend.decodeWeightBytes,
@@ -217,7 +235,7 @@ const result = {
 
 const f = (n: number | undefined, d = 1) => (n === undefined ? '-' : n.toFixed(d));
 const lines = [
-  `openlora engine benchmark: ${result.model} (${result.dtype}, ${result.linear} linear kernel) on ${result.device}, load average ${f(result.loadAverage, 2)}`,
+  `openlora engine benchmark: ${result.model} (${result.dtype}, ${result.linear} linear kernel) on ${result.device}, load average ${f(result.loadAverage, 2)}, ${result.dawnPollMs ? `Dawn's events polled every ${result.dawnPollMs} ms` : "Dawn's event spin"}`,
   `  start-up                    ${f(backendMs, 0)} ms: weights ${f(uploadMs, 0)} ms, kernels ${f(startup.compileMs, 0)} ms (${startup.kernels} on ${1 + startup.helperDevices} devices), first pass ${f(startup.firstPassMs, 0)} ms`,
   `  warm-up                     ${f(result.warmup.totalMs, 0)} ms = kernels ${f(startup.compileMs, 0)} + first pass ${f(startup.firstPassMs, 0)} at load + first use ${f(warmup.overheadMs, 0)} (workload ${f(warmup.firstMs, 0)} ms first, ${f(warmup.repeatMs, 0)} ms again)`,
   `  cold start, CPU time        ${f(result.coldStartCpuMs, 0)} ms (load ${f(backendCpuMs, 0)} ms + first use ${f(Math.max(0, first.cpuMs - again.cpuMs), 0)} ms)`,

@@ -21,6 +21,10 @@
  * buffer as the batch-1 kernel and the roofline read it, textures, storage textures, a uniform
  * buffer), checked against the CPU, then timed in interleaved rounds, GB/s and the ratio to the
  * batch-1 kernel's loads per `--forms` (scripts/bench/lib/loadProbe.ts).
+ *
+ * `--dispatch`: what a dispatch costs apart from its work: steps of 150 near-empty dispatches (and
+ * one), per bindings, workgroups and passes, under each `--poll-ms` way of waiting on Dawn (0:
+ * Dawn's spin), wall and CPU microseconds per dispatch (scripts/bench/lib/dispatchProbe.ts).
  */
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -40,6 +44,7 @@ import { readFile } from 'node:fs/promises';
 import { median } from './lib/stats.ts';
 import { LOAD_FORMS, type LoadFormName } from './lib/loadForms.ts';
 import { loadProbeLines, runLoadProbe } from './lib/loadProbe.ts';
+import { createDispatchProbe, DISPATCH_CASES, dispatchProbeLines, runDispatchProbe } from './lib/dispatchProbe.ts';
 
 const args = benchArgs(import.meta.url, {
   preset: { type: 'string', default: 'bench-135m' },
@@ -56,6 +61,8 @@ const args = benchArgs(import.meta.url, {
   probe: { type: 'boolean', default: false },
   'probe-mb': { type: 'string', default: '100' },
   forms: { type: 'string', default: Object.keys(LOAD_FORMS).join(',') },
+  dispatch: { type: 'boolean', default: false },
+  'poll-ms': { type: 'string', default: '1,0' },
 });
 const rounds = positiveNumber('rounds', args.rounds);
 const batches = args.batches!.split(',').map(Number);
@@ -65,6 +72,20 @@ const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 const quantize = QUANTIZE_TYPES.find((t) => t === args.quantize);
 if (args.quantize !== undefined && !quantize) throw new Error(`--quantize ${args.quantize}: use one of ${QUANTIZE_TYPES.join(', ')}`);
 
+if (args.dispatch) {
+  const pollMs = args['poll-ms']!.split(',').map(Number);
+  const bad = pollMs.find((ms) => !Number.isFinite(ms) || ms < 0);
+  if (bad !== undefined) throw new Error(`--poll-ms ${args['poll-ms']}: give milliseconds between Dawn's polls, 0 for Dawn's spin (e.g. 1,0)`);
+  const gpu = await acquireGpu();
+  const probe = createDispatchProbe(gpu.device);
+  const r = await runDispatchProbe({ probe, cases: DISPATCH_CASES, pollMs, rounds });
+  const device = gpu.summary.description || gpu.summary.vendor;
+  probe.destroy();
+  gpu.destroy();
+  process.stdout.write(`${device}\n${dispatchProbeLines(r).join('\n')}\n`);
+  if (args.out) await writeFile(args.out, JSON.stringify({ device, ...r }, null, 2) + '\n');
+  process.exit(0);
+}
 if (args.probe) {
   const forms = args.forms!.split(',');
   const unknown = forms.find((f) => !(f in LOAD_FORMS));
