@@ -15,8 +15,9 @@
  * takes one parameter, bound functions are named `bound …`, and JavaScript functions are not native.
  */
 
-/** Node's `setImmediate`, before any replacement. */
+/** Node's `setImmediate` and `setTimeout`, before any replacement (a test's fake timers included). */
 const nodeSetImmediate = globalThis.setImmediate;
+const nodeSetTimeout = globalThis.setTimeout;
 /** Set by {@link setDawnPolling}; overrides {@link defaultMs}. */
 let chosenMs: number | undefined;
 /** Set by devices ({@link defaultDawnPolling}): a CPU adapter's interval. */
@@ -30,7 +31,7 @@ export function isDawnCallback(fn: unknown): boolean {
 
 function pollingSetImmediate(this: unknown, callback: (...args: unknown[]) => void, ...args: unknown[]) {
   const ms = dawnPollingMs();
-  if (ms > 0 && isDawnCallback(callback)) return setTimeout(callback, ms, ...args);
+  if (ms > 0 && isDawnCallback(callback)) return nodeSetTimeout(callback, ms, ...args);
   return nodeSetImmediate(callback, ...args);
 }
 
