@@ -4,6 +4,7 @@
  */
 import type { LoraWeights } from '../engine/backend.ts';
 import type { ModelConfig } from '../model/config.ts';
+import { checkLoraDtypeRange, type LoraDtype } from './dtype.ts';
 import { LoraRankUnsupportedError, LoraSlotLayoutError } from './errors.ts';
 
 /** Parameters of {@link checkLoraWeights}. */
@@ -11,9 +12,11 @@ export interface CheckLoraWeightsParameters {
   config: ModelConfig;
   maxRank: number;
   weights: LoraWeights;
+  /** The dtype the pool holds factors in (`lora.dtype`); default f32. */
+  dtype?: LoraDtype;
 }
 
-/** Throws {@link LoraRankUnsupportedError} / {@link LoraSlotLayoutError} when `weights` does not fit. */
+/** Throws {@link LoraRankUnsupportedError} / {@link LoraSlotLayoutError} / `LoraDtypeRangeError` when `weights` does not fit. */
 export function checkLoraWeights(p: CheckLoraWeightsParameters): void {
   const { config, maxRank, weights } = p;
   const r = weights.rank;
@@ -30,6 +33,7 @@ export function checkLoraWeights(p: CheckLoraWeightsParameters): void {
       }
     }
   });
+  checkLoraDtypeRange(weights, p.dtype ?? 'f32');
 }
 
 /** f32 elements of one slot with every projection padded to `maxRank`: sum over layers and projections of maxRank (in + out). */

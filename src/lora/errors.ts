@@ -173,6 +173,17 @@ export class LoraSlotLayoutError extends BaseError {
   }
 }
 
+/** `lora.dtype: f16` and an adapter value beyond f16's range (its f16 copy would be infinite). */
+export class LoraDtypeRangeError extends BaseError {
+  override name = 'LoraDtypeRangeError' as const;
+  constructor(tensor: string, index: number, value: number, dtype: string) {
+    super('OPENLORA_LORA_DTYPE_RANGE', `Adapter tensor ${tensor} holds ${value} at element ${index}, beyond ${dtype}'s largest finite value (65504): held in ${dtype} it would be infinite.`, {
+      hint: 'Serve adapters in f32: set lora.dtype: f32 (--set lora.dtype=f32, or --lora-dtype f32), or rescale the adapter so its factors fit f16.',
+      meta: { tensor, index, value, dtype },
+    });
+  }
+}
+
 /** Unified memory: an adapter needs more pages than the whole budget holds. */
 export class LoraBudgetTooSmallError extends BaseError {
   override name = 'LoraBudgetTooSmallError' as const;

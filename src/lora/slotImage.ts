@@ -18,6 +18,7 @@ import type { LoraWeights } from '../engine/backend.ts';
 import type { ModelConfig, Projection } from '../model/config.ts';
 import { f32ArrayToHalfBits } from '../model/dtype.ts';
 import { checkLoraWeights } from './checkWeights.ts';
+import type { LoraDtype } from './dtype.ts';
 
 /** One member of a fused projection in the layout. */
 export interface LoraSlotImageMember {
@@ -34,7 +35,7 @@ export interface LoraSlotImageMember {
 export interface LoraSlotImageLayout {
   /** Identity of the layout: an image packed for another key is repacked. */
   key: string;
-  dtype: 'f32' | 'f16';
+  dtype: LoraDtype;
   /** Largest rank a slot holds. */
   maxRank: number;
   numLayers: number;
@@ -61,7 +62,7 @@ export interface LoraSlotImage {
 /** Parameters of {@link createLoraSlotImageLayout}. */
 export interface CreateLoraSlotImageLayoutParameters {
   config: ModelConfig;
-  dtype: 'f32' | 'f16';
+  dtype: LoraDtype;
   maxRank: number;
   /** Fused projections, each with its input size padded and its members. */
   groups: Array<{ layer: number; inPad: number; members: Array<{ module: Projection; column: number }> }>;
@@ -98,7 +99,7 @@ export interface PackLoraSlotImageParameters {
 /** Packs checked `weights` into `layout` (f16 layouts round to f16 here, once). */
 export function packLoraSlotImage(p: PackLoraSlotImageParameters): LoraSlotImage {
   const { config, layout, weights } = p;
-  checkLoraWeights({ config, maxRank: layout.maxRank, weights });
+  checkLoraWeights({ config, maxRank: layout.maxRank, weights, dtype: layout.dtype });
   const r = weights.rank;
   const r4 = Math.ceil(r / 4) * 4;
   const eb = layout.dtype === 'f16' ? 2 : 4;

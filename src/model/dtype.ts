@@ -149,6 +149,22 @@ export function f32ToBytes(values: ArrayLike<number>, dtype: SafetensorsDtype): 
 }
 
 /**
+ * The values an f16 copy of `values` holds, as f32 (round to nearest even, as
+ * {@link f32ArrayToHalfBits} does for an upload), written to `out` (may be `values` itself).
+ * Returns `out`. `// [n] f32`
+ */
+export function f16RoundedValues(values: Float32Array, out: Float32Array = new Float32Array(values.length)): Float32Array {
+  const table = f16Table32();
+  const chunk = new Uint16Array(Math.min(values.length, 4096));
+  for (let at = 0; at < values.length; at += chunk.length) {
+    const n = Math.min(chunk.length, values.length - at);
+    const bits = f32ArrayToHalfBits(values.subarray(at, at + n), chunk.subarray(0, n), 'F16');
+    for (let i = 0; i < n; i++) out[at + i] = table[bits[i]];
+  }
+  return out;
+}
+
+/**
  * Bulk f32 → f16/bf16 bits, round to nearest even (same results as {@link f32ToF16Bits} /
  * {@link f32ToBf16Bits}); the common normal-range f16 case is inlined for speed.
  */
