@@ -1,6 +1,6 @@
 /**
  * The CPU backend's LoRA slots in shared memory: per slot and (layer, module), A `[rank, in]` and
- * B `[out, rank]` f32 (the adapter precision rule), so shrink and expand are f32 matmul tasks over
+ * B `[out, rank]` f32 (the adapter precision rule: f16 values with `lora.dtype: f16`), so shrink and expand are f32 matmul tasks over
  * the rows of each slot's segment (SGMV), one per run of factor rows.
  *
  * Split memory: each slot is a padded buffer of `maxRank` (one run per factor). Unified memory
@@ -10,6 +10,7 @@
  * each other, are one run).
  */
 import { checkLoraWeights, slotElements } from '../../lora/checkWeights.ts';
+import { DEFAULT_LORA_DTYPE, loraDeviceWeights, type LoraDtype } from '../../lora/dtype.ts';
 import { adapterTargets, checkPagesFit, layoutAdapterPages, rowPages, type AdapterPageRun } from '../../lora/pages.ts';
 import type { ModelConfig, Projection } from '../../model/config.ts';
 import type { LoraSlotPool, LoraWeights } from '../backend.ts';
@@ -45,11 +46,14 @@ export interface CreateCpuWasmLoraPoolParameters {
   maxRank: number;
   /** Unified memory: adapters go into the pages `load` is given, `count` pages of `pageBytes` from byte `base` (the KV pool). */
   pages?: { base: number; pageBytes: number; count: number };
+  /** `lora.dtype`: f16 holds A and B rounded to f16 values, as the WebGPU slots do (default {@link DEFAULT_LORA_DTYPE}). */
+  dtype?: LoraDtype;
 }
 
 /** Allocates `slots` slots of `maxRank` (split memory), or a table of runs per slot (unified memory). */
 export function createCpuWasmLoraPool(p: CreateCpuWasmLoraPoolParameters): CpuWasmLoraPool {
   const { config, mem, slots, maxRank, pages } = p;
+  const dtype = p.dtype ?? DEFAULT_LORA_DTYPE;
   const geometry = pages && rowPages(pages.pageBytes);
   if (geometry) checkPagesFit({ config, maxRank, geometry });
   const perSlot = pages ? 0 : slotElements(config, maxRank) * 4;
@@ -111,14 +115,15 @@ export function createCpuWasmLoraPool(p: CreateCpuWasmLoraPoolParameters): CpuWa
     pageGeometry: geometry,
     adapter: (slot) => (slot >= 0 && slot < slots ? held[slot] : undefined),
     factors: (slot, layer, module) => (slot >= 0 && slot < slots && held[slot] ? where[slot][at(layer, module)] : undefined),
-    async load(slot, weights, _image, ids) {
+    async load(slot, given, _image, ids) {
       checkSlot(slot);
-      checkLoraWeights({ config, maxRank, weights });
+      checkLoraWeights({ config, maxRank, weights: given, dtype });
+      const weights = loraDeviceWeights(given, dtype); // the values the kernels read (a copy only for f16)
       held[slot] = undefined;
       where[slot] = [];
       if (pages) writePages(slot, weights, ids);
       else writeSlot(slot, weights);
-      held[slot] = weights;
+      held[slot] = given; // rank and scale; the factors are read from memory
     },
     unload(slot) {
       checkSlot(slot);

@@ -1,9 +1,11 @@
 /**
- * The CPU reference's LoRA slot pool: adapters held as f32 arrays per slot, applied unmerged as
+ * The CPU reference's LoRA slot pool: adapters held as f32 arrays per slot (f16 values with
+ * `lora.dtype: f16`, `src/lora/dtype.ts`), applied unmerged as
  * `y += scale * B (A x)` ({@link loraShrink} then {@link loraExpand}).
  */
 import type { LinearModule, ModelConfig } from '../../model/config.ts';
 import { checkLoraWeights, slotElements } from '../../lora/checkWeights.ts';
+import { DEFAULT_LORA_DTYPE, loraDeviceWeights, type LoraDtype } from '../../lora/dtype.ts';
 import { EngineLoraWeightsError } from '../errors.ts';
 import type { LoraSlotPool, LoraWeights } from '../backend.ts';
 import { loraExpand, loraShrink } from './ops.ts';
@@ -19,11 +21,14 @@ export interface CreateCpuLoraPoolParameters {
   config: ModelConfig;
   slots: number;
   maxRank: number;
+  /** `lora.dtype`: f16 holds A and B rounded to f16 values, as the WebGPU slots do (default {@link DEFAULT_LORA_DTYPE}). */
+  dtype?: LoraDtype;
 }
 
 /** Creates an empty pool of `slots` slots. */
 export function createCpuLoraPool(p: CreateCpuLoraPoolParameters): CpuLoraPool {
   const { config, slots, maxRank } = p;
+  const dtype = p.dtype ?? DEFAULT_LORA_DTYPE;
   const held: (LoraWeights | undefined)[] = Array.from({ length: slots }, () => undefined);
   const checkSlot = (slot: number) => {
     if (!Number.isInteger(slot) || slot < 0 || slot >= slots) throw new EngineLoraWeightsError(`slot ${slot} is outside the pool [0, ${slots})`);
@@ -35,8 +40,8 @@ export function createCpuLoraPool(p: CreateCpuLoraPoolParameters): CpuLoraPool {
     get: (slot) => (slot >= 0 && slot < slots ? held[slot] : undefined),
     load: async (slot, weights) => {
       checkSlot(slot);
-      checkLoraWeights({ config, maxRank, weights });
-      held[slot] = weights;
+      checkLoraWeights({ config, maxRank, weights, dtype });
+      held[slot] = loraDeviceWeights(weights, dtype);
     },
     unload: (slot) => {
       checkSlot(slot);

@@ -10,6 +10,7 @@ import { GpuValidationError } from '../../gpu/errors.ts';
 import { AbortedError } from '../../errors.ts';
 import { KV_BLOCK_SIZE, MAX_TOP_LOGPROBS, kvBlockBytes } from '../backend.ts';
 import { EngineUnsupportedError } from '../errors.ts';
+import { DEFAULT_LORA_DTYPE, UNIFIED_LORA_DTYPE_HINT, type LoraDtype } from '../../lora/dtype.ts';
 import { createForward, type Forward } from './forward.ts';
 import { createGpuLora, type GpuLora } from './lora/runner.ts';
 import { createGpuLoraSlotPool, type GpuLoraSlotPool } from './lora/slotPool.ts';
@@ -68,11 +69,11 @@ export interface CreateWebGpuBackendParameters {
   /** Largest adapter rank, 1..128 (default {@link WEBGPU_DEFAULTS}.maxLoraRank); device bytes per slot grow with it. */
   maxLoraRank?: number;
   /**
-   * Adapter slot dtype: f32, the rule both backends follow (docs/engine.md). f16 (needs
-   * `shader-f16`) exists to measure the rule's cost (`npm run bench:weights`); it rounds adapters,
-   * so its results differ from the CPU reference's.
+   * `lora.dtype`, the dtype of the adapter slots (`src/lora/dtype.ts`; default
+   * {@link DEFAULT_LORA_DTYPE}): f16 (needs `shader-f16`; split memory only) halves the words the
+   * LoRA kernels load, rounding A and B to nearest even as the CPU backends do with the same option.
    */
-  loraDtype?: 'f32' | 'f16';
+  loraDtype?: LoraDtype;
   /**
    * The tiled linear kernel for row tiles of 8 rows and more (`linearPlan.ts`): default on GPUs,
    * off on CPU adapters (lavapipe, where it measured no faster); true asks for it where the device
@@ -172,14 +173,16 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
     uploadMs = performance.now() - uploadStarted;
     const shape = linearShape({ software: gpu.summary.software, subgroups: gpu.hasSubgroups, subgroupMinSize: gpu.summary.subgroupMinSize, subgroupMaxSize: gpu.summary.subgroupMaxSize, workgroupBytes: device.limits.maxComputeWorkgroupStorageSize, tiled: p.tiledLinear, threads: availableParallelism(), packedDot: gpu.wgslFeatures.has(PACKED_DOT) });
     const ctx = { device, pipelines, stepBuffer, maxRows, ...shape, ...p.shape };
-    // Adapters run in f32 on every backend, whatever the base weights' dtype (docs/engine.md).
+    // Adapters are held in lora.dtype on every backend, whatever the base weights' dtype (docs/engine.md).
+    const loraDtype = p.loraDtype ?? DEFAULT_LORA_DTYPE;
+    if (loraDtype === 'f16' && !gpu.hasF16) throw new EngineUnsupportedError(`lora.dtype f16 on ${gpu.summary.description}, which lacks shader-f16`, 'Set lora.dtype: f32 (--lora-dtype f32) on this device.');
     kv = createGpuKvCache({ device, config, blocks: numKvBlocks, maxBindingBytes });
     const loraSlots = { slots: p.loraSlots ?? WEBGPU_DEFAULTS.loraSlots, maxRank: p.maxLoraRank ?? WEBGPU_DEFAULTS.maxLoraRank };
     if (p.pageBytes !== undefined) {
       if (p.pageBytes !== kvBlockBytes(config)) throw new EngineUnsupportedError(`A page of ${p.pageBytes} bytes for KV blocks of ${kvBlockBytes(config)} bytes`, 'Pages of unified memory are kvBlockBytes(config) bytes (src/engine/backend.ts).');
-      if (p.loraDtype === 'f16') throw new EngineUnsupportedError('f16 adapters in pages of unified memory', 'Adapters in pages are f32; use engine.memory.mode: split to measure f16 slots.');
+      if (loraDtype === 'f16') throw new EngineUnsupportedError('lora.dtype f16 with adapters in pages of unified memory (engine.memory.mode: unified)', UNIFIED_LORA_DTYPE_HINT);
       loraPool = createGpuLoraPagePool({ device, config, recipe, ...loraSlots, kv });
-    } else loraPool = createGpuLoraSlotPool({ device, config, recipe, ...loraSlots, dtype: p.loraDtype ?? 'f32', maxBindingBytes });
+    } else loraPool = createGpuLoraSlotPool({ device, config, recipe, ...loraSlots, dtype: loraDtype, maxBindingBytes });
     loraRunner = loraPool.slots > 0 ? createGpuLora({ device, pool: loraPool, maxRows, pipelines, cpu: gpu.summary.software, broadcast: ctx.loraBroadcast === true }) : undefined;
     forward = createForward({ ctx, config, weights, kv, maxRows, maxOutRows, maxContext, maxBlockEntries, lora: loraRunner });
     warmup = await warmUpKernels({ gpu, pipelines, helperDevices: p.warmupHelpers, signal: p.signal });

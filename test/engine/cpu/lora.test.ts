@@ -15,6 +15,7 @@ import type { CpuWasmLoraPool } from '../../../src/engine/cpu/lora.ts';
 import { createReferenceBackend } from '../../../src/engine/reference/backend.ts';
 import { slotElements } from '../../../src/lora/checkWeights.ts';
 import { createAdapter } from '../../../src/lora/create.ts';
+import type { LoraDtype } from '../../../src/lora/dtype.ts';
 import { adapterTargets, layoutAdapterPages, rowPages } from '../../../src/lora/pages.ts';
 import { loadPeftAdapter } from '../../../src/lora/peft.ts';
 import { loadModel, type LoadedModel } from '../../../src/model/load.ts';
@@ -40,8 +41,8 @@ afterAll(async () => {
   await model?.close();
 });
 
-async function make(kind: 'cpu' | 'reference'): Promise<Backend> {
-  const b = kind === 'cpu' ? await createCpuBackend({ model, numKvBlocks: 64, loraSlots: 4, maxLoraRank: 16, threads: 2 }) : await createReferenceBackend({ model, numKvBlocks: 64, loraSlots: 4, maxLoraRank: 16 });
+async function make(kind: 'cpu' | 'reference', loraDtype: LoraDtype = 'f32'): Promise<Backend> {
+  const b = kind === 'cpu' ? await createCpuBackend({ model, numKvBlocks: 64, loraSlots: 4, maxLoraRank: 16, threads: 2, loraDtype }) : await createReferenceBackend({ model, numKvBlocks: 64, loraSlots: 4, maxLoraRank: 16, loraDtype });
   for (let i = 0; i < adapters.length; i++) await b.lora.load(i, adapters[i]);
   backends.push(b);
   return b;
@@ -64,20 +65,21 @@ async function generateBatch(backend: Backend, requests: Array<{ prompt: number[
 }
 
 describe('LoRA on the CPU backend', () => {
+  const seqs: StepSequence[] = [-1, 0, 1, 2, 2].map((slot, i) => ({ tokens: prompt(9 + i, i), startPos: 0, blockTable: [i * 2, i * 2 + 1], adapterSlot: slot }));
   it(`logits with each adapter (ranks 4, 8 on q/v, 16) and with none, in one batch, within ${TOL} of the reference`, async () => {
     const [cpu, ref] = [await make('cpu'), await make('reference')];
-    const seqs: StepSequence[] = [-1, 0, 1, 2, 2].map((slot, i) => ({ tokens: prompt(9 + i, i), startPos: 0, blockTable: [i * 2, i * 2 + 1], adapterSlot: slot }));
     const a = await cpu.logits(seqs);
     const b = await ref.logits(seqs);
-    for (let i = 0; i < seqs.length; i++) {
-      let err = 0;
-      let max = 0;
-      for (let j = 0; j < a[i].length; j++) {
-        err = Math.max(err, Math.abs(a[i][j] - b[i][j]));
-        max = Math.max(max, Math.abs(b[i][j]));
-      }
-      expect(err / max, `sequence ${i}`).toBeLessThan(TOL);
-    }
+    for (let i = 0; i < seqs.length; i++) expect(relError(a[i], b[i]), `sequence ${i}`).toBeLessThan(TOL);
+  });
+
+  it(`lora.dtype f16: the CPU backend computes with the reference's f16-rounded factors (within ${TOL}), which move the logits beyond it`, async () => {
+    const [cpu, ref, unrounded] = [await make('cpu', 'f16'), await make('reference', 'f16'), await make('reference')];
+    const a = await cpu.logits(seqs);
+    const b = await ref.logits(seqs);
+    const c = await unrounded.logits(seqs);
+    for (let i = 0; i < seqs.length; i++) expect(relError(a[i], b[i]), `sequence ${i}`).toBeLessThan(TOL);
+    expect(relError(a[4], c[4]), 'f16 factors vs f32').toBeGreaterThan(2 * TOL);
   });
 
   it('a mixed-adapter batch decodes as each request alone and as the reference (greedy, 12 tokens)', async () => {

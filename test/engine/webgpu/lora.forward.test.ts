@@ -1,12 +1,13 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Backend, LoraWeights, StepSequence } from '../../../src/engine/backend.ts';
+import { kvBlockBytes, type Backend, type LoraWeights, type StepSequence } from '../../../src/engine/backend.ts';
 import { generate } from '../../../src/engine/generate.ts';
 import { createReferenceBackend } from '../../../src/engine/reference/backend.ts';
 import { createWebGpuBackend, type WebGpuBackend } from '../../../src/engine/webgpu/backend.ts';
 import { createPipelineCache, type PipelineCache } from '../../../src/engine/webgpu/pipelines.ts';
 import { acquireGpu, type Gpu } from '../../../src/gpu/device.ts';
 import { createAdapter } from '../../../src/lora/create.ts';
+import type { LoraDtype } from '../../../src/lora/dtype.ts';
 import { createHostCache } from '../../../src/lora/hostCache.ts';
 import { loadPeftAdapter } from '../../../src/lora/peft.ts';
 import { createPeftLoader } from '../../../src/lora/peftLoader.ts';
@@ -34,9 +35,9 @@ const backends: Backend[] = [];
 
 const prompt = (n: number, seed: number) => Array.from({ length: n }, (_, i) => (i * 37 + seed * 11 + 3) % 256);
 
-async function pair(model: LoadedModel): Promise<{ cpu: Backend; webgpu: WebGpuBackend }> {
-  const cpu = await createReferenceBackend({ model, numKvBlocks: 64, loraSlots: 4, maxLoraRank: 16 });
-  const webgpu = await createWebGpuBackend({ model, gpu, pipelines, numKvBlocks: 64, maxRows: 64, maxContext: 256, loraSlots: 4, maxLoraRank: 16 });
+async function pair(model: LoadedModel, loraDtype: LoraDtype = 'f32'): Promise<{ cpu: Backend; webgpu: WebGpuBackend }> {
+  const cpu = await createReferenceBackend({ model, numKvBlocks: 64, loraSlots: 4, maxLoraRank: 16, loraDtype });
+  const webgpu = await createWebGpuBackend({ model, gpu, pipelines, numKvBlocks: 64, maxRows: 64, maxContext: 256, loraSlots: 4, maxLoraRank: 16, loraDtype });
   backends.push(cpu, webgpu);
   for (const b of [cpu, webgpu]) for (let i = 0; i < adapters.length; i++) await b.lora.load(i, adapters[i].weights);
   return { cpu, webgpu };
@@ -146,6 +147,38 @@ describe('WebGPU forward pass with LoRA', () => {
     const b = await generate({ backend: cpu, promptTokens: prompt(11, 3), maxTokens: 16, sampling: greedy, adapterSlot: 2 });
     expect(a.tokens).toEqual(b.tokens);
     a.logprobs.forEach((lp, i) => expect(Math.abs(lp - b.logprobs[i]), `step ${i}`).toBeLessThan(1e-4));
+  });
+
+  // lora.dtype f16 (src/lora/dtype.ts): WebGPU slots hold f16 bits, the CPU reference the same
+  // values rounded the same way, so they agree as closely as with f32 factors; and the rounding is
+  // real at that tolerance (the CPU with f32 factors is further from the f16 slots than 1e-4).
+  it('lora.dtype f16 (split memory): logits match the CPU reference with f16 factors within 1e-4, f32 and f16 models alike', async () => {
+    for (const model of [f32, f16]) {
+      const { cpu, webgpu } = await pair(model, 'f16');
+      expect(webgpu.lora.dtype).toBe('f16');
+      const { cpu: cpuF32 } = await pair(model, 'f32');
+      const seqs: StepSequence[] = [
+        { tokens: prompt(21, 6), startPos: 0, blockTable: [0, 1], adapterSlot: 2 },
+        { tokens: prompt(4, 7), startPos: 0, blockTable: [2], adapterSlot: -1 },
+        { tokens: prompt(17, 8), startPos: 0, blockTable: [3, 4], adapterSlot: 1 },
+        { tokens: prompt(1, 9), startPos: 0, blockTable: [5], adapterSlot: 0 },
+      ];
+      const a = await webgpu.logits(seqs);
+      const b = await cpu.logits(seqs);
+      const unrounded = await cpuF32.logits(seqs);
+      for (let i = 0; i < seqs.length; i++) expect(relError(a[i], b[i]), `${model.dtype} sequence ${i}`).toBeLessThan(F32_TOL);
+      expect(relError(a[0], unrounded[0]), `${model.dtype}: f16 factors move the logits beyond the tolerance`).toBeGreaterThan(2 * F32_TOL);
+      const x = await generate({ backend: webgpu, promptTokens: prompt(11, 3), maxTokens: 16, sampling: greedy, adapterSlot: 2 });
+      const y = await generate({ backend: cpu, promptTokens: prompt(11, 3), maxTokens: 16, sampling: greedy, adapterSlot: 2 });
+      expect(x.tokens).toEqual(y.tokens);
+      x.logprobs.forEach((lp, i) => expect(Math.abs(lp - y.logprobs[i]), `${model.dtype} step ${i}`).toBeLessThan(1e-4));
+    }
+  });
+
+  it('lora.dtype f16 is refused with adapters in pages of unified memory, naming both settings', async () => {
+    await expect(createWebGpuBackend({ model: f32, gpu, pipelines, numKvBlocks: 16, maxRows: 64, maxContext: 128, loraSlots: 2, maxLoraRank: 16, pageBytes: kvBlockBytes(f32.config), loraDtype: 'f16' })).rejects.toThrow(
+      expect.objectContaining({ code: 'OPENLORA_ENGINE_UNSUPPORTED', message: expect.stringMatching(/lora\.dtype f16.*engine\.memory\.mode: unified/), hint: expect.stringContaining('lora.dtype: f32') }),
+    );
   });
 
   it('unloading a slot gives the base model\'s output for its rows; other slots keep theirs', async () => {

@@ -2,8 +2,8 @@
  * The WebGPU {@link LoraSlotPool}, laid out per projection of the fused recipe (`fuse.ts`): a
  * fused q|k|v projection has one A buffer and one B buffer for its members together, so one shrink
  * dispatch computes every member's `A x` and the projection's epilogue adds every member's `B v`.
- * Per (layer, fused projection) with members m (1..3), in f32 (the adapter precision rule, the CPU
- * reference's too: docs/engine.md), or f16 for measurements:
+ * Per (layer, fused projection) with members m (1..3), in `lora.dtype` (the adapter precision rule,
+ * the CPU backends' too: docs/engine.md, `src/lora/dtype.ts`): f32, or f16 (packed as 2 halves a word):
  *
  *   A [slots, members, R4, inPad]   member m's A [r, in] at rows 0..r-1 of (slot, m); inPad = in rounded up to 8
  *   B [slots, columns, R4]          capacity per slot; the adapter's B rows [out, r4] sit compact at
@@ -24,6 +24,7 @@ import type { LoraSlotPool } from '../../backend.ts';
 import type { ModelConfig } from '../../../model/config.ts';
 import type { FusedLinearOp, FusedRecipe } from '../../../model/arch/fuse.ts';
 import { LoraSlotLayoutError } from '../../../lora/errors.ts';
+import type { LoraDtype } from '../../../lora/dtype.ts';
 import { createLoraSlotImageLayout, loraInfoIndex, packLoraSlotImage, type LoraSlotImage } from '../../../lora/slotImage.ts';
 import { matrixStride } from '../weights.ts';
 import { checkPoolSize, createGpuSlotInfo } from './slotInfo.ts';
@@ -47,7 +48,7 @@ export interface GpuLoraGroup {
 /** The GPU slot pool, with the buffers the LoRA kernels bind. */
 export interface GpuLoraSlotPool extends LoraSlotPool {
   readonly config: ModelConfig;
-  readonly dtype: 'f32' | 'f16';
+  readonly dtype: LoraDtype;
   /** maxRank rounded up to 4: rows of A per member and slot, and v's elements per member. */
   readonly rank4: number;
   /** The buffers of the fused projection `op` (by its key). */
@@ -92,8 +93,8 @@ export interface CreateGpuLoraSlotPoolParameters {
   slots: number;
   /** Largest rank a slot holds (1..128). */
   maxRank: number;
-  /** `f16` halves the bytes (measurements only: it rounds adapters). */
-  dtype: 'f32' | 'f16';
+  /** `lora.dtype` (`src/lora/dtype.ts`): f16 halves the bytes, rounding A and B to nearest even (as the CPU backends do with it). */
+  dtype: LoraDtype;
   /** `maxStorageBufferBindingSize` of the device. */
   maxBindingBytes: number;
 }

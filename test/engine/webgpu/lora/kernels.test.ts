@@ -26,7 +26,7 @@ import { moduleNames, projectionShape, type ModelConfig, type Projection } from 
 import { parseModelConfig } from '../../../../src/model/parseConfig.ts';
 import { presetConfigJson } from '../../../../src/model/presets.ts';
 import { normalStream } from '../../../../src/model/random.ts';
-import { f16BitsToF32, f32ToF16Bits } from '../../../../src/model/dtype.ts';
+import { loraDeviceWeights } from '../../../../src/lora/dtype.ts';
 import { createHarness, randomArray, relError, type KernelHarness } from '../harness.ts';
 import { probeAdapter } from '../../../../src/gpu/device.ts';
 
@@ -159,7 +159,7 @@ describe.each(CASES.map(([dtype, shape, ranks]) => [dtype, shape, ranks ? `, ${r
           const need = kv ? layoutAdapterPages({ config, rank: held[s]!.rank, targets: adapterTargets(config, held[s]!), geometry: pool.pageGeometry! }) : 0;
           await pool.load(s, held[s]!, undefined, Array.from({ length: need }, (_, i) => PAGES - 1 - s - 3 * i));
         }
-        const rounded = held.map((w) => (w && dtype === 'f16' ? roundAdapter(w) : w));
+        const rounded = held.map((w) => (w && dtype === 'f16' ? loraDeviceWeights(w, 'f16') : w));
         const lora = createGpuLora({ device, pool, maxRows: 32, pipelines: h.ctx.pipelines, cpu: shape.startsWith('cpu'), broadcast: shape.startsWith('cpu broadcast') });
         const { rowSlots } = layout;
         const rows = rowSlots.length;
@@ -214,11 +214,6 @@ describe.each(CASES.map(([dtype, shape, ranks]) => [dtype, shape, ranks ? `, ${r
 });
 
 /** The adapter as f16 slots hold it. */
-function roundAdapter(w: LoraWeights): LoraWeights {
-  const round = (a: Float32Array) => Float32Array.from(a, (v) => f16BitsToF32(f32ToF16Bits(v)));
-  return { ...w, layers: w.layers.map((l) => Object.fromEntries(Object.entries(l).map(([k, t]) => [k, { a: round(t!.a), b: round(t!.b) }]))) };
-}
-
 describe('tile planning', () => {
   it('cuts runs of one slot into tiles of 4, skips rows without an adapter or with an empty slot', () => {
     const plan = planLoraTiles({ rowSlots: [1, 1, 1, 1, 1, 1, -1, 0, 2, 2, 3], rankOf: (s) => [8, 4, 16, 0][s] });
