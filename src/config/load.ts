@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import Value from 'typebox/value';
+import { UNIFIED_LORA_DTYPE_HINT } from '../lora/dtype.ts';
 import { ConfigSchema, type Config } from './schema.ts';
 import { ConfigFileError, ConfigInvalidError, ConfigUnknownKeyError, type ConfigSource } from './errors.ts';
 
@@ -175,6 +176,10 @@ export function loadConfig(parameters: LoadConfigParameters = {}): Config {
     if (!leaf) continue; // object-level errors repeat a leaf's error
     const { source, origin } = sources.get(key) ?? { source: 'default' as const };
     throw new ConfigInvalidError({ key, value: key.split('.').reduce<unknown>((o, p) => (o as Record<string, unknown>)?.[p], config), problem: leaf.schema.type === 'array' ? `${error.instancePath.slice(key.length + 1) || 'value'} ${error.message}` : `expected ${expected(leaf.schema)}`, source, origin, hint: hintFor(leaf) });
+  }
+  if (config.lora.dtype === 'f16' && config.engine.memory.mode === 'unified') {
+    const { source, origin } = sources.get('lora.dtype') ?? { source: 'default' as const };
+    throw new ConfigInvalidError({ key: 'lora.dtype', value: config.lora.dtype, problem: 'f16 adapter factors cannot go with engine.memory.mode: unified', source, origin, hint: UNIFIED_LORA_DTYPE_HINT });
   }
   return config;
 }

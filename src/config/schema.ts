@@ -2,6 +2,7 @@ import Type, { type Static } from 'typebox';
 import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_DATA_DIR, DEFAULT_RPC_URL } from '../constants.ts';
 import { DEFAULT_BATCH_INTERVAL_MS, DEFAULT_FOLLOW, DEFAULT_SAMPLE_INTERVAL_MS, DEFAULT_SETTLEMENT_GRACE_MS, MAX_BATCH_INTERVAL_MS } from '../p2p/constants.ts';
 import { GRAMMAR_DEFAULTS } from '../grammar/limits.ts';
+import { DEFAULT_LORA_DTYPE, LORA_DTYPES } from '../lora/dtype.ts';
 import { FAIRNESS_DEFAULTS } from '../scheduler/fairness.ts';
 import { PREFETCH_DEFAULTS } from '../scheduler/prefetch.ts';
 import { DEFAULT_ACCOUNT_CACHE_SIZE, DEFAULT_CHANNEL_CACHE_SIZE, DEFAULT_CHANNEL_LOOKUPS_PER_SECOND } from '../payments/limits.ts';
@@ -70,6 +71,10 @@ export const ConfigSchema = Type.Object(
       {
         slots: Type.Integer({ minimum: 0, maximum: 4096, default: 16, description: 'Adapters resident on the GPU at once.' }),
         maxRank: Type.Integer({ minimum: 1, maximum: 128, default: 64, description: 'Largest adapter rank a GPU slot holds.' }),
+        dtype: Type.Union(
+          LORA_DTYPES.map((d) => Type.Literal(d)),
+          { default: DEFAULT_LORA_DTYPE, description: 'Dtype adapter factors A and B are held and read in on every backend: f32 (as loaded), or f16 (half the words the LoRA kernels load, as vLLM serves them in the base model\'s 16 bits; values rounded to nearest even on every backend alike, an adapter with a value beyond ±65504 refused; split memory only: unified pages hold f32).' },
+        ),
         hostCacheMiB: Type.Integer({ minimum: 0, maximum: 1_048_576, default: 2048, description: 'Host-memory cache of parsed adapters, MiB.' }),
         adapters: Type.Array(
           Type.Object({ path: Type.String({ minLength: 1 }), name: Type.Optional(Type.String({ minLength: 1 })), owner: Type.Optional(Type.String({ pattern: '^0x[0-9a-fA-F]{40}$', description: 'AdapterRegistry owner: the lane id is then keccak256(abi.encode(owner, contentId)).' })), inputPer1k: Type.Optional(Type.String({ pattern: '^[0-9]{1,30}$' })), outputPer1k: Type.Optional(Type.String({ pattern: '^[0-9]{1,30}$' })) }, { additionalProperties: false }),

@@ -74,6 +74,28 @@ describe('loadConfig', () => {
   });
 });
 
+describe('lora.dtype', () => {
+  it('defaults to f32 and takes f16 from a file, env or flag; other dtypes are refused', () => {
+    expect(loadConfig({ env: {} }).lora.dtype).toBe('f32');
+    expect(loadConfig({ env: { OPENLORA_LORA_DTYPE: 'f16' } }).lora.dtype).toBe('f16');
+    expect(loadConfig({ env: {}, overrides: { 'lora.dtype': 'f16' } }).lora.dtype).toBe('f16');
+    const e = error(() => loadConfig({ env: {}, file: file('dtype.json', '{"lora":{"dtype":"bf16"}}') }));
+    expect(e).toBeInstanceOf(ConfigInvalidError);
+    expect(e.message).toContain('"lora.dtype"');
+    expect(e.message).toContain('one of "f32", "f16"');
+  });
+
+  it('refuses f16 with unified memory (pages hold f32 factors), naming both keys and what to do', () => {
+    expect(loadConfig({ env: {}, overrides: { 'engine.memory.mode': 'unified' } }).lora.dtype).toBe('f32');
+    const e = error(() => loadConfig({ env: { OPENLORA_LORA_DTYPE: 'f16' }, overrides: { 'engine.memory.mode': 'unified' } })) as ConfigInvalidError;
+    expect(e).toBeInstanceOf(ConfigInvalidError);
+    expect(e.message).toContain('"lora.dtype" (from env OPENLORA_LORA_DTYPE)');
+    expect(e.message).toContain('engine.memory.mode: unified');
+    expect(e.hint).toContain('lora.dtype: f32');
+    expect(e.hint).toContain('engine.memory.mode: split');
+  });
+});
+
 describe('loadConfig arrays', () => {
   it('reads arrays from env as JSON or comma lists', () => {
     const keys = [{ id: 'team-a', sha256: 'a'.repeat(64) }];

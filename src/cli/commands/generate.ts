@@ -11,6 +11,7 @@ import { createReferenceBackend } from '../../engine/reference/backend.ts';
 import { createWebGpuBackend, WEBGPU_DEFAULTS } from '../../engine/webgpu/backend.ts';
 import { KV_BLOCK_SIZE } from '../../engine/backend.ts';
 import { loadPeftAdapter } from '../../lora/peft.ts';
+import { DEFAULT_LORA_DTYPE, LORA_DTYPES, type LoraDtype } from '../../lora/dtype.ts';
 import { loadModel, type LoadedModel } from '../../model/load.ts';
 import { createBackend } from '../../node/backend.ts';
 import { parseBatchFile, runBatch, type BatchResult } from '../../serving/batch.ts';
@@ -39,6 +40,7 @@ interface GenerateOptions {
   chat?: boolean;
   json?: boolean;
   adapter?: string;
+  loraDtype: LoraDtype;
   batch?: string;
 }
 
@@ -90,7 +92,7 @@ async function generateBatch(model: LoadedModel, o: GenerateOptions): Promise<vo
     createBackend: async ({ loraSlots, maxLoraRank }) => {
       const longest = Math.max(...requests.map((r) => (r.promptIds?.length ?? 256) + (r.maxTokens ?? 64)));
       const numKvBlocks = Math.max(Math.ceil(longest / KV_BLOCK_SIZE) + 1, Math.min(1024, requests.length * Math.ceil(longest / KV_BLOCK_SIZE)));
-      return createBackend({ model, kind: o.backend, numKvBlocks, loraSlots, maxLoraRank });
+      return createBackend({ model, kind: o.backend, numKvBlocks, loraSlots, maxLoraRank, loraDtype: o.loraDtype });
     },
     onResult: print,
   });
@@ -121,6 +123,7 @@ export function registerGenerate(program: Command): void {
     .option('--chat', 'apply the model\'s chat template to the prompt (one user message)')
     .option('--json', 'print one JSON object: tokens, logprobs, text, promptTokens, timings in ms (loadMs: weights and buffers; warmupMs: kernel compilation (compileMs) and a first pass, during load; prefillMs; decodeMs; ...) (--batch: one per request)')
     .option('--adapter <dir>', 'LoRA adapter directory (PEFT layout) to run with; with --batch, the default for lines without "adapter"')
+    .addOption(new Option('--lora-dtype <dtype>', 'dtype adapter factors are held in (lora.dtype): f32 as loaded, or f16 (half the words the LoRA kernels read; rounded alike on every backend)').choices([...LORA_DTYPES]).default(DEFAULT_LORA_DTYPE))
     .option('--batch <file>', 'JSONL requests {"id", "promptIds" | "prompt", "adapter": DIR | null, "maxTokens", "temperature", "seed"}, run together through the scheduler')
     .action(async (o: GenerateOptions) => {
       const model = await loadModel({ dir: o.model, dtype: o.dtype, quantize: o.quantize });
@@ -136,7 +139,7 @@ export function registerGenerate(program: Command): void {
         const numKvBlocks = Math.ceil(length / KV_BLOCK_SIZE);
         const created = performance.now();
         const adapter = o.adapter === undefined ? undefined : await loadPeftAdapter({ dir: o.adapter, config: model.config });
-        const lora = { loraSlots: adapter ? 1 : 0, maxLoraRank: adapter?.meta.rank ?? 1 };
+        const lora = { loraSlots: adapter ? 1 : 0, maxLoraRank: adapter?.meta.rank ?? 1, loraDtype: o.loraDtype };
         // The WebGPU warm-up (kernel compilation, then a first pass) happens during load: reported apart from it and from prefill.
         let compileMs = 0;
         let warmupMs = 0;

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { readDeployment } from '../../chain/deployment.ts';
 import type { Config } from '../../config/schema.ts';
 import { loadAccount, resolvePassphrase } from '../../keys/index.ts';
+import { LORA_DTYPES } from '../../lora/dtype.ts';
 import { startNode, type OpenloraNode } from '../../node/create.ts';
 import { NodeConfigError } from '../../node/errors.ts';
 import { addConfigOptions, configFromOptions, type ConfigOptions } from '../options.ts';
@@ -13,6 +14,7 @@ interface NodeStartOptions extends ConfigOptions {
   model?: string;
   backend?: string;
   quantize?: string;
+  loraDtype?: string;
   host?: string;
   port?: string;
   dataDir?: string;
@@ -60,6 +62,7 @@ export function registerNode(program: Command): void {
     .option('--model <dir>', 'base model directory (model.dir)')
     .addOption(new Option('--backend <kind>', 'engine backend (model.backend): auto, webgpu, cpu, reference').choices([...BACKEND_CHOICES]))
     .addOption(new Option('--quantize <type>', 'quantize weight matrices at load (model.quantize)').choices(['none', 'q8_0', 'q4_0', 'q4_k']))
+    .addOption(new Option('--lora-dtype <dtype>', 'dtype adapter factors are held in (lora.dtype): f32, or f16 (split memory only)').choices([...LORA_DTYPES]))
     .option('--host <host>', 'listen address (api.host)')
     .option('--port <port>', 'listen port (api.port)')
     .option('--data-dir <dir>', 'ledger, keys and adapter store (dataDir)')
@@ -67,7 +70,7 @@ export function registerNode(program: Command): void {
     .option('--passphrase-file <file>', 'keystore passphrase file (node.passphraseFile; else OPENLORA_KEY_PASSPHRASE)')
     .option('--deployment <file>', 'contract deployment file (chain.deployment)')
     .action(async (options: NodeStartOptions) => {
-      const config = await configFromOptions(options, { model: 'model.dir', backend: 'model.backend', quantize: 'model.quantize', host: 'api.host', port: 'api.port', dataDir: 'dataDir', keyFile: 'node.keyFile', passphraseFile: 'node.passphraseFile', deployment: 'chain.deployment' });
+      const config = await configFromOptions(options, { model: 'model.dir', backend: 'model.backend', quantize: 'model.quantize', loraDtype: 'lora.dtype', host: 'api.host', port: 'api.port', dataDir: 'dataDir', keyFile: 'node.keyFile', passphraseFile: 'node.passphraseFile', deployment: 'chain.deployment' });
       const running = await runNode(config);
       process.stdout.write(`openlora node listening on ${running.url} (node key ${running.address})\n`);
     });
