@@ -12,10 +12,13 @@
  *  5. the 100-adapter traffic of (2) through a merge-on-switch baseline.
  * Sizes are scaled to end in a few minutes on a CPU (lavapipe); what was scaled is printed.
  *
+ * `--lora-dtype f32|f16`: the dtype of the adapter slots (`lora.dtype`, default f32).
+ *
  * `--variants current,loraBroadcast=false [--rounds 5] [--distinct 0,32] [--profile]`: only (1),
- * on one backend per kernel-shape variant (as `bench:linear`'s), in interleaved rounds: each
- * variant's tokens/s with 0 and 32 distinct adapters, the ratio to its base-only rate, to the
- * first variant and its CPU ms per step, with the load average; `--profile`: per-kernel GPU ms per
+ * on one backend per kernel-shape variant (as `bench:linear`'s; `loraDtype=f16` picks the slots'
+ * dtype, e.g. `--variants current,loraDtype=f16`), in interleaved rounds: each variant's tokens/s
+ * with 0 and 32 distinct adapters, the ratio to its base-only rate, to the first variant and its
+ * CPU ms per step (and base's over it), with the load average; `--profile`: per-kernel GPU ms per
  * step of each (timestamp queries).
  */
 import { writeFile } from 'node:fs/promises';
@@ -36,6 +39,8 @@ import { percentile } from './lib/stats.ts';
 import { cachedPreset } from './lib/models.ts';
 import { benchArgs, positiveNumber } from './lib/args.ts';
 import { parseVariant } from './lib/linearB1.ts';
+import { DEFAULT_LORA_DTYPE, LORA_DTYPES, type LoraDtype } from '../../src/lora/dtype.ts';
+import type { LinearShape } from '../../src/engine/webgpu/linearPlan.ts';
 import { compareLoraVariants, loraDecodeRun, randomLoraWeights } from './lib/loraDecode.ts';
 
 const args = benchArgs(import.meta.url, {
@@ -56,6 +61,7 @@ const args = benchArgs(import.meta.url, {
   rounds: { type: 'string', default: '5' },
   distinct: { type: 'string', default: '0,32' },
   profile: { type: 'boolean', default: false },
+  'lora-dtype': { type: 'string', default: DEFAULT_LORA_DTYPE },
 });
 const preset = args.model!;
 const tiny = preset === 'tiny';
@@ -85,9 +91,21 @@ const config = model.config;
 const gpu = await acquireGpu();
 const perSeqBlocks = Math.ceil((PROMPT + Math.max(maxTokens, decodeSteps) + 2) / 16);
 const variants = args.variants?.split(',') ?? ['current'];
-const makeBackend = (variant: string) => createWebGpuBackend({ model, gpu, numKvBlocks: (BATCH + 1) * perSeqBlocks + 8, maxRows: 512, maxContext: 256, loraSlots: slotCount, maxLoraRank: rank, shape: parseVariant(variant) });
+const loraDtype = loraDtypeArg('--lora-dtype', args['lora-dtype']!);
+/** A variant: `loraDtype=f16|f32` (default `--lora-dtype`) and kernel-shape pairs (`parseVariant`), joined by `+`. */
+function parseBackendVariant(spec: string): { loraDtype: LoraDtype; shape: Partial<LinearShape> } {
+  const parts = spec.split('+');
+  const dtype = parts.find((part) => part.startsWith('loraDtype='));
+  const shape = parts.filter((part) => part !== dtype).join('+');
+  return { loraDtype: dtype ? loraDtypeArg(`--variants ${spec}`, dtype.slice('loraDtype='.length)) : loraDtype, shape: shape ? parseVariant(shape) : {} };
+}
+function loraDtypeArg(flag: string, value: string): LoraDtype {
+  if (!(LORA_DTYPES as readonly string[]).includes(value)) throw new Error(`${flag}: lora dtype ${JSON.stringify(value)} is not one of ${LORA_DTYPES.join(', ')}`);
+  return value as LoraDtype;
+}
+const makeBackend = (variant: string) => createWebGpuBackend({ model, gpu, numKvBlocks: (BATCH + 1) * perSeqBlocks + 8, maxRows: 512, maxContext: 256, loraSlots: slotCount, maxLoraRank: rank, ...parseBackendVariant(variant) });
 const backend = await makeBackend(variants[0]);
-log(`${preset} (${backend.dtype}, ${(backend.weightBytes / 2 ** 20).toFixed(0)} MiB) + ${slotCount} slots of rank ${rank} (${(backend.lora.bytesPerSlot / 2 ** 20).toFixed(2)} MiB each) on ${gpu.summary.description}`);
+log(`${preset} (${backend.dtype}, ${(backend.weightBytes / 2 ** 20).toFixed(0)} MiB) + ${slotCount} ${backend.lora.dtype} slots of rank ${rank} (${(backend.lora.bytesPerSlot / 2 ** 20).toFixed(2)} MiB each) on ${gpu.summary.description}`);
 
 const randomWeights = (seed: number, r: number): LoraWeights => randomLoraWeights(config, seed, r);
 const decodeShape = { batch: BATCH, prompt: PROMPT, perSeqBlocks, steps: decodeSteps };
@@ -114,7 +132,7 @@ async function compareVariants(): Promise<void> {
   const kernels = (k?: Record<string, number>) => (k ? `; GPU ms/step ${Object.entries(k).map(([name, ms]) => `${name} ${f(ms)}`).join(', ')}` : '');
   const lines = [
     `openlora LoRA variants: ${preset} (${backend.dtype}) on ${gpu.summary.description}; batch ${BATCH} decode, rank ${rank} on all 7 projections, ${rounds} interleaved rounds of ${decodeSteps} steps, load average ${loadAverages.map((l) => f(l, 2)).join(' ')}`,
-    ...figures.map((g) => `${g.variant.padEnd(24)} ${String(g.distinct).padStart(2)} adapters ${f(g.tokensPerSecond).padStart(7)} tokens/s  ${f(g.ofBase * 100, 0).padStart(3)}% of base  ${f(g.overFirst, 2)}x ${variants[0]}  CPU ${f(g.cpuMsPerStep, 0)} ms/step (${f(g.cpuOverFirst, 2)}x)  tokens ${g.sameTokens ? 'same' : 'DIFFER'}${kernels(g.kernelsMs)}`),
+    ...figures.map((g) => `${g.variant.padEnd(24)} ${String(g.distinct).padStart(2)} adapters ${f(g.tokensPerSecond).padStart(7)} tokens/s  ${f(g.ofBase * 100, 0).padStart(3)}% of base  ${f(g.overFirst, 2)}x ${variants[0]}  CPU ${f(g.cpuMsPerStep, 0)} ms/step (${f(g.cpuOfBase * 100, 0)}% of base, ${f(g.cpuOverFirst, 2)}x)  tokens ${g.sameTokens ? 'same' : 'DIFFER'}${kernels(g.kernelsMs)}`),
   ];
   process.stdout.write(lines.join('\n') + '\n');
   if (args.out) await writeFile(args.out, JSON.stringify({ model: preset, device: gpu.summary.description, rank, batch: BATCH, steps: decodeSteps, rounds, loadAverages, figures }, null, 2) + '\n');

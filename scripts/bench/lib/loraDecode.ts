@@ -75,6 +75,8 @@ export interface LoraVariantFigure {
   overFirst: number;
   /** CPU ms per step of the first variant over this one's (> 1: this one costs less CPU). */
   cpuOverFirst: number;
+  /** CPU ms per step of the same variant's base only over this one's: the rate this count keeps of base by CPU per step (the steadier figure on a shared machine). */
+  cpuOfBase: number;
   /** Greedy tokens identical to the first variant's. */
   sameTokens: boolean;
   /** Per-kernel GPU ms per step (`--profile`), else undefined. */
@@ -119,6 +121,7 @@ export async function compareLoraVariants(p: { backends: WebGpuBackend[]; varian
       ofBase: ratio(rate[key(v, d)], rate[key(v, 0)]),
       overFirst: ratio(rate[key(v, d)], rate[key(0, d)]),
       cpuOverFirst: median(cpu[key(0, d)]) / median(cpu[key(v, d)]),
+      cpuOfBase: median(cpu[key(v, 0)]) / median(cpu[key(v, d)]),
       sameTokens: JSON.stringify(tokens[key(v, d)]) === JSON.stringify(tokens[key(0, d)]),
     })),
   );
