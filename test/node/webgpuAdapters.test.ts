@@ -5,6 +5,7 @@ import { generate } from '../../src/engine/generate.ts';
 import { createReferenceBackend } from '../../src/engine/reference/backend.ts';
 import type { GpuLoraSlotPool } from '../../src/engine/webgpu/lora/slotPool.ts';
 import { loadPeftAdapter } from '../../src/lora/peft.ts';
+import type { LoraDtype } from '../../src/lora/dtype.ts';
 import { startNode, type OpenloraNode } from '../../src/node/create.ts';
 import { startTestNode } from '../fixtures/node.ts';
 
@@ -16,8 +17,8 @@ afterAll(async () => {
 });
 
 /** The reference's greedy tokens with each of `t`'s adapters. */
-async function referenceTokens(t: Awaited<ReturnType<typeof startTestNode>>): Promise<number[][]> {
-  const reference = await createReferenceBackend({ model: t.node.model, numKvBlocks: 16, loraSlots: t.adapters.length, maxLoraRank: 16 });
+async function referenceTokens(t: Awaited<ReturnType<typeof startTestNode>>, loraDtype: LoraDtype = 'f32'): Promise<number[][]> {
+  const reference = await createReferenceBackend({ model: t.node.model, numKvBlocks: 16, loraSlots: t.adapters.length, maxLoraRank: 16, loraDtype });
   const want: number[][] = [];
   for (const [i, a] of t.adapters.entries()) {
     await reference.lora.load(i, (await loadPeftAdapter({ dir: a.dir, config: t.node.model.config })).weights);
@@ -48,6 +49,19 @@ describe('WebGPU node adapter switches', () => {
     const again = await startNode(t.config, { account: t.account });
     running.push(again);
     for (const i of [1, 0, 2]) expect(await tokensOf(again, t.adapters[i].id), `after restart: ${t.adapters[i].name}`).toEqual(want[i]);
+  });
+
+  it('lora.dtype f16 (node start --lora-dtype f16): f16 slots, packed on the loader thread, give the reference\'s tokens with f16-rounded factors', async () => {
+    const t = await startTestNode({ overrides: { 'model.backend': 'webgpu', 'lora.slots': 2, 'lora.dtype': 'f16' } });
+    running.push(t.node);
+    const pool = t.node.backend.lora as GpuLoraSlotPool;
+    expect(pool.dtype).toBe('f16');
+    const want = await referenceTokens(t, 'f16');
+    for (const i of [0, 1, 2, 0]) {
+      expect(await tokensOf(t.node, t.adapters[i].id), t.adapters[i].name).toEqual(want[i]);
+      expect(pool.lastUpload?.packMs, 'packed in f16 on the loader thread').toBe(0);
+    }
+    await t.node.stop();
   });
 
   it("unified memory: adapters in pages of the KV cache, switched over two slots in a 1 MiB budget (evicted adapters' pages going back to the pool KV blocks take from), give the reference tokens; status shows no slot buffers, and KV pages and run tables within the budget", async () => {

@@ -72,6 +72,24 @@ describe('openlora generate with adapters', () => {
     expect(out.tokens).not.toEqual(await reference([5, 6, 7, 8], -1, 10));
   });
 
+  it('--lora-dtype f16: the CPU backend runs the adapter with f16-rounded factors (the reference\'s logprobs with them, not with f32 ones)', async () => {
+    const promptTokens = [5, 6, 7, 8];
+    const args = ['generate', '--model', modelDir, '--prompt-ids', promptTokens.join(','), '--max-tokens', '10', '--json', '--backend', 'cpu', '--adapter', adapterDirs[1]];
+    const run = await cli([...args, '--lora-dtype', 'f16']);
+    expect(run.code).toBe(0);
+    const out = JSON.parse(run.stdout) as { tokens: number[]; logprobs: number[] };
+    const f16 = await createReferenceBackend({ model, numKvBlocks: 16, loraSlots: 1, maxLoraRank: 16, loraDtype: 'f16' });
+    await f16.lora.load(0, (await loadPeftAdapter({ dir: adapterDirs[1], config: model.config })).weights);
+    const want = await generate({ backend: f16, promptTokens, maxTokens: 10, sampling: greedy, adapterSlot: 0 });
+    const unrounded = await generate({ backend: cpu, promptTokens, maxTokens: 10, sampling: greedy, adapterSlot: 1 });
+    f16.destroy();
+    expect(out.tokens).toEqual(want.tokens);
+    const gap = (a: number[]) => Math.max(...a.map((lp, i) => Math.abs(lp - out.logprobs[i])));
+    expect(gap(want.logprobs)).toBeLessThan(1e-5);
+    expect(gap(unrounded.logprobs)).toBeGreaterThan(1e-5);
+    expect((await cli([...args, '--lora-dtype', 'bf16'])).code).not.toBe(0);
+  });
+
   it('--batch FILE --json: mixed adapters run together; each request gets its own greedy tokens', async () => {
     const lines = [
       { id: 'a1', promptIds: [1, 2, 3], adapter: adapterDirs[0], maxTokens: 8 },
