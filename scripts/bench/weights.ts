@@ -5,18 +5,21 @@
  *  - base weights held as f16, bf16 (unpacked by bit shifts, exact for bf16 checkpoints) and f32;
  *  - f16 base weights with every row on a rank-16 adapter (all linear modules) held in f32 slots
  *    (the rule both backends follow) vs f16 slots.
+ * And the precision cost of f16 factors (`lora.dtype: f16`): teacher-forced log p of a test text
+ * with the adapter in f32 vs f16 slots, beside the adapter's own effect.
  * Prints one line per figure and the ratios that decide the rules in docs/engine.md.
  */
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import type { Backend, LoraWeights, StepSequence } from '../../src/engine/backend.ts';
 import { createWebGpuBackend } from '../../src/engine/webgpu/backend.ts';
 import { acquireGpu } from '../../src/gpu/device.ts';
 import { DEFAULT_DATA_DIR } from '../../src/constants.ts';
 import { createModel } from '../../src/model/create.ts';
 import type { DeviceDtype } from '../../src/model/dtype.ts';
-import { loadModel } from '../../src/model/load.ts';
+import { loadModel, type LoadedModel } from '../../src/model/load.ts';
 import { normalStream } from '../../src/model/random.ts';
 import { benchArgs, positiveNumber } from './lib/args.ts';
 import { median } from './lib/stats.ts';
@@ -34,6 +37,8 @@ const batches = args.batches!.split(',').map(Number);
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 const greedy = { temperature: 0, topK: 0, topP: 1, seed: 0 };
 const PROMPT = 8;
+/** The test text of the precision figure (teacher-forced; token ids of the model's tokenizer). */
+const TEXT = 'openlora serves many LoRA adapters over one base model: each request names its adapter, and rows of different adapters share a step. The adapter factors are held in f32 or f16.';
 
 const dir = join(DEFAULT_DATA_DIR, 'cache', 'models', args.model!);
 if (!existsSync(join(dir, 'config.json'))) {
@@ -51,7 +56,7 @@ const variants: Array<{ name: string; dtype: DeviceDtype; lora?: 'f32' | 'f16' }
   ...(gpu.hasF16 ? [{ name: 'f16 weights + rank-16 adapter, f16 slots', dtype: 'f16' as const, lora: 'f16' as const }] : []),
 ];
 const backends: Backend[] = [];
-const models: Array<{ close(): Promise<void> }> = [];
+const models: LoadedModel[] = [];
 for (const v of variants) {
   const model = await loadModel({ dir, dtype: v.dtype });
   models.push(model);
@@ -96,8 +101,35 @@ for (const batch of batches) {
   if (gpu.hasF16) ratios[`lora f32 slots/f16 slots batch ${batch}`] = ratio('f16 weights + rank-16 adapter, f32 slots', 'f16 weights + rank-16 adapter, f16 slots', batch);
 }
 for (const [k, v] of Object.entries(ratios)) process.stdout.write(`step time ${k}: ${v.toFixed(3)}\n`);
+const precision = gpu.hasF16 ? await adapterPrecision() : undefined;
 for (const b of backends) b.destroy();
 for (const m of models) await m.close();
 gpu.destroy();
-const result = { model: args.model, device: gpu.summary.description, rounds, steps, rows, ratios };
+const result = { model: args.model, device: gpu.summary.description, loadAverage: loadavg(), rounds, steps, rows, ratios, precision };
+process.stdout.write(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
 if (args.out) await writeFile(args.out, JSON.stringify(result, null, 2) + '\n');
+
+/**
+ * What f16 factors cost in precision (`lora.dtype`): teacher-forced log p of each token of
+ * {@link TEXT} with the same adapter in f32 and in f16 slots (f16 weights), beside the adapter's
+ * own effect (f32 slots vs no adapter) for scale.
+ */
+async function adapterPrecision(): Promise<{ tokens: number; maxAbsDiff: number; meanAbsDiff: number; adapterMaxAbsEffect: number; adapterMeanAbsEffect: number; sumLogprobF32: number; sumLogprobF16: number }> {
+  const at = (lora: 'f32' | 'f16') => variants.findIndex((v) => v.lora === lora);
+  const tokenizer = models[at('f32')].tokenizer;
+  const ids = (tokenizer?.encode(TEXT, { addSpecialTokens: true }) ?? Array.from({ length: 48 }, (_, i) => (i * 131 + 7) % 1000)).slice(0, maxBatch * perSeq * 16);
+  const logprobs = async (b: Backend, slot: number) => {
+    const [out] = await b.step([{ tokens: ids.slice(0, -1), targets: ids.slice(1), startPos: 0, blockTable: Array.from({ length: Math.ceil(ids.length / 16) }, (_, j) => j), adapterSlot: slot }]);
+    return out.targetLogprobs!;
+  };
+  const f32 = await logprobs(backends[at('f32')], 0);
+  const f16 = await logprobs(backends[at('f16')], 0);
+  const base = await logprobs(backends[at('f32')], -1);
+  const diff = (a: Float32Array, b: Float32Array) => Array.from(a, (x, i) => Math.abs(x - b[i]));
+  const d = diff(f16, f32);
+  const e = diff(f32, base);
+  const sum = (xs: ArrayLike<number>) => Array.from(xs).reduce((x, y) => x + y, 0);
+  const figure = { tokens: d.length, maxAbsDiff: Math.max(...d), meanAbsDiff: sum(d) / d.length, adapterMaxAbsEffect: Math.max(...e), adapterMeanAbsEffect: sum(e) / e.length, sumLogprobF32: sum(f32), sumLogprobF16: sum(f16) };
+  process.stdout.write(`adapter precision, f16 vs f32 factors (rank-16 adapter on f16 weights, ${figure.tokens} teacher-forced tokens): |Δ log p| max ${figure.maxAbsDiff.toExponential(2)} mean ${figure.meanAbsDiff.toExponential(2)}; the adapter's own effect |Δ log p| max ${figure.adapterMaxAbsEffect.toFixed(3)} mean ${figure.adapterMeanAbsEffect.toFixed(3)}; sum log p ${figure.sumLogprobF32.toFixed(4)} (f32) vs ${figure.sumLogprobF16.toFixed(4)} (f16)\n`);
+  return figure;
+}
