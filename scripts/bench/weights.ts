@@ -21,6 +21,7 @@ import { createModel } from '../../src/model/create.ts';
 import type { DeviceDtype } from '../../src/model/dtype.ts';
 import { loadModel, type LoadedModel } from '../../src/model/load.ts';
 import { normalStream } from '../../src/model/random.ts';
+import type { LoraDtype } from '../../src/lora/dtype.ts';
 import { benchArgs, positiveNumber } from './lib/args.ts';
 import { median } from './lib/stats.ts';
 
@@ -48,7 +49,7 @@ if (!existsSync(join(dir, 'config.json'))) {
 const gpu = await acquireGpu();
 const maxBatch = Math.max(...batches);
 const perSeq = Math.ceil((PROMPT + steps + 2) / 16);
-const variants: Array<{ name: string; dtype: DeviceDtype; lora?: 'f32' | 'f16' }> = [
+const variants: Array<{ name: string; dtype: DeviceDtype; lora?: LoraDtype }> = [
   { name: 'f16 weights', dtype: 'f16' },
   { name: 'bf16 weights', dtype: 'bf16' },
   { name: 'f32 weights', dtype: 'f32' },
@@ -115,7 +116,7 @@ if (args.out) await writeFile(args.out, JSON.stringify(result, null, 2) + '\n');
  * own effect (f32 slots vs no adapter) for scale.
  */
 async function adapterPrecision(): Promise<{ tokens: number; maxAbsDiff: number; meanAbsDiff: number; adapterMaxAbsEffect: number; adapterMeanAbsEffect: number; sumLogprobF32: number; sumLogprobF16: number }> {
-  const at = (lora: 'f32' | 'f16') => variants.findIndex((v) => v.lora === lora);
+  const at = (lora: LoraDtype) => variants.findIndex((v) => v.lora === lora);
   const tokenizer = models[at('f32')].tokenizer;
   const ids = (tokenizer?.encode(TEXT, { addSpecialTokens: true }) ?? Array.from({ length: 48 }, (_, i) => (i * 131 + 7) % 1000)).slice(0, maxBatch * perSeq * 16);
   const logprobs = async (b: Backend, slot: number) => {
