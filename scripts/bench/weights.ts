@@ -39,7 +39,12 @@ const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 const greedy = { temperature: 0, topK: 0, topP: 1, seed: 0 };
 const PROMPT = 8;
 /** The test text of the precision figure (teacher-forced; token ids of the model's tokenizer). */
-const TEXT = 'openlora serves many LoRA adapters over one base model: each request names its adapter, and rows of different adapters share a step. The adapter factors are held in f32 or f16.';
+/** KV blocks the precision figure's text may take (its first 128 tokens). */
+const TEXT_BLOCKS = 8;
+const TEXT =
+  'openlora serves many LoRA adapters over one base model: each request names its adapter, and rows of different adapters share a step. ' +
+  'The adapter factors are held in f32 or f16 on every backend, and every backend computes with the values the device holds. ' +
+  'A node pays for what it reads: on a GPU the weights stream at memory bandwidth, on a CPU every word a lane loads costs alike.';
 
 const dir = join(DEFAULT_DATA_DIR, 'cache', 'models', args.model!);
 if (!existsSync(join(dir, 'config.json'))) {
@@ -61,7 +66,7 @@ const models: LoadedModel[] = [];
 for (const v of variants) {
   const model = await loadModel({ dir, dtype: v.dtype });
   models.push(model);
-  const b = await createWebGpuBackend({ model, gpu, numKvBlocks: maxBatch * perSeq, maxRows: Math.max(PROMPT * maxBatch, 16), maxContext: 256, loraSlots: v.lora ? 1 : 0, maxLoraRank: 16, loraDtype: v.lora });
+  const b = await createWebGpuBackend({ model, gpu, numKvBlocks: Math.max(maxBatch * perSeq, TEXT_BLOCKS), maxRows: Math.max(PROMPT * maxBatch, 16), maxContext: 256, loraSlots: v.lora ? 1 : 0, maxLoraRank: 16, loraDtype: v.lora });
   if (v.lora) {
     const r = 16;
     const layers: LoraWeights['layers'] = Array.from({ length: model.config.numLayers }, (_, l) =>
@@ -118,7 +123,7 @@ if (args.out) await writeFile(args.out, JSON.stringify(result, null, 2) + '\n');
 async function adapterPrecision(): Promise<{ tokens: number; maxAbsDiff: number; meanAbsDiff: number; adapterMaxAbsEffect: number; adapterMeanAbsEffect: number; sumLogprobF32: number; sumLogprobF16: number }> {
   const at = (lora: LoraDtype) => variants.findIndex((v) => v.lora === lora);
   const tokenizer = models[at('f32')].tokenizer;
-  const ids = (tokenizer?.encode(TEXT, { addSpecialTokens: true }) ?? Array.from({ length: 48 }, (_, i) => (i * 131 + 7) % 1000)).slice(0, maxBatch * perSeq * 16);
+  const ids = (tokenizer?.encode(TEXT, { addSpecialTokens: true }) ?? Array.from({ length: 48 }, (_, i) => (i * 131 + 7) % 1000)).slice(0, TEXT_BLOCKS * 16);
   const logprobs = async (b: Backend, slot: number) => {
     const [out] = await b.step([{ tokens: ids.slice(0, -1), targets: ids.slice(1), startPos: 0, blockTable: Array.from({ length: Math.ceil(ids.length / 16) }, (_, j) => j), adapterSlot: slot }]);
     return out.targetLogprobs!;
