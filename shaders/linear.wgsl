@@ -5,7 +5,8 @@
 // (SUBGROUPS) or workgroup memory (REDUCE_WG). This file is the kernel's frame: its tile
 // constants, `main`'s steps in order, and the reduction; each step's variants are in its own file:
 //   bindings, Params (linear_bindings.wgsl): W through matrix.wgsl (any format), x, y, vecs;
-//   NORM (linear_norm.wgsl; SGNORM: sgnorm.wgsl): x RMS-normalized per row, fused;
+//   NORM (linear_norm.wgsl; SGNORM: sgnorm.wgsl; NORM_STATS: each row's 1 / rms from a pass
+//     before, norm_stats.wgsl): x RMS-normalized per row, fused;
 //   the k loop: per chunk of 8 (linear_chunks.wgsl) with x broadcast through 8-wide subgroups
 //     (XSHUF, linear_xshuf.wgsl: CPU adapters, TPO 1), staged in workgroup memory, or loaded;
 //     or Q4DOT by blocks (linear_q4dot.wgsl);
@@ -62,7 +63,11 @@ fn weightRow(o: u32, j: u32) -> u32 {
 #if SGNORM
 #include "sgnorm.wgsl"
 #else
+#if NORM_STATS
+@group(0) @binding(${STATS_AT}) var<storage, read> normStats: array<f32>; // [rows] 1 / rms (norm_stats.wgsl)
+#else
 #include "linear_norm.wgsl"
+#endif
 #endif
 #endif
 
@@ -113,7 +118,9 @@ fn main(
     normInv[r] = subgroupNormInv(min(row0 + r, lastRow), sgLane);
   }
 #else
+#if !NORM_STATS
   normPrologue(lid, row0, lastRow);
+#endif
 #endif
 #endif
 #unroll J OPL

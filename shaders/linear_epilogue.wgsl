@@ -10,7 +10,11 @@
       break;
     }
 #if NORM
+#if NORM_STATS
+    let inv = normStats[row];
+#else
     let inv = normInv[r];
+#endif
 #endif
     // Finished values of the OPL weight rows: scaled, biased, with the row's LoRA delta.
     var val: array<f32, OPL>;

@@ -50,6 +50,12 @@ export interface LinearShape {
    */
   batchOpl?: number;
   batchWorkgroup?: number;
+  /**
+   * Norm projections' plain broadcast tiles of {@link TILED_MIN_ROWS} rows and more read each row's
+   * 1 / rms from a small pass before them (shaders/norm_stats.wgsl) instead of every workgroup
+   * summing its rows' squares behind a barrier (shaders/linear.wgsl NORM_STATS).
+   */
+  normStats?: boolean;
   /** Q4_0 weights in the plain broadcast kernel's decode tiles (up to {@link Q4DOT_MAX_ROWS} rows) go by blocks (shaders/linear.wgsl Q4DOT); `false` keeps the per-chunk dequantization. */
   q4Dot?: boolean;
   /** That kernel loads each weight row's scales once per 2 blocks (the Q4_0 layout pairs them); `false` loads each block's own (one word more per block and weight row). */

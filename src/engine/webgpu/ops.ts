@@ -12,7 +12,8 @@ import { bindBuffers, type BindingKind, type Kernel, type PipelineCache } from '
 import type { Recorder } from './recorder.ts';
 import { OUT_ROW_WORDS } from './passPlan.ts';
 import { quantXOp } from './quantX.ts';
-import { ATTENTION_MAX_HEADS, fitWorkgroup, linearTiles, NORM_PARTIAL_BYTES, Q4DOT_MAX_ROWS, Q4DOT_OPL, type LinearShape, type LinearTile } from './linearPlan.ts';
+import { normStatsOp } from './normStats.ts';
+import { ATTENTION_MAX_HEADS, fitWorkgroup, linearTiles, NORM_PARTIAL_BYTES, Q4DOT_MAX_ROWS, Q4DOT_OPL, TILED_MIN_ROWS, type LinearShape, type LinearTile } from './linearPlan.ts';
 
 /** What every op needs: device, pipelines, the step uniform and the linear kernel's shape on this device. */
 export interface OpContext extends LinearShape {
@@ -129,6 +130,8 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
   const q4dot = (t: LinearTile) => weight.dtype === 'q4_0' && ctx.xshuf === true && t.tpo === 1 && !t.tiled && t.rows <= Q4DOT_MAX_ROWS && ctx.q4Dot !== false;
   // ...with x quantized to Q8_0 blocks by a pass before it (quantX.ts), the norm done there.
   const q8x = (t: LinearTile) => q4dot(t) && ctx.q4Q8x === true && (p.norm !== undefined || ctx.q8xUnnormed === true);
+  // ...or a norm projection's batch tile on CPU adapters with each row's 1 / rms from a pass before it (normStats.ts).
+  const statsTile = (t: LinearTile) => p.norm !== undefined && ctx.normStats === true && ctx.xshuf === true && t.tpo === 1 && !t.tiled && t.rows >= TILED_MIN_ROWS && !q8x(t);
   const tiles = linearTiles(ctx, glu)
     .map((t) => (q4dot(t) && t.rows === 1 ? { ...t, opl: Math.max(t.opl, Q4DOT_OPL) } : t))
     .map((t) => fitWorkgroup(t, outputs, glu, ctx.minGroups));
@@ -153,6 +156,8 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
     // ...with each weight row's scales loaded once per 2 blocks (the layout pairs them: quantLayout.ts).
     Q4PAIR: q4dot(t) && ctx.q4PairScales !== false,
     Q8X: q8x(t),
+    NORM_STATS: statsTile(t),
+    ...(statsTile(t) ? { STATS_AT: bindings.length } : {}),
     // ...as integer dot products where WGSL offers dot4I8Packed.
     Q8DOT: q8x(t) && ctx.packedDot === true,
     REDUCE_WG: !ctx.subgroups && t.tpo > 1,
@@ -167,12 +172,14 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
     // Rows whose squares are reduced per round: each invocation below NR finishes one row.
     ...(p.norm ? { NR: Math.min(t.rows, t.workgroup, Math.floor(NORM_PARTIAL_BYTES / 4 / t.workgroup)) } : {}),
   });
-  const kernels = tiles.map((t) => ctx.pipelines.kernel('linear.wgsl', bindings, defines(t)));
+  const kernels = tiles.map((t) => ctx.pipelines.kernel('linear.wgsl', statsTile(t) ? [...bindings, 'read'] : bindings, defines(t)));
   // Outputs per workgroup of each tile's variant.
   const opw = tiles.map((t) => (t.workgroup / t.tpo) * (glu ? t.opl / 2 : t.opl));
   const vecs = p.vecs ?? emptyStorage(ctx.device);
   const q8Tiles = tiles.filter(q8x);
   const quant = q8Tiles.length > 0 ? quantXOp(ctx, { x: p.x, k: weight.stride, rows: Math.max(...q8Tiles.map((t) => t.rows)), norm: p.norm, vecs, useOutRows: p.useOutRows, label }) : undefined;
+  const statsAt = tiles.findIndex(statsTile);
+  const stats = statsAt === -1 ? undefined : normStatsOp(ctx, { x: p.x, norm: p.norm!, useOutRows: p.useOutRows, label });
   const lora = p.lora;
   const parts = weight.chunks.map((chunk) => {
     const n = glu ? p.glu!.width : chunk.rowCount;
@@ -212,7 +219,8 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
     const extra = lora ? [lora.rowInfo, lora.info, lora.v, lora.b] : [];
     const group = bindBuffers(ctx.device, kernels[0], [ctx.stepBuffer, params, chunk.buffer, p.x.buffer, p.y.buffer, vecs, ...extra]);
     const q8Group = quant && bindBuffers(ctx.device, kernels[0], [ctx.stepBuffer, params, chunk.buffer, quant.buffer, p.y.buffer, vecs, ...extra]);
-    return { group, q8Group, n };
+    const statsGroup = stats && bindBuffers(ctx.device, kernels[statsAt], [ctx.stepBuffer, params, chunk.buffer, p.x.buffer, p.y.buffer, vecs, ...extra, stats.buffer]);
+    return { group, q8Group, statsGroup, n };
   });
   return (rec, rows) => {
     const t = tiles.findIndex((tile) => tile.rows >= rows);
@@ -220,7 +228,9 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
     const groupsY = Math.ceil(rows / tiles[tile].rows);
     const quantized = quant !== undefined && q8x(tiles[tile]);
     if (quantized) quant.record(rec, rows);
-    for (const part of parts) rec.dispatch(kernels[tile], quantized ? part.q8Group! : part.group, Math.ceil(part.n / opw[tile]), groupsY);
+    const normed = stats !== undefined && statsTile(tiles[tile]);
+    if (normed) stats.record(rec, rows);
+    for (const part of parts) rec.dispatch(kernels[tile], quantized ? part.q8Group! : normed ? part.statsGroup! : part.group, Math.ceil(part.n / opw[tile]), groupsY);
   };
 }
 
