@@ -56,6 +56,8 @@ export interface LinearShape {
    * summing its rows' squares behind a barrier (shaders/linear.wgsl NORM_STATS).
    */
   normStats?: boolean;
+  /** ...and that pass writes x · gain / rms as f16 pairs of rows, which those tiles load (shaders/linear.wgsl X16; not for f32 weights). */
+  x16?: boolean;
   /** Q4_0 weights in the plain broadcast kernel's decode tiles (up to {@link Q4DOT_MAX_ROWS} rows) go by blocks (shaders/linear.wgsl Q4DOT); `false` keeps the per-chunk dequantization. */
   q4Dot?: boolean;
   /** That kernel loads each weight row's scales once per 2 blocks (the Q4_0 layout pairs them); `false` loads each block's own (one word more per block and weight row). */
@@ -91,7 +93,7 @@ export interface LinearShape {
 export function linearShape(p: { software: boolean; subgroups: boolean; subgroupMinSize?: number; subgroupMaxSize?: number; workgroupBytes?: number; tiled?: boolean; threads?: number; packedDot?: boolean }): LinearShape {
   if (p.software) {
     const xshuf = p.subgroups && p.subgroupMinSize === 8 && p.subgroupMaxSize === 8;
-    return { tpo: 1, opl: 4, workgroup: 64, attentionWorkgroup: 8, attentionBroadcast: xshuf, subgroups: p.subgroups, xshuf, minGroups: CPU_GROUPS_PER_THREAD * (p.threads ?? 1), sgNorm: xshuf, loraBroadcast: xshuf, packedDot: p.packedDot === true, batchOpl: CPU_BATCH.opl, batchWorkgroup: CPU_BATCH.workgroup, ...(xshuf && p.tiled === true ? { tiled: CPU_TILED } : {}) };
+    return { tpo: 1, opl: 4, workgroup: 64, attentionWorkgroup: 8, attentionBroadcast: xshuf, subgroups: p.subgroups, xshuf, minGroups: CPU_GROUPS_PER_THREAD * (p.threads ?? 1), sgNorm: xshuf, normStats: xshuf, loraBroadcast: xshuf, packedDot: p.packedDot === true, batchOpl: CPU_BATCH.opl, batchWorkgroup: CPU_BATCH.workgroup, ...(xshuf && p.tiled === true ? { tiled: CPU_TILED } : {}) };
   }
   const subgroups = p.subgroups && (p.subgroupMinSize ?? 0) >= 8;
   return { tpo: subgroups ? Math.min(32, p.subgroupMinSize!) : 16, opl: 1, workgroup: 256, subgroups, ...(p.tiled === false ? {} : { tiled: { opl: 2, workgroup: 256 } }), workgroupBytes: p.workgroupBytes };

@@ -60,6 +60,13 @@ describe('linear kernel plan', () => {
     expect(gpu.batchOpl).toBeUndefined();
   });
 
+  it("CPU adapters with 8-wide subgroups norm the batch tiles' rows in a pass before the projection (normStats), x in f32 unless asked (x16); GPUs in the projection", () => {
+    expect(linearShape({ software: true, subgroups: true, subgroupMinSize: 8, subgroupMaxSize: 8, threads: 2 })).toMatchObject({ normStats: true });
+    expect(linearShape({ software: true, subgroups: true, subgroupMinSize: 8, subgroupMaxSize: 8, threads: 2 }).x16).toBeUndefined();
+    expect(linearShape({ software: true, subgroups: false }).normStats).toBe(false);
+    expect(gpu.normStats).toBeUndefined();
+  });
+
   it('compiles no row tile above the one that holds maxRows', () => {
     expect(linearTiles({ ...lavapipe, maxRows: 6 }).map((t) => t.rows)).toEqual([1, 4, 8]);
   });
