@@ -1,6 +1,6 @@
 // Fragment of linear.wgsl: its Params and bindings (but LoRA's: linear_lora.wgsl), and vec(i).
 // W (matrix.wgsl): [rows, k], rows zero-padded to k (a multiple of 8) so x's padding columns add
-// nothing; x: [rows, xStride] f32 (Q8X: Q8_0 blocks; X16: f16 pairs of rows); y: [rows, yStride] f32; vecs: norm gain and bias.
+// nothing; x: [rows, xStride] f32 (Q8X: Q8_0 blocks); y: [rows, yStride] f32; vecs: norm gain and bias.
 struct Params {
   n: u32,          // outputs of this chunk (GLU: products)
   k: u32,          // input features (elements, padded; multiple of 8)
@@ -42,9 +42,6 @@ fn q8Values(w: u32) -> vec4<f32> {
   return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(w) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u));
 }
 #else
-#if X16
-@group(0) @binding(3) var<storage, read> x: array<u32>; // [ceil(rows / 2), k]: rows 2p, 2p + 1 of x · gain / rms as f16 pairs (norm_stats.wgsl PACK)
-#else
 #if XSHUF
 @group(0) @binding(3) var<storage, read> x: array<f32>; // [rows, xStride] f32
 fn xAt(i: u32) -> f32 {
@@ -55,7 +52,6 @@ fn xAt(i: u32) -> f32 {
 fn xAt(i: u32) -> f32 {
   return x[i / 4u][i % 4u];
 }
-#endif
 #endif
 #endif
 @group(0) @binding(4) var<storage, read_write> y: array<f32>; // [rows, yStride] f32

@@ -6,28 +6,8 @@
 //   TILED (GPUs): from a [ROWS, KT · 8] tile staged in workgroup memory once per round (every
 //          invocation then reads x there instead of from the storage buffer; the TPO lanes of a
 //          weight row split k), into the register tile with fma chains (fma8);
-//   X16: normed by a pass before, as f16 pairs of rows, through the subgroup broadcast;
 //   else: from the storage buffer, the TPO lanes of a weight row splitting k, into `acc`.
 // Each weight element fetched (and dequantized) serves the ROWS rows of the tile.
-#if X16
-  // X16 (lavapipe's batch tiles of norm projections): x comes normed, as f16 pairs of rows
-  // (norm_stats.wgsl PACK); per pair of rows each lane loads one word and the subgroup broadcasts.
-  let lastPair = lastRow / 2u;
-  for (var c = 0u; c < chunks; c++) {
-#unroll J OPL
-    let w${J} = loadW(wr${J}, c);
-#endunroll
-#unroll P PAIRS
-    {
-      let xp = xPairBroadcast(x[min(row0 / 2u + ${P}u, lastPair) * params.k + c * 8u + sgLane]);
-#unroll J OPL
-      acc[${P}u * 2u * OPL + ${J}u] += dot(w${J}.a, xp.lo.a) + dot(w${J}.b, xp.lo.b);
-      acc[(${P}u * 2u + 1u) * OPL + ${J}u] += dot(w${J}.a, xp.hi.a) + dot(w${J}.b, xp.hi.b);
-#endunroll
-    }
-#endunroll
-  }
-#else
 #if XSHUF
   // The 8 lanes load 8 consecutive x values of a chunk at once and broadcast them, instead of
   // each lane loading the same 8 values.
@@ -112,6 +92,5 @@
 #endunroll
     }
   }
-#endif
 #endif
 #endif

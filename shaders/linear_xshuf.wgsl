@@ -16,32 +16,8 @@ fn laneGain(c: u32, lane: u32) -> f32 {
 // x[i - lane .. i - lane + 7] on every lane: each of the 8 lanes loads one (times its gain g) and
 // the subgroup broadcasts them.
 #if !Q8X
-#if !X16
 fn xBroadcast(i: u32, g: f32) -> W8 {
   return xBroadcastOf(x[i] * g);
-}
-#endif
-#endif
-
-#if X16
-// Two rows' 8 values of a chunk: each lane loads one word (its element of both rows as f16) and
-// the subgroup broadcasts them.
-struct X2 {
-  lo: W8, // row 2p
-  hi: W8, // row 2p + 1
-}
-
-fn xPairBroadcast(word: u32) -> X2 {
-  let u0 = unpack2x16float(subgroupBroadcast(word, 0u));
-  let u1 = unpack2x16float(subgroupBroadcast(word, 1u));
-  let u2 = unpack2x16float(subgroupBroadcast(word, 2u));
-  let u3 = unpack2x16float(subgroupBroadcast(word, 3u));
-  let u4 = unpack2x16float(subgroupBroadcast(word, 4u));
-  let u5 = unpack2x16float(subgroupBroadcast(word, 5u));
-  let u6 = unpack2x16float(subgroupBroadcast(word, 6u));
-  let u7 = unpack2x16float(subgroupBroadcast(word, 7u));
-  return X2(W8(vec4<f32>(u0.x, u1.x, u2.x, u3.x), vec4<f32>(u4.x, u5.x, u6.x, u7.x)),
-            W8(vec4<f32>(u0.y, u1.y, u2.y, u3.y), vec4<f32>(u4.y, u5.y, u6.y, u7.y)));
 }
 #endif
 

@@ -56,8 +56,6 @@ export interface LinearShape {
    * summing its rows' squares behind a barrier (shaders/linear.wgsl NORM_STATS).
    */
   normStats?: boolean;
-  /** ...and that pass writes x · gain / rms as f16 pairs of rows, which those tiles load (shaders/linear.wgsl X16; not for f32 weights). */
-  x16?: boolean;
   /** Q4_0 weights in the plain broadcast kernel's decode tiles (up to {@link Q4DOT_MAX_ROWS} rows) go by blocks (shaders/linear.wgsl Q4DOT); `false` keeps the per-chunk dequantization. */
   q4Dot?: boolean;
   /** That kernel loads each weight row's scales once per 2 blocks (the Q4_0 layout pairs them); `false` loads each block's own (one word more per block and weight row). */

@@ -132,16 +132,12 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
   const q8x = (t: LinearTile) => q4dot(t) && ctx.q4Q8x === true && (p.norm !== undefined || ctx.q8xUnnormed === true);
   // ...or a norm projection's batch tile on CPU adapters with each row's 1 / rms from a pass before it (normStats.ts).
   const statsTile = (t: LinearTile) => p.norm !== undefined && ctx.normStats === true && ctx.xshuf === true && t.tpo === 1 && !t.tiled && t.rows >= TILED_MIN_ROWS && !q8x(t);
-  // ...where that pass writes x · gain / rms as f16 pairs of rows (weights below f32 precision only: f32 models keep f32 x).
-  const x16 = ctx.x16 === true && weight.dtype !== 'f32';
-  const x16Tile = (t: LinearTile) => x16 && statsTile(t);
-  const statsBinding = (t: LinearTile) => statsTile(t) && !x16;
   const tiles = linearTiles(ctx, glu)
     .map((t) => (q4dot(t) && t.rows === 1 ? { ...t, opl: Math.max(t.opl, Q4DOT_OPL) } : t))
     .map((t) => fitWorkgroup(t, outputs, glu, ctx.minGroups));
   const defines = (t: LinearTile) => ({
     ...matrixDefines(weight.dtype),
-    NORM: p.norm !== undefined && !q8x(t) && !x16Tile(t),
+    NORM: p.norm !== undefined && !q8x(t),
     BIAS: p.biasAt !== undefined,
     GLU: glu,
     GELU_TANH: p.glu?.act === 'gelu_tanh',
@@ -160,10 +156,8 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
     // ...with each weight row's scales loaded once per 2 blocks (the layout pairs them: quantLayout.ts).
     Q4PAIR: q4dot(t) && ctx.q4PairScales !== false,
     Q8X: q8x(t),
-    NORM_STATS: statsBinding(t),
-    ...(statsBinding(t) ? { STATS_AT: bindings.length } : {}),
-    X16: x16Tile(t),
-    ...(x16Tile(t) ? { PAIRS: t.rows / 2 } : {}),
+    NORM_STATS: statsTile(t),
+    ...(statsTile(t) ? { STATS_AT: bindings.length } : {}),
     // ...as integer dot products where WGSL offers dot4I8Packed.
     Q8DOT: q8x(t) && ctx.packedDot === true,
     REDUCE_WG: !ctx.subgroups && t.tpo > 1,
@@ -178,14 +172,14 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
     // Rows whose squares are reduced per round: each invocation below NR finishes one row.
     ...(p.norm ? { NR: Math.min(t.rows, t.workgroup, Math.floor(NORM_PARTIAL_BYTES / 4 / t.workgroup)) } : {}),
   });
-  const kernels = tiles.map((t) => ctx.pipelines.kernel('linear.wgsl', statsBinding(t) ? [...bindings, 'read'] : bindings, defines(t)));
+  const kernels = tiles.map((t) => ctx.pipelines.kernel('linear.wgsl', statsTile(t) ? [...bindings, 'read'] : bindings, defines(t)));
   // Outputs per workgroup of each tile's variant.
   const opw = tiles.map((t) => (t.workgroup / t.tpo) * (glu ? t.opl / 2 : t.opl));
   const vecs = p.vecs ?? emptyStorage(ctx.device);
   const q8Tiles = tiles.filter(q8x);
   const quant = q8Tiles.length > 0 ? quantXOp(ctx, { x: p.x, k: weight.stride, rows: Math.max(...q8Tiles.map((t) => t.rows)), norm: p.norm, vecs, useOutRows: p.useOutRows, label }) : undefined;
   const statsAt = tiles.findIndex(statsTile);
-  const stats = statsAt === -1 ? undefined : normStatsOp(ctx, { x: p.x, norm: p.norm!, useOutRows: p.useOutRows, label, pack: x16 ? { k: weight.stride, vecs } : undefined });
+  const stats = statsAt === -1 ? undefined : normStatsOp(ctx, { x: p.x, norm: p.norm!, useOutRows: p.useOutRows, label });
   const lora = p.lora;
   const parts = weight.chunks.map((chunk) => {
     const n = glu ? p.glu!.width : chunk.rowCount;
@@ -225,8 +219,7 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
     const extra = lora ? [lora.rowInfo, lora.info, lora.v, lora.b] : [];
     const group = bindBuffers(ctx.device, kernels[0], [ctx.stepBuffer, params, chunk.buffer, p.x.buffer, p.y.buffer, vecs, ...extra]);
     const q8Group = quant && bindBuffers(ctx.device, kernels[0], [ctx.stepBuffer, params, chunk.buffer, quant.buffer, p.y.buffer, vecs, ...extra]);
-    const statsGroup =
-      stats && bindBuffers(ctx.device, kernels[statsAt], x16 ? [ctx.stepBuffer, params, chunk.buffer, stats.buffer, p.y.buffer, vecs, ...extra] : [ctx.stepBuffer, params, chunk.buffer, p.x.buffer, p.y.buffer, vecs, ...extra, stats.buffer]);
+    const statsGroup = stats && bindBuffers(ctx.device, kernels[statsAt], [ctx.stepBuffer, params, chunk.buffer, p.x.buffer, p.y.buffer, vecs, ...extra, stats.buffer]);
     return { group, q8Group, statsGroup, n };
   });
   return (rec, rows) => {

@@ -60,9 +60,8 @@ describe('linear kernel plan', () => {
     expect(gpu.batchOpl).toBeUndefined();
   });
 
-  it("CPU adapters with 8-wide subgroups norm the batch tiles' rows in a pass before the projection (normStats), x in f32 unless asked (x16); GPUs in the projection", () => {
+  it("CPU adapters with 8-wide subgroups norm the batch tiles' rows in a pass before the projection (normStats); GPUs in the projection", () => {
     expect(linearShape({ software: true, subgroups: true, subgroupMinSize: 8, subgroupMaxSize: 8, threads: 2 })).toMatchObject({ normStats: true });
-    expect(linearShape({ software: true, subgroups: true, subgroupMinSize: 8, subgroupMaxSize: 8, threads: 2 }).x16).toBeUndefined();
     expect(linearShape({ software: true, subgroups: false }).normStats).toBe(false);
     expect(gpu.normStats).toBeUndefined();
   });
