@@ -53,7 +53,9 @@ export interface LinearShape {
   /**
    * Norm projections' plain broadcast tiles of {@link TILED_MIN_ROWS} rows and more read each row's
    * 1 / rms from a small pass before them (shaders/norm_stats.wgsl) instead of every workgroup
-   * summing its rows' squares behind a barrier (shaders/linear.wgsl NORM_STATS).
+   * summing its rows' squares behind a barrier (shaders/linear.wgsl NORM_STATS). On where `xshuf`
+   * is: end to end on lavapipe a batch-32 step takes 0.83-0.99x the CPU ms (1.00-1.07x tokens/s at
+   * load 2.8-10; `npm run bench:linear -- --variants current,current+normStats=false`, docs/engine.md).
    */
   normStats?: boolean;
   /** Q4_0 weights in the plain broadcast kernel's decode tiles (up to {@link Q4DOT_MAX_ROWS} rows) go by blocks (shaders/linear.wgsl Q4DOT); `false` keeps the per-chunk dequantization. */
