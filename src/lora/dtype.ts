@@ -1,8 +1,8 @@
 /**
  * The adapter precision rule (docs/engine.md): the dtype LoRA factors A and B are held in on every
- * backend (`lora.dtype`). f32 (the default) keeps them as loaded; f16 halves the words a kernel
- * loads per adapter (what decides a step's cost on lavapipe with many distinct adapters, as
- * vLLM's `--lora-dtype` serves them in the base model's 16 bits). Every backend computes with
+ * backend (`lora.dtype`). f32 (the default) keeps them as loaded; f16 halves a slot's bytes (as
+ * vLLM's `--lora-dtype` serves them in the base model's 16 bits; on lavapipe it measured no faster:
+ * docs/engine.md). Every backend computes with
  * exactly the values the device holds: the WebGPU slots hold f16 bits, and the CPU backends hold
  * the same values rounded the same way (round to nearest even, {@link f16RoundedValues}), so they
  * still agree within the f32 tolerance. A finite value beyond f16's range is refused (its f16 copy

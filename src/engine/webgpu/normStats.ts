@@ -3,8 +3,9 @@
  * read by linear.wgsl's NORM_STATS variant): one small pass before the projection, so its
  * workgroups need not each sum the squares of all their rows of x behind a barrier (on lavapipe a
  * 32-row tile's workgroup of 16 loaded 1,152 words of x for them, against ~7,000 in its chunk
- * loop, and the barrier made it a coroutine). A dispatch costs 0.3-0.6 ms there, so only the row
- * tiles of batched decode and prefill take it (linearOp), never the one-row tile.
+ * loop, and the barrier made it a coroutine). Only the row tiles of batched decode and prefill take
+ * it (linearOp): a one-row tile norms x per subgroup with no barrier, and the extra dispatch would
+ * add to batch 1's step for nothing.
  */
 import { createUniform, type GpuAct, type OpContext, type RecordOp } from './ops.ts';
 import { bindBuffers } from './pipelines.ts';

@@ -119,18 +119,21 @@ describe('WebGPU forward pass with LoRA', () => {
     expect(batched[5]).not.toEqual(batched[6]);
   });
 
+  /** Four prefill sequences: three adapters and one base row, mixed in one pass. */
+  const mixedSeqs = (): StepSequence[] => [
+    { tokens: prompt(21, 6), startPos: 0, blockTable: [0, 1], adapterSlot: 2 },
+    { tokens: prompt(4, 7), startPos: 0, blockTable: [2], adapterSlot: -1 },
+    { tokens: prompt(17, 8), startPos: 0, blockTable: [3, 4], adapterSlot: 1 },
+    { tokens: prompt(1, 9), startPos: 0, blockTable: [5], adapterSlot: 0 },
+  ];
+
   // One adapter precision rule for both backends (docs/engine.md): adapters in f32 beside f16 (or
   // bf16, f32) base weights, so with the base weights' values identical on both, an f16 model with
   // LoRA agrees as closely as an f32 one (it was 1e-2 while WebGPU rounded adapters to f16).
   it('logits with LoRA match the CPU reference within 1e-4, f32 and f16 models alike', async () => {
     for (const [model, tol] of [[f32, F32_TOL], [f16, F32_TOL]] as const) {
       const { cpu, webgpu } = await pair(model);
-      const seqs: StepSequence[] = [
-        { tokens: prompt(21, 6), startPos: 0, blockTable: [0, 1], adapterSlot: 2 },
-        { tokens: prompt(4, 7), startPos: 0, blockTable: [2], adapterSlot: -1 },
-        { tokens: prompt(17, 8), startPos: 0, blockTable: [3, 4], adapterSlot: 1 },
-        { tokens: prompt(1, 9), startPos: 0, blockTable: [5], adapterSlot: 0 },
-      ];
+      const seqs = mixedSeqs();
       const a = await webgpu.logits(seqs);
       const b = await cpu.logits(seqs);
       const base = await cpu.logits(seqs.map((s) => ({ ...s, adapterSlot: -1 })));
@@ -157,12 +160,7 @@ describe('WebGPU forward pass with LoRA', () => {
       const { cpu, webgpu } = await pair(model, 'f16');
       expect(webgpu.lora.dtype).toBe('f16');
       const { cpu: cpuF32 } = await pair(model, 'f32');
-      const seqs: StepSequence[] = [
-        { tokens: prompt(21, 6), startPos: 0, blockTable: [0, 1], adapterSlot: 2 },
-        { tokens: prompt(4, 7), startPos: 0, blockTable: [2], adapterSlot: -1 },
-        { tokens: prompt(17, 8), startPos: 0, blockTable: [3, 4], adapterSlot: 1 },
-        { tokens: prompt(1, 9), startPos: 0, blockTable: [5], adapterSlot: 0 },
-      ];
+      const seqs = mixedSeqs();
       const a = await webgpu.logits(seqs);
       const b = await cpu.logits(seqs);
       const unrounded = await cpuF32.logits(seqs);
