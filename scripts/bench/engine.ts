@@ -19,6 +19,9 @@
  * variant sets how Dawn's promises are polled during its runs (0: Dawn's spin; process-wide, set
  * before each run; src/gpu/eventPolling.ts), e.g. `--variants current,dawnPollMs=0`.
  * `--profile-batches 1,32`: the per-kernel profile at each of these batches (default 1).
+ * When `--batches` holds 1 and 32, batch 32 / batch 1 is measured again in `--batch-rounds`
+ * interleaved rounds (default 5) on the same backend: the median of each round's ratio (both
+ * batches under the same load), and the ratio of tokens per CPU millisecond, against issue 17's goal >= 8x.
  * `--linear tiled|plain` forces the
  * tiled linear kernel from 8 rows or the plain one at every row count (default: the device's plan).
  */
@@ -38,11 +41,13 @@ import { loadModel } from '../../src/model/load.ts';
 import { QUANTIZE_TYPES } from '../../src/model/quant/index.ts';
 import { benchArgs, positiveNumber } from './lib/args.ts';
 import { parseVariant } from './lib/linearB1.ts';
-import { benchKvBlocks, cpuMs, decodeRun, interleavedDecode, prefillRun } from './lib/engineRuns.ts';
+import { batchRatio, benchKvBlocks, cpuMs, decodeRun, interleavedRuns, prefillRun } from './lib/engineRuns.ts';
 import { median } from './lib/stats.ts';
 
 /** Issue 17's goal: with Q4 weights, batch-1 decode at least this many times the f16 model's. */
 const Q4_GOAL = 2;
+/** Issue 17's goal: batch-32 decode at least this many times batch 1's tokens/s. */
+const BATCH32_GOAL = 8;
 
 const args = benchArgs(import.meta.url, {
   model: { type: 'string' },
@@ -55,6 +60,7 @@ const args = benchArgs(import.meta.url, {
   'skip-cpu': { type: 'boolean', default: false },
   quantize: { type: 'string' },
   'f16-rounds': { type: 'string', default: '7' },
+  'batch-rounds': { type: 'string', default: '5' },
   'skip-f16': { type: 'boolean', default: false },
   linear: { type: 'string', default: 'default' },
   variants: { type: 'string', default: 'current' },
@@ -129,6 +135,15 @@ for (const batch of batches) {
   log(`decode batch ${batch}: ${stepMs.toFixed(1)} ms/step, ${(r.cpuMs / decodeSteps).toFixed(1)} CPU ms/step`);
 }
 
+// Batch 32 against batch 1 in interleaved rounds: one run after the other drifts with the machine's load.
+const batchRounds = positiveNumber('batch-rounds', args['batch-rounds']);
+let batch32SideBySide: (Awaited<ReturnType<typeof batchRatio>> & { rounds: number; loadAverage: number }) | undefined;
+if (batches.includes(1) && batches.includes(32)) {
+  log(`batch 32 against batch 1: ${batchRounds} interleaved rounds of ${decodeSteps} steps`);
+  const r = await batchRatio((batch) => decode(backend, batch, decodeSteps), 32, batchRounds);
+  batch32SideBySide = { ...r, rounds: batchRounds, loadAverage: loadavg()[0] };
+}
+
 /** Per-kernel GPU ms per decode step, per batch of `--profile-batches`. */
 const profiles: Record<number, Record<string, number>> = {};
 if (backend.setProfiling(true)) {
@@ -157,16 +172,19 @@ if (quantize && !args['skip-f16']) {
     pairs.push([q, f16]);
     for (const b of [q, f16]) pollOf.set(b, parsedVariants[vi].pollMs);
   }
-  const r = await interleavedDecode(pairs.flat(), rounds, (b) => {
-    setDawnPolling(pollOf.get(b)!);
-    return decode(b, 1, decodeSteps);
-  });
+  const r = await interleavedRuns(
+    pairs.flat().map((b) => () => {
+      setDawnPolling(pollOf.get(b)!);
+      return decode(b, 1, decodeSteps);
+    }),
+    rounds,
+  );
   setDawnPolling(parsedVariants[0].pollMs);
   for (const b of pairs.flat()) if (b !== backend) b.destroy();
   await f16Model.close();
   const loadAverage = loadavg()[0];
   sideBySide = variants.map((variant, vi) => {
-    const [quantizedTokS, f16TokS] = [r.tokensPerSecond[2 * vi], r.tokensPerSecond[2 * vi + 1]];
+    const [quantizedTokS, f16TokS] = [r.stepsPerSecond[2 * vi], r.stepsPerSecond[2 * vi + 1]];
     return { variant, dtype: quantize, ratio: quantizedTokS / f16TokS, quantizedTokS, f16TokS, rounds, roundsTokS: { quantized: r.rounds[2 * vi], f16: r.rounds[2 * vi + 1] }, cpuMsPerStep: { quantized: r.cpuMsPerStep[2 * vi], f16: r.cpuMsPerStep[2 * vi + 1] }, cpuRatio: r.cpuMsPerStep[2 * vi + 1] / r.cpuMsPerStep[2 * vi], goal: quantize.startsWith('q4') ? Q4_GOAL : undefined, loadAverage };
   });
 }
@@ -222,7 +240,12 @@ const result = {
   kernelsMsPerDecodeStepByBatch: profiles,
   roofline: { streamBytes, wallGbPerSecond: rooflineWall.gbPerSecond, gpuGbPerSecond: rooflineGpu?.gbPerSecond, gbPerSecond: roofline, patterns: rooflinePatterns },
   batch1: achieved === undefined ? undefined : { weightGbPerSecond: achieved, fractionOfRoofline: achieved / roofline, fractionOfStrideRoofline: achieved / rooflinePatterns.stride },
-  batch32OverBatch1: b1 && b32 ? b32.tokensPerSecond / b1.tokensPerSecond : undefined,
+  /** Batch-32 over batch-1 decode tokens/s: the median of the per-round ratios of `--batch-rounds` interleaved rounds (goal >= 8). */
+  batch32OverBatch1: batch32SideBySide?.ratio,
+  /** Those rounds: each round's ratio, the median tokens/s of each batch, and the ratio of tokens per CPU millisecond. */
+  batch32SideBySide,
+  /** The same ratio from the single `decode` runs above, one after the other. */
+  batch32OverBatch1Sequential: b1 && b32 ? b32.tokensPerSecond / b1.tokensPerSecond : undefined,
   /** Dispatches a batch-1 decode step records per decoder layer (goal <= 5), and in all. */
   dispatchesPerLayer: dispatchCounts.layers / model.config.numLayers,
   dispatchesPerStep: dispatchCounts.total,
@@ -248,7 +271,9 @@ const lines = [
     (v) =>
       `  batch 1 decode ${v.dtype} / f16   ${f(v.ratio, 2)}x (${f(v.quantizedTokS)} / ${f(v.f16TokS)} tokens/s, medians of ${v.rounds} interleaved rounds${variants.length > 1 ? `, variant ${v.variant}` : ''}; CPU ms per step ${f(v.cpuRatio, 2)}x: ${f(v.cpuMsPerStep.f16, 1)} / ${f(v.cpuMsPerStep.quantized, 1)}; load average ${f(v.loadAverage, 2)}${v.goal === undefined ? '' : `; goal >= ${v.goal}x: ${v.ratio >= v.goal ? 'met' : 'not met'}`})`,
   ),
-  `  batch 32 / batch 1 throughput ${f(result.batch32OverBatch1, 2)}x`,
+  batch32SideBySide
+    ? `  batch 32 / batch 1 throughput ${f(batch32SideBySide.ratio, 2)}x (median of ${batch32SideBySide.rounds} interleaved rounds' ratios ${batch32SideBySide.roundRatios.map((x) => f(x, 2)).join(', ')}; ${f(batch32SideBySide.medianTokensPerSecond.batch1)} / ${f(batch32SideBySide.medianTokensPerSecond.big)} tokens/s; per CPU ms ${f(batch32SideBySide.cpuRatio, 2)}x: ${f(batch32SideBySide.cpuMsPerStep.batch1, 1)} / ${f(batch32SideBySide.cpuMsPerStep.big, 1)} CPU ms per step; load average ${f(batch32SideBySide.loadAverage, 2)}; goal >= ${BATCH32_GOAL}x: ${batch32SideBySide.ratio >= BATCH32_GOAL ? 'met' : 'not met'}; one run after the other ${f(result.batch32OverBatch1Sequential, 2)}x)`
+    : `  batch 32 / batch 1 throughput ${f(result.batch32OverBatch1Sequential, 2)}x (one run after the other)`,
   `  dispatches per decode step   ${result.dispatchesPerStep} (${f(result.dispatchesPerLayer, 1)} per layer)`,
   ...Object.entries(profiles).flatMap(([batch, profile]) => [
     `  per-kernel GPU ms per batch-${batch} decode step:`,

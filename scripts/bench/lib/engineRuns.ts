@@ -57,24 +57,40 @@ export async function prefillRun(b: Backend, promptLen: number): Promise<number>
   return performance.now() - t;
 }
 
+/** What one run of an interleaved measurement returns: each step's wall milliseconds and the run's CPU milliseconds. */
+export type TimedRun = { stepMs: number[]; cpuMs: number };
+
 /**
- * Batch-1 decode tokens/s of each backend, measured side by side: `rounds` rounds, each running
- * `run` once per backend, the order reversed every other round (so neither always runs first on a
- * machine whose load drifts); the median per backend. Also the CPU milliseconds per step of this
- * process (all threads: on a CPU adapter the kernels' work, which other jobs on the cores slow far
- * less than the wall time), median per backend.
+ * Steps per second of each run, measured side by side: `rounds` rounds, each calling every run
+ * once, the order reversed every other round (so none always runs first on a machine whose load
+ * drifts); per run the median over rounds of 1000 / its median step ms, each round's value, and the
+ * median CPU milliseconds per step of this process (all threads: on a CPU adapter the kernels'
+ * work, which other jobs on the cores slow far less than the wall time).
  */
-export async function interleavedDecode(backends: Backend[], rounds: number, run: (b: Backend) => Promise<{ stepMs: number[]; cpuMs: number }>): Promise<{ tokensPerSecond: number[]; rounds: number[][]; cpuMsPerStep: number[] }> {
-  const perRound: number[][] = backends.map(() => []);
-  const cpuRound: number[][] = backends.map(() => []);
+export async function interleavedRuns(runs: (() => Promise<TimedRun>)[], rounds: number): Promise<{ stepsPerSecond: number[]; rounds: number[][]; cpuMsPerStep: number[] }> {
+  const perRound: number[][] = runs.map(() => []);
+  const cpuRound: number[][] = runs.map(() => []);
   for (let r = 0; r < rounds; r++) {
-    const order = backends.map((_, i) => i);
+    const order = runs.map((_, i) => i);
     if (r % 2) order.reverse();
     for (const i of order) {
-      const { stepMs, cpuMs } = await run(backends[i]);
+      const { stepMs, cpuMs } = await runs[i]();
       perRound[i].push(1000 / median(stepMs));
       cpuRound[i].push(cpuMs / stepMs.length);
     }
   }
-  return { tokensPerSecond: perRound.map(median), rounds: perRound, cpuMsPerStep: cpuRound.map(median) };
+  return { stepsPerSecond: perRound.map(median), rounds: perRound, cpuMsPerStep: cpuRound.map(median) };
+}
+
+/**
+ * Batch 32 (or any `big`) against batch 1 on one backend, side by side: interleaved rounds of both
+ * (`interleavedRuns`), the ratio of tokens/s taken within each round (both measured under the same
+ * load) and its median, the ratio of the median tokens/s, and the ratio of tokens per CPU
+ * millisecond (the steadiest on a shared machine).
+ */
+export async function batchRatio(run: (batch: number) => Promise<TimedRun>, big: number, rounds: number): Promise<{ ratio: number; roundRatios: number[]; medianTokensPerSecond: { batch1: number; big: number }; cpuRatio: number; cpuMsPerStep: { batch1: number; big: number } }> {
+  const r = await interleavedRuns([() => run(1), () => run(big)], rounds);
+  const roundRatios = r.rounds[1].map((s, i) => (s * big) / r.rounds[0][i]);
+  const [cpu1, cpuBig] = r.cpuMsPerStep;
+  return { ratio: median(roundRatios), roundRatios, medianTokensPerSecond: { batch1: r.stepsPerSecond[0], big: r.stepsPerSecond[1] * big }, cpuRatio: (big / cpuBig) / (1 / cpu1), cpuMsPerStep: { batch1: cpu1, big: cpuBig } };
 }
