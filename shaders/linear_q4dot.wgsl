@@ -22,10 +22,28 @@
   // Q4PAIR: an even block's scale word also holds the next block's (quantLayout.ts), so each weight
   // row's scales are loaded once per 2 blocks (4 of the 48 words per block a lane loads in a norm
   // projection): loaded at even blocks, kept for the odd one (one loop, as without pairs).
+#if Q4R4
+  // Q4R4: the weights in groups of 4 rows (matrix.wgsl): each pair of blocks starts with the 4
+  // rows' scale words (both blocks' scales: loaded at even blocks, kept for the odd one), then
+  // each chunk's nibble words of the 4 rows. Q4R4V: the invocation's weight rows are Q4G whole
+  // groups, so each chunk's words come as Q4G vec4 loads (a lane's 16 bytes) instead of OPL words.
+#if Q4R4V
+#unroll G Q4G
+  let grp${G} = min(weightRow(o0, ${G}u * 4u), params.wRows - 1u) / 4u;
+#endunroll
+  var scw: array<vec4<u32>, ${Q4G}u>;
+  var nw: array<vec4<u32>, ${Q4G}u>;
+#else
+#unroll J OPL
+  var dw${J} = 0u;
+#endunroll
+#endif
+#else
 #if Q4PAIR
 #unroll J OPL
   var dw${J} = 0u;
 #endunroll
+#endif
 #endif
   for (var bk = 0u; bk < blocks; bk++) {
 #unroll R ROWS
@@ -76,6 +94,19 @@
 #unroll R ROWS
     let sx${R} = 8.0 * subgroupAdd(xs${R});
 #endunroll
+#if Q4R4
+    if ((bk & 1u) == 0u) {
+#if Q4R4V
+#unroll G Q4G
+      scw[${G}u] = w[q4GroupAt(grp${G}, bk / 2u)];
+#endunroll
+#else
+#unroll J OPL
+      dw${J} = w[q4GroupAt(wr${J} / 4u, bk / 2u)][wr${J} % 4u];
+#endunroll
+#endif
+    }
+#else
 #if Q4PAIR
     if ((bk & 1u) == 0u) {
 #unroll J OPL
@@ -83,12 +114,21 @@
 #endunroll
     }
 #endif
+#endif
 #unroll J OPL
     {
+#if Q4R4V
+      let d = unpack2x16float(scw[${J}u / 4u][${J}u % 4u] >> (16u * (bk & 1u))).x;
+#else
+#if Q4R4
+      let d = unpack2x16float(dw${J} >> (16u * (bk & 1u))).x;
+#else
 #if Q4PAIR
       let d = unpack2x16float(dw${J} >> (16u * (bk & 1u))).x;
 #else
       let d = unpack2x16float(w[(wr${J} * blocks + bk) * 5u]).x;
+#endif
+#endif
 #endif
 #unroll R ROWS
 #if Q8X

@@ -13,7 +13,13 @@ struct W8 {
 }
 
 #if QUANT
+#if Q4R4
+// Q4_0 in groups of 4 rows (quantLayout.ts repackQ4RowGroups): per group and pair of blocks, the
+// 4 rows' scale words, then per block of the pair and chunk the 4 rows' nibble words.
+@group(0) @binding(2) var<storage, read> w: array<vec4<u32>>; // [ceil(rows / 4), pairs, 9] vec4<u32>
+#else
 @group(0) @binding(2) var<storage, read> w: array<u32>; // [rows, blocks per row, words per block]
+#endif
 
 // Eight 4-bit values of p (value i in bits 4i .. 4i + 3) as f32.
 fn nibbles(p: u32) -> W8 {
@@ -26,10 +32,12 @@ fn int8x4(p: u32) -> vec4<f32> {
   return vec4<f32>(vec4<i32>(bitcast<i32>(p << 24u), bitcast<i32>(p << 16u), bitcast<i32>(p << 8u), bitcast<i32>(p)) >> vec4<u32>(24u));
 }
 
+#if !Q4R4
 // Byte i of the words starting at w[base].
 fn byteAt(base: u32, i: u32) -> u32 {
   return (w[base + i / 4u] >> (8u * (i % 4u))) & 255u;
 }
+#endif
 #endif
 
 #if Q8_0
@@ -41,12 +49,32 @@ fn loadW(row: u32, c: u32) -> W8 {
 }
 #endif
 #if Q4_0
+#if Q4R4
+// Pairs of blocks per row (an odd last block padded).
+fn q4Pairs() -> u32 {
+  return (params.k / 32u + 1u) / 2u;
+}
+
+// vec4 index of the scale words of row group g, pair of blocks p (the nibble words follow: 1 + 4h + q).
+fn q4GroupAt(g: u32, p: u32) -> u32 {
+  return (g * q4Pairs() + p) * 9u;
+}
+
+fn loadW(row: u32, c: u32) -> W8 {
+  let b = c / 4u;
+  let base = q4GroupAt(row / 4u, b / 2u);
+  let d = unpack2x16float(w[base][row % 4u] >> (16u * (b & 1u))).x;
+  let q = nibbles(w[base + 1u + (b & 1u) * 4u + c % 4u][row % 4u]);
+  return W8((q.a - 8.0) * d, (q.b - 8.0) * d);
+}
+#else
 fn loadW(row: u32, c: u32) -> W8 {
   let base = (row * (params.k / 32u) + c / 4u) * 5u;
   let d = unpack2x16float(w[base]).x;
   let q = nibbles(w[base + 1u + c % 4u]);
   return W8((q.a - 8.0) * d, (q.b - 8.0) * d);
 }
+#endif
 #endif
 #if Q4_K
 fn loadW(row: u32, c: u32) -> W8 {

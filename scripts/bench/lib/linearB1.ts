@@ -53,7 +53,7 @@ export interface LinearB1Parameters {
 /** One projection's figure per variant. */
 export interface B1Figure {
   projection: string;
-  /** Weight bytes read per dispatch. */
+  /** Weight bytes read per dispatch (the first variant's layout; GB/s use each variant's own). */
   bytes: number;
   /** Median milliseconds per dispatch, per variant (in `variants` order). */
   ms: number[];
@@ -156,12 +156,16 @@ export async function runLinearB1(p: LinearB1Parameters): Promise<LinearB1Result
     const outWidth = proj.glu ? proj.n / 2 : proj.n;
     const y = keep(device.createBuffer({ label: 'b1.y', size: rows * outWidth * 4, usage: GPUBufferUsage.STORAGE }));
     const vecs = keep(createDataBuffer(device, 'b1.vecs', values(stride, 5, 1)));
-    const first = uploadMatrix(device, `b1.${proj.name}`, m, proj.n, proj.k, gpu.limits.maxStorageBufferBindingSize);
+    // Copies of the weights in each layout a variant asks for (Q4_0 by rows or in groups of 4 rows).
+    const upload = (groups: boolean) => uploadMatrix(device, `b1.${proj.name}`, m, proj.n, proj.k, gpu.limits.maxStorageBufferBindingSize, groups);
+    const first = upload(false);
     const copies = Math.max(1, Math.ceil(STREAM_BYTES / first.bytes));
-    const weights = [first, ...Array.from({ length: copies - 1 }, () => uploadMatrix(device, `b1.${proj.name}`, m, proj.n, proj.k, gpu.limits.maxStorageBufferBindingSize))];
-    for (const wm of weights) for (const c of wm.chunks) buffers.push(c.buffer);
+    const layouts = new Map<boolean, ReturnType<typeof upload>[]>();
+    for (const groups of new Set(contexts.map((ctx) => ctx.q4RowGroups === true))) layouts.set(groups, Array.from({ length: copies }, () => upload(groups)));
+    first.chunks.forEach((c) => c.buffer.destroy());
+    for (const copiesOf of layouts.values()) for (const wm of copiesOf) for (const c of wm.chunks) buffers.push(c.buffer);
     const ops: RecordOp[][] = contexts.map((ctx) =>
-      weights.map((weight) => {
+      layouts.get(ctx.q4RowGroups === true)!.map((weight) => {
         const op: LinearOpParameters = {
           weight,
           x: wholeAct(x, proj.k, stride),
@@ -175,7 +179,7 @@ export async function runLinearB1(p: LinearB1Parameters): Promise<LinearB1Result
         return linearOp(ctx, op);
       }),
     );
-    return { ...proj, bytes: first.bytes, ops };
+    return { ...proj, bytes: first.bytes, variantBytes: contexts.map((ctx) => layouts.get(ctx.q4RowGroups === true)![0].bytes), ops };
   });
   await pipelines.warm();
   const time = async (ops: RecordOp[]) => {
@@ -216,7 +220,7 @@ export async function runLinearB1(p: LinearB1Parameters): Promise<LinearB1Result
   const roof = median(roofs);
   const figures: B1Figure[] = prepared.map((proj, pi) => {
     const ms = samples[pi].map(median);
-    const gb = ms.map((t) => proj.bytes / t / 1e6);
+    const gb = ms.map((t, vi) => proj.variantBytes[vi] / t / 1e6);
     const cpu = cpuSamples[pi].map(median);
     return { projection: proj.name, bytes: proj.bytes, ms, gbPerSecond: gb, roofline: gb.map((g) => (100 * g) / roof), speedup: ms.map((t) => ms[0] / t), cpuMs: cpu, cpuSpeedup: cpu.map((t) => cpu[0] / t), loadAverage: median(loads) };
   });

@@ -169,10 +169,10 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
     // Fewer, larger dispatches (fuse.ts): q|k|v and gate|up share a matrix, norms run in the
     // projections' prologues, GLU in gate|up's epilogue.
     const recipe = webgpuRecipe(config);
-    weights = await uploadWeights({ device, config, recipe, weights: p.model.weights, dtype, quantize: p.model.quantize, maxBindingBytes, onProgress: p.onProgress, signal: p.signal });
-    uploadMs = performance.now() - uploadStarted;
     const shape = linearShape({ software: gpu.summary.software, subgroups: gpu.hasSubgroups, subgroupMinSize: gpu.summary.subgroupMinSize, subgroupMaxSize: gpu.summary.subgroupMaxSize, workgroupBytes: device.limits.maxComputeWorkgroupStorageSize, tiled: p.tiledLinear, threads: availableParallelism(), packedDot: gpu.wgslFeatures.has(PACKED_DOT) });
     const ctx = { device, pipelines, stepBuffer, maxRows, ...shape, ...p.shape };
+    weights = await uploadWeights({ device, config, recipe, weights: p.model.weights, dtype, quantize: p.model.quantize, q4RowGroups: ctx.q4RowGroups, maxBindingBytes, onProgress: p.onProgress, signal: p.signal });
+    uploadMs = performance.now() - uploadStarted;
     // Adapters are held in lora.dtype on every backend, whatever the base weights' dtype (docs/engine.md).
     const loraDtype = p.loraDtype ?? DEFAULT_LORA_DTYPE;
     if (loraDtype === 'f16' && !gpu.hasF16) throw new EngineUnsupportedError(`lora.dtype f16 on ${gpu.summary.description}, which lacks shader-f16`, 'Set lora.dtype: f32 (--lora-dtype f32) on this device.');

@@ -70,6 +70,19 @@ export interface LinearShape {
   loraBroadcast?: boolean;
   /** The LoRA expand epilogue loads a row's slot, ranks, scale and v once for the invocation's weight rows (shaders/linear.wgsl `loraDeltas`); `false` loads them per weight row. */
   loraRowDeltas?: boolean;
+  /**
+   * Q4_0 matrices are uploaded in groups of 4 rows (quantLayout.ts `repackQ4RowGroups`) and the Q4_0
+   * decode tiles load each chunk's nibble words of 4 weight rows, and each pair of blocks' scales
+   * of 4 rows, as one `vec4<u32>` (shaders/linear_q4dot.wgsl Q4R4); other kernels read the layout
+   * through `loadW`.
+   */
+  q4RowGroups?: boolean;
+  /** The plain broadcast kernel's one-row tile (but Q4_0's block loop) broadcasts x first, then loads and uses each weight row's chunk at once (shaders/linear_chunks.wgsl XFIRST). */
+  xFirst?: boolean;
+  /** ...chunks of 8 per loop iteration there (1 or 2). */
+  xFirstChunks?: number;
+  /** Weight rows per invocation in that tile (default `opl`). */
+  xFirstOpl?: number;
   /** WGSL offers `dot4I8Packed` (the `packed_4x8_integer_dot_product` language extension): that kernel takes integer dot products of nibbles and int8 x; without it, the int8 x are converted to f32. */
   packedDot?: boolean;
 }

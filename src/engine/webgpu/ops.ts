@@ -132,11 +132,19 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
   const q8x = (t: LinearTile) => q4dot(t) && ctx.q4Q8x === true && (p.norm !== undefined || ctx.q8xUnnormed === true);
   // ...or a norm projection's batch tile on CPU adapters with each row's 1 / rms from a pass before it (normStats.ts).
   const statsTile = (t: LinearTile) => p.norm !== undefined && ctx.normStats === true && ctx.xshuf === true && t.tpo === 1 && !t.tiled && t.rows >= TILED_MIN_ROWS && !q8x(t);
+  // ...or the one-row broadcast tile of other formats, x broadcast first (shaders/linear_chunks.wgsl XFIRST).
+  const xFirst = (t: LinearTile) => ctx.xFirst === true && ctx.xshuf === true && t.tpo === 1 && !t.tiled && t.rows === 1 && !q4dot(t);
   const tiles = linearTiles(ctx, glu)
     .map((t) => (q4dot(t) && t.rows === 1 ? { ...t, opl: Math.max(t.opl, Q4DOT_OPL) } : t))
+    .map((t) => (xFirst(t) && ctx.xFirstOpl !== undefined ? { ...t, opl: glu ? ctx.xFirstOpl + (ctx.xFirstOpl % 2) : ctx.xFirstOpl } : t))
     .map((t) => fitWorkgroup(t, outputs, glu, ctx.minGroups));
+  // Q4_0 in groups of 4 rows whose decode tile's weight rows are whole groups (gate and up each of them).
+  const q4Vec = (t: LinearTile) => weight.q4RowGroups === true && q4dot(t) && (glu ? t.opl / 2 : t.opl) % 4 === 0 && (!glu || (p.glu!.gate % 4 === 0 && p.glu!.up % 4 === 0));
   const defines = (t: LinearTile) => ({
-    ...matrixDefines(weight.dtype),
+    ...matrixDefines(weight),
+    // ...whose Q4_0 decode tiles load each chunk of 4 weight rows as one vec4 (shaders/linear_q4dot.wgsl).
+    Q4R4V: q4Vec(t),
+    ...(q4Vec(t) ? { Q4G: t.opl / 4 } : {}),
     NORM: p.norm !== undefined && !q8x(t),
     BIAS: p.biasAt !== undefined,
     GLU: glu,
@@ -156,6 +164,8 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
     // ...with each weight row's scales loaded once per 2 blocks (the layout pairs them: quantLayout.ts).
     Q4PAIR: q4dot(t) && ctx.q4PairScales !== false,
     Q8X: q8x(t),
+    XFIRST: xFirst(t),
+    ...(xFirst(t) ? { CPC: ctx.xFirstChunks ?? 1 } : {}),
     NORM_STATS: statsTile(t),
     ...(statsTile(t) ? { STATS_AT: bindings.length } : {}),
     // ...as integer dot products where WGSL offers dot4I8Packed.
@@ -268,14 +278,15 @@ export interface EmbedOpParameters {
 }
 
 /** Defines that select a matrix's storage format in shaders/matrix.wgsl. */
-export function matrixDefines(dtype: GpuMatrix['dtype']): Record<string, boolean> {
+export function matrixDefines(m: Pick<GpuMatrix, 'dtype' | 'q4RowGroups'>): Record<string, boolean> {
+  const { dtype } = m;
   const quant = dtype === 'q8_0' || dtype === 'q4_0' || dtype === 'q4_k' || dtype === 'q6_k';
-  return { HALF: dtype === 'f16' || dtype === 'bf16', BF16: dtype === 'bf16', QUANT: quant, ...(quant ? { [dtype.toUpperCase()]: true } : {}) };
+  return { HALF: dtype === 'f16' || dtype === 'bf16', BF16: dtype === 'bf16', QUANT: quant, Q4R4: m.q4RowGroups === true, ...(quant ? { [dtype.toUpperCase()]: true } : {}) };
 }
 
 /** Embedding rows of the step's tokens, one dispatch per table chunk. */
 export function embedOp(ctx: OpContext, p: EmbedOpParameters): RecordOp {
-  const kernel = ctx.pipelines.kernel('embed.wgsl', ['uniform', 'uniform', 'read', 'read', 'storage'], matrixDefines(p.table.dtype));
+  const kernel = ctx.pipelines.kernel('embed.wgsl', ['uniform', 'uniform', 'read', 'read', 'storage'], matrixDefines(p.table));
   const groups = p.table.chunks.map((chunk) => {
     const params = createUniform(ctx.device, 'embed.params', u32f32([p.table.cols, chunk.rowStart, chunk.rowCount, p.table.stride, p.x.stride, { f32: p.scale ?? 1 }, 0, 0]));
     return bindBuffers(ctx.device, kernel, [ctx.stepBuffer, params, chunk.buffer, p.rowInfo, p.x.buffer]);

@@ -106,3 +106,57 @@ export function repackBlocks(type: QuantType, blocks: Uint8Array, count: number,
   }
   return out;
 }
+
+/** Rows per group of the Q4_0 row-group layout ({@link repackQ4RowGroups}). */
+export const Q4_GROUP_ROWS = 4;
+/** u32 words of one group of 4 rows and one pair of blocks in that layout: 4 scale words, then 2 blocks x 4 chunks x 4 rows nibble words. */
+export const Q4_GROUP_PAIR_WORDS = 36;
+
+/** Pairs of blocks per row in the Q4_0 row-group layout (an odd last block padded with a zero one). */
+export function q4Pairs(cols: number): number {
+  return Math.ceil(cols / 32 / 2);
+}
+
+/** u32 words per row of the Q4_0 row-group layout (a group of 4 rows holds 4 times this many). */
+export function q4RowGroupRowWords(cols: number): number {
+  return (q4Pairs(cols) * Q4_GROUP_PAIR_WORDS) / Q4_GROUP_ROWS;
+}
+
+/**
+ * Q4_0 rows (ggml blocks, `cols` a multiple of 32) in groups of 4 rows, so that one 16-byte load
+ * gives the same word of 4 rows: per group and pair of blocks (blocks 2p, 2p + 1 of each row)
+ * 4 scale words (row r's: block 2p's f16 `d` in the low half, block 2p + 1's in the high half)
+ * and then, for each block h of the pair and chunk q of 8 elements, 4 nibble words (row r's word
+ * q of that block, element 8q + i in bits 4i..4i + 3, as in {@link repackBlocks}). Rows past
+ * `rows` (to a multiple of 4) and an odd row's missing last block are zeros. 4.5 words per block
+ * instead of 5: the decode tiles on lavapipe load a chunk of 4 weight rows as one `vec4<u32>`
+ * (shaders/linear_q4dot.wgsl Q4R4). `// [ceil(rows / 4), pairs, 36] u32`
+ */
+export function repackQ4RowGroups(blocks: Uint8Array, rows: number, cols: number): Uint32Array {
+  const f = QUANT_FORMATS.q4_0;
+  const rowBlocks = cols / f.blockElements;
+  const pairs = q4Pairs(cols);
+  const groups = Math.ceil(rows / Q4_GROUP_ROWS);
+  const out = new Uint32Array(groups * pairs * Q4_GROUP_PAIR_WORDS);
+  for (let row = 0; row < rows; row++) {
+    const g = Math.floor(row / Q4_GROUP_ROWS);
+    const r = row % Q4_GROUP_ROWS;
+    for (let b = 0; b < rowBlocks; b++) {
+      const src = (row * rowBlocks + b) * f.blockBytes;
+      const base = (g * pairs + (b >> 1)) * Q4_GROUP_PAIR_WORDS;
+      const h = b & 1;
+      out[base + r] = (out[base + r] | ((blocks[src] | (blocks[src + 1] << 8)) << (16 * h))) >>> 0;
+      const qs = src + 2;
+      for (let q = 0; q < 4; q++) {
+        let w = 0;
+        for (let i = 0; i < 8; i++) {
+          const e = 8 * q + i;
+          w |= ((e < 16 ? blocks[qs + e] : blocks[qs + e - 16] >> 4) & 0xf) << (4 * i);
+        }
+        out[base + 4 + (h * 4 + q) * 4 + r] = w >>> 0;
+      }
+    }
+  }
+  return out;
+}
+

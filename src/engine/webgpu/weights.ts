@@ -16,7 +16,7 @@ import { deviceMatrixValues, readDeviceMatrix, type DeviceMatrix } from '../../m
 import type { DeviceDtype } from '../../model/dtype.ts';
 import type { WeightStore } from '../../model/weights.ts';
 import { isQuantType, type QuantizeType, type QuantType } from '../../model/quant/formats.ts';
-import { quantRowWords, repackBlocks } from './quantLayout.ts';
+import { Q4_GROUP_ROWS, q4RowGroupRowWords, quantRowWords, repackBlocks, repackQ4RowGroups } from './quantLayout.ts';
 
 /** A row-major matrix on the GPU, split into row chunks that each fit one storage binding. */
 export interface GpuMatrix {
@@ -29,6 +29,8 @@ export interface GpuMatrix {
   dtype: DeviceDtype | QuantType;
   /** Bytes on the device. */
   bytes: number;
+  /** Q4_0 in groups of 4 rows (quantLayout.ts `repackQ4RowGroups`; chunks start at multiples of 4 rows) instead of row by row. */
+  q4RowGroups?: boolean;
   /** Chunks in row order; chunk i holds rows [rowStart, rowStart + rowCount). `// [rowCount, stride]` */
   chunks: { buffer: GPUBuffer; rowStart: number; rowCount: number }[];
 }
@@ -69,6 +71,8 @@ export interface UploadWeightsParameters {
   dtype: DeviceDtype;
   /** `--quantize` at load: matrices whose rows are whole blocks are quantized (and kept in blocks). */
   quantize?: QuantizeType;
+  /** Q4_0 matrices in groups of 4 rows (`LinearShape.q4RowGroups`: lavapipe's decode tiles load 4 weight rows' words at once). */
+  q4RowGroups?: boolean;
   /** Largest storage binding in bytes (`maxStorageBufferBindingSize`). */
   maxBindingBytes: number;
   onProgress?: LoadProgress;
@@ -89,12 +93,21 @@ export function matrixStride(cols: number): number {
   return Math.ceil(cols / 8) * 8;
 }
 
-/** Uploads a `[rows, cols]` matrix as a {@link GpuMatrix}: float rows zero-padded to {@link matrixStride}, quantized rows repacked; split by `maxBindingBytes`. */
-export function uploadMatrix(device: GPUDevice, label: string, m: DeviceMatrix, rows: number, cols: number, maxBindingBytes: number): GpuMatrix {
+/**
+ * Uploads a `[rows, cols]` matrix as a {@link GpuMatrix}: float rows zero-padded to {@link matrixStride}, quantized rows repacked
+ * (Q4_0 in groups of 4 rows with `q4RowGroups`); split by `maxBindingBytes`.
+ */
+export function uploadMatrix(device: GPUDevice, label: string, m: DeviceMatrix, rows: number, cols: number, maxBindingBytes: number, q4RowGroups = false): GpuMatrix {
   let data: Float32Array | Uint16Array | Uint32Array;
   let stride: number;
   let rowUnits: number; // elements of `data` per row
-  if (isQuantType(m.dtype)) {
+  const groups = q4RowGroups && m.dtype === 'q4_0';
+  const align = groups ? Q4_GROUP_ROWS : 1; // chunks start at multiples of this many rows
+  if (groups) {
+    stride = cols;
+    data = repackQ4RowGroups(m.data as Uint8Array, rows, cols);
+    rowUnits = q4RowGroupRowWords(cols);
+  } else if (isQuantType(m.dtype)) {
     stride = cols;
     data = repackBlocks(m.dtype, m.data as Uint8Array, rows * cols, cols);
     rowUnits = quantRowWords(m.dtype, cols);
@@ -108,14 +121,14 @@ export function uploadMatrix(device: GPUDevice, label: string, m: DeviceMatrix, 
     }
     rowUnits = stride;
   }
-  const rowsPerChunk = Math.max(1, Math.floor(maxBindingBytes / (rowUnits * data.BYTES_PER_ELEMENT)));
+  const rowsPerChunk = Math.max(align, Math.floor(maxBindingBytes / (rowUnits * data.BYTES_PER_ELEMENT) / align) * align);
   const chunks: GpuMatrix['chunks'] = [];
   for (let rowStart = 0; rowStart < rows; rowStart += rowsPerChunk) {
     const rowCount = Math.min(rowsPerChunk, rows - rowStart);
-    const part = data.subarray(rowStart * rowUnits, (rowStart + rowCount) * rowUnits);
+    const part = data.subarray(rowStart * rowUnits, Math.ceil((rowStart + rowCount) / align) * align * rowUnits);
     chunks.push({ buffer: createDataBuffer(device, `${label}[${rowStart}]`, part), rowStart, rowCount });
   }
-  return { rows, cols, stride, dtype: m.dtype, bytes: data.byteLength, chunks };
+  return { rows, cols, stride, dtype: m.dtype, bytes: data.byteLength, chunks, ...(groups ? { q4RowGroups: true } : {}) };
 }
 
 /** Members' matrices stacked by rows, in one dtype (theirs, or f32 values when they differ). */
@@ -153,7 +166,7 @@ export async function uploadWeights(p: UploadWeightsParameters): Promise<GpuWeig
   }
 
   const upload = (name: string, m: DeviceMatrix, rows: number, cols: number): GpuMatrix => {
-    const g = uploadMatrix(device, name, m, rows, cols, maxBindingBytes);
+    const g = uploadMatrix(device, name, m, rows, cols, maxBindingBytes, p.q4RowGroups === true);
     for (const c of g.chunks) buffers.push(c.buffer);
     bytes += g.bytes;
     return g;

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { relError } from './harness.ts';
+import { F32_TOL, kernelHarness, lavapipeShape } from '../../fixtures/kernels.ts';
+
+// Q4_0 in groups of 4 rows (`q4RowGroups`: quantLayout.ts repackQ4RowGroups, matrix.wgsl Q4R4):
+// lavapipe's decode tiles load a chunk of 4 weight rows as one vec4 (linear_q4dot.wgsl Q4R4V) where
+// an invocation's weight rows are whole groups (one-row tiles: 8 rows, gate and up at multiples
+// of 4), else each row's word from the layout; batch tiles and the embedding read it through
+// loadW. Shapes at the edges: n not a multiple of 4 (the last group padded with zero rows), k of
+// 3 and 9 blocks (a row's last pair half padded), GLU whose up rows start mid-group (n 34: the
+// one-row tile falls back to per-row words), the matrix split in row chunks (each a whole number
+// of groups), 1 / 4 / 9 / 33 rows (Q4DOT tiles, then the per-chunk batch tiles).
+const { runFused, runLinear, runEmbed } = kernelHarness();
+
+if (lavapipeShape) {
+  const shape = { ...lavapipeShape, q4Q8x: false, q4RowGroups: true };
+  describe("Q4_0 in groups of 4 rows on lavapipe's shape", () => {
+    for (const rows of [1, 3, 9, 33]) {
+      it(`rmsnorm prologue (gain offset 1, bias), ${rows} rows, n 70, k 288`, async () => {
+        const { got, want } = await runFused({ rows, n: 70, k: 288, dtype: 'q4_0', weightOffset: 1, bias: true, shape });
+        expect(relError(got, want)).toBeLessThan(F32_TOL);
+      });
+    }
+    for (const n of [36, 34]) {
+      for (const rows of [1, 4]) {
+        it(`GLU epilogue after the rmsnorm prologue, ${rows} rows, n ${n} (up rows from ${n}), k 96`, async () => {
+          const { got, want } = await runFused({ rows, n, k: 96, dtype: 'q4_0', glu: 'silu', shape });
+          expect(relError(got, want)).toBeLessThan(F32_TOL);
+        });
+      }
+    }
+    for (const rows of [1, 3, 9]) {
+      it(`accumulating, bias, ${rows} rows, n 45, k 768, matrix split in row chunks`, async () => {
+        const { got, want, chunks } = await runLinear({ rows, n: 45, k: 768, dtype: 'q4_0', bias: true, accumulate: true, maxBinding: 8 * 4 * 108, shape });
+        expect(chunks).toBeGreaterThan(1);
+        expect(relError(got, want)).toBeLessThan(F32_TOL);
+      });
+    }
+  });
+}
+
+describe('Q4_0 in groups of 4 rows: embedding gather', () => {
+  it('table of 23 rows (the last group padded) split in chunks of whole groups, scaled', async () => {
+    const { got, want, chunks } = await runEmbed({ vocab: 23, size: 288, dtype: 'q4_0', maxBinding: 4 * 4 * 45 * 3, tokens: [22, 0, 7, 6, 13, 20] });
+    expect(chunks).toBeGreaterThan(1);
+    expect(relError(got, want)).toBeLessThan(1e-6);
+  });
+});
