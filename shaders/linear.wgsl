@@ -75,10 +75,8 @@ fn weightRow(o: u32, j: u32) -> u32 {
 #include "linear_xshuf.wgsl"
 #endif
 
-#if XFIRST
-const CPC = ${CPC}u; // XFIRST: chunks per loop iteration
-#endif
-// s + w · x over 8 elements as a chain of fma (TILED's and XFIRST's accumulators).
+#if TILED
+// s + w · x over 8 elements as a chain of fma (TILED's accumulators).
 fn fma8(s: f32, w: W8, x8: W8) -> f32 {
   var t = fma(w.a.x, x8.a.x, s);
   t = fma(w.a.y, x8.a.y, t);
@@ -89,6 +87,7 @@ fn fma8(s: f32, w: W8, x8: W8) -> f32 {
   t = fma(w.b.z, x8.b.z, t);
   return fma(w.b.w, x8.b.w, t);
 }
+#endif
 
 #if GLU
 #include "act.wgsl"

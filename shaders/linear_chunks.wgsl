@@ -8,35 +8,6 @@
 //          weight row split k), into the register tile with fma chains (fma8);
 //   else: from the storage buffer, the TPO lanes of a weight row splitting k, into `acc`.
 // Each weight element fetched (and dequantized) serves the ROWS rows of the tile.
-#if XFIRST
-  // XFIRST (one-row broadcast tiles, f16 / bf16 / f32 weights): x is broadcast first, then each
-  // weight row's chunk is loaded and used at once (one row's words live at a time instead of
-  // OPL's), into separate accumulators by fma chains. CPC chunks per iteration (1 or 2).
-#unroll J OPL
-  var a${J} = 0.0;
-#endunroll
-  let xr = row0 * params.xStride + params.xOffset + sgLane;
-  var c = 0u;
-  for (; c + CPC <= chunks; c += CPC) {
-#unroll Q CPC
-    {
-      let xw = xBroadcast(xr + (c + ${Q}u) * 8u, laneGain(c + ${Q}u, sgLane));
-#unroll J OPL
-      a${J} = fma8(a${J}, loadW(wr${J}, c + ${Q}u), xw);
-#endunroll
-    }
-#endunroll
-  }
-  for (; c < chunks; c++) {
-    let xw = xBroadcast(xr + c * 8u, laneGain(c, sgLane));
-#unroll J OPL
-    a${J} = fma8(a${J}, loadW(wr${J}, c), xw);
-#endunroll
-  }
-#unroll J OPL
-  acc[${J}u] = a${J};
-#endunroll
-#else
 #if XSHUF
   // The 8 lanes load 8 consecutive x values of a chunk at once and broadcast them, instead of
   // each lane loading the same 8 values.
@@ -121,6 +92,5 @@
 #endunroll
     }
   }
-#endif
 #endif
 #endif

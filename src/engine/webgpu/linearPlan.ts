@@ -77,12 +77,8 @@ export interface LinearShape {
    * through `loadW`.
    */
   q4RowGroups?: boolean;
-  /** The plain broadcast kernel's one-row tile (but Q4_0's block loop) broadcasts x first, then loads and uses each weight row's chunk at once (shaders/linear_chunks.wgsl XFIRST). */
-  xFirst?: boolean;
-  /** ...chunks of 8 per loop iteration there (1 or 2). */
-  xFirstChunks?: number;
-  /** Weight rows per invocation in that tile (default `opl`). */
-  xFirstOpl?: number;
+  /** Weight rows per invocation of that kernel's one-row tile (default {@link Q4DOT_OPL}). */
+  q4Opl?: number;
   /** WGSL offers `dot4I8Packed` (the `packed_4x8_integer_dot_product` language extension): that kernel takes integer dot products of nibbles and int8 x; without it, the int8 x are converted to f32. */
   packedDot?: boolean;
 }
@@ -106,7 +102,7 @@ export interface LinearShape {
 export function linearShape(p: { software: boolean; subgroups: boolean; subgroupMinSize?: number; subgroupMaxSize?: number; workgroupBytes?: number; tiled?: boolean; threads?: number; packedDot?: boolean }): LinearShape {
   if (p.software) {
     const xshuf = p.subgroups && p.subgroupMinSize === 8 && p.subgroupMaxSize === 8;
-    return { tpo: 1, opl: 4, workgroup: 64, attentionWorkgroup: 8, attentionBroadcast: xshuf, subgroups: p.subgroups, xshuf, minGroups: CPU_GROUPS_PER_THREAD * (p.threads ?? 1), sgNorm: xshuf, normStats: xshuf, loraBroadcast: xshuf, packedDot: p.packedDot === true, batchOpl: CPU_BATCH.opl, batchWorkgroup: CPU_BATCH.workgroup, ...(xshuf && p.tiled === true ? { tiled: CPU_TILED } : {}) };
+    return { tpo: 1, opl: 4, workgroup: 64, attentionWorkgroup: 8, attentionBroadcast: xshuf, subgroups: p.subgroups, xshuf, minGroups: CPU_GROUPS_PER_THREAD * (p.threads ?? 1), sgNorm: xshuf, normStats: xshuf, q4RowGroups: xshuf, loraBroadcast: xshuf, packedDot: p.packedDot === true, batchOpl: CPU_BATCH.opl, batchWorkgroup: CPU_BATCH.workgroup, ...(xshuf && p.tiled === true ? { tiled: CPU_TILED } : {}) };
   }
   const subgroups = p.subgroups && (p.subgroupMinSize ?? 0) >= 8;
   return { tpo: subgroups ? Math.min(32, p.subgroupMinSize!) : 16, opl: 1, workgroup: 256, subgroups, ...(p.tiled === false ? {} : { tiled: { opl: 2, workgroup: 256 } }), workgroupBytes: p.workgroupBytes };

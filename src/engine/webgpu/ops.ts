@@ -132,11 +132,8 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
   const q8x = (t: LinearTile) => q4dot(t) && ctx.q4Q8x === true && (p.norm !== undefined || ctx.q8xUnnormed === true);
   // ...or a norm projection's batch tile on CPU adapters with each row's 1 / rms from a pass before it (normStats.ts).
   const statsTile = (t: LinearTile) => p.norm !== undefined && ctx.normStats === true && ctx.xshuf === true && t.tpo === 1 && !t.tiled && t.rows >= TILED_MIN_ROWS && !q8x(t);
-  // ...or the one-row broadcast tile of other formats, x broadcast first (shaders/linear_chunks.wgsl XFIRST).
-  const xFirst = (t: LinearTile) => ctx.xFirst === true && ctx.xshuf === true && t.tpo === 1 && !t.tiled && t.rows === 1 && !q4dot(t);
   const tiles = linearTiles(ctx, glu)
-    .map((t) => (q4dot(t) && t.rows === 1 ? { ...t, opl: Math.max(t.opl, Q4DOT_OPL) } : t))
-    .map((t) => (xFirst(t) && ctx.xFirstOpl !== undefined ? { ...t, opl: glu ? ctx.xFirstOpl + (ctx.xFirstOpl % 2) : ctx.xFirstOpl } : t))
+    .map((t) => (q4dot(t) && t.rows === 1 ? { ...t, opl: Math.max(t.opl, ctx.q4Opl ?? Q4DOT_OPL) } : t))
     .map((t) => fitWorkgroup(t, outputs, glu, ctx.minGroups));
   // Q4_0 in groups of 4 rows whose decode tile's weight rows are whole groups (gate and up each of them).
   const q4Vec = (t: LinearTile) => weight.q4RowGroups === true && q4dot(t) && (glu ? t.opl / 2 : t.opl) % 4 === 0 && (!glu || (p.glu!.gate % 4 === 0 && p.glu!.up % 4 === 0));
@@ -164,8 +161,6 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
     // ...with each weight row's scales loaded once per 2 blocks (the layout pairs them: quantLayout.ts).
     Q4PAIR: q4dot(t) && ctx.q4PairScales !== false,
     Q8X: q8x(t),
-    XFIRST: xFirst(t),
-    ...(xFirst(t) ? { CPC: ctx.xFirstChunks ?? 1 } : {}),
     NORM_STATS: statsTile(t),
     ...(statsTile(t) ? { STATS_AT: bindings.length } : {}),
     // ...as integer dot products where WGSL offers dot4I8Packed.

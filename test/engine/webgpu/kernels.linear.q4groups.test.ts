@@ -12,9 +12,10 @@ import { F32_TOL, kernelHarness, lavapipeShape } from '../../fixtures/kernels.ts
 // of groups), 1 / 4 / 9 / 33 rows (Q4DOT tiles, then the per-chunk batch tiles).
 const { runFused, runLinear, runEmbed } = kernelHarness();
 
-if (lavapipeShape) {
-  const shape = { ...lavapipeShape, q4Q8x: false, q4RowGroups: true };
-  describe("Q4_0 in groups of 4 rows on lavapipe's shape", () => {
+// The same shapes by rows (`q4RowGroups: false`, the layout before; GPUs' too) on that kernel.
+for (const q4RowGroups of lavapipeShape ? [true, false] : []) {
+  const shape = { ...lavapipeShape, q4Q8x: false, q4RowGroups };
+  describe(`Q4_0 ${q4RowGroups ? 'in groups of 4 rows' : 'by rows'} on lavapipe's shape`, () => {
     for (const rows of [1, 3, 9, 33]) {
       it(`rmsnorm prologue (gain offset 1, bias), ${rows} rows, n 70, k 288`, async () => {
         const { got, want } = await runFused({ rows, n: 70, k: 288, dtype: 'q4_0', weightOffset: 1, bias: true, shape });

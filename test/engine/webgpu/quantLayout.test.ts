@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEVICE_BLOCK_WORDS, quantRowWords, repackBlocks } from '../../../src/engine/webgpu/quantLayout.ts';
+import { DEVICE_BLOCK_WORDS, Q4_GROUP_PAIR_WORDS, q4Pairs, q4RowGroupRowWords, quantRowWords, repackBlocks, repackQ4RowGroups } from '../../../src/engine/webgpu/quantLayout.ts';
 import { f16BitsToF32 } from '../../../src/model/dtype.ts';
 import { dequantize, quantize } from '../../../src/model/quant/index.ts';
 import { randomArray } from './harness.ts';
@@ -38,6 +38,37 @@ describe('Q4_0 device layout (quantLayout.ts)', () => {
       }
       expect(own).toEqual(want);
       expect(paired).toEqual(want);
+    });
+  }
+});
+
+describe('Q4_0 row-group layout (quantLayout.ts repackQ4RowGroups)', () => {
+  // 5 rows: the second group has 3 zero rows; 3 and 9 blocks: a row's last pair has a zero block.
+  for (const cols of [96, 256, 288]) {
+    it(`5 rows of ${cols / 32} blocks: each group's words give ggml's values, the padding is zero`, () => {
+      const rows = 5;
+      const values = randomArray(rows * cols, 43, 2);
+      const data = quantize({ values, type: 'q4_0' });
+      const want = dequantize({ data, type: 'q4_0' });
+      const dev = repackQ4RowGroups(data, rows, cols);
+      const pairs = q4Pairs(cols);
+      expect(dev.length).toBe(2 * 4 * q4RowGroupRowWords(cols));
+      expect(q4RowGroupRowWords(cols) * 4).toBe(pairs * Q4_GROUP_PAIR_WORDS);
+      const got = new Float32Array(rows * cols);
+      for (let row = 0; row < 8; row++) {
+        const [g, r] = [Math.floor(row / 4), row % 4];
+        for (let b = 0; b < 2 * pairs; b++) {
+          const base = (g * pairs + (b >> 1)) * Q4_GROUP_PAIR_WORDS;
+          const d = (dev[base + r] >>> (16 * (b & 1))) & 0xffff;
+          const words = [0, 1, 2, 3].map((q) => dev[base + 4 + ((b & 1) * 4 + q) * 4 + r]);
+          if (row >= rows || b * 32 >= cols) {
+            expect([d, ...words]).toEqual([0, 0, 0, 0, 0]);
+            continue;
+          }
+          for (let e = 0; e < 32; e++) got[row * cols + b * 32 + e] = f16BitsToF32(d) * (((words[e >> 3] >>> (4 * (e & 7))) & 0xf) - 8);
+        }
+      }
+      expect(got).toEqual(want);
     });
   }
 });
