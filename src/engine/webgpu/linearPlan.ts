@@ -73,11 +73,13 @@ export interface LinearShape {
   /**
    * Q4_0 matrices are uploaded in groups of 4 rows (quantLayout.ts `repackQ4RowGroups`) and the Q4_0
    * decode tiles load each chunk's nibble words of 4 weight rows, and each pair of blocks' scales
-   * of 4 rows, as one `vec4<u32>` (shaders/linear_q4dot.wgsl Q4R4); other kernels read the layout
-   * through `loadW`.
+   * of 4 rows, as one `vec4<u32>` (shaders/linear_q4dot.wgsl Q4R4V); other kernels read the layout
+   * through `loadW`. On where `xshuf` is: on lavapipe 1.46x the one-row Q4_0 linear kernels per step
+   * (`npm run bench:linear -- --b1 --dtype q4_0 --variants current,q4RowGroups=true`, load 5.5),
+   * Q4_0 decode 1.25-1.34x less CPU per step end to end, batch 32 the same (docs/engine.md).
    */
   q4RowGroups?: boolean;
-  /** Weight rows per invocation of that kernel's one-row tile (default {@link Q4DOT_OPL}). */
+  /** Weight rows per invocation of that kernel's one-row tile (default {@link Q4DOT_OPL}; for benchmarks: with row groups 16 measured 1.02x, 12 0.90x). */
   q4Opl?: number;
   /** WGSL offers `dot4I8Packed` (the `packed_4x8_integer_dot_product` language extension): that kernel takes integer dot products of nibbles and int8 x; without it, the int8 x are converted to f32. */
   packedDot?: boolean;

@@ -9,6 +9,7 @@
  * | --- | --- | --- | --- |
  * | Q8_0 | 32 | 9 | `d` (f16, low half); 8 words of 4 int8 |
  * | Q4_0 | 32 | 5 | `d` (low half; high half: the next block's `d` in an even block of its row, so a kernel going by blocks loads one scale word per 2 blocks); 4 words of 8 nibbles (element 8w + i in bits 4i..4i+3): `x = d · (q - 8)` |
+ * | Q4_0 in groups of 4 rows (lavapipe: {@link repackQ4RowGroups}) | 64 (a pair) x 4 rows | 36 | the 4 rows' scale words (both blocks' `d`), then per block and chunk the 4 rows' nibble words |
  * | Q4_K | 256 | 36 | `d`, `dmin` (f16 pair); 3 words: the 12 packed 6-bit scales and mins as ggml has them; 32 words of 8 nibbles: `x = (d·sc) · q - dmin·m` |
  * | Q6_K | 256 | 53 | `d`; 4 words of 16 int8 scales; 32 words of 8 low nibbles; 16 words of 16 two-bit highs: `x = (d·sc) · (q - 32)` |
  */
