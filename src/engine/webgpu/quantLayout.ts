@@ -54,10 +54,7 @@ export function repackBlocks(type: QuantType, blocks: Uint8Array, count: number,
         // an even block of its row holds the next one's scale too (the high half is otherwise unused)
         const paired = (b % rowBlocks) % 2 === 0 && (b % rowBlocks) + 1 < rowBlocks;
         out[dst] = (half(src) | (paired ? half(src + f.blockBytes) << 16 : 0)) >>> 0;
-        const qs = src + 2;
-        // element j < 16: low nibble of qs[j]; element j + 16: its high nibble
-        const q = (e: number) => (e < 16 ? blocks[qs + e] : blocks[qs + e - 16] >> 4);
-        for (let w = 0; w < 4; w++) out[dst + 1 + w] = nib8((i) => q(8 * w + i));
+        for (let w = 0; w < 4; w++) out[dst + 1 + w] = q4NibbleWord(blocks, src, w);
         break;
       }
       case 'q4_k': {
@@ -108,6 +105,17 @@ export function repackBlocks(type: QuantType, blocks: Uint8Array, count: number,
   return out;
 }
 
+/** Word `w` (elements 8w .. 8w + 7, element 8w + i in bits 4i..4i + 3) of the ggml Q4_0 block at byte `src`: element j < 16 is the low nibble of qs[j], element j + 16 its high nibble. */
+function q4NibbleWord(blocks: Uint8Array, src: number, w: number): number {
+  const qs = src + 2;
+  let out = 0;
+  for (let i = 0; i < 8; i++) {
+    const e = 8 * w + i;
+    out |= ((e < 16 ? blocks[qs + e] : blocks[qs + e - 16] >> 4) & 0xf) << (4 * i);
+  }
+  return out >>> 0;
+}
+
 /** Rows per group of the Q4_0 row-group layout ({@link repackQ4RowGroups}). */
 export const Q4_GROUP_ROWS = 4;
 /** u32 words of one group of 4 rows and one pair of blocks in that layout: 4 scale words, then 2 blocks x 4 chunks x 4 rows nibble words. */
@@ -147,17 +155,8 @@ export function repackQ4RowGroups(blocks: Uint8Array, rows: number, cols: number
       const base = (g * pairs + (b >> 1)) * Q4_GROUP_PAIR_WORDS;
       const h = b & 1;
       out[base + r] = (out[base + r] | ((blocks[src] | (blocks[src + 1] << 8)) << (16 * h))) >>> 0;
-      const qs = src + 2;
-      for (let q = 0; q < 4; q++) {
-        let w = 0;
-        for (let i = 0; i < 8; i++) {
-          const e = 8 * q + i;
-          w |= ((e < 16 ? blocks[qs + e] : blocks[qs + e - 16] >> 4) & 0xf) << (4 * i);
-        }
-        out[base + 4 + (h * 4 + q) * 4 + r] = w >>> 0;
-      }
+      for (let q = 0; q < 4; q++) out[base + 4 + (h * 4 + q) * 4 + r] = q4NibbleWord(blocks, src, q);
     }
   }
   return out;
 }
-
