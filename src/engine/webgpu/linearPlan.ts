@@ -76,7 +76,7 @@ export interface LinearShape {
    * of 4 rows, as one `vec4<u32>` (shaders/linear_q4dot.wgsl Q4R4V); other kernels read the layout
    * through `loadW`. On where `xshuf` is: on lavapipe 1.46x the one-row Q4_0 linear kernels per step
    * (`npm run bench:linear -- --b1 --dtype q4_0 --variants current,q4RowGroups=true`, load 5.5),
-   * Q4_0 decode 1.25-1.34x less CPU per step end to end, batch 32 the same (docs/engine.md).
+   * Q4_0 decode 1.25-1.46x less CPU per step end to end, batch 32 the same (docs/engine.md).
    */
   q4RowGroups?: boolean;
   /** Weight rows per invocation of that kernel's one-row tile (default {@link Q4DOT_OPL}; for benchmarks: with row groups 16 measured 1.02x, 12 0.90x). */
