@@ -6,7 +6,8 @@
 // slot), so rows of one adapter (a prefill chunk) share each A load (SGMV) and rows of different
 // adapters each get their own tile (BGMV), in one dispatch. Outputs j = m · R + t, R = the pass's
 // largest rank rounded up to 4 (loraRows.rank). Dispatch: (ceil(members · R / OPW), tiles).
-// A: [slots, members, R4, K] f32 (vec4<f32>) or f16 (F16: vec4<u32>, 8 halves); x: [rows, xStride] f32.
+// A: [slots, members · R4, K] f32 (vec4<f32>) or f16 (F16: vec4<u32>, 8 halves), member m's rows at
+// m · r4 of its slot (r4 = its rank rounded up to 4: aRow); x: [rows, xStride] f32.
 // PAGES (unified memory): A lies in the layer's K buffer cut along K into runs, a run of features
 // [lo, hi) holding A's rows cut to those columns ([rank, hi - lo]), found through the slot's run
 // table in info (src/engine/webgpu/lora/pagePool.ts); each 8 elements are summed as the padded
@@ -56,9 +57,9 @@ struct LoraRows {
 @group(0) @binding(3) var<storage, read> a: array<f32>; // the layer's K buffer: A's runs [rank, features] f32 (lora/pagePool.ts)
 #else
 #if F16
-@group(0) @binding(3) var<storage, read> a: array<vec4<u32>>; // [slots, members, R4, K / 8] packed f16
+@group(0) @binding(3) var<storage, read> a: array<vec4<u32>>; // [slots, members · R4, K / 8] packed f16 (aRow)
 #else
-@group(0) @binding(3) var<storage, read> a: array<vec4<f32>>; // [slots, members, R4, K / 4] f32
+@group(0) @binding(3) var<storage, read> a: array<vec4<f32>>; // [slots, members · R4, K / 4] f32 (aRow)
 #endif
 #endif
 #if BCAST
@@ -93,6 +94,12 @@ var<workgroup> normRed: array<f32, WG * TILE>;
 
 #if !PAGES
 // 8 elements of A at (row index of A, chunk c).
+// Row t of member m's A in a padded slot: the slot's members sit compact at the adapter's rank
+// rounded to 4 (m · r4, not m · R4), so a fused projection's A is one region of the slot image.
+fn aRow(slot: u32, m: u32, rank: u32, t: u32) -> u32 {
+  return slot * params.members * params.r4 + m * ((rank + 3u) & ~3u) + t;
+}
+
 fn aChunk(rowIndex: u32, c: u32) -> array<vec4<f32>, 2> {
 #if F16
   let p = a[rowIndex * (params.k / 8u) + c];
@@ -229,7 +236,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
 #if PAGES
     var cur = pageCursor(s, rankWord);
 #else
-    let rowIndex = (slot * params.members + m) * params.r4 + t;
+    let rowIndex = aRow(slot, m, rank, t);
 #endif
     for (var c = lane; c < params.k / 8u; c += TPO) {
 #if PAGES
@@ -329,7 +336,7 @@ fn main(@builtin(subgroup_invocation_id) lane: u32, @builtin(workgroup_id) wg: v
     cur = pageCursor(s, rankWord);
   }
 #else
-  let rowIndex = (slot * params.members + m) * params.r4 + t;
+  let rowIndex = aRow(slot, m, rank, t);
 #endif
   let chunks = params.k / 8u;
 #unroll R TILE

@@ -8,16 +8,21 @@
  * Per fused projection g with members m (the pool's buffers `2g` = A and `2g + 1` = B), R4 the
  * pool's rank capacity, r4 the adapter's rank rounded up to 4, inPad = in rounded up to 8:
  *
- *   A (buffer 2g):     member m's A [r, in] as [r, inPad] (zero-padded) at element m · R4 · inPad of the slot
+ *   A (buffer 2g):     member m's A [r, in] as [r4, inPad] (zero-padded) at element m · r4 · inPad of the slot
  *   B (buffer 2g + 1): member m's B [out, r] as [out, r4] (zero-padded) at element column(m) · r4 of the slot
  *
  * The image holds only those regions, back to back; regions contiguous on both sides are merged
- * into one copy.
+ * into one copy. Members sit compact at the adapter's r4 on both sides (not at the capacity R4), so
+ * a fused projection whose members are all targeted is 2 copies (A, B) at any rank: 8 per Llama
+ * layer. Rows of a slot past the adapter's rank keep what an earlier adapter left there; the
+ * kernels never read them (the shrink stops at each member's rank, and B's padding to r4 is in the
+ * image, zeros).
  */
 import type { LoraWeights } from '../engine/backend.ts';
 import type { ModelConfig, Projection } from '../model/config.ts';
 import { f32ArrayToHalfBits } from '../model/dtype.ts';
 import { checkLoraWeights } from './checkWeights.ts';
+import { LoraRankUnsupportedError, LoraSlotLayoutError } from './errors.ts';
 import type { LoraDtype } from './dtype.ts';
 
 /** One member of a fused projection in the layout. */
@@ -100,45 +105,80 @@ export interface PackLoraSlotImageParameters {
 export function packLoraSlotImage(p: PackLoraSlotImageParameters): LoraSlotImage {
   const { config, layout, weights } = p;
   checkLoraWeights({ config, maxRank: layout.maxRank, weights, dtype: layout.dtype });
-  const r = weights.rank;
+  return packLoraFactors({ layout, rank: weights.rank, scale: weights.scale, factors: (layer, module) => weights.layers[layer][module] });
+}
+
+/** A factor's values, row-major: f32, or a function that writes them into the f32 array it is given (a file's tensor decoded straight into the image). */
+export type LoraFactorSource = Float32Array | ((out: Float32Array) => void);
+
+/** Parameters of {@link packLoraFactors}. */
+export interface PackLoraFactorsParameters {
+  layout: LoraSlotImageLayout;
+  rank: number;
+  scale: number;
+  /** A (layer, module)'s A [rank, in] and B [out, rank], shapes already checked; undefined when untargeted. */
+  factors: (layer: number, module: Projection) => { a: LoraFactorSource; b: LoraFactorSource } | undefined;
+}
+
+/**
+ * Packs factors into `layout`. An f32 region without padding takes a source function's values
+ * where they land (no array of its own): the loader thread decodes a file's f16 or bf16 tensors
+ * straight into the image.
+ */
+export function packLoraFactors(p: PackLoraFactorsParameters): LoraSlotImage {
+  const { layout, rank: r, scale } = p;
+  if (!Number.isSafeInteger(r) || r < 1 || r > layout.maxRank) throw new LoraRankUnsupportedError('for this slot pool', r, layout.maxRank);
+  if (!Number.isFinite(scale)) throw new LoraSlotLayoutError(`adapter scale ${scale} is not finite`);
   const r4 = Math.ceil(r / 4) * 4;
   const eb = layout.dtype === 'f16' ? 2 : 4;
   const info = new Uint32Array(layout.infoStride);
-  new Float32Array(info.buffer, 0, 1)[0] = weights.scale;
-  // Regions first (sizes), then one buffer, then the values.
-  const regions: Array<{ buffer: number; dst: number; values: Float32Array; rows: number; cols: number; stride: number }> = [];
+  new Float32Array(info.buffer, 0, 1)[0] = scale;
+  // Regions first (sizes), then one buffer, then the values. `pad` zero rows follow A's r rows up
+  // to r4, so the members' A regions meet and merge.
+  const regions: Array<{ buffer: number; dst: number; values: LoraFactorSource; rows: number; pad: number; cols: number; stride: number }> = [];
   layout.groups.forEach((g, gi) => {
     const present = g.members.flatMap((m, i) => {
-      const t = weights.layers[g.layer][m.module];
+      const t = p.factors(g.layer, m.module);
       return t ? [{ m, i, t }] : [];
     });
-    for (const { m, i, t } of present) regions.push({ buffer: 2 * gi, dst: i * layout.rank4 * g.inPad * eb, values: t.a, rows: r, cols: m.in, stride: g.inPad });
-    for (const { m, t } of present) regions.push({ buffer: 2 * gi + 1, dst: m.column * r4 * eb, values: t.b, rows: m.out, cols: r, stride: r4 });
+    for (const { m, i, t } of present) regions.push({ buffer: 2 * gi, dst: i * r4 * g.inPad * eb, values: t.a, rows: r, pad: r4 - r, cols: m.in, stride: g.inPad });
+    for (const { m, t } of present) regions.push({ buffer: 2 * gi + 1, dst: m.column * r4 * eb, values: t.b, rows: m.out, pad: 0, cols: r, stride: r4 });
     for (const { m } of present) info[m.rankWord] = r;
   });
   let total = 0;
-  for (const x of regions) total += x.rows * x.stride * eb;
+  for (const x of regions) total += (x.rows + x.pad) * x.stride * eb;
   const bytes = new Uint8Array(total);
   const copies: number[] = [];
   let at = 0;
   for (const x of regions) {
-    const count = x.rows * x.stride;
-    if (layout.dtype === 'f32') {
-      const out = new Float32Array(bytes.buffer, at, count);
-      if (x.stride === x.cols) out.set(x.values);
-      else for (let i = 0; i < x.rows; i++) out.set(x.values.subarray(i * x.cols, (i + 1) * x.cols), i * x.stride);
-    } else {
-      const out = new Uint16Array(bytes.buffer, at, count);
-      if (x.stride === x.cols) f32ArrayToHalfBits(x.values, out, 'F16');
-      else for (let i = 0; i < x.rows; i++) f32ArrayToHalfBits(x.values.subarray(i * x.cols, (i + 1) * x.cols), out.subarray(i * x.stride, i * x.stride + x.cols), 'F16');
+    const count = (x.rows + x.pad) * x.stride;
+    const n = x.rows * x.cols;
+    if (layout.dtype === 'f32' && x.stride === x.cols && typeof x.values === 'function') x.values(new Float32Array(bytes.buffer, at, n));
+    else {
+      const values = typeof x.values === 'function' ? new Float32Array(n) : x.values;
+      if (typeof x.values === 'function') x.values(values);
+      if (layout.dtype === 'f32') {
+        const out = new Float32Array(bytes.buffer, at, count);
+        if (x.stride === x.cols) out.set(values);
+        else for (let i = 0; i < x.rows; i++) out.set(values.subarray(i * x.cols, (i + 1) * x.cols), i * x.stride);
+      } else {
+        const out = new Uint16Array(bytes.buffer, at, count);
+        if (x.stride === x.cols) f32ArrayToHalfBits(values, out, 'F16');
+        else for (let i = 0; i < x.rows; i++) f32ArrayToHalfBits(values.subarray(i * x.cols, (i + 1) * x.cols), out.subarray(i * x.stride, i * x.stride + x.cols), 'F16');
+      }
     }
-    const n = copies.length;
+    const c = copies.length;
     // strides are multiples of 4 (r4) or 8 (inPad): every region is a whole number of 4-byte words
-    if (n > 0 && copies[n - 4] === x.buffer && copies[n - 3] + copies[n - 1] === at && copies[n - 2] + copies[n - 1] === x.dst) copies[n - 1] += count * eb;
+    if (c > 0 && copies[c - 4] === x.buffer && copies[c - 3] + copies[c - 1] === at && copies[c - 2] + copies[c - 1] === x.dst) copies[c - 1] += count * eb;
     else copies.push(x.buffer, at, x.dst, count * eb);
     at += count * eb;
   }
   return { layoutKey: layout.key, rank: r, bytes, copies: Uint32Array.from(copies), info };
+}
+
+/** Whether an image of rank `rank` in `layout` holds the f32 weights as they are (no padding, no rounding): {@link loraSlotImageWeights} gives views. */
+export function loraSlotImageHoldsWeights(layout: LoraSlotImageLayout, rank: number): boolean {
+  return layout.dtype === 'f32' && rank % 4 === 0 && layout.groups.every((g) => g.members.every((m) => m.in === g.inPad));
 }
 
 /**
@@ -147,8 +187,7 @@ export function packLoraSlotImage(p: PackLoraSlotImageParameters): LoraSlotImage
  * Undefined otherwise.
  */
 export function loraSlotImageWeights(layout: LoraSlotImageLayout, image: LoraSlotImage, scale: number): LoraWeights | undefined {
-  if (layout.dtype !== 'f32' || image.rank % 4 !== 0 || image.layoutKey !== layout.key) return undefined;
-  if (layout.groups.some((g) => g.members.some((m) => m.in !== g.inPad))) return undefined;
+  if (!loraSlotImageHoldsWeights(layout, image.rank) || image.layoutKey !== layout.key) return undefined;
   const r = image.rank;
   const layers: LoraWeights['layers'] = Array.from({ length: layout.numLayers }, () => ({}));
   let at = image.bytes.byteOffset; // the packing order: per group, the members' A, then their B

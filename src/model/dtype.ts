@@ -90,9 +90,14 @@ export function f32ToBf16Bits(value: number): number {
 
 /** Decodes raw little-endian tensor bytes to float32. Returns `// [n] f32`. */
 export function bytesToF32(bytes: Uint8Array, dtype: SafetensorsDtype): Float32Array {
+  return bytesToF32Into(bytes, dtype, new Float32Array(bytes.byteLength / DTYPE_BYTES[dtype]));
+}
+
+/** {@link bytesToF32} into `out` (its first n elements: a slot image's region, no copy of its own). Returns `out`. */
+export function bytesToF32Into(bytes: Uint8Array, dtype: SafetensorsDtype, out: Float32Array): Float32Array {
   const n = bytes.byteLength / DTYPE_BYTES[dtype];
+  if (out.length < n) throw new RangeError(`${n} ${dtype} values do not fit ${out.length} f32 elements`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out = new Float32Array(n);
   const aligned = LITTLE_ENDIAN && bytes.byteOffset % 4 === 0;
   if (dtype === 'F32') {
     if (aligned) out.set(new Float32Array(bytes.buffer, bytes.byteOffset, n));

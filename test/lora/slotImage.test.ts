@@ -3,7 +3,12 @@ import type { LoraWeights } from '../../src/engine/backend.ts';
 import type { ModelConfig } from '../../src/model/config.ts';
 import { f32ToF16Bits } from '../../src/model/dtype.ts';
 import { createLoraSlotImageLayout, loraSlotImageWeights, packLoraSlotImage, type LoraSlotImageLayout } from '../../src/lora/slotImage.ts';
-import { tinyConfig } from './helpers.ts';
+import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { createAdapter } from '../../src/lora/create.ts';
+import { loadPeftAdapter, parsePeftWeights } from '../../src/lora/peft.ts';
+import { parsePeftConfig } from '../../src/lora/peftConfig.ts';
+import { tempDir, tinyConfig, tinyModel } from './helpers.ts';
 
 /** One layer with a fused q|v of odd input size (padding) and a plain o. */
 const odd: ModelConfig = {
@@ -41,7 +46,7 @@ function expectedSlot(layout: LoraSlotImageLayout, w: LoraWeights): number[][] {
     g.members.forEach((m, i) => {
       const t = w.layers[g.layer][m.module];
       if (!t) return;
-      for (let row = 0; row < w.rank; row++) for (let k = 0; k < m.in; k++) a[(i * layout.rank4 + row) * g.inPad + k] = t.a[row * m.in + k];
+      for (let row = 0; row < w.rank; row++) for (let k = 0; k < m.in; k++) a[(i * r4 + row) * g.inPad + k] = t.a[row * m.in + k];
       for (let o = 0; o < m.out; o++) for (let row = 0; row < w.rank; row++) b[(m.column + o) * r4 + row] = t.b[o * w.rank + row];
     });
     return [a, b];
@@ -59,6 +64,14 @@ function applied(layout: LoraSlotImageLayout, image: ReturnType<typeof packLoraS
   return out.map((u) => [...(eb === 4 ? new Float32Array(u.buffer) : new Uint16Array(u.buffer))]);
 }
 
+/** tinyConfig's fused projections, as the WebGPU recipe groups them. */
+const tinyGroups = [0, 1].flatMap((layer) => [
+  { layer, inPad: 128, members: [{ module: 'q_proj', column: 0 }, { module: 'k_proj', column: 128 }, { module: 'v_proj', column: 192 }] },
+  { layer, inPad: 128, members: [{ module: 'o_proj', column: 0 }] },
+  { layer, inPad: 128, members: [{ module: 'gate_proj', column: 0 }, { module: 'up_proj', column: 384 }] },
+  { layer, inPad: 384, members: [{ module: 'down_proj', column: 0 }] },
+]);
+
 describe('LoRA slot image', () => {
   for (const dtype of ['f32', 'f16'] as const) {
     it(`packs into the slot layout with padding, a rank below capacity and untargeted members (${dtype})`, () => {
@@ -75,12 +88,7 @@ describe('LoRA slot image', () => {
   }
 
   it('merges contiguous regions and gives the f32 weights back as views into the image when nothing is padded', () => {
-    const groups = [0, 1].flatMap((layer) => [
-      { layer, inPad: 128, members: [{ module: 'q_proj', column: 0 }, { module: 'k_proj', column: 128 }, { module: 'v_proj', column: 192 }] },
-      { layer, inPad: 128, members: [{ module: 'o_proj', column: 0 }] },
-      { layer, inPad: 128, members: [{ module: 'gate_proj', column: 0 }, { module: 'up_proj', column: 384 }] },
-      { layer, inPad: 384, members: [{ module: 'down_proj', column: 0 }] },
-    ]);
+    const groups = tinyGroups;
     const layout = createLoraSlotImageLayout({ config: tinyConfig, dtype: 'f32', maxRank: 8, groups });
     const w = weights(tinyConfig, 8, tinyConfig.modules.map((m) => m.name), 3);
     const image = packLoraSlotImage({ config: tinyConfig, layout, weights: w });
@@ -90,7 +98,7 @@ describe('LoRA slot image', () => {
     expect(views).toEqual(w);
     expect(views.layers[1].down_proj!.a.buffer).toBe(image.bytes.buffer);
     const lower = packLoraSlotImage({ config: tinyConfig, layout: createLoraSlotImageLayout({ config: tinyConfig, dtype: 'f32', maxRank: 16, groups }), weights: w });
-    expect(lower.copies.length / 4).toBe(2 * (3 + 1 + 2 + 1 + 4)); // rank below capacity: one A copy per member, B still one per projection
+    expect(lower.copies.length / 4).toBe(2 * groups.length); // rank below capacity: members compact at the adapter's rank, still one copy per buffer
   });
 
   it('refuses weights that do not fit the layout, and tells layouts apart by key', () => {
@@ -100,4 +108,22 @@ describe('LoRA slot image', () => {
     expect(other.key).not.toBe(layout.key);
     expect(createLoraSlotImageLayout({ config: odd, dtype: 'f32', maxRank: 3, groups: oddGroups(0).concat(oddGroups(1)) }).key).not.toBe(layout.key); // same R4, other maxRank
   });
+
+  for (const dtype of ['F16', 'BF16', 'F32'] as const) {
+    it(`a ${dtype} file decoded straight into an f32 image gives the bytes of decoding, then packing, and the weights as views`, async () => {
+      const root = await tempDir();
+      const dir = (await createAdapter({ model: await tinyModel(root), rank: 8, seed: 9, out: join(root, 'a'), targets: ['q_proj', 'v_proj', 'gate_proj', 'up_proj', 'down_proj'], dtype })).dir;
+      const layout = createLoraSlotImageLayout({ config: tinyConfig, dtype: 'f32', maxRank: 16, groups: tinyGroups });
+      const direct = await loadPeftAdapter({ dir, config: tinyConfig, slotImage: layout });
+      const peft = parsePeftConfig({ json: JSON.parse(await readFile(join(dir, 'adapter_config.json'), 'utf8')), file: 'adapter_config.json' });
+      const decoded = parsePeftWeights({ file: 'adapter_model.safetensors', bytes: await readFile(join(dir, 'adapter_model.safetensors')), config: tinyConfig, peft });
+      const packed = packLoraSlotImage({ config: tinyConfig, layout, weights: decoded });
+      expect(direct.image!.bytes).toEqual(packed.bytes);
+      expect(direct.image!.copies).toEqual(packed.copies);
+      expect(direct.image!.info).toEqual(packed.info);
+      expect(direct.weights).toEqual(decoded);
+      expect(direct.weights.layers[1].gate_proj!.a.buffer).toBe(direct.image!.bytes.buffer);
+      expect(direct.image!.copies.length / 4).toBe(2 * (4 + 2 + 2)); // per layer: q|k|v 4 (k untargeted between q and v: A and B in 2 regions each), gate|up 2, down 2
+    });
+  }
 });

@@ -5,7 +5,8 @@
  * Per (layer, fused projection) with members m (1..3), in `lora.dtype` (the adapter precision rule,
  * the CPU backends' too: docs/engine.md, `src/lora/dtype.ts`): f32, or f16 (packed as 2 halves a word):
  *
- *   A [slots, members, R4, inPad]   member m's A [r, in] at rows 0..r-1 of (slot, m); inPad = in rounded up to 8
+ *   A [slots, members · R4, inPad]  capacity per slot; member m's A [r, in] at rows m · r4 .. m · r4 + r - 1
+ *                                   of the slot (compact at the adapter's r4, as B); inPad = in rounded up to 8
  *   B [slots, columns, R4]          capacity per slot; the adapter's B rows [out, r4] sit compact at
  *                                   (slot, column of its first output): element (column c, t) at
  *                                   slot · columns · R4 + c · r4 + t, r4 = r rounded up to 4
@@ -13,8 +14,9 @@
  * with R4 = maxRank rounded up to 4. A slot's bytes are described as data by `imageLayout`
  * (`src/lora/slotImage.ts`): adapters arrive packed in it from the loader thread (or are packed
  * here when they come bare), and an upload is one memcpy of the image into a staging buffer kept
- * mapped (a ring, re-mapped when the GPU is done with it), its copies to the slot's regions and the
- * info words, in one submit. Nothing on that path waits for the GPU: later steps see the weights
+ * mapped (`stagingRing.ts`: re-mapped when the GPU is done with it; none when the ring still holds
+ * that image), its copies to the slot's regions (2 per fused projection) and the info words, in one
+ * submit. Nothing on that path waits for the GPU: later steps see the weights
  * because they are submitted after the copies. When no staging buffer is mapped (a burst of
  * uploads while a long step holds them), the image goes through `queue.writeBuffer` instead.
  * Per-slot scale and per-(layer, module) ranks sit in one `info` buffer (see loraInfoIndex).
@@ -29,13 +31,16 @@ import { createLoraSlotImageLayout, loraInfoIndex, packLoraSlotImage, type LoraS
 import { matrixStride } from '../weights.ts';
 import { checkPoolSize, createGpuSlotInfo } from './slotInfo.ts';
 import { webgpuRecipe } from '../fusedRecipe.ts';
+import { createStagingRing, type LoraUploadMode } from './stagingRing.ts';
+
+export { LORA_STAGING_RING_BUFFERS, LORA_STAGING_RING_BYTES } from './stagingRing.ts';
 
 export { loraInfoIndex } from '../../../lora/slotImage.ts';
 
 /** The slot buffers of one fused projection. */
 export interface GpuLoraGroup {
   op: FusedLinearOp;
-  /** `// [slots, members, R4, inPad]`; in unified memory the layer's K buffer (A's runs: `pagePool.ts`) */
+  /** `// [slots, members · R4, inPad]` (member m at row m · r4 of a slot); in unified memory the layer's K buffer (A's runs: `pagePool.ts`) */
   a: GPUBuffer;
   /** `// [slots, columns, R4]`; in unified memory the layer's V buffer (B runs) */
   b: GPUBuffer;
@@ -77,8 +82,8 @@ export interface LoraUploadProfile {
   copyMs: number;
   /** Encoding the copies and submitting them. */
   submitMs: number;
-  /** `ring`: a mapped staging buffer; `write`: none was mapped, `queue.writeBuffer`. */
-  via: 'ring' | 'write';
+  /** `ring`: written into a mapped staging buffer; `held`: the ring still held the image (no memcpy); `write`: none was mapped, `queue.writeBuffer`. */
+  via: 'ring' | 'held' | 'write';
   /** Image bytes and buffer-to-buffer copies. */
   bytes: number;
   copies: number;
@@ -97,18 +102,9 @@ export interface CreateGpuLoraSlotPoolParameters {
   dtype: LoraDtype;
   /** `maxStorageBufferBindingSize` of the device. */
   maxBindingBytes: number;
+  /** How uploads use the staging ring (`stagingRing.ts`); default `reuse`. */
+  upload?: LoraUploadMode;
 }
-
-/**
- * Host bytes the mapped staging ring may hold (one buffer always; each sized for an image, so a
- * rank-16 adapter's buffer is what it needs, not a full `maxRank` slot). A buffer comes back only
- * once the GPU has run everything submitted before its upload (a whole step), so the ring is how
- * many uploads one step takes without falling back to `writeBuffer`.
- */
-export const LORA_STAGING_RING_BYTES = 128 * 2 ** 20;
-
-/** Staging buffers the ring holds at most. */
-export const LORA_STAGING_RING_BUFFERS = 8;
 
 /** Creates the pool's buffers (zeroed: every slot empty). */
 export function createGpuLoraSlotPool(p: CreateGpuLoraSlotPoolParameters): GpuLoraSlotPool {
@@ -156,56 +152,28 @@ export function createGpuLoraSlotPool(p: CreateGpuLoraSlotPoolParameters): GpuLo
   let destroyed = false;
   let lastUpload: LoraUploadProfile | undefined;
 
-  // Staging buffers created mapped on first need (each the size of the image that needed it),
-  // re-mapped after each upload and reused; within the ring's bounds none is created again or
-  // waited for.
-  const ready: GPUBuffer[] = [];
-  const ring = { buffers: 0, bytes: 0 };
-  const full = (bytes: number) => ring.buffers > 0 && (ring.buffers >= LORA_STAGING_RING_BUFFERS || ring.bytes + bytes > LORA_STAGING_RING_BYTES);
-  const drop = (b: GPUBuffer) => {
-    ring.buffers--;
-    ring.bytes -= b.size;
-    b.destroy();
-  };
-  const takeStaging = (bytes: number): GPUBuffer | undefined => {
-    const fits = ready.findIndex((b) => b.size >= bytes);
-    if (fits >= 0) return ready.splice(fits, 1)[0];
-    while (ready.length > 0 && full(bytes)) drop(ready.shift()!); // mapped but too small for this image: make room
-    if (full(bytes)) return undefined;
-    const size = Math.max(16, bytes);
-    ring.buffers++;
-    ring.bytes += size;
-    return device.createBuffer({ label: 'lora.staging', size, usage: GPUBufferUsage.MAP_WRITE | GPUBufferUsage.COPY_SRC, mappedAtCreation: true });
-  };
-  const giveBack = (b: GPUBuffer) => {
-    b.mapAsync(GPUMapMode.WRITE).then(
-      () => {
-        if (destroyed) b.destroy();
-        else ready.push(b);
-      },
-      () => drop(b),
-    );
-  };
+  const ring = createStagingRing(device, p.upload);
 
-  /** Copies a packed image into `slot`: one memcpy into staging and its copies in one submit (or `writeBuffer` when no staging is mapped). */
+  /** Copies a packed image into `slot`: its copies from a staging buffer (written with one memcpy unless it held the image) in one submit, or `writeBuffer` when none is mapped. */
   const upload = (slot: number, image: LoraSlotImage, packMs: number) => {
     const t0 = performance.now();
     const { bytes, copies } = image;
-    const staging = takeStaging(bytes.byteLength);
+    const staging = ring.take(image);
     const t1 = performance.now();
     let t2 = t1;
     if (staging) {
-      new Uint8Array(staging.getMappedRange(0, bytes.byteLength)).set(bytes);
-      staging.unmap();
+      const { buffer } = staging;
+      if (!staging.held) new Uint8Array(buffer.getMappedRange(0, bytes.byteLength)).set(bytes);
+      buffer.unmap();
       t2 = performance.now();
       const encoder = device.createCommandEncoder({ label: 'lora.upload' });
       for (let i = 0; i < copies.length; i += 4) {
         const target = targets[copies[i]];
-        encoder.copyBufferToBuffer(staging, copies[i + 1], target.buffer, slot * target.slotBytes + copies[i + 2], copies[i + 3]);
+        encoder.copyBufferToBuffer(buffer, copies[i + 1], target.buffer, slot * target.slotBytes + copies[i + 2], copies[i + 3]);
       }
       slotInfo.write(slot, image.info, image.rank);
       device.queue.submit([encoder.finish()]);
-      giveBack(staging);
+      ring.give(buffer);
     } else {
       for (let i = 0; i < copies.length; i += 4) {
         const target = targets[copies[i]];
@@ -214,7 +182,7 @@ export function createGpuLoraSlotPool(p: CreateGpuLoraSlotPoolParameters): GpuLo
       slotInfo.write(slot, image.info, image.rank);
       t2 = performance.now();
     }
-    lastUpload = { packMs, stagingMs: t1 - t0, copyMs: t2 - t1, submitMs: performance.now() - t2, via: staging ? 'ring' : 'write', bytes: bytes.byteLength, copies: copies.length / 4 };
+    lastUpload = { packMs, stagingMs: t1 - t0, copyMs: t2 - t1, submitMs: performance.now() - t2, via: staging ? (staging.held ? 'held' : 'ring') : 'write', bytes: bytes.byteLength, copies: copies.length / 4 };
   };
 
   return {
@@ -251,7 +219,7 @@ export function createGpuLoraSlotPool(p: CreateGpuLoraSlotPoolParameters): GpuLo
         g.b.destroy();
       }
       info.destroy();
-      for (const b of ready.splice(0)) b.destroy(); // those still re-mapping are destroyed when that ends
+      ring.destroy();
     },
   };
 }

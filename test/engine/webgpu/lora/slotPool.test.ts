@@ -88,6 +88,34 @@ describe('GPU slot pool under the slot manager', () => {
     pool.destroy();
   });
 
+  it('switching back to an image the staging ring still holds copies it without writing it again, and lands the same bytes (copy mode writes every time)', async () => {
+    const root = await tempDir();
+    const model = await tinyModel(root);
+    const down = webgpuRecipe(tinyConfig).layers[1].find((op): op is FusedLinearOp => op.op === 'linear' && op.key.endsWith('down_proj.weight'))!;
+    const [inF, out, r] = [384, 128, 8];
+    const settle = async () => {
+      for (let i = 0; i < 3; i++) await gpu.device.queue.onSubmittedWorkDone(); // the ring's buffers are mapped again
+    };
+    for (const upload of ['reuse', 'copy'] as const) {
+      const pool = createGpuLoraSlotPool({ device: gpu.device, config: tinyConfig, slots: 3, maxRank: 8, dtype: 'f32', maxBindingBytes: gpu.limits.maxStorageBufferBindingSize, upload });
+      const a = await loadPeftAdapter({ dir: (await createAdapter({ model, rank: 8, seed: 4, out: join(root, `${upload}-a`) })).dir, config: tinyConfig, slotImage: pool.imageLayout });
+      const b = await loadPeftAdapter({ dir: (await createAdapter({ model, rank: 4, seed: 5, out: join(root, `${upload}-b`) })).dir, config: tinyConfig, slotImage: pool.imageLayout });
+      const via: string[] = [];
+      for (const [slot, adapter] of [a, b, a, b].entries()) {
+        await pool.load(slot % 3, adapter.weights, adapter.image);
+        via.push(pool.lastUpload!.via);
+        await settle();
+      }
+      expect(via, upload).toEqual(upload === 'reuse' ? ['ring', 'ring', 'held', 'held'] : ['ring', 'ring', 'ring', 'ring']);
+      expect(pool.lastUpload!.copies).toBe(8 * tinyConfig.numLayers); // 2 per fused projection (q|k|v, o, gate|up, down) at rank 4 of 8 too
+      expect(await read(gpu.device, pool.group(down).a, 2 * r * inF * 4, r * inF * 4), `${upload}: slot 2 A`).toEqual(a.weights.layers[1].down_proj!.a);
+      expect(await read(gpu.device, pool.group(down).b, 2 * r * out * 4, r * out * 4), `${upload}: slot 2 B`).toEqual(a.weights.layers[1].down_proj!.b);
+      expect(await read(gpu.device, pool.group(down).b, 0, 4 * out * 4), `${upload}: slot 0 B (rank 4 over rank 8)`).toEqual(b.weights.layers[1].down_proj!.b);
+      expect(pool.rankOf(0)).toBe(4);
+      pool.destroy();
+    }
+  });
+
   it('refuses a layout over the binding limit with a clear error', () => {
     expect(() => createGpuLoraSlotPool({ device: gpu.device, config: tinyConfig, slots: 4096, maxRank: 128, dtype: 'f32', maxBindingBytes: 128 * 2 ** 20 })).toThrow(/binding limit/);
   });
