@@ -28,20 +28,20 @@ import { createWebGpuBackend } from '../../src/engine/webgpu/backend.ts';
 import { createGpuLoraSlotPool } from '../../src/engine/webgpu/lora/slotPool.ts';
 import { acquireGpu } from '../../src/gpu/device.ts';
 import { createHostCache } from '../../src/lora/hostCache.ts';
-import { adapterIdOfDir } from '../../src/lora/id.ts';
 import { createSlotManager } from '../../src/lora/slots.ts';
 import { createAdapterStore } from '../../src/lora/store.ts';
 import { createPeftLoader } from '../../src/lora/peftLoader.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { makeTrace, serveMergeOnSwitch, serveUnmerged, type MergeResult, type TrafficResult } from './lib/loraTraffic.ts';
 import { namedAdapters } from './lib/adapters.ts';
-import { percentile } from './lib/stats.ts';
 import { cachedPreset } from './lib/models.ts';
 import { benchArgs, positiveNumber } from './lib/args.ts';
 import { parseVariant } from './lib/linearB1.ts';
 import { DEFAULT_LORA_DTYPE, LORA_DTYPES, type LoraDtype } from '../../src/lora/dtype.ts';
 import type { LinearShape } from '../../src/engine/webgpu/linearPlan.ts';
 import { compareLoraVariants, loraDecodeRun, randomLoraWeights } from './lib/loraDecode.ts';
+import { loadReportLines, measureLoadLatency } from './lib/loraLoad.ts';
+import { LORA_UPLOAD_MODES, type LoraUploadMode } from '../../src/engine/webgpu/lora/stagingRing.ts';
 
 const args = benchArgs(import.meta.url, {
   model: { type: 'string', default: 'bench-135m' },
@@ -62,6 +62,9 @@ const args = benchArgs(import.meta.url, {
   distinct: { type: 'string', default: '0,32' },
   profile: { type: 'boolean', default: false },
   'lora-dtype': { type: 'string', default: DEFAULT_LORA_DTYPE },
+  loads: { type: 'boolean', default: false },
+  upload: { type: 'string', default: LORA_UPLOAD_MODES[0] },
+  'load-ranks': { type: 'string', default: '8,16,64' },
 });
 const preset = args.model!;
 const tiny = preset === 'tiny';
@@ -102,6 +105,36 @@ function parseBackendVariant(spec: string): { loraDtype: LoraDtype; shape: Parti
 function loraDtypeArg(flag: string, value: string): LoraDtype {
   if (!(LORA_DTYPES as readonly string[]).includes(value)) throw new Error(`${flag}: lora dtype ${JSON.stringify(value)} is not one of ${LORA_DTYPES.join(', ')}`);
   return value as LoraDtype;
+}
+// ---- Adapter files: `distinctFiles` generated; names beyond reuse a file with a distinct adapter_config.json (another id).
+const adapterFiles = namedAdapters({ preset, modelDir, distinct: distinctFiles });
+const adapterRoot = adapterFiles.root(rank);
+/** Directory of adapter name `index` (`set` keeps name sets apart): its own config, the weights of file index % distinctFiles. */
+const named = (set: string, index: number, r = rank): Promise<string> => adapterFiles.named(set, index, r);
+if (distinctFiles < 1000) scaled.push(`adapters: ${distinctFiles} weight files of rank ${rank} generated; names beyond reuse them (symlinked weights, own adapter_config.json → own content id, own disk reads)`);
+
+const uploadVariants = args.upload!.split(',').map((u) => {
+  if (!(LORA_UPLOAD_MODES as readonly string[]).includes(u)) throw new Error(`--upload: ${JSON.stringify(u)} is not one of ${LORA_UPLOAD_MODES.join(', ')}`);
+  return u as LoraUploadMode;
+});
+const loadRanks = args['load-ranks']!.split(',').map((r) => positiveNumber('load-ranks', r));
+/** Section 3 (`lib/loraLoad.ts`): cold and warm load latency, per upload variant, interleaved. */
+async function loadLatency() {
+  const pools = uploadVariants.map((name) => ({ name, pool: createGpuLoraSlotPool({ device: gpu.device, config, slots: 1, maxRank: 64, dtype: loraDtype, maxBindingBytes: gpu.limits.maxStorageBufferBindingSize, upload: name }) }));
+  const loads = await measureLoadLatency({ device: gpu.device, config, loader, variants: pools, ranks: loadRanks, adapters: Math.max(2, loadSamples), warmSamples, adapterDir: (k, r) => named('load', k, r), root: adapterFiles.root, log });
+  for (const { pool } of pools) pool.destroy();
+  scaled.push(`load latency: ${Math.max(2, loadSamples)} adapters per rank loaded cold, then ${warmSamples} warm loads${uploadVariants.length > 1 ? ' per upload variant, interleaved' : ''}; files were just written, so "disk" reads come from the page cache`);
+  return loads;
+}
+if (args.loads) {
+  const loads = await loadLatency();
+  const loadAverage = loadavg().map((x) => x.toFixed(2)).join(' ');
+  process.stdout.write([`openlora LoRA load latency: ${preset} on ${gpu.summary.description}; ${loraDtype} slots of rank 64, upload ${uploadVariants.join(' vs ')}`, ...loadReportLines(loads, rank, loadAverage), ...scaled.map((x) => `   - ${x}`)].join('\n') + '\n');
+  if (args.out) await writeFile(args.out, JSON.stringify({ model: preset, device: gpu.summary.description, rank, loadAverage, loads, scaled }, null, 2) + '\n');
+  await loader.close();
+  await model.close();
+  gpu.destroy();
+  process.exit(0);
 }
 const makeBackend = (variant: string) => createWebGpuBackend({ model, gpu, numKvBlocks: (BATCH + 1) * perSeqBlocks + 8, maxRows: 512, maxContext: 256, loraSlots: slotCount, maxLoraRank: rank, ...parseBackendVariant(variant) });
 const backend = await makeBackend(variants[0]);
@@ -154,13 +187,6 @@ for (const distinct of [0, 1, 8, 32].filter((d) => d <= slotCount)) {
 }
 const baseRate = decode[0].tokensPerSecond;
 
-// ---- Adapter files: `distinctFiles` generated; names beyond reuse a file with a distinct adapter_config.json (another id).
-const adapterFiles = namedAdapters({ preset, modelDir, distinct: distinctFiles });
-const adapterRoot = adapterFiles.root(rank);
-/** Directory of adapter name `index` (`set` keeps name sets apart): its own config, the weights of file index % distinctFiles. */
-const named = (set: string, index: number, r = rank): Promise<string> => adapterFiles.named(set, index, r);
-if (distinctFiles < 1000) scaled.push(`adapters: ${distinctFiles} weight files of rank ${rank} generated; names beyond reuse them (symlinked weights, own adapter_config.json → own content id, own disk reads)`);
-
 // ---- 2. Traffic over 10, 100, 1000 registered adapters.
 const maxRunning = BATCH;
 scaled.push(`traffic: ${requestCount} requests, prompt ${PROMPT}, ${maxTokens} new tokens, Poisson ${rate}/s, cap ${capMs / 1000} s per run, ${trafficSlots} GPU slots, host cache ${tiny ? 'default 2 GiB' : '40 adapters'}`);
@@ -187,63 +213,8 @@ for (const count of [10, 100, 1000]) {
 }
 if (requestCount < 1000) scaled.push(`registered: only the adapters the trace names are registered (registration reads every file); the rest of the 10/100/1000 would never be touched`);
 
-// ---- 3. Load latency, cold (disk → GPU) and warm (host → GPU), as a request waits for it: from
-// asking the node's slot manager for the adapter until the GPU has run its upload (the copies that
-// a step submitted after them would read). The pool has one slot, so each load evicts the last
-// adapter; the host cache keeps them all, so the second and later loads of each are warm.
-const loadPool = createGpuLoraSlotPool({ device: gpu.device, config, slots: 1, maxRank: 64, dtype: backend.lora.dtype, maxBindingBytes: gpu.limits.maxStorageBufferBindingSize });
-const loads = [];
-const phaseNames = ['manager', 'pack', 'staging', 'copy', 'submit', 'gpu'] as const;
-type Phases = Record<(typeof phaseNames)[number], number>;
-let breakdown: { rank: number; p50: Phases; via: Record<string, number>; bytes: number; copies: number } | undefined;
-for (const r of [8, 16, 64]) {
-  const store = createAdapterStore({ dir: adapterRoot, config, maxRank: 64, loader, slotImage: loadPool.imageLayout });
-  const hostCache = createHostCache({ load: (id, signal) => store.load(id, signal) });
-  const slots = createSlotManager({ pool: loadPool, store, hostCache });
-  const cold: number[] = [];
-  const warm: number[] = [];
-  const hash: number[] = [];
-  const phases: Phases[] = [];
-  const via: Record<string, number> = {};
-  const entries = [];
-  for (let k = 0; k < Math.max(2, loadSamples); k++) entries.push(await store.register({ path: await named('load', k, r), name: `l${k}` }));
-  /** One load through the slot manager, until the GPU ran it. */
-  const timed = async (id: string) => {
-    const t = performance.now();
-    await slots.load(id);
-    const resident = performance.now();
-    await gpu.device.queue.onSubmittedWorkDone();
-    const done = performance.now();
-    return { total: done - t, onCpu: resident - t, gpu: done - resident };
-  };
-  for (const entry of entries) {
-    cold.push((await timed(entry.id)).total); // disk read + parse + pack on the loader thread + upload
-    const t = performance.now();
-    await adapterIdOfDir({ dir: entry.dir }); // read + keccak of the files: the content-id check of a changed file
-    hash.push(performance.now() - t);
-  }
-  for (let k = 0; k < warmSamples; k++) {
-    const s = await timed(entries[k % entries.length].id); // host-cached, not resident: the one-slot pool holds the previous
-    warm.push(s.total);
-    const u = loadPool.lastUpload;
-    if (u) {
-      const inPool = u.packMs + u.stagingMs + u.copyMs + u.submitMs;
-      phases.push({ manager: s.onCpu - inPool, pack: u.packMs, staging: u.stagingMs, copy: u.copyMs, submit: u.submitMs, gpu: s.gpu });
-      via[u.via] = (via[u.via] ?? 0) + 1;
-    } else phases.push({ manager: Number.NaN, pack: Number.NaN, staging: Number.NaN, copy: Number.NaN, submit: Number.NaN, gpu: s.gpu });
-  }
-  const st = slots.stats();
-  slots.stop();
-  if (st.host.misses !== entries.length) throw new Error(`expected ${entries.length} host-cache misses (the cold loads), got ${st.host.misses}: warm loads were not host hits`);
-  if (r === rank) {
-    const p50 = Object.fromEntries(phaseNames.map((k) => [k, percentile(phases.map((x) => x[k]), 0.5)])) as Phases;
-    breakdown = { rank: r, p50, via, bytes: loadPool.lastUpload?.bytes ?? Number.NaN, copies: loadPool.lastUpload?.copies ?? Number.NaN };
-  }
-  loads.push({ rank: r, cold: { p50: percentile(cold, 0.5), p99: percentile(cold, 0.99) }, warm: { p50: percentile(warm, 0.5), p99: percentile(warm, 0.99) }, readAndHashP50: percentile(hash, 0.5), samples: { cold: cold.length, warm: warm.length }, fileBytes: entries[0].fileBytes });
-  log(`3. rank ${r}: cold p50 ${loads.at(-1)!.cold.p50.toFixed(1)} ms, warm p50 ${loads.at(-1)!.warm.p50.toFixed(1)} ms`);
-}
-loadPool.destroy();
-scaled.push(`load latency: ${Math.max(2, loadSamples)} adapters per rank loaded cold, then ${warmSamples} warm loads; files were just written, so "disk" reads come from the page cache`);
+// ---- 3. Load latency.
+const loads = await loadLatency();
 
 // ---- 4. Memory.
 const memory = [1, 8, 32, 100, 1000].map((n) => ({ adapters: n, unmergedBytes: backend.weightBytes + n * backend.lora.bytesPerSlot, mergedCopiesBytes: n * backend.weightBytes }));
@@ -279,7 +250,7 @@ const t100 = traffic.find((t) => t.adapters === 100)!;
 const r32 = decode.find((d) => d.distinct === 32);
 const t10 = traffic.find((t) => t.adapters === 10)!;
 const t1000 = traffic.find((t) => t.adapters === 1000)!;
-const cold16 = loads.find((l) => l.rank === 16)!;
+const cold16 = loads.find((l) => l.rank === 16 && l.variant === uploadVariants[0]) ?? { cold: { p99: Number.NaN }, warm: { p99: Number.NaN } };
 const goals = [
   { goal: '32 distinct adapters keep >= 85% of base-only decode throughput', value: r32 ? r32.tokensPerSecond / baseRate : Number.NaN, met: r32 ? r32.tokensPerSecond / baseRate >= 0.85 : false },
   { goal: '10 -> 1000 adapters loses <= 10% throughput', value: 1 - t1000.tokensPerSecond / t10.tokensPerSecond, met: t1000.tokensPerSecond >= 0.9 * t10.tokensPerSecond },
@@ -288,7 +259,7 @@ const goals = [
   { goal: '>= 3x the merge-on-switch baseline at 100 adapters', value: t100.tokensPerSecond / baseline.tokensPerSecond, met: t100.tokensPerSecond >= 3 * baseline.tokensPerSecond },
 ];
 const loadAverage = loadavg().map((x) => x.toFixed(2)).join(' ');
-const result = { loadAverage, warmBreakdown: breakdown, model: preset, trafficSlots, dtype: backend.dtype, device: gpu.summary.description, rank, slots: slotCount, bytesPerSlot: backend.lora.bytesPerSlot, weightBytes: backend.weightBytes, decode, traffic, loads, memory, baseline, goals, scaled, wallSeconds: (performance.now() - started) / 1000 };
+const result = { loadAverage, model: preset, trafficSlots, dtype: backend.dtype, device: gpu.summary.description, rank, slots: slotCount, bytesPerSlot: backend.lora.bytesPerSlot, weightBytes: backend.weightBytes, decode, traffic, loads, memory, baseline, goals, scaled, wallSeconds: (performance.now() - started) / 1000 };
 
 const f = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '-');
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
@@ -298,12 +269,7 @@ const lines = [
   ...decode.map((d) => `   ${String(d.distinct).padStart(2)} adapters   ${f(d.tokensPerSecond).padStart(8)} tokens/s  ${f(d.stepMs).padStart(7)} ms/step  ${f((d.tokensPerSecond / baseRate) * 100, 0)}% of base`),
   `2. traffic (Zipf 1, Poisson ${rate}/s)   tokens/s  TTFT p50/p99 ms   TPOT p50/p99 ms  slot hit  host hit  loads`,
   ...traffic.map((t) => `   ${String(t.adapters).padStart(4)} adapters       ${f(t.tokensPerSecond).padStart(8)}  ${f(t.ttftMs.p50, 0).padStart(7)} / ${f(t.ttftMs.p99, 0).padEnd(6)}  ${f(t.tpotMs.p50, 0).padStart(6)} / ${f(t.tpotMs.p99, 0).padEnd(6)}  ${f(t.slotHitRate * 100, 0).padStart(6)}%  ${f(t.hostHitRate * 100, 0).padStart(6)}%  ${t.loads}${t.capped ? '  (capped)' : ''}`),
-  `3. load latency ms        cold p50 / p99     warm p50 / p99   (file; of cold: read + keccak p50)`,
-  ...loads.map((l) => `   rank ${String(l.rank).padEnd(3)}              ${f(l.cold.p50).padStart(7)} / ${f(l.cold.p99).padEnd(7)}  ${f(l.warm.p50).padStart(6)} / ${f(l.warm.p99).padEnd(6)}  ${mib(l.fileBytes)}; ${f(l.readAndHashP50)} ms`),
-  ...(breakdown
-    ? [`   warm rank ${breakdown.rank}, p50 ms: ${phaseNames.map((k) => `${k} ${f(breakdown!.p50[k], 2)}`).join(', ')} (${Object.entries(breakdown.via).map(([k, v]) => `${v} via ${k}`).join(', ') || 'no pool profile'}; ${f(breakdown.bytes / 2 ** 20)} MiB in ${breakdown.copies} copies)`]
-    : []),
-  `   load average ${loadAverage}`,
+  ...loadReportLines(loads, rank, loadAverage),
   `4. memory                 base + N slots     N merged copies`,
   ...memory.map((m) => `   ${String(m.adapters).padStart(4)} adapters       ${mib(m.unmergedBytes).padStart(10)}         ${mib(m.mergedCopiesBytes).padStart(10)}`),
   `5. merge-on-switch, 100 adapters: ${f(baseline.tokensPerSecond)} tokens/s (${baseline.switches} switches, ${f(baseline.switchMs, 0)} ms each: CPU merge + upload; TTFT p50 ${f(baseline.ttftMs.p50, 0)} ms${baseline.capped ? ', capped' : ''}) vs unmerged ${f(t100.tokensPerSecond)} tokens/s = ${f(t100.tokensPerSecond / baseline.tokensPerSecond, 2)}x`,
