@@ -29,6 +29,8 @@ export interface LoadFigures {
   rank: number;
   cold: { p50: number; p99: number };
   warm: { p50: number; p99: number };
+  /** CPU ms of the whole process (every thread: main, loader, lavapipe's, GC) per load, p50: steadier than wall time on a busy machine. */
+  cpuMs: { cold: number; warm: number };
   /** Reading and hashing the files again (what a changed file costs on top), p50 ms. */
   readAndHashP50: number;
   samples: { cold: number; warm: number };
@@ -67,6 +69,8 @@ interface Lane {
   entries: AdapterEntry[];
   cold: number[];
   warm: number[];
+  coldCpu: number[];
+  warmCpu: number[];
   coldPhases: Array<Phases<(typeof COLD_PHASES)[number]>>;
   warmPhases: Array<Phases<(typeof WARM_PHASES)[number]>>;
   via: Record<string, number>;
@@ -85,24 +89,27 @@ export async function measureLoadLatency(p: MeasureLoadLatencyParameters): Promi
       const slots = createSlotManager({ pool: v.pool, store, hostCache });
       const entries: AdapterEntry[] = [];
       for (const [k, dir] of dirs.entries()) entries.push(await store.register({ path: dir, name: `l${k}` }));
-      lanes.push({ name: v.name, pool: v.pool, slots, hostCache, entries, cold: [], warm: [], coldPhases: [], warmPhases: [], via: {} });
+      lanes.push({ name: v.name, pool: v.pool, slots, hostCache, entries, cold: [], warm: [], coldCpu: [], warmCpu: [], coldPhases: [], warmPhases: [], via: {} });
     }
     /** One load through the slot manager, until the GPU ran it. */
     const timed = async (lane: Lane, id: string) => {
+      const cpu = process.cpuUsage();
       const t = performance.now();
       await lane.slots.load(id);
       const resident = performance.now();
       await p.device.queue.onSubmittedWorkDone();
       const done = performance.now();
+      const used = process.cpuUsage(cpu);
       const u = lane.pool.lastUpload;
       const inPool = u ? u.packMs + u.stagingMs + u.copyMs + u.submitMs : Number.NaN;
-      return { total: done - t, onCpu: resident - t, gpu: done - resident, inPool, u };
+      return { total: done - t, onCpu: resident - t, gpu: done - resident, inPool, u, cpuMs: (used.user + used.system) / 1000 };
     };
     const hash: number[] = [];
     for (let k = 0; k < dirs.length; k++) {
       for (const lane of k % 2 ? [...lanes].reverse() : lanes) {
         const s = await timed(lane, lane.entries[k].id); // disk read + parse + pack on the loader thread + upload
         lane.cold.push(s.total);
+        lane.coldCpu.push(s.cpuMs);
         const t = (await lane.hostCache.get(lane.entries[k].id)).timings;
         const worker = t ? t.readMs + t.parseMs + t.hashMs + t.packMs : Number.NaN;
         lane.coldPhases.push({ read: t?.readMs ?? Number.NaN, parse: t?.parseMs ?? Number.NaN, hash: t?.hashMs ?? Number.NaN, pack: t?.packMs ?? Number.NaN, rest: s.onCpu - worker - s.inPool, upload: s.inPool, gpu: s.gpu });
@@ -115,6 +122,7 @@ export async function measureLoadLatency(p: MeasureLoadLatencyParameters): Promi
       for (const lane of k % 2 ? [...lanes].reverse() : lanes) {
         const s = await timed(lane, lane.entries[k % dirs.length].id); // host-cached, not resident: the one-slot pool holds the previous
         lane.warm.push(s.total);
+        lane.warmCpu.push(s.cpuMs);
         const u = s.u;
         lane.warmPhases.push({ manager: s.onCpu - s.inPool, pack: u?.packMs ?? Number.NaN, staging: u?.stagingMs ?? Number.NaN, copy: u?.copyMs ?? Number.NaN, submit: u?.submitMs ?? Number.NaN, gpu: s.gpu });
         if (u) lane.via[u.via] = (lane.via[u.via] ?? 0) + 1;
@@ -130,6 +138,7 @@ export async function measureLoadLatency(p: MeasureLoadLatencyParameters): Promi
         rank: r,
         cold: { p50: percentile(lane.cold, 0.5), p99: percentile(lane.cold, 0.99) },
         warm: { p50: percentile(lane.warm, 0.5), p99: percentile(lane.warm, 0.99) },
+        cpuMs: { cold: percentile(lane.coldCpu, 0.5), warm: percentile(lane.warmCpu, 0.5) },
         readAndHashP50: percentile(hash, 0.5),
         samples: { cold: lane.cold.length, warm: lane.warm.length },
         fileBytes: lane.entries[0].fileBytes,
@@ -152,8 +161,8 @@ export function loadReportLines(loads: LoadFigures[], rank: number, loadAverage:
   const variants = [...new Set(loads.map((l) => l.variant))];
   const name = (l: LoadFigures) => (variants.length > 1 ? ` ${l.variant}` : '');
   const width = Math.max(...variants.map((v) => v.length)) + 1;
-  const lines = [`3. load latency ms${variants.length > 1 ? ' '.repeat(width) : ''}       cold p50 / p99     warm p50 / p99   (file; of cold: read + keccak p50)`];
-  for (const l of loads) lines.push(`   rank ${String(l.rank).padEnd(3)}${variants.length > 1 ? name(l).padEnd(width) : ''}           ${f(l.cold.p50).padStart(7)} / ${f(l.cold.p99).padEnd(7)}  ${f(l.warm.p50).padStart(6)} / ${f(l.warm.p99).padEnd(6)}  ${(l.fileBytes / 2 ** 20).toFixed(0)} MiB; ${f(l.readAndHashP50)} ms`);
+  const lines = [`3. load latency ms${variants.length > 1 ? ' '.repeat(width) : ''}       cold p50 / p99     warm p50 / p99   CPU ms p50 cold / warm   (file; of cold: read + keccak p50)`];
+  for (const l of loads) lines.push(`   rank ${String(l.rank).padEnd(3)}${variants.length > 1 ? name(l).padEnd(width) : ''}           ${f(l.cold.p50).padStart(7)} / ${f(l.cold.p99).padEnd(7)}  ${f(l.warm.p50).padStart(6)} / ${f(l.warm.p99).padEnd(6)}  ${f(l.cpuMs.cold).padStart(9)} / ${f(l.cpuMs.warm).padEnd(11)}  ${(l.fileBytes / 2 ** 20).toFixed(0)} MiB; ${f(l.readAndHashP50)} ms`);
   for (const l of loads.filter((x) => x.rank === rank)) {
     lines.push(`   cold rank ${rank}${name(l)}, p50 ms: ${COLD_PHASES.map((k) => `${k} ${f(l.coldP50[k], 2)}`).join(', ')}`);
     lines.push(`   warm rank ${rank}${name(l)}, p50 ms: ${WARM_PHASES.map((k) => `${k} ${f(l.warmP50[k], 2)}`).join(', ')} (${Object.entries(l.via).map(([k, v]) => `${v} via ${k}`).join(', ') || 'no pool profile'}; ${f(l.bytes / 2 ** 20)} MiB in ${l.copies} copies)`);
@@ -161,7 +170,7 @@ export function loadReportLines(loads: LoadFigures[], rank: number, loadAverage:
   for (const v of variants.slice(1)) {
     for (const l of loads.filter((x) => x.variant === v)) {
       const first = loads.find((x) => x.variant === variants[0] && x.rank === l.rank)!;
-      lines.push(`   rank ${l.rank} ${v} / ${variants[0]}: cold p50 ${f(l.cold.p50 / first.cold.p50, 2)}x p99 ${f(l.cold.p99 / first.cold.p99, 2)}x, warm p50 ${f(l.warm.p50 / first.warm.p50, 2)}x p99 ${f(l.warm.p99 / first.warm.p99, 2)}x`);
+      lines.push(`   rank ${l.rank} ${v} / ${variants[0]}: cold p50 ${f(l.cold.p50 / first.cold.p50, 2)}x p99 ${f(l.cold.p99 / first.cold.p99, 2)}x, warm p50 ${f(l.warm.p50 / first.warm.p50, 2)}x p99 ${f(l.warm.p99 / first.warm.p99, 2)}x; CPU ms cold ${f(l.cpuMs.cold / first.cpuMs.cold, 2)}x, warm ${f(l.cpuMs.warm / first.cpuMs.warm, 2)}x`);
     }
   }
   lines.push(`   load average ${loadAverage}`);
