@@ -121,6 +121,7 @@ const loadRanks = args['load-ranks']!.split(',').map((r) => positiveNumber('load
 /** Section 3 (`lib/loraLoad.ts`): cold and warm load latency, per upload variant, interleaved. */
 async function loadLatency() {
   const pools = uploadVariants.map((name) => ({ name, pool: createGpuLoraSlotPool({ device: gpu.device, config, slots: 1, maxRank: 64, dtype: loraDtype, maxBindingBytes: gpu.limits.maxStorageBufferBindingSize, upload: name }) }));
+  await gpu.device.queue.onSubmittedWorkDone(); // the pools' start-up (zeroing their slots) is not a load's
   const loads = await measureLoadLatency({ device: gpu.device, config, loader, variants: pools, ranks: loadRanks, adapters: Math.max(2, loadSamples), warmSamples, adapterDir: (k, r) => named('load', k, r), root: adapterFiles.root, log });
   for (const { pool } of pools) pool.destroy();
   scaled.push(`load latency: ${Math.max(2, loadSamples)} adapters per rank loaded cold, then ${warmSamples} warm loads${uploadVariants.length > 1 ? ' per upload variant, interleaved' : ''}; files were just written, so "disk" reads come from the page cache`);
