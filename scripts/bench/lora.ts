@@ -14,6 +14,12 @@
  *
  * `--lora-dtype f32|f16`: the dtype of the adapter slots (`lora.dtype`, default f32).
  *
+ * `--loads [--upload reuse,copy] [--load-ranks 8,16,64]`: only (3) (`lib/loraLoad.ts`), per upload
+ * variant of the slot pool (`reuse`: the staging ring skips the memcpy of an image it still holds,
+ * the default; `copy`: every upload writes it, as before) in one process, interleaved, with where
+ * cold and warm loads' time goes, the process's CPU ms per load and each variant's ratio to the
+ * first. `--upload` also picks the variants of (3) in a full run.
+ *
  * `--variants current,loraBroadcast=false [--rounds 5] [--distinct 0,32] [--profile]`: only (1),
  * on one backend per kernel-shape variant (as `bench:linear`'s; `loraDtype=f16` picks the slots'
  * dtype, e.g. `--variants current,loraDtype=f16`), in interleaved rounds: each variant's tokens/s
@@ -35,7 +41,7 @@ import { loadModel } from '../../src/model/load.ts';
 import { makeTrace, serveMergeOnSwitch, serveUnmerged, type MergeResult, type TrafficResult } from './lib/loraTraffic.ts';
 import { namedAdapters } from './lib/adapters.ts';
 import { cachedPreset } from './lib/models.ts';
-import { benchArgs, positiveNumber } from './lib/args.ts';
+import { benchArgs, oneOf, positiveNumber } from './lib/args.ts';
 import { parseVariant } from './lib/linearB1.ts';
 import { DEFAULT_LORA_DTYPE, LORA_DTYPES, type LoraDtype } from '../../src/lora/dtype.ts';
 import type { LinearShape } from '../../src/engine/webgpu/linearPlan.ts';
@@ -113,10 +119,7 @@ const adapterRoot = adapterFiles.root(rank);
 const named = (set: string, index: number, r = rank): Promise<string> => adapterFiles.named(set, index, r);
 if (distinctFiles < 1000) scaled.push(`adapters: ${distinctFiles} weight files of rank ${rank} generated; names beyond reuse them (symlinked weights, own adapter_config.json → own content id, own disk reads)`);
 
-const uploadVariants = args.upload!.split(',').map((u) => {
-  if (!(LORA_UPLOAD_MODES as readonly string[]).includes(u)) throw new Error(`--upload: ${JSON.stringify(u)} is not one of ${LORA_UPLOAD_MODES.join(', ')}`);
-  return u as LoraUploadMode;
-});
+const uploadVariants: LoraUploadMode[] = args.upload!.split(',').map((u) => oneOf('upload', u, LORA_UPLOAD_MODES));
 const loadRanks = args['load-ranks']!.split(',').map((r) => positiveNumber('load-ranks', r));
 /** Section 3 (`lib/loraLoad.ts`): cold and warm load latency, per upload variant, interleaved. */
 async function loadLatency() {
