@@ -62,8 +62,6 @@ export interface AdapterLoadTimings {
   hashMs: number;
   /** Packing into the slot layout (0 without one), decoding included where the image holds the f32 weights as they are. */
   packMs: number;
-  /** When the load ended, in epoch milliseconds (`performance.timeOrigin + performance.now()`: comparable across threads). */
-  doneAt: number;
 }
 
 /** A loaded adapter: weights ready for a slot, plus metadata. */
@@ -149,7 +147,7 @@ export async function loadPeftAdapter(p: LoadPeftAdapterParameters): Promise<Pef
       fileBytes: configBytes.byteLength + weightsBytes.byteLength,
       bytes,
     },
-    timings: { readMs: t1 - t0, parseMs: t2 - t1, hashMs: t3 - t2, packMs: t4 - t3, doneAt: performance.timeOrigin + performance.now() },
+    timings: { readMs: t1 - t0, parseMs: t2 - t1, hashMs: t3 - t2, packMs: t4 - t3 },
   };
 }
 

@@ -106,6 +106,7 @@ export function createStagingRing(device: GPUDevice, mode: LoraUploadMode = 'reu
         },
         () => {
           if (entries.includes(e)) drop(e);
+          else buffer.destroy(); // the ring was destroyed meanwhile
         },
       );
     },
