@@ -128,7 +128,7 @@ export async function compareLoraVariants(p: { backends: WebGpuBackend[]; varian
   if (p.profile) {
     for (const f of figures) {
       const b = backends[variants.indexOf(f.variant)];
-      if (!b.setProfiling(true)) break;
+      if (!b.setProfiling(true, { byOp: true })) break;
       await loraDecodeRun(b, shape, f.distinct, () => b.resetProfile());
       f.kernelsMs = Object.fromEntries(Object.entries(b.profile() ?? {}).map(([k, ms]) => [k, ms / shape.steps]));
       b.setProfiling(false);

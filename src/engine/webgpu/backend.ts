@@ -122,9 +122,10 @@ export interface WebGpuBackend extends Backend {
   readonly startup: { uploadMs: number; warmup: KernelWarmup; firstPassMs: number };
   /**
    * Times every kernel with timestamp queries (one compute pass per dispatch, so steps run a
-   * little slower). Returns false when the device lacks `timestamp-query`.
+   * little slower), per kernel or, `byOp`, per kernel and op (a projection summed over the layers).
+   * Returns false when the device lacks `timestamp-query`.
    */
-  setProfiling(on: boolean): boolean;
+  setProfiling(on: boolean, options?: { byOp?: boolean }): boolean;
   /**
    * Dispatches a pass of `rows` rows (`outRows` with logits) records: in the decoder layers and in
    * all; `oneRowEach` for decode passes; LoRA shrinks as the last pass's adapter rows need them.
@@ -209,9 +210,12 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
   let logitsStaging: GPUBuffer | undefined;
   let profiler: Profiler | undefined;
   let profiling = false;
-  const setProfiling = (on: boolean): boolean => {
+  const setProfiling = (on: boolean, options?: { byOp?: boolean }): boolean => {
     if (on && !gpu.hasTimestamps) return false;
-    if (on) profiler ??= createProfiler(device);
+    if (on) {
+      profiler ??= createProfiler(device);
+      profiler.byOp = options?.byOp === true;
+    }
     profiling = on;
     return true;
   };

@@ -222,9 +222,9 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
       ]),
     );
     const extra = lora ? [lora.rowInfo, lora.info, lora.v, lora.b] : [];
-    const group = bindBuffers(ctx.device, kernels[0], [ctx.stepBuffer, params, chunk.buffer, p.x.buffer, p.y.buffer, vecs, ...extra]);
-    const q8Group = quant && bindBuffers(ctx.device, kernels[0], [ctx.stepBuffer, params, chunk.buffer, quant.buffer, p.y.buffer, vecs, ...extra]);
-    const statsGroup = stats && bindBuffers(ctx.device, kernels[statsAt], [ctx.stepBuffer, params, chunk.buffer, p.x.buffer, p.y.buffer, vecs, ...extra, stats.buffer]);
+    const group = bindBuffers(ctx.device, kernels[0], [ctx.stepBuffer, params, chunk.buffer, p.x.buffer, p.y.buffer, vecs, ...extra], label);
+    const q8Group = quant && bindBuffers(ctx.device, kernels[0], [ctx.stepBuffer, params, chunk.buffer, quant.buffer, p.y.buffer, vecs, ...extra], label);
+    const statsGroup = stats && bindBuffers(ctx.device, kernels[statsAt], [ctx.stepBuffer, params, chunk.buffer, p.x.buffer, p.y.buffer, vecs, ...extra, stats.buffer], label);
     return { group, q8Group, statsGroup, n };
   });
   return (rec, rows) => {

@@ -199,10 +199,17 @@ export function createPipelineCache(device: GPUDevice): PipelineCache {
   };
 }
 
-/** A bind group of `kernel` over whole buffers, in binding order. */
-export function bindBuffers(device: GPUDevice, kernel: Kernel, buffers: readonly GPUBuffer[]): GPUBindGroup {
+/** What separates a bind group's kernel name from the op it serves in its label. */
+export const OP_LABEL = ' @';
+
+/**
+ * A bind group of `kernel` over whole buffers, in binding order, labelled with the kernel's name
+ * and, given, the op it serves (`linear.wgsl[...] @layers.3.qkv`: a profile by op reads it, see
+ * {@link OP_LABEL}).
+ */
+export function bindBuffers(device: GPUDevice, kernel: Kernel, buffers: readonly GPUBuffer[], op?: string): GPUBindGroup {
   return device.createBindGroup({
-    label: kernel.name,
+    label: op === undefined ? kernel.name : `${kernel.name}${OP_LABEL}${op}`,
     layout: kernel.layout,
     entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
   });

@@ -1,4 +1,4 @@
-import type { Kernel } from './pipelines.ts';
+import { OP_LABEL, type Kernel } from './pipelines.ts';
 
 /** Encodes a step's dispatches: one compute pass, or one pass per dispatch with timestamps when profiling. */
 export interface Recorder {
@@ -15,8 +15,10 @@ export interface Profiler {
   resolve(encoder: GPUCommandEncoder): void;
   /** Waits for the resolved timestamps and adds them to the totals. */
   collect(): Promise<void>;
-  /** Milliseconds per kernel name (file name without variant) since the last `reset()`. */
+  /** Milliseconds per kernel name (file name without variant) since the last `reset()`; by op, per {@link profileName}. */
   totals(): Record<string, number>;
+  /** Totals by kernel and op from now on (see {@link profileName}), or by kernel alone. */
+  byOp: boolean;
   reset(): void;
   destroy(): void;
 }
@@ -39,6 +41,19 @@ export function createPassRecorder(encoder: GPUCommandEncoder): Recorder {
   };
 }
 
+/**
+ * A dispatch's name in a profile: the kernel's file name (`linear`), and `byOp`, the modules of
+ * the op its bind group serves without their layer (`linear @q_proj+k_proj+v_proj`), so a
+ * projection's time sums over the layers.
+ */
+export function profileName(kernel: Kernel, bindGroup: GPUBindGroup, byOp: boolean): string {
+  const file = kernel.name.replace(/\.wgsl\[.*$/, '');
+  const at = bindGroup.label.indexOf(OP_LABEL);
+  if (!byOp || at === -1) return file;
+  const modules = bindGroup.label.slice(at + OP_LABEL.length).split('+');
+  return `${file}${OP_LABEL}${modules.map((m) => m.replace(/\.weight$/, '').split('.').pop()).join('+')}`;
+}
+
 /** Creates a {@link Profiler} for up to `maxDispatches` dispatches per step (needs `timestamp-query`). */
 export function createProfiler(device: GPUDevice, maxDispatches = 2048): Profiler {
   const count = maxDispatches * 2;
@@ -47,7 +62,8 @@ export function createProfiler(device: GPUDevice, maxDispatches = 2048): Profile
   const readBuffer = device.createBuffer({ size: count * 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   let names: string[] = [];
   const sums = new Map<string, number>();
-  return {
+  const profiler: Profiler = {
+    byOp: false,
     recorder(encoder) {
       names = [];
       return {
@@ -55,7 +71,7 @@ export function createProfiler(device: GPUDevice, maxDispatches = 2048): Profile
           if (x === 0 || y === 0 || z === 0) return;
           const i = names.length;
           if (i >= maxDispatches) throw new RangeError(`profiler holds ${maxDispatches} dispatches per step`);
-          names.push(kernel.name.replace(/\.wgsl\[.*$/, ''));
+          names.push(profileName(kernel, bindGroup, profiler.byOp));
           const pass = encoder.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
           pass.setPipeline(kernel.pipeline);
           pass.setBindGroup(0, bindGroup);
@@ -89,4 +105,5 @@ export function createProfiler(device: GPUDevice, maxDispatches = 2048): Profile
       readBuffer.destroy();
     },
   };
+  return profiler;
 }

@@ -117,7 +117,7 @@ export function createGpuLora(p: CreateGpuLoraParameters): GpuLora {
       new Uint32Array(params.getMappedRange()).set(words);
       params.unmap();
       owned.push(params);
-      const bind = bindBuffers(device, kernel, [params, rowsUniform, pool.info, group.a, x.buffer, v, tiles, vecs]);
+      const bind = bindBuffers(device, kernel, [params, rowsUniform, pool.info, group.a, x.buffer, v, tiles, vecs], op.key);
       return (rec) => {
         if (!plan || plan.count === 0) return;
         const outputs = op.members.length * Math.ceil(plan.maxRank / 4) * 4;
