@@ -4,6 +4,9 @@
  * projection's norm prologue and GLU epilogue, over rows mixing adapters of different ranks,
  * untargeted modules, empty slots and rows without an adapter.
  * Tolerances (max abs error / max |reference|): f32 slots 1e-5, f16 slots 1e-2 (11-bit rounding).
+ * `odd widths`: members whose widths are not multiples of a tile's weight rows (q 30, k and v 10,
+ * gate and up 260), so in lavapipe's batch tile (16 weight rows per invocation) invocations' rows
+ * span 2 members (q|k, k|v) and the last invocation's rows run past the projection.
  * `pages`: the adapters in pages of a KV cache (unified memory, `pagePool.ts`), scattered, read
  * through the slots' run tables, within the f32 slots' tolerance.
  */
@@ -30,13 +33,17 @@ import { loraDeviceWeights } from '../../../../src/lora/dtype.ts';
 import { createHarness, randomArray, relError, type KernelHarness } from '../harness.ts';
 import { probeAdapter } from '../../../../src/gpu/device.ts';
 
-const config: ModelConfig = parseModelConfig({ json: { ...presetConfigJson('tiny'), attention_bias: true }, file: 'tiny' });
+const tinyJson = { ...presetConfigJson('tiny'), attention_bias: true };
+const CONFIGS = {
+  tiny: parseModelConfig({ json: tinyJson, file: 'tiny' }),
+  'odd widths': parseModelConfig({ json: { ...tinyJson, head_dim: 10, num_attention_heads: 3, num_key_value_heads: 1, intermediate_size: 260 }, file: 'odd widths' }),
+} satisfies Record<string, ModelConfig>;
 const MAX_RANK = 16;
 const SLOTS = 4;
 const LAYER = 1;
 
 /** Random adapter: A ~ N(0, 1/in), B ~ N(0, 1/r); `skip` projections absent. */
-function randomWeights(seed: number, rank: number, scale: number, skip: Projection[] = []): LoraWeights {
+function randomWeights(config: ModelConfig, seed: number, rank: number, scale: number, skip: Projection[] = []): LoraWeights {
   const layers = Array.from({ length: config.numLayers }, (_, l) => {
     const layer: LoraWeights['layers'][number] = {};
     for (const proj of moduleNames(config)) {
@@ -78,9 +85,13 @@ function reference(p: { op: FusedLinearOp; x: Float32Array; rows: number; w: Flo
   return out;
 }
 
-const recipe = webgpuRecipe(config);
-const ops = recipe.layers[LAYER].filter((op): op is FusedLinearOp => op.op === 'linear');
-const [qkv, o, gateUp] = ops;
+/** Each config's fused recipe and the layer's q|k|v, o and gate|up projections. */
+const recipes = Object.fromEntries(
+  Object.entries(CONFIGS).map(([name, config]) => {
+    const recipe = webgpuRecipe(config);
+    return [name, { recipe, ops: recipe.layers[LAYER].filter((op): op is FusedLinearOp => op.op === 'linear').slice(0, 3) }];
+  }),
+) as Record<keyof typeof CONFIGS, { recipe: ReturnType<typeof webgpuRecipe>; ops: FusedLinearOp[] }>;
 
 const layouts = [
   // SGMV run, a lone row, rows without adapter, a long run (tiles of 4), decode rows, an empty slot
@@ -101,8 +112,8 @@ const SHAPES = {
 const probe = await probeAdapter();
 const lavapipeSubgroups = probe.available && probe.adapter.subgroupMinSize === 8 && probe.adapter.subgroupMaxSize === 8;
 
-/** Slot dtype, kernel shape, and the adapters' ranks: 4/16/6 in slots of rank 16, or (`ranks 8/16/64`) 8/16/64 in slots of rank 64, so a pass's tiles mix ranks 8 to 64. */
-type Case = readonly ['f32' | 'f16' | 'pages', keyof typeof SHAPES, ('ranks 8/16/64' | undefined)?];
+/** Slot dtype, kernel shape, the adapters' ranks: 4/16/6 in slots of rank 16, or (`ranks 8/16/64`) 8/16/64 in slots of rank 64, so a pass's tiles mix ranks 8 to 64; and the config (default tiny). */
+type Case = readonly ['f32' | 'f16' | 'pages', keyof typeof SHAPES, ('ranks 8/16/64' | undefined)?, ('odd widths' | undefined)?];
 const CASES: Case[] = [
   ['f32', 'cpu'],
   ['f32', 'gpu'],
@@ -120,6 +131,7 @@ const CASES: Case[] = [
         ['f32', 'cpu broadcast', 'ranks 8/16/64'],
         ['pages', 'cpu broadcast', 'ranks 8/16/64'],
         ['f32', 'cpu broadcast, expand per weight row', 'ranks 8/16/64'],
+        ['f32', 'cpu broadcast', undefined, 'odd widths'],
       ] as const)
     : []),
 ];
@@ -134,7 +146,9 @@ afterAll(async () => {
   for (const h of harnesses.values()) (await h).destroy();
 });
 
-describe.each(CASES.map(([dtype, shape, ranks]) => [dtype, shape, ranks ? `, ${ranks}` : ''] as const))('fused LoRA (%s slots, %s kernel shape%s)', (dtype, shape, ranks) => {
+describe.each(CASES.map(([dtype, shape, ranks, widths]) => [dtype, shape, ranks ? `, ${ranks}` : '', widths ?? 'tiny'] as const))('fused LoRA (%s slots, %s kernel shape%s, %s)', (dtype, shape, ranks, widths) => {
+  const config = CONFIGS[widths];
+  const { recipe, ops } = recipes[widths];
   const tolerance = dtype === 'f16' ? 1e-2 : 1e-5;
   const maxRank = ranks ? 64 : MAX_RANK;
   const PAGES = ranks ? 512 : 128; // KV blocks: room for the three adapters' pages interleaved
@@ -142,11 +156,11 @@ describe.each(CASES.map(([dtype, shape, ranks]) => [dtype, shape, ranks ? `, ${r
   const held: (LoraWeights | undefined)[] = [];
   beforeAll(async () => {
     h = await harnessFor(shape);
-    held[0] = randomWeights(1, ranks ? 8 : 4, 2);
-    held[1] = randomWeights(2, 16, 0.5, ['v_proj', 'up_proj']);
-    held[2] = randomWeights(3, ranks ? 64 : 6, 1.25); // rank not a multiple of 4: B rows padded on upload
+    held[0] = randomWeights(config, 1, ranks ? 8 : 4, 2);
+    held[1] = randomWeights(config, 2, 16, 0.5, ['v_proj', 'up_proj']);
+    held[2] = randomWeights(config, 3, ranks ? 64 : 6, 1.25); // rank not a multiple of 4: B rows padded on upload
   });
-  for (const op of [qkv, o, gateUp]) {
+  for (const op of ops) {
     for (const layout of layouts) {
       it(`${op.key.replace(/model\.layers\.\d+\./g, '')}: ${layout.name}`, async () => {
         if (dtype === 'f16' && !h.gpu.hasF16) return;
