@@ -26,6 +26,10 @@
  * with 0 and 32 distinct adapters, the ratio to its base-only rate, to the first variant and its
  * CPU ms per step (and base's over it), with the load average; `--profile`: per-kernel GPU ms per
  * step of each (timestamp queries).
+ *
+ * `--kernels --variants current,... [--rounds 5] [--reps 8]`: only one layer's LoRA kernels
+ * (`lib/loraKernels.ts`): per projection and variant the CPU ms of the shrink, of the projection
+ * with 32 distinct adapters' rows and without any (so the expand epilogue's cost), side by side.
  */
 import { writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
@@ -48,6 +52,7 @@ import type { LinearShape } from '../../src/engine/webgpu/linearPlan.ts';
 import { compareLoraVariants, loraDecodeRun, randomLoraWeights } from './lib/loraDecode.ts';
 import { loadReportLines, measureLoadLatency } from './lib/loraLoad.ts';
 import { LORA_UPLOAD_MODES, type LoraUploadMode } from '../../src/engine/webgpu/lora/stagingRing.ts';
+import { runLoraKernels } from './lib/loraKernels.ts';
 
 const args = benchArgs(import.meta.url, {
   model: { type: 'string', default: 'bench-135m' },
@@ -67,6 +72,8 @@ const args = benchArgs(import.meta.url, {
   rounds: { type: 'string', default: '5' },
   distinct: { type: 'string', default: '0,32' },
   profile: { type: 'boolean', default: false },
+  kernels: { type: 'boolean', default: false },
+  reps: { type: 'string', default: '8' },
   'lora-dtype': { type: 'string', default: DEFAULT_LORA_DTYPE },
   loads: { type: 'boolean', default: false },
   upload: { type: 'string', default: LORA_UPLOAD_MODES[0] },
@@ -140,6 +147,10 @@ if (args.loads) {
   gpu.destroy();
   process.exit(0);
 }
+if (args.kernels) {
+  await compareKernels();
+  process.exit(0);
+}
 const makeBackend = (variant: string) => createWebGpuBackend({ model, gpu, numKvBlocks: (BATCH + 1) * perSeqBlocks + 8, maxRows: 512, maxContext: 256, loraSlots: slotCount, maxLoraRank: rank, ...parseBackendVariant(variant) });
 const backend = await makeBackend(variants[0]);
 log(`${preset} (${backend.dtype}, ${(backend.weightBytes / 2 ** 20).toFixed(0)} MiB) + ${slotCount} ${backend.lora.dtype} slots of rank ${rank} (${(backend.lora.bytesPerSlot / 2 ** 20).toFixed(2)} MiB each) on ${gpu.summary.description}`);
@@ -149,6 +160,23 @@ const decodeShape = { batch: BATCH, prompt: PROMPT, perSeqBlocks, steps: decodeS
 if (args.variants !== undefined) {
   await compareVariants();
   process.exit(0);
+}
+
+/** `--kernels`: one layer's LoRA kernels per projection and variant (`lib/loraKernels.ts`), batch-32 decode rows of 32 distinct adapters. */
+async function compareKernels(): Promise<void> {
+  const rounds = positiveNumber('rounds', args.rounds);
+  const distinct = Math.min(BATCH, slotCount);
+  const { figures, loadAverages } = await runLoraKernels({ gpu, config, variants: variants.map((name) => ({ name, ...parseBackendVariant(name) })), rank, rows: BATCH, distinct, rounds, reps: positiveNumber('reps', args.reps), log });
+  const f = (n: number, d = 2) => n.toFixed(d);
+  const first = (projection: string) => figures.find((g) => g.projection === projection)!;
+  const lines = [
+    `openlora LoRA kernels: ${preset} layer 0 on ${gpu.summary.description}; ${BATCH} decode rows, ${distinct} distinct rank-${rank} adapters, CPU ms per dispatch (${args.reps} in a pass, median of ${rounds} interleaved rounds), load average ${loadAverages.map((l) => f(l)).join(' ')}`,
+    ...figures.map((g) => `${g.variant.padEnd(36)} ${g.projection.padEnd(22)} shrink ${f(g.shrinkMs)}  linear ${f(g.linearMs)}  base ${f(g.baseMs)}  expand ${f(g.linearMs - g.baseMs)}  (shrink + linear) / base ${f(g.ofBase)}x  linear ${f(first(g.projection).linearMs / g.linearMs)}x ${variants[0]}`),
+  ];
+  const sum = (v: string, k: 'shrinkMs' | 'linearMs' | 'baseMs') => figures.filter((g) => g.variant === v).reduce((a, g) => a + g[k], 0);
+  for (const v of variants) lines.push(`${v.padEnd(36)} layer: base ${f(sum(v, 'baseMs'))}  with adapters ${f(sum(v, 'shrinkMs') + sum(v, 'linearMs'))} ms (${f((100 * sum(v, 'baseMs')) / (sum(v, 'shrinkMs') + sum(v, 'linearMs')), 0)}% of base rate; shrink ${f(sum(v, 'shrinkMs'))}, expand ${f(sum(v, 'linearMs') - sum(v, 'baseMs'))})`);
+  process.stdout.write(lines.join('\n') + '\n');
+  if (args.out) await writeFile(args.out, JSON.stringify({ model: preset, device: gpu.summary.description, rank, rows: BATCH, distinct, rounds, loadAverages, figures }, null, 2) + '\n');
 }
 
 /** `--variants`: section 1 on one backend per variant, interleaved (see the file comment). */
