@@ -21,45 +21,6 @@
 #if LORA
     let delta = loraDeltas(row, o0);
 #endif
-#if LORA_UNROLL
-#unroll J OPL
-    {
-      let j = ${J}u;
-      let wrow = weightRow(o0, j);
-#if NORM
-      var s = acc[r * OPL + j] * inv;
-#else
-      var s = acc[r * OPL + j];
-#endif
-#if BIAS
-      s += vec(params.biasAt + params.rowStart + min(wrow, params.wRows - 1u));
-#endif
-      s += delta[j];
-      val[j] = s;
-    }
-#endunroll
-#unroll J OUTS_N
-    if (o0 + ${J}u < params.n) {
-      let j = ${J}u;
-      let o = o0 + j;
-#if GLU
-      var value = act(val[j]) * val[j + OUTS];
-#else
-      var value = val[j];
-#endif
-#if SOFTCAP
-      value = params.softcap * tanh(clamp(value / params.softcap, -15.0, 15.0));
-#endif
-      let i = row * params.yStride + params.yOffset + o;
-      if (params.accumulate == 1u) {
-        y[i] += value;
-      } else {
-        y[i] = value;
-      }
-    }
-#endunroll
-    continue;
-#endif
     for (var j = 0u; j < OPL; j++) {
       let wrow = weightRow(o0, j);
 #if NORM

@@ -149,68 +149,6 @@ fn loraDeltasInPages(row: u32, o0: u32) -> array<f32, OPL> {
 #endif
 #endif
 
-#if LORA_MEMBER_LOOPS
-// Weight rows 0..LORA_H-1 of an invocation (GLU: its gate rows) and LORA_H..OPL-1 (its up rows).
-#if GLU
-const LORA_H = OUTS;
-#else
-const LORA_H = OPL;
-#endif
-
-fn memberOf(column: u32) -> u32 {
-  return u32(column >= params.col1) + u32(column >= params.col2);
-}
-
-fn rankWordOf(m: u32) -> u32 {
-  return select(select(params.rank0, params.rank1, m == 1u), params.rank2, m == 2u);
-}
-
-// loraDeltasBySlot where weight rows 0..LORA_H-1 lie in member mH and the rest (GLU's up rows) in
-// mL, all below wRows: one loop over each member's rank, its v word loaded once per 4 elements
-// and every weight row's B word unconditionally (the `if`s fold: J and LORA_H are constants), no
-// per-row rank test or select of v. The same sums, in the same order, as loraDeltasBySlot.
-fn loraDeltasByMember(row: u32, o0: u32, slot: u32, mH: u32, mL: u32) -> array<f32, OPL> {
-  var d: array<f32, OPL>;
-  let s = slot * params.infoStride;
-  let bs = (slot * params.bSlot) / 4u;
-  let r4H = (info[s + rankWordOf(mH)] + 3u) / 4u;
-  let vH = (row * params.vStride + mH * params.vMember) / 4u;
-#if GLU
-  let r4L = (info[s + rankWordOf(mL)] + 3u) / 4u;
-  let vL = (row * params.vStride + mL * params.vMember) / 4u;
-#else
-  let r4L = r4H;
-#endif
-#unroll J OPL
-  let b${J} = bs + (params.rowStart + weightRow(o0, ${J}u)) * select(r4H, r4L, ${J}u >= LORA_H);
-  var acc${J} = vec4<f32>(0.0);
-#endunroll
-  for (var t = 0u; t < r4H; t++) {
-    let vt = v[vH + t];
-#unroll J OPL
-    if (${J}u < LORA_H) {
-      acc${J} += bAt(b${J} + t) * vt;
-    }
-#endunroll
-  }
-#if GLU
-  for (var t = 0u; t < r4L; t++) {
-    let vt = v[vL + t];
-#unroll J OPL
-    if (${J}u >= LORA_H) {
-      acc${J} += bAt(b${J} + t) * vt;
-    }
-#endunroll
-  }
-#endif
-  let scale = bitcast<f32>(info[s]);
-#unroll J OPL
-  d[${J}u] = scale * (acc${J}.x + acc${J}.y + acc${J}.z + acc${J}.w);
-#endunroll
-  return d;
-}
-#endif
-
 // loraDeltas outside pages (and in pages with LORA_PER_WEIGHT_ROW): loraDelta of the invocation's
 // OPL weight rows (0 past wRows) for one row. Padded slots: the
 // row's slot, ranks and scale are loaded once, and each v word once for all OPL rows (which lie in
@@ -229,12 +167,6 @@ fn loraDeltasBySlot(row: u32, o0: u32) -> array<f32, OPL> {
   let mB = u32(cLast >= params.col1) + u32(cLast >= params.col2);
 #if !LORA_PAGES
 #if !LORA_PER_WEIGHT_ROW
-#if LORA_MEMBER_LOOPS
-  let mL = memberOf(params.rowStart + weightRow(o0, LORA_H % OPL));
-  if (weightRow(o0, OPL - 1u) < params.wRows && memberOf(params.rowStart + weightRow(o0, LORA_H - 1u)) == mA && mB == mL) {
-    return loraDeltasByMember(row, o0, u32(slot), mA, mL);
-  }
-#endif
   if (mB - mA <= 1u) {
     let s = u32(slot) * params.infoStride;
     let r4A = (info[s + select(select(params.rank0, params.rank1, mA == 1u), params.rank2, mA == 2u)] + 3u) / 4u;

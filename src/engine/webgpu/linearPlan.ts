@@ -81,10 +81,6 @@ export interface LinearShape {
   q4RowGroups?: boolean;
   /** Weight rows per invocation of that kernel's one-row tile (default {@link Q4DOT_OPL}; for benchmarks: with row groups 16 measured 1.02x, 12 0.90x). */
   q4Opl?: number;
-  /** EXPERIMENT (reverted): where those weight rows lie in one member (GLU: the gate rows in one, the up rows in one), one loop per member's rank without a per-row rank test or select of v (shaders/linear_lora.wgsl `loraDeltasByMember`); `false` keeps the per-row tests. */
-  loraMemberLoops?: boolean;
-  /** EXPERIMENT (reverted): the epilogue's loops over weight rows unrolled in LoRA kernels. */
-  loraUnroll?: boolean;
   /** WGSL offers `dot4I8Packed` (the `packed_4x8_integer_dot_product` language extension): that kernel takes integer dot products of nibbles and int8 x; without it, the int8 x are converted to f32. */
   packedDot?: boolean;
 }
