@@ -1,8 +1,9 @@
 /**
  * The adapter precision rule (docs/engine.md): the dtype LoRA factors A and B are held in on every
  * backend (`lora.dtype`). f32 (the default) keeps them as loaded; f16 halves a slot's bytes (as
- * vLLM's `--lora-dtype` serves them in the base model's 16 bits; on lavapipe it measured no faster:
- * docs/engine.md). Every backend computes with
+ * vLLM's `--lora-dtype` serves them in the base model's 16 bits) and the words the LoRA kernels
+ * load (what it gains on lavapipe with 32 distinct adapters: docs/engine.md, "Where 32 adapters'
+ * time goes"). Every backend computes with
  * exactly the values the device holds: the WebGPU slots hold f16 bits, and the CPU backends hold
  * the same values rounded the same way (round to nearest even, {@link f16RoundedValues}), so they
  * still agree within the f32 tolerance. A finite value beyond f16's range is refused (its f16 copy
