@@ -36,7 +36,10 @@ beforeAll(async () => {
   model = await loadModel({ dir: await createTinyModel() });
   backend = await createCpuBackend({ model, numKvBlocks: 48 });
 });
-afterAll(() => backend?.destroy());
+afterAll(async () => {
+  backend?.destroy();
+  await model?.close();
+});
 
 async function run(requests: GenerationRequest[], options: SchedulerOptions = {}) {
   const scheduler = createScheduler(options, { backend });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend, SamplingParams } from '../../src/engine/backend.ts';
 import { createCpuBackend } from '../../src/engine/cpu/backend.ts';
-import { loadModel } from '../../src/model/load.ts';
+import { loadModel, type LoadedModel } from '../../src/model/load.ts';
 import { fairSlotVictims } from '../../src/scheduler/fairSlots.ts';
 import { createScheduler } from '../../src/scheduler/scheduler.ts';
 import type { Sequence } from '../../src/scheduler/sequence.ts';
@@ -57,10 +57,15 @@ describe('fair shares of the running slots', () => {
 
 describe('fair slots in the scheduler (CPU backend)', () => {
   let backend: Backend;
+  let model: LoadedModel;
   beforeAll(async () => {
-    backend = await createCpuBackend({ model: await loadModel({ dir: await createTinyModel() }), numKvBlocks: 64 });
+    model = await loadModel({ dir: await createTinyModel() });
+    backend = await createCpuBackend({ model, numKvBlocks: 64 });
   });
-  afterAll(() => backend?.destroy());
+  afterAll(async () => {
+    backend?.destroy();
+    await model?.close();
+  });
 
   /** A heavy payer fills every slot with long requests; once each has a token, a light payer asks for one. */
   async function heavyThenLight(on: Backend, preempt: boolean, lightTokens = 2) {
@@ -115,7 +120,8 @@ describe('fair slots in the scheduler (CPU backend)', () => {
 
   it('when KV blocks run short, a paused sequence gives its blocks back first and is recomputed later, with the same tokens', async () => {
     // 8 blocks of 16: the three heavy requests (64 positions = 4 blocks each) and the light one cannot all hold theirs.
-    const tight = await createCpuBackend({ model: await loadModel({ dir: await createTinyModel() }), numKvBlocks: 8 });
+    const tightModel = await loadModel({ dir: await createTinyModel() });
+    const tight = await createCpuBackend({ model: tightModel, numKvBlocks: 8 });
     try {
       const fair = await heavyThenLight(tight, true, 52);
       const plain = await heavyThenLight(backend, false, 52);
@@ -128,6 +134,7 @@ describe('fair slots in the scheduler (CPU backend)', () => {
       expect(fair.tokens).toEqual(plain.tokens);
     } finally {
       tight.destroy();
+      await tightModel.close();
     }
   });
 });

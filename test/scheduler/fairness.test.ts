@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend, SamplingParams } from '../../src/engine/backend.ts';
 import { createCpuBackend } from '../../src/engine/cpu/backend.ts';
-import { loadModel } from '../../src/model/load.ts';
+import { loadModel, type LoadedModel } from '../../src/model/load.ts';
 import { SchedulerQueueFullError } from '../../src/scheduler/errors.ts';
 import { createPayerLedger } from '../../src/scheduler/fairness.ts';
 import { createScheduler } from '../../src/scheduler/scheduler.ts';
@@ -12,10 +12,15 @@ const GREEDY: SamplingParams = { temperature: 0, topK: 0, topP: 1, seed: 0 };
 const prompt = (salt: number) => Array.from({ length: 12 }, (_, i) => 32 + ((i * 5 + salt) % 90));
 
 let backend: Backend;
+let model: LoadedModel;
 beforeAll(async () => {
-  backend = await createCpuBackend({ model: await loadModel({ dir: await createTinyModel() }), numKvBlocks: 64 });
+  model = await loadModel({ dir: await createTinyModel() });
+  backend = await createCpuBackend({ model, numKvBlocks: 64 });
 });
-afterAll(() => backend?.destroy());
+afterAll(async () => {
+  backend?.destroy();
+  await model?.close();
+});
 
 async function drain(stream: AsyncIterable<GenerationEvent>): Promise<void> {
   for await (const _ of stream) void _;

@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend, SamplingParams } from '../../src/engine/backend.ts';
 import { createCpuBackend } from '../../src/engine/cpu/backend.ts';
 import { loadModel, type LoadedModel } from '../../src/model/load.ts';
@@ -48,6 +48,10 @@ let backend: Backend;
 beforeAll(async () => {
   model = await loadModel({ dir: await createTinyModel() });
   backend = await createCpuBackend({ model, numKvBlocks: 64 });
+});
+afterAll(async () => {
+  backend?.destroy();
+  await model?.close();
 });
 
 async function solo(request: GenerationRequest, options: SchedulerOptions = {}): Promise<Outcome> {
