@@ -20,8 +20,7 @@ export interface CheckLoraWeightsParameters {
 export function checkLoraWeights(p: CheckLoraWeightsParameters): void {
   const { config, maxRank, weights } = p;
   const r = weights.rank;
-  if (!Number.isSafeInteger(r) || r < 1 || r > maxRank) throw new LoraRankUnsupportedError('for this slot pool', r, maxRank);
-  if (!Number.isFinite(weights.scale)) throw new LoraSlotLayoutError(`adapter scale ${weights.scale} is not finite`);
+  checkLoraRankAndScale(r, weights.scale, maxRank);
   if (weights.layers.length !== config.numLayers) throw new LoraSlotLayoutError(`adapter has ${weights.layers.length} layers, the model ${config.numLayers}`);
   weights.layers.forEach((layer, i) => {
     for (const name of Object.keys(layer)) {
@@ -34,6 +33,12 @@ export function checkLoraWeights(p: CheckLoraWeightsParameters): void {
     }
   });
   checkLoraDtypeRange(weights, p.dtype ?? 'f32');
+}
+
+/** Throws {@link LoraRankUnsupportedError} unless `rank` is a whole number in 1..`maxRank`, {@link LoraSlotLayoutError} unless `scale` is finite. */
+export function checkLoraRankAndScale(rank: number, scale: number, maxRank: number): void {
+  if (!Number.isSafeInteger(rank) || rank < 1 || rank > maxRank) throw new LoraRankUnsupportedError('for this slot pool', rank, maxRank);
+  if (!Number.isFinite(scale)) throw new LoraSlotLayoutError(`adapter scale ${scale} is not finite`);
 }
 
 /** f32 elements of one slot with every projection padded to `maxRank`: sum over layers and projections of maxRank (in + out). */

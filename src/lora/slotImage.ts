@@ -21,8 +21,7 @@
 import type { LoraWeights } from '../engine/backend.ts';
 import type { ModelConfig, Projection } from '../model/config.ts';
 import { f32ArrayToHalfBits } from '../model/dtype.ts';
-import { checkLoraWeights } from './checkWeights.ts';
-import { LoraRankUnsupportedError, LoraSlotLayoutError } from './errors.ts';
+import { checkLoraRankAndScale, checkLoraWeights } from './checkWeights.ts';
 import type { LoraDtype } from './dtype.ts';
 
 /** One member of a fused projection in the layout. */
@@ -127,8 +126,7 @@ export interface PackLoraFactorsParameters {
  */
 export function packLoraFactors(p: PackLoraFactorsParameters): LoraSlotImage {
   const { layout, rank: r, scale } = p;
-  if (!Number.isSafeInteger(r) || r < 1 || r > layout.maxRank) throw new LoraRankUnsupportedError('for this slot pool', r, layout.maxRank);
-  if (!Number.isFinite(scale)) throw new LoraSlotLayoutError(`adapter scale ${scale} is not finite`);
+  checkLoraRankAndScale(r, scale, layout.maxRank);
   const r4 = Math.ceil(r / 4) * 4;
   const eb = layout.dtype === 'f16' ? 2 : 4;
   const info = new Uint32Array(layout.infoStride);
