@@ -36,28 +36,6 @@ async function expectCode(promise: Promise<unknown>, code: string, ...fragments:
   expect((error as Error).message).toContain('Hint:');
 }
 
-describe('dtype conversions', () => {
-  it('f16 round to nearest even, subnormals, overflow', () => {
-    expect(f32ToF16Bits(1)).toBe(0x3c00);
-    expect(f32ToF16Bits(-2)).toBe(0xc000);
-    expect(f32ToF16Bits(65504)).toBe(0x7bff);
-    expect(f32ToF16Bits(65520)).toBe(0x7c00); // rounds up to Infinity
-    expect(f32ToF16Bits(2 ** -24)).toBe(0x0001); // smallest subnormal
-    expect(f32ToF16Bits(2 ** -25)).toBe(0x0000); // tie → even (zero)
-    expect(f32ToF16Bits(1 + 2 ** -11)).toBe(0x3c00); // tie → even
-    expect(f32ToF16Bits(1 + 3 * 2 ** -11)).toBe(0x3c02); // tie → even (up)
-    expect(Number.isNaN(f16BitsToF32(f32ToF16Bits(NaN)))).toBe(true);
-    for (const h of [0x0001, 0x03ff, 0x0400, 0x3555, 0x7bff, 0xfbff, 0x8001]) expect(f32ToF16Bits(f16BitsToF32(h))).toBe(h);
-  });
-
-  it('bf16 round to nearest even', () => {
-    expect(f32ToBf16Bits(1)).toBe(0x3f80);
-    expect(bf16BitsToF32(f32ToBf16Bits(1 + 2 ** -8))).toBe(1); // tie → even
-    expect(bf16BitsToF32(f32ToBf16Bits(1 + 3 * 2 ** -8))).toBe(1 + 2 ** -6);
-    expect(bf16BitsToF32(0xc0a0)).toBe(-5);
-  });
-});
-
 describe('safetensors write/read', () => {
   for (const dtype of ['F32', 'F16', 'BF16'] as const) {
     it(`round-trips ${dtype}, lazily per tensor, with __metadata__`, async () => {
