@@ -35,6 +35,7 @@ export const EngineSchema = Type.Object({
   kv_block_tokens: Count,
   lora_slots: Count,
   lora_max_rank: Count,
+  lora_dtype: Type.Union([Type.Literal('f32'), Type.Literal('f16')], { description: 'Dtype adapter factors are held in: `lora.dtype` as the engine resolved it (auto: f16 on a 16-bit or quantized base, else f32).' }),
   memory: Type.Object({
     mode: Type.Union([Type.Literal('split'), Type.Literal('unified')], { description: '`engine.memory.mode`: split sizes the KV blocks and adapter slots apart; unified pages both out of one budget.' }),
     page_bytes: Nullable(Count),

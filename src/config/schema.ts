@@ -2,7 +2,7 @@ import Type, { type Static } from 'typebox';
 import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_DATA_DIR, DEFAULT_RPC_URL } from '../constants.ts';
 import { DEFAULT_BATCH_INTERVAL_MS, DEFAULT_FOLLOW, DEFAULT_SAMPLE_INTERVAL_MS, DEFAULT_SETTLEMENT_GRACE_MS, MAX_BATCH_INTERVAL_MS } from '../p2p/constants.ts';
 import { GRAMMAR_DEFAULTS } from '../grammar/limits.ts';
-import { DEFAULT_LORA_DTYPE, LORA_DTYPES } from '../lora/dtype.ts';
+import { DEFAULT_LORA_DTYPE, LORA_DTYPE_SETTINGS } from '../lora/dtype.ts';
 import { FAIRNESS_DEFAULTS } from '../scheduler/fairness.ts';
 import { PREFETCH_DEFAULTS } from '../scheduler/prefetch.ts';
 import { DEFAULT_ACCOUNT_CACHE_SIZE, DEFAULT_CHANNEL_CACHE_SIZE, DEFAULT_CHANNEL_LOOKUPS_PER_SECOND } from '../payments/limits.ts';
@@ -72,8 +72,8 @@ export const ConfigSchema = Type.Object(
         slots: Type.Integer({ minimum: 0, maximum: 4096, default: 16, description: 'Adapters resident on the GPU at once.' }),
         maxRank: Type.Integer({ minimum: 1, maximum: 128, default: 64, description: 'Largest adapter rank a GPU slot holds.' }),
         dtype: Type.Union(
-          LORA_DTYPES.map((d) => Type.Literal(d)),
-          { default: DEFAULT_LORA_DTYPE, description: 'Dtype adapter factors A and B are held and read in on every backend: f32 (as loaded), or f16 (half the words the LoRA kernels load, as vLLM serves them in the base model\'s 16 bits; values rounded to nearest even on every backend alike, an adapter with a value beyond ±65504 refused; split memory only: unified pages hold f32).' },
+          LORA_DTYPE_SETTINGS.map((d) => Type.Literal(d)),
+          { default: DEFAULT_LORA_DTYPE, description: 'Dtype adapter factors A and B are held and read in on every backend: auto (as vLLM\'s --lora-dtype auto: f16 on a 16-bit or quantized base model, f32 on an f32 one, in unified memory or on a GPU without shader-f16), f32 (as loaded), or f16 (half the words the LoRA kernels load; values rounded to nearest even on every backend alike, an adapter with a value beyond ±65504 refused; split memory only: unified pages hold f32).' },
         ),
         hostCacheMiB: Type.Integer({ minimum: 0, maximum: 1_048_576, default: 2048, description: 'Host-memory cache of parsed adapters, MiB.' }),
         adapters: Type.Array(

@@ -1,4 +1,5 @@
 import type { AdapterPageGeometry } from '../lora/pages.ts';
+import type { LoraDtype } from '../lora/dtype.ts';
 import type { LoraSlotImage, LoraSlotImageLayout } from '../lora/slotImage.ts';
 import type { ModelConfig, Projection } from '../model/config.ts';
 import type { DeviceDtype } from '../model/dtype.ts';
@@ -112,6 +113,8 @@ export interface LoraSlotPool {
   readonly maxRank: number;
   /** Device bytes one slot takes (0 when adapters live in pages of the KV pool: `inPages`). */
   readonly bytesPerSlot: number;
+  /** The dtype factors are held in: `lora.dtype` as the backend resolved it (`src/lora/dtype.ts`, `resolveLoraDtype`). */
+  readonly dtype: LoraDtype;
   /**
    * Unified memory on the device: an adapter's factors are written into the pages of the KV pool
    * `load` is given (page ids of the scheduler's `PagePool`, laid out by `src/lora/pages.ts`), and a

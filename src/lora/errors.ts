@@ -178,7 +178,7 @@ export class LoraDtypeRangeError extends BaseError {
   override name = 'LoraDtypeRangeError' as const;
   constructor(tensor: string, index: number, value: number, dtype: string) {
     super('OPENLORA_LORA_DTYPE_RANGE', `Adapter tensor ${tensor} holds ${value} at element ${index}, beyond ${dtype}'s largest finite value (65504): held in ${dtype} it would be infinite.`, {
-      hint: 'Serve adapters in f32: set lora.dtype: f32 (--set lora.dtype=f32, or --lora-dtype f32), or rescale the adapter so its factors fit f16.',
+      hint: 'Serve adapters in f32: set lora.dtype: f32 (--set lora.dtype=f32, or --lora-dtype f32); lora.dtype: auto holds them in f16 on a 16-bit or quantized base model. Or rescale the adapter so its factors fit f16.',
       meta: { tensor, index, value, dtype },
     });
   }

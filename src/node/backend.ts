@@ -4,7 +4,7 @@ import { createCpuBackend } from '../engine/cpu/backend.ts';
 import { createReferenceBackend } from '../engine/reference/backend.ts';
 import { createWebGpuBackend } from '../engine/webgpu/backend.ts';
 import type { LoadedModel } from '../model/load.ts';
-import type { LoraDtype } from '../lora/dtype.ts';
+import { resolveLoraDtype, type LoraDtypeSetting } from '../lora/dtype.ts';
 import type { KernelWarmup } from '../engine/webgpu/warmup.ts';
 
 export interface CreateBackendParameters {
@@ -18,8 +18,8 @@ export interface CreateBackendParameters {
   pageBytes?: number;
   loraSlots: number;
   maxLoraRank: number;
-  /** `lora.dtype`: what adapter factors are held in on every backend (`src/lora/dtype.ts`); default f32. */
-  loraDtype?: LoraDtype;
+  /** `lora.dtype`: what adapter factors are held in on every backend (`src/lora/dtype.ts`); default auto, the base model's (each backend resolves it: `backend.lora.dtype`). */
+  loraDtype?: LoraDtypeSetting;
   /** CPU backend threads; default every core. */
   threads?: number;
   onProgress?: LoadProgress;
@@ -34,7 +34,9 @@ export interface CreateBackendParameters {
  */
 export async function createBackend(p: CreateBackendParameters): Promise<{ backend: Backend; maxContext: number; reason: string; warmup?: KernelWarmup & { firstPassMs: number } }> {
   const { kind, reason } = p.resolved ?? (await resolveBackend(p.kind));
-  const common = { model: p.model, numKvBlocks: p.numKvBlocks, loraSlots: p.loraSlots, maxLoraRank: p.maxLoraRank, loraDtype: p.loraDtype, onProgress: p.onProgress, signal: p.signal };
+  // Unified memory holds adapters in f32 pages: auto resolves here for every backend (the reference keeps slots beside the pages); else each backend resolves it (WebGPU knows shader-f16).
+  const loraDtype = p.pageBytes === undefined ? p.loraDtype : resolveLoraDtype({ setting: p.loraDtype, model: p.model, unified: true });
+  const common = { model: p.model, numKvBlocks: p.numKvBlocks, loraSlots: p.loraSlots, maxLoraRank: p.maxLoraRank, loraDtype, onProgress: p.onProgress, signal: p.signal };
   if (kind === 'cpu') return { backend: await createCpuBackend({ ...common, threads: p.threads, pageBytes: p.pageBytes }), maxContext: p.model.config.maxPositionEmbeddings, reason };
   if (kind === 'reference') return { backend: await createReferenceBackend(common), maxContext: p.model.config.maxPositionEmbeddings, reason };
   const backend = await createWebGpuBackend({ ...common, pageBytes: p.pageBytes });

@@ -146,7 +146,7 @@ async function startLockedNode(config: Config, components: NodeComponents, log: 
   const { backend, maxContext, reason, warmup } = await createBackend({ model, kind: config.model.backend, resolved, numKvBlocks: memory.kvBlocks, pageBytes: memory.pages?.pageBytes, loraSlots: config.lora.slots, maxLoraRank: config.lora.maxRank, loraDtype: config.lora.dtype, onProgress });
   cleanup.push(() => backend.destroy());
   const kernels = warmup && { kernels: warmup.kernels, compileMs: Math.round(warmup.ms), compileHelpers: warmup.helperDevices, firstPassMs: Math.round(warmup.firstPassMs) };
-  log.info({ kind: backend.kind, reason, dtype: backend.dtype, loraDtype: config.lora.dtype, kvBlocks: backend.numKvBlocks, loraSlots: backend.lora.slots, memory: config.engine.memory.mode, ...(memory.pages ? { budgetPages: memory.pages.totalPages, pageBytes: memory.pages.pageBytes } : {}), ...engineBytes(backend), fairness: config.engine.fairness.policy, ...kernels }, 'engine ready');
+  log.info({ kind: backend.kind, reason, dtype: backend.dtype, loraDtype: backend.lora.dtype, loraDtypeSetting: config.lora.dtype, kvBlocks: backend.numKvBlocks, loraSlots: backend.lora.slots, memory: config.engine.memory.mode, ...(memory.pages ? { budgetPages: memory.pages.totalPages, pageBytes: memory.pages.pageBytes } : {}), ...engineBytes(backend), fairness: config.engine.fairness.policy, ...kernels }, 'engine ready');
 
   // Adapter files are read and parsed on a worker thread: a cold load does not stall the steps.
   const peftLoader = createPeftLoader();

@@ -87,6 +87,7 @@ export function createNodeStatus(p: NodeStatusParts): NodeStatusSource {
       kv_block_tokens: KV_BLOCK_SIZE,
       lora_slots: b.lora.slots,
       lora_max_rank: b.lora.maxRank,
+      lora_dtype: b.lora.dtype,
       memory: {
         mode: unified ? 'unified' : 'split',
         page_bytes: unified?.pageBytes ?? null,

@@ -36,7 +36,7 @@ describe('status endpoints', () => {
     expect(status.live.step_seconds_total).toBeCloseTo(scraped(metrics, 'openlora_engine_step_seconds_sum'), 9);
     expect(status.live.kv_blocks_total).toBe(256);
     expect(status.version).toMatchObject({ build: 'source', shader_hash: shaderHash() });
-    expect(status.engine).toMatchObject({ backend: 'cpu', adapter: null, lora_slots: 4, kv_blocks: 256 });
+    expect(status.engine).toMatchObject({ backend: 'cpu', adapter: null, lora_slots: 4, lora_dtype: 'f32', kv_blocks: 256 });
     expect(status.engine.memory).toMatchObject({ mode: 'split', page_bytes: null, budget_pages: null });
     expect(status.live.memory_pages).toBeNull();
     const byName = new Map(status.adapters.map((a) => [a.name, a]));

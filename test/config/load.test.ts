@@ -75,18 +75,20 @@ describe('loadConfig', () => {
 });
 
 describe('lora.dtype', () => {
-  it('defaults to f32 and takes f16 from a file, env or flag; other dtypes are refused', () => {
-    expect(loadConfig({ env: {} }).lora.dtype).toBe('f32');
+  it('defaults to auto (the base model\'s, as vLLM\'s --lora-dtype auto) and takes f16 or f32 from a file, env or flag; other dtypes are refused', () => {
+    expect(loadConfig({ env: {} }).lora.dtype).toBe('auto');
     expect(loadConfig({ env: { OPENLORA_LORA_DTYPE: 'f16' } }).lora.dtype).toBe('f16');
     expect(loadConfig({ env: {}, overrides: { 'lora.dtype': 'f16' } }).lora.dtype).toBe('f16');
+    expect(loadConfig({ env: {}, overrides: { 'lora.dtype': 'f32' } }).lora.dtype).toBe('f32');
     const e = error(() => loadConfig({ env: {}, file: file('dtype.json', '{"lora":{"dtype":"bf16"}}') }));
     expect(e).toBeInstanceOf(ConfigInvalidError);
     expect(e.message).toContain('"lora.dtype"');
-    expect(e.message).toContain('one of "f32", "f16"');
+    expect(e.message).toContain('one of "auto", "f32", "f16"');
   });
 
-  it('refuses f16 with unified memory (pages hold f32 factors), naming both keys and what to do', () => {
-    expect(loadConfig({ env: {}, overrides: { 'engine.memory.mode': 'unified' } }).lora.dtype).toBe('f32');
+  it('refuses explicit f16 with unified memory (pages hold f32 factors), naming both keys and what to do; auto and f32 go', () => {
+    expect(loadConfig({ env: {}, overrides: { 'engine.memory.mode': 'unified' } }).lora.dtype).toBe('auto');
+    expect(loadConfig({ env: {}, overrides: { 'engine.memory.mode': 'unified', 'lora.dtype': 'f32' } }).lora.dtype).toBe('f32');
     const e = error(() => loadConfig({ env: { OPENLORA_LORA_DTYPE: 'f16' }, overrides: { 'engine.memory.mode': 'unified' } })) as ConfigInvalidError;
     expect(e).toBeInstanceOf(ConfigInvalidError);
     expect(e.message).toContain('"lora.dtype" (from env OPENLORA_LORA_DTYPE)');

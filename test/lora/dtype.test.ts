@@ -1,12 +1,13 @@
 /**
  * The adapter precision rule's `lora.dtype` (src/lora/dtype.ts): f16 rounds A and B exactly as the
  * WebGPU slot image does (round to nearest even), so the CPU backends compute with the device's
- * values; a value beyond f16's range is refused naming the tensor, the value and the fix.
+ * values; a value beyond f16's range is refused naming the tensor, the value and the fix. What `auto`
+ * resolves to: test/lora/dtypeAuto.test.ts.
  */
 import { describe, expect, it } from 'vitest';
 import type { LoraWeights } from '../../src/engine/backend.ts';
 import { createCpuLoraPool } from '../../src/engine/reference/lora.ts';
-import { checkLoraDtypeRange, DEFAULT_LORA_DTYPE, loraDeviceWeights } from '../../src/lora/dtype.ts';
+import { checkLoraDtypeRange, loraDeviceWeights } from '../../src/lora/dtype.ts';
 import { LoraDtypeRangeError } from '../../src/lora/errors.ts';
 import { createLoraSlotImageLayout, packLoraSlotImage } from '../../src/lora/slotImage.ts';
 import { f16BitsToF32 } from '../../src/model/dtype.ts';
@@ -32,8 +33,7 @@ function weights(): LoraWeights {
 }
 
 describe('lora.dtype', () => {
-  it('defaults to f32, which keeps the weights as given', () => {
-    expect(DEFAULT_LORA_DTYPE).toBe('f32');
+  it('f32 keeps the weights as given', () => {
     const w = weights();
     expect(loraDeviceWeights(w, 'f32')).toBe(w);
   });

@@ -68,6 +68,7 @@ describe('openlora generate with adapters', () => {
     const out = JSON.parse(run.stdout);
     expect(out.backend).toBe('webgpu');
     expect(out.adapter).toMatch(/^0x[0-9a-f]{64}$/);
+    expect(out.loraDtype, 'lora.dtype auto on the f32 model').toBe('f32');
     expect(out.tokens).toEqual(await reference([5, 6, 7, 8], 1, 10));
     expect(out.tokens).not.toEqual(await reference([5, 6, 7, 8], -1, 10));
   });
@@ -77,7 +78,8 @@ describe('openlora generate with adapters', () => {
     const args = ['generate', '--model', modelDir, '--prompt-ids', promptTokens.join(','), '--max-tokens', '10', '--json', '--backend', 'cpu', '--adapter', adapterDirs[1]];
     const run = await cli([...args, '--lora-dtype', 'f16']);
     expect(run.code).toBe(0);
-    const out = JSON.parse(run.stdout) as { tokens: number[]; logprobs: number[] };
+    const out = JSON.parse(run.stdout) as { tokens: number[]; logprobs: number[]; loraDtype: string };
+    expect(out.loraDtype).toBe('f16');
     const f16 = await createReferenceBackend({ model, numKvBlocks: 16, loraSlots: 1, maxLoraRank: 16, loraDtype: 'f16' });
     await f16.lora.load(0, (await loadPeftAdapter({ dir: adapterDirs[1], config: model.config })).weights);
     const want = await generate({ backend: f16, promptTokens, maxTokens: 10, sampling: greedy, adapterSlot: 0 });

@@ -11,7 +11,7 @@ import { createReferenceBackend } from '../../engine/reference/backend.ts';
 import { createWebGpuBackend, WEBGPU_DEFAULTS } from '../../engine/webgpu/backend.ts';
 import { KV_BLOCK_SIZE } from '../../engine/backend.ts';
 import { loadPeftAdapter } from '../../lora/peft.ts';
-import { DEFAULT_LORA_DTYPE, LORA_DTYPES, type LoraDtype } from '../../lora/dtype.ts';
+import { DEFAULT_LORA_DTYPE, LORA_DTYPE_SETTINGS, type LoraDtypeSetting } from '../../lora/dtype.ts';
 import { loadModel, type LoadedModel } from '../../model/load.ts';
 import { createBackend } from '../../node/backend.ts';
 import { parseBatchFile, runBatch, type BatchResult } from '../../serving/batch.ts';
@@ -40,7 +40,7 @@ interface GenerateOptions {
   chat?: boolean;
   json?: boolean;
   adapter?: string;
-  loraDtype: LoraDtype;
+  loraDtype: LoraDtypeSetting;
   batch?: string;
 }
 
@@ -123,7 +123,7 @@ export function registerGenerate(program: Command): void {
     .option('--chat', 'apply the model\'s chat template to the prompt (one user message)')
     .option('--json', 'print one JSON object: tokens, logprobs, text, promptTokens, timings in ms (loadMs: weights and buffers; warmupMs: kernel compilation (compileMs) and a first pass, during load; prefillMs; decodeMs; ...) (--batch: one per request)')
     .option('--adapter <dir>', 'LoRA adapter directory (PEFT layout) to run with; with --batch, the default for lines without "adapter"')
-    .addOption(new Option('--lora-dtype <dtype>', 'dtype adapter factors are held in (lora.dtype): f32 as loaded, or f16 (half the words the LoRA kernels read; rounded alike on every backend)').choices([...LORA_DTYPES]).default(DEFAULT_LORA_DTYPE))
+    .addOption(new Option('--lora-dtype <dtype>', 'dtype adapter factors are held in (lora.dtype): auto (the base model\'s: f16 on a 16-bit or quantized model, else f32), f32 as loaded, or f16 (half the words the LoRA kernels read; rounded alike on every backend)').choices([...LORA_DTYPE_SETTINGS]).default(DEFAULT_LORA_DTYPE))
     .option('--batch <file>', 'JSONL requests {"id", "promptIds" | "prompt", "adapter": DIR | null, "maxTokens", "temperature", "seed"}, run together through the scheduler')
     .action(async (o: GenerateOptions) => {
       const model = await loadModel({ dir: o.model, dtype: o.dtype, quantize: o.quantize });
@@ -178,7 +178,7 @@ export function registerGenerate(program: Command): void {
         });
         if (o.json) {
           const text = tokenizer?.decode(result.tokens);
-          process.stdout.write(JSON.stringify({ ...result, text, adapter: adapter?.meta.id ?? null, backend: backend.kind, dtype: backend.dtype, timings: { ...result.timings, loadMs, compileMs, warmupMs } }) + '\n');
+          process.stdout.write(JSON.stringify({ ...result, text, adapter: adapter?.meta.id ?? null, backend: backend.kind, dtype: backend.dtype, loraDtype: backend.lora.dtype, timings: { ...result.timings, loadMs, compileMs, warmupMs } }) + '\n');
         } else {
           if (tokenizer) {
             const text = tokenizer.decode(result.tokens);
@@ -188,7 +188,7 @@ export function registerGenerate(program: Command): void {
           const t = result.timings;
           process.stderr.write(
             `${result.tokens.length} tokens (${result.finishReason}); prompt ${result.promptTokens} tokens; ` +
-              `first token ${t.timeToFirstTokenMs.toFixed(0)} ms, decode ${t.decodeTokensPerSecond.toFixed(1)} tokens/s (${backend.kind}, ${backend.dtype}); ` +
+              `first token ${t.timeToFirstTokenMs.toFixed(0)} ms, decode ${t.decodeTokensPerSecond.toFixed(1)} tokens/s (${backend.kind}, ${backend.dtype}${adapter ? `, adapter in ${backend.lora.dtype}` : ''}); ` +
               `load ${loadMs.toFixed(0)} ms${warmupMs ? ` + warm-up ${warmupMs.toFixed(0)} ms (kernels ${compileMs.toFixed(0)} ms)` : ''}\n`,
           );
         }

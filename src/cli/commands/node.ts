@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { readDeployment } from '../../chain/deployment.ts';
 import type { Config } from '../../config/schema.ts';
 import { loadAccount, resolvePassphrase } from '../../keys/index.ts';
-import { LORA_DTYPES } from '../../lora/dtype.ts';
+import { LORA_DTYPE_SETTINGS } from '../../lora/dtype.ts';
 import { startNode, type OpenloraNode } from '../../node/create.ts';
 import { NodeConfigError } from '../../node/errors.ts';
 import { addConfigOptions, configFromOptions, type ConfigOptions } from '../options.ts';
@@ -62,7 +62,7 @@ export function registerNode(program: Command): void {
     .option('--model <dir>', 'base model directory (model.dir)')
     .addOption(new Option('--backend <kind>', 'engine backend (model.backend): auto, webgpu, cpu, reference').choices([...BACKEND_CHOICES]))
     .addOption(new Option('--quantize <type>', 'quantize weight matrices at load (model.quantize)').choices(['none', 'q8_0', 'q4_0', 'q4_k']))
-    .addOption(new Option('--lora-dtype <dtype>', 'dtype adapter factors are held in (lora.dtype): f32, or f16 (split memory only)').choices([...LORA_DTYPES]))
+    .addOption(new Option('--lora-dtype <dtype>', 'dtype adapter factors are held in (lora.dtype): auto (default: the base model\'s, f16 on a 16-bit or quantized model, else f32), f32, or f16 (split memory only)').choices([...LORA_DTYPE_SETTINGS]))
     .option('--host <host>', 'listen address (api.host)')
     .option('--port <port>', 'listen port (api.port)')
     .option('--data-dir <dir>', 'ledger, keys and adapter store (dataDir)')

@@ -19,7 +19,7 @@ import { createCpuWasmLoraPool } from './lora.ts';
 import { createCpuMemory } from './memory.ts';
 import { createThreadPool, defaultThreads } from './threads.ts';
 import { loadCpuWeights } from './weights.ts';
-import type { LoraDtype } from '../../lora/dtype.ts';
+import { resolveLoraDtype, type LoraDtypeSetting } from '../../lora/dtype.ts';
 
 /** Rows one pass holds unless told otherwise (a prefill chunk of 256 tokens runs as one pass). */
 export const DEFAULT_CPU_MAX_ROWS = 256;
@@ -42,8 +42,8 @@ export interface CreateCpuBackendParameters {
   loraSlots?: number;
   /** Largest adapter rank; default 64. */
   maxLoraRank?: number;
-  /** `lora.dtype` (`src/lora/dtype.ts`): f16 computes with A and B rounded to f16, as the WebGPU slots hold them. */
-  loraDtype?: LoraDtype;
+  /** `lora.dtype` (`src/lora/dtype.ts`): f16 computes with A and B rounded to f16, as the WebGPU slots hold them; default auto, the base model's (`resolveLoraDtype`). */
+  loraDtype?: LoraDtypeSetting;
   /** Threads running the kernels (this one included); default every core (`os.availableParallelism()`). */
   threads?: number;
   /** Rows per pass; default {@link DEFAULT_CPU_MAX_ROWS}. */
@@ -80,7 +80,7 @@ export async function createCpuBackend(p: CreateCpuBackendParameters): Promise<C
   const pageBytes = p.pageBytes ?? blockBytes;
   if (pageBytes < blockBytes || pageBytes % 4 !== 0) throw new EngineUnsupportedError(`A page of ${p.pageBytes} bytes for KV blocks of ${blockBytes} bytes`, 'Pages of unified memory are kvBlockBytes(config) bytes (src/engine/backend.ts).');
   const cache = mem.alloc(numKvBlocks * pageBytes); // [numKvBlocks, layers, 2, 16, kvHeads, headDim] f32, blocks a page apart
-  const lora = createCpuWasmLoraPool({ config, mem, slots: p.loraSlots ?? 4, maxRank: p.maxLoraRank ?? 64, dtype: p.loraDtype, pages: p.pageBytes === undefined ? undefined : { base: cache, pageBytes, count: numKvBlocks } });
+  const lora = createCpuWasmLoraPool({ config, mem, slots: p.loraSlots ?? 4, maxRank: p.maxLoraRank ?? 64, dtype: resolveLoraDtype({ setting: p.loraDtype, model, unified: p.pageBytes !== undefined }), pages: p.pageBytes === undefined ? undefined : { base: cache, pageBytes, count: numKvBlocks } });
   const maxContext = Math.min(config.maxPositionEmbeddings, numKvBlocks * KV_BLOCK_SIZE);
   const buffers = allocPassBuffers({ mem, config, acts: weights.recipe.acts, maxRows, maxLogitRows: MAX_LOGIT_ROWS, maxRank: lora.maxRank, threads, maxContext, numKvBlocks });
   const pool = await createThreadPool({ threads, memory: mem, module, kernels });

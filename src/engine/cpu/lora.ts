@@ -10,7 +10,7 @@
  * each other, are one run).
  */
 import { checkLoraWeights, slotElements } from '../../lora/checkWeights.ts';
-import { DEFAULT_LORA_DTYPE, loraDeviceWeights, type LoraDtype } from '../../lora/dtype.ts';
+import { loraDeviceWeights, type LoraDtype } from '../../lora/dtype.ts';
 import { adapterTargets, checkPagesFit, layoutAdapterPages, rowPages, type AdapterPageRun } from '../../lora/pages.ts';
 import type { ModelConfig, Projection } from '../../model/config.ts';
 import type { LoraSlotPool, LoraWeights } from '../backend.ts';
@@ -46,14 +46,14 @@ export interface CreateCpuWasmLoraPoolParameters {
   maxRank: number;
   /** Unified memory: adapters go into the pages `load` is given, `count` pages of `pageBytes` from byte `base` (the KV pool). */
   pages?: { base: number; pageBytes: number; count: number };
-  /** `lora.dtype`: f16 holds A and B rounded to f16 values, as the WebGPU slots do (default {@link DEFAULT_LORA_DTYPE}). */
+  /** `lora.dtype` as the backend resolved it (`resolveLoraDtype`): f16 holds A and B rounded to f16 values, as the WebGPU slots do; default f32, the values as loaded. */
   dtype?: LoraDtype;
 }
 
 /** Allocates `slots` slots of `maxRank` (split memory), or a table of runs per slot (unified memory). */
 export function createCpuWasmLoraPool(p: CreateCpuWasmLoraPoolParameters): CpuWasmLoraPool {
   const { config, mem, slots, maxRank, pages } = p;
-  const dtype = p.dtype ?? DEFAULT_LORA_DTYPE;
+  const dtype = p.dtype ?? 'f32';
   const geometry = pages && rowPages(pages.pageBytes);
   if (geometry) checkPagesFit({ config, maxRank, geometry });
   const perSlot = pages ? 0 : slotElements(config, maxRank) * 4;
@@ -111,6 +111,7 @@ export function createCpuWasmLoraPool(p: CreateCpuWasmLoraPoolParameters): CpuWa
     slots,
     maxRank,
     bytesPerSlot: perSlot,
+    dtype,
     inPages: pages !== undefined,
     pageGeometry: geometry,
     adapter: (slot) => (slot >= 0 && slot < slots ? held[slot] : undefined),

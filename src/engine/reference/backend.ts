@@ -14,7 +14,7 @@ import { createCpuLoraPool } from './lora.ts';
 import { kvBlockFloats, type KvLayout } from './ops.ts';
 import { modelInvFreq } from '../../model/arch/rope.ts';
 import { loadCpuWeights } from './weights.ts';
-import type { LoraDtype } from '../../lora/dtype.ts';
+import { resolveLoraDtype, type LoraDtypeSetting } from '../../lora/dtype.ts';
 
 /** Parameters of {@link createReferenceBackend}. */
 export interface CreateReferenceBackendParameters {
@@ -25,8 +25,8 @@ export interface CreateReferenceBackendParameters {
   loraSlots?: number;
   /** Largest adapter rank; default 64. */
   maxLoraRank?: number;
-  /** `lora.dtype` (`src/lora/dtype.ts`): f16 computes with A and B rounded to f16, as the WebGPU slots hold them. */
-  loraDtype?: LoraDtype;
+  /** `lora.dtype` (`src/lora/dtype.ts`): f16 computes with A and B rounded to f16, as the WebGPU slots hold them; default auto, the base model's (`resolveLoraDtype`). */
+  loraDtype?: LoraDtypeSetting;
   /** Weight loading progress, per decoder layer. */
   onProgress?: LoadProgress;
   signal?: AbortSignal;
@@ -40,7 +40,7 @@ export async function createReferenceBackend(p: CreateReferenceBackendParameters
   const layout: KvLayout = { numLayers: config.numLayers, numKvHeads: config.numKvHeads, headDim: config.headDim, blockSize: KV_BLOCK_SIZE };
   let cache: Float32Array | undefined = new Float32Array(numKvBlocks * kvBlockFloats(layout)); // [numKvBlocks, layers, 2, 16, kvHeads, headDim]
   const invFreq = modelInvFreq(config);
-  const lora = createCpuLoraPool({ config, slots: p.loraSlots ?? 4, maxRank: p.maxLoraRank ?? 64, dtype: p.loraDtype });
+  const lora = createCpuLoraPool({ config, slots: p.loraSlots ?? 4, maxRank: p.maxLoraRank ?? 64, dtype: resolveLoraDtype({ setting: p.loraDtype, model }) });
 
   const check = (seq: StepSequence): void => checkStepSequence({ config, numKvBlocks, seq });
 

@@ -5,7 +5,7 @@
  */
 import type { LinearModule, ModelConfig } from '../../model/config.ts';
 import { checkLoraWeights, slotElements } from '../../lora/checkWeights.ts';
-import { DEFAULT_LORA_DTYPE, loraDeviceWeights, type LoraDtype } from '../../lora/dtype.ts';
+import { loraDeviceWeights, type LoraDtype } from '../../lora/dtype.ts';
 import { EngineLoraWeightsError } from '../errors.ts';
 import type { LoraSlotPool, LoraWeights } from '../backend.ts';
 import { loraExpand, loraShrink } from './ops.ts';
@@ -21,14 +21,14 @@ export interface CreateCpuLoraPoolParameters {
   config: ModelConfig;
   slots: number;
   maxRank: number;
-  /** `lora.dtype`: f16 holds A and B rounded to f16 values, as the WebGPU slots do (default {@link DEFAULT_LORA_DTYPE}). */
+  /** `lora.dtype` as the backend resolved it (`resolveLoraDtype`): f16 holds A and B rounded to f16 values, as the WebGPU slots do; default f32, the values as loaded. */
   dtype?: LoraDtype;
 }
 
 /** Creates an empty pool of `slots` slots. */
 export function createCpuLoraPool(p: CreateCpuLoraPoolParameters): CpuLoraPool {
   const { config, slots, maxRank } = p;
-  const dtype = p.dtype ?? DEFAULT_LORA_DTYPE;
+  const dtype = p.dtype ?? 'f32';
   const held: (LoraWeights | undefined)[] = Array.from({ length: slots }, () => undefined);
   const checkSlot = (slot: number) => {
     if (!Number.isInteger(slot) || slot < 0 || slot >= slots) throw new EngineLoraWeightsError(`slot ${slot} is outside the pool [0, ${slots})`);
@@ -37,6 +37,7 @@ export function createCpuLoraPool(p: CreateCpuLoraPoolParameters): CpuLoraPool {
     slots,
     maxRank,
     bytesPerSlot: slotElements(config, maxRank) * 4,
+    dtype,
     get: (slot) => (slot >= 0 && slot < slots ? held[slot] : undefined),
     load: async (slot, weights) => {
       checkSlot(slot);

@@ -10,7 +10,7 @@ import { GpuValidationError } from '../../gpu/errors.ts';
 import { AbortedError } from '../../errors.ts';
 import { KV_BLOCK_SIZE, MAX_TOP_LOGPROBS, kvBlockBytes } from '../backend.ts';
 import { EngineUnsupportedError } from '../errors.ts';
-import { DEFAULT_LORA_DTYPE, UNIFIED_LORA_DTYPE_HINT, type LoraDtype } from '../../lora/dtype.ts';
+import { resolveLoraDtype, UNIFIED_LORA_DTYPE_HINT, type LoraDtypeSetting } from '../../lora/dtype.ts';
 import { createForward, type Forward } from './forward.ts';
 import { createGpuLora, type GpuLora } from './lora/runner.ts';
 import { createGpuLoraSlotPool, type GpuLoraSlotPool } from './lora/slotPool.ts';
@@ -69,11 +69,12 @@ export interface CreateWebGpuBackendParameters {
   /** Largest adapter rank, 1..128 (default {@link WEBGPU_DEFAULTS}.maxLoraRank); device bytes per slot grow with it. */
   maxLoraRank?: number;
   /**
-   * `lora.dtype`, the dtype of the adapter slots (`src/lora/dtype.ts`; default
-   * {@link DEFAULT_LORA_DTYPE}): f16 (needs `shader-f16`; split memory only) halves the words the
-   * LoRA kernels load, rounding A and B to nearest even as the CPU backends do with the same option.
+   * `lora.dtype`, the dtype of the adapter slots (`src/lora/dtype.ts`): f16 (needs `shader-f16`;
+   * split memory only) halves the words the LoRA kernels load, rounding A and B to nearest even as
+   * the CPU backends do with the same option; auto (the default) is f16 on a 16-bit or quantized
+   * base where the device has `shader-f16` and memory is split, else f32 (`resolveLoraDtype`).
    */
-  loraDtype?: LoraDtype;
+  loraDtype?: LoraDtypeSetting;
   /**
    * The tiled linear kernel for row tiles of 8 rows and more (`linearPlan.ts`): default on GPUs,
    * off on CPU adapters (lavapipe, where it measured no faster); true asks for it where the device
@@ -174,8 +175,8 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
     const ctx = { device, pipelines, stepBuffer, maxRows, ...shape, ...p.shape };
     weights = await uploadWeights({ device, config, recipe, weights: p.model.weights, dtype, quantize: p.model.quantize, q4RowGroups: ctx.q4RowGroups, maxBindingBytes, onProgress: p.onProgress, signal: p.signal });
     uploadMs = performance.now() - uploadStarted;
-    // Adapters are held in lora.dtype on every backend, whatever the base weights' dtype (docs/engine.md).
-    const loraDtype = p.loraDtype ?? DEFAULT_LORA_DTYPE;
+    // Adapters are held in lora.dtype on every backend; auto follows the base model (docs/engine.md, "Adapter precision rule").
+    const loraDtype = resolveLoraDtype({ setting: p.loraDtype, model: { dtype, quantize: p.model.quantize, weights: p.model.weights }, unified: p.pageBytes !== undefined, f16Slots: gpu.hasF16 });
     if (loraDtype === 'f16' && !gpu.hasF16) throw new EngineUnsupportedError(`lora.dtype f16 on ${gpu.summary.description}, which lacks shader-f16`, 'Set lora.dtype: f32 (--lora-dtype f32) on this device.');
     kv = createGpuKvCache({ device, config, blocks: numKvBlocks, maxBindingBytes });
     const loraSlots = { slots: p.loraSlots ?? WEBGPU_DEFAULTS.loraSlots, maxRank: p.maxLoraRank ?? WEBGPU_DEFAULTS.maxLoraRank };

@@ -98,7 +98,7 @@ function engine(s: NodeStatus): TemplateResult {
       <dt>adapter</dt><dd>${e.adapter ? html`${e.adapter.vendor} ${e.adapter.device || e.adapter.architecture} <span class="badge">${e.adapter.software ? 'software' : 'hardware'}</span><div class="muted">${e.adapter.description}</div>` : 'CPU reference'}</dd>
       <dt>model</dt><dd>${s.model} · ${e.dtype} · context ${e.context_length}</dd>
       <dt>KV cache</dt><dd>${e.kv_blocks} blocks × ${e.kv_block_tokens} tokens · ${bytes(m.kv_cache_bytes)}</dd>
-      <dt>LoRA slots</dt><dd>${e.lora_slots} up to rank ${e.lora_max_rank} · ${m.adapters_in_pages ? 'adapters in pages of the KV pool' : bytes(m.lora_slots_bytes)}</dd>
+      <dt>LoRA slots</dt><dd>${e.lora_slots} up to rank ${e.lora_max_rank} in ${e.lora_dtype} · ${m.adapters_in_pages ? 'adapters in pages of the KV pool' : bytes(m.lora_slots_bytes)}</dd>
       <dt>memory</dt><dd>${m.mode === 'unified' ? `unified: ${m.budget_pages} pages of ${bytes(m.page_bytes)} (${bytes((m.budget_pages ?? 0) * (m.page_bytes ?? 0))}) shared by KV blocks and adapters at their own rank` : 'split: KV blocks and adapter slots sized apart'}</dd>
       <dt>memory budget</dt><dd>weights ${bytes(m.weights_bytes)} · KV ${bytes(m.kv_cache_bytes)} · slots ${bytes(m.lora_slots_bytes)} · host cache ${bytes(m.host_cache_budget_bytes)}</dd>
     </dl>

@@ -23,10 +23,10 @@ afterAll(async () => {
   gpu?.destroy();
 });
 
-async function backend(dtype: 'f32' | 'f16', loraSlots: number, maxRows = 64): Promise<WebGpuBackend> {
+async function backend(dtype: 'f32' | 'f16', loraSlots: number, maxRows = 64, device: Gpu = gpu): Promise<WebGpuBackend> {
   const model = await loadModel({ dir: await createTinyModel({ seed: 1, dtype }) });
   models.push(model);
-  const b = await createWebGpuBackend({ model, gpu, numKvBlocks: 32, maxRows, maxContext: 256, loraSlots, maxLoraRank: 8 });
+  const b = await createWebGpuBackend({ model, gpu: device, numKvBlocks: 32, maxRows, maxContext: 256, loraSlots, maxLoraRank: 8 });
   backends.push(b);
   return b;
 }
@@ -81,5 +81,17 @@ describe('WebGPU backend start-up', () => {
     const out = await small.step([{ tokens: [1, 2, 3, 4, 5, 6], startPos: 0, blockTable: [0], adapterSlot: -1, sample: greedy }]);
     expect(out[0].token).toBeGreaterThanOrEqual(0);
     expect(small.pipelines.late).toEqual([]);
+  });
+});
+
+describe('WebGPU lora.dtype auto (the default)', () => {
+  it('holds f16 slots on the f16 base where the device has shader-f16, f32 on the f32 base and on a device without shader-f16', async () => {
+    const f32 = await backend('f32', 1, 8);
+    expect(f32.lora.dtype).toBe('f32');
+    const f16 = await backend('f16', 1, 8);
+    expect(f16.lora.dtype).toBe(gpu.hasF16 ? 'f16' : 'f32');
+    expect(f16.pipelines.kernels.filter((k) => k.name.startsWith('lora_shrink')).every((k) => k.variant.defines.F16 === gpu.hasF16)).toBe(true);
+    const noF16 = await backend('f16', 1, 8, { ...gpu, hasF16: false });
+    expect(noF16.lora.dtype).toBe('f32');
   });
 });
