@@ -12,10 +12,12 @@
  *  5. the 100-adapter traffic of (2) through a merge-on-switch baseline.
  * Sizes are scaled to end in a few minutes on a CPU (lavapipe); what was scaled is printed.
  *
- * `--lora-dtype f32|f16`: the dtype of the adapter slots (`lora.dtype`, default f32).
+ * `--lora-dtype auto|f32|f16`: the dtype of the adapter slots (`lora.dtype`, default auto: the base
+ * model's, f16 on bench-135m); with `--loads`, a list (`--lora-dtype f32,f16`) loads through one pool
+ * per dtype and upload variant, interleaved.
  *
- * `--loads [--upload reuse,copy] [--load-ranks 8,16,64]`: only (3) (`lib/loraLoad.ts`), per upload
- * variant of the slot pool (`reuse`: the staging ring skips the memcpy of an image it still holds,
+ * `--loads [--upload reuse,copy] [--load-ranks 8,16,64] [--lora-dtype f32,f16]`: only (3)
+ * (`lib/loraLoad.ts`), per slot dtype and upload variant of the slot pool (`reuse`: the staging ring skips the memcpy of an image it still holds,
  * the default; `copy`: every upload writes it, as before) in one process, interleaved, with where
  * cold and warm loads' time goes, the process's CPU ms per load and each variant's ratio to the
  * first. `--upload` also picks the variants of (3) in a full run.
@@ -47,7 +49,7 @@ import { namedAdapters } from './lib/adapters.ts';
 import { cachedPreset } from './lib/models.ts';
 import { benchArgs, oneOf, positiveNumber } from './lib/args.ts';
 import { parseVariant } from './lib/linearB1.ts';
-import { DEFAULT_LORA_DTYPE, LORA_DTYPES, type LoraDtype } from '../../src/lora/dtype.ts';
+import { DEFAULT_LORA_DTYPE, LORA_DTYPE_SETTINGS, resolveLoraDtype, type LoraDtype, type LoraDtypeSetting } from '../../src/lora/dtype.ts';
 import type { LinearShape } from '../../src/engine/webgpu/linearPlan.ts';
 import { compareLoraVariants, loraDecodeRun, randomLoraWeights } from './lib/loraDecode.ts';
 import { loadReportLines, measureLoadLatency } from './lib/loraLoad.ts';
@@ -107,18 +109,21 @@ const config = model.config;
 const gpu = await acquireGpu();
 const perSeqBlocks = Math.ceil((PROMPT + Math.max(maxTokens, decodeSteps) + 2) / 16);
 const variants = args.variants?.split(',') ?? ['current'];
-const loraDtype = loraDtypeArg('--lora-dtype', args['lora-dtype']!);
-/** A variant: `loraDtype=f16|f32` (default `--lora-dtype`) and kernel-shape pairs (`parseVariant`), joined by `+`. */
-function parseBackendVariant(spec: string): { loraDtype: LoraDtype; shape: Partial<LinearShape> } {
+const loraDtypes = args['lora-dtype']!.split(',').map((d) => loraDtypeArg('--lora-dtype', d));
+const loraDtype = loraDtypes[0];
+/** A variant: `loraDtype=auto|f16|f32` (default `--lora-dtype`) and kernel-shape pairs (`parseVariant`), joined by `+`. */
+function parseBackendVariant(spec: string): { loraDtype: LoraDtypeSetting; shape: Partial<LinearShape> } {
   const parts = spec.split('+');
   const dtype = parts.find((part) => part.startsWith('loraDtype='));
   const shape = parts.filter((part) => part !== dtype).join('+');
   return { loraDtype: dtype ? loraDtypeArg(`--variants ${spec}`, dtype.slice('loraDtype='.length)) : loraDtype, shape: shape ? parseVariant(shape) : {} };
 }
-function loraDtypeArg(flag: string, value: string): LoraDtype {
-  if (!(LORA_DTYPES as readonly string[]).includes(value)) throw new Error(`${flag}: lora dtype ${JSON.stringify(value)} is not one of ${LORA_DTYPES.join(', ')}`);
-  return value as LoraDtype;
+function loraDtypeArg(flag: string, value: string): LoraDtypeSetting {
+  if (!(LORA_DTYPE_SETTINGS as readonly string[]).includes(value)) throw new Error(`${flag}: lora dtype ${JSON.stringify(value)} is not one of ${LORA_DTYPE_SETTINGS.join(', ')}`);
+  return value as LoraDtypeSetting;
 }
+/** The slots' dtype a setting gives on this model and device (as the WebGPU backend resolves it). */
+const slotDtype = (setting: LoraDtypeSetting): LoraDtype => resolveLoraDtype({ setting, model, f16Slots: gpu.hasF16 });
 // ---- Adapter files: `distinctFiles` generated; names beyond reuse a file with a distinct adapter_config.json (another id).
 const adapterFiles = namedAdapters({ preset, modelDir, distinct: distinctFiles });
 const adapterRoot = adapterFiles.root(rank);
@@ -130,17 +135,18 @@ const uploadVariants: LoraUploadMode[] = args.upload!.split(',').map((u) => oneO
 const loadRanks = args['load-ranks']!.split(',').map((r) => positiveNumber('load-ranks', r));
 /** Section 3 (`lib/loraLoad.ts`): cold and warm load latency, per upload variant, interleaved. */
 async function loadLatency() {
-  const pools = uploadVariants.map((name) => ({ name, pool: createGpuLoraSlotPool({ device: gpu.device, config, slots: 1, maxRank: 64, dtype: loraDtype, maxBindingBytes: gpu.limits.maxStorageBufferBindingSize, upload: name }) }));
+  const dtypes = [...new Set(loraDtypes.map(slotDtype))];
+  const pools = dtypes.flatMap((dtype) => uploadVariants.map((upload) => ({ name: dtypes.length > 1 ? `${dtype} ${upload}` : upload, pool: createGpuLoraSlotPool({ device: gpu.device, config, slots: 1, maxRank: 64, dtype, maxBindingBytes: gpu.limits.maxStorageBufferBindingSize, upload }) })));
   await gpu.device.queue.onSubmittedWorkDone(); // the pools' start-up (zeroing their slots) is not a load's
   const loads = await measureLoadLatency({ device: gpu.device, config, loader, variants: pools, ranks: loadRanks, adapters: Math.max(2, loadSamples), warmSamples, adapterDir: (k, r) => named('load', k, r), root: adapterFiles.root, log });
   for (const { pool } of pools) pool.destroy();
-  scaled.push(`load latency: ${Math.max(2, loadSamples)} adapters per rank loaded cold, then ${warmSamples} warm loads${uploadVariants.length > 1 ? ' per upload variant, interleaved' : ''}; files were just written, so "disk" reads come from the page cache`);
+  scaled.push(`load latency: ${Math.max(2, loadSamples)} adapters per rank loaded cold, then ${warmSamples} warm loads${pools.length > 1 ? ' per variant, interleaved' : ''}; files were just written, so "disk" reads come from the page cache`);
   return loads;
 }
 if (args.loads) {
   const loads = await loadLatency();
   const loadAverage = loadavg().map((x) => x.toFixed(2)).join(' ');
-  process.stdout.write([`openlora LoRA load latency: ${preset} on ${gpu.summary.description}; ${loraDtype} slots of rank 64, upload ${uploadVariants.join(' vs ')}`, ...loadReportLines(loads, rank, loadAverage), ...scaled.map((x) => `   - ${x}`)].join('\n') + '\n');
+  process.stdout.write([`openlora LoRA load latency: ${preset} on ${gpu.summary.description}; ${[...new Set(loraDtypes.map(slotDtype))].join(' vs ')} slots (--lora-dtype ${loraDtypes.join(',')}) of rank 64, upload ${uploadVariants.join(' vs ')}`, ...loadReportLines(loads, rank, loadAverage), ...scaled.map((x) => `   - ${x}`)].join('\n') + '\n');
   if (args.out) await writeFile(args.out, JSON.stringify({ model: preset, device: gpu.summary.description, rank, loadAverage, loads, scaled }, null, 2) + '\n');
   await loader.close();
   await model.close();
@@ -166,7 +172,7 @@ if (args.variants !== undefined) {
 async function compareKernels(): Promise<void> {
   const rounds = positiveNumber('rounds', args.rounds);
   const distinct = Math.min(BATCH, slotCount);
-  const { figures, loadAverages } = await runLoraKernels({ gpu, config, variants: variants.map((name) => ({ name, ...parseBackendVariant(name) })), rank, rows: BATCH, distinct, rounds, reps: positiveNumber('reps', args.reps), log });
+  const { figures, loadAverages } = await runLoraKernels({ gpu, config, variants: variants.map((name) => ({ name, ...parseBackendVariant(name), loraDtype: slotDtype(parseBackendVariant(name).loraDtype) })), rank, rows: BATCH, distinct, rounds, reps: positiveNumber('reps', args.reps), log });
   const f = (n: number, d = 2) => n.toFixed(d);
   const first = (projection: string) => figures.find((g) => g.projection === projection)!;
   const lines = [
