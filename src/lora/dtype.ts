@@ -12,7 +12,7 @@
  */
 import type { LoraWeights } from '../engine/backend.ts';
 import { F16_MAX, f16RoundedValues, type DeviceDtype } from '../model/dtype.ts';
-import { isQuantType } from '../model/quant/formats.ts';
+import { isQuantType, type QuantizeType } from '../model/quant/formats.ts';
 import type { WeightStore } from '../model/weights.ts';
 import { LoraDtypeRangeError } from './errors.ts';
 
@@ -36,7 +36,7 @@ export interface LoraDtypeBase {
   /** The dtype its matrices are held in on the device (`src/model/deviceTensor.ts`). */
   dtype: DeviceDtype;
   /** Matrices quantized at load (`--quantize`). */
-  quantize?: unknown;
+  quantize?: QuantizeType;
   /** Its tensors: a quantized one (a GGUF file's blocks) makes the base quantized. */
   weights: Pick<WeightStore, 'names' | 'info'>;
 }
@@ -85,11 +85,25 @@ export function checkLoraDtypeRange(weights: LoraWeights, dtype: LoraDtype): voi
   });
 }
 
-/** Index of the first finite value of `values` beyond f16's range, or -1 (a loop of its own: inside the check's loops over tensors it ran at 28 ns a value, 150 ms per rank-16 adapter). */
+/**
+ * Index of the first finite value of `values` beyond f16's range, or -1. A loop of its own (inside
+ * the check's loops over tensors it ran at 28 ns a value, 150 ms per rank-16 adapter), first only
+ * the largest magnitude (NaN never counts, an infinity sends it to the exact scan), with the limit
+ * in a local: 8.7 against 30.9 CPU ms per rank-16 adapter of bench-135m (4.9 M values, median of 12
+ * interleaved passes, load 6.8) for the loop reading the imported `F16_MAX` at every value.
+ */
 function firstBeyondF16(values: Float32Array): number {
-  for (let i = 0; i < values.length; i++) {
+  const limit = F16_MAX;
+  const n = values.length;
+  let largest = 0;
+  for (let i = 0; i < n; i++) {
+    const v = Math.abs(values[i]);
+    if (v > largest) largest = v;
+  }
+  if (!(largest > limit)) return -1;
+  for (let i = 0; i < n; i++) {
     const v = values[i];
-    if ((v > F16_MAX || v < -F16_MAX) && Number.isFinite(v)) return i;
+    if ((v > limit || v < -limit) && Number.isFinite(v)) return i;
   }
   return -1;
 }

@@ -82,6 +82,9 @@ describe('lora.dtype', () => {
     w.layers[0].q_proj!.a[3] = Number.POSITIVE_INFINITY;
     w.layers[0].q_proj!.a[4] = Number.NaN;
     expect(() => checkLoraDtypeRange(w, 'f16')).not.toThrow();
+    // Beside an infinity, a finite value beyond the range is still found, at its own index.
+    w.layers[0].q_proj!.a[200] = 65520;
+    expect(() => checkLoraDtypeRange(w, 'f16')).toThrow(expect.objectContaining({ meta: expect.objectContaining({ tensor: 'layers.0.q_proj.lora_A', index: 200, value: 65520 }) }));
   });
 
   it('the CPU reference pool holds f16-rounded factors with lora.dtype f16', async () => {

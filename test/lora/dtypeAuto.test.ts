@@ -16,13 +16,14 @@ import { createReferenceBackend } from '../../src/engine/reference/backend.ts';
 import { DEFAULT_LORA_DTYPE, resolveLoraDtype, type LoraDtypeBase } from '../../src/lora/dtype.ts';
 import { LoraDtypeRangeError } from '../../src/lora/errors.ts';
 import { loadModel, type LoadedModel } from '../../src/model/load.ts';
+import type { QuantizeType } from '../../src/model/quant/formats.ts';
 import type { StoredDtype } from '../../src/model/weights.ts';
 import { createBackend } from '../../src/node/backend.ts';
 import { createTinyModel } from '../fixtures/model.ts';
 import { startTestNode } from '../fixtures/node.ts';
 
 /** A base model as `resolveLoraDtype` reads it: its device dtype, `--quantize`, and the stored dtypes of its tensors. */
-function base(dtype: LoraDtypeBase['dtype'], stored: StoredDtype[] = ['F32'], quantize?: string): LoraDtypeBase {
+function base(dtype: LoraDtypeBase['dtype'], stored: StoredDtype[] = ['F32'], quantize?: QuantizeType): LoraDtypeBase {
   const names = stored.map((_, i) => `t${i}`);
   return { dtype, quantize, weights: { names: () => names, info: (name) => ({ name, dtype: stored[names.indexOf(name)], shape: [32, 32], file: 'model.safetensors' }) as never } };
 }
