@@ -77,12 +77,16 @@ export function checkLoraDtypeRange(weights: LoraWeights, dtype: LoraDtype): voi
   if (dtype === 'f32') return;
   weights.layers.forEach((layer, l) => {
     for (const [module, t] of Object.entries(layer)) {
-      for (const [factor, values] of [['lora_A', t!.a], ['lora_B', t!.b]] as const) {
-        const i = firstBeyondF16(values);
-        if (i >= 0) throw new LoraDtypeRangeError(`layers.${l}.${module}.${factor}`, i, values[i], dtype);
-      }
+      for (const [factor, values] of [['lora_A', t!.a], ['lora_B', t!.b]] as const) checkFactorDtypeRange(values, `layers.${l}.${module}.${factor}`, dtype);
     }
   });
+}
+
+/** Throws {@link LoraDtypeRangeError} naming the tensor `name` when `dtype` cannot hold a finite value of `values`. */
+export function checkFactorDtypeRange(values: Float32Array, name: string, dtype: LoraDtype): void {
+  if (dtype === 'f32') return;
+  const i = firstBeyondF16(values);
+  if (i >= 0) throw new LoraDtypeRangeError(name, i, values[i], dtype);
 }
 
 /**

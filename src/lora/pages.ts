@@ -18,7 +18,6 @@
  *   buffer: one binding each, as the padded slots' A and B). Each layer fills its K slices and its
  *   V slices page after page; the adapter takes the most pages any layer's K or V run reaches.
  */
-import type { LoraWeights } from '../engine/backend.ts';
 import type { ModelConfig, Projection } from '../model/config.ts';
 import { LoraPageTooSmallError } from './errors.ts';
 
@@ -122,7 +121,7 @@ export function maxRunsOfFactor(rows: number, rowFloats: number, unitBytes: numb
 }
 
 /** The modules each layer of `weights` carries, in the model's module order. */
-export function adapterTargets(config: Pick<ModelConfig, 'modules'>, weights: Pick<LoraWeights, 'layers'>): Projection[][] {
+export function adapterTargets(config: Pick<ModelConfig, 'modules'>, weights: { layers: ReadonlyArray<Partial<Record<Projection, unknown>>> }): Projection[][] {
   return weights.layers.map((layer) => config.modules.filter((m) => layer[m.name]).map((m) => m.name));
 }
 

@@ -11,7 +11,7 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LoraWeights } from '../engine/backend.ts';
 import { moduleBase, type LinearModule, type ModelConfig, type Projection } from '../model/config.ts';
-import { bytesToF32, bytesToF32Into } from '../model/dtype.ts';
+import { bytesToF32 } from '../model/dtype.ts';
 import { parseSafetensorsHeader, type SafetensorsTensorInfo } from '../model/safetensors.ts';
 import { AbortedError } from '../errors.ts';
 import {
@@ -23,7 +23,7 @@ import {
   LoraTensorShapeError,
   LoraTensorUnexpectedError,
 } from './errors.ts';
-import { loraSlotImageHoldsWeights, loraSlotImageWeights, packLoraFactors, packLoraSlotImage, type LoraSlotImage, type LoraSlotImageLayout } from './slotImage.ts';
+import { loraSlotImageHoldsWeights, loraSlotImageLazyWeights, loraSlotImageWeights, packLoraFactors, packLoraSlotImage, type LoraSlotImage, type LoraSlotImageLayout } from './slotImage.ts';
 import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, adapterId, type AdapterId } from './id.ts';
 import { MAX_LORA_RANK, parsePeftConfig, resolvePeftTargets, type PeftConfig } from './peftConfig.ts';
 import { adapterTargets } from './pages.ts';
@@ -48,7 +48,7 @@ export interface AdapterMeta {
   baseModel?: string;
   /** Bytes of the two files on disk. */
   fileBytes: number;
-  /** Bytes of the parsed weights and slot image in host memory (what the host cache charges). */
+  /** Bytes of the parsed weights and slot image in host memory (what the host cache charges; the image alone where it is the one copy). */
   bytes: number;
 }
 
@@ -67,6 +67,12 @@ export interface AdapterLoadTimings {
 /** A loaded adapter: weights ready for a slot, plus metadata. */
 export interface PeftAdapter {
   weights: LoraWeights;
+  /**
+   * True when `image` is the only copy of the factors and `weights` decodes them from it on first
+   * use (f16 images: `loraSlotImageLazyWeights`); a loader thread then posts the adapter without
+   * `weights`, and the main thread gives it that again.
+   */
+  weightsFromImage?: true;
   /** The weights packed for a device slot layout, when the load was asked for one (`slotImage`). */
   image?: LoraSlotImage;
   meta: AdapterMeta;
@@ -109,29 +115,33 @@ export async function loadPeftAdapter(p: LoadPeftAdapterParameters): Promise<Pef
   const maxRank = p.maxRank ?? MAX_LORA_RANK;
   if (peft.rank > maxRank) throw new LoraRankUnsupportedError(configPath, peft.rank, maxRank);
   const tensors = parsePeftTensors({ file: weightsPath, bytes: weightsBytes, config: p.config, peft });
-  // Into a slot image that holds the f32 weights as they are, each tensor is decoded where it lands
-  // (no f32 array of its own, no second copy); otherwise decoded, then packed.
-  const direct = p.slotImage && loraSlotImageHoldsWeights(p.slotImage, peft.rank) ? p.slotImage : undefined;
+  // A slot image is packed straight from the file's tensors when it is the one copy the host keeps:
+  // an f32 image that holds the weights as they are (the weights are views into it), or an f16 image
+  // (F16 tensors copied as they are; the weights are decoded from it only if something asks for
+  // them, `loraSlotImageLazyWeights`). Otherwise the tensors are decoded, then packed.
+  const direct = p.slotImage && (p.slotImage.dtype === 'f16' || loraSlotImageHoldsWeights(p.slotImage, peft.rank)) ? p.slotImage : undefined;
   const parsed = direct ? undefined : decodePeftTensors(tensors, weightsBytes);
   const t2 = performance.now();
   const id = p.knownId ?? adapterId({ configBytes, weightsBytes });
   const t3 = performance.now();
-  const decodeInto = (t: SafetensorsTensorInfo) => (out: Float32Array) => void bytesToF32Into(weightsBytes.subarray(t.offset, t.offset + t.byteLength), t.dtype, out);
+  const raw = (t: SafetensorsTensorInfo) => ({ bytes: weightsBytes.subarray(t.offset, t.offset + t.byteLength), dtype: t.dtype });
   const factors = (layer: number, module: Projection) => {
     const t = tensors.layers[layer][module];
-    return t && { a: decodeInto(t.a), b: decodeInto(t.b) };
+    return t && { a: raw(t.a), b: raw(t.b) };
   };
   const image = direct ? packLoraFactors({ layout: direct, rank: peft.rank, scale: peft.scale, factors }) : p.slotImage && parsed ? packLoraSlotImage({ config: p.config, layout: p.slotImage, weights: parsed }) : undefined;
   const t4 = performance.now();
   const views = image && p.slotImage ? loraSlotImageWeights(p.slotImage, image, peft.scale) : undefined;
-  const weights = views ?? parsed!;
-  const targets = p.config.modules.map((m) => m.name).filter((name) => weights.layers.some((l) => l[name]));
-  const layers = weights.layers.flatMap((l, i) => (Object.keys(l).length ? [i] : []));
-  const layerTargets = adapterTargets(p.config, weights);
+  const weightsFromImage = direct !== undefined && views === undefined;
+  const weights = views ?? parsed ?? loraSlotImageLazyWeights(direct!, image!, peft.scale);
+  const targets = p.config.modules.map((m) => m.name).filter((name) => tensors.layers.some((l) => l[name]));
+  const layers = tensors.layers.flatMap((l, i) => (Object.keys(l).length ? [i] : []));
+  const layerTargets = adapterTargets(p.config, tensors);
   let bytes = image?.bytes.byteLength ?? 0;
-  if (!views) for (const l of weights.layers) for (const t of Object.values(l)) bytes += t!.a.byteLength + t!.b.byteLength;
+  if (parsed) for (const l of parsed.layers) for (const t of Object.values(l)) bytes += t!.a.byteLength + t!.b.byteLength;
   return {
     weights,
+    weightsFromImage: weightsFromImage || undefined,
     image,
     meta: {
       id,

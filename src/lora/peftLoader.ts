@@ -11,6 +11,7 @@ import { Worker } from 'node:worker_threads';
 import { AbortedError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { loadPeftAdapter, type LoadPeftAdapterParameters, type PeftAdapter } from './peft.ts';
+import { loraSlotImageLazyWeights } from './slotImage.ts';
 import type { PeftThreadRequest } from './peftThread.ts';
 
 /** The single binary's asset holding `peftThread.ts` bundled as one script (scripts/build-binary.ts). */
@@ -107,6 +108,7 @@ export function createPeftLoader(p: CreatePeftLoaderParameters = {}): PeftLoader
         pending.set(id, {
           resolve: (a) => {
             done();
+            if (a.weightsFromImage) a.weights = loraSlotImageLazyWeights(params.slotImage!, a.image!, a.meta.scale);
             resolve(a);
           },
           fallback: () => {

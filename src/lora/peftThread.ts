@@ -24,14 +24,15 @@ parentPort?.on('message', async (m: PeftThreadRequest) => {
   try {
     const adapter = await loadPeftAdapter({ dir: m.dir, config: m.config, maxRank: m.maxRank, knownId: m.knownId, slotImage: m.slotImage });
     const buffers = new Set<ArrayBuffer>();
-    for (const layer of adapter.weights.layers) {
+    // Weights decoded from the image on first use stay undecoded: the main thread makes them again from the image.
+    if (!adapter.weightsFromImage) for (const layer of adapter.weights.layers) {
       for (const t of Object.values(layer)) {
         buffers.add(t!.a.buffer as ArrayBuffer);
         buffers.add(t!.b.buffer as ArrayBuffer);
       }
     }
     if (adapter.image) for (const a of [adapter.image.bytes, adapter.image.copies, adapter.image.info]) buffers.add(a.buffer as ArrayBuffer);
-    parentPort!.postMessage({ id: m.id, adapter }, [...buffers]);
+    parentPort!.postMessage({ id: m.id, adapter: adapter.weightsFromImage ? { ...adapter, weights: undefined } : adapter }, [...buffers]);
   } catch {
     parentPort!.postMessage({ id: m.id, failed: true });
   }

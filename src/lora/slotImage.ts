@@ -20,9 +20,10 @@
  */
 import type { LoraWeights } from '../engine/backend.ts';
 import type { ModelConfig, Projection } from '../model/config.ts';
-import { f32ArrayToHalfBits } from '../model/dtype.ts';
+import { bytesToF32Into, DTYPE_BYTES, f32ArrayToHalfBits, type SafetensorsDtype } from '../model/dtype.ts';
 import { checkLoraRankAndScale, checkLoraWeights } from './checkWeights.ts';
-import type { LoraDtype } from './dtype.ts';
+import { LoraSlotLayoutError } from './errors.ts';
+import { checkFactorDtypeRange, type LoraDtype } from './dtype.ts';
 
 /** One member of a fused projection in the layout. */
 export interface LoraSlotImageMember {
@@ -107,8 +108,12 @@ export function packLoraSlotImage(p: PackLoraSlotImageParameters): LoraSlotImage
   return packLoraFactors({ layout, rank: weights.rank, scale: weights.scale, factors: (layer, module) => weights.layers[layer][module] });
 }
 
-/** A factor's values, row-major: f32, or a function that writes them into the f32 array it is given (a file's tensor decoded straight into the image). */
-export type LoraFactorSource = Float32Array | ((out: Float32Array) => void);
+/**
+ * A factor's values, row-major: f32, or a file's tensor as it is stored (little-endian F32, F16 or
+ * BF16 bytes), converted straight into the image: no f32 array of its own, and F16 bytes into an
+ * f16 image are copied, no conversion at all.
+ */
+export type LoraFactorSource = Float32Array | { bytes: Uint8Array; dtype: SafetensorsDtype };
 
 /** Parameters of {@link packLoraFactors}. */
 export interface PackLoraFactorsParameters {
@@ -120,9 +125,9 @@ export interface PackLoraFactorsParameters {
 }
 
 /**
- * Packs factors into `layout`. An f32 region without padding takes a source function's values
- * where they land (no array of its own): the loader thread decodes a file's f16 or bf16 tensors
- * straight into the image.
+ * Packs factors into `layout`. A file's tensor is converted where it lands (the loader thread packs
+ * a file straight into the image); one converted to f16 from f32 or bf16 values is checked against
+ * f16's range first (f32 arrays were, by {@link packLoraSlotImage}'s `checkLoraWeights`).
  */
 export function packLoraFactors(p: PackLoraFactorsParameters): LoraSlotImage {
   const { layout, rank: r, scale } = p;
@@ -133,14 +138,15 @@ export function packLoraFactors(p: PackLoraFactorsParameters): LoraSlotImage {
   new Float32Array(info.buffer, 0, 1)[0] = scale;
   // Regions first (sizes), then one buffer, then the values. `pad` zero rows follow A's r rows up
   // to r4, so the members' A regions meet and merge.
-  const regions: Array<{ buffer: number; dst: number; values: LoraFactorSource; rows: number; pad: number; cols: number; stride: number }> = [];
+  const regions: Array<{ name: string; buffer: number; dst: number; values: LoraFactorSource; rows: number; pad: number; cols: number; stride: number }> = [];
   layout.groups.forEach((g, gi) => {
     const present = g.members.flatMap((m, i) => {
       const t = p.factors(g.layer, m.module);
       return t ? [{ m, i, t }] : [];
     });
-    for (const { m, i, t } of present) regions.push({ buffer: 2 * gi, dst: i * r4 * g.inPad * eb, values: t.a, rows: r, pad: r4 - r, cols: m.in, stride: g.inPad });
-    for (const { m, t } of present) regions.push({ buffer: 2 * gi + 1, dst: m.column * r4 * eb, values: t.b, rows: m.out, pad: 0, cols: r, stride: r4 });
+    const name = (m: LoraSlotImageMember, factor: string) => `layers.${g.layer}.${m.module}.lora_${factor}`;
+    for (const { m, i, t } of present) regions.push({ name: name(m, 'A'), buffer: 2 * gi, dst: i * r4 * g.inPad * eb, values: t.a, rows: r, pad: r4 - r, cols: m.in, stride: g.inPad });
+    for (const { m, t } of present) regions.push({ name: name(m, 'B'), buffer: 2 * gi + 1, dst: m.column * r4 * eb, values: t.b, rows: m.out, pad: 0, cols: r, stride: r4 });
     for (const { m } of present) info[m.rankWord] = r;
   });
   let total = 0;
@@ -150,21 +156,7 @@ export function packLoraFactors(p: PackLoraFactorsParameters): LoraSlotImage {
   let at = 0;
   for (const x of regions) {
     const count = (x.rows + x.pad) * x.stride;
-    const n = x.rows * x.cols;
-    if (layout.dtype === 'f32' && x.stride === x.cols && typeof x.values === 'function') x.values(new Float32Array(bytes.buffer, at, n));
-    else {
-      const values = typeof x.values === 'function' ? new Float32Array(n) : x.values;
-      if (typeof x.values === 'function') x.values(values);
-      if (layout.dtype === 'f32') {
-        const out = new Float32Array(bytes.buffer, at, count);
-        if (x.stride === x.cols) out.set(values);
-        else for (let i = 0; i < x.rows; i++) out.set(values.subarray(i * x.cols, (i + 1) * x.cols), i * x.stride);
-      } else {
-        const out = new Uint16Array(bytes.buffer, at, count);
-        if (x.stride === x.cols) f32ArrayToHalfBits(values, out, 'F16');
-        else for (let i = 0; i < x.rows; i++) f32ArrayToHalfBits(values.subarray(i * x.cols, (i + 1) * x.cols), out.subarray(i * x.stride, i * x.stride + x.cols), 'F16');
-      }
-    }
+    writeRegion(layout.dtype, x, new Uint8Array(bytes.buffer, at, count * eb));
     const c = copies.length;
     // strides are multiples of 4 (r4) or 8 (inPad): every region is a whole number of 4-byte words
     if (c > 0 && copies[c - 4] === x.buffer && copies[c - 3] + copies[c - 1] === at && copies[c - 2] + copies[c - 1] === x.dst) copies[c - 1] += count * eb;
@@ -172,6 +164,39 @@ export function packLoraFactors(p: PackLoraFactorsParameters): LoraSlotImage {
     at += count * eb;
   }
   return { layoutKey: layout.key, rank: r, bytes, copies: Uint32Array.from(copies), info };
+}
+
+/** Writes a region's `rows` rows of `cols` values at `stride` into `out` (already zeros: the padding stays). */
+function writeRegion(dtype: LoraDtype, x: { name: string; values: LoraFactorSource; rows: number; cols: number; stride: number }, out: Uint8Array): void {
+  const { values, rows, cols, stride } = x;
+  const n = rows * cols;
+  const row = (i: number, eb: number) => out.subarray(i * stride * eb, (i * stride + cols) * eb);
+  if (!(values instanceof Float32Array) && dtype === 'f16' && values.dtype === 'F16') {
+    if (stride === cols) out.set(values.bytes);
+    else for (let i = 0; i < rows; i++) row(i, 2).set(values.bytes.subarray(i * cols * 2, (i + 1) * cols * 2));
+    return;
+  }
+  if (dtype === 'f32') {
+    const f32 = (bytes: Uint8Array) => new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+    if (values instanceof Float32Array) {
+      if (stride === cols) f32(out).set(values);
+      else for (let i = 0; i < rows; i++) f32(row(i, 4)).set(values.subarray(i * cols, (i + 1) * cols));
+    } else {
+      const sb = DTYPE_BYTES[values.dtype];
+      if (stride === cols) bytesToF32Into(values.bytes, values.dtype, f32(out));
+      else for (let i = 0; i < rows; i++) bytesToF32Into(values.bytes.subarray(i * cols * sb, (i + 1) * cols * sb), values.dtype, f32(row(i, 4)));
+    }
+    return;
+  }
+  let f32Values: Float32Array;
+  if (values instanceof Float32Array) f32Values = values;
+  else {
+    f32Values = bytesToF32Into(values.bytes, values.dtype, new Float32Array(n));
+    checkFactorDtypeRange(f32Values, x.name, dtype);
+  }
+  const halves = (bytes: Uint8Array) => new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
+  if (stride === cols) f32ArrayToHalfBits(f32Values, halves(out), 'F16');
+  else for (let i = 0; i < rows; i++) f32ArrayToHalfBits(f32Values.subarray(i * cols, (i + 1) * cols), halves(row(i, 2)), 'F16');
 }
 
 /** Whether an image of rank `rank` in `layout` holds the f32 weights as they are (no padding, no rounding): {@link loraSlotImageWeights} gives views. */
@@ -186,19 +211,53 @@ export function loraSlotImageHoldsWeights(layout: LoraSlotImageLayout, rank: num
  */
 export function loraSlotImageWeights(layout: LoraSlotImageLayout, image: LoraSlotImage, scale: number): LoraWeights | undefined {
   if (!loraSlotImageHoldsWeights(layout, image.rank) || image.layoutKey !== layout.key) return undefined;
+  return imageFactors(layout, image, scale, (at, rows, cols) => new Float32Array(image.bytes.buffer, image.bytes.byteOffset + at, rows * cols));
+}
+
+/**
+ * The weights an image holds, decoded to f32 (the values the device computes with: an f16 image's
+ * are the f16-rounded ones every backend uses), for the users of an adapter whose only copy is its
+ * image ({@link loraSlotImageLazyWeights}).
+ */
+export function loraSlotImageDecodedWeights(layout: LoraSlotImageLayout, image: LoraSlotImage, scale: number): LoraWeights {
+  if (image.layoutKey !== layout.key) throw new LoraSlotLayoutError(`the adapter image was packed for layout ${image.layoutKey}, not ${layout.key}`);
+  const eb = layout.dtype === 'f16' ? 2 : 4;
+  return imageFactors(layout, image, scale, (at, rows, cols, stride) => {
+    const out = new Float32Array(rows * cols);
+    for (let i = 0; i < rows; i++) bytesToF32Into(image.bytes.subarray(at + i * stride * eb, at + (i * stride + cols) * eb), eb === 2 ? 'F16' : 'F32', out.subarray(i * cols, (i + 1) * cols));
+    return out;
+  });
+}
+
+/** {@link LoraWeights} whose `layers` are decoded from the image on first use ({@link loraSlotImageDecodedWeights}), then kept. */
+export function loraSlotImageLazyWeights(layout: LoraSlotImageLayout, image: LoraSlotImage, scale: number): LoraWeights {
+  let layers: LoraWeights['layers'] | undefined;
+  return {
+    rank: image.rank,
+    scale,
+    get layers() {
+      return (layers ??= loraSlotImageDecodedWeights(layout, image, scale).layers);
+    },
+  };
+}
+
+/** Walks the image's regions in their packing order (per group, the present members' A, then their B), `read` giving each factor from its byte in `image.bytes`, rows, columns and row stride. */
+function imageFactors(layout: LoraSlotImageLayout, image: LoraSlotImage, scale: number, read: (at: number, rows: number, cols: number, stride: number) => Float32Array): LoraWeights {
   const r = image.rank;
+  const r4 = Math.ceil(r / 4) * 4;
+  const eb = layout.dtype === 'f16' ? 2 : 4;
   const layers: LoraWeights['layers'] = Array.from({ length: layout.numLayers }, () => ({}));
-  let at = image.bytes.byteOffset; // the packing order: per group, the members' A, then their B
+  let at = 0;
   for (const g of layout.groups) {
     const present = g.members.filter((m) => image.info[m.rankWord] !== 0);
     const a = present.map((m) => {
-      const view = new Float32Array(image.bytes.buffer, at, r * m.in);
-      at += view.byteLength;
-      return view;
+      const values = read(at, r, m.in, g.inPad);
+      at += r4 * g.inPad * eb;
+      return values;
     });
     present.forEach((m, i) => {
-      layers[g.layer][m.module] = { a: a[i], b: new Float32Array(image.bytes.buffer, at, m.out * r) };
-      at += m.out * r * 4;
+      layers[g.layer][m.module] = { a: a[i], b: read(at, m.out, r, r4) };
+      at += m.out * r4 * eb;
     });
   }
   return { rank: r, scale, layers };

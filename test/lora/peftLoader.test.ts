@@ -9,6 +9,7 @@ import { AbortedError } from '../../src/errors.ts';
 import { createAdapter } from '../../src/lora/create.ts';
 import { loadPeftAdapter } from '../../src/lora/peft.ts';
 import { createPeftLoader, type PeftLoader } from '../../src/lora/peftLoader.ts';
+import { createLoraSlotImageLayout } from '../../src/lora/slotImage.ts';
 import { loraKey, tempDir, tinyConfig, tinyModel, writeAdapter } from './helpers.ts';
 
 let root: string;
@@ -33,6 +34,19 @@ describe('adapter loads on a worker thread', () => {
       expect(viaThread[i].weights.layers[1].down_proj!.a).toEqual(direct.weights.layers[1].down_proj!.a);
       expect(viaThread[i].weights.layers[0].q_proj!.b).toEqual(direct.weights.layers[0].q_proj!.b);
     }
+  });
+
+  it('an adapter packed into an f16 slot image comes back without an f32 copy, its weights decoded from the image as on the main thread', async () => {
+    const dir = (await createAdapter({ model, rank: 6, seed: 7, out: join(root, 'f16') })).dir;
+    const slotImage = createLoraSlotImageLayout({ config: tinyConfig, dtype: 'f16', maxRank: 8, groups: [0, 1].map((layer) => ({ layer, inPad: 384, members: [{ module: 'down_proj', column: 0 }] })) });
+    const before = loader.threadLoads;
+    const viaThread = await loader.load({ dir, config: tinyConfig, slotImage });
+    expect(loader.threadLoads).toBe(before + 1);
+    const direct = await loadPeftAdapter({ dir, config: tinyConfig, slotImage });
+    expect(viaThread.weightsFromImage).toBe(true);
+    expect(viaThread.meta).toEqual(direct.meta);
+    expect(viaThread.image!.bytes).toEqual(direct.image!.bytes);
+    expect(viaThread.weights.layers[1].down_proj!.b).toEqual(direct.weights.layers[1].down_proj!.b);
   });
 
   it('rejects a bad adapter with the error loadPeftAdapter throws (class, code, message)', async () => {

@@ -2,9 +2,11 @@ import { describe, expect, it } from 'vitest';
 import type { LoraWeights } from '../../src/engine/backend.ts';
 import type { ModelConfig } from '../../src/model/config.ts';
 import { f32ToF16Bits } from '../../src/model/dtype.ts';
-import { createLoraSlotImageLayout, loraSlotImageWeights, packLoraSlotImage, type LoraSlotImageLayout } from '../../src/lora/slotImage.ts';
+import { loraDeviceWeights } from '../../src/lora/dtype.ts';
+import { parseSafetensorsHeader } from '../../src/model/safetensors.ts';
+import { createLoraSlotImageLayout, loraSlotImageDecodedWeights, loraSlotImageWeights, packLoraSlotImage, type LoraSlotImageLayout } from '../../src/lora/slotImage.ts';
 import { join } from 'node:path';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createAdapter } from '../../src/lora/create.ts';
 import { loadPeftAdapter, parsePeftWeights } from '../../src/lora/peft.ts';
 import { parsePeftConfig } from '../../src/lora/peftConfig.ts';
@@ -125,5 +127,42 @@ describe('LoRA slot image', () => {
       expect(direct.weights.layers[1].gate_proj!.a.buffer).toBe(direct.image!.bytes.buffer);
       expect(direct.image!.copies.length / 4).toBe(2 * (4 + 2 + 2)); // per layer: q|k|v 4 (k untargeted between q and v: A and B in 2 regions each), gate|up 2, down 2
     });
+
+    it(`a ${dtype} file packed straight into an f16 image (rank 6: padded) gives the bytes of decoding, rounding and packing; the image is the one copy, the weights decoded from it on use`, async () => {
+      const root = await tempDir();
+      const dir = (await createAdapter({ model: await tinyModel(root), rank: 6, seed: 11, out: join(root, 'a'), targets: ['q_proj', 'v_proj', 'o_proj', 'down_proj'], dtype })).dir;
+      const layout = createLoraSlotImageLayout({ config: tinyConfig, dtype: 'f16', maxRank: 16, groups: tinyGroups });
+      const direct = await loadPeftAdapter({ dir, config: tinyConfig, slotImage: layout });
+      const peft = parsePeftConfig({ json: JSON.parse(await readFile(join(dir, 'adapter_config.json'), 'utf8')), file: 'adapter_config.json' });
+      const decoded = parsePeftWeights({ file: 'adapter_model.safetensors', bytes: await readFile(join(dir, 'adapter_model.safetensors')), config: tinyConfig, peft });
+      const packed = packLoraSlotImage({ config: tinyConfig, layout, weights: decoded });
+      expect(direct.image!.bytes).toEqual(packed.bytes);
+      expect(direct.image!.copies).toEqual(packed.copies);
+      expect(direct.image!.info).toEqual(packed.info);
+      expect(direct.weightsFromImage).toBe(true);
+      expect(direct.meta.bytes).toBe(direct.image!.bytes.byteLength); // no f32 copy beside the image
+      expect(direct.meta.targets).toEqual(['q_proj', 'v_proj', 'o_proj', 'down_proj']);
+      expect(direct.meta.layerTargets).toEqual([direct.meta.targets, direct.meta.targets]);
+      expect(direct.weights.layers).toEqual(loraDeviceWeights(decoded, 'f16').layers); // the f16-rounded values every backend computes with
+      expect(loraSlotImageDecodedWeights(layout, packed, peft.scale).layers).toEqual(direct.weights.layers);
+    });
   }
+
+  it('a value beyond f16 in an F32 file packed into an f16 image is refused, naming the tensor and the element', async () => {
+    const root = await tempDir();
+    const dir = (await createAdapter({ model: await tinyModel(root), rank: 4, seed: 12, out: join(root, 'a'), targets: ['q_proj', 'o_proj'], dtype: 'F32' })).dir;
+    const file = join(dir, 'adapter_model.safetensors');
+    const bytes = new Uint8Array(await readFile(file));
+    const headerLength = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
+    const header = parseSafetensorsHeader({ file, headerBytes: bytes.subarray(8, 8 + headerLength), fileSize: bytes.byteLength });
+    const t = header.tensors.get('base_model.model.model.layers.1.self_attn.o_proj.lora_B.weight')!;
+    new DataView(bytes.buffer, bytes.byteOffset).setFloat32(t.offset + 4 * 5, 70000, true);
+    await writeFile(file, bytes);
+    const layout = createLoraSlotImageLayout({ config: tinyConfig, dtype: 'f16', maxRank: 16, groups: tinyGroups });
+    const error = await loadPeftAdapter({ dir, config: tinyConfig, slotImage: layout }).then(() => undefined, (e: unknown) => e as Error & { code: string });
+    expect(error?.code).toBe('OPENLORA_LORA_DTYPE_RANGE');
+    expect(error?.message).toContain('layers.1.o_proj.lora_B');
+    expect(error?.message).toContain('70000');
+    await expect(loadPeftAdapter({ dir, config: tinyConfig, slotImage: createLoraSlotImageLayout({ config: tinyConfig, dtype: 'f32', maxRank: 16, groups: tinyGroups }) })).resolves.toBeDefined();
+  });
 });
