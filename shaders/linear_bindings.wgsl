@@ -26,7 +26,7 @@ struct Params {
   col1: u32,       // LORA: first fused column of member 1 (member 2: col2; past the end when absent)
   col2: u32,
   vStride: u32,    // LORA: elements between rows of v (multiple of 4)
-  vMember: u32,    // LORA: elements of v per member (maxRank rounded up to 4)
+  vMember: u32,    // LORA: elements of v per member (maxRank rounded up to B's rank rounding: 4, 8 with LORA_B8)
   bSlot: u32,      // LORA: elements of B per slot (vMember · fused columns)
   tableAt: u32,    // LORA_PAGES: word of a slot's info where its run table starts
   _pad1: u32,

@@ -2,7 +2,8 @@
 // scale · B (A x) of its adapter slot (rowInfo[r].slot): v = A x comes from the shrink kernel
 // (lora_shrink.wgsl), B is read here. LORA_PAGES (unified memory): B's rows lie in runs in the
 // layer's V buffer, found through the slot's run table in info (src/engine/webgpu/lora/pagePool.ts);
-// LORA_F16: B held as f16. The epilogue asks loraDeltas for a row's OPL weight rows at once
+// LORA_F16: B held as f16; LORA_B8 (with it): at the rank rounded to 8, loaded 8 halves at a time
+// (one vec4<u32>: on lavapipe a load costs per lane whatever its width). The epilogue asks loraDeltas for a row's OPL weight rows at once
 // (LORA_PER_WEIGHT_ROW: loraDelta per weight row, as before, to measure the difference).
 @group(0) @binding(6) var<storage, read> rowInfo: array<RowInfo>; // [rows]: the adapter slot of each row
 @group(0) @binding(7) var<storage, read> info: array<u32>;        // [slots, infoStride]: scale bits, ranks
@@ -10,6 +11,17 @@
 #if LORA_PAGES
 @group(0) @binding(9) var<storage, read> b: array<f32>;           // the layer's V buffer: B's runs [rows, rank] f32 (lora/pagePool.ts)
 #else
+#if LORA_B8
+const B_RANKS = 8u; // ranks per load of B
+@group(0) @binding(9) var<storage, read> b: array<vec4<u32>>;     // [slots, columns, rank rounded to 8] f16
+// acc + B's 8 ranks at i · v0 (ranks 0-3), then · v1 (4-7): the sums and order of two 4-rank steps.
+fn bAcc(acc: vec4<f32>, i: u32, v0: vec4<f32>, v1: vec4<f32>) -> vec4<f32> {
+  let p = b[i];
+  let lo = acc + vec4<f32>(unpack2x16float(p.x), unpack2x16float(p.y)) * v0;
+  return lo + vec4<f32>(unpack2x16float(p.z), unpack2x16float(p.w)) * v1;
+}
+#else
+const B_RANKS = 4u;
 #if LORA_F16
 @group(0) @binding(9) var<storage, read> b: array<vec2<u32>>;     // [slots, columns, rank rounded to 4] f16
 fn bAt(i: u32) -> vec4<f32> {
@@ -21,6 +33,7 @@ fn bAt(i: u32) -> vec4<f32> {
 fn bAt(i: u32) -> vec4<f32> {
   return b[i];
 }
+#endif
 #endif
 #endif
 
@@ -68,11 +81,19 @@ fn loraDelta(row: u32, column: u32) -> f32 {
     acc += w * v[vb + t / 4u];
   }
 #else
+#if LORA_B8
+  let r8 = (rank + 7u) / 8u;
+  let bb = (u32(slot) * params.bSlot) / 8u + column * r8;
+  for (var t = 0u; t < r8; t++) {
+    acc = bAcc(acc, bb + t, v[vb + 2u * t], v[vb + 2u * t + 1u]);
+  }
+#else
   let r4 = (rank + 3u) / 4u;
   let bb = (u32(slot) * params.bSlot) / 4u + column * r4;
   for (var t = 0u; t < r4; t++) {
     acc += bAt(bb + t) * v[vb + t];
   }
+#endif
 #endif
   return bitcast<f32>(info[s]) * (acc.x + acc.y + acc.z + acc.w);
 }
@@ -169,12 +190,13 @@ fn loraDeltasBySlot(row: u32, o0: u32) -> array<f32, OPL> {
 #if !LORA_PER_WEIGHT_ROW
   if (mB - mA <= 1u) {
     let s = u32(slot) * params.infoStride;
-    let r4A = (info[s + select(select(params.rank0, params.rank1, mA == 1u), params.rank2, mA == 2u)] + 3u) / 4u;
-    let r4B = (info[s + select(select(params.rank0, params.rank1, mB == 1u), params.rank2, mB == 2u)] + 3u) / 4u;
+    // r4A, r4B, r4J: B's loads per column (of B_RANKS ranks each).
+    let r4A = (info[s + select(select(params.rank0, params.rank1, mA == 1u), params.rank2, mA == 2u)] + B_RANKS - 1u) / B_RANKS;
+    let r4B = (info[s + select(select(params.rank0, params.rank1, mB == 1u), params.rank2, mB == 2u)] + B_RANKS - 1u) / B_RANKS;
     let startB = select(select(0u, params.col1, mB == 1u), params.col2, mB == 2u);
+    let bs = (u32(slot) * params.bSlot) / B_RANKS;
     let vA = (row * params.vStride + mA * params.vMember) / 4u;
     let vB = (row * params.vStride + mB * params.vMember) / 4u;
-    let bs = (u32(slot) * params.bSlot) / 4u;
 #unroll J OPL
     let c${J} = params.rowStart + weightRow(o0, ${J}u);
     let inB${J} = c${J} >= startB;
@@ -183,6 +205,17 @@ fn loraDeltasBySlot(row: u32, o0: u32) -> array<f32, OPL> {
     var acc${J} = vec4<f32>(0.0);
 #endunroll
     for (var t = 0u; t < max(r4A, r4B); t++) {
+#if LORA_B8
+      let va0 = select(vec4<f32>(0.0), v[vA + 2u * t], t < r4A);
+      let va1 = select(vec4<f32>(0.0), v[vA + 2u * t + 1u], t < r4A);
+      let vb0 = select(vec4<f32>(0.0), v[vB + 2u * t], t < r4B);
+      let vb1 = select(vec4<f32>(0.0), v[vB + 2u * t + 1u], t < r4B);
+#unroll J OPL
+      if (t < r4${J}) {
+        acc${J} = bAcc(acc${J}, b${J} + t, select(va0, vb0, inB${J}), select(va1, vb1, inB${J}));
+      }
+#endunroll
+#else
       let va = select(vec4<f32>(0.0), v[vA + t], t < r4A);
       let vb = select(vec4<f32>(0.0), v[vB + t], t < r4B);
 #unroll J OPL
@@ -190,6 +223,7 @@ fn loraDeltasBySlot(row: u32, o0: u32) -> array<f32, OPL> {
         acc${J} += bAt(b${J} + t) * select(va, vb, inB${J});
       }
 #endunroll
+#endif
     }
     let scale = bitcast<f32>(info[s]);
 #unroll J OPL

@@ -1,11 +1,13 @@
 // LoRA shrink of one fused projection, all its members at once:
-//   v[row, m · R4 + t] = sum_k A[slot, m, t, k] · x'[row, k]   for t < rank(slot, m), 0 for rank <= t < R,
+//   v[row, m · VM + t] = sum_k A[slot, m, t, k] · x'[row, k]   for t < rank(slot, m), 0 for rank <= t < R,
 // x' = x, or with NORM the RMS-normalized x (gain at vecs[normAt]) as the projection's prologue
 // computes it. The expand (+ scale · B v) is the projection's epilogue (linear.wgsl, LORA).
 // Work comes as tiles of up to TILE consecutive rows with one slot (tiles[i] = begin, count,
 // slot), so rows of one adapter (a prefill chunk) share each A load (SGMV) and rows of different
 // adapters each get their own tile (BGMV), in one dispatch. Outputs j = m · R + t, R = the pass's
-// largest rank rounded up to 4 (loraRows.rank). Dispatch: (ceil(members · R / OPW), tiles).
+// largest rank rounded up to B's rank rounding (4, or 8 for f16 B loaded 8 halves at a time; the
+// expand reads v to there) (loraRows.rank), VM = the pool's v elements per member (vMember).
+// Dispatch: (ceil(members · R / OPW), tiles).
 // A: [slots, members · R4, K] f32 (vec4<f32>) or f16 (F16: vec4<u32>, 8 halves), member m's rows at
 // m · r4 of its slot (r4 = its rank rounded up to 4: aRow); x: [rows, xStride] f32.
 // PAGES (unified memory): A lies in the layer's K buffer cut along K into runs, a run of features
@@ -26,7 +28,7 @@ enable subgroups;
 
 struct Params {
   k: u32,          // elements per row of A (the input size rounded up to 8)
-  r4: u32,         // R4: A rows per (slot, member), v elements per member
+  r4: u32,         // R4: A rows per (slot, member)
   members: u32,
   infoStride: u32, // u32 words of info per slot
   rank0: u32,      // word of member 0's rank in a slot's info (1, 2: rank1, rank2)
@@ -39,13 +41,13 @@ struct Params {
   eps: f32,        // NORM: variance epsilon
   normAt: u32,     // NORM: index of gain[0] in vecs (multiple of 4)
   tableAt: u32,    // PAGES: word of a slot's info where its run table starts
-  _pad1: u32,
+  vMember: u32,    // elements of v per member (maxRank rounded up to B's rank rounding)
   _pad2: u32,
 }
 
 struct LoraRows {
   tiles: u32, // tiles listed in `tiles`
-  rank: u32,  // largest rank of the pass's adapters, rounded up to 4
+  rank: u32,  // largest rank of the pass's adapters, rounded up to B's rank rounding (4 or 8)
   _pad0: u32,
   _pad1: u32,
 }
@@ -171,7 +173,8 @@ fn groupWorks(j0: u32, s: u32, rr: u32) -> bool {
 }
 
 // Whether workgroup `wg` has work: a tile of the pass, and an output below its adapter's ranks
-// (the expand reads v only below the rank rounded to 4, written by a working workgroup).
+// (the expand reads v only below the rank rounded to B's rounding, 4 or 8, written by the workgroup
+// of the rank's last output: OPW and R are multiples of that rounding).
 fn workgroupWorks(wg: vec3<u32>) -> bool {
   return wg.y < loraRows.tiles && groupWorks(wg.x * OPW, tiles[wg.y].z * params.infoStride, loraRows.rank);
 }
@@ -281,9 +284,9 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
 #unroll R TILE
   if (${R}u < tile.y) {
 #if NORM
-    v[(begin + ${R}u) * params.vStride + m * params.r4 + t] = select(0.0, acc${R} * inv${R}, working);
+    v[(begin + ${R}u) * params.vStride + m * params.vMember + t] = select(0.0, acc${R} * inv${R}, working);
 #else
-    v[(begin + ${R}u) * params.vStride + m * params.r4 + t] = select(0.0, acc${R}, working);
+    v[(begin + ${R}u) * params.vStride + m * params.vMember + t] = select(0.0, acc${R}, working);
 #endif
   }
 #endunroll
@@ -394,7 +397,7 @@ fn main(@builtin(subgroup_invocation_id) lane: u32, @builtin(workgroup_id) wg: v
   // Past the adapter's rank (or an untargeted member): 0, so the expand's rank padding adds nothing.
 #unroll R TILE
   if (${R}u < tile.y) {
-    v[(begin + ${R}u) * params.vStride + m * params.r4 + t] = select(0.0, acc${R}, working);
+    v[(begin + ${R}u) * params.vStride + m * params.vMember + t] = select(0.0, acc${R}, working);
   }
 #endunroll
 }

@@ -6,16 +6,18 @@
  * is parsed (the loader's worker thread), or in the pool for weights that come bare.
  *
  * Per fused projection g with members m (the pool's buffers `2g` = A and `2g + 1` = B), R4 the
- * pool's rank capacity, r4 the adapter's rank rounded up to 4, inPad = in rounded up to 8:
+ * pool's rank capacity, r4 the adapter's rank rounded up to 4, rb its rank rounded up to the
+ * layout's `bAlign` (4, or 8 for f16 slots whose expand loads B 8 halves at a time), inPad = in
+ * rounded up to 8:
  *
  *   A (buffer 2g):     member m's A [r, in] as [r4, inPad] (zero-padded) at element m · r4 · inPad of the slot
- *   B (buffer 2g + 1): member m's B [out, r] as [out, r4] (zero-padded) at element column(m) · r4 of the slot
+ *   B (buffer 2g + 1): member m's B [out, r] as [out, rb] (zero-padded) at element column(m) · rb of the slot
  *
  * The image holds only those regions, back to back; regions contiguous on both sides are merged
  * into one copy. Members sit compact at the adapter's r4 on both sides (not at the capacity R4), so
  * a fused projection whose members are all targeted is 2 copies (A, B) at any rank: 8 per Llama
  * layer. Rows of a slot past the adapter's rank keep what an earlier adapter left there; the
- * kernels never read them (the shrink stops at each member's rank, and B's padding to r4 is in the
+ * kernels never read them (the shrink stops at each member's rank, and B's padding to rb is in the
  * image, zeros).
  */
 import type { LoraWeights } from '../engine/backend.ts';
@@ -46,11 +48,18 @@ export interface LoraSlotImageLayout {
   numLayers: number;
   /** Rank capacity per member: maxRank rounded up to 4. */
   rank4: number;
+  /** B's rank rounding: 4, or 8 (f16 slots whose expand loads 8 halves of a B row at once). */
+  bAlign: LoraBAlign;
+  /** B's rank capacity per column: maxRank rounded up to `bAlign`. */
+  rankB: number;
   /** u32 words of a slot's info: word 0 = f32 bits of the scale, then one rank per (layer, module). */
   infoStride: number;
   /** Fused projections, in the pool's buffer order. */
   groups: Array<{ layer: number; inPad: number; members: LoraSlotImageMember[] }>;
 }
+
+/** What B's rank is rounded up to in a slot (see {@link LoraSlotImageLayout.bAlign}). */
+export type LoraBAlign = 4 | 8;
 
 /** An adapter packed for one layout. */
 export interface LoraSlotImage {
@@ -69,6 +78,8 @@ export interface CreateLoraSlotImageLayoutParameters {
   config: ModelConfig;
   dtype: LoraDtype;
   maxRank: number;
+  /** B's rank rounding (default 4). */
+  bAlign?: LoraBAlign;
   /** Fused projections, each with its input size padded and its members. */
   groups: Array<{ layer: number; inPad: number; members: Array<{ module: Projection; column: number }> }>;
 }
@@ -82,6 +93,8 @@ export function loraInfoIndex(config: ModelConfig, layer: number, projection: st
 export function createLoraSlotImageLayout(p: CreateLoraSlotImageLayoutParameters): LoraSlotImageLayout {
   const { config, dtype, maxRank } = p;
   const rank4 = Math.ceil(maxRank / 4) * 4;
+  const bAlign = p.bAlign ?? 4;
+  const rankB = Math.ceil(maxRank / bAlign) * bAlign;
   const groups = p.groups.map((g) => ({
     layer: g.layer,
     inPad: g.inPad,
@@ -91,7 +104,7 @@ export function createLoraSlotImageLayout(p: CreateLoraSlotImageLayoutParameters
     }),
   }));
   const shape = groups.map((g) => `${g.layer}:${g.inPad}:${g.members.map((m) => `${m.module}@${m.column}`).join('+')}`).join(',');
-  return { numLayers: config.numLayers, key: `${dtype}/R${rank4}/max${maxRank}/${config.numLayers}x${config.modules.map((m) => `${m.name}[${m.out}x${m.in}]`).join('')}/${shape}`, dtype, maxRank, rank4, infoStride: 1 + config.numLayers * config.modules.length, groups };
+  return { numLayers: config.numLayers, key: `${dtype}/R${rank4}/B${bAlign}/max${maxRank}/${config.numLayers}x${config.modules.map((m) => `${m.name}[${m.out}x${m.in}]`).join('')}/${shape}`, dtype, maxRank, rank4, bAlign, rankB, infoStride: 1 + config.numLayers * config.modules.length, groups };
 }
 
 /** Parameters of {@link packLoraSlotImage}. */
@@ -133,6 +146,7 @@ export function packLoraFactors(p: PackLoraFactorsParameters): LoraSlotImage {
   const { layout, rank: r, scale } = p;
   checkLoraRankAndScale(r, scale, layout.maxRank);
   const r4 = Math.ceil(r / 4) * 4;
+  const rb = Math.ceil(r / layout.bAlign) * layout.bAlign;
   const eb = layout.dtype === 'f16' ? 2 : 4;
   const info = new Uint32Array(layout.infoStride);
   new Float32Array(info.buffer, 0, 1)[0] = scale;
@@ -146,7 +160,7 @@ export function packLoraFactors(p: PackLoraFactorsParameters): LoraSlotImage {
     });
     const name = (m: LoraSlotImageMember, factor: string) => `layers.${g.layer}.${m.module}.lora_${factor}`;
     for (const { m, i, t } of present) regions.push({ name: name(m, 'A'), buffer: 2 * gi, dst: i * r4 * g.inPad * eb, values: t.a, rows: r, pad: r4 - r, cols: m.in, stride: g.inPad });
-    for (const { m, t } of present) regions.push({ name: name(m, 'B'), buffer: 2 * gi + 1, dst: m.column * r4 * eb, values: t.b, rows: m.out, pad: 0, cols: r, stride: r4 });
+    for (const { m, t } of present) regions.push({ name: name(m, 'B'), buffer: 2 * gi + 1, dst: m.column * rb * eb, values: t.b, rows: m.out, pad: 0, cols: r, stride: rb });
     for (const { m } of present) info[m.rankWord] = r;
   });
   let total = 0;
@@ -158,7 +172,7 @@ export function packLoraFactors(p: PackLoraFactorsParameters): LoraSlotImage {
     const count = (x.rows + x.pad) * x.stride;
     writeRegion(layout.dtype, x, new Uint8Array(bytes.buffer, at, count * eb));
     const c = copies.length;
-    // strides are multiples of 4 (r4) or 8 (inPad): every region is a whole number of 4-byte words
+    // strides are multiples of 4 (r4, rb) or 8 (inPad): every region is a whole number of 4-byte words
     if (c > 0 && copies[c - 4] === x.buffer && copies[c - 3] + copies[c - 1] === at && copies[c - 2] + copies[c - 1] === x.dst) copies[c - 1] += count * eb;
     else copies.push(x.buffer, at, x.dst, count * eb);
     at += count * eb;
@@ -201,7 +215,7 @@ function writeRegion(dtype: LoraDtype, x: { name: string; values: LoraFactorSour
 
 /** Whether an image of rank `rank` in `layout` holds the f32 weights as they are (no padding, no rounding): {@link loraSlotImageWeights} gives views. */
 export function loraSlotImageHoldsWeights(layout: LoraSlotImageLayout, rank: number): boolean {
-  return layout.dtype === 'f32' && rank % 4 === 0 && layout.groups.every((g) => g.members.every((m) => m.in === g.inPad));
+  return layout.dtype === 'f32' && rank % layout.bAlign === 0 && layout.groups.every((g) => g.members.every((m) => m.in === g.inPad));
 }
 
 /**
@@ -245,6 +259,7 @@ export function loraSlotImageLazyWeights(layout: LoraSlotImageLayout, image: Lor
 function imageFactors(layout: LoraSlotImageLayout, image: LoraSlotImage, scale: number, read: (at: number, rows: number, cols: number, stride: number) => Float32Array): LoraWeights {
   const r = image.rank;
   const r4 = Math.ceil(r / 4) * 4;
+  const rb = Math.ceil(r / layout.bAlign) * layout.bAlign;
   const eb = layout.dtype === 'f16' ? 2 : 4;
   const layers: LoraWeights['layers'] = Array.from({ length: layout.numLayers }, () => ({}));
   let at = 0;
@@ -256,8 +271,8 @@ function imageFactors(layout: LoraSlotImageLayout, image: LoraSlotImage, scale: 
       return values;
     });
     present.forEach((m, i) => {
-      layers[g.layer][m.module] = { a: a[i], b: read(at, m.out, r, r4) };
-      at += m.out * r4 * eb;
+      layers[g.layer][m.module] = { a: a[i], b: read(at, m.out, r, rb) };
+      at += m.out * rb * eb;
     });
   }
   return { rank: r, scale, layers };

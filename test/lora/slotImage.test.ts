@@ -41,15 +41,16 @@ function weights(config: ModelConfig, rank: number, targets: string[], seed: num
 /** What a slot's buffers hold after loading `w`, written element by element from the pool's layout comment. */
 function expectedSlot(layout: LoraSlotImageLayout, w: LoraWeights): number[][] {
   const r4 = Math.ceil(w.rank / 4) * 4;
+  const rb = Math.ceil(w.rank / layout.bAlign) * layout.bAlign;
   return layout.groups.flatMap((g) => {
     const columns = g.members.reduce((n, m) => n + m.out, 0);
     const a = Array.from({ length: g.members.length * layout.rank4 * g.inPad }, () => 0);
-    const b = Array.from({ length: columns * layout.rank4 }, () => 0);
+    const b = Array.from({ length: columns * layout.rankB }, () => 0);
     g.members.forEach((m, i) => {
       const t = w.layers[g.layer][m.module];
       if (!t) return;
       for (let row = 0; row < w.rank; row++) for (let k = 0; k < m.in; k++) a[(i * r4 + row) * g.inPad + k] = t.a[row * m.in + k];
-      for (let o = 0; o < m.out; o++) for (let row = 0; row < w.rank; row++) b[(m.column + o) * r4 + row] = t.b[o * w.rank + row];
+      for (let o = 0; o < m.out; o++) for (let row = 0; row < w.rank; row++) b[(m.column + o) * rb + row] = t.b[o * w.rank + row];
     });
     return [a, b];
   });
@@ -86,6 +87,21 @@ describe('LoRA slot image', () => {
       expect(new Float32Array(image.info.buffer, 0, 1)[0]).toBe(1.5);
       expect([...image.info]).toEqual([image.info[0], 3, 0, 3, 3, 0, 3]); // per layer: q, v, o
       expect(loraSlotImageWeights(layout, image, w.scale)).toBeUndefined(); // padded: not views
+    });
+  }
+
+  for (const rank of [4, 8, 12, 16, 20]) {
+    it(`packs f16 B at the rank rounded to 8, zeros past the rank (rank ${rank} in slots of rank 20)`, () => {
+      const layout = createLoraSlotImageLayout({ config: odd, dtype: 'f16', maxRank: 20, bAlign: 8, groups: [...oddGroups(0), ...oddGroups(1)] });
+      expect(layout).toMatchObject({ rank4: 20, bAlign: 8, rankB: 24 });
+      expect(layout.key).not.toBe(createLoraSlotImageLayout({ config: odd, dtype: 'f16', maxRank: 20, groups: [...oddGroups(0), ...oddGroups(1)] }).key);
+      const w = weights(odd, rank, ['q_proj', 'v_proj', 'o_proj'], rank);
+      const image = packLoraSlotImage({ config: odd, layout, weights: w });
+      const expected = expectedSlot(layout, w).map((buf) => buf.map((x) => f32ToF16Bits(x)));
+      expect(applied(layout, image, expected)).toEqual(expected);
+      const rb = Math.ceil(rank / 8) * 8;
+      const bBytes = image.copies.filter((_, i) => i % 4 === 3 && image.copies[i - 3] % 2 === 1).reduce((n, x) => n + x, 0);
+      expect(bBytes).toBe(2 * (9 + 5) * rb * 2); // B regions: (q|v 9 + o 5 columns) · rb halves, per layer
     });
   }
 

@@ -77,12 +77,14 @@ export async function runLoraKernels(p: LoraKernelsParameters): Promise<{ figure
   const pipelines = createPipelineCache(device);
   const owned: GPUBuffer[] = [stepBuffer];
   const keep = (b: GPUBuffer) => (owned.push(b), b);
-  // One slot pool per dtype, filled with the same random adapters.
-  const pools = new Map<LoraDtype, GpuLoraSlotPool>();
-  for (const dtype of new Set(p.variants.map((v) => v.loraDtype))) {
-    const pool = createGpuLoraSlotPool({ device, config, recipe, slots: p.distinct, maxRank: p.rank, dtype, maxBindingBytes: gpu.limits.maxStorageBufferBindingSize });
+  // One slot pool per layout (dtype, B's rank rounding), filled with the same random adapters.
+  const poolKey = (v: LoraKernelVariant) => `${v.loraDtype}/${v.shape.loraB8 !== false}`;
+  const pools = new Map<string, GpuLoraSlotPool>();
+  for (const v of p.variants) {
+    if (pools.has(poolKey(v))) continue;
+    const pool = createGpuLoraSlotPool({ device, config, recipe, slots: p.distinct, maxRank: p.rank, dtype: v.loraDtype, maxBindingBytes: gpu.limits.maxStorageBufferBindingSize, bRank8: v.shape.loraB8 });
     for (let s = 0; s < p.distinct; s++) await pool.load(s, randomLoraWeights(config, 1000 + s, p.rank));
-    pools.set(dtype, pool);
+    pools.set(poolKey(v), pool);
   }
   const rowSlots = Array.from({ length: rows }, (_, r) => r % p.distinct);
   const rowInfoOf = (slots: number[]) => {
@@ -96,7 +98,7 @@ export async function runLoraKernels(p: LoraKernelsParameters): Promise<{ figure
   const fill = (n: number, s: number) => Float32Array.from({ length: n }, () => (u() * 2 - 1) * s);
   const prepared = p.variants.map((variant) => {
     const ctx: OpContext = { device, pipelines, stepBuffer, maxRows: rows, ...base, ...variant.shape };
-    const pool = pools.get(variant.loraDtype)!;
+    const pool = pools.get(poolKey(variant))!;
     const lora = createGpuLora({ device, pool, maxRows: rows, pipelines, cpu: gpu.summary.software, broadcast: ctx.loraBroadcast === true });
     lora.setRows(rowSlots);
     const projections = ops.map((op) => {

@@ -184,7 +184,7 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
       if (p.pageBytes !== kvBlockBytes(config)) throw new EngineUnsupportedError(`A page of ${p.pageBytes} bytes for KV blocks of ${kvBlockBytes(config)} bytes`, 'Pages of unified memory are kvBlockBytes(config) bytes (src/engine/backend.ts).');
       if (loraDtype === 'f16') throw new EngineUnsupportedError('lora.dtype f16 with adapters in pages of unified memory (engine.memory.mode: unified)', UNIFIED_LORA_DTYPE_HINT);
       loraPool = createGpuLoraPagePool({ device, config, recipe, ...loraSlots, kv });
-    } else loraPool = createGpuLoraSlotPool({ device, config, recipe, ...loraSlots, dtype: loraDtype, maxBindingBytes });
+    } else loraPool = createGpuLoraSlotPool({ device, config, recipe, ...loraSlots, dtype: loraDtype, maxBindingBytes, bRank8: ctx.loraB8 });
     loraRunner = loraPool.slots > 0 ? createGpuLora({ device, pool: loraPool, maxRows, pipelines, cpu: gpu.summary.software, broadcast: ctx.loraBroadcast === true }) : undefined;
     forward = createForward({ ctx, config, weights, kv, maxRows, maxOutRows, maxContext, maxBlockEntries, lora: loraRunner });
     warmup = await warmUpKernels({ gpu, pipelines, helperDevices: p.warmupHelpers, signal: p.signal });

@@ -77,17 +77,19 @@ export interface LinearLora {
   rowInfo: GPUBuffer; // [rows] RowInfo (the slot of each row)
   info: GPUBuffer; // [slots, infoStride] u32
   v: GPUBuffer; // [rows, vStride] f32, from the shrink kernel
-  b: GPUBuffer; // [slots, columns, rank rounded to 4] f32, or (tableAt) the layer's V buffer holding B's runs
+  b: GPUBuffer; // [slots, columns, rank rounded to 4] f32 or f16, [slots, columns, rank rounded to 8] f16 (b8), or (tableAt) the layer's V buffer holding B's runs
   infoStride: number;
   /** Word of each member's rank in a slot's info (1 to 3 members). */
   rankWords: readonly number[];
   /** First fused column of each member (the first is 0). */
   columns: readonly number[];
   vStride: number;
-  /** Elements of v per member (maxRank rounded up to 4). */
+  /** Elements of v per member (maxRank rounded up to B's rank rounding). */
   vMember: number;
-  /** B held as f16 (measurements only). */
+  /** B held as f16. */
   f16?: boolean;
+  /** f16 B at rank rounded to 8, loaded 8 halves at a time (shaders/linear_lora.wgsl LORA_B8). */
+  b8?: boolean;
   /** Unified memory: B is read through the slot's run table at this word of its info (`lora/pagePool.ts`). */
   tableAt?: number;
 }
@@ -148,6 +150,7 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
     GELU_TANH: p.glu?.act === 'gelu_tanh',
     LORA: p.lora !== undefined,
     LORA_F16: p.lora?.f16 === true,
+    LORA_B8: p.lora?.f16 === true && p.lora.b8 === true,
     LORA_PAGES: p.lora?.tableAt !== undefined,
     LORA_PER_WEIGHT_ROW: ctx.loraRowDeltas === false,
     SOFTCAP: (p.softcap ?? 0) > 0,

@@ -143,6 +143,8 @@ export function createGpuLoraPagePool(p: CreateGpuLoraPagePoolParameters): GpuLo
     slots,
     maxRank,
     rank4,
+    bAlign: 4,
+    rankB: rank4,
     bytesPerSlot: infoStride * 4,
     inPages: true,
     pageGeometry: geometry,

@@ -76,7 +76,9 @@ export interface CreateGpuLoraParameters {
 export function createGpuLora(p: CreateGpuLoraParameters): GpuLora {
   const { device, pool, maxRows, pipelines } = p;
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
-  const vStride = MAX_FUSED_MEMBERS * pool.rank4;
+  // v per member at the B rounding (the expand reads it to the rank rounded to bAlign; the shrink writes the zeros past the rank).
+  const vStride = MAX_FUSED_MEMBERS * pool.rankB;
+  const passRank = (maxRank: number) => Math.ceil(maxRank / pool.bAlign) * pool.bAlign;
   const rowsUniform = device.createBuffer({ label: 'lora.rows', size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
   const tiles = device.createBuffer({ label: 'lora.tiles', size: 16 * Math.max(1, maxRows), usage }); // [tiles, 4] u32
   const v = device.createBuffer({ label: 'lora.v', size: 4 * Math.max(1, maxRows) * vStride, usage }); // [rows, vStride] f32
@@ -99,7 +101,7 @@ export function createGpuLora(p: CreateGpuLoraParameters): GpuLora {
         if (!Number.isInteger(s) || s < -1 || s >= pool.slots) throw new LoraSlotLayoutError(`row ${i} names slot ${s}, outside [-1, ${pool.slots})`);
       }
       plan = planLoraTiles({ rowSlots, rankOf: pool.rankOf });
-      device.queue.writeBuffer(rowsUniform, 0, new Uint32Array([plan.count, Math.ceil(plan.maxRank / 4) * 4, 0, 0]));
+      device.queue.writeBuffer(rowsUniform, 0, new Uint32Array([plan.count, passRank(plan.maxRank), 0, 0]));
       if (plan.count > 0) device.queue.writeBuffer(tiles, 0, plan.tiles);
       return plan;
     },
@@ -110,7 +112,7 @@ export function createGpuLora(p: CreateGpuLoraParameters): GpuLora {
       const pages = pool.tableAt !== undefined;
       const kernel = pipelines.kernel('lora_shrink.wgsl', bindings, { F16: pool.dtype === 'f16', NORM: norm !== undefined, PAGES: pages, TILE: LORA_TILE_ROWS, WG: wg, BCAST: broadcast, ...(cpu ? { CPU: true } : { TPO: SHRINK_TPO }) });
       const ranks = [0, 1, 2].map((i) => group.rankWords[Math.min(i, group.rankWords.length - 1)]);
-      const values = [group.inPad, pool.rank4, op.members.length, pool.infoStride, ...ranks, x.stride, x.offset, vStride, norm?.width ?? 0, 0, norm?.at ?? 0, pool.tableAt ?? 0, 0, 0];
+      const values = [group.inPad, pool.rank4, op.members.length, pool.infoStride, ...ranks, x.stride, x.offset, vStride, norm?.width ?? 0, 0, norm?.at ?? 0, pool.tableAt ?? 0, pool.rankB, 0];
       const words = new Uint32Array(values);
       new Float32Array(words.buffer)[11] = norm?.eps ?? 0;
       const params = device.createBuffer({ label: `lora.params[${op.key}]`, size: words.byteLength, usage: GPUBufferUsage.UNIFORM, mappedAtCreation: true });
@@ -120,13 +122,13 @@ export function createGpuLora(p: CreateGpuLoraParameters): GpuLora {
       const bind = bindBuffers(device, kernel, [params, rowsUniform, pool.info, group.a, x.buffer, v, tiles, vecs], op.key);
       return (rec) => {
         if (!plan || plan.count === 0) return;
-        const outputs = op.members.length * Math.ceil(plan.maxRank / 4) * 4;
+        const outputs = op.members.length * passRank(plan.maxRank);
         rec.dispatch(kernel, bind, Math.ceil(outputs / outputsPerGroup), plan.count);
       };
     },
     epilogue(op, rowInfo) {
       const group = pool.group(op);
-      return { rowInfo, info: pool.info, v, b: group.b, infoStride: pool.infoStride, rankWords: group.rankWords, columns: op.members.map((m) => m.column), vStride, vMember: pool.rank4, f16: pool.dtype === 'f16', tableAt: pool.tableAt };
+      return { rowInfo, info: pool.info, v, b: group.b, infoStride: pool.infoStride, rankWords: group.rankWords, columns: op.members.map((m) => m.column), vStride, vMember: pool.rankB, f16: pool.dtype === 'f16', b8: pool.bAlign === 8, tableAt: pool.tableAt };
     },
     destroy() {
       for (const b of owned.splice(0)) b.destroy();

@@ -7,11 +7,14 @@
  *
  *   A [slots, members · R4, inPad]  capacity per slot; member m's A [r, in] at rows m · r4 .. m · r4 + r - 1
  *                                   of the slot (compact at the adapter's r4, as B); inPad = in rounded up to 8
- *   B [slots, columns, R4]          capacity per slot; the adapter's B rows [out, r4] sit compact at
+ *   B [slots, columns, RB]          capacity per slot; the adapter's B rows [out, rb] sit compact at
  *                                   (slot, column of its first output): element (column c, t) at
- *                                   slot · columns · R4 + c · r4 + t, r4 = r rounded up to 4
+ *                                   slot · columns · RB + c · rb + t, rb = r rounded up to `bAlign`
  *
- * with R4 = maxRank rounded up to 4. A slot's bytes are described as data by `imageLayout`
+ * with R4 = maxRank rounded up to 4 and RB = maxRank rounded up to `bAlign`: 8 for f16 slots (the
+ * expand epilogue then loads 8 halves of a B row as one vec4<u32>, shaders/linear_lora.wgsl
+ * LORA_B8; on lavapipe every load costs per lane, whatever its width), 4 for f32 slots or with
+ * `bRank8: false` (4 halves a load, as before). A slot's bytes are described as data by `imageLayout`
  * (`src/lora/slotImage.ts`): adapters arrive packed in it from the loader thread (or are packed
  * here when they come bare), and an upload is one memcpy of the image into a staging buffer kept
  * mapped (`stagingRing.ts`: re-mapped when the GPU is done with it; none when the ring still holds
@@ -27,7 +30,7 @@ import type { ModelConfig } from '../../../model/config.ts';
 import type { FusedLinearOp, FusedRecipe } from '../../../model/arch/fuse.ts';
 import { LoraSlotLayoutError } from '../../../lora/errors.ts';
 import type { LoraDtype } from '../../../lora/dtype.ts';
-import { createLoraSlotImageLayout, loraInfoIndex, packLoraSlotImage, type LoraSlotImage } from '../../../lora/slotImage.ts';
+import { createLoraSlotImageLayout, loraInfoIndex, packLoraSlotImage, type LoraBAlign, type LoraSlotImage } from '../../../lora/slotImage.ts';
 import { matrixStride } from '../weights.ts';
 import { checkPoolSize, createGpuSlotInfo } from './slotInfo.ts';
 import { webgpuRecipe } from '../fusedRecipe.ts';
@@ -42,7 +45,7 @@ export interface GpuLoraGroup {
   op: FusedLinearOp;
   /** `// [slots, members · R4, inPad]` (member m at row m · r4 of a slot); in unified memory the layer's K buffer (A's runs: `pagePool.ts`) */
   a: GPUBuffer;
-  /** `// [slots, columns, R4]`; in unified memory the layer's V buffer (B runs) */
+  /** `// [slots, columns, RB]`; in unified memory the layer's V buffer (B runs) */
   b: GPUBuffer;
   /** Elements of an A row (the input size rounded up to 8). */
   inPad: number;
@@ -54,8 +57,12 @@ export interface GpuLoraGroup {
 export interface GpuLoraSlotPool extends LoraSlotPool {
   readonly config: ModelConfig;
   readonly dtype: LoraDtype;
-  /** maxRank rounded up to 4: rows of A per member and slot, and v's elements per member. */
+  /** maxRank rounded up to 4: rows of A per member and slot. */
   readonly rank4: number;
+  /** What B's rank is rounded up to (8: f16 slots whose expand loads 8 halves of B at once; else 4). */
+  readonly bAlign: LoraBAlign;
+  /** maxRank rounded up to `bAlign`: B's elements per column and slot, and v's per member. */
+  readonly rankB: number;
   /** The buffers of the fused projection `op` (by its key). */
   group(op: FusedLinearOp): GpuLoraGroup;
   /** `// [slots, infoStride] u32`: word 0 = f32 bits of the scale, word {@link loraInfoIndex} = rank of (layer, module). */
@@ -104,6 +111,8 @@ export interface CreateGpuLoraSlotPoolParameters {
   maxBindingBytes: number;
   /** How uploads use the staging ring (`stagingRing.ts`); default `reuse`. */
   upload?: LoraUploadMode;
+  /** f16 slots: B's rank rounded up to 8 (`bAlign` 8); default true; `false` keeps 4 (`LinearShape.loraB8`, for benchmarks). f32 slots always round to 4. */
+  bRank8?: boolean;
 }
 
 /** Creates the pool's buffers (zeroed: every slot empty). */
@@ -112,6 +121,8 @@ export function createGpuLoraSlotPool(p: CreateGpuLoraSlotPoolParameters): GpuLo
   checkPoolSize(slots, maxRank);
   const eb = dtype === 'f16' ? 2 : 4;
   const rank4 = Math.ceil(maxRank / 4) * 4;
+  const bAlign: LoraBAlign = dtype === 'f16' && p.bRank8 !== false ? 8 : 4;
+  const rankB = Math.ceil(maxRank / bAlign) * bAlign;
   const n = Math.max(slots, 1); // zero slots still get bindable buffers
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
   const groups = new Map<string, GpuLoraGroup>();
@@ -134,17 +145,17 @@ export function createGpuLoraSlotPool(p: CreateGpuLoraSlotPoolParameters): GpuLo
       op,
       inPad,
       a: make(`lora.A[${op.key}]`, op.members.length * rank4 * inPad),
-      b: make(`lora.B[${op.key}]`, op.rows * rank4),
+      b: make(`lora.B[${op.key}]`, op.rows * rankB),
       rankWords: op.members.map((m) => loraInfoIndex(config, op.layer, m.module.name)),
     };
     groups.set(op.key, group);
     ordered.push(group);
   }
-  const imageLayout = createLoraSlotImageLayout({ config, dtype, maxRank, groups: ordered.map((g) => ({ layer: g.op.layer, inPad: g.inPad, members: g.op.members.map((m) => ({ module: m.module.name, column: m.column })) })) });
+  const imageLayout = createLoraSlotImageLayout({ config, dtype, maxRank, bAlign, groups: ordered.map((g) => ({ layer: g.op.layer, inPad: g.inPad, members: g.op.members.map((m) => ({ module: m.module.name, column: m.column })) })) });
   /** Per buffer of the layout: the buffer and the bytes one slot takes in it. */
   const targets = ordered.flatMap((g) => [
     { buffer: g.a, slotBytes: g.op.members.length * rank4 * g.inPad * eb },
-    { buffer: g.b, slotBytes: g.op.rows * rank4 * eb },
+    { buffer: g.b, slotBytes: g.op.rows * rankB * eb },
   ]);
   const infoStride = imageLayout.infoStride;
   const slotInfo = createGpuSlotInfo({ device, slots, infoStride });
@@ -196,6 +207,8 @@ export function createGpuLoraSlotPool(p: CreateGpuLoraSlotPoolParameters): GpuLo
     slots,
     maxRank,
     rank4,
+    bAlign,
+    rankB,
     bytesPerSlot: bytesPerSlot + infoStride * 4,
     config,
     dtype,

@@ -4,6 +4,10 @@
  * projection's norm prologue and GLU epilogue, over rows mixing adapters of different ranks,
  * untargeted modules, empty slots and rows without an adapter.
  * Tolerances (max abs error / max |reference|): f32 slots 1e-5, f16 slots 1e-2 (11-bit rounding).
+ * f16 slots hold B at the rank rounded to 8 (the expand loads 8 halves at a time, LORA_B8);
+ * `f16 b4` at the rank rounded to 4 (`bRank8: false`). `ranks 12/20/8` (slots of rank 20, so B's
+ * and v's rank capacity 24 is not A's 20): ranks that end mid-load. Padded slots are filled with
+ * a stale adapter of the slots' rank first, so rows past an adapter's rank hold other values.
  * `odd widths`: members whose widths are not multiples of a tile's weight rows (q 30, k and v 10,
  * gate and up 260), so in lavapipe's batch tile (16 weight rows per invocation) invocations' rows
  * span 2 members (q|k, k|v) and the last invocation's rows run past the projection.
@@ -112,12 +116,24 @@ const SHAPES = {
 const probe = await probeAdapter();
 const lavapipeSubgroups = probe.available && probe.adapter.subgroupMinSize === 8 && probe.adapter.subgroupMaxSize === 8;
 
-/** Slot dtype, kernel shape, the adapters' ranks: 4/16/6 in slots of rank 16, or (`ranks 8/16/64`) 8/16/64 in slots of rank 64, so a pass's tiles mix ranks 8 to 64; and the config (default tiny). */
-type Case = readonly ['f32' | 'f16' | 'pages', keyof typeof SHAPES, ('ranks 8/16/64' | undefined)?, ('odd widths' | undefined)?];
+/** The adapters' ranks (slots 0-2) and the slots' rank: by default 4/16/6 in slots of rank 16. */
+const RANKS = {
+  default: { ranks: [4, 16, 6], maxRank: MAX_RANK },
+  /** A pass's tiles mix ranks 8 to 64. */
+  'ranks 8/16/64': { ranks: [8, 16, 64], maxRank: 64 },
+  /** Ranks ending mid-way through B's 8-rank loads, in slots of rank 20 (B and v at 24, A at 20). */
+  'ranks 12/20/8': { ranks: [12, 20, 8], maxRank: 20 },
+} as const;
+
+/** Slot dtype (`f16 b4`: f16 B at the rank rounded to 4), kernel shape, the adapters' ranks ({@link RANKS}); and the config (default tiny). */
+type Case = readonly ['f32' | 'f16' | 'f16 b4' | 'pages', keyof typeof SHAPES, (Exclude<keyof typeof RANKS, 'default'> | undefined)?, ('odd widths' | undefined)?];
 const CASES: Case[] = [
   ['f32', 'cpu'],
   ['f32', 'gpu'],
   ['f16', 'cpu'],
+  ['f16', 'cpu', 'ranks 12/20/8'],
+  ['f16', 'gpu', 'ranks 12/20/8'],
+  ['f16 b4', 'cpu', 'ranks 12/20/8'],
   ['f32', 'gpu tiled'],
   ['pages', 'cpu'],
   ['pages', 'gpu'],
@@ -127,6 +143,10 @@ const CASES: Case[] = [
         ['f32', 'cpu tiled'],
         ['f32', 'cpu broadcast'],
         ['f16', 'cpu broadcast'],
+        ['f16', 'cpu broadcast', 'ranks 12/20/8'],
+        ['f16 b4', 'cpu broadcast', 'ranks 12/20/8'],
+        ['f16', 'cpu broadcast, expand per weight row', 'ranks 12/20/8'],
+        ['f16', 'cpu broadcast', 'ranks 12/20/8', 'odd widths'],
         ['pages', 'cpu broadcast'],
         ['f32', 'cpu broadcast', 'ranks 8/16/64'],
         ['pages', 'cpu broadcast', 'ranks 8/16/64'],
@@ -146,34 +166,37 @@ afterAll(async () => {
   for (const h of harnesses.values()) (await h).destroy();
 });
 
-describe.each(CASES.map(([dtype, shape, ranks, widths]) => [dtype, shape, ranks ? `, ${ranks}` : '', widths ?? 'tiny'] as const))('fused LoRA (%s slots, %s kernel shape%s, %s)', (dtype, shape, ranks, widths) => {
+describe.each(CASES.map(([dtype, shape, ranks, widths]) => [dtype, shape, ranks ? `, ${ranks}` : '', widths ?? 'tiny', ranks] as const))('fused LoRA (%s slots, %s kernel shape%s, %s)', (dtype, shape, _, widths, ranks) => {
   const config = CONFIGS[widths];
   const { recipe, ops } = recipes[widths];
-  const tolerance = dtype === 'f16' ? 1e-2 : 1e-5;
-  const maxRank = ranks ? 64 : MAX_RANK;
-  const PAGES = ranks ? 512 : 128; // KV blocks: room for the three adapters' pages interleaved
+  const f16 = dtype === 'f16' || dtype === 'f16 b4';
+  const tolerance = f16 ? 1e-2 : 1e-5;
+  const { ranks: adapterRanks, maxRank } = RANKS[ranks || 'default'];
+  const PAGES = maxRank > MAX_RANK ? 512 : 128; // KV blocks: room for the three adapters' pages interleaved
   let h: KernelHarness;
   const held: (LoraWeights | undefined)[] = [];
   beforeAll(async () => {
     h = await harnessFor(shape);
-    held[0] = randomWeights(config, 1, ranks ? 8 : 4, 2);
-    held[1] = randomWeights(config, 2, 16, 0.5, ['v_proj', 'up_proj']);
-    held[2] = randomWeights(config, 3, ranks ? 64 : 6, 1.25); // rank not a multiple of 4: B rows padded on upload
+    held[0] = randomWeights(config, 1, adapterRanks[0], 2);
+    held[1] = randomWeights(config, 2, adapterRanks[1], 0.5, ['v_proj', 'up_proj']);
+    held[2] = randomWeights(config, 3, adapterRanks[2], 1.25); // rank not a multiple of 4 (6): B rows padded on upload
   });
   for (const op of ops) {
     for (const layout of layouts) {
       it(`${op.key.replace(/model\.layers\.\d+\./g, '')}: ${layout.name}`, async () => {
-        if (dtype === 'f16' && !h.gpu.hasF16) return;
+        if (f16 && !h.gpu.hasF16) return;
         const { device } = h.gpu;
         const maxBindingBytes = h.gpu.limits.maxStorageBufferBindingSize;
         const kv = dtype === 'pages' ? createGpuKvCache({ device, config, blocks: PAGES, maxBindingBytes }) : undefined;
-        const pool: GpuLoraSlotPool = kv ? createGpuLoraPagePool({ device, config, recipe, slots: SLOTS, maxRank, kv }) : createGpuLoraSlotPool({ device, config, recipe, slots: SLOTS, maxRank, dtype: dtype as 'f32' | 'f16', maxBindingBytes });
+        const pool: GpuLoraSlotPool = kv ? createGpuLoraPagePool({ device, config, recipe, slots: SLOTS, maxRank, kv }) : createGpuLoraSlotPool({ device, config, recipe, slots: SLOTS, maxRank, dtype: f16 ? 'f16' : 'f32', maxBindingBytes, bRank8: dtype !== 'f16 b4' });
+        expect(pool.bAlign).toBe(dtype === 'f16' ? 8 : 4);
+        if (!kv) for (let s = 0; s < 3; s++) await pool.load(s, randomWeights(config, 9 + s, maxRank, 3)); // stale rows past the next adapters' ranks
         // In pages: each adapter's pages interleaved with the others' (ids counting down in steps of 3).
         for (let s = 0; s < 3; s++) {
           const need = kv ? layoutAdapterPages({ config, rank: held[s]!.rank, targets: adapterTargets(config, held[s]!), geometry: pool.pageGeometry! }) : 0;
           await pool.load(s, held[s]!, undefined, Array.from({ length: need }, (_, i) => PAGES - 1 - s - 3 * i));
         }
-        const rounded = held.map((w) => (w && dtype === 'f16' ? loraDeviceWeights(w, 'f16') : w));
+        const rounded = held.map((w) => (w && f16 ? loraDeviceWeights(w, 'f16') : w));
         const lora = createGpuLora({ device, pool, maxRows: 32, pipelines: h.ctx.pipelines, cpu: shape.startsWith('cpu'), broadcast: shape.startsWith('cpu broadcast') });
         const { rowSlots } = layout;
         const rows = rowSlots.length;
