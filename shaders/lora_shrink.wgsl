@@ -21,6 +21,8 @@
 // over the lanes there, so x costs 1 word per lane and chunk instead of 8), the norm's squares
 // come from those same loads (no prologue, no barrier), and a tile of one row (decode rows of
 // distinct adapters) runs a one-row loop instead of the TILE-row one.
+// PAIR (with BCAST, padded slots): each lane computes outputs j and j + 8, so each x word it
+// loads and broadcasts (and each gain word) serves 2 rows of A.
 #if BCAST
 enable subgroups;
 #endif
@@ -86,7 +88,11 @@ const TPO = 1u;
 const TPO = ${TPO}u; // invocations per output
 var<workgroup> red: array<f32, WG * TILE>;
 #endif
+#if PAIR
+const OPW = 2u * WG / TPO; // outputs per workgroup: 2 per invocation (BCAST only)
+#else
 const OPW = WG / TPO; // outputs per workgroup
+#endif
 
 #if NORM
 #if !BCAST
@@ -326,13 +332,21 @@ fn main(@builtin(subgroup_invocation_id) lane: u32, @builtin(workgroup_id) wg: v
   let last = tile.x + tile.y - 1u;
   let slot = tile.z;
   let rr = loraRows.rank;
-  let j = wg.x * 8u + lane;
+  let j = wg.x * OPW + lane;
   let m = j / max(rr, 1u);
   let t = j % max(rr, 1u);
   let s = slot * params.infoStride;
   let rankWord = select(select(params.rank0, params.rank1, m == 1u), params.rank2, m == 2u);
   let rank = select(0u, info[s + rankWord], m < params.members);
   let working = j < params.members * rr && t < rank;
+#if PAIR
+  let jP = j + 8u;
+  let mP = jP / max(rr, 1u);
+  let tP = jP % max(rr, 1u);
+  let rankP = select(0u, info[s + select(select(params.rank0, params.rank1, mP == 1u), params.rank2, mP == 2u)], mP < params.members);
+  let workingP = jP < params.members * rr && tP < rankP;
+  let rowIndexP = aRow(slot, mP, rankP, tP);
+#endif
 #if PAGES
   var cur = Cursor(0u, 0u, 0u, 0u, 0u);
   if (working) {
@@ -345,6 +359,7 @@ fn main(@builtin(subgroup_invocation_id) lane: u32, @builtin(workgroup_id) wg: v
 #unroll R TILE
   let x${R} = min(begin + ${R}u, last) * params.xStride + params.xOffset + lane;
   var acc${R} = 0.0;
+  var accP${R} = 0.0;
   var sq${R} = 0.0;
 #endunroll
   // Every lane runs every chunk (the broadcasts need the whole subgroup); only working lanes load A.
@@ -358,9 +373,18 @@ fn main(@builtin(subgroup_invocation_id) lane: u32, @builtin(workgroup_id) wg: v
         w = aChunk(rowIndex, c);
 #endif
       }
+#if PAIR
+      var wP = array<vec4<f32>, 2>(vec4<f32>(0.0), vec4<f32>(0.0));
+      if (workingP) {
+        wP = aChunk(rowIndexP, c);
+      }
+#endif
       let k = 8u * c + lane;
       let xb = xBroadcast(x0 + 8u * c, gain(k));
       acc0 += dot(w[0], xb[0]) + dot(w[1], xb[1]);
+#if PAIR
+      accP0 += dot(wP[0], xb[0]) + dot(wP[1], xb[1]);
+#endif
 #if NORM
       sq0 += square(x0 + 8u * c, k);
 #endif
@@ -375,11 +399,20 @@ fn main(@builtin(subgroup_invocation_id) lane: u32, @builtin(workgroup_id) wg: v
         w = aChunk(rowIndex, c);
 #endif
       }
+#if PAIR
+      var wP = array<vec4<f32>, 2>(vec4<f32>(0.0), vec4<f32>(0.0));
+      if (workingP) {
+        wP = aChunk(rowIndexP, c);
+      }
+#endif
       let k = 8u * c + lane;
       let g = gain(k);
 #unroll R TILE
       let xb${R} = xBroadcast(x${R} + 8u * c, g);
       acc${R} += dot(w[0], xb${R}[0]) + dot(w[1], xb${R}[1]);
+#if PAIR
+      accP${R} += dot(wP[0], xb${R}[0]) + dot(wP[1], xb${R}[1]);
+#endif
 #if NORM
       sq${R} += square(x${R} + 8u * c, k);
 #endif
@@ -388,7 +421,16 @@ fn main(@builtin(subgroup_invocation_id) lane: u32, @builtin(workgroup_id) wg: v
   }
 #if NORM
 #unroll R TILE
-  acc${R} *= 1.0 / sqrt(subgroupAdd(sq${R}) / f32(params.normWidth) + params.eps);
+  let inv${R} = 1.0 / sqrt(subgroupAdd(sq${R}) / f32(params.normWidth) + params.eps);
+  acc${R} *= inv${R};
+  accP${R} *= inv${R};
+#endunroll
+#endif
+#if PAIR
+#unroll R TILE
+  if (${R}u < tile.y && jP < params.members * rr) {
+    v[(begin + ${R}u) * params.vStride + mP * params.vMember + tP] = select(0.0, accP${R}, workingP);
+  }
 #endunroll
 #endif
   if (j >= params.members * rr) {

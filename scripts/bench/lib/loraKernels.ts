@@ -99,7 +99,7 @@ export async function runLoraKernels(p: LoraKernelsParameters): Promise<{ figure
   const prepared = p.variants.map((variant) => {
     const ctx: OpContext = { device, pipelines, stepBuffer, maxRows: rows, ...base, ...variant.shape };
     const pool = pools.get(poolKey(variant))!;
-    const lora = createGpuLora({ device, pool, maxRows: rows, pipelines, cpu: gpu.summary.software, broadcast: ctx.loraBroadcast === true });
+    const lora = createGpuLora({ device, pool, maxRows: rows, pipelines, cpu: gpu.summary.software, broadcast: ctx.loraBroadcast === true, pairs: ctx.loraShrinkPairs === true });
     lora.setRows(rowSlots);
     const projections = ops.map((op) => {
       const xStride = matrixStride(op.cols);

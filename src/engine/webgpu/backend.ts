@@ -185,7 +185,7 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
       if (loraDtype === 'f16') throw new EngineUnsupportedError('lora.dtype f16 with adapters in pages of unified memory (engine.memory.mode: unified)', UNIFIED_LORA_DTYPE_HINT);
       loraPool = createGpuLoraPagePool({ device, config, recipe, ...loraSlots, kv });
     } else loraPool = createGpuLoraSlotPool({ device, config, recipe, ...loraSlots, dtype: loraDtype, maxBindingBytes, bRank8: ctx.loraB8 });
-    loraRunner = loraPool.slots > 0 ? createGpuLora({ device, pool: loraPool, maxRows, pipelines, cpu: gpu.summary.software, broadcast: ctx.loraBroadcast === true }) : undefined;
+    loraRunner = loraPool.slots > 0 ? createGpuLora({ device, pool: loraPool, maxRows, pipelines, cpu: gpu.summary.software, broadcast: ctx.loraBroadcast === true, pairs: ctx.loraShrinkPairs === true }) : undefined;
     forward = createForward({ ctx, config, weights, kv, maxRows, maxOutRows, maxContext, maxBlockEntries, lora: loraRunner });
     warmup = await warmUpKernels({ gpu, pipelines, helperDevices: p.warmupHelpers, signal: p.signal });
   } catch (error) {

@@ -72,6 +72,8 @@ export interface LinearShape {
   loraRowDeltas?: boolean;
   /** f16 LoRA slots hold B at the rank rounded to 8 and the expand epilogue loads 8 halves at once (`slotPool.ts` bRank8, shaders/linear_lora.wgsl LORA_B8; default); `false` keeps the rank rounded to 4, 4 halves a load. */
   loraB8?: boolean;
+  /** The broadcast LoRA shrink computes 2 outputs per lane (shaders/lora_shrink.wgsl PAIR: each x word loaded and broadcast serves 2 rows of A); padded slots only. */
+  loraShrinkPairs?: boolean;
   /**
    * Q4_0 matrices are uploaded in groups of 4 rows (quantLayout.ts `repackQ4RowGroups`) and the Q4_0
    * decode tiles load each chunk's nibble words of 4 weight rows, and each pair of blocks' scales

@@ -70,6 +70,8 @@ export interface CreateGpuLoraParameters {
    * lanes load x together and broadcast it, one-row tiles run a one-row loop (lora_shrink.wgsl BCAST).
    */
   broadcast?: boolean;
+  /** With `broadcast`, padded slots: 2 outputs per lane (`LinearShape.loraShrinkPairs`, lora_shrink.wgsl PAIR). */
+  pairs?: boolean;
 }
 
 /** Creates the shrink kernels' per-pass buffers. */
@@ -85,7 +87,8 @@ export function createGpuLora(p: CreateGpuLoraParameters): GpuLora {
   const cpu = p.cpu === true;
   const broadcast = cpu && p.broadcast === true;
   const wg = broadcast ? BROADCAST_SHRINK_WG : cpu ? CPU_SHRINK_WG : SHRINK_WG;
-  const outputsPerGroup = cpu ? wg : SHRINK_WG / SHRINK_TPO;
+  const pairs = broadcast && p.pairs === true && pool.tableAt === undefined;
+  const outputsPerGroup = (cpu ? wg : SHRINK_WG / SHRINK_TPO) * (pairs ? 2 : 1);
   const owned: GPUBuffer[] = [rowsUniform, tiles, v];
   let plan: LoraTilePlan | undefined;
 
@@ -110,7 +113,7 @@ export function createGpuLora(p: CreateGpuLoraParameters): GpuLora {
       const group = pool.group(op);
       const bindings: BindingKind[] = ['uniform', 'uniform', 'read', 'read', 'read', 'storage', 'read', 'read'];
       const pages = pool.tableAt !== undefined;
-      const kernel = pipelines.kernel('lora_shrink.wgsl', bindings, { F16: pool.dtype === 'f16', NORM: norm !== undefined, PAGES: pages, TILE: LORA_TILE_ROWS, WG: wg, BCAST: broadcast, ...(cpu ? { CPU: true } : { TPO: SHRINK_TPO }) });
+      const kernel = pipelines.kernel('lora_shrink.wgsl', bindings, { F16: pool.dtype === 'f16', NORM: norm !== undefined, PAGES: pages, TILE: LORA_TILE_ROWS, WG: wg, BCAST: broadcast, PAIR: pairs, ...(cpu ? { CPU: true } : { TPO: SHRINK_TPO }) });
       const ranks = [0, 1, 2].map((i) => group.rankWords[Math.min(i, group.rankWords.length - 1)]);
       const values = [group.inPad, pool.rank4, op.members.length, pool.infoStride, ...ranks, x.stride, x.offset, vStride, norm?.width ?? 0, 0, norm?.at ?? 0, pool.tableAt ?? 0, pool.rankB, 0];
       const words = new Uint32Array(values);

@@ -110,6 +110,7 @@ const SHAPES = {
   'cpu tiled': linearShape({ software: true, subgroups: true, subgroupMinSize: 8, subgroupMaxSize: 8, tiled: true }),
   'cpu broadcast': linearShape({ software: true, subgroups: true, subgroupMinSize: 8, subgroupMaxSize: 8 }),
   'cpu broadcast, expand per weight row': { ...linearShape({ software: true, subgroups: true, subgroupMinSize: 8, subgroupMaxSize: 8 }), loraRowDeltas: false },
+  'cpu broadcast, shrink pairs': { ...linearShape({ software: true, subgroups: true, subgroupMinSize: 8, subgroupMaxSize: 8 }), loraShrinkPairs: true },
   gpu: { tpo: 8, opl: 1, workgroup: 256 },
   'gpu tiled': { tpo: 8, opl: 1, workgroup: 256, tiled: { opl: 2, workgroup: 64 }, workgroupBytes: 16384 },
 } as const;
@@ -147,6 +148,9 @@ const CASES: Case[] = [
         ['f16 b4', 'cpu broadcast', 'ranks 12/20/8'],
         ['f16', 'cpu broadcast, expand per weight row', 'ranks 12/20/8'],
         ['f16', 'cpu broadcast', 'ranks 12/20/8', 'odd widths'],
+        ['f16', 'cpu broadcast, shrink pairs', 'ranks 12/20/8'],
+        ['f32', 'cpu broadcast, shrink pairs', 'ranks 8/16/64'],
+        ['f16', 'cpu broadcast, shrink pairs', 'ranks 12/20/8', 'odd widths'],
         ['pages', 'cpu broadcast'],
         ['f32', 'cpu broadcast', 'ranks 8/16/64'],
         ['pages', 'cpu broadcast', 'ranks 8/16/64'],
@@ -197,7 +201,7 @@ describe.each(CASES.map(([dtype, shape, ranks, widths]) => [dtype, shape, ranks 
           await pool.load(s, held[s]!, undefined, Array.from({ length: need }, (_, i) => PAGES - 1 - s - 3 * i));
         }
         const rounded = held.map((w) => (w && f16 ? loraDeviceWeights(w, 'f16') : w));
-        const lora = createGpuLora({ device, pool, maxRows: 32, pipelines: h.ctx.pipelines, cpu: shape.startsWith('cpu'), broadcast: shape.startsWith('cpu broadcast') });
+        const lora = createGpuLora({ device, pool, maxRows: 32, pipelines: h.ctx.pipelines, cpu: shape.startsWith('cpu'), broadcast: shape.startsWith('cpu broadcast'), pairs: shape.endsWith('shrink pairs') });
         const { rowSlots } = layout;
         const rows = rowSlots.length;
         const xStride = matrixStride(op.cols);
