@@ -75,6 +75,24 @@ const tinyGroups = [0, 1].flatMap((layer) => [
   { layer, inPad: 384, members: [{ module: 'down_proj', column: 0 }] },
 ]);
 
+/**
+ * A tiny-model adapter written in `fileDtype`, loaded into a `slotDtype` image straight from the file
+ * (`direct`) and decoded then packed (`packed`); expects both images' bytes, copies and info equal.
+ */
+async function packedBothWays(p: { fileDtype: 'F16' | 'BF16' | 'F32'; slotDtype: 'f32' | 'f16'; rank: number; seed: number; targets: string[] }) {
+  const root = await tempDir();
+  const dir = (await createAdapter({ model: await tinyModel(root), rank: p.rank, seed: p.seed, out: join(root, 'a'), targets: p.targets, dtype: p.fileDtype })).dir;
+  const layout = createLoraSlotImageLayout({ config: tinyConfig, dtype: p.slotDtype, maxRank: 16, groups: tinyGroups });
+  const direct = await loadPeftAdapter({ dir, config: tinyConfig, slotImage: layout });
+  const peft = parsePeftConfig({ json: JSON.parse(await readFile(join(dir, 'adapter_config.json'), 'utf8')), file: 'adapter_config.json' });
+  const decoded = parsePeftWeights({ file: 'adapter_model.safetensors', bytes: await readFile(join(dir, 'adapter_model.safetensors')), config: tinyConfig, peft });
+  const packed = packLoraSlotImage({ config: tinyConfig, layout, weights: decoded });
+  expect(direct.image!.bytes).toEqual(packed.bytes);
+  expect(direct.image!.copies).toEqual(packed.copies);
+  expect(direct.image!.info).toEqual(packed.info);
+  return { direct, decoded, packed, layout, scale: peft.scale };
+}
+
 describe('LoRA slot image', () => {
   for (const dtype of ['f32', 'f16'] as const) {
     it(`packs into the slot layout with padding, a rank below capacity and untargeted members (${dtype})`, () => {
@@ -129,38 +147,20 @@ describe('LoRA slot image', () => {
 
   for (const dtype of ['F16', 'BF16', 'F32'] as const) {
     it(`a ${dtype} file decoded straight into an f32 image gives the bytes of decoding, then packing, and the weights as views`, async () => {
-      const root = await tempDir();
-      const dir = (await createAdapter({ model: await tinyModel(root), rank: 8, seed: 9, out: join(root, 'a'), targets: ['q_proj', 'v_proj', 'gate_proj', 'up_proj', 'down_proj'], dtype })).dir;
-      const layout = createLoraSlotImageLayout({ config: tinyConfig, dtype: 'f32', maxRank: 16, groups: tinyGroups });
-      const direct = await loadPeftAdapter({ dir, config: tinyConfig, slotImage: layout });
-      const peft = parsePeftConfig({ json: JSON.parse(await readFile(join(dir, 'adapter_config.json'), 'utf8')), file: 'adapter_config.json' });
-      const decoded = parsePeftWeights({ file: 'adapter_model.safetensors', bytes: await readFile(join(dir, 'adapter_model.safetensors')), config: tinyConfig, peft });
-      const packed = packLoraSlotImage({ config: tinyConfig, layout, weights: decoded });
-      expect(direct.image!.bytes).toEqual(packed.bytes);
-      expect(direct.image!.copies).toEqual(packed.copies);
-      expect(direct.image!.info).toEqual(packed.info);
+      const { direct, decoded } = await packedBothWays({ fileDtype: dtype, slotDtype: 'f32', rank: 8, seed: 9, targets: ['q_proj', 'v_proj', 'gate_proj', 'up_proj', 'down_proj'] });
       expect(direct.weights).toEqual(decoded);
       expect(direct.weights.layers[1].gate_proj!.a.buffer).toBe(direct.image!.bytes.buffer);
       expect(direct.image!.copies.length / 4).toBe(2 * (4 + 2 + 2)); // per layer: q|k|v 4 (k untargeted between q and v: A and B in 2 regions each), gate|up 2, down 2
     });
 
     it(`a ${dtype} file packed straight into an f16 image (rank 6: padded) gives the bytes of decoding, rounding and packing; the image is the one copy, the weights decoded from it on use`, async () => {
-      const root = await tempDir();
-      const dir = (await createAdapter({ model: await tinyModel(root), rank: 6, seed: 11, out: join(root, 'a'), targets: ['q_proj', 'v_proj', 'o_proj', 'down_proj'], dtype })).dir;
-      const layout = createLoraSlotImageLayout({ config: tinyConfig, dtype: 'f16', maxRank: 16, groups: tinyGroups });
-      const direct = await loadPeftAdapter({ dir, config: tinyConfig, slotImage: layout });
-      const peft = parsePeftConfig({ json: JSON.parse(await readFile(join(dir, 'adapter_config.json'), 'utf8')), file: 'adapter_config.json' });
-      const decoded = parsePeftWeights({ file: 'adapter_model.safetensors', bytes: await readFile(join(dir, 'adapter_model.safetensors')), config: tinyConfig, peft });
-      const packed = packLoraSlotImage({ config: tinyConfig, layout, weights: decoded });
-      expect(direct.image!.bytes).toEqual(packed.bytes);
-      expect(direct.image!.copies).toEqual(packed.copies);
-      expect(direct.image!.info).toEqual(packed.info);
+      const { direct, decoded, packed, layout, scale } = await packedBothWays({ fileDtype: dtype, slotDtype: 'f16', rank: 6, seed: 11, targets: ['q_proj', 'v_proj', 'o_proj', 'down_proj'] });
       expect(direct.weightsFromImage).toBe(true);
       expect(direct.meta.bytes).toBe(direct.image!.bytes.byteLength); // no f32 copy beside the image
       expect(direct.meta.targets).toEqual(['q_proj', 'v_proj', 'o_proj', 'down_proj']);
       expect(direct.meta.layerTargets).toEqual([direct.meta.targets, direct.meta.targets]);
       expect(direct.weights.layers).toEqual(loraDeviceWeights(decoded, 'f16').layers); // the f16-rounded values every backend computes with
-      expect(loraSlotImageDecodedWeights(layout, packed, peft.scale).layers).toEqual(direct.weights.layers);
+      expect(loraSlotImageDecodedWeights(layout, packed, scale).layers).toEqual(direct.weights.layers);
     });
   }
 
