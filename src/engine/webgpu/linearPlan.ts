@@ -124,19 +124,20 @@ export function linearShape(p: { software: boolean; subgroups: boolean; subgroup
 const CPU_TILED = { opl: 4, workgroup: 8 } as const;
 
 /**
- * The plain kernel's tiles of 8 rows and more on CPU adapters (batched decode, prefill chunks): 24
- * weight rows per invocation, so each x value a lane loads and broadcasts serves 24 weight rows
+ * The plain kernel's tiles of 8 rows and more on CPU adapters (batched decode, prefill chunks): 16
+ * weight rows per invocation, so each x value a lane loads and broadcasts serves 16 weight rows
  * instead of 4 (on lavapipe every 32-bit word a lane loads costs a ~14-instruction loop per lane,
  * and at 32 rows x is 32 of the 48 words an invocation loaded per chunk with 4 weight rows), and
- * workgroups of one 8-wide subgroup so the 576-output projections still split into 3. Measured with
- * `npm run bench:linear -- --b1 --rows 32 --variants current,batchOpl=24+batchWorkgroup=8,...`
- * (bench-135m, f16): the linear kernels of a 32-row step took 1.10-1.18x less CPU than 16 weight
- * rows in workgroups of 16 in three runs (load 5-11; 20 or 32 weight rows in workgroups of 8, 12,
- * 20, 24 or 32 in workgroups of 16 no better), and 16 in workgroups of 16 had measured 1.43x faster
- * than 4 in workgroups of 64 (load 1.6); end to end batch 32 1.09x tokens/s, 0.89x CPU ms per step
- * (docs/engine.md).
+ * workgroups of 16 so the 576-output projections still split into 3. Measured with
+ * `npm run bench:linear -- --b1 --rows 32 --variants current,opl=16+workgroup=16,...` (bench-135m,
+ * f16, load 1.6): linear kernels of a 32-row step 1.43x faster than 4 weight rows in workgroups of
+ * 64 (qkv 1.44x, o 1.34x, gate_up 1.61x, down 1.23x, lm_head 1.37x); 8 and 32 weight rows, or
+ * workgroups of 8 or 64, slower; at 8 rows (`--rows 8`, load 2.3) 1.10x. 24 weight rows in workgroups
+ * of 8 ran the 32-row kernels with 1.10-1.18x less CPU (load 5-11) and batch 32 with 8.06x batch 1's
+ * throughput (quiet), but LLVM took 97.6 s instead of 4.1 s to compile the model's kernels (their
+ * 32 x 24 accumulators unrolled), so start-up and the suite paid 20x: not kept (docs/engine.md).
  */
-const CPU_BATCH = { opl: 24, workgroup: 8 } as const;
+const CPU_BATCH = { opl: 16, workgroup: 16 } as const;
 
 /**
  * Workgroups per CPU thread a projection should split into (`minGroups` = this x the driver's

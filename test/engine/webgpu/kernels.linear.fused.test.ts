@@ -52,8 +52,8 @@ describe('linear kernel prologue and epilogue (fused RMSNorm, GLU)', () => {
 });
 
 // lavapipe's batch tiles (8, 16, 32 rows: batched decode, prefill chunks): the plain kernel with
-// 24 weight rows per invocation in workgroups of 8 (`batchOpl`, `batchWorkgroup`), norm prologue
-// and GLU epilogue, n odd and past one workgroup's 192 outputs (GLU: 96), 33 rows (two workgroups along y);
+// 16 weight rows per invocation in workgroups of 16 (`batchOpl`, `batchWorkgroup`), norm prologue
+// and GLU epilogue, n odd and past one workgroup's 256 outputs (GLU: 128), 33 rows (two workgroups along y);
 // x's padding columns nonzero (a norm must stop at its width: the weights' padding is 0). Both ways
 // of norming those tiles: each workgroup summing its rows' squares (linear_norm.wgsl) and each
 // row's 1 / rms from a pass before the projection (`normStats`: norm_stats.wgsl).
@@ -65,8 +65,8 @@ if (lavapipeShape) {
         th = await createHarness({ shape: { ...lavapipeShape, normStats } });
       });
       afterAll(() => th?.destroy());
-      it('plans 24 weight rows per invocation in workgroups of 8 from 8 rows', () => {
-        expect(lavapipeShape).toMatchObject({ batchOpl: 24, batchWorkgroup: 8 });
+      it('plans 16 weight rows per invocation in workgroups of 16 from 8 rows', () => {
+        expect(lavapipeShape).toMatchObject({ batchOpl: 16, batchWorkgroup: 16 });
       });
       for (const rows of [6, 13, 29, 33]) {
         it(`rmsnorm prologue (gain offset 1, bias), ${rows} rows, n 299, width 260, x padded with 7`, async () => {
@@ -80,8 +80,8 @@ if (lavapipeShape) {
           expect(relError(got, want)).toBeLessThan(F16_TOL);
         });
       }
-      it('GLU (silu) epilogue after the norm, f16, 11 rows, n 101 (past one workgroup of 96 products), width 100', async () => {
-        const { got, want } = await runFused({ rows: 11, n: 101, k: 100, dtype: 'f16', glu: 'silu', harness: th });
+      it('GLU (silu) epilogue after the norm, f16, 11 rows, n 131 (past one workgroup of 128 products), width 100', async () => {
+        const { got, want } = await runFused({ rows: 11, n: 131, k: 100, dtype: 'f16', glu: 'silu', harness: th });
         expect(relError(got, want)).toBeLessThan(F16_TOL);
       });
       it('f16 weights accumulating into y, 21 rows, n 299, k 260', async () => {

@@ -53,9 +53,9 @@ describe('linear kernel plan', () => {
     expect(cpu.sgNorm).toBe(true);
   });
 
-  it('CPU adapters: the plain kernel takes 24 weight rows per invocation in workgroups of 8 from 8 rows (batched decode, prefill); decode tiles and GPUs keep their shape', () => {
+  it('CPU adapters: the plain kernel takes 16 weight rows per invocation in workgroups of 16 from 8 rows (batched decode, prefill); decode tiles and GPUs keep their shape', () => {
     const cpu = linearShape({ software: true, subgroups: true, subgroupMinSize: 8, subgroupMaxSize: 8, threads: 2 });
-    expect(linearTiles(cpu).map((t) => [t.rows, t.opl, t.workgroup])).toEqual([[1, 4, 64], [4, 4, 64], [8, 24, 8], [16, 24, 8], [32, 24, 8]]);
+    expect(linearTiles(cpu).map((t) => [t.rows, t.opl, t.workgroup])).toEqual([[1, 4, 64], [4, 4, 64], [8, 16, 16], [16, 16, 16], [32, 16, 16]]);
     expect(linearTiles({ ...cpu, tiled: { opl: 4, workgroup: 8 } }).find((t) => t.rows === 32)).toMatchObject({ tiled: true, opl: 4, workgroup: 8 });
     expect(gpu.batchOpl).toBeUndefined();
   });
