@@ -145,9 +145,7 @@ export interface PackLoraFactorsParameters {
 export function packLoraFactors(p: PackLoraFactorsParameters): LoraSlotImage {
   const { layout, rank: r, scale } = p;
   checkLoraRankAndScale(r, scale, layout.maxRank);
-  const r4 = Math.ceil(r / 4) * 4;
-  const rb = Math.ceil(r / layout.bAlign) * layout.bAlign;
-  const eb = layout.dtype === 'f16' ? 2 : 4;
+  const { r4, rb, eb } = imageGeometry(layout, r);
   const info = new Uint32Array(layout.infoStride);
   new Float32Array(info.buffer, 0, 1)[0] = scale;
   // Regions first (sizes), then one buffer, then the values. `pad` zero rows follow A's r rows up
@@ -178,6 +176,11 @@ export function packLoraFactors(p: PackLoraFactorsParameters): LoraSlotImage {
     at += count * eb;
   }
   return { layoutKey: layout.key, rank: r, bytes, copies: Uint32Array.from(copies), info };
+}
+
+/** An adapter of rank `r` in `layout`: A's rows (r rounded to 4), B's row stride (r rounded to `bAlign`), bytes per element. */
+function imageGeometry(layout: LoraSlotImageLayout, r: number): { r4: number; rb: number; eb: number } {
+  return { r4: Math.ceil(r / 4) * 4, rb: Math.ceil(r / layout.bAlign) * layout.bAlign, eb: layout.dtype === 'f16' ? 2 : 4 };
 }
 
 /** Writes a region's `rows` rows of `cols` values at `stride` into `out` (already zeros: the padding stays). */
@@ -235,7 +238,7 @@ export function loraSlotImageWeights(layout: LoraSlotImageLayout, image: LoraSlo
  */
 export function loraSlotImageDecodedWeights(layout: LoraSlotImageLayout, image: LoraSlotImage, scale: number): LoraWeights {
   if (image.layoutKey !== layout.key) throw new LoraSlotLayoutError(`the adapter image was packed for layout ${image.layoutKey}, not ${layout.key}`);
-  const eb = layout.dtype === 'f16' ? 2 : 4;
+  const { eb } = imageGeometry(layout, image.rank);
   return imageFactors(layout, image, scale, (at, rows, cols, stride) => {
     const out = new Float32Array(rows * cols);
     for (let i = 0; i < rows; i++) bytesToF32Into(image.bytes.subarray(at + i * stride * eb, at + (i * stride + cols) * eb), eb === 2 ? 'F16' : 'F32', out.subarray(i * cols, (i + 1) * cols));
@@ -258,9 +261,7 @@ export function loraSlotImageLazyWeights(layout: LoraSlotImageLayout, image: Lor
 /** Walks the image's regions in their packing order (per group, the present members' A, then their B), `read` giving each factor from its byte in `image.bytes`, rows, columns and row stride. */
 function imageFactors(layout: LoraSlotImageLayout, image: LoraSlotImage, scale: number, read: (at: number, rows: number, cols: number, stride: number) => Float32Array): LoraWeights {
   const r = image.rank;
-  const r4 = Math.ceil(r / 4) * 4;
-  const rb = Math.ceil(r / layout.bAlign) * layout.bAlign;
-  const eb = layout.dtype === 'f16' ? 2 : 4;
+  const { r4, rb, eb } = imageGeometry(layout, r);
   const layers: LoraWeights['layers'] = Array.from({ length: layout.numLayers }, () => ({}));
   let at = 0;
   for (const g of layout.groups) {
