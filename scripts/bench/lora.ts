@@ -29,6 +29,10 @@
  * CPU ms per step (and base's over it), with the load average; `--profile`: per-kernel GPU ms per
  * step of each (timestamp queries).
  *
+ * `--targets all|q_proj,v_proj,...`: the modules the decode's random adapters target (sections 1 and
+ * `--variants`; default all). Beside each rate with adapters, the rate a step bound by the bytes it
+ * reads would keep of base only (`lib/loraBytes.ts`): distinct adapters' factors are read per row.
+ *
  * `--kernels --variants current,... [--rounds 5] [--reps 8]`: only one layer's LoRA kernels
  * (`lib/loraKernels.ts`): per projection and variant the CPU ms of the shrink, of the projection
  * with 32 distinct adapters' rows and without any (so the expand epilogue's cost), side by side.
@@ -55,6 +59,8 @@ import { compareLoraVariants, loraDecodeRun, randomLoraWeights } from './lib/lor
 import { loadReportLines, measureLoadLatency } from './lib/loraLoad.ts';
 import { LORA_UPLOAD_MODES, type LoraUploadMode } from '../../src/engine/webgpu/lora/stagingRing.ts';
 import { runLoraKernels } from './lib/loraKernels.ts';
+import { adapterReadShare } from './lib/loraBytes.ts';
+import { moduleNames } from '../../src/model/config.ts';
 
 const args = benchArgs(import.meta.url, {
   model: { type: 'string', default: 'bench-135m' },
@@ -73,6 +79,7 @@ const args = benchArgs(import.meta.url, {
   variants: { type: 'string' },
   rounds: { type: 'string', default: '5' },
   distinct: { type: 'string', default: '0,32' },
+  targets: { type: 'string', default: 'all' },
   profile: { type: 'boolean', default: false },
   kernels: { type: 'boolean', default: false },
   reps: { type: 'string', default: '8' },
@@ -124,6 +131,12 @@ function loraDtypeArg(flag: string, value: string): LoraDtypeSetting {
 }
 /** The slots' dtype a setting gives on this model and device (as the WebGPU backend resolves it). */
 const slotDtype = (setting: LoraDtypeSetting): LoraDtype => resolveLoraDtype({ setting, model, f16Slots: gpu.hasF16 });
+const modules = moduleNames(config);
+/** `--targets`: the decode adapters' modules. */
+const targets = args.targets === 'all' ? modules : args.targets!.split(',').map((t) => oneOf('targets', t, modules));
+const targetsLabel = targets.length === modules.length ? `all ${targets.length} projections` : targets.join(', ');
+/** The rate a step bound by the bytes it reads keeps of base with `distinct` adapters in `dtype` slots (`lib/loraBytes.ts`). */
+const readBound = (distinct: number, dtype: LoraDtype, baseBytes: number) => adapterReadShare({ config, rank, distinct, targets, dtype, baseBytes }).boundOfBase;
 // ---- Adapter files: `distinctFiles` generated; names beyond reuse a file with a distinct adapter_config.json (another id).
 const adapterFiles = namedAdapters({ preset, modelDir, distinct: distinctFiles });
 const adapterRoot = adapterFiles.root(rank);
@@ -161,7 +174,7 @@ const makeBackend = (variant: string) => createWebGpuBackend({ model, gpu, numKv
 const backend = await makeBackend(variants[0]);
 log(`${preset} (${backend.dtype}, ${(backend.weightBytes / 2 ** 20).toFixed(0)} MiB) + ${slotCount} ${backend.lora.dtype} slots of rank ${rank} (${(backend.lora.bytesPerSlot / 2 ** 20).toFixed(2)} MiB each) on ${gpu.summary.description}`);
 
-const randomWeights = (seed: number, r: number): LoraWeights => randomLoraWeights(config, seed, r);
+const randomWeights = (seed: number, r: number): LoraWeights => randomLoraWeights(config, seed, r, targets);
 const decodeShape = { batch: BATCH, prompt: PROMPT, perSeqBlocks, steps: decodeSteps };
 if (args.variants !== undefined) {
   await compareVariants();
@@ -200,13 +213,15 @@ async function compareVariants(): Promise<void> {
   const rounds = positiveNumber('rounds', args.rounds);
   const { figures, loadAverages } = await compareLoraVariants({ backends, variants, distincts, rounds, shape: decodeShape, profile: args.profile!, log });
   const f = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '-');
+  const boundOf = (g: { variant: string; distinct: number }) => { const b = backends[variants.indexOf(g.variant)]; return readBound(g.distinct, b.lora.dtype, b.weightBytes); };
+  const bound = (g: { variant: string; distinct: number }) => (g.distinct ? `  (bound by bytes read: ${f(boundOf(g) * 100, 0)}%)` : '');
   const kernels = (k?: Record<string, number>) => (k ? `; GPU ms/step ${Object.entries(k).map(([name, ms]) => `${name} ${f(ms)}`).join(', ')}` : '');
   const lines = [
-    `openlora LoRA variants: ${preset} (${backend.dtype}) on ${gpu.summary.description}; batch ${BATCH} decode, rank ${rank} on all 7 projections, ${rounds} interleaved rounds of ${decodeSteps} steps, load average ${loadAverages.map((l) => f(l, 2)).join(' ')}`,
-    ...figures.map((g) => `${g.variant.padEnd(24)} ${String(g.distinct).padStart(2)} adapters ${f(g.tokensPerSecond).padStart(7)} tokens/s  ${f(g.ofBase * 100, 0).padStart(3)}% of base  ${f(g.overFirst, 2)}x ${variants[0]}  CPU ${f(g.cpuMsPerStep, 0)} ms/step (${f(g.cpuOfBase * 100, 0)}% of base, ${f(g.cpuOverFirst, 2)}x)  tokens ${g.sameTokens ? 'same' : 'DIFFER'}${kernels(g.kernelsMs)}`),
+    `openlora LoRA variants: ${preset} (${backend.dtype}) on ${gpu.summary.description}; batch ${BATCH} decode, rank ${rank} on ${targetsLabel}, ${rounds} interleaved rounds of ${decodeSteps} steps, load average ${loadAverages.map((l) => f(l, 2)).join(' ')}`,
+    ...figures.map((g) => `${g.variant.padEnd(24)} ${String(g.distinct).padStart(2)} adapters ${f(g.tokensPerSecond).padStart(7)} tokens/s  ${f(g.ofBase * 100, 0).padStart(3)}% of base  ${f(g.overFirst, 2)}x ${variants[0]}  CPU ${f(g.cpuMsPerStep, 0)} ms/step (${f(g.cpuOfBase * 100, 0)}% of base, ${f(g.cpuOverFirst, 2)}x)  tokens ${g.sameTokens ? 'same' : 'DIFFER'}${bound(g)}${kernels(g.kernelsMs)}`),
   ];
   process.stdout.write(lines.join('\n') + '\n');
-  if (args.out) await writeFile(args.out, JSON.stringify({ model: preset, device: gpu.summary.description, rank, batch: BATCH, steps: decodeSteps, rounds, loadAverages, figures }, null, 2) + '\n');
+  if (args.out) await writeFile(args.out, JSON.stringify({ model: preset, device: gpu.summary.description, rank, targets, batch: BATCH, steps: decodeSteps, rounds, loadAverages, figures: figures.map((g) => ({ ...g, boundOfBase: boundOf(g) })) }, null, 2) + '\n');
   for (const b of backends) b.destroy();
 }
 
@@ -224,6 +239,7 @@ for (const distinct of [0, 1, 8, 32].filter((d) => d <= slotCount)) {
   log(`   ${distinct} adapters: ${decode.at(-1)!.stepMs.toFixed(1)} ms/step`);
 }
 const baseRate = decode[0].tokensPerSecond;
+const decodeBound = (distinct: number) => readBound(distinct, backend.lora.dtype, backend.weightBytes);
 
 // ---- 2. Traffic over 10, 100, 1000 registered adapters.
 const maxRunning = BATCH;
@@ -290,21 +306,21 @@ const t10 = traffic.find((t) => t.adapters === 10)!;
 const t1000 = traffic.find((t) => t.adapters === 1000)!;
 const cold16 = loads.find((l) => l.rank === 16 && l.variant === uploadVariants[0]) ?? { cold: { p99: Number.NaN }, warm: { p99: Number.NaN } };
 const goals = [
-  { goal: '32 distinct adapters keep >= 85% of base-only decode throughput', value: r32 ? r32.tokensPerSecond / baseRate : Number.NaN, met: r32 ? r32.tokensPerSecond / baseRate >= 0.85 : false },
+  { goal: '32 distinct adapters keep >= 85% of base-only decode throughput', value: r32 ? r32.tokensPerSecond / baseRate : Number.NaN, met: r32 ? r32.tokensPerSecond / baseRate >= 0.85 : false, bound: decodeBound(32) },
   { goal: '10 -> 1000 adapters loses <= 10% throughput', value: 1 - t1000.tokensPerSecond / t10.tokensPerSecond, met: t1000.tokensPerSecond >= 0.9 * t10.tokensPerSecond },
   { goal: 'cold load of a rank-16 adapter p99 < 100 ms', value: cold16.cold.p99, met: cold16.cold.p99 < 100 },
   { goal: 'warm load (host -> GPU) of a rank-16 adapter p99 < 10 ms', value: cold16.warm.p99, met: cold16.warm.p99 < 10 },
   { goal: '>= 3x the merge-on-switch baseline at 100 adapters', value: t100.tokensPerSecond / baseline.tokensPerSecond, met: t100.tokensPerSecond >= 3 * baseline.tokensPerSecond },
 ];
 const loadAverage = loadavg().map((x) => x.toFixed(2)).join(' ');
-const result = { loadAverage, model: preset, trafficSlots, dtype: backend.dtype, device: gpu.summary.description, rank, slots: slotCount, bytesPerSlot: backend.lora.bytesPerSlot, weightBytes: backend.weightBytes, decode, traffic, loads, memory, baseline, goals, scaled, wallSeconds: (performance.now() - started) / 1000 };
+const result = { loadAverage, model: preset, targets, trafficSlots, dtype: backend.dtype, device: gpu.summary.description, rank, slots: slotCount, bytesPerSlot: backend.lora.bytesPerSlot, weightBytes: backend.weightBytes, decode, traffic, loads, memory, baseline, goals, scaled, wallSeconds: (performance.now() - started) / 1000 };
 
 const f = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '-');
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
 const lines = [
-  `openlora LoRA benchmark: ${preset} (${backend.dtype}) on ${result.device}; rank ${rank} on all 7 projections, ${slotCount} slots`,
+  `openlora LoRA benchmark: ${preset} (${backend.dtype}) on ${result.device}; rank ${rank} on ${targetsLabel}, ${slotCount} slots`,
   `1. decode, batch ${BATCH}`,
-  ...decode.map((d) => `   ${String(d.distinct).padStart(2)} adapters   ${f(d.tokensPerSecond).padStart(8)} tokens/s  ${f(d.stepMs).padStart(7)} ms/step  ${f((d.tokensPerSecond / baseRate) * 100, 0)}% of base`),
+  ...decode.map((d) => `   ${String(d.distinct).padStart(2)} adapters   ${f(d.tokensPerSecond).padStart(8)} tokens/s  ${f(d.stepMs).padStart(7)} ms/step  ${f((d.tokensPerSecond / baseRate) * 100, 0)}% of base${d.distinct ? `  (bound by bytes read: ${f(decodeBound(d.distinct) * 100, 0)}%)` : ''}`),
   `2. traffic (Zipf 1, Poisson ${rate}/s)   tokens/s  TTFT p50/p99 ms   TPOT p50/p99 ms  slot hit  host hit  loads`,
   ...traffic.map((t) => `   ${String(t.adapters).padStart(4)} adapters       ${f(t.tokensPerSecond).padStart(8)}  ${f(t.ttftMs.p50, 0).padStart(7)} / ${f(t.ttftMs.p99, 0).padEnd(6)}  ${f(t.tpotMs.p50, 0).padStart(6)} / ${f(t.tpotMs.p99, 0).padEnd(6)}  ${f(t.slotHitRate * 100, 0).padStart(6)}%  ${f(t.hostHitRate * 100, 0).padStart(6)}%  ${t.loads}${t.capped ? '  (capped)' : ''}`),
   ...loadReportLines(loads, rank, loadAverage),
@@ -312,7 +328,7 @@ const lines = [
   ...memory.map((m) => `   ${String(m.adapters).padStart(4)} adapters       ${mib(m.unmergedBytes).padStart(10)}         ${mib(m.mergedCopiesBytes).padStart(10)}`),
   `5. merge-on-switch, 100 adapters: ${f(baseline.tokensPerSecond)} tokens/s (${baseline.switches} switches, ${f(baseline.switchMs, 0)} ms each: CPU merge + upload; TTFT p50 ${f(baseline.ttftMs.p50, 0)} ms${baseline.capped ? ', capped' : ''}) vs unmerged ${f(t100.tokensPerSecond)} tokens/s = ${f(t100.tokensPerSecond / baseline.tokensPerSecond, 2)}x`,
   `goals:`,
-  ...goals.map((g) => `   [${g.met ? 'met' : 'NOT met'}] ${g.goal}: ${f(g.value, 2)}`),
+  ...goals.map((g) => `   [${g.met ? 'met' : 'NOT met'}] ${g.goal}: ${f(g.value, 2)}${'bound' in g ? ` (a step bound by the bytes it reads keeps at most ${f(g.bound!, 2)})` : ''}`),
   `scaled down for this machine:`,
   ...scaled.map((s) => `   - ${s}`),
   `wall ${f(result.wallSeconds, 0)} s`,

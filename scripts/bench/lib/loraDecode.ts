@@ -6,7 +6,7 @@
  */
 import { loadavg } from 'node:os';
 import type { Backend, LoraWeights, StepSequence } from '../../../src/engine/backend.ts';
-import type { ModelConfig } from '../../../src/model/config.ts';
+import { moduleNames, type ModelConfig } from '../../../src/model/config.ts';
 import type { WebGpuBackend } from '../../../src/engine/webgpu/backend.ts';
 import { benchIds, cpuMs } from './engineRuns.ts';
 import { uniform } from './loraTraffic.ts';
@@ -14,13 +14,13 @@ import { median } from './stats.ts';
 
 const greedy = { temperature: 0, topK: 0, topP: 1, seed: 0 };
 
-/** Random rank-r weights on every linear module, A ~ U(±1/√in), B scaled like createAdapter. */
-export function randomLoraWeights(config: ModelConfig, seed: number, rank: number): LoraWeights {
+/** Random rank-r weights on the `targets` modules (default every linear module), A ~ U(±1/√in), B scaled like createAdapter. */
+export function randomLoraWeights(config: ModelConfig, seed: number, rank: number, targets: readonly string[] = moduleNames(config)): LoraWeights {
   const u = uniform(seed);
   const fill = (n: number, s: number) => Float32Array.from({ length: n }, () => (u() * 2 - 1) * s);
   const layers = Array.from({ length: config.numLayers }, () => {
     const layer: LoraWeights['layers'][number] = {};
-    for (const { name, out, in: inF } of config.modules) layer[name] = { a: fill(rank * inF, 1 / Math.sqrt(inF)), b: fill(out * rank, 0.3 / Math.sqrt(rank)) };
+    for (const { name, out, in: inF } of config.modules.filter((m) => targets.includes(m.name))) layer[name] = { a: fill(rank * inF, 1 / Math.sqrt(inF)), b: fill(out * rank, 0.3 / Math.sqrt(rank)) };
     return layer;
   });
   return { rank, scale: 2, layers };
