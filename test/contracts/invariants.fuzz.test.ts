@@ -15,12 +15,13 @@
  */
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BaseError, ContractFunctionRevertedError, decodeFunctionResult, encodeFunctionData, hexToBigInt, numberToHex, zeroHash, type Abi, type Address, type Hex } from 'viem';
-import { adapterRegistryAbi, attributionRewardsAbi, nodeRegistryAbi, paymentChannelsAbi, readBatchAbi, readBatchBytecode, testTokenAbi } from '../../src/chain/generated/abis.ts';
+import { BaseError, ContractFunctionRevertedError, numberToHex, zeroHash, type Address, type Hex } from 'viem';
+import { adapterRegistryAbi, attributionRewardsAbi, nodeRegistryAbi, paymentChannelsAbi, readBatchAbi, testTokenAbi } from '../../src/chain/generated/abis.ts';
 import { signVoucher } from '../../src/chain/eip712.ts';
 import { buildAttributionTree, getAttributionProof, type AttributionTree } from '../../src/chain/merkle.ts';
 import { ContractsModel, type Actor, type ChannelModel, type Split } from './model.ts';
 import { id, receipt, setupChain, TOKEN, type Chain } from './fixture.ts';
+import { deployReadBatch, type Read } from './readBatch.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20250114);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 270);
@@ -41,6 +42,14 @@ const SPLITS: Split[] = [{ royaltyBps: 1000, contributorBps: 5000 }, { royaltyBp
 /** Adapter 1's weights are small, adapter 2's total is near 2^64 (the rounding case of issue 14). */
 const WEIGHTS = [undefined, [3n, 5n, 11n], [2n ** 64n - 100n, 7n, 90n]] as const;
 const ZERO_LANE = SPLITS.length;
+/**
+ * Each step's transaction with its gas and fees given: viem then sends it at once instead of first
+ * estimating its gas (a second execution of every transaction on EDR) and reading the fee history;
+ * 40 runs took 0.8x the time. A transaction the model expects to revert is mined and reverts in
+ * its block (with the same custom error); one that ran out of this gas would revert without a
+ * name and fail the test.
+ */
+const TX = { gas: 5_000_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 0n };
 
 type Op =
   | { kind: 'open'; payer: number; node: number; salt: number; amount: bigint; delay: bigint }
@@ -97,50 +106,22 @@ function revertName(error: unknown): string | undefined {
   return reverted?.data?.errorName;
 }
 
-interface Read {
-  abi: Abi;
-  to: Address;
-  fn: string;
-  args: readonly (string | bigint)[];
-  /** Decode with the ABI (otherwise the result is one uint256). */
-  struct?: boolean;
-}
-
 describe('contracts invariants (stateful fast-check, every actor)', () => {
   let c: Chain;
   let adapters: Hex[];
   const trees = new Map<number, AttributionTree>();
   let restore: () => Promise<void>;
   let readBatch: Address;
+  let readAll: (reads: Read[]) => Promise<unknown[]>;
   let start: { now: bigint; total: Map<Actor, bigint>; supply: bigint };
   let steps = 0;
   const stats: Record<string, number> = {};
   const addr = (i: number): Address => c.accounts[i].address;
 
-  /** All of `reads` in one eth_call through the ReadBatch helper. */
-  const encoded = new Map<string, { target: Address; data: Hex }>();
-  /**
-   * All of `reads` in one eth_call through the ReadBatch helper (EDR spends ~30 us per inner call, so
-   * each step reads only accounts that can hold something). Call data is encoded once per read; plain
-   * uint256 results are decoded directly.
-   */
-  async function readAll(reads: Read[]): Promise<unknown[]> {
-    const calls = reads.map((r) => {
-      const key = `${r.to}:${r.fn}:${r.args.join(',')}`;
-      let call = encoded.get(key);
-      if (!call) encoded.set(key, (call = { target: r.to, data: encodeFunctionData({ abi: r.abi, functionName: r.fn, args: r.args } as never) }));
-      return call;
-    });
-    const raw = (await c.connection.provider.request({ method: 'eth_call', params: [{ to: readBatch, data: encodeFunctionData({ abi: readBatchAbi, functionName: 'read', args: [calls] }) }, 'latest'] })) as Hex;
-    const results = decodeFunctionResult({ abi: readBatchAbi, functionName: 'read', data: raw });
-    return results.map((data, i) => (reads[i].struct ? decodeFunctionResult({ abi: reads[i].abi, functionName: reads[i].fn, data } as never) : hexToBigInt(data)));
-  }
-
   beforeAll(async () => {
     c = await setupChain({ ...PARAMS });
     const k = c.deployment.contracts;
-    const receiptOf = await c.wait(c.wallets[0].deployContract({ abi: readBatchAbi, bytecode: readBatchBytecode }));
-    readBatch = receiptOf.contractAddress!;
+    ({ address: readBatch, readAll } = await deployReadBatch(c));
     for (const p of PAYERS) await c.wait(c.as(p).token.write.approve([k.paymentChannels, 2n ** 255n]));
     for (const n of NODES) {
       await c.wait(c.as(n).token.write.approve([k.nodeRegistry, STAKE]));
@@ -213,14 +194,14 @@ describe('contracts invariants (stateful fast-check, every actor)', () => {
               const cid = await c.contracts.paymentChannels.read.channelIdFor([addr(op.payer), addr(op.node), c.deployment.contracts.token, id(`salt-${op.salt}`)]);
               const channel: ChannelModel = { id: cid, payer: op.payer, node: op.node, balance: 0n, withdrawDelay: op.delay, readyAt: 0n, claimed: new Map(), signed: new Map() };
               const expected = m.open(channel, op.amount);
-              await expectOutcome(() => c.as(op.payer).paymentChannels.write.open([addr(op.node), c.deployment.contracts.token, addr(op.payer), op.amount, op.delay, id(`salt-${op.salt}`)]), expected);
+              await expectOutcome(() => c.as(op.payer).paymentChannels.write.open([addr(op.node), c.deployment.contracts.token, addr(op.payer), op.amount, op.delay, id(`salt-${op.salt}`)], TX), expected);
               if (!expected) pay(op.payer, -op.amount);
               break;
             }
             case 'topUp':
               if (!ch) break;
               await tick();
-              await expectOutcome(() => c.as(ch.payer).paymentChannels.write.topUp([ch.id, op.amount]), undefined);
+              await expectOutcome(() => c.as(ch.payer).paymentChannels.write.topUp([ch.id, op.amount], TX), undefined);
               ch.balance += op.amount;
               pay(ch.payer, -op.amount);
               break;
@@ -240,7 +221,7 @@ describe('contracts invariants (stateful fast-check, every actor)', () => {
               }
               await tick();
               m.settle(lanes);
-              await expectOutcome(() => c.as(op.caller).paymentChannels.write.settle([vouchers]), undefined);
+              await expectOutcome(() => c.as(op.caller).paymentChannels.write.settle([vouchers], TX), undefined);
               break;
             }
             case 'setRoyalty': {
@@ -248,13 +229,13 @@ describe('contracts invariants (stateful fast-check, every actor)', () => {
               const a = m.adapters[op.adapter];
               const next = op.split === 'inForce' ? m.splitInForce(a) : op.split;
               m.setRoyalty(a, next);
-              await expectOutcome(() => c.as(OWNER).adapterRegistry.write.setRoyalty([a.id, next.royaltyBps, next.contributorBps]), undefined);
+              await expectOutcome(() => c.as(OWNER).adapterRegistry.write.setRoyalty([a.id, next.royaltyBps, next.contributorBps], TX), undefined);
               break;
             }
             case 'setFee':
               await tick();
               m.setFee(op.bps);
-              await expectOutcome(() => c.as(PROVER).paymentChannels.write.setProtocolFee([op.bps]), undefined);
+              await expectOutcome(() => c.as(PROVER).paymentChannels.write.setProtocolFee([op.bps], TX), undefined);
               break;
             case 'time': {
               const change = m.nextChange();
@@ -268,23 +249,23 @@ describe('contracts invariants (stateful fast-check, every actor)', () => {
               if (!ch) break;
               await tick();
               ch.readyAt = m.now + ch.withdrawDelay;
-              await expectOutcome(() => c.as(ch.payer).paymentChannels.write.requestWithdraw([ch.id]), undefined);
+              await expectOutcome(() => c.as(ch.payer).paymentChannels.write.requestWithdraw([ch.id], TX), undefined);
               break;
             case 'withdraw': {
               if (!ch) break;
               await tick();
               const r = m.withdraw(ch);
-              await expectOutcome(() => c.as(ch.payer).paymentChannels.write.withdraw([ch.id]), r.error);
+              await expectOutcome(() => c.as(ch.payer).paymentChannels.write.withdraw([ch.id], TX), r.error);
               pay(ch.payer, r.amount);
               break;
             }
             case 'withdrawCredit': {
               await tick();
               const fromChannels = m.withdrawCredit(m.pcCredit, op.who);
-              await expectOutcome(() => c.as(op.who).paymentChannels.write.withdrawCredit(), fromChannels === 0n ? 'PaymentChannelsNothingToWithdraw' : undefined);
+              await expectOutcome(() => c.as(op.who).paymentChannels.write.withdrawCredit(TX), fromChannels === 0n ? 'PaymentChannelsNothingToWithdraw' : undefined);
               await tick();
               const fromRegistry = m.withdrawCredit(m.nrCredit, op.who);
-              await expectOutcome(() => c.as(op.who).nodeRegistry.write.withdrawCredit(), fromRegistry === 0n ? 'NodeRegistryNothingToWithdraw' : undefined);
+              await expectOutcome(() => c.as(op.who).nodeRegistry.write.withdrawCredit(TX), fromRegistry === 0n ? 'NodeRegistryNothingToWithdraw' : undefined);
               pay(op.who, fromChannels + fromRegistry);
               break;
             }
@@ -292,7 +273,7 @@ describe('contracts invariants (stateful fast-check, every actor)', () => {
               await tick();
               const proofs = op.adapters.map((j) => getAttributionProof(trees.get(j)!, addr(op.contributor)));
               const got = m.claim(op.contributor, op.adapters.map((j) => m.adapters[j]));
-              await expectOutcome(() => c.as(op.contributor).attributionRewards.write.claim([op.adapters.map((j) => adapters[j]), proofs.map((p) => p.weight), proofs.map((p) => p.proof)]), got === 0n ? 'AttributionRewardsNothingToClaim' : undefined);
+              await expectOutcome(() => c.as(op.contributor).attributionRewards.write.claim([op.adapters.map((j) => adapters[j]), proofs.map((p) => p.weight), proofs.map((p) => p.proof)], TX), got === 0n ? 'AttributionRewardsNothingToClaim' : undefined);
               pay(op.contributor, got);
               break;
             }
@@ -310,7 +291,7 @@ describe('contracts invariants (stateful fast-check, every actor)', () => {
               await tick();
               const expected = m.slash(op.node, entry.seq, prover);
               const proof = entry.proof;
-              await expectOutcome(() => c.as(prover).nodeRegistry.write.slash(proof), expected);
+              await expectOutcome(() => c.as(prover).nodeRegistry.write.slash(proof, TX), expected);
               if (!expected && !earlier.includes(entry)) slashedSeqs.set(op.node, [...earlier, entry]);
               break;
             }
@@ -319,13 +300,13 @@ describe('contracts invariants (stateful fast-check, every actor)', () => {
               const amountToUnbond = (n.stake * BigInt(op.percent)) / 100n + (op.percent > 100 ? 1n : 0n);
               if (amountToUnbond === 0n) break;
               await tick();
-              await expectOutcome(() => c.as(op.node).nodeRegistry.write.requestUnbond([amountToUnbond]), m.requestUnbond(op.node, amountToUnbond));
+              await expectOutcome(() => c.as(op.node).nodeRegistry.write.requestUnbond([amountToUnbond], TX), m.requestUnbond(op.node, amountToUnbond));
               break;
             }
             case 'withdrawUnbonded': {
               await tick();
               const r = m.withdrawUnbonded(op.node);
-              await expectOutcome(() => c.as(op.node).nodeRegistry.write.withdrawUnbonded(), r.error);
+              await expectOutcome(() => c.as(op.node).nodeRegistry.write.withdrawUnbonded(TX), r.error);
               pay(op.node, r.amount);
               break;
             }
