@@ -4,7 +4,7 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { signVoucher } from '../../src/chain/eip712.ts';
 import { buildAttributionTree, getAttributionProof, type AttributionTree } from '../../src/chain/merkle.ts';
 import { splitPayment } from '../../src/chain/split.ts';
-import { expectRevert, id, setupChain, TOKEN, type Chain } from './fixture.ts';
+import { expectRevert, id, SEND_AS_IS, setupChain, TOKEN, type Chain } from './fixture.ts';
 
 describe('AttributionRewards', () => {
   let c: Chain;
@@ -96,7 +96,7 @@ describe('AttributionRewards', () => {
       const wallet = await c.viem.getWalletClient(account);
       const { weight, proof } = getAttributionProof(trees[1], account);
       const owed = await c.contracts.attributionRewards.read.claimable([adapters[1], account, weight]);
-      await c.wait(wallet.writeContract({ address: c.deployment.contracts.attributionRewards, abi: c.contracts.attributionRewards.abi, functionName: 'claim', args: [[adapters[1]], [weight], [proof]] }));
+      await c.wait(wallet.writeContract({ address: c.deployment.contracts.attributionRewards, abi: c.contracts.attributionRewards.abi, functionName: 'claim', args: [[adapters[1]], [weight], [proof]], ...SEND_AS_IS }));
       expect(await c.contracts.attributionRewards.read.claimedOf([adapters[1], account])).toBe(owed);
     }
     expect(await c.contracts.attributionRewards.read.poolOf([adapters[1]])).toBeLessThan(BigInt(contributors.length));

@@ -20,7 +20,7 @@ import { adapterRegistryAbi, attributionRewardsAbi, nodeRegistryAbi, paymentChan
 import { signVoucher } from '../../src/chain/eip712.ts';
 import { buildAttributionTree, getAttributionProof, type AttributionTree } from '../../src/chain/merkle.ts';
 import { ContractsModel, type Actor, type ChannelModel, type Split } from './model.ts';
-import { id, receipt, setupChain, TOKEN, type Chain } from './fixture.ts';
+import { id, receipt, SEND_AS_IS, setupChain, TOKEN, type Chain } from './fixture.ts';
 import { deployReadBatch, type Read } from './readBatch.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20250114);
@@ -42,14 +42,6 @@ const SPLITS: Split[] = [{ royaltyBps: 1000, contributorBps: 5000 }, { royaltyBp
 /** Adapter 1's weights are small, adapter 2's total is near 2^64 (the rounding case of issue 14). */
 const WEIGHTS = [undefined, [3n, 5n, 11n], [2n ** 64n - 100n, 7n, 90n]] as const;
 const ZERO_LANE = SPLITS.length;
-/**
- * Each step's transaction with its gas, fees and chain given: viem then sends it at once instead of
- * first estimating its gas (a second execution of every transaction on EDR), reading the fee
- * history and asking for the chain id. A transaction the model expects to revert is mined and
- * reverts in its block (with the same custom error); one that ran out of this gas would revert
- * without a name and fail the test.
- */
-const TX = { gas: 5_000_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 0n, chain: null };
 
 type Op =
   | { kind: 'open'; payer: number; node: number; salt: number; amount: bigint; delay: bigint }
@@ -194,14 +186,14 @@ describe('contracts invariants (stateful fast-check, every actor)', () => {
               const cid = await c.contracts.paymentChannels.read.channelIdFor([addr(op.payer), addr(op.node), c.deployment.contracts.token, id(`salt-${op.salt}`)]);
               const channel: ChannelModel = { id: cid, payer: op.payer, node: op.node, balance: 0n, withdrawDelay: op.delay, readyAt: 0n, claimed: new Map(), signed: new Map() };
               const expected = m.open(channel, op.amount);
-              await expectOutcome(() => c.as(op.payer).paymentChannels.write.open([addr(op.node), c.deployment.contracts.token, addr(op.payer), op.amount, op.delay, id(`salt-${op.salt}`)], TX), expected);
+              await expectOutcome(() => c.as(op.payer).paymentChannels.write.open([addr(op.node), c.deployment.contracts.token, addr(op.payer), op.amount, op.delay, id(`salt-${op.salt}`)], SEND_AS_IS), expected);
               if (!expected) pay(op.payer, -op.amount);
               break;
             }
             case 'topUp':
               if (!ch) break;
               await tick();
-              await expectOutcome(() => c.as(ch.payer).paymentChannels.write.topUp([ch.id, op.amount], TX), undefined);
+              await expectOutcome(() => c.as(ch.payer).paymentChannels.write.topUp([ch.id, op.amount], SEND_AS_IS), undefined);
               ch.balance += op.amount;
               pay(ch.payer, -op.amount);
               break;
@@ -221,7 +213,7 @@ describe('contracts invariants (stateful fast-check, every actor)', () => {
               }
               await tick();
               m.settle(lanes);
-              await expectOutcome(() => c.as(op.caller).paymentChannels.write.settle([vouchers], TX), undefined);
+              await expectOutcome(() => c.as(op.caller).paymentChannels.write.settle([vouchers], SEND_AS_IS), undefined);
               break;
             }
             case 'setRoyalty': {
@@ -229,13 +221,13 @@ describe('contracts invariants (stateful fast-check, every actor)', () => {
               const a = m.adapters[op.adapter];
               const next = op.split === 'inForce' ? m.splitInForce(a) : op.split;
               m.setRoyalty(a, next);
-              await expectOutcome(() => c.as(OWNER).adapterRegistry.write.setRoyalty([a.id, next.royaltyBps, next.contributorBps], TX), undefined);
+              await expectOutcome(() => c.as(OWNER).adapterRegistry.write.setRoyalty([a.id, next.royaltyBps, next.contributorBps], SEND_AS_IS), undefined);
               break;
             }
             case 'setFee':
               await tick();
               m.setFee(op.bps);
-              await expectOutcome(() => c.as(PROVER).paymentChannels.write.setProtocolFee([op.bps], TX), undefined);
+              await expectOutcome(() => c.as(PROVER).paymentChannels.write.setProtocolFee([op.bps], SEND_AS_IS), undefined);
               break;
             case 'time': {
               const change = m.nextChange();
@@ -249,23 +241,23 @@ describe('contracts invariants (stateful fast-check, every actor)', () => {
               if (!ch) break;
               await tick();
               ch.readyAt = m.now + ch.withdrawDelay;
-              await expectOutcome(() => c.as(ch.payer).paymentChannels.write.requestWithdraw([ch.id], TX), undefined);
+              await expectOutcome(() => c.as(ch.payer).paymentChannels.write.requestWithdraw([ch.id], SEND_AS_IS), undefined);
               break;
             case 'withdraw': {
               if (!ch) break;
               await tick();
               const r = m.withdraw(ch);
-              await expectOutcome(() => c.as(ch.payer).paymentChannels.write.withdraw([ch.id], TX), r.error);
+              await expectOutcome(() => c.as(ch.payer).paymentChannels.write.withdraw([ch.id], SEND_AS_IS), r.error);
               pay(ch.payer, r.amount);
               break;
             }
             case 'withdrawCredit': {
               await tick();
               const fromChannels = m.withdrawCredit(m.pcCredit, op.who);
-              await expectOutcome(() => c.as(op.who).paymentChannels.write.withdrawCredit(TX), fromChannels === 0n ? 'PaymentChannelsNothingToWithdraw' : undefined);
+              await expectOutcome(() => c.as(op.who).paymentChannels.write.withdrawCredit(SEND_AS_IS), fromChannels === 0n ? 'PaymentChannelsNothingToWithdraw' : undefined);
               await tick();
               const fromRegistry = m.withdrawCredit(m.nrCredit, op.who);
-              await expectOutcome(() => c.as(op.who).nodeRegistry.write.withdrawCredit(TX), fromRegistry === 0n ? 'NodeRegistryNothingToWithdraw' : undefined);
+              await expectOutcome(() => c.as(op.who).nodeRegistry.write.withdrawCredit(SEND_AS_IS), fromRegistry === 0n ? 'NodeRegistryNothingToWithdraw' : undefined);
               pay(op.who, fromChannels + fromRegistry);
               break;
             }
@@ -273,7 +265,7 @@ describe('contracts invariants (stateful fast-check, every actor)', () => {
               await tick();
               const proofs = op.adapters.map((j) => getAttributionProof(trees.get(j)!, addr(op.contributor)));
               const got = m.claim(op.contributor, op.adapters.map((j) => m.adapters[j]));
-              await expectOutcome(() => c.as(op.contributor).attributionRewards.write.claim([op.adapters.map((j) => adapters[j]), proofs.map((p) => p.weight), proofs.map((p) => p.proof)], TX), got === 0n ? 'AttributionRewardsNothingToClaim' : undefined);
+              await expectOutcome(() => c.as(op.contributor).attributionRewards.write.claim([op.adapters.map((j) => adapters[j]), proofs.map((p) => p.weight), proofs.map((p) => p.proof)], SEND_AS_IS), got === 0n ? 'AttributionRewardsNothingToClaim' : undefined);
               pay(op.contributor, got);
               break;
             }
@@ -291,7 +283,7 @@ describe('contracts invariants (stateful fast-check, every actor)', () => {
               await tick();
               const expected = m.slash(op.node, entry.seq, prover);
               const proof = entry.proof;
-              await expectOutcome(() => c.as(prover).nodeRegistry.write.slash(proof, TX), expected);
+              await expectOutcome(() => c.as(prover).nodeRegistry.write.slash(proof, SEND_AS_IS), expected);
               if (!expected && !earlier.includes(entry)) slashedSeqs.set(op.node, [...earlier, entry]);
               break;
             }
@@ -300,13 +292,13 @@ describe('contracts invariants (stateful fast-check, every actor)', () => {
               const amountToUnbond = (n.stake * BigInt(op.percent)) / 100n + (op.percent > 100 ? 1n : 0n);
               if (amountToUnbond === 0n) break;
               await tick();
-              await expectOutcome(() => c.as(op.node).nodeRegistry.write.requestUnbond([amountToUnbond], TX), m.requestUnbond(op.node, amountToUnbond));
+              await expectOutcome(() => c.as(op.node).nodeRegistry.write.requestUnbond([amountToUnbond], SEND_AS_IS), m.requestUnbond(op.node, amountToUnbond));
               break;
             }
             case 'withdrawUnbonded': {
               await tick();
               const r = m.withdrawUnbonded(op.node);
-              await expectOutcome(() => c.as(op.node).nodeRegistry.write.withdrawUnbonded(TX), r.error);
+              await expectOutcome(() => c.as(op.node).nodeRegistry.write.withdrawUnbonded(SEND_AS_IS), r.error);
               pay(op.node, r.amount);
               break;
             }
