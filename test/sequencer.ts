@@ -6,37 +6,38 @@
  * every run; the rest follow in vitest's own order.
  *
  * Seconds per file from out/vitest-report.json (endTime - startTime of each testResults entry) of
- * a whole `npm test`; refresh the list when a file's rank changes a lot. Only the order depends on
- * these numbers: a file missing here, or slower than listed, still runs and passes.
+ * a whole `npm test` (a quiet fresh-clone `bash .ci/run`; invariants.fuzz took 147 s there, ~0.7x
+ * since its reads and sends got cheaper); refresh the list when a file's rank changes a lot. Only
+ * the order depends on these numbers: a file missing here, or slower than listed, still runs and passes.
  */
 import path from 'node:path';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 export const slowFiles: Record<string, number> = {
   'test/contracts/invariants.fuzz.test.ts': 100,
-  'test/dev/dev.test.ts': 83,
-  'test/engine/webgpu/architectures.test.ts': 70,
-  'test/engine/webgpu/forward.test.ts': 58,
-  'test/chain/abis.test.ts': 35,
-  'test/node/webgpuAdapters.test.ts': 33,
-  'test/engine/webgpu/lora/kernels.test.ts': 33,
-  'test/engine/webgpu/lora.forward.test.ts': 29,
-  'test/engine/webgpu/kernels.linear.fused.test.ts': 24,
-  'test/grammar/masks.test.ts': 22,
-  'test/api/structured.test.ts': 21,
-  'test/model/quant/perplexity.test.ts': 20,
-  'test/node/crash.test.ts': 19,
-  'test/engine/webgpu/backend.test.ts': 19,
-  'test/engine/webgpu/lora/pagePool.test.ts': 19,
-  'test/binary/binary.test.ts': 17,
-  'test/engine/webgpu/kernels.linear.test.ts': 17,
-  'test/payments/vouchers.test.ts': 16,
-  'test/cli/main.test.ts': 15,
-  'test/ui/pages.test.ts': 15,
-  'test/client/package.test.ts': 14,
-  'test/engine/webgpu/kernels.linear.tiled.test.ts': 14,
-  'test/engine/constrained.test.ts': 13,
-  'test/node/p2p.test.ts': 12,
+  'test/engine/webgpu/lora/kernels.test.ts': 60,
+  'test/dev/dev.test.ts': 51,
+  'test/chain/abis.test.ts': 38,
+  'test/node/webgpuAdapters.test.ts': 27,
+  'test/payments/vouchers.test.ts': 25,
+  'test/client/package.test.ts': 22,
+  'test/engine/webgpu/architectures.test.ts': 22,
+  'test/engine/webgpu/kernels.linear.fused.test.ts': 21,
+  'test/api/structured.test.ts': 20,
+  'test/engine/webgpu/lora.forward.test.ts': 20,
+  'test/ui/pages.test.ts': 18,
+  'test/engine/webgpu/forward.test.ts': 18,
+  'test/engine/webgpu/kernels.linear.q4groups.test.ts': 16,
+  'test/engine/webgpu/kernels.linear.test.ts': 16,
+  'test/model/quant/perplexity.test.ts': 16,
+  'test/grammar/masks.test.ts': 15,
+  'test/node/crash.test.ts': 14,
+  'test/binary/binary.test.ts': 13,
+  'test/node/p2p.test.ts': 11,
+  'test/engine/webgpu/backend.test.ts': 10,
+  'test/engine/webgpu/lora/pagePool.test.ts': 10,
+  'test/cli/main.test.ts': 9,
+  'test/engine/cpu/forward.test.ts': 9,
 };
 
 /** Starts the files of {@link slowFiles} first, slowest first; then vitest's order for the rest. */
