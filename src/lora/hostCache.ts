@@ -1,11 +1,15 @@
 /**
  * Host-memory tier: an LRU cache of parsed adapters under a byte budget (LoRAX's CPU tier).
- * Concurrent misses for one adapter share a single disk load.
+ * Concurrent misses for one adapter share a single disk load. An entry is charged its
+ * `AdapterMeta.bytes`, plus the f32 weights decoded from its slot image once something reads them
+ * (`loraSlotImageLazyWeights`: a CPU backend, or a pool of another layout); that growth evicts
+ * older entries as an insert does, and an entry that no longer fits the whole budget is dropped.
  */
 import type { AdapterId } from './id.ts';
 import type { PeftAdapter } from './peft.ts';
+import { isLoraLazyWeights } from './slotImage.ts';
 
-/** Default host budget: 2 GiB of parsed adapters (f32 weights and their packed slot images, `AdapterMeta.bytes`). */
+/** Default host budget: 2 GiB of parsed adapters (f32 weights and their packed slot images, `AdapterMeta.bytes`, plus f32 weights decoded from an image later). */
 export const DEFAULT_HOST_CACHE_BYTES = 2 * 2 ** 30;
 
 /** Load-latency counters (milliseconds). */
@@ -70,22 +74,55 @@ export function recordLatency(stats: LatencyStats, ms: number): void {
 export function createHostCache(p: CreateHostCacheParameters): HostCache {
   const budget = p.budgetBytes ?? DEFAULT_HOST_CACHE_BYTES;
   const entries = new Map<AdapterId, PeftAdapter>(); // insertion order = LRU order
+  /** Bytes each entry is charged (its meta's, plus weights decoded since). */
+  const charged = new Map<AdapterId, number>();
   const inflight = new Map<AdapterId, Promise<PeftAdapter>>();
   let bytes = 0;
   const counters = { hits: 0, misses: 0, evictions: 0, failures: 0 };
   const load = emptyLatency();
 
-  const insert = (id: AdapterId, adapter: PeftAdapter): void => {
-    const size = adapter.meta.bytes;
-    if (size > budget) return;
-    while (bytes + size > budget && entries.size > 0) {
-      const [oldest, old] = entries.entries().next().value!;
-      entries.delete(oldest);
-      bytes -= old.meta.bytes;
+  const remove = (id: AdapterId): PeftAdapter | undefined => {
+    const adapter = entries.get(id);
+    if (!adapter) return undefined;
+    entries.delete(id);
+    bytes -= charged.get(id)!;
+    charged.delete(id);
+    if (isLoraLazyWeights(adapter.weights)) adapter.weights.onDecoded = undefined;
+    return adapter;
+  };
+  /** Evicts least recently used entries other than `keep` until `size` more bytes fit. */
+  const makeRoom = (size: number, keep?: AdapterId): void => {
+    for (const oldest of entries.keys()) {
+      if (bytes + size <= budget) return;
+      if (oldest === keep) continue;
+      remove(oldest);
       counters.evictions++;
     }
+  };
+
+  const insert = (id: AdapterId, adapter: PeftAdapter): void => {
+    const { weights } = adapter;
+    const lazy = isLoraLazyWeights(weights) ? weights : undefined;
+    const size = adapter.meta.bytes + (lazy?.decodedBytes ?? 0);
+    if (size > budget) return;
+    makeRoom(size);
     entries.set(id, adapter);
+    charged.set(id, size);
     bytes += size;
+    if (lazy && lazy.decodedBytes === 0) {
+      lazy.onDecoded = (decoded) => {
+        lazy.onDecoded = undefined;
+        if (entries.get(id) !== adapter) return;
+        if (charged.get(id)! + decoded > budget) {
+          remove(id); // no longer fits at all: its holder keeps it, the cache does not
+          counters.evictions++;
+          return;
+        }
+        makeRoom(decoded, id);
+        charged.set(id, charged.get(id)! + decoded);
+        bytes += decoded;
+      };
+    }
   };
 
   const withSignal = <T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> => {
@@ -132,13 +169,7 @@ export function createHostCache(p: CreateHostCacheParameters): HostCache {
       return withSignal(pending, signal);
     },
     has: (id) => entries.has(id),
-    delete(id) {
-      const entry = entries.get(id);
-      if (!entry) return false;
-      entries.delete(id);
-      bytes -= entry.meta.bytes;
-      return true;
-    },
+    delete: (id) => remove(id) !== undefined,
     ids: () => [...entries.keys()],
     stats: () => ({ ...counters, entries: entries.size, bytes, budgetBytes: budget, load: { ...load } }),
   };

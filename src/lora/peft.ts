@@ -48,7 +48,7 @@ export interface AdapterMeta {
   baseModel?: string;
   /** Bytes of the two files on disk. */
   fileBytes: number;
-  /** Bytes of the parsed weights and slot image in host memory (what the host cache charges; the image alone where it is the one copy). */
+  /** Bytes of the parsed weights and slot image in host memory (what the host cache charges; the image alone where it is the one copy, until f32 weights decoded from it are asked for: `hostCache.ts` charges those then). */
   bytes: number;
 }
 

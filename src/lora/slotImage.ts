@@ -246,16 +246,43 @@ export function loraSlotImageDecodedWeights(layout: LoraSlotImageLayout, image: 
   });
 }
 
-/** {@link LoraWeights} whose `layers` are decoded from the image on first use ({@link loraSlotImageDecodedWeights}), then kept. */
-export function loraSlotImageLazyWeights(layout: LoraSlotImageLayout, image: LoraSlotImage, scale: number): LoraWeights {
+/**
+ * Weights decoded from an image on first use ({@link loraSlotImageLazyWeights}): they add host
+ * bytes only then, so whoever charges for them (the host cache) is told.
+ */
+export interface LoraLazyWeights extends LoraWeights {
+  /** Bytes of the decoded f32 arrays: 0 until something reads `layers`. */
+  readonly decodedBytes: number;
+  /** Called once, with {@link LoraLazyWeights.decodedBytes}, when `layers` is first read (one listener: set it, or clear it with undefined). */
+  onDecoded: ((bytes: number) => void) | undefined;
+}
+
+/** True for weights made by {@link loraSlotImageLazyWeights}. */
+export function isLoraLazyWeights(weights: LoraWeights): weights is LoraLazyWeights {
+  return 'decodedBytes' in weights;
+}
+
+/** {@link LoraWeights} whose `layers` are decoded from the image on first use ({@link loraSlotImageDecodedWeights}), then kept; `onDecoded` is told their bytes then. */
+export function loraSlotImageLazyWeights(layout: LoraSlotImageLayout, image: LoraSlotImage, scale: number): LoraLazyWeights {
   let layers: LoraWeights['layers'] | undefined;
-  return {
+  let decodedBytes = 0;
+  const weights: LoraLazyWeights = {
     rank: image.rank,
     scale,
+    onDecoded: undefined,
+    get decodedBytes() {
+      return decodedBytes;
+    },
     get layers() {
-      return (layers ??= loraSlotImageDecodedWeights(layout, image, scale).layers);
+      if (!layers) {
+        layers = loraSlotImageDecodedWeights(layout, image, scale).layers;
+        for (const l of layers) for (const t of Object.values(l)) decodedBytes += t!.a.byteLength + t!.b.byteLength;
+        weights.onDecoded?.(decodedBytes);
+      }
+      return layers;
     },
   };
+  return weights;
 }
 
 /** Walks the image's regions in their packing order (per group, the present members' A, then their B), `read` giving each factor from its byte in `image.bytes`, rows, columns and row stride. */

@@ -1,0 +1,69 @@
+/**
+ * The host cache's byte count (src/lora/hostCache.ts) with adapters whose only copy is an f16 slot
+ * image: the f32 weights decoded from it on first use are charged then, evicting older entries.
+ */
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createAdapter } from '../../src/lora/create.ts';
+import { createHostCache } from '../../src/lora/hostCache.ts';
+import type { AdapterId } from '../../src/lora/id.ts';
+import { createLoraSlotImageLayout, isLoraLazyWeights } from '../../src/lora/slotImage.ts';
+import { createAdapterStore, type AdapterStore } from '../../src/lora/store.ts';
+import { tempDir, tinyConfig, tinyModel } from './helpers.ts';
+
+/** An f16 layout with one group per (layer, module): images are then the adapters' only copy. */
+const layout = createLoraSlotImageLayout({
+  config: tinyConfig,
+  dtype: 'f16',
+  maxRank: 8,
+  groups: Array.from({ length: tinyConfig.numLayers }, (_, layer) => tinyConfig.modules.map((m) => ({ layer, inPad: Math.ceil(m.in / 8) * 8, members: [{ module: m.name, column: 0 }] }))).flat(),
+});
+
+let store: AdapterStore;
+const ids: AdapterId[] = [];
+
+beforeAll(async () => {
+  const root = await tempDir();
+  const model = await tinyModel(root);
+  store = createAdapterStore({ dir: join(root, 'store'), config: tinyConfig, maxRank: 8, slotImage: layout });
+  for (let i = 0; i < 3; i++) {
+    const out = join(root, 'store', `a${i}`);
+    await createAdapter({ model, rank: 8, seed: 10 + i, out });
+    ids.push((await store.register({ path: out })).id);
+  }
+});
+
+describe('host cache: weights decoded from an f16 image', () => {
+  it('charges the decoded f32 weights once they are read, evicting the least recently used other entries', async () => {
+    const image = (await store.load(ids[0])).image!.bytes.byteLength; // what an entry is charged at first (all three have the same shapes)
+    const cache = createHostCache({ budgetBytes: 3 * image + image / 2, load: (id) => store.load(id) });
+    const first = await cache.get(ids[0]);
+    await cache.get(ids[1]);
+    expect(first.weightsFromImage).toBe(true);
+    expect(cache.stats().bytes).toBe(2 * image); // the images alone
+    const lazy = first.weights;
+    if (!isLoraLazyWeights(lazy)) throw new Error('expected weights decoded from the image');
+    expect(lazy.decodedBytes).toBe(0);
+    void first.weights.layers; // a CPU backend's pool reads them
+    const decoded = lazy.decodedBytes;
+    expect(decoded).toBe(2 * image); // f32 of every f16 value (no padding in this layout at rank 8)
+    expect(cache.ids()).toEqual([ids[0]]); // adapter 1 made room, though 0 was the older
+    expect(cache.stats()).toMatchObject({ bytes: image + decoded, evictions: 1 });
+    void first.weights.layers; // read again: charged once
+    expect(cache.stats().bytes).toBe(image + decoded);
+    expect(cache.delete(ids[0])).toBe(true);
+    expect(cache.stats()).toMatchObject({ bytes: 0, entries: 0 });
+  });
+
+  it('drops an entry whose decoded weights no longer fit the whole budget; one decoded before it came is charged on insert', async () => {
+    const image = (await store.load(ids[2])).image!.bytes.byteLength;
+    const small = createHostCache({ budgetBytes: image + 1, load: (id) => store.load(id) });
+    const a = await small.get(ids[2]);
+    void a.weights.layers;
+    expect(small.ids()).toEqual([]);
+    expect(small.stats()).toMatchObject({ bytes: 0, evictions: 1 });
+    const big = createHostCache({ budgetBytes: 100 * image, load: async () => a });
+    await big.get(ids[2]);
+    expect(big.stats().bytes).toBe(image + (isLoraLazyWeights(a.weights) ? a.weights.decodedBytes : Number.NaN));
+  });
+});
