@@ -94,6 +94,8 @@ export interface LoadPeftAdapterParameters {
   knownId?: AdapterId;
   /** Also pack the weights into this device slot layout (`slotImage.ts`); f32 weights are then views into the image where it adds no padding. */
   slotImage?: LoraSlotImageLayout;
+  /** Pack the image into a SharedArrayBuffer (`LoraSlotImage.bytes`: what a loader thread posts); default false. */
+  sharedImage?: boolean;
   signal?: AbortSignal;
 }
 
@@ -129,7 +131,7 @@ export async function loadPeftAdapter(p: LoadPeftAdapterParameters): Promise<Pef
     const t = tensors.layers[layer][module];
     return t && { a: raw(t.a), b: raw(t.b) };
   };
-  const image = direct ? packLoraFactors({ layout: direct, rank: peft.rank, scale: peft.scale, factors }) : p.slotImage && parsed ? packLoraSlotImage({ config: p.config, layout: p.slotImage, weights: parsed }) : undefined;
+  const image = direct ? packLoraFactors({ layout: direct, rank: peft.rank, scale: peft.scale, factors, shared: p.sharedImage }) : p.slotImage && parsed ? packLoraSlotImage({ config: p.config, layout: p.slotImage, weights: parsed, shared: p.sharedImage }) : undefined;
   const t4 = performance.now();
   const views = image && p.slotImage ? loraSlotImageWeights(p.slotImage, image, peft.scale) : undefined;
   const weightsFromImage = direct !== undefined && views === undefined;

@@ -35,6 +35,12 @@ export interface PeftLoader {
 export interface CreatePeftLoaderParameters {
   /** Worker threads; default 1. 0 loads on the main thread. */
   threads?: number;
+  /**
+   * Slot images from a worker in a SharedArrayBuffer (`LoraSlotImage.bytes`), default true: V8 then
+   * does not count each one received as external memory, which ran a full GC every few cold loads;
+   * false transfers them in ArrayBuffers (as before; `bench:lora --images`).
+   */
+  sharedImages?: boolean;
 }
 
 type Pending = { resolve: (a: PeftAdapter) => void; fallback: () => void };
@@ -117,7 +123,7 @@ export function createPeftLoader(p: CreatePeftLoaderParameters = {}): PeftLoader
           },
         });
         entry.busy++;
-        const request: PeftThreadRequest = { id, ...rest };
+        const request: PeftThreadRequest = { id, ...rest, sharedImage: p.sharedImages !== false };
         entry.worker.postMessage(request);
       });
     },

@@ -18,12 +18,14 @@ export interface PeftThreadRequest {
   maxRank?: number;
   knownId?: AdapterId;
   slotImage?: LoraSlotImageLayout;
+  /** Pack the image into a SharedArrayBuffer (`LoraSlotImage.bytes`), posted shared instead of transferred. */
+  sharedImage?: boolean;
 }
 
 parentPort?.on('message', async (m: PeftThreadRequest) => {
   try {
-    const adapter = await loadPeftAdapter({ dir: m.dir, config: m.config, maxRank: m.maxRank, knownId: m.knownId, slotImage: m.slotImage });
-    const buffers = new Set<ArrayBuffer>();
+    const adapter = await loadPeftAdapter({ dir: m.dir, config: m.config, maxRank: m.maxRank, knownId: m.knownId, slotImage: m.slotImage, sharedImage: m.sharedImage });
+    const buffers = new Set<ArrayBuffer | SharedArrayBuffer>();
     // Weights decoded from the image on first use stay undecoded: the main thread makes them again from the image.
     if (!adapter.weightsFromImage) for (const layer of adapter.weights.layers) {
       for (const t of Object.values(layer)) {
@@ -32,7 +34,8 @@ parentPort?.on('message', async (m: PeftThreadRequest) => {
       }
     }
     if (adapter.image) for (const a of [adapter.image.bytes, adapter.image.copies, adapter.image.info]) buffers.add(a.buffer as ArrayBuffer);
-    parentPort!.postMessage({ id: m.id, adapter: adapter.weightsFromImage ? { ...adapter, weights: undefined } : adapter }, [...buffers]);
+    const transfer = [...buffers].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer); // a shared image (and f32 views into it) is posted shared
+    parentPort!.postMessage({ id: m.id, adapter: adapter.weightsFromImage ? { ...adapter, weights: undefined } : adapter }, transfer);
   } catch {
     parentPort!.postMessage({ id: m.id, failed: true });
   }

@@ -65,7 +65,12 @@ export type LoraBAlign = 4 | 8;
 export interface LoraSlotImage {
   layoutKey: string;
   rank: number;
-  /** The regions' bytes back to back. */
+  /**
+   * The regions' bytes back to back. A loader thread packs them in a SharedArrayBuffer: posted to
+   * the main thread, V8 does not count it as external memory there, which each image received in
+   * an ArrayBuffer was (9.3 MiB for a rank-16 bench-135m adapter), so every ~7 cold loads ran a
+   * full mark-compact for images the host cache keeps alive (docs/engine.md, "Adapter switch tails").
+   */
   bytes: Uint8Array;
   /** `// [copies, 4]`: buffer index (2g = A, 2g + 1 = B), byte in `bytes`, byte in the slot's part of the buffer, byte count (all multiples of 4). */
   copies: Uint32Array;
@@ -112,13 +117,15 @@ export interface PackLoraSlotImageParameters {
   config: ModelConfig;
   layout: LoraSlotImageLayout;
   weights: LoraWeights;
+  /** Put the image's bytes in a SharedArrayBuffer (see {@link LoraSlotImage.bytes}); default false. */
+  shared?: boolean;
 }
 
 /** Packs checked `weights` into `layout` (f16 layouts round to f16 here, once). */
 export function packLoraSlotImage(p: PackLoraSlotImageParameters): LoraSlotImage {
   const { config, layout, weights } = p;
   checkLoraWeights({ config, maxRank: layout.maxRank, weights, dtype: layout.dtype });
-  return packLoraFactors({ layout, rank: weights.rank, scale: weights.scale, factors: (layer, module) => weights.layers[layer][module] });
+  return packLoraFactors({ layout, rank: weights.rank, scale: weights.scale, factors: (layer, module) => weights.layers[layer][module], shared: p.shared });
 }
 
 /**
@@ -135,6 +142,8 @@ export interface PackLoraFactorsParameters {
   scale: number;
   /** A (layer, module)'s A [rank, in] and B [out, rank], shapes already checked; undefined when untargeted. */
   factors: (layer: number, module: Projection) => { a: LoraFactorSource; b: LoraFactorSource } | undefined;
+  /** Put the image's bytes in a SharedArrayBuffer (see {@link LoraSlotImage.bytes}); default false. */
+  shared?: boolean;
 }
 
 /**
@@ -163,7 +172,7 @@ export function packLoraFactors(p: PackLoraFactorsParameters): LoraSlotImage {
   });
   let total = 0;
   for (const x of regions) total += (x.rows + x.pad) * x.stride * eb;
-  const bytes = new Uint8Array(total);
+  const bytes = new Uint8Array(p.shared ? new SharedArrayBuffer(total) : new ArrayBuffer(total));
   const copies: number[] = [];
   let at = 0;
   for (const x of regions) {

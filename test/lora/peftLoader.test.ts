@@ -49,6 +49,27 @@ describe('adapter loads on a worker thread', () => {
     expect(viaThread.weights.layers[1].down_proj!.b).toEqual(direct.weights.layers[1].down_proj!.b);
   });
 
+  it('posts slot images in a SharedArrayBuffer (f32 weights that are views into one share it), or transfers them with sharedImages: false', async () => {
+    const dir = (await createAdapter({ model, rank: 8, seed: 8, out: join(root, 'f32') })).dir;
+    const slotImage = createLoraSlotImageLayout({ config: tinyConfig, dtype: 'f32', maxRank: 8, groups: [0, 1].map((layer) => ({ layer, inPad: 384, members: [{ module: 'down_proj', column: 0 }] })) });
+    const direct = await loadPeftAdapter({ dir, config: tinyConfig, slotImage });
+    expect(direct.image!.bytes.buffer).toBeInstanceOf(ArrayBuffer); // on the calling thread: nothing crosses
+    const shared = await loader.load({ dir, config: tinyConfig, slotImage });
+    expect(shared.image!.bytes.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(shared.weights.layers[1].down_proj!.a.buffer).toBe(shared.image!.bytes.buffer);
+    expect(shared.image!.bytes).toEqual(direct.image!.bytes);
+    expect(shared.weights.layers[1].down_proj!.a).toEqual(direct.weights.layers[1].down_proj!.a);
+    const transferring = createPeftLoader({ sharedImages: false });
+    try {
+      const transferred = await transferring.load({ dir, config: tinyConfig, slotImage });
+      expect(transferring.threadLoads).toBe(1);
+      expect(transferred.image!.bytes.buffer).toBeInstanceOf(ArrayBuffer);
+      expect(transferred.image!.bytes).toEqual(direct.image!.bytes);
+    } finally {
+      await transferring.close();
+    }
+  });
+
   it('rejects a bad adapter with the error loadPeftAdapter throws (class, code, message)', async () => {
     const dir = await writeAdapter(join(root, 'bad'), {}, { [loraKey(0, 'q_proj', 'A')]: [4, 128], [loraKey(0, 'q_proj', 'B')]: [128, 8] });
     const direct = await loadPeftAdapter({ dir, config: tinyConfig }).then(() => undefined, (e: unknown) => e as Error & { code: string });
