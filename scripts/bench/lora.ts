@@ -16,11 +16,16 @@
  * model's, f16 on bench-135m); with `--loads`, a list (`--lora-dtype f32,f16`) loads through one pool
  * per dtype and upload variant, interleaved.
  *
- * `--loads [--upload reuse,copy] [--load-ranks 8,16,64] [--lora-dtype f32,f16]`: only (3)
+ * `--loads [--upload reuse,copy] [--load-ranks 8,16,64] [--lora-dtype f32,f16] [--load-samples 6]
+ * [--warm-samples 60] [--warm-adapters N] [--images shared,transfer]`: only (3)
  * (`lib/loraLoad.ts`), per slot dtype and upload variant of the slot pool (`reuse`: the staging ring skips the memcpy of an image it still holds,
  * the default; `copy`: every upload writes it, as before) in one process, interleaved, with where
  * cold and warm loads' time goes, the process's CPU ms per load and each variant's ratio to the
- * first. `--upload` also picks the variants of (3) in a full run.
+ * first, and the phases of the tail (the samples at or above the p95, and the slowest three)
+ * beside the medians. `--load-samples`: adapters loaded cold per rank (the warm loads cycle over
+ * them, or over the first `--warm-adapters`). `--images`: the loader thread posts slot images in a
+ * SharedArrayBuffer (`shared`, the default) or transfers them (`transfer`, as before), one loader
+ * each. `--upload` also picks the variants of (3) in a full run.
  *
  * `--variants current,loraBroadcast=false [--rounds 5] [--distinct 0,32] [--profile]`: only (1),
  * on one backend per kernel-shape variant (as `bench:linear`'s; `loraDtype=f16` picks the slots'
@@ -75,6 +80,7 @@ const args = benchArgs(import.meta.url, {
   'cap-s': { type: 'string' },
   'load-samples': { type: 'string' },
   'warm-samples': { type: 'string' },
+  'warm-adapters': { type: 'string' },
   'traffic-slots': { type: 'string', default: '16' },
   variants: { type: 'string' },
   rounds: { type: 'string', default: '5' },
@@ -86,6 +92,7 @@ const args = benchArgs(import.meta.url, {
   'lora-dtype': { type: 'string', default: DEFAULT_LORA_DTYPE },
   loads: { type: 'boolean', default: false },
   upload: { type: 'string', default: LORA_UPLOAD_MODES[0] },
+  images: { type: 'string', default: 'shared' },
   'load-ranks': { type: 'string', default: '8,16,64' },
 });
 const preset = args.model!;
@@ -100,6 +107,8 @@ const maxTokens = positiveNumber('max-tokens', args['max-tokens'], quick ? 6 : t
 const capMs = positiveNumber('cap-s', args['cap-s'], quick ? 12 : 30) * 1000;
 const loadSamples = positiveNumber('load-samples', args['load-samples'], quick ? 3 : 6);
 const warmSamples = positiveNumber('warm-samples', args['warm-samples'], quick ? 24 : 60);
+/** Warm loads cycle over the first this many cold-loaded adapters (default all of them). */
+const warmAdapters = args['warm-adapters'] === undefined ? undefined : positiveNumber('warm-adapters', args['warm-adapters']);
 const trafficSlots = Math.min(positiveNumber('traffic-slots', args['traffic-slots']), slotCount);
 const distinctFiles = tiny ? 64 : 8; // adapter files generated; more names reuse them (see `names`)
 const BATCH = 32;
@@ -145,23 +154,27 @@ const named = (set: string, index: number, r = rank): Promise<string> => adapter
 if (distinctFiles < 1000) scaled.push(`adapters: ${distinctFiles} weight files of rank ${rank} generated; names beyond reuse them (symlinked weights, own adapter_config.json → own content id, own disk reads)`);
 
 const uploadVariants: LoraUploadMode[] = args.upload!.split(',').map((u) => oneOf('upload', u, LORA_UPLOAD_MODES));
+/** How the loader thread hands slot images over (`CreatePeftLoaderParameters.sharedImages`): one loader each. */
+const imageVariants = args.images!.split(',').map((m) => oneOf('images', m, ['shared', 'transfer'] as const));
+const loaders = new Map(imageVariants.map((m) => [m, m === 'shared' ? loader : createPeftLoader({ sharedImages: false })]));
 const loadRanks = args['load-ranks']!.split(',').map((r) => positiveNumber('load-ranks', r));
 /** Section 3 (`lib/loraLoad.ts`): cold and warm load latency, per upload variant, interleaved. */
 async function loadLatency() {
   const dtypes = [...new Set(loraDtypes.map(slotDtype))];
-  const pools = dtypes.flatMap((dtype) => uploadVariants.map((upload) => ({ name: dtypes.length > 1 ? `${dtype} ${upload}` : upload, pool: createGpuLoraSlotPool({ device: gpu.device, config, slots: 1, maxRank: 64, dtype, maxBindingBytes: gpu.limits.maxStorageBufferBindingSize, upload }) })));
+  const name = (dtype: string, upload: string, images: string) => [dtypes.length > 1 ? dtype : '', upload, imageVariants.length > 1 ? images : ''].filter(Boolean).join(' ');
+  const pools = dtypes.flatMap((dtype) => uploadVariants.flatMap((upload) => imageVariants.map((images) => ({ name: name(dtype, upload, images), loader: loaders.get(images), pool: createGpuLoraSlotPool({ device: gpu.device, config, slots: 1, maxRank: 64, dtype, maxBindingBytes: gpu.limits.maxStorageBufferBindingSize, upload }) }))));
   await gpu.device.queue.onSubmittedWorkDone(); // the pools' start-up (zeroing their slots) is not a load's
-  const loads = await measureLoadLatency({ device: gpu.device, config, loader, variants: pools, ranks: loadRanks, adapters: Math.max(2, loadSamples), warmSamples, adapterDir: (k, r) => named('load', k, r), root: adapterFiles.root, log });
+  const loads = await measureLoadLatency({ device: gpu.device, config, loader, variants: pools, ranks: loadRanks, adapters: Math.max(2, loadSamples), warmSamples, warmAdapters, adapterDir: (k, r) => named('load', k, r), root: adapterFiles.root, log });
   for (const { pool } of pools) pool.destroy();
-  scaled.push(`load latency: ${Math.max(2, loadSamples)} adapters per rank loaded cold, then ${warmSamples} warm loads${pools.length > 1 ? ' per variant, interleaved' : ''}; files were just written, so "disk" reads come from the page cache`);
+  scaled.push(`load latency: ${Math.max(2, loadSamples)} adapters per rank loaded cold, then ${warmSamples} warm loads${warmAdapters ? ` over the first ${Math.min(warmAdapters, Math.max(2, loadSamples))}` : ''}${pools.length > 1 ? ' per variant, interleaved' : ''}; files were just written, so "disk" reads come from the page cache`);
   return loads;
 }
 if (args.loads) {
   const loads = await loadLatency();
   const loadAverage = loadavg().map((x) => x.toFixed(2)).join(' ');
-  process.stdout.write([`openlora LoRA load latency: ${preset} on ${gpu.summary.description}; ${[...new Set(loraDtypes.map(slotDtype))].join(' vs ')} slots (--lora-dtype ${loraDtypes.join(',')}) of rank 64, upload ${uploadVariants.join(' vs ')}`, ...loadReportLines(loads, rank, loadAverage), ...scaled.map((x) => `   - ${x}`)].join('\n') + '\n');
+  process.stdout.write([`openlora LoRA load latency: ${preset} on ${gpu.summary.description}; ${[...new Set(loraDtypes.map(slotDtype))].join(' vs ')} slots (--lora-dtype ${loraDtypes.join(',')}) of rank 64, upload ${uploadVariants.join(' vs ')}, images ${imageVariants.join(' vs ')}`, ...loadReportLines(loads, rank, loadAverage), ...scaled.map((x) => `   - ${x}`)].join('\n') + '\n');
   if (args.out) await writeFile(args.out, JSON.stringify({ model: preset, device: gpu.summary.description, rank, loadAverage, loads, scaled }, null, 2) + '\n');
-  await loader.close();
+  for (const l of loaders.values()) await l.close();
   await model.close();
   gpu.destroy();
   process.exit(0);
@@ -295,7 +308,7 @@ const baseline: MergeResult = await serveMergeOnSwitch({
 });
 log(`   ${baseline.tokensPerSecond.toFixed(1)} tokens/s, ${baseline.switches} switches of ${baseline.switchMs.toFixed(0)} ms`);
 backend.destroy();
-await loader.close();
+for (const l of loaders.values()) await l.close();
 await model.close();
 gpu.destroy();
 
