@@ -4,6 +4,13 @@
  * `AdapterMeta.bytes`, plus the f32 weights decoded from its slot image once something reads them
  * (`loraSlotImageLazyWeights`: a CPU backend, or a pool of another layout); that growth evicts
  * older entries as an insert does, and an entry that no longer fits the whole budget is dropped.
+ *
+ * A slot image a loader thread packed lives in a SharedArrayBuffer, which V8 does not count as
+ * external memory (that is the point: images the cache keeps alive no longer make it collect), so
+ * nothing would make it collect one the cache dropped either. Dropping such an entry therefore
+ * allocates an ArrayBuffer of the image's size ({@link reportDroppedImage}), untouched (no memory),
+ * held until V8 collects the image (a `FinalizationRegistry`): V8 counts it meanwhile, so a dropped
+ * image is collected at the pace it was when images came in ArrayBuffers.
  */
 import type { AdapterId } from './id.ts';
 import type { PeftAdapter } from './peft.ts';
@@ -54,6 +61,20 @@ export interface CreateHostCacheParameters {
   load: (id: AdapterId, signal?: AbortSignal) => Promise<PeftAdapter>;
 }
 
+/** Stand-ins of dropped shared images not yet collected (see the file comment). */
+const standIns = new Set<ArrayBuffer>();
+/** Lets a stand-in go once V8 collected the image it stands for. */
+const collected = new FinalizationRegistry<ArrayBuffer>((standIn) => standIns.delete(standIn));
+
+/** Tells V8 that a shared slot image of an entry no longer cached is garbage, until it is collected (see the file comment). */
+export function reportDroppedImage(adapter: PeftAdapter): void {
+  const buffer = adapter.image?.bytes.buffer;
+  if (!(buffer instanceof SharedArrayBuffer)) return;
+  const standIn = new ArrayBuffer(buffer.byteLength);
+  standIns.add(standIn);
+  collected.register(buffer, standIn);
+}
+
 /** An empty latency record. */
 export function emptyLatency(): LatencyStats {
   return { count: 0, totalMs: 0, maxMs: 0, lastMs: 0 };
@@ -88,6 +109,7 @@ export function createHostCache(p: CreateHostCacheParameters): HostCache {
     bytes -= charged.get(id)!;
     charged.delete(id);
     if (isLoraLazyWeights(adapter.weights)) adapter.weights.onDecoded = undefined;
+    reportDroppedImage(adapter);
     return adapter;
   };
   /** Evicts least recently used entries other than `keep` until `size` more bytes fit. */

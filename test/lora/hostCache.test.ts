@@ -3,9 +3,12 @@
  * image: the f32 weights decoded from it on first use are charged then, evicting older entries.
  */
 import { join } from 'node:path';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createAdapter } from '../../src/lora/create.ts';
 import { createHostCache } from '../../src/lora/hostCache.ts';
+import type { PeftAdapter } from '../../src/lora/peft.ts';
 import type { AdapterId } from '../../src/lora/id.ts';
 import { createLoraSlotImageLayout, isLoraLazyWeights } from '../../src/lora/slotImage.ts';
 import { createAdapterStore, type AdapterStore } from '../../src/lora/store.ts';
@@ -65,5 +68,29 @@ describe('host cache: weights decoded from an f16 image', () => {
     const big = createHostCache({ budgetBytes: 100 * image, load: async () => a });
     await big.get(ids[2]);
     expect(big.stats().bytes).toBe(image + (isLoraLazyWeights(a.weights) ? a.weights.decodedBytes : Number.NaN));
+  });
+});
+
+describe('host cache: images in a SharedArrayBuffer', () => {
+  it("counts a dropped shared image as V8 external memory, which a kept one is not", async () => {
+    const external = () => (getHeapStatistics() as { external_memory: number }).external_memory;
+    const size = 64 * 2 ** 20;
+    const adapter = (id: string): PeftAdapter => ({ ...({} as PeftAdapter), weights: { rank: 4, scale: 1, layers: [] }, image: { layoutKey: '', rank: 4, bytes: new Uint8Array(new SharedArrayBuffer(size)), copies: new Uint32Array(0), info: new Uint32Array(0) }, meta: { id, bytes: size } as PeftAdapter['meta'] });
+    const cache = createHostCache({ budgetBytes: 2 * size, load: async (id) => adapter(id) });
+    const before = external();
+    await cache.get('0x01');
+    await cache.get('0x02');
+    expect(external() - before).toBeLessThan(size / 2); // kept: not counted
+    await cache.get('0x03'); // evicts 0x01
+    expect(cache.ids()).toEqual(['0x02', '0x03']);
+    expect(external() - before).toBeGreaterThanOrEqual(size); // dropped: counted until collected
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    for (let i = 0; i < 3; i++) {
+      gc(); // collects the dropped image (the stand-in's count stays through a scavenge)
+      await new Promise((resolve) => setTimeout(resolve, 10)); // then the registry lets its stand-in go
+    }
+    gc();
+    expect(external() - before).toBeLessThan(size / 2);
   });
 });
