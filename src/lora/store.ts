@@ -28,7 +28,7 @@ export interface AdapterEntry {
   baseModel?: string;
   /** Bytes of the two files on disk. */
   fileBytes: number;
-  /** Bytes of the parsed weights in host memory. */
+  /** Bytes of the parsed weights in host memory (`AdapterMeta.bytes`: with a slot layout, what the host cache charges for a load). */
   bytes: number;
 }
 
@@ -112,7 +112,9 @@ export function createAdapterStore(p: CreateAdapterStoreParameters): AdapterStor
     async register({ path, name, signal }) {
       const dir = resolve(path);
       const seen = await fingerprint(dir);
-      const { meta } = await read(dir, signal);
+      // Read as a load reads it (packed into the slot layout when there is one): a loader thread then posts a shared image, no
+      // f32 arrays, so registering leaves V8 no external memory to collect for (its full GC landed in the first cold load, ~20 ms).
+      const { meta } = await read(dir, signal, undefined, p.slotImage);
       if (seen) fingerprints.set(meta.id, seen);
       const entryName = name ?? basename(dir);
       const existing = byName.get(entryName);

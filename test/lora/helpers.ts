@@ -7,9 +7,16 @@ import { parseModelConfig } from '../../src/model/parseConfig.ts';
 import { presetConfigJson } from '../../src/model/presets.ts';
 import { writeSafetensors } from '../../src/model/safetensorsWrite.ts';
 import type { ModelConfig } from '../../src/model/config.ts';
+import { createLoraSlotImageLayout, type LoraSlotImageLayout } from '../../src/lora/slotImage.ts';
 
 /** The tiny model's config (hidden 128, 2 layers, 4 heads, 2 KV heads, intermediate 384). */
 export const tinyConfig: ModelConfig = parseModelConfig({ json: presetConfigJson('tiny'), file: 'tiny' });
+
+/** An f16 slot layout of the tiny model, one group per (layer, module) and no padding at ranks of 8: an image is then an adapter's only copy. */
+export function tinyF16Layout(maxRank: number): LoraSlotImageLayout {
+  const groups = Array.from({ length: tinyConfig.numLayers }, (_, layer) => tinyConfig.modules.map((m) => ({ layer, inPad: Math.ceil(m.in / 8) * 8, members: [{ module: m.name, column: 0 }] })));
+  return createLoraSlotImageLayout({ config: tinyConfig, dtype: 'f16', maxRank, groups: groups.flat() });
+}
 
 /** A fresh temp directory. */
 export function tempDir(prefix = 'openlora-lora-'): Promise<string> {

@@ -10,17 +10,11 @@ import { createAdapter } from '../../src/lora/create.ts';
 import { createHostCache } from '../../src/lora/hostCache.ts';
 import type { PeftAdapter } from '../../src/lora/peft.ts';
 import type { AdapterId } from '../../src/lora/id.ts';
-import { createLoraSlotImageLayout, isLoraLazyWeights } from '../../src/lora/slotImage.ts';
+import { isLoraLazyWeights } from '../../src/lora/slotImage.ts';
 import { createAdapterStore, type AdapterStore } from '../../src/lora/store.ts';
-import { tempDir, tinyConfig, tinyModel } from './helpers.ts';
+import { tempDir, tinyConfig, tinyF16Layout, tinyModel } from './helpers.ts';
 
-/** An f16 layout with one group per (layer, module): images are then the adapters' only copy. */
-const layout = createLoraSlotImageLayout({
-  config: tinyConfig,
-  dtype: 'f16',
-  maxRank: 8,
-  groups: Array.from({ length: tinyConfig.numLayers }, (_, layer) => tinyConfig.modules.map((m) => ({ layer, inPad: Math.ceil(m.in / 8) * 8, members: [{ module: m.name, column: 0 }] }))).flat(),
-});
+const layout = tinyF16Layout(8);
 
 let store: AdapterStore;
 const ids: AdapterId[] = [];

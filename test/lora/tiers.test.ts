@@ -10,7 +10,7 @@ import { createSlotManager } from '../../src/lora/slots.ts';
 import { kvBlockBytes } from '../../src/engine/backend.ts';
 import { createPagePool } from '../../src/scheduler/memory.ts';
 import { createAdapterStore } from '../../src/lora/store.ts';
-import { tempDir, tinyConfig, tinyModel } from './helpers.ts';
+import { tempDir, tinyConfig, tinyF16Layout, tinyModel } from './helpers.ts';
 
 let root: string;
 let model: string;
@@ -68,6 +68,16 @@ describe('adapter store', () => {
     await expect(other.load(entry.id)).rejects.toMatchObject({ code: 'OPENLORA_LORA_CONTENT_CHANGED' });
     expect(other.unregister('mine')).toBe(true);
     expect(other.list()).toEqual([]);
+  });
+
+  it('registers through the slot layout it loads with: the entry is charged what a load of it is', async () => {
+    const slotImage = tinyF16Layout(16);
+    const packed = createAdapterStore({ dir: join(root, 'store'), config: tinyConfig, maxRank: 16, slotImage });
+    const entry = await packed.register({ path: dirs[3] });
+    const loaded = await packed.load(entry.id);
+    expect(loaded.weightsFromImage).toBe(true); // the f16 image is its one copy
+    expect(entry.bytes).toBe(loaded.meta.bytes);
+    expect(entry.bytes).toBe(loaded.image!.bytes.byteLength);
   });
 });
 
