@@ -25,7 +25,9 @@
  * beside the medians. `--load-samples`: adapters loaded cold per rank (the warm loads cycle over
  * them, or over the first `--warm-adapters`). `--images`: the loader thread posts slot images in a
  * SharedArrayBuffer (`shared`, the default) or transfers them (`transfer`, as before), one loader
- * each. `--upload` also picks the variants of (3) in a full run.
+ * each. `--staging-prefill 16,0`: the rank whose largest image sizes the staging buffer a pool
+ * makes at start-up (0: none, the first upload makes it), one pool each. `--upload` also picks the
+ * variants of (3) in a full run.
  *
  * `--variants current,loraBroadcast=false [--rounds 5] [--distinct 0,32] [--profile]`: only (1),
  * on one backend per kernel-shape variant (as `bench:linear`'s; `loraDtype=f16` picks the slots'
@@ -46,7 +48,7 @@ import { writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import type { LoraWeights } from '../../src/engine/backend.ts';
 import { createWebGpuBackend } from '../../src/engine/webgpu/backend.ts';
-import { createGpuLoraSlotPool } from '../../src/engine/webgpu/lora/slotPool.ts';
+import { createGpuLoraSlotPool, LORA_STAGING_PREFILL_RANK } from '../../src/engine/webgpu/lora/slotPool.ts';
 import { acquireGpu } from '../../src/gpu/device.ts';
 import { createHostCache } from '../../src/lora/hostCache.ts';
 import { createSlotManager } from '../../src/lora/slots.ts';
@@ -93,6 +95,7 @@ const args = benchArgs(import.meta.url, {
   loads: { type: 'boolean', default: false },
   upload: { type: 'string', default: LORA_UPLOAD_MODES[0] },
   images: { type: 'string', default: 'shared' },
+  'staging-prefill': { type: 'string', default: String(LORA_STAGING_PREFILL_RANK) },
   'load-ranks': { type: 'string', default: '8,16,64' },
 });
 const preset = args.model!;
@@ -156,13 +159,21 @@ if (distinctFiles < 1000) scaled.push(`adapters: ${distinctFiles} weight files o
 const uploadVariants: LoraUploadMode[] = args.upload!.split(',').map((u) => oneOf('upload', u, LORA_UPLOAD_MODES));
 /** How the loader thread hands slot images over (`CreatePeftLoaderParameters.sharedImages`): one loader each. */
 const imageVariants = args.images!.split(',').map((m) => oneOf('images', m, ['shared', 'transfer'] as const));
+/** Rank of the staging buffer a pool makes at start-up (`stagingPrefillRank`; 0: none), one pool each. */
+const prefillVariants = args['staging-prefill']!.split(',').map((r) => (r === '0' ? 0 : positiveNumber('staging-prefill', r)));
 const loaders = new Map(imageVariants.map((m) => [m, m === 'shared' ? loader : createPeftLoader({ sharedImages: false })]));
 const loadRanks = args['load-ranks']!.split(',').map((r) => positiveNumber('load-ranks', r));
 /** Section 3 (`lib/loraLoad.ts`): cold and warm load latency, per upload variant, interleaved. */
 async function loadLatency() {
   const dtypes = [...new Set(loraDtypes.map(slotDtype))];
-  const name = (dtype: string, upload: string, images: string) => [dtypes.length > 1 ? dtype : '', upload, imageVariants.length > 1 ? images : ''].filter(Boolean).join(' ');
-  const pools = dtypes.flatMap((dtype) => uploadVariants.flatMap((upload) => imageVariants.map((images) => ({ name: name(dtype, upload, images), loader: loaders.get(images), pool: createGpuLoraSlotPool({ device: gpu.device, config, slots: 1, maxRank: 64, dtype, maxBindingBytes: gpu.limits.maxStorageBufferBindingSize, upload }) }))));
+  const name = (dtype: string, upload: string, images: string, prefill: number) => [dtypes.length > 1 ? dtype : '', upload, imageVariants.length > 1 ? images : '', prefillVariants.length > 1 ? `prefill ${prefill}` : ''].filter(Boolean).join(' ');
+  const pools = dtypes.flatMap((dtype) =>
+    uploadVariants.flatMap((upload) =>
+      imageVariants.flatMap((images) =>
+        prefillVariants.map((prefill) => ({ name: name(dtype, upload, images, prefill), loader: loaders.get(images), pool: createGpuLoraSlotPool({ device: gpu.device, config, slots: 1, maxRank: 64, dtype, maxBindingBytes: gpu.limits.maxStorageBufferBindingSize, upload, stagingPrefillRank: prefill }) })),
+      ),
+    ),
+  );
   await gpu.device.queue.onSubmittedWorkDone(); // the pools' start-up (zeroing their slots) is not a load's
   const loads = await measureLoadLatency({ device: gpu.device, config, loader, variants: pools, ranks: loadRanks, adapters: Math.max(2, loadSamples), warmSamples, warmAdapters, adapterDir: (k, r) => named('load', k, r), root: adapterFiles.root, log });
   for (const { pool } of pools) pool.destroy();
@@ -172,7 +183,7 @@ async function loadLatency() {
 if (args.loads) {
   const loads = await loadLatency();
   const loadAverage = loadavg().map((x) => x.toFixed(2)).join(' ');
-  process.stdout.write([`openlora LoRA load latency: ${preset} on ${gpu.summary.description}; ${[...new Set(loraDtypes.map(slotDtype))].join(' vs ')} slots (--lora-dtype ${loraDtypes.join(',')}) of rank 64, upload ${uploadVariants.join(' vs ')}, images ${imageVariants.join(' vs ')}`, ...loadReportLines(loads, rank, loadAverage), ...scaled.map((x) => `   - ${x}`)].join('\n') + '\n');
+  process.stdout.write([`openlora LoRA load latency: ${preset} on ${gpu.summary.description}; ${[...new Set(loraDtypes.map(slotDtype))].join(' vs ')} slots (--lora-dtype ${loraDtypes.join(',')}) of rank 64, upload ${uploadVariants.join(' vs ')}, images ${imageVariants.join(' vs ')}, staging prefill rank ${prefillVariants.join(' vs ')}`, ...loadReportLines(loads, rank, loadAverage), ...scaled.map((x) => `   - ${x}`)].join('\n') + '\n');
   if (args.out) await writeFile(args.out, JSON.stringify({ model: preset, device: gpu.summary.description, rank, loadAverage, loads, scaled }, null, 2) + '\n');
   for (const l of loaders.values()) await l.close();
   await model.close();

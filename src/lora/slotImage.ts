@@ -187,6 +187,12 @@ export function packLoraFactors(p: PackLoraFactorsParameters): LoraSlotImage {
   return { layoutKey: layout.key, rank: r, bytes, copies: Uint32Array.from(copies), info };
 }
 
+/** Bytes of the image of a rank-`rank` adapter that targets every module of `layout` (the largest image of that rank). */
+export function loraSlotImageBytes(layout: LoraSlotImageLayout, rank: number): number {
+  const { r4, rb, eb } = imageGeometry(layout, rank);
+  return layout.groups.reduce((n, g) => n + g.members.length * r4 * g.inPad * eb + g.members.reduce((o, m) => o + m.out, 0) * rb * eb, 0);
+}
+
 /** An adapter of rank `r` in `layout`: A's rows (r rounded to 4), B's row stride (r rounded to `bAlign`), bytes per element. */
 function imageGeometry(layout: LoraSlotImageLayout, r: number): { r4: number; rb: number; eb: number } {
   return { r4: Math.ceil(r / 4) * 4, rb: Math.ceil(r / layout.bAlign) * layout.bAlign, eb: layout.dtype === 'f16' ? 2 : 4 };

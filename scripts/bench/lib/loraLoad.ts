@@ -39,8 +39,9 @@ export interface LoadSample<P> {
   cpuMs: number;
   gcMs: number;
   phases: P;
-  /** The pool's path (`LoraUploadProfile.via`). */
+  /** The pool's path (`LoraUploadProfile.via`), and whether the upload made its staging buffer. */
   via?: string;
+  created?: boolean;
 }
 
 /** Where the tail's time went: the mean phases of the samples at or above the p95 (at least one), and the slowest few samples. */
@@ -160,7 +161,7 @@ export async function measureLoadLatency(p: MeasureLoadLatencyParameters): Promi
         const worker = t ? t.readMs + t.parseMs + t.hashMs + t.packMs : Number.NaN;
         const u = s.u;
         const phases = { read: t?.readMs ?? Number.NaN, parse: t?.parseMs ?? Number.NaN, hash: t?.hashMs ?? Number.NaN, pack: t?.packMs ?? Number.NaN, rest: s.onCpu - worker - s.inPool, staging: u?.stagingMs ?? Number.NaN, copy: u ? u.packMs + u.copyMs : Number.NaN, submit: u?.submitMs ?? Number.NaN, gpu: s.gpu };
-        lane.cold.push({ adapter: k, start: s.start, end: s.end, ms: s.total, cpuMs: s.cpuMs, gcMs: Number.NaN, phases, via: s.u?.via });
+        lane.cold.push({ adapter: k, start: s.start, end: s.end, ms: s.total, cpuMs: s.cpuMs, gcMs: Number.NaN, phases, via: s.u?.via, created: s.u?.created });
       }
     }
     // Read + keccak of the files (the content-id check of a changed file), after the cold loads: between them, its 2.6 s of
@@ -176,7 +177,7 @@ export async function measureLoadLatency(p: MeasureLoadLatencyParameters): Promi
         const s = await timed(lane, lane.entries[k % cycle].id); // host-cached, not resident: the one-slot pool holds the previous
         const u = s.u;
         const phases = { manager: s.onCpu - s.inPool, pack: u?.packMs ?? Number.NaN, staging: u?.stagingMs ?? Number.NaN, copy: u?.copyMs ?? Number.NaN, submit: u?.submitMs ?? Number.NaN, gpu: s.gpu };
-        lane.warm.push({ adapter: k % cycle, start: s.start, end: s.end, ms: s.total, cpuMs: s.cpuMs, gcMs: Number.NaN, phases, via: u?.via });
+        lane.warm.push({ adapter: k % cycle, start: s.start, end: s.end, ms: s.total, cpuMs: s.cpuMs, gcMs: Number.NaN, phases, via: u?.via, created: u?.created });
         if (u) lane.via[u.via] = (lane.via[u.via] ?? 0) + 1;
       }
     }
@@ -224,7 +225,7 @@ export function loadReportLines(loads: LoadFigures[], rank: number, loadAverage:
   const lines = [`3. load latency ms${variants.length > 1 ? ' '.repeat(width) : ''}       cold p50 / p99     warm p50 / p99   CPU ms p50 cold / warm   (file; of cold: read + keccak p50)`];
   for (const l of loads) lines.push(`   rank ${String(l.rank).padEnd(3)}${variants.length > 1 ? name(l).padEnd(width) : ''}           ${f(l.cold.p50).padStart(7)} / ${f(l.cold.p99).padEnd(7)}  ${f(l.warm.p50).padStart(6)} / ${f(l.warm.p99).padEnd(6)}  ${f(l.cpuMs.cold).padStart(9)} / ${f(l.cpuMs.warm).padEnd(11)}  ${(l.fileBytes / 2 ** 20).toFixed(0)} MiB; ${f(l.readAndHashP50)} ms`);
   const phases = <P extends Record<string, number>>(keys: readonly (keyof P & string)[], x: P) => keys.map((k) => `${k} ${f(x[k], 2)}`).join(', ');
-  const slow = <P extends Record<string, number>>(keys: readonly (keyof P & string)[], t: LoadTail<P>) => t.slowest.map((x) => `     ${f(x.ms).padStart(6)} ms (adapter ${x.adapter}${x.via ? ` via ${x.via}` : ''}, CPU ${f(x.cpuMs)}, GC ${f(x.gcMs, 2)}): ${phases(keys, x.phases)}`);
+  const slow = <P extends Record<string, number>>(keys: readonly (keyof P & string)[], t: LoadTail<P>) => t.slowest.map((x) => `     ${f(x.ms).padStart(6)} ms (adapter ${x.adapter}${x.via ? ` via ${x.via}` : ''}${x.created ? ', new staging buffer' : ''}, CPU ${f(x.cpuMs)}, GC ${f(x.gcMs, 2)}): ${phases(keys, x.phases)}`);
   for (const l of loads.filter((x) => x.rank === rank)) {
     lines.push(`   cold rank ${rank}${name(l)}, p50 ms: ${phases(COLD_PHASES, l.coldP50)}; GC ${f(l.gcP50.cold, 2)}`);
     lines.push(`   cold rank ${rank}${name(l)}, tail (${l.coldTail.count} at or above p95, mean ${f(l.coldTail.ms)} ms): ${phases(COLD_PHASES, l.coldTail.phases)}; GC ${f(l.coldTail.gcMs, 2)}; slowest:`, ...slow(COLD_PHASES, l.coldTail));

@@ -30,7 +30,7 @@ import type { ModelConfig } from '../../../model/config.ts';
 import type { FusedLinearOp, FusedRecipe } from '../../../model/arch/fuse.ts';
 import { LoraSlotLayoutError } from '../../../lora/errors.ts';
 import type { LoraDtype } from '../../../lora/dtype.ts';
-import { createLoraSlotImageLayout, loraInfoIndex, packLoraSlotImage, type LoraBAlign, type LoraSlotImage } from '../../../lora/slotImage.ts';
+import { createLoraSlotImageLayout, loraInfoIndex, loraSlotImageBytes, packLoraSlotImage, type LoraBAlign, type LoraSlotImage } from '../../../lora/slotImage.ts';
 import { matrixStride } from '../weights.ts';
 import { checkPoolSize, createGpuSlotInfo } from './slotInfo.ts';
 import { webgpuRecipe } from '../fusedRecipe.ts';
@@ -91,6 +91,8 @@ export interface LoraUploadProfile {
   submitMs: number;
   /** `ring`: written into a mapped staging buffer; `held`: the ring still held the image (no memcpy); `write`: none was mapped, `queue.writeBuffer`. */
   via: 'ring' | 'held' | 'write';
+  /** The staging buffer was made for this upload (its creation is in `stagingMs`). */
+  created: boolean;
   /** Image bytes and buffer-to-buffer copies. */
   bytes: number;
   copies: number;
@@ -113,7 +115,16 @@ export interface CreateGpuLoraSlotPoolParameters {
   upload?: LoraUploadMode;
   /** f16 slots: B's rank rounded up to 8 (`bAlign` 8); default true; `false` keeps 4 (`LinearShape.loraB8`, for benchmarks). f32 slots always round to 4. */
   bRank8?: boolean;
+  /**
+   * Rank whose largest image (every module targeted) sizes the staging buffer made at start-up
+   * (`createStagingRing`'s prefill); default min(maxRank, {@link LORA_STAGING_PREFILL_RANK}); 0 makes
+   * none (the ring's first upload makes its first buffer, as before).
+   */
+  stagingPrefillRank?: number;
 }
+
+/** The rank the staging buffer made at start-up fits by default: the rank most adapters here have (`bench:lora`'s). */
+export const LORA_STAGING_PREFILL_RANK = 16;
 
 /** Creates the pool's buffers (zeroed: every slot empty). */
 export function createGpuLoraSlotPool(p: CreateGpuLoraSlotPoolParameters): GpuLoraSlotPool {
@@ -170,7 +181,8 @@ export function createGpuLoraSlotPool(p: CreateGpuLoraSlotPoolParameters): GpuLo
   let destroyed = false;
   let lastUpload: LoraUploadProfile | undefined;
 
-  const ring = createStagingRing(device, p.upload);
+  const prefillRank = Math.min(p.stagingPrefillRank ?? LORA_STAGING_PREFILL_RANK, maxRank);
+  const ring = createStagingRing(device, p.upload, prefillRank > 0 ? loraSlotImageBytes(imageLayout, prefillRank) : 0);
 
   /** Copies a packed image into `slot`: its copies from a staging buffer (written with one memcpy unless it held the image) in one submit, or `writeBuffer` when none is mapped. */
   const upload = (slot: number, image: LoraSlotImage, packMs: number) => {
@@ -200,7 +212,7 @@ export function createGpuLoraSlotPool(p: CreateGpuLoraSlotPoolParameters): GpuLo
       slotInfo.write(slot, image.info, image.rank);
       t2 = performance.now();
     }
-    lastUpload = { packMs, stagingMs: t1 - t0, copyMs: t2 - t1, submitMs: performance.now() - t2, via: staging ? (staging.held ? 'held' : 'ring') : 'write', bytes: bytes.byteLength, copies: copies.length / 4 };
+    lastUpload = { packMs, stagingMs: t1 - t0, copyMs: t2 - t1, submitMs: performance.now() - t2, via: staging ? (staging.held ? 'held' : 'ring') : 'write', created: staging?.created ?? false, bytes: bytes.byteLength, copies: copies.length / 4 };
   };
 
   return {

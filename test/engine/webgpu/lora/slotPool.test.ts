@@ -8,6 +8,7 @@ import { createAdapter } from '../../../../src/lora/create.ts';
 import { createHostCache } from '../../../../src/lora/hostCache.ts';
 import { loadPeftAdapter } from '../../../../src/lora/peft.ts';
 import { createSlotManager } from '../../../../src/lora/slots.ts';
+import { loraSlotImageBytes } from '../../../../src/lora/slotImage.ts';
 import { createAdapterStore } from '../../../../src/lora/store.ts';
 import { tempDir, tinyConfig, tinyModel } from '../../../lora/helpers.ts';
 
@@ -114,6 +115,23 @@ describe('GPU slot pool under the slot manager', () => {
       expect(pool.rankOf(0)).toBe(4);
       pool.destroy();
     }
+  });
+
+  it('makes its first staging buffer at start-up, for the largest image of rank min(maxRank, 16): a first upload that fits makes none', async () => {
+    const root = await tempDir();
+    const model = await tinyModel(root);
+    const dir = (await createAdapter({ model, rank: 16, seed: 6, out: join(root, 'a') })).dir; // every module
+    const made: boolean[] = [];
+    for (const stagingPrefillRank of [undefined, 0]) {
+      const pool = createGpuLoraSlotPool({ device: gpu.device, config: tinyConfig, slots: 1, maxRank: 32, dtype: 'f16', maxBindingBytes: gpu.limits.maxStorageBufferBindingSize, stagingPrefillRank });
+      const adapter = await loadPeftAdapter({ dir, config: tinyConfig, slotImage: pool.imageLayout });
+      expect(adapter.image!.bytes.byteLength).toBe(loraSlotImageBytes(pool.imageLayout!, 16));
+      await pool.load(0, adapter.weights, adapter.image);
+      expect(pool.lastUpload!.via).toBe('ring');
+      made.push(pool.lastUpload!.created);
+      pool.destroy();
+    }
+    expect(made).toEqual([false, true]); // prefilled at start-up; without, the first upload made it
   });
 
   it('refuses a layout over the binding limit with a clear error', () => {
