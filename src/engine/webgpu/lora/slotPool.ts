@@ -118,7 +118,7 @@ export interface CreateGpuLoraSlotPoolParameters {
   /**
    * Rank whose largest image (every module targeted) sizes the staging buffer made at start-up
    * (`createStagingRing`'s prefill); default min(maxRank, {@link LORA_STAGING_PREFILL_RANK}); 0 makes
-   * none (the ring's first upload makes its first buffer, as before).
+   * none (the ring's first upload makes its first buffer, as before), as does a pool of no slots.
    */
   stagingPrefillRank?: number;
 }
@@ -181,7 +181,7 @@ export function createGpuLoraSlotPool(p: CreateGpuLoraSlotPoolParameters): GpuLo
   let destroyed = false;
   let lastUpload: LoraUploadProfile | undefined;
 
-  const prefillRank = Math.min(p.stagingPrefillRank ?? LORA_STAGING_PREFILL_RANK, maxRank);
+  const prefillRank = slots > 0 ? Math.min(p.stagingPrefillRank ?? LORA_STAGING_PREFILL_RANK, maxRank) : 0; // no adapters, no staging
   const ring = createStagingRing(device, p.upload, prefillRank > 0 ? loraSlotImageBytes(imageLayout, prefillRank) : 0);
 
   /** Copies a packed image into `slot`: its copies from a staging buffer (written with one memcpy unless it held the image) in one submit, or `writeBuffer` when none is mapped. */
