@@ -17,7 +17,7 @@
  * per dtype and upload variant, interleaved.
  *
  * `--loads [--upload reuse,copy] [--load-ranks 8,16,64] [--lora-dtype f32,f16] [--load-samples 6]
- * [--warm-samples 60] [--warm-adapters N] [--images shared,transfer]`: only (3)
+ * [--warm-samples 60] [--warm-adapters N] [--images shared,transfer] [--staging-prefill 16,0]`: only (3)
  * (`lib/loraLoad.ts`), per slot dtype and upload variant of the slot pool (`reuse`: the staging ring skips the memcpy of an image it still holds,
  * the default; `copy`: every upload writes it, as before) in one process, interleaved, with where
  * cold and warm loads' time goes, the process's CPU ms per load and each variant's ratio to the
