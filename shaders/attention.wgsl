@@ -18,53 +18,16 @@
 // stored by all the lanes, and the partial results merge through subgroup operations instead of
 // workgroup memory behind barriers (a barrier makes llvmpipe run the kernel as a coroutine). In
 // decode passes (FUSED) GQ > 1: each cached k and v a lane loads serves the GQ heads at once.
+// SGBFLY (with SGBCAST): the merge's sums and max are butterflies of shuffles (butterfly.wgsl)
+// instead of subgroupAdd / subgroupMax, which lavapipe runs as loops over the lanes; the merge
+// reduces GQ · (headDim + 2) values.
 #if SGBCAST
 enable subgroups;
 #endif
 #include "step.wgsl"
 
-struct Params {
-  numHeads: u32,
-  numKvHeads: u32,
-  headDim: u32,   // elements of a head in q and out
-  scale: f32,     // headDim^-1/2, or query_pre_attn_scalar^-1/2
-  window: u32,    // positions attended, the row's own included; 0 = all
-  softcap: f32,   // SOFTCAP: the cap
-  qStride: u32,   // elements between rows of q's buffer
-  qOffset: u32,   // column of q's element 0
-  outStride: u32, // elements between rows of out's buffer
-  outOffset: u32, // column of out's element 0
-  kOffset: u32,   // FUSED: column of k's element 0 in q's buffer
-  vOffset: u32,   // FUSED: column of v's element 0 in q's buffer
-  rotaryDim: u32, // FUSED: leading elements of a head that rotate (even, <= headDim)
-  _pad0: u32,
-}
-
-const BLOCK = ${BLOCK}u; // KV_BLOCK_SIZE
-const WG = ${WG}u; // invocations per workgroup (32 on GPUs, 8 on CPU adapters: one SIMD group)
-const HD4 = ${HD4}u; // vec4s per (position, head) in the cache: headDim rounded up to 4, / 4
-const GQ = ${GQ}u; // query heads per workgroup (all of one kv group: each cached k and v loaded once for them)
-
-@group(0) @binding(0) var<uniform> step: Step;
-@group(0) @binding(1) var<uniform> params: Params;
-@group(0) @binding(2) var<storage, read> rowInfo: array<RowInfo>; // [rows]
-@group(0) @binding(3) var<storage, read> blockTables: array<u32>;
-@group(0) @binding(4) var<storage, read> q: array<f32>;            // [rows, qStride] f32 (FUSED: q | k | v columns)
+#include "attention_bindings.wgsl"
 #if FUSED
-@group(0) @binding(5) var<storage, read_write> kCache: array<vec4<f32>>; // [numBlocks, numKvHeads, BLOCK, HD4] f32
-@group(0) @binding(6) var<storage, read_write> vCache: array<vec4<f32>>; // same layout
-#else
-@group(0) @binding(5) var<storage, read> kCache: array<vec4<f32>>; // [numBlocks, numKvHeads, BLOCK, HD4] f32
-@group(0) @binding(6) var<storage, read> vCache: array<vec4<f32>>; // same layout
-#endif
-@group(0) @binding(7) var<storage, read_write> out: array<f32>;    // [rows, outStride] f32
-#if FUSED
-@group(0) @binding(8) var<storage, read> ropeTable: array<vec2<f32>>; // [positions, rotaryDim / 2] (cos, sin)
-
-const HD = ${HD}u; // FUSED: headDim
-const HDP = HD4 * 4u; // headDim rounded up to 4
-const RH = ${ROT_HALF}u; // FUSED: rotaryDim / 2
-
 // A head's elements after HF rotate_half RoPE (cs: the position's cos, sin per pair), as vec4s:
 // element e < RH pairs with e + RH (sin negated), RH <= e < 2 RH with e - RH, the rest unrotated.
 // Every index is a constant (HD, RH are defines): no dynamic register indexing.
@@ -85,7 +48,31 @@ fn rotateHalf(a: array<f32, HDP>, cs: array<vec2<f32>, RH>) -> array<vec4<f32>, 
 }
 #endif
 
-#if !SGBCAST
+#if SGBCAST
+#include "butterfly.wgsl"
+// The 8 lanes' max, sum (every lane gets the result).
+fn laneMax(v: f32) -> f32 {
+#if SGBFLY
+  return butterflyMax(v);
+#else
+  return subgroupMax(v);
+#endif
+}
+fn laneSum(v: f32) -> f32 {
+#if SGBFLY
+  return butterflySum(v);
+#else
+  return subgroupAdd(v);
+#endif
+}
+fn laneSum4(v: vec4<f32>) -> vec4<f32> {
+#if SGBFLY
+  return butterflySum4(v);
+#else
+  return subgroupAdd(v);
+#endif
+}
+#else
 var<workgroup> maxS: array<f32, WG>;
 var<workgroup> sumS: array<f32, WG>;
 var<workgroup> accS: array<vec4<f32>, WG * HD4>;
@@ -233,9 +220,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
 #unroll I HD4
       s += dot(qv[${G}u * HD4 + ${I}u], kv[${I}u]);
 #endunroll
-#if SOFTCAP
-      s = params.softcap * tanh(clamp(s / params.softcap, -15.0, 15.0));
-#endif
+      s = softcapped(s);
       if (s > m[${G}u]) {
         let alpha = exp(m[${G}u] - s);
         m[${G}u] = s;
@@ -265,9 +250,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
 #unroll I HD4
       s += dot(qv[${G}u * HD4 + ${I}u], kSelf[${I}u]);
 #endunroll
-#if SOFTCAP
-      s = params.softcap * tanh(clamp(s / params.softcap, -15.0, 15.0));
-#endif
+      s = softcapped(s);
       let mNew = max(m[${G}u], s);
       let alpha = exp(m[${G}u] - mNew);
       let p = exp(s - mNew);
@@ -283,13 +266,13 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
 #if SGBCAST
 #unroll G GQ
   {
-    let mAll = subgroupMax(m[${G}u]);
+    let mAll = laneMax(m[${G}u]);
     let f = select(0.0, exp(m[${G}u] - mAll), l[${G}u] > 0.0);
-    let total = subgroupAdd(l[${G}u] * f);
+    let total = laneSum(l[${G}u] * f);
     let oo = r * params.outStride + params.outOffset + (h + ${G}u) * hd;
 #unroll I HD4
     {
-      let o = subgroupAdd(acc[${G}u * HD4 + ${I}u] * f) / total;
+      let o = laneSum4(acc[${G}u * HD4 + ${I}u] * f) / total;
       if (${I}u % WG == lid) {
         for (var c = 0u; c < 4u; c++) {
           if (${I}u * 4u + c < hd) {

@@ -27,6 +27,10 @@ export interface LinearShape {
   attentionBroadcast?: boolean;
   /** That workgroup in decode passes takes up to this many query heads of one kv group (default {@link ATTENTION_MAX_HEADS}; 1: one head each). */
   attentionHeads?: number;
+  /** That workgroup in decode passes splits each head's dimensions over its lanes instead of the positions (shaders/attention_dims.wgsl; default; headDim a multiple of 32 and rotaryDim of 64, else as before); `false`: positions over the lanes. */
+  attentionDims?: boolean;
+  /** That workgroup merges its lanes' partial results by butterflies of subgroup shuffles (shaders/attention.wgsl SGBFLY; default); `false`: by subgroupAdd / subgroupMax, which lavapipe runs as loops over the lanes. */
+  attentionButterfly?: boolean;
   /**
    * The tiled kernel for row tiles of {@link TILED_MIN_ROWS} rows and more (prefill chunks,
    * batched decode); absent: the plain kernel for every tile (the fallback).

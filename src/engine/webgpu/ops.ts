@@ -372,18 +372,20 @@ export function attentionOp(ctx: OpContext, p: AttentionOpParameters): RecordOp 
   const group = p.numHeads / p.numKvHeads;
   let gq = 1;
   if (sgb && fused) for (gq = Math.max(1, Math.min(group, ctx.attentionHeads ?? ATTENTION_MAX_HEADS)); group % gq !== 0; gq--);
-  const defines = {
+  const common = {
     HD4: kvHeadStride(p.headDim) / 4,
     WG: wg,
     BLOCK: KV_BLOCK_SIZE,
     SOFTCAP: p.softcap > 0,
     FUSED: fused !== undefined,
-    SGBCAST: sgb,
     GQ: gq,
-    ...(fused ? { HD: p.headDim, HDP: kvHeadStride(p.headDim), ROT_HALF: fused.rotaryDim / 2, ...(sgb ? { HD8: Math.ceil(p.headDim / 8), RH8: Math.ceil(fused.rotaryDim / 16) } : {}) } : {}),
+    ...(fused ? { HD: p.headDim, HDP: kvHeadStride(p.headDim), ROT_HALF: fused.rotaryDim / 2 } : {}),
   };
+  const defines = { ...common, SGBCAST: sgb, SGBFLY: sgb && ctx.attentionButterfly !== false, ...(sgb && fused ? { HD8: Math.ceil(p.headDim / 8), RH8: Math.ceil(fused.rotaryDim / 16) } : {}) };
   const bindings: BindingKind[] = ['uniform', 'uniform', 'read', 'read', 'read', fused ? 'storage' : 'read', fused ? 'storage' : 'read', 'storage', ...(fused ? (['read'] as const) : [])];
-  const kernel = ctx.pipelines.kernel('attention.wgsl', bindings, defines);
+  // Decode passes there: the lanes split the dimensions instead (see shaders/attention_dims.wgsl), where the shapes allow.
+  const dims = sgb && fused !== undefined && ctx.attentionDims !== false && p.headDim % 32 === 0 && fused.rotaryDim > 0 && fused.rotaryDim % 64 === 0;
+  const kernel = dims ? ctx.pipelines.kernel('attention_dims.wgsl', bindings, { ...common, LANE_VEC4: p.headDim / 32, ROT_VEC4: fused.rotaryDim / 64 }) : ctx.pipelines.kernel('attention.wgsl', bindings, defines);
   const params = createUniform(
     ctx.device,
     'attention.params',

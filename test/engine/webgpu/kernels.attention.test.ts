@@ -20,7 +20,7 @@ describe('RoPE + paged KV write + attention', () => {
     { name: 'window 16 crossing block edges, partial rotary 3/4', headDim: 16, rotaryDim: 12, window: 16, softcap: 0, workgroup: 8 },
     { name: 'head_dim 10 (not a multiple of 4)', headDim: 10, rotaryDim: 10, window: 0, softcap: 0, workgroup: 32 },
     // lavapipe's shape (8-wide subgroups): one subgroup per workgroup, loads broadcast, merged by
-    // subgroup operations; fused (decode), the query heads of a kv group share a workgroup (2 of
+    // subgroup shuffle butterflies; fused (decode), the query heads of a kv group share a workgroup (2 of
     // 2 heads per kv head; with 12 heads over 2 kv heads, 3 per workgroup, 2 workgroups per kv head).
     ...(lavapipeShape
       ? [
@@ -28,19 +28,30 @@ describe('RoPE + paged KV write + attention', () => {
           { name: '12 heads over 2 kv heads, one 8-wide subgroup', headDim: 32, rotaryDim: 32, window: 0, softcap: 0, workgroup: 8, broadcast: true, numHeads: 12 },
           { name: 'window 16, partial rotary 3/4, one 8-wide subgroup', headDim: 16, rotaryDim: 12, window: 16, softcap: 0, workgroup: 8, broadcast: true },
           { name: 'head_dim 10, soft-cap 5, one 8-wide subgroup', headDim: 10, rotaryDim: 10, window: 0, softcap: 5, workgroup: 8, broadcast: true },
+          // The merge by subgroupAdd / subgroupMax instead of shuffle butterflies (attentionButterfly false).
+          { name: '12 heads over 2 kv heads, one 8-wide subgroup, merged by subgroup reductions', headDim: 32, rotaryDim: 32, window: 0, softcap: 0, workgroup: 8, broadcast: true, numHeads: 12, butterfly: false },
+          // Decode passes with head_dim a multiple of 32 and rotary_dim of 64: the lanes split the
+          // dimensions (attention_dims.wgsl; attentionDims false: the positions), 9 rows of 5-70
+          // positions (decode only: prefill passes run attention.wgsl as above).
+          { name: '12 heads over 2 kv heads, head_dim 64, 9 rows, lanes over the dimensions', headDim: 64, rotaryDim: 64, window: 0, softcap: 0, workgroup: 8, broadcast: true, numHeads: 12, moreRows: true },
+          { name: 'head_dim 128, partial rotary 1/2, window 20, soft-cap 5, 9 rows, lanes over the dimensions', headDim: 128, rotaryDim: 64, window: 20, softcap: 5, workgroup: 8, broadcast: true, moreRows: true },
+          { name: '12 heads over 2 kv heads, head_dim 64, 9 rows, lanes over the positions', headDim: 64, rotaryDim: 64, window: 0, softcap: 0, workgroup: 8, broadcast: true, numHeads: 12, moreRows: true, dims: false },
         ]
       : []),
   ];
-  for (const c of cases) for (const fused of [false, true]) it(`matches the reference over many blocks: ${c.name}${fused ? ', RoPE and the KV store fused into attention' : ''}`, async () => {
+  for (const c of cases) for (const fused of 'moreRows' in c ? [true] : [false, true]) it(`matches the reference over many blocks: ${c.name}${fused ? ', RoPE and the KV store fused into attention' : ''}`, async () => {
     const h = harness();
     h.ctx.attentionWorkgroup = c.workgroup;
     h.ctx.attentionBroadcast = 'broadcast' in c && c.broadcast;
+    h.ctx.attentionButterfly = !('butterfly' in c) || c.butterfly;
+    h.ctx.attentionDims = !('dims' in c) || c.dims;
     const numHeads = ('numHeads' in c ? c.numHeads : undefined) ?? 4;
     const numKvHeads = 2;
     const { headDim, rotaryDim } = c;
     const hs = kvHeadStride(headDim);
     const scale = 0.7 / Math.sqrt(headDim);
-    const numBlocks = 12; // blocks 0..11
+    const many = 'moreRows' in c && c.moreRows;
+    const numBlocks = many ? 24 : 12; // blocks 0..11 (and 12..23: two for each extra sequence)
     const layout: KvLayout = { numLayers: 1, numKvHeads, headDim, blockSize: 16 };
     const invFreq = ropeInvFreq({ rotaryDim, theta: 10000 });
     // The fused kernel runs decode passes: one row per sequence.
@@ -48,6 +59,7 @@ describe('RoPE + paged KV write + attention', () => {
       { table: [7, 2, 9], cached: 40, rows: fused ? 1 : 3 },
       { table: [1, 11, 4, 0, 5], cached: 70, rows: 1 },
       ...(fused ? [{ table: [3, 6], cached: 16, rows: 1 }] : []),
+      ...(many ? Array.from({ length: 6 }, (_, i) => ({ table: [12 + 2 * i, 13 + 2 * i], cached: 5 + 3 * i, rows: 1 })) : []),
     ];
     const qDim = numHeads * headDim;
     const kvDim = numKvHeads * headDim;
