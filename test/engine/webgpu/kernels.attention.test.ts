@@ -29,13 +29,12 @@ describe('RoPE + paged KV write + attention', () => {
           { name: 'window 16, partial rotary 3/4, one 8-wide subgroup', headDim: 16, rotaryDim: 12, window: 16, softcap: 0, workgroup: 8, broadcast: true },
           { name: 'head_dim 10, soft-cap 5, one 8-wide subgroup', headDim: 10, rotaryDim: 10, window: 0, softcap: 5, workgroup: 8, broadcast: true },
           // The merge by subgroupAdd / subgroupMax instead of shuffle butterflies (attentionButterfly false).
-          { name: '12 heads over 2 kv heads, one 8-wide subgroup, merged by subgroup reductions', headDim: 32, rotaryDim: 32, window: 0, softcap: 0, workgroup: 8, broadcast: true, numHeads: 12, butterfly: false },
+          { name: 'window 16, partial rotary 3/4, one 8-wide subgroup, merged by subgroup reductions', headDim: 16, rotaryDim: 12, window: 16, softcap: 0, workgroup: 8, broadcast: true, butterfly: false },
           // Decode passes with head_dim a multiple of 32 and rotary_dim of 64: the lanes split the
-          // dimensions (attention_dims.wgsl; attentionDims false: the positions), 9 rows of 5-70
-          // positions (decode only: prefill passes run attention.wgsl as above).
+          // dimensions (attention_dims.wgsl; other shapes run the cases above), 9 rows of
+          // 5-70 positions (decode only: prefill passes run attention.wgsl as above).
           { name: '12 heads over 2 kv heads, head_dim 64, 9 rows, lanes over the dimensions', headDim: 64, rotaryDim: 64, window: 0, softcap: 0, workgroup: 8, broadcast: true, numHeads: 12, moreRows: true },
           { name: 'head_dim 128, partial rotary 1/2, window 20, soft-cap 5, 9 rows, lanes over the dimensions', headDim: 128, rotaryDim: 64, window: 20, softcap: 5, workgroup: 8, broadcast: true, moreRows: true },
-          { name: '12 heads over 2 kv heads, head_dim 64, 9 rows, lanes over the positions', headDim: 64, rotaryDim: 64, window: 0, softcap: 0, workgroup: 8, broadcast: true, numHeads: 12, moreRows: true, dims: false },
         ]
       : []),
   ];
@@ -44,7 +43,6 @@ describe('RoPE + paged KV write + attention', () => {
     h.ctx.attentionWorkgroup = c.workgroup;
     h.ctx.attentionBroadcast = 'broadcast' in c && c.broadcast;
     h.ctx.attentionButterfly = !('butterfly' in c) || c.butterfly;
-    h.ctx.attentionDims = !('dims' in c) || c.dims;
     const numHeads = ('numHeads' in c ? c.numHeads : undefined) ?? 4;
     const numKvHeads = 2;
     const { headDim, rotaryDim } = c;
