@@ -68,23 +68,26 @@ describe('host cache: weights decoded from an f16 image', () => {
 describe('host cache: images in a SharedArrayBuffer', () => {
   it("counts a dropped shared image as V8 external memory, which a kept one is not", async () => {
     const external = () => (getHeapStatistics() as { external_memory: number }).external_memory;
-    const size = 64 * 2 ** 20;
+    const size = 256 * 2 ** 20; // untouched pages: address space, not memory; large beside other tests' garbage
     const adapter = (id: string): PeftAdapter => ({ ...({} as PeftAdapter), weights: { rank: 4, scale: 1, layers: [] }, image: { layoutKey: '', rank: 4, bytes: new Uint8Array(new SharedArrayBuffer(size)), copies: new Uint32Array(0), info: new Uint32Array(0) }, meta: { id, bytes: size } as PeftAdapter['meta'] });
     const cache = createHostCache({ budgetBytes: 2 * size, load: async (id) => adapter(id) });
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    gc(); // earlier tests' garbage out of the baseline (V8 frees backing stores after the collection returns)
+    await new Promise((resolve) => setTimeout(resolve, 10));
     const before = external();
     await cache.get('0x01');
     await cache.get('0x02');
-    expect(external() - before).toBeLessThan(size / 2); // kept: not counted
+    expect(external() - before).toBeLessThan(size / 4); // kept: not counted
     await cache.get('0x03'); // evicts 0x01
     expect(cache.ids()).toEqual(['0x02', '0x03']);
-    expect(external() - before).toBeGreaterThanOrEqual(size); // dropped: counted until collected
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
-    for (let i = 0; i < 3; i++) {
-      gc(); // collects the dropped image (the stand-in's count stays through a scavenge)
-      await new Promise((resolve) => setTimeout(resolve, 10)); // then the registry lets its stand-in go
+    expect(external() - before).toBeGreaterThan((3 * size) / 4); // dropped: counted until collected
+    // A collection frees the dropped image, the registry's callback (a task V8 posts, later on a
+    // busy machine) lets its stand-in go, and the next collection frees that: polled, not timed.
+    for (let i = 0; i < 500 && external() - before >= size / 4; i++) {
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 10));
     }
-    gc();
-    expect(external() - before).toBeLessThan(size / 2);
+    expect(external() - before).toBeLessThan(size / 4);
   });
 });
