@@ -36,9 +36,10 @@
  * CPU ms per step (and base's over it), with the load average; `--profile`: per-kernel GPU ms per
  * step of each (timestamp queries).
  *
- * `--targets all|q_proj,v_proj,...`: the modules the decode's random adapters target (sections 1 and
- * `--variants`; default all). Beside each rate with adapters, the rate a step bound by the bytes it
- * reads would keep of base only (`lib/loraBytes.ts`): distinct adapters' factors are read per row.
+ * `--targets all|q_proj,v_proj,...` (with `--variants` or `--kernels`): the modules the random
+ * adapters target (default all; the other sections read adapter files of every module, so they
+ * refuse it). Beside each rate with adapters, the rate a step bound by the bytes it reads would
+ * keep of base only (`lib/loraBytes.ts`): distinct adapters' factors are read per row.
  *
  * `--kernels --variants current,... [--rounds 5] [--reps 8]`: only one layer's LoRA kernels
  * (`lib/loraKernels.ts`): per projection and variant the CPU ms of the shrink, of the projection
@@ -98,6 +99,9 @@ const args = benchArgs(import.meta.url, {
   'staging-prefill': { type: 'string', default: String(LORA_STAGING_PREFILL_RANK) },
   'load-ranks': { type: 'string', default: '8,16,64' },
 });
+if (args.targets !== 'all' && args.variants === undefined && !args.kernels) {
+  throw new Error(`--targets ${args.targets}: only the random adapters of --variants and --kernels take it (the full run's traffic and --loads read adapter files of every module); add --variants current`);
+}
 const preset = args.model!;
 const tiny = preset === 'tiny';
 const quick = args.quick!;
@@ -209,17 +213,17 @@ if (args.variants !== undefined) {
 async function compareKernels(): Promise<void> {
   const rounds = positiveNumber('rounds', args.rounds);
   const distinct = Math.min(BATCH, slotCount);
-  const { figures, loadAverages } = await runLoraKernels({ gpu, config, variants: variants.map((name) => ({ name, ...parseBackendVariant(name), loraDtype: slotDtype(parseBackendVariant(name).loraDtype) })), rank, rows: BATCH, distinct, rounds, reps: positiveNumber('reps', args.reps), log });
+  const { figures, loadAverages } = await runLoraKernels({ gpu, config, variants: variants.map((name) => ({ name, ...parseBackendVariant(name), loraDtype: slotDtype(parseBackendVariant(name).loraDtype) })), rank, targets, rows: BATCH, distinct, rounds, reps: positiveNumber('reps', args.reps), log });
   const f = (n: number, d = 2) => n.toFixed(d);
   const first = (projection: string) => figures.find((g) => g.projection === projection)!;
   const lines = [
-    `openlora LoRA kernels: ${preset} layer 0 on ${gpu.summary.description}; ${BATCH} decode rows, ${distinct} distinct rank-${rank} adapters, CPU ms per dispatch (${args.reps} in a pass, median of ${rounds} interleaved rounds), load average ${loadAverages.map((l) => f(l)).join(' ')}`,
+    `openlora LoRA kernels: ${preset} layer 0 on ${gpu.summary.description}; ${BATCH} decode rows, ${distinct} distinct rank-${rank} adapters on ${targetsLabel}, CPU ms per dispatch (${args.reps} in a pass, median of ${rounds} interleaved rounds), load average ${loadAverages.map((l) => f(l)).join(' ')}`,
     ...figures.map((g) => `${g.variant.padEnd(36)} ${g.projection.padEnd(22)} shrink ${f(g.shrinkMs)}  linear ${f(g.linearMs)}  base ${f(g.baseMs)}  expand ${f(g.linearMs - g.baseMs)}  (shrink + linear) / base ${f(g.ofBase)}x  linear ${f(first(g.projection).linearMs / g.linearMs)}x ${variants[0]}`),
   ];
   const sum = (v: string, k: 'shrinkMs' | 'linearMs' | 'baseMs') => figures.filter((g) => g.variant === v).reduce((a, g) => a + g[k], 0);
   for (const v of variants) lines.push(`${v.padEnd(36)} layer: base ${f(sum(v, 'baseMs'))}  with adapters ${f(sum(v, 'shrinkMs') + sum(v, 'linearMs'))} ms (${f((100 * sum(v, 'baseMs')) / (sum(v, 'shrinkMs') + sum(v, 'linearMs')), 0)}% of base rate; shrink ${f(sum(v, 'shrinkMs'))}, expand ${f(sum(v, 'linearMs') - sum(v, 'baseMs'))})`);
   process.stdout.write(lines.join('\n') + '\n');
-  if (args.out) await writeFile(args.out, JSON.stringify({ model: preset, device: gpu.summary.description, rank, rows: BATCH, distinct, rounds, loadAverages, figures }, null, 2) + '\n');
+  if (args.out) await writeFile(args.out, JSON.stringify({ model: preset, device: gpu.summary.description, rank, targets, rows: BATCH, distinct, rounds, loadAverages, figures }, null, 2) + '\n');
 }
 
 /** `--variants`: section 1 on one backend per variant, interleaved (see the file comment). */

@@ -55,6 +55,8 @@ export interface LoraKernelsParameters {
   config: ModelConfig;
   variants: LoraKernelVariant[];
   rank: number;
+  /** The modules the random adapters target (`config.modules` names). */
+  targets: readonly string[];
   /** Rows of the decode tile (each its own adapter up to `distinct`, then cycling). */
   rows: number;
   distinct: number;
@@ -83,7 +85,7 @@ export async function runLoraKernels(p: LoraKernelsParameters): Promise<{ figure
   for (const v of p.variants) {
     if (pools.has(poolKey(v))) continue;
     const pool = createGpuLoraSlotPool({ device, config, recipe, slots: p.distinct, maxRank: p.rank, dtype: v.loraDtype, maxBindingBytes: gpu.limits.maxStorageBufferBindingSize, bRank8: v.shape.loraB8 });
-    for (let s = 0; s < p.distinct; s++) await pool.load(s, randomLoraWeights(config, 1000 + s, p.rank));
+    for (let s = 0; s < p.distinct; s++) await pool.load(s, randomLoraWeights(config, 1000 + s, p.rank, p.targets));
     pools.set(poolKey(v), pool);
   }
   const rowSlots = Array.from({ length: rows }, (_, r) => r % p.distinct);
