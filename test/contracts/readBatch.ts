@@ -4,7 +4,7 @@
  * calls packed (target, data length, data) and returns the results packed (length, data); each
  * read's packed call is encoded once, and plain uint256 results are decoded directly.
  */
-import { decodeFunctionResult, encodeFunctionData, hexToBigInt, numberToHex, size, type Abi, type Address, type Hex } from 'viem';
+import { decodeFunctionResult, encodeFunctionData, encodePacked, hexToBigInt, size, type Abi, type Address, type Hex } from 'viem';
 import { readBatchAbi, readBatchBytecode } from '../../src/chain/generated/abis.ts';
 import type { Chain } from './fixture.ts';
 
@@ -19,7 +19,7 @@ export interface Read {
 
 /** One call as ReadBatch.read takes it: its target (20 bytes), its data's length (4 bytes), its data; hex without `0x`. */
 export function packCall(target: Address, data: Hex): string {
-  return `${target.slice(2)}${numberToHex(size(data), { size: 4 }).slice(2)}${data.slice(2)}`;
+  return encodePacked(['address', 'uint32', 'bytes'], [target, size(data), data]).slice(2);
 }
 
 /** Splits ReadBatch.read's result into each call's return data (each packed as a 32-byte length, then the data). */
