@@ -1,7 +1,8 @@
 // Load-form probe (scripts/bench/lib/loadProbe.ts, `npm run bench:linear -- --probe`): streams
 // the same bytes through one way of loading them, so the forms can be timed side by side.
 //   ROWS (default): one invocation per weight row looping over its 16-byte chunks, as the batch-1
-//        linear kernel does (PAIR: two adjacent chunks per iteration);
+//        linear kernel does (PAIR: two adjacent chunks per iteration; ROWS4: one invocation per 4
+//        weight rows, by rows or in groups of 4 rows);
 //   STREAM: consecutive invocations read consecutive chunks in a grid-stride loop, as the roofline
 //        probe (stream.wgsl) does.
 // The source (one define): BUF storage buffer array<vec4<u32>> (BUFU32: array<u32>, 4 loads per chunk); BUF64K / UBO64K the first 64 KiB
@@ -145,6 +146,19 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     return;
   }
   let base = row * params.chunks;
+#if ROWS4
+  // The invocation's `row` is 4 weight rows of chunks / 4 chunks each, read chunk by chunk as the
+  // batch-1 f16 tile's lane reads its 4 weight rows: by rows, 4 places 16 bytes each per chunk
+  // (ROWS4X); in groups of 4 rows (weights.ts repackHalfRowGroups), 64 contiguous bytes (ROWS4G).
+  let per = params.chunks / 4u; // chunks is a multiple of 4
+  for (var c = 0u; c < per; c++) {
+#if ROWS4X
+    s ^= chunkAt(base + c, row, c) ^ chunkAt(base + per + c, row, c) ^ chunkAt(base + 2u * per + c, row, c) ^ chunkAt(base + 3u * per + c, row, c);
+#else
+    s ^= chunkAt(base + 4u * c, row, c) ^ chunkAt(base + 4u * c + 1u, row, c) ^ chunkAt(base + 4u * c + 2u, row, c) ^ chunkAt(base + 4u * c + 3u, row, c);
+#endif
+  }
+#else
 #if PAIR
   for (var c = 0u; c < params.chunks; c += 2u) { // chunks is even
     s ^= chunkAt(base + c, row, c) ^ chunkAt(base + c + 1u, row, c + 1u);
@@ -153,6 +167,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   for (var c = 0u; c < params.chunks; c++) {
     s ^= chunkAt(base + c, row, c);
   }
+#endif
 #endif
 #endif
   let t = s.x ^ s.y ^ s.z ^ s.w;

@@ -2,7 +2,7 @@
 // 8c .. 8c + 7 of `row` as f32 (two vec4s), whatever the storage format. The kernel declares
 // `params` with field `k` (elements per row, padded to 8, or whole blocks) before including this.
 //   (default) f32: two vec4<f32> loads;
-//   HALF      f16 or bf16 (BF16): 8 halves per vec4<u32> load (see weights.wgsl);
+//   HALF      f16 or bf16 (BF16): 8 halves per vec4<u32> load (see weights.wgsl); HR4: in groups of 4 rows (lavapipe);
 //   Q8_0, Q4_0, Q4_K, Q6_K: ggml blocks repacked at upload (src/engine/webgpu/quantLayout.ts),
 //             dequantized here with ggml's f32 products (`dequantize_row_*`).
 #include "weights.wgsl"
@@ -114,9 +114,16 @@ fn loadW(row: u32, c: u32) -> W8 {
 #endif
 #if !QUANT
 #if HALF
+#if HR4
+// In groups of 4 rows (weights.ts repackHalfRowGroups): per group and chunk, the 4 rows' chunks.
+@group(0) @binding(2) var<storage, read> w: array<vec4<u32>>; // [ceil(rows / 4), k / 8, 4] packed f16 / bf16
+fn loadW(row: u32, c: u32) -> W8 {
+  let p = w[((row / 4u) * (params.k / 8u) + c) * 4u + row % 4u];
+#else
 @group(0) @binding(2) var<storage, read> w: array<vec4<u32>>; // [rows, k / 8] packed f16 / bf16
 fn loadW(row: u32, c: u32) -> W8 {
   let p = w[row * (params.k / 8u) + c];
+#endif
   return W8(vec4<f32>(unpackHalves(p.x), unpackHalves(p.y)), vec4<f32>(unpackHalves(p.z), unpackHalves(p.w)));
 }
 #else

@@ -18,7 +18,7 @@ import { createUniform, linearOp, wholeAct, type LinearOpParameters, type OpCont
 import { createPipelineCache } from '../../../src/engine/webgpu/pipelines.ts';
 import { createPassRecorder } from '../../../src/engine/webgpu/recorder.ts';
 import { measureReadBandwidth } from '../../../src/engine/webgpu/roofline.ts';
-import { createDataBuffer, matrixStride, uploadMatrix } from '../../../src/engine/webgpu/weights.ts';
+import { createDataBuffer, inRowGroups, matrixStride, uploadMatrix } from '../../../src/engine/webgpu/weights.ts';
 import { cpuMs } from './engineRuns.ts';
 import { median } from './stats.ts';
 
@@ -156,16 +156,17 @@ export async function runLinearB1(p: LinearB1Parameters): Promise<LinearB1Result
     const outWidth = proj.glu ? proj.n / 2 : proj.n;
     const y = keep(device.createBuffer({ label: 'b1.y', size: rows * outWidth * 4, usage: GPUBufferUsage.STORAGE }));
     const vecs = keep(createDataBuffer(device, 'b1.vecs', values(stride, 5, 1)));
-    // Copies of the weights in each layout a variant asks for (Q4_0 by rows or in groups of 4 rows).
-    const upload = (groups: boolean) => uploadMatrix(device, `b1.${proj.name}`, m, proj.n, proj.k, gpu.limits.maxStorageBufferBindingSize, groups);
+    // Copies of the weights in each layout a variant asks for (by rows or in groups of 4 rows).
+    const grouped = (ctx: OpContext) => inRowGroups(ctx, m.dtype);
+    const upload = (groups: boolean) => uploadMatrix(device, `b1.${proj.name}`, m, proj.n, proj.k, gpu.limits.maxStorageBufferBindingSize, groups ? { q4RowGroups: true, halfRowGroups: true } : {});
     const first = upload(false);
     const copies = Math.max(1, Math.ceil(STREAM_BYTES / first.bytes));
     const layouts = new Map<boolean, ReturnType<typeof upload>[]>();
-    for (const groups of new Set(contexts.map((ctx) => ctx.q4RowGroups === true))) layouts.set(groups, Array.from({ length: copies }, () => upload(groups)));
+    for (const groups of new Set(contexts.map(grouped))) layouts.set(groups, Array.from({ length: copies }, () => upload(groups)));
     first.chunks.forEach((c) => c.buffer.destroy());
     for (const copiesOf of layouts.values()) for (const wm of copiesOf) for (const c of wm.chunks) buffers.push(c.buffer);
     const ops: RecordOp[][] = contexts.map((ctx) =>
-      layouts.get(ctx.q4RowGroups === true)!.map((weight) => {
+      layouts.get(grouped(ctx))!.map((weight) => {
         const op: LinearOpParameters = {
           weight,
           x: wholeAct(x, proj.k, stride),
@@ -179,7 +180,7 @@ export async function runLinearB1(p: LinearB1Parameters): Promise<LinearB1Result
         return linearOp(ctx, op);
       }),
     );
-    return { ...proj, bytes: first.bytes, variantBytes: contexts.map((ctx) => layouts.get(ctx.q4RowGroups === true)![0].bytes), ops };
+    return { ...proj, bytes: first.bytes, variantBytes: contexts.map((ctx) => layouts.get(grouped(ctx))![0].bytes), ops };
   });
   await pipelines.warm();
   const time = async (ops: RecordOp[]) => {

@@ -30,6 +30,8 @@ export const LOAD_FORMS = {
   'buffer-stream-512': { source: 'buffer', pattern: 'stream', defines: { BUF: true }, streamGroups: 512 },
   'buffer-stream-128': { source: 'buffer', pattern: 'stream', defines: { BUF: true }, streamGroups: 128 },
   'buffer-rows-u32': { source: 'buffer', pattern: 'rows', defines: { BUFU32: true } },
+  'buffer-rows-4x': { source: 'buffer', pattern: 'rows', defines: { BUF: true, ROWS4: true, ROWS4X: true } },
+  'buffer-rows-4g': { source: 'buffer', pattern: 'rows', defines: { BUF: true, ROWS4: true } },
   'buffer-rows-pair': { source: 'buffer', pattern: 'rows', defines: { BUF: true, PAIR: true } },
   'rgba32uint-rows': { source: 'texture', pattern: 'rows', defines: { TEXTURE: true, TEX4: true }, texelsPerChunk: 1 },
   'rgba32uint-stream': { source: 'texture', pattern: 'stream', defines: { TEXTURE: true, TEX4: true }, texelsPerChunk: 1 },

@@ -23,7 +23,7 @@ export interface CreateLoadProbeParameters {
   device: GPUDevice;
   /** Weight rows (texture rows across layers). */
   rows: number;
-  /** 16-byte chunks per row (even). */
+  /** 16-byte chunks per row (a multiple of 4: the paired form reads 2 at a time, the 4-row forms 4 rows of chunks / 4). */
   chunks: number;
   /** Texture rows per array layer (at most the device's maxTextureDimension2D). */
   height: number;
@@ -48,7 +48,7 @@ export interface LoadProbe {
 /** Uploads the probe's bytes as a storage buffer, a uniform buffer and the textures `forms` read. */
 export function createLoadProbe(p: CreateLoadProbeParameters): LoadProbe {
   const { device, rows, chunks, height } = p;
-  if (chunks % 2 !== 0) throw new RangeError(`load probe: chunks per row must be even, got ${chunks}`);
+  if (chunks % 4 !== 0) throw new RangeError(`load probe: chunks per row must be a multiple of 4 (the paired form reads 2 at a time, the 4-row forms 4 rows of chunks / 4), got ${chunks}`);
   const bytes = rows * chunks * 16;
   if (bytes < RESIDENT_BYTES) throw new RangeError(`load probe: ${bytes} bytes is less than the ${RESIDENT_BYTES} the resident forms read`);
   const data = p.data ?? probeData(bytes / 4);

@@ -5,6 +5,7 @@
  */
 import type { LoraWeights } from '../../../src/engine/backend.ts';
 import type { WebGpuBackend } from '../../../src/engine/webgpu/backend.ts';
+import { writeMatrixRows } from '../../../src/engine/webgpu/weights.ts';
 import { moduleTensorName } from '../../../src/model/config.ts';
 import { f32ArrayToHalfBits } from '../../../src/model/dtype.ts';
 import type { WeightStore } from '../../../src/model/weights.ts';
@@ -203,12 +204,7 @@ export async function serveMergeOnSwitch(p: ServeMergeParameters): Promise<Merge
         const first = backend.weights.firstRow(name);
         const values = new Float32Array(out * m.stride); // [out, stride]: rows zero-padded as on the device
         for (let o = 0; o < out; o++) values.set(merged.subarray(o * inF, (o + 1) * inF), o * m.stride);
-        const data = m.dtype === 'f32' ? values : f32ArrayToHalfBits(values, new Uint16Array(values.length), m.dtype === 'f16' ? 'F16' : 'BF16');
-        for (const chunk of m.chunks) {
-          const from = Math.max(first, chunk.rowStart);
-          const to = Math.min(first + out, chunk.rowStart + chunk.rowCount);
-          if (from < to) device.queue.writeBuffer(chunk.buffer, (from - chunk.rowStart) * m.stride * data.BYTES_PER_ELEMENT, data.subarray((from - first) * m.stride, (to - first) * m.stride));
-        }
+        writeMatrixRows(device, m, first, m.dtype === 'f32' ? values : f32ArrayToHalfBits(values, new Uint16Array(values.length), m.dtype === 'f16' ? 'F16' : 'BF16'));
       }
     }
     await device.queue.onSubmittedWorkDone();

@@ -173,7 +173,7 @@ export async function createWebGpuBackend(p: CreateWebGpuBackendParameters): Pro
     const recipe = webgpuRecipe(config);
     const shape = linearShape({ software: gpu.summary.software, subgroups: gpu.hasSubgroups, subgroupMinSize: gpu.summary.subgroupMinSize, subgroupMaxSize: gpu.summary.subgroupMaxSize, workgroupBytes: device.limits.maxComputeWorkgroupStorageSize, tiled: p.tiledLinear, threads: availableParallelism(), packedDot: gpu.wgslFeatures.has(PACKED_DOT) });
     const ctx = { device, pipelines, stepBuffer, maxRows, ...shape, ...p.shape };
-    weights = await uploadWeights({ device, config, recipe, weights: p.model.weights, dtype, quantize: p.model.quantize, q4RowGroups: ctx.q4RowGroups, maxBindingBytes, onProgress: p.onProgress, signal: p.signal });
+    weights = await uploadWeights({ device, config, recipe, weights: p.model.weights, dtype, quantize: p.model.quantize, layout: ctx, maxBindingBytes, onProgress: p.onProgress, signal: p.signal });
     uploadMs = performance.now() - uploadStarted;
     // Adapters are held in lora.dtype on every backend; auto follows the base model (docs/engine.md, "Adapter precision rule").
     const loraDtype = resolveLoraDtype({ setting: p.loraDtype, model: { dtype, quantize: p.model.quantize, weights: p.model.weights }, unified: p.pageBytes !== undefined, f16Slots: gpu.hasF16 });

@@ -87,6 +87,13 @@ export interface LinearShape {
    * Q4_0 decode 1.25-1.46x less CPU per step end to end, batch 32 the same (docs/engine.md).
    */
   q4RowGroups?: boolean;
+  /**
+   * f16 and bf16 matrices are uploaded in groups of 4 rows (weights.ts `repackHalfRowGroups`), so
+   * the one-row decode tile, whose lanes take 4 weight rows each, streams 64 contiguous bytes per
+   * lane and chunk instead of 16 from each of 4 rows (shaders/matrix.wgsl HR4); every kernel reads
+   * the layout through `loadW`. On where `xshuf` is (docs/engine.md "f16 in groups of 4 rows").
+   */
+  halfRowGroups?: boolean;
   /** Weight rows per invocation of that kernel's one-row tile (default {@link Q4DOT_OPL}; for benchmarks: with row groups 16 measured 1.02x, 12 0.90x). */
   q4Opl?: number;
   /** WGSL offers `dot4I8Packed` (the `packed_4x8_integer_dot_product` language extension): that kernel takes integer dot products of nibbles and int8 x; without it, the int8 x are converted to f32. */
@@ -112,7 +119,7 @@ export interface LinearShape {
 export function linearShape(p: { software: boolean; subgroups: boolean; subgroupMinSize?: number; subgroupMaxSize?: number; workgroupBytes?: number; tiled?: boolean; threads?: number; packedDot?: boolean }): LinearShape {
   if (p.software) {
     const xshuf = p.subgroups && p.subgroupMinSize === 8 && p.subgroupMaxSize === 8;
-    return { tpo: 1, opl: 4, workgroup: 64, attentionWorkgroup: 8, attentionBroadcast: xshuf, subgroups: p.subgroups, xshuf, minGroups: CPU_GROUPS_PER_THREAD * (p.threads ?? 1), sgNorm: xshuf, normStats: xshuf, q4RowGroups: xshuf, loraBroadcast: xshuf, packedDot: p.packedDot === true, batchOpl: CPU_BATCH.opl, batchWorkgroup: CPU_BATCH.workgroup, ...(xshuf && p.tiled === true ? { tiled: CPU_TILED } : {}) };
+    return { tpo: 1, opl: 4, workgroup: 64, attentionWorkgroup: 8, attentionBroadcast: xshuf, subgroups: p.subgroups, xshuf, minGroups: CPU_GROUPS_PER_THREAD * (p.threads ?? 1), sgNorm: xshuf, normStats: xshuf, q4RowGroups: xshuf, halfRowGroups: xshuf, loraBroadcast: xshuf, packedDot: p.packedDot === true, batchOpl: CPU_BATCH.opl, batchWorkgroup: CPU_BATCH.workgroup, ...(xshuf && p.tiled === true ? { tiled: CPU_TILED } : {}) };
   }
   const subgroups = p.subgroups && (p.subgroupMinSize ?? 0) >= 8;
   return { tpo: subgroups ? Math.min(32, p.subgroupMinSize!) : 16, opl: 1, workgroup: 256, subgroups, ...(p.tiled === false ? {} : { tiled: { opl: 2, workgroup: 256 } }), workgroupBytes: p.workgroupBytes };

@@ -138,7 +138,7 @@ export function linearOp(ctx: OpContext, p: LinearOpParameters): RecordOp {
     .map((t) => (q4dot(t) && t.rows === 1 ? { ...t, opl: Math.max(t.opl, ctx.q4Opl ?? Q4DOT_OPL) } : t))
     .map((t) => fitWorkgroup(t, outputs, glu, ctx.minGroups));
   // Q4_0 in groups of 4 rows whose decode tile's weight rows are whole groups (gate and up each of them).
-  const q4Vec = (t: LinearTile) => weight.q4RowGroups === true && q4dot(t) && (glu ? t.opl / 2 : t.opl) % 4 === 0 && (!glu || (p.glu!.gate % 4 === 0 && p.glu!.up % 4 === 0));
+  const q4Vec = (t: LinearTile) => weight.rowGroups === true && q4dot(t) && (glu ? t.opl / 2 : t.opl) % 4 === 0 && (!glu || (p.glu!.gate % 4 === 0 && p.glu!.up % 4 === 0));
   const defines = (t: LinearTile) => ({
     ...matrixDefines(weight),
     // ...whose Q4_0 decode tiles load each chunk of 4 weight rows as one vec4 (shaders/linear_q4dot.wgsl).
@@ -276,10 +276,12 @@ export interface EmbedOpParameters {
 }
 
 /** Defines that select a matrix's storage format in shaders/matrix.wgsl. */
-export function matrixDefines(m: Pick<GpuMatrix, 'dtype' | 'q4RowGroups'>): Record<string, boolean> {
+export function matrixDefines(m: Pick<GpuMatrix, 'dtype' | 'rowGroups'>): Record<string, boolean> {
   const { dtype } = m;
   const quant = dtype === 'q8_0' || dtype === 'q4_0' || dtype === 'q4_k' || dtype === 'q6_k';
-  return { HALF: dtype === 'f16' || dtype === 'bf16', BF16: dtype === 'bf16', QUANT: quant, Q4R4: m.q4RowGroups === true, ...(quant ? { [dtype.toUpperCase()]: true } : {}) };
+  const half = dtype === 'f16' || dtype === 'bf16';
+  const groups = m.rowGroups === true;
+  return { HALF: half, BF16: dtype === 'bf16', QUANT: quant, Q4R4: groups && dtype === 'q4_0', HR4: groups && half, ...(quant ? { [dtype.toUpperCase()]: true } : {}) };
 }
 
 /** Embedding rows of the step's tokens, one dispatch per table chunk. */

@@ -116,8 +116,8 @@ function q4NibbleWord(blocks: Uint8Array, src: number, w: number): number {
   return out >>> 0;
 }
 
-/** Rows per group of the Q4_0 row-group layout ({@link repackQ4RowGroups}). */
-export const Q4_GROUP_ROWS = 4;
+/** Rows per group of the row-group layouts: Q4_0's ({@link repackQ4RowGroups}) and f16 / bf16's (weights.ts `repackHalfRowGroups`): the one-row decode tile's weight rows per lane on lavapipe. */
+export const ROW_GROUP_ROWS = 4;
 /** u32 words of one group of 4 rows and one pair of blocks in that layout: 4 scale words, then 2 blocks x 4 chunks x 4 rows nibble words. */
 export const Q4_GROUP_PAIR_WORDS = 36;
 
@@ -128,7 +128,7 @@ export function q4Pairs(cols: number): number {
 
 /** u32 words per row of the Q4_0 row-group layout (a group of 4 rows holds 4 times this many). */
 export function q4RowGroupRowWords(cols: number): number {
-  return (q4Pairs(cols) * Q4_GROUP_PAIR_WORDS) / Q4_GROUP_ROWS;
+  return (q4Pairs(cols) * Q4_GROUP_PAIR_WORDS) / ROW_GROUP_ROWS;
 }
 
 /**
@@ -145,11 +145,11 @@ export function repackQ4RowGroups(blocks: Uint8Array, rows: number, cols: number
   const f = QUANT_FORMATS.q4_0;
   const rowBlocks = cols / f.blockElements;
   const pairs = q4Pairs(cols);
-  const groups = Math.ceil(rows / Q4_GROUP_ROWS);
+  const groups = Math.ceil(rows / ROW_GROUP_ROWS);
   const out = new Uint32Array(groups * pairs * Q4_GROUP_PAIR_WORDS);
   for (let row = 0; row < rows; row++) {
-    const g = Math.floor(row / Q4_GROUP_ROWS);
-    const r = row % Q4_GROUP_ROWS;
+    const g = Math.floor(row / ROW_GROUP_ROWS);
+    const r = row % ROW_GROUP_ROWS;
     for (let b = 0; b < rowBlocks; b++) {
       const src = (row * rowBlocks + b) * f.blockBytes;
       const base = (g * pairs + (b >> 1)) * Q4_GROUP_PAIR_WORDS;

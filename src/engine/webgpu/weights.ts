@@ -16,7 +16,8 @@ import { deviceMatrixValues, readDeviceMatrix, type DeviceMatrix } from '../../m
 import type { DeviceDtype } from '../../model/dtype.ts';
 import type { WeightStore } from '../../model/weights.ts';
 import { isQuantType, type QuantizeType, type QuantType } from '../../model/quant/formats.ts';
-import { Q4_GROUP_ROWS, q4RowGroupRowWords, quantRowWords, repackBlocks, repackQ4RowGroups } from './quantLayout.ts';
+import { ROW_GROUP_ROWS, q4RowGroupRowWords, quantRowWords, repackBlocks, repackQ4RowGroups } from './quantLayout.ts';
+import type { LinearShape } from './linearPlan.ts';
 
 /** A row-major matrix on the GPU, split into row chunks that each fit one storage binding. */
 export interface GpuMatrix {
@@ -29,8 +30,11 @@ export interface GpuMatrix {
   dtype: DeviceDtype | QuantType;
   /** Bytes on the device. */
   bytes: number;
-  /** Q4_0 in groups of 4 rows (quantLayout.ts `repackQ4RowGroups`; chunks start at multiples of 4 rows) instead of row by row. */
-  q4RowGroups?: boolean;
+  /**
+   * In groups of 4 rows instead of row by row (chunks start at multiples of 4 rows): Q4_0 as
+   * quantLayout.ts `repackQ4RowGroups` lays it out, f16 and bf16 as {@link repackHalfRowGroups}.
+   */
+  rowGroups?: boolean;
   /** Chunks in row order; chunk i holds rows [rowStart, rowStart + rowCount). `// [rowCount, stride]` */
   chunks: { buffer: GPUBuffer; rowStart: number; rowCount: number }[];
 }
@@ -71,8 +75,8 @@ export interface UploadWeightsParameters {
   dtype: DeviceDtype;
   /** `--quantize` at load: matrices whose rows are whole blocks are quantized (and kept in blocks). */
   quantize?: QuantizeType;
-  /** Q4_0 matrices in groups of 4 rows (`LinearShape.q4RowGroups`: lavapipe's decode tiles load 4 weight rows' words at once). */
-  q4RowGroups?: boolean;
+  /** Which matrices go in groups of 4 rows (`LinearShape.q4RowGroups`, `halfRowGroups`: lavapipe's decode tiles). */
+  layout?: MatrixLayout;
   /** Largest storage binding in bytes (`maxStorageBufferBindingSize`). */
   maxBindingBytes: number;
   onProgress?: LoadProgress;
@@ -93,17 +97,43 @@ export function matrixStride(cols: number): number {
   return Math.ceil(cols / 8) * 8;
 }
 
+/** The layouts in groups of 4 rows a device's kernels read (its {@link LinearShape}); absent: every matrix by rows. */
+export type MatrixLayout = Pick<LinearShape, 'q4RowGroups' | 'halfRowGroups'>;
+
+/** Whether a matrix of `dtype` goes in groups of 4 rows under `layout`. */
+export function inRowGroups(layout: MatrixLayout, dtype: DeviceDtype | QuantType): boolean {
+  return dtype === 'q4_0' ? layout.q4RowGroups === true : (dtype === 'f16' || dtype === 'bf16') && layout.halfRowGroups === true;
+}
+
 /**
- * Uploads a `[rows, cols]` matrix as a {@link GpuMatrix}: float rows zero-padded to {@link matrixStride}, quantized rows repacked
- * (Q4_0 in groups of 4 rows with `q4RowGroups`); split by `maxBindingBytes`.
+ * f16 or bf16 rows of `stride` halves (a multiple of 8) in groups of 4 rows: per group and chunk of
+ * 8 halves, the 4 rows' chunks one after the other, so the one-row decode tile on lavapipe, whose
+ * lanes each take 4 weight rows, reads one contiguous 64 bytes per lane and chunk instead of 16
+ * bytes from each of 4 rows (shaders/matrix.wgsl HR4). Rows past `rows` (to a multiple of 4) are
+ * zeros. `rowAt(r)` gives row r's values (`stride` of them). `// [ceil(rows / 4), stride / 8, 4, 8]`
  */
-export function uploadMatrix(device: GPUDevice, label: string, m: DeviceMatrix, rows: number, cols: number, maxBindingBytes: number, q4RowGroups = false): GpuMatrix {
+export function repackHalfRowGroups(rows: number, stride: number, rowAt: (r: number) => Uint16Array): Uint16Array {
+  const chunks = stride / 8;
+  const out = new Uint16Array(Math.ceil(rows / ROW_GROUP_ROWS) * ROW_GROUP_ROWS * stride);
+  for (let r = 0; r < rows; r++) {
+    const row = rowAt(r);
+    const base = Math.floor(r / ROW_GROUP_ROWS) * ROW_GROUP_ROWS * stride + (r % ROW_GROUP_ROWS) * 8;
+    for (let c = 0; c < chunks; c++) out.set(row.subarray(c * 8, c * 8 + 8), base + c * ROW_GROUP_ROWS * 8);
+  }
+  return out;
+}
+
+/**
+ * Uploads a `[rows, cols]` matrix as a {@link GpuMatrix}: float rows zero-padded to {@link matrixStride}, quantized rows repacked;
+ * Q4_0, f16 and bf16 in groups of 4 rows where `layout` says so; split by `maxBindingBytes`.
+ */
+export function uploadMatrix(device: GPUDevice, label: string, m: DeviceMatrix, rows: number, cols: number, maxBindingBytes: number, layout: MatrixLayout = {}): GpuMatrix {
   let data: Float32Array | Uint16Array | Uint32Array;
   let stride: number;
   let rowUnits: number; // elements of `data` per row
-  const groups = q4RowGroups && m.dtype === 'q4_0';
-  const align = groups ? Q4_GROUP_ROWS : 1; // chunks start at multiples of this many rows
-  if (groups) {
+  const groups = inRowGroups(layout, m.dtype);
+  const align = groups ? ROW_GROUP_ROWS : 1; // chunks start at multiples of this many rows
+  if (groups && m.dtype === 'q4_0') {
     stride = cols;
     data = repackQ4RowGroups(m.data as Uint8Array, rows, cols);
     rowUnits = q4RowGroupRowWords(cols);
@@ -115,7 +145,15 @@ export function uploadMatrix(device: GPUDevice, label: string, m: DeviceMatrix, 
     stride = matrixStride(cols);
     const values = m.data as Float32Array | Uint16Array;
     data = values;
-    if (stride !== cols) {
+    if (groups) {
+      const padded = new Uint16Array(stride);
+      data = repackHalfRowGroups(rows, stride, (r) => {
+        const row = (values as Uint16Array).subarray(r * cols, (r + 1) * cols);
+        if (stride === cols) return row;
+        padded.set(row);
+        return padded;
+      });
+    } else if (stride !== cols) {
       data = m.dtype === 'f32' ? new Float32Array(rows * stride) : new Uint16Array(rows * stride);
       for (let r = 0; r < rows; r++) data.set(values.subarray(r * cols, (r + 1) * cols), r * stride);
     }
@@ -128,7 +166,42 @@ export function uploadMatrix(device: GPUDevice, label: string, m: DeviceMatrix, 
     const part = data.subarray(rowStart * rowUnits, Math.ceil((rowStart + rowCount) / align) * align * rowUnits);
     chunks.push({ buffer: createDataBuffer(device, `${label}[${rowStart}]`, part), rowStart, rowCount });
   }
-  return { rows, cols, stride, dtype: m.dtype, bytes: data.byteLength, chunks, ...(groups ? { q4RowGroups: true } : {}) };
+  return { rows, cols, stride, dtype: m.dtype, bytes: data.byteLength, chunks, ...(groups ? { rowGroups: true } : {}) };
+}
+
+/**
+ * Overwrites rows `firstRow ..` of a float matrix on the device with `values` (`[count, stride]`,
+ * in the matrix's own element type: f32, or f16 / bf16 bits), in either layout: by rows one write
+ * per row chunk, in groups of 4 rows one write per whole group and one per 16-byte piece of the
+ * rows of a group the range only partly covers (their neighbours stay as they are).
+ */
+export function writeMatrixRows(device: GPUDevice, m: GpuMatrix, firstRow: number, values: Float32Array | Uint16Array): void {
+  if (isQuantType(m.dtype)) throw new RangeError(`writeMatrixRows: ${m.dtype} matrices are blocks; only f32, f16 and bf16 rows can be written`);
+  const count = values.length / m.stride;
+  if (!Number.isInteger(count) || firstRow < 0 || firstRow + count > m.rows) throw new RangeError(`writeMatrixRows: ${values.length} values are not whole rows of ${m.stride} within rows ${firstRow}.. of ${m.rows}`);
+  const bytes = values.BYTES_PER_ELEMENT;
+  for (const chunk of m.chunks) {
+    const from = Math.max(firstRow, chunk.rowStart);
+    const to = Math.min(firstRow + count, chunk.rowStart + chunk.rowCount);
+    if (from >= to) continue;
+    const rowsOf = (a: number, b: number) => values.subarray((a - firstRow) * m.stride, (b - firstRow) * m.stride);
+    if (m.rowGroups !== true) {
+      device.queue.writeBuffer(chunk.buffer, (from - chunk.rowStart) * m.stride * bytes, rowsOf(from, to));
+      continue;
+    }
+    const g = ROW_GROUP_ROWS;
+    const whole = [Math.ceil(from / g) * g, Math.floor(to / g) * g];
+    if (whole[0] < whole[1]) {
+      const grouped = repackHalfRowGroups(whole[1] - whole[0], m.stride, (r) => rowsOf(whole[0] + r, whole[0] + r + 1) as Uint16Array);
+      device.queue.writeBuffer(chunk.buffer, (whole[0] - chunk.rowStart) * m.stride * bytes, grouped);
+    }
+    for (let r = from; r < to; r++) {
+      if (r >= whole[0] && r < whole[1]) continue;
+      const row = rowsOf(r, r + 1);
+      const base = (Math.floor((r - chunk.rowStart) / g) * g * m.stride + ((r - chunk.rowStart) % g) * 8) * bytes;
+      for (let c = 0; c < m.stride / 8; c++) device.queue.writeBuffer(chunk.buffer, base + c * g * 8 * bytes, row.subarray(c * 8, c * 8 + 8));
+    }
+  }
 }
 
 /** Members' matrices stacked by rows, in one dtype (theirs, or f32 values when they differ). */
@@ -166,7 +239,7 @@ export async function uploadWeights(p: UploadWeightsParameters): Promise<GpuWeig
   }
 
   const upload = (name: string, m: DeviceMatrix, rows: number, cols: number): GpuMatrix => {
-    const g = uploadMatrix(device, name, m, rows, cols, maxBindingBytes, p.q4RowGroups === true);
+    const g = uploadMatrix(device, name, m, rows, cols, maxBindingBytes, p.layout);
     for (const c of g.chunks) buffers.push(c.buffer);
     bytes += g.bytes;
     return g;

@@ -19,7 +19,7 @@ export interface KernelHarness {
 }
 
 /** Acquires the device; `subgroups: false` forces the workgroup-memory reductions; `shape` overrides the linear kernel's. */
-export async function createHarness(options: { subgroups?: boolean; shape?: Partial<Pick<OpContext, 'tpo' | 'opl' | 'workgroup' | 'xshuf' | 'tiled' | 'workgroupBytes' | 'minGroups' | 'sgNorm' | 'normStats' | 'q4Q8x' | 'q8xUnnormed' | 'packedDot' | 'q4RowGroups'>> } = {}): Promise<KernelHarness> {
+export async function createHarness(options: { subgroups?: boolean; shape?: Partial<Pick<OpContext, 'tpo' | 'opl' | 'workgroup' | 'xshuf' | 'tiled' | 'workgroupBytes' | 'minGroups' | 'sgNorm' | 'normStats' | 'q4Q8x' | 'q8xUnnormed' | 'packedDot' | 'q4RowGroups' | 'halfRowGroups'>> } = {}): Promise<KernelHarness> {
   const gpu = await acquireGpu();
   const { device } = gpu;
   const stepBuffer = device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });

@@ -17,6 +17,17 @@ describe('elementwise and row kernels', () => {
       expect(Array.from(got)).toEqual(Array.from(want));
     });
   }
+  // f16 and bf16 tables in groups of 4 rows (lavapipe's layout, weights.ts repackHalfRowGroups):
+  // 50 rows (the last group padded), chunks of 18 rows' bytes rounded down to whole groups.
+  for (const dtype of ['f16', 'bf16'] as const) {
+    it(`embedding gather (${dtype} in groups of 4 rows, table split in chunks, odd width, scaled)`, async () => {
+      const size = 66;
+      const { got, want, chunks, rowGroups } = await runEmbed({ vocab: 50, size, dtype, maxBinding: 18 * matrixStride(size) * 2, tokens: [49, 0, 17, 16, 33, 2, 47], layout: { halfRowGroups: true } });
+      expect(rowGroups).toBe(true);
+      expect(chunks).toBe(4);
+      expect(Array.from(got)).toEqual(Array.from(want));
+    });
+  }
 });
 
 // ggml blocks read in place, dequantized with ggml's f32 products (matrix.wgsl).

@@ -104,7 +104,7 @@ describe.runIf(lavapipe).each(packedDots)('Q4_0 decode tiles with x as Q8_0 bloc
     const y0 = randomArray(p.rows * width, 55);
     const y = h.buffer(p.accumulate ? y0 : new Float32Array(p.rows * width));
     const op = linearOp(h.ctx, {
-      weight: uploadMatrix(h.ctx.device, 'w', { dtype: 'q4_0', data }, rowsW, k, p.maxBinding ?? 1 << 27, h.ctx.q4RowGroups === true),
+      weight: uploadMatrix(h.ctx.device, 'w', { dtype: 'q4_0', data }, rowsW, k, p.maxBinding ?? 1 << 27, h.ctx),
       x: wholeAct(h.buffer(x), k),
       y: wholeAct(y, width),
       vecs: h.buffer(vecs),
