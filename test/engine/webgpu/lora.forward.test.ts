@@ -156,6 +156,26 @@ describe('WebGPU forward pass with LoRA', () => {
   // lora.dtype f16 (src/lora/dtype.ts): WebGPU slots hold f16 bits, the CPU reference the same
   // values rounded the same way, so they agree as closely as with f32 factors; and the rounding is
   // real at that tolerance (the CPU with f32 factors is further from the f16 slots than 1e-4).
+  // A projection none of whose members the pass's adapters target records no shrink (its epilogue
+  // finds rank 0): per layer one shrink for q_proj, v_proj adapters (q|k|v), two for q, k, gate
+  // (q|k|v, gate|up), four for adapters on every projection; logits still match the reference.
+  it('a pass records shrinks only for the projections its adapters target, and its logits match the CPU reference', async () => {
+    const { cpu, webgpu } = await pair(f32);
+    const layers = f32.config.numLayers;
+    const seqsOf = (slots: number[]): StepSequence[] => slots.map((slot, i) => ({ tokens: prompt(5 + i, 20 + i), startPos: 0, blockTable: [i], adapterSlot: slot }));
+    const layerDispatches = async (slots: number[]) => {
+      const seqs = seqsOf(slots);
+      const [a, b] = [await webgpu.logits(seqs), await cpu.logits(seqs)];
+      for (let i = 0; i < seqs.length; i++) expect(relError(a[i], b[i]), `slots ${slots}, sequence ${i}`).toBeLessThan(F32_TOL);
+      return webgpu.dispatches(seqs.length, seqs.length, false).layers; // the last pass's plan
+    };
+    const base = await layerDispatches([-1, -1]);
+    expect(await layerDispatches([1, -1])).toBe(base + layers); // q_proj, v_proj
+    expect(await layerDispatches([3, 3])).toBe(base + 2 * layers); // q_proj, k_proj, gate_proj
+    expect(await layerDispatches([1, 3])).toBe(base + 2 * layers);
+    expect(await layerDispatches([1, 0])).toBe(base + 4 * layers); // every projection
+  });
+
   it('lora.dtype f16 (split memory): logits match the CPU reference with f16 factors within 1e-4, f32 and f16 models alike', async () => {
     for (const model of [f32, f16]) {
       const { cpu, webgpu } = await pair(model, 'f16');

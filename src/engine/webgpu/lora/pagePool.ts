@@ -159,6 +159,7 @@ export function createGpuLoraPagePool(p: CreateGpuLoraPagePoolParameters): GpuLo
       return g;
     },
     rankOf: slotInfo.rankOf,
+    rankAt: slotInfo.wordAt,
     lastUpload: undefined,
     async load(slot, weights, _image, ids) {
       slotInfo.check(slot);

@@ -11,7 +11,9 @@
  *
  * Use per pass: `setRows(rowSlots)` once (writes the tiles with queue.writeBuffer, so call it before
  * submitting the pass's command buffer); a pass without adapter rows records no shrink, and its
- * epilogues add nothing (every row's slot is -1 or empty).
+ * epilogues add nothing (every row's slot is -1 or empty). Nor does a projection none of whose
+ * members the pass's adapters target (PEFT's default q_proj, v_proj leave o, gate|up and down
+ * alone): its shrink is not recorded, and its epilogue finds rank 0 for every row.
  */
 import type { FusedLinearOp } from '../../../model/arch/fuse.ts';
 import type { GpuAct, LinearLora, RecordOp } from '../ops.ts';
@@ -19,7 +21,7 @@ import type { BindingKind, PipelineCache } from '../pipelines.ts';
 import { bindBuffers } from '../pipelines.ts';
 import { LoraSlotLayoutError } from '../../../lora/errors.ts';
 import { LORA_TILE_ROWS, planLoraTiles, type LoraTilePlan } from './plan.ts';
-import type { GpuLoraSlotPool } from './slotPool.ts';
+import type { GpuLoraGroup, GpuLoraSlotPool } from './slotPool.ts';
 import { MAX_FUSED_MEMBERS } from '../fusedRecipe.ts';
 
 /** Outputs per shrink workgroup on GPUs (256 invocations, 32 per output). */
@@ -91,6 +93,16 @@ export function createGpuLora(p: CreateGpuLoraParameters): GpuLora {
   const outputsPerGroup = (cpu ? wg : SHRINK_WG / SHRINK_TPO) * (pairs ? 2 : 1);
   const owned: GPUBuffer[] = [rowsUniform, tiles, v];
   let plan: LoraTilePlan | undefined;
+  /** Whether some adapter of the pass targets a member of the group's projection (asked per group once per plan). */
+  let targeted = new Map<GpuLoraGroup, boolean>();
+  const targets = (group: GpuLoraGroup, used: readonly number[]) => {
+    let t = targeted.get(group);
+    if (t === undefined) {
+      t = used.some((s) => group.rankWords.some((w) => pool.rankAt(s, w) > 0));
+      targeted.set(group, t);
+    }
+    return t;
+  };
 
   return {
     pool,
@@ -104,6 +116,7 @@ export function createGpuLora(p: CreateGpuLoraParameters): GpuLora {
         if (!Number.isInteger(s) || s < -1 || s >= pool.slots) throw new LoraSlotLayoutError(`row ${i} names slot ${s}, outside [-1, ${pool.slots})`);
       }
       plan = planLoraTiles({ rowSlots, rankOf: pool.rankOf });
+      targeted = new Map();
       device.queue.writeBuffer(rowsUniform, 0, new Uint32Array([plan.count, passRank(plan.maxRank), 0, 0]));
       if (plan.count > 0) device.queue.writeBuffer(tiles, 0, plan.tiles);
       return plan;
@@ -124,7 +137,7 @@ export function createGpuLora(p: CreateGpuLoraParameters): GpuLora {
       owned.push(params);
       const bind = bindBuffers(device, kernel, [params, rowsUniform, pool.info, group.a, x.buffer, v, tiles, vecs], op.key);
       return (rec) => {
-        if (!plan || plan.count === 0) return;
+        if (!plan || plan.count === 0 || !targets(group, plan.slotsUsed)) return;
         const outputs = op.members.length * passRank(plan.maxRank);
         rec.dispatch(kernel, bind, Math.ceil(outputs / outputsPerGroup), plan.count);
       };

@@ -18,6 +18,8 @@ export interface GpuSlotInfo {
   /** Throws unless `slot` is one of the pool's. */
   check(slot: number): void;
   rankOf(slot: number): number;
+  /** Word `word` of `slot`'s info as last written (a host copy): at a group's `rankWords`, the adapter's rank on that module, 0 where it has none. */
+  wordAt(slot: number, word: number): number;
   /** Writes a slot's words (queued: steps submitted after this see them). */
   write(slot: number, words: Uint32Array, rank: number): void;
   /** Empties a slot: rows pointing at it get no LoRA delta. */
@@ -29,17 +31,20 @@ export function createGpuSlotInfo(p: { device: GPUDevice; slots: number; infoStr
   const n = Math.max(slots, 1); // zero slots still get a bindable buffer
   const info = device.createBuffer({ label: 'lora.info', size: n * infoStride * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
   const ranks = new Int32Array(n);
+  const words = new Uint32Array(n * infoStride); // what `info` holds, for the host's own questions
   const check = (slot: number) => {
     if (!Number.isSafeInteger(slot) || slot < 0 || slot >= slots) throw new LoraSlotLayoutError(`slot ${slot} is outside [0, ${slots})`);
   };
-  const write = (slot: number, words: Uint32Array, rank: number) => {
-    device.queue.writeBuffer(info, slot * infoStride * 4, words);
+  const write = (slot: number, slotWords: Uint32Array, rank: number) => {
+    device.queue.writeBuffer(info, slot * infoStride * 4, slotWords);
+    words.set(slotWords, slot * infoStride);
     ranks[slot] = rank;
   };
   return {
     info,
     check,
     rankOf: (slot) => ranks[slot] ?? 0,
+    wordAt: (slot, word) => words[slot * infoStride + word] ?? 0,
     write,
     clear(slot) {
       check(slot);

@@ -71,6 +71,8 @@ export interface GpuLoraSlotPool extends LoraSlotPool {
   readonly infoStride: number;
   /** Rank of the adapter in `slot` (0 when empty). */
   rankOf(slot: number): number;
+  /** Rank of the adapter in `slot` on the module whose rank is info word `word` (a group's `rankWords`): 0 where it does not target it or the slot is empty. */
+  rankAt(slot: number, word: number): number;
   /** Unified memory (`pagePool.ts`): the word of a slot's info where its run table starts; absent for padded slots. */
   readonly tableAt?: number;
   /** Where the time of the last `load` went (the `bench:lora` breakdown). */
@@ -232,6 +234,7 @@ export function createGpuLoraSlotPool(p: CreateGpuLoraSlotPoolParameters): GpuLo
       return g;
     },
     rankOf: slotInfo.rankOf,
+    rankAt: slotInfo.wordAt,
     imageLayout,
     get lastUpload() {
       return lastUpload;
