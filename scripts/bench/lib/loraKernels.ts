@@ -110,7 +110,7 @@ export async function runLoraKernels(p: LoraKernelsParameters): Promise<{ figure
       const y = keep(device.createBuffer({ label: 'lk.y', size: rows * matrixStride(outWidth) * 4, usage: GPUBufferUsage.STORAGE }));
       const vecs = keep(createDataBuffer(device, 'lk.vecs', fill(xStride + op.rows + 4, 1)));
       const bits = Uint16Array.from(fill(op.rows * op.cols, 0.05), f32ToF16Bits);
-      const weight = uploadMatrix(device, `lk.${op.key}`, { dtype: 'f16', data: bits }, op.rows, op.cols, gpu.limits.maxStorageBufferBindingSize);
+      const weight = uploadMatrix(device, `lk.${op.key}`, { dtype: 'f16', data: bits }, op.rows, op.cols, gpu.limits.maxStorageBufferBindingSize, ctx); // in the layout the variant's engine uploads
       for (const c of weight.chunks) owned.push(c.buffer);
       const norm = op.norm && { at: 0, width: op.cols, eps: op.norm.eps };
       const linear = (rowInfo: GPUBuffer) => linearOp(ctx, { weight, x, y: wholeAct(y, outWidth, matrixStride(outWidth)), vecs, norm, glu: op.glu, accumulate: op.accumulate, lora: lora.epilogue(op, rowInfo), label: op.key });
