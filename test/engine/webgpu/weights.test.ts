@@ -26,7 +26,7 @@ function byRows(data: Uint16Array, rows: number, stride: number, groups: boolean
 }
 
 describe('f16 / bf16 rows in groups of 4 (repackHalfRowGroups)', () => {
-  it('puts chunk c of the 4 rows of a group one after the other, the last group padded with zero rows', () => {
+  it('puts chunk c of the 4 rows of a group one after the other, the last group padded with zero rows, from aligned or unaligned rows', () => {
     const rows = 6;
     const stride = 24;
     const out = repackHalfRowGroups(rows, stride, (r) => rowValues(r, stride, stride));
@@ -34,6 +34,10 @@ describe('f16 / bf16 rows in groups of 4 (repackHalfRowGroups)', () => {
     // Group 0, chunk 1: rows 0..3's elements 8..15.
     expect(Array.from(out.subarray(8 * 4, 8 * 8))).toEqual([0, 1, 2, 3].flatMap((r) => Array.from(rowValues(r, stride, stride).subarray(8, 16))));
     expect(byRows(out, rows, stride, true)).toEqual(new Uint16Array(Array.from({ length: rows }, (_, r) => Array.from(rowValues(r, stride, stride))).flat()));
+    // Rows that start at an odd half (a file's tensor at any 2-byte offset) give the same layout.
+    const backing = new Uint16Array(1 + rows * stride);
+    for (let r = 0; r < rows; r++) backing.set(rowValues(r, stride, stride), 1 + r * stride);
+    expect(repackHalfRowGroups(rows, stride, (r) => backing.subarray(1 + r * stride, 1 + (r + 1) * stride))).toEqual(out);
     // Rows 6 and 7 of group 1 are zeros.
     for (let c = 0; c < 3; c++) expect(Array.from(out.subarray(4 * stride + (c * 4 + 2) * 8, 4 * stride + (c * 4 + 4) * 8)).every((v) => v === 0)).toBe(true);
   });
