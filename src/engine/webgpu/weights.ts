@@ -186,6 +186,7 @@ export function uploadMatrix(device: GPUDevice, label: string, m: DeviceMatrix, 
  */
 export function writeMatrixRows(device: GPUDevice, m: GpuMatrix, firstRow: number, values: Float32Array | Uint16Array): void {
   if (isQuantType(m.dtype)) throw new RangeError(`writeMatrixRows: ${m.dtype} matrices are blocks; only f32, f16 and bf16 rows can be written`);
+  if ((m.dtype === 'f32') !== (values instanceof Float32Array)) throw new RangeError(`writeMatrixRows: a ${m.dtype} matrix takes ${m.dtype === 'f32' ? 'a Float32Array' : 'the halves\' bits in a Uint16Array'}, got a ${values.constructor.name}`);
   const count = values.length / m.stride;
   if (!Number.isInteger(count) || firstRow < 0 || firstRow + count > m.rows) throw new RangeError(`writeMatrixRows: ${values.length} values are not whole rows of ${m.stride} within rows ${firstRow}.. of ${m.rows}`);
   const bytes = values.BYTES_PER_ELEMENT;

@@ -95,10 +95,11 @@ describe('matrices on the device, read back', () => {
     });
   }
 
-  it('refuses values that are not whole rows within the matrix', () => {
+  it('refuses values that are not whole rows within the matrix, or not in its element type', () => {
     const m = upload({ halfRowGroups: true });
     expect(() => writeMatrixRows(h.ctx.device, m, 20, new Uint16Array(4 * stride))).toThrow(/not whole rows of 72 within rows 20\.\. of 23/);
     expect(() => writeMatrixRows(h.ctx.device, m, 0, new Uint16Array(stride + 1))).toThrow(/not whole rows/);
+    expect(() => writeMatrixRows(h.ctx.device, m, 0, new Float32Array(stride))).toThrow(/f16 matrix takes the halves' bits in a Uint16Array, got a Float32Array/);
     for (const c of m.chunks) c.buffer.destroy();
   });
 });
