@@ -7,8 +7,8 @@ import { median } from './stats.ts';
 
 const greedy = { temperature: 0, topK: 0, topP: 1, seed: 0 };
 
-/** `n` token ids, deterministic per `salt`, below 49000 (every preset's vocabulary holds them). */
-export const benchIds = (n: number, salt: number) => Array.from({ length: n }, (_, i) => (i * 7919 + salt * 104729 + 11) % 49000);
+/** `n` token ids, deterministic per `salt`, below 49000 (every preset's vocabulary holds them) and below `vocab` (the tiny test model's 264). */
+export const benchIds = (n: number, salt: number, vocab: number) => Array.from({ length: n }, (_, i) => (i * 7919 + salt * 104729 + 11) % Math.min(49000, vocab));
 
 /** Prompt length of each decode sequence. */
 export const DECODE_PROMPT = 16;
@@ -34,7 +34,7 @@ export async function decodeRun(b: Backend, p: { batch: number; steps: number; p
   const base = Math.ceil((p.promptLen + 1) / 16);
   const seqs = Array.from({ length: p.batch }, (_, i) => ({
     blockTable: Array.from({ length: p.perSeqBlocks }, (_, j) => base + i * p.perSeqBlocks + j),
-    tokens: benchIds(DECODE_PROMPT, i + 1),
+    tokens: benchIds(DECODE_PROMPT, i + 1, b.config.vocabSize),
   }));
   let outs = await b.step(seqs.map((s, i): StepSequence => ({ tokens: s.tokens, startPos: 0, blockTable: s.blockTable, adapterSlot: -1, sample: { ...greedy, seed: i, step: 0 } })));
   const tokens = outs.map((o) => [o.token!]);
@@ -53,7 +53,7 @@ export async function decodeRun(b: Backend, p: { batch: number; steps: number; p
 /** Milliseconds of one prefill of `promptLen` tokens (its first token sampled). */
 export async function prefillRun(b: Backend, promptLen: number): Promise<number> {
   const t = performance.now();
-  await b.step([{ tokens: benchIds(promptLen, 0), startPos: 0, blockTable: Array.from({ length: Math.ceil((promptLen + 1) / 16) }, (_, i) => i), adapterSlot: -1, sample: { ...greedy, step: 0 } }]);
+  await b.step([{ tokens: benchIds(promptLen, 0, b.config.vocabSize), startPos: 0, blockTable: Array.from({ length: Math.ceil((promptLen + 1) / 16) }, (_, i) => i), adapterSlot: -1, sample: { ...greedy, step: 0 } }]);
   return performance.now() - t;
 }
 

@@ -42,7 +42,7 @@ export interface LoraDecodeShape {
  */
 export async function loraDecodeRun(b: Backend, shape: LoraDecodeShape, distinct: number, beforeSteps?: () => void): Promise<{ stepMs: number[]; cpuMs: number; tokens: number[][] }> {
   const slotOf = (i: number) => (distinct === 0 ? -1 : i % distinct);
-  const seqs = Array.from({ length: shape.batch }, (_, i) => ({ blockTable: Array.from({ length: shape.perSeqBlocks }, (_, j) => i * shape.perSeqBlocks + j), tokens: benchIds(shape.prompt, i + 1) }));
+  const seqs = Array.from({ length: shape.batch }, (_, i) => ({ blockTable: Array.from({ length: shape.perSeqBlocks }, (_, j) => i * shape.perSeqBlocks + j), tokens: benchIds(shape.prompt, i + 1, b.config.vocabSize) }));
   const step = (k: number, tokens: (i: number) => number[]) =>
     b.step(seqs.map((s, i): StepSequence => ({ tokens: tokens(i), startPos: k === 0 ? 0 : shape.prompt + k - 1, blockTable: s.blockTable, adapterSlot: slotOf(i), sample: { ...greedy, step: k } })));
   let outs = await step(0, (i) => seqs[i].tokens);

@@ -3,7 +3,17 @@
  * runs within rounds, the medians, and batch 32 / batch 1 taken within each round.
  */
 import { describe, expect, it } from 'vitest';
-import { batchRatio, interleavedRuns, type TimedRun } from '../../../../scripts/bench/lib/engineRuns.ts';
+import { batchRatio, benchIds, interleavedRuns, type TimedRun } from '../../../../scripts/bench/lib/engineRuns.ts';
+
+describe('bench prompts', () => {
+  it('stay inside the model\'s vocabulary: the tiny test model\'s 264 ids as well as the presets\' 49,000', () => {
+    const tiny = benchIds(500, 3, 264);
+    expect(Math.max(...tiny)).toBeLessThan(264);
+    expect(new Set(tiny).size).toBeGreaterThan(200);
+    expect(Math.max(...benchIds(500, 3, 49152))).toBeGreaterThan(40000);
+    expect(benchIds(16, 1, 49152)).toEqual(benchIds(16, 1, 128256)); // every preset sees the same prompt
+  });
+});
 
 describe('interleaved engine runs', () => {
   it('reverses the order every other round and takes medians per run', async () => {
