@@ -8,6 +8,7 @@
  *   two-pass: every contribution under the base model first, then every one under the adapter.
  * Both must give the same losses; the ratio of their rates is printed (goal: shared >= 1.6x).
  */
+import { benchModelDir } from './lib/models.ts';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -15,7 +16,6 @@ import { createScoringEngine } from '../../src/attribution/engine.ts';
 import { scoreBaseAndAdapter } from '../../src/attribution/score.ts';
 import { DEFAULT_DATA_DIR } from '../../src/constants.ts';
 import { createAdapter } from '../../src/lora/create.ts';
-import { createModel } from '../../src/model/create.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { benchArgs, positiveNumber } from './lib/args.ts';
 
@@ -34,11 +34,7 @@ const tokens = positiveNumber('tokens', args.tokens);
 const rank = positiveNumber('rank', args.rank);
 const backendKind = args.backend === 'cpu' ? 'cpu' : 'webgpu';
 
-const dir = args.model ?? join(DEFAULT_DATA_DIR, 'cache', 'models', args.preset!);
-if (!existsSync(join(dir, 'config.json'))) {
-  log(`creating ${args.preset} in ${dir}`);
-  await createModel({ preset: args.preset!, seed: 0, out: dir });
-}
+const dir = await benchModelDir({ model: args.model, preset: args.preset! }, log);
 const adapterDir = join(DEFAULT_DATA_DIR, 'cache', 'adapters', `${args.preset}-r${rank}`);
 if (!existsSync(join(adapterDir, 'adapter_config.json'))) await createAdapter({ model: dir, rank, seed: 1, out: adapterDir });
 const model = await loadModel({ dir });

@@ -25,18 +25,15 @@
  * `--linear tiled|plain` forces the
  * tiled linear kernel from 8 rows or the plain one at every row count (default: the device's plan).
  */
+import { benchModelDir } from './lib/models.ts';
 import { loadavg } from 'node:os';
-import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Backend } from '../../src/engine/backend.ts';
 import { createReferenceBackend } from '../../src/engine/reference/backend.ts';
 import { createWebGpuBackend, type WebGpuBackend } from '../../src/engine/webgpu/backend.ts';
 import { measureReadBandwidth } from '../../src/engine/webgpu/roofline.ts';
 import { acquireGpu } from '../../src/gpu/device.ts';
 import { dawnPollingMs, setDawnPolling } from '../../src/gpu/eventPolling.ts';
-import { DEFAULT_DATA_DIR } from '../../src/constants.ts';
-import { createModel } from '../../src/model/create.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { QUANTIZE_TYPES } from '../../src/model/quant/index.ts';
 import { benchArgs, positiveNumber } from './lib/args.ts';
@@ -73,11 +70,7 @@ const batches = args.batches!.split(',').map(Number);
 const profileBatches = args['profile-batches']!.split(',').map((b) => positiveNumber('profile-batches', b));
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
-const dir = args.model ?? join(DEFAULT_DATA_DIR, 'cache', 'models', args.preset!);
-if (!existsSync(join(dir, 'config.json'))) {
-  log(`creating ${args.preset} in ${dir}`);
-  await createModel({ preset: args.preset!, seed: 0, out: dir });
-}
+const dir = await benchModelDir({ model: args.model, preset: args.preset! }, log);
 const quantize = QUANTIZE_TYPES.find((t) => t === args.quantize);
 if (args.quantize !== undefined && !quantize) throw new Error(`--quantize ${args.quantize}: use one of ${QUANTIZE_TYPES.join(', ')}`);
 const model = await loadModel({ dir, quantize });

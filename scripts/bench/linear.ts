@@ -26,14 +26,12 @@
  * one), per bindings, workgroups and passes, under each `--poll-ms` way of waiting on Dawn (0:
  * Dawn's spin), wall and CPU microseconds per dispatch (scripts/bench/lib/dispatchProbe.ts).
  */
-import { existsSync } from 'node:fs';
+import { cachedPreset } from './lib/models.ts';
 import { writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_DATA_DIR } from '../../src/constants.ts';
 import { createWebGpuBackend, type WebGpuBackend } from '../../src/engine/webgpu/backend.ts';
 import { acquireGpu } from '../../src/gpu/device.ts';
-import { createModel } from '../../src/model/create.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { QUANTIZE_TYPES } from '../../src/model/quant/index.ts';
 import { benchArgs, positiveNumber } from './lib/args.ts';
@@ -98,11 +96,7 @@ if (args.probe) {
   if (args.out) await writeFile(args.out, JSON.stringify({ device, ...r }, null, 2) + '\n');
   process.exit(0);
 }
-const dir = join(DEFAULT_DATA_DIR, 'cache', 'models', args.preset!);
-if (!existsSync(join(dir, 'config.json'))) {
-  log(`creating ${args.preset} in ${dir}`);
-  await createModel({ preset: args.preset!, seed: 0, out: dir });
-}
+const dir = await cachedPreset(args.preset!, log);
 if (args.b1) {
   const dtypes = ['f16', 'bf16', 'f32', ...QUANT_TYPES] as const;
   const dtype = dtypes.find((d) => d === args.dtype);

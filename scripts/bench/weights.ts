@@ -9,15 +9,12 @@
  * with the adapter in f32 vs f16 slots, beside the adapter's own effect.
  * Prints one line per figure and the ratios that decide the rules in docs/engine.md.
  */
-import { existsSync } from 'node:fs';
+import { cachedPreset } from './lib/models.ts';
 import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { loadavg } from 'node:os';
 import type { Backend, LoraWeights, StepSequence } from '../../src/engine/backend.ts';
 import { createWebGpuBackend } from '../../src/engine/webgpu/backend.ts';
 import { acquireGpu } from '../../src/gpu/device.ts';
-import { DEFAULT_DATA_DIR } from '../../src/constants.ts';
-import { createModel } from '../../src/model/create.ts';
 import type { DeviceDtype } from '../../src/model/dtype.ts';
 import { loadModel, type LoadedModel } from '../../src/model/load.ts';
 import { normalStream } from '../../src/model/random.ts';
@@ -46,11 +43,7 @@ const TEXT =
   'The adapter factors are held in f32 or f16 on every backend, and every backend computes with the values the device holds. ' +
   'A node pays for what it reads: on a GPU the weights stream at memory bandwidth, on a CPU every word a lane loads costs alike.';
 
-const dir = join(DEFAULT_DATA_DIR, 'cache', 'models', args.model!);
-if (!existsSync(join(dir, 'config.json'))) {
-  log(`creating ${args.model} in ${dir}`);
-  await createModel({ preset: args.model!, seed: 0, out: dir });
-}
+const dir = await cachedPreset(args.model!, log);
 const gpu = await acquireGpu();
 const maxBatch = Math.max(...batches);
 const perSeq = Math.ceil((PROMPT + steps + 2) / 16);

@@ -18,6 +18,19 @@ export async function cachedPreset(preset: string, log: (line: string) => void):
 }
 
 /**
+ * The model a benchmark runs: `--model DIR` as it is (it must hold a model: a missing config.json is
+ * refused, where it used to get `--preset`'s random weights written into it), else `--preset`'s
+ * directory in the cache, created on first use.
+ */
+export async function benchModelDir(p: { model?: string; preset: string }, log: (line: string) => void): Promise<string> {
+  if (p.model === undefined) return cachedPreset(p.preset, log);
+  if (!existsSync(join(p.model, 'config.json'))) {
+    throw new Error(`--model ${p.model}: no config.json there. Point --model at a model directory, or make one with \`npx openlora model create --preset tiny --out ${p.model}\`, or leave --model out to run --preset ${p.preset}`);
+  }
+  return p.model;
+}
+
+/**
  * The `tiny` shape with a real vocabulary: the tokenizer an `@lenml/tokenizer-*` devDependency ships
  * (e.g. `tokenizer-llama3`, 128,256 ids), so what depends on the vocabulary (token masks, the
  * sampling kernel, lm_head) costs what it costs with that model.
