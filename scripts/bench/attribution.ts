@@ -8,16 +8,17 @@
  *   two-pass: every contribution under the base model first, then every one under the adapter.
  * Both must give the same losses; the ratio of their rates is printed (goal: shared >= 1.6x).
  */
-import { benchModelDir } from './lib/models.ts';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createScoringEngine } from '../../src/attribution/engine.ts';
 import { scoreBaseAndAdapter } from '../../src/attribution/score.ts';
 import { DEFAULT_DATA_DIR } from '../../src/constants.ts';
 import { createAdapter } from '../../src/lora/create.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { benchArgs, positiveNumber } from './lib/args.ts';
+import { benchModelDir } from './lib/models.ts';
 
 const args = benchArgs(import.meta.url, {
   preset: { type: 'string', default: 'bench-135m' },
@@ -35,7 +36,10 @@ const rank = positiveNumber('rank', args.rank);
 const backendKind = args.backend === 'cpu' ? 'cpu' : 'webgpu';
 
 const dir = await benchModelDir({ model: args.model, preset: args.preset! }, log);
-const adapterDir = join(DEFAULT_DATA_DIR, 'cache', 'adapters', `${args.preset}-r${rank}`);
+// The cached adapter is the model's own: by preset, or by the --model path (an adapter made for one
+// model's shapes cached under the preset's name was loaded onto the preset's model next time).
+const adapterFor = args.model === undefined ? args.preset! : `model-${createHash('sha256').update(resolve(dir)).digest('hex').slice(0, 12)}`;
+const adapterDir = join(DEFAULT_DATA_DIR, 'cache', 'adapters', `${adapterFor}-r${rank}`);
 if (!existsSync(join(adapterDir, 'adapter_config.json'))) await createAdapter({ model: dir, rank, seed: 1, out: adapterDir });
 const model = await loadModel({ dir });
 const vocab = model.config.vocabSize;

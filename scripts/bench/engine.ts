@@ -25,7 +25,6 @@
  * `--linear tiled|plain` forces the
  * tiled linear kernel from 8 rows or the plain one at every row count (default: the device's plan).
  */
-import { benchModelDir } from './lib/models.ts';
 import { loadavg } from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import type { Backend } from '../../src/engine/backend.ts';
@@ -37,6 +36,7 @@ import { dawnPollingMs, setDawnPolling } from '../../src/gpu/eventPolling.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { QUANTIZE_TYPES } from '../../src/model/quant/index.ts';
 import { benchArgs, positiveNumber } from './lib/args.ts';
+import { benchModelDir } from './lib/models.ts';
 import { parseVariant } from './lib/linearB1.ts';
 import { batchRatio, benchKvBlocks, cpuMs, decodeRun, interleavedRuns, prefillRun } from './lib/engineRuns.ts';
 import { median } from './lib/stats.ts';

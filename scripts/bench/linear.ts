@@ -26,7 +26,6 @@
  * one), per bindings, workgroups and passes, under each `--poll-ms` way of waiting on Dawn (0:
  * Dawn's spin), wall and CPU microseconds per dispatch (scripts/bench/lib/dispatchProbe.ts).
  */
-import { cachedPreset } from './lib/models.ts';
 import { writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +34,7 @@ import { acquireGpu } from '../../src/gpu/device.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { QUANTIZE_TYPES } from '../../src/model/quant/index.ts';
 import { benchArgs, positiveNumber } from './lib/args.ts';
+import { cachedPreset } from './lib/models.ts';
 import { benchKvBlocks, decodeRun, prefillRun } from './lib/engineRuns.ts';
 import { linearB1Lines, parseVariant, runLinearB1, type B1Config } from './lib/linearB1.ts';
 import { QUANT_TYPES } from '../../src/model/quant/index.ts';

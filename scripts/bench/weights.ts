@@ -9,7 +9,6 @@
  * with the adapter in f32 vs f16 slots, beside the adapter's own effect.
  * Prints one line per figure and the ratios that decide the rules in docs/engine.md.
  */
-import { cachedPreset } from './lib/models.ts';
 import { writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import type { Backend, LoraWeights, StepSequence } from '../../src/engine/backend.ts';
@@ -20,6 +19,7 @@ import { loadModel, type LoadedModel } from '../../src/model/load.ts';
 import { normalStream } from '../../src/model/random.ts';
 import type { LoraDtype } from '../../src/lora/dtype.ts';
 import { benchArgs, positiveNumber } from './lib/args.ts';
+import { cachedPreset } from './lib/models.ts';
 import { median } from './lib/stats.ts';
 
 const args = benchArgs(import.meta.url, {

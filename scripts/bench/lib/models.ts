@@ -18,16 +18,13 @@ export async function cachedPreset(preset: string, log: (line: string) => void):
 }
 
 /**
- * The model a benchmark runs: `--model DIR` as it is (it must hold a model: a missing config.json is
- * refused, where it used to get `--preset`'s random weights written into it), else `--preset`'s
- * directory in the cache, created on first use.
+ * The model a benchmark runs: `--model PATH` as it is (a model directory or a GGUF file; the loader
+ * refuses anything else with its own error and hint, where this used to write `--preset`'s random
+ * weights into any directory without a config.json), else `--preset`'s directory in the cache,
+ * created on first use.
  */
 export async function benchModelDir(p: { model?: string; preset: string }, log: (line: string) => void): Promise<string> {
-  if (p.model === undefined) return cachedPreset(p.preset, log);
-  if (!existsSync(join(p.model, 'config.json'))) {
-    throw new Error(`--model ${p.model}: no config.json there. Point --model at a model directory, or make one with \`npx openlora model create --preset tiny --out ${p.model}\`, or leave --model out to run --preset ${p.preset}`);
-  }
-  return p.model;
+  return p.model ?? cachedPreset(p.preset, log);
 }
 
 /**

@@ -91,7 +91,7 @@ export interface LinearShape {
    * f16 and bf16 matrices are uploaded in groups of 4 rows (weights.ts `repackHalfRowGroups`), so
    * the one-row decode tile, whose lanes take 4 weight rows each, streams 64 contiguous bytes per
    * lane and chunk instead of 16 from each of 4 rows (shaders/matrix.wgsl HR4); every kernel reads
-   * the layout through `loadW`. On where `xshuf` is (docs/engine.md "f16 in groups of 4 rows").
+   * the layout through `loadW`. On where `xshuf` is (docs/engine.md "f16 and bf16 in groups of 4 rows").
    */
   halfRowGroups?: boolean;
   /** Weight rows per invocation of that kernel's one-row tile (default {@link Q4DOT_OPL}; for benchmarks: with row groups 16 measured 1.02x, 12 0.90x). */
