@@ -18,7 +18,9 @@
  * rounds interleave both models under each variant (one ratio per variant). `dawnPollMs=N` in a
  * variant sets how Dawn's promises are polled during its runs (0: Dawn's spin; process-wide, set
  * before each run; src/gpu/eventPolling.ts), e.g. `--variants current,dawnPollMs=0`.
- * `--profile-batches 1,32`: the per-kernel profile at each of these batches (default 1).
+ * `--profile-batches 1,32`: the per-kernel profile at each of these batches (default 1). Each decode
+ * line adds the CPU milliseconds per step of the busiest threads besides the main thread (on a CPU
+ * adapter the driver's, which run the kernels: busy for less than the step, they waited for dispatches).
  * When `--batches` holds 1 and 32, batch 32 / batch 1 is measured again in `--batch-rounds`
  * interleaved rounds (default 5) on the same backend: the median of each round's ratio (both
  * batches under the same load), and the ratio of tokens per CPU millisecond, against issue 17's goal >= 8x.
@@ -40,6 +42,7 @@ import { benchModelDir } from './lib/models.ts';
 import { parseVariant } from './lib/linearB1.ts';
 import { batchRatio, benchKvBlocks, cpuMs, decodeRun, interleavedRuns, prefillRun } from './lib/engineRuns.ts';
 import { median } from './lib/stats.ts';
+import { threadsPerStepText } from './lib/threadCpu.ts';
 
 /** Issue 17's goal: with Q4 weights, batch-1 decode at least this many times the f16 model's. */
 const Q4_GOAL = 2;
@@ -120,11 +123,14 @@ const prefillMs = await prefill(backend);
 log(`prefill ${promptLen} tokens: ${prefillMs.toFixed(0)} ms`);
 // Wall time per step, and this process's CPU time per step (all threads: lavapipe runs the kernels
 // on them), which a busy machine inflates far less than wall time: compare runs by both.
-const decodeRows: { batch: number; stepMs: number; medianStepMs: number; cpuMsPerStep: number; tokensPerSecond: number }[] = [];
+// Per thread too (where the OS says): on a CPU adapter the driver's threads run the kernels, and
+// how busy they are tells a step's kernel work from the time they wait for each dispatch.
+const decodeRows: { batch: number; stepMs: number; medianStepMs: number; cpuMsPerStep: number; tokensPerSecond: number; threadsCpuMsPerStep?: { main: number; others: number[] }; threadsText?: string }[] = [];
 for (const batch of batches) {
   const r = await decode(backend, batch, decodeSteps);
   const stepMs = r.ms / decodeSteps;
-  decodeRows.push({ batch, stepMs, medianStepMs: median(r.stepMs), cpuMsPerStep: r.cpuMs / decodeSteps, tokensPerSecond: (batch * 1000) / stepMs });
+  const threads = r.threads && { threadsCpuMsPerStep: { main: r.threads.mainMs / decodeSteps, others: r.threads.othersMs.map((ms) => ms / decodeSteps) }, threadsText: threadsPerStepText(r.threads, decodeSteps, stepMs) };
+  decodeRows.push({ batch, stepMs, medianStepMs: median(r.stepMs), cpuMsPerStep: r.cpuMs / decodeSteps, tokensPerSecond: (batch * 1000) / stepMs, ...threads });
   log(`decode batch ${batch}: ${stepMs.toFixed(1)} ms/step, ${(r.cpuMs / decodeSteps).toFixed(1)} CPU ms/step`);
 }
 
@@ -256,7 +262,7 @@ const lines = [
   `  warm-up                     ${f(result.warmup.totalMs, 0)} ms = kernels ${f(startup.compileMs, 0)} + first pass ${f(startup.firstPassMs, 0)} at load + first use ${f(warmup.overheadMs, 0)} (workload ${f(warmup.firstMs, 0)} ms first, ${f(warmup.repeatMs, 0)} ms again)`,
   `  cold start, CPU time        ${f(result.coldStartCpuMs, 0)} ms (load ${f(backendCpuMs, 0)} ms + first use ${f(Math.max(0, first.cpuMs - again.cpuMs), 0)} ms)`,
   `  prefill ${promptLen} tokens        ${f(result.prefill.tokensPerSecond)} tokens/s   (time to first token ${f(prefillMs, 0)} ms)`,
-  ...decodeRows.map((r) => `  decode batch ${String(r.batch).padEnd(3)}             ${f(r.tokensPerSecond)} tokens/s   (${f(r.stepMs)} ms/step, median ${f(r.medianStepMs)}, ${f(r.cpuMsPerStep)} CPU ms/step)`),
+  ...decodeRows.map((r) => `  decode batch ${String(r.batch).padEnd(3)}             ${f(r.tokensPerSecond)} tokens/s   (${f(r.stepMs)} ms/step, median ${f(r.medianStepMs)}, ${f(r.cpuMsPerStep)} CPU ms/step${r.threadsText ? `; threads' CPU per step: ${r.threadsText}` : ''})`),
   `  cpu reference batch 1       ${f(cpu?.tokensPerSecond, 2)} tokens/s`,
   `  weights read / step time    ${f(achieved, 2)} GB/s of roofline ${f(roofline, 2)} GB/s (wall ${f(rooflineWall.gbPerSecond, 2)}, gpu ${f(rooflineGpu?.gbPerSecond, 2)}) = ${f((result.batch1?.fractionOfRoofline ?? NaN) * 100, 0)}%`,
   `  roofline per pattern        grid-stride ${f(rooflinePatterns.stride, 2)}, runs per invocation ${f(rooflinePatterns.runs, 2)} GB/s (of grid-stride alone, the probe before: ${f((result.batch1?.fractionOfStrideRoofline ?? NaN) * 100, 0)}%)`,

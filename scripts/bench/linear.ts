@@ -24,7 +24,9 @@
  *
  * `--dispatch`: what a dispatch costs apart from its work: steps of 150 near-empty dispatches (and
  * one), per bindings, workgroups and passes, under each `--poll-ms` way of waiting on Dawn (0:
- * Dawn's spin), wall and CPU microseconds per dispatch (scripts/bench/lib/dispatchProbe.ts).
+ * Dawn's spin), wall and CPU microseconds per dispatch; then dispatches of one and of two
+ * workgroups of ~0.1 ms of work each: how much of the second a second thread ran side by side
+ * (scripts/bench/lib/dispatchProbe.ts).
  */
 import { writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';

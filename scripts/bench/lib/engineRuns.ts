@@ -4,6 +4,7 @@
  */
 import type { Backend, StepSequence } from '../../../src/engine/backend.ts';
 import { median } from './stats.ts';
+import { threadCpuBetween, threadsCpuMs } from './threadCpu.ts';
 
 const greedy = { temperature: 0, topK: 0, topP: 1, seed: 0 };
 
@@ -27,10 +28,12 @@ export const cpuMs = () => {
 
 /**
  * Prefills `batch` sequences (blocks after the prefill region of `promptLen`), then times `steps`
- * decode steps; returns their tokens too. `beforeSteps` runs between the prefill and the first
- * timed step (e.g. to reset a per-kernel profile so it holds decode steps only).
+ * decode steps; returns their tokens too, and the CPU milliseconds each thread ran during them
+ * (`threads`, where the OS says: the main thread apart, the others busiest first). `beforeSteps`
+ * runs between the prefill and the first timed step (e.g. to reset a per-kernel profile so it
+ * holds decode steps only).
  */
-export async function decodeRun(b: Backend, p: { batch: number; steps: number; promptLen: number; perSeqBlocks: number; beforeSteps?: () => void }): Promise<{ ms: number; stepMs: number[]; cpuMs: number; tokens: number[][] }> {
+export async function decodeRun(b: Backend, p: { batch: number; steps: number; promptLen: number; perSeqBlocks: number; beforeSteps?: () => void }): Promise<{ ms: number; stepMs: number[]; cpuMs: number; tokens: number[][]; threads?: { mainMs: number; othersMs: number[] } }> {
   const base = Math.ceil((p.promptLen + 1) / 16);
   const seqs = Array.from({ length: p.batch }, (_, i) => ({
     blockTable: Array.from({ length: p.perSeqBlocks }, (_, j) => base + i * p.perSeqBlocks + j),
@@ -41,13 +44,16 @@ export async function decodeRun(b: Backend, p: { batch: number; steps: number; p
   p.beforeSteps?.();
   const stepMs: number[] = [];
   const c = cpuMs();
+  const threads0 = threadsCpuMs();
   for (let k = 1; k <= p.steps; k++) {
     const t = performance.now();
     outs = await b.step(seqs.map((s, i): StepSequence => ({ tokens: [outs[i].token!], startPos: DECODE_PROMPT + k - 1, blockTable: s.blockTable, adapterSlot: -1, sample: { ...greedy, seed: i, step: k } })));
     stepMs.push(performance.now() - t);
     outs.forEach((o, i) => tokens[i].push(o.token!));
   }
-  return { ms: stepMs.reduce((a, x) => a + x, 0), stepMs, cpuMs: cpuMs() - c, tokens };
+  const threads1 = threadsCpuMs();
+  const threads = threads0 && threads1 ? threadCpuBetween(threads0, threads1) : undefined;
+  return { ms: stepMs.reduce((a, x) => a + x, 0), stepMs, cpuMs: cpuMs() - c, tokens, ...(threads ? { threads } : {}) };
 }
 
 /** Milliseconds of one prefill of `promptLen` tokens (its first token sampled). */
