@@ -25,7 +25,7 @@ export interface DispatchCase {
   work?: number;
 }
 
-/** Iterations of the work cases: ~0.1 ms of one CPU thread on lavapipe (this machine: 32,000 took 85 us), about a batch-1 projection's share. */
+/** Iterations of the work cases: ~0.1 ms of one CPU thread per workgroup on lavapipe (a 2-core AMD EPYC: 164 us per dispatch of one such workgroup, ~40 of them the dispatch's own), about a batch-1 projection's share of a thread. */
 export const PROBE_WORK = 32_000;
 
 /** The cases `--dispatch` times: a decode step's count of dispatches (bench-135m: 154) against one, then bindings, workgroups, passes. */

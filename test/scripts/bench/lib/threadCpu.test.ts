@@ -7,9 +7,11 @@ describe('per-thread CPU time', () => {
   it.runIf(process.platform === 'linux')("reads this process's threads, and a busy thread's time grows by what it ran", async () => {
     const before = threadsCpuMs()!;
     expect(before.has(process.pid)).toBe(true);
-    // A worker thread spins until its own CPU time (its thread's schedstat) grew by 150 ms; the main thread waits without running.
+    // A worker thread spins until its own CPU time (its thread's schedstat) grew by 150 ms, then
+    // stays (idle) until terminated, so its thread is still there when the main thread looks; the
+    // main thread waits without running.
     const own = 'Number(require("node:fs").readFileSync("/proc/thread-self/schedstat", "utf8").split(" ")[0]) / 1e6';
-    const worker = new Worker(`const t = ${own}; while (${own} - t < 150) {} require("node:worker_threads").parentPort.postMessage(0);`, { eval: true });
+    const worker = new Worker(`const t = ${own}; while (${own} - t < 150) {} require("node:worker_threads").parentPort.postMessage(0); setInterval(() => {}, 60000);`, { eval: true });
     await new Promise((resolve) => worker.once('message', resolve));
     const during = threadsCpuMs()!;
     await worker.terminate();
