@@ -125,12 +125,12 @@ log(`prefill ${promptLen} tokens: ${prefillMs.toFixed(0)} ms`);
 // on them), which a busy machine inflates far less than wall time: compare runs by both.
 // Per thread too (where the OS says): on a CPU adapter the driver's threads run the kernels, and
 // how busy they are tells a step's kernel work from the time they wait for each dispatch.
-const decodeRows: { batch: number; stepMs: number; medianStepMs: number; cpuMsPerStep: number; tokensPerSecond: number; threadsCpuMsPerStep?: { main: number; others: number[] }; threadsText?: string }[] = [];
+const decodeRows: { batch: number; stepMs: number; medianStepMs: number; cpuMsPerStep: number; tokensPerSecond: number; threadsCpuMsPerStep?: { mainMs: number; othersMs: number[] } }[] = [];
 for (const batch of batches) {
   const r = await decode(backend, batch, decodeSteps);
   const stepMs = r.ms / decodeSteps;
-  const threads = r.threads && { threadsCpuMsPerStep: { main: r.threads.mainMs / decodeSteps, others: r.threads.othersMs.map((ms) => ms / decodeSteps) }, threadsText: threadsPerStepText(r.threads, decodeSteps, stepMs) };
-  decodeRows.push({ batch, stepMs, medianStepMs: median(r.stepMs), cpuMsPerStep: r.cpuMs / decodeSteps, tokensPerSecond: (batch * 1000) / stepMs, ...threads });
+  const threadsCpuMsPerStep = r.threads && { mainMs: r.threads.mainMs / decodeSteps, othersMs: r.threads.othersMs.map((ms) => ms / decodeSteps) };
+  decodeRows.push({ batch, stepMs, medianStepMs: median(r.stepMs), cpuMsPerStep: r.cpuMs / decodeSteps, tokensPerSecond: (batch * 1000) / stepMs, ...(threadsCpuMsPerStep ? { threadsCpuMsPerStep } : {}) });
   log(`decode batch ${batch}: ${stepMs.toFixed(1)} ms/step, ${(r.cpuMs / decodeSteps).toFixed(1)} CPU ms/step`);
 }
 
@@ -262,7 +262,7 @@ const lines = [
   `  warm-up                     ${f(result.warmup.totalMs, 0)} ms = kernels ${f(startup.compileMs, 0)} + first pass ${f(startup.firstPassMs, 0)} at load + first use ${f(warmup.overheadMs, 0)} (workload ${f(warmup.firstMs, 0)} ms first, ${f(warmup.repeatMs, 0)} ms again)`,
   `  cold start, CPU time        ${f(result.coldStartCpuMs, 0)} ms (load ${f(backendCpuMs, 0)} ms + first use ${f(Math.max(0, first.cpuMs - again.cpuMs), 0)} ms)`,
   `  prefill ${promptLen} tokens        ${f(result.prefill.tokensPerSecond)} tokens/s   (time to first token ${f(prefillMs, 0)} ms)`,
-  ...decodeRows.map((r) => `  decode batch ${String(r.batch).padEnd(3)}             ${f(r.tokensPerSecond)} tokens/s   (${f(r.stepMs)} ms/step, median ${f(r.medianStepMs)}, ${f(r.cpuMsPerStep)} CPU ms/step${r.threadsText ? `; threads' CPU per step: ${r.threadsText}` : ''})`),
+  ...decodeRows.map((r) => `  decode batch ${String(r.batch).padEnd(3)}             ${f(r.tokensPerSecond)} tokens/s   (${f(r.stepMs)} ms/step, median ${f(r.medianStepMs)}, ${f(r.cpuMsPerStep)} CPU ms/step${r.threadsCpuMsPerStep ? `; threads' CPU per step: ${threadsPerStepText(r.threadsCpuMsPerStep, r.stepMs)}` : ''})`),
   `  cpu reference batch 1       ${f(cpu?.tokensPerSecond, 2)} tokens/s`,
   `  weights read / step time    ${f(achieved, 2)} GB/s of roofline ${f(roofline, 2)} GB/s (wall ${f(rooflineWall.gbPerSecond, 2)}, gpu ${f(rooflineGpu?.gbPerSecond, 2)}) = ${f((result.batch1?.fractionOfRoofline ?? NaN) * 100, 0)}%`,
   `  roofline per pattern        grid-stride ${f(rooflinePatterns.stride, 2)}, runs per invocation ${f(rooflinePatterns.runs, 2)} GB/s (of grid-stride alone, the probe before: ${f((result.batch1?.fractionOfStrideRoofline ?? NaN) * 100, 0)}%)`,

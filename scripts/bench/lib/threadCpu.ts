@@ -49,11 +49,11 @@ const SHOWN_THREADS = 4;
 const SHOWN_SHARE = 0.05;
 
 /**
- * `threads` (a run's {@link threadCpuBetween}) per step of `stepMs` wall milliseconds, for a
- * bench line: "31.3, 31.1 ms (63%, 63% of the step), main thread 3.9 ms".
+ * A step's threads (a run's {@link threadCpuBetween} divided by its steps) against the step's
+ * `stepMs` wall milliseconds, for a bench line: "31.3, 31.1 ms (63%, 63% of the step), main thread 3.9 ms".
  */
-export function threadsPerStepText(threads: { mainMs: number; othersMs: readonly number[] }, steps: number, stepMs: number): string {
-  const shown = threads.othersMs.map((ms) => ms / steps).filter((ms, i) => i < SHOWN_THREADS && ms >= SHOWN_SHARE * stepMs);
+export function threadsPerStepText(perStep: { mainMs: number; othersMs: readonly number[] }, stepMs: number): string {
+  const shown = perStep.othersMs.filter((ms, i) => i < SHOWN_THREADS && ms >= SHOWN_SHARE * stepMs);
   const busy = shown.length ? `${shown.map((ms) => ms.toFixed(1)).join(', ')} ms (${shown.map((ms) => `${((100 * ms) / stepMs).toFixed(0)}%`).join(', ')} of the step), ` : '';
-  return `${busy}main thread ${(threads.mainMs / steps).toFixed(1)} ms`;
+  return `${busy}main thread ${perStep.mainMs.toFixed(1)} ms`;
 }

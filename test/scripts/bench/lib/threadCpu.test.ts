@@ -33,9 +33,9 @@ describe('per-thread CPU time', () => {
   });
 
   it('prints the busiest threads per step with their share of the step, at most 4 of at least 5%', () => {
-    // 10 steps of 50 ms: per step 32 and 31 ms (64%, 62%), 3 ms (6%), 2 ms (4%: left out).
-    expect(threadsPerStepText({ mainMs: 39, othersMs: [320, 310, 30, 20] }, 10, 50)).toBe('32.0, 31.0, 3.0 ms (64%, 62%, 6% of the step), main thread 3.9 ms');
-    expect(threadsPerStepText({ mainMs: 10, othersMs: [600, 500, 400, 300, 200] }, 1, 1000)).toBe('600.0, 500.0, 400.0, 300.0 ms (60%, 50%, 40%, 30% of the step), main thread 10.0 ms');
-    expect(threadsPerStepText({ mainMs: 10, othersMs: [1] }, 1, 100)).toBe('main thread 10.0 ms');
+    // A step of 50 ms: 32 and 31 ms (64%, 62%), 3 ms (6%), 2 ms (4%: left out).
+    expect(threadsPerStepText({ mainMs: 3.9, othersMs: [32, 31, 3, 2] }, 50)).toBe('32.0, 31.0, 3.0 ms (64%, 62%, 6% of the step), main thread 3.9 ms');
+    expect(threadsPerStepText({ mainMs: 10, othersMs: [600, 500, 400, 300, 200] }, 1000)).toBe('600.0, 500.0, 400.0, 300.0 ms (60%, 50%, 40%, 30% of the step), main thread 10.0 ms');
+    expect(threadsPerStepText({ mainMs: 10, othersMs: [1] }, 100)).toBe('main thread 10.0 ms');
   });
 });
